@@ -1,0 +1,29 @@
+# Postern's tasks. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# sccache caches the C++ build of rocksdb across clean target folders, where installed.
+export RUSTC_WRAPPER := `command -v sccache || true`
+
+default:
+    @just --list
+
+# Install what Postern needs on a Debian machine, as root (idempotent).
+setup:
+    bash scripts/setup.sh
+
+# Build the three services.
+build:
+    cargo build --workspace --bins
+
+# Run the whole pipeline locally: nats-server, ingest (127.0.0.1:2525), scorer, projector (127.0.0.1:8025). Ctrl-C stops them all.
+up: build
+    bash scripts/up.sh
+
+# Run every test: unit tests and the pipeline tests against real nats-server, RocksDB and SMTP clients.
+test: build
+    cargo nextest run --workspace --no-fail-fast
+
+# Show one message by its Message-ID, from the running projector.
+trace message_id:
+    ./target/debug/projector trace --message-id '{{message_id}}'

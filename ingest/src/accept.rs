@@ -1,0 +1,147 @@
+//! Turns a received transaction into a `RawMailReceived` event: reads the journal format,
+//! the Message-ID and the original recipients. No I/O.
+
+use crate::smtp::session::Envelope as SmtpEnvelope;
+use mail_parser::{Address, MessageParser};
+use proto::{
+    Envelope, Event, EventType, JournalFormat, MailBody, PosternId, RawMailReceived, TenantId, Timestamp,
+};
+use ulid::Ulid;
+
+/// What the connection knows about the client.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: String,
+    pub helo: String,
+    pub tls: bool,
+}
+
+/// An event ready to publish.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub envelope: Envelope,
+    pub event: Event,
+}
+
+pub const PRODUCER: &str = concat!("ingest/", env!("CARGO_PKG_VERSION"));
+
+/// Builds the raw event for one message. `tenant` was validated when the config loaded.
+pub fn accept(
+    smtp: &SmtpEnvelope,
+    tenant: &TenantId,
+    peer: &Peer,
+    message: Vec<u8>,
+    now: Timestamp,
+    event_id: Ulid,
+) -> Accepted {
+    let headers = MessageParser::new().parse_headers(&message);
+    let message_id = headers.as_ref().and_then(|m| m.message_id()).map(str::to_owned);
+    let gm_original_to = headers
+        .as_ref()
+        .and_then(|m| m.header_raw("X-Gm-Original-To"))
+        .map(|v| v.trim().trim_matches(['<', '>']).to_lowercase());
+    let (journal_format, original_recipients) = match gm_original_to {
+        Some(original) if !original.is_empty() => (JournalFormat::GoogleBcc, vec![original]),
+        _ => {
+            // Plain BCC: the recipients are what the headers say.
+            let mut rcpts = Vec::new();
+            if let Some(m) = &headers {
+                for list in [m.to(), m.cc()].into_iter().flatten() {
+                    collect_addresses(list, &mut rcpts);
+                }
+            }
+            (JournalFormat::PlainBcc, rcpts)
+        }
+    };
+    let postern_id = match &message_id {
+        Some(id) if !id.trim().is_empty() => PosternId::from_message_id(tenant, id),
+        _ => PosternId::from_event_id(tenant, event_id),
+    };
+    let envelope = Envelope {
+        event_id,
+        event_type: EventType::RawMailReceived,
+        schema: EventType::RawMailReceived.current_schema(),
+        tenant: tenant.clone(),
+        postern_id,
+        causation_id: None,
+        occurred_at: now,
+        producer: PRODUCER.to_owned(),
+    };
+    let event = Event::RawMailReceived(RawMailReceived {
+        envelope_sender: smtp.sender.clone(),
+        envelope_recipients: smtp.recipients.clone(),
+        original_recipients,
+        message_id,
+        client_addr: peer.addr.clone(),
+        helo: peer.helo.clone(),
+        tls: peer.tls,
+        size: message.len() as u64,
+        received_at: now,
+        journal_format,
+        body: MailBody::Inline(message),
+    });
+    Accepted { envelope, event }
+}
+
+fn collect_addresses(list: &Address<'_>, out: &mut Vec<String>) {
+    for addr in list.iter() {
+        if let Some(a) = addr.address() {
+            let a = a.trim().to_lowercase();
+            if !a.is_empty() && !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smtp() -> SmtpEnvelope {
+        SmtpEnvelope {
+            sender: "alice@example.com".into(),
+            recipients: vec!["journal@postern.localhost".into()],
+            tenant: "default".into(),
+        }
+    }
+
+    fn peer() -> Peer {
+        Peer { addr: "127.0.0.1:1".into(), helo: "mx".into(), tls: false }
+    }
+
+    #[test]
+    fn plain_bcc_takes_recipients_from_headers() {
+        let msg = b"From: a@example.com\r\nTo: Bob <Bob@Example.org>, c@example.org\r\nCc: d@example.org\r\nMessage-ID: <m1@example.com>\r\nSubject: x\r\n\r\nhi\r\n".to_vec();
+        let tenant = TenantId::new("default").unwrap();
+        let a = accept(&smtp(), &tenant, &peer(), msg.clone(), Timestamp(5), Ulid::from_parts(5, 1));
+        let Event::RawMailReceived(raw) = &a.event else { panic!() };
+        assert_eq!(raw.journal_format, JournalFormat::PlainBcc);
+        assert_eq!(raw.original_recipients, vec!["bob@example.org", "c@example.org", "d@example.org"]);
+        assert_eq!(raw.message_id.as_deref(), Some("m1@example.com"));
+        assert_eq!(raw.inline_body(), msg.as_slice());
+        assert_eq!(a.envelope.postern_id, PosternId::from_message_id(&tenant, "<m1@example.com>"));
+    }
+
+    #[test]
+    fn google_copy_uses_original_to() {
+        let msg = b"X-Gm-Original-To: <Carol@Example.org>\r\nFrom: a@example.com\r\nTo: list@example.org\r\n\r\nhi\r\n".to_vec();
+        let tenant = TenantId::new("default").unwrap();
+        let id = Ulid::from_parts(5, 1);
+        let a = accept(&smtp(), &tenant, &peer(), msg, Timestamp(5), id);
+        let Event::RawMailReceived(raw) = &a.event else { panic!() };
+        assert_eq!(raw.journal_format, JournalFormat::GoogleBcc);
+        assert_eq!(raw.original_recipients, vec!["carol@example.org"]);
+        // No Message-ID: the id comes from the event id.
+        assert_eq!(a.envelope.postern_id, PosternId::from_event_id(&tenant, id));
+    }
+
+    #[test]
+    fn garbage_is_still_accepted_as_is() {
+        let msg = vec![0u8, 159, 146, 150, b'\n'];
+        let tenant = TenantId::new("default").unwrap();
+        let a = accept(&smtp(), &tenant, &peer(), msg.clone(), Timestamp(5), Ulid::from_parts(5, 1));
+        let Event::RawMailReceived(raw) = &a.event else { panic!() };
+        assert_eq!(raw.inline_body(), msg.as_slice());
+    }
+}

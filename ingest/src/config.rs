@@ -1,0 +1,194 @@
+//! ingest's typed configuration: TOML file (`--config`) plus documented environment
+//! overrides. Every field has a default that works locally.
+
+use crate::error::ConfigError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Environment variables that override the file, applied after it is read.
+pub const ENV_NATS_URL: &str = "NATS_URL";
+pub const ENV_LISTEN: &str = "POSTERN_INGEST_LISTEN";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the SMTP receiver listens on. Env: `POSTERN_INGEST_LISTEN`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Host name announced in the greeting and the EHLO reply.
+    #[serde(default = "default_hostname")]
+    pub hostname: String,
+    /// NATS server URL. Env: `NATS_URL`.
+    #[serde(default = "default_nats_url")]
+    pub nats_url: String,
+    /// Journal addresses (lower-case) and the tenant each delivers to. Mail to any other
+    /// address is refused with 550 5.1.1.
+    #[serde(default = "default_journal_addresses")]
+    pub journal_addresses: BTreeMap<String, String>,
+    /// Largest message accepted, in bytes (advertised as SIZE, enforced at MAIL FROM and
+    /// while receiving). Must stay below the NATS server's `max_payload` minus the event
+    /// envelope: messages travel inline in the raw event.
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: usize,
+    /// Recipients accepted per transaction; more get 452 4.5.3.
+    #[serde(default = "default_max_recipients")]
+    pub max_recipients: usize,
+    /// Concurrent SMTP connections; more get 421 and are closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// How long to wait for a command (RFC 5321 4.5.3.2.7: at least 5 minutes).
+    #[serde(default = "default_command_timeout", with = "humantime_serde")]
+    pub command_timeout: Duration,
+    /// How long to wait for each block of message data (RFC 5321: 3 minutes).
+    #[serde(default = "default_data_timeout", with = "humantime_serde")]
+    pub data_timeout: Duration,
+    /// How long to wait for JetStream's acknowledgement before answering 451.
+    #[serde(default = "default_publish_timeout", with = "humantime_serde")]
+    pub publish_timeout: Duration,
+    /// How long shutdown waits for transactions in DATA to finish.
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 2525))
+}
+fn default_hostname() -> String {
+    "postern.localhost".to_owned()
+}
+fn default_nats_url() -> String {
+    "nats://127.0.0.1:4222".to_owned()
+}
+fn default_journal_addresses() -> BTreeMap<String, String> {
+    BTreeMap::from([("journal@postern.localhost".to_owned(), "default".to_owned())])
+}
+fn default_max_message_size() -> usize {
+    7 * 1024 * 1024
+}
+fn default_max_recipients() -> usize {
+    100
+}
+fn default_max_connections() -> usize {
+    256
+}
+fn default_command_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_data_timeout() -> Duration {
+    Duration::from_secs(180)
+}
+fn default_publish_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // An empty document takes every default.
+        toml::from_str("").expect("defaults are valid")
+    }
+}
+
+impl Config {
+    /// Reads the file (if given), applies environment overrides and validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str(&text)
+                    .map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(url) = var(ENV_NATS_URL) {
+            self.nats_url = url;
+        }
+        if let Some(listen) = var(ENV_LISTEN) {
+            self.listen = listen
+                .parse()
+                .map_err(|_| ConfigError::Invalid(format!("{ENV_LISTEN}={listen:?} is not an address:port")))?;
+        }
+        Ok(())
+    }
+
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.journal_addresses.is_empty() {
+            return Err(ConfigError::Invalid("journal_addresses is empty: no mail could be accepted".into()));
+        }
+        let mut normalized = BTreeMap::new();
+        for (address, tenant) in &self.journal_addresses {
+            proto::TenantId::new(tenant)
+                .map_err(|e| ConfigError::Invalid(format!("journal address {address:?}: {e}")))?;
+            if !address.contains('@') {
+                return Err(ConfigError::Invalid(format!("journal address {address:?} has no '@'")));
+            }
+            normalized.insert(address.trim().to_lowercase(), tenant.clone());
+        }
+        self.journal_addresses = normalized;
+        if self.max_message_size < 1024 {
+            return Err(ConfigError::Invalid("max_message_size must be at least 1024 bytes".into()));
+        }
+        if self.max_recipients == 0 || self.max_connections == 0 {
+            return Err(ConfigError::Invalid("max_recipients and max_connections must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_local_ones() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:2525");
+        assert_eq!(c.journal_addresses.get("journal@postern.localhost").map(String::as_str), Some("default"));
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_tenants_are_refused() {
+        assert!(toml::from_str::<Config>("lissten = '1.2.3.4:25'").is_err());
+        let mut c: Config = toml::from_str("[journal_addresses]\n'j@x' = 'Bad.Tenant'").unwrap();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn env_overrides_apply() {
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            ENV_NATS_URL => Some("nats://10.0.0.1:4333".into()),
+            ENV_LISTEN => Some("127.0.0.1:2626".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.nats_url, "nats://10.0.0.1:4333");
+        assert_eq!(c.listen.port(), 2626);
+        assert!(c.apply_env(|k| (k == ENV_LISTEN).then(|| "nonsense".into())).is_err());
+    }
+
+    #[test]
+    fn durations_are_humantime() {
+        let c: Config = toml::from_str("publish_timeout = '2s'\ncommand_timeout = '5m'").unwrap();
+        assert_eq!(c.publish_timeout, Duration::from_secs(2));
+        assert_eq!(c.command_timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_states_the_defaults() {
+        let example: Config = toml::from_str(include_str!("../ingest.example.toml")).expect("example parses");
+        assert_eq!(format!("{example:?}"), format!("{:?}", Config::default()));
+    }
+}

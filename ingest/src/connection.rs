@@ -1,0 +1,358 @@
+//! One SMTP connection: reads commands and data from any `AsyncRead + AsyncWrite`, drives
+//! the [`Session`] state machine, and stores accepted messages through a [`RawMailSink`].
+//! Replies are batched as RFC 2920 (PIPELINING) allows: written when no further complete
+//! command is buffered, before 354, and before closing.
+
+use crate::accept::{Peer, accept};
+use crate::publisher::RawMailSink;
+use crate::smtp::data::DataReceiver;
+use crate::smtp::session::{self, Action, Reply, Session, SessionConfig};
+use proto::{TenantId, Timestamp, subject};
+use smtp_proto::Request;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+use ulid::Ulid;
+
+/// Longest command line accepted (RFC 5321 asks for 512; extensions make lines longer).
+pub const MAX_COMMAND_LINE: usize = 4096;
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What every connection shares.
+pub struct ConnectionContext<S> {
+    pub session: Arc<SessionConfig>,
+    pub sink: S,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    /// Cancelled at shutdown: idle sessions get 421 at their next command boundary.
+    pub shutdown: CancellationToken,
+}
+
+/// Serves one connection to its end. I/O errors end the connection; nothing that was
+/// acknowledged with 250 depends on this connection any more.
+pub async fn serve<IO, S>(io: IO, peer_addr: String, ctx: Arc<ConnectionContext<S>>) -> io::Result<()>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    S: RawMailSink,
+{
+    let mut conn = Connection {
+        io,
+        input: Vec::with_capacity(READ_CHUNK),
+        pos: 0,
+        output: Vec::with_capacity(1024),
+        session: Session::new(ctx.session.clone()),
+        peer_addr,
+        ctx,
+    };
+    conn.run().await
+}
+
+struct Connection<IO, S> {
+    io: IO,
+    input: Vec<u8>,
+    /// Start of the unprocessed part of `input`.
+    pos: usize,
+    output: Vec<u8>,
+    session: Session,
+    peer_addr: String,
+    ctx: Arc<ConnectionContext<S>>,
+}
+
+enum Next {
+    Continue,
+    Close,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
+    async fn run(&mut self) -> io::Result<()> {
+        session::greeting(&self.ctx.session.hostname).write_to(&mut self.output);
+        self.flush().await?;
+        loop {
+            // Answer every complete command already buffered.
+            while let Some(end) = self.input[self.pos..].iter().position(|&b| b == b'\n') {
+                let line_end = self.pos + end + 1;
+                if let Next::Close = self.command(line_end).await? {
+                    return self.flush().await;
+                }
+                if self.ctx.shutdown.is_cancelled() {
+                    return self.close_with(session::shutting_down()).await;
+                }
+            }
+            self.compact();
+            if self.input.len() > MAX_COMMAND_LINE {
+                return self.close_with(session::line_too_long()).await;
+            }
+            self.flush().await?;
+            let read = tokio::select! {
+                r = tokio::time::timeout(self.ctx.command_timeout, read_more(&mut self.io, &mut self.input)) => r,
+                _ = self.ctx.shutdown.cancelled() => {
+                    return self.close_with(session::shutting_down()).await;
+                }
+            };
+            match read {
+                Err(_elapsed) => return self.close_with(session::timeout()).await,
+                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Handles the command line `input[pos..line_end]`.
+    async fn command(&mut self, line_end: usize) -> io::Result<Next> {
+        let line = &self.input[self.pos..line_end];
+        let action = if line.len() > MAX_COMMAND_LINE {
+            Action::Reply(session::line_too_long())
+        } else {
+            match Request::parse(&mut line.iter()) {
+                Ok(request) => self.session.handle(request),
+                Err(e) => self.session.parse_error(e),
+            }
+        };
+        self.pos = line_end;
+        match action {
+            Action::Reply(reply) => {
+                reply.write_to(&mut self.output);
+                Ok(Next::Continue)
+            }
+            Action::Close(reply) => {
+                reply.write_to(&mut self.output);
+                Ok(Next::Close)
+            }
+            Action::StartData(reply) => {
+                reply.write_to(&mut self.output);
+                self.flush().await?;
+                let reply = self.receive_message().await?;
+                reply.write_to(&mut self.output);
+                Ok(Next::Continue)
+            }
+        }
+    }
+
+    /// Receives the data of the current transaction and stores it. Shutdown does not
+    /// interrupt this: a transaction in DATA is allowed to finish.
+    async fn receive_message(&mut self) -> io::Result<Reply> {
+        let mut data = DataReceiver::new(self.ctx.session.max_message_size);
+        let fed = data.feed(&self.input[self.pos..]);
+        self.pos += fed.consumed;
+        let mut done = fed.done;
+        while !done {
+            self.compact();
+            let start = self.input.len();
+            let n = match tokio::time::timeout(self.ctx.data_timeout, read_more(&mut self.io, &mut self.input)).await
+            {
+                Err(_) => {
+                    self.session.finish_data();
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "timeout in DATA"));
+                }
+                Ok(r) => r?,
+            };
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in DATA"));
+            }
+            let fed = data.feed(&self.input[start..]);
+            // Bytes after the end of data stay buffered as pipelined commands.
+            self.pos = start + fed.consumed;
+            done = fed.done;
+        }
+        let Some(envelope) = self.session.finish_data() else {
+            return Ok(Reply::new(503, [5, 5, 1], "Bad sequence of commands"));
+        };
+        if data.too_large() {
+            return Ok(session::message_too_large(self.ctx.session.max_message_size));
+        }
+        let tenant = match TenantId::new(&envelope.tenant) {
+            Ok(t) => t,
+            // Tenants are validated when the config loads; this cannot happen unless the
+            // config validation is bypassed. Refuse temporarily rather than lose mail.
+            Err(e) => {
+                warn!(error = %e, "invalid tenant in configuration");
+                return Ok(session::storage_unavailable());
+            }
+        };
+        let peer = Peer { addr: self.peer_addr.clone(), helo: self.session.helo().to_owned(), tls: false };
+        let accepted = accept(&envelope, &tenant, &peer, data.into_message(), Timestamp::now(), Ulid::new());
+        let postern_id = accepted.envelope.postern_id.clone();
+        let span = info_span!("smtp_txn", message_id = %postern_id, event_id = %accepted.envelope.event_id);
+        async {
+            let payload = proto::encode(&accepted.envelope, &accepted.event);
+            let subject = subject::subject_for(accepted.envelope.event_type, &tenant);
+            let size = payload.len();
+            match self.ctx.sink.store(subject, accepted.envelope.event_id.to_string(), payload).await {
+                Ok(()) => {
+                    info!(tenant = %tenant, bytes = size, "message stored");
+                    Ok(session::stored(postern_id.as_str()))
+                }
+                Err(e) => {
+                    warn!(error = %e, "message not stored; answered 451, the client will retry");
+                    Ok(session::storage_unavailable())
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn close_with(&mut self, reply: Reply) -> io::Result<()> {
+        debug!(code = reply.code, "closing connection");
+        reply.write_to(&mut self.output);
+        self.flush().await?;
+        self.io.shutdown().await.ok();
+        Ok(())
+    }
+
+    fn compact(&mut self) {
+        if self.pos > 0 {
+            self.input.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if !self.output.is_empty() {
+            self.io.write_all(&self.output).await?;
+            self.io.flush().await?;
+            self.output.clear();
+        }
+        Ok(())
+    }
+}
+
+async fn read_more<R: AsyncRead + Unpin>(io: &mut R, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + READ_CHUNK, 0);
+    let r = io.read(&mut buf[start..]).await;
+    buf.truncate(start + *r.as_ref().unwrap_or(&0));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::PublishError;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use tokio::io::duplex;
+
+    /// An in-memory sink for the state machine's tests (the pipeline tests use JetStream).
+    #[derive(Clone, Default)]
+    struct MemorySink {
+        stored: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+        fail: bool,
+    }
+
+    impl RawMailSink for MemorySink {
+        async fn store(&self, subject: String, _id: String, payload: Vec<u8>) -> Result<(), PublishError> {
+            if self.fail {
+                return Err(PublishError::Publish("down".into()));
+            }
+            self.stored.lock().unwrap().push((subject, payload));
+            Ok(())
+        }
+    }
+
+    fn ctx(sink: MemorySink) -> Arc<ConnectionContext<MemorySink>> {
+        Arc::new(ConnectionContext {
+            session: Arc::new(SessionConfig {
+                hostname: "postern.test".into(),
+                max_message_size: 1000,
+                max_recipients: 10,
+                journal_addresses: BTreeMap::from([("journal@postern.localhost".into(), "default".into())]),
+            }),
+            sink,
+            command_timeout: Duration::from_secs(5),
+            data_timeout: Duration::from_secs(5),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    async fn converse(sink: MemorySink, client_bytes: &[u8]) -> String {
+        let (client, server) = duplex(1 << 20);
+        let ctx = ctx(sink);
+        let task = tokio::spawn(async move { serve(server, "127.0.0.1:9".into(), ctx).await });
+        let (mut rd, mut wr) = tokio::io::split(client);
+        wr.write_all(client_bytes).await.unwrap();
+        let mut out = Vec::new();
+        rd.read_to_end(&mut out).await.unwrap();
+        task.await.unwrap().unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn codes(transcript: &str) -> Vec<&str> {
+        transcript.lines().filter(|l| l.as_bytes().get(3) == Some(&b' ')).map(|l| &l[..3]).collect()
+    }
+
+    #[tokio::test]
+    async fn pipelined_transaction_is_stored_and_answered_in_order() {
+        let sink = MemorySink::default();
+        let t = converse(
+            sink.clone(),
+            b"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<journal@postern.localhost>\r\nDATA\r\n\
+Message-ID: <x@y>\r\n\r\n..body\r\n.\r\nQUIT\r\n",
+        )
+        .await;
+        assert_eq!(codes(&t), vec!["220", "250", "250", "250", "354", "250", "221"], "{t}");
+        let stored = sink.stored.lock().unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].0, "mail.raw.default");
+        let (_, event) = proto::decode(&stored[0].1).unwrap();
+        let proto::Event::RawMailReceived(raw) = event else { panic!() };
+        assert_eq!(raw.inline_body(), b"Message-ID: <x@y>\r\n\r\n.body\r\n");
+        assert_eq!(raw.envelope_sender, "a@example.com");
+    }
+
+    #[tokio::test]
+    async fn storage_failure_is_451_and_the_session_goes_on() {
+        let sink = MemorySink { fail: true, ..Default::default() };
+        let t = converse(
+            sink,
+            b"HELO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<journal@postern.localhost>\r\nDATA\r\nx\r\n.\r\nNOOP\r\nQUIT\r\n",
+        )
+        .await;
+        assert_eq!(codes(&t), vec!["220", "250", "250", "250", "354", "451", "250", "221"], "{t}");
+        assert!(t.contains("451 4.3.0"));
+    }
+
+    #[tokio::test]
+    async fn oversized_data_is_552_and_not_stored() {
+        let sink = MemorySink::default();
+        let mut input = b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<journal@postern.localhost>\r\nDATA\r\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 3000));
+        input.extend_from_slice(b"\r\n.\r\nQUIT\r\n");
+        let t = converse(sink.clone(), &input).await;
+        assert!(t.contains("552 5.3.4"), "{t}");
+        assert!(sink.stored.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_huge_command_line_closes_with_500() {
+        let mut input = b"EHLO ".to_vec();
+        input.extend(std::iter::repeat_n(b'a', 100_000));
+        let t = converse(MemorySink::default(), &input).await;
+        assert!(t.contains("500 5.5.6"), "{t}");
+    }
+
+    #[tokio::test]
+    async fn shutdown_gets_421_at_a_command_boundary() {
+        let (client, server) = duplex(1 << 16);
+        let ctx = ctx(MemorySink::default());
+        let token = ctx.shutdown.clone();
+        let task = tokio::spawn(async move { serve(server, "p".into(), ctx).await });
+        let (mut rd, mut wr) = tokio::io::split(client);
+        wr.write_all(b"EHLO c\r\n").await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut seen = String::new();
+        while !seen.contains("ENHANCEDSTATUSCODES") {
+            let n = rd.read(&mut buf).await.unwrap();
+            seen.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+        token.cancel();
+        let mut rest = Vec::new();
+        rd.read_to_end(&mut rest).await.unwrap();
+        assert!(String::from_utf8(rest).unwrap().starts_with("421 4.3.2"));
+        task.await.unwrap().unwrap();
+    }
+}

@@ -1,0 +1,36 @@
+//! ingest's errors, one enum per boundary.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Configuration problems: reported at startup, the process exits non-zero.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot parse config {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// Why a message could not be stored. Every variant becomes a 451 to the client, which
+/// keeps the message and retries: nothing accepted is lost.
+#[derive(Debug, Error)]
+pub enum PublishError {
+    #[error("JetStream publish failed: {0}")]
+    Publish(String),
+    #[error("JetStream did not acknowledge within {0:?}")]
+    Timeout(std::time::Duration),
+}
+
+/// Startup failures of the service.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("cannot set up JetStream stream {stream}: {reason}")]
+    Stream { stream: &'static str, reason: String },
+}

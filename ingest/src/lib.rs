@@ -1,0 +1,130 @@
+//! ingest: Postern's journal SMTP receiver.
+//!
+//! Accepts journal copies over SMTP, turns each into a `RawMailReceived` event, publishes
+//! it to the MAIL_RAW JetStream stream and answers 250 only after JetStream acknowledged
+//! it (451 otherwise, so the sending MTA retries).
+
+pub mod accept;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod publisher;
+pub mod smtp;
+
+use crate::config::Config;
+use crate::connection::ConnectionContext;
+use crate::error::RunError;
+use crate::publisher::{JetStreamSink, ensure_raw_stream};
+use crate::smtp::session::{self, SessionConfig};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, error, info, info_span, warn};
+
+/// Runs the receiver until `shutdown` completes, then drains: stops accepting, lets
+/// transactions in DATA finish, answers idle sessions 421, waits up to `shutdown_grace`.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let client = async_nats::ConnectOptions::new()
+        .name("postern-ingest")
+        .retry_on_initial_connect()
+        .connect(config.nats_url.as_str())
+        .await
+        .map_err(|e| RunError::Stream { stream: proto::subject::STREAM_RAW, reason: e.to_string() })?;
+    let js = async_nats::jetstream::new(client.clone());
+
+    tokio::pin!(shutdown);
+    // Wait for JetStream (nats-server may still be starting); stop waiting on shutdown.
+    let mut attempt = 0u32;
+    loop {
+        let ensured = tokio::select! {
+            r = ensure_raw_stream(&js, config.max_message_size) => r,
+            _ = &mut shutdown => return Ok(()),
+        };
+        match ensured {
+            Ok(()) => break,
+            Err(reason) if attempt < 3 => {
+                attempt += 1;
+                warn!(%reason, attempt, "MAIL_RAW not ready, retrying");
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+            }
+            Err(reason) => return Err(RunError::Stream { stream: proto::subject::STREAM_RAW, reason }),
+        }
+    }
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| RunError::Bind { addr: config.listen, source })?;
+    info!(listen = %config.listen, "ingest listening");
+
+    let token = CancellationToken::new();
+    let ctx = Arc::new(ConnectionContext {
+        session: Arc::new(SessionConfig {
+            hostname: config.hostname.clone(),
+            max_message_size: config.max_message_size,
+            max_recipients: config.max_recipients,
+            journal_addresses: config.journal_addresses.clone(),
+        }),
+        sink: JetStreamSink::new(js, config.publish_timeout),
+        command_timeout: config.command_timeout,
+        data_timeout: config.data_timeout,
+        shutdown: token.clone(),
+    });
+    let tracker = TaskTracker::new();
+    let connections = Arc::new(Semaphore::new(config.max_connections));
+    let mut session_seq = 0u64;
+
+    loop {
+        let (mut stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving, back off a little.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        session_seq += 1;
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracker.spawn(async move {
+                let mut out = Vec::new();
+                session::too_many_connections().write_to(&mut out);
+                let _ = stream.write_all(&out).await;
+                let _ = stream.shutdown().await;
+            });
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        let span = info_span!("smtp_session", session_id = session_seq, peer = %peer);
+        tracker.spawn(
+            async move {
+                if let Err(e) = connection::serve(stream, peer.to_string(), ctx).await {
+                    info!(error = %e, "connection ended with an error");
+                }
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+
+    drop(listener);
+    info!("shutting down: no new connections; draining sessions");
+    token.cancel();
+    tracker.close();
+    if tokio::time::timeout(config.shutdown_grace, tracker.wait()).await.is_err() {
+        error!(open = tracker.len(), "shutdown grace elapsed with sessions still open; closing them");
+    }
+    if let Err(e) = client.drain().await {
+        warn!(error = %e, "NATS drain failed");
+    }
+    info!("ingest stopped");
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! projector's typed configuration: TOML file (`--config`) plus documented environment
+//! overrides.
+
+use crate::error::ConfigError;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const ENV_NATS_URL: &str = "NATS_URL";
+pub const ENV_DB_PATH: &str = "POSTERN_PROJECTOR_DB";
+pub const ENV_HTTP_LISTEN: &str = "POSTERN_HTTP_LISTEN";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// NATS server URL. Env: `NATS_URL`.
+    #[serde(default = "default_nats_url")]
+    pub nats_url: String,
+    /// RocksDB folder of the views. Env: `POSTERN_PROJECTOR_DB`.
+    #[serde(default = "default_db_path")]
+    pub db_path: PathBuf,
+    /// Address of the HTTP API. Env: `POSTERN_HTTP_LISTEN`.
+    #[serde(default = "default_http_listen")]
+    pub http_listen: SocketAddr,
+    /// Most events folded into one WriteBatch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// How long shutdown waits for the last batch and the HTTP requests in flight.
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+fn default_nats_url() -> String {
+    "nats://127.0.0.1:4222".to_owned()
+}
+fn default_db_path() -> PathBuf {
+    PathBuf::from("var/projector")
+}
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8025))
+}
+fn default_batch_size() -> usize {
+    512
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults are valid")
+    }
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        if config.batch_size == 0 {
+            return Err(ConfigError::Invalid("batch_size must be at least 1".into()));
+        }
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = var(ENV_NATS_URL) {
+            self.nats_url = v;
+        }
+        if let Some(v) = var(ENV_DB_PATH) {
+            self.db_path = PathBuf::from(v);
+        }
+        if let Some(v) = var(ENV_HTTP_LISTEN) {
+            self.http_listen =
+                v.parse().map_err(|_| ConfigError::Invalid(format!("{ENV_HTTP_LISTEN}={v:?} is not an address:port")))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let mut c = Config::default();
+        assert_eq!(c.http_listen.to_string(), "127.0.0.1:8025");
+        c.apply_env(|k| (k == ENV_DB_PATH).then(|| "/tmp/x".to_owned())).unwrap();
+        assert_eq!(c.db_path, PathBuf::from("/tmp/x"));
+        assert!(c.apply_env(|k| (k == ENV_HTTP_LISTEN).then(|| "nope".to_owned())).is_err());
+        assert!(toml::from_str::<Config>("db = 'x'").is_err());
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_states_the_defaults() {
+        let example: Config = toml::from_str(include_str!("../projector.example.toml")).expect("example parses");
+        assert_eq!(format!("{example:?}"), format!("{:?}", Config::default()));
+    }
+}

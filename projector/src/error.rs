@@ -1,0 +1,43 @@
+//! projector's errors.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Configuration problems: reported at startup, the process exits non-zero.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot parse config {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// Database problems. Any of these stops folding (nothing is acked past a failed write);
+/// the process exits non-zero and an operator must look.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("RocksDB: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    #[error("column family {0} is missing")]
+    MissingColumnFamily(&'static str),
+    #[error("corrupt value in {cf}: {reason}")]
+    Corrupt { cf: &'static str, reason: String },
+    /// The database was written by a build with another view layout.
+    #[error("view format {found} on disk, this build writes {expected}: rebuild the views from the streams (projector serve --rebuild)")]
+    FormatMismatch { found: u32, expected: u32 },
+}
+
+/// Failures of the service as a whole.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("JetStream: {0}")]
+    Nats(String),
+}

@@ -1,0 +1,118 @@
+//! projector: folds MAIL_RAW and MAIL_EVENTS into RocksDB views and serves them.
+
+pub mod api;
+pub mod config;
+pub mod consumer;
+pub mod error;
+pub mod projection;
+pub mod query;
+pub mod store;
+pub mod view;
+
+use crate::config::Config;
+use crate::error::RunError;
+use crate::projection::{StreamEvent, apply_batch};
+use crate::store::Store;
+use proto::subject::{STREAM_EVENTS, STREAM_RAW};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use std::future::IntoFuture;
+use tracing::{Instrument, error, info, info_span, warn};
+
+/// Runs the projector until `shutdown` completes: follows both streams from the stored
+/// checkpoints, folds them in batches (one synced WriteBatch each, checkpoint included),
+/// serves the HTTP API. With `rebuild`, the views are deleted first and folded again from
+/// sequence 1 of the retained streams.
+pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    if rebuild && config.db_path.exists() {
+        warn!(db = %config.db_path.display(), "--rebuild: deleting the views; they are folded again from sequence 1");
+        std::fs::remove_dir_all(&config.db_path).map_err(|e| RunError::Nats(format!("removing the views: {e}")))?;
+    }
+    if let Some(parent) = config.db_path.parent() {
+        std::fs::create_dir_all(parent).ok();
+    }
+    let store = Arc::new(Store::open(&config.db_path)?);
+    let client = async_nats::ConnectOptions::new()
+        .name("postern-projector")
+        .retry_on_initial_connect()
+        .connect(config.nats_url.as_str())
+        .await
+        .map_err(|e| RunError::Nats(e.to_string()))?;
+    let js = async_nats::jetstream::new(client.clone());
+
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|source| RunError::Bind { addr: config.http_listen, source })?;
+    info!(listen = %config.http_listen, db = %config.db_path.display(), "projector API listening");
+
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let (tx, rx) = mpsc::channel::<StreamEvent>(config.batch_size * 4);
+    for stream in [STREAM_RAW, STREAM_EVENTS] {
+        let checkpoint = store.checkpoint(stream)?;
+        tracker.spawn(consumer::follow(js.clone(), stream, checkpoint, tx.clone(), token.clone()));
+    }
+    drop(tx);
+    let mut folder = tokio::spawn(fold_loop(store.clone(), rx, config.batch_size));
+    let http = tokio::spawn(
+        axum::serve(listener, api::router(store.clone()))
+            .with_graceful_shutdown(token.clone().cancelled_owned())
+            .into_future(),
+    );
+
+    // Run until shutdown, or until folding stops by itself (a store error: exit non-zero).
+    let stopped_early = tokio::select! {
+        _ = shutdown => None,
+        r = &mut folder => Some(r),
+    };
+    info!("shutting down: stopping the followers, folding what was read");
+    token.cancel();
+    tracker.close();
+    tracker.wait().await;
+    let grace = config.shutdown_grace;
+    let folded = match stopped_early {
+        Some(joined) => joined,
+        None => tokio::time::timeout(grace, folder)
+            .await
+            .unwrap_or_else(|_| Ok(Err(RunError::Nats(format!("fold did not finish within {grace:?}"))))),
+    };
+    match tokio::time::timeout(grace, http).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => error!(error = %e, "HTTP server failed"),
+        Ok(Err(e)) => error!(error = %e, "HTTP task failed"),
+        Err(_) => warn!("HTTP requests still open after the grace period"),
+    }
+    store.flush()?;
+    client.drain().await.ok();
+    info!("projector stopped");
+    folded.map_err(|e| RunError::Nats(format!("fold task failed: {e}")))?
+}
+
+/// Folds whatever the followers send, in batches, until every follower is gone.
+async fn fold_loop(store: Arc<Store>, mut rx: mpsc::Receiver<StreamEvent>, batch_size: usize) -> Result<(), RunError> {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < batch_size {
+            match rx.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        let span = info_span!("project", events = batch.len());
+        let s = store.clone();
+        let stats = tokio::task::spawn_blocking(move || apply_batch(&s, &batch))
+            .instrument(span)
+            .await
+            .map_err(|e| RunError::Nats(format!("fold panicked: {e}")))??;
+        tracing::debug!(
+            projector_events_folded_total = stats.folded,
+            projector_events_skipped_total = stats.skipped,
+            projector_events_rejected_total = stats.rejected,
+            "batch committed"
+        );
+    }
+    Ok(())
+}

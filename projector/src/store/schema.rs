@@ -1,0 +1,35 @@
+//! Column families: each module names its family and codes its keys and values.
+//!
+//! Conventions: integers big-endian; strings normalised and ended by 0x00; values are a
+//! version byte then postcard.
+
+pub mod message_id_index;
+pub mod messages;
+pub mod meta;
+
+use crate::error::StoreError;
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Encodes a value: version byte, then postcard.
+pub fn encode_value<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
+    // Our value types serialise infallibly into a Vec.
+    postcard::to_extend(value, vec![version]).expect("postcard value encoding")
+}
+
+/// Decodes a value written by [`encode_value`] with `version`.
+pub fn decode_value<T: DeserializeOwned>(cf: &'static str, version: u8, bytes: &[u8]) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        Some((&v, body)) if v == version => {
+            postcard::from_bytes(body).map_err(|e| StoreError::Corrupt { cf, reason: e.to_string() })
+        }
+        Some((&v, _)) => Err(StoreError::Corrupt { cf, reason: format!("value version {v}, expected {version}") }),
+        None => Err(StoreError::Corrupt { cf, reason: "empty value".into() }),
+    }
+}
+
+/// Appends a string field: its bytes then 0x00 (NULs inside are dropped so the
+/// terminator stays unique).
+pub fn push_str(key: &mut Vec<u8>, s: &str) {
+    key.extend(s.bytes().filter(|&b| b != 0));
+    key.push(0);
+}

@@ -1,0 +1,237 @@
+//! The message view: everything known about one message, folded from its events.
+//!
+//! The fold is order-insensitive across streams: copies and dispositions are kept sorted
+//! by (occurred_at, event_id), and everything derived (recipients, final disposition) is
+//! computed from those sorted lists. A repeated event (same id) changes nothing.
+
+use proto::{DispositionAssigned, Envelope, Event, HeaderSummary, RawMailReceived};
+use serde::{Deserialize, Serialize};
+
+/// Where an event was read: stream name and sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub stream: String,
+    pub seq: u64,
+}
+
+/// One accepted copy of the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Copy {
+    pub event_id: [u8; 16],
+    pub at: u64,
+    pub position: Position,
+    pub envelope_sender: String,
+    pub envelope_recipients: Vec<String>,
+    pub original_recipients: Vec<String>,
+    pub client_addr: String,
+    pub helo: String,
+    pub tls: bool,
+    pub size: u64,
+    pub journal_format: String,
+}
+
+/// One verdict on the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub event_id: [u8; 16],
+    pub at: u64,
+    pub position: Position,
+    pub disposition: String,
+    pub attributes: Vec<String>,
+    /// (name, score in thousandths, evidence)
+    pub detections: Vec<(String, i32, String)>,
+    pub rules_version: String,
+    pub alert_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub tenant: String,
+    pub postern_id: String,
+    pub message_id: Option<String>,
+    pub copies: Vec<Copy>,
+    pub verdicts: Vec<Verdict>,
+    /// From the latest verdict (the scorer decodes headers; the projector never parses mail).
+    pub headers: Option<HeaderSummary>,
+}
+
+impl MessageRecord {
+    pub fn new(tenant: &str, postern_id: &str) -> Self {
+        MessageRecord {
+            tenant: tenant.to_owned(),
+            postern_id: postern_id.to_owned(),
+            message_id: None,
+            copies: Vec::new(),
+            verdicts: Vec::new(),
+            headers: None,
+        }
+    }
+
+    /// Folds one event. Returns false when the event was already folded (no change).
+    pub fn apply(&mut self, envelope: &Envelope, event: &Event, position: Position) -> bool {
+        match event {
+            Event::RawMailReceived(raw) => self.apply_raw(envelope, raw, position),
+            Event::DispositionAssigned(d) => self.apply_disposition(envelope, d, position),
+        }
+    }
+
+    fn apply_raw(&mut self, envelope: &Envelope, raw: &RawMailReceived, position: Position) -> bool {
+        let event_id = envelope.event_id.to_bytes();
+        if self.copies.iter().any(|c| c.event_id == event_id) {
+            return false;
+        }
+        let copy = Copy {
+            event_id,
+            at: envelope.occurred_at.millis(),
+            position,
+            envelope_sender: raw.envelope_sender.clone(),
+            envelope_recipients: raw.envelope_recipients.clone(),
+            original_recipients: raw.original_recipients.clone(),
+            client_addr: raw.client_addr.clone(),
+            helo: raw.helo.clone(),
+            tls: raw.tls,
+            size: raw.size,
+            journal_format: raw.journal_format.as_str().to_owned(),
+        };
+        let at = self.copies.partition_point(|c| (c.at, c.event_id) < (copy.at, copy.event_id));
+        self.copies.insert(at, copy);
+        // Every copy carries the same Message-ID: the Postern id is derived from it.
+        if self.message_id.is_none() {
+            self.message_id = raw.message_id.clone();
+        }
+        true
+    }
+
+    fn apply_disposition(&mut self, envelope: &Envelope, d: &DispositionAssigned, position: Position) -> bool {
+        let event_id = envelope.event_id.to_bytes();
+        if self.verdicts.iter().any(|v| v.event_id == event_id) {
+            return false;
+        }
+        let verdict = Verdict {
+            event_id,
+            at: envelope.occurred_at.millis(),
+            position,
+            disposition: d.disposition.as_str().to_owned(),
+            attributes: d.attributes.iter().map(ToString::to_string).collect(),
+            detections: d.detections.iter().map(|x| (x.name.clone(), x.score_milli, x.evidence.clone())).collect(),
+            rules_version: d.rules_version.clone(),
+            alert_id: d.alert_id.clone(),
+        };
+        let at = self.verdicts.partition_point(|v| (v.at, v.event_id) < (verdict.at, verdict.event_id));
+        let is_latest = at == self.verdicts.len();
+        self.verdicts.insert(at, verdict);
+        if is_latest {
+            self.headers = Some(d.headers.clone());
+        }
+        true
+    }
+
+    /// The verdict in force: the latest by (time, id).
+    pub fn current_verdict(&self) -> Option<&Verdict> {
+        self.verdicts.last()
+    }
+
+    /// Union of the real recipients of every copy, sorted.
+    pub fn recipients(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.copies.iter().flat_map(|c| c.original_recipients.iter().cloned()).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::*;
+    use ulid::Ulid;
+
+    fn tenant() -> TenantId {
+        TenantId::new("default").unwrap()
+    }
+
+    fn raw(id: u64, at: u64, rcpt: &str) -> (Envelope, Event) {
+        let t = tenant();
+        let envelope = Envelope {
+            event_id: Ulid::from_parts(at, u128::from(id)),
+            event_type: EventType::RawMailReceived,
+            schema: 1,
+            postern_id: PosternId::from_message_id(&t, "m@x"),
+            tenant: t,
+            causation_id: None,
+            occurred_at: Timestamp(at),
+            producer: "test".into(),
+        };
+        let event = Event::RawMailReceived(RawMailReceived {
+            envelope_sender: "a@x".into(),
+            envelope_recipients: vec!["journal@postern.localhost".into()],
+            original_recipients: vec![rcpt.into()],
+            message_id: Some("m@x".into()),
+            client_addr: "127.0.0.1:1".into(),
+            helo: "h".into(),
+            tls: false,
+            size: 3,
+            received_at: Timestamp(at),
+            journal_format: JournalFormat::PlainBcc,
+            body: MailBody::Inline(b"x".to_vec()),
+        });
+        (envelope, event)
+    }
+
+    fn disposition(id: u64, at: u64, d: Disposition, subject: &str) -> (Envelope, Event) {
+        let (mut envelope, _) = raw(id, at, "");
+        envelope.event_type = EventType::DispositionAssigned;
+        envelope.event_id = Ulid::from_parts(at, u128::from(id) + 1000);
+        let event = Event::DispositionAssigned(DispositionAssigned {
+            disposition: d,
+            attributes: vec![],
+            detections: vec![],
+            rules_version: "r".into(),
+            alert_id: "a".into(),
+            postern_id: envelope.postern_id.clone(),
+            headers: HeaderSummary { subject: Some(subject.into()), ..Default::default() },
+        });
+        (envelope, event)
+    }
+
+    fn pos(stream: &str, seq: u64) -> Position {
+        Position { stream: stream.into(), seq }
+    }
+
+    #[test]
+    fn copies_merge_and_repeats_change_nothing() {
+        let mut r = MessageRecord::new("default", "x");
+        let (e1, v1) = raw(1, 100, "bob@x");
+        let (e2, v2) = raw(2, 200, "carol@x");
+        assert!(r.apply(&e1, &v1, pos("MAIL_RAW", 1)));
+        assert!(r.apply(&e2, &v2, pos("MAIL_RAW", 2)));
+        assert!(!r.apply(&e1, &v1, pos("MAIL_RAW", 1)));
+        assert_eq!(r.copies.len(), 2);
+        assert_eq!(r.recipients(), vec!["bob@x", "carol@x"]);
+        assert_eq!(r.message_id.as_deref(), Some("m@x"));
+    }
+
+    #[test]
+    fn any_order_of_the_two_streams_gives_the_same_record() {
+        let events = [
+            (raw(1, 100, "bob@x"), pos("MAIL_RAW", 1)),
+            (disposition(1, 150, Disposition::Spam, "first"), pos("MAIL_EVENTS", 1)),
+            (raw(2, 160, "carol@x"), pos("MAIL_RAW", 2)),
+            (disposition(2, 170, Disposition::None, "second"), pos("MAIL_EVENTS", 2)),
+        ];
+        let fold = |order: &[usize]| {
+            let mut r = MessageRecord::new("default", "x");
+            for &i in order {
+                let ((e, v), p) = &events[i];
+                r.apply(e, v, p.clone());
+            }
+            r
+        };
+        let a = fold(&[0, 1, 2, 3]);
+        for order in [[1, 3, 0, 2], [0, 2, 1, 3], [3, 1, 2, 0]] {
+            assert_eq!(fold(&order), a, "order {order:?}");
+        }
+        assert_eq!(a.current_verdict().unwrap().disposition, "NONE");
+        assert_eq!(a.headers.as_ref().unwrap().subject.as_deref(), Some("second"));
+    }
+}

@@ -1,0 +1,285 @@
+//! The versioned binary encoding of events.
+//!
+//! ```text
+//! "PSTN" | envelope version (u8, now 1) | postcard(header v1) | postcard(body at header.schema)
+//! ```
+//! postcard has a written, stable wire specification, which matters for an event log that
+//! is replayed for audits years later. A reader accepts every (event type, schema) pair any
+//! Postern has written and rejects unknown ones with [`DecodeError`], never a panic.
+//! postcard is not self-describing, so *any* change to a body bumps its schema; an older
+//! schema is decoded with its old struct and upcast here.
+
+use crate::envelope::{Envelope, EventType};
+use crate::error::DecodeError;
+use crate::event::{DispositionAssigned, Event, RawMailReceived};
+use crate::ids::{PosternId, TenantId};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use ulid::Ulid;
+
+pub const MAGIC: &[u8; 4] = b"PSTN";
+pub const ENVELOPE_VERSION: u8 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct HeaderV1 {
+    event_id: [u8; 16],
+    event_type: u16,
+    schema: u16,
+    tenant: String,
+    postern_id: String,
+    causation_id: Option<[u8; 16]>,
+    occurred_at: u64,
+    producer: String,
+}
+
+impl Event {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Event::RawMailReceived(_) => EventType::RawMailReceived,
+            Event::DispositionAssigned(_) => EventType::DispositionAssigned,
+        }
+    }
+}
+
+/// Encodes an event with the current schema of its type. The envelope's `event_type` and
+/// `schema` are taken from the body, so they cannot disagree.
+pub fn encode(envelope: &Envelope, event: &Event) -> Vec<u8> {
+    let event_type = event.event_type();
+    let header = HeaderV1 {
+        event_id: envelope.event_id.to_bytes(),
+        event_type: event_type.code(),
+        schema: event_type.current_schema(),
+        tenant: envelope.tenant.as_str().to_owned(),
+        postern_id: envelope.postern_id.as_str().to_owned(),
+        causation_id: envelope.causation_id.map(|id| id.to_bytes()),
+        occurred_at: envelope.occurred_at.millis(),
+        producer: envelope.producer.clone(),
+    };
+    let mut out = Vec::with_capacity(64 + body_size_hint(event));
+    out.extend_from_slice(MAGIC);
+    out.push(ENVELOPE_VERSION);
+    // Serializing into a Vec cannot fail for these types (no maps with non-string keys,
+    // no custom Serialize that errors), so an error here is a bug worth a loud stop.
+    out = postcard::to_extend(&header, out).expect("postcard header encoding");
+    match event {
+        Event::RawMailReceived(body) => postcard::to_extend(body, out),
+        Event::DispositionAssigned(body) => postcard::to_extend(body, out),
+    }
+    .expect("postcard body encoding")
+}
+
+fn body_size_hint(event: &Event) -> usize {
+    match event {
+        Event::RawMailReceived(raw) => raw.inline_body().len() + 256,
+        Event::DispositionAssigned(_) => 512,
+    }
+}
+
+/// Decodes any event this build knows, upcasting old schemas to the current types.
+pub fn decode(bytes: &[u8]) -> Result<(Envelope, Event), DecodeError> {
+    let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(DecodeError::BadMagic)?;
+    let (&version, rest) = rest.split_first().ok_or(DecodeError::Malformed {
+        part: "envelope",
+        reason: "truncated before the version byte".into(),
+    })?;
+    if version != ENVELOPE_VERSION {
+        return Err(DecodeError::UnknownEnvelopeVersion(version));
+    }
+    let (header, body): (HeaderV1, &[u8]) =
+        postcard::take_from_bytes(rest).map_err(|e| malformed("envelope header", e))?;
+    let event_type =
+        EventType::from_code(header.event_type).ok_or(DecodeError::UnknownEventType(header.event_type))?;
+    let event = match (event_type, header.schema) {
+        (EventType::RawMailReceived, 1) => Event::RawMailReceived(body_of::<RawMailReceived>(body)?),
+        (EventType::DispositionAssigned, 1) => {
+            Event::DispositionAssigned(body_of::<DispositionAssigned>(body)?)
+        }
+        (event_type, schema) => {
+            return Err(DecodeError::UnknownSchema { event_type: event_type.name(), schema });
+        }
+    };
+    let envelope = Envelope {
+        event_id: Ulid::from_bytes(header.event_id),
+        event_type,
+        schema: header.schema,
+        tenant: TenantId::new(&header.tenant).map_err(|e| malformed("envelope tenant", e))?,
+        postern_id: PosternId::parse(&header.postern_id).map_err(|e| malformed("envelope postern_id", e))?,
+        causation_id: header.causation_id.map(Ulid::from_bytes),
+        occurred_at: Timestamp(header.occurred_at),
+        producer: header.producer,
+    };
+    Ok((envelope, event))
+}
+
+fn body_of<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let (body, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|e| malformed("body", e))?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Malformed { part: "body", reason: format!("{} trailing bytes", rest.len()) });
+    }
+    Ok(body)
+}
+
+fn malformed(part: &'static str, e: impl std::fmt::Display) -> DecodeError {
+    DecodeError::Malformed { part, reason: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::*;
+
+    pub(crate) fn sample_raw() -> (Envelope, Event) {
+        let tenant = TenantId::new("default").unwrap();
+        let event_id = Ulid::from_parts(1_787_931_155_120, 7);
+        let envelope = Envelope {
+            event_id,
+            event_type: EventType::RawMailReceived,
+            schema: 1,
+            postern_id: PosternId::from_message_id(&tenant, "<a@example.com>"),
+            tenant,
+            causation_id: None,
+            occurred_at: Timestamp(1_787_931_155_120),
+            producer: "ingest/test".into(),
+        };
+        let event = Event::RawMailReceived(RawMailReceived {
+            envelope_sender: "alice@example.com".into(),
+            envelope_recipients: vec!["journal@postern.localhost".into()],
+            original_recipients: vec!["bob@example.org".into()],
+            message_id: Some("a@example.com".into()),
+            client_addr: "127.0.0.1:40000".into(),
+            helo: "mx.example.com".into(),
+            tls: false,
+            size: 5,
+            received_at: Timestamp(1_787_931_155_120),
+            journal_format: JournalFormat::PlainBcc,
+            body: MailBody::Inline(b"a\r\nb\x00\xff".to_vec()),
+        });
+        (envelope, event)
+    }
+
+    fn sample_disposition() -> (Envelope, Event) {
+        let (raw_env, _) = sample_raw();
+        let envelope = Envelope {
+            event_id: crate::ids::derive_event_id(raw_env.event_id, "rules-1"),
+            event_type: EventType::DispositionAssigned,
+            schema: 1,
+            causation_id: Some(raw_env.event_id),
+            producer: "scorer/test".into(),
+            ..raw_env.clone()
+        };
+        let event = Event::DispositionAssigned(DispositionAssigned {
+            disposition: Disposition::Spoof,
+            attributes: vec![Attribute::Bec, Attribute::NewDomainSender("2026-08-20".into())],
+            detections: vec![Detection {
+                name: "from_envelope_misaligned".into(),
+                score_milli: 4000,
+                evidence: "From example.com, envelope example.net".into(),
+            }],
+            rules_version: "rules-1".into(),
+            alert_id: "x".into(),
+            postern_id: raw_env.postern_id.clone(),
+            headers: HeaderSummary {
+                from: Some("Alice <alice@example.com>".into()),
+                subject: Some("hi".into()),
+                date: None,
+                to: vec!["bob@example.org".into()],
+            },
+        });
+        (envelope, event)
+    }
+
+    #[test]
+    fn round_trips_every_event_type() {
+        for (envelope, event) in [sample_raw(), sample_disposition()] {
+            let bytes = encode(&envelope, &event);
+            let (env2, ev2) = decode(&bytes).unwrap();
+            assert_eq!(env2, envelope);
+            assert_eq!(ev2, event);
+        }
+    }
+
+    #[test]
+    fn refuses_bad_magic_version_type_and_schema() {
+        let (envelope, event) = sample_raw();
+        let good = encode(&envelope, &event);
+        assert_eq!(decode(b"").unwrap_err(), DecodeError::BadMagic);
+        assert_eq!(decode(b"hello world").unwrap_err(), DecodeError::BadMagic);
+
+        let mut v = good.clone();
+        v[4] = 9;
+        assert_eq!(decode(&v).unwrap_err(), DecodeError::UnknownEnvelopeVersion(9));
+
+        // Header: event_id is 16 raw bytes (postcard writes arrays without a length),
+        // then the event type as a varint (1 byte for small codes), then the schema.
+        let mut t = good.clone();
+        t[5 + 16] = 99;
+        assert_eq!(decode(&t).unwrap_err(), DecodeError::UnknownEventType(99));
+
+        let mut s = good.clone();
+        s[5 + 17] = 42;
+        assert_eq!(
+            decode(&s).unwrap_err(),
+            DecodeError::UnknownSchema { event_type: "RawMailReceived", schema: 42 }
+        );
+    }
+
+    #[test]
+    fn truncations_and_trailing_bytes_are_errors_not_panics() {
+        let (envelope, event) = sample_raw();
+        let good = encode(&envelope, &event);
+        for len in 0..good.len() {
+            assert!(decode(&good[..len]).is_err(), "truncated to {len} decoded");
+        }
+        let mut long = good.clone();
+        long.push(0);
+        assert!(matches!(decode(&long), Err(DecodeError::Malformed { part: "body", .. })));
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        // A small deterministic xorshift: no dependency, same bytes every run.
+        let mut state = 0x2545F4914F6CDD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (envelope, event) = sample_disposition();
+        let good = encode(&envelope, &event);
+        for _ in 0..20_000 {
+            let mut bytes = good.clone();
+            let flips = 1 + next() % 4;
+            for _ in 0..flips {
+                let i = (next() as usize) % bytes.len();
+                bytes[i] = next() as u8;
+            }
+            let _ = decode(&bytes);
+            let len = (next() as usize) % 64;
+            let garbage: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let mut with_magic = MAGIC.to_vec();
+            with_magic.push(1);
+            with_magic.extend_from_slice(&garbage);
+            let _ = decode(&with_magic);
+        }
+    }
+
+    /// Golden fixtures prove that this build still reads what earlier builds wrote. They
+    /// are added (POSTERN_WRITE_GOLDEN=1 writes a missing one), never edited.
+    #[test]
+    fn golden_fixtures_still_decode() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/events");
+        for (envelope, event) in [sample_raw(), sample_disposition()] {
+            let path = dir.join(event.event_type().snake_name()).join(format!("v{}", envelope.schema));
+            if !path.exists() && std::env::var_os("POSTERN_WRITE_GOLDEN").is_some() {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, encode(&envelope, &event)).unwrap();
+            }
+            let bytes = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("golden fixture {}: {e}", path.display()));
+            let (env2, ev2) = decode(&bytes).unwrap();
+            assert_eq!(env2, envelope, "{}", path.display());
+            assert_eq!(ev2, event, "{}", path.display());
+        }
+    }
+}

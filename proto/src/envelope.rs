@@ -1,0 +1,77 @@
+//! The envelope every event travels in.
+
+use crate::ids::{PosternId, TenantId};
+use crate::time::Timestamp;
+use std::fmt;
+use ulid::Ulid;
+
+/// The kinds of event, with the code written on the wire. Codes are never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventType {
+    RawMailReceived,
+    DispositionAssigned,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 2] = [EventType::RawMailReceived, EventType::DispositionAssigned];
+
+    pub fn code(self) -> u16 {
+        match self {
+            EventType::RawMailReceived => 1,
+            EventType::DispositionAssigned => 2,
+        }
+    }
+
+    pub fn from_code(code: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.code() == code)
+    }
+
+    /// The schema version this build writes.
+    pub fn current_schema(self) -> u16 {
+        match self {
+            EventType::RawMailReceived => 1,
+            EventType::DispositionAssigned => 1,
+        }
+    }
+
+    /// PascalCase name, as in logs and the trace.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::RawMailReceived => "RawMailReceived",
+            EventType::DispositionAssigned => "DispositionAssigned",
+        }
+    }
+
+    /// snake_case name, as in fixture folders.
+    pub fn snake_name(self) -> &'static str {
+        match self {
+            EventType::RawMailReceived => "raw_mail_received",
+            EventType::DispositionAssigned => "disposition_assigned",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What every event carries besides its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// Unique id, also sent as `Nats-Msg-Id` so JetStream drops a retried publish.
+    pub event_id: Ulid,
+    pub event_type: EventType,
+    /// Schema version of the body.
+    pub schema: u16,
+    pub tenant: TenantId,
+    /// The message this event is about (correlation id).
+    pub postern_id: PosternId,
+    /// The event this one answers (a disposition answers a raw event).
+    pub causation_id: Option<Ulid>,
+    /// When the producer says it happened; folds use this, never their own clock.
+    pub occurred_at: Timestamp,
+    /// Which service wrote it, e.g. `ingest/0.1.0`.
+    pub producer: String,
+}

@@ -1,0 +1,228 @@
+//! Event bodies: past-tense facts. Each is encoded behind an [`crate::Envelope`].
+
+use crate::ids::PosternId;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Every event kind Postern writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    RawMailReceived(RawMailReceived),
+    DispositionAssigned(DispositionAssigned),
+}
+
+/// How the copy reached Postern, and so how its recipients were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JournalFormat {
+    /// The message as is (Exchange transport rule BCC, plain forwarding).
+    PlainBcc,
+    /// Google Workspace BCC / routing copy (`X-Gm-Original-To`).
+    GoogleBcc,
+    /// Microsoft Exchange / 365 envelope journal report, unwrapped.
+    ExchangeEnvelope,
+    /// Looked like a journal report but could not be unwrapped: stored as it came.
+    UnwrapFailed,
+}
+
+impl JournalFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalFormat::PlainBcc => "plain_bcc",
+            JournalFormat::GoogleBcc => "google_bcc",
+            JournalFormat::ExchangeEnvelope => "exchange_envelope",
+            JournalFormat::UnwrapFailed => "unwrap_failed",
+        }
+    }
+}
+
+/// Where the message's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MailBody {
+    /// The original message, byte for byte, inside the event.
+    Inline(#[serde(with = "serde_bytes_compat")] Vec<u8>),
+}
+
+/// A copy of a message was accepted over SMTP and stored. Subject `mail.raw.<tenant>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawMailReceived {
+    /// SMTP MAIL FROM of the journal transaction (empty for the null sender).
+    pub envelope_sender: String,
+    /// SMTP RCPT TO of the journal transaction (the journal addresses).
+    pub envelope_recipients: Vec<String>,
+    /// The real recipients of the original message, as the journal format tells them.
+    pub original_recipients: Vec<String>,
+    /// The RFC 5322 Message-ID of the original, if it had one (as written, brackets removed).
+    pub message_id: Option<String>,
+    /// Address and port of the client that delivered the copy.
+    pub client_addr: String,
+    /// What the client said in HELO / EHLO.
+    pub helo: String,
+    /// Whether the SMTP session was protected by TLS.
+    pub tls: bool,
+    /// Size of the original message in bytes.
+    pub size: u64,
+    /// When ingest accepted it (same as the envelope's occurred_at).
+    pub received_at: Timestamp,
+    pub journal_format: JournalFormat,
+    pub body: MailBody,
+}
+
+impl RawMailReceived {
+    pub fn inline_body(&self) -> &[u8] {
+        match &self.body {
+            MailBody::Inline(bytes) => bytes,
+        }
+    }
+}
+
+/// The product's dispositions, one per message, in precedence order (first wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Disposition {
+    Malicious,
+    Suspicious,
+    Spoof,
+    Spam,
+    Bulk,
+    None,
+}
+
+impl Disposition {
+    pub const ALL: [Disposition; 6] = [
+        Disposition::Malicious,
+        Disposition::Suspicious,
+        Disposition::Spoof,
+        Disposition::Spam,
+        Disposition::Bulk,
+        Disposition::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Malicious => "MALICIOUS",
+            Disposition::Suspicious => "SUSPICIOUS",
+            Disposition::Spoof => "SPOOF",
+            Disposition::Spam => "SPAM",
+            Disposition::Bulk => "BULK",
+            Disposition::None => "NONE",
+        }
+    }
+}
+
+impl fmt::Display for Disposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Disposition {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Disposition::ALL
+            .into_iter()
+            .find(|d| d.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "unknown disposition {s:?}; expected one of MALICIOUS, SUSPICIOUS, SPOOF, SPAM, BULK, NONE"
+                )
+            })
+    }
+}
+
+/// Attributes attached to a disposition, any number.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Attribute {
+    CustomBlockList,
+    /// The sender's domain was registered on this date (`YYYY-MM-DD`).
+    NewDomainSender(String),
+    /// A linked domain was registered on this date (`YYYY-MM-DD`).
+    NewDomainLink(String),
+    Encrypted,
+    Executable,
+    Bec,
+}
+
+impl fmt::Display for Attribute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Attribute::CustomBlockList => f.write_str("CUSTOM_BLOCK_LIST"),
+            Attribute::NewDomainSender(d) => write!(f, "NEW_DOMAIN_SENDER={d}"),
+            Attribute::NewDomainLink(d) => write!(f, "NEW_DOMAIN_LINK={d}"),
+            Attribute::Encrypted => f.write_str("ENCRYPTED"),
+            Attribute::Executable => f.write_str("EXECUTABLE"),
+            Attribute::Bec => f.write_str("BEC"),
+        }
+    }
+}
+
+/// One detection that fired: which, how strongly, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detection {
+    /// Stable snake_case name, e.g. `from_envelope_misaligned`.
+    pub name: String,
+    /// Score in thousandths (integers keep folds and comparisons exact).
+    pub score_milli: i32,
+    /// Human-readable evidence.
+    pub evidence: String,
+}
+
+/// The headers an analyst looks a message up by, decoded by the scorer (the projector
+/// never parses mail).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderSummary {
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    pub date: Option<String>,
+    pub to: Vec<String>,
+}
+
+/// The scorer's verdict on a message. Subject `mail.disposition.<tenant>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispositionAssigned {
+    pub disposition: Disposition,
+    pub attributes: Vec<Attribute>,
+    pub detections: Vec<Detection>,
+    /// Version of the rules that decided, part of the derived event id.
+    pub rules_version: String,
+    /// `<postern id>-<scoring time>`.
+    pub alert_id: String,
+    /// The message this is about (also the envelope's correlation id).
+    pub postern_id: PosternId,
+    pub headers: HeaderSummary,
+}
+
+/// Lets `Vec<u8>` go through serde as one byte string instead of a sequence of integers
+/// (postcard writes both the same way; self-describing formats differ).
+mod serde_bytes_compat {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
+}

@@ -1,0 +1,24 @@
+//! Postern's shared vocabulary: the event envelope and event kinds, their versioned
+//! binary encoding, identifiers, stream and subject names, and tracing field names.
+//!
+//! This crate depends on no other crate of ours; `ingest`, `scorer` and `projector`
+//! talk to each other only through the events defined here.
+
+pub mod codec;
+pub mod envelope;
+pub mod error;
+pub mod event;
+pub mod field;
+pub mod ids;
+pub mod subject;
+pub mod time;
+
+pub use codec::{decode, encode};
+pub use envelope::{Envelope, EventType};
+pub use error::DecodeError;
+pub use event::{
+    Attribute, Detection, Disposition, DispositionAssigned, Event, HeaderSummary,
+    JournalFormat, MailBody, RawMailReceived,
+};
+pub use ids::{PosternId, TenantId};
+pub use time::Timestamp;

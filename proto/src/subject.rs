@@ -1,0 +1,55 @@
+//! JetStream stream names, subjects, consumer names and buckets.
+
+use crate::envelope::EventType;
+use crate::ids::TenantId;
+
+/// Raw mail, one event per accepted copy: `mail.raw.<tenant>`.
+pub const STREAM_RAW: &str = "MAIL_RAW";
+/// Small events (dispositions; later reclassifications, remediation, policy):
+/// `mail.<kind>.<tenant>`.
+pub const STREAM_EVENTS: &str = "MAIL_EVENTS";
+
+pub const RAW_SUBJECTS: &str = "mail.raw.>";
+/// MAIL_EVENTS's subjects. Listed one by one: `mail.>` would overlap MAIL_RAW.
+pub const EVENT_SUBJECTS: [&str; 2] = ["mail.disposition.>", "mail.deadletter.>"];
+
+/// The durable pull consumer every scorer process shares.
+pub const CONSUMER_SCORER: &str = "scorer";
+
+/// Header carrying the event id, for JetStream's duplicate window.
+pub const HEADER_MSG_ID: &str = "Nats-Msg-Id";
+/// Header on dead letters naming the reason.
+pub const HEADER_DEAD_LETTER_REASON: &str = "Postern-Dead-Letter-Reason";
+/// Header on dead letters naming the original stream and sequence.
+pub const HEADER_DEAD_LETTER_SOURCE: &str = "Postern-Dead-Letter-Source";
+
+/// The subject an event of this type for this tenant is published on.
+pub fn subject_for(event_type: EventType, tenant: &TenantId) -> String {
+    match event_type {
+        EventType::RawMailReceived => format!("mail.raw.{tenant}"),
+        EventType::DispositionAssigned => format!("mail.disposition.{tenant}"),
+    }
+}
+
+/// Where a consumer puts an input it cannot process (after max deliveries or when the
+/// input cannot be decoded). `tenant` is `unknown` when the input could not be read.
+pub fn dead_letter_subject(tenant: Option<&TenantId>) -> String {
+    match tenant {
+        Some(t) => format!("mail.deadletter.{t}"),
+        None => "mail.deadletter.unknown".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_fall_under_their_streams() {
+        let t = TenantId::new("acme").unwrap();
+        assert_eq!(subject_for(EventType::RawMailReceived, &t), "mail.raw.acme");
+        assert_eq!(subject_for(EventType::DispositionAssigned, &t), "mail.disposition.acme");
+        assert_eq!(dead_letter_subject(Some(&t)), "mail.deadletter.acme");
+        assert!(EVENT_SUBJECTS.contains(&"mail.deadletter.>"));
+    }
+}

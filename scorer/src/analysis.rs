@@ -1,0 +1,15 @@
+//! The checks. Each check reads the [`ScoreContext`] and adds detections to it; none does
+//! I/O. [`crate::verdict`] turns the detections into a disposition.
+
+pub mod alignment;
+pub mod bulk;
+pub mod context;
+pub mod domain;
+
+pub use context::{MessageFacts, ScoreContext};
+
+/// Runs every check in a fixed order (the order of detections in the verdict).
+pub fn run_all(ctx: &mut ScoreContext<'_>) {
+    bulk::check(ctx);
+    alignment::check(ctx);
+}

@@ -1,0 +1,75 @@
+//! SPOOF evidence: the header From domain is not aligned (DMARC relaxed) with anything
+//! that vouches for it: the envelope sender, a DKIM signature's `d=`, or a `Sender:`
+//! header that itself aligns with the envelope (mailing lists, on-behalf-of sending).
+//!
+//! The DKIM signatures are not verified here; cryptographic authentication (SPF, DKIM,
+//! DMARC with mail-auth) replaces this heuristic's claims with results.
+
+use super::ScoreContext;
+use super::domain::{aligned, domain_of};
+
+pub const FROM_ENVELOPE_MISALIGNED: &str = "from_envelope_misaligned";
+
+pub fn check(ctx: &mut ScoreContext<'_>) {
+    let Some(from_domain) = ctx
+        .message
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .and_then(domain_of)
+    else {
+        return;
+    };
+    // The null sender (bounces) and an unknown envelope give nothing to compare.
+    let Some(envelope_domain) = domain_of(&ctx.facts.envelope_sender) else {
+        return;
+    };
+    if aligned(&from_domain, &envelope_domain) {
+        return;
+    }
+    let dkim_domains: Vec<String> =
+        ctx.raw_headers("DKIM-Signature").iter().filter_map(|sig| dkim_tag(sig, "d")).collect();
+    if dkim_domains.iter().any(|d| aligned(d, &from_domain)) {
+        return;
+    }
+    let sender_vouches = ctx
+        .raw_headers("Sender")
+        .iter()
+        .filter_map(|s| domain_of(s))
+        .any(|d| aligned(&d, &envelope_domain));
+    if sender_vouches {
+        return;
+    }
+    let evidence = format!(
+        "From domain {from_domain} is not aligned with the envelope sender domain {envelope_domain}{}",
+        if dkim_domains.is_empty() {
+            " and there is no DKIM signature".to_owned()
+        } else {
+            format!(" nor with DKIM d={}", dkim_domains.join(","))
+        }
+    );
+    ctx.add(FROM_ENVELOPE_MISALIGNED, 5000, evidence);
+}
+
+/// The value of a tag in a DKIM-Signature header (`d=example.com;`), lower-cased.
+fn dkim_tag(signature: &str, tag: &str) -> Option<String> {
+    signature.split(';').find_map(|part| {
+        let (name, value) = part.split_once('=')?;
+        (name.trim().eq_ignore_ascii_case(tag)).then(|| {
+            value.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase()
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dkim_tags() {
+        let sig = "v=1; a=rsa-sha256; d=Example.COM; s=sel;\r\n\th=from:to; b=abc";
+        assert_eq!(dkim_tag(sig, "d").as_deref(), Some("example.com"));
+        assert_eq!(dkim_tag(sig, "s").as_deref(), Some("sel"));
+        assert_eq!(dkim_tag(sig, "x"), None);
+    }
+}

@@ -1,0 +1,48 @@
+//! What the checks read and write.
+
+use mail_parser::Message;
+use proto::Detection;
+
+/// Facts about the delivery that are not in the message itself.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFacts {
+    /// The envelope sender of the original message (empty for the null sender or unknown).
+    pub envelope_sender: String,
+}
+
+pub struct ScoreContext<'m> {
+    pub message: &'m Message<'m>,
+    pub facts: &'m MessageFacts,
+    pub detections: Vec<Detection>,
+}
+
+impl<'m> ScoreContext<'m> {
+    pub fn new(message: &'m Message<'m>, facts: &'m MessageFacts) -> Self {
+        ScoreContext { message, facts, detections: Vec::new() }
+    }
+
+    pub fn add(&mut self, name: &str, score_milli: i32, evidence: impl Into<String>) {
+        self.detections.push(Detection { name: name.to_owned(), score_milli, evidence: evidence.into() });
+    }
+
+    pub fn fired(&self, name: &str) -> bool {
+        self.detections.iter().any(|d| d.name == name)
+    }
+
+    /// The first value of a header as text, trimmed (raw, not decoded).
+    pub fn header_text(&self, name: &'m str) -> Option<&'m str> {
+        self.message.header_raw(name).map(str::trim)
+    }
+
+    /// Every value of a header, in order, as raw text (unfolded, not decoded).
+    pub fn raw_headers(&self, name: &str) -> Vec<String> {
+        let raw = self.message.raw_message();
+        self.message
+            .headers()
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case(name))
+            .filter_map(|h| raw.get(h.offset_start as usize..h.offset_end as usize))
+            .map(|b| String::from_utf8_lossy(b).replace(['\r', '\n'], "").trim().to_owned())
+            .collect()
+    }
+}

@@ -1,0 +1,60 @@
+//! Domain helpers: the domain of an address and a domain's organizational domain.
+//!
+//! The organizational domain here is an approximation of the Public Suffix List: the last
+//! two labels, or three where the second-level label is a common registry suffix under a
+//! two-letter country code (`example.co.uk`). It errs towards treating domains as related.
+
+/// The lower-cased domain of an address (`Name <user@Example.COM>` -> `example.com`).
+pub fn domain_of(address: &str) -> Option<String> {
+    let address = address.trim();
+    let inner = match (address.rfind('<'), address.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &address[a + 1..b],
+        _ => address,
+    };
+    let (_, domain) = inner.rsplit_once('@')?;
+    let domain = domain.trim().trim_end_matches('.').to_lowercase();
+    (!domain.is_empty() && !domain.contains(char::is_whitespace)).then_some(domain)
+}
+
+const SECOND_LEVEL: [&str; 10] = ["co", "com", "net", "org", "gov", "ac", "edu", "ne", "or", "go"];
+
+pub fn organizational_domain(domain: &str) -> &str {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let keep = match labels.as_slice() {
+        [.., sld, tld] if tld.len() == 2 && SECOND_LEVEL.contains(sld) => 3,
+        _ => 2,
+    };
+    if labels.len() <= keep {
+        return domain;
+    }
+    let cut: usize = labels[..labels.len() - keep].iter().map(|l| l.len() + 1).sum();
+    &domain[cut..]
+}
+
+/// DMARC relaxed alignment: the two domains share an organizational domain.
+pub fn aligned(a: &str, b: &str) -> bool {
+    organizational_domain(a) == organizational_domain(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_of_addresses() {
+        assert_eq!(domain_of("Alice <Alice@Mail.Example.COM>").as_deref(), Some("mail.example.com"));
+        assert_eq!(domain_of("bob@example.org").as_deref(), Some("example.org"));
+        assert_eq!(domain_of("no-at-sign"), None);
+        assert_eq!(domain_of(""), None);
+    }
+
+    #[test]
+    fn organizational_domains() {
+        assert_eq!(organizational_domain("mail.example.com"), "example.com");
+        assert_eq!(organizational_domain("example.com"), "example.com");
+        assert_eq!(organizational_domain("a.b.example.co.uk"), "example.co.uk");
+        assert_eq!(organizational_domain("localhost"), "localhost");
+        assert!(aligned("bounces.example.com", "example.com"));
+        assert!(!aligned("example.net", "example.com"));
+    }
+}

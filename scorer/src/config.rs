@@ -1,0 +1,109 @@
+//! scorer's typed configuration: TOML file (`--config`) plus documented environment
+//! overrides.
+
+use crate::error::ConfigError;
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// Environment variable that overrides `nats_url`.
+pub const ENV_NATS_URL: &str = "NATS_URL";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// NATS server URL. Env: `NATS_URL`.
+    #[serde(default = "default_nats_url")]
+    pub nats_url: String,
+    /// Messages this process scores at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// How long JetStream waits for an ack before redelivering to another scorer
+    /// (the shared consumer's setting: the first scorer to create it sets it).
+    #[serde(default = "default_ack_wait", with = "humantime_serde")]
+    pub ack_wait: Duration,
+    /// Deliveries of one raw event before it is dead-lettered.
+    #[serde(default = "default_max_deliver")]
+    pub max_deliver: i64,
+    /// How long to wait for the acknowledgement of a disposition event.
+    #[serde(default = "default_publish_timeout", with = "humantime_serde")]
+    pub publish_timeout: Duration,
+    /// How long shutdown waits for messages in progress.
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+fn default_nats_url() -> String {
+    "nats://127.0.0.1:4222".to_owned()
+}
+fn default_concurrency() -> usize {
+    16
+}
+fn default_ack_wait() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_deliver() -> i64 {
+    5
+}
+fn default_publish_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults are valid")
+    }
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?
+            }
+            None => Config::default(),
+        };
+        if let Ok(url) = std::env::var(ENV_NATS_URL) {
+            config.nats_url = url;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.concurrency == 0 {
+            return Err(ConfigError::Invalid("concurrency must be at least 1".into()));
+        }
+        if self.max_deliver < 1 {
+            return Err(ConfigError::Invalid("max_deliver must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_validation() {
+        let c = Config::default();
+        assert_eq!(c.nats_url, "nats://127.0.0.1:4222");
+        assert!(toml::from_str::<Config>("concurency = 3").is_err());
+        let c: Config = toml::from_str("concurrency = 0").unwrap();
+        assert!(c.validate().is_err());
+        let c: Config = toml::from_str("ack_wait = '45s'").unwrap();
+        assert_eq!(c.ack_wait, Duration::from_secs(45));
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_states_the_defaults() {
+        let example: Config = toml::from_str(include_str!("../scorer.example.toml")).expect("example parses");
+        assert_eq!(format!("{example:?}"), format!("{:?}", Config::default()));
+    }
+}

@@ -1,0 +1,36 @@
+//! scorer's errors.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Configuration problems: reported at startup, the process exits non-zero.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot parse config {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// Failures of the worker as a whole (not of one message: those map to an [`Outcome`]).
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// NATS could not be reached or a stream/consumer could not be set up: exit non-zero.
+    #[error("JetStream setup failed: {0}")]
+    Setup(String),
+}
+
+/// What happens to one raw event after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The disposition is stored: ack the raw event.
+    Ack,
+    /// Storing the disposition failed: nak with a delay; JetStream redelivers.
+    Retry(std::time::Duration),
+    /// The input can never be scored (not a Postern event): dead-letter it and Term.
+    Reject(String),
+}

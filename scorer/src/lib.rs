@@ -1,0 +1,15 @@
+//! scorer: Postern's stateless scoring worker.
+//!
+//! Any number of scorer processes share one durable pull consumer on MAIL_RAW. Each raw
+//! event is parsed, checked and given a disposition, published as DispositionAssigned to
+//! MAIL_EVENTS; the raw event is acked only after that publish is acknowledged.
+
+pub mod analysis;
+pub mod config;
+pub mod error;
+pub mod eval;
+pub mod score;
+pub mod verdict;
+pub mod worker;
+
+pub use worker::run;

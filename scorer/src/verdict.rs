@@ -1,0 +1,46 @@
+//! The disposition rule: which detections lead to which disposition. One table, read top
+//! to bottom; when several rows match, the disposition with the highest precedence wins
+//! (MALICIOUS > SUSPICIOUS > SPOOF > SPAM > BULK > NONE).
+
+use crate::analysis::{alignment, bulk};
+use proto::{Detection, Disposition};
+
+/// Part of every disposition's derived event id: change it whenever a rule or check
+/// changes what a message would be given.
+pub const RULES_VERSION: &str = "postern-rules/1";
+
+/// Detection name -> the disposition it leads to.
+pub const RULES: &[(&str, Disposition)] = &[
+    (alignment::FROM_ENVELOPE_MISALIGNED, Disposition::Spoof),
+    (bulk::LIST_UNSUBSCRIBE, Disposition::Bulk),
+    (bulk::PRECEDENCE_BULK, Disposition::Bulk),
+];
+
+pub fn decide(detections: &[Detection]) -> Disposition {
+    RULES
+        .iter()
+        .filter(|(name, _)| detections.iter().any(|d| d.name == *name))
+        .map(|&(_, disposition)| disposition)
+        .min()
+        .unwrap_or(Disposition::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(name: &str) -> Detection {
+        Detection { name: name.into(), score_milli: 1, evidence: String::new() }
+    }
+
+    #[test]
+    fn precedence_decides() {
+        assert_eq!(decide(&[]), Disposition::None);
+        assert_eq!(decide(&[det("unrelated")]), Disposition::None);
+        assert_eq!(decide(&[det(bulk::LIST_UNSUBSCRIBE)]), Disposition::Bulk);
+        assert_eq!(
+            decide(&[det(bulk::LIST_UNSUBSCRIBE), det(alignment::FROM_ENVELOPE_MISALIGNED)]),
+            Disposition::Spoof
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! The JetStream side: the shared durable pull consumer, publishing dispositions, acks,
+//! retries and dead letters. Scoring itself is in [`crate::score`].
+
+use crate::analysis::MessageFacts;
+use crate::config::Config;
+use crate::error::{Outcome, RunError};
+use crate::score::score;
+use crate::verdict::RULES_VERSION;
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
+use futures::StreamExt;
+use proto::subject::{self, STREAM_EVENTS, STREAM_RAW};
+use proto::{DispositionAssigned, Envelope, Event, EventType, Timestamp, ids};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, error, info, info_span, warn};
+
+pub const PRODUCER: &str = concat!("scorer/", env!("CARGO_PKG_VERSION"));
+
+struct Worker {
+    js: jetstream::Context,
+    config: Config,
+}
+
+/// Runs one scorer process until `shutdown` completes, then stops pulling, lets the
+/// messages in progress finish (within `shutdown_grace`) and drains the connection.
+/// Messages pulled but not started are redelivered after `ack_wait`.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let client = async_nats::ConnectOptions::new()
+        .name("postern-scorer")
+        .retry_on_initial_connect()
+        .connect(config.nats_url.as_str())
+        .await
+        .map_err(|e| RunError::Setup(e.to_string()))?;
+    let js = jetstream::new(client.clone());
+    tokio::pin!(shutdown);
+
+    ensure_events_stream(&js).await.map_err(RunError::Setup)?;
+    // MAIL_RAW belongs to ingest; wait for it rather than guess its settings.
+    let raw_stream = loop {
+        tokio::select! {
+            found = js.get_stream(STREAM_RAW) => match found {
+                Ok(stream) => break stream,
+                Err(e) => {
+                    warn!(error = %e, "waiting for stream MAIL_RAW (ingest creates it)");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+            _ = &mut shutdown => return Ok(()),
+        }
+    };
+    let consumer: jetstream::consumer::PullConsumer = raw_stream
+        .get_or_create_consumer(
+            subject::CONSUMER_SCORER,
+            pull::Config {
+                durable_name: Some(subject::CONSUMER_SCORER.to_owned()),
+                description: Some("Postern scorers: one shared durable pull consumer".to_owned()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: config.ack_wait,
+                max_deliver: config.max_deliver,
+                filter_subject: subject::RAW_SUBJECTS.to_owned(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| RunError::Setup(format!("consumer {}: {e}", subject::CONSUMER_SCORER)))?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(config.concurrency.max(16))
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|e| RunError::Setup(e.to_string()))?;
+    info!(concurrency = config.concurrency, "scorer consuming MAIL_RAW");
+
+    let worker = Arc::new(Worker { js, config: config.clone() });
+    let tracker = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let next = tokio::select! {
+            m = messages.next() => m,
+            _ = &mut shutdown => break,
+        };
+        match next {
+            Some(Ok(message)) => {
+                let worker = worker.clone();
+                tracker.spawn(async move {
+                    worker.handle(message).await;
+                    drop(permit);
+                });
+            }
+            Some(Err(e)) => {
+                // Missed heartbeats, a server restart: the stream reconnects by itself.
+                warn!(error = %e, "pull error; continuing");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            None => {
+                error!("consumer stream ended");
+                break;
+            }
+        }
+    }
+    info!(in_progress = tracker.len(), "shutting down: no new messages; finishing those in progress");
+    drop(messages);
+    tracker.close();
+    if tokio::time::timeout(config.shutdown_grace, tracker.wait()).await.is_err() {
+        warn!(left = tracker.len(), "shutdown grace elapsed; unfinished messages will be redelivered");
+    }
+    if let Err(e) = client.drain().await {
+        warn!(error = %e, "NATS drain failed");
+    }
+    info!("scorer stopped");
+    Ok(())
+}
+
+impl Worker {
+    async fn handle(&self, message: jetstream::Message) {
+        let (stream_seq, delivered) =
+            message.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 0));
+        let decoded = proto::decode(&message.payload);
+        let postern_id = decoded.as_ref().map(|(e, _)| e.postern_id.to_string()).unwrap_or_default();
+        let span = info_span!("score", message_id = %postern_id, stream_seq, delivered);
+        async {
+            let outcome = match decoded {
+                Err(e) => Outcome::Reject(format!("undecodable raw event: {e}")),
+                Ok((envelope, Event::RawMailReceived(raw))) => self.score_and_publish(envelope, raw).await,
+                Ok((envelope, other)) => {
+                    Outcome::Reject(format!("unexpected {} on {}", other.event_type(), envelope.tenant))
+                }
+            };
+            let outcome = match outcome {
+                Outcome::Retry(_) if delivered >= self.config.max_deliver => {
+                    Outcome::Reject(format!("failed {delivered} deliveries"))
+                }
+                other => other,
+            };
+            let ack = match &outcome {
+                Outcome::Ack => message.ack().await,
+                Outcome::Retry(delay) => message.ack_with(AckKind::Nak(Some(*delay))).await,
+                Outcome::Reject(reason) => {
+                    error!(%reason, "dead-lettering raw event");
+                    match self.dead_letter(&message, stream_seq, reason).await {
+                        Ok(()) => message.ack_with(AckKind::Term).await,
+                        // Keep it in the stream: a later delivery tries the dead letter again.
+                        Err(e) => {
+                            error!(error = %e, "dead letter not stored; leaving the event for redelivery");
+                            message.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await
+                        }
+                    }
+                }
+            };
+            if let Err(e) = ack {
+                // The raw event is redelivered after ack_wait; the disposition's derived id
+                // makes the repeat harmless.
+                warn!(error = %e, "ack failed");
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn score_and_publish(&self, raw_envelope: Envelope, raw: proto::RawMailReceived) -> Outcome {
+        let facts = MessageFacts { envelope_sender: raw.envelope_sender.clone() };
+        let verdict = score(raw.inline_body(), &facts);
+        let scored_at = Timestamp::now();
+        let envelope = Envelope {
+            event_id: ids::derive_event_id(raw_envelope.event_id, RULES_VERSION),
+            event_type: EventType::DispositionAssigned,
+            schema: EventType::DispositionAssigned.current_schema(),
+            tenant: raw_envelope.tenant.clone(),
+            postern_id: raw_envelope.postern_id.clone(),
+            causation_id: Some(raw_envelope.event_id),
+            occurred_at: scored_at,
+            producer: PRODUCER.to_owned(),
+        };
+        let disposition = verdict.disposition;
+        let event = Event::DispositionAssigned(DispositionAssigned {
+            disposition,
+            attributes: verdict.attributes,
+            detections: verdict.detections,
+            rules_version: RULES_VERSION.to_owned(),
+            alert_id: ids::alert_id(&raw_envelope.postern_id, scored_at),
+            postern_id: raw_envelope.postern_id.clone(),
+            headers: verdict.headers,
+        });
+        let subject = subject::subject_for(EventType::DispositionAssigned, &envelope.tenant);
+        match self.publish(subject, &envelope, &event).await {
+            Ok(()) => {
+                info!(%disposition, "disposition stored");
+                Outcome::Ack
+            }
+            Err(e) => {
+                warn!(error = %e, "disposition not stored; will retry");
+                Outcome::Retry(Duration::from_secs(2))
+            }
+        }
+    }
+
+    async fn publish(&self, subject: String, envelope: &Envelope, event: &Event) -> Result<(), String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(subject::HEADER_MSG_ID, envelope.event_id.to_string().as_str());
+        let payload = proto::encode(envelope, event);
+        self.publish_raw(subject, headers, payload).await
+    }
+
+    async fn publish_raw(&self, subject: String, headers: HeaderMap, payload: Vec<u8>) -> Result<(), String> {
+        let attempt = async {
+            let ack = self
+                .js
+                .publish_with_headers(subject, headers, payload.into())
+                .await
+                .map_err(|e| e.to_string())?;
+            ack.await.map(|_| ()).map_err(|e| e.to_string())
+        };
+        tokio::time::timeout(self.config.publish_timeout, attempt)
+            .await
+            .unwrap_or_else(|_| Err(format!("no ack within {:?}", self.config.publish_timeout)))
+    }
+
+    /// Copies an input that can never be scored to `mail.deadletter.<tenant>`, with the
+    /// reason and its origin in headers, so an operator can inspect and replay it.
+    async fn dead_letter(&self, message: &jetstream::Message, stream_seq: u64, reason: &str) -> Result<(), String> {
+        let tenant = message
+            .subject
+            .as_str()
+            .strip_prefix("mail.raw.")
+            .and_then(|t| proto::TenantId::new(t).ok());
+        let mut headers = HeaderMap::new();
+        headers.insert(subject::HEADER_MSG_ID, format!("deadletter-{STREAM_RAW}-{stream_seq}").as_str());
+        headers.insert(subject::HEADER_DEAD_LETTER_REASON, reason);
+        headers.insert(subject::HEADER_DEAD_LETTER_SOURCE, format!("{STREAM_RAW}/{stream_seq}").as_str());
+        self.publish_raw(subject::dead_letter_subject(tenant.as_ref()), headers, message.payload.to_vec()).await
+    }
+}
+
+/// MAIL_EVENTS belongs to the scorer: created if missing, checked if present.
+async fn ensure_events_stream(js: &jetstream::Context) -> Result<(), String> {
+    let wanted: Vec<String> = subject::EVENT_SUBJECTS.iter().map(|s| s.to_string()).collect();
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: STREAM_EVENTS.to_owned(),
+            subjects: wanted.clone(),
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("stream {STREAM_EVENTS}: {e}"))?;
+    let have = &stream.cached_info().config.subjects;
+    if let Some(missing) = wanted.iter().find(|s| !have.contains(s)) {
+        return Err(format!("stream {STREAM_EVENTS} exists without subject {missing} (has {have:?})"));
+    }
+    Ok(())
+}

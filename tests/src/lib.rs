@@ -1,0 +1,93 @@
+//! Postern's test harness: a real `nats-server` with JetStream per test, the three
+//! services as real processes, and SMTP clients nobody here wrote (Python's smtplib, swaks).
+//!
+//! It depends on none of our crates: it drives the built binaries, as an operator would.
+//! `just test` builds them first (`cargo build --workspace --bins`).
+
+pub mod http;
+pub mod nats;
+pub mod pipeline;
+pub mod process;
+pub mod smtp;
+
+use anyhow::{Context, Result, bail};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding an ephemeral port on 127.0.0.1")
+}
+
+/// Waits until something accepts TCP connections on `addr`.
+pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("nothing listening on {addr} after {timeout:?}")
+}
+
+/// Polls `check` until it returns Ok(Some(_)) or the time is up.
+pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    let mut last_error = None;
+    loop {
+        match check() {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_error = Some(e),
+        }
+        if Instant::now() >= deadline {
+            return Err(match last_error {
+                Some(e) => e.context(format!("{what}: not reached within {timeout:?}")),
+                None => anyhow::anyhow!("{what}: not reached within {timeout:?}"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The folder the workspace's binaries are built into (`target/debug`, or the profile
+/// the tests run under), found from the test executable's own path.
+pub fn bin_dir() -> Result<PathBuf> {
+    if let Ok(dir) = std::env::var("POSTERN_BIN_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe().context("locating the test executable")?;
+    // target/<profile>/deps/<test-binary>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .context("test executable has no target/<profile> folder above it")?;
+    Ok(dir.to_path_buf())
+}
+
+/// A built binary of the workspace, or a clear error saying how to build it.
+pub fn bin(name: &str) -> Result<PathBuf> {
+    let path = bin_dir()?.join(name);
+    if !path.is_file() {
+        bail!(
+            "{} is not built; run `cargo build --workspace --bins` first (`just test` does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The labelled corpus, if this machine has it: `POSTERN_CORPUS` or `../shared/corpus`.
+pub fn corpus_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("POSTERN_CORPUS") {
+        let p = PathBuf::from(dir);
+        return p.is_dir().then_some(p);
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+    p.is_dir().then_some(p)
+}

@@ -1,0 +1,104 @@
+//! The whole pipeline on loopback: nats-server, ingest, scorer and projector, each a real
+//! process with its own config file in a temp folder.
+
+use crate::http::{encode, get_json};
+use crate::nats::NatsServer;
+use crate::process::Service;
+use crate::{eventually, free_port, wait_for_port};
+use anyhow::{Context, Result, bail};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// The journal address of the local defaults (tenant `default`).
+pub const JOURNAL: &str = "journal@postern.localhost";
+
+pub struct Pipeline {
+    pub smtp: SocketAddr,
+    pub http: SocketAddr,
+    pub ingest: Service,
+    pub scorer: Service,
+    pub projector: Service,
+    pub nats: NatsServer,
+    pub dir: TempDir,
+}
+
+impl Pipeline {
+    pub fn start() -> Result<Self> {
+        let nats = NatsServer::start()?;
+        let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
+        let smtp = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        std::fs::write(
+            path("ingest.toml"),
+            format!("listen = \"{smtp}\"\nnats_url = \"{}\"\npublish_timeout = \"5s\"\n", nats.url()),
+        )?;
+        std::fs::write(path("scorer.toml"), format!("nats_url = \"{}\"\nack_wait = \"10s\"\n", nats.url()))?;
+        std::fs::write(
+            path("projector.toml"),
+            format!(
+                "nats_url = \"{}\"\ndb_path = \"{}\"\nhttp_listen = \"{http}\"\n",
+                nats.url(),
+                path("views")
+            ),
+        )?;
+        let ingest = Service::start("ingest", "ingest", &["--config", &path("ingest.toml")], dir.path())?;
+        wait_for_port(smtp, Duration::from_secs(20)).with_context(|| format!("ingest did not listen:\n{}", ingest.log()))?;
+        let scorer = Service::start("scorer", "scorer", &["--config", &path("scorer.toml"), "run"], dir.path())?;
+        let projector =
+            Service::start("projector", "projector", &["serve", "--config", &path("projector.toml")], dir.path())?;
+        wait_for_port(http, Duration::from_secs(20))
+            .with_context(|| format!("projector did not listen:\n{}", projector.log()))?;
+        Ok(Pipeline { smtp, http, ingest, scorer, projector, nats, dir })
+    }
+
+    /// The stream sequences the projector has folded up to: (MAIL_RAW, MAIL_EVENTS).
+    pub fn checkpoints(&self) -> Result<(u64, u64)> {
+        let (status, body) = get_json(self.http, "/api/v1/health")?;
+        if status != 200 {
+            bail!("health answered {status}: {body}");
+        }
+        let c = &body["checkpoints"];
+        Ok((c["MAIL_RAW"].as_u64().unwrap_or(0), c["MAIL_EVENTS"].as_u64().unwrap_or(0)))
+    }
+
+    /// Waits until the projector has folded at least these sequences.
+    pub fn wait_for_checkpoints(&self, raw: u64, events: u64, timeout: Duration) -> Result<()> {
+        eventually(timeout, &format!("projector checkpoints reach ({raw}, {events})"), || {
+            let (r, e) = self.checkpoints()?;
+            Ok((r >= raw && e >= events).then_some(()))
+        })
+        .with_context(|| self.logs())
+    }
+
+    /// Every message the projector has for this Message-ID (tenant `default`).
+    pub fn traces(&self, message_id: &str) -> Result<Vec<serde_json::Value>> {
+        let (status, body) = get_json(self.http, &format!("/api/v1/messages?message_id={}", encode(message_id)))?;
+        if status != 200 {
+            bail!("search answered {status}: {body}");
+        }
+        Ok(body["messages"].as_array().cloned().unwrap_or_default())
+    }
+
+    pub fn projector_restart(&mut self) -> Result<()> {
+        self.projector.restart()?;
+        wait_for_port(self.http, Duration::from_secs(20))
+            .with_context(|| format!("projector did not come back:\n{}", self.projector.log()))
+    }
+
+    /// All service logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let tail = |s: &str| {
+            let lines: Vec<&str> = s.lines().collect();
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        };
+        format!(
+            "--- ingest ---\n{}\n--- scorer ---\n{}\n--- projector ---\n{}\n--- nats ---\n{}",
+            tail(&self.ingest.log()),
+            tail(&self.scorer.log()),
+            tail(&self.projector.log()),
+            tail(&self.nats.log())
+        )
+    }
+}

@@ -1,0 +1,92 @@
+//! The services as child processes, each with its config file and log in a temp folder.
+
+use crate::bin;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Service {
+    pub name: String,
+    child: Option<Child>,
+    program: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+}
+
+impl Service {
+    /// Starts `binary` with `args`; stdout and stderr go to `<log_dir>/<name>.log`.
+    pub fn start(name: &str, binary: &str, args: &[&str], log_dir: &Path) -> Result<Self> {
+        let mut service = Service {
+            name: name.to_owned(),
+            child: None,
+            program: bin(binary)?,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            log: log_dir.join(format!("{name}.log")),
+        };
+        service.spawn()?;
+        Ok(service)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", self.program.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL: the process gets no chance to clean up, as in a crash.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then waits up to `timeout` for a clean exit; returns whether it exited 0.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<bool> {
+        let Some(mut child) = self.child.take() else { return Ok(true) };
+        // kill(1) sends the signal; the harness has no libc binding of its own.
+        Command::new("kill").arg("-TERM").arg(child.id().to_string()).status()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status.success());
+            }
+            if Instant::now() > deadline {
+                child.kill()?;
+                child.wait()?;
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill()?;
+        self.spawn()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}

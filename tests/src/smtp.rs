@@ -1,0 +1,118 @@
+//! SMTP clients nobody here wrote: Python's smtplib and swaks.
+
+use anyhow::{Context, Result, bail};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+/// One message to send: envelope and the raw RFC 5322 text (CRLF line ends).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub data: String,
+}
+
+/// The reply the server gave to the end of one message's DATA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub code: u16,
+    pub text: String,
+}
+
+/// A simple message with a given Message-ID.
+pub fn message(message_id: &str, from: &str, to: &str, subject: &str, extra_headers: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n\
+Date: Sun, 22 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n{extra_headers}\r\n\
+Hello,\r\n.this line starts with a dot\r\nRegards\r\n"
+    )
+}
+
+const SMTPLIB_SENDER: &str = r#"
+import json, smtplib, sys
+host, port = sys.argv[1], int(sys.argv[2])
+messages = json.load(sys.stdin)
+out = []
+s = smtplib.SMTP(host, port, timeout=60)
+s.ehlo("testkit.localhost")
+for m in messages:
+    try:
+        refused = s.sendmail(m["mail_from"], m["rcpt_to"], m["data"].encode("utf-8"))
+        out.append({"code": 250, "text": "ok"})
+    except smtplib.SMTPResponseException as e:
+        out.append({"code": e.smtp_code, "text": e.smtp_error.decode("utf-8", "replace")})
+        s.rset()
+    except smtplib.SMTPRecipientsRefused as e:
+        code, text = list(e.recipients.values())[0]
+        out.append({"code": code, "text": text.decode("utf-8", "replace")})
+        s.rset()
+s.quit()
+json.dump(out, sys.stdout)
+"#;
+
+/// Sends every message over one connection with Python's smtplib; returns each outcome.
+pub fn send_with_smtplib(addr: SocketAddr, messages: &[Outgoing]) -> Result<Vec<Outcome>> {
+    let payload = serde_json::Value::Array(
+        messages
+            .iter()
+            .map(|m| serde_json::json!({"mail_from": m.mail_from, "rcpt_to": m.rcpt_to, "data": m.data}))
+            .collect(),
+    );
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(SMTPLIB_SENDER)
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting python3 (smtplib)")?;
+    child.stdin.take().context("stdin")?.write_all(payload.to_string().as_bytes())?;
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!("smtplib sender failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).context("smtplib output")?;
+    Ok(results
+        .into_iter()
+        .map(|r| Outcome {
+            code: r["code"].as_u64().unwrap_or(0) as u16,
+            text: r["text"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect())
+}
+
+/// Sends one message with swaks; returns its whole transcript (swaks exits non-zero when
+/// the server refuses, which is reported as an error with the transcript).
+pub fn send_with_swaks(addr: SocketAddr, message: &Outgoing, extra_args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new("swaks");
+    cmd.arg("--server")
+        .arg(addr.ip().to_string())
+        .arg("--port")
+        .arg(addr.port().to_string())
+        .arg("--from")
+        .arg(&message.mail_from)
+        .arg("--helo")
+        .arg("swaks.testkit.localhost")
+        .arg("--data")
+        .arg("-")
+        .args(extra_args);
+    for rcpt in &message.rcpt_to {
+        cmd.arg("--to").arg(rcpt);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting swaks (install it with scripts/setup.sh)")?;
+    child.stdin.take().context("stdin")?.write_all(message.data.as_bytes())?;
+    let output = child.wait_with_output()?;
+    let transcript = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        bail!("swaks failed ({}):\n{transcript}", output.status);
+    }
+    Ok(transcript)
+}

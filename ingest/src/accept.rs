@@ -21,6 +21,9 @@ pub struct Peer {
 pub struct Accepted {
     pub envelope: Envelope,
     pub event: Event,
+    /// The `Nats-Msg-Id`: from the content digest, so that JetStream drops a copy stored
+    /// twice (a client retrying after a reply it never got) within its duplicate window.
+    pub dedup_id: String,
 }
 
 pub const PRODUCER: &str = concat!("ingest/", env!("CARGO_PKG_VERSION"));
@@ -67,6 +70,8 @@ pub fn accept(
         occurred_at: now,
         producer: PRODUCER.to_owned(),
     };
+    let content_digest = content_digest(tenant, smtp, &message);
+    let dedup_id = format!("raw-{content_digest}");
     let event = Event::RawMailReceived(RawMailReceived {
         envelope_sender: smtp.sender.clone(),
         envelope_recipients: smtp.recipients.clone(),
@@ -78,9 +83,26 @@ pub fn accept(
         size: message.len() as u64,
         received_at: now,
         journal_format,
+        content_digest,
         body: MailBody::Inline(message),
     });
-    Accepted { envelope, event }
+    Accepted { envelope, event, dedup_id }
+}
+
+/// XXH3-128 (a frozen, specified hash) of tenant, envelope and bytes, as 32 hex digits.
+pub fn content_digest(tenant: &TenantId, smtp: &SmtpEnvelope, message: &[u8]) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(b"postern-raw/v1\0");
+    h.update(tenant.as_str().as_bytes());
+    h.update(b"\0");
+    h.update(smtp.sender.as_bytes());
+    for rcpt in &smtp.recipients {
+        h.update(b"\0");
+        h.update(rcpt.as_bytes());
+    }
+    h.update(b"\0\0");
+    h.update(message);
+    format!("{:032x}", h.digest128())
 }
 
 fn collect_addresses(list: &Address<'_>, out: &mut Vec<String>) {
@@ -134,6 +156,19 @@ mod tests {
         assert_eq!(raw.original_recipients, vec!["carol@example.org"]);
         // No Message-ID: the id comes from the event id.
         assert_eq!(a.envelope.postern_id, PosternId::from_event_id(&tenant, id));
+    }
+
+    #[test]
+    fn identical_copies_share_a_digest_and_others_do_not() {
+        let tenant = TenantId::new("default").unwrap();
+        let d = content_digest(&tenant, &smtp(), b"x");
+        assert_eq!(d.len(), 32);
+        assert_eq!(d, content_digest(&tenant, &smtp(), b"x"));
+        assert_ne!(d, content_digest(&tenant, &smtp(), b"y"));
+        let mut other = smtp();
+        other.recipients.push("j2@postern.localhost".into());
+        assert_ne!(d, content_digest(&tenant, &other, b"x"));
+        assert_ne!(d, content_digest(&TenantId::new("acme").unwrap(), &smtp(), b"x"));
     }
 
     #[test]

@@ -48,6 +48,11 @@ pub struct Config {
     /// How long to wait for JetStream's acknowledgement before answering 451.
     #[serde(default = "default_publish_timeout", with = "humantime_serde")]
     pub publish_timeout: Duration,
+    /// MAIL_RAW's duplicate window, set when ingest creates the stream: a copy stored again
+    /// within it (same tenant, envelope and bytes) is dropped by JetStream. Make it longer
+    /// than the sending servers' first retry interval.
+    #[serde(default = "default_duplicate_window", with = "humantime_serde")]
+    pub duplicate_window: Duration,
     /// How long shutdown waits for transactions in DATA to finish.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -82,6 +87,9 @@ fn default_data_timeout() -> Duration {
 }
 fn default_publish_timeout() -> Duration {
     Duration::from_secs(10)
+}
+fn default_duplicate_window() -> Duration {
+    Duration::from_secs(15 * 60)
 }
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(30)

@@ -181,7 +181,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
             let payload = proto::encode(&accepted.envelope, &accepted.event);
             let subject = subject::subject_for(accepted.envelope.event_type, &tenant);
             let size = payload.len();
-            match self.ctx.sink.store(subject, accepted.envelope.event_id.to_string(), payload).await {
+            match self.ctx.sink.store(subject, accepted.dedup_id, payload).await {
                 Ok(()) => {
                     info!(tenant = %tenant, bytes = size, "message stored");
                     Ok(session::stored(postern_id.as_str()))

@@ -42,7 +42,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mut attempt = 0u32;
     loop {
         let ensured = tokio::select! {
-            r = ensure_raw_stream(&js, config.max_message_size) => r,
+            r = ensure_raw_stream(&js, config.max_message_size, config.duplicate_window) => r,
             _ = &mut shutdown => return Ok(()),
         };
         match ensured {
@@ -69,7 +69,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             max_recipients: config.max_recipients,
             journal_addresses: config.journal_addresses.clone(),
         }),
-        sink: JetStreamSink::new(js, config.publish_timeout),
+        sink: JetStreamSink::new(client.clone(), config.publish_timeout),
         command_timeout: config.command_timeout,
         data_timeout: config.data_timeout,
         shutdown: token.clone(),

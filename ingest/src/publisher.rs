@@ -13,27 +13,34 @@ pub trait RawMailSink: Send + Sync + 'static {
     fn store(
         &self,
         subject: String,
-        event_id: String,
+        msg_id: String,
         payload: Vec<u8>,
     ) -> impl Future<Output = Result<(), PublishError>> + Send;
 }
 
 #[derive(Clone)]
 pub struct JetStreamSink {
+    client: async_nats::Client,
     js: jetstream::Context,
     timeout: Duration,
 }
 
 impl JetStreamSink {
-    pub fn new(js: jetstream::Context, timeout: Duration) -> Self {
-        JetStreamSink { js, timeout }
+    pub fn new(client: async_nats::Client, timeout: Duration) -> Self {
+        let js = jetstream::new(client.clone());
+        JetStreamSink { client, js, timeout }
     }
 }
 
 impl RawMailSink for JetStreamSink {
-    async fn store(&self, subject: String, event_id: String, payload: Vec<u8>) -> Result<(), PublishError> {
+    async fn store(&self, subject: String, msg_id: String, payload: Vec<u8>) -> Result<(), PublishError> {
+        // While disconnected the client would buffer the publish and send it after the
+        // reconnect, after we answered 451: refuse at once instead.
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(PublishError::Publish("not connected to NATS".into()));
+        }
         let mut headers = HeaderMap::new();
-        headers.insert(subject::HEADER_MSG_ID, event_id.as_str());
+        headers.insert(subject::HEADER_MSG_ID, msg_id.as_str());
         let publish = async {
             let ack = self
                 .js
@@ -51,13 +58,17 @@ impl RawMailSink for JetStreamSink {
 }
 
 /// The MAIL_RAW stream as ingest needs it: created if missing, checked if present.
-pub async fn ensure_raw_stream(js: &jetstream::Context, max_message_size: usize) -> Result<(), String> {
+pub async fn ensure_raw_stream(
+    js: &jetstream::Context,
+    max_message_size: usize,
+    duplicate_window: Duration,
+) -> Result<(), String> {
     let config = stream::Config {
         name: subject::STREAM_RAW.to_owned(),
         subjects: vec![subject::RAW_SUBJECTS.to_owned()],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
-        duplicate_window: Duration::from_secs(120),
+        duplicate_window,
         // Headroom for the envelope around the largest message.
         max_message_size: i32::try_from(max_message_size + 64 * 1024).unwrap_or(i32::MAX),
         ..Default::default()

@@ -69,7 +69,12 @@ pub async fn follow(
                         continue;
                     };
                     let seq = info.stream_sequence;
-                    let event = StreamEvent { stream, seq, payload: message.payload.clone() };
+                    let event = StreamEvent {
+                        stream,
+                        seq,
+                        subject: message.subject.to_string(),
+                        payload: message.payload.clone(),
+                    };
                     if tx.send(event).await.is_err() {
                         return;
                     }

@@ -14,6 +14,7 @@ use tracing::{error, warn};
 pub struct StreamEvent {
     pub stream: &'static str,
     pub seq: u64,
+    pub subject: String,
     pub payload: bytes::Bytes,
 }
 
@@ -45,6 +46,10 @@ pub fn apply_batch(store: &Store, events: &[StreamEvent]) -> Result<BatchStats, 
             continue;
         }
         checkpoints.insert(event.stream, event.seq);
+        if proto::subject::is_dead_letter(&event.subject) {
+            stats.skipped += 1;
+            continue;
+        }
         let (envelope, decoded) = match proto::decode(&event.payload) {
             Ok(pair) => pair,
             Err(e) => {

@@ -152,6 +152,7 @@ mod tests {
             size: 5,
             received_at: Timestamp(1_787_931_155_120),
             journal_format: JournalFormat::PlainBcc,
+            content_digest: "0123456789abcdef0123456789abcdef".into(),
             body: MailBody::Inline(b"a\r\nb\x00\xff".to_vec()),
         });
         (envelope, event)

@@ -66,6 +66,10 @@ pub struct RawMailReceived {
     /// When ingest accepted it (same as the envelope's occurred_at).
     pub received_at: Timestamp,
     pub journal_format: JournalFormat,
+    /// Digest (hex, 32 digits) of tenant, envelope and message bytes: identical copies
+    /// (a client retrying after an answer it never got) have the same digest. It is the
+    /// `Nats-Msg-Id` of the raw event, and the projector merges copies by it.
+    pub content_digest: String,
     pub body: MailBody,
 }
 

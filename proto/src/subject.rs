@@ -35,9 +35,16 @@ pub fn subject_for(event_type: EventType, tenant: &TenantId) -> String {
 /// input cannot be decoded). `tenant` is `unknown` when the input could not be read.
 pub fn dead_letter_subject(tenant: Option<&TenantId>) -> String {
     match tenant {
-        Some(t) => format!("mail.deadletter.{t}"),
-        None => "mail.deadletter.unknown".to_owned(),
+        Some(t) => format!("{DEAD_LETTER_PREFIX}{t}"),
+        None => format!("{DEAD_LETTER_PREFIX}unknown"),
     }
+}
+
+const DEAD_LETTER_PREFIX: &str = "mail.deadletter.";
+
+/// Dead letters are copies of inputs a worker could not process: for operators, not views.
+pub fn is_dead_letter(subject: &str) -> bool {
+    subject.starts_with(DEAD_LETTER_PREFIX)
 }
 
 #[cfg(test)]
@@ -51,5 +58,7 @@ mod tests {
         assert_eq!(subject_for(EventType::DispositionAssigned, &t), "mail.disposition.acme");
         assert_eq!(dead_letter_subject(Some(&t)), "mail.deadletter.acme");
         assert!(EVENT_SUBJECTS.contains(&"mail.deadletter.>"));
+        assert!(is_dead_letter("mail.deadletter.acme"));
+        assert!(!is_dead_letter("mail.disposition.acme"));
     }
 }

@@ -5,6 +5,7 @@
 //! `just test` builds them first (`cargo build --workspace --bins`).
 
 pub mod http;
+pub mod jetstream;
 pub mod nats;
 pub mod pipeline;
 pub mod process;

@@ -72,6 +72,16 @@ fn assert_views(p: &Pipeline, n: usize) -> Result<()> {
     Ok(())
 }
 
+/// Each stream holds exactly `n` events (sequences 1..=n), all folded by the projector.
+fn assert_stream_sizes(p: &Pipeline, n: u64) -> Result<()> {
+    for stream in ["MAIL_RAW", "MAIL_EVENTS"] {
+        let counts = testkit::jetstream::stream_counts(&p.nats.url(), stream)?;
+        ensure!(counts == (n, n), "{stream} holds {} messages up to sequence {}, expected {n}", counts.0, counts.1);
+    }
+    ensure!(p.checkpoints()? == (n, n), "projector checkpoints {:?}", p.checkpoints()?);
+    Ok(())
+}
+
 #[test]
 fn messages_flow_through_and_survive_a_projector_crash() -> Result<()> {
     let mut p = Pipeline::start()?;
@@ -87,8 +97,59 @@ fn messages_flow_through_and_survive_a_projector_crash() -> Result<()> {
     p.wait_for_checkpoints(250, 250, Duration::from_secs(60))?;
     assert_views(&p, 250)?;
 
-    // Exactly 250 raw events and 250 dispositions: nothing was stored twice.
-    let (raw, events) = p.checkpoints()?;
-    ensure!((raw, events) == (250, 250), "streams hold ({raw}, {events}) events, expected (250, 250)");
+    // Once more, killed while it is likely still folding a burst.
+    send_range(&p, 250..300, None)?;
+    p.projector.kill()?;
+    p.projector_restart()?;
+    p.wait_for_checkpoints(300, 300, Duration::from_secs(60))?;
+    assert_views(&p, 300)?;
+
+    // Exactly 300 raw events and 300 dispositions: nothing was stored twice.
+    assert_stream_sizes(&p, 300)?;
+    Ok(())
+}
+
+#[test]
+fn garbage_on_mail_raw_is_dead_lettered_and_scoring_goes_on() -> Result<()> {
+    use testkit::jetstream::{publish, read_stream};
+    let p = Pipeline::start()?;
+    // Something that is not a Postern event, straight into the raw stream.
+    publish(&p.nats.url(), "mail.raw.default", &[("Nats-Msg-Id", "garbage-1")], b"\x00not an event\xff")?;
+    send_range(&p, 0..3, None)?;
+    p.wait_for_checkpoints(4, 4, Duration::from_secs(60))?;
+    assert_views(&p, 3)?;
+
+    let events = read_stream(&p.nats.url(), "MAIL_EVENTS")?;
+    let dead: Vec<_> = events.iter().filter(|m| m.subject == "mail.deadletter.default").collect();
+    ensure!(dead.len() == 1, "dead letters: {dead:?}");
+    ensure!(dead[0].payload == b"\x00not an event\xff", "the dead letter keeps the input as it was");
+    let reason = dead[0].headers.iter().find(|(k, _)| k == "Postern-Dead-Letter-Reason").map(|(_, v)| v.clone());
+    ensure!(reason.as_deref().is_some_and(|r| r.contains("undecodable")), "reason: {reason:?}");
+    let dispositions = events.iter().filter(|m| m.subject == "mail.disposition.default").count();
+    ensure!(dispositions == 3, "{dispositions} dispositions");
+    Ok(())
+}
+
+#[test]
+fn ingest_answers_451_while_jetstream_is_down_and_recovers() -> Result<()> {
+    let mut p = Pipeline::start()?;
+    send_range(&p, 0..2, None)?;
+
+    p.nats.stop()?;
+    let refused = send_with_smtplib(p.smtp, &[nth_message(2).0])?;
+    ensure!(refused[0].code == 451, "with JetStream down: {:?}", refused[0]);
+    ensure!(p.ingest.is_running(), "ingest must keep running:\n{}", p.logs());
+
+    p.nats.restart()?;
+    // The sender retries, as an MTA would after a 451, until the client has reconnected.
+    testkit::eventually(Duration::from_secs(30), "a retried delivery is accepted", || {
+        let outcome = send_with_smtplib(p.smtp, &[nth_message(2).0])?;
+        Ok((outcome[0].code == 250).then_some(()))
+    })?;
+    send_range(&p, 3..5, None)?;
+    p.wait_for_checkpoints(5, 5, Duration::from_secs(60))?;
+    assert_views(&p, 5)?;
+    // The refused attempt left nothing behind: five messages, five raw events.
+    assert_stream_sizes(&p, 5)?;
     Ok(())
 }

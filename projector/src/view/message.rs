@@ -28,6 +28,7 @@ pub struct Copy {
     pub tls: bool,
     pub size: u64,
     pub journal_format: String,
+    pub content_digest: String,
 }
 
 /// One verdict on the message.
@@ -77,7 +78,9 @@ impl MessageRecord {
 
     fn apply_raw(&mut self, envelope: &Envelope, raw: &RawMailReceived, position: Position) -> bool {
         let event_id = envelope.event_id.to_bytes();
-        if self.copies.iter().any(|c| c.event_id == event_id) {
+        // The same event again, or the same copy stored twice (a client retried after an
+        // answer it never received, beyond JetStream's duplicate window).
+        if self.copies.iter().any(|c| c.event_id == event_id || c.content_digest == raw.content_digest) {
             return false;
         }
         let copy = Copy {
@@ -92,6 +95,7 @@ impl MessageRecord {
             tls: raw.tls,
             size: raw.size,
             journal_format: raw.journal_format.as_str().to_owned(),
+            content_digest: raw.content_digest.clone(),
         };
         let at = self.copies.partition_point(|c| (c.at, c.event_id) < (copy.at, copy.event_id));
         self.copies.insert(at, copy);
@@ -173,6 +177,7 @@ mod tests {
             size: 3,
             received_at: Timestamp(at),
             journal_format: JournalFormat::PlainBcc,
+            content_digest: format!("{id:032x}"),
             body: MailBody::Inline(b"x".to_vec()),
         });
         (envelope, event)
@@ -206,6 +211,10 @@ mod tests {
         assert!(r.apply(&e1, &v1, pos("MAIL_RAW", 1)));
         assert!(r.apply(&e2, &v2, pos("MAIL_RAW", 2)));
         assert!(!r.apply(&e1, &v1, pos("MAIL_RAW", 1)));
+        // The same copy under another event id (stored twice) is not a new copy.
+        let (mut e3, v3) = raw(1, 300, "bob@x");
+        e3.event_id = Ulid::from_parts(300, 99);
+        assert!(!r.apply(&e3, &v3, pos("MAIL_RAW", 3)));
         assert_eq!(r.copies.len(), 2);
         assert_eq!(r.recipients(), vec!["bob@x", "carol@x"]);
         assert_eq!(r.message_id.as_deref(), Some("m@x"));

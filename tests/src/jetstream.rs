@@ -1,0 +1,78 @@
+//! Looking into JetStream directly (async-nats, a client nobody here wrote), for checks the
+//! services' own APIs do not answer: what a stream holds, and publishing hostile input.
+
+use anyhow::{Context, Result};
+use async_nats::HeaderMap;
+use futures::StreamExt;
+use std::time::Duration;
+
+/// One stored message.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub seq: u64,
+    pub subject: String,
+    pub headers: Vec<(String, String)>,
+    pub payload: Vec<u8>,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+/// Publishes `payload` to `subject` with headers and waits for the PubAck.
+pub fn publish(url: &str, subject: &str, headers: &[(&str, &str)], payload: &[u8]) -> Result<u64> {
+    runtime()?.block_on(async {
+        let client = async_nats::connect(url).await?;
+        let js = async_nats::jetstream::new(client);
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(*k, *v);
+        }
+        let ack = js.publish_with_headers(subject.to_owned(), map, payload.to_vec().into()).await?.await?;
+        Ok(ack.sequence)
+    })
+}
+
+/// How many messages `stream` holds and its last sequence.
+pub fn stream_counts(url: &str, stream: &str) -> Result<(u64, u64)> {
+    runtime()?.block_on(async {
+        let client = async_nats::connect(url).await?;
+        let js = async_nats::jetstream::new(client);
+        let mut handle = js.get_stream(stream).await.with_context(|| format!("stream {stream}"))?;
+        let state = &handle.info().await?.state;
+        Ok((state.messages, state.last_sequence))
+    })
+}
+
+/// Every message of `stream` (read with an ordered consumer from sequence 1), up to the
+/// stream's last sequence at the time of the call.
+pub fn read_stream(url: &str, stream: &str) -> Result<Vec<Stored>> {
+    runtime()?.block_on(async {
+        let client = async_nats::connect(url).await?;
+        let js = async_nats::jetstream::new(client);
+        let mut handle = js.get_stream(stream).await.with_context(|| format!("stream {stream}"))?;
+        let last = handle.info().await?.state.last_sequence;
+        let mut out = Vec::new();
+        if last == 0 {
+            return Ok(out);
+        }
+        let consumer = handle
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+            .await?;
+        let mut messages = consumer.messages().await?;
+        while let Some(m) = tokio::time::timeout(Duration::from_secs(10), messages.next()).await? {
+            let m = m?;
+            let seq = m.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence;
+            let headers = m
+                .headers
+                .iter()
+                .flat_map(|h| h.iter().flat_map(|(k, vs)| vs.iter().map(move |v| (k.to_string(), v.to_string()))))
+                .collect();
+            out.push(Stored { seq, subject: m.subject.to_string(), headers, payload: m.payload.to_vec() });
+            if seq >= last {
+                break;
+            }
+        }
+        Ok(out)
+    })
+}

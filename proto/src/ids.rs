@@ -184,8 +184,9 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.as_str().len(), POSTERN_ID_LEN);
         assert!(PosternId::parse(a.as_str()).is_ok());
-        // Golden value: ids are stored for years and must never change.
-        assert_eq!(a.as_str(), PosternId::from_message_id(&tenant(), "abc@example.com").as_str());
+        // Golden value (computed independently from the FNV-1a 128 definition): ids are
+        // stored for years and must never change.
+        assert_eq!(a.as_str(), "QGjxQUJmwBc92bA");
         let other_tenant = PosternId::from_message_id(&TenantId::new("acme").unwrap(), "abc@example.com");
         assert_ne!(a, other_tenant);
     }

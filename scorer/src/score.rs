@@ -14,8 +14,35 @@ pub struct Verdict {
 }
 
 pub const NO_HEADERS: &str = "no_headers";
+pub const ANALYSIS_FAILED: &str = "analysis_failed";
 
+/// Scores one message. A panic inside the parser or a check (a bug, which real mail can
+/// find) is caught here: the message still gets a verdict, with the failure as evidence,
+/// instead of being redelivered until it is dead-lettered.
 pub fn score(raw: &[u8], facts: &MessageFacts) -> Verdict {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| score_unguarded(raw, facts))) {
+        Ok(verdict) => verdict,
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Verdict {
+                disposition: Disposition::None,
+                attributes: Vec::new(),
+                detections: vec![Detection {
+                    name: ANALYSIS_FAILED.into(),
+                    score_milli: 0,
+                    evidence: format!("analysis failed: {reason}"),
+                }],
+                headers: HeaderSummary::default(),
+            }
+        }
+    }
+}
+
+fn score_unguarded(raw: &[u8], facts: &MessageFacts) -> Verdict {
     let Some(message) = MessageParser::default().parse(raw) else {
         // mail-parser finds no header at all: nothing to judge, recorded as such.
         return Verdict {
@@ -103,6 +130,12 @@ mod tests {
         let v = score(
             b"Sender: list-owner@lists.example\r\nFrom: someone@home.example\r\n\r\nhi\r\n",
             &facts("list-bounces@lists.example"),
+        );
+        assert_eq!(v.disposition, Disposition::None);
+        // Mailing-list mail is resent under the list's envelope.
+        let v = score(
+            b"List-Id: <talk.lists.example>\r\nFrom: someone@home.example\r\n\r\nhi\r\n",
+            &facts("talk-bounces@lists.example"),
         );
         assert_eq!(v.disposition, Disposition::None);
         // The null sender (a bounce) is not compared.

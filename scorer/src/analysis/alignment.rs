@@ -1,6 +1,8 @@
 //! SPOOF evidence: the header From domain is not aligned (DMARC relaxed) with anything
 //! that vouches for it: the envelope sender, a DKIM signature's `d=`, or a `Sender:`
-//! header that itself aligns with the envelope (mailing lists, on-behalf-of sending).
+//! header that itself aligns with the envelope (on-behalf-of sending). Mailing-list mail
+//! (`List-Id` or `List-Post`, RFC 2919 / 2369) is resent by the list under its own
+//! envelope by design and is not compared.
 //!
 //! The DKIM signatures are not verified here; cryptographic authentication (SPF, DKIM,
 //! DMARC with mail-auth) replaces this heuristic's claims with results.
@@ -20,6 +22,9 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     else {
         return;
     };
+    if ctx.header_text("List-Id").is_some() || ctx.header_text("List-Post").is_some() {
+        return;
+    }
     // The null sender (bounces) and an unknown envelope give nothing to compare.
     let Some(envelope_domain) = domain_of(&ctx.facts.envelope_sender) else {
         return;

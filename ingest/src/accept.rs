@@ -2,9 +2,10 @@
 //! the Message-ID and the original recipients. No I/O.
 
 use crate::smtp::session::Envelope as SmtpEnvelope;
-use mail_parser::{Address, MessageParser};
+use crate::journal;
+use mail_parser::MessageParser;
 use proto::{
-    Envelope, Event, EventType, JournalFormat, MailBody, PosternId, RawMailReceived, TenantId, Timestamp,
+    Envelope, Event, EventType, MailBody, PosternId, RawMailReceived, TenantId, Timestamp,
 };
 use ulid::Ulid;
 
@@ -37,25 +38,12 @@ pub fn accept(
     now: Timestamp,
     event_id: Ulid,
 ) -> Accepted {
-    let headers = MessageParser::new().parse_headers(&message);
-    let message_id = headers.as_ref().and_then(|m| m.message_id()).map(str::to_owned);
-    let gm_original_to = headers
-        .as_ref()
-        .and_then(|m| m.header_raw("X-Gm-Original-To"))
-        .map(|v| v.trim().trim_matches(['<', '>']).to_lowercase());
-    let (journal_format, original_recipients) = match gm_original_to {
-        Some(original) if !original.is_empty() => (JournalFormat::GoogleBcc, vec![original]),
-        _ => {
-            // Plain BCC: the recipients are what the headers say.
-            let mut rcpts = Vec::new();
-            if let Some(m) = &headers {
-                for list in [m.to(), m.cc()].into_iter().flatten() {
-                    collect_addresses(list, &mut rcpts);
-                }
-            }
-            (JournalFormat::PlainBcc, rcpts)
-        }
-    };
+    let content_digest = content_digest(tenant, smtp, &message);
+    let dedup_id = format!("raw-{content_digest}");
+    let unwrapped = journal::unwrap(&message);
+    let message_id = MessageParser::new()
+        .parse_headers(unwrapped.original.as_ref())
+        .and_then(|m| m.message_id().map(str::to_owned));
     let postern_id = match &message_id {
         Some(id) if !id.trim().is_empty() => PosternId::from_message_id(tenant, id),
         _ => PosternId::from_event_id(tenant, event_id),
@@ -70,21 +58,24 @@ pub fn accept(
         occurred_at: now,
         producer: PRODUCER.to_owned(),
     };
-    let content_digest = content_digest(tenant, smtp, &message);
-    let dedup_id = format!("raw-{content_digest}");
+    let original = unwrapped.original.into_owned();
     let event = Event::RawMailReceived(RawMailReceived {
         envelope_sender: smtp.sender.clone(),
         envelope_recipients: smtp.recipients.clone(),
-        original_recipients,
+        original_recipients: unwrapped.recipients,
+        original_sender: unwrapped.sender,
         message_id,
         client_addr: peer.addr.clone(),
         helo: peer.helo.clone(),
         tls: peer.tls,
-        size: message.len() as u64,
+        size: original.len() as u64,
         received_at: now,
-        journal_format,
+        journal_format: unwrapped.format,
+        unwrap_problem: unwrapped.problem,
+        gmail_spam: unwrapped.gmail_spam,
+        gmail_phishy: unwrapped.gmail_phishy,
         content_digest,
-        body: MailBody::Inline(message),
+        body: MailBody::Inline(original),
     });
     Accepted { envelope, event, dedup_id }
 }
@@ -105,20 +96,10 @@ pub fn content_digest(tenant: &TenantId, smtp: &SmtpEnvelope, message: &[u8]) ->
     format!("{:032x}", h.digest128())
 }
 
-fn collect_addresses(list: &Address<'_>, out: &mut Vec<String>) {
-    for addr in list.iter() {
-        if let Some(a) = addr.address() {
-            let a = a.trim().to_lowercase();
-            if !a.is_empty() && !out.contains(&a) {
-                out.push(a);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::JournalFormat;
 
     fn smtp() -> SmtpEnvelope {
         SmtpEnvelope {

@@ -8,6 +8,7 @@ pub mod accept;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod journal;
 pub mod publisher;
 pub mod smtp;
 

@@ -82,11 +82,12 @@ impl Trace {
                     stream: c.position.stream.clone(),
                     seq: c.position.seq,
                     summary: format!(
-                        "received {} bytes ({}) from {} for {} recipient(s)",
+                        "received {} bytes ({}) from {} for {} recipient(s){}",
                         c.size,
                         c.journal_format,
                         c.client_addr,
-                        c.original_recipients.len()
+                        c.original_recipients.len(),
+                        c.unwrap_problem.as_ref().map(|p| format!("; not unwrapped: {p}")).unwrap_or_default()
                     ),
                 },
             ));
@@ -118,7 +119,7 @@ impl Trace {
             message_id: record.message_id.clone(),
             subject: headers.subject,
             from: headers.from,
-            envelope_sender: record.copies.first().map(|c| c.envelope_sender.clone()),
+            envelope_sender: record.copies.first().map(|c| c.sender().to_owned()),
             recipients: record.recipients(),
             received_at: record.copies.first().map(|c| Timestamp(c.at).to_rfc3339()),
             copies: record.copies.len(),

@@ -144,6 +144,7 @@ mod tests {
         let event = Event::RawMailReceived(RawMailReceived {
             envelope_sender: "alice@example.com".into(),
             envelope_recipients: vec!["journal@postern.localhost".into()],
+            original_sender: None,
             original_recipients: vec!["bob@example.org".into()],
             message_id: Some("a@example.com".into()),
             client_addr: "127.0.0.1:40000".into(),
@@ -152,6 +153,9 @@ mod tests {
             size: 5,
             received_at: Timestamp(1_787_931_155_120),
             journal_format: JournalFormat::PlainBcc,
+            unwrap_problem: None,
+            gmail_spam: None,
+            gmail_phishy: None,
             content_digest: "0123456789abcdef0123456789abcdef".into(),
             body: MailBody::Inline(b"a\r\nb\x00\xff".to_vec()),
         });

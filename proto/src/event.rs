@@ -53,6 +53,9 @@ pub struct RawMailReceived {
     pub envelope_recipients: Vec<String>,
     /// The real recipients of the original message, as the journal format tells them.
     pub original_recipients: Vec<String>,
+    /// The original's envelope sender where the journal format names it (an Exchange
+    /// report's `Sender:`); for plain and Google copies the SMTP MAIL FROM is the original's.
+    pub original_sender: Option<String>,
     /// The RFC 5322 Message-ID of the original, if it had one (as written, brackets removed).
     pub message_id: Option<String>,
     /// Address and port of the client that delivered the copy.
@@ -66,6 +69,12 @@ pub struct RawMailReceived {
     /// When ingest accepted it (same as the envelope's occurred_at).
     pub received_at: Timestamp,
     pub journal_format: JournalFormat,
+    /// Why a journal report could not be unwrapped (format `UnwrapFailed`): the body is
+    /// then the whole report as it came.
+    pub unwrap_problem: Option<String>,
+    /// Google's own verdicts on a Workspace copy (`X-Gm-Spam`, `X-Gm-Phishy`).
+    pub gmail_spam: Option<bool>,
+    pub gmail_phishy: Option<bool>,
     /// Digest (hex, 32 digits) of tenant, envelope and message bytes: identical copies
     /// (a client retrying after an answer it never got) have the same digest. It is the
     /// `Nats-Msg-Id` of the raw event, and the projector merges copies by it.
@@ -74,6 +83,11 @@ pub struct RawMailReceived {
 }
 
 impl RawMailReceived {
+    /// The original message's envelope sender, as well as the journal format tells it.
+    pub fn sender(&self) -> &str {
+        self.original_sender.as_deref().unwrap_or(&self.envelope_sender)
+    }
+
     pub fn inline_body(&self) -> &[u8] {
         match &self.body {
             MailBody::Inline(bytes) => bytes,

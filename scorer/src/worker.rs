@@ -168,7 +168,7 @@ impl Worker {
     }
 
     async fn score_and_publish(&self, raw_envelope: Envelope, raw: proto::RawMailReceived) -> Outcome {
-        let facts = MessageFacts { envelope_sender: raw.envelope_sender.clone() };
+        let facts = MessageFacts { envelope_sender: raw.sender().to_owned() };
         let verdict = score(raw.inline_body(), &facts);
         let scored_at = Timestamp::now();
         let envelope = Envelope {

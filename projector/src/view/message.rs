@@ -29,6 +29,18 @@ pub struct Copy {
     pub size: u64,
     pub journal_format: String,
     pub content_digest: String,
+    /// The original's sender where the journal report names it.
+    pub original_sender: Option<String>,
+    pub unwrap_problem: Option<String>,
+    pub gmail_spam: Option<bool>,
+    pub gmail_phishy: Option<bool>,
+}
+
+impl Copy {
+    /// The original message's envelope sender, as well as the journal format tells it.
+    pub fn sender(&self) -> &str {
+        self.original_sender.as_deref().unwrap_or(&self.envelope_sender)
+    }
 }
 
 /// One verdict on the message.
@@ -96,6 +108,10 @@ impl MessageRecord {
             size: raw.size,
             journal_format: raw.journal_format.as_str().to_owned(),
             content_digest: raw.content_digest.clone(),
+            original_sender: raw.original_sender.clone(),
+            unwrap_problem: raw.unwrap_problem.clone(),
+            gmail_spam: raw.gmail_spam,
+            gmail_phishy: raw.gmail_phishy,
         };
         let at = self.copies.partition_point(|c| (c.at, c.event_id) < (copy.at, copy.event_id));
         self.copies.insert(at, copy);
@@ -169,6 +185,7 @@ mod tests {
         let event = Event::RawMailReceived(RawMailReceived {
             envelope_sender: "a@x".into(),
             envelope_recipients: vec!["journal@postern.localhost".into()],
+            original_sender: None,
             original_recipients: vec![rcpt.into()],
             message_id: Some("m@x".into()),
             client_addr: "127.0.0.1:1".into(),
@@ -177,6 +194,9 @@ mod tests {
             size: 3,
             received_at: Timestamp(at),
             journal_format: JournalFormat::PlainBcc,
+            unwrap_problem: None,
+            gmail_spam: None,
+            gmail_phishy: None,
             content_digest: format!("{id:032x}"),
             body: MailBody::Inline(b"x".to_vec()),
         });

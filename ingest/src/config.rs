@@ -2,6 +2,8 @@
 //! overrides. Every field has a default that works locally.
 
 use crate::error::ConfigError;
+use crate::network::Network;
+use crate::tenancy::Tenancy;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -28,6 +30,14 @@ pub struct Config {
     /// address is refused with 550 5.1.1.
     #[serde(default = "default_journal_addresses")]
     pub journal_addresses: BTreeMap<String, String>,
+    /// Journal address patterns of the form `{tenant}@domain`: the local part names the
+    /// tenant (for example `acme@journal.example.com` delivers to tenant `acme`).
+    #[serde(default)]
+    pub journal_patterns: Vec<String>,
+    /// Client networks (CIDR) allowed to connect; others get 554 5.7.1. Set these to the
+    /// journaling servers' addresses (Microsoft 365, Google, your Exchange).
+    #[serde(default = "default_allowed_networks")]
+    pub allowed_networks: Vec<String>,
     /// Largest message accepted, in bytes (advertised as SIZE, enforced at MAIL FROM and
     /// while receiving). Must stay below the NATS server's `max_payload` minus the event
     /// envelope: messages travel inline in the raw event.
@@ -39,6 +49,9 @@ pub struct Config {
     /// Concurrent SMTP connections; more get 421 and are closed.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Concurrent SMTP connections from one client address; more get 421.
+    #[serde(default = "default_max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
     /// How long to wait for a command (RFC 5321 4.5.3.2.7: at least 5 minutes).
     #[serde(default = "default_command_timeout", with = "humantime_serde")]
     pub command_timeout: Duration,
@@ -69,6 +82,12 @@ fn default_nats_url() -> String {
 }
 fn default_journal_addresses() -> BTreeMap<String, String> {
     BTreeMap::from([("journal@postern.localhost".to_owned(), "default".to_owned())])
+}
+fn default_allowed_networks() -> Vec<String> {
+    vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()]
+}
+fn default_max_connections_per_ip() -> usize {
+    32
 }
 fn default_max_message_size() -> usize {
     7 * 1024 * 1024
@@ -132,8 +151,10 @@ impl Config {
     }
 
     pub fn validate(&mut self) -> Result<(), ConfigError> {
-        if self.journal_addresses.is_empty() {
-            return Err(ConfigError::Invalid("journal_addresses is empty: no mail could be accepted".into()));
+        if self.journal_addresses.is_empty() && self.journal_patterns.is_empty() {
+            return Err(ConfigError::Invalid(
+                "journal_addresses and journal_patterns are empty: no mail could be accepted".into(),
+            ));
         }
         let mut normalized = BTreeMap::new();
         for (address, tenant) in &self.journal_addresses {
@@ -145,13 +166,30 @@ impl Config {
             normalized.insert(address.trim().to_lowercase(), tenant.clone());
         }
         self.journal_addresses = normalized;
+        self.tenancy()?;
+        self.networks()?;
         if self.max_message_size < 1024 {
             return Err(ConfigError::Invalid("max_message_size must be at least 1024 bytes".into()));
         }
-        if self.max_recipients == 0 || self.max_connections == 0 {
-            return Err(ConfigError::Invalid("max_recipients and max_connections must be at least 1".into()));
+        if self.max_recipients == 0 || self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return Err(ConfigError::Invalid(
+                "max_recipients, max_connections and max_connections_per_ip must be at least 1".into(),
+            ));
         }
         Ok(())
+    }
+
+    /// The journal address lookup (validated by [`Config::validate`]).
+    pub fn tenancy(&self) -> Result<Tenancy, ConfigError> {
+        Tenancy::new(self.journal_addresses.clone(), &self.journal_patterns).map_err(ConfigError::Invalid)
+    }
+
+    /// The allowed client networks (validated by [`Config::validate`]).
+    pub fn networks(&self) -> Result<Vec<Network>, ConfigError> {
+        self.allowed_networks
+            .iter()
+            .map(|n| n.parse::<Network>().map_err(|e| ConfigError::Invalid(format!("allowed_networks: {e}"))))
+            .collect()
     }
 }
 
@@ -170,6 +208,10 @@ mod tests {
     fn unknown_fields_and_bad_tenants_are_refused() {
         assert!(toml::from_str::<Config>("lissten = '1.2.3.4:25'").is_err());
         let mut c: Config = toml::from_str("[journal_addresses]\n'j@x' = 'Bad.Tenant'").unwrap();
+        assert!(c.validate().is_err());
+        let mut c: Config = toml::from_str("allowed_networks = ['10.0.0.0/33']").unwrap();
+        assert!(c.validate().is_err());
+        let mut c: Config = toml::from_str("journal_patterns = ['x@journal.example']").unwrap();
         assert!(c.validate().is_err());
     }
 

@@ -43,6 +43,7 @@ where
         input: Vec::with_capacity(READ_CHUNK),
         pos: 0,
         output: Vec::with_capacity(1024),
+        chunks: Vec::new(),
         session: Session::new(ctx.session.clone()),
         peer_addr,
         ctx,
@@ -56,6 +57,8 @@ struct Connection<IO, S> {
     /// Start of the unprocessed part of `input`.
     pos: usize,
     output: Vec<u8>,
+    /// The content of the BDAT transaction in progress.
+    chunks: Vec<u8>,
     session: Session,
     peer_addr: String,
     ctx: Arc<ConnectionContext<S>>,
@@ -125,16 +128,75 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
             Action::StartData(reply) => {
                 reply.write_to(&mut self.output);
                 self.flush().await?;
-                let reply = self.receive_message().await?;
+                let reply = match self.receive_data().await? {
+                    Some(message) => self.store(message).await,
+                    None => {
+                        self.session.finish_data();
+                        session::message_too_large(self.ctx.session.max_message_size)
+                    }
+                };
+                reply.write_to(&mut self.output);
+                Ok(Next::Continue)
+            }
+            Action::ReadChunk { size, last } => {
+                let limit = self.ctx.session.max_message_size;
+                // Past the limit the bytes are read and dropped; the session answers 552.
+                let keep = self.chunks.len() + size <= limit;
+                self.read_chunk(size, keep).await?;
+                let reply = if !last {
+                    let reply = self.session.chunk_received(size);
+                    if !reply.is_positive() {
+                        self.chunks.clear();
+                    }
+                    reply
+                } else if keep {
+                    let message = std::mem::take(&mut self.chunks);
+                    self.store(message).await
+                } else {
+                    self.chunks.clear();
+                    self.session.finish_data();
+                    session::message_too_large(limit)
+                };
+                reply.write_to(&mut self.output);
+                Ok(Next::Continue)
+            }
+            Action::DiscardChunk { size, reply } => {
+                self.read_chunk(size, false).await?;
                 reply.write_to(&mut self.output);
                 Ok(Next::Continue)
             }
         }
     }
 
-    /// Receives the data of the current transaction and stores it. Shutdown does not
-    /// interrupt this: a transaction in DATA is allowed to finish.
-    async fn receive_message(&mut self) -> io::Result<Reply> {
+    /// Reads exactly `size` bytes of a BDAT chunk (buffered bytes first) into `chunks`,
+    /// or drops them. Shutdown does not interrupt a chunk.
+    async fn read_chunk(&mut self, size: usize, keep: bool) -> io::Result<()> {
+        let mut left = size;
+        loop {
+            let available = (self.input.len() - self.pos).min(left);
+            if keep {
+                self.chunks.extend_from_slice(&self.input[self.pos..self.pos + available]);
+            }
+            self.pos += available;
+            left -= available;
+            if left == 0 {
+                return Ok(());
+            }
+            self.compact();
+            let n = match tokio::time::timeout(self.ctx.data_timeout, read_more(&mut self.io, &mut self.input)).await {
+                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "timeout in BDAT")),
+                Ok(r) => r?,
+            };
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in BDAT"));
+            }
+        }
+    }
+
+    /// Receives DATA content up to the end-of-data line: the message, or None when it
+    /// was over the size limit (read to the end and dropped). Shutdown does not interrupt
+    /// this: a transaction in DATA is allowed to finish.
+    async fn receive_data(&mut self) -> io::Result<Option<Vec<u8>>> {
         let mut data = DataReceiver::new(self.ctx.session.max_message_size);
         let fed = data.feed(&self.input[self.pos..]);
         self.pos += fed.consumed;
@@ -158,23 +220,26 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
             self.pos = start + fed.consumed;
             done = fed.done;
         }
+        Ok((!data.too_large()).then(|| data.into_message()))
+    }
+
+    /// Stores a complete message of the current transaction and gives the reply to it:
+    /// 250 after JetStream's acknowledgement, 451 otherwise.
+    async fn store(&mut self, message: Vec<u8>) -> Reply {
         let Some(envelope) = self.session.finish_data() else {
-            return Ok(Reply::new(503, [5, 5, 1], "Bad sequence of commands"));
+            return Reply::new(503, [5, 5, 1], "Bad sequence of commands");
         };
-        if data.too_large() {
-            return Ok(session::message_too_large(self.ctx.session.max_message_size));
-        }
         let tenant = match TenantId::new(&envelope.tenant) {
             Ok(t) => t,
             // Tenants are validated when the config loads; this cannot happen unless the
             // config validation is bypassed. Refuse temporarily rather than lose mail.
             Err(e) => {
                 warn!(error = %e, "invalid tenant in configuration");
-                return Ok(session::storage_unavailable());
+                return session::storage_unavailable();
             }
         };
         let peer = Peer { addr: self.peer_addr.clone(), helo: self.session.helo().to_owned(), tls: false };
-        let accepted = accept(&envelope, &tenant, &peer, data.into_message(), Timestamp::now(), Ulid::new());
+        let accepted = accept(&envelope, &tenant, &peer, message, Timestamp::now(), Ulid::new());
         let postern_id = accepted.envelope.postern_id.clone();
         let span = info_span!("smtp_txn", message_id = %postern_id, event_id = %accepted.envelope.event_id);
         async {
@@ -184,11 +249,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
             match self.ctx.sink.store(subject, accepted.dedup_id, payload).await {
                 Ok(()) => {
                     info!(tenant = %tenant, bytes = size, "message stored");
-                    Ok(session::stored(postern_id.as_str()))
+                    session::stored(postern_id.as_str())
                 }
                 Err(e) => {
                     warn!(error = %e, "message not stored; answered 451, the client will retry");
-                    Ok(session::storage_unavailable())
+                    session::storage_unavailable()
                 }
             }
         }
@@ -260,7 +325,11 @@ mod tests {
                 hostname: "postern.test".into(),
                 max_message_size: 1000,
                 max_recipients: 10,
-                journal_addresses: BTreeMap::from([("journal@postern.localhost".into(), "default".into())]),
+                tenancy: crate::tenancy::Tenancy::new(
+                    BTreeMap::from([("journal@postern.localhost".into(), "default".into())]),
+                    &[],
+                )
+                .unwrap(),
             }),
             sink,
             command_timeout: Duration::from_secs(5),
@@ -302,6 +371,22 @@ Message-ID: <x@y>\r\n\r\n..body\r\n.\r\nQUIT\r\n",
         let proto::Event::RawMailReceived(raw) = event else { panic!() };
         assert_eq!(raw.inline_body(), b"Message-ID: <x@y>\r\n\r\n.body\r\n");
         assert_eq!(raw.envelope_sender, "a@example.com");
+    }
+
+    #[tokio::test]
+    async fn bdat_transactions_are_stored_byte_for_byte() {
+        let sink = MemorySink::default();
+        let t = converse(
+            sink.clone(),
+            b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<journal@postern.localhost>\r\nBDAT 12\r\nSubject: x\r\nBDAT 3 LAST\r\n.\r\nBDAT 3 LAST\r\nabcQUIT\r\n",
+        )
+        .await;
+        assert_eq!(codes(&t), vec!["220", "250", "250", "250", "250", "250", "503", "221"], "{t}");
+        let stored = sink.stored.lock().unwrap();
+        let (_, event) = proto::decode(&stored[0].1).unwrap();
+        let proto::Event::RawMailReceived(raw) = event else { panic!() };
+        // No dot-unstuffing in BDAT: the bytes are the message.
+        assert_eq!(raw.inline_body(), b"Subject: x\r\n.\r\n");
     }
 
     #[tokio::test]

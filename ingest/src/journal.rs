@@ -12,7 +12,7 @@
 //!
 //! A report that cannot be unwrapped is kept whole and flagged, never dropped.
 
-use mail_parser::{Address, Message, MessageParser, PartType};
+use mail_parser::{Address, Encoding, Message, MessageParser, MimeHeaders, PartType};
 use proto::JournalFormat;
 use std::borrow::Cow;
 
@@ -82,12 +82,26 @@ fn unwrap_exchange(message: &[u8]) -> Unwrapped<'_> {
         return failed("journal report could not be parsed");
     };
     // The first message/rfc822 part below the report's root is the original.
-    let original = report.parts.iter().skip(1).find_map(|p| match &p.body {
-        PartType::Message(inner) => Some(inner),
+    let attached = report.parts.iter().skip(1).find_map(|p| match &p.body {
+        PartType::Message(inner) => Some((p, inner)),
         _ => None,
     });
-    let Some(original) = original else {
+    let Some((part, original)) = attached else {
         return failed("journal report has no message/rfc822 part");
+    };
+    // Unencoded (7bit, 8bit, binary), the original is the part's body as it stands in the
+    // report, up to the report's own boundary: sliced here rather than taken from the
+    // parser's nested message, which a broken MIME structure inside the original could
+    // stretch or cut. Encoded, it is the decoded body.
+    let original_bytes = match part.encoding {
+        Encoding::None => {
+            let boundary = report.root_part().content_type().and_then(|ct| ct.attribute("boundary"));
+            match boundary.and_then(|b| body_before_delimiter(message, part.offset_body as usize, b)) {
+                Some(bytes) => bytes.to_vec(),
+                None => return failed("the attached original's end (the report's boundary) was not found"),
+            }
+        }
+        _ => original.raw_message().to_vec(),
     };
     let fields = report_fields(&report);
     let mut recipients = Vec::new();
@@ -112,7 +126,7 @@ fn unwrap_exchange(message: &[u8]) -> Unwrapped<'_> {
     }
     Unwrapped {
         format: JournalFormat::ExchangeEnvelope,
-        original: Cow::Owned(original.raw_message().to_vec()),
+        original: Cow::Owned(original_bytes),
         sender,
         recipients,
         gmail_spam: None,
@@ -135,6 +149,36 @@ fn report_fields(report: &Message<'_>) -> Vec<(String, String)> {
             (!name.is_empty() && !name.contains(' ')).then(|| (name.to_ascii_lowercase(), value.trim().to_owned()))
         })
         .collect()
+}
+
+/// The bytes from `start` to the next delimiter line `--boundary` (RFC 2046 5.1.1: the
+/// line break before the delimiter belongs to it).
+fn body_before_delimiter<'a>(message: &'a [u8], start: usize, boundary: &str) -> Option<&'a [u8]> {
+    let body = message.get(start..)?;
+    let delimiter = format!("--{boundary}");
+    let mut from = 0;
+    while let Some(pos) = find(&body[from..], delimiter.as_bytes()) {
+        let at = from + pos;
+        let line_start = at == 0 || body[at - 1] == b'\n';
+        let after = body.get(at + delimiter.len()..).unwrap_or_default();
+        let whole = after.is_empty() || matches!(after[0], b'\r' | b'\n' | b' ' | b'\t' | b'-');
+        if line_start && whole {
+            let end = if at == 0 {
+                0
+            } else if at >= 2 && body[at - 2] == b'\r' {
+                at - 2
+            } else {
+                at - 1
+            };
+            return Some(&body[..end]);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn flag(v: &str) -> Option<bool> {
@@ -238,6 +282,26 @@ To: erin@corp.example, Expanded: team@corp.example\r\nRecipient: frank@corp.exam
                 vec!["bob@corp.example", "carol@corp.example", "dave@corp.example", "erin@corp.example", "frank@corp.example"]
             );
         }
+    }
+
+    #[test]
+    fn a_broken_original_comes_out_whole() {
+        // An unterminated multipart inside the original must not stretch or cut it.
+        let broken: &[u8] = b"From: a@b.example\nMessage-ID: <m@b>\nContent-Type: multipart/mixed; boundary=\"in\"\n\n--in\nContent-Type: text/plain\n\nno end\n";
+        for encoding in ["7bit", "base64"] {
+            let r = report(encoding, broken, LINES);
+            let u = unwrap(&r);
+            assert_eq!(u.format, JournalFormat::ExchangeEnvelope);
+            assert_eq!(u.original.as_ref(), broken, "{encoding}");
+        }
+    }
+
+    #[test]
+    fn delimiters_are_found_only_at_line_starts() {
+        let m = b"xx--b not\r\n--bx\r\nbody\r\n--b--\r\n";
+        assert_eq!(body_before_delimiter(m, 0, "b"), Some(&b"xx--b not\r\n--bx\r\nbody"[..]));
+        assert_eq!(body_before_delimiter(b"--b\r\n", 0, "b"), Some(&b""[..]));
+        assert_eq!(body_before_delimiter(b"no delimiter", 0, "b"), None);
     }
 
     #[test]

@@ -9,8 +9,10 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod journal;
+pub mod network;
 pub mod publisher;
 pub mod smtp;
+pub mod tenancy;
 
 use crate::config::Config;
 use crate::connection::ConnectionContext;
@@ -68,7 +70,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             hostname: config.hostname.clone(),
             max_message_size: config.max_message_size,
             max_recipients: config.max_recipients,
-            journal_addresses: config.journal_addresses.clone(),
+            tenancy: config.tenancy()?,
         }),
         sink: JetStreamSink::new(client.clone(), config.publish_timeout),
         command_timeout: config.command_timeout,
@@ -77,10 +79,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     });
     let tracker = TaskTracker::new();
     let connections = Arc::new(Semaphore::new(config.max_connections));
+    let networks = config.networks()?;
+    let per_ip = PerIpLimit::new(config.max_connections_per_ip);
     let mut session_seq = 0u64;
 
     loop {
-        let (mut stream, peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -93,13 +97,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             _ = &mut shutdown => break,
         };
         session_seq += 1;
+        if !network::allowed(&networks, peer.ip()) {
+            info!(%peer, "connection from a network that is not allowed");
+            tracker.spawn(refuse(stream, session::network_not_allowed(peer.ip())));
+            continue;
+        }
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracker.spawn(async move {
-                let mut out = Vec::new();
-                session::too_many_connections().write_to(&mut out);
-                let _ = stream.write_all(&out).await;
-                let _ = stream.shutdown().await;
-            });
+            tracker.spawn(refuse(stream, session::too_many_connections()));
+            continue;
+        };
+        let Some(ip_slot) = per_ip.acquire(peer.ip()) else {
+            tracker.spawn(refuse(stream, session::too_many_connections_from_ip()));
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -111,6 +119,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     info!(error = %e, "connection ended with an error");
                 }
                 drop(permit);
+                drop(ip_slot);
             }
             .instrument(span),
         );
@@ -128,4 +137,53 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     info!("ingest stopped");
     Ok(())
+}
+
+/// Answers a connection that is not served (a 421 or 554 greeting) and closes it.
+async fn refuse(mut stream: tokio::net::TcpStream, reply: session::Reply) {
+    let mut out = Vec::new();
+    reply.write_to(&mut out);
+    let _ = stream.write_all(&out).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Counts connections per client address.
+#[derive(Clone)]
+struct PerIpLimit {
+    max: usize,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// One connection's place in [`PerIpLimit`]; released on drop.
+struct IpSlot {
+    limit: PerIpLimit,
+    ip: std::net::IpAddr,
+}
+
+impl PerIpLimit {
+    fn new(max: usize) -> Self {
+        PerIpLimit { max, open: Default::default() }
+    }
+
+    fn acquire(&self, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_default();
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot { limit: self.clone(), ip })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.limit.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod jetstream;
+pub mod journal;
 pub mod nats;
 pub mod pipeline;
 pub mod process;

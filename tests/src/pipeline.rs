@@ -25,6 +25,11 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn start() -> Result<Self> {
+        Self::start_with("")
+    }
+
+    /// Starts with extra lines for ingest's config file.
+    pub fn start_with(ingest_extra: &str) -> Result<Self> {
         let nats = NatsServer::start()?;
         let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
         let smtp = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -32,7 +37,7 @@ impl Pipeline {
         let path = |name: &str| dir.path().join(name).display().to_string();
         std::fs::write(
             path("ingest.toml"),
-            format!("listen = \"{smtp}\"\nnats_url = \"{}\"\npublish_timeout = \"5s\"\n", nats.url()),
+            format!("listen = \"{smtp}\"\nnats_url = \"{}\"\npublish_timeout = \"5s\"\n{ingest_extra}", nats.url()),
         )?;
         std::fs::write(path("scorer.toml"), format!("nats_url = \"{}\"\nack_wait = \"10s\"\n", nats.url()))?;
         std::fs::write(

@@ -5,12 +5,12 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
-/// One message to send: envelope and the raw RFC 5322 text (CRLF line ends).
+/// One message to send: envelope and the raw RFC 5322 bytes (CRLF line ends).
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
-    pub data: String,
+    pub data: Vec<u8>,
 }
 
 /// The reply the server gave to the end of one message's DATA.
@@ -21,16 +21,17 @@ pub struct Outcome {
 }
 
 /// A simple message with a given Message-ID.
-pub fn message(message_id: &str, from: &str, to: &str, subject: &str, extra_headers: &str) -> String {
+pub fn message(message_id: &str, from: &str, to: &str, subject: &str, extra_headers: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n\
 Date: Sun, 22 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n{extra_headers}\r\n\
 Hello,\r\n.this line starts with a dot\r\nRegards\r\n"
     )
+    .into_bytes()
 }
 
 const SMTPLIB_SENDER: &str = r#"
-import json, smtplib, sys
+import base64, json, smtplib, sys
 host, port = sys.argv[1], int(sys.argv[2])
 messages = json.load(sys.stdin)
 out = []
@@ -38,7 +39,7 @@ s = smtplib.SMTP(host, port, timeout=60)
 s.ehlo("testkit.localhost")
 for m in messages:
     try:
-        refused = s.sendmail(m["mail_from"], m["rcpt_to"], m["data"].encode("utf-8"))
+        refused = s.sendmail(m["mail_from"], m["rcpt_to"], base64.b64decode(m["data_b64"]))
         out.append({"code": 250, "text": "ok"})
     except smtplib.SMTPResponseException as e:
         out.append({"code": e.smtp_code, "text": e.smtp_error.decode("utf-8", "replace")})
@@ -56,7 +57,9 @@ pub fn send_with_smtplib(addr: SocketAddr, messages: &[Outgoing]) -> Result<Vec<
     let payload = serde_json::Value::Array(
         messages
             .iter()
-            .map(|m| serde_json::json!({"mail_from": m.mail_from, "rcpt_to": m.rcpt_to, "data": m.data}))
+            .map(|m| {
+                serde_json::json!({"mail_from": m.mail_from, "rcpt_to": m.rcpt_to, "data_b64": crate::journal::base64(&m.data)})
+            })
             .collect(),
     );
     let mut child = Command::new("python3")
@@ -108,7 +111,7 @@ pub fn send_with_swaks(addr: SocketAddr, message: &Outgoing, extra_args: &[&str]
         .stderr(Stdio::piped())
         .spawn()
         .context("starting swaks (install it with scripts/setup.sh)")?;
-    child.stdin.take().context("stdin")?.write_all(message.data.as_bytes())?;
+    child.stdin.take().context("stdin")?.write_all(&message.data)?;
     let output = child.wait_with_output()?;
     let transcript = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {

@@ -3,7 +3,7 @@
 
 use smtp_proto::{EhloResponse, Request};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use crate::tenancy::Tenancy;
 use std::sync::Arc;
 
 /// A reply: code, enhanced status code and text (multi-line for EHLO).
@@ -47,6 +47,12 @@ pub enum Action {
     StartData(Reply),
     /// Write the reply and close the connection.
     Close(Reply),
+    /// BDAT (RFC 3030): read exactly `size` bytes into the transaction's content; after
+    /// it, call [`Session::chunk_received`] (or [`Session::finish_data`] when `last`).
+    ReadChunk { size: usize, last: bool },
+    /// BDAT out of sequence: the chunk must still be read (the client sends it anyway) and
+    /// dropped; then write the reply.
+    DiscardChunk { size: usize, reply: Reply },
 }
 
 /// Limits and addressing the session enforces.
@@ -55,8 +61,8 @@ pub struct SessionConfig {
     pub hostname: String,
     pub max_message_size: usize,
     pub max_recipients: usize,
-    /// Lower-case journal address -> tenant.
-    pub journal_addresses: BTreeMap<String, String>,
+    /// Which tenant each journal address delivers to.
+    pub tenancy: Tenancy,
 }
 
 /// A transaction ready for its data: the envelope and the tenant its recipients name.
@@ -79,6 +85,8 @@ enum State {
     Rcpt { envelope: Envelope },
     /// DATA accepted; the connection is receiving the content.
     Data { envelope: Envelope },
+    /// BDAT chunks are arriving; `received` bytes so far.
+    Chunking { envelope: Envelope, received: usize },
 }
 
 pub struct Session {
@@ -108,6 +116,14 @@ pub fn shutting_down() -> Reply {
 
 pub fn too_many_connections() -> Reply {
     Reply::new(421, [4, 7, 0], "Too many connections, try again later")
+}
+
+pub fn too_many_connections_from_ip() -> Reply {
+    Reply::new(421, [4, 7, 0], "Too many connections from your address, try again later")
+}
+
+pub fn network_not_allowed(ip: std::net::IpAddr) -> Reply {
+    Reply::new(554, [5, 7, 1], format!("{ip} is not allowed to deliver journal mail here"))
 }
 
 pub fn timeout() -> Reply {
@@ -180,8 +196,8 @@ impl Session {
                 "Postern journal receiver: EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT",
             )),
             Request::Expn { .. } => Action::Reply(Reply::new(502, [5, 5, 1], "EXPN not available")),
+            Request::Bdat { chunk_size, is_last } => self.bdat(chunk_size, is_last),
             Request::StartTls
-            | Request::Bdat { .. }
             | Request::Auth { .. }
             | Request::Etrn { .. }
             | Request::Atrn { .. }
@@ -195,7 +211,8 @@ impl Session {
             | smtp_proto::EXT_SIZE
             | smtp_proto::EXT_8BIT_MIME
             | smtp_proto::EXT_SMTP_UTF8
-            | smtp_proto::EXT_ENHANCED_STATUS_CODES;
+            | smtp_proto::EXT_ENHANCED_STATUS_CODES
+            | smtp_proto::EXT_CHUNKING;
         ehlo.size = self.config.max_message_size;
         let mut raw = Vec::new();
         // Writing into a Vec cannot fail.
@@ -224,10 +241,12 @@ impl Session {
 
     fn rcpt(&mut self, address: &str) -> Action {
         let normalized = address.trim().to_lowercase();
-        let tenant = self.config.journal_addresses.get(&normalized).cloned();
+        let tenant = self.config.tenancy.tenant_for(&normalized);
         match &mut self.state {
             State::Connected | State::Idle => Action::Reply(Reply::new(503, [5, 5, 1], "Send MAIL first")),
-            State::Data { .. } => Action::Reply(Reply::new(503, [5, 5, 1], "Bad sequence of commands")),
+            State::Data { .. } | State::Chunking { .. } => {
+                Action::Reply(Reply::new(503, [5, 5, 1], "Bad sequence of commands"))
+            }
             State::Mail { sender } => match tenant {
                 None => Action::Reply(unknown_journal_address(address)),
                 Some(tenant) => {
@@ -271,10 +290,50 @@ impl Session {
                 Action::Reply(Reply::new(503, [5, 5, 1], "Need RCPT before DATA"))
             }
             State::Idle => Action::Reply(Reply::new(503, [5, 5, 1], "Need MAIL before DATA")),
-            other @ State::Data { .. } => {
+            other @ (State::Data { .. } | State::Chunking { .. }) => {
                 self.state = other;
                 Action::Reply(Reply::new(503, [5, 5, 1], "Bad sequence of commands"))
             }
+        }
+    }
+
+    fn bdat(&mut self, size: usize, last: bool) -> Action {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Rcpt { envelope } => {
+                self.state = State::Chunking { envelope, received: 0 };
+                Action::ReadChunk { size, last }
+            }
+            chunking @ State::Chunking { .. } => {
+                self.state = chunking;
+                Action::ReadChunk { size, last }
+            }
+            other => {
+                let text = match other {
+                    State::Connected => "Send HELO/EHLO first",
+                    State::Idle => "Need MAIL before BDAT",
+                    _ => "Need RCPT before BDAT",
+                };
+                self.state = other;
+                Action::DiscardChunk { size, reply: Reply::new(503, [5, 5, 1], text) }
+            }
+        }
+    }
+
+    /// A non-last BDAT chunk of `size` bytes was read. Over the size limit the
+    /// transaction ends with 552 and later chunks are discarded with 503.
+    pub fn chunk_received(&mut self, size: usize) -> Reply {
+        let limit = self.config.max_message_size;
+        match &mut self.state {
+            State::Chunking { received, .. } => {
+                *received += size;
+                if *received > limit {
+                    self.state = State::Idle;
+                    message_too_large(limit)
+                } else {
+                    Reply::new(250, [2, 0, 0], format!("{size} octets received"))
+                }
+            }
+            _ => Reply::new(503, [5, 5, 1], "Bad sequence of commands"),
         }
     }
 
@@ -282,7 +341,7 @@ impl Session {
     /// ends (back to idle) whatever the outcome: the connection reports the reply.
     pub fn finish_data(&mut self) -> Option<Envelope> {
         match std::mem::replace(&mut self.state, State::Idle) {
-            State::Data { envelope } => Some(envelope),
+            State::Data { envelope } | State::Chunking { envelope, .. } => Some(envelope),
             other => {
                 self.state = other;
                 None
@@ -319,12 +378,15 @@ mod tests {
             hostname: "postern.test".into(),
             max_message_size: 1000,
             max_recipients: 2,
-            journal_addresses: BTreeMap::from([
-                ("journal@postern.localhost".into(), "default".into()),
-                ("j2@postern.localhost".into(), "default".into()),
-                ("j3@postern.localhost".into(), "default".into()),
-                ("acme@journal.test".into(), "acme".into()),
-            ]),
+            tenancy: Tenancy::new(
+                std::collections::BTreeMap::from([
+                    ("journal@postern.localhost".into(), "default".into()),
+                    ("j2@postern.localhost".into(), "default".into()),
+                    ("j3@postern.localhost".into(), "default".into()),
+                ]),
+                &["{tenant}@journal.test".into()],
+            )
+            .unwrap(),
         }))
     }
 
@@ -338,8 +400,39 @@ mod tests {
 
     fn code(a: &Action) -> (u16, [u8; 3]) {
         match a {
-            Action::Reply(r) | Action::StartData(r) | Action::Close(r) => (r.code, r.esc),
+            Action::Reply(r) | Action::StartData(r) | Action::Close(r) | Action::DiscardChunk { reply: r, .. } => {
+                (r.code, r.esc)
+            }
+            Action::ReadChunk { .. } => (0, [0, 0, 0]),
         }
+    }
+
+    #[test]
+    fn bdat_chunks_a_transaction() {
+        let mut s = session();
+        assert!(matches!(send(&mut s, "BDAT 10"), Action::DiscardChunk { size: 10, .. }));
+        send(&mut s, "EHLO x");
+        assert!(matches!(send(&mut s, "BDAT 10 LAST"), Action::DiscardChunk { size: 10, .. }));
+        send(&mut s, "MAIL FROM:<a@b>");
+        send(&mut s, "RCPT TO:<journal@postern.localhost>");
+        assert_eq!(send(&mut s, "BDAT 600"), Action::ReadChunk { size: 600, last: false });
+        assert_eq!(s.chunk_received(600).code, 250);
+        assert_eq!(code(&send(&mut s, "DATA")), (503, [5, 5, 1]));
+        assert_eq!(send(&mut s, "BDAT 300 LAST"), Action::ReadChunk { size: 300, last: true });
+        assert!(s.finish_data().is_some());
+    }
+
+    #[test]
+    fn bdat_over_the_limit_ends_the_transaction() {
+        let mut s = session();
+        send(&mut s, "EHLO x");
+        send(&mut s, "MAIL FROM:<a@b>");
+        send(&mut s, "RCPT TO:<journal@postern.localhost>");
+        send(&mut s, "BDAT 800");
+        assert_eq!(s.chunk_received(800).code, 250);
+        send(&mut s, "BDAT 800");
+        assert_eq!(s.chunk_received(800).esc, [5, 3, 4]);
+        assert!(matches!(send(&mut s, "BDAT 5 LAST"), Action::DiscardChunk { .. }));
     }
 
     #[test]
@@ -348,7 +441,7 @@ mod tests {
         let a = send(&mut s, "EHLO client.example");
         let Action::Reply(r) = &a else { panic!() };
         let text = String::from_utf8(r.raw.clone().unwrap()).unwrap();
-        for ext in ["PIPELINING", "SIZE 1000", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"] {
+        for ext in ["PIPELINING", "SIZE 1000", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING"] {
             assert!(text.contains(ext), "{ext} missing in {text}");
         }
         assert_eq!(s.helo(), "client.example");

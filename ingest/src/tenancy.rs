@@ -1,0 +1,66 @@
+//! Which tenant a journal address delivers to: exact addresses first, then patterns such
+//! as `{tenant}@journal.example.com`, where the local part names the tenant.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default)]
+pub struct Tenancy {
+    /// Lower-case address -> tenant.
+    addresses: BTreeMap<String, String>,
+    /// Lower-case domains of `{tenant}@domain` patterns.
+    pattern_domains: Vec<String>,
+}
+
+pub const TENANT_PLACEHOLDER: &str = "{tenant}";
+
+impl Tenancy {
+    /// Builds the lookup; addresses must be lower-case, tenants valid, patterns of the form
+    /// `{tenant}@domain`.
+    pub fn new(addresses: BTreeMap<String, String>, patterns: &[String]) -> Result<Self, String> {
+        let mut pattern_domains = Vec::new();
+        for p in patterns {
+            let domain = p
+                .trim()
+                .to_lowercase()
+                .strip_prefix(&format!("{TENANT_PLACEHOLDER}@"))
+                .map(str::to_owned)
+                .filter(|d| !d.is_empty() && !d.contains(['@', '{', '}']))
+                .ok_or_else(|| format!("journal pattern {p:?}: expected {TENANT_PLACEHOLDER}@domain"))?;
+            pattern_domains.push(domain);
+        }
+        Ok(Tenancy { addresses, pattern_domains })
+    }
+
+    pub fn tenant_for(&self, address: &str) -> Option<String> {
+        let address = address.trim().to_lowercase();
+        if let Some(t) = self.addresses.get(&address) {
+            return Some(t.clone());
+        }
+        let (local, domain) = address.rsplit_once('@')?;
+        if self.pattern_domains.iter().any(|d| d == domain) && proto::TenantId::new(local).is_ok() {
+            return Some(local.to_owned());
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_then_patterns() {
+        let t = Tenancy::new(
+            BTreeMap::from([("journal@postern.localhost".into(), "default".into())]),
+            &["{tenant}@journal.example.com".into()],
+        )
+        .unwrap();
+        assert_eq!(t.tenant_for("Journal@Postern.Localhost").as_deref(), Some("default"));
+        assert_eq!(t.tenant_for("acme-corp@journal.example.com").as_deref(), Some("acme-corp"));
+        assert_eq!(t.tenant_for("Acme@Journal.Example.com").as_deref(), Some("acme"));
+        assert_eq!(t.tenant_for("bad.name@journal.example.com"), None);
+        assert_eq!(t.tenant_for("acme@other.example.com"), None);
+        assert!(Tenancy::new(BTreeMap::new(), &["x@journal.example.com".into()]).is_err());
+        assert!(Tenancy::new(BTreeMap::new(), &["{tenant}@".into()]).is_err());
+    }
+}

@@ -16,8 +16,9 @@ export DEBIAN_FRONTEND=noninteractive
 #   nats-server   JetStream broker (the pipeline and every test)
 #   libclang-dev  bindgen, for rocksdb's build
 #   swaks         SMTP client used by tests and the quick start
+#   libnet-ssleay-perl  swaks's STARTTLS (--tls)
 #   postfix       only for its smtp-source / smtp-sink load tools
-packages=(nats-server libclang-dev swaks postfix)
+packages=(nats-server libclang-dev swaks libnet-ssleay-perl postfix)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

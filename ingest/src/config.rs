@@ -66,9 +66,21 @@ pub struct Config {
     /// than the sending servers' first retry interval.
     #[serde(default = "default_duplicate_window", with = "humantime_serde")]
     pub duplicate_window: Duration,
+    /// Certificate for STARTTLS; without it STARTTLS is not offered.
+    /// `ingest generate-cert` writes a self-signed pair for local use.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
     /// How long shutdown waits for transactions in DATA to finish.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+}
+
+/// PEM files of the STARTTLS certificate chain and its private key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 fn default_listen() -> SocketAddr {
@@ -168,6 +180,7 @@ impl Config {
         self.journal_addresses = normalized;
         self.tenancy()?;
         self.networks()?;
+        self.tls_acceptor()?;
         if self.max_message_size < 1024 {
             return Err(ConfigError::Invalid("max_message_size must be at least 1024 bytes".into()));
         }
@@ -182,6 +195,11 @@ impl Config {
     /// The journal address lookup (validated by [`Config::validate`]).
     pub fn tenancy(&self) -> Result<Tenancy, ConfigError> {
         Tenancy::new(self.journal_addresses.clone(), &self.journal_patterns).map_err(ConfigError::Invalid)
+    }
+
+    /// The STARTTLS acceptor, if a certificate is configured (validated at startup).
+    pub fn tls_acceptor(&self) -> Result<Option<tokio_rustls::TlsAcceptor>, ConfigError> {
+        self.tls.as_ref().map(|t| crate::tls::acceptor(&t.cert, &t.key)).transpose()
     }
 
     /// The allowed client networks (validated by [`Config::validate`]).

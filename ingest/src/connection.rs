@@ -29,7 +29,12 @@ pub struct ConnectionContext<S> {
     pub data_timeout: Duration,
     /// Cancelled at shutdown: idle sessions get 421 at their next command boundary.
     pub shutdown: CancellationToken,
+    /// Present when STARTTLS is offered.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
+
+/// How long a client may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves one connection to its end. I/O errors end the connection; nothing that was
 /// acknowledged with 250 depends on this connection any more.
@@ -38,17 +43,34 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
     S: RawMailSink,
 {
-    let mut conn = Connection {
-        io,
-        input: Vec::with_capacity(READ_CHUNK),
-        pos: 0,
-        output: Vec::with_capacity(1024),
-        chunks: Vec::new(),
-        session: Session::new(ctx.session.clone()),
-        peer_addr,
-        ctx,
-    };
-    conn.run().await
+    let mut conn = Connection::new(io, Session::new(ctx.session.clone()), peer_addr, ctx.clone());
+    session::greeting(&ctx.session.hostname).write_to(&mut conn.output);
+    match conn.run().await? {
+        End::Closed => Ok(()),
+        End::StartTls => {
+            let Some(acceptor) = ctx.tls.clone() else {
+                return Err(io::Error::other("STARTTLS accepted without a certificate"));
+            };
+            let Connection { io, peer_addr, .. } = conn;
+            let tls = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(io))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+            debug!("TLS established");
+            // No greeting after the handshake: the client speaks first (EHLO).
+            let mut secured = Connection::new(tls, Session::after_tls(ctx.session.clone()), peer_addr, ctx);
+            match secured.run().await? {
+                End::Closed => Ok(()),
+                End::StartTls => Err(io::Error::other("STARTTLS inside TLS")),
+            }
+        }
+    }
+}
+
+/// How a connection's command loop ended.
+enum End {
+    Closed,
+    /// The client asked for TLS; the caller does the handshake.
+    StartTls,
 }
 
 struct Connection<IO, S> {
@@ -67,18 +89,42 @@ struct Connection<IO, S> {
 enum Next {
     Continue,
     Close,
+    StartTls,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
-    async fn run(&mut self) -> io::Result<()> {
-        session::greeting(&self.ctx.session.hostname).write_to(&mut self.output);
+    fn new(io: IO, session: Session, peer_addr: String, ctx: Arc<ConnectionContext<S>>) -> Self {
+        Connection {
+            io,
+            input: Vec::with_capacity(READ_CHUNK),
+            pos: 0,
+            output: Vec::with_capacity(1024),
+            chunks: Vec::new(),
+            session,
+            peer_addr,
+            ctx,
+        }
+    }
+
+    async fn run(&mut self) -> io::Result<End> {
         self.flush().await?;
         loop {
             // Answer every complete command already buffered.
             while let Some(end) = self.input[self.pos..].iter().position(|&b| b == b'\n') {
                 let line_end = self.pos + end + 1;
-                if let Next::Close = self.command(line_end).await? {
-                    return self.flush().await;
+                match self.command(line_end).await? {
+                    Next::Continue => {}
+                    Next::Close => {
+                        self.flush().await?;
+                        return Ok(End::Closed);
+                    }
+                    Next::StartTls => {
+                        self.flush().await?;
+                        // Commands pipelined behind STARTTLS were sent in the clear: drop them.
+                        self.input.clear();
+                        self.pos = 0;
+                        return Ok(End::StartTls);
+                    }
                 }
                 if self.ctx.shutdown.is_cancelled() {
                     return self.close_with(session::shutting_down()).await;
@@ -97,7 +143,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
             };
             match read {
                 Err(_elapsed) => return self.close_with(session::timeout()).await,
-                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(0)) => return Ok(End::Closed),
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(e),
             }
@@ -124,6 +170,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
             Action::Close(reply) => {
                 reply.write_to(&mut self.output);
                 Ok(Next::Close)
+            }
+            Action::StartTls(reply) => {
+                reply.write_to(&mut self.output);
+                Ok(Next::StartTls)
             }
             Action::StartData(reply) => {
                 reply.write_to(&mut self.output);
@@ -238,7 +288,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
                 return session::storage_unavailable();
             }
         };
-        let peer = Peer { addr: self.peer_addr.clone(), helo: self.session.helo().to_owned(), tls: false };
+        let peer = Peer { addr: self.peer_addr.clone(), helo: self.session.helo().to_owned(), tls: self.session.tls() };
         let accepted = accept(&envelope, &tenant, &peer, message, Timestamp::now(), Ulid::new());
         let postern_id = accepted.envelope.postern_id.clone();
         let span = info_span!("smtp_txn", message_id = %postern_id, event_id = %accepted.envelope.event_id);
@@ -261,12 +311,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
         .await
     }
 
-    async fn close_with(&mut self, reply: Reply) -> io::Result<()> {
+    async fn close_with(&mut self, reply: Reply) -> io::Result<End> {
         debug!(code = reply.code, "closing connection");
         reply.write_to(&mut self.output);
         self.flush().await?;
         self.io.shutdown().await.ok();
-        Ok(())
+        Ok(End::Closed)
     }
 
     fn compact(&mut self) {
@@ -330,11 +380,13 @@ mod tests {
                     &[],
                 )
                 .unwrap(),
+                starttls: false,
             }),
             sink,
             command_timeout: Duration::from_secs(5),
             data_timeout: Duration::from_secs(5),
             shutdown: CancellationToken::new(),
+            tls: None,
         })
     }
 

@@ -13,6 +13,7 @@ pub mod network;
 pub mod publisher;
 pub mod smtp;
 pub mod tenancy;
+pub mod tls;
 
 use crate::config::Config;
 use crate::connection::ConnectionContext;
@@ -71,11 +72,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             max_message_size: config.max_message_size,
             max_recipients: config.max_recipients,
             tenancy: config.tenancy()?,
+            starttls: config.tls.is_some(),
         }),
         sink: JetStreamSink::new(client.clone(), config.publish_timeout),
         command_timeout: config.command_timeout,
         data_timeout: config.data_timeout,
         shutdown: token.clone(),
+        tls: config.tls_acceptor()?,
     });
     let tracker = TaskTracker::new();
     let connections = Arc::new(Semaphore::new(config.max_connections));

@@ -1,5 +1,5 @@
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Postern's journal SMTP receiver.
@@ -16,20 +16,65 @@ use std::path::PathBuf;
 #[command(version)]
 struct Cli {
     /// TOML configuration file (see ingest/ingest.example.toml).
-    #[arg(long, short)]
+    #[arg(long, short, global = true)]
     config: Option<PathBuf>,
     /// Write logs as JSON lines (for production log collectors).
-    #[arg(long)]
+    #[arg(long, global = true)]
     log_json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receive journal mail (the default).
+    Run,
+    /// Write a self-signed certificate and key (PEM) for STARTTLS, for local use and tests.
+    /// Point the config's [tls] cert and key at them.
+    GenerateCert {
+        /// Where to write the certificate.
+        #[arg(long)]
+        cert: PathBuf,
+        /// Where to write the private key (mode 0600).
+        #[arg(long)]
+        key: PathBuf,
+        /// Host name the certificate is for.
+        #[arg(long, default_value = "postern.localhost")]
+        hostname: String,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_json);
-    let config = ingest::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
-    ingest::run(config, shutdown_signal()).await.context("ingest failed")?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let config = ingest::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
+            ingest::run(config, shutdown_signal()).await.context("ingest failed")?;
+        }
+        Command::GenerateCert { cert, key, hostname } => {
+            let (cert_pem, key_pem) = ingest::tls::self_signed(&hostname)
+                .map_err(|e| anyhow::anyhow!("generating the certificate: {e}"))?;
+            for path in [&cert, &key] {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                }
+            }
+            std::fs::write(&cert, cert_pem).with_context(|| format!("writing {}", cert.display()))?;
+            write_private(&key, key_pem.as_bytes()).with_context(|| format!("writing {}", key.display()))?;
+            println!("wrote {} and {} (self-signed for {hostname})", cert.display(), key.display());
+        }
+    }
     Ok(())
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(bytes)
 }
 
 fn init_tracing(json: bool) {

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod nats;
 pub mod pipeline;
 pub mod process;
+pub mod raw_smtp;
 pub mod smtp;
 
 use anyhow::{Context, Result, bail};

@@ -53,9 +53,22 @@ impl Service {
 
     /// SIGTERM, then waits up to `timeout` for a clean exit; returns whether it exited 0.
     pub fn terminate(&mut self, timeout: Duration) -> Result<bool> {
+        self.signal_term()?;
+        self.wait_exit(timeout)
+    }
+
+    /// Sends SIGTERM and returns at once (the service starts its graceful shutdown).
+    pub fn signal_term(&self) -> Result<()> {
+        if let Some(child) = &self.child {
+            // kill(1) sends the signal; the harness has no libc binding of its own.
+            Command::new("kill").arg("-TERM").arg(child.id().to_string()).status()?;
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for the process to exit (killing it then); whether it exited 0.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<bool> {
         let Some(mut child) = self.child.take() else { return Ok(true) };
-        // kill(1) sends the signal; the harness has no libc binding of its own.
-        Command::new("kill").arg("-TERM").arg(child.id().to_string()).status()?;
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = child.try_wait()? {

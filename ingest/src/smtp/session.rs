@@ -47,6 +47,9 @@ pub enum Action {
     StartData(Reply),
     /// Write the reply and close the connection.
     Close(Reply),
+    /// Write the 220 reply, drop anything the client sent after STARTTLS (RFC 3207: it
+    /// must not be acted on), and start the TLS handshake.
+    StartTls(Reply),
     /// BDAT (RFC 3030): read exactly `size` bytes into the transaction's content; after
     /// it, call [`Session::chunk_received`] (or [`Session::finish_data`] when `last`).
     ReadChunk { size: usize, last: bool },
@@ -63,6 +66,8 @@ pub struct SessionConfig {
     pub max_recipients: usize,
     /// Which tenant each journal address delivers to.
     pub tenancy: Tenancy,
+    /// Whether STARTTLS is offered (a certificate is configured).
+    pub starttls: bool,
 }
 
 /// A transaction ready for its data: the envelope and the tenant its recipients name.
@@ -93,6 +98,8 @@ pub struct Session {
     config: Arc<SessionConfig>,
     state: State,
     helo: String,
+    /// The session runs over TLS (after STARTTLS).
+    tls: bool,
 }
 
 pub fn greeting(hostname: &str) -> Reply {
@@ -136,7 +143,17 @@ pub fn line_too_long() -> Reply {
 
 impl Session {
     pub fn new(config: Arc<SessionConfig>) -> Self {
-        Session { config, state: State::Connected, helo: String::new() }
+        Session { config, state: State::Connected, helo: String::new(), tls: false }
+    }
+
+    /// The session that starts after a STARTTLS handshake: nothing carries over from
+    /// before it (RFC 3207 4.2), the client greets again.
+    pub fn after_tls(config: Arc<SessionConfig>) -> Self {
+        Session { config, state: State::Connected, helo: String::new(), tls: true }
+    }
+
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 
     pub fn helo(&self) -> &str {
@@ -197,8 +214,8 @@ impl Session {
             )),
             Request::Expn { .. } => Action::Reply(Reply::new(502, [5, 5, 1], "EXPN not available")),
             Request::Bdat { chunk_size, is_last } => self.bdat(chunk_size, is_last),
-            Request::StartTls
-            | Request::Auth { .. }
+            Request::StartTls => self.starttls(),
+            Request::Auth { .. }
             | Request::Etrn { .. }
             | Request::Atrn { .. }
             | Request::Burl { .. } => Action::Reply(Reply::new(502, [5, 5, 1], "Command not implemented")),
@@ -213,6 +230,9 @@ impl Session {
             | smtp_proto::EXT_SMTP_UTF8
             | smtp_proto::EXT_ENHANCED_STATUS_CODES
             | smtp_proto::EXT_CHUNKING;
+        if self.config.starttls && !self.tls {
+            ehlo.capabilities |= smtp_proto::EXT_START_TLS;
+        }
         ehlo.size = self.config.max_message_size;
         let mut raw = Vec::new();
         // Writing into a Vec cannot fail.
@@ -295,6 +315,20 @@ impl Session {
                 Action::Reply(Reply::new(503, [5, 5, 1], "Bad sequence of commands"))
             }
         }
+    }
+
+    fn starttls(&mut self) -> Action {
+        if self.tls {
+            return Action::Reply(Reply::new(503, [5, 5, 1], "TLS is already active"));
+        }
+        if !self.config.starttls {
+            return Action::Reply(Reply::new(454, [4, 7, 0], "TLS not available"));
+        }
+        if self.state == State::Connected {
+            return Action::Reply(Reply::new(503, [5, 5, 1], "Send EHLO first"));
+        }
+        self.state = State::Connected;
+        Action::StartTls(Reply::new(220, [2, 0, 0], "Ready to start TLS"))
     }
 
     fn bdat(&mut self, size: usize, last: bool) -> Action {
@@ -387,6 +421,7 @@ mod tests {
                 &["{tenant}@journal.test".into()],
             )
             .unwrap(),
+            starttls: true,
         }))
     }
 
@@ -404,7 +439,23 @@ mod tests {
                 (r.code, r.esc)
             }
             Action::ReadChunk { .. } => (0, [0, 0, 0]),
+            Action::StartTls(r) => (r.code, r.esc),
         }
+    }
+
+    #[test]
+    fn starttls_resets_and_is_offered_once() {
+        let mut s = session();
+        assert_eq!(code(&send(&mut s, "STARTTLS")), (503, [5, 5, 1]));
+        send(&mut s, "EHLO x");
+        send(&mut s, "MAIL FROM:<a@b>");
+        assert_eq!(code(&send(&mut s, "STARTTLS")), (220, [2, 0, 0]));
+        // Nothing carries over: the client must greet again.
+        assert_eq!(code(&send(&mut s, "RCPT TO:<journal@postern.localhost>")), (503, [5, 5, 1]));
+        let mut after = Session::after_tls(s.config.clone());
+        let Action::Reply(ehlo) = send(&mut after, "EHLO x") else { panic!() };
+        assert!(!String::from_utf8(ehlo.raw.unwrap()).unwrap().contains("STARTTLS"));
+        assert_eq!(code(&send(&mut after, "STARTTLS")), (503, [5, 5, 1]));
     }
 
     #[test]
@@ -441,7 +492,7 @@ mod tests {
         let a = send(&mut s, "EHLO client.example");
         let Action::Reply(r) = &a else { panic!() };
         let text = String::from_utf8(r.raw.clone().unwrap()).unwrap();
-        for ext in ["PIPELINING", "SIZE 1000", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING"] {
+        for ext in ["PIPELINING", "SIZE 1000", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "STARTTLS"] {
             assert!(text.contains(ext), "{ext} missing in {text}");
         }
         assert_eq!(s.helo(), "client.example");

@@ -1,0 +1,174 @@
+//! ingest as an SMTP server, against clients nobody here wrote (swaks with STARTTLS) and
+//! against deliberate abuse over a bare socket: every limit answers with its reply code
+//! and nothing accepted is lost.
+
+use anyhow::{Result, ensure};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use testkit::pipeline::{JOURNAL, Pipeline};
+use testkit::raw_smtp::RawSmtp;
+use testkit::smtp::{Outgoing, message, send_with_swaks};
+
+fn greeted(addr: SocketAddr) -> Result<RawSmtp> {
+    let mut c = RawSmtp::connect(addr)?;
+    ensure!(c.reply()?.code == 220);
+    ensure!(c.command("EHLO abuse.test")?.code == 250);
+    Ok(c)
+}
+
+#[test]
+fn starttls_with_swaks() -> Result<()> {
+    let certs = tempfile::tempdir()?;
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let status = std::process::Command::new(testkit::bin("ingest")?)
+        .args(["generate-cert", "--cert"])
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .status()?;
+    ensure!(status.success(), "generate-cert failed");
+    let p = Pipeline::start_with(&format!("[tls]\ncert = \"{}\"\nkey = \"{}\"\n", cert.display(), key.display()))?;
+    let out = send_with_swaks(
+        p.smtp,
+        &Outgoing {
+            mail_from: "a@example.com".into(),
+            rcpt_to: vec![JOURNAL.into()],
+            data: message("tls-1@example.com", "a@example.com", "b@corp.example", "Over TLS", ""),
+        },
+        &["--tls"],
+    )?;
+    ensure!(out.contains("TLS started"), "swaks did not start TLS:\n{out}");
+    ensure!(out.contains("250 2.0.0 OK: queued as"), "{out}");
+    p.wait_for_checkpoints(1, 1, Duration::from_secs(30))?;
+    ensure!(p.traces("tls-1@example.com")?.len() == 1);
+    Ok(())
+}
+
+#[test]
+fn abuse_gets_the_right_replies_and_loses_nothing() -> Result<()> {
+    let p = Pipeline::start_with(
+        "max_recipients = 2\nmax_message_size = 1048576\nmax_connections_per_ip = 4\ncommand_timeout = \"2s\"\n\
+         journal_patterns = [\"{tenant}@journal.test\"]\n\
+         [journal_addresses]\n\"journal@postern.localhost\" = \"default\"\n\"j2@postern.localhost\" = \"default\"\n\
+         \"j3@postern.localhost\" = \"default\"\n",
+    )?;
+
+    // Commands out of order.
+    let mut c = RawSmtp::connect(p.smtp)?;
+    ensure!(c.reply()?.code == 220);
+    ensure!(c.command("MAIL FROM:<a@b.example>")?.code == 503, "MAIL before EHLO");
+    ensure!(c.command("EHLO abuse.test")?.code == 250);
+    ensure!(c.command("DATA")?.code == 503, "DATA without MAIL");
+    ensure!(c.command("MAIL FROM:<a@b.example>")?.code == 250);
+    ensure!(c.command("DATA")?.code == 503, "DATA without RCPT");
+    ensure!(c.command("RCPT TO:<stranger@elsewhere.example>")?.code == 550);
+    ensure!(c.command("BOGUS command")?.code == 500);
+    ensure!(c.command("MAIL FROM:<a@b.example> SIZE=99999999")?.code == 503, "nested MAIL");
+    ensure!(c.command("RSET")?.code == 250);
+    ensure!(c.command("MAIL FROM:<a@b.example> SIZE=99999999")?.code == 552, "declared size over the limit");
+
+    // Too many recipients (max 2), and one tenant per transaction.
+    ensure!(c.command("MAIL FROM:<a@b.example>")?.code == 250);
+    ensure!(c.command("RCPT TO:<journal@postern.localhost>")?.code == 250);
+    let r = c.command("RCPT TO:<acme@journal.test>")?;
+    ensure!(r.code == 452 && r.text().contains("4.5.3"), "another tenant's address: {r:?}");
+    ensure!(c.command("RCPT TO:<j2@postern.localhost>")?.code == 250);
+    let r = c.command("RCPT TO:<j3@postern.localhost>")?;
+    ensure!(r.code == 452 && r.text().contains("4.5.3"), "third recipient: {r:?}");
+    ensure!(c.command("RSET")?.code == 250);
+
+    // Bare LF does not end DATA; NUL bytes travel untouched; dot-stuffing is undone.
+    ensure!(c.command("MAIL FROM:<a@b.example>")?.code == 250);
+    ensure!(c.command(&format!("RCPT TO:<{JOURNAL}>"))?.code == 250);
+    ensure!(c.command("DATA")?.code == 354);
+    c.send(b"Message-ID: <abuse-bare-lf@example.com>\r\nSubject: nul \x00 here\r\n\r\nline\n.\nstill data\r\n..dot\r\n.\r\n")?;
+    let stored = c.reply()?;
+    ensure!(stored.code == 250, "bare LF message: {stored:?}");
+
+    // A 10 MB header line: read to the end, refused with 552, the session goes on.
+    ensure!(c.command("MAIL FROM:<a@b.example>")?.code == 250);
+    ensure!(c.command(&format!("RCPT TO:<{JOURNAL}>"))?.code == 250);
+    ensure!(c.command("DATA")?.code == 354);
+    let mut huge = b"X-Huge: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
+    huge.extend_from_slice(b"\r\n\r\nbody\r\n.\r\n");
+    c.send(&huge)?;
+    let r = c.reply()?;
+    ensure!(r.code == 552 && r.text().contains("5.3.4"), "{r:?}");
+    ensure!(c.command("NOOP")?.code == 250, "session continues after 552");
+
+    // A command line far over the limit closes the connection with 500.
+    let mut long = vec![b'N'; 100_000];
+    long.extend_from_slice(b"\r\n");
+    c.send(&long)?;
+    let r = c.reply()?;
+    ensure!(r.code == 500, "{r:?}");
+
+    // Connections per client address.
+    let held: Vec<RawSmtp> = (0..4).map(|_| greeted(p.smtp)).collect::<Result<_>>()?;
+    let mut extra = RawSmtp::connect(p.smtp)?;
+    let r = extra.reply()?;
+    ensure!(r.code == 421, "fifth connection: {r:?}");
+    drop(held);
+
+    // A silent client is dropped after command_timeout with 421.
+    let mut silent = RawSmtp::connect(p.smtp)?;
+    ensure!(silent.reply()?.code == 220);
+    let started = Instant::now();
+    let r = silent.reply()?;
+    ensure!(r.code == 421 && started.elapsed() >= Duration::from_millis(1500), "{r:?} after {:?}", started.elapsed());
+
+    // A slow client within the timeout is served: one byte every 50 ms.
+    let mut slow = RawSmtp::connect(p.smtp)?;
+    ensure!(slow.reply()?.code == 220);
+    for b in b"EHLO slow.test\r\n" {
+        slow.send(&[*b])?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ensure!(slow.reply()?.code == 250);
+
+    // The one accepted message is in the view, exactly once, and ingest is still up.
+    p.wait_for_checkpoints(1, 1, Duration::from_secs(30))?;
+    let t = p.traces("abuse-bare-lf@example.com")?;
+    ensure!(t.len() == 1 && t[0]["copies"] == 1, "{t:?}");
+    let raw = testkit::jetstream::read_stream(&p.nats.url(), "MAIL_RAW")?;
+    ensure!(raw.len() == 1, "{} raw events", raw.len());
+    let body = b"Subject: nul \x00 here\r\n\r\nline\n.\nstill data\r\n.dot\r\n";
+    ensure!(raw[0].payload.windows(body.len()).any(|w| w == body), "stored bytes differ");
+    Ok(())
+}
+
+#[test]
+fn clients_outside_the_allowed_networks_get_554() -> Result<()> {
+    let p = Pipeline::start_with("allowed_networks = [\"10.0.0.0/8\"]\n")?;
+    let mut c = RawSmtp::connect(p.smtp)?;
+    let r = c.reply()?;
+    ensure!(r.code == 554 && r.text().contains("5.7.1"), "{r:?}");
+    ensure!(c.is_closed(), "the connection is closed after 554");
+    Ok(())
+}
+
+#[test]
+fn shutdown_lets_data_finish_and_tells_idle_sessions_421() -> Result<()> {
+    let mut p = Pipeline::start()?;
+    let mut idle = greeted(p.smtp)?;
+    let mut busy = greeted(p.smtp)?;
+    ensure!(busy.command("MAIL FROM:<a@b.example>")?.code == 250);
+    ensure!(busy.command(&format!("RCPT TO:<{JOURNAL}>"))?.code == 250);
+    ensure!(busy.command("DATA")?.code == 354);
+    busy.send(b"Message-ID: <in-flight@example.com>\r\nSubject: half\r\n\r\nfirst half\r\n")?;
+
+    // SIGTERM while one session is in DATA and another is idle.
+    p.ingest.signal_term()?;
+    let r = idle.reply()?;
+    ensure!(r.code == 421, "idle session: {r:?}");
+    busy.send(b"second half\r\n.\r\n")?;
+    let r = busy.reply()?;
+    ensure!(r.code == 250, "in-flight transaction: {r:?}");
+    let after = busy.command("NOOP")?;
+    ensure!(after.code == 421, "after its transaction the busy session is closed too: {after:?}");
+    ensure!(p.ingest.wait_exit(Duration::from_secs(20))?, "ingest exited cleanly:\n{}", p.logs());
+    p.wait_for_checkpoints(1, 1, Duration::from_secs(30))?;
+    ensure!(p.traces("in-flight@example.com")?.len() == 1);
+    Ok(())
+}

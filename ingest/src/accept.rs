@@ -5,7 +5,7 @@ use crate::smtp::session::Envelope as SmtpEnvelope;
 use crate::journal;
 use mail_parser::MessageParser;
 use proto::{
-    Envelope, Event, EventType, MailBody, PosternId, RawMailReceived, TenantId, Timestamp,
+    Envelope, Event, EventType, MailBody, subject, PosternId, RawMailReceived, TenantId, Timestamp,
 };
 use ulid::Ulid;
 
@@ -25,6 +25,9 @@ pub struct Accepted {
     /// The `Nats-Msg-Id`: from the content digest, so that JetStream drops a copy stored
     /// twice (a client retrying after a reply it never got) within its duplicate window.
     pub dedup_id: String,
+    /// A body too large to travel inline: (object name, bytes), stored in the Object
+    /// Store before the event is published.
+    pub object: Option<(String, Vec<u8>)>,
 }
 
 pub const PRODUCER: &str = concat!("ingest/", env!("CARGO_PKG_VERSION"));
@@ -37,6 +40,7 @@ pub fn accept(
     message: Vec<u8>,
     now: Timestamp,
     event_id: Ulid,
+    inline_limit: usize,
 ) -> Accepted {
     let content_digest = content_digest(tenant, smtp, &message);
     let dedup_id = format!("raw-{content_digest}");
@@ -59,6 +63,14 @@ pub fn accept(
         producer: PRODUCER.to_owned(),
     };
     let original = unwrapped.original.into_owned();
+    let size = original.len() as u64;
+    let (body, object) = if original.len() > inline_limit {
+        let key = format!("{tenant}/{content_digest}");
+        let body = MailBody::ObjectStore { bucket: subject::BUCKET_RAW_BODIES.to_owned(), key: key.clone(), size };
+        (body, Some((key, original)))
+    } else {
+        (MailBody::Inline(original), None)
+    };
     let event = Event::RawMailReceived(RawMailReceived {
         envelope_sender: smtp.sender.clone(),
         envelope_recipients: smtp.recipients.clone(),
@@ -68,16 +80,16 @@ pub fn accept(
         client_addr: peer.addr.clone(),
         helo: peer.helo.clone(),
         tls: peer.tls,
-        size: original.len() as u64,
+        size,
         received_at: now,
         journal_format: unwrapped.format,
         unwrap_problem: unwrapped.problem,
         gmail_spam: unwrapped.gmail_spam,
         gmail_phishy: unwrapped.gmail_phishy,
         content_digest,
-        body: MailBody::Inline(original),
+        body,
     });
-    Accepted { envelope, event, dedup_id }
+    Accepted { envelope, event, dedup_id, object }
 }
 
 /// XXH3-128 (a frozen, specified hash) of tenant, envelope and bytes, as 32 hex digits.
@@ -117,12 +129,12 @@ mod tests {
     fn plain_bcc_takes_recipients_from_headers() {
         let msg = b"From: a@example.com\r\nTo: Bob <Bob@Example.org>, c@example.org\r\nCc: d@example.org\r\nMessage-ID: <m1@example.com>\r\nSubject: x\r\n\r\nhi\r\n".to_vec();
         let tenant = TenantId::new("default").unwrap();
-        let a = accept(&smtp(), &tenant, &peer(), msg.clone(), Timestamp(5), Ulid::from_parts(5, 1));
+        let a = accept(&smtp(), &tenant, &peer(), msg.clone(), Timestamp(5), Ulid::from_parts(5, 1), 1 << 20);
         let Event::RawMailReceived(raw) = &a.event else { panic!() };
         assert_eq!(raw.journal_format, JournalFormat::PlainBcc);
         assert_eq!(raw.original_recipients, vec!["bob@example.org", "c@example.org", "d@example.org"]);
         assert_eq!(raw.message_id.as_deref(), Some("m1@example.com"));
-        assert_eq!(raw.inline_body(), msg.as_slice());
+        assert_eq!(raw.inline_body(), Some(msg.as_slice()));
         assert_eq!(a.envelope.postern_id, PosternId::from_message_id(&tenant, "<m1@example.com>"));
     }
 
@@ -131,7 +143,7 @@ mod tests {
         let msg = b"X-Gm-Original-To: <Carol@Example.org>\r\nFrom: a@example.com\r\nTo: list@example.org\r\n\r\nhi\r\n".to_vec();
         let tenant = TenantId::new("default").unwrap();
         let id = Ulid::from_parts(5, 1);
-        let a = accept(&smtp(), &tenant, &peer(), msg, Timestamp(5), id);
+        let a = accept(&smtp(), &tenant, &peer(), msg, Timestamp(5), id, 1 << 20);
         let Event::RawMailReceived(raw) = &a.event else { panic!() };
         assert_eq!(raw.journal_format, JournalFormat::GoogleBcc);
         assert_eq!(raw.original_recipients, vec!["carol@example.org"]);
@@ -153,11 +165,24 @@ mod tests {
     }
 
     #[test]
+    fn large_bodies_go_to_the_object_store() {
+        let tenant = TenantId::new("default").unwrap();
+        let msg = b"Message-ID: <big@x>\r\n\r\n0123456789".to_vec();
+        let a = accept(&smtp(), &tenant, &peer(), msg.clone(), Timestamp(5), Ulid::from_parts(5, 1), 10);
+        let Event::RawMailReceived(raw) = &a.event else { panic!() };
+        let (key, bytes) = a.object.expect("an object");
+        assert_eq!(bytes, msg);
+        assert_eq!(raw.body, MailBody::ObjectStore { bucket: "MAIL_RAW_BODIES".into(), key: key.clone(), size: msg.len() as u64 });
+        assert!(key.starts_with("default/"));
+        assert_eq!(raw.inline_body(), None);
+    }
+
+    #[test]
     fn garbage_is_still_accepted_as_is() {
         let msg = vec![0u8, 159, 146, 150, b'\n'];
         let tenant = TenantId::new("default").unwrap();
-        let a = accept(&smtp(), &tenant, &peer(), msg.clone(), Timestamp(5), Ulid::from_parts(5, 1));
+        let a = accept(&smtp(), &tenant, &peer(), msg.clone(), Timestamp(5), Ulid::from_parts(5, 1), 1 << 20);
         let Event::RawMailReceived(raw) = &a.event else { panic!() };
-        assert_eq!(raw.inline_body(), msg.as_slice());
+        assert_eq!(raw.inline_body(), Some(msg.as_slice()));
     }
 }

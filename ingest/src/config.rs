@@ -39,10 +39,14 @@ pub struct Config {
     #[serde(default = "default_allowed_networks")]
     pub allowed_networks: Vec<String>,
     /// Largest message accepted, in bytes (advertised as SIZE, enforced at MAIL FROM and
-    /// while receiving). Must stay below the NATS server's `max_payload` minus the event
-    /// envelope: messages travel inline in the raw event.
+    /// while receiving).
     #[serde(default = "default_max_message_size")]
     pub max_message_size: usize,
+    /// Messages up to this size travel inside the raw event; larger ones go to the
+    /// JetStream Object Store bucket MAIL_RAW_BODIES and the event holds the reference.
+    /// Must stay below nats-server's `max_payload` (with ~64 KiB for the envelope).
+    #[serde(default = "default_inline_limit")]
+    pub inline_limit: usize,
     /// Recipients accepted per transaction; more get 452 4.5.3.
     #[serde(default = "default_max_recipients")]
     pub max_recipients: usize,
@@ -102,7 +106,10 @@ fn default_max_connections_per_ip() -> usize {
     32
 }
 fn default_max_message_size() -> usize {
-    7 * 1024 * 1024
+    50 * 1024 * 1024
+}
+fn default_inline_limit() -> usize {
+    1024 * 1024
 }
 fn default_max_recipients() -> usize {
     100
@@ -183,6 +190,11 @@ impl Config {
         self.tls_acceptor()?;
         if self.max_message_size < 1024 {
             return Err(ConfigError::Invalid("max_message_size must be at least 1024 bytes".into()));
+        }
+        if self.inline_limit == 0 || self.inline_limit > 7 * 1024 * 1024 {
+            return Err(ConfigError::Invalid(
+                "inline_limit must be between 1 byte and 7 MiB (nats-server's max_payload is 8 MB at most here)".into(),
+            ));
         }
         if self.max_recipients == 0 || self.max_connections == 0 || self.max_connections_per_ip == 0 {
             return Err(ConfigError::Invalid(

@@ -31,6 +31,8 @@ pub struct ConnectionContext<S> {
     pub shutdown: CancellationToken,
     /// Present when STARTTLS is offered.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Bodies larger than this go to the Object Store instead of inline.
+    pub inline_limit: usize,
 }
 
 /// How long a client may take to complete the TLS handshake.
@@ -289,14 +291,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
             }
         };
         let peer = Peer { addr: self.peer_addr.clone(), helo: self.session.helo().to_owned(), tls: self.session.tls() };
-        let accepted = accept(&envelope, &tenant, &peer, message, Timestamp::now(), Ulid::new());
+        let accepted =
+            accept(&envelope, &tenant, &peer, message, Timestamp::now(), Ulid::new(), self.ctx.inline_limit);
         let postern_id = accepted.envelope.postern_id.clone();
         let span = info_span!("smtp_txn", message_id = %postern_id, event_id = %accepted.envelope.event_id);
         async {
             let payload = proto::encode(&accepted.envelope, &accepted.event);
             let subject = subject::subject_for(accepted.envelope.event_type, &tenant);
             let size = payload.len();
-            match self.ctx.sink.store(subject, accepted.dedup_id, payload).await {
+            match self.ctx.sink.store(subject, accepted.dedup_id, payload, accepted.object).await {
                 Ok(()) => {
                     info!(tenant = %tenant, bytes = size, "message stored");
                     session::stored(postern_id.as_str())
@@ -360,7 +363,13 @@ mod tests {
     }
 
     impl RawMailSink for MemorySink {
-        async fn store(&self, subject: String, _id: String, payload: Vec<u8>) -> Result<(), PublishError> {
+        async fn store(
+            &self,
+            subject: String,
+            _id: String,
+            payload: Vec<u8>,
+            _object: Option<(String, Vec<u8>)>,
+        ) -> Result<(), PublishError> {
             if self.fail {
                 return Err(PublishError::Publish("down".into()));
             }
@@ -387,6 +396,7 @@ mod tests {
             data_timeout: Duration::from_secs(5),
             shutdown: CancellationToken::new(),
             tls: None,
+            inline_limit: 1 << 20,
         })
     }
 
@@ -421,7 +431,7 @@ Message-ID: <x@y>\r\n\r\n..body\r\n.\r\nQUIT\r\n",
         assert_eq!(stored[0].0, "mail.raw.default");
         let (_, event) = proto::decode(&stored[0].1).unwrap();
         let proto::Event::RawMailReceived(raw) = event else { panic!() };
-        assert_eq!(raw.inline_body(), b"Message-ID: <x@y>\r\n\r\n.body\r\n");
+        assert_eq!(raw.inline_body(), Some(&b"Message-ID: <x@y>\r\n\r\n.body\r\n"[..]));
         assert_eq!(raw.envelope_sender, "a@example.com");
     }
 
@@ -438,7 +448,7 @@ Message-ID: <x@y>\r\n\r\n..body\r\n.\r\nQUIT\r\n",
         let (_, event) = proto::decode(&stored[0].1).unwrap();
         let proto::Event::RawMailReceived(raw) = event else { panic!() };
         // No dot-unstuffing in BDAT: the bytes are the message.
-        assert_eq!(raw.inline_body(), b"Subject: x\r\n.\r\n");
+        assert_eq!(raw.inline_body(), Some(&b"Subject: x\r\n.\r\n"[..]));
     }
 
     #[tokio::test]

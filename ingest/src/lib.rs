@@ -18,7 +18,7 @@ pub mod tls;
 use crate::config::Config;
 use crate::connection::ConnectionContext;
 use crate::error::RunError;
-use crate::publisher::{JetStreamSink, ensure_raw_stream};
+use crate::publisher::{JetStreamSink, ensure_bodies_bucket, ensure_raw_stream};
 use crate::smtp::session::{self, SessionConfig};
 use std::future::Future;
 use std::sync::Arc;
@@ -44,13 +44,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     tokio::pin!(shutdown);
     // Wait for JetStream (nats-server may still be starting); stop waiting on shutdown.
     let mut attempt = 0u32;
-    loop {
+    let bodies = loop {
         let ensured = tokio::select! {
-            r = ensure_raw_stream(&js, config.max_message_size, config.duplicate_window) => r,
+            r = async {
+                ensure_raw_stream(&js, config.inline_limit, config.duplicate_window).await?;
+                ensure_bodies_bucket(&js).await
+            } => r,
             _ = &mut shutdown => return Ok(()),
         };
         match ensured {
-            Ok(()) => break,
+            Ok(bucket) => break bucket,
             Err(reason) if attempt < 3 => {
                 attempt += 1;
                 warn!(%reason, attempt, "MAIL_RAW not ready, retrying");
@@ -58,7 +61,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             }
             Err(reason) => return Err(RunError::Stream { stream: proto::subject::STREAM_RAW, reason }),
         }
-    }
+    };
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -74,11 +77,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             tenancy: config.tenancy()?,
             starttls: config.tls.is_some(),
         }),
-        sink: JetStreamSink::new(client.clone(), config.publish_timeout),
+        sink: JetStreamSink::new(client.clone(), bodies, config.publish_timeout),
         command_timeout: config.command_timeout,
         data_timeout: config.data_timeout,
         shutdown: token.clone(),
         tls: config.tls_acceptor()?,
+        inline_limit: config.inline_limit,
     });
     let tracker = TaskTracker::new();
     let connections = Arc::new(Semaphore::new(config.max_connections));

@@ -2,7 +2,7 @@
 
 use crate::error::PublishError;
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::{self, object_store, stream};
 use proto::subject;
 use std::future::Future;
 use std::time::Duration;
@@ -10,11 +10,13 @@ use std::time::Duration;
 /// Where accepted mail goes. The SMTP connection answers 250 only when `store` returned
 /// `Ok`, which for JetStream means the PubAck arrived.
 pub trait RawMailSink: Send + Sync + 'static {
+    /// Stores `object` (name, bytes) first when there is one, then publishes the event.
     fn store(
         &self,
         subject: String,
         msg_id: String,
         payload: Vec<u8>,
+        object: Option<(String, Vec<u8>)>,
     ) -> impl Future<Output = Result<(), PublishError>> + Send;
 }
 
@@ -22,18 +24,25 @@ pub trait RawMailSink: Send + Sync + 'static {
 pub struct JetStreamSink {
     client: async_nats::Client,
     js: jetstream::Context,
+    bodies: object_store::ObjectStore,
     timeout: Duration,
 }
 
 impl JetStreamSink {
-    pub fn new(client: async_nats::Client, timeout: Duration) -> Self {
+    pub fn new(client: async_nats::Client, bodies: object_store::ObjectStore, timeout: Duration) -> Self {
         let js = jetstream::new(client.clone());
-        JetStreamSink { client, js, timeout }
+        JetStreamSink { client, js, bodies, timeout }
     }
 }
 
 impl RawMailSink for JetStreamSink {
-    async fn store(&self, subject: String, msg_id: String, payload: Vec<u8>) -> Result<(), PublishError> {
+    async fn store(
+        &self,
+        subject: String,
+        msg_id: String,
+        payload: Vec<u8>,
+        object: Option<(String, Vec<u8>)>,
+    ) -> Result<(), PublishError> {
         // While disconnected the client would buffer the publish and send it after the
         // reconnect, after we answered 451: refuse at once instead.
         if self.client.connection_state() != async_nats::connection::State::Connected {
@@ -42,6 +51,13 @@ impl RawMailSink for JetStreamSink {
         let mut headers = HeaderMap::new();
         headers.insert(subject::HEADER_MSG_ID, msg_id.as_str());
         let publish = async {
+            if let Some((name, bytes)) = object {
+                // Same name for the same copy: a retried delivery overwrites, never doubles.
+                self.bodies
+                    .put(name.as_str(), &mut bytes.as_slice())
+                    .await
+                    .map_err(|e| PublishError::Publish(format!("object store: {e}")))?;
+            }
             let ack = self
                 .js
                 .publish_with_headers(subject, headers, payload.into())
@@ -84,4 +100,19 @@ pub async fn ensure_raw_stream(
         ));
     }
     Ok(())
+}
+
+/// The Object Store bucket of large bodies: opened, or created if missing.
+pub async fn ensure_bodies_bucket(js: &jetstream::Context) -> Result<object_store::ObjectStore, String> {
+    if let Ok(bucket) = js.get_object_store(subject::BUCKET_RAW_BODIES).await {
+        return Ok(bucket);
+    }
+    js.create_object_store(object_store::Config {
+        bucket: subject::BUCKET_RAW_BODIES.to_owned(),
+        description: Some("Postern: message bodies above ingest's inline limit".to_owned()),
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("object store {}: {e}", subject::BUCKET_RAW_BODIES))
 }

@@ -70,7 +70,7 @@ pub fn encode(envelope: &Envelope, event: &Event) -> Vec<u8> {
 
 fn body_size_hint(event: &Event) -> usize {
     match event {
-        Event::RawMailReceived(raw) => raw.inline_body().len() + 256,
+        Event::RawMailReceived(raw) => raw.inline_body().map_or(0, <[u8]>::len) + 256,
         Event::DispositionAssigned(_) => 512,
     }
 }

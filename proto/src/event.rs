@@ -42,6 +42,9 @@ impl JournalFormat {
 pub enum MailBody {
     /// The original message, byte for byte, inside the event.
     Inline(#[serde(with = "serde_bytes_compat")] Vec<u8>),
+    /// The original message is an object in a JetStream Object Store bucket (large
+    /// messages, which do not fit NATS's payload limit).
+    ObjectStore { bucket: String, key: String, size: u64 },
 }
 
 /// A copy of a message was accepted over SMTP and stored. Subject `mail.raw.<tenant>`.
@@ -88,9 +91,11 @@ impl RawMailReceived {
         self.original_sender.as_deref().unwrap_or(&self.envelope_sender)
     }
 
-    pub fn inline_body(&self) -> &[u8] {
+    /// The message bytes when they travel in the event (None: in the Object Store).
+    pub fn inline_body(&self) -> Option<&[u8]> {
         match &self.body {
-            MailBody::Inline(bytes) => bytes,
+            MailBody::Inline(bytes) => Some(bytes),
+            MailBody::ObjectStore { .. } => None,
         }
     }
 }

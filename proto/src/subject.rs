@@ -13,6 +13,10 @@ pub const RAW_SUBJECTS: &str = "mail.raw.>";
 /// MAIL_EVENTS's subjects. Listed one by one: `mail.>` would overlap MAIL_RAW.
 pub const EVENT_SUBJECTS: [&str; 2] = ["mail.disposition.>", "mail.deadletter.>"];
 
+/// Object Store bucket of message bodies above ingest's inline limit; object names are
+/// `<tenant>/<content digest>`.
+pub const BUCKET_RAW_BODIES: &str = "MAIL_RAW_BODIES";
+
 /// The durable pull consumer every scorer process shares.
 pub const CONSUMER_SCORER: &str = "scorer";
 

@@ -10,7 +10,8 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use futures::StreamExt;
 use proto::subject::{self, STREAM_EVENTS, STREAM_RAW};
-use proto::{DispositionAssigned, Envelope, Event, EventType, Timestamp, ids};
+use proto::{DispositionAssigned, Envelope, Event, EventType, MailBody, Timestamp, ids};
+use tokio::io::AsyncReadExt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -167,9 +168,34 @@ impl Worker {
         .await
     }
 
+    /// The message bytes: inside the event, or fetched from the Object Store.
+    async fn body(&self, raw: &proto::RawMailReceived) -> Result<Vec<u8>, String> {
+        match &raw.body {
+            MailBody::Inline(bytes) => Ok(bytes.clone()),
+            MailBody::ObjectStore { bucket, key, .. } => {
+                let store = self.js.get_object_store(bucket).await.map_err(|e| format!("bucket {bucket}: {e}"))?;
+                let mut object = store.get(key).await.map_err(|e| format!("object {key}: {e}"))?;
+                let mut bytes = Vec::new();
+                object.read_to_end(&mut bytes).await.map_err(|e| format!("object {key}: {e}"))?;
+                Ok(bytes)
+            }
+        }
+    }
+
     async fn score_and_publish(&self, raw_envelope: Envelope, raw: proto::RawMailReceived) -> Outcome {
         let facts = MessageFacts { envelope_sender: raw.sender().to_owned() };
-        let verdict = score(raw.inline_body(), &facts);
+        let bytes = match self.body(&raw).await {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(error = %e, "message body not available; will retry");
+                return Outcome::Retry(Duration::from_secs(2));
+            }
+        };
+        // Large messages take milliseconds of CPU: off the async threads.
+        let verdict = match tokio::task::spawn_blocking(move || score(&bytes, &facts)).await {
+            Ok(v) => v,
+            Err(e) => return Outcome::Reject(format!("scoring task failed: {e}")),
+        };
         let scored_at = Timestamp::now();
         let envelope = Envelope {
             event_id: ids::derive_event_id(raw_envelope.event_id, RULES_VERSION),

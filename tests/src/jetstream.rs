@@ -33,6 +33,29 @@ pub fn publish(url: &str, subject: &str, headers: &[(&str, &str)], payload: &[u8
     })
 }
 
+/// Every object of an Object Store bucket: (name, bytes), in listing order.
+pub fn objects(url: &str, bucket: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    use tokio::io::AsyncReadExt;
+    runtime()?.block_on(async {
+        let client = async_nats::connect(url).await?;
+        let js = async_nats::jetstream::new(client);
+        let store = js.get_object_store(bucket).await.with_context(|| format!("bucket {bucket}"))?;
+        let mut names = Vec::new();
+        let mut list = store.list().await?;
+        while let Some(info) = list.next().await {
+            names.push(info?.name);
+        }
+        let mut out = Vec::new();
+        for name in names {
+            let mut object = store.get(&name).await?;
+            let mut bytes = Vec::new();
+            object.read_to_end(&mut bytes).await?;
+            out.push((name, bytes));
+        }
+        Ok(out)
+    })
+}
+
 /// How many messages `stream` holds and its last sequence.
 pub fn stream_counts(url: &str, stream: &str) -> Result<(u64, u64)> {
     runtime()?.block_on(async {

@@ -172,3 +172,46 @@ fn shutdown_lets_data_finish_and_tells_idle_sessions_421() -> Result<()> {
     ensure!(p.traces("in-flight@example.com")?.len() == 1);
     Ok(())
 }
+
+#[test]
+fn large_messages_go_through_the_object_store_up_to_40_mib() -> Result<()> {
+    use testkit::smtp::send_with_smtplib;
+    let p = Pipeline::start()?;
+    let sizes = [20 * 1024, (1 << 20) - 4096, (1 << 20) + 1, 5 << 20, 40 << 20];
+    let mut sent = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let mut data = message(&format!("large-{i}@example.com"), "a@example.com", "b@corp.example", "Large", "");
+        // Fill to the size with base64-like lines, as an attachment would be.
+        let line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\r\n";
+        while data.len() + line.len() + 2 <= *size {
+            data.extend_from_slice(line);
+        }
+        // Exactly `size` bytes: the last line takes up the rest.
+        data.extend(std::iter::repeat_n(b'A', size - data.len() - 2));
+        data.extend_from_slice(b"\r\n");
+        sent.push(data);
+    }
+    let outgoing: Vec<Outgoing> = sent
+        .iter()
+        .map(|d| Outgoing { mail_from: "a@example.com".into(), rcpt_to: vec![JOURNAL.into()], data: d.clone() })
+        .collect();
+    for (i, o) in send_with_smtplib(p.smtp, &outgoing)?.iter().enumerate() {
+        ensure!(o.code == 250, "message of {} bytes: {o:?}", sent[i].len());
+    }
+    p.wait_for_checkpoints(5, 5, Duration::from_secs(120))?;
+    for i in 0..sizes.len() {
+        let t = p.traces(&format!("large-{i}@example.com"))?;
+        ensure!(t.len() == 1 && t[0]["disposition"] == "NONE", "large-{i}: {t:?}");
+    }
+    // The three above the 1 MiB inline limit are objects, byte for byte; the rest inline.
+    let objects = testkit::jetstream::objects(&p.nats.url(), "MAIL_RAW_BODIES")?;
+    ensure!(objects.len() == 3, "{} objects", objects.len());
+    for data in &sent[2..] {
+        ensure!(objects.iter().any(|(_, bytes)| bytes == data), "a {}-byte message is not stored as sent", data.len());
+    }
+    let raw = testkit::jetstream::read_stream(&p.nats.url(), "MAIL_RAW")?;
+    for (m, data) in raw.iter().zip(&sent).take(2) {
+        ensure!(m.payload.windows(data.len()).any(|w| w == data.as_slice()), "inline body differs");
+    }
+    Ok(())
+}

@@ -99,3 +99,26 @@ pub fn read_stream(url: &str, stream: &str) -> Result<Vec<Stored>> {
         Ok(out)
     })
 }
+
+/// The tenant and Postern id of a raw Postern event, read from its envelope header (see
+/// proto's codec: "PSTN", version 1, then postcard: 16 id bytes, two small varints, then
+/// tenant and Postern id as length-prefixed strings). None for anything else.
+pub fn postern_id_of(payload: &[u8]) -> Option<(String, String)> {
+    let rest = payload.strip_prefix(b"PSTN\x01")?;
+    let rest = rest.get(16..)?;
+    // event type and schema: single-byte varints for the codes in use.
+    let rest = rest.get(2..)?;
+    let (tenant, rest) = postcard_str(rest)?;
+    let (id, _) = postcard_str(rest)?;
+    Some((tenant, id))
+}
+
+fn postcard_str(bytes: &[u8]) -> Option<(String, &[u8])> {
+    let (&len, rest) = bytes.split_first()?;
+    // Tenants and ids are shorter than 128 bytes: one-byte length.
+    if len >= 0x80 {
+        return None;
+    }
+    let (s, rest) = (rest.get(..len as usize)?, rest.get(len as usize..)?);
+    Some((String::from_utf8(s.to_vec()).ok()?, rest))
+}

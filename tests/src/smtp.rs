@@ -119,3 +119,49 @@ pub fn send_with_swaks(addr: SocketAddr, message: &Outgoing, extra_args: &[&str]
     }
     Ok(transcript)
 }
+
+/// What Postfix's `smtp-source -v` saw: the ids of the messages answered 250 ("queued as
+/// X") and the replies of those refused at the end of DATA.
+#[derive(Debug, Default)]
+pub struct SourceRun {
+    pub accepted: Vec<String>,
+    /// Replies to the end of DATA that were not 250.
+    pub refused: Vec<String>,
+    /// Any other warning or error smtp-source reported.
+    pub other_errors: Vec<String>,
+    pub output: String,
+}
+
+/// Runs `smtp-source -v -A` with `args` (message count, sessions, size...) against `addr`.
+pub fn run_smtp_source(addr: SocketAddr, args: &[&str]) -> Result<SourceRun> {
+    let smtp_source = ["/usr/sbin/smtp-source", "/usr/bin/smtp-source"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .context("smtp-source is not installed (Debian package postfix; run scripts/setup.sh)")?;
+    let output = Command::new(smtp_source)
+        .arg("-v")
+        .arg("-A")
+        .args(args)
+        .arg(format!("{}:{}", addr.ip(), addr.port()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .context("running smtp-source")?;
+    let text = String::from_utf8_lossy(&output.stderr).into_owned();
+    let mut run = SourceRun::default();
+    for line in text.lines() {
+        // Lines read "<program path>: <text>"; sessions interleave, so each outcome is
+        // taken from a line that names it: the 250 reply with its id, or smtp-source's
+        // own warning for any refusal.
+        let Some((_, rest)) = line.split_once("smtp-source: ") else { continue };
+        if let Some(id) = rest.strip_prefix("<<< 250 2.0.0 OK: queued as ") {
+            run.accepted.push(id.trim().to_owned());
+        } else if let Some(reply) = rest.strip_prefix("warning: end of data rejected: ") {
+            run.refused.push(reply.to_owned());
+        } else if rest.starts_with("warning: ") || rest.starts_with("fatal: ") {
+            run.other_errors.push(rest.to_owned());
+        }
+    }
+    run.output = text;
+    Ok(run)
+}

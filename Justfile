@@ -27,3 +27,8 @@ test: build
 # Show one message by its Message-ID, from the running projector.
 trace message_id:
     ./target/debug/projector trace --message-id '{{message_id}}'
+
+# Benchmark ingest against Postfix's smtp-sink with smtp-source (5, 20, 100 KB); last line is JSON.
+bench-ingest:
+    cargo build --release -p postern-ingest -p testkit
+    ./target/release/bench_ingest

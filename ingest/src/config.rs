@@ -47,6 +47,10 @@ pub struct Config {
     /// Must stay below nats-server's `max_payload` (with ~64 KiB for the envelope).
     #[serde(default = "default_inline_limit")]
     pub inline_limit: usize,
+    /// Longest command line accepted, in bytes (RFC 5321 asks for at least 512); a longer
+    /// one gets 500 5.5.6 (and, when it never ends, the connection is closed).
+    #[serde(default = "default_max_command_line")]
+    pub max_command_line: usize,
     /// Recipients accepted per transaction; more get 452 4.5.3.
     #[serde(default = "default_max_recipients")]
     pub max_recipients: usize,
@@ -110,6 +114,9 @@ fn default_max_message_size() -> usize {
 }
 fn default_inline_limit() -> usize {
     1024 * 1024
+}
+fn default_max_command_line() -> usize {
+    4096
 }
 fn default_max_recipients() -> usize {
     100
@@ -190,6 +197,9 @@ impl Config {
         self.tls_acceptor()?;
         if self.max_message_size < 1024 {
             return Err(ConfigError::Invalid("max_message_size must be at least 1024 bytes".into()));
+        }
+        if !(512..=65536).contains(&self.max_command_line) {
+            return Err(ConfigError::Invalid("max_command_line must be between 512 and 65536".into()));
         }
         if self.inline_limit == 0 || self.inline_limit > 7 * 1024 * 1024 {
             return Err(ConfigError::Invalid(

@@ -17,8 +17,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 use ulid::Ulid;
 
-/// Longest command line accepted (RFC 5321 asks for 512; extensions make lines longer).
-pub const MAX_COMMAND_LINE: usize = 4096;
 const READ_CHUNK: usize = 64 * 1024;
 
 /// What every connection shares.
@@ -33,6 +31,8 @@ pub struct ConnectionContext<S> {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Bodies larger than this go to the Object Store instead of inline.
     pub inline_limit: usize,
+    /// Longest command line accepted.
+    pub max_command_line: usize,
 }
 
 /// How long a client may take to complete the TLS handshake.
@@ -133,7 +133,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
                 }
             }
             self.compact();
-            if self.input.len() > MAX_COMMAND_LINE {
+            if self.input.len() > self.ctx.max_command_line {
                 return self.close_with(session::line_too_long()).await;
             }
             self.flush().await?;
@@ -155,7 +155,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
     /// Handles the command line `input[pos..line_end]`.
     async fn command(&mut self, line_end: usize) -> io::Result<Next> {
         let line = &self.input[self.pos..line_end];
-        let action = if line.len() > MAX_COMMAND_LINE {
+        let action = if line.len() > self.ctx.max_command_line {
             Action::Reply(session::line_too_long())
         } else {
             match Request::parse(&mut line.iter()) {
@@ -397,6 +397,7 @@ mod tests {
             shutdown: CancellationToken::new(),
             tls: None,
             inline_limit: 1 << 20,
+            max_command_line: 4096,
         })
     }
 

@@ -83,6 +83,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         shutdown: token.clone(),
         tls: config.tls_acceptor()?,
         inline_limit: config.inline_limit,
+        max_command_line: config.max_command_line,
     });
     let tracker = TaskTracker::new();
     let connections = Arc::new(Semaphore::new(config.max_connections));

@@ -41,6 +41,7 @@ fn context() -> Arc<ConnectionContext<CountingSink>> {
         shutdown: CancellationToken::new(),
         tls: None,
         inline_limit: 1024,
+        max_command_line: 512,
     })
 }
 

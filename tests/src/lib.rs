@@ -65,11 +65,12 @@ pub fn bin_dir() -> Result<PathBuf> {
         return Ok(PathBuf::from(dir));
     }
     let exe = std::env::current_exe().context("locating the test executable")?;
-    // target/<profile>/deps/<test-binary>
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .context("test executable has no target/<profile> folder above it")?;
+    // Tests run from target/<profile>/deps/<test-binary>; testkit's own binaries (the
+    // benchmarks) from target/<profile>/<binary>.
+    let mut dir = exe.parent().context("the executable has no folder")?;
+    if dir.ends_with("deps") {
+        dir = dir.parent().context("deps has no parent folder")?;
+    }
     Ok(dir.to_path_buf())
 }
 

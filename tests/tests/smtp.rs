@@ -47,7 +47,7 @@ fn starttls_with_swaks() -> Result<()> {
 #[test]
 fn abuse_gets_the_right_replies_and_loses_nothing() -> Result<()> {
     let p = Pipeline::start_with(
-        "max_recipients = 2\nmax_message_size = 1048576\nmax_connections_per_ip = 4\ncommand_timeout = \"2s\"\n\
+        "max_recipients = 2\nmax_message_size = 1048576\nmax_connections_per_ip = 4\ncommand_timeout = \"2s\"\nmax_command_line = 512\n\
          journal_patterns = [\"{tenant}@journal.test\"]\n\
          [journal_addresses]\n\"journal@postern.localhost\" = \"default\"\n\"j2@postern.localhost\" = \"default\"\n\
          \"j3@postern.localhost\" = \"default\"\n",
@@ -97,7 +97,12 @@ fn abuse_gets_the_right_replies_and_loses_nothing() -> Result<()> {
     ensure!(r.code == 552 && r.text().contains("5.3.4"), "{r:?}");
     ensure!(c.command("NOOP")?.code == 250, "session continues after 552");
 
-    // A command line far over the limit closes the connection with 500.
+    // A complete command line over max_command_line gets 500 5.5.6; the session goes on.
+    let r = c.command(&format!("NOOP {}", "x".repeat(600)))?;
+    ensure!(r.code == 500 && r.text().contains("5.5.6"), "{r:?}");
+    ensure!(c.command("NOOP")?.code == 250);
+
+    // A command line far over the limit, never ending, closes the connection with 500.
     let mut long = vec![b'N'; 100_000];
     long.extend_from_slice(b"\r\n");
     c.send(&long)?;

@@ -1,0 +1,109 @@
+//! `just bench-ingest`: Postfix's smtp-source sends the same load to ingest (every message
+//! acknowledged by JetStream before the 250) and to Postfix's smtp-sink (accepts and drops:
+//! the no-work ceiling of this machine), for 5 KB, 20 KB and 100 KB messages, and prints
+//! messages/s and MB/s for both, their ratio, and a last line of JSON.
+//!
+//! Everything runs on 127.0.0.1 and stops by itself (bounded message counts).
+
+use anyhow::{Context, Result, bail, ensure};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use testkit::nats::NatsServer;
+use testkit::process::Service;
+use testkit::{free_port, wait_for_port};
+
+const SESSIONS: &str = "16";
+
+struct Rate {
+    msgs_per_s: f64,
+    mb_per_s: f64,
+}
+
+fn smtp_source(addr: SocketAddr, count: usize, body: usize) -> Result<Duration> {
+    let started = Instant::now();
+    let out = Command::new("smtp-source")
+        .args(["-s", SESSIONS, "-d", "-m", &count.to_string(), "-l", &body.to_string()])
+        .args(["-f", "bench@example.com", "-t", "journal@postern.localhost", "-M", "bench.localhost"])
+        .arg(format!("{}:{}", addr.ip(), addr.port()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .context("running smtp-source (Debian package postfix)")?;
+    let elapsed = started.elapsed();
+    ensure!(out.status.success(), "smtp-source failed: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(out.stderr.is_empty(), "smtp-source reported: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(elapsed)
+}
+
+fn rate(count: usize, body: usize, elapsed: Duration) -> Rate {
+    let secs = elapsed.as_secs_f64();
+    Rate { msgs_per_s: count as f64 / secs, mb_per_s: (count * body) as f64 / secs / 1e6 }
+}
+
+fn main() -> Result<()> {
+    let sizes: [(&str, usize, usize); 3] = [("5k", 5_000, 20_000), ("20k", 20_000, 10_000), ("100k", 100_000, 2_500)];
+    let work = tempfile::Builder::new().prefix("postern-bench-").tempdir()?;
+
+    // smtp-sink: accept and discard. It must not run as root.
+    let sink_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut sink = Command::new("smtp-sink")
+        .args(["-u", "nobody", "-c"])
+        .arg(format!("{}:{}", sink_addr.ip(), sink_addr.port()))
+        .arg("1024")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting smtp-sink (Debian package postfix)")?;
+    wait_for_port(sink_addr, Duration::from_secs(10))?;
+
+    // ingest, release build, against a fresh nats-server with JetStream.
+    let nats = NatsServer::start()?;
+    let smtp = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let config = work.path().join("ingest.toml");
+    std::fs::write(
+        &config,
+        format!("listen = \"{smtp}\"\nnats_url = \"{}\"\nmax_connections_per_ip = 64\n", nats.url()),
+    )?;
+    let ingest = Service::start("ingest", "ingest", &["--config", config.to_str().context("path")?], work.path())?;
+    wait_for_port(smtp, Duration::from_secs(30)).with_context(|| ingest.log())?;
+    if !testkit::bin_dir()?.ends_with("release") {
+        eprintln!("warning: ingest is a debug build; run `just bench-ingest` for release figures");
+    }
+
+    let mut json = serde_json::Map::new();
+    let mut stored_before = 0u64;
+    println!("{:<6} {:>8} {:>14} {:>10} {:>14} {:>10} {:>7}", "size", "messages", "ingest msg/s", "MB/s", "sink msg/s", "MB/s", "ratio");
+    for (name, body, count) in sizes {
+        // Warm-up, then the measured run, for each target.
+        smtp_source(sink_addr, 200, body)?;
+        let sink_rate = rate(count, body, smtp_source(sink_addr, count, body)?);
+        smtp_source(smtp, 200, body)?;
+        let ingest_rate = rate(count, body, smtp_source(smtp, count, body)?);
+        // Every message answered 250 must be in MAIL_RAW.
+        let stored = testkit::jetstream::stream_counts(&nats.url(), "MAIL_RAW")?.0;
+        let expected = stored_before + 200 + count as u64;
+        if stored != expected {
+            bail!("MAIL_RAW holds {stored} events, expected {expected}");
+        }
+        stored_before = stored;
+        let ratio = ingest_rate.msgs_per_s / sink_rate.msgs_per_s;
+        println!(
+            "{name:<6} {count:>8} {:>14.0} {:>10.1} {:>14.0} {:>10.1} {:>7.2}",
+            ingest_rate.msgs_per_s, ingest_rate.mb_per_s, sink_rate.msgs_per_s, sink_rate.mb_per_s, ratio
+        );
+        json.insert(format!("ingest_msgs_per_s_{name}"), round(ingest_rate.msgs_per_s).into());
+        json.insert(format!("ingest_mb_per_s_{name}"), round(ingest_rate.mb_per_s).into());
+        json.insert(format!("sink_msgs_per_s_{name}"), round(sink_rate.msgs_per_s).into());
+        json.insert(format!("sink_mb_per_s_{name}"), round(sink_rate.mb_per_s).into());
+        json.insert(format!("ratio_{name}"), ((ratio * 100.0).round() / 100.0).into());
+    }
+    let _ = sink.kill();
+    let _ = sink.wait();
+    println!("{}", serde_json::Value::Object(json));
+    Ok(())
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}

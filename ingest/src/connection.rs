@@ -236,7 +236,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
             }
             self.compact();
             let n = match tokio::time::timeout(self.ctx.data_timeout, read_more(&mut self.io, &mut self.input)).await {
-                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "timeout in BDAT")),
+                Err(_) => return Err(self.timed_out("BDAT").await),
                 Ok(r) => r?,
             };
             if n == 0 {
@@ -260,7 +260,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
             {
                 Err(_) => {
                     self.session.finish_data();
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "timeout in DATA"));
+                    return Err(self.timed_out("DATA").await);
                 }
                 Ok(r) => r?,
             };
@@ -312,6 +312,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
         }
         .instrument(span)
         .await
+    }
+
+    /// A client stalled inside DATA or BDAT: 421 (best effort), and the connection ends.
+    async fn timed_out(&mut self, phase: &str) -> io::Error {
+        session::timeout().write_to(&mut self.output);
+        let _ = self.flush().await;
+        io::Error::new(io::ErrorKind::TimedOut, format!("timeout in {phase}"))
     }
 
     async fn close_with(&mut self, reply: Reply) -> io::Result<End> {

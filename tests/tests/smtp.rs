@@ -47,7 +47,8 @@ fn starttls_with_swaks() -> Result<()> {
 #[test]
 fn abuse_gets_the_right_replies_and_loses_nothing() -> Result<()> {
     let p = Pipeline::start_with(
-        "max_recipients = 2\nmax_message_size = 1048576\nmax_connections_per_ip = 4\ncommand_timeout = \"2s\"\nmax_command_line = 512\n\
+        "max_recipients = 2\nmax_message_size = 1048576\nmax_connections_per_ip = 4\ncommand_timeout = \"2s\"\n\
+         data_timeout = \"2s\"\nmax_command_line = 512\n\
          journal_patterns = [\"{tenant}@journal.test\"]\n\
          [journal_addresses]\n\"journal@postern.localhost\" = \"default\"\n\"j2@postern.localhost\" = \"default\"\n\
          \"j3@postern.localhost\" = \"default\"\n",
@@ -84,6 +85,19 @@ fn abuse_gets_the_right_replies_and_loses_nothing() -> Result<()> {
     c.send(b"Message-ID: <abuse-bare-lf@example.com>\r\nSubject: nul \x00 here\r\n\r\nline\n.\nstill data\r\n..dot\r\n.\r\n")?;
     let stored = c.reply()?;
     ensure!(stored.code == 250, "bare LF message: {stored:?}");
+
+    // BDAT (CHUNKING): two chunks, stored as sent, no dot-unstuffing.
+    ensure!(c.command("MAIL FROM:<a@b.example>")?.code == 250);
+    ensure!(c.command(&format!("RCPT TO:<{JOURNAL}>"))?.code == 250);
+    let first = b"Message-ID: <abuse-bdat@example.com>\r\nSubject: chunked\r\n\r\n";
+    let second = b"..not unstuffed\r\n";
+    c.send(format!("BDAT {}\r\n", first.len()).as_bytes())?;
+    c.send(first)?;
+    ensure!(c.reply()?.code == 250);
+    c.send(format!("BDAT {} LAST\r\n", second.len()).as_bytes())?;
+    c.send(second)?;
+    let r = c.reply()?;
+    ensure!(r.code == 250 && r.text().contains("queued as"), "BDAT LAST: {r:?}");
 
     // A 10 MB header line: read to the end, refused with 552, the session goes on.
     ensure!(c.command("MAIL FROM:<a@b.example>")?.code == 250);
@@ -135,14 +149,31 @@ fn abuse_gets_the_right_replies_and_loses_nothing() -> Result<()> {
     }
     ensure!(slow.reply()?.code == 250);
 
-    // The one accepted message is in the view, exactly once, and ingest is still up.
-    p.wait_for_checkpoints(1, 1, Duration::from_secs(30))?;
-    let t = p.traces("abuse-bare-lf@example.com")?;
-    ensure!(t.len() == 1 && t[0]["copies"] == 1, "{t:?}");
+    // A client that stalls in DATA is dropped after data_timeout; nothing is stored.
+    let mut stalled = greeted(p.smtp)?;
+    ensure!(stalled.command("MAIL FROM:<a@b.example>")?.code == 250);
+    ensure!(stalled.command(&format!("RCPT TO:<{JOURNAL}>"))?.code == 250);
+    ensure!(stalled.command("DATA")?.code == 354);
+    stalled.send(b"Message-ID: <abuse-stalled@example.com>\r\n\r\nhalf a message")?;
+    let started = Instant::now();
+    let r = stalled.reply()?;
+    ensure!(r.code == 421 && r.text().contains("4.4.2"), "stalled in DATA: {r:?}");
+    ensure!(stalled.is_closed(), "the stalled session is closed");
+    ensure!(started.elapsed() >= Duration::from_millis(1500), "closed after {:?}", started.elapsed());
+
+    // The two accepted messages are in the view, exactly once each, and ingest is still up.
+    p.wait_for_checkpoints(2, 2, Duration::from_secs(30))?;
+    for id in ["abuse-bare-lf@example.com", "abuse-bdat@example.com"] {
+        let t = p.traces(id)?;
+        ensure!(t.len() == 1 && t[0]["copies"] == 1, "{id}: {t:?}");
+    }
+    ensure!(p.traces("abuse-stalled@example.com")?.is_empty());
     let raw = testkit::jetstream::read_stream(&p.nats.url(), "MAIL_RAW")?;
-    ensure!(raw.len() == 1, "{} raw events", raw.len());
+    ensure!(raw.len() == 2, "{} raw events", raw.len());
     let body = b"Subject: nul \x00 here\r\n\r\nline\n.\nstill data\r\n.dot\r\n";
     ensure!(raw[0].payload.windows(body.len()).any(|w| w == body), "stored bytes differ");
+    let chunked = b"Subject: chunked\r\n\r\n..not unstuffed\r\n";
+    ensure!(raw[1].payload.windows(chunked.len()).any(|w| w == chunked), "BDAT bytes differ");
     Ok(())
 }
 
@@ -154,6 +185,21 @@ fn clients_outside_the_allowed_networks_get_554() -> Result<()> {
     ensure!(r.code == 554 && r.text().contains("5.7.1"), "{r:?}");
     ensure!(c.is_closed(), "the connection is closed after 554");
     Ok(())
+}
+
+#[test]
+fn connections_over_max_connections_get_421() -> Result<()> {
+    let p = Pipeline::start_with("max_connections = 2\n")?;
+    let held: Vec<RawSmtp> = (0..2).map(|_| greeted(p.smtp)).collect::<Result<_>>()?;
+    let mut third = RawSmtp::connect(p.smtp)?;
+    let r = third.reply()?;
+    ensure!(r.code == 421 && r.text().contains("4.7.0"), "{r:?}");
+    ensure!(third.is_closed());
+    drop(held);
+    testkit::eventually(Duration::from_secs(10), "a place is free again", || {
+        let mut c = RawSmtp::connect(p.smtp)?;
+        Ok((c.reply()?.code == 220).then_some(()))
+    })
 }
 
 #[test]

@@ -13,6 +13,13 @@ pub struct Outgoing {
     pub data: Vec<u8>,
 }
 
+impl Outgoing {
+    /// A copy for the local journal address (tenant `default`).
+    pub fn to_journal(mail_from: &str, data: Vec<u8>) -> Self {
+        Outgoing { mail_from: mail_from.to_owned(), rcpt_to: vec![crate::pipeline::JOURNAL.to_owned()], data }
+    }
+}
+
 /// The reply the server gave to the end of one message's DATA.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {

@@ -9,7 +9,7 @@ use testkit::pipeline::{JOURNAL, Pipeline};
 use testkit::smtp::{Outgoing, message, send_with_smtplib, send_with_swaks};
 
 fn to_journal(data: Vec<u8>) -> Outgoing {
-    Outgoing { mail_from: "postmaster@corp.example".into(), rcpt_to: vec![JOURNAL.into()], data }
+    Outgoing::to_journal("postmaster@corp.example", data)
 }
 
 #[test]
@@ -129,15 +129,8 @@ fn google_copies_patterns_and_refusals() -> Result<()> {
     ensure!(outcomes[2].code == 550, "unknown journal address: {:?}", outcomes[2]);
 
     // swaks, pipelining everything in one go.
-    let swaks = send_with_swaks(
-        p.smtp,
-        &Outgoing {
-            mail_from: "a@example.com".into(),
-            rcpt_to: vec![JOURNAL.into()],
-            data: message("pipelined-1@example.com", "a@example.com", "z@corp.example", "P", ""),
-        },
-        &["--pipeline"],
-    )?;
+    let pipelined = message("pipelined-1@example.com", "a@example.com", "z@corp.example", "P", "");
+    let swaks = send_with_swaks(p.smtp, &Outgoing::to_journal("a@example.com", pipelined), &["--pipeline"])?;
     ensure!(swaks.contains("250 2.0.0 OK: queued as"), "{swaks}");
 
     p.wait_for_checkpoints(3, 3, Duration::from_secs(60))?;

@@ -28,15 +28,8 @@ fn starttls_with_swaks() -> Result<()> {
         .status()?;
     ensure!(status.success(), "generate-cert failed");
     let p = Pipeline::start_with(&format!("[tls]\ncert = \"{}\"\nkey = \"{}\"\n", cert.display(), key.display()))?;
-    let out = send_with_swaks(
-        p.smtp,
-        &Outgoing {
-            mail_from: "a@example.com".into(),
-            rcpt_to: vec![JOURNAL.into()],
-            data: message("tls-1@example.com", "a@example.com", "b@corp.example", "Over TLS", ""),
-        },
-        &["--tls"],
-    )?;
+    let over_tls = message("tls-1@example.com", "a@example.com", "b@corp.example", "Over TLS", "");
+    let out = send_with_swaks(p.smtp, &Outgoing::to_journal("a@example.com", over_tls), &["--tls"])?;
     ensure!(out.contains("TLS started"), "swaks did not start TLS:\n{out}");
     ensure!(out.contains("250 2.0.0 OK: queued as"), "{out}");
     p.wait_for_checkpoints(1, 1, Duration::from_secs(30))?;
@@ -245,10 +238,7 @@ fn large_messages_go_through_the_object_store_up_to_40_mib() -> Result<()> {
         data.extend_from_slice(b"\r\n");
         sent.push(data);
     }
-    let outgoing: Vec<Outgoing> = sent
-        .iter()
-        .map(|d| Outgoing { mail_from: "a@example.com".into(), rcpt_to: vec![JOURNAL.into()], data: d.clone() })
-        .collect();
+    let outgoing: Vec<Outgoing> = sent.iter().map(|d| Outgoing::to_journal("a@example.com", d.clone())).collect();
     for (i, o) in send_with_smtplib(p.smtp, &outgoing)?.iter().enumerate() {
         ensure!(o.code == 250, "message of {} bytes: {o:?}", sent[i].len());
     }

@@ -2,9 +2,13 @@
 //! I/O. [`crate::verdict`] turns the detections into a disposition.
 
 pub mod alignment;
+pub mod attachments;
 pub mod bulk;
+pub mod content;
 pub mod context;
 pub mod domain;
+pub mod encrypted;
+pub mod links;
 
 pub use context::{MessageFacts, ScoreContext};
 
@@ -12,4 +16,7 @@ pub use context::{MessageFacts, ScoreContext};
 pub fn run_all(ctx: &mut ScoreContext<'_>) {
     bulk::check(ctx);
     alignment::check(ctx);
+    attachments::check(ctx);
+    encrypted::check(ctx);
+    links::check(ctx);
 }

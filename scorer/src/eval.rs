@@ -1,10 +1,12 @@
-//! `scorer eval`: scores a folder of `.eml` files with no NATS and counts dispositions,
-//! per label where the folder is laid out as `DIR/<label>/*.eml`.
+//! `scorer eval`: scores a folder of `.eml` files with no NATS, and measures the verdicts
+//! against labels: from a manifest (`MANIFEST.tsv`: `file` and `label` columns, as the
+//! corpus has), or from the layout `DIR/<label>/*.eml`.
 
 use crate::analysis::MessageFacts;
 use crate::score::{Verdict, score};
-use proto::Disposition;
-use std::collections::BTreeMap;
+use proto::{Attribute, Disposition};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// One scored file.
@@ -12,9 +14,26 @@ use std::path::{Path, PathBuf};
 pub struct Scored {
     /// Path relative to the corpus folder, with `/` separators.
     pub file: String,
-    /// The first folder of `file`, when there is one.
+    /// Its label, when the manifest or the folder layout gives one.
     pub label: Option<String>,
     pub verdict: Verdict,
+}
+
+/// What a label expects of a verdict. The corpus's labels and their expected outcomes
+/// (see its README); `malformed` only has to be scored without error.
+pub fn is_hit(label: &str, verdict: &Verdict) -> Option<bool> {
+    use Disposition::*;
+    let d = verdict.disposition;
+    Some(match label {
+        "clean" => matches!(d, None | Bulk),
+        "bulk" => d == Bulk,
+        "spam" => d == Spam,
+        "phish" => matches!(d, Malicious | Suspicious),
+        "spoof" => d == Spoof,
+        "encrypted" => verdict.attributes.contains(&Attribute::Encrypted),
+        "malformed" => true,
+        _ => return Option::None,
+    })
 }
 
 /// Every `.eml` below `dir`, sorted, so runs are comparable.
@@ -35,6 +54,26 @@ pub fn find_messages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Reads a manifest: a TSV with a header naming `file` and `label` columns.
+pub fn read_manifest(path: &Path) -> Result<HashMap<String, String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().ok_or_else(|| format!("{}: empty", path.display()))?.split('\t').collect();
+    let col = |name: &str| {
+        header.iter().position(|h| *h == name).ok_or_else(|| format!("{}: no {name:?} column", path.display()))
+    };
+    let (file_col, label_col) = (col("file")?, col("label")?);
+    let mut labels = HashMap::new();
+    for (n, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let (Some(file), Some(label)) = (fields.get(file_col), fields.get(label_col)) else {
+            return Err(format!("{}: line {} has too few columns", path.display(), n + 2));
+        };
+        labels.insert(file.to_string(), label.to_string());
+    }
+    Ok(labels)
+}
+
 /// The envelope sender a stored message implies: its Return-Path, as delivery wrote it.
 pub fn facts_from_stored_message(raw: &[u8]) -> MessageFacts {
     let envelope_sender = mail_parser::MessageParser::new()
@@ -44,25 +83,76 @@ pub fn facts_from_stored_message(raw: &[u8]) -> MessageFacts {
     MessageFacts { envelope_sender }
 }
 
-pub fn score_file(corpus: &Path, path: &Path) -> std::io::Result<Scored> {
+/// Scores one file. Without a manifest the first folder of its path is its label.
+pub fn score_file(corpus: &Path, path: &Path, manifest: Option<&HashMap<String, String>>) -> std::io::Result<Scored> {
     let raw = std::fs::read(path)?;
     let relative = path.strip_prefix(corpus).unwrap_or(path);
     let file = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-    let label = (relative.components().count() > 1)
-        .then(|| relative.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()))
-        .flatten();
+    let label = match manifest {
+        Some(m) => m.get(&file).cloned(),
+        None => (relative.components().count() > 1)
+            .then(|| relative.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()))
+            .flatten(),
+    };
     let verdict = score(&raw, &facts_from_stored_message(&raw));
     Ok(Scored { file, label, verdict })
 }
 
-/// Counts: label (or `-`) -> disposition -> number of files.
-pub fn count(scored: &[Scored]) -> BTreeMap<String, BTreeMap<Disposition, usize>> {
-    let mut table: BTreeMap<String, BTreeMap<Disposition, usize>> = BTreeMap::new();
+/// How one label fared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LabelScore {
+    pub messages: usize,
+    pub hits: usize,
+    /// Of the labelled messages whose verdict this label would count as its own, the
+    /// share that carry this label (None when no message got such a verdict).
+    pub precision: Option<f64>,
+    /// Share of this label's messages with the expected verdict.
+    pub recall: f64,
+}
+
+/// The evaluation of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub messages: usize,
+    /// label -> disposition -> messages (unlabelled files under "-").
+    pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    pub labels: BTreeMap<String, LabelScore>,
+    /// Clean messages given anything but NONE or BULK.
+    pub clean_false_positive_rate: Option<f64>,
+    /// Spam and phish given anything but NONE.
+    pub spam_phish_caught: Option<f64>,
+}
+
+pub fn summarize(scored: &[Scored]) -> Summary {
+    let mut summary = Summary { messages: scored.len(), ..Default::default() };
     for s in scored {
         let label = s.label.clone().unwrap_or_else(|| "-".to_owned());
-        *table.entry(label).or_default().entry(s.verdict.disposition).or_default() += 1;
+        *summary.confusion.entry(label).or_default().entry(s.verdict.disposition.as_str().to_owned()).or_default() += 1;
     }
-    table
+    let labels: Vec<String> = scored.iter().filter_map(|s| s.label.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    for label in labels {
+        let mine: Vec<&Scored> = scored.iter().filter(|s| s.label.as_deref() == Some(&label)).collect();
+        let Some(_) = mine.first().and_then(|s| is_hit(&label, &s.verdict)) else { continue };
+        let hits = mine.iter().filter(|s| is_hit(&label, &s.verdict) == Some(true)).count();
+        let claimed = scored.iter().filter(|s| s.label.is_some() && is_hit(&label, &s.verdict) == Some(true)).count();
+        summary.labels.insert(
+            label.clone(),
+            LabelScore {
+                messages: mine.len(),
+                hits,
+                precision: (claimed > 0 && label != "malformed").then(|| hits as f64 / claimed as f64),
+                recall: hits as f64 / mine.len() as f64,
+            },
+        );
+    }
+    let share = |labels: &[&str], bad: &dyn Fn(&Verdict) -> bool| {
+        let set: Vec<&Scored> = scored.iter().filter(|s| s.label.as_deref().is_some_and(|l| labels.contains(&l))).collect();
+        (!set.is_empty()).then(|| set.iter().filter(|s| bad(&s.verdict)).count() as f64 / set.len() as f64)
+    };
+    summary.clean_false_positive_rate =
+        share(&["clean"], &|v| !matches!(v.disposition, Disposition::None | Disposition::Bulk));
+    summary.spam_phish_caught = share(&["spam", "phish"], &|v| v.disposition != Disposition::None);
+    summary
 }
 
 #[cfg(test)]
@@ -70,18 +160,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scores_a_labelled_folder() {
+    fn scores_a_labelled_folder_and_a_manifest() {
         let dir = tempdir();
         std::fs::create_dir_all(dir.join("bulk")).unwrap();
+        std::fs::create_dir_all(dir.join("clean")).unwrap();
         std::fs::write(dir.join("bulk/a.eml"), b"From: n@shop.example\r\nList-Unsubscribe: <mailto:u@shop.example>\r\n\r\nx").unwrap();
-        std::fs::write(dir.join("top.eml"), b"Return-Path: <x@evil.example>\r\nFrom: ceo@bank.example\r\n\r\nx").unwrap();
+        std::fs::write(dir.join("clean/b.eml"), b"Return-Path: <x@evil.example>\r\nFrom: ceo@bank.example\r\n\r\nx").unwrap();
+        std::fs::write(dir.join("clean/c.eml"), b"From: a@b.example\r\n\r\nx").unwrap();
         std::fs::write(dir.join("notes.txt"), b"ignored").unwrap();
         let files = find_messages(&dir).unwrap();
-        assert_eq!(files.len(), 2);
-        let scored: Vec<Scored> = files.iter().map(|p| score_file(&dir, p).unwrap()).collect();
-        let table = count(&scored);
-        assert_eq!(table["bulk"][&Disposition::Bulk], 1);
-        assert_eq!(table["-"][&Disposition::Spoof], 1);
+        assert_eq!(files.len(), 3);
+        let scored: Vec<Scored> = files.iter().map(|p| score_file(&dir, p, None).unwrap()).collect();
+        let s = summarize(&scored);
+        assert_eq!(s.confusion["bulk"]["BULK"], 1);
+        assert_eq!(s.confusion["clean"]["SPOOF"], 1);
+        assert_eq!(s.labels["clean"].recall, 0.5);
+        assert_eq!(s.clean_false_positive_rate, Some(0.5));
+        assert_eq!(s.labels["bulk"].precision, Some(1.0));
+        // Clean counts NONE and BULK as its own: the bulk message makes it 1 of 2.
+        assert_eq!(s.labels["clean"].precision, Some(0.5), "{s:?}");
+
+        // A manifest overrides the folders.
+        std::fs::write(dir.join("MANIFEST.tsv"), "file\tlabel\textra\nclean/b.eml\tspoof\tx\n").unwrap();
+        let manifest = read_manifest(&dir.join("MANIFEST.tsv")).unwrap();
+        let b = score_file(&dir, &dir.join("clean/b.eml"), Some(&manifest)).unwrap();
+        assert_eq!(b.label.as_deref(), Some("spoof"));
+        assert_eq!(score_file(&dir, &dir.join("clean/c.eml"), Some(&manifest)).unwrap().label, None);
+        std::fs::write(dir.join("BAD.tsv"), "name\tlabel\n").unwrap();
+        assert!(read_manifest(&dir.join("BAD.tsv")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -28,12 +28,16 @@ struct Cli {
 enum Command {
     /// Consume MAIL_RAW and publish dispositions (the default).
     Run,
-    /// Score every .eml below DIR without NATS and print the disposition counts,
-    /// per label when DIR is laid out as DIR/<label>/*.eml.
+    /// Score every .eml below DIR without NATS: disposition counts per label, a confusion
+    /// matrix, per-label precision and recall, the false-positive and catch rates.
     Eval {
         /// Folder of .eml files.
         #[arg(long)]
         corpus: PathBuf,
+        /// Labels: a TSV with `file` (relative to --corpus) and `label` columns. Default:
+        /// DIR/MANIFEST.tsv when present, else the folder layout DIR/<label>/*.eml.
+        #[arg(long)]
+        labels: Option<PathBuf>,
         /// One JSON object per message, then a summary object.
         #[arg(long)]
         json: bool,
@@ -49,23 +53,29 @@ async fn main() -> anyhow::Result<()> {
             let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
             scorer::run(config, shutdown_signal()).await.context("scorer failed")?;
         }
-        Command::Eval { corpus, json } => eval(&corpus, json)?,
+        Command::Eval { corpus, labels, json } => eval(&corpus, labels.as_deref(), json)?,
     }
     Ok(())
 }
 
-fn eval(corpus: &std::path::Path, json: bool) -> anyhow::Result<()> {
+fn eval(corpus: &std::path::Path, labels: Option<&std::path::Path>, json: bool) -> anyhow::Result<()> {
     use scorer::eval;
     if !corpus.is_dir() {
         anyhow::bail!("--corpus {}: not a folder", corpus.display());
     }
+    // The corpus's own manifest is used when present and no other is named.
+    let manifest_path = labels.map(|p| p.to_path_buf()).or_else(|| {
+        let p = corpus.join("MANIFEST.tsv");
+        p.is_file().then_some(p)
+    });
+    let manifest = manifest_path.as_deref().map(eval::read_manifest).transpose().map_err(anyhow::Error::msg)?;
     let files = eval::find_messages(corpus).with_context(|| format!("reading {}", corpus.display()))?;
     if files.is_empty() {
         anyhow::bail!("no .eml files below {}", corpus.display());
     }
     let mut scored = Vec::with_capacity(files.len());
     for path in &files {
-        let s = eval::score_file(corpus, path).with_context(|| format!("reading {}", path.display()))?;
+        let s = eval::score_file(corpus, path, manifest.as_ref()).with_context(|| format!("reading {}", path.display()))?;
         if json {
             let line = serde_json::json!({
                 "file": s.file,
@@ -80,31 +90,44 @@ fn eval(corpus: &std::path::Path, json: bool) -> anyhow::Result<()> {
         }
         scored.push(s);
     }
-    let table = eval::count(&scored);
+    let summary = eval::summarize(&scored);
     if json {
-        let summary: serde_json::Map<String, serde_json::Value> = table
-            .iter()
-            .map(|(label, row)| {
-                let row: serde_json::Map<String, serde_json::Value> =
-                    row.iter().map(|(d, n)| (d.as_str().to_owned(), (*n).into())).collect();
-                (label.clone(), row.into())
-            })
-            .collect();
-        println!("{}", serde_json::json!({ "summary": { "messages": scored.len(), "by_label": summary } }));
-    } else {
-        print!("{:<12}", "label");
+        println!("{}", serde_json::json!({ "summary": summary }));
+        return Ok(());
+    }
+    match &manifest_path {
+        Some(p) => println!("labels from {}", p.display()),
+        None => println!("labels from the folder layout"),
+    }
+    print!("{:<12}", "label");
+    for d in Disposition::ALL {
+        print!("{:>11}", d.as_str());
+    }
+    println!("{:>8}{:>11}{:>9}", "total", "precision", "recall");
+    for (label, row) in &summary.confusion {
+        print!("{label:<12}");
         for d in Disposition::ALL {
-            print!("{:>11}", d.as_str());
+            print!("{:>11}", row.get(d.as_str()).copied().unwrap_or(0));
         }
-        println!("{:>8}", "total");
-        for (label, row) in &table {
-            print!("{label:<12}");
-            for d in Disposition::ALL {
-                print!("{:>11}", row.get(&d).copied().unwrap_or(0));
-            }
-            println!("{:>8}", row.values().sum::<usize>());
+        print!("{:>8}", row.values().sum::<usize>());
+        match summary.labels.get(label) {
+            Some(s) => println!(
+                "{:>11}{:>9}",
+                s.precision.map(|p| format!("{:.1}%", p * 100.0)).unwrap_or_else(|| "-".into()),
+                format!("{:.1}%", s.recall * 100.0)
+            ),
+            None => println!(),
         }
-        println!("{} messages scored", scored.len());
+    }
+    println!("{} messages scored", summary.messages);
+    if let Some(fp) = summary.clean_false_positive_rate {
+        println!("clean given anything but NONE/BULK (false positives): {:.1}%", fp * 100.0);
+    }
+    if let Some(caught) = summary.spam_phish_caught {
+        println!("spam and phish given anything but NONE (caught): {:.1}%", caught * 100.0);
+    }
+    if let Some(enc) = summary.labels.get("encrypted") {
+        println!("encrypted with the ENCRYPTED attribute: {:.1}%", enc.recall * 100.0);
     }
     Ok(())
 }

@@ -59,9 +59,11 @@ fn score_unguarded(raw: &[u8], facts: &MessageFacts) -> Verdict {
     let mut ctx = ScoreContext::new(&message, facts);
     analysis::run_all(&mut ctx);
     let detections = ctx.detections;
+    let mut attributes = ctx.attributes;
+    attributes.sort();
     Verdict {
         disposition: verdict::decide(&detections),
-        attributes: Vec::new(),
+        attributes,
         detections,
         headers: HeaderSummary {
             from: message.from().and_then(|a| a.first()).map(|a| match (a.name(), a.address()) {
@@ -84,6 +86,7 @@ fn addresses(list: Option<&Address<'_>>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::Attribute;
 
     fn facts(sender: &str) -> MessageFacts {
         MessageFacts { envelope_sender: sender.into() }
@@ -149,5 +152,64 @@ mod tests {
         assert_eq!(v.disposition, Disposition::None);
         let v = score(&[0xff, 0xfe, 0x00, 0x01], &facts(""));
         assert_eq!(v.disposition, Disposition::None);
+    }
+
+    fn b64(data: &[u8]) -> String {
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut s = String::new();
+        for chunk in data.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for j in 0..4 {
+                s.push(if j <= chunk.len() { T[((n >> (18 - 6 * j)) & 63) as usize] as char } else { '=' });
+            }
+        }
+        s
+    }
+
+    fn with_attachment(name: &str, content_type: &str, bytes: &[u8]) -> Vec<u8> {
+        format!(
+            "From: a@example.com\r\nTo: b@corp.example\r\nSubject: s\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+--b\r\nContent-Type: {content_type}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+            b64(bytes)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn executables_are_malicious_and_flagged() {
+        let v = score(&with_attachment("invoice.pdf", "application/pdf", b"MZ\x90\x00\x03\x00\x00\x00"), &facts("a@example.com"));
+        assert_eq!(v.disposition, Disposition::Malicious);
+        assert!(v.attributes.contains(&Attribute::Executable));
+        assert!(v.detections.iter().any(|d| d.evidence.contains("invoice.pdf")));
+    }
+
+    #[test]
+    fn encrypted_content_gets_the_attribute() {
+        let mut zip = b"PK\x03\x04\x14\x00\x01\x00".to_vec();
+        zip.extend_from_slice(&[0u8; 18]);
+        zip.extend_from_slice(&8u16.to_le_bytes());
+        zip.extend_from_slice(&[0, 0]);
+        zip.extend_from_slice(b"data.txt");
+        let v = score(&with_attachment("secret.zip", "application/zip", &zip), &facts("a@example.com"));
+        assert!(v.attributes.contains(&Attribute::Encrypted), "{v:?}");
+        assert_eq!(v.disposition, Disposition::None);
+        let pgp = b"From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"e\"\r\n\r\n--e\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--e\r\nContent-Type: application/octet-stream\r\n\r\n-----BEGIN PGP MESSAGE-----\r\nhQEM\r\n-----END PGP MESSAGE-----\r\n--e--\r\n";
+        assert!(score(pgp, &facts("a@example.com")).attributes.contains(&Attribute::Encrypted));
+        let smime = b"From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQA=\r\n";
+        assert!(score(smime, &facts("a@example.com")).attributes.contains(&Attribute::Encrypted));
+    }
+
+    #[test]
+    fn password_forms_and_ip_links_are_suspicious() {
+        let html = b"From: it@example.com\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<form action=\"https://x.example/p\"><input type=\"password\" name=\"p\"></form>\r\n";
+        let v = score(html, &facts("it@example.com"));
+        assert_eq!(v.disposition, Disposition::Suspicious);
+        let link = b"From: it@example.com\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<a href=\"http://198.51.100.4/login\">https://bank.example/login</a>\r\n";
+        let v = score(link, &facts("it@example.com"));
+        assert_eq!(v.disposition, Disposition::Suspicious);
+        assert!(v.detections.iter().any(|d| d.name == "link_text_mismatch"));
     }
 }

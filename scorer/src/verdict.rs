@@ -2,15 +2,19 @@
 //! to bottom; when several rows match, the disposition with the highest precedence wins
 //! (MALICIOUS > SUSPICIOUS > SPOOF > SPAM > BULK > NONE).
 
-use crate::analysis::{alignment, bulk};
+use crate::analysis::{alignment, attachments, bulk, links};
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/1";
+pub const RULES_VERSION: &str = "postern-rules/2";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
+    (attachments::EXECUTABLE_ATTACHMENT, Disposition::Malicious),
+    (attachments::OFFICE_MACRO, Disposition::Suspicious),
+    (links::CREDENTIAL_FORM, Disposition::Suspicious),
+    (links::LINK_IP_HOST, Disposition::Suspicious),
     (alignment::FROM_ENVELOPE_MISALIGNED, Disposition::Spoof),
     (bulk::LIST_UNSUBSCRIBE, Disposition::Bulk),
     (bulk::PRECEDENCE_BULK, Disposition::Bulk),

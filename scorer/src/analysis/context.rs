@@ -1,7 +1,7 @@
 //! What the checks read and write.
 
 use mail_parser::Message;
-use proto::Detection;
+use proto::{Attribute, Detection};
 
 /// Facts about the delivery that are not in the message itself.
 #[derive(Debug, Clone, Default)]
@@ -14,15 +14,23 @@ pub struct ScoreContext<'m> {
     pub message: &'m Message<'m>,
     pub facts: &'m MessageFacts,
     pub detections: Vec<Detection>,
+    pub attributes: Vec<Attribute>,
 }
 
 impl<'m> ScoreContext<'m> {
     pub fn new(message: &'m Message<'m>, facts: &'m MessageFacts) -> Self {
-        ScoreContext { message, facts, detections: Vec::new() }
+        ScoreContext { message, facts, detections: Vec::new(), attributes: Vec::new() }
     }
 
     pub fn add(&mut self, name: &str, score_milli: i32, evidence: impl Into<String>) {
         self.detections.push(Detection { name: name.to_owned(), score_milli, evidence: evidence.into() });
+    }
+
+    /// Adds an attribute once.
+    pub fn attribute(&mut self, attribute: Attribute) {
+        if !self.attributes.contains(&attribute) {
+            self.attributes.push(attribute);
+        }
     }
 
     pub fn fired(&self, name: &str) -> bool {

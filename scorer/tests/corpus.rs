@@ -1,0 +1,30 @@
+//! The labelled corpus, scored whole: every file gets a verdict without a parser failure
+//! or a panic. The accuracy figures come from `scorer eval --corpus`.
+
+use std::path::PathBuf;
+
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var("POSTERN_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn every_corpus_message_is_scored_without_failure() {
+    let Some(dir) = corpus() else {
+        eprintln!("SKIPPED: no corpus (set POSTERN_CORPUS or put it at ../shared/corpus)");
+        return;
+    };
+    let files = scorer::eval::find_messages(&dir).expect("reading the corpus");
+    assert!(files.len() > 1000, "{} files", files.len());
+    for path in &files {
+        let scored = scorer::eval::score_file(&dir, path, None).expect("reading a corpus file");
+        assert!(
+            !scored.verdict.detections.iter().any(|d| d.name == scorer::score::ANALYSIS_FAILED),
+            "{}: {:?}",
+            scored.file,
+            scored.verdict.detections
+        );
+    }
+}

@@ -1,12 +1,10 @@
 //! Turns a received transaction into a `RawMailReceived` event: reads the journal format,
 //! the Message-ID and the original recipients. No I/O.
 
-use crate::smtp::session::Envelope as SmtpEnvelope;
 use crate::journal;
+use crate::smtp::session::Envelope as SmtpEnvelope;
 use mail_parser::MessageParser;
-use proto::{
-    Envelope, Event, EventType, MailBody, subject, PosternId, RawMailReceived, TenantId, Timestamp,
-};
+use proto::{Envelope, Event, EventType, MailBody, PosternId, RawMailReceived, TenantId, Timestamp, subject};
 use ulid::Ulid;
 
 /// What the connection knows about the client.
@@ -45,9 +43,8 @@ pub fn accept(
     let content_digest = content_digest(tenant, smtp, &message);
     let dedup_id = format!("raw-{content_digest}");
     let unwrapped = journal::unwrap(&message);
-    let message_id = MessageParser::new()
-        .parse_headers(unwrapped.original.as_ref())
-        .and_then(|m| m.message_id().map(str::to_owned));
+    let message_id =
+        MessageParser::new().parse_headers(unwrapped.original.as_ref()).and_then(|m| m.message_id().map(str::to_owned));
     let postern_id = match &message_id {
         Some(id) if !id.trim().is_empty() => PosternId::from_message_id(tenant, id),
         _ => PosternId::from_event_id(tenant, event_id),
@@ -140,7 +137,8 @@ mod tests {
 
     #[test]
     fn google_copy_uses_original_to() {
-        let msg = b"X-Gm-Original-To: <Carol@Example.org>\r\nFrom: a@example.com\r\nTo: list@example.org\r\n\r\nhi\r\n".to_vec();
+        let msg = b"X-Gm-Original-To: <Carol@Example.org>\r\nFrom: a@example.com\r\nTo: list@example.org\r\n\r\nhi\r\n"
+            .to_vec();
         let tenant = TenantId::new("default").unwrap();
         let id = Ulid::from_parts(5, 1);
         let a = accept(&smtp(), &tenant, &peer(), msg, Timestamp(5), id, 1 << 20);
@@ -172,7 +170,10 @@ mod tests {
         let Event::RawMailReceived(raw) = &a.event else { panic!() };
         let (key, bytes) = a.object.expect("an object");
         assert_eq!(bytes, msg);
-        assert_eq!(raw.body, MailBody::ObjectStore { bucket: "MAIL_RAW_BODIES".into(), key: key.clone(), size: msg.len() as u64 });
+        assert_eq!(
+            raw.body,
+            MailBody::ObjectStore { bucket: "MAIL_RAW_BODIES".into(), key: key.clone(), size: msg.len() as u64 }
+        );
         assert!(key.starts_with("default/"));
         assert_eq!(raw.inline_body(), None);
     }

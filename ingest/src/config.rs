@@ -154,8 +154,7 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                toml::from_str(&text)
-                    .map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?
             }
             None => Config::default(),
         };

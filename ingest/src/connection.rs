@@ -256,8 +256,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
         while !done {
             self.compact();
             let start = self.input.len();
-            let n = match tokio::time::timeout(self.ctx.data_timeout, read_more(&mut self.io, &mut self.input)).await
-            {
+            let n = match tokio::time::timeout(self.ctx.data_timeout, read_more(&mut self.io, &mut self.input)).await {
                 Err(_) => {
                     self.session.finish_data();
                     return Err(self.timed_out("DATA").await);
@@ -291,8 +290,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
             }
         };
         let peer = Peer { addr: self.peer_addr.clone(), helo: self.session.helo().to_owned(), tls: self.session.tls() };
-        let accepted =
-            accept(&envelope, &tenant, &peer, message, Timestamp::now(), Ulid::new(), self.ctx.inline_limit);
+        let accepted = accept(&envelope, &tenant, &peer, message, Timestamp::now(), Ulid::new(), self.ctx.inline_limit);
         let postern_id = accepted.envelope.postern_id.clone();
         let span = info_span!("smtp_txn", message_id = %postern_id, event_id = %accepted.envelope.event_id);
         async {
@@ -362,10 +360,13 @@ mod tests {
     use std::sync::Mutex;
     use tokio::io::duplex;
 
+    /// (subject, payload) of each stored event.
+    type Stored = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
     /// An in-memory sink for the state machine's tests (the pipeline tests use JetStream).
     #[derive(Clone, Default)]
     struct MemorySink {
-        stored: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+        stored: Stored,
         fail: bool,
     }
 

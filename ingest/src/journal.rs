@@ -53,9 +53,7 @@ pub fn unwrap(message: &[u8]) -> Unwrapped<'_> {
         return Unwrapped::as_is(JournalFormat::PlainBcc, message);
     };
     let is_exchange = headers.header_raw("X-MS-Journal-Report").is_some()
-        || headers
-            .header_raw("Content-Identifier")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("ExJournalReport"));
+        || headers.header_raw("Content-Identifier").is_some_and(|v| v.trim().eq_ignore_ascii_case("ExJournalReport"));
     if is_exchange {
         return unwrap_exchange(message);
     }
@@ -279,7 +277,13 @@ To: erin@corp.example, Expanded: team@corp.example\r\nRecipient: frank@corp.exam
             assert_eq!(u.sender.as_deref(), Some("alice@example.com"));
             assert_eq!(
                 u.recipients,
-                vec!["bob@corp.example", "carol@corp.example", "dave@corp.example", "erin@corp.example", "frank@corp.example"]
+                vec![
+                    "bob@corp.example",
+                    "carol@corp.example",
+                    "dave@corp.example",
+                    "erin@corp.example",
+                    "frank@corp.example"
+                ]
             );
         }
     }
@@ -307,7 +311,9 @@ To: erin@corp.example, Expanded: team@corp.example\r\nRecipient: frank@corp.exam
     #[test]
     fn exchange_2003_reports_are_recognised() {
         let r = report("7bit", ORIGINAL, LINES);
-        let r = String::from_utf8(r).unwrap().replace("X-MS-Journal-Report:\r\n", "Content-Identifier: ExJournalReport\r\n");
+        let r = String::from_utf8(r)
+            .unwrap()
+            .replace("X-MS-Journal-Report:\r\n", "Content-Identifier: ExJournalReport\r\n");
         assert_eq!(unwrap(r.as_bytes()).format, JournalFormat::ExchangeEnvelope);
     }
 
@@ -340,7 +346,12 @@ To: erin@corp.example, Expanded: team@corp.example\r\nRecipient: frank@corp.exam
 
     #[test]
     fn garbage_is_plain_and_whole() {
-        for m in [&b""[..], b"\x00\xff\xfe", b"X-MS-Journal-Report:\r\n\r\n", b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"] {
+        for m in [
+            &b""[..],
+            b"\x00\xff\xfe",
+            b"X-MS-Journal-Report:\r\n\r\n",
+            b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n",
+        ] {
             let u = unwrap(m);
             assert_eq!(u.original.as_ref(), m);
         }

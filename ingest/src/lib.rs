@@ -63,9 +63,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
     };
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| RunError::Bind { addr: config.listen, source })?;
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|source| RunError::Bind { addr: config.listen, source })?;
     info!(listen = %config.listen, "ingest listening");
 
     let token = CancellationToken::new();

@@ -54,8 +54,8 @@ async fn main() -> anyhow::Result<()> {
             ingest::run(config, shutdown_signal()).await.context("ingest failed")?;
         }
         Command::GenerateCert { cert, key, hostname } => {
-            let (cert_pem, key_pem) = ingest::tls::self_signed(&hostname)
-                .map_err(|e| anyhow::anyhow!("generating the certificate: {e}"))?;
+            let (cert_pem, key_pem) =
+                ingest::tls::self_signed(&hostname).map_err(|e| anyhow::anyhow!("generating the certificate: {e}"))?;
             for path in [&cert, &key] {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

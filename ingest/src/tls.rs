@@ -11,7 +11,8 @@ use tokio_rustls::rustls;
 
 /// Builds the acceptor from a certificate chain and a private key in PEM files.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ConfigError> {
-    let invalid = |what: &str, path: &Path, e: String| ConfigError::Invalid(format!("tls {what} {}: {e}", path.display()));
+    let invalid =
+        |what: &str, path: &Path, e: String| ConfigError::Invalid(format!("tls {what} {}: {e}", path.display()));
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| invalid("certificate", cert, e.to_string()))?
         .collect::<Result<_, _>>()

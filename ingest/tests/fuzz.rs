@@ -19,7 +19,13 @@ use tokio_util::sync::CancellationToken;
 struct CountingSink;
 
 impl RawMailSink for CountingSink {
-    async fn store(&self, _s: String, _id: String, payload: Vec<u8>, _o: Option<(String, Vec<u8>)>) -> Result<(), PublishError> {
+    async fn store(
+        &self,
+        _s: String,
+        _id: String,
+        payload: Vec<u8>,
+        _o: Option<(String, Vec<u8>)>,
+    ) -> Result<(), PublishError> {
         // Whatever was accepted must be a decodable event.
         proto::decode(&payload).map_err(|e| PublishError::Publish(e.to_string()))?;
         Ok(())
@@ -32,7 +38,8 @@ fn context() -> Arc<ConnectionContext<CountingSink>> {
             hostname: "fuzz.test".into(),
             max_message_size: 4096,
             max_recipients: 3,
-            tenancy: Tenancy::new(BTreeMap::from([("journal@postern.localhost".into(), "default".into())]), &[]).unwrap(),
+            tenancy: Tenancy::new(BTreeMap::from([("journal@postern.localhost".into(), "default".into())]), &[])
+                .unwrap(),
             starttls: false,
         }),
         sink: CountingSink,

@@ -78,8 +78,9 @@ impl Config {
             self.db_path = PathBuf::from(v);
         }
         if let Some(v) = var(ENV_HTTP_LISTEN) {
-            self.http_listen =
-                v.parse().map_err(|_| ConfigError::Invalid(format!("{ENV_HTTP_LISTEN}={v:?} is not an address:port")))?;
+            self.http_listen = v
+                .parse()
+                .map_err(|_| ConfigError::Invalid(format!("{ENV_HTTP_LISTEN}={v:?} is not an address:port")))?;
         }
         Ok(())
     }

@@ -25,7 +25,9 @@ pub enum StoreError {
     #[error("corrupt value in {cf}: {reason}")]
     Corrupt { cf: &'static str, reason: String },
     /// The database was written by a build with another view layout.
-    #[error("view format {found} on disk, this build writes {expected}: rebuild the views from the streams (projector serve --rebuild)")]
+    #[error(
+        "view format {found} on disk, this build writes {expected}: rebuild the views from the streams (projector serve --rebuild)"
+    )]
     FormatMismatch { found: u32, expected: u32 },
 }
 
@@ -40,4 +42,10 @@ pub enum RunError {
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("JetStream: {0}")]
     Nats(String),
+    /// The views' folder could not be prepared (created, or deleted for --rebuild).
+    #[error("views folder: {0}")]
+    ViewsFolder(String),
+    /// Folding stopped: a store error inside the fold task, or it did not finish in time.
+    #[error("fold: {0}")]
+    Fold(String),
 }

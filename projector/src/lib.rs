@@ -15,11 +15,11 @@ use crate::projection::{StreamEvent, apply_batch};
 use crate::store::Store;
 use proto::subject::{STREAM_EVENTS, STREAM_RAW};
 use std::future::Future;
+use std::future::IntoFuture;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use std::future::IntoFuture;
 use tracing::{Instrument, error, info, info_span, warn};
 
 /// Runs the projector until `shutdown` completes: follows both streams from the stored
@@ -29,10 +29,12 @@ use tracing::{Instrument, error, info, info_span, warn};
 pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     if rebuild && config.db_path.exists() {
         warn!(db = %config.db_path.display(), "--rebuild: deleting the views; they are folded again from sequence 1");
-        std::fs::remove_dir_all(&config.db_path).map_err(|e| RunError::Nats(format!("removing the views: {e}")))?;
+        std::fs::remove_dir_all(&config.db_path)
+            .map_err(|e| RunError::ViewsFolder(format!("removing {}: {e}", config.db_path.display())))?;
     }
-    if let Some(parent) = config.db_path.parent() {
-        std::fs::create_dir_all(parent).ok();
+    if let Some(parent) = config.db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| RunError::ViewsFolder(format!("creating {}: {e}", parent.display())))?;
     }
     let store = Arc::new(Store::open(&config.db_path)?);
     let client = async_nats::ConnectOptions::new()
@@ -77,7 +79,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
         Some(joined) => joined,
         None => tokio::time::timeout(grace, folder)
             .await
-            .unwrap_or_else(|_| Ok(Err(RunError::Nats(format!("fold did not finish within {grace:?}"))))),
+            .unwrap_or_else(|_| Ok(Err(RunError::Fold(format!("did not finish within {grace:?}"))))),
     };
     match tokio::time::timeout(grace, http).await {
         Ok(Ok(Ok(()))) => {}
@@ -88,7 +90,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
     store.flush()?;
     client.drain().await.ok();
     info!("projector stopped");
-    folded.map_err(|e| RunError::Nats(format!("fold task failed: {e}")))?
+    folded.map_err(|e| RunError::Fold(format!("the fold task failed: {e}")))?
 }
 
 /// Folds whatever the followers send, in batches, until every follower is gone.
@@ -106,7 +108,7 @@ async fn fold_loop(store: Arc<Store>, mut rx: mpsc::Receiver<StreamEvent>, batch
         let stats = tokio::task::spawn_blocking(move || apply_batch(&s, &batch))
             .instrument(span)
             .await
-            .map_err(|e| RunError::Nats(format!("fold panicked: {e}")))??;
+            .map_err(|e| RunError::Fold(format!("panicked: {e}")))??;
         tracing::debug!(
             projector_events_folded_total = stats.folded,
             projector_events_skipped_total = stats.skipped,

@@ -95,7 +95,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("cannot reach the projector API at {api} (is `projector serve` running?)"))?;
             let status = response.status();
-            let body: serde_json::Value = response.json().await.context("the API answered something that is not JSON")?;
+            let body: serde_json::Value =
+                response.json().await.context("the API answered something that is not JSON")?;
             if !status.is_success() {
                 let message = body["error"]["message"].as_str().unwrap_or("unknown error");
                 bail!("the API refused: {status}: {message}");
@@ -137,7 +138,7 @@ fn print_trace(t: &Trace) {
         println!("  detection   {} ({:+.1}): {}", d.name, d.score, d.evidence);
     }
     println!();
-    println!("{:<25} {:<20} {:<18} {}", "TIME", "EVENT", "STREAM/SEQ", "WHAT");
+    println!("{:<25} {:<20} {:<18} WHAT", "TIME", "EVENT", "STREAM/SEQ");
     for e in &t.events {
         println!("{:<25} {:<20} {:<18} {}", e.at, e.event_type, format!("{}/{}", e.stream, e.seq), e.summary);
     }

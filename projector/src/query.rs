@@ -112,7 +112,7 @@ impl Trace {
                 },
             ));
         }
-        events.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        events.sort_by_key(|e| (e.0, e.1));
         Trace {
             tenant: record.tenant.clone(),
             postern_id: record.postern_id.clone(),

@@ -78,18 +78,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Every (key, value) of every column family, in order: for verify and tests.
-    pub fn dump(&self) -> Result<Vec<(&'static str, Vec<u8>, Vec<u8>)>, StoreError> {
-        let mut out = Vec::new();
-        for name in COLUMN_FAMILIES {
-            for item in self.db.iterator_cf(self.cf(name)?, IteratorMode::Start) {
-                let (k, v) = item?;
-                out.push((name, k.to_vec(), v.to_vec()));
-            }
-        }
-        Ok(out)
-    }
-
     /// Writes a batch durably (WAL synced before it returns).
     pub fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut options = WriteOptions::default();

@@ -78,22 +78,18 @@ fn body_size_hint(event: &Event) -> usize {
 /// Decodes any event this build knows, upcasting old schemas to the current types.
 pub fn decode(bytes: &[u8]) -> Result<(Envelope, Event), DecodeError> {
     let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(DecodeError::BadMagic)?;
-    let (&version, rest) = rest.split_first().ok_or(DecodeError::Malformed {
-        part: "envelope",
-        reason: "truncated before the version byte".into(),
-    })?;
+    let (&version, rest) = rest
+        .split_first()
+        .ok_or(DecodeError::Malformed { part: "envelope", reason: "truncated before the version byte".into() })?;
     if version != ENVELOPE_VERSION {
         return Err(DecodeError::UnknownEnvelopeVersion(version));
     }
     let (header, body): (HeaderV1, &[u8]) =
         postcard::take_from_bytes(rest).map_err(|e| malformed("envelope header", e))?;
-    let event_type =
-        EventType::from_code(header.event_type).ok_or(DecodeError::UnknownEventType(header.event_type))?;
+    let event_type = EventType::from_code(header.event_type).ok_or(DecodeError::UnknownEventType(header.event_type))?;
     let event = match (event_type, header.schema) {
         (EventType::RawMailReceived, 1) => Event::RawMailReceived(body_of::<RawMailReceived>(body)?),
-        (EventType::DispositionAssigned, 1) => {
-            Event::DispositionAssigned(body_of::<DispositionAssigned>(body)?)
-        }
+        (EventType::DispositionAssigned, 1) => Event::DispositionAssigned(body_of::<DispositionAssigned>(body)?),
         (event_type, schema) => {
             return Err(DecodeError::UnknownSchema { event_type: event_type.name(), schema });
         }
@@ -222,10 +218,7 @@ mod tests {
 
         let mut s = good.clone();
         s[5 + 17] = 42;
-        assert_eq!(
-            decode(&s).unwrap_err(),
-            DecodeError::UnknownSchema { event_type: "RawMailReceived", schema: 42 }
-        );
+        assert_eq!(decode(&s).unwrap_err(), DecodeError::UnknownSchema { event_type: "RawMailReceived", schema: 42 });
     }
 
     #[test]
@@ -280,8 +273,7 @@ mod tests {
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();
                 std::fs::write(&path, encode(&envelope, &event)).unwrap();
             }
-            let bytes = std::fs::read(&path)
-                .unwrap_or_else(|e| panic!("golden fixture {}: {e}", path.display()));
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("golden fixture {}: {e}", path.display()));
             let (env2, ev2) = decode(&bytes).unwrap();
             assert_eq!(env2, envelope, "{}", path.display());
             assert_eq!(ev2, event, "{}", path.display());

@@ -143,14 +143,9 @@ impl FromStr for Disposition {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Disposition::ALL
-            .into_iter()
-            .find(|d| d.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                format!(
-                    "unknown disposition {s:?}; expected one of MALICIOUS, SUSPICIOUS, SPOOF, SPAM, BULK, NONE"
-                )
-            })
+        Disposition::ALL.into_iter().find(|d| d.as_str().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+            format!("unknown disposition {s:?}; expected one of MALICIOUS, SUSPICIOUS, SPOOF, SPAM, BULK, NONE")
+        })
     }
 }
 

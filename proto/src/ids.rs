@@ -18,14 +18,8 @@ impl TenantId {
     pub fn new(name: &str) -> Result<Self, IdError> {
         let ok = !name.is_empty()
             && name.len() <= 63
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if ok {
-            Ok(TenantId(name.to_owned()))
-        } else {
-            Err(IdError::InvalidTenant(name.to_owned()))
-        }
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if ok { Ok(TenantId(name.to_owned())) } else { Err(IdError::InvalidTenant(name.to_owned())) }
     }
 
     pub fn as_str(&self) -> &str {

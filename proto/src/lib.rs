@@ -17,8 +17,8 @@ pub use codec::{decode, encode};
 pub use envelope::{Envelope, EventType};
 pub use error::DecodeError;
 pub use event::{
-    Attribute, Detection, Disposition, DispositionAssigned, Event, HeaderSummary,
-    JournalFormat, MailBody, RawMailReceived,
+    Attribute, Detection, Disposition, DispositionAssigned, Event, HeaderSummary, JournalFormat, MailBody,
+    RawMailReceived,
 };
 pub use ids::{PosternId, TenantId};
 pub use time::Timestamp;

@@ -129,7 +129,8 @@ pub fn summarize(scored: &[Scored]) -> Summary {
         let label = s.label.clone().unwrap_or_else(|| "-".to_owned());
         *summary.confusion.entry(label).or_default().entry(s.verdict.disposition.as_str().to_owned()).or_default() += 1;
     }
-    let labels: Vec<String> = scored.iter().filter_map(|s| s.label.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let labels: Vec<String> =
+        scored.iter().filter_map(|s| s.label.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     for label in labels {
         let mine: Vec<&Scored> = scored.iter().filter(|s| s.label.as_deref() == Some(&label)).collect();
         let Some(_) = mine.first().and_then(|s| is_hit(&label, &s.verdict)) else { continue };
@@ -146,7 +147,8 @@ pub fn summarize(scored: &[Scored]) -> Summary {
         );
     }
     let share = |labels: &[&str], bad: &dyn Fn(&Verdict) -> bool| {
-        let set: Vec<&Scored> = scored.iter().filter(|s| s.label.as_deref().is_some_and(|l| labels.contains(&l))).collect();
+        let set: Vec<&Scored> =
+            scored.iter().filter(|s| s.label.as_deref().is_some_and(|l| labels.contains(&l))).collect();
         (!set.is_empty()).then(|| set.iter().filter(|s| bad(&s.verdict)).count() as f64 / set.len() as f64)
     };
     summary.clean_false_positive_rate =
@@ -164,8 +166,13 @@ mod tests {
         let dir = tempdir();
         std::fs::create_dir_all(dir.join("bulk")).unwrap();
         std::fs::create_dir_all(dir.join("clean")).unwrap();
-        std::fs::write(dir.join("bulk/a.eml"), b"From: n@shop.example\r\nList-Unsubscribe: <mailto:u@shop.example>\r\n\r\nx").unwrap();
-        std::fs::write(dir.join("clean/b.eml"), b"Return-Path: <x@evil.example>\r\nFrom: ceo@bank.example\r\n\r\nx").unwrap();
+        std::fs::write(
+            dir.join("bulk/a.eml"),
+            b"From: n@shop.example\r\nList-Unsubscribe: <mailto:u@shop.example>\r\n\r\nx",
+        )
+        .unwrap();
+        std::fs::write(dir.join("clean/b.eml"), b"Return-Path: <x@evil.example>\r\nFrom: ceo@bank.example\r\n\r\nx")
+            .unwrap();
         std::fs::write(dir.join("clean/c.eml"), b"From: a@b.example\r\n\r\nx").unwrap();
         std::fs::write(dir.join("notes.txt"), b"ignored").unwrap();
         let files = find_messages(&dir).unwrap();

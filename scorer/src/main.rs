@@ -75,7 +75,8 @@ fn eval(corpus: &std::path::Path, labels: Option<&std::path::Path>, json: bool) 
     }
     let mut scored = Vec::with_capacity(files.len());
     for path in &files {
-        let s = eval::score_file(corpus, path, manifest.as_ref()).with_context(|| format!("reading {}", path.display()))?;
+        let s =
+            eval::score_file(corpus, path, manifest.as_ref()).with_context(|| format!("reading {}", path.display()))?;
         if json {
             let line = serde_json::json!({
                 "file": s.file,

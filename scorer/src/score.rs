@@ -180,7 +180,10 @@ Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
 
     #[test]
     fn executables_are_malicious_and_flagged() {
-        let v = score(&with_attachment("invoice.pdf", "application/pdf", b"MZ\x90\x00\x03\x00\x00\x00"), &facts("a@example.com"));
+        let v = score(
+            &with_attachment("invoice.pdf", "application/pdf", b"MZ\x90\x00\x03\x00\x00\x00"),
+            &facts("a@example.com"),
+        );
         assert_eq!(v.disposition, Disposition::Malicious);
         assert!(v.attributes.contains(&Attribute::Executable));
         assert!(v.detections.iter().any(|d| d.evidence.contains("invoice.pdf")));

@@ -11,10 +11,10 @@ use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use futures::StreamExt;
 use proto::subject::{self, STREAM_EVENTS, STREAM_RAW};
 use proto::{DispositionAssigned, Envelope, Event, EventType, MailBody, Timestamp, ids};
-use tokio::io::AsyncReadExt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -124,8 +124,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
 impl Worker {
     async fn handle(&self, message: jetstream::Message) {
-        let (stream_seq, delivered) =
-            message.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 0));
+        let (stream_seq, delivered) = message.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 0));
         let decoded = proto::decode(&message.payload);
         let postern_id = decoded.as_ref().map(|(e, _)| e.postern_id.to_string()).unwrap_or_default();
         let span = info_span!("score", message_id = %postern_id, stream_seq, delivered);
@@ -239,11 +238,8 @@ impl Worker {
 
     async fn publish_raw(&self, subject: String, headers: HeaderMap, payload: Vec<u8>) -> Result<(), String> {
         let attempt = async {
-            let ack = self
-                .js
-                .publish_with_headers(subject, headers, payload.into())
-                .await
-                .map_err(|e| e.to_string())?;
+            let ack =
+                self.js.publish_with_headers(subject, headers, payload.into()).await.map_err(|e| e.to_string())?;
             ack.await.map(|_| ()).map_err(|e| e.to_string())
         };
         tokio::time::timeout(self.config.publish_timeout, attempt)
@@ -254,11 +250,7 @@ impl Worker {
     /// Copies an input that can never be scored to `mail.deadletter.<tenant>`, with the
     /// reason and its origin in headers, so an operator can inspect and replay it.
     async fn dead_letter(&self, message: &jetstream::Message, stream_seq: u64, reason: &str) -> Result<(), String> {
-        let tenant = message
-            .subject
-            .as_str()
-            .strip_prefix("mail.raw.")
-            .and_then(|t| proto::TenantId::new(t).ok());
+        let tenant = message.subject.as_str().strip_prefix("mail.raw.").and_then(|t| proto::TenantId::new(t).ok());
         let mut headers = HeaderMap::new();
         headers.insert(subject::HEADER_MSG_ID, format!("deadletter-{STREAM_RAW}-{stream_seq}").as_str());
         headers.insert(subject::HEADER_DEAD_LETTER_REASON, reason);

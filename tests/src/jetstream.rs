@@ -79,9 +79,7 @@ pub fn read_stream(url: &str, stream: &str) -> Result<Vec<Stored>> {
         if last == 0 {
             return Ok(out);
         }
-        let consumer = handle
-            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
-            .await?;
+        let consumer = handle.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await?;
         let mut messages = consumer.messages().await?;
         while let Some(m) = tokio::time::timeout(Duration::from_secs(10), messages.next()).await? {
             let m = m?;

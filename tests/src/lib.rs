@@ -78,10 +78,7 @@ pub fn bin_dir() -> Result<PathBuf> {
 pub fn bin(name: &str) -> Result<PathBuf> {
     let path = bin_dir()?.join(name);
     if !path.is_file() {
-        bail!(
-            "{} is not built; run `cargo build --workspace --bins` first (`just test` does)",
-            path.display()
-        );
+        bail!("{} is not built; run `cargo build --workspace --bins` first (`just test` does)", path.display());
     }
     Ok(path)
 }

@@ -42,14 +42,11 @@ impl Pipeline {
         std::fs::write(path("scorer.toml"), format!("nats_url = \"{}\"\nack_wait = \"10s\"\n", nats.url()))?;
         std::fs::write(
             path("projector.toml"),
-            format!(
-                "nats_url = \"{}\"\ndb_path = \"{}\"\nhttp_listen = \"{http}\"\n",
-                nats.url(),
-                path("views")
-            ),
+            format!("nats_url = \"{}\"\ndb_path = \"{}\"\nhttp_listen = \"{http}\"\n", nats.url(), path("views")),
         )?;
         let ingest = Service::start("ingest", "ingest", &["--config", &path("ingest.toml")], dir.path())?;
-        wait_for_port(smtp, Duration::from_secs(20)).with_context(|| format!("ingest did not listen:\n{}", ingest.log()))?;
+        wait_for_port(smtp, Duration::from_secs(20))
+            .with_context(|| format!("ingest did not listen:\n{}", ingest.log()))?;
         let scorer = Service::start("scorer", "scorer", &["--config", &path("scorer.toml"), "run"], dir.path())?;
         let projector =
             Service::start("projector", "projector", &["serve", "--config", &path("projector.toml")], dir.path())?;

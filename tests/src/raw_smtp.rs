@@ -55,7 +55,8 @@ impl RawSmtp {
                 bail!("connection closed (after {lines:?})");
             }
             let line = line.trim_end().to_owned();
-            let code: u16 = line.get(..3).and_then(|c| c.parse().ok()).with_context(|| format!("bad reply line {line:?}"))?;
+            let code: u16 =
+                line.get(..3).and_then(|c| c.parse().ok()).with_context(|| format!("bad reply line {line:?}"))?;
             let last = line.as_bytes().get(3) != Some(&b'-');
             lines.push(line);
             if last {

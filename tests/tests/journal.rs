@@ -36,7 +36,13 @@ fn reports_of_one_message_merge_with_the_union_of_recipients() -> Result<()> {
     ensure!(t["copies"] == 4, "copies {}", t["copies"]);
     ensure!(
         t["recipients"]
-            == serde_json::json!(["bob@corp.example", "carol@corp.example", "dave@corp.example", "erin@corp.example", "frank@corp.example"]),
+            == serde_json::json!([
+                "bob@corp.example",
+                "carol@corp.example",
+                "dave@corp.example",
+                "erin@corp.example",
+                "frank@corp.example"
+            ]),
         "recipients {}",
         t["recipients"]
     );
@@ -63,7 +69,8 @@ fn corpus_messages_wrapped_in_every_encoding_come_out_byte_for_byte() -> Result<
     // The first messages of each label folder that have a Message-ID, wrapped four ways.
     let mut originals = Vec::new();
     for label in ["clean", "spam", "phish", "bulk", "encrypted", "malformed"] {
-        let mut files: Vec<_> = std::fs::read_dir(corpus.join(label))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        let mut files: Vec<_> =
+            std::fs::read_dir(corpus.join(label))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         files.sort();
         let picked = files
             .into_iter()
@@ -76,7 +83,12 @@ fn corpus_messages_wrapped_in_every_encoding_come_out_byte_for_byte() -> Result<
     let mut reports = Vec::new();
     for (_, bytes) in &originals {
         for enc in ENCODINGS {
-            reports.push(to_journal(exchange_report(bytes, enc, "sender@example.com", &[&format!("To: user-{enc}@corp.example")])));
+            reports.push(to_journal(exchange_report(
+                bytes,
+                enc,
+                "sender@example.com",
+                &[&format!("To: user-{enc}@corp.example")],
+            )));
         }
     }
     for (n, o) in send_with_smtplib(p.smtp, &reports)?.iter().enumerate() {
@@ -106,10 +118,10 @@ fn corpus_messages_wrapped_in_every_encoding_come_out_byte_for_byte() -> Result<
 
 #[test]
 fn google_copies_patterns_and_refusals() -> Result<()> {
-    let p = Pipeline::start_with(
-        "journal_patterns = [\"{tenant}@journal.example.com\"]\n",
-    )?;
-    let google = b"X-Gm-Original-To: carol@corp.example\r\nX-Gm-Spam: 0\r\nX-Gm-Phishy: 0\r\n".iter().copied()
+    let p = Pipeline::start_with("journal_patterns = [\"{tenant}@journal.example.com\"]\n")?;
+    let google = b"X-Gm-Original-To: carol@corp.example\r\nX-Gm-Spam: 0\r\nX-Gm-Phishy: 0\r\n"
+        .iter()
+        .copied()
         .chain(message("gm-1@example.com", "a@example.com", "list@corp.example", "G", ""))
         .collect();
     let acme = message("acme-1@example.com", "a@example.com", "x@acme.example", "A", "");
@@ -117,7 +129,11 @@ fn google_copies_patterns_and_refusals() -> Result<()> {
         p.smtp,
         &[
             Outgoing { mail_from: "a@example.com".into(), rcpt_to: vec![JOURNAL.into()], data: google },
-            Outgoing { mail_from: "a@example.com".into(), rcpt_to: vec!["acme@journal.example.com".into()], data: acme },
+            Outgoing {
+                mail_from: "a@example.com".into(),
+                rcpt_to: vec!["acme@journal.example.com".into()],
+                data: acme,
+            },
             Outgoing {
                 mail_from: "a@example.com".into(),
                 rcpt_to: vec!["nobody@elsewhere.example".into()],
@@ -155,8 +171,13 @@ fn message_id(bytes: &[u8]) -> Option<String> {
     let head = text.split("\r\n\r\n").next().unwrap_or(&text);
     let head = head.split("\n\n").next().unwrap_or(head);
     let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ").replace("\n ", " ").replace("\n\t", " ");
-    unfolded.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.trim().eq_ignore_ascii_case("message-id").then(|| value.trim().trim_matches(['<', '>']).trim().to_owned())
-    }).filter(|v| !v.is_empty() && !v.contains(' '))
+    unfolded
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("message-id")
+                .then(|| value.trim().trim_matches(['<', '>']).trim().to_owned())
+        })
+        .filter(|v| !v.is_empty() && !v.contains(' '))
 }

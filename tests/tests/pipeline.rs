@@ -15,8 +15,13 @@ fn nth_message(i: usize) -> (Outgoing, &'static str) {
             Outgoing {
                 mail_from: format!("bounces+{i}@news.shop.example"),
                 rcpt_to: vec![JOURNAL.into()],
-                data: message(&id, "Shop News <news@shop.example>", "user@corp.example", &format!("Sale {i}"),
-                    "List-Unsubscribe: <mailto:unsubscribe@shop.example>\r\n"),
+                data: message(
+                    &id,
+                    "Shop News <news@shop.example>",
+                    "user@corp.example",
+                    &format!("Sale {i}"),
+                    "List-Unsubscribe: <mailto:unsubscribe@shop.example>\r\n",
+                ),
             },
             "BULK",
         ),
@@ -33,8 +38,13 @@ fn nth_message(i: usize) -> (Outgoing, &'static str) {
             Outgoing {
                 mail_from: format!("sender{i}@mail.example.com"),
                 rcpt_to: vec![JOURNAL.into()],
-                data: message(&id, &format!("Sender {i} <sender{i}@example.com>"), "user@corp.example",
-                    &format!("Hello {i}"), ""),
+                data: message(
+                    &id,
+                    &format!("Sender {i} <sender{i}@example.com>"),
+                    "user@corp.example",
+                    &format!("Hello {i}"),
+                    "",
+                ),
             },
             "NONE",
         ),
@@ -65,7 +75,11 @@ fn assert_views(p: &Pipeline, n: usize) -> Result<()> {
         ensure!(traces.len() == 1, "message {id}: {} records", traces.len());
         let t = &traces[0];
         ensure!(t["copies"] == 1, "message {id}: {} copies", t["copies"]);
-        ensure!(t["disposition"] == expected, "message {id}: disposition {} (expected {expected}); {t}", t["disposition"]);
+        ensure!(
+            t["disposition"] == expected,
+            "message {id}: disposition {} (expected {expected}); {t}",
+            t["disposition"]
+        );
         ensure!(t["events"].as_array().map(Vec::len) == Some(2), "message {id}: events {}", t["events"]);
         ensure!(t["recipients"] == serde_json::json!(["user@corp.example"]), "message {id}: {}", t["recipients"]);
     }
@@ -181,15 +195,27 @@ fn a_jetstream_outage_under_smtp_source_load_loses_and_repeats_nothing() -> Resu
         &run.other_errors[..run.other_errors.len().min(5)]
     );
     ensure!(!run.refused.is_empty(), "the outage was not hit: every message was accepted");
-    ensure!(run.refused.iter().all(|r| r.starts_with("451 4.3.0")), "refusals must be temporary: {:?}", &run.refused[..3.min(run.refused.len())]);
+    ensure!(
+        run.refused.iter().all(|r| r.starts_with("451 4.3.0")),
+        "refusals must be temporary: {:?}",
+        &run.refused[..3.min(run.refused.len())]
+    );
 
     // Once JetStream is back, ingest takes mail again without a restart of its own.
     testkit::eventually(Duration::from_secs(30), "ingest accepts mail again", || {
         let probe = send_with_smtplib(p.smtp, &[nth_message(0).0])?;
         Ok((probe[0].code == 250).then_some(()))
     })?;
-    let after = run_smtp_source(p.smtp, &["-s", "4", "-m", "300", "-l", "20000", "-d", "-f", "load@example.com", "-t", JOURNAL])?;
-    ensure!(after.accepted.len() == 300 && after.refused.is_empty(), "after recovery: {} accepted, {:?}", after.accepted.len(), after.refused.first());
+    let after = run_smtp_source(
+        p.smtp,
+        &["-s", "4", "-m", "300", "-l", "20000", "-d", "-f", "load@example.com", "-t", JOURNAL],
+    )?;
+    ensure!(
+        after.accepted.len() == 300 && after.refused.is_empty(),
+        "after recovery: {} accepted, {:?}",
+        after.accepted.len(),
+        after.refused.first()
+    );
     let mut run = run;
     run.accepted.extend(after.accepted);
 

@@ -1,9 +1,9 @@
 //! The SMTP session state machine: commands in, replies and actions out. No I/O here;
 //! [`crate::connection`] drives it over a socket.
 
+use crate::tenancy::Tenancy;
 use smtp_proto::{EhloResponse, Request};
 use std::borrow::Cow;
-use crate::tenancy::Tenancy;
 use std::sync::Arc;
 
 /// A reply: code, enhanced status code and text (multi-line for EHLO).
@@ -103,8 +103,7 @@ pub struct Session {
 }
 
 pub fn greeting(hostname: &str) -> Reply {
-    Reply::new(220, [0, 0, 0], format!("{hostname} ESMTP Postern journal receiver ready"))
-        .without_esc()
+    Reply::new(220, [0, 0, 0], format!("{hostname} ESMTP Postern journal receiver ready")).without_esc()
 }
 
 impl Reply {
@@ -169,9 +168,7 @@ impl Session {
             E::InvalidRecipientAddress => Reply::new(501, [5, 1, 3], "Bad recipient address syntax"),
             E::SyntaxError { syntax } => Reply::new(501, [5, 5, 4], format!("Syntax: {syntax}")),
             E::InvalidParameter { param } => Reply::new(501, [5, 5, 4], format!("Invalid parameter {param}")),
-            E::UnsupportedParameter { param } => {
-                Reply::new(504, [5, 5, 4], format!("Unsupported parameter {param}"))
-            }
+            E::UnsupportedParameter { param } => Reply::new(504, [5, 5, 4], format!("Unsupported parameter {param}")),
             E::ResponseTooLong => line_too_long(),
             E::NeedsMoreData { .. } | E::InvalidResponse { .. } => {
                 Reply::new(500, [5, 5, 2], "Syntax error, command unrecognized")
@@ -215,10 +212,9 @@ impl Session {
             Request::Expn { .. } => Action::Reply(Reply::new(502, [5, 5, 1], "EXPN not available")),
             Request::Bdat { chunk_size, is_last } => self.bdat(chunk_size, is_last),
             Request::StartTls => self.starttls(),
-            Request::Auth { .. }
-            | Request::Etrn { .. }
-            | Request::Atrn { .. }
-            | Request::Burl { .. } => Action::Reply(Reply::new(502, [5, 5, 1], "Command not implemented")),
+            Request::Auth { .. } | Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => {
+                Action::Reply(Reply::new(502, [5, 5, 1], "Command not implemented"))
+            }
         }
     }
 

@@ -13,12 +13,7 @@ use super::domain::{aligned, domain_of};
 pub const FROM_ENVELOPE_MISALIGNED: &str = "from_envelope_misaligned";
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
-    let Some(from_domain) = ctx
-        .message
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .and_then(domain_of)
+    let Some(from_domain) = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of)
     else {
         return;
     };
@@ -37,11 +32,8 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     if dkim_domains.iter().any(|d| aligned(d, &from_domain)) {
         return;
     }
-    let sender_vouches = ctx
-        .raw_headers("Sender")
-        .iter()
-        .filter_map(|s| domain_of(s))
-        .any(|d| aligned(&d, &envelope_domain));
+    let sender_vouches =
+        ctx.raw_headers("Sender").iter().filter_map(|s| domain_of(s)).any(|d| aligned(&d, &envelope_domain));
     if sender_vouches {
         return;
     }
@@ -60,9 +52,8 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
 fn dkim_tag(signature: &str, tag: &str) -> Option<String> {
     signature.split(';').find_map(|part| {
         let (name, value) = part.split_once('=')?;
-        (name.trim().eq_ignore_ascii_case(tag)).then(|| {
-            value.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase()
-        })
+        (name.trim().eq_ignore_ascii_case(tag))
+            .then(|| value.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase())
     })
 }
 

@@ -11,12 +11,41 @@ pub const OFFICE_MACRO: &str = "office_macro";
 
 /// Extensions Windows (and mail clients) run or open as programs.
 const EXECUTABLE_EXTENSIONS: &[&str] = &[
-    "exe", "scr", "com", "pif", "cpl", "msi", "msp", "dll", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf", "wsh",
-    "hta", "ps1", "psm1", "lnk", "jar", "reg", "sct", "chm", "iso", "img", "vhd", "appx", "msix", "application",
+    "exe",
+    "scr",
+    "com",
+    "pif",
+    "cpl",
+    "msi",
+    "msp",
+    "dll",
+    "bat",
+    "cmd",
+    "vbs",
+    "vbe",
+    "js",
+    "jse",
+    "wsf",
+    "wsh",
+    "hta",
+    "ps1",
+    "psm1",
+    "lnk",
+    "jar",
+    "reg",
+    "sct",
+    "chm",
+    "iso",
+    "img",
+    "vhd",
+    "appx",
+    "msix",
+    "application",
 ];
 const MACRO_EXTENSIONS: &[&str] = &["docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "ppsm", "sldm"];
 /// What a double extension pretends to be.
-const DOCUMENT_EXTENSIONS: &[&str] = &["pdf", "doc", "docx", "xls", "xlsx", "txt", "jpg", "png", "zip", "rtf", "htm", "html"];
+const DOCUMENT_EXTENSIONS: &[&str] =
+    &["pdf", "doc", "docx", "xls", "xlsx", "txt", "jpg", "png", "zip", "rtf", "htm", "html"];
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let mut findings: Vec<(&'static str, String)> = Vec::new();

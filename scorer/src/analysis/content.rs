@@ -35,7 +35,8 @@ pub fn kind(bytes: &[u8]) -> Kind {
 pub fn part_bytes<'a>(part: &'a mail_parser::MessagePart<'_>) -> std::borrow::Cow<'a, [u8]> {
     let bytes = part.contents();
     if kind(bytes) == Kind::Other && looks_like_base64(bytes) {
-        let reveals_a_file = lenient_base64(&bytes[..bytes.len().min(64)]).is_some_and(|head| kind(&head) != Kind::Other);
+        let reveals_a_file =
+            lenient_base64(&bytes[..bytes.len().min(64)]).is_some_and(|head| kind(&head) != Kind::Other);
         if reveals_a_file && let Some(all) = lenient_base64(bytes) {
             return std::borrow::Cow::Owned(all);
         }
@@ -45,7 +46,10 @@ pub fn part_bytes<'a>(part: &'a mail_parser::MessagePart<'_>) -> std::borrow::Co
 
 fn looks_like_base64(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(4096)];
-    !head.is_empty() && head.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n' | b' ' | b'\t'))
+    !head.is_empty()
+        && head
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n' | b' ' | b'\t'))
 }
 
 /// Base64 that skips white space and stops at padding or the first foreign byte.
@@ -156,7 +160,11 @@ mod tests {
         assert_eq!(members[0], ZipMember { name: "invoice.exe".into(), encrypted: true });
         assert!(!members[1].encrypted);
         assert!(zip_members(b"PK\x03\x04short").is_empty());
-        let ole = [&[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1][..], &"_VBA_PROJECT".encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<_>>()].concat();
+        let ole = [
+            &[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1][..],
+            &"_VBA_PROJECT".encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<_>>(),
+        ]
+        .concat();
         assert!(ole_has_entry(&ole, "_VBA_PROJECT"));
         assert!(!ole_has_entry(&ole, "EncryptedPackage"));
         assert_eq!(extension("a/b/Invoice.PDF.exe").as_deref(), Some("exe"));

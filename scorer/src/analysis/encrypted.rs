@@ -53,13 +53,12 @@ fn encrypted_part(part: &MessagePart<'_>) -> Option<String> {
     match content::kind(bytes) {
         Kind::Zip => {
             let members = content::zip_members(bytes);
-            members
-                .iter()
-                .find(|m| m.encrypted)
-                .map(|m| format!("password-protected archive {name} ({})", m.name))
+            members.iter().find(|m| m.encrypted).map(|m| format!("password-protected archive {name} ({})", m.name))
         }
         _ if is_pdf(bytes) && content::find(bytes, b"/Encrypt").is_some() => Some(format!("encrypted PDF {name}")),
-        Kind::Ole if content::ole_has_entry(bytes, "EncryptedPackage") || content::ole_has_entry(bytes, "EncryptionInfo") => {
+        Kind::Ole
+            if content::ole_has_entry(bytes, "EncryptedPackage") || content::ole_has_entry(bytes, "EncryptionInfo") =>
+        {
             Some(format!("encrypted Office document {name}"))
         }
         _ => None,

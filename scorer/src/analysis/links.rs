@@ -12,10 +12,10 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     let htmls: Vec<String> = ctx.message.html_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
     for html in &htmls {
         let lower = html.to_ascii_lowercase();
-        if lower.contains("<form") && (lower.contains("type=\"password\"") || lower.contains("type='password'") || lower.contains("type=password")) {
-            if !ctx.fired(CREDENTIAL_FORM) {
-                ctx.add(CREDENTIAL_FORM, 8_000, "an HTML form asks for a password");
-            }
+        let asks_password =
+            lower.contains("type=\"password\"") || lower.contains("type='password'") || lower.contains("type=password");
+        if lower.contains("<form") && asks_password && !ctx.fired(CREDENTIAL_FORM) {
+            ctx.add(CREDENTIAL_FORM, 8_000, "an HTML form asks for a password");
         }
         for (href, text) in anchors(html) {
             let Some(host) = host_of(&href) else { continue };
@@ -84,7 +84,8 @@ pub fn host_of(url: &str) -> Option<String> {
     let rest = url.trim().strip_prefix("http://").or_else(|| url.trim().strip_prefix("https://"))?;
     let authority = rest.split(['/', '?', '#']).next()?;
     let host = authority.rsplit('@').next()?;
-    let host = if host.starts_with('[') { host.trim_start_matches('[').split(']').next()? } else { host.split(':').next()? };
+    let host =
+        if host.starts_with('[') { host.trim_start_matches('[').split(']').next()? } else { host.split(':').next()? };
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 

@@ -73,7 +73,10 @@ fn main() -> Result<()> {
 
     let mut json = serde_json::Map::new();
     let mut stored_before = 0u64;
-    println!("{:<6} {:>8} {:>14} {:>10} {:>14} {:>10} {:>7}", "size", "messages", "ingest msg/s", "MB/s", "sink msg/s", "MB/s", "ratio");
+    println!(
+        "{:<6} {:>8} {:>14} {:>10} {:>14} {:>10} {:>7}",
+        "size", "messages", "ingest msg/s", "MB/s", "sink msg/s", "MB/s", "ratio"
+    );
     for (name, body, count) in sizes {
         // Warm-up, then the measured run, for each target.
         smtp_source(sink_addr, 200, body)?;

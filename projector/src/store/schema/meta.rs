@@ -20,12 +20,14 @@ pub fn checkpoint_key(stream: &str) -> Vec<u8> {
 }
 
 pub fn decode_u64(v: &[u8]) -> Result<u64, StoreError> {
-    let bytes: [u8; 8] = v.try_into().map_err(|_| StoreError::Corrupt { cf: CF, reason: "u64 of wrong length".into() })?;
+    let bytes: [u8; 8] =
+        v.try_into().map_err(|_| StoreError::Corrupt { cf: CF, reason: "u64 of wrong length".into() })?;
     Ok(u64::from_be_bytes(bytes))
 }
 
 pub fn decode_u32(v: &[u8]) -> Result<u32, StoreError> {
-    let bytes: [u8; 4] = v.try_into().map_err(|_| StoreError::Corrupt { cf: CF, reason: "u32 of wrong length".into() })?;
+    let bytes: [u8; 4] =
+        v.try_into().map_err(|_| StoreError::Corrupt { cf: CF, reason: "u32 of wrong length".into() })?;
     Ok(u32::from_be_bytes(bytes))
 }
 

@@ -124,6 +124,15 @@ mod tests {
     }
 
     #[test]
+    fn a_display_name_with_another_address_is_spoof() {
+        let v = score(b"From: \"ceo@bank.example\" <boss1234@freemail.example>\r\n\r\npay\r\n", &facts("boss1234@freemail.example"));
+        assert_eq!(v.disposition, Disposition::Spoof);
+        assert!(v.detections.iter().any(|d| d.name == "display_name_address"));
+        let v = score(b"From: \"Alice (alice@home.example)\" <alice@home.example>\r\n\r\nhi\r\n", &facts("alice@home.example"));
+        assert_eq!(v.disposition, Disposition::None);
+    }
+
+    #[test]
     fn dkim_or_list_sender_alignment_is_not_spoof() {
         let v = score(
             b"DKIM-Signature: v=1; d=bank.example; s=s; b=x\r\nFrom: ceo@bank.example\r\n\r\nhi\r\n",

@@ -16,6 +16,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (links::CREDENTIAL_FORM, Disposition::Suspicious),
     (links::LINK_IP_HOST, Disposition::Suspicious),
     (alignment::FROM_ENVELOPE_MISALIGNED, Disposition::Spoof),
+    (alignment::DISPLAY_NAME_ADDRESS, Disposition::Spoof),
     (bulk::LIST_UNSUBSCRIBE, Disposition::Bulk),
     (bulk::PRECEDENCE_BULK, Disposition::Bulk),
 ];

@@ -11,13 +11,48 @@ use super::ScoreContext;
 use super::domain::{aligned, domain_of};
 
 pub const FROM_ENVELOPE_MISALIGNED: &str = "from_envelope_misaligned";
+pub const DISPLAY_NAME_ADDRESS: &str = "display_name_address";
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
+    display_name_carries_another_address(ctx);
+    envelope_alignment(ctx);
+}
+
+/// `"ceo@bank.example" <x@freemail.example>`: the name shows an address of another domain
+/// than the one the mail is from. (Mailing lists that write "alice@x via List" are exempt.)
+fn display_name_carries_another_address(ctx: &mut ScoreContext<'_>) {
+    let Some(from) = ctx.message.from().and_then(|a| a.first()) else { return };
+    let (Some(name), Some(domain)) = (from.name(), from.address().and_then(domain_of)) else { return };
+    if is_list_mail(ctx) {
+        return;
+    }
+    let shown = name
+        .split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '(' | ')' | '<' | '>' | ','))
+        .filter(|w| w.contains('@'))
+        .find_map(domain_of)
+        // `hyatt@mozilla` is a name, not an address.
+        .filter(|d| d.contains('.') && !d.ends_with('.'));
+    if let Some(shown) = shown
+        && !aligned(&shown, &domain)
+    {
+        ctx.add(
+            DISPLAY_NAME_ADDRESS,
+            6000,
+            format!("the From name shows an address at {shown} but the mail is from {domain}"),
+        );
+    }
+}
+
+fn is_list_mail(ctx: &ScoreContext<'_>) -> bool {
+    ctx.header_text("List-Id").is_some() || ctx.header_text("List-Post").is_some()
+}
+
+fn envelope_alignment(ctx: &mut ScoreContext<'_>) {
     let Some(from_domain) = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of)
     else {
         return;
     };
-    if ctx.header_text("List-Id").is_some() || ctx.header_text("List-Post").is_some() {
+    if is_list_mail(ctx) {
         return;
     }
     // The null sender (bounces) and an unknown envelope give nothing to compare.

@@ -32,3 +32,7 @@ trace message_id:
 bench-ingest:
     cargo build --release -p postern-ingest -p testkit
     ./target/release/bench_ingest
+
+# Score the labelled corpus offline (POSTERN_CORPUS or ../shared/corpus): confusion matrix, precision, recall.
+eval: build
+    ./target/debug/scorer eval --corpus "${POSTERN_CORPUS:-../shared/corpus}"

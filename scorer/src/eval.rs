@@ -3,6 +3,7 @@
 //! corpus has), or from the layout `DIR/<label>/*.eml`.
 
 use crate::analysis::MessageFacts;
+use crate::auth::Authenticator;
 use crate::score::{Verdict, score};
 use proto::{Attribute, Disposition};
 use serde::Serialize;
@@ -80,11 +81,17 @@ pub fn facts_from_stored_message(raw: &[u8]) -> MessageFacts {
         .parse_headers(raw)
         .and_then(|m| m.header_raw("Return-Path").map(|v| v.trim().trim_matches(['<', '>']).trim().to_owned()))
         .unwrap_or_default();
-    MessageFacts { envelope_sender }
+    MessageFacts { envelope_sender, dkim: None }
 }
 
-/// Scores one file. Without a manifest the first folder of its path is its label.
-pub fn score_file(corpus: &Path, path: &Path, manifest: Option<&HashMap<String, String>>) -> std::io::Result<Scored> {
+/// Scores one file, authenticating it with `auth` (offline: a DNS fixture at most).
+/// Without a manifest the first folder of its path is its label.
+pub async fn score_file(
+    corpus: &Path,
+    path: &Path,
+    manifest: Option<&HashMap<String, String>>,
+    auth: &Authenticator,
+) -> std::io::Result<Scored> {
     let raw = std::fs::read(path)?;
     let relative = path.strip_prefix(corpus).unwrap_or(path);
     let file = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
@@ -94,7 +101,9 @@ pub fn score_file(corpus: &Path, path: &Path, manifest: Option<&HashMap<String, 
             .then(|| relative.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()))
             .flatten(),
     };
-    let verdict = score(&raw, &facts_from_stored_message(&raw));
+    let mut facts = facts_from_stored_message(&raw);
+    facts.dkim = Some(auth.dkim(&raw).await);
+    let verdict = score(&raw, &facts);
     Ok(Scored { file, label, verdict })
 }
 
@@ -160,9 +169,15 @@ pub fn summarize(scored: &[Scored]) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::TxtRecords;
 
-    #[test]
-    fn scores_a_labelled_folder_and_a_manifest() {
+    fn offline() -> Authenticator {
+        Authenticator::offline(TxtRecords::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn scores_a_labelled_folder_and_a_manifest() {
+        let auth = offline();
         let dir = tempdir();
         std::fs::create_dir_all(dir.join("bulk")).unwrap();
         std::fs::create_dir_all(dir.join("clean")).unwrap();
@@ -177,7 +192,10 @@ mod tests {
         std::fs::write(dir.join("notes.txt"), b"ignored").unwrap();
         let files = find_messages(&dir).unwrap();
         assert_eq!(files.len(), 3);
-        let scored: Vec<Scored> = files.iter().map(|p| score_file(&dir, p, None).unwrap()).collect();
+        let mut scored = Vec::new();
+        for p in &files {
+            scored.push(score_file(&dir, p, None, &auth).await.unwrap());
+        }
         let s = summarize(&scored);
         assert_eq!(s.confusion["bulk"]["BULK"], 1);
         assert_eq!(s.confusion["clean"]["SPOOF"], 1);
@@ -190,9 +208,9 @@ mod tests {
         // A manifest overrides the folders.
         std::fs::write(dir.join("MANIFEST.tsv"), "file\tlabel\textra\nclean/b.eml\tspoof\tx\n").unwrap();
         let manifest = read_manifest(&dir.join("MANIFEST.tsv")).unwrap();
-        let b = score_file(&dir, &dir.join("clean/b.eml"), Some(&manifest)).unwrap();
+        let b = score_file(&dir, &dir.join("clean/b.eml"), Some(&manifest), &auth).await.unwrap();
         assert_eq!(b.label.as_deref(), Some("spoof"));
-        assert_eq!(score_file(&dir, &dir.join("clean/c.eml"), Some(&manifest)).unwrap().label, None);
+        assert_eq!(score_file(&dir, &dir.join("clean/c.eml"), Some(&manifest), &auth).await.unwrap().label, None);
         std::fs::write(dir.join("BAD.tsv"), "name\tlabel\n").unwrap();
         assert!(read_manifest(&dir.join("BAD.tsv")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -5,6 +5,7 @@
 //! MAIL_EVENTS; the raw event is acked only after that publish is acknowledged.
 
 pub mod analysis;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod eval;

@@ -41,6 +41,9 @@ enum Command {
         /// One JSON object per message, then a summary object.
         #[arg(long)]
         json: bool,
+        /// DNS fixture (`name value` lines) for authentication; eval never uses the network.
+        #[arg(long)]
+        dns: Option<PathBuf>,
     },
 }
 
@@ -53,13 +56,21 @@ async fn main() -> anyhow::Result<()> {
             let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
             scorer::run(config, shutdown_signal()).await.context("scorer failed")?;
         }
-        Command::Eval { corpus, labels, json } => eval(&corpus, labels.as_deref(), json)?,
+        Command::Eval { corpus, labels, json, dns } => eval(&corpus, labels.as_deref(), dns.as_deref(), json).await?,
     }
     Ok(())
 }
 
-fn eval(corpus: &std::path::Path, labels: Option<&std::path::Path>, json: bool) -> anyhow::Result<()> {
+async fn eval(
+    corpus: &std::path::Path,
+    labels: Option<&std::path::Path>,
+    dns: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use scorer::auth::{Authenticator, TxtRecords};
     use scorer::eval;
+    let records = dns.map(TxtRecords::load).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
+    let auth = Authenticator::offline(records).map_err(anyhow::Error::msg)?;
     if !corpus.is_dir() {
         anyhow::bail!("--corpus {}: not a folder", corpus.display());
     }
@@ -75,8 +86,9 @@ fn eval(corpus: &std::path::Path, labels: Option<&std::path::Path>, json: bool) 
     }
     let mut scored = Vec::with_capacity(files.len());
     for path in &files {
-        let s =
-            eval::score_file(corpus, path, manifest.as_ref()).with_context(|| format!("reading {}", path.display()))?;
+        let s = eval::score_file(corpus, path, manifest.as_ref(), &auth)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
         if json {
             let line = serde_json::json!({
                 "file": s.file,

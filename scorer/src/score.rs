@@ -89,7 +89,7 @@ mod tests {
     use proto::Attribute;
 
     fn facts(sender: &str) -> MessageFacts {
-        MessageFacts { envelope_sender: sender.into() }
+        MessageFacts { envelope_sender: sender.into(), dkim: None }
     }
 
     #[test]
@@ -124,11 +124,34 @@ mod tests {
     }
 
     #[test]
+    fn verified_dkim_decides_alignment() {
+        use crate::auth::{DkimCheck, Outcome};
+        let msg = b"DKIM-Signature: v=1; d=bank.example; s=s; b=x\r\nFrom: ceo@bank.example\r\n\r\nhi\r\n";
+        let with = |outcome| MessageFacts {
+            envelope_sender: "bounces@esp.example".into(),
+            dkim: Some(vec![DkimCheck { domain: "bank.example".into(), outcome, reason: None }]),
+        };
+        assert_eq!(score(msg, &with(Outcome::Pass)).disposition, Disposition::None);
+        // DNS unavailable says nothing against the signature.
+        assert_eq!(score(msg, &with(Outcome::TempError)).disposition, Disposition::None);
+        // A signature that does not verify vouches for nothing.
+        let failed = score(msg, &with(Outcome::Fail));
+        assert_eq!(failed.disposition, Disposition::Spoof);
+        assert!(failed.detections.iter().any(|d| d.name == "dkim_fail"));
+    }
+
+    #[test]
     fn a_display_name_with_another_address_is_spoof() {
-        let v = score(b"From: \"ceo@bank.example\" <boss1234@freemail.example>\r\n\r\npay\r\n", &facts("boss1234@freemail.example"));
+        let v = score(
+            b"From: \"ceo@bank.example\" <boss1234@freemail.example>\r\n\r\npay\r\n",
+            &facts("boss1234@freemail.example"),
+        );
         assert_eq!(v.disposition, Disposition::Spoof);
         assert!(v.detections.iter().any(|d| d.name == "display_name_address"));
-        let v = score(b"From: \"Alice (alice@home.example)\" <alice@home.example>\r\n\r\nhi\r\n", &facts("alice@home.example"));
+        let v = score(
+            b"From: \"Alice (alice@home.example)\" <alice@home.example>\r\n\r\nhi\r\n",
+            &facts("alice@home.example"),
+        );
         assert_eq!(v.disposition, Disposition::None);
     }
 

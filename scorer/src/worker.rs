@@ -2,6 +2,7 @@
 //! retries and dead letters. Scoring itself is in [`crate::score`].
 
 use crate::analysis::MessageFacts;
+use crate::auth::{Authenticator, TxtRecords};
 use crate::config::Config;
 use crate::error::{Outcome, RunError};
 use crate::score::score;
@@ -24,6 +25,7 @@ pub const PRODUCER: &str = concat!("scorer/", env!("CARGO_PKG_VERSION"));
 struct Worker {
     js: jetstream::Context,
     config: Config,
+    auth: Authenticator,
 }
 
 /// Runs one scorer process until `shutdown` completes, then stops pulling, lets the
@@ -78,7 +80,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .map_err(|e| RunError::Setup(e.to_string()))?;
     info!(concurrency = config.concurrency, "scorer consuming MAIL_RAW");
 
-    let worker = Arc::new(Worker { js, config: config.clone() });
+    let auth = match Authenticator::system() {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(error = %e, "no system DNS configuration; DKIM lookups will fail as temporary errors");
+            Authenticator::offline(TxtRecords::default()).map_err(RunError::Setup)?
+        }
+    };
+    let worker = Arc::new(Worker { js, config: config.clone(), auth });
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.concurrency));
     loop {
@@ -182,7 +191,6 @@ impl Worker {
     }
 
     async fn score_and_publish(&self, raw_envelope: Envelope, raw: proto::RawMailReceived) -> Outcome {
-        let facts = MessageFacts { envelope_sender: raw.sender().to_owned() };
         let bytes = match self.body(&raw).await {
             Ok(b) => b,
             Err(e) => {
@@ -190,6 +198,7 @@ impl Worker {
                 return Outcome::Retry(Duration::from_secs(2));
             }
         };
+        let facts = MessageFacts { envelope_sender: raw.sender().to_owned(), dkim: Some(self.auth.dkim(&bytes).await) };
         // Large messages take milliseconds of CPU: off the async threads.
         let verdict = match tokio::task::spawn_blocking(move || score(&bytes, &facts)).await {
             Ok(v) => v,

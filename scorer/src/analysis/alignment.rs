@@ -4,18 +4,36 @@
 //! (`List-Id` or `List-Post`, RFC 2919 / 2369) is resent by the list under its own
 //! envelope by design and is not compared.
 //!
-//! The DKIM signatures are not verified here; cryptographic authentication (SPF, DKIM,
-//! DMARC with mail-auth) replaces this heuristic's claims with results.
+//! DKIM signatures count as verified by mail-auth ([`crate::auth`]) when authentication
+//! ran; SPF and DMARC results are not used yet.
 
 use super::ScoreContext;
 use super::domain::{aligned, domain_of};
+use crate::auth::Outcome;
 
 pub const FROM_ENVELOPE_MISALIGNED: &str = "from_envelope_misaligned";
 pub const DISPLAY_NAME_ADDRESS: &str = "display_name_address";
+pub const DKIM_FAIL: &str = "dkim_fail";
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
     display_name_carries_another_address(ctx);
     envelope_alignment(ctx);
+    dkim_failures(ctx);
+}
+
+/// Evidence of signatures that do not verify (changed in transit, or forged).
+fn dkim_failures(ctx: &mut ScoreContext<'_>) {
+    let failed: Vec<String> = ctx
+        .facts
+        .dkim
+        .iter()
+        .flatten()
+        .filter(|c| matches!(c.outcome, Outcome::Fail | Outcome::PermError))
+        .map(|c| format!("d={} ({})", c.domain, c.reason.as_deref().unwrap_or("failed")))
+        .collect();
+    if !failed.is_empty() {
+        ctx.add(DKIM_FAIL, 1000, format!("DKIM signature does not verify: {}", failed.join("; ")));
+    }
 }
 
 /// `"ceo@bank.example" <x@freemail.example>`: the name shows an address of another domain
@@ -62,8 +80,17 @@ fn envelope_alignment(ctx: &mut ScoreContext<'_>) {
     if aligned(&from_domain, &envelope_domain) {
         return;
     }
-    let dkim_domains: Vec<String> =
-        ctx.raw_headers("DKIM-Signature").iter().filter_map(|sig| dkim_tag(sig, "d")).collect();
+    let dkim_domains: Vec<String> = match &ctx.facts.dkim {
+        // Verified: a passing signature vouches, and so does one that DNS could not check
+        // (a temporary error says nothing against it); a failing one does not.
+        Some(checks) => checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Pass | Outcome::TempError))
+            .map(|c| c.domain.clone())
+            .collect(),
+        // Not verified: the signatures' claims.
+        None => ctx.raw_headers("DKIM-Signature").iter().filter_map(|sig| dkim_tag(sig, "d")).collect(),
+    };
     if dkim_domains.iter().any(|d| aligned(d, &from_domain)) {
         return;
     }

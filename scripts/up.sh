@@ -52,7 +52,9 @@ wait_port 4222
 setsid "$bin/ingest" >var/log/ingest.log 2>&1 &
 pids+=($!)
 wait_port 2525
-setsid "$bin/scorer" run >var/log/scorer.log 2>&1 &
+# Local runs authenticate offline unless POSTERN_DNS=system is set: no DNS traffic leaves
+# the machine while you try Postern with local mail.
+POSTERN_DNS="${POSTERN_DNS:-offline}" setsid "$bin/scorer" run >var/log/scorer.log 2>&1 &
 pids+=($!)
 setsid "$bin/projector" serve >var/log/projector.log 2>&1 &
 pids+=($!)

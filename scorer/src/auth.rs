@@ -1,4 +1,5 @@
-//! Message authentication with mail-auth: DKIM signatures verified against DNS.
+//! Message authentication with mail-auth: DKIM signatures, SPF for the first hop outside
+//! the tenant's own servers, and DMARC on top of both.
 //!
 //! In production the resolver is the system's (hickory, with its own cache and bounded
 //! timeouts). Offline (tests, `scorer eval`) it has no name server at all: every lookup
@@ -8,11 +9,19 @@
 
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
+use mail_auth::dmarc::Dmarc;
+use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::hickory_resolver::config::{ResolverConfig, ResolverOpts};
-use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, ResolverCache, Txt};
+use mail_auth::spf::Spf;
+use mail_auth::spf::verify::SpfParameters;
+use mail_auth::{
+    AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, Parameters, ResolverCache, SpfOutput,
+    SpfResult, Txt,
+};
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,15 +48,166 @@ pub struct DkimCheck {
     pub reason: Option<String>,
 }
 
+/// An SPF or DMARC outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Result3 {
+    Pass,
+    Fail,
+    SoftFail,
+    Neutral,
+    TempError,
+    PermError,
+    /// No record, or nothing to check.
+    None,
+}
+
+/// What DMARC asks of a failing message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmarcPolicy {
+    None,
+    Quarantine,
+    Reject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpfCheck {
+    pub ip: IpAddr,
+    pub domain: String,
+    pub outcome: Result3,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmarcCheck {
+    /// The RFC 5322 From domain.
+    pub domain: String,
+    pub outcome: Result3,
+    pub policy: DmarcPolicy,
+}
+
+/// Everything authentication found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthResults {
+    pub dkim: Vec<DkimCheck>,
+    pub spf: Option<SpfCheck>,
+    pub dmarc: Option<DmarcCheck>,
+}
+
+/// The delivery facts authentication needs besides the message.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery<'a> {
+    /// The original's envelope sender (empty: null sender or unknown).
+    pub mail_from: &'a str,
+    /// Servers of the tenant's own (and trusted relays): their hops are skipped when
+    /// looking for the first external one in the Received chain.
+    pub trusted: &'a [Network],
+}
+
+/// A CIDR block, for trusted relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s.trim().split_once('/').map_or((s.trim(), None), |(a, p)| (a, Some(p)));
+        let addr: IpAddr = a.parse().map_err(|_| format!("{s:?} is not an IP network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{s:?}: bad prefix"))?,
+            None => max,
+        };
+        Ok(Network { addr, prefix })
+    }
+}
+
+impl Network {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(n) & mask == u32::from(i) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(i)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(n) & mask == u128::from(i) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The first hop outside the tenant's servers: walking the Received headers from the
+/// newest, the first `from` clause whose address is public and not trusted. Returns the
+/// address and the name the client gave (HELO).
+pub fn first_external_hop(raw: &[u8], trusted: &[Network]) -> Option<(IpAddr, String)> {
+    let message = mail_parser::MessageParser::new().parse_headers(raw)?;
+    for header in message.headers().iter().filter(|h| h.name().eq_ignore_ascii_case("Received")) {
+        let text = raw.get(header.offset_start as usize..header.offset_end as usize)?;
+        let text = String::from_utf8_lossy(text).replace(['\r', '\n', '\t'], " ");
+        let from = text.trim_start().strip_prefix("from ")?;
+        let from = from.split(" by ").next().unwrap_or(from);
+        let helo = from.split_whitespace().next().unwrap_or("").to_owned();
+        let ip = from
+            .split(['[', ']', '(', ')', ' '])
+            .filter_map(|t| t.trim_start_matches("IPv6:").parse::<IpAddr>().ok())
+            .next();
+        let Some(ip) = ip else { continue };
+        if is_internal(ip) || trusted.iter().any(|n| n.contains(ip)) {
+            continue;
+        }
+        return Some((ip, helo));
+    }
+    None
+}
+
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+fn spf3(r: SpfResult) -> Result3 {
+    match r {
+        SpfResult::Pass => Result3::Pass,
+        SpfResult::Fail => Result3::Fail,
+        SpfResult::SoftFail => Result3::SoftFail,
+        SpfResult::Neutral => Result3::Neutral,
+        SpfResult::TempError => Result3::TempError,
+        SpfResult::PermError => Result3::PermError,
+        SpfResult::None => Result3::None,
+    }
+}
+
+fn dmarc3(r: &DmarcResult) -> Result3 {
+    match r {
+        DmarcResult::Pass => Result3::Pass,
+        DmarcResult::Fail(_) => Result3::Fail,
+        DmarcResult::TempError(_) => Result3::TempError,
+        DmarcResult::PermError(_) => Result3::PermError,
+        DmarcResult::None => Result3::None,
+    }
+}
+
 /// TXT records: from a fixture, and whatever live lookups put in (mail-auth caches them).
+/// A fixture read with [`TxtRecords::parse`] is authoritative: a name it does not hold
+/// does not exist (NXDOMAIN), as DMARC's tree walk up to the top-level domain needs.
+/// Empty records (`default`) answer nothing, and lookups go to the resolver.
 #[derive(Default)]
-pub struct TxtRecords(Mutex<HashMap<Box<str>, Txt>>);
+pub struct TxtRecords {
+    records: Mutex<HashMap<Box<str>, Txt>>,
+    authoritative: bool,
+}
 
 impl TxtRecords {
-    /// Reads `name value` lines; blank lines and `#` comments are skipped. DKIM key records
-    /// (`._domainkey.` names) are parsed as such.
+    /// Reads `name value` lines; blank lines and `#` comments are skipped. DKIM keys
+    /// (`._domainkey.` names), DMARC (`_dmarc.` names) and SPF (`v=spf1` values) records are
+    /// understood; other lines are passed over.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let records = TxtRecords::default();
+        let records = TxtRecords { authoritative: true, ..Default::default() };
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -55,11 +215,18 @@ impl TxtRecords {
             }
             let (name, value) = line.split_once(' ').ok_or_else(|| format!("line {}: expected `name value`", n + 1))?;
             let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
-            if name.contains("._domainkey.") {
-                let key =
-                    DomainKey::parse(value.trim().as_bytes()).map_err(|e| format!("line {}: {name}: {e}", n + 1))?;
-                records.put(&name, Txt::from(key));
-            }
+            let value = value.trim().as_bytes();
+            let bad = |e: mail_auth::Error| format!("line {}: {name}: {e}", n + 1);
+            let txt = if name.contains("._domainkey.") {
+                Txt::from(DomainKey::parse(value).map_err(bad)?)
+            } else if name.starts_with("_dmarc.") {
+                Txt::from(Dmarc::parse(value).map_err(bad)?)
+            } else if value.starts_with(b"v=spf1") {
+                Txt::from(Spf::parse(value).map_err(bad)?)
+            } else {
+                continue;
+            };
+            records.put(&name, txt);
         }
         Ok(records)
     }
@@ -70,7 +237,7 @@ impl TxtRecords {
     }
 
     fn put(&self, name: &str, txt: Txt) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.records.lock().unwrap_or_else(|p| p.into_inner());
         map.insert(format!("{name}.").into_boxed_str(), txt);
     }
 }
@@ -81,7 +248,14 @@ impl ResolverCache<Box<str>, Txt> for TxtRecords {
         Box<str>: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+        let found = self.records.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+        found.or_else(|| {
+            self.authoritative.then(|| {
+                Txt::Error(mail_auth::Error::Dns(mail_auth::DnsError::RecordNotFound(
+                    mail_auth::hickory_resolver::proto::op::ResponseCode::NXDomain,
+                )))
+            })
+        })
     }
 
     fn remove<Q>(&self, name: &Q) -> Option<Txt>
@@ -89,11 +263,11 @@ impl ResolverCache<Box<str>, Txt> for TxtRecords {
         Box<str>: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(name)
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).remove(name)
     }
 
     fn insert(&self, key: Box<str>, value: Txt, _valid_until: std::time::Instant) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(key, value);
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).insert(key, value);
     }
 }
 
@@ -124,8 +298,73 @@ impl Authenticator {
     /// Verifies every DKIM signature of the message. Bytes that are not a message give
     /// no checks.
     pub async fn dkim(&self, raw: &[u8]) -> Vec<DkimCheck> {
-        let Some(message) = AuthenticatedMessage::parse(raw) else { return Vec::new() };
-        let outputs = self.resolver.verify_dkim(Parameters::new(&message).with_txt_cache(self.records.as_ref())).await;
+        self.authenticate(raw, &Delivery::default()).await.dkim
+    }
+
+    /// DKIM, SPF for the first external hop (when the Received chain names one and there
+    /// is an envelope sender), and DMARC for the From domain.
+    pub async fn authenticate(&self, raw: &[u8], delivery: &Delivery<'_>) -> AuthResults {
+        let Some(message) = AuthenticatedMessage::parse(raw) else { return AuthResults::default() };
+        let cache = self.records.as_ref();
+        let outputs = self.resolver.verify_dkim(Parameters::new(&message).with_txt_cache(cache)).await;
+        let dkim = Self::dkim_checks(&outputs);
+        let mail_from = delivery.mail_from.trim();
+        let mail_from_domain = mail_from.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+        let hop = first_external_hop(raw, delivery.trusted);
+        let spf_output = match (&hop, mail_from_domain.is_empty()) {
+            (Some((ip, helo)), false) => {
+                let params = SpfParameters::verify_mail_from(*ip, helo, "postern.localhost", mail_from);
+                Some(self.resolver.verify_spf(Parameters::new(params).with_txt_cache(cache)).await)
+            }
+            _ => None,
+        };
+        let spf = match (&hop, &spf_output) {
+            (Some((ip, _)), Some(out)) => {
+                Some(SpfCheck { ip: *ip, domain: mail_from_domain.clone(), outcome: spf3(out.result()) })
+            }
+            _ => None,
+        };
+        let no_spf = SpfOutput::new(mail_from_domain.clone()).with_result(SpfResult::None);
+        let dmarc_output = self
+            .resolver
+            .verify_dmarc(
+                Parameters::new(DmarcParameters {
+                    message: &message,
+                    dkim_output: &outputs,
+                    dkim2_output: None,
+                    rfc5321_mail_from_domain: &mail_from_domain,
+                    spf_output: spf_output.as_ref().unwrap_or(&no_spf),
+                })
+                .with_txt_cache(cache),
+            )
+            .await;
+        let (spf_r, dkim_r) = (dmarc3(dmarc_output.spf_result()), dmarc3(dmarc_output.dkim_result()));
+        // With a record, DMARC passes when SPF or DKIM passes aligned; a DNS failure leaves
+        // it undecided; anything else fails. Without a record there is no DMARC result.
+        let outcome = if spf_r == Result3::Pass || dkim_r == Result3::Pass {
+            Result3::Pass
+        } else if spf_r == Result3::TempError || dkim_r == Result3::TempError {
+            Result3::TempError
+        } else if dmarc_output.dmarc_record().is_none() {
+            Result3::None
+        } else if spf_r == Result3::PermError || dkim_r == Result3::PermError {
+            Result3::PermError
+        } else {
+            Result3::Fail
+        };
+        let dmarc = (!dmarc_output.domain().is_empty()).then(|| DmarcCheck {
+            domain: dmarc_output.domain().to_ascii_lowercase(),
+            outcome,
+            policy: match dmarc_output.policy() {
+                mail_auth::dmarc::Policy::Reject => DmarcPolicy::Reject,
+                mail_auth::dmarc::Policy::Quarantine => DmarcPolicy::Quarantine,
+                _ => DmarcPolicy::None,
+            },
+        });
+        AuthResults { dkim, spf, dmarc }
+    }
+
+    fn dkim_checks(outputs: &[mail_auth::DkimOutput<'_>]) -> Vec<DkimCheck> {
         outputs
             .iter()
             .filter_map(|o| {
@@ -141,5 +380,52 @@ impl Authenticator {
                 Some(DkimCheck { domain, outcome, reason })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECORDS: &str = "example.org v=spf1 ip4:192.0.2.0/24 -all\n_dmarc.example.org v=DMARC1; p=quarantine\n";
+
+    fn message(received_ip: &str) -> Vec<u8> {
+        format!(
+            "Received: from relay.corp.test (relay.corp.test [10.1.2.3]) by mx.corp.test; Sun, 22 Nov 2026 10:00:00 +0000\r\n\
+Received: from out.example.org (out.example.org [{received_ip}]) by relay.corp.test; Sun, 22 Nov 2026 09:59:59 +0000\r\n\
+From: Alice <alice@example.org>\r\nTo: bob@corp.test\r\nSubject: hi\r\nMessage-ID: <m1@example.org>\r\n\r\nhello\r\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_first_external_hop_skips_internal_and_trusted_servers() {
+        let m = message("192.0.2.7");
+        assert_eq!(first_external_hop(&m, &[]), Some(("192.0.2.7".parse().unwrap(), "out.example.org".into())));
+        let trusted: Vec<Network> = vec!["192.0.2.0/24".parse().unwrap()];
+        assert_eq!(first_external_hop(&m, &trusted), None);
+        assert_eq!(first_external_hop(b"From: a@b\r\n\r\nx", &[]), None);
+        assert!("10.0.0.0/33".parse::<Network>().is_err());
+    }
+
+    #[tokio::test]
+    async fn spf_and_dmarc_from_a_fixture() {
+        let auth = Authenticator::offline(TxtRecords::parse(RECORDS).unwrap()).unwrap();
+        let delivery = Delivery { mail_from: "alice@example.org", trusted: &[] };
+        // From the domain's own servers: SPF passes, aligned: DMARC passes.
+        let ok = auth.authenticate(&message("192.0.2.7"), &delivery).await;
+        assert_eq!(ok.spf.as_ref().map(|s| s.outcome), Some(Result3::Pass), "{ok:?}");
+        assert_eq!(ok.dmarc.as_ref().map(|d| d.outcome), Some(Result3::Pass), "{ok:?}");
+        // From elsewhere, unsigned: SPF fails, DMARC fails with the quarantine policy.
+        let forged = auth.authenticate(&message("203.0.113.9"), &delivery).await;
+        assert_eq!(forged.spf.as_ref().map(|s| s.outcome), Some(Result3::Fail), "{forged:?}");
+        let dmarc = forged.dmarc.expect("a DMARC result");
+        assert_eq!((dmarc.outcome, dmarc.policy), (Result3::Fail, DmarcPolicy::Quarantine));
+        // No DNS at all: temporary errors, never a hang or a failure verdict.
+        let blind = Authenticator::offline(TxtRecords::default()).unwrap();
+        let started = std::time::Instant::now();
+        let r = blind.authenticate(&message("203.0.113.9"), &delivery).await;
+        assert_ne!(r.dmarc.as_ref().map(|d| d.outcome), Some(Result3::Fail), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

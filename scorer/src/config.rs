@@ -8,6 +8,18 @@ use std::time::Duration;
 
 /// Environment variable that overrides `nats_url`.
 pub const ENV_NATS_URL: &str = "NATS_URL";
+/// Environment variable that overrides `dns` (`system` or `offline`).
+pub const ENV_DNS: &str = "POSTERN_DNS";
+
+/// Where authentication looks DNS up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsMode {
+    /// The system's resolver (/etc/resolv.conf), 2 s timeouts, 2 attempts.
+    System,
+    /// No network: only `dns_fixture` answers; every other lookup is a temporary error.
+    Offline,
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,11 +40,25 @@ pub struct Config {
     /// How long to wait for the acknowledgement of a disposition event.
     #[serde(default = "default_publish_timeout", with = "humantime_serde")]
     pub publish_timeout: Duration,
+    /// Where SPF, DKIM and DMARC look DNS up: `system` or `offline`. Env: `POSTERN_DNS`.
+    #[serde(default = "default_dns")]
+    pub dns: DnsMode,
+    /// With `dns = "offline"`: a file of `name value` TXT records that answer (and are the
+    /// only names that exist).
+    #[serde(default)]
+    pub dns_fixture: Option<std::path::PathBuf>,
+    /// The tenants' own mail servers and trusted relays (CIDR). SPF is checked for the
+    /// first hop outside them in the Received chain (private addresses are skipped too).
+    #[serde(default)]
+    pub trusted_relays: Vec<String>,
     /// How long shutdown waits for messages in progress.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
 }
 
+fn default_dns() -> DnsMode {
+    DnsMode::System
+}
 fn default_nats_url() -> String {
     "nats://127.0.0.1:4222".to_owned()
 }
@@ -71,6 +97,13 @@ impl Config {
         if let Ok(url) = std::env::var(ENV_NATS_URL) {
             config.nats_url = url;
         }
+        if let Ok(mode) = std::env::var(ENV_DNS) {
+            config.dns = match mode.as_str() {
+                "system" => DnsMode::System,
+                "offline" => DnsMode::Offline,
+                other => return Err(ConfigError::Invalid(format!("{ENV_DNS}={other:?}: expected system or offline"))),
+            };
+        }
         config.validate()?;
         Ok(config)
     }
@@ -82,7 +115,15 @@ impl Config {
         if self.max_deliver < 1 {
             return Err(ConfigError::Invalid("max_deliver must be at least 1".into()));
         }
+        self.trusted_relays()?;
         Ok(())
+    }
+
+    pub fn trusted_relays(&self) -> Result<Vec<crate::auth::Network>, ConfigError> {
+        self.trusted_relays
+            .iter()
+            .map(|n| n.parse().map_err(|e| ConfigError::Invalid(format!("trusted_relays: {e}"))))
+            .collect()
     }
 }
 

@@ -3,7 +3,7 @@
 //! corpus has), or from the layout `DIR/<label>/*.eml`.
 
 use crate::analysis::MessageFacts;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Delivery};
 use crate::score::{Verdict, score};
 use proto::{Attribute, Disposition};
 use serde::Serialize;
@@ -81,7 +81,7 @@ pub fn facts_from_stored_message(raw: &[u8]) -> MessageFacts {
         .parse_headers(raw)
         .and_then(|m| m.header_raw("Return-Path").map(|v| v.trim().trim_matches(['<', '>']).trim().to_owned()))
         .unwrap_or_default();
-    MessageFacts { envelope_sender, dkim: None }
+    MessageFacts { envelope_sender, auth: None }
 }
 
 /// Scores one file, authenticating it with `auth` (offline: a DNS fixture at most).
@@ -102,7 +102,8 @@ pub async fn score_file(
             .flatten(),
     };
     let mut facts = facts_from_stored_message(&raw);
-    facts.dkim = Some(auth.dkim(&raw).await);
+    let delivery = Delivery { mail_from: &facts.envelope_sender, trusted: &[] };
+    facts.auth = Some(auth.authenticate(&raw, &delivery).await);
     let verdict = score(&raw, &facts);
     Ok(Scored { file, label, verdict })
 }

@@ -89,7 +89,7 @@ mod tests {
     use proto::Attribute;
 
     fn facts(sender: &str) -> MessageFacts {
-        MessageFacts { envelope_sender: sender.into(), dkim: None }
+        MessageFacts { envelope_sender: sender.into(), auth: None }
     }
 
     #[test]
@@ -129,7 +129,10 @@ mod tests {
         let msg = b"DKIM-Signature: v=1; d=bank.example; s=s; b=x\r\nFrom: ceo@bank.example\r\n\r\nhi\r\n";
         let with = |outcome| MessageFacts {
             envelope_sender: "bounces@esp.example".into(),
-            dkim: Some(vec![DkimCheck { domain: "bank.example".into(), outcome, reason: None }]),
+            auth: Some(crate::auth::AuthResults {
+                dkim: vec![DkimCheck { domain: "bank.example".into(), outcome, reason: None }],
+                ..Default::default()
+            }),
         };
         assert_eq!(score(msg, &with(Outcome::Pass)).disposition, Disposition::None);
         // DNS unavailable says nothing against the signature.
@@ -138,6 +141,27 @@ mod tests {
         let failed = score(msg, &with(Outcome::Fail));
         assert_eq!(failed.disposition, Disposition::Spoof);
         assert!(failed.detections.iter().any(|d| d.name == "dkim_fail"));
+    }
+
+    #[test]
+    fn dmarc_failures_follow_the_published_policy() {
+        use crate::auth::{AuthResults, DmarcCheck, DmarcPolicy, Result3};
+        let msg = b"From: ceo@bank.example\r\n\r\nhi\r\n";
+        let with = |outcome, policy| MessageFacts {
+            envelope_sender: "x@bank.example".into(),
+            auth: Some(AuthResults {
+                dmarc: Some(DmarcCheck { domain: "bank.example".into(), outcome, policy }),
+                ..Default::default()
+            }),
+        };
+        assert_eq!(score(msg, &with(Result3::Fail, DmarcPolicy::Reject)).disposition, Disposition::Spam);
+        assert_eq!(score(msg, &with(Result3::Fail, DmarcPolicy::Quarantine)).disposition, Disposition::Spam);
+        assert_eq!(score(msg, &with(Result3::Fail, DmarcPolicy::None)).disposition, Disposition::Spoof);
+        assert_eq!(score(msg, &with(Result3::Pass, DmarcPolicy::Reject)).disposition, Disposition::None);
+        // A DMARC pass settles alignment even when the envelope is elsewhere.
+        let mut passed = with(Result3::Pass, DmarcPolicy::Reject);
+        passed.envelope_sender = "bounce@esp.example".into();
+        assert_eq!(score(msg, &passed).disposition, Disposition::None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/3";
+pub const RULES_VERSION: &str = "postern-rules/4";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -15,8 +15,10 @@ pub const RULES: &[(&str, Disposition)] = &[
     (attachments::OFFICE_MACRO, Disposition::Suspicious),
     (links::CREDENTIAL_FORM, Disposition::Suspicious),
     (links::LINK_IP_HOST, Disposition::Suspicious),
+    (alignment::DMARC_FAIL, Disposition::Spoof),
     (alignment::FROM_ENVELOPE_MISALIGNED, Disposition::Spoof),
     (alignment::DISPLAY_NAME_ADDRESS, Disposition::Spoof),
+    (alignment::DMARC_FAIL_ENFORCED, Disposition::Spam),
     (bulk::LIST_UNSUBSCRIBE, Disposition::Bulk),
     (bulk::PRECEDENCE_BULK, Disposition::Bulk),
 ];

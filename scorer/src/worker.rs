@@ -2,8 +2,8 @@
 //! retries and dead letters. Scoring itself is in [`crate::score`].
 
 use crate::analysis::MessageFacts;
-use crate::auth::{Authenticator, TxtRecords};
-use crate::config::Config;
+use crate::auth::{Authenticator, Delivery, Network, TxtRecords};
+use crate::config::{Config, DnsMode};
 use crate::error::{Outcome, RunError};
 use crate::score::score;
 use crate::verdict::RULES_VERSION;
@@ -26,6 +26,8 @@ struct Worker {
     js: jetstream::Context,
     config: Config,
     auth: Authenticator,
+    /// The tenant's own servers and trusted relays, skipped in the Received chain for SPF.
+    trusted: Vec<Network>,
 }
 
 /// Runs one scorer process until `shutdown` completes, then stops pulling, lets the
@@ -80,14 +82,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .map_err(|e| RunError::Setup(e.to_string()))?;
     info!(concurrency = config.concurrency, "scorer consuming MAIL_RAW");
 
-    let auth = match Authenticator::system() {
-        Ok(a) => a,
-        Err(e) => {
-            warn!(error = %e, "no system DNS configuration; DKIM lookups will fail as temporary errors");
-            Authenticator::offline(TxtRecords::default()).map_err(RunError::Setup)?
+    let auth = match config.dns {
+        DnsMode::System => match Authenticator::system() {
+            Ok(auth) => auth,
+            Err(e) => {
+                warn!(error = %e, "no system DNS configuration; every lookup is a temporary error");
+                Authenticator::offline(TxtRecords::default()).map_err(RunError::Setup)?
+            }
+        },
+        DnsMode::Offline => {
+            let records = match &config.dns_fixture {
+                Some(path) => TxtRecords::load(path).map_err(RunError::Setup)?,
+                None => TxtRecords::default(),
+            };
+            Authenticator::offline(records).map_err(RunError::Setup)?
         }
     };
-    let worker = Arc::new(Worker { js, config: config.clone(), auth });
+    let trusted = config.trusted_relays().map_err(|e| RunError::Setup(e.to_string()))?;
+    let worker = Arc::new(Worker { js, config: config.clone(), auth, trusted });
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.concurrency));
     loop {
@@ -198,7 +210,9 @@ impl Worker {
                 return Outcome::Retry(Duration::from_secs(2));
             }
         };
-        let facts = MessageFacts { envelope_sender: raw.sender().to_owned(), dkim: Some(self.auth.dkim(&bytes).await) };
+        let delivery = Delivery { mail_from: raw.sender(), trusted: &self.trusted };
+        let auth = self.auth.authenticate(&bytes, &delivery).await;
+        let facts = MessageFacts { envelope_sender: raw.sender().to_owned(), auth: Some(auth) };
         // Large messages take milliseconds of CPU: off the async threads.
         let verdict = match tokio::task::spawn_blocking(move || score(&bytes, &facts)).await {
             Ok(v) => v,

@@ -9,25 +9,49 @@
 
 use super::ScoreContext;
 use super::domain::{aligned, domain_of};
-use crate::auth::Outcome;
+use crate::auth::{DmarcPolicy, Outcome, Result3};
 
 pub const FROM_ENVELOPE_MISALIGNED: &str = "from_envelope_misaligned";
 pub const DISPLAY_NAME_ADDRESS: &str = "display_name_address";
 pub const DKIM_FAIL: &str = "dkim_fail";
+/// DMARC fails and the domain asks for reject or quarantine: SPAM (DESIGN.md).
+pub const DMARC_FAIL_ENFORCED: &str = "dmarc_fail_enforced";
+/// DMARC fails under a monitoring policy (p=none): SPOOF.
+pub const DMARC_FAIL: &str = "dmarc_fail";
+pub const SPF_FAIL: &str = "spf_fail";
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
     display_name_carries_another_address(ctx);
     envelope_alignment(ctx);
     dkim_failures(ctx);
+    spf_and_dmarc(ctx);
+}
+
+fn spf_and_dmarc(ctx: &mut ScoreContext<'_>) {
+    let Some(auth) = ctx.facts.auth.clone() else { return };
+    if let Some(spf) = &auth.spf
+        && spf.outcome == Result3::Fail
+    {
+        ctx.add(SPF_FAIL, 2000, format!("SPF fails for {} from {}", spf.domain, spf.ip));
+    }
+    if let Some(dmarc) = &auth.dmarc
+        && dmarc.outcome == Result3::Fail
+    {
+        let (name, score) = match dmarc.policy {
+            DmarcPolicy::Reject | DmarcPolicy::Quarantine => (DMARC_FAIL_ENFORCED, 7000),
+            DmarcPolicy::None => (DMARC_FAIL, 5000),
+        };
+        ctx.add(name, score, format!("DMARC fails for {} (policy {:?})", dmarc.domain, dmarc.policy));
+    }
 }
 
 /// Evidence of signatures that do not verify (changed in transit, or forged).
 fn dkim_failures(ctx: &mut ScoreContext<'_>) {
     let failed: Vec<String> = ctx
         .facts
-        .dkim
+        .auth
         .iter()
-        .flatten()
+        .flat_map(|a| &a.dkim)
         .filter(|c| matches!(c.outcome, Outcome::Fail | Outcome::PermError))
         .map(|c| format!("d={} ({})", c.domain, c.reason.as_deref().unwrap_or("failed")))
         .collect();
@@ -80,7 +104,17 @@ fn envelope_alignment(ctx: &mut ScoreContext<'_>) {
     if aligned(&from_domain, &envelope_domain) {
         return;
     }
-    let dkim_domains: Vec<String> = match &ctx.facts.dkim {
+    // DMARC decided (pass or fail): the heuristic has nothing to add.
+    if ctx
+        .facts
+        .auth
+        .as_ref()
+        .and_then(|a| a.dmarc.as_ref())
+        .is_some_and(|d| matches!(d.outcome, Result3::Pass | Result3::Fail))
+    {
+        return;
+    }
+    let dkim_domains: Vec<String> = match ctx.facts.auth.as_ref().map(|a| &a.dkim) {
         // Verified: a passing signature vouches, and so does one that DNS could not check
         // (a temporary error says nothing against it); a failing one does not.
         Some(checks) => checks

@@ -8,8 +8,8 @@ use proto::{Attribute, Detection};
 pub struct MessageFacts {
     /// The envelope sender of the original message (empty for the null sender or unknown).
     pub envelope_sender: String,
-    /// DKIM verification of each signature, when authentication ran (None: it did not).
-    pub dkim: Option<Vec<crate::auth::DkimCheck>>,
+    /// DKIM, SPF and DMARC results, when authentication ran (None: it did not).
+    pub auth: Option<crate::auth::AuthResults>,
 }
 
 pub struct ScoreContext<'m> {

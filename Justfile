@@ -36,3 +36,7 @@ bench-ingest:
 # Score the labelled corpus offline (POSTERN_CORPUS or ../shared/corpus): confusion matrix, precision, recall.
 eval: build
     ./target/debug/scorer eval --corpus "${POSTERN_CORPUS:-../shared/corpus}"
+
+# Scoring throughput on one core over the corpus (criterion).
+bench-scorer-cpu:
+    cargo bench -p postern-scorer --bench score

@@ -2,8 +2,8 @@
 //! overrides. Every field has a default that works locally.
 
 use crate::error::ConfigError;
-use crate::network::Network;
 use crate::tenancy::Tenancy;
+use proto::net::Network;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

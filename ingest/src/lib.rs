@@ -9,7 +9,6 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod journal;
-pub mod network;
 pub mod publisher;
 pub mod smtp;
 pub mod tenancy;
@@ -104,7 +103,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             _ = &mut shutdown => break,
         };
         session_seq += 1;
-        if !network::allowed(&networks, peer.ip()) {
+        if !proto::net::any_contains(&networks, peer.ip()) {
             info!(%peer, "connection from a network that is not allowed");
             tracker.spawn(refuse(stream, session::network_not_allowed(peer.ip())));
             continue;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod event;
 pub mod field;
 pub mod ids;
+pub mod net;
 pub mod subject;
 pub mod time;
 

@@ -6,16 +6,10 @@
 use criterion::{Criterion, Throughput, criterion_group};
 use scorer::analysis::MessageFacts;
 use scorer::score::score;
-use std::path::PathBuf;
 use std::time::Instant;
 
 fn corpus() -> Option<Vec<Vec<u8>>> {
-    let dir = std::env::var("POSTERN_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    if !dir.is_dir() {
-        return None;
-    }
+    let dir = testkit::corpus_dir()?;
     let files = scorer::eval::find_messages(&dir).ok()?;
     Some(files.iter().filter_map(|f| std::fs::read(f).ok()).collect())
 }

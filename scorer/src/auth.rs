@@ -18,6 +18,7 @@ use mail_auth::{
     AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, Parameters, ResolverCache, SpfOutput,
     SpfResult, Txt,
 };
+pub use proto::net::Network;
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -102,43 +103,6 @@ pub struct Delivery<'a> {
     pub trusted: &'a [Network],
 }
 
-/// A CIDR block, for trusted relays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Network {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl std::str::FromStr for Network {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, p) = s.trim().split_once('/').map_or((s.trim(), None), |(a, p)| (a, Some(p)));
-        let addr: IpAddr = a.parse().map_err(|_| format!("{s:?} is not an IP network"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match p {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{s:?}: bad prefix"))?,
-            None => max,
-        };
-        Ok(Network { addr, prefix })
-    }
-}
-
-impl Network {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(i)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
-                u32::from(n) & mask == u32::from(i) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(i)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
-                u128::from(n) & mask == u128::from(i) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
 /// The first hop outside the tenant's servers: walking the Received headers from the
 /// newest, the first `from` clause whose address is public and not trusted. Returns the
 /// address and the name the client gave (HELO).
@@ -155,7 +119,7 @@ pub fn first_external_hop(raw: &[u8], trusted: &[Network]) -> Option<(IpAddr, St
             .filter_map(|t| t.trim_start_matches("IPv6:").parse::<IpAddr>().ok())
             .next();
         let Some(ip) = ip else { continue };
-        if is_internal(ip) || trusted.iter().any(|n| n.contains(ip)) {
+        if is_internal(ip) || proto::net::any_contains(trusted, ip) {
             continue;
         }
         return Some((ip, helo));

@@ -1,18 +1,9 @@
 //! The labelled corpus, scored whole: every file gets a verdict without a parser failure
 //! or a panic. The accuracy figures come from `scorer eval --corpus`.
 
-use std::path::PathBuf;
-
-fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var("POSTERN_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    dir.is_dir().then_some(dir)
-}
-
 #[tokio::test]
 async fn every_corpus_message_is_scored_without_failure() {
-    let Some(dir) = corpus() else {
+    let Some(dir) = testkit::corpus_dir() else {
         eprintln!("SKIPPED: no corpus (set POSTERN_CORPUS or put it at ../shared/corpus)");
         return;
     };

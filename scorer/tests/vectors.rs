@@ -6,10 +6,7 @@ use scorer::auth::{Authenticator, Outcome, TxtRecords};
 use std::path::PathBuf;
 
 fn vectors() -> Option<PathBuf> {
-    let dir = std::env::var("POSTERN_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
-        .join("vectors/stalwart-mail-auth/dkim");
+    let dir = testkit::corpus_dir()?.join("vectors/stalwart-mail-auth/dkim");
     dir.is_dir().then_some(dir)
 }
 

@@ -1,4 +1,5 @@
-//! Client networks allowed to connect (journal sources), as CIDR blocks.
+//! Client networks as CIDR blocks: allowed journal sources (ingest), trusted relays
+//! (scorer). Shared here because both read them from their configuration.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -31,6 +32,11 @@ impl Network {
     }
 }
 
+/// Whether any of `networks` holds `ip`.
+pub fn any_contains(networks: &[Network], ip: IpAddr) -> bool {
+    networks.iter().any(|n| n.contains(ip))
+}
+
 impl FromStr for Network {
     type Err = String;
 
@@ -55,10 +61,6 @@ impl fmt::Display for Network {
     }
 }
 
-pub fn allowed(networks: &[Network], ip: IpAddr) -> bool {
-    networks.iter().any(|n| n.contains(ip))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,8 +82,10 @@ mod tests {
         let v6: Network = "2001:db8::/32".parse().unwrap();
         assert!(v6.contains(ip("2001:db8::1")) && !v6.contains(ip("2001:db9::1")));
         assert!(!v6.contains(ip("127.0.0.1")));
+        assert_eq!(v6.to_string(), "2001:db8::/32");
         for bad in ["", "1.2.3", "1.2.3.4/33", "::1/129", "x/8"] {
             assert!(bad.parse::<Network>().is_err(), "{bad}");
         }
+        assert!(any_contains(&[lo, host], ip("10.1.2.3")));
     }
 }

@@ -228,7 +228,7 @@ mod tests {
 
     fn report(encoding: &str, original: &[u8], lines: &str) -> Vec<u8> {
         let body: Vec<u8> = match encoding {
-            "base64" => base64(original).into_bytes(),
+            "base64" => testkit::journal::base64(original).into_bytes(),
             _ => original.to_vec(),
         };
         let mut out = format!(
@@ -241,26 +241,6 @@ Content-Type: multipart/mixed; boundary=\"rep\"\r\n\r\n--rep\r\nContent-Type: te
         out.extend_from_slice(&body);
         out.extend_from_slice(b"\r\n--rep--\r\n");
         out
-    }
-
-    fn base64(data: &[u8]) -> String {
-        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut s = String::new();
-        for (i, chunk) in data.chunks(3).enumerate() {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for j in 0..4 {
-                if j <= chunk.len() {
-                    s.push(T[((n >> (18 - 6 * j)) & 63) as usize] as char);
-                } else {
-                    s.push('=');
-                }
-            }
-            if i % 19 == 18 {
-                s.push_str("\r\n");
-            }
-        }
-        s
     }
 
     const LINES: &str = "Sender: alice@example.com\r\nSubject: Hi\r\nMessage-Id: <orig-1@example.com>\r\n\

@@ -210,26 +210,13 @@ mod tests {
         assert_eq!(v.disposition, Disposition::None);
     }
 
-    fn b64(data: &[u8]) -> String {
-        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut s = String::new();
-        for chunk in data.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for j in 0..4 {
-                s.push(if j <= chunk.len() { T[((n >> (18 - 6 * j)) & 63) as usize] as char } else { '=' });
-            }
-        }
-        s
-    }
-
     fn with_attachment(name: &str, content_type: &str, bytes: &[u8]) -> Vec<u8> {
         format!(
             "From: a@example.com\r\nTo: b@corp.example\r\nSubject: s\r\nMIME-Version: 1.0\r\n\
 Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
 --b\r\nContent-Type: {content_type}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
 Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
-            b64(bytes)
+            testkit::journal::base64(bytes)
         )
         .into_bytes()
     }

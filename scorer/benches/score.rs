@@ -20,7 +20,7 @@ fn bench(c: &mut Criterion) {
         return;
     };
     let bytes: usize = messages.iter().map(Vec::len).sum();
-    let facts = MessageFacts { envelope_sender: "sender@example.com".into(), auth: None };
+    let facts = MessageFacts { envelope_sender: "sender@example.com".into(), ..Default::default() };
     let mut group = c.benchmark_group("score");
     group.throughput(Throughput::Bytes(bytes as u64));
     group.sample_size(10);

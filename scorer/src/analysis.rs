@@ -9,6 +9,7 @@ pub mod context;
 pub mod domain;
 pub mod encrypted;
 pub mod links;
+pub mod new_domain;
 
 pub use context::{MessageFacts, ScoreContext};
 
@@ -19,4 +20,5 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     attachments::check(ctx);
     encrypted::check(ctx);
     links::check(ctx);
+    new_domain::check(ctx);
 }

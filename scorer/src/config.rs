@@ -47,6 +47,10 @@ pub struct Config {
     /// only names that exist).
     #[serde(default)]
     pub dns_fixture: Option<std::path::PathBuf>,
+    /// The operator's domain registration table (`domain,YYYY-MM-DD` lines) for
+    /// NEW_DOMAIN_SENDER / NEW_DOMAIN_LINK; without it those detections are off.
+    #[serde(default)]
+    pub domain_ages: Option<std::path::PathBuf>,
     /// The tenants' own mail servers and trusted relays (CIDR). SPF is checked for the
     /// first hop outside them in the Received chain (private addresses are skipped too).
     #[serde(default)]

@@ -81,7 +81,7 @@ pub fn facts_from_stored_message(raw: &[u8]) -> MessageFacts {
         .parse_headers(raw)
         .and_then(|m| m.header_raw("Return-Path").map(|v| v.trim().trim_matches(['<', '>']).trim().to_owned()))
         .unwrap_or_default();
-    MessageFacts { envelope_sender, auth: None }
+    MessageFacts { envelope_sender, ..Default::default() }
 }
 
 /// Scores one file, authenticating it with `auth` (offline: a DNS fixture at most).
@@ -91,6 +91,7 @@ pub async fn score_file(
     path: &Path,
     manifest: Option<&HashMap<String, String>>,
     auth: &Authenticator,
+    domain_ages: Option<std::sync::Arc<crate::analysis::new_domain::DomainAges>>,
 ) -> std::io::Result<Scored> {
     let raw = std::fs::read(path)?;
     let relative = path.strip_prefix(corpus).unwrap_or(path);
@@ -104,6 +105,8 @@ pub async fn score_file(
     let mut facts = facts_from_stored_message(&raw);
     let delivery = Delivery { mail_from: &facts.envelope_sender, trusted: &[] };
     facts.auth = Some(auth.authenticate(&raw, &delivery).await);
+    facts.now = proto::Timestamp::now();
+    facts.domain_ages = domain_ages;
     let verdict = score(&raw, &facts);
     Ok(Scored { file, label, verdict })
 }
@@ -195,7 +198,7 @@ mod tests {
         assert_eq!(files.len(), 3);
         let mut scored = Vec::new();
         for p in &files {
-            scored.push(score_file(&dir, p, None, &auth).await.unwrap());
+            scored.push(score_file(&dir, p, None, &auth, None).await.unwrap());
         }
         let s = summarize(&scored);
         assert_eq!(s.confusion["bulk"]["BULK"], 1);
@@ -209,9 +212,9 @@ mod tests {
         // A manifest overrides the folders.
         std::fs::write(dir.join("MANIFEST.tsv"), "file\tlabel\textra\nclean/b.eml\tspoof\tx\n").unwrap();
         let manifest = read_manifest(&dir.join("MANIFEST.tsv")).unwrap();
-        let b = score_file(&dir, &dir.join("clean/b.eml"), Some(&manifest), &auth).await.unwrap();
+        let b = score_file(&dir, &dir.join("clean/b.eml"), Some(&manifest), &auth, None).await.unwrap();
         assert_eq!(b.label.as_deref(), Some("spoof"));
-        assert_eq!(score_file(&dir, &dir.join("clean/c.eml"), Some(&manifest), &auth).await.unwrap().label, None);
+        assert_eq!(score_file(&dir, &dir.join("clean/c.eml"), Some(&manifest), &auth, None).await.unwrap().label, None);
         std::fs::write(dir.join("BAD.tsv"), "name\tlabel\n").unwrap();
         assert!(read_manifest(&dir.join("BAD.tsv")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -44,6 +44,9 @@ enum Command {
         /// DNS fixture (`name value` lines) for authentication; eval never uses the network.
         #[arg(long)]
         dns: Option<PathBuf>,
+        /// Domain registration table (`domain,YYYY-MM-DD`); ages are measured to now.
+        #[arg(long)]
+        domain_ages: Option<PathBuf>,
     },
 }
 
@@ -56,7 +59,9 @@ async fn main() -> anyhow::Result<()> {
             let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
             scorer::run(config, shutdown_signal()).await.context("scorer failed")?;
         }
-        Command::Eval { corpus, labels, json, dns } => eval(&corpus, labels.as_deref(), dns.as_deref(), json).await?,
+        Command::Eval { corpus, labels, json, dns, domain_ages } => {
+            eval(&corpus, labels.as_deref(), dns.as_deref(), domain_ages.as_deref(), json).await?
+        }
     }
     Ok(())
 }
@@ -65,8 +70,14 @@ async fn eval(
     corpus: &std::path::Path,
     labels: Option<&std::path::Path>,
     dns: Option<&std::path::Path>,
+    domain_ages: Option<&std::path::Path>,
     json: bool,
 ) -> anyhow::Result<()> {
+    let ages = domain_ages
+        .map(scorer::analysis::new_domain::DomainAges::load)
+        .transpose()
+        .map_err(anyhow::Error::msg)?
+        .map(std::sync::Arc::new);
     use scorer::auth::{Authenticator, TxtRecords};
     use scorer::eval;
     let records = dns.map(TxtRecords::load).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
@@ -86,7 +97,7 @@ async fn eval(
     }
     let mut scored = Vec::with_capacity(files.len());
     for path in &files {
-        let s = eval::score_file(corpus, path, manifest.as_ref(), &auth)
+        let s = eval::score_file(corpus, path, manifest.as_ref(), &auth, ages.clone())
             .await
             .with_context(|| format!("reading {}", path.display()))?;
         if json {

@@ -89,7 +89,7 @@ mod tests {
     use proto::Attribute;
 
     fn facts(sender: &str) -> MessageFacts {
-        MessageFacts { envelope_sender: sender.into(), auth: None }
+        MessageFacts { envelope_sender: sender.into(), ..Default::default() }
     }
 
     #[test]
@@ -133,6 +133,7 @@ mod tests {
                 dkim: vec![DkimCheck { domain: "bank.example".into(), outcome, reason: None }],
                 ..Default::default()
             }),
+            ..Default::default()
         };
         assert_eq!(score(msg, &with(Outcome::Pass)).disposition, Disposition::None);
         // DNS unavailable says nothing against the signature.
@@ -153,6 +154,7 @@ mod tests {
                 dmarc: Some(DmarcCheck { domain: "bank.example".into(), outcome, policy }),
                 ..Default::default()
             }),
+            ..Default::default()
         };
         assert_eq!(score(msg, &with(Result3::Fail, DmarcPolicy::Reject)).disposition, Disposition::Spam);
         assert_eq!(score(msg, &with(Result3::Fail, DmarcPolicy::Quarantine)).disposition, Disposition::Spam);
@@ -162,6 +164,33 @@ mod tests {
         let mut passed = with(Result3::Pass, DmarcPolicy::Reject);
         passed.envelope_sender = "bounce@esp.example".into();
         assert_eq!(score(msg, &passed).disposition, Disposition::None);
+    }
+
+    #[test]
+    fn new_domains_by_the_operators_table() {
+        use crate::analysis::new_domain::DomainAges;
+        let ages = std::sync::Arc::new(
+            DomainAges::parse(
+                "fresh.example,2026-11-20\nmonth.example,2026-11-01\nold.example,2001-01-01\nlink.example,2026-11-21\n",
+            )
+            .unwrap(),
+        );
+        // 2026-11-22T10:00:00Z
+        let at = |sender: &str| MessageFacts {
+            envelope_sender: sender.into(),
+            now: proto::Timestamp(1_795_341_600_000),
+            domain_ages: Some(ages.clone()),
+            ..Default::default()
+        };
+        let v = score(b"From: a@fresh.example\r\n\r\nhi\r\n", &at("a@fresh.example"));
+        assert_eq!(v.disposition, Disposition::Suspicious, "{v:?}");
+        assert!(v.attributes.contains(&Attribute::NewDomainSender("2026-11-20".into())));
+        let v = score(b"From: a@month.example\r\n\r\nhi\r\n", &at("a@month.example"));
+        assert_eq!(v.disposition, Disposition::None);
+        assert!(v.attributes.contains(&Attribute::NewDomainSender("2026-11-01".into())));
+        let v = score(b"From: a@old.example\r\n\r\nsee https://www.link.example/x\r\n", &at("a@old.example"));
+        assert_eq!(v.disposition, Disposition::Suspicious, "{v:?}");
+        assert_eq!(v.attributes, vec![Attribute::NewDomainLink("2026-11-21".into())]);
     }
 
     #[test]

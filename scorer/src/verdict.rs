@@ -2,12 +2,12 @@
 //! to bottom; when several rows match, the disposition with the highest precedence wins
 //! (MALICIOUS > SUSPICIOUS > SPOOF > SPAM > BULK > NONE).
 
-use crate::analysis::{alignment, attachments, bulk, links};
+use crate::analysis::{alignment, attachments, bulk, links, new_domain};
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/4";
+pub const RULES_VERSION: &str = "postern-rules/5";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -15,6 +15,8 @@ pub const RULES: &[(&str, Disposition)] = &[
     (attachments::OFFICE_MACRO, Disposition::Suspicious),
     (links::CREDENTIAL_FORM, Disposition::Suspicious),
     (links::LINK_IP_HOST, Disposition::Suspicious),
+    (new_domain::NEW_DOMAIN_SENDER_STRONG, Disposition::Suspicious),
+    (new_domain::NEW_DOMAIN_LINK_STRONG, Disposition::Suspicious),
     (alignment::DMARC_FAIL, Disposition::Spoof),
     (alignment::FROM_ENVELOPE_MISALIGNED, Disposition::Spoof),
     (alignment::DISPLAY_NAME_ADDRESS, Disposition::Spoof),

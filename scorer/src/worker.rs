@@ -2,6 +2,7 @@
 //! retries and dead letters. Scoring itself is in [`crate::score`].
 
 use crate::analysis::MessageFacts;
+use crate::analysis::new_domain::DomainAges;
 use crate::auth::{Authenticator, Delivery, Network, TxtRecords};
 use crate::config::{Config, DnsMode};
 use crate::error::{Outcome, RunError};
@@ -28,6 +29,7 @@ struct Worker {
     auth: Authenticator,
     /// The tenant's own servers and trusted relays, skipped in the Received chain for SPF.
     trusted: Vec<Network>,
+    domain_ages: Option<Arc<DomainAges>>,
 }
 
 /// Runs one scorer process until `shutdown` completes, then stops pulling, lets the
@@ -99,7 +101,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
     };
     let trusted = config.trusted_relays().map_err(|e| RunError::Setup(e.to_string()))?;
-    let worker = Arc::new(Worker { js, config: config.clone(), auth, trusted });
+    let domain_ages = match &config.domain_ages {
+        Some(path) => Some(Arc::new(DomainAges::load(path).map_err(RunError::Setup)?)),
+        None => None,
+    };
+    let worker = Arc::new(Worker { js, config: config.clone(), auth, trusted, domain_ages });
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.concurrency));
     loop {
@@ -212,13 +218,18 @@ impl Worker {
         };
         let delivery = Delivery { mail_from: raw.sender(), trusted: &self.trusted };
         let auth = self.auth.authenticate(&bytes, &delivery).await;
-        let facts = MessageFacts { envelope_sender: raw.sender().to_owned(), auth: Some(auth) };
+        let scored_at = Timestamp::now();
+        let facts = MessageFacts {
+            envelope_sender: raw.sender().to_owned(),
+            auth: Some(auth),
+            now: scored_at,
+            domain_ages: self.domain_ages.clone(),
+        };
         // Large messages take milliseconds of CPU: off the async threads.
         let verdict = match tokio::task::spawn_blocking(move || score(&bytes, &facts)).await {
             Ok(v) => v,
             Err(e) => return Outcome::Reject(format!("scoring task failed: {e}")),
         };
-        let scored_at = Timestamp::now();
         let envelope = Envelope {
             event_id: ids::derive_event_id(raw_envelope.event_id, RULES_VERSION),
             event_type: EventType::DispositionAssigned,

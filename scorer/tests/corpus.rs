@@ -12,7 +12,7 @@ async fn every_corpus_message_is_scored_without_failure() {
     // Offline authentication: no DNS fixture, every lookup a temporary error.
     let auth = scorer::auth::Authenticator::offline(scorer::auth::TxtRecords::default()).unwrap();
     for path in &files {
-        let scored = scorer::eval::score_file(&dir, path, None, &auth).await.expect("reading a corpus file");
+        let scored = scorer::eval::score_file(&dir, path, None, &auth, None).await.expect("reading a corpus file");
         assert!(
             !scored.verdict.detections.iter().any(|d| d.name == scorer::score::ANALYSIS_FAILED),
             "{}: {:?}",

@@ -10,6 +10,10 @@ pub struct MessageFacts {
     pub envelope_sender: String,
     /// DKIM, SPF and DMARC results, when authentication ran (None: it did not).
     pub auth: Option<crate::auth::AuthResults>,
+    /// When the message is scored: domain ages are measured to this instant.
+    pub now: proto::Timestamp,
+    /// The operator's domain registration table, when one is loaded.
+    pub domain_ages: Option<std::sync::Arc<crate::analysis::new_domain::DomainAges>>,
 }
 
 pub struct ScoreContext<'m> {

@@ -1,0 +1,137 @@
+//! NEW_DOMAIN_SENDER / NEW_DOMAIN_LINK: the sender's or a linked domain was registered
+//! recently, per a registration table the operator loads (no lookups at score time).
+//! Younger than 7 days is a strong signal (SUSPICIOUS), younger than 30 days a weak one
+//! (the attribute and evidence only).
+
+use super::ScoreContext;
+use super::domain::{domain_of, organizational_domain};
+use super::links::host_of;
+use proto::Attribute;
+use std::collections::HashMap;
+use std::path::Path;
+
+pub const NEW_DOMAIN_SENDER_STRONG: &str = "new_domain_sender_strong";
+pub const NEW_DOMAIN_SENDER_WEAK: &str = "new_domain_sender_weak";
+pub const NEW_DOMAIN_LINK_STRONG: &str = "new_domain_link_strong";
+pub const NEW_DOMAIN_LINK_WEAK: &str = "new_domain_link_weak";
+
+const STRONG_DAYS: i64 = 7;
+const WEAK_DAYS: i64 = 30;
+
+/// Registration dates: domain (lower-case) -> days since 1970-01-01.
+#[derive(Debug, Clone, Default)]
+pub struct DomainAges(HashMap<String, i64>);
+
+impl DomainAges {
+    /// Reads `domain,YYYY-MM-DD` lines (`#` comments and blank lines skipped).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut map = HashMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (domain, date) =
+                line.split_once(',').ok_or_else(|| format!("line {}: expected domain,YYYY-MM-DD", n + 1))?;
+            let days = parse_date(date.trim()).ok_or_else(|| format!("line {}: {date:?} is not YYYY-MM-DD", n + 1))?;
+            map.insert(domain.trim().trim_end_matches('.').to_ascii_lowercase(), days);
+        }
+        Ok(DomainAges(map))
+    }
+
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The registration day of the domain or, failing that, of its organizational domain.
+    fn registered(&self, domain: &str) -> Option<(i64, String)> {
+        self.0.get(domain).map(|d| (*d, domain.to_owned())).or_else(|| {
+            let org = organizational_domain(domain);
+            self.0.get(org).map(|d| (*d, org.to_owned()))
+        })
+    }
+}
+
+pub fn check(ctx: &mut ScoreContext<'_>) {
+    let Some(ages) = ctx.facts.domain_ages.clone() else { return };
+    let today = (ctx.facts.now.millis() / 86_400_000) as i64;
+    if let Some(from) = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of)
+        && let Some((registered, domain)) = ages.registered(&from)
+    {
+        judge(ctx, today - registered, registered, &domain, true);
+    }
+    let mut seen = Vec::new();
+    let htmls: Vec<String> = ctx.message.html_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
+    let texts: Vec<String> = ctx.message.text_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
+    for body in htmls.iter().chain(&texts) {
+        for url in body.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '(' | ')')) {
+            let Some(host) = host_of(url) else { continue };
+            if seen.contains(&host) || seen.len() > 200 {
+                continue;
+            }
+            seen.push(host.clone());
+            if let Some((registered, domain)) = ages.registered(&host) {
+                judge(ctx, today - registered, registered, &domain, false);
+            }
+        }
+    }
+}
+
+fn judge(ctx: &mut ScoreContext<'_>, age: i64, registered: i64, domain: &str, sender: bool) {
+    if !(0..WEAK_DAYS).contains(&age) {
+        return;
+    }
+    let date = format_date(registered);
+    let (name, score) = match (sender, age < STRONG_DAYS) {
+        (true, true) => (NEW_DOMAIN_SENDER_STRONG, 6000),
+        (true, false) => (NEW_DOMAIN_SENDER_WEAK, 2000),
+        (false, true) => (NEW_DOMAIN_LINK_STRONG, 6000),
+        (false, false) => (NEW_DOMAIN_LINK_WEAK, 2000),
+    };
+    if !ctx.fired(name) {
+        let what = if sender { "sender" } else { "linked" };
+        ctx.add(name, score, format!("{what} domain {domain} registered {date} ({age} days ago)"));
+    }
+    ctx.attribute(if sender { Attribute::NewDomainSender(date) } else { Attribute::NewDomainLink(date) });
+}
+
+/// `YYYY-MM-DD` -> days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+fn parse_date(s: &str) -> Option<i64> {
+    let mut parts = s.split('-');
+    let (y, m, d): (i64, i64, i64) =
+        (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+fn format_date(days: i64) -> String {
+    let t = proto::Timestamp((days.max(0) as u64) * 86_400_000).to_rfc3339_seconds();
+    t[..10].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_tables() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2000-03-01"), Some(11_017));
+        assert_eq!(format_date(parse_date("2026-11-15").unwrap()), "2026-11-15");
+        assert_eq!(parse_date("2026-13-01"), None);
+        assert_eq!(parse_date("yesterday"), None);
+        let ages = DomainAges::parse("# registrations\nfresh.example,2026-11-20\nOld.Example.,2001-05-05\n").unwrap();
+        assert_eq!(ages.registered("mail.fresh.example").map(|(_, d)| d), Some("fresh.example".to_owned()));
+        assert!(ages.registered("old.example").is_some());
+        assert!(DomainAges::parse("nodate.example\n").is_err());
+    }
+}

@@ -45,7 +45,17 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run_cli().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ingest: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_cli() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_json);
     match cli.command.unwrap_or(Command::Run) {

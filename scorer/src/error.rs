@@ -6,9 +6,9 @@ use thiserror::Error;
 /// Configuration problems: reported at startup, the process exits non-zero.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot parse config {path}: {source}")]
+    #[error("cannot parse config {path}")]
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("invalid config: {0}")]
     Invalid(String),

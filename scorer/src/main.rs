@@ -10,7 +10,8 @@ use std::path::PathBuf;
 /// is acknowledged. Run as many as you like; they share the work.
 /// `scorer eval --corpus DIR` scores a folder of .eml files offline (no NATS).
 ///
-/// Environment: NATS_URL overrides nats_url; RUST_LOG sets the log filter (default "info").
+/// Environment: NATS_URL overrides nats_url, POSTERN_DNS (system or offline) overrides dns;
+/// RUST_LOG sets the log filter (default "info").
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -51,7 +52,17 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run_cli().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scorer: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_cli() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_json);
     match cli.command.unwrap_or(Command::Run) {

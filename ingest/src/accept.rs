@@ -3,7 +3,6 @@
 
 use crate::journal;
 use crate::smtp::session::Envelope as SmtpEnvelope;
-use mail_parser::MessageParser;
 use proto::{Envelope, Event, EventType, MailBody, PosternId, RawMailReceived, TenantId, Timestamp, subject};
 use ulid::Ulid;
 
@@ -43,8 +42,7 @@ pub fn accept(
     let content_digest = content_digest(tenant, smtp, &message);
     let dedup_id = format!("raw-{content_digest}");
     let unwrapped = journal::unwrap(&message);
-    let message_id =
-        MessageParser::new().parse_headers(unwrapped.original.as_ref()).and_then(|m| m.message_id().map(str::to_owned));
+    let message_id = unwrapped.message_id.clone();
     let postern_id = match &message_id {
         Some(id) if !id.trim().is_empty() => PosternId::from_message_id(tenant, id),
         _ => PosternId::from_event_id(tenant, event_id),

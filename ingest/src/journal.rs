@@ -26,6 +26,9 @@ pub struct Unwrapped<'a> {
     pub sender: Option<String>,
     /// The original's real recipients, lower-case, in order of first appearance.
     pub recipients: Vec<String>,
+    /// The Message-ID of what is stored (the original; the whole report when it could not
+    /// be unwrapped), brackets removed.
+    pub message_id: Option<String>,
     pub gmail_spam: Option<bool>,
     pub gmail_phishy: Option<bool>,
     /// Why a journal report could not be unwrapped (format `UnwrapFailed`).
@@ -39,6 +42,7 @@ impl<'a> Unwrapped<'a> {
             original: Cow::Borrowed(message),
             sender: None,
             recipients: Vec::new(),
+            message_id: None,
             gmail_spam: None,
             gmail_phishy: None,
             problem: None,
@@ -54,26 +58,29 @@ pub fn unwrap(message: &[u8]) -> Unwrapped<'_> {
     };
     let is_exchange = headers.header_raw("X-MS-Journal-Report").is_some()
         || headers.header_raw("Content-Identifier").is_some_and(|v| v.trim().eq_ignore_ascii_case("ExJournalReport"));
+    let message_id = headers.message_id().map(str::to_owned);
     if is_exchange {
-        return unwrap_exchange(message);
+        return unwrap_exchange(message, message_id);
     }
     if let Some(original_to) = headers.header_raw("X-Gm-Original-To") {
-        let mut u = Unwrapped::as_is(JournalFormat::GoogleBcc, message);
+        let mut u = Unwrapped { message_id, ..Unwrapped::as_is(JournalFormat::GoogleBcc, message) };
         push_addresses_from_text(original_to, &mut u.recipients);
         u.gmail_spam = headers.header_raw("X-Gm-Spam").and_then(flag);
         u.gmail_phishy = headers.header_raw("X-Gm-Phishy").and_then(flag);
         return u;
     }
-    let mut u = Unwrapped::as_is(JournalFormat::PlainBcc, message);
+    let mut u = Unwrapped { message_id, ..Unwrapped::as_is(JournalFormat::PlainBcc, message) };
     for list in [headers.to(), headers.cc()].into_iter().flatten() {
         push_addresses(list, &mut u.recipients);
     }
     u
 }
 
-fn unwrap_exchange(message: &[u8]) -> Unwrapped<'_> {
+/// `report_message_id`: the report's own, for a report that is stored whole.
+fn unwrap_exchange(message: &[u8], report_message_id: Option<String>) -> Unwrapped<'_> {
     let failed = |problem: &str| Unwrapped {
         problem: Some(problem.to_owned()),
+        message_id: report_message_id.clone(),
         ..Unwrapped::as_is(JournalFormat::UnwrapFailed, message)
     };
     let Some(report) = MessageParser::new().parse(message) else {
@@ -127,6 +134,7 @@ fn unwrap_exchange(message: &[u8]) -> Unwrapped<'_> {
         original: Cow::Owned(original_bytes),
         sender,
         recipients,
+        message_id: original.message_id().map(str::to_owned),
         gmail_spam: None,
         gmail_phishy: None,
         problem: None,
@@ -255,6 +263,7 @@ To: erin@corp.example, Expanded: team@corp.example\r\nRecipient: frank@corp.exam
             assert_eq!(u.format, JournalFormat::ExchangeEnvelope, "{encoding}");
             assert_eq!(u.original.as_ref(), ORIGINAL, "{encoding}: {:?}", String::from_utf8_lossy(&u.original));
             assert_eq!(u.sender.as_deref(), Some("alice@example.com"));
+            assert_eq!(u.message_id.as_deref(), Some("orig-1@example.com"));
             assert_eq!(
                 u.recipients,
                 vec![

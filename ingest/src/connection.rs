@@ -7,7 +7,7 @@ use crate::accept::{Peer, accept};
 use crate::publisher::RawMailSink;
 use crate::smtp::data::DataReceiver;
 use crate::smtp::session::{self, Action, Reply, Session, SessionConfig};
-use proto::{TenantId, Timestamp, subject};
+use proto::{TenantId, Timestamp, field, subject};
 use smtp_proto::Request;
 use std::io;
 use std::sync::Arc;
@@ -292,7 +292,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
         let peer = Peer { addr: self.peer_addr.clone(), helo: self.session.helo().to_owned(), tls: self.session.tls() };
         let accepted = accept(&envelope, &tenant, &peer, message, Timestamp::now(), Ulid::new(), self.ctx.inline_limit);
         let postern_id = accepted.envelope.postern_id.clone();
-        let span = info_span!("smtp_txn", message_id = %postern_id, event_id = %accepted.envelope.event_id);
+        let span = info_span!(
+            "smtp_txn",
+            { field::MESSAGE_ID } = %postern_id,
+            { field::EVENT_ID } = %accepted.envelope.event_id
+        );
         async {
             let payload = proto::encode(&accepted.envelope, &accepted.event);
             let subject = subject::subject_for(accepted.envelope.event_type, &tenant);

@@ -118,7 +118,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
-        let span = info_span!("smtp_session", session_id = session_seq, peer = %peer);
+        let span =
+            info_span!("smtp_session", { proto::field::SESSION_ID } = session_seq, { proto::field::PEER } = %peer);
         tracker.spawn(
             async move {
                 if let Err(e) = connection::serve(stream, peer.to_string(), ctx).await {

@@ -12,7 +12,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use futures::StreamExt;
 use proto::subject::{self, STREAM_EVENTS, STREAM_RAW};
-use proto::{DispositionAssigned, Envelope, Event, EventType, MailBody, Timestamp, ids};
+use proto::{DispositionAssigned, Envelope, Event, EventType, MailBody, Timestamp, field, ids};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,7 +154,12 @@ impl Worker {
         let (stream_seq, delivered) = message.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 0));
         let decoded = proto::decode(&message.payload);
         let postern_id = decoded.as_ref().map(|(e, _)| e.postern_id.to_string()).unwrap_or_default();
-        let span = info_span!("score", message_id = %postern_id, stream_seq, delivered);
+        let span = info_span!(
+            "score",
+            { field::MESSAGE_ID } = %postern_id,
+            { field::STREAM_SEQ } = stream_seq,
+            { field::DELIVERED } = delivered
+        );
         async {
             let outcome = match decoded {
                 Err(e) => Outcome::Reject(format!("undecodable raw event: {e}")),

@@ -5,6 +5,7 @@ pub mod alignment;
 pub mod attachments;
 pub mod bulk;
 pub mod content;
+pub mod content_classifier;
 pub mod context;
 pub mod domain;
 pub mod encrypted;
@@ -21,4 +22,5 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     encrypted::check(ctx);
     links::check(ctx);
     new_domain::check(ctx);
+    content_classifier::check(ctx);
 }

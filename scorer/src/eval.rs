@@ -4,6 +4,7 @@
 
 use crate::analysis::MessageFacts;
 use crate::auth::{Authenticator, Delivery};
+use crate::classifier::{Class, TokenModel, TokenSet};
 use crate::score::{Verdict, score};
 use proto::{Attribute, Disposition};
 use serde::Serialize;
@@ -84,31 +85,99 @@ pub fn facts_from_stored_message(raw: &[u8]) -> MessageFacts {
     MessageFacts { envelope_sender, ..Default::default() }
 }
 
+/// A message file of the corpus, with its label.
+#[derive(Debug, Clone)]
+pub struct CorpusFile {
+    /// Path relative to the corpus folder, with `/` separators.
+    pub file: String,
+    pub label: Option<String>,
+    pub raw: Vec<u8>,
+}
+
+/// Reads every `.eml` below `corpus` with its label: from `manifest` when given, else the
+/// first folder of its path.
+pub fn load_corpus(corpus: &Path, manifest: Option<&HashMap<String, String>>) -> std::io::Result<Vec<CorpusFile>> {
+    let mut out = Vec::new();
+    for path in find_messages(corpus)? {
+        let raw = std::fs::read(&path)?;
+        let relative = path.strip_prefix(corpus).unwrap_or(&path);
+        let file = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        let label = match manifest {
+            Some(m) => m.get(&file).cloned(),
+            None => (relative.components().count() > 1)
+                .then(|| relative.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()))
+                .flatten(),
+        };
+        out.push(CorpusFile { file, label, raw });
+    }
+    Ok(out)
+}
+
+/// What a corpus label teaches the token classifier: clean and bulk mail is ham (wanted
+/// mail), spam is spam, phish is phishing; other labels teach nothing.
+pub fn class_of_label(label: &str) -> Option<Class> {
+    match label {
+        "clean" | "bulk" => Some(Class::Ham),
+        "spam" => Some(Class::Spam),
+        "phish" => Some(Class::Phish),
+        _ => None,
+    }
+}
+
+/// The tokens of a labelled file that teaches something, else None.
+pub fn training_example(file: &CorpusFile) -> Option<(Class, TokenSet)> {
+    let class = class_of_label(file.label.as_deref()?)?;
+    let message = mail_parser::MessageParser::default().parse(&file.raw)?;
+    Some((class, crate::classifier::tokenize(&message)))
+}
+
+/// Which of `folds` cross-validation folds a file is in: a stable hash of its path, so a
+/// run is repeatable and a file never moves between folds.
+pub fn fold_of(file: &str, folds: u32) -> u32 {
+    let hash = file.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (hash % u64::from(folds.max(1))) as u32
+}
+
+/// A model trained on every labelled file that teaches something.
+pub fn train_on(files: &[CorpusFile]) -> TokenModel {
+    let mut model = TokenModel::default();
+    files.iter().filter_map(training_example).for_each(|(class, tokens)| model.learn(class, &tokens));
+    model
+}
+
+/// Cross-validation: model `i` is trained on every file outside fold `i`, so
+/// `models[fold_of(file, k)]` never saw `file`.
+pub fn fold_models(files: &[CorpusFile], folds: u32) -> Vec<std::sync::Arc<TokenModel>> {
+    let examples: Vec<(u32, Option<(Class, TokenSet)>)> =
+        files.iter().map(|f| (fold_of(&f.file, folds), training_example(f))).collect();
+    (0..folds)
+        .map(|fold| {
+            let mut model = TokenModel::default();
+            for (_, example) in examples.iter().filter(|(f, _)| *f != fold) {
+                if let Some((class, tokens)) = example {
+                    model.learn(*class, tokens);
+                }
+            }
+            std::sync::Arc::new(model)
+        })
+        .collect()
+}
+
 /// Scores one file, authenticating it with `auth` (offline: a DNS fixture at most).
-/// Without a manifest the first folder of its path is its label.
 pub async fn score_file(
-    corpus: &Path,
-    path: &Path,
-    manifest: Option<&HashMap<String, String>>,
+    file: &CorpusFile,
     auth: &Authenticator,
     domain_ages: Option<std::sync::Arc<crate::analysis::new_domain::DomainAges>>,
-) -> std::io::Result<Scored> {
-    let raw = std::fs::read(path)?;
-    let relative = path.strip_prefix(corpus).unwrap_or(path);
-    let file = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-    let label = match manifest {
-        Some(m) => m.get(&file).cloned(),
-        None => (relative.components().count() > 1)
-            .then(|| relative.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()))
-            .flatten(),
-    };
-    let mut facts = facts_from_stored_message(&raw);
+    token_models: Vec<std::sync::Arc<TokenModel>>,
+) -> Scored {
+    let mut facts = facts_from_stored_message(&file.raw);
     let delivery = Delivery { mail_from: &facts.envelope_sender, trusted: &[] };
-    facts.auth = Some(auth.authenticate(&raw, &delivery).await);
+    facts.auth = Some(auth.authenticate(&file.raw, &delivery).await);
     facts.now = proto::Timestamp::now();
     facts.domain_ages = domain_ages;
-    let verdict = score(&raw, &facts);
-    Ok(Scored { file, label, verdict })
+    facts.token_models = token_models;
+    let verdict = score(&file.raw, &facts);
+    Scored { file: file.file.clone(), label: file.label.clone(), verdict }
 }
 
 /// How one label fared.
@@ -190,15 +259,14 @@ mod tests {
             b"From: n@shop.example\r\nList-Unsubscribe: <mailto:u@shop.example>\r\n\r\nx",
         )
         .unwrap();
-        std::fs::write(dir.join("clean/b.eml"), b"Return-Path: <x@evil.example>\r\nFrom: ceo@bank.example\r\n\r\nx")
-            .unwrap();
+        std::fs::write(dir.join("clean/b.eml"), b"From: \"ceo@bank.example\" <x@evil.example>\r\n\r\nx").unwrap();
         std::fs::write(dir.join("clean/c.eml"), b"From: a@b.example\r\n\r\nx").unwrap();
         std::fs::write(dir.join("notes.txt"), b"ignored").unwrap();
-        let files = find_messages(&dir).unwrap();
+        let files = load_corpus(&dir, None).unwrap();
         assert_eq!(files.len(), 3);
         let mut scored = Vec::new();
-        for p in &files {
-            scored.push(score_file(&dir, p, None, &auth, None).await.unwrap());
+        for f in &files {
+            scored.push(score_file(f, &auth, None, Vec::new()).await);
         }
         let s = summarize(&scored);
         assert_eq!(s.confusion["bulk"]["BULK"], 1);
@@ -212,9 +280,10 @@ mod tests {
         // A manifest overrides the folders.
         std::fs::write(dir.join("MANIFEST.tsv"), "file\tlabel\textra\nclean/b.eml\tspoof\tx\n").unwrap();
         let manifest = read_manifest(&dir.join("MANIFEST.tsv")).unwrap();
-        let b = score_file(&dir, &dir.join("clean/b.eml"), Some(&manifest), &auth, None).await.unwrap();
-        assert_eq!(b.label.as_deref(), Some("spoof"));
-        assert_eq!(score_file(&dir, &dir.join("clean/c.eml"), Some(&manifest), &auth, None).await.unwrap().label, None);
+        let files = load_corpus(&dir, Some(&manifest)).unwrap();
+        let label = |name: &str| files.iter().find(|f| f.file == name).unwrap().label.clone();
+        assert_eq!(label("clean/b.eml").as_deref(), Some("spoof"));
+        assert_eq!(label("clean/c.eml"), None);
         std::fs::write(dir.join("BAD.tsv"), "name\tlabel\n").unwrap();
         assert!(read_manifest(&dir.join("BAD.tsv")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod auth;
+pub mod classifier;
 pub mod config;
 pub mod error;
 pub mod eval;

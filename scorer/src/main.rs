@@ -48,6 +48,17 @@ enum Command {
         /// Domain registration table (`domain,YYYY-MM-DD`); ages are measured to now.
         #[arg(long)]
         domain_ages: Option<PathBuf>,
+        /// Train the token classifier on this labelled folder first (MANIFEST.tsv or
+        /// DIR/<label>/*.eml; clean and bulk teach ham, spam spam, phish phishing), as
+        /// `scorer train` would through training events. Without it (and --folds) the
+        /// classifier has no model and gives no opinion.
+        #[arg(long, value_name = "DIR")]
+        train: Option<PathBuf>,
+        /// Cross-validate the token classifier on --corpus itself: split it into K folds by
+        /// a hash of each path; every file is scored by a model trained on the other folds
+        /// (never on itself).
+        #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=20))]
+        folds: Option<u32>,
     },
 }
 
@@ -70,47 +81,75 @@ async fn run_cli() -> anyhow::Result<()> {
             let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
             scorer::run(config, shutdown_signal()).await.context("scorer failed")?;
         }
-        Command::Eval { corpus, labels, json, dns, domain_ages } => {
-            eval(&corpus, labels.as_deref(), dns.as_deref(), domain_ages.as_deref(), json).await?
+        Command::Eval { corpus, labels, json, dns, domain_ages, train, folds } => {
+            if train.is_some() && folds.is_some() {
+                anyhow::bail!("--train and --folds exclude each other: --folds trains on the corpus itself");
+            }
+            let options = EvalOptions { labels, dns, domain_ages, train, folds, json };
+            eval(&corpus, &options).await?
         }
     }
     Ok(())
 }
 
-async fn eval(
-    corpus: &std::path::Path,
-    labels: Option<&std::path::Path>,
-    dns: Option<&std::path::Path>,
-    domain_ages: Option<&std::path::Path>,
+struct EvalOptions {
+    labels: Option<PathBuf>,
+    dns: Option<PathBuf>,
+    domain_ages: Option<PathBuf>,
+    train: Option<PathBuf>,
+    folds: Option<u32>,
     json: bool,
-) -> anyhow::Result<()> {
-    let ages = domain_ages
+}
+
+async fn eval(corpus: &std::path::Path, options: &EvalOptions) -> anyhow::Result<()> {
+    use scorer::auth::{Authenticator, TxtRecords};
+    use scorer::classifier::TokenModel;
+    use scorer::eval;
+    use std::sync::Arc;
+    let json = options.json;
+    let ages = options
+        .domain_ages
+        .as_deref()
         .map(scorer::analysis::new_domain::DomainAges::load)
         .transpose()
         .map_err(anyhow::Error::msg)?
-        .map(std::sync::Arc::new);
-    use scorer::auth::{Authenticator, TxtRecords};
-    use scorer::eval;
-    let records = dns.map(TxtRecords::load).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
+        .map(Arc::new);
+    let records =
+        options.dns.as_deref().map(TxtRecords::load).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
     let auth = Authenticator::offline(records).map_err(anyhow::Error::msg)?;
-    if !corpus.is_dir() {
-        anyhow::bail!("--corpus {}: not a folder", corpus.display());
-    }
-    // The corpus's own manifest is used when present and no other is named.
-    let manifest_path = labels.map(|p| p.to_path_buf()).or_else(|| {
-        let p = corpus.join("MANIFEST.tsv");
-        p.is_file().then_some(p)
-    });
-    let manifest = manifest_path.as_deref().map(eval::read_manifest).transpose().map_err(anyhow::Error::msg)?;
-    let files = eval::find_messages(corpus).with_context(|| format!("reading {}", corpus.display()))?;
-    if files.is_empty() {
-        anyhow::bail!("no .eml files below {}", corpus.display());
-    }
+    let labelled = |dir: &std::path::Path, labels: Option<&std::path::Path>| -> anyhow::Result<_> {
+        if !dir.is_dir() {
+            anyhow::bail!("{}: not a folder", dir.display());
+        }
+        // The folder's own manifest is used when present and no other is named.
+        let manifest_path = labels.map(|p| p.to_path_buf()).or_else(|| {
+            let p = dir.join("MANIFEST.tsv");
+            p.is_file().then_some(p)
+        });
+        let manifest = manifest_path.as_deref().map(eval::read_manifest).transpose().map_err(anyhow::Error::msg)?;
+        let files = eval::load_corpus(dir, manifest.as_ref()).with_context(|| format!("reading {}", dir.display()))?;
+        if files.is_empty() {
+            anyhow::bail!("no .eml files below {}", dir.display());
+        }
+        Ok((manifest_path, files))
+    };
+    let (manifest_path, files) = labelled(corpus, options.labels.as_deref()).context("--corpus")?;
+    // One model for every file (--train), or one per fold (--folds), or none.
+    let models: Vec<Arc<TokenModel>> = match (&options.train, options.folds) {
+        (Some(dir), _) => {
+            let (_, training) = labelled(dir, None).context("--train")?;
+            vec![Arc::new(eval::train_on(&training))]
+        }
+        (None, Some(k)) => eval::fold_models(&files, k),
+        (None, None) => Vec::new(),
+    };
     let mut scored = Vec::with_capacity(files.len());
-    for path in &files {
-        let s = eval::score_file(corpus, path, manifest.as_ref(), &auth, ages.clone())
-            .await
-            .with_context(|| format!("reading {}", path.display()))?;
+    for file in &files {
+        let token_models = match options.folds {
+            Some(k) => vec![models[eval::fold_of(&file.file, k) as usize].clone()],
+            None => models.clone(),
+        };
+        let s = eval::score_file(file, &auth, ages.clone(), token_models).await;
         if json {
             let line = serde_json::json!({
                 "file": s.file,
@@ -133,6 +172,13 @@ async fn eval(
     match &manifest_path {
         Some(p) => println!("labels from {}", p.display()),
         None => println!("labels from the folder layout"),
+    }
+    match (&options.train, options.folds) {
+        (Some(dir), _) => println!("token classifier trained on {}", dir.display()),
+        (None, Some(k)) => {
+            println!("token classifier cross-validated: {k} folds, each file scored by a model that never saw it")
+        }
+        (None, None) => println!("token classifier untrained (no opinion); see --train and --folds"),
     }
     print!("{:<12}", "label");
     for d in Disposition::ALL {

@@ -116,11 +116,30 @@ mod tests {
     }
 
     #[test]
-    fn misaligned_unsigned_mail_is_spoof_with_evidence() {
-        let v = score(b"From: ceo@bank.example\r\n\r\npay now\r\n", &facts("x@attacker.example"));
-        assert_eq!(v.disposition, Disposition::Spoof);
+    fn misalignment_is_spoof_only_when_authentication_failed() {
+        use crate::auth::{AuthResults, Result3, SpfCheck};
+        let msg = b"From: ceo@bank.example\r\n\r\npay now\r\n";
+        // Nothing could be checked: evidence, no verdict.
+        let v = score(msg, &facts("x@attacker.example"));
+        assert_eq!(v.disposition, Disposition::None);
+        assert_eq!(v.detections[0].name, "from_envelope_differs");
         assert!(v.detections[0].evidence.contains("bank.example"));
         assert!(v.detections[0].evidence.contains("attacker.example"));
+        let failed = MessageFacts {
+            envelope_sender: "x@attacker.example".into(),
+            auth: Some(AuthResults {
+                spf: Some(SpfCheck {
+                    domain: "attacker.example".into(),
+                    ip: "192.0.2.1".parse().unwrap(),
+                    outcome: Result3::Fail,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let v = score(msg, &failed);
+        assert_eq!(v.disposition, Disposition::Spoof, "{v:?}");
+        assert!(v.detections.iter().any(|d| d.name == "from_envelope_misaligned" && d.evidence.contains("SPF fails")));
     }
 
     #[test]

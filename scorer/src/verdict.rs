@@ -2,7 +2,7 @@
 //! to bottom; when several rows match, the disposition with the highest precedence wins
 //! (MALICIOUS > SUSPICIOUS > SPOOF > SPAM > BULK > NONE).
 
-use crate::analysis::{alignment, attachments, bulk, links, new_domain};
+use crate::analysis::{alignment, attachments, bulk, content_classifier, links, new_domain};
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
@@ -17,10 +17,12 @@ pub const RULES: &[(&str, Disposition)] = &[
     (links::LINK_IP_HOST, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_SENDER_STRONG, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_LINK_STRONG, Disposition::Suspicious),
+    (content_classifier::CONTENT_PHISH, Disposition::Suspicious),
     (alignment::DMARC_FAIL, Disposition::Spoof),
     (alignment::FROM_ENVELOPE_MISALIGNED, Disposition::Spoof),
     (alignment::DISPLAY_NAME_ADDRESS, Disposition::Spoof),
     (alignment::DMARC_FAIL_ENFORCED, Disposition::Spam),
+    (content_classifier::CONTENT_SPAM, Disposition::Spam),
     (bulk::LIST_UNSUBSCRIBE, Disposition::Bulk),
     (bulk::PRECEDENCE_BULK, Disposition::Bulk),
 ];

@@ -229,6 +229,7 @@ impl Worker {
             auth: Some(auth),
             now: scored_at,
             domain_ages: self.domain_ages.clone(),
+            token_models: Vec::new(),
         };
         // Large messages take milliseconds of CPU: off the async threads.
         let verdict = match tokio::task::spawn_blocking(move || score(&bytes, &facts)).await {

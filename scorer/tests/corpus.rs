@@ -1,18 +1,33 @@
 //! The labelled corpus, scored whole: every file gets a verdict without a parser failure
-//! or a panic. The accuracy figures come from `scorer eval --corpus`.
+//! or a panic, and the cross-validated accuracy does not fall below what it was when the
+//! rules last changed (a regression guard; the figures themselves come from
+//! `scorer eval --corpus DIR --folds 5`).
+
+use scorer::eval::{self, CorpusFile};
+
+fn corpus() -> Option<Vec<CorpusFile>> {
+    let Some(dir) = testkit::corpus_dir() else {
+        eprintln!("SKIPPED: no corpus (set POSTERN_CORPUS or put it at ../shared/corpus)");
+        return None;
+    };
+    let manifest = eval::read_manifest(&dir.join("MANIFEST.tsv")).expect("the corpus manifest");
+    Some(eval::load_corpus(&dir, Some(&manifest)).expect("reading the corpus"))
+}
+
+fn offline() -> scorer::auth::Authenticator {
+    // Offline authentication: no DNS fixture, every lookup a temporary error.
+    scorer::auth::Authenticator::offline(scorer::auth::TxtRecords::default()).unwrap()
+}
 
 #[tokio::test]
 async fn every_corpus_message_is_scored_without_failure() {
-    let Some(dir) = testkit::corpus_dir() else {
-        eprintln!("SKIPPED: no corpus (set POSTERN_CORPUS or put it at ../shared/corpus)");
-        return;
-    };
-    let files = scorer::eval::find_messages(&dir).expect("reading the corpus");
+    let Some(files) = corpus() else { return };
     assert!(files.len() > 1000, "{} files", files.len());
-    // Offline authentication: no DNS fixture, every lookup a temporary error.
-    let auth = scorer::auth::Authenticator::offline(scorer::auth::TxtRecords::default()).unwrap();
-    for path in &files {
-        let scored = scorer::eval::score_file(&dir, path, None, &auth, None).await.expect("reading a corpus file");
+    let auth = offline();
+    // With a trained model, so the classifier runs on every file too.
+    let model = std::sync::Arc::new(eval::train_on(&files));
+    for file in &files {
+        let scored = eval::score_file(file, &auth, None, vec![model.clone()]).await;
         assert!(
             !scored.verdict.detections.iter().any(|d| d.name == scorer::score::ANALYSIS_FAILED),
             "{}: {:?}",
@@ -20,4 +35,22 @@ async fn every_corpus_message_is_scored_without_failure() {
             scored.verdict.detections
         );
     }
+}
+
+#[tokio::test]
+async fn cross_validated_accuracy_holds() {
+    let Some(files) = corpus() else { return };
+    let auth = offline();
+    let models = eval::fold_models(&files, 5);
+    let mut scored = Vec::new();
+    for file in &files {
+        let model = models[eval::fold_of(&file.file, 5) as usize].clone();
+        scored.push(eval::score_file(file, &auth, None, vec![model]).await);
+    }
+    let summary = eval::summarize(&scored);
+    let fp = summary.clean_false_positive_rate.unwrap();
+    let caught = summary.spam_phish_caught.unwrap();
+    eprintln!("clean false positives {:.1}%, spam+phish caught {:.1}%", fp * 100.0, caught * 100.0);
+    assert!(fp <= 0.015, "clean false positives rose to {:.1}%: {:?}", fp * 100.0, summary.confusion["clean"]);
+    assert!(caught >= 0.70, "spam+phish caught fell to {:.1}%", caught * 100.0);
 }

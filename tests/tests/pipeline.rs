@@ -25,12 +25,18 @@ fn nth_message(i: usize) -> (Outgoing, &'static str) {
             },
             "BULK",
         ),
-        // Header From of a bank, envelope of somebody else, no DKIM: SPOOF.
+        // The From name shows a bank's address, the mail is from somebody else: SPOOF.
         7 => (
             Outgoing {
                 mail_from: format!("x{i}@attacker.example"),
                 rcpt_to: vec![JOURNAL.into()],
-                data: message(&id, "Bank <ceo@bank.example>", "user@corp.example", &format!("Urgent {i}"), ""),
+                data: message(
+                    &id,
+                    &format!("\"ceo@bank.example\" <x{i}@attacker.example>"),
+                    "user@corp.example",
+                    &format!("Urgent {i}"),
+                    "",
+                ),
             },
             "SPOOF",
         ),

@@ -11,7 +11,15 @@ use super::ScoreContext;
 use super::domain::{aligned, domain_of};
 use crate::auth::{DmarcPolicy, Outcome, Result3};
 
+/// The From domain is not aligned with the envelope, no signature vouches for it, and
+/// authentication failed (SPF fails or a DKIM signature does not verify): SPOOF.
 pub const FROM_ENVELOPE_MISALIGNED: &str = "from_envelope_misaligned";
+/// The same misalignment without a failed check (none could run, or none failed):
+/// evidence only. Without DNS, and in much legitimate mail (mailing services, forwarders),
+/// this is all that can be seen, so alone it decides nothing.
+pub const FROM_ENVELOPE_DIFFERS: &str = "from_envelope_differs";
+/// Replies go to another organization than the From domain: evidence (BEC uses it).
+pub const REPLY_TO_DIFFERS: &str = "reply_to_differs";
 pub const DISPLAY_NAME_ADDRESS: &str = "display_name_address";
 pub const DKIM_FAIL: &str = "dkim_fail";
 /// DMARC fails and the domain asks for reject or quarantine: SPAM (DESIGN.md).
@@ -23,6 +31,7 @@ pub const SPF_FAIL: &str = "spf_fail";
 pub fn check(ctx: &mut ScoreContext<'_>) {
     display_name_carries_another_address(ctx);
     envelope_alignment(ctx);
+    reply_to_alignment(ctx);
     dkim_failures(ctx);
     spf_and_dmarc(ctx);
 }
@@ -133,15 +142,45 @@ fn envelope_alignment(ctx: &mut ScoreContext<'_>) {
     if sender_vouches {
         return;
     }
+    let failed = authentication_failures(ctx);
     let evidence = format!(
-        "From domain {from_domain} is not aligned with the envelope sender domain {envelope_domain}{}",
+        "From domain {from_domain} is not aligned with the envelope sender domain {envelope_domain}{}{}",
         if dkim_domains.is_empty() {
             " and there is no DKIM signature".to_owned()
         } else {
             format!(" nor with DKIM d={}", dkim_domains.join(","))
-        }
+        },
+        if failed.is_empty() { String::new() } else { format!("; {}", failed.join("; ")) }
     );
-    ctx.add(FROM_ENVELOPE_MISALIGNED, 5000, evidence);
+    if failed.is_empty() {
+        ctx.add(FROM_ENVELOPE_DIFFERS, 1000, evidence);
+    } else {
+        ctx.add(FROM_ENVELOPE_MISALIGNED, 5000, evidence);
+    }
+}
+
+/// The checks that failed outright (not the ones that could not run).
+fn authentication_failures(ctx: &ScoreContext<'_>) -> Vec<String> {
+    let Some(auth) = &ctx.facts.auth else { return Vec::new() };
+    let mut out = Vec::new();
+    if let Some(spf) = auth.spf.as_ref().filter(|s| s.outcome == Result3::Fail) {
+        out.push(format!("SPF fails for {}", spf.domain));
+    }
+    for dkim in auth.dkim.iter().filter(|c| matches!(c.outcome, Outcome::Fail | Outcome::PermError)) {
+        out.push(format!("DKIM d={} does not verify", dkim.domain));
+    }
+    out
+}
+
+fn reply_to_alignment(ctx: &mut ScoreContext<'_>) {
+    let from = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of);
+    let reply_to = ctx.message.reply_to().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of);
+    if let (Some(from), Some(reply_to)) = (from, reply_to)
+        && !aligned(&from, &reply_to)
+        && !is_list_mail(ctx)
+    {
+        ctx.add(REPLY_TO_DIFFERS, 1000, format!("replies go to {reply_to}, the mail is from {from}"));
+    }
 }
 
 /// The value of a tag in a DKIM-Signature header (`d=example.com;`), lower-cased.

@@ -14,6 +14,9 @@ pub struct MessageFacts {
     pub now: proto::Timestamp,
     /// The operator's domain registration table, when one is loaded.
     pub domain_ages: Option<std::sync::Arc<crate::analysis::new_domain::DomainAges>>,
+    /// Token classifier models whose counts add up (shared, then the tenant's own); none:
+    /// the classifier gives no opinion.
+    pub token_models: Vec<std::sync::Arc<crate::classifier::TokenModel>>,
 }
 
 pub struct ScoreContext<'m> {

@@ -11,7 +11,7 @@
 
 use crate::envelope::{Envelope, EventType};
 use crate::error::DecodeError;
-use crate::event::{DispositionAssigned, Event, RawMailReceived};
+use crate::event::{DispositionAssigned, Event, LabelWithdrawn, MessageLabelled, RawMailReceived};
 use crate::ids::{PosternId, TenantId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -37,6 +37,8 @@ impl Event {
         match self {
             Event::RawMailReceived(_) => EventType::RawMailReceived,
             Event::DispositionAssigned(_) => EventType::DispositionAssigned,
+            Event::MessageLabelled(_) => EventType::MessageLabelled,
+            Event::LabelWithdrawn(_) => EventType::LabelWithdrawn,
         }
     }
 }
@@ -64,6 +66,8 @@ pub fn encode(envelope: &Envelope, event: &Event) -> Vec<u8> {
     match event {
         Event::RawMailReceived(body) => postcard::to_extend(body, out),
         Event::DispositionAssigned(body) => postcard::to_extend(body, out),
+        Event::MessageLabelled(body) => postcard::to_extend(body, out),
+        Event::LabelWithdrawn(body) => postcard::to_extend(body, out),
     }
     .expect("postcard body encoding")
 }
@@ -72,6 +76,11 @@ fn body_size_hint(event: &Event) -> usize {
     match event {
         Event::RawMailReceived(raw) => raw.inline_body().map_or(0, <[u8]>::len) + 256,
         Event::DispositionAssigned(_) => 512,
+        Event::MessageLabelled(labelled) => match &labelled.body {
+            crate::event::MailBody::Inline(bytes) => bytes.len() + 128,
+            crate::event::MailBody::ObjectStore { .. } => 256,
+        },
+        Event::LabelWithdrawn(_) => 128,
     }
 }
 
@@ -90,6 +99,8 @@ pub fn decode(bytes: &[u8]) -> Result<(Envelope, Event), DecodeError> {
     let event = match (event_type, header.schema) {
         (EventType::RawMailReceived, 1) => Event::RawMailReceived(body_of::<RawMailReceived>(body)?),
         (EventType::DispositionAssigned, 1) => Event::DispositionAssigned(body_of::<DispositionAssigned>(body)?),
+        (EventType::MessageLabelled, 1) => Event::MessageLabelled(body_of::<MessageLabelled>(body)?),
+        (EventType::LabelWithdrawn, 1) => Event::LabelWithdrawn(body_of::<LabelWithdrawn>(body)?),
         (event_type, schema) => {
             return Err(DecodeError::UnknownSchema { event_type: event_type.name(), schema });
         }
@@ -158,6 +169,35 @@ mod tests {
         (envelope, event)
     }
 
+    fn sample_labelled() -> (Envelope, Event) {
+        let (raw_env, _) = sample_raw();
+        let envelope =
+            Envelope { event_type: EventType::MessageLabelled, producer: "scorer-train/test".into(), ..raw_env };
+        let event = Event::MessageLabelled(MessageLabelled {
+            label: TrainingLabel::Phish,
+            source: "corpus:phish/a.eml".into(),
+            content_digest: "0123456789abcdef0123456789abcdef".into(),
+            body: MailBody::Inline(b"Subject: verify\r\n\r\nyour account\r\n".to_vec()),
+        });
+        (envelope, event)
+    }
+
+    fn sample_withdrawn() -> (Envelope, Event) {
+        let (labelled_env, _) = sample_labelled();
+        let envelope = Envelope {
+            event_id: crate::ids::derive_event_id(labelled_env.event_id, "withdrawn"),
+            event_type: EventType::LabelWithdrawn,
+            causation_id: Some(labelled_env.event_id),
+            ..labelled_env
+        };
+        let event = Event::LabelWithdrawn(LabelWithdrawn {
+            label: TrainingLabel::Phish,
+            content_digest: "0123456789abcdef0123456789abcdef".into(),
+            reason: "corpus withdrawn".into(),
+        });
+        (envelope, event)
+    }
+
     fn sample_disposition() -> (Envelope, Event) {
         let (raw_env, _) = sample_raw();
         let envelope = Envelope {
@@ -191,7 +231,7 @@ mod tests {
 
     #[test]
     fn round_trips_every_event_type() {
-        for (envelope, event) in [sample_raw(), sample_disposition()] {
+        for (envelope, event) in [sample_raw(), sample_disposition(), sample_labelled(), sample_withdrawn()] {
             let bytes = encode(&envelope, &event);
             let (env2, ev2) = decode(&bytes).unwrap();
             assert_eq!(env2, envelope);
@@ -267,7 +307,7 @@ mod tests {
     #[test]
     fn golden_fixtures_still_decode() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/events");
-        for (envelope, event) in [sample_raw(), sample_disposition()] {
+        for (envelope, event) in [sample_raw(), sample_disposition(), sample_labelled(), sample_withdrawn()] {
             let path = dir.join(event.event_type().snake_name()).join(format!("v{}", envelope.schema));
             if !path.exists() && std::env::var_os("POSTERN_WRITE_GOLDEN").is_some() {
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();

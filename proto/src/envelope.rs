@@ -10,15 +10,24 @@ use ulid::Ulid;
 pub enum EventType {
     RawMailReceived,
     DispositionAssigned,
+    MessageLabelled,
+    LabelWithdrawn,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 2] = [EventType::RawMailReceived, EventType::DispositionAssigned];
+    pub const ALL: [EventType; 4] = [
+        EventType::RawMailReceived,
+        EventType::DispositionAssigned,
+        EventType::MessageLabelled,
+        EventType::LabelWithdrawn,
+    ];
 
     pub fn code(self) -> u16 {
         match self {
             EventType::RawMailReceived => 1,
             EventType::DispositionAssigned => 2,
+            EventType::MessageLabelled => 3,
+            EventType::LabelWithdrawn => 4,
         }
     }
 
@@ -31,6 +40,8 @@ impl EventType {
         match self {
             EventType::RawMailReceived => 1,
             EventType::DispositionAssigned => 1,
+            EventType::MessageLabelled => 1,
+            EventType::LabelWithdrawn => 1,
         }
     }
 
@@ -39,6 +50,8 @@ impl EventType {
         match self {
             EventType::RawMailReceived => "RawMailReceived",
             EventType::DispositionAssigned => "DispositionAssigned",
+            EventType::MessageLabelled => "MessageLabelled",
+            EventType::LabelWithdrawn => "LabelWithdrawn",
         }
     }
 
@@ -47,6 +60,8 @@ impl EventType {
         match self {
             EventType::RawMailReceived => "raw_mail_received",
             EventType::DispositionAssigned => "disposition_assigned",
+            EventType::MessageLabelled => "message_labelled",
+            EventType::LabelWithdrawn => "label_withdrawn",
         }
     }
 }

@@ -11,6 +11,61 @@ use std::str::FromStr;
 pub enum Event {
     RawMailReceived(RawMailReceived),
     DispositionAssigned(DispositionAssigned),
+    MessageLabelled(MessageLabelled),
+    LabelWithdrawn(LabelWithdrawn),
+}
+
+/// What a labelled message teaches the token classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TrainingLabel {
+    /// Wanted mail (clean, newsletters the recipient asked for).
+    Ham,
+    Spam,
+    /// Phishing, fraud, malware.
+    Phish,
+}
+
+impl TrainingLabel {
+    pub const ALL: [TrainingLabel; 3] = [TrainingLabel::Ham, TrainingLabel::Spam, TrainingLabel::Phish];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrainingLabel::Ham => "ham",
+            TrainingLabel::Spam => "spam",
+            TrainingLabel::Phish => "phish",
+        }
+    }
+}
+
+impl fmt::Display for TrainingLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A message given a label to learn from: a labelled corpus imported with `scorer train`,
+/// or (later) an accepted reclassification. Published on `mail.training.<scope>`, where the
+/// scope is a tenant or [`crate::subject::TRAINING_SHARED_SCOPE`]. Learners fold these
+/// into their models; an example is identified by (scope, content digest, label), so the
+/// same message imported twice teaches once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageLabelled {
+    pub label: TrainingLabel,
+    /// Where the label comes from (`corpus:<file>`, `reclassification:<submission id>`).
+    pub source: String,
+    /// XXH3-128 (hex) of the message bytes.
+    pub content_digest: String,
+    /// The message, byte for byte.
+    pub body: MailBody,
+}
+
+/// Takes back what a [`MessageLabelled`] with this digest and label taught.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelWithdrawn {
+    pub label: TrainingLabel,
+    pub content_digest: String,
+    /// Why (`corpus withdrawn`, `reclassification <id> withdrawn`).
+    pub reason: String,
 }
 
 /// How the copy reached Postern, and so how its recipients were read.

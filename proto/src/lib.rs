@@ -18,8 +18,8 @@ pub use codec::{decode, encode};
 pub use envelope::{Envelope, EventType};
 pub use error::DecodeError;
 pub use event::{
-    Attribute, Detection, Disposition, DispositionAssigned, Event, HeaderSummary, JournalFormat, MailBody,
-    RawMailReceived,
+    Attribute, Detection, Disposition, DispositionAssigned, Event, HeaderSummary, JournalFormat, LabelWithdrawn,
+    MailBody, MessageLabelled, RawMailReceived, TrainingLabel,
 };
 pub use ids::{PosternId, TenantId};
 pub use time::Timestamp;

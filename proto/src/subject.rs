@@ -13,6 +13,13 @@ pub const RAW_SUBJECTS: &str = "mail.raw.>";
 /// MAIL_EVENTS's subjects. Listed one by one: `mail.>` would overlap MAIL_RAW.
 pub const EVENT_SUBJECTS: [&str; 2] = ["mail.disposition.>", "mail.deadletter.>"];
 
+/// Training examples and their withdrawals: `mail.training.<scope>`. Kept apart from
+/// MAIL_EVENTS so the scorers' learners read only what teaches them.
+pub const STREAM_TRAINING: &str = "MAIL_TRAINING";
+pub const TRAINING_SUBJECTS: &str = "mail.training.>";
+/// The training scope every tenant's classifier adds to its own.
+pub const TRAINING_SHARED_SCOPE: &str = "_shared";
+
 /// Object Store bucket of message bodies above ingest's inline limit; object names are
 /// `<tenant>/<content digest>`.
 pub const BUCKET_RAW_BODIES: &str = "MAIL_RAW_BODIES";
@@ -32,6 +39,7 @@ pub fn subject_for(event_type: EventType, tenant: &TenantId) -> String {
     match event_type {
         EventType::RawMailReceived => format!("mail.raw.{tenant}"),
         EventType::DispositionAssigned => format!("mail.disposition.{tenant}"),
+        EventType::MessageLabelled | EventType::LabelWithdrawn => format!("mail.training.{tenant}"),
     }
 }
 

@@ -10,7 +10,9 @@ pub mod classifier;
 pub mod config;
 pub mod error;
 pub mod eval;
+pub mod learner;
 pub mod score;
+pub mod train;
 pub mod verdict;
 pub mod worker;
 

@@ -60,6 +60,23 @@ enum Command {
         #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=20))]
         folds: Option<u32>,
     },
+    /// Publish a labelled corpus as training events (MAIL_TRAINING) that every scorer folds
+    /// into its token classifier: clean and bulk teach ham, spam spam, phish phishing. The
+    /// same message published again teaches once; --withdraw takes the examples back.
+    Train {
+        /// Folder of .eml files, labelled by DIR/MANIFEST.tsv, --labels or DIR/<label>/*.eml.
+        #[arg(long)]
+        corpus: PathBuf,
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// The tenant whose classifier learns (default: the shared scope every tenant adds
+        /// to its own).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Publish LabelWithdrawn events for these files instead.
+        #[arg(long)]
+        withdraw: bool,
+    },
 }
 
 #[tokio::main]
@@ -88,7 +105,52 @@ async fn run_cli() -> anyhow::Result<()> {
             let options = EvalOptions { labels, dns, domain_ages, train, folds, json };
             eval(&corpus, &options).await?
         }
+        Command::Train { corpus, labels, tenant, withdraw } => {
+            let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
+            train(&config, &corpus, labels.as_deref(), tenant.as_deref(), withdraw).await?
+        }
     }
+    Ok(())
+}
+
+async fn train(
+    config: &scorer::config::Config,
+    corpus: &std::path::Path,
+    labels: Option<&std::path::Path>,
+    tenant: Option<&str>,
+    withdraw: bool,
+) -> anyhow::Result<()> {
+    let scope = proto::TenantId::new(tenant.unwrap_or(proto::subject::TRAINING_SHARED_SCOPE))
+        .map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    if !corpus.is_dir() {
+        anyhow::bail!("--corpus {}: not a folder", corpus.display());
+    }
+    let manifest_path = labels.map(|p| p.to_path_buf()).or_else(|| {
+        let p = corpus.join("MANIFEST.tsv");
+        p.is_file().then_some(p)
+    });
+    let manifest = manifest_path.as_deref().map(scorer::eval::read_manifest).transpose().map_err(anyhow::Error::msg)?;
+    let files = scorer::eval::load_corpus(corpus, manifest.as_ref())
+        .with_context(|| format!("reading {}", corpus.display()))?;
+    let client = async_nats::ConnectOptions::new()
+        .name("postern-scorer-train")
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .connect(config.nats_url.as_str())
+        .await
+        .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
+    let js = async_nats::jetstream::new(client.clone());
+    let started = std::time::Instant::now();
+    let report = scorer::train::publish(&js, &files, &scope, withdraw).await.map_err(anyhow::Error::msg)?;
+    client.flush().await.ok();
+    println!(
+        "{} {} {} events to mail.training.{scope} in {:.1} s ({} files teach nothing, {} too large)",
+        if withdraw { "withdrew" } else { "published" },
+        report.published,
+        if withdraw { "LabelWithdrawn" } else { "MessageLabelled" },
+        started.elapsed().as_secs_f64(),
+        report.unlabelled,
+        report.too_large
+    );
     Ok(())
 }
 

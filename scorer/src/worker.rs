@@ -30,6 +30,8 @@ struct Worker {
     /// The tenant's own servers and trusted relays, skipped in the Received chain for SPF.
     trusted: Vec<Network>,
     domain_ages: Option<Arc<DomainAges>>,
+    /// The token classifier's models, folded from MAIL_TRAINING.
+    learner: crate::learner::SharedLearner,
 }
 
 /// Runs one scorer process until `shutdown` completes, then stops pulling, lets the
@@ -46,6 +48,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     tokio::pin!(shutdown);
 
     ensure_events_stream(&js).await.map_err(RunError::Setup)?;
+    // Fold what the scorers have been taught before scoring anything.
+    let learner = crate::learner::SharedLearner::default();
+    let _learning = crate::learner::follow(&js, learner.clone()).await.map_err(RunError::Setup)?;
     // MAIL_RAW belongs to ingest; wait for it rather than guess its settings.
     let raw_stream = loop {
         tokio::select! {
@@ -105,7 +110,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Some(path) => Some(Arc::new(DomainAges::load(path).map_err(RunError::Setup)?)),
         None => None,
     };
-    let worker = Arc::new(Worker { js, config: config.clone(), auth, trusted, domain_ages });
+    let worker = Arc::new(Worker { js, config: config.clone(), auth, trusted, domain_ages, learner });
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.concurrency));
     loop {
@@ -229,7 +234,7 @@ impl Worker {
             auth: Some(auth),
             now: scored_at,
             domain_ages: self.domain_ages.clone(),
-            token_models: Vec::new(),
+            token_models: self.learner.read().expect("learner lock").models_for(raw_envelope.tenant.as_str()),
         };
         // Large messages take milliseconds of CPU: off the async threads.
         let verdict = match tokio::task::spawn_blocking(move || score(&bytes, &facts)).await {

@@ -85,6 +85,9 @@ impl MessageRecord {
         match event {
             Event::RawMailReceived(raw) => self.apply_raw(envelope, raw, position),
             Event::DispositionAssigned(d) => self.apply_disposition(envelope, d, position),
+            // Training examples live in MAIL_TRAINING, which the projector does not read;
+            // one that reached it would change no message.
+            Event::MessageLabelled(_) | Event::LabelWithdrawn(_) => false,
         }
     }
 

@@ -1,0 +1,227 @@
+//! What the scorers learn: the token classifier's models, folded from the training events
+//! of MAIL_TRAINING (`MessageLabelled`, `LabelWithdrawn`). Every scorer process folds the
+//! whole stream at start, before it scores, and keeps following it, so a new example (or a
+//! withdrawal) applies to the next messages within moments, with no restart, and every
+//! scorer holds the same models. Because the models are a fold of retained events they can
+//! always be rebuilt, and a withdrawal takes back exactly what its example taught.
+
+use crate::classifier::{Class, TokenModel, TokenSet, tokenize};
+use async_nats::jetstream::{self, consumer, stream};
+use futures::StreamExt;
+use proto::subject::{STREAM_TRAINING, TRAINING_SHARED_SCOPE, TRAINING_SUBJECTS};
+use proto::{Event, LabelWithdrawn, MailBody, MessageLabelled, TrainingLabel};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tracing::{info, warn};
+
+pub fn class_of(label: TrainingLabel) -> Class {
+    match label {
+        TrainingLabel::Ham => Class::Ham,
+        TrainingLabel::Spam => Class::Spam,
+        TrainingLabel::Phish => Class::Phish,
+    }
+}
+
+/// What folding one training event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Learned,
+    Unlearned,
+    /// The same example again, a withdrawal of one never learned, an unreadable message,
+    /// or an event that teaches nothing.
+    Unchanged,
+}
+
+/// The fold: models per scope (a tenant, or the shared scope) and the examples they hold.
+#[derive(Debug, Default)]
+pub struct Learner {
+    models: HashMap<String, Arc<TokenModel>>,
+    /// (scope, content digest, label) -> the tokens learned, to unlearn exactly.
+    examples: HashMap<(String, String, TrainingLabel), TokenSet>,
+}
+
+impl Learner {
+    /// Folds one event of `scope`. `body` is the message of a `MessageLabelled` (resolved
+    /// by the caller when it lives in the Object Store).
+    pub fn apply(&mut self, scope: &str, event: &Event, body: Option<&[u8]>) -> Applied {
+        match event {
+            Event::MessageLabelled(MessageLabelled { label, content_digest, .. }) => {
+                let key = (scope.to_owned(), content_digest.clone(), *label);
+                if self.examples.contains_key(&key) {
+                    return Applied::Unchanged;
+                }
+                let Some(message) = body.and_then(|b| mail_parser::MessageParser::default().parse(b)) else {
+                    return Applied::Unchanged;
+                };
+                let tokens = tokenize(&message);
+                Arc::make_mut(self.models.entry(scope.to_owned()).or_default()).learn(class_of(*label), &tokens);
+                self.examples.insert(key, tokens);
+                Applied::Learned
+            }
+            Event::LabelWithdrawn(LabelWithdrawn { label, content_digest, .. }) => {
+                let key = (scope.to_owned(), content_digest.clone(), *label);
+                let Some(tokens) = self.examples.remove(&key) else { return Applied::Unchanged };
+                let model = Arc::make_mut(self.models.entry(scope.to_owned()).or_default());
+                let undone = model.unlearn(class_of(*label), &tokens);
+                debug_assert!(undone, "an example held is always in its model");
+                Applied::Unlearned
+            }
+            _ => Applied::Unchanged,
+        }
+    }
+
+    /// The models a message of `tenant` is scored with: the shared scope's, then the
+    /// tenant's own (their counts add up).
+    pub fn models_for(&self, tenant: &str) -> Vec<Arc<TokenModel>> {
+        [TRAINING_SHARED_SCOPE, tenant].iter().filter_map(|scope| self.models.get(*scope).cloned()).collect()
+    }
+
+    pub fn examples(&self) -> usize {
+        self.examples.len()
+    }
+}
+
+/// The learner as the worker shares it.
+pub type SharedLearner = Arc<RwLock<Learner>>;
+
+/// Creates MAIL_TRAINING if it is missing (scorers and `scorer train` both may).
+pub async fn ensure_training_stream(js: &jetstream::Context) -> Result<stream::Stream, String> {
+    js.get_or_create_stream(stream::Config {
+        name: STREAM_TRAINING.to_owned(),
+        subjects: vec![TRAINING_SUBJECTS.to_owned()],
+        description: Some("Postern: labelled messages the scorers learn from".to_owned()),
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_message_size: 8 * 1024 * 1024,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("stream {STREAM_TRAINING}: {e}"))
+}
+
+/// Folds MAIL_TRAINING from its first event into `learner`, returns once it has folded
+/// every event that existed when it started (so scoring starts from complete models), and
+/// leaves a task that folds what comes later until the connection closes.
+pub async fn follow(js: &jetstream::Context, learner: SharedLearner) -> Result<tokio::task::JoinHandle<()>, String> {
+    let mut stream = ensure_training_stream(js).await?;
+    let last = stream.info().await.map_err(|e| format!("stream {STREAM_TRAINING}: {e}"))?.state.last_sequence;
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("consumer on {STREAM_TRAINING}: {e}"))?;
+    let mut messages = consumer.messages().await.map_err(|e| format!("reading {STREAM_TRAINING}: {e}"))?;
+    let bodies = js.get_object_store(proto::subject::BUCKET_RAW_BODIES).await.ok();
+    let started = std::time::Instant::now();
+    let mut folded = 0u64;
+    while folded < last {
+        match tokio::time::timeout(Duration::from_secs(30), messages.next()).await {
+            Ok(Some(Ok(message))) => folded = fold_one(&learner, bodies.as_ref(), message).await,
+            Ok(Some(Err(e))) => warn!(error = %e, "reading {STREAM_TRAINING}; retrying"),
+            Ok(None) => return Err(format!("{STREAM_TRAINING} ended")),
+            Err(_) => return Err(format!("{STREAM_TRAINING}: no event for 30 s while catching up to {last}")),
+        }
+    }
+    let examples = learner.read().expect("learner lock").examples();
+    info!(events = last, examples, elapsed_ms = started.elapsed().as_millis() as u64, "training events folded");
+    Ok(tokio::spawn(async move {
+        while let Some(next) = messages.next().await {
+            match next {
+                Ok(message) => {
+                    fold_one(&learner, bodies.as_ref(), message).await;
+                }
+                Err(e) => warn!(error = %e, "reading {STREAM_TRAINING}"),
+            }
+        }
+    }))
+}
+
+/// Folds one message of MAIL_TRAINING; returns its stream sequence.
+async fn fold_one(
+    learner: &SharedLearner,
+    bodies: Option<&jetstream::object_store::ObjectStore>,
+    message: jetstream::Message,
+) -> u64 {
+    let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+    let scope = message.subject.as_str().strip_prefix("mail.training.").unwrap_or("").to_owned();
+    match proto::decode(&message.payload) {
+        Ok((_, event)) => {
+            let body = match &event {
+                Event::MessageLabelled(MessageLabelled { body: MailBody::Inline(bytes), .. }) => Some(bytes.clone()),
+                Event::MessageLabelled(MessageLabelled { body: MailBody::ObjectStore { key, .. }, .. }) => {
+                    fetch(bodies, key).await
+                }
+                _ => None,
+            };
+            let applied = learner.write().expect("learner lock").apply(&scope, &event, body.as_deref());
+            tracing::debug!(sequence, scope, ?applied, "training event folded");
+        }
+        Err(e) => warn!(sequence, error = %e, "training event not readable; skipped"),
+    }
+    sequence
+}
+
+async fn fetch(bodies: Option<&jetstream::object_store::ObjectStore>, key: &str) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut object = bodies?.get(key).await.ok()?;
+    let mut bytes = Vec::new();
+    object.read_to_end(&mut bytes).await.ok()?;
+    Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::MessageLabelled;
+
+    fn labelled(label: TrainingLabel, digest: &str, raw: &str) -> Event {
+        Event::MessageLabelled(MessageLabelled {
+            label,
+            source: "test".into(),
+            content_digest: digest.into(),
+            body: MailBody::Inline(raw.as_bytes().to_vec()),
+        })
+    }
+
+    fn fold(learner: &mut Learner, scope: &str, event: &Event) -> Applied {
+        let body = match event {
+            Event::MessageLabelled(MessageLabelled { body: MailBody::Inline(b), .. }) => Some(b.clone()),
+            _ => None,
+        };
+        learner.apply(scope, event, body.as_deref())
+    }
+
+    #[test]
+    fn learns_once_and_unlearns_exactly() {
+        let mut learner = Learner::default();
+        let spam = labelled(TrainingLabel::Spam, "d1", "Subject: cheap pills\r\n\r\nbuy now\r\n");
+        assert_eq!(fold(&mut learner, "acme", &spam), Applied::Learned);
+        let after_one = learner.models_for("acme")[0].as_ref().clone();
+        assert_eq!(fold(&mut learner, "acme", &spam), Applied::Unchanged, "the same example teaches once");
+        assert_eq!(learner.models_for("acme")[0].as_ref(), &after_one);
+        let ham = labelled(TrainingLabel::Ham, "d2", "Subject: agenda\r\n\r\nmeeting\r\n");
+        assert_eq!(fold(&mut learner, "acme", &ham), Applied::Learned);
+        let withdraw = Event::LabelWithdrawn(LabelWithdrawn {
+            label: TrainingLabel::Ham,
+            content_digest: "d2".into(),
+            reason: "test".into(),
+        });
+        assert_eq!(fold(&mut learner, "acme", &withdraw), Applied::Unlearned);
+        assert_eq!(learner.models_for("acme")[0].as_ref(), &after_one, "withdrawal restores the model");
+        assert_eq!(fold(&mut learner, "acme", &withdraw), Applied::Unchanged);
+        assert_eq!(learner.examples(), 1);
+    }
+
+    #[test]
+    fn scopes_stay_apart_and_the_shared_scope_adds() {
+        let mut learner = Learner::default();
+        fold(&mut learner, "acme", &labelled(TrainingLabel::Spam, "d1", "Subject: a\r\n\r\nb\r\n"));
+        fold(&mut learner, TRAINING_SHARED_SCOPE, &labelled(TrainingLabel::Ham, "d2", "Subject: c\r\n\r\nd\r\n"));
+        assert_eq!(learner.models_for("acme").len(), 2);
+        assert_eq!(learner.models_for("other").len(), 1, "another tenant sees only the shared scope");
+        assert_eq!(learner.models_for("other")[0].messages(Class::Spam), 0);
+    }
+}

@@ -1,0 +1,119 @@
+//! The learning loop through the real servers: `scorer train` publishes a labelled corpus
+//! as training events, the running scorer folds them and scores a new message of the same
+//! campaign SPAM; withdrawing the examples restores the first behaviour. No restart.
+
+use anyhow::{Context, Result, ensure};
+use std::time::Duration;
+use testkit::pipeline::Pipeline;
+use testkit::smtp::{Outgoing, send_with_smtplib};
+
+const HAM_TOPICS: [&str; 5] = [
+    "the quarterly planning meeting moves to Thursday afternoon, agenda attached below",
+    "please review the draft contract for the warehouse lease before our call",
+    "minutes from the design review: we agreed on the schema changes and the rollout",
+    "reminder that the office is closed on Monday for the public holiday",
+    "the build is green again after the dependency update, thanks for the quick fix",
+];
+
+fn ham(i: usize) -> Vec<u8> {
+    format!(
+        "From: Colleague {i} <colleague{i}@corp.example>\r\nTo: team@corp.example\r\nSubject: Re: project update {i}\r\n\
+Message-ID: <ham-{i}@corp.example>\r\nDate: Sun, 22 Nov 2026 09:00:00 +0000\r\nContent-Type: text/plain\r\n\r\n\
+Hi all,\r\n{}\r\nBest, colleague {i}\r\n",
+        HAM_TOPICS[i % HAM_TOPICS.len()]
+    )
+    .into_bytes()
+}
+
+/// One campaign: same sender domain, template and link, a little variation per copy.
+fn campaign(i: usize, message_id: &str) -> Vec<u8> {
+    format!(
+        "From: Luxury Deals <offers{i}@replica-watch-deals.example>\r\nTo: user@corp.example\r\n\
+Subject: Replica watches {i}0% off, limited stock!\r\nMessage-ID: <{message_id}>\r\nDate: Sun, 22 Nov 2026 09:00:00 +0000\r\n\
+Content-Type: text/plain\r\n\r\nDear customer, genuine replica luxury watches at wholesale prices.\r\n\
+Order today and get free shipping worldwide: http://replica-watch-deals.example/shop?id={i}\r\n\
+Rolex Omega Cartier replicas, guaranteed quality, discreet packaging. Act now!\r\n"
+    )
+    .into_bytes()
+}
+
+fn run_train(p: &Pipeline, corpus: &std::path::Path, extra: &[&str]) -> Result<String> {
+    let mut command = std::process::Command::new(testkit::bin("scorer")?);
+    command.args(["train", "--corpus"]).arg(corpus).args(["--tenant", "default"]).args(extra);
+    command.env("NATS_URL", p.nats.url());
+    let out = command.output().context("running scorer train")?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure!(out.status.success(), "scorer train failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    Ok(stdout)
+}
+
+/// Sends campaign messages (a new one each try) until one gets `expected`; returns its trace.
+fn campaign_until(p: &Pipeline, expected: &str, first: usize) -> Result<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut i = first;
+    loop {
+        let id = format!("campaign-{i}@replica-watch-deals.example");
+        let outcome =
+            send_with_smtplib(p.smtp, &[Outgoing::to_journal("bounce@replica-watch-deals.example", campaign(i, &id))])?;
+        ensure!(outcome[0].code == 250, "{:?}", outcome[0].text);
+        let trace = testkit::eventually(Duration::from_secs(30), "the campaign message is scored", || {
+            Ok(p.traces(&id)?.into_iter().next().filter(|t| !t["disposition"].is_null()))
+        })
+        .with_context(|| p.logs())?;
+        if trace["disposition"] == expected {
+            return Ok(trace);
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "no campaign message became {expected}; last: {trace}\n{}",
+            p.logs()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        i += 1;
+    }
+}
+
+#[test]
+fn training_events_teach_the_running_scorer_and_withdrawal_unteaches() -> Result<()> {
+    let p = Pipeline::start()?;
+    let corpus = tempfile::tempdir()?;
+    for label in ["clean", "spam"] {
+        std::fs::create_dir_all(corpus.path().join(label))?;
+    }
+    for i in 0..15 {
+        std::fs::write(corpus.path().join(format!("clean/{i}.eml")), ham(i))?;
+        std::fs::write(
+            corpus.path().join(format!("spam/{i}.eml")),
+            campaign(100 + i, &format!("train-{i}@replica-watch-deals.example")),
+        )?;
+    }
+    std::fs::write(corpus.path().join("notes.eml"), ham(99))?;
+
+    // Untrained: the classifier has no opinion, the campaign is NONE.
+    let before = campaign_until(&p, "NONE", 0)?;
+    ensure!(!before["detections"].to_string().contains("content_"), "an untrained classifier said something: {before}");
+
+    let out = run_train(&p, corpus.path(), &[])?;
+    ensure!(out.contains("published 30 MessageLabelled"), "{out}");
+    ensure!(out.contains("1 files teach nothing"), "{out}");
+    let trained = campaign_until(&p, "SPAM", 1000)?;
+    ensure!(trained["detections"].to_string().contains("content_spam"), "{trained}");
+
+    // Published again: the same examples teach once (the stream holds them twice).
+    run_train(&p, corpus.path(), &[])?;
+    let (messages, _) = testkit::jetstream::stream_counts(&p.nats.url(), "MAIL_TRAINING")?;
+    ensure!(messages == 60, "MAIL_TRAINING holds {messages}");
+
+    let out = run_train(&p, corpus.path(), &["--withdraw"])?;
+    ensure!(out.contains("withdrew 30 LabelWithdrawn"), "{out}");
+    let after = campaign_until(&p, "NONE", 2000)?;
+    ensure!(!after["detections"].to_string().contains("content_"), "withdrawn examples still teach: {after}");
+
+    // A scorer started now folds the whole stream (learned, learned again, withdrawn) to the
+    // same state: the campaign stays NONE.
+    let mut p = p;
+    p.scorer.restart()?;
+    let restarted = campaign_until(&p, "NONE", 3000)?;
+    ensure!(!restarted["detections"].to_string().contains("content_"), "{restarted}");
+    Ok(())
+}

@@ -9,6 +9,7 @@ pub mod content_classifier;
 pub mod context;
 pub mod domain;
 pub mod encrypted;
+pub mod impersonation;
 pub mod links;
 pub mod new_domain;
 
@@ -22,5 +23,6 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     encrypted::check(ctx);
     links::check(ctx);
     new_domain::check(ctx);
+    impersonation::check(ctx);
     content_classifier::check(ctx);
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod eval;
 pub mod learner;
+pub mod policy;
 pub mod score;
 pub mod train;
 pub mod verdict;

@@ -60,6 +60,13 @@ enum Command {
         #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=20))]
         folds: Option<u32>,
     },
+    /// Per-tenant policies in the KV bucket POSTERN_POLICIES, which every scorer watches:
+    /// a change applies within moments, no restart. Policy files are TOML (see
+    /// scorer/policy.example.toml); they are validated before anything is stored.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Publish a labelled corpus as training events (MAIL_TRAINING) that every scorer folds
     /// into its token classifier: clean and bulk teach ham, spam spam, phish phishing. The
     /// same message published again teaches once; --withdraw takes the examples back.
@@ -76,6 +83,28 @@ enum Command {
         /// Publish LabelWithdrawn events for these files instead.
         #[arg(long)]
         withdraw: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyAction {
+    /// Check a policy file and print what is wrong with it (no NATS).
+    Validate { file: PathBuf },
+    /// Validate a policy file and store it as the tenant's policy.
+    Set {
+        #[arg(long)]
+        tenant: String,
+        file: PathBuf,
+    },
+    /// Print the tenant's policy (TOML), or say that it has none.
+    Show {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Remove the tenant's policy (the defaults apply).
+    Delete {
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -105,9 +134,67 @@ async fn run_cli() -> anyhow::Result<()> {
             let options = EvalOptions { labels, dns, domain_ages, train, folds, json };
             eval(&corpus, &options).await?
         }
+        Command::Policy { action } => policy(cli.config.as_deref(), action).await?,
         Command::Train { corpus, labels, tenant, withdraw } => {
             let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
             train(&config, &corpus, labels.as_deref(), tenant.as_deref(), withdraw).await?
+        }
+    }
+    Ok(())
+}
+
+fn read_policy(file: &std::path::Path) -> anyhow::Result<scorer::policy::TenantPolicy> {
+    use scorer::policy::TenantPolicy;
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let policy = TenantPolicy::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    if let Err(problems) = policy.clone().compile() {
+        anyhow::bail!("{}: {} problem(s):\n  {}", file.display(), problems.len(), problems.join("\n  "));
+    }
+    Ok(policy)
+}
+
+async fn policy(config: Option<&std::path::Path>, action: PolicyAction) -> anyhow::Result<()> {
+    if let PolicyAction::Validate { file } = &action {
+        read_policy(file)?;
+        println!("{}: valid", file.display());
+        return Ok(());
+    }
+    let config = scorer::config::Config::load(config).context("loading configuration")?;
+    let client = async_nats::ConnectOptions::new()
+        .name("postern-scorer-policy")
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .connect(config.nats_url.as_str())
+        .await
+        .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
+    let js = async_nats::jetstream::new(client);
+    let kv = scorer::policy::policies_bucket(&js).await.map_err(anyhow::Error::msg)?;
+    let tenant_of = |t: &str| proto::TenantId::new(t).map_err(|e| anyhow::anyhow!("--tenant: {e}"));
+    match action {
+        PolicyAction::Validate { .. } => unreachable!("handled above"),
+        PolicyAction::Set { tenant, file } => {
+            let tenant = tenant_of(&tenant)?;
+            let policy = read_policy(&file)?;
+            let revision = kv
+                .put(tenant.as_str(), serde_json::to_vec(&policy)?.into())
+                .await
+                .with_context(|| format!("storing the policy of {tenant}"))?;
+            println!("policy of {tenant} stored (revision {revision}); scorers apply it within seconds");
+        }
+        PolicyAction::Show { tenant } => {
+            let tenant = tenant_of(&tenant)?;
+            match kv.get(tenant.as_str()).await.with_context(|| format!("reading the policy of {tenant}"))? {
+                Some(bytes) => {
+                    let policy: scorer::policy::TenantPolicy =
+                        serde_json::from_slice(&bytes).context("the stored policy is not readable")?;
+                    print!("{}", toml::to_string_pretty(&policy)?);
+                }
+                None => println!("# {tenant} has no policy: the defaults apply"),
+            }
+        }
+        PolicyAction::Delete { tenant } => {
+            let tenant = tenant_of(&tenant)?;
+            kv.delete(tenant.as_str()).await.with_context(|| format!("deleting the policy of {tenant}"))?;
+            println!("policy of {tenant} deleted; the defaults apply");
         }
     }
     Ok(())

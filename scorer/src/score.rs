@@ -58,11 +58,15 @@ fn score_unguarded(raw: &[u8], facts: &MessageFacts) -> Verdict {
     };
     let mut ctx = ScoreContext::new(&message, facts);
     analysis::run_all(&mut ctx);
-    let detections = ctx.detections;
+    let mut detections = ctx.detections;
     let mut attributes = ctx.attributes;
+    let mut disposition = verdict::decide(&detections);
+    if let Some(policy) = &facts.policy {
+        disposition = apply_policy(policy, &message, facts, disposition, &mut detections, &mut attributes);
+    }
     attributes.sort();
     Verdict {
-        disposition: verdict::decide(&detections),
+        disposition,
         attributes,
         detections,
         headers: HeaderSummary {
@@ -76,6 +80,53 @@ fn score_unguarded(raw: &[u8], facts: &MessageFacts) -> Verdict {
             date: message.date().map(|d| d.to_rfc3339()),
             to: addresses(message.to()),
         },
+    }
+}
+
+/// The tenant's policy has the last word (see [`crate::policy`] for the order).
+fn apply_policy(
+    policy: &crate::policy::CompiledPolicy,
+    message: &mail_parser::Message<'_>,
+    facts: &MessageFacts,
+    decided: Disposition,
+    detections: &mut Vec<Detection>,
+    attributes: &mut Vec<Attribute>,
+) -> Disposition {
+    use crate::policy::{PolicyMatch, Sender};
+    let from = message.from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_lowercase);
+    let sender = Sender {
+        addresses: from.iter().cloned().chain(std::iter::once(facts.envelope_sender.to_lowercase())).collect(),
+        ip: facts.auth.as_ref().and_then(|a| a.spf.as_ref()).map(|s| s.ip),
+        from_domain: from.as_deref().and_then(crate::analysis::domain::domain_of),
+        auth: facts.auth.as_ref(),
+    };
+    let note = |detections: &mut Vec<Detection>, name: &str, evidence: String| {
+        detections.push(Detection { name: name.to_owned(), score_milli: 0, evidence });
+    };
+    match policy.decide(&sender, &facts.recipients) {
+        None => decided,
+        Some(PolicyMatch::ExemptRecipients(entry)) => {
+            note(detections, "policy_exempt_recipient", format!("every recipient is exempt ({entry}); was {decided}"));
+            Disposition::None
+        }
+        Some(PolicyMatch::Trusted(entry)) => {
+            note(detections, "policy_trusted_sender", format!("trusted sender {entry}; was {decided}"));
+            Disposition::None
+        }
+        Some(PolicyMatch::Blocked(entry)) => {
+            note(detections, "policy_blocked_sender", format!("blocked sender {entry}"));
+            if !attributes.contains(&Attribute::CustomBlockList) {
+                attributes.push(Attribute::CustomBlockList);
+            }
+            Disposition::Malicious
+        }
+        Some(PolicyMatch::Acceptable(entry)) => {
+            let d = verdict::decide_without(detections, &[Disposition::Spoof, Disposition::Spam, Disposition::Bulk]);
+            if d != decided {
+                note(detections, "policy_acceptable_sender", format!("acceptable sender {entry}; was {decided}"));
+            }
+            d
+        }
     }
 }
 
@@ -247,6 +298,79 @@ mod tests {
         assert_eq!(v.disposition, Disposition::None);
         // The null sender (a bounce) is not compared.
         let v = score(b"From: mailer-daemon@x.example\r\n\r\nbounce\r\n", &facts(""));
+        assert_eq!(v.disposition, Disposition::None);
+    }
+
+    fn with_policy(sender: &str, recipients: &[&str]) -> MessageFacts {
+        let policy = crate::policy::TenantPolicy::from_toml(include_str!("../policy.example.toml")).unwrap();
+        MessageFacts {
+            envelope_sender: sender.into(),
+            recipients: recipients.iter().map(|r| r.to_string()).collect(),
+            policy: Some(std::sync::Arc::new(policy.compile().unwrap())),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_tenant_policy_has_the_last_word() {
+        let to = ["bob@corp.example"];
+        let v = score(b"From: x@mail.known-bad.example\r\n\r\nhi\r\n", &with_policy("x@mail.known-bad.example", &to));
+        assert_eq!(v.disposition, Disposition::Malicious);
+        assert!(v.attributes.contains(&Attribute::CustomBlockList));
+        assert!(v.detections.iter().any(|d| d.name == "policy_blocked_sender"));
+        // Acceptable: a newsletter is not BULK, but a password form still is SUSPICIOUS.
+        let news = b"From: n@newsletter.example\r\nList-Unsubscribe: <mailto:u@newsletter.example>\r\n\r\nnews\r\n";
+        assert_eq!(score(news, &with_policy("n@newsletter.example", &to)).disposition, Disposition::None);
+        let form =
+            b"From: n@newsletter.example\r\nContent-Type: text/html\r\n\r\n<form><input type=password></form>\r\n";
+        assert_eq!(score(form, &with_policy("n@newsletter.example", &to)).disposition, Disposition::Suspicious);
+        // Exempt only when every recipient is.
+        let bad = b"From: x@known-bad.example\r\n\r\nhi\r\n";
+        assert_eq!(
+            score(bad, &with_policy("x@known-bad.example", &["abuse@corp.example"])).disposition,
+            Disposition::None
+        );
+        assert_eq!(
+            score(bad, &with_policy("x@known-bad.example", &["abuse@corp.example", "bob@corp.example"])).disposition,
+            Disposition::Malicious
+        );
+        // Trusted with verify_sender: not honoured unauthenticated (the display name spoof stands).
+        let trusted = b"From: \"ceo@bank.example\" <alerts@partner.example>\r\n\r\nhi\r\n";
+        assert_eq!(score(trusted, &with_policy("alerts@partner.example", &to)).disposition, Disposition::Spoof);
+    }
+
+    #[test]
+    fn bec_and_lookalikes_from_the_policy() {
+        let to = ["bob@corp.example"];
+        let v = score(
+            b"From: \"Jane D0e\" <jane.doe.ceo@freemail.example>\r\nSubject: wire today\r\n\r\nurgent\r\n",
+            &with_policy("jane.doe.ceo@freemail.example", &to),
+        );
+        assert_eq!(v.disposition, Disposition::Suspicious, "{v:?}");
+        assert!(v.attributes.contains(&Attribute::Bec));
+        // Her real address, or the tenant's own domain, is not impersonation.
+        let real = b"From: \"Jane Doe\" <jane.doe@corp.example>\r\n\r\nhi\r\n";
+        assert_eq!(score(real, &with_policy("jane.doe@corp.example", &to)).disposition, Disposition::None);
+        // The address imitated on another domain.
+        let v =
+            score(b"From: jane.doe@c0rp-mail.example\r\n\r\nhi\r\n", &with_policy("jane.doe@c0rp-mail.example", &to));
+        assert!(v.attributes.contains(&Attribute::Bec), "{v:?}");
+        // A lookalike of the tenant's domain, and a punycode one.
+        let v = score(b"From: it@corp.exarnple\r\n\r\nreset\r\n", &with_policy("it@corp.exarnple", &to));
+        assert!(v.detections.iter().any(|d| d.name == "lookalike_domain"), "{v:?}");
+        let v = score(
+            b"From: it@corp.example\r\nContent-Type: text/html\r\n\r\n<a href=\"https://login.xn--prtner-3nf.example/\">login</a>\r\n",
+            &with_policy("it@corp.example", &to),
+        );
+        assert!(
+            v.detections
+                .iter()
+                .any(|d| d.name == "lookalike_domain"
+                    && d.evidence.contains("(pаrtner.example) looks like partner.example")),
+            "{v:?}"
+        );
+        // Trusted domains themselves are never lookalikes.
+        let v = score(b"From: a@partner.example\r\n\r\nhi\r\n", &with_policy("a@partner.example", &to));
         assert_eq!(v.disposition, Disposition::None);
     }
 

@@ -1,13 +1,15 @@
 //! The disposition rule: which detections lead to which disposition. One table, read top
 //! to bottom; when several rows match, the disposition with the highest precedence wins
-//! (MALICIOUS > SUSPICIOUS > SPOOF > SPAM > BULK > NONE).
+//! (MALICIOUS > SUSPICIOUS > SPOOF > SPAM > BULK > NONE). The tenant's policy then has
+//! the last word (trusted, blocked, acceptable senders, exempt recipients): see
+//! [`crate::policy`].
 
-use crate::analysis::{alignment, attachments, bulk, content_classifier, links, new_domain};
+use crate::analysis::{alignment, attachments, bulk, content_classifier, impersonation, links, new_domain};
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/5";
+pub const RULES_VERSION: &str = "postern-rules/6";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -17,6 +19,8 @@ pub const RULES: &[(&str, Disposition)] = &[
     (links::LINK_IP_HOST, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_SENDER_STRONG, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_LINK_STRONG, Disposition::Suspicious),
+    (impersonation::BEC_IMPERSONATION, Disposition::Suspicious),
+    (impersonation::LOOKALIKE_DOMAIN, Disposition::Suspicious),
     (content_classifier::CONTENT_PHISH, Disposition::Suspicious),
     (alignment::DMARC_FAIL, Disposition::Spoof),
     (alignment::FROM_ENVELOPE_MISALIGNED, Disposition::Spoof),
@@ -28,8 +32,15 @@ pub const RULES: &[(&str, Disposition)] = &[
 ];
 
 pub fn decide(detections: &[Detection]) -> Disposition {
+    decide_without(detections, &[])
+}
+
+/// The disposition when detections leading to the `ignored` dispositions do not count (an
+/// acceptable sender's mail is never SPAM, SPOOF or BULK).
+pub fn decide_without(detections: &[Detection], ignored: &[Disposition]) -> Disposition {
     RULES
         .iter()
+        .filter(|(_, disposition)| !ignored.contains(disposition))
         .filter(|(name, _)| detections.iter().any(|d| d.name == *name))
         .map(|&(_, disposition)| disposition)
         .min()

@@ -32,6 +32,8 @@ struct Worker {
     domain_ages: Option<Arc<DomainAges>>,
     /// The token classifier's models, folded from MAIL_TRAINING.
     learner: crate::learner::SharedLearner,
+    /// Per-tenant policies, following the KV bucket.
+    policies: crate::policy::Policies,
 }
 
 /// Runs one scorer process until `shutdown` completes, then stops pulling, lets the
@@ -51,6 +53,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     // Fold what the scorers have been taught before scoring anything.
     let learner = crate::learner::SharedLearner::default();
     let _learning = crate::learner::follow(&js, learner.clone()).await.map_err(RunError::Setup)?;
+    let policies = crate::policy::Policies::default();
+    let _policy_watch = crate::policy::follow(&js, policies.clone()).await.map_err(RunError::Setup)?;
     // MAIL_RAW belongs to ingest; wait for it rather than guess its settings.
     let raw_stream = loop {
         tokio::select! {
@@ -110,7 +114,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Some(path) => Some(Arc::new(DomainAges::load(path).map_err(RunError::Setup)?)),
         None => None,
     };
-    let worker = Arc::new(Worker { js, config: config.clone(), auth, trusted, domain_ages, learner });
+    let worker = Arc::new(Worker { js, config: config.clone(), auth, trusted, domain_ages, learner, policies });
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.concurrency));
     loop {
@@ -235,6 +239,8 @@ impl Worker {
             now: scored_at,
             domain_ages: self.domain_ages.clone(),
             token_models: self.learner.read().expect("learner lock").models_for(raw_envelope.tenant.as_str()),
+            recipients: raw.original_recipients.clone(),
+            policy: self.policies.for_tenant(raw_envelope.tenant.as_str()),
         };
         // Large messages take milliseconds of CPU: off the async threads.
         let verdict = match tokio::task::spawn_blocking(move || score(&bytes, &facts)).await {

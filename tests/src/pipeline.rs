@@ -88,6 +88,41 @@ impl Pipeline {
         Ok(body["messages"].as_array().cloned().unwrap_or_default())
     }
 
+    /// Sends a new message (`make(i, message_id)`, i counting up from `first`) every few
+    /// hundred milliseconds until one is scored `expected`, for changes that apply "within
+    /// seconds" (policies, training); returns that message's trace. Fails after 30 s.
+    pub fn send_until(
+        &self,
+        mail_from: &str,
+        first: usize,
+        expected: &str,
+        make: impl Fn(usize, &str) -> Vec<u8>,
+    ) -> Result<serde_json::Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        for i in first.. {
+            let id = format!("until-{i}@{}", mail_from.rsplit('@').next().unwrap_or("test.example"));
+            let outcome = crate::smtp::send_with_smtplib(
+                self.smtp,
+                &[crate::smtp::Outgoing::to_journal(mail_from, make(i, &id))],
+            )?;
+            if outcome[0].code != 250 {
+                bail!("message {id}: {} {}", outcome[0].code, outcome[0].text);
+            }
+            let trace = eventually(Duration::from_secs(30), &format!("{id} is scored"), || {
+                Ok(self.traces(&id)?.into_iter().next().filter(|t| !t["disposition"].is_null()))
+            })
+            .with_context(|| self.logs())?;
+            if trace["disposition"] == expected {
+                return Ok(trace);
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("no message became {expected} within 30 s; the last: {trace}\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        unreachable!("the loop ends by returning")
+    }
+
     pub fn projector_restart(&mut self) -> Result<()> {
         self.projector.restart()?;
         wait_for_port(self.http, Duration::from_secs(20))

@@ -3,9 +3,7 @@
 //! campaign SPAM; withdrawing the examples restores the first behaviour. No restart.
 
 use anyhow::{Context, Result, ensure};
-use std::time::Duration;
 use testkit::pipeline::Pipeline;
-use testkit::smtp::{Outgoing, send_with_smtplib};
 
 const HAM_TOPICS: [&str; 5] = [
     "the quarterly planning meeting moves to Thursday afternoon, agenda attached below",
@@ -47,30 +45,8 @@ fn run_train(p: &Pipeline, corpus: &std::path::Path, extra: &[&str]) -> Result<S
     Ok(stdout)
 }
 
-/// Sends campaign messages (a new one each try) until one gets `expected`; returns its trace.
 fn campaign_until(p: &Pipeline, expected: &str, first: usize) -> Result<serde_json::Value> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut i = first;
-    loop {
-        let id = format!("campaign-{i}@replica-watch-deals.example");
-        let outcome =
-            send_with_smtplib(p.smtp, &[Outgoing::to_journal("bounce@replica-watch-deals.example", campaign(i, &id))])?;
-        ensure!(outcome[0].code == 250, "{:?}", outcome[0].text);
-        let trace = testkit::eventually(Duration::from_secs(30), "the campaign message is scored", || {
-            Ok(p.traces(&id)?.into_iter().next().filter(|t| !t["disposition"].is_null()))
-        })
-        .with_context(|| p.logs())?;
-        if trace["disposition"] == expected {
-            return Ok(trace);
-        }
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "no campaign message became {expected}; last: {trace}\n{}",
-            p.logs()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-        i += 1;
-    }
+    p.send_until("bounce@replica-watch-deals.example", first, expected, campaign)
 }
 
 #[test]

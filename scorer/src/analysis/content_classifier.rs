@@ -10,7 +10,7 @@ pub const CONTENT_PHISH: &str = "content_phish";
 /// Between the ham and spam cutoffs: evidence only (SpamBayes' "unsure").
 pub const CONTENT_UNSURE: &str = "content_unsure";
 
-/// SpamBayes' default spam cutoff.
+/// SpamBayes' default spam cutoff (a tenant's policy may set its own).
 pub const JUNK_CUTOFF: f64 = 0.90;
 /// SpamBayes' default ham cutoff: below it the classifier says nothing.
 pub const HAM_CUTOFF: f64 = 0.20;
@@ -22,12 +22,13 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     }
     let tokens = classifier::tokenize(ctx.message);
     let Some(score) = classifier::classify(&models, &tokens) else { return };
+    let cutoff = ctx.facts.policy.as_ref().map_or(JUNK_CUTOFF, |p| p.policy.thresholds.content_spam);
     let strongest = score.spam.max(score.phish);
     let name = if strongest < HAM_CUTOFF {
         return;
-    } else if score.phish >= JUNK_CUTOFF {
+    } else if score.phish >= cutoff {
         CONTENT_PHISH
-    } else if score.spam >= JUNK_CUTOFF {
+    } else if score.spam >= cutoff {
         CONTENT_SPAM
     } else {
         CONTENT_UNSURE

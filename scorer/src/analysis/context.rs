@@ -17,6 +17,10 @@ pub struct MessageFacts {
     /// Token classifier models whose counts add up (shared, then the tenant's own); none:
     /// the classifier gives no opinion.
     pub token_models: Vec<std::sync::Arc<crate::classifier::TokenModel>>,
+    /// The original recipients (from the journal report), for exempt recipients.
+    pub recipients: Vec<String>,
+    /// The tenant's policy; none: the defaults.
+    pub policy: Option<std::sync::Arc<crate::policy::CompiledPolicy>>,
 }
 
 pub struct ScoreContext<'m> {

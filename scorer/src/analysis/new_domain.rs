@@ -1,7 +1,8 @@
 //! NEW_DOMAIN_SENDER / NEW_DOMAIN_LINK: the sender's or a linked domain was registered
 //! recently, per a registration table the operator loads (no lookups at score time).
 //! Younger than 7 days is a strong signal (SUSPICIOUS), younger than 30 days a weak one
-//! (the attribute and evidence only).
+//! (the attribute and evidence only). Both thresholds are the tenant's policy's; its
+//! trusted domains are exempt.
 
 use super::ScoreContext;
 use super::domain::{domain_of, organizational_domain};
@@ -14,9 +15,6 @@ pub const NEW_DOMAIN_SENDER_STRONG: &str = "new_domain_sender_strong";
 pub const NEW_DOMAIN_SENDER_WEAK: &str = "new_domain_sender_weak";
 pub const NEW_DOMAIN_LINK_STRONG: &str = "new_domain_link_strong";
 pub const NEW_DOMAIN_LINK_WEAK: &str = "new_domain_link_weak";
-
-const STRONG_DAYS: i64 = 7;
-const WEAK_DAYS: i64 = 30;
 
 /// Registration dates: domain (lower-case) -> days since 1970-01-01.
 #[derive(Debug, Clone, Default)]
@@ -56,7 +54,9 @@ impl DomainAges {
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let Some(ages) = ctx.facts.domain_ages.clone() else { return };
     let today = (ctx.facts.now.millis() / 86_400_000) as i64;
+    let trusted = |d: &str| ctx.facts.policy.as_ref().is_some_and(|p| p.is_trusted_domain(d));
     if let Some(from) = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of)
+        && !trusted(&from)
         && let Some((registered, domain)) = ages.registered(&from)
     {
         judge(ctx, today - registered, registered, &domain, true);
@@ -67,7 +67,10 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     for body in htmls.iter().chain(&texts) {
         for url in body.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '(' | ')')) {
             let Some(host) = host_of(url) else { continue };
-            if seen.contains(&host) || seen.len() > 200 {
+            if seen.contains(&host)
+                || seen.len() > 200
+                || ctx.facts.policy.as_ref().is_some_and(|p| p.is_trusted_domain(&host))
+            {
                 continue;
             }
             seen.push(host.clone());
@@ -79,11 +82,15 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
 }
 
 fn judge(ctx: &mut ScoreContext<'_>, age: i64, registered: i64, domain: &str, sender: bool) {
-    if !(0..WEAK_DAYS).contains(&age) {
+    let defaults = crate::policy::Thresholds::default();
+    let thresholds = ctx.facts.policy.as_ref().map(|p| &p.policy.thresholds).unwrap_or(&defaults);
+    let (strong_days, weak_days) =
+        (i64::from(thresholds.new_domain_strong_days), i64::from(thresholds.new_domain_weak_days));
+    if !(0..weak_days).contains(&age) {
         return;
     }
     let date = format_date(registered);
-    let (name, score) = match (sender, age < STRONG_DAYS) {
+    let (name, score) = match (sender, age < strong_days) {
         (true, true) => (NEW_DOMAIN_SENDER_STRONG, 6000),
         (true, false) => (NEW_DOMAIN_SENDER_WEAK, 2000),
         (false, true) => (NEW_DOMAIN_LINK_STRONG, 6000),

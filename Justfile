@@ -36,6 +36,11 @@ bench-ingest:
 # Score the labelled corpus offline (POSTERN_CORPUS or ../shared/corpus): confusion matrix, precision, recall.
 eval: build
     ./target/debug/scorer eval --corpus "${POSTERN_CORPUS:-../shared/corpus}"
+    ./target/debug/scorer eval --corpus "${POSTERN_CORPUS:-../shared/corpus}" --folds 5
+
+# Scorer against rspamd (network checks off) on the same corpus messages, per core; last line is JSON.
+bench-scorer:
+    bash scripts/bench-scorer.sh
 
 # Scoring throughput on one core over the corpus (criterion).
 bench-scorer-cpu:

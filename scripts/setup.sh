@@ -18,7 +18,8 @@ export DEBIAN_FRONTEND=noninteractive
 #   swaks         SMTP client used by tests and the quick start
 #   libnet-ssleay-perl  swaks's STARTTLS (--tls)
 #   postfix       only for its smtp-source / smtp-sink load tools
-packages=(nats-server libclang-dev swaks libnet-ssleay-perl postfix)
+#   rspamd        only for `just bench-scorer` (started by the bench with its own config)
+packages=(nats-server libclang-dev swaks libnet-ssleay-perl postfix rspamd)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

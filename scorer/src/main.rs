@@ -67,6 +67,15 @@ enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Scoring throughput on one thread: every .eml below DIR, authenticated offline and
+    /// scored with a token model trained on DIR's labels, repeated for at least --seconds.
+    /// Prints messages per CPU second (and per wall second); the last line is JSON.
+    Bench {
+        #[arg(long)]
+        corpus: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// Publish a labelled corpus as training events (MAIL_TRAINING) that every scorer folds
     /// into its token classifier: clean and bulk teach ham, spam spam, phish phishing. The
     /// same message published again teaches once; --withdraw takes the examples back.
@@ -134,6 +143,7 @@ async fn run_cli() -> anyhow::Result<()> {
             let options = EvalOptions { labels, dns, domain_ages, train, folds, json };
             eval(&corpus, &options).await?
         }
+        Command::Bench { corpus, seconds } => bench(&corpus, seconds).await?,
         Command::Policy { action } => policy(cli.config.as_deref(), action).await?,
         Command::Train { corpus, labels, tenant, withdraw } => {
             let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
@@ -141,6 +151,67 @@ async fn run_cli() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// CPU seconds this thread has used (Linux: /proc/thread-self/stat, clock ticks of 10 ms).
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+async fn bench(corpus: &std::path::Path, seconds: u64) -> anyhow::Result<()> {
+    use scorer::eval;
+    let manifest_path = corpus.join("MANIFEST.tsv");
+    let manifest =
+        manifest_path.is_file().then(|| eval::read_manifest(&manifest_path)).transpose().map_err(anyhow::Error::msg)?;
+    let files =
+        eval::load_corpus(corpus, manifest.as_ref()).with_context(|| format!("reading {}", corpus.display()))?;
+    if files.is_empty() {
+        anyhow::bail!("no .eml files below {}", corpus.display());
+    }
+    let model = std::sync::Arc::new(eval::train_on(&files));
+    let auth = scorer::auth::Authenticator::offline(scorer::auth::TxtRecords::default()).map_err(anyhow::Error::msg)?;
+    let bytes: usize = files.iter().map(|f| f.raw.len()).sum();
+    // One warm-up pass, then whole passes until the time is up.
+    for f in &files {
+        eval::score_file(f, &auth, None, vec![model.clone()]).await;
+    }
+    let cpu_start = thread_cpu_seconds().unwrap_or(0.0);
+    let started = std::time::Instant::now();
+    let mut passes = 0u64;
+    while passes == 0 || started.elapsed().as_secs() < seconds {
+        for f in &files {
+            std::hint::black_box(eval::score_file(f, &auth, None, vec![model.clone()]).await);
+        }
+        passes += 1;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = thread_cpu_seconds().map(|c| c - cpu_start).filter(|c| *c > 0.0).unwrap_or(wall);
+    let messages = passes * files.len() as u64;
+    let per_cpu = messages as f64 / cpu;
+    println!(
+        "scorer: {messages} messages ({} files x {passes}) in {wall:.2} s wall, {cpu:.2} s CPU on one thread: {per_cpu:.0} msg/s per core, {:.1} MB/s",
+        files.len(),
+        (bytes as f64 * passes as f64) / cpu / 1e6
+    );
+    println!(
+        "{}",
+        serde_json::json!({ "scorer_msgs_per_s": per_cpu.round(), "messages": messages, "cpu_s": cpu, "wall_s": wall })
+    );
+    Ok(())
+}
+
+/// A NATS connection for a one-shot command: fails within seconds when NATS is not there.
+async fn connect(config: &scorer::config::Config, name: &str) -> anyhow::Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .connect(config.nats_url.as_str())
+        .await
+        .with_context(|| format!("connecting to NATS at {}", config.nats_url))
 }
 
 fn read_policy(file: &std::path::Path) -> anyhow::Result<scorer::policy::TenantPolicy> {
@@ -160,12 +231,7 @@ async fn policy(config: Option<&std::path::Path>, action: PolicyAction) -> anyho
         return Ok(());
     }
     let config = scorer::config::Config::load(config).context("loading configuration")?;
-    let client = async_nats::ConnectOptions::new()
-        .name("postern-scorer-policy")
-        .connection_timeout(std::time::Duration::from_secs(5))
-        .connect(config.nats_url.as_str())
-        .await
-        .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
+    let client = connect(&config, "postern-scorer-policy").await?;
     let js = async_nats::jetstream::new(client);
     let kv = scorer::policy::policies_bucket(&js).await.map_err(anyhow::Error::msg)?;
     let tenant_of = |t: &str| proto::TenantId::new(t).map_err(|e| anyhow::anyhow!("--tenant: {e}"));
@@ -219,12 +285,7 @@ async fn train(
     let manifest = manifest_path.as_deref().map(scorer::eval::read_manifest).transpose().map_err(anyhow::Error::msg)?;
     let files = scorer::eval::load_corpus(corpus, manifest.as_ref())
         .with_context(|| format!("reading {}", corpus.display()))?;
-    let client = async_nats::ConnectOptions::new()
-        .name("postern-scorer-train")
-        .connection_timeout(std::time::Duration::from_secs(5))
-        .connect(config.nats_url.as_str())
-        .await
-        .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
+    let client = connect(&config, "postern-scorer-train").await?;
     let js = async_nats::jetstream::new(client.clone());
     let started = std::time::Instant::now();
     let report = scorer::train::publish(&js, &files, &scope, withdraw).await.map_err(anyhow::Error::msg)?;

@@ -285,7 +285,7 @@ async fn train(
     let manifest = manifest_path.as_deref().map(scorer::eval::read_manifest).transpose().map_err(anyhow::Error::msg)?;
     let files = scorer::eval::load_corpus(corpus, manifest.as_ref())
         .with_context(|| format!("reading {}", corpus.display()))?;
-    let client = connect(&config, "postern-scorer-train").await?;
+    let client = connect(config, "postern-scorer-train").await?;
     let js = async_nats::jetstream::new(client.clone());
     let started = std::time::Instant::now();
     let report = scorer::train::publish(&js, &files, &scope, withdraw).await.map_err(anyhow::Error::msg)?;

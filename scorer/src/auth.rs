@@ -91,6 +91,17 @@ pub struct AuthResults {
     pub dkim: Vec<DkimCheck>,
     pub spf: Option<SpfCheck>,
     pub dmarc: Option<DmarcCheck>,
+    /// The ARC chain (RFC 8617), when the message carries one.
+    pub arc: Option<ArcCheck>,
+}
+
+/// The ARC chain's validation: every seal and the newest message signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArcCheck {
+    pub outcome: Outcome,
+    /// How many forwarders sealed the message.
+    pub instances: usize,
+    pub reason: Option<String>,
 }
 
 /// The delivery facts authentication needs besides the message.
@@ -272,6 +283,14 @@ impl Authenticator {
         let cache = self.records.as_ref();
         let outputs = self.resolver.verify_dkim(Parameters::new(&message).with_txt_cache(cache)).await;
         let dkim = Self::dkim_checks(&outputs);
+        let arc = if message.ams_headers.is_empty() && message.as_headers.is_empty() {
+            None
+        } else {
+            let output = self.resolver.verify_arc(Parameters::new(&message).with_txt_cache(cache)).await;
+            let instances = message.as_headers.len().max(message.ams_headers.len());
+            let (outcome, reason) = outcome_of(output.result());
+            Some(ArcCheck { outcome, instances, reason })
+        };
         let mail_from = delivery.mail_from.trim();
         let mail_from_domain = mail_from.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
         let hop = first_external_hop(raw, delivery.trusted);
@@ -325,7 +344,7 @@ impl Authenticator {
                 _ => DmarcPolicy::None,
             },
         });
-        AuthResults { dkim, spf, dmarc }
+        AuthResults { dkim, spf, dmarc, arc }
     }
 
     fn dkim_checks(outputs: &[mail_auth::DkimOutput<'_>]) -> Vec<DkimCheck> {
@@ -333,17 +352,24 @@ impl Authenticator {
             .iter()
             .filter_map(|o| {
                 let domain = o.signature()?.d.to_ascii_lowercase();
-                let (outcome, reason) = match o.result() {
-                    DkimResult::Pass => (Outcome::Pass, None),
-                    DkimResult::Fail(e) => (Outcome::Fail, Some(e.to_string())),
-                    DkimResult::TempError(e) => (Outcome::TempError, Some(e.to_string())),
-                    DkimResult::PermError(e) => (Outcome::PermError, Some(e.to_string())),
-                    DkimResult::Neutral(e) => (Outcome::Neutral, Some(e.to_string())),
-                    DkimResult::None => return None,
-                };
+                if *o.result() == DkimResult::None {
+                    return None;
+                }
+                let (outcome, reason) = outcome_of(o.result());
                 Some(DkimCheck { domain, outcome, reason })
             })
             .collect()
+    }
+}
+
+fn outcome_of(result: &DkimResult) -> (Outcome, Option<String>) {
+    match result {
+        DkimResult::Pass => (Outcome::Pass, None),
+        DkimResult::Fail(e) => (Outcome::Fail, Some(e.to_string())),
+        DkimResult::TempError(e) => (Outcome::TempError, Some(e.to_string())),
+        DkimResult::PermError(e) => (Outcome::PermError, Some(e.to_string())),
+        DkimResult::Neutral(e) => (Outcome::Neutral, Some(e.to_string())),
+        DkimResult::None => (Outcome::Neutral, Some("no signature".to_owned())),
     }
 }
 

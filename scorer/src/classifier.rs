@@ -72,12 +72,12 @@ pub fn tokenize(message: &Message<'_>) -> TokenSet {
         for w in words(text) {
             add(w.to_owned());
         }
-        for host in hosts_in(text) {
+        for host in crate::analysis::links::hosts_in(text) {
             add(format!("u:{}", crate::analysis::domain::organizational_domain(&host)));
         }
     }
     for html in message.html_bodies().filter_map(|p| p.text_contents()) {
-        for host in hosts_in(clip(html, MAX_TEXT)) {
+        for host in crate::analysis::links::hosts_in(clip(html, MAX_TEXT)) {
             add(format!("u:{}", crate::analysis::domain::organizational_domain(&host)));
         }
     }
@@ -138,26 +138,6 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
             }
         })
         .chain(shouting)
-}
-
-/// Hosts of http(s) URLs in text (or HTML attribute values).
-fn hosts_in(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let lower = text.to_ascii_lowercase();
-    let mut at = 0;
-    while let Some(pos) = lower[at..].find("http") {
-        let start = at + pos;
-        let rest = &lower[start..];
-        let end = rest.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>')).unwrap_or(rest.len());
-        if let Some(host) = crate::analysis::links::host_of(&rest[..end]) {
-            out.push(host);
-        }
-        at = start + 4;
-        if out.len() >= 200 {
-            break;
-        }
-    }
-    out
 }
 
 /// Per-class message counts, overall and per token.

@@ -17,6 +17,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (attachments::OFFICE_MACRO, Disposition::Suspicious),
     (links::CREDENTIAL_FORM, Disposition::Suspicious),
     (links::LINK_IP_HOST, Disposition::Suspicious),
+    (links::HOMOGRAPH_URL, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_SENDER_STRONG, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_LINK_STRONG, Disposition::Suspicious),
     (impersonation::BEC_IMPERSONATION, Disposition::Suspicious),

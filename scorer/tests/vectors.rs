@@ -61,3 +61,32 @@ async fn a_tampered_message_fails_and_missing_dns_is_a_temporary_error() {
     assert!(checks.iter().all(|c| c.outcome == Outcome::TempError), "{checks:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "offline lookups must fail fast");
 }
+
+/// mail-auth's ARC vectors: each chain validates offline from the file's own records, and
+/// a message changed after sealing does not.
+#[tokio::test]
+async fn mail_auth_arc_vectors_pass() {
+    let Some(dir) = testkit::corpus_dir().map(|d| d.join("vectors/stalwart-mail-auth/arc")).filter(|d| d.is_dir())
+    else {
+        eprintln!("SKIPPED: no corpus vectors (set POSTERN_CORPUS or put the corpus at ../shared/corpus)");
+        return;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let (records, message) = text.split_once("\n\n").expect("records, blank line, message");
+        let auth = Authenticator::offline(TxtRecords::parse(records).unwrap()).unwrap();
+        let message = message.replace('\n', "\r\n");
+        let results = auth.authenticate(message.as_bytes(), &Default::default()).await;
+        let arc = results.arc.unwrap_or_else(|| panic!("{}: no ARC result", file.display()));
+        assert_eq!(arc.outcome, Outcome::Pass, "{}: {arc:?}", file.display());
+        assert!(arc.instances >= 1);
+        // Changed after sealing: the chain no longer validates.
+        let tampered = message.replacen("\r\n\r\n", "\r\n\r\nAppended by an attacker.\r\n", 1);
+        let results = auth.authenticate(tampered.as_bytes(), &Default::default()).await;
+        let arc = results.arc.unwrap();
+        assert_ne!(arc.outcome, Outcome::Pass, "{}: tampered chain passed", file.display());
+    }
+}

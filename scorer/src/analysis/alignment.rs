@@ -27,6 +27,8 @@ pub const DMARC_FAIL_ENFORCED: &str = "dmarc_fail_enforced";
 /// DMARC fails under a monitoring policy (p=none): SPOOF.
 pub const DMARC_FAIL: &str = "dmarc_fail";
 pub const SPF_FAIL: &str = "spf_fail";
+/// The ARC chain a forwarder sealed does not validate: evidence.
+pub const ARC_FAIL: &str = "arc_fail";
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
     display_name_carries_another_address(ctx);
@@ -38,6 +40,19 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
 
 fn spf_and_dmarc(ctx: &mut ScoreContext<'_>) {
     let Some(auth) = ctx.facts.auth.clone() else { return };
+    if let Some(arc) = &auth.arc
+        && matches!(arc.outcome, Outcome::Fail | Outcome::PermError)
+    {
+        ctx.add(
+            ARC_FAIL,
+            1000,
+            format!(
+                "the ARC chain ({} instance(s)) does not validate: {}",
+                arc.instances,
+                arc.reason.as_deref().unwrap_or("failed")
+            ),
+        );
+    }
     if let Some(spf) = &auth.spf
         && spf.outcome == Result3::Fail
     {

@@ -1,5 +1,6 @@
-//! Links and forms in HTML bodies: links to raw IP addresses, links whose visible text
-//! names another domain than the one they go to, and forms that ask for a password.
+//! Links and forms: links to raw IP addresses, links whose visible text names another
+//! domain than the one they go to, forms that ask for a password (HTML bodies), and
+//! homograph hosts (any URL in the text or HTML).
 
 use super::ScoreContext;
 use super::domain::aligned;
@@ -7,8 +8,12 @@ use super::domain::aligned;
 pub const LINK_IP_HOST: &str = "link_ip_host";
 pub const LINK_TEXT_MISMATCH: &str = "link_text_mismatch";
 pub const CREDENTIAL_FORM: &str = "credential_form";
+/// A link host whose letters imitate another's (mixed scripts, often behind punycode):
+/// `xn--youtue-tg7b.com` is `youtuḅe.com`.
+pub const HOMOGRAPH_URL: &str = "homograph_url";
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
+    homographs(ctx);
     let htmls: Vec<String> = ctx.message.html_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
     for html in &htmls {
         let lower = html.to_ascii_lowercase();
@@ -30,6 +35,33 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             }
         }
     }
+}
+
+fn homographs(ctx: &mut ScoreContext<'_>) {
+    let mut bodies: Vec<String> =
+        ctx.message.html_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
+    bodies.extend(ctx.message.text_bodies().filter_map(|p| p.text_contents().map(str::to_owned)));
+    for body in &bodies {
+        for host in hosts_in(body) {
+            let unicode = idna::domain_to_unicode(&host).0;
+            if let Some(label) = unicode.split('.').find(|l| mixes_scripts(l)) {
+                ctx.add(
+                    HOMOGRAPH_URL,
+                    7_000,
+                    format!("link host {host} reads {unicode}: {label:?} mixes look-alike letters"),
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// ASCII letters together with letters that imitate them: Cyrillic, Greek, IPA, small
+/// capitals, fullwidth forms, and the dotted Latin letters of U+1E00-U+1E9F. (Accented
+/// Latin-1 letters and Vietnamese are ordinary in internationalized names.)
+fn mixes_scripts(label: &str) -> bool {
+    let imitating = |c: char| matches!(c as u32, 0x0250..=0x02AF | 0x0370..=0x03FF | 0x0400..=0x052F | 0x1D00..=0x1D7F | 0x1E00..=0x1E9F | 0xFF00..=0xFFEF);
+    label.chars().any(|c| c.is_ascii_alphabetic()) && label.chars().any(imitating)
 }
 
 /// (href, visible text) of each `<a href=...>...</a>`, from a forgiving scan.
@@ -79,6 +111,26 @@ fn strip_tags(s: &str) -> String {
     out.trim().to_owned()
 }
 
+/// Hosts of http(s) URLs in text (or HTML attribute values).
+pub fn hosts_in(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let lower = text.to_ascii_lowercase();
+    let mut at = 0;
+    while let Some(pos) = lower[at..].find("http") {
+        let start = at + pos;
+        let rest = &lower[start..];
+        let end = rest.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>')).unwrap_or(rest.len());
+        if let Some(host) = host_of(&rest[..end]) {
+            out.push(host);
+        }
+        at = start + 4;
+        if out.len() >= 200 {
+            break;
+        }
+    }
+    out
+}
+
 /// The host of an http(s) URL, lower-case.
 pub fn host_of(url: &str) -> Option<String> {
     let rest = url.trim().strip_prefix("http://").or_else(|| url.trim().strip_prefix("https://"))?;
@@ -98,7 +150,12 @@ fn domain_in_text(text: &str) -> Option<String> {
     }
     let host = host_of(t).or_else(|| {
         let h = t.split(['/', '?', '#']).next()?.to_ascii_lowercase();
-        (h.starts_with("www.") && h.contains('.')).then_some(h)
+        // `www.bank.example`, or `bank.example/login`: a name with a letters-only suffix.
+        let tld = h.rsplit('.').next()?;
+        let looks_like_a_domain =
+            h.contains('.') && (2..=24).contains(&tld.len()) && tld.chars().all(|c| c.is_ascii_alphabetic());
+        // (A bare name with a query, `google.com/url?...`, is a redirector's address shown.)
+        (h.starts_with("www.") || (looks_like_a_domain && !t.contains('?'))).then_some(h)
     })?;
     (host.contains('.') && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')).then_some(host)
 }
@@ -119,6 +176,12 @@ mod tests {
         assert_eq!(host_of(&a[0].0).as_deref(), Some("192.0.2.7"));
         assert_eq!(domain_in_text(&a[0].1).as_deref(), Some("bank.example"));
         assert_eq!(domain_in_text("read more"), None);
+        assert_eq!(domain_in_text("domain2.com/otherquery").as_deref(), Some("domain2.com"));
+        assert_eq!(domain_in_text("v2.0"), None);
+        assert!(mixes_scripts("youtuḅe"));
+        assert!(mixes_scripts("pаypal"), "Cyrillic а");
+        assert!(!mixes_scripts("münchen"));
+        assert!(!mixes_scripts("пример"), "all Cyrillic is one script");
         assert_eq!(domain_in_text("www.Shop.example"), Some("www.shop.example".into()));
         assert_eq!(host_of("https://user@[2001:db8::1]:8443/x").as_deref(), Some("2001:db8::1"));
         assert_eq!(host_of("mailto:a@b"), None);

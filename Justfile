@@ -33,10 +33,10 @@ bench-ingest:
     cargo build --release -p postern-ingest -p testkit
     ./target/release/bench_ingest
 
-# Score the labelled corpus offline (POSTERN_CORPUS or ../shared/corpus): confusion matrix, precision, recall.
+# Score the labelled corpus offline (POSTERN_CORPUS or ../shared/corpus): without the token classifier, then cross-validated (5 folds).
 eval: build
+    ./target/debug/scorer eval --corpus "${POSTERN_CORPUS:-../shared/corpus}" --untrained
     ./target/debug/scorer eval --corpus "${POSTERN_CORPUS:-../shared/corpus}"
-    ./target/debug/scorer eval --corpus "${POSTERN_CORPUS:-../shared/corpus}" --folds 5
 
 # Scorer against rspamd (network checks off) on the same corpus messages, per core; last line is JSON.
 bench-scorer:

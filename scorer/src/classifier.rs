@@ -35,7 +35,7 @@ impl Class {
 pub struct TokenSet(pub BTreeSet<String>);
 
 /// At most this many distinct tokens are taken from one message.
-pub const MAX_TOKENS: usize = 3000;
+pub const MAX_TOKENS: usize = 6000;
 /// At most this much body text is read from one message.
 const MAX_TEXT: usize = 256 * 1024;
 
@@ -69,8 +69,13 @@ pub fn tokenize(message: &Message<'_>) -> TokenSet {
         }
         let text = clip(&text, MAX_TEXT - text_len);
         text_len += text.len();
+        let mut previous: Option<String> = None;
         for w in words(text) {
-            add(w.to_owned());
+            if let Some(p) = previous.take() {
+                add(format!("{p} {w}"));
+            }
+            add(w.clone());
+            previous = Some(w);
         }
         for host in crate::analysis::links::hosts_in(text) {
             add(format!("u:{}", crate::analysis::domain::organizational_domain(&host)));
@@ -205,6 +210,8 @@ pub struct ContentScore {
     pub phish: f64,
     /// The tokens that pulled hardest towards the stronger of the two, strongest first.
     pub clues: Vec<String>,
+    /// How many tokens took part in the stronger of the two.
+    pub evidence_tokens: usize,
 }
 
 /// Scores tokens against the sum of the given models (a shared model and a tenant's own):
@@ -235,10 +242,11 @@ pub fn classify(models: &[&TokenModel], tokens: &TokenSet) -> Option<ContentScor
             phish_clues.push((robinson(h, ham, p, phish), t.as_str()));
         }
     }
-    let (spam_score, spam_top) = if spam >= MIN_TRAINING { combine(spam_clues) } else { (0.0, Vec::new()) };
-    let (phish_score, phish_top) = if phish >= MIN_TRAINING { combine(phish_clues) } else { (0.0, Vec::new()) };
-    let clues = if phish_score > spam_score { phish_top } else { spam_top };
-    Some(ContentScore { spam: spam_score, phish: phish_score, clues })
+    let (spam_score, spam_top, spam_n) = if spam >= MIN_TRAINING { combine(spam_clues) } else { (0.0, Vec::new(), 0) };
+    let (phish_score, phish_top, phish_n) =
+        if phish >= MIN_TRAINING { combine(phish_clues) } else { (0.0, Vec::new(), 0) };
+    let (clues, evidence_tokens) = if phish_score > spam_score { (phish_top, phish_n) } else { (spam_top, spam_n) };
+    Some(ContentScore { spam: spam_score, phish: phish_score, clues, evidence_tokens })
 }
 
 /// Robinson's f(w): the probability that a message with this token is of the "bad" side,
@@ -253,12 +261,12 @@ fn robinson(good: u32, good_total: u32, bad: u32, bad_total: u32) -> f64 {
 
 /// Fisher/Robinson chi-square combining of the most telling probabilities: the indicator
 /// (1 + S - H) / 2. Also the tokens that pulled most towards "bad".
-fn combine(mut clues: Vec<(f64, &str)>) -> (f64, Vec<String>) {
+fn combine(mut clues: Vec<(f64, &str)>) -> (f64, Vec<String>, usize) {
     clues.retain(|(p, _)| (p - 0.5).abs() >= MIN_DISTANCE);
     clues.sort_by(|a, b| (b.0 - 0.5).abs().total_cmp(&(a.0 - 0.5).abs()).then_with(|| a.1.cmp(b.1)));
     clues.truncate(MAX_CLUES);
     if clues.is_empty() {
-        return (0.5, Vec::new());
+        return (0.5, Vec::new(), 0);
     }
     let n = clues.len();
     let (mut ln_bad, mut ln_good) = (0.0f64, 0.0f64);
@@ -271,7 +279,7 @@ fn combine(mut clues: Vec<(f64, &str)>) -> (f64, Vec<String>) {
     let h = 1.0 - chi2_q(-2.0 * ln_bad, 2 * n);
     let indicator = (1.0 + s - h) / 2.0;
     let top = clues.iter().filter(|(p, _)| *p > 0.5).take(6).map(|(_, t)| (*t).to_owned()).collect();
-    (indicator, top)
+    (indicator, top, n)
 }
 
 /// The upper tail of the chi-square distribution with an even number of degrees of freedom.

@@ -50,8 +50,10 @@ enum Command {
         domain_ages: Option<PathBuf>,
         /// Train the token classifier on this labelled folder first (MANIFEST.tsv or
         /// DIR/<label>/*.eml; clean and bulk teach ham, spam spam, phish phishing), as
-        /// `scorer train` would through training events. Without it (and --folds) the
-        /// classifier has no model and gives no opinion.
+        /// `scorer train` would through training events.
+        ///
+        /// Default: the development corpus (POSTERN_CORPUS, else ../shared/corpus) when it
+        /// is another folder than --corpus; when it is --corpus itself, --folds 5.
         #[arg(long, value_name = "DIR")]
         train: Option<PathBuf>,
         /// Cross-validate the token classifier on --corpus itself: split it into K folds by
@@ -59,6 +61,9 @@ enum Command {
         /// (never on itself).
         #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=20))]
         folds: Option<u32>,
+        /// No token classifier at all (it gives no opinion).
+        #[arg(long, conflicts_with_all = ["train", "folds"])]
+        untrained: bool,
     },
     /// Per-tenant policies in the KV bucket POSTERN_POLICIES, which every scorer watches:
     /// a change applies within moments, no restart. Policy files are TOML (see
@@ -136,10 +141,14 @@ async fn run_cli() -> anyhow::Result<()> {
             let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
             scorer::run(config, shutdown_signal()).await.context("scorer failed")?;
         }
-        Command::Eval { corpus, labels, json, dns, domain_ages, train, folds } => {
+        Command::Eval { corpus, labels, json, dns, domain_ages, train, folds, untrained } => {
             if train.is_some() && folds.is_some() {
                 anyhow::bail!("--train and --folds exclude each other: --folds trains on the corpus itself");
             }
+            let (train, folds) = match (train, folds, untrained) {
+                (None, None, false) => default_training(&corpus),
+                (train, folds, _) => (train, folds),
+            };
             let options = EvalOptions { labels, dns, domain_ages, train, folds, json };
             eval(&corpus, &options).await?
         }
@@ -302,6 +311,18 @@ async fn train(
     Ok(())
 }
 
+/// What `scorer eval` trains on when not told: the development corpus if it is elsewhere,
+/// cross-validation if it is the corpus being scored, nothing if there is none.
+fn default_training(corpus: &std::path::Path) -> (Option<PathBuf>, Option<u32>) {
+    let dev =
+        std::env::var_os("POSTERN_CORPUS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/corpus"));
+    match (dev.canonicalize(), corpus.canonicalize()) {
+        (Ok(dev), Ok(corpus)) if dev == corpus => (None, Some(5)),
+        (Ok(dev), _) if dev.is_dir() => (Some(dev), None),
+        _ => (None, None),
+    }
+}
+
 struct EvalOptions {
     labels: Option<PathBuf>,
     dns: Option<PathBuf>,
@@ -376,7 +397,12 @@ async fn eval(corpus: &std::path::Path, options: &EvalOptions) -> anyhow::Result
     }
     let summary = eval::summarize(&scored);
     if json {
-        println!("{}", serde_json::json!({ "summary": summary }));
+        let training = match (&options.train, options.folds) {
+            (Some(dir), _) => format!("trained on {}", dir.display()),
+            (None, Some(k)) => format!("cross-validated, {k} folds"),
+            (None, None) => "untrained".to_owned(),
+        };
+        println!("{}", serde_json::json!({ "summary": summary, "token_classifier": training }));
         return Ok(());
     }
     match &manifest_path {

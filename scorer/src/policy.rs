@@ -111,7 +111,7 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { new_domain_strong_days: 7, new_domain_weak_days: 30, content_spam: 0.90 }
+        Thresholds { new_domain_strong_days: 7, new_domain_weak_days: 30, content_spam: 0.80 }
     }
 }
 

@@ -9,14 +9,14 @@ use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/6";
+pub const RULES_VERSION: &str = "postern-rules/7";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
     (attachments::EXECUTABLE_ATTACHMENT, Disposition::Malicious),
     (attachments::OFFICE_MACRO, Disposition::Suspicious),
     (links::CREDENTIAL_FORM, Disposition::Suspicious),
-    (links::LINK_IP_HOST, Disposition::Suspicious),
+    (links::LINK_IP_DECEPTIVE, Disposition::Suspicious),
     (links::HOMOGRAPH_URL, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_SENDER_STRONG, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_LINK_STRONG, Disposition::Suspicious),

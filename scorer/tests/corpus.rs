@@ -1,7 +1,7 @@
 //! The labelled corpus, scored whole: every file gets a verdict without a parser failure
-//! or a panic, and the cross-validated accuracy does not fall below what it was when the
-//! rules last changed (a regression guard; the figures themselves come from
-//! `scorer eval --corpus DIR --folds 5`).
+//! or a panic, and the cross-validated accuracy meets the targets (clean false positives at
+//! most 1%, spam and phish caught at least 90%; the tables come from
+//! `scorer eval --corpus DIR`, which cross-validates with 5 folds by default).
 
 use scorer::eval::{self, CorpusFile};
 
@@ -51,6 +51,6 @@ async fn cross_validated_accuracy_holds() {
     let fp = summary.clean_false_positive_rate.unwrap();
     let caught = summary.spam_phish_caught.unwrap();
     eprintln!("clean false positives {:.1}%, spam+phish caught {:.1}%", fp * 100.0, caught * 100.0);
-    assert!(fp <= 0.015, "clean false positives rose to {:.1}%: {:?}", fp * 100.0, summary.confusion["clean"]);
-    assert!(caught >= 0.70, "spam+phish caught fell to {:.1}%", caught * 100.0);
+    assert!(fp <= 0.01, "clean false positives rose to {:.1}%: {:?}", fp * 100.0, summary.confusion["clean"]);
+    assert!(caught >= 0.90, "spam+phish caught fell to {:.1}%", caught * 100.0);
 }

@@ -5,7 +5,11 @@
 use super::ScoreContext;
 use super::domain::aligned;
 
+/// A link to a raw IP address: evidence (newsletters do it too); with content the
+/// classifier is unsure of, it corroborates ([`super::content_classifier`]).
 pub const LINK_IP_HOST: &str = "link_ip_host";
+/// A link whose text shows a domain but which goes to a raw IP address: SUSPICIOUS.
+pub const LINK_IP_DECEPTIVE: &str = "link_ip_deceptive";
 pub const LINK_TEXT_MISMATCH: &str = "link_text_mismatch";
 pub const CREDENTIAL_FORM: &str = "credential_form";
 /// A link host whose letters imitate another's (mixed scripts, often behind punycode):
@@ -25,13 +29,21 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         for (href, text) in anchors(html) {
             let Some(host) = host_of(&href) else { continue };
             if host.parse::<std::net::IpAddr>().is_ok() && !ctx.fired(LINK_IP_HOST) {
-                ctx.add(LINK_IP_HOST, 5_000, format!("link to an IP address: {}", clip(&href)));
+                ctx.add(LINK_IP_HOST, 3_000, format!("link to an IP address: {}", clip(&href)));
             }
             if let Some(shown) = domain_in_text(&text)
                 && !aligned(&shown, &host)
-                && !ctx.fired(LINK_TEXT_MISMATCH)
             {
-                ctx.add(LINK_TEXT_MISMATCH, 2_000, format!("link text shows {shown} but goes to {host}"));
+                if !ctx.fired(LINK_TEXT_MISMATCH) {
+                    ctx.add(LINK_TEXT_MISMATCH, 2_000, format!("link text shows {shown} but goes to {host}"));
+                }
+                if host.parse::<std::net::IpAddr>().is_ok() && !ctx.fired(LINK_IP_DECEPTIVE) {
+                    ctx.add(
+                        LINK_IP_DECEPTIVE,
+                        7_000,
+                        format!("link text shows {shown} but goes to the address {host}"),
+                    );
+                }
             }
         }
     }

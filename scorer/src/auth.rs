@@ -167,13 +167,15 @@ fn dmarc3(r: &DmarcResult) -> Result3 {
     }
 }
 
-/// TXT records: from a fixture, and whatever live lookups put in (mail-auth caches them).
-/// A fixture read with [`TxtRecords::parse`] is authoritative: a name it does not hold
-/// does not exist (NXDOMAIN), as DMARC's tree walk up to the top-level domain needs.
-/// Empty records (`default`) answer nothing, and lookups go to the resolver.
+/// TXT records: from a fixture, and the answers of live lookups, kept until their TTL runs
+/// out (at most [`TxtRecords::MAX_CACHED`] of them). A fixture read with
+/// [`TxtRecords::parse`] is authoritative: a name it does not hold does not exist
+/// (NXDOMAIN), as DMARC's tree walk up to the top-level domain needs. Empty records
+/// (`default`) answer nothing, and lookups go to the resolver.
 #[derive(Default)]
 pub struct TxtRecords {
-    records: Mutex<HashMap<Box<str>, Txt>>,
+    /// name -> record and, for a live answer, when it expires (fixture records never do).
+    records: Mutex<HashMap<Box<str>, (Txt, Option<std::time::Instant>)>>,
     authoritative: bool,
 }
 
@@ -211,9 +213,20 @@ impl TxtRecords {
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Live answers cached at most (a bound on memory; beyond it, answers are not kept).
+    pub const MAX_CACHED: usize = 100_000;
+
     fn put(&self, name: &str, txt: Txt) {
         let mut map = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(format!("{name}.").into_boxed_str(), txt);
+        map.insert(format!("{name}.").into_boxed_str(), (txt, None));
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -223,7 +236,16 @@ impl ResolverCache<Box<str>, Txt> for TxtRecords {
         Box<str>: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let found = self.records.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+        let mut map = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let found = match map.get(name) {
+            Some((_, Some(until))) if *until <= std::time::Instant::now() => {
+                map.remove(name);
+                None
+            }
+            Some((txt, _)) => Some(txt.clone()),
+            None => None,
+        };
+        drop(map);
         found.or_else(|| {
             self.authoritative.then(|| {
                 Txt::Error(mail_auth::Error::Dns(mail_auth::DnsError::RecordNotFound(
@@ -238,11 +260,23 @@ impl ResolverCache<Box<str>, Txt> for TxtRecords {
         Box<str>: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.records.lock().unwrap_or_else(|p| p.into_inner()).remove(name)
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).remove(name).map(|(txt, _)| txt)
     }
 
-    fn insert(&self, key: Box<str>, value: Txt, _valid_until: std::time::Instant) {
-        self.records.lock().unwrap_or_else(|p| p.into_inner()).insert(key, value);
+    fn insert(&self, key: Box<str>, value: Txt, valid_until: std::time::Instant) {
+        let mut map = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::MAX_CACHED {
+            let now = std::time::Instant::now();
+            map.retain(|_, (_, until)| until.is_none_or(|u| u > now));
+            if map.len() >= Self::MAX_CACHED {
+                return;
+            }
+        }
+        // A fixture's record is never replaced by a live answer.
+        if map.get(&key).is_some_and(|(_, until)| until.is_none()) {
+            return;
+        }
+        map.insert(key, (value, Some(valid_until)));
     }
 }
 
@@ -376,6 +410,23 @@ fn outcome_of(result: &DkimResult) -> (Outcome, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_answers_expire_and_fixtures_stay() {
+        let records = TxtRecords::parse("example.org v=spf1 -all\n").unwrap();
+        let now = std::time::Instant::now();
+        let spf = || Txt::from(Spf::parse(b"v=spf1 +all").unwrap());
+        records.insert("fresh.example.".into(), spf(), now + std::time::Duration::from_secs(60));
+        records.insert("stale.example.".into(), spf(), now);
+        records.insert("example.org.".into(), spf(), now + std::time::Duration::from_secs(60));
+        assert!(matches!(ResolverCache::get(&records, "fresh.example."), Some(Txt::Spf(_))));
+        // Expired: gone, and (the records being authoritative) the name does not exist.
+        assert!(matches!(ResolverCache::get(&records, "stale.example."), Some(Txt::Error(_))));
+        assert_eq!(records.len(), 2);
+        // The fixture's own record was not replaced by the live answer.
+        let Some(Txt::Spf(fixture)) = ResolverCache::get(&records, "example.org.") else { panic!() };
+        assert_eq!(*fixture, Spf::parse(b"v=spf1 -all").unwrap());
+    }
 
     const RECORDS: &str = "example.org v=spf1 ip4:192.0.2.0/24 -all\n_dmarc.example.org v=DMARC1; p=quarantine\n";
 

@@ -14,7 +14,8 @@
 //! for junk, phishing against spam.
 
 use mail_parser::{Message, MimeHeaders};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The classes a labelled message can teach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,9 +31,93 @@ impl Class {
     }
 }
 
-/// The distinct tokens of one message, sorted (so learning is order-independent).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TokenSet(pub BTreeSet<String>);
+/// A token, as the model keys it: XXH3 of its text.
+pub type TokenHash = u64;
+
+fn hash_token(text: &str) -> TokenHash {
+    xxhash_rust::xxh3::xxh3_64(text.as_bytes())
+}
+
+/// The distinct tokens of one message: their hashes, sorted (so learning is
+/// order-independent), and their text, kept for evidence ("the clues").
+#[derive(Debug, Clone, Default)]
+pub struct TokenSet {
+    /// (hash, start, end) into `text`, sorted by hash, one per hash.
+    tokens: Vec<(TokenHash, u32, u32)>,
+    text: String,
+}
+
+impl PartialEq for TokenSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.hashes().eq(other.hashes())
+    }
+}
+
+impl Eq for TokenSet {}
+
+impl TokenSet {
+    pub fn hashes(&self) -> impl Iterator<Item = TokenHash> + '_ {
+        self.tokens.iter().map(|(h, _, _)| *h)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    pub fn contains(&self, token: &str) -> bool {
+        self.text_of(hash_token(token)).is_some_and(|t| t == token)
+    }
+
+    pub fn text_of(&self, hash: TokenHash) -> Option<&str> {
+        let i = self.tokens.binary_search_by_key(&hash, |(h, _, _)| *h).ok()?;
+        let (_, start, end) = self.tokens[i];
+        self.text.get(start as usize..end as usize)
+    }
+
+    /// The same set without the texts (what a learner keeps to unlearn an example).
+    pub fn without_text(&self) -> TokenSet {
+        TokenSet { tokens: self.tokens.iter().map(|(h, _, _)| (*h, 0, 0)).collect(), text: String::new() }
+    }
+}
+
+/// Collects tokens into one text arena: no allocation per token.
+struct Collector {
+    spans: Vec<(TokenHash, u32, u32)>,
+    text: String,
+}
+
+impl Collector {
+    /// Adds the concatenation of `parts` as one token (lower-cased when `lower`).
+    fn add(&mut self, parts: &[&str], lower: bool) {
+        if self.spans.len() >= MAX_TOKENS * 4 {
+            return;
+        }
+        let start = self.text.len();
+        for part in parts {
+            if lower && !part.is_ascii() {
+                self.text.extend(part.chars().flat_map(char::to_lowercase));
+            } else if lower {
+                self.text.extend(part.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+            } else {
+                self.text.push_str(part);
+            }
+        }
+        let hash = hash_token(&self.text[start..]);
+        self.spans.push((hash, start as u32, self.text.len() as u32));
+    }
+
+    fn finish(mut self) -> TokenSet {
+        self.spans.sort_unstable_by_key(|(h, start, _)| (*h, *start));
+        self.spans.dedup_by_key(|(h, _, _)| *h);
+        // Beyond the cap, a deterministic subset (by hash) stays.
+        self.spans.truncate(MAX_TOKENS);
+        TokenSet { tokens: self.spans, text: self.text }
+    }
+}
 
 /// At most this many distinct tokens are taken from one message.
 pub const MAX_TOKENS: usize = 6000;
@@ -40,25 +125,21 @@ pub const MAX_TOKENS: usize = 6000;
 const MAX_TEXT: usize = 256 * 1024;
 
 pub fn tokenize(message: &Message<'_>) -> TokenSet {
-    let mut out = BTreeSet::new();
-    let mut add = |t: String| {
-        if out.len() < MAX_TOKENS {
-            out.insert(t);
-        }
-    };
+    use crate::analysis::domain::{domain_of, organizational_domain};
+    let mut out = Collector { spans: Vec::with_capacity(1024), text: String::with_capacity(16 * 1024) };
     if let Some(subject) = message.subject() {
         for w in words(subject) {
-            add(format!("s:{w}"));
+            out.add(&["s:", w.text()], true);
         }
     }
     if let Some(from) = message.from().and_then(|a| a.first()) {
         if let Some(name) = from.name() {
             for w in words(name) {
-                add(format!("n:{w}"));
+                out.add(&["n:", w.text()], true);
             }
         }
-        if let Some(domain) = from.address().and_then(crate::analysis::domain::domain_of) {
-            add(format!("fd:{}", crate::analysis::domain::organizational_domain(&domain)));
+        if let Some(domain) = from.address().and_then(domain_of) {
+            out.add(&["fd:", organizational_domain(&domain)], false);
         }
     }
     let mut text_len = 0;
@@ -69,49 +150,48 @@ pub fn tokenize(message: &Message<'_>) -> TokenSet {
         }
         let text = clip(&text, MAX_TEXT - text_len);
         text_len += text.len();
-        let mut previous: Option<String> = None;
+        let mut previous: Option<Word<'_>> = None;
         for w in words(text) {
-            if let Some(p) = previous.take() {
-                add(format!("{p} {w}"));
+            if let Some(p) = previous {
+                out.add(&[p.text(), " ", w.text()], true);
             }
-            add(w.clone());
+            out.add(&[w.text()], true);
             previous = Some(w);
         }
         for host in crate::analysis::links::hosts_in(text) {
-            add(format!("u:{}", crate::analysis::domain::organizational_domain(&host)));
+            out.add(&["u:", organizational_domain(&host)], false);
         }
     }
     for html in message.html_bodies().filter_map(|p| p.text_contents()) {
         for host in crate::analysis::links::hosts_in(clip(html, MAX_TEXT)) {
-            add(format!("u:{}", crate::analysis::domain::organizational_domain(&host)));
+            out.add(&["u:", organizational_domain(&host)], false);
         }
     }
     // How the message was made, not where it went. (Mailer names and charsets are left
     // out: they date a corpus more than they tell spam from ham.)
-    let headers: Vec<&str> = message.headers().iter().map(|h| h.name()).collect();
-    for (name, token) in [("Message-ID", "has:message-id"), ("Date", "has:date"), ("To", "has:to")] {
-        if !headers.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-            add(format!("no-{token}"));
+    for (name, token) in [("Message-ID", "no-has:message-id"), ("Date", "no-has:date"), ("To", "no-has:to")] {
+        if !message.headers().iter().any(|h| h.name().eq_ignore_ascii_case(name)) {
+            out.add(&[token], false);
         }
     }
     if let Some(reply_to) = message.reply_to().and_then(|a| a.first()).and_then(|a| a.address()) {
-        add("has:reply-to".to_owned());
-        if let Some(domain) = crate::analysis::domain::domain_of(reply_to) {
-            add(format!("rd:{}", crate::analysis::domain::organizational_domain(&domain)));
+        out.add(&["has:reply-to"], false);
+        if let Some(domain) = domain_of(reply_to) {
+            out.add(&["rd:", organizational_domain(&domain)], false);
         }
     }
     for part in message.parts.iter() {
         if let Some(cte) = part.content_transfer_encoding() {
-            add(format!("cte:{}", cte.to_ascii_lowercase()));
+            out.add(&["cte:", cte], true);
         }
         if let Some(ct) = part.content_type() {
-            add(format!("ct:{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase());
+            out.add(&["ct:", ct.ctype(), "/", ct.subtype().unwrap_or("")], true);
         }
         if let Some(ext) = part.attachment_name().and_then(crate::analysis::content::extension) {
-            add(format!("a:{ext}"));
+            out.add(&["a:", &ext], false);
         }
     }
-    TokenSet(out)
+    out.finish()
 }
 
 fn clip(s: &str, max: usize) -> &str {
@@ -125,31 +205,69 @@ fn clip(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Lower-case words of 3 to 20 letters or digits (not only digits); an amount of money is
-/// the word `$money`, and a run of three exclamation marks the word `!!!`, as spam leans on
-/// both.
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    let shouting = text.contains("!!!").then(|| "!!!".to_owned());
+/// A word as the classifier counts it.
+#[derive(Debug, Clone, Copy)]
+enum Word<'a> {
+    /// 3 to 20 letters or digits (not only digits), as written (lower-cased when added).
+    Text(&'a str),
+    /// An amount of money.
+    Money,
+    /// A run of three exclamation marks.
+    Shouting,
+}
+
+impl<'a> Word<'a> {
+    fn text(self) -> &'a str {
+        match self {
+            Word::Text(t) => t,
+            Word::Money => "$money",
+            Word::Shouting => "!!!",
+        }
+    }
+}
+
+/// The words of a text; an amount of money is the word `$money`, and a run of three
+/// exclamation marks the word `!!!`, as spam leans on both.
+fn words(text: &str) -> impl Iterator<Item = Word<'_>> + '_ {
+    let shouting = text.contains("!!!").then_some(Word::Shouting);
     text.split(|c: char| !(c.is_alphanumeric() || c == '$' || c == '\''))
         .map(|w| w.trim_matches('\''))
         .filter_map(|w| {
-            let n = w.chars().count();
             if let Some(amount) = w.strip_prefix('$') {
-                amount.starts_with(|c: char| c.is_ascii_digit()).then(|| "$money".to_owned())
-            } else if (3..=20).contains(&n) && !w.chars().all(|c| c.is_ascii_digit()) && !w.contains('$') {
-                Some(w.to_lowercase())
-            } else {
-                None
+                return amount.starts_with(|c: char| c.is_ascii_digit()).then_some(Word::Money);
             }
+            if w.len() < 3 || w.contains('$') || w.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let n = if w.is_ascii() { w.len() } else { w.chars().count() };
+            (3..=20).contains(&n).then_some(Word::Text(w))
         })
         .chain(shouting)
+}
+
+/// Keys are already hashes: the map uses them as they are.
+#[derive(Default, Clone, Copy)]
+pub struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// Per-class message counts, overall and per token.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenModel {
     messages: [u32; 3],
-    tokens: HashMap<String, [u32; 3]>,
+    tokens: HashMap<TokenHash, [u32; 3], BuildHasherDefault<PassThrough>>,
 }
 
 /// The classifier gives no opinion before it has seen this many messages of each side.
@@ -164,8 +282,8 @@ const MAX_CLUES: usize = 150;
 impl TokenModel {
     pub fn learn(&mut self, class: Class, tokens: &TokenSet) {
         self.messages[class.index()] += 1;
-        for t in &tokens.0 {
-            self.tokens.entry(t.clone()).or_default()[class.index()] += 1;
+        for t in tokens.hashes() {
+            self.tokens.entry(t).or_default()[class.index()] += 1;
         }
     }
 
@@ -173,15 +291,15 @@ impl TokenModel {
     /// false (and changes nothing) if the model never held such an example.
     pub fn unlearn(&mut self, class: Class, tokens: &TokenSet) -> bool {
         let i = class.index();
-        if self.messages[i] == 0 || tokens.0.iter().any(|t| self.tokens.get(t).is_none_or(|c| c[i] == 0)) {
+        if self.messages[i] == 0 || tokens.hashes().any(|t| self.tokens.get(&t).is_none_or(|c| c[i] == 0)) {
             return false;
         }
         self.messages[i] -= 1;
-        for t in &tokens.0 {
-            if let Some(counts) = self.tokens.get_mut(t) {
+        for t in tokens.hashes() {
+            if let Some(counts) = self.tokens.get_mut(&t) {
                 counts[i] -= 1;
                 if counts == &[0, 0, 0] {
-                    self.tokens.remove(t);
+                    self.tokens.remove(&t);
                 }
             }
         }
@@ -196,8 +314,8 @@ impl TokenModel {
         self.tokens.len()
     }
 
-    fn counts(&self, token: &str) -> [u32; 3] {
-        self.tokens.get(token).copied().unwrap_or_default()
+    fn counts(&self, token: TokenHash) -> [u32; 3] {
+        self.tokens.get(&token).copied().unwrap_or_default()
     }
 }
 
@@ -224,7 +342,7 @@ pub fn classify(models: &[&TokenModel], tokens: &TokenSet) -> Option<ContentScor
     if ham < MIN_TRAINING || (spam < MIN_TRAINING && phish < MIN_TRAINING) {
         return None;
     }
-    let counts = |t: &str| {
+    let counts = |t: TokenHash| {
         models.iter().fold([0u32; 3], |mut acc, m| {
             let c = m.counts(t);
             (0..3).for_each(|i| acc[i] += c[i]);
@@ -233,19 +351,20 @@ pub fn classify(models: &[&TokenModel], tokens: &TokenSet) -> Option<ContentScor
     };
     let mut spam_clues = Vec::new();
     let mut phish_clues = Vec::new();
-    for t in &tokens.0 {
+    for t in tokens.hashes() {
         let [h, s, p] = counts(t);
         if h + s > 0 {
-            spam_clues.push((robinson(h, ham, s, spam), t.as_str()));
+            spam_clues.push((robinson(h, ham, s, spam), t));
         }
         if h + p > 0 {
-            phish_clues.push((robinson(h, ham, p, phish), t.as_str()));
+            phish_clues.push((robinson(h, ham, p, phish), t));
         }
     }
     let (spam_score, spam_top, spam_n) = if spam >= MIN_TRAINING { combine(spam_clues) } else { (0.0, Vec::new(), 0) };
     let (phish_score, phish_top, phish_n) =
         if phish >= MIN_TRAINING { combine(phish_clues) } else { (0.0, Vec::new(), 0) };
-    let (clues, evidence_tokens) = if phish_score > spam_score { (phish_top, phish_n) } else { (spam_top, spam_n) };
+    let (top, evidence_tokens) = if phish_score > spam_score { (phish_top, phish_n) } else { (spam_top, spam_n) };
+    let clues = top.into_iter().filter_map(|h| tokens.text_of(h).map(str::to_owned)).collect();
     Some(ContentScore { spam: spam_score, phish: phish_score, clues, evidence_tokens })
 }
 
@@ -261,9 +380,9 @@ fn robinson(good: u32, good_total: u32, bad: u32, bad_total: u32) -> f64 {
 
 /// Fisher/Robinson chi-square combining of the most telling probabilities: the indicator
 /// (1 + S - H) / 2. Also the tokens that pulled most towards "bad".
-fn combine(mut clues: Vec<(f64, &str)>) -> (f64, Vec<String>, usize) {
+fn combine(mut clues: Vec<(f64, TokenHash)>) -> (f64, Vec<TokenHash>, usize) {
     clues.retain(|(p, _)| (p - 0.5).abs() >= MIN_DISTANCE);
-    clues.sort_by(|a, b| (b.0 - 0.5).abs().total_cmp(&(a.0 - 0.5).abs()).then_with(|| a.1.cmp(b.1)));
+    clues.sort_by(|a, b| (b.0 - 0.5).abs().total_cmp(&(a.0 - 0.5).abs()).then_with(|| a.1.cmp(&b.1)));
     clues.truncate(MAX_CLUES);
     if clues.is_empty() {
         return (0.5, Vec::new(), 0);
@@ -278,7 +397,7 @@ fn combine(mut clues: Vec<(f64, &str)>) -> (f64, Vec<String>, usize) {
     let s = 1.0 - chi2_q(-2.0 * ln_good, 2 * n);
     let h = 1.0 - chi2_q(-2.0 * ln_bad, 2 * n);
     let indicator = (1.0 + s - h) / 2.0;
-    let top = clues.iter().filter(|(p, _)| *p > 0.5).take(6).map(|(_, t)| (*t).to_owned()).collect();
+    let top = clues.iter().filter(|(p, _)| *p > 0.5).take(6).map(|(_, t)| *t).collect();
     (indicator, top, n)
 }
 
@@ -321,9 +440,10 @@ Subject: Verify your account\r\nContent-Type: text/html\r\n\r\n<p>Please <b>veri
             "$money",
             "!!!",
         ] {
-            assert!(t.0.contains(expected), "{expected} missing from {t:?}");
+            assert!(t.contains(expected), "{expected} missing from {t:?}");
         }
-        assert!(!t.0.iter().any(|x| x.contains("corpus-owner") || x.contains("relay")), "{t:?}");
+        assert!(t.contains("please verify"), "word pairs");
+        assert!(!t.text.contains("corpus-owner") && !t.text.contains("relay"), "{t:?}");
     }
 
     #[test]

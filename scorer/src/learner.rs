@@ -56,7 +56,8 @@ impl Learner {
                 };
                 let tokens = tokenize(&message);
                 Arc::make_mut(self.models.entry(scope.to_owned()).or_default()).learn(class_of(*label), &tokens);
-                self.examples.insert(key, tokens);
+                // Only the hashes are needed to unlearn.
+                self.examples.insert(key, tokens.without_text());
                 Applied::Learned
             }
             Event::LabelWithdrawn(LabelWithdrawn { label, content_digest, .. }) => {

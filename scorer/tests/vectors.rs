@@ -172,15 +172,16 @@ async fn mail_auth_spf_vectors_pass() {
     use mail_auth::spf::{Macro, Spf};
     use mail_auth::{MX, MessageAuthenticator, Parameters, SpfResult, Txt, spf::verify::SpfParameters};
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    let Some(dir) = testkit::corpus_dir().map(|d| d.join("vectors/stalwart-mail-auth/spf")).filter(|d| d.is_dir()) else {
+    let Some(dir) = testkit::corpus_dir().map(|d| d.join("vectors/stalwart-mail-auth/spf")).filter(|d| d.is_dir())
+    else {
         eprintln!("SKIPPED: no corpus vectors (set POSTERN_CORPUS or put the corpus at ../shared/corpus)");
         return;
     };
     use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig};
     let mut server = NameServerConfig::udp(IpAddr::from([127, 0, 0, 1]));
     server.connections[0].port = nxdomain_server();
-    let resolver = MessageAuthenticator::new(ResolverConfig::from_parts(None, vec![], vec![server]), Default::default())
-        .unwrap();
+    let resolver =
+        MessageAuthenticator::new(ResolverConfig::from_parts(None, vec![], vec![server]), Default::default()).unwrap();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let (mut checked, mut failures) = (0, Vec::new());
@@ -211,7 +212,11 @@ async fn mail_auth_spf_vectors_pass() {
                 } else if let Some((n, r)) = record("aaaa:") {
                     aaaa.insert(fqdn(n), record_set(r.split(',').map(|i| i.trim().parse().unwrap()).collect()), now);
                 } else if let Some((n, r)) = record("ptr:") {
-                    ptr.insert(n.trim().parse().unwrap(), record_set(r.split(',').map(|i| Box::from(i.trim())).collect()), now);
+                    ptr.insert(
+                        n.trim().parse().unwrap(),
+                        record_set(r.split(',').map(|i| Box::from(i.trim())).collect()),
+                        now,
+                    );
                 } else if let Some((n, r)) = record("mx:") {
                     let mut exchanges = Vec::new();
                     for (pos, item) in r.split(',').enumerate() {

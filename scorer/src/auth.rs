@@ -172,10 +172,13 @@ fn dmarc3(r: &DmarcResult) -> Result3 {
 /// [`TxtRecords::parse`] is authoritative: a name it does not hold does not exist
 /// (NXDOMAIN), as DMARC's tree walk up to the top-level domain needs. Empty records
 /// (`default`) answer nothing, and lookups go to the resolver.
+/// A record and, for a live answer, when it expires.
+type CachedTxt = (Txt, Option<std::time::Instant>);
+
 #[derive(Default)]
 pub struct TxtRecords {
     /// name -> record and, for a live answer, when it expires (fixture records never do).
-    records: Mutex<HashMap<Box<str>, (Txt, Option<std::time::Instant>)>>,
+    records: Mutex<HashMap<Box<str>, CachedTxt>>,
     authoritative: bool,
 }
 

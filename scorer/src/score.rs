@@ -375,6 +375,47 @@ mod tests {
     }
 
     #[test]
+    fn esp_marketing_is_bulk_and_receipts_are_not() {
+        let marketing = b"From: deals@shop.example\r\nX-SG-EID: abc\r\n\r\nBig sale! Unsubscribe here: https://shop.example/u\r\n";
+        let v = score(marketing, &facts("bounce@shop.example"));
+        assert_eq!(v.disposition, Disposition::Bulk);
+        assert!(v.detections.iter().any(|d| d.name == "esp_bulk" && d.evidence.contains("X-SG-EID")));
+        let receipt = b"From: orders@shop.example\r\nX-SG-EID: abc\r\n\r\nYour order 123 has shipped.\r\n";
+        assert_eq!(score(receipt, &facts("bounce@shop.example")).disposition, Disposition::None);
+    }
+
+    #[test]
+    fn shorteners_and_attached_credential_pages() {
+        let v = score(b"From: a@example.com\r\n\r\nsee https://bit.ly/3xyz now\r\n", &facts("a@example.com"));
+        assert!(v.detections.iter().any(|d| d.name == "link_shortener" && d.evidence.contains("bit.ly")));
+        assert_eq!(v.disposition, Disposition::None, "a shortener alone is evidence");
+        let page = b"<html><form action=\"https://x.example/p\"><input type=\"password\" name=\"p\"></form></html>";
+        let v = score(&with_attachment("Invoice.html", "text/html", page), &facts("a@example.com"));
+        assert_eq!(v.disposition, Disposition::Suspicious, "{v:?}");
+        assert!(v.detections.iter().any(|d| d.name == "credential_form" && d.evidence.contains("Invoice.html")));
+    }
+
+    #[test]
+    fn reply_to_elsewhere_is_spoof_only_with_failed_authentication() {
+        use crate::auth::{AuthResults, DkimCheck, Outcome};
+        let msg = b"From: ceo@bank.example\r\nReply-To: ceo.bank@freemail.example\r\nDKIM-Signature: v=1; d=bank.example; s=s; b=x\r\n\r\nwire\r\n";
+        let v = score(msg, &facts("ceo@bank.example"));
+        assert_eq!(v.disposition, Disposition::None);
+        assert!(v.detections.iter().any(|d| d.name == "reply_to_differs"));
+        let failed = MessageFacts {
+            envelope_sender: "ceo@bank.example".into(),
+            auth: Some(AuthResults {
+                dkim: vec![DkimCheck { domain: "bank.example".into(), outcome: Outcome::Fail, reason: None }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let v = score(msg, &failed);
+        assert_eq!(v.disposition, Disposition::Spoof, "{v:?}");
+        assert!(v.detections.iter().any(|d| d.name == "reply_to_misaligned"));
+    }
+
+    #[test]
     fn bytes_without_headers_are_scored_not_failed() {
         let v = score(b"", &facts(""));
         assert_eq!(v.disposition, Disposition::None);

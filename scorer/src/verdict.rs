@@ -9,7 +9,7 @@ use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/7";
+pub const RULES_VERSION: &str = "postern-rules/8";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -26,10 +26,12 @@ pub const RULES: &[(&str, Disposition)] = &[
     (alignment::DMARC_FAIL, Disposition::Spoof),
     (alignment::FROM_ENVELOPE_MISALIGNED, Disposition::Spoof),
     (alignment::DISPLAY_NAME_ADDRESS, Disposition::Spoof),
+    (alignment::REPLY_TO_MISALIGNED, Disposition::Spoof),
     (alignment::DMARC_FAIL_ENFORCED, Disposition::Spam),
     (content_classifier::CONTENT_SPAM, Disposition::Spam),
     (bulk::LIST_UNSUBSCRIBE, Disposition::Bulk),
     (bulk::PRECEDENCE_BULK, Disposition::Bulk),
+    (bulk::ESP_BULK, Disposition::Bulk),
 ];
 
 pub fn decide(detections: &[Detection]) -> Disposition {

@@ -20,6 +20,8 @@ pub const FROM_ENVELOPE_MISALIGNED: &str = "from_envelope_misaligned";
 pub const FROM_ENVELOPE_DIFFERS: &str = "from_envelope_differs";
 /// Replies go to another organization than the From domain: evidence (BEC uses it).
 pub const REPLY_TO_DIFFERS: &str = "reply_to_differs";
+/// The same, and authentication failed: SPOOF.
+pub const REPLY_TO_MISALIGNED: &str = "reply_to_misaligned";
 pub const DISPLAY_NAME_ADDRESS: &str = "display_name_address";
 pub const DKIM_FAIL: &str = "dkim_fail";
 /// DMARC fails and the domain asks for reject or quarantine: SPAM (DESIGN.md).
@@ -194,7 +196,16 @@ fn reply_to_alignment(ctx: &mut ScoreContext<'_>) {
         && !aligned(&from, &reply_to)
         && !is_list_mail(ctx)
     {
-        ctx.add(REPLY_TO_DIFFERS, 1000, format!("replies go to {reply_to}, the mail is from {from}"));
+        let failed = authentication_failures(ctx);
+        if failed.is_empty() {
+            ctx.add(REPLY_TO_DIFFERS, 1000, format!("replies go to {reply_to}, the mail is from {from}"));
+        } else {
+            ctx.add(
+                REPLY_TO_MISALIGNED,
+                5000,
+                format!("replies go to {reply_to}, the mail is from {from}; {}", failed.join("; ")),
+            );
+        }
     }
 }
 

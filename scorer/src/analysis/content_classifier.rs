@@ -2,8 +2,9 @@
 //! trained model is loaded: at or above the cutoff against ham, `content_phish` when the
 //! message reads like phishing, else `content_spam` when it reads like spam. Between the
 //! unsure mark (0.5) and the cutoff the classifier decides only when an independent sign
-//! corroborates it (a link whose text shows another domain, a link to a raw IP address,
-//! an envelope or a Reply-To of another organization); else it is `content_unsure`
+//! corroborates it (a link whose text shows another domain, a link to a raw IP address or
+//! through a URL shortener, an envelope or a Reply-To of another organization); else it is
+//! `content_unsure`
 //! evidence.
 
 use super::ScoreContext;
@@ -21,9 +22,10 @@ pub const JUNK_CUTOFF: f64 = 0.80;
 /// From here to the cutoff, the classifier decides when corroborated.
 pub const UNSURE_MARK: f64 = 0.50;
 /// The signs that corroborate an unsure classifier.
-const CORROBORATING: [&str; 4] = [
+const CORROBORATING: [&str; 5] = [
     super::links::LINK_TEXT_MISMATCH,
     super::links::LINK_IP_HOST,
+    super::links::LINK_SHORTENER,
     super::alignment::FROM_ENVELOPE_DIFFERS,
     super::alignment::REPLY_TO_DIFFERS,
 ];

@@ -4,6 +4,7 @@
 
 use super::ScoreContext;
 use super::domain::aligned;
+use mail_parser::MimeHeaders;
 
 /// A link to a raw IP address: evidence (newsletters do it too); with content the
 /// classifier is unsure of, it corroborates ([`super::content_classifier`]).
@@ -16,14 +17,64 @@ pub const CREDENTIAL_FORM: &str = "credential_form";
 /// `xn--youtue-tg7b.com` is `youtuḅe.com`.
 pub const HOMOGRAPH_URL: &str = "homograph_url";
 
+/// A link through a URL shortener hides where it goes: evidence (and a corroborating sign
+/// for the classifier).
+pub const LINK_SHORTENER: &str = "link_shortener";
+
+/// Public URL shorteners.
+const SHORTENERS: [&str; 24] = [
+    "bit.ly",
+    "bitly.com",
+    "tinyurl.com",
+    "goo.gl",
+    "t.co",
+    "ow.ly",
+    "is.gd",
+    "buff.ly",
+    "rebrand.ly",
+    "cutt.ly",
+    "shorturl.at",
+    "tiny.cc",
+    "rb.gy",
+    "t.ly",
+    "v.gd",
+    "bl.ink",
+    "short.io",
+    "s.id",
+    "soo.gd",
+    "clck.ru",
+    "qr.ae",
+    "lnkd.in",
+    "tr.im",
+    "x.co",
+];
+
+fn asks_password(html: &str) -> bool {
+    let lower = html.to_ascii_lowercase();
+    lower.contains("<form")
+        && (lower.contains("type=\"password\"") || lower.contains("type='password'") || lower.contains("type=password"))
+}
+
 pub fn check(ctx: &mut ScoreContext<'_>) {
     homographs(ctx);
+    shorteners(ctx);
+    // A credential form in an attached HTML page (opened locally, it posts anywhere).
+    for part in ctx.message.attachments() {
+        let name = part.attachment_name().unwrap_or("").to_owned();
+        let is_html = part.content_type().is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("text") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("html"))
+        }) || super::content::extension(&name)
+            .is_some_and(|e| matches!(e.as_str(), "htm" | "html" | "shtml" | "xhtml"));
+        if is_html
+            && asks_password(&String::from_utf8_lossy(&super::content::part_bytes(part)))
+            && !ctx.fired(CREDENTIAL_FORM)
+        {
+            ctx.add(CREDENTIAL_FORM, 8_000, format!("the attached page {name:?} has a form that asks for a password"));
+        }
+    }
     let htmls: Vec<String> = ctx.message.html_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
     for html in &htmls {
-        let lower = html.to_ascii_lowercase();
-        let asks_password =
-            lower.contains("type=\"password\"") || lower.contains("type='password'") || lower.contains("type=password");
-        if lower.contains("<form") && asks_password && !ctx.fired(CREDENTIAL_FORM) {
+        if asks_password(html) && !ctx.fired(CREDENTIAL_FORM) {
             ctx.add(CREDENTIAL_FORM, 8_000, "an HTML form asks for a password");
         }
         for (href, text) in anchors(html) {
@@ -45,6 +96,18 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
                     );
                 }
             }
+        }
+    }
+}
+
+fn shorteners(ctx: &mut ScoreContext<'_>) {
+    let mut bodies: Vec<String> =
+        ctx.message.html_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
+    bodies.extend(ctx.message.text_bodies().filter_map(|p| p.text_contents().map(str::to_owned)));
+    for body in &bodies {
+        if let Some(host) = hosts_in(body).into_iter().find(|h| SHORTENERS.contains(&h.trim_start_matches("www."))) {
+            ctx.add(LINK_SHORTENER, 2_000, format!("link through the URL shortener {host}"));
+            return;
         }
     }
 }

@@ -1,26 +1,49 @@
 //! The HTTP JSON API under `/api/v1/`. Errors are JSON: `{"error": {"code", "message"}}`.
+//!
+//! Authentication: with tokens configured, every request but `/health` needs
+//! `Authorization: Bearer <token>`; the token decides the tenant, and another tenant's ids
+//! are simply not found (404). Without tokens (a local install) the API is open and
+//! takes `tenant=` (default `default`).
 
-use crate::query::{self, Trace};
+use crate::config::TokenEntry;
+use crate::query::{self, SearchQuery, Trace};
 use crate::store::Store;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use crate::store::schema::search::Field;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use proto::subject::{STREAM_EVENTS, STREAM_RAW};
-use proto::{PosternId, TenantId};
+use proto::{Disposition, PosternId, TenantId, Timestamp};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 
-pub fn router(store: Arc<Store>) -> Router {
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    /// JetStream, for raw messages and publishing reclassifications (None: read-only).
+    pub js: Option<async_nats::jetstream::Context>,
+    pub tokens: Arc<Vec<TokenEntry>>,
+}
+
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
-        .route("/api/v1/messages", get(search_messages))
+        .route("/api/v1/messages", get(lookup_messages))
         .route("/api/v1/messages/{postern_id}", get(get_message))
+        .route("/api/v1/messages/{postern_id}/raw", get(get_raw))
+        .route("/api/v1/search", get(search))
+        .route("/api/v1/reports/daily", get(daily_report))
+        .route("/api/v1/reclassifications", post(submit_reclassification).get(list_reclassifications))
+        .route("/api/v1/reclassifications/{submission_id}/resolve", post(resolve_reclassification))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
-        .with_state(store)
+        .with_state(state)
 }
 
 /// An error answer.
@@ -39,6 +62,14 @@ impl ApiError {
     fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -54,48 +85,144 @@ impl From<crate::error::StoreError> for ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MessagesQuery {
-    /// RFC 5322 Message-ID, with or without angle brackets.
-    message_id: Option<String>,
-    /// Postern's id.
-    postern_id: Option<String>,
-    /// Tenant; `default` when absent.
-    tenant: Option<String>,
+/// An error answer, for the modules that serve the API.
+pub fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, code, message)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TenantQuery {
-    tenant: Option<String>,
+/// SHA-256 of a token, hex.
+pub fn token_hash(token: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn tenant_of(param: Option<&str>) -> Result<TenantId, ApiError> {
-    TenantId::new(param.unwrap_or("default")).map_err(|e| ApiError::bad_request(e.to_string()))
+/// Who is asking: the tenant their token (or, on an open API, `tenant=`) names.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: TenantId,
+    /// The token's name, when a token was used.
+    pub name: Option<String>,
 }
 
-async fn health(State(store): State<Arc<Store>>) -> Result<Json<serde_json::Value>, ApiError> {
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let asked = parts
+            .uri
+            .query()
+            .and_then(|q| url_param(q, "tenant"))
+            .map(|t| TenantId::new(&t).map_err(|e| ApiError::bad_request(format!("tenant: {e}"))))
+            .transpose()?;
+        if state.tokens.is_empty() {
+            let tenant = match asked {
+                Some(t) => t,
+                None => TenantId::new("default").expect("a valid name"),
+            };
+            return Ok(Caller { tenant, name: None });
+        }
+        let unauthorized = |m: &str| {
+            let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
+            r.message.push_str(" (Authorization: Bearer <token>)");
+            r
+        };
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthorized("a bearer token is required"))?;
+        let hash = token_hash(token.trim());
+        let entry = state
+            .tokens
+            .iter()
+            .find(|t| t.sha256.eq_ignore_ascii_case(&hash))
+            .ok_or_else(|| unauthorized("unknown token"))?;
+        let tenant = TenantId::new(&entry.tenant).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        // Another tenant's data does not exist for this token.
+        if asked.is_some_and(|a| a != tenant) {
+            return Err(ApiError::not_found("no such tenant"));
+        }
+        Ok(Caller { tenant, name: (!entry.name.is_empty()).then(|| entry.name.clone()) })
+    }
+}
+
+/// One query parameter, percent-decoded.
+fn url_param(query: &str, name: &str) -> Option<String> {
+    url_decode_pairs(query).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn url_decode_pairs(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let bytes = s.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%'
+                && let Some(v) =
+                    bytes.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(json!({
         "status": "ok",
         "checkpoints": {
-            STREAM_RAW: store.checkpoint(STREAM_RAW)?,
-            STREAM_EVENTS: store.checkpoint(STREAM_EVENTS)?,
+            STREAM_RAW: state.store.checkpoint(STREAM_RAW)?,
+            STREAM_EVENTS: state.store.checkpoint(STREAM_EVENTS)?,
         }
     })))
 }
 
-async fn search_messages(
-    State(store): State<Arc<Store>>,
-    query: Result<Query<MessagesQuery>, QueryRejection>,
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupQuery {
+    /// RFC 5322 Message-ID, with or without angle brackets.
+    message_id: Option<String>,
+    postern_id: Option<String>,
+    tenant: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantOnly {
+    #[allow(dead_code)]
+    tenant: Option<String>,
+    copy: Option<usize>,
+}
+
+fn parse_postern_id(id: &str) -> Result<PosternId, ApiError> {
+    PosternId::parse(id).map_err(|e| ApiError::bad_request(format!("postern id: {e}")))
+}
+
+async fn lookup_messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<LookupQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let tenant = tenant_of(q.tenant.as_deref())?;
+    let _ = q.tenant;
+    let tenant = caller.tenant.as_str();
     let records = match (q.message_id.as_deref(), q.postern_id.as_deref()) {
-        (Some(mid), None) if !mid.trim().is_empty() => query::by_message_id(&store, tenant.as_str(), mid)?,
+        (Some(mid), None) if !mid.trim().is_empty() => query::by_message_id(&state.store, tenant, mid)?,
         (None, Some(pid)) => {
-            let pid = PosternId::parse(pid).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            query::by_postern_id(&store, tenant.as_str(), pid.as_str())?.into_iter().collect()
+            query::by_postern_id(&state.store, tenant, parse_postern_id(pid)?.as_str())?.into_iter().collect()
         }
         _ => return Err(ApiError::bad_request("give exactly one of message_id or postern_id")),
     };
@@ -104,15 +231,326 @@ async fn search_messages(
 }
 
 async fn get_message(
-    State(store): State<Arc<Store>>,
+    State(state): State<AppState>,
+    caller: Caller,
     Path(postern_id): Path<String>,
-    query: Result<Query<TenantQuery>, QueryRejection>,
+    query: Result<Query<TenantOnly>, QueryRejection>,
 ) -> Result<Json<Trace>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let tenant = tenant_of(q.tenant.as_deref())?;
-    let pid = PosternId::parse(&postern_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    match query::by_postern_id(&store, tenant.as_str(), pid.as_str())? {
+    query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let pid = parse_postern_id(&postern_id)?;
+    match query::by_postern_id(&state.store, caller.tenant.as_str(), pid.as_str())? {
         Some(record) => Ok(Json(Trace::of(&record))),
-        None => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no message {pid} in tenant {tenant}"))),
+        None => Err(ApiError::not_found(format!("no message {pid}"))),
+    }
+}
+
+/// The message as it arrived (its first copy, or `copy=N`), read back from MAIL_RAW and,
+/// for large ones, the Object Store.
+async fn get_raw(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(postern_id): Path<String>,
+    query: Result<Query<TenantOnly>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let pid = parse_postern_id(&postern_id)?;
+    let record = query::by_postern_id(&state.store, caller.tenant.as_str(), pid.as_str())?
+        .ok_or_else(|| ApiError::not_found(format!("no message {pid}")))?;
+    let index = q.copy.unwrap_or(0);
+    let copy = record.copies.get(index).ok_or_else(|| {
+        ApiError::not_found(format!("message {pid} has {} cop(ies); no copy {index}", record.copies.len()))
+    })?;
+    let js = state.js.as_ref().ok_or_else(|| ApiError::unavailable("no JetStream connection"))?;
+    let bytes = crate::raw::fetch(js, copy.position.seq).await.map_err(|e| match e {
+        crate::raw::RawError::Gone(m) => ApiError::new(StatusCode::GONE, "gone", m),
+        crate::raw::RawError::Unavailable(m) => ApiError::unavailable(m),
+    })?;
+    let mut response = bytes.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("message/rfc822"));
+    Ok(response)
+}
+
+/// How far back a search looks when not told.
+pub const DEFAULT_SEARCH_DAYS: u64 = 30;
+
+/// Builds a search from API parameters (shared with tests).
+pub fn search_query(tenant: &str, p: &SearchParamsFields, now: u64) -> Result<SearchQuery, String> {
+    let time = |name: &str, v: &Option<String>| {
+        v.as_deref().map(|t| Timestamp::parse(t).map(|t| t.millis()).map_err(|e| format!("{name}: {e}"))).transpose()
+    };
+    let to = time("to", &p.to)?.unwrap_or(now + 1);
+    let from = time("from", &p.from)?.unwrap_or(to.saturating_sub(DEFAULT_SEARCH_DAYS * 86_400_000));
+    if from >= to {
+        return Err("from must be before to".into());
+    }
+    let mut filters = Vec::new();
+    let mut add = |field: Field, v: &Option<String>| -> Result<(), String> {
+        if let Some(v) = v {
+            if v.trim().is_empty() {
+                return Err(format!("{field:?} is empty"));
+            }
+            filters.push((field, v.clone()));
+        }
+        Ok(())
+    };
+    add(Field::AlertId, &p.alert_id)?;
+    add(Field::MessageId, &p.message_id)?;
+    add(Field::Sender, &p.sender)?;
+    add(Field::Recipient, &p.recipient)?;
+    add(Field::SenderDomain, &p.domain)?;
+    add(Field::Action, &p.action)?;
+    if let Some(d) = &p.disposition {
+        let d: Disposition = d.parse().map_err(|e| format!("disposition: {e}"))?;
+        filters.push((Field::Disposition, d.as_str().to_owned()));
+    }
+    if let Some(subject) = &p.subject {
+        let words = crate::store::schema::search::subject_words(subject);
+        if words.is_empty() {
+            return Err("subject: give at least one word of two letters or more".into());
+        }
+        filters.extend(words.into_iter().map(|w| (Field::SubjectWord, w)));
+    }
+    let postern_id = p
+        .postern_id
+        .as_deref()
+        .map(|id| PosternId::parse(id).map(|p| p.as_str().to_owned()).map_err(|e| format!("postern_id: {e}")))
+        .transpose()?;
+    let after = p
+        .cursor
+        .as_deref()
+        .map(|c| query::decode_cursor(c).ok_or_else(|| "cursor: not a cursor this API gave".to_owned()))
+        .transpose()?;
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err("limit: 1 to 1000".into());
+    }
+    Ok(SearchQuery { tenant: tenant.to_owned(), from, to, postern_id, filters, limit, after })
+}
+
+/// The search parameters, as the API and the CLI name them.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParamsFields {
+    /// Taken by [`Caller`]; listed so that it is not an unknown parameter.
+    pub tenant: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub alert_id: Option<String>,
+    pub postern_id: Option<String>,
+    pub message_id: Option<String>,
+    pub sender: Option<String>,
+    pub recipient: Option<String>,
+    pub domain: Option<String>,
+    pub subject: Option<String>,
+    pub disposition: Option<String>,
+    pub action: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<SearchParamsFields>, QueryRejection>,
+) -> Result<Json<query::SearchPage>, ApiError> {
+    let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let q = search_query(caller.tenant.as_str(), &p, Timestamp::now().millis()).map_err(ApiError::bad_request)?;
+    let store = state.store.clone();
+    let page = tokio::task::spawn_blocking(move || query::search(&store, &q))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    Ok(Json(page))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportParams {
+    tenant: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    format: Option<String>,
+    top: Option<usize>,
+}
+
+async fn daily_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ReportParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let _ = p.tenant;
+    let day = |name: &str, v: &Option<String>, default: u64| -> Result<u32, ApiError> {
+        let ms = match v {
+            Some(t) => Timestamp::parse(t).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))?.millis(),
+            None => default,
+        };
+        Ok(crate::store::schema::daily::day_of(ms))
+    };
+    let now = Timestamp::now().millis();
+    let to = day("to", &p.to, now)?;
+    let from = day("from", &p.from, now.saturating_sub(6 * 86_400_000))?;
+    if from > to || to - from >= query::MAX_REPORT_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "from must not be after to, and at most {} days",
+            query::MAX_REPORT_DAYS
+        )));
+    }
+    let top = p.top.unwrap_or(10);
+    if !(1..=100).contains(&top) {
+        return Err(ApiError::bad_request("top: 1 to 100"));
+    }
+    let report = query::report(&state.store, caller.tenant.as_str(), from, to, top)?;
+    match p.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(report).into_response()),
+        "csv" => {
+            let mut r = report.to_csv().into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            Ok(r)
+        }
+        other => Err(ApiError::bad_request(format!("format: {other:?} is not json or csv"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    pub postern_id: Option<String>,
+    pub message_id: Option<String>,
+    pub alert_id: Option<String>,
+    pub disposition: String,
+    /// `team` or `user`.
+    #[serde(rename = "type")]
+    pub submission_type: String,
+    pub requested_by: Option<String>,
+    #[serde(default)]
+    pub comment: String,
+}
+
+async fn submit_reclassification(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<SubmitBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Json(b) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let js = state.js.as_ref().ok_or_else(|| ApiError::unavailable("no JetStream connection"))?;
+    let requested: Disposition =
+        b.disposition.parse().map_err(|e| ApiError::bad_request(format!("disposition: {e}")))?;
+    let submission_type = match b.submission_type.to_ascii_lowercase().as_str() {
+        "team" => proto::SubmissionType::Team,
+        "user" => proto::SubmissionType::User,
+        other => return Err(ApiError::bad_request(format!("type: {other:?} is not team or user"))),
+    };
+    let record = crate::reclassify::find_message(&state.store, caller.tenant.as_str(), &b)?;
+    let requested_by = b.requested_by.clone().or(caller.name.clone()).unwrap_or_else(|| "api".to_owned());
+    let outcome =
+        crate::reclassify::submit(js, &state.store, &record, submission_type, requested, &requested_by, &b.comment)
+            .await?;
+    Ok((StatusCode::CREATED, Json(outcome)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    tenant: Option<String>,
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_reclassifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let _ = p.tenant;
+    let status = p.status.map(|s| s.to_ascii_uppercase());
+    if let Some(s) = &status
+        && !["PENDING", "ACCEPTED", "REJECTED", "WITHDRAWN"].contains(&s.as_str())
+    {
+        return Err(ApiError::bad_request(format!("status: {s:?} is not pending, accepted, rejected or withdrawn")));
+    }
+    let limit = p.limit.unwrap_or(100).clamp(1, 1000);
+    let list = crate::reclassify::list(&state.store, caller.tenant.as_str(), status.as_deref(), limit)?;
+    Ok(Json(json!({ "reclassifications": list })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// `accept`, `reject` or `withdraw`.
+    pub outcome: String,
+    pub resolved_by: Option<String>,
+    #[serde(default)]
+    pub comment: String,
+}
+
+async fn resolve_reclassification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(submission_id): Path<String>,
+    body: Result<Json<ResolveBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let js = state.js.as_ref().ok_or_else(|| ApiError::unavailable("no JetStream connection"))?;
+    let outcome = match b.outcome.to_ascii_lowercase().as_str() {
+        "accept" => proto::ReclassificationOutcome::Accepted,
+        "reject" => proto::ReclassificationOutcome::Rejected,
+        "withdraw" => proto::ReclassificationOutcome::Withdrawn,
+        other => return Err(ApiError::bad_request(format!("outcome: {other:?} is not accept, reject or withdraw"))),
+    };
+    let resolved_by = b.resolved_by.clone().or(caller.name.clone()).unwrap_or_else(|| "api".to_owned());
+    let answer = crate::reclassify::resolve(
+        js,
+        &state.store,
+        caller.tenant.as_str(),
+        &submission_id,
+        outcome,
+        &resolved_by,
+        &b.comment,
+    )
+    .await?;
+    Ok(Json(answer))
+}
+
+/// How long a write waits for the projector to fold what it published, so the answer
+/// shows the new state.
+pub const FOLD_WAIT: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_hashes_are_sha256_hex() {
+        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn query_params_decode() {
+        assert_eq!(url_param("a=1&tenant=acme%2Dx&b", "tenant").as_deref(), Some("acme-x"));
+        assert_eq!(url_param("subject=hello+world", "subject").as_deref(), Some("hello world"));
+        assert_eq!(url_param("x=1", "tenant"), None);
+    }
+
+    #[test]
+    fn search_parameters_are_checked() {
+        let now = 1_800_000_000_000;
+        let ok =
+            search_query("t", &SearchParamsFields { subject: Some("Invoice due".into()), ..Default::default() }, now)
+                .unwrap();
+        assert_eq!(ok.to, now + 1);
+        assert_eq!(ok.from, now + 1 - 30 * 86_400_000);
+        assert_eq!(ok.filters.len(), 2);
+        for bad in [
+            SearchParamsFields { from: Some("yesterday".into()), ..Default::default() },
+            SearchParamsFields { from: Some("2026-02-02".into()), to: Some("2026-02-01".into()), ..Default::default() },
+            SearchParamsFields { disposition: Some("EVIL".into()), ..Default::default() },
+            SearchParamsFields { cursor: Some("garbage".into()), ..Default::default() },
+            SearchParamsFields { limit: Some(0), ..Default::default() },
+            SearchParamsFields { subject: Some("!".into()), ..Default::default() },
+            SearchParamsFields { sender: Some(" ".into()), ..Default::default() },
+        ] {
+            assert!(search_query("t", &bad, now).is_err(), "{bad:?}");
+        }
     }
 }

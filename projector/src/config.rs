@@ -29,6 +29,21 @@ pub struct Config {
     /// How long shutdown waits for the last batch and the HTTP requests in flight.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// API bearer tokens, stored as SHA-256 hashes (`projector token new` makes one). With
+    /// none, the API is open (for a local install on loopback) and takes `tenant=`.
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+}
+
+/// One API token: the tenant it reads, and the SHA-256 (hex) of the token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    pub tenant: String,
+    pub sha256: String,
+    /// Who holds it (logs and `requested_by` defaults).
+    #[serde(default)]
+    pub name: String,
 }
 
 fn default_nats_url() -> String {
@@ -66,6 +81,14 @@ impl Config {
         config.apply_env(|k| std::env::var(k).ok())?;
         if config.batch_size == 0 {
             return Err(ConfigError::Invalid("batch_size must be at least 1".into()));
+        }
+        for (i, t) in config.tokens.iter().enumerate() {
+            if proto::TenantId::new(&t.tenant).is_err() {
+                return Err(ConfigError::Invalid(format!("tokens[{i}].tenant {:?} is not a tenant name", t.tenant)));
+            }
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::Invalid(format!("tokens[{i}].sha256 is not 64 hex digits")));
+            }
         }
         Ok(config)
     }

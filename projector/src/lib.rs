@@ -6,6 +6,9 @@ pub mod consumer;
 pub mod error;
 pub mod projection;
 pub mod query;
+pub mod raw;
+pub mod rebuild;
+pub mod reclassify;
 pub mod store;
 pub mod view;
 
@@ -49,6 +52,9 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
         .await
         .map_err(|source| RunError::Bind { addr: config.http_listen, source })?;
     info!(listen = %config.http_listen, db = %config.db_path.display(), "projector API listening");
+    if config.tokens.is_empty() {
+        warn!("no API tokens configured: the API is open to whoever reaches {}", config.http_listen);
+    }
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -60,9 +66,16 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
     drop(tx);
     let mut folder = tokio::spawn(fold_loop(store.clone(), rx, config.batch_size));
     let http = tokio::spawn(
-        axum::serve(listener, api::router(store.clone()))
-            .with_graceful_shutdown(token.clone().cancelled_owned())
-            .into_future(),
+        axum::serve(
+            listener,
+            api::router(api::AppState {
+                store: store.clone(),
+                js: Some(js.clone()),
+                tokens: Arc::new(config.tokens.clone()),
+            }),
+        )
+        .with_graceful_shutdown(token.clone().cancelled_owned())
+        .into_future(),
     );
 
     // Run until shutdown, or until folding stops by itself (a store error: exit non-zero).

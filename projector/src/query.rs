@@ -3,9 +3,10 @@
 
 use crate::error::StoreError;
 use crate::store::Store;
+use crate::store::schema::search::{self, Field};
 use crate::store::schema::{message_id_index, messages};
 use crate::view::message::MessageRecord;
-use proto::Timestamp;
+use proto::{PosternId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// At most this many messages answer one Message-ID lookup.
@@ -40,8 +41,14 @@ pub struct Trace {
     pub recipients: Vec<String>,
     pub received_at: Option<String>,
     pub copies: usize,
-    /// The disposition in force, `null` until the message is scored.
+    /// The disposition in force (after reclassifications), `null` until the message is scored.
     pub disposition: Option<String>,
+    /// The scorer's disposition.
+    pub scored_disposition: Option<String>,
+    /// Reclassifications: original, requested, status and final.
+    pub reclassifications: Vec<crate::reclassify::SubmissionView>,
+    /// Actions carried out in at least one mailbox.
+    pub actions: Vec<String>,
     pub attributes: Vec<String>,
     pub alert_id: Option<String>,
     pub detections: Vec<TraceDetection>,
@@ -112,6 +119,59 @@ impl Trace {
                 },
             ));
         }
+        let mut push = |stamp: &crate::view::message::Stamp, event_type: &str, summary: String| {
+            events.push((
+                stamp.at,
+                stamp.event_id,
+                TraceEvent {
+                    at: Timestamp(stamp.at).to_rfc3339(),
+                    event_type: event_type.into(),
+                    event_id: ulid::Ulid::from_bytes(stamp.event_id).to_string(),
+                    stream: stamp.position.stream.clone(),
+                    seq: stamp.position.seq,
+                    summary,
+                },
+            ))
+        };
+        for s in &record.submissions {
+            push(
+                &s.stamp,
+                "ReclassificationSubmitted",
+                format!(
+                    "{} submission {} by {}: {} -> {}{}",
+                    s.submission_type,
+                    s.submission_id,
+                    s.requested_by,
+                    s.original,
+                    s.requested,
+                    if s.comment.is_empty() { String::new() } else { format!(" ({})", s.comment) }
+                ),
+            );
+        }
+        for r in &record.resolutions {
+            push(
+                &r.stamp,
+                "ReclassificationResolved",
+                format!(
+                    "submission {} {} by {}; final {}",
+                    r.submission_id, r.outcome, r.resolved_by, r.final_disposition
+                ),
+            );
+        }
+        for r in &record.remediations {
+            push(
+                &r.stamp,
+                "RemediationRequested",
+                format!("{} in {} mailbox(es): {}", r.action, r.mailboxes.len(), r.reason),
+            );
+        }
+        for r in &record.remediation_results {
+            push(
+                &r.stamp,
+                "RemediationCompleted",
+                format!("{} {} in {}: {}", r.action, r.outcome, r.mailbox, r.detail),
+            );
+        }
         events.sort_by_key(|e| (e.0, e.1));
         Trace {
             tenant: record.tenant.clone(),
@@ -123,7 +183,14 @@ impl Trace {
             recipients: record.recipients(),
             received_at: record.copies.first().map(|c| Timestamp(c.at).to_rfc3339()),
             copies: record.copies.len(),
-            disposition: verdict.map(|v| v.disposition.clone()),
+            disposition: record.final_disposition().map(str::to_owned),
+            scored_disposition: verdict.map(|v| v.disposition.clone()),
+            reclassifications: record
+                .submissions
+                .iter()
+                .filter_map(|s| crate::reclassify::view_of(record, &s.submission_id))
+                .collect(),
+            actions: record.actions_taken(),
             attributes: verdict.map(|v| v.attributes.clone()).unwrap_or_default(),
             alert_id: verdict.map(|v| v.alert_id.clone()),
             detections: verdict
@@ -140,5 +207,245 @@ impl Trace {
                 .unwrap_or_default(),
             events: events.into_iter().map(|(_, _, e)| e).collect(),
         }
+    }
+}
+
+/// An investigation search: every filter must hold; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub tenant: String,
+    /// Received at or after (ms).
+    pub from: u64,
+    /// Received before (ms).
+    pub to: u64,
+    pub postern_id: Option<String>,
+    /// (field, value); subject words come one per filter.
+    pub filters: Vec<(Field, String)>,
+    pub limit: usize,
+    /// Continue after this (received_at, postern_id), from a previous page.
+    pub after: Option<(u64, String)>,
+}
+
+/// One result line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub postern_id: String,
+    pub message_id: Option<String>,
+    pub received_at: String,
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    pub disposition: Option<String>,
+    pub recipients: usize,
+    pub alert_id: Option<String>,
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchPage {
+    pub messages: Vec<SearchHit>,
+    /// Give it as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// Index keys read to answer.
+    pub scanned: usize,
+}
+
+/// At most this many index keys are read for one page; a page that reaches it ends early
+/// with a cursor (the filters matched too little of the driving index).
+pub const MAX_SCAN: usize = 100_000;
+
+pub fn encode_cursor(at: u64, postern_id: &str) -> String {
+    format!("{at}.{postern_id}")
+}
+
+pub fn decode_cursor(cursor: &str) -> Option<(u64, String)> {
+    let (at, id) = cursor.split_once('.')?;
+    let id = PosternId::parse(id).ok()?;
+    Some((at.parse().ok()?, id.as_str().to_owned()))
+}
+
+impl SearchHit {
+    pub fn of(record: &MessageRecord) -> Self {
+        let headers = record.headers.clone().unwrap_or_default();
+        SearchHit {
+            postern_id: record.postern_id.clone(),
+            message_id: record.message_id.clone(),
+            received_at: Timestamp(record.received_at()).to_rfc3339(),
+            from: headers.from,
+            subject: headers.subject,
+            disposition: record.final_disposition().map(str::to_owned),
+            recipients: record.recipients().len(),
+            alert_id: record.current_verdict().map(|v| v.alert_id.clone()),
+            actions: record.actions_taken(),
+        }
+    }
+}
+
+/// Answers a search from the `search` index: one field drives a reverse range scan
+/// (the most selective given), the others are checked against the record's own index rows.
+pub fn search(store: &Store, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+    let tenant = q.tenant.as_str();
+    let limit = q.limit.clamp(1, 1000);
+    let matches = |record: &MessageRecord| {
+        let rows = search::entries(record);
+        let at = record.received_at();
+        at >= q.from
+            && at < q.to
+            && q.filters
+                .iter()
+                .all(|(field, value)| rows.contains(&search::key(tenant, *field, value, at, &record.postern_id)))
+    };
+    if let Some(pid) = &q.postern_id {
+        let hit = by_postern_id(store, tenant, pid)?.filter(|r| matches(r));
+        return Ok(SearchPage { messages: hit.iter().map(SearchHit::of).collect(), next_cursor: None, scanned: 1 });
+    }
+    const SELECTIVITY: [Field; 8] = [
+        Field::AlertId,
+        Field::MessageId,
+        Field::Sender,
+        Field::Recipient,
+        Field::SenderDomain,
+        Field::SubjectWord,
+        Field::Action,
+        Field::Disposition,
+    ];
+    let (field, value) = SELECTIVITY
+        .iter()
+        .find_map(|f| q.filters.iter().find(|(g, _)| g == f).cloned())
+        .unwrap_or((Field::Time, String::new()));
+    let prefix = search::prefix(tenant, field, &value);
+    let lower = [prefix.as_slice(), &q.from.to_be_bytes()].concat();
+    let upper = match &q.after {
+        // Everything strictly before the cursor's key.
+        Some((at, id)) => [prefix.as_slice(), &at.to_be_bytes(), id.as_bytes()].concat(),
+        None => [prefix.as_slice(), &q.to.to_be_bytes()].concat(),
+    };
+    let mut hits = Vec::new();
+    let mut scanned = 0;
+    let mut last = None;
+    let mut error = None;
+    store.scan_reverse(search::CF, &lower, &upper, |key| {
+        scanned += 1;
+        let Some((at, id)) = search::decode_tail(key, prefix.len()) else { return true };
+        last = Some((at, id.clone()));
+        match by_postern_id(store, tenant, &id) {
+            Ok(Some(record)) if matches(&record) => hits.push(SearchHit::of(&record)),
+            Ok(_) => {}
+            Err(e) => {
+                error = Some(e);
+                return false;
+            }
+        }
+        hits.len() < limit && scanned < MAX_SCAN
+    })?;
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let more = hits.len() >= limit || scanned >= MAX_SCAN;
+    let next_cursor = if more { last.map(|(at, id)| encode_cursor(at, &id)) } else { None };
+    Ok(SearchPage { messages: hits, next_cursor, scanned })
+}
+
+/// The daily report of a tenant over a range of days.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub tenant: String,
+    pub from: String,
+    pub to: String,
+    pub days: Vec<ReportDay>,
+    pub top_sender_domains: Vec<(String, u64)>,
+    pub top_recipients: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportDay {
+    pub date: String,
+    pub messages: u64,
+    /// Final disposition -> messages.
+    pub dispositions: std::collections::BTreeMap<String, u64>,
+    /// Reclassification status (PENDING, ACCEPTED, REJECTED, WITHDRAWN) -> submissions.
+    pub reclassifications: std::collections::BTreeMap<String, u64>,
+}
+
+/// At most this many days in one report.
+pub const MAX_REPORT_DAYS: u32 = 366;
+
+/// Reads the day counters of `[from_day, to_day]` (days since 1970) and ranks the top
+/// `top` sender domains and recipients over the whole range.
+pub fn report(store: &Store, tenant: &str, from_day: u32, to_day: u32, top: usize) -> Result<Report, StoreError> {
+    use crate::store::schema::daily;
+    use std::collections::HashMap;
+    let mut days = Vec::new();
+    let mut domains: HashMap<String, u64> = HashMap::new();
+    let mut recipients: HashMap<String, u64> = HashMap::new();
+    for day in from_day..=to_day {
+        let prefix = daily::day_prefix(tenant, day);
+        let mut row = ReportDay {
+            date: Timestamp(u64::from(day) * 86_400_000).date(),
+            messages: 0,
+            dispositions: Default::default(),
+            reclassifications: Default::default(),
+        };
+        store.entries_with_prefix(daily::CF, &prefix, |key, value| {
+            let count = daily::decode_count(value);
+            if let Some((kind, v)) = daily::decode_tail(key, prefix.len()) {
+                match kind {
+                    daily::MESSAGES => row.messages = count,
+                    daily::DISPOSITION => {
+                        row.dispositions.insert(v, count);
+                    }
+                    daily::RECLASSIFICATION => {
+                        row.reclassifications.insert(v, count);
+                    }
+                    daily::SENDER_DOMAIN => *domains.entry(v).or_default() += count,
+                    daily::RECIPIENT => *recipients.entry(v).or_default() += count,
+                    _ => {}
+                }
+            }
+            true
+        })?;
+        if row.messages > 0 || !row.reclassifications.is_empty() {
+            days.push(row);
+        }
+    }
+    let rank = |map: HashMap<String, u64>| {
+        let mut v: Vec<(String, u64)> = map.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.truncate(top);
+        v
+    };
+    Ok(Report {
+        tenant: tenant.to_owned(),
+        from: Timestamp(u64::from(from_day) * 86_400_000).date(),
+        to: Timestamp(u64::from(to_day) * 86_400_000).date(),
+        days,
+        top_sender_domains: rank(domains),
+        top_recipients: rank(recipients),
+    })
+}
+
+impl Report {
+    /// `date,kind,value,count` lines (kind: messages, disposition, reclassification,
+    /// top_sender_domain, top_recipient; the top lists carry the range's first date).
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("date,kind,value,count\n");
+        let field = |s: &str| {
+            if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+        };
+        for d in &self.days {
+            out.push_str(&format!("{},messages,,{}\n", d.date, d.messages));
+            for (k, v) in &d.dispositions {
+                out.push_str(&format!("{},disposition,{},{v}\n", d.date, field(k)));
+            }
+            for (k, v) in &d.reclassifications {
+                out.push_str(&format!("{},reclassification,{},{v}\n", d.date, field(k)));
+            }
+        }
+        for (k, v) in &self.top_sender_domains {
+            out.push_str(&format!("{},top_sender_domain,{},{v}\n", self.from, field(k)));
+        }
+        for (k, v) in &self.top_recipients {
+            out.push_str(&format!("{},top_recipient,{},{v}\n", self.from, field(k)));
+        }
+        out
     }
 }

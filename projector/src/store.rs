@@ -7,27 +7,77 @@ pub mod schema;
 
 use crate::error::StoreError;
 use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions};
-use schema::{message_id_index, messages, meta};
+use schema::{daily, message_id_index, messages, meta, policy_changes, search};
 use std::path::Path;
+
+/// A key and its value, as an iterator yields them.
+pub type KeyValue = (Box<[u8]>, Box<[u8]>);
 
 pub struct Store {
     db: DB,
+    /// Sync the WAL on every batch (the live views); a rebuild into a fresh folder does
+    /// not, and flushes at the end (a crash there means starting the rebuild again).
+    sync: bool,
 }
 
 /// Every column family, in creation order.
-pub const COLUMN_FAMILIES: [&str; 3] = [meta::CF, messages::CF, message_id_index::CF];
+pub const COLUMN_FAMILIES: [&str; 6] =
+    [meta::CF, messages::CF, message_id_index::CF, search::CF, daily::CF, policy_changes::CF];
 
 impl Store {
     /// Opens (or creates) the database. A database written in another view format is
     /// refused: rebuild it from the streams (`projector serve --rebuild`).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, true)
+    }
+
+    /// For `projector rebuild`: writes are not synced one by one.
+    pub fn open_for_rebuild(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, false)
+    }
+
+    /// Opens a database to read it only (another process may be writing it).
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let options = Options::default();
+        let db = DB::open_cf_for_read_only(&options, path, COLUMN_FAMILIES, false)?;
+        Ok(Store { db, sync: false })
+    }
+
+    /// Every key/value of a column family, in key order.
+    pub fn iter_all(
+        &self,
+        cf: &'static str,
+    ) -> Result<impl Iterator<Item = Result<KeyValue, StoreError>> + '_, StoreError> {
+        Ok(self.db.iterator_cf(self.cf(cf)?, IteratorMode::Start).map(|r| r.map_err(StoreError::from)))
+    }
+
+    /// Bytes on disk of the live SST and WAL files.
+    pub fn size_on_disk(path: &Path) -> u64 {
+        fn walk(p: &Path) -> u64 {
+            std::fs::read_dir(p)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| match e.metadata() {
+                            Ok(m) if m.is_dir() => walk(&e.path()),
+                            Ok(m) => m.len(),
+                            Err(_) => 0,
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        walk(path)
+    }
+
+    fn open_with(path: &Path, sync: bool) -> Result<Self, StoreError> {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
         let cfs = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, cfs)?;
-        let store = Store { db };
+        let store = Store { db, sync };
         match store.get_meta(meta::FORMAT_KEY)? {
             None => {
                 let mut batch = WriteBatch::default();
@@ -48,7 +98,13 @@ impl Store {
         self.db.cf_handle(name).ok_or(StoreError::MissingColumnFamily(name))
     }
 
-    fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    pub fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(meta::CF)?, key, value);
+        self.write(batch)
+    }
+
+    pub fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get_cf(self.cf(meta::CF)?, key)?)
     }
 
@@ -78,10 +134,54 @@ impl Store {
         Ok(out)
     }
 
+    /// Visits the keys of `cf` in `[lower, upper)` from the last down (newest first for
+    /// time-ordered keys), until `visit` returns false.
+    pub fn scan_reverse(
+        &self,
+        cf: &'static str,
+        lower: &[u8],
+        upper: &[u8],
+        mut visit: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut options = rocksdb::ReadOptions::default();
+        options.set_iterate_lower_bound(lower.to_vec());
+        options.set_iterate_upper_bound(upper.to_vec());
+        let iter = self.db.iterator_cf_opt(self.cf(cf)?, options, IteratorMode::End);
+        for item in iter {
+            let (key, _) = item?;
+            if !visit(&key) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Key/value pairs of `cf` starting with `prefix`, in byte order.
+    pub fn entries_with_prefix(
+        &self,
+        cf: &'static str,
+        prefix: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let iter = self.db.iterator_cf(self.cf(cf)?, IteratorMode::From(prefix, rocksdb::Direction::Forward));
+        for item in iter {
+            let (key, value) = item?;
+            if !key.starts_with(prefix) || !visit(&key, &value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `cf` holds `key`.
+    pub fn contains(&self, cf: &'static str, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?.is_some())
+    }
+
     /// Writes a batch durably (WAL synced before it returns).
     pub fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut options = WriteOptions::default();
-        options.set_sync(true);
+        options.set_sync(self.sync);
         Ok(self.db.write_opt(batch, &options)?)
     }
 

@@ -11,7 +11,10 @@
 
 use crate::envelope::{Envelope, EventType};
 use crate::error::DecodeError;
-use crate::event::{DispositionAssigned, Event, LabelWithdrawn, MessageLabelled, RawMailReceived};
+use crate::event::{
+    DispositionAssigned, Event, LabelWithdrawn, MessageLabelled, PolicyChanged, RawMailReceived,
+    ReclassificationResolved, ReclassificationSubmitted, RemediationCompleted, RemediationRequested,
+};
 use crate::ids::{PosternId, TenantId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -39,6 +42,11 @@ impl Event {
             Event::DispositionAssigned(_) => EventType::DispositionAssigned,
             Event::MessageLabelled(_) => EventType::MessageLabelled,
             Event::LabelWithdrawn(_) => EventType::LabelWithdrawn,
+            Event::ReclassificationSubmitted(_) => EventType::ReclassificationSubmitted,
+            Event::ReclassificationResolved(_) => EventType::ReclassificationResolved,
+            Event::RemediationRequested(_) => EventType::RemediationRequested,
+            Event::RemediationCompleted(_) => EventType::RemediationCompleted,
+            Event::PolicyChanged(_) => EventType::PolicyChanged,
         }
     }
 }
@@ -68,6 +76,11 @@ pub fn encode(envelope: &Envelope, event: &Event) -> Vec<u8> {
         Event::DispositionAssigned(body) => postcard::to_extend(body, out),
         Event::MessageLabelled(body) => postcard::to_extend(body, out),
         Event::LabelWithdrawn(body) => postcard::to_extend(body, out),
+        Event::ReclassificationSubmitted(body) => postcard::to_extend(body, out),
+        Event::ReclassificationResolved(body) => postcard::to_extend(body, out),
+        Event::RemediationRequested(body) => postcard::to_extend(body, out),
+        Event::RemediationCompleted(body) => postcard::to_extend(body, out),
+        Event::PolicyChanged(body) => postcard::to_extend(body, out),
     }
     .expect("postcard body encoding")
 }
@@ -80,7 +93,7 @@ fn body_size_hint(event: &Event) -> usize {
             crate::event::MailBody::Inline(bytes) => bytes.len() + 128,
             crate::event::MailBody::ObjectStore { .. } => 256,
         },
-        Event::LabelWithdrawn(_) => 128,
+        _ => 256,
     }
 }
 
@@ -101,6 +114,15 @@ pub fn decode(bytes: &[u8]) -> Result<(Envelope, Event), DecodeError> {
         (EventType::DispositionAssigned, 1) => Event::DispositionAssigned(body_of::<DispositionAssigned>(body)?),
         (EventType::MessageLabelled, 1) => Event::MessageLabelled(body_of::<MessageLabelled>(body)?),
         (EventType::LabelWithdrawn, 1) => Event::LabelWithdrawn(body_of::<LabelWithdrawn>(body)?),
+        (EventType::ReclassificationSubmitted, 1) => {
+            Event::ReclassificationSubmitted(body_of::<ReclassificationSubmitted>(body)?)
+        }
+        (EventType::ReclassificationResolved, 1) => {
+            Event::ReclassificationResolved(body_of::<ReclassificationResolved>(body)?)
+        }
+        (EventType::RemediationRequested, 1) => Event::RemediationRequested(body_of::<RemediationRequested>(body)?),
+        (EventType::RemediationCompleted, 1) => Event::RemediationCompleted(body_of::<RemediationCompleted>(body)?),
+        (EventType::PolicyChanged, 1) => Event::PolicyChanged(body_of::<PolicyChanged>(body)?),
         (event_type, schema) => {
             return Err(DecodeError::UnknownSchema { event_type: event_type.name(), schema });
         }
@@ -198,6 +220,87 @@ mod tests {
         (envelope, event)
     }
 
+    fn follow_up(event_type: EventType, salt: &str, event: Event) -> (Envelope, Event) {
+        let (raw_env, _) = sample_raw();
+        let envelope = Envelope {
+            event_id: crate::ids::derive_event_id(raw_env.event_id, salt),
+            event_type,
+            causation_id: Some(raw_env.event_id),
+            producer: "projector/test".into(),
+            ..raw_env
+        };
+        (envelope, event)
+    }
+
+    fn sample_submitted() -> (Envelope, Event) {
+        follow_up(
+            EventType::ReclassificationSubmitted,
+            "submitted",
+            Event::ReclassificationSubmitted(ReclassificationSubmitted {
+                submission_id: "01KAR5Q7Z3ZJ0Y6W5P7M2N4B8C".into(),
+                submission_type: SubmissionType::User,
+                requested_by: "bob@corp.example".into(),
+                original: Disposition::None,
+                requested: Disposition::Spam,
+                comment: "newsletter I never asked for".into(),
+            }),
+        )
+    }
+
+    fn sample_resolved() -> (Envelope, Event) {
+        follow_up(
+            EventType::ReclassificationResolved,
+            "resolved",
+            Event::ReclassificationResolved(ReclassificationResolved {
+                submission_id: "01KAR5Q7Z3ZJ0Y6W5P7M2N4B8C".into(),
+                outcome: ReclassificationOutcome::Accepted,
+                resolved_by: "analyst@corp.example".into(),
+                final_disposition: Disposition::Spam,
+                comment: String::new(),
+            }),
+        )
+    }
+
+    fn sample_remediation_requested() -> (Envelope, Event) {
+        follow_up(
+            EventType::RemediationRequested,
+            "remediation",
+            Event::RemediationRequested(RemediationRequested {
+                remediation_id: "01KAR5QB1R8V2T9X4K6D3F7H5J".into(),
+                action: RemediationAction::Quarantine,
+                mailboxes: vec!["bob@corp.example".into()],
+                reason: "final disposition MALICIOUS".into(),
+            }),
+        )
+    }
+
+    fn sample_remediation_completed() -> (Envelope, Event) {
+        follow_up(
+            EventType::RemediationCompleted,
+            "remediated",
+            Event::RemediationCompleted(RemediationCompleted {
+                remediation_id: "01KAR5QB1R8V2T9X4K6D3F7H5J".into(),
+                mailbox: "bob@corp.example".into(),
+                action: RemediationAction::Quarantine,
+                outcome: RemediationOutcome::Done,
+                detail: "moved to Quarantine".into(),
+            }),
+        )
+    }
+
+    fn sample_policy_changed() -> (Envelope, Event) {
+        follow_up(
+            EventType::PolicyChanged,
+            "policy",
+            Event::PolicyChanged(PolicyChanged {
+                changed_by: "admin".into(),
+                revision: 3,
+                policy_digest: "ab".repeat(32),
+                summary: "2 blocked senders".into(),
+            }),
+        )
+    }
+
     fn sample_disposition() -> (Envelope, Event) {
         let (raw_env, _) = sample_raw();
         let envelope = Envelope {
@@ -231,7 +334,17 @@ mod tests {
 
     #[test]
     fn round_trips_every_event_type() {
-        for (envelope, event) in [sample_raw(), sample_disposition(), sample_labelled(), sample_withdrawn()] {
+        for (envelope, event) in [
+            sample_raw(),
+            sample_disposition(),
+            sample_labelled(),
+            sample_withdrawn(),
+            sample_submitted(),
+            sample_resolved(),
+            sample_remediation_requested(),
+            sample_remediation_completed(),
+            sample_policy_changed(),
+        ] {
             let bytes = encode(&envelope, &event);
             let (env2, ev2) = decode(&bytes).unwrap();
             assert_eq!(env2, envelope);
@@ -307,7 +420,17 @@ mod tests {
     #[test]
     fn golden_fixtures_still_decode() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/events");
-        for (envelope, event) in [sample_raw(), sample_disposition(), sample_labelled(), sample_withdrawn()] {
+        for (envelope, event) in [
+            sample_raw(),
+            sample_disposition(),
+            sample_labelled(),
+            sample_withdrawn(),
+            sample_submitted(),
+            sample_resolved(),
+            sample_remediation_requested(),
+            sample_remediation_completed(),
+            sample_policy_changed(),
+        ] {
             let path = dir.join(event.event_type().snake_name()).join(format!("v{}", envelope.schema));
             if !path.exists() && std::env::var_os("POSTERN_WRITE_GOLDEN").is_some() {
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -12,14 +12,24 @@ pub enum EventType {
     DispositionAssigned,
     MessageLabelled,
     LabelWithdrawn,
+    ReclassificationSubmitted,
+    ReclassificationResolved,
+    RemediationRequested,
+    RemediationCompleted,
+    PolicyChanged,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 4] = [
+    pub const ALL: [EventType; 9] = [
         EventType::RawMailReceived,
         EventType::DispositionAssigned,
         EventType::MessageLabelled,
         EventType::LabelWithdrawn,
+        EventType::ReclassificationSubmitted,
+        EventType::ReclassificationResolved,
+        EventType::RemediationRequested,
+        EventType::RemediationCompleted,
+        EventType::PolicyChanged,
     ];
 
     pub fn code(self) -> u16 {
@@ -28,6 +38,11 @@ impl EventType {
             EventType::DispositionAssigned => 2,
             EventType::MessageLabelled => 3,
             EventType::LabelWithdrawn => 4,
+            EventType::ReclassificationSubmitted => 5,
+            EventType::ReclassificationResolved => 6,
+            EventType::RemediationRequested => 7,
+            EventType::RemediationCompleted => 8,
+            EventType::PolicyChanged => 9,
         }
     }
 
@@ -42,6 +57,11 @@ impl EventType {
             EventType::DispositionAssigned => 1,
             EventType::MessageLabelled => 1,
             EventType::LabelWithdrawn => 1,
+            EventType::ReclassificationSubmitted => 1,
+            EventType::ReclassificationResolved => 1,
+            EventType::RemediationRequested => 1,
+            EventType::RemediationCompleted => 1,
+            EventType::PolicyChanged => 1,
         }
     }
 
@@ -52,6 +72,11 @@ impl EventType {
             EventType::DispositionAssigned => "DispositionAssigned",
             EventType::MessageLabelled => "MessageLabelled",
             EventType::LabelWithdrawn => "LabelWithdrawn",
+            EventType::ReclassificationSubmitted => "ReclassificationSubmitted",
+            EventType::ReclassificationResolved => "ReclassificationResolved",
+            EventType::RemediationRequested => "RemediationRequested",
+            EventType::RemediationCompleted => "RemediationCompleted",
+            EventType::PolicyChanged => "PolicyChanged",
         }
     }
 
@@ -62,6 +87,11 @@ impl EventType {
             EventType::DispositionAssigned => "disposition_assigned",
             EventType::MessageLabelled => "message_labelled",
             EventType::LabelWithdrawn => "label_withdrawn",
+            EventType::ReclassificationSubmitted => "reclassification_submitted",
+            EventType::ReclassificationResolved => "reclassification_resolved",
+            EventType::RemediationRequested => "remediation_requested",
+            EventType::RemediationCompleted => "remediation_completed",
+            EventType::PolicyChanged => "policy_changed",
         }
     }
 }

@@ -13,6 +13,143 @@ pub enum Event {
     DispositionAssigned(DispositionAssigned),
     MessageLabelled(MessageLabelled),
     LabelWithdrawn(LabelWithdrawn),
+    ReclassificationSubmitted(ReclassificationSubmitted),
+    ReclassificationResolved(ReclassificationResolved),
+    RemediationRequested(RemediationRequested),
+    RemediationCompleted(RemediationCompleted),
+    PolicyChanged(PolicyChanged),
+}
+
+/// Who asks for a reclassification: the security team (accepted at once unless the
+/// tenant's policy asks for review) or a mailbox user (waits for an analyst).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SubmissionType {
+    Team,
+    User,
+}
+
+impl SubmissionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionType::Team => "TEAM",
+            SubmissionType::User => "USER",
+        }
+    }
+}
+
+/// An analyst or a user asks for another disposition. Published on
+/// `mail.reclassification.<tenant>` with the message's Postern id in the envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReclassificationSubmitted {
+    /// ULID text, unique per submission.
+    pub submission_id: String,
+    pub submission_type: SubmissionType,
+    pub requested_by: String,
+    /// The disposition in force when it was asked.
+    pub original: Disposition,
+    pub requested: Disposition,
+    pub comment: String,
+}
+
+/// How a submission ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ReclassificationOutcome {
+    Accepted,
+    Rejected,
+    /// Taken back by whoever submitted it (or an analyst): as if it never was.
+    Withdrawn,
+}
+
+impl ReclassificationOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReclassificationOutcome::Accepted => "ACCEPTED",
+            ReclassificationOutcome::Rejected => "REJECTED",
+            ReclassificationOutcome::Withdrawn => "WITHDRAWN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReclassificationResolved {
+    pub submission_id: String,
+    pub outcome: ReclassificationOutcome,
+    pub resolved_by: String,
+    /// The disposition in force after the resolution (the requested one when accepted).
+    pub final_disposition: Disposition,
+    pub comment: String,
+}
+
+/// The post-delivery actions a policy can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum RemediationAction {
+    MoveToJunk,
+    MoveToTrash,
+    Quarantine,
+    SoftDelete,
+    HardDelete,
+}
+
+impl RemediationAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemediationAction::MoveToJunk => "move_to_junk",
+            RemediationAction::MoveToTrash => "move_to_trash",
+            RemediationAction::Quarantine => "quarantine",
+            RemediationAction::SoftDelete => "soft_delete",
+            RemediationAction::HardDelete => "hard_delete",
+        }
+    }
+}
+
+/// Every mailbox holding a copy is asked to move it out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemediationRequested {
+    pub remediation_id: String,
+    pub action: RemediationAction,
+    pub mailboxes: Vec<String>,
+    /// Why (`final disposition MALICIOUS`, `reclassification <id> accepted`).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum RemediationOutcome {
+    Done,
+    NotFound,
+    Failed,
+}
+
+impl RemediationOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemediationOutcome::Done => "DONE",
+            RemediationOutcome::NotFound => "NOT_FOUND",
+            RemediationOutcome::Failed => "FAILED",
+        }
+    }
+}
+
+/// What happened in one mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemediationCompleted {
+    pub remediation_id: String,
+    pub mailbox: String,
+    pub action: RemediationAction,
+    pub outcome: RemediationOutcome,
+    pub detail: String,
+}
+
+/// A tenant's scoring policy was stored or removed (the policy itself lives in the KV
+/// bucket; this is the audit record). The envelope's Postern id is derived from the KV
+/// revision, so each change is its own record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyChanged {
+    pub changed_by: String,
+    /// KV revision of the change (0 when deleted).
+    pub revision: u64,
+    /// SHA-256 (hex) of the stored JSON, empty when deleted.
+    pub policy_digest: String,
+    pub summary: String,
 }
 
 /// What a labelled message teaches the token classifier.

@@ -19,7 +19,9 @@ pub use envelope::{Envelope, EventType};
 pub use error::DecodeError;
 pub use event::{
     Attribute, Detection, Disposition, DispositionAssigned, Event, HeaderSummary, JournalFormat, LabelWithdrawn,
-    MailBody, MessageLabelled, RawMailReceived, TrainingLabel,
+    MailBody, MessageLabelled, PolicyChanged, RawMailReceived, ReclassificationOutcome, ReclassificationResolved,
+    ReclassificationSubmitted, RemediationAction, RemediationCompleted, RemediationOutcome, RemediationRequested,
+    SubmissionType, TrainingLabel,
 };
 pub use ids::{PosternId, TenantId};
 pub use time::Timestamp;

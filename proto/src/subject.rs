@@ -11,7 +11,8 @@ pub const STREAM_EVENTS: &str = "MAIL_EVENTS";
 
 pub const RAW_SUBJECTS: &str = "mail.raw.>";
 /// MAIL_EVENTS's subjects. Listed one by one: `mail.>` would overlap MAIL_RAW.
-pub const EVENT_SUBJECTS: [&str; 2] = ["mail.disposition.>", "mail.deadletter.>"];
+pub const EVENT_SUBJECTS: [&str; 5] =
+    ["mail.disposition.>", "mail.deadletter.>", "mail.reclassification.>", "mail.remediation.>", "mail.policy.>"];
 
 /// Training examples and their withdrawals: `mail.training.<scope>`. Kept apart from
 /// MAIL_EVENTS so the scorers' learners read only what teaches them.
@@ -40,6 +41,11 @@ pub fn subject_for(event_type: EventType, tenant: &TenantId) -> String {
         EventType::RawMailReceived => format!("mail.raw.{tenant}"),
         EventType::DispositionAssigned => format!("mail.disposition.{tenant}"),
         EventType::MessageLabelled | EventType::LabelWithdrawn => format!("mail.training.{tenant}"),
+        EventType::ReclassificationSubmitted | EventType::ReclassificationResolved => {
+            format!("mail.reclassification.{tenant}")
+        }
+        EventType::RemediationRequested | EventType::RemediationCompleted => format!("mail.remediation.{tenant}"),
+        EventType::PolicyChanged => format!("mail.policy.{tenant}"),
     }
 }
 

@@ -213,6 +213,46 @@ async fn bench(corpus: &std::path::Path, seconds: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The audit record of a policy change: a PolicyChanged event on MAIL_EVENTS.
+async fn audit_policy_change(
+    js: &async_nats::jetstream::Context,
+    tenant: &proto::TenantId,
+    revision: u64,
+    json: Option<&[u8]>,
+    summary: String,
+) -> anyhow::Result<()> {
+    use proto::{Envelope, Event, EventType, PolicyChanged, PosternId, Timestamp};
+    scorer::worker::ensure_events_stream(js).await.map_err(anyhow::Error::msg)?;
+    let now = Timestamp::now();
+    let digest = json
+        .map(|j| ring::digest::digest(&ring::digest::SHA256, j).as_ref().iter().map(|b| format!("{b:02x}")).collect())
+        .unwrap_or_default();
+    let changed_by = std::env::var("USER").unwrap_or_else(|_| "scorer-cli".to_owned());
+    let envelope = Envelope {
+        event_id: ulid::Ulid::new(),
+        event_type: EventType::PolicyChanged,
+        schema: EventType::PolicyChanged.current_schema(),
+        postern_id: PosternId::from_message_id(tenant, &format!("policy-change-{}-{revision}", now.millis())),
+        tenant: tenant.clone(),
+        causation_id: None,
+        occurred_at: now,
+        producer: concat!("scorer-policy/", env!("CARGO_PKG_VERSION")).to_owned(),
+    };
+    let event = Event::PolicyChanged(PolicyChanged { changed_by, revision, policy_digest: digest, summary });
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(proto::subject::HEADER_MSG_ID, envelope.event_id.to_string().as_str());
+    js.publish_with_headers(
+        proto::subject::subject_for(EventType::PolicyChanged, tenant),
+        headers,
+        proto::encode(&envelope, &event).into(),
+    )
+    .await
+    .context("publishing the PolicyChanged audit event")?
+    .await
+    .context("the PolicyChanged audit event was not acknowledged")?;
+    Ok(())
+}
+
 /// A NATS connection for a one-shot command: fails within seconds when NATS is not there.
 async fn connect(config: &scorer::config::Config, name: &str) -> anyhow::Result<async_nats::Client> {
     async_nats::ConnectOptions::new()
@@ -249,10 +289,22 @@ async fn policy(config: Option<&std::path::Path>, action: PolicyAction) -> anyho
         PolicyAction::Set { tenant, file } => {
             let tenant = tenant_of(&tenant)?;
             let policy = read_policy(&file)?;
+            let json = serde_json::to_vec(&policy)?;
             let revision = kv
-                .put(tenant.as_str(), serde_json::to_vec(&policy)?.into())
+                .put(tenant.as_str(), json.clone().into())
                 .await
                 .with_context(|| format!("storing the policy of {tenant}"))?;
+            let summary = format!(
+                "{} own domain(s), {} trusted domain(s), {} trusted / {} acceptable / {} blocked sender(s), {} exempt recipient(s), {} registry entr(ies)",
+                policy.own_domains.len(),
+                policy.trusted_domains.len(),
+                policy.trusted_senders.len(),
+                policy.acceptable_senders.len(),
+                policy.blocked_senders.len(),
+                policy.exempt_recipients.len(),
+                policy.impersonation.len()
+            );
+            audit_policy_change(&js, &tenant, revision, Some(&json), summary).await?;
             println!("policy of {tenant} stored (revision {revision}); scorers apply it within seconds");
         }
         PolicyAction::Show { tenant } => {
@@ -269,6 +321,7 @@ async fn policy(config: Option<&std::path::Path>, action: PolicyAction) -> anyho
         PolicyAction::Delete { tenant } => {
             let tenant = tenant_of(&tenant)?;
             kv.delete(tenant.as_str()).await.with_context(|| format!("deleting the policy of {tenant}"))?;
+            audit_policy_change(&js, &tenant, 0, None, "policy deleted; the defaults apply".to_owned()).await?;
             println!("policy of {tenant} deleted; the defaults apply");
         }
     }

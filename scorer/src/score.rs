@@ -376,7 +376,8 @@ mod tests {
 
     #[test]
     fn esp_marketing_is_bulk_and_receipts_are_not() {
-        let marketing = b"From: deals@shop.example\r\nX-SG-EID: abc\r\n\r\nBig sale! Unsubscribe here: https://shop.example/u\r\n";
+        let marketing =
+            b"From: deals@shop.example\r\nX-SG-EID: abc\r\n\r\nBig sale! Unsubscribe here: https://shop.example/u\r\n";
         let v = score(marketing, &facts("bounce@shop.example"));
         assert_eq!(v.disposition, Disposition::Bulk);
         assert!(v.detections.iter().any(|d| d.name == "esp_bulk" && d.evidence.contains("X-SG-EID")));

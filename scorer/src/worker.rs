@@ -311,7 +311,7 @@ impl Worker {
 }
 
 /// MAIL_EVENTS belongs to the scorer: created if missing, checked if present.
-async fn ensure_events_stream(js: &jetstream::Context) -> Result<(), String> {
+pub async fn ensure_events_stream(js: &jetstream::Context) -> Result<(), String> {
     let wanted: Vec<String> = subject::EVENT_SUBJECTS.iter().map(|s| s.to_string()).collect();
     let stream = js
         .get_or_create_stream(stream::Config {
@@ -324,9 +324,13 @@ async fn ensure_events_stream(js: &jetstream::Context) -> Result<(), String> {
         })
         .await
         .map_err(|e| format!("stream {STREAM_EVENTS}: {e}"))?;
-    let have = &stream.cached_info().config.subjects;
-    if let Some(missing) = wanted.iter().find(|s| !have.contains(s)) {
-        return Err(format!("stream {STREAM_EVENTS} exists without subject {missing} (has {have:?})"));
+    let mut config = stream.cached_info().config.clone();
+    let missing: Vec<String> = wanted.iter().filter(|s| !config.subjects.contains(s)).cloned().collect();
+    if !missing.is_empty() {
+        // A stream made by an earlier version: the new event kinds' subjects are added.
+        warn!(stream = STREAM_EVENTS, ?missing, "adding subjects to the stream");
+        config.subjects.extend(missing);
+        js.update_stream(config).await.map_err(|e| format!("stream {STREAM_EVENTS}: adding subjects: {e}"))?;
     }
     Ok(())
 }

@@ -3,9 +3,12 @@
 //! Conventions: integers big-endian; strings normalised and ended by 0x00; values are a
 //! version byte then postcard.
 
+pub mod daily;
 pub mod message_id_index;
 pub mod messages;
 pub mod meta;
+pub mod policy_changes;
+pub mod search;
 
 use crate::error::StoreError;
 use serde::{Serialize, de::DeserializeOwned};

@@ -4,11 +4,14 @@
 //! by (occurred_at, event_id), and everything derived (recipients, final disposition) is
 //! computed from those sorted lists. A repeated event (same id) changes nothing.
 
-use proto::{DispositionAssigned, Envelope, Event, HeaderSummary, RawMailReceived};
+use proto::{
+    DispositionAssigned, Envelope, Event, HeaderSummary, RawMailReceived, ReclassificationResolved,
+    ReclassificationSubmitted, RemediationCompleted, RemediationRequested,
+};
 use serde::{Deserialize, Serialize};
 
 /// Where an event was read: stream name and sequence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     pub stream: String,
     pub seq: u64,
@@ -57,6 +60,59 @@ pub struct Verdict {
     pub alert_id: String,
 }
 
+/// Where and when an event was folded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub event_id: [u8; 16],
+    pub at: u64,
+    pub position: Position,
+}
+
+/// A reclassification request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    pub stamp: Stamp,
+    pub submission_id: String,
+    /// TEAM or USER.
+    pub submission_type: String,
+    pub requested_by: String,
+    pub original: String,
+    pub requested: String,
+    pub comment: String,
+}
+
+/// A decision on a submission (several over time: accepted, then withdrawn).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    pub stamp: Stamp,
+    pub submission_id: String,
+    /// ACCEPTED, REJECTED or WITHDRAWN.
+    pub outcome: String,
+    pub resolved_by: String,
+    pub final_disposition: String,
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemediationRequest {
+    pub stamp: Stamp,
+    pub remediation_id: String,
+    pub action: String,
+    pub mailboxes: Vec<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemediationResult {
+    pub stamp: Stamp,
+    pub remediation_id: String,
+    pub mailbox: String,
+    pub action: String,
+    /// DONE, NOT_FOUND or FAILED.
+    pub outcome: String,
+    pub detail: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRecord {
     pub tenant: String,
@@ -66,6 +122,23 @@ pub struct MessageRecord {
     pub verdicts: Vec<Verdict>,
     /// From the latest verdict (the scorer decodes headers; the projector never parses mail).
     pub headers: Option<HeaderSummary>,
+    /// Reclassification requests and decisions, each list sorted by (time, event id); a
+    /// decision may arrive before its request is folded, so they are matched when read.
+    pub submissions: Vec<Submission>,
+    pub resolutions: Vec<Resolution>,
+    pub remediations: Vec<RemediationRequest>,
+    pub remediation_results: Vec<RemediationResult>,
+}
+
+/// Inserts keeping the list sorted by (time, event id); false if the event is there.
+fn insert_sorted<T>(list: &mut Vec<T>, item: T, stamp: impl Fn(&T) -> &Stamp) -> bool {
+    let key = |t: &T| (stamp(t).at, stamp(t).event_id);
+    if list.iter().any(|x| stamp(x).event_id == stamp(&item).event_id) {
+        return false;
+    }
+    let at = list.partition_point(|x| key(x) < key(&item));
+    list.insert(at, item);
+    true
 }
 
 impl MessageRecord {
@@ -77,6 +150,10 @@ impl MessageRecord {
             copies: Vec::new(),
             verdicts: Vec::new(),
             headers: None,
+            submissions: Vec::new(),
+            resolutions: Vec::new(),
+            remediations: Vec::new(),
+            remediation_results: Vec::new(),
         }
     }
 
@@ -85,10 +162,108 @@ impl MessageRecord {
         match event {
             Event::RawMailReceived(raw) => self.apply_raw(envelope, raw, position),
             Event::DispositionAssigned(d) => self.apply_disposition(envelope, d, position),
-            // Training examples live in MAIL_TRAINING, which the projector does not read;
-            // one that reached it would change no message.
-            Event::MessageLabelled(_) | Event::LabelWithdrawn(_) => false,
+            Event::ReclassificationSubmitted(r) => self.apply_submission(envelope, r, position),
+            Event::ReclassificationResolved(r) => self.apply_resolution(envelope, r, position),
+            Event::RemediationRequested(r) => self.apply_remediation(envelope, r, position),
+            Event::RemediationCompleted(r) => self.apply_remediation_result(envelope, r, position),
+            // Training examples live in MAIL_TRAINING, which the projector does not read,
+            // and policy changes are no message's: neither changes a message record.
+            Event::MessageLabelled(_) | Event::LabelWithdrawn(_) | Event::PolicyChanged(_) => false,
         }
+    }
+
+    fn stamp(envelope: &Envelope, position: Position) -> Stamp {
+        Stamp { event_id: envelope.event_id.to_bytes(), at: envelope.occurred_at.millis(), position }
+    }
+
+    fn apply_submission(&mut self, envelope: &Envelope, r: &ReclassificationSubmitted, position: Position) -> bool {
+        let item = Submission {
+            stamp: Self::stamp(envelope, position),
+            submission_id: r.submission_id.clone(),
+            submission_type: r.submission_type.as_str().to_owned(),
+            requested_by: r.requested_by.clone(),
+            original: r.original.as_str().to_owned(),
+            requested: r.requested.as_str().to_owned(),
+            comment: r.comment.clone(),
+        };
+        insert_sorted(&mut self.submissions, item, |x| &x.stamp)
+    }
+
+    fn apply_resolution(&mut self, envelope: &Envelope, r: &ReclassificationResolved, position: Position) -> bool {
+        let item = Resolution {
+            stamp: Self::stamp(envelope, position),
+            submission_id: r.submission_id.clone(),
+            outcome: r.outcome.as_str().to_owned(),
+            resolved_by: r.resolved_by.clone(),
+            final_disposition: r.final_disposition.as_str().to_owned(),
+            comment: r.comment.clone(),
+        };
+        insert_sorted(&mut self.resolutions, item, |x| &x.stamp)
+    }
+
+    fn apply_remediation(&mut self, envelope: &Envelope, r: &RemediationRequested, position: Position) -> bool {
+        let item = RemediationRequest {
+            stamp: Self::stamp(envelope, position),
+            remediation_id: r.remediation_id.clone(),
+            action: r.action.as_str().to_owned(),
+            mailboxes: r.mailboxes.clone(),
+            reason: r.reason.clone(),
+        };
+        insert_sorted(&mut self.remediations, item, |x| &x.stamp)
+    }
+
+    fn apply_remediation_result(&mut self, envelope: &Envelope, r: &RemediationCompleted, position: Position) -> bool {
+        let item = RemediationResult {
+            stamp: Self::stamp(envelope, position),
+            remediation_id: r.remediation_id.clone(),
+            mailbox: r.mailbox.clone(),
+            action: r.action.as_str().to_owned(),
+            outcome: r.outcome.as_str().to_owned(),
+            detail: r.detail.clone(),
+        };
+        insert_sorted(&mut self.remediation_results, item, |x| &x.stamp)
+    }
+
+    /// A submission's status: the latest decision on it (PENDING without one).
+    pub fn status_of(&self, submission_id: &str) -> (&str, Option<&Resolution>) {
+        match self.resolutions.iter().rev().find(|r| r.submission_id == submission_id) {
+            Some(r) => (r.outcome.as_str(), Some(r)),
+            None => ("PENDING", None),
+        }
+    }
+
+    /// The disposition in force: the latest accepted (and not withdrawn) reclassification's
+    /// final disposition, else the latest verdict's.
+    pub fn final_disposition(&self) -> Option<&str> {
+        let accepted = self
+            .resolutions
+            .iter()
+            .rev()
+            .filter(|r| r.outcome == "ACCEPTED")
+            .find(|r| self.status_of(&r.submission_id).0 == "ACCEPTED");
+        match accepted {
+            Some(r) => Some(r.final_disposition.as_str()),
+            None => self.current_verdict().map(|v| v.disposition.as_str()),
+        }
+    }
+
+    /// The actions carried out in at least one mailbox.
+    pub fn actions_taken(&self) -> Vec<String> {
+        let mut out: Vec<String> =
+            self.remediation_results.iter().filter(|r| r.outcome == "DONE").map(|r| r.action.clone()).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// When the message arrived: its first copy (else its first event of any kind).
+    pub fn received_at(&self) -> u64 {
+        self.copies
+            .first()
+            .map(|c| c.at)
+            .or_else(|| self.verdicts.first().map(|v| v.at))
+            .or_else(|| self.submissions.first().map(|s| s.stamp.at))
+            .unwrap_or(0)
     }
 
     fn apply_raw(&mut self, envelope: &Envelope, raw: &RawMailReceived, position: Position) -> bool {

@@ -9,9 +9,11 @@ use crate::error::StoreError;
 
 pub const CF: &str = "meta";
 pub const FORMAT_KEY: &[u8] = b"format";
+/// Set by `projector rebuild --as-of`: the time (ms, u64 BE) the views stand at.
+pub const AS_OF_KEY: &[u8] = b"as_of";
 /// The layout of the views. Bump it when a key or value layout changes; a database of
 /// another format must be rebuilt from the streams.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 pub fn checkpoint_key(stream: &str) -> Vec<u8> {
     let mut k = b"checkpoint/".to_vec();

@@ -1,0 +1,314 @@
+//! Reclassification: the API side. A submission or a decision is an event on MAIL_EVENTS
+//! (`mail.reclassification.<tenant>`); the views change when the projector folds it. Each
+//! write waits (up to [`crate::api::FOLD_WAIT`]) for its own fold, so the answer shows the
+//! new state.
+
+use crate::api::{ApiError, SubmitBody};
+use crate::query;
+use crate::store::Store;
+use crate::store::schema::search::{self, Field};
+use crate::view::message::{MessageRecord, Resolution, Stamp};
+use async_nats::HeaderMap;
+use async_nats::jetstream;
+use axum::http::StatusCode;
+use proto::subject::{HEADER_MSG_ID, STREAM_EVENTS, subject_for};
+use proto::{
+    Disposition, Envelope, Event, PosternId, ReclassificationOutcome, ReclassificationResolved,
+    ReclassificationSubmitted, SubmissionType, TenantId, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub const PRODUCER: &str = concat!("projector-api/", env!("CARGO_PKG_VERSION"));
+
+fn conflict(message: impl Into<String>) -> ApiError {
+    crate::api::error(StatusCode::CONFLICT, "conflict", message)
+}
+
+/// The message a submission names: by Postern id, Message-ID or alert id (exactly one).
+pub fn find_message(store: &Store, tenant: &str, b: &SubmitBody) -> Result<MessageRecord, ApiError> {
+    let not_found = |what: &str| crate::api::error(StatusCode::NOT_FOUND, "not_found", format!("no message {what}"));
+    match (&b.postern_id, &b.message_id, &b.alert_id) {
+        (Some(pid), None, None) => {
+            let pid = PosternId::parse(pid)
+                .map_err(|e| crate::api::error(StatusCode::BAD_REQUEST, "bad_request", format!("postern_id: {e}")))?;
+            query::by_postern_id(store, tenant, pid.as_str())?.ok_or_else(|| not_found(pid.as_str()))
+        }
+        (None, Some(mid), None) => {
+            let mut found = query::by_message_id(store, tenant, mid)?;
+            match found.len() {
+                0 => Err(not_found(mid)),
+                1 => Ok(found.remove(0)),
+                n => Err(crate::api::error(
+                    StatusCode::BAD_REQUEST,
+                    "ambiguous",
+                    format!("{n} messages carry Message-ID {mid}; name one by postern_id"),
+                )),
+            }
+        }
+        (None, None, Some(alert)) => {
+            let id = first_by_field(store, tenant, Field::AlertId, alert)?.ok_or_else(|| not_found(alert))?;
+            query::by_postern_id(store, tenant, &id)?.ok_or_else(|| not_found(alert))
+        }
+        _ => Err(crate::api::error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "give exactly one of postern_id, message_id or alert_id",
+        )),
+    }
+}
+
+/// The Postern id of the newest message with this exact indexed value.
+fn first_by_field(store: &Store, tenant: &str, field: Field, value: &str) -> Result<Option<String>, ApiError> {
+    let prefix = search::prefix(tenant, field, value);
+    let upper = [prefix.as_slice(), &[0xff; 9]].concat();
+    let mut found = None;
+    store.scan_reverse(search::CF, &prefix, &upper, |key| {
+        found = search::decode_tail(key, prefix.len()).map(|(_, id)| id);
+        false
+    })?;
+    Ok(found)
+}
+
+async fn publish(
+    js: &jetstream::Context,
+    tenant: &str,
+    postern_id: &str,
+    causation: Option<ulid::Ulid>,
+    event: Event,
+) -> Result<(ulid::Ulid, u64), ApiError> {
+    let event_type = event.event_type();
+    let tenant =
+        TenantId::new(tenant).map_err(|e| crate::api::error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+    let envelope = Envelope {
+        event_id: ulid::Ulid::new(),
+        event_type,
+        schema: event_type.current_schema(),
+        postern_id: PosternId::parse(postern_id)
+            .map_err(|e| crate::api::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?,
+        tenant: tenant.clone(),
+        causation_id: causation,
+        occurred_at: Timestamp::now(),
+        producer: PRODUCER.to_owned(),
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(HEADER_MSG_ID, envelope.event_id.to_string().as_str());
+    let unavailable = |e: String| crate::api::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e);
+    let ack = js
+        .publish_with_headers(subject_for(event_type, &tenant), headers, proto::encode(&envelope, &event).into())
+        .await
+        .map_err(|e| unavailable(format!("publishing: {e}")))?
+        .await
+        .map_err(|e| unavailable(format!("JetStream did not acknowledge: {e}")))?;
+    Ok((envelope.event_id, ack.sequence))
+}
+
+/// Waits until the projector has folded MAIL_EVENTS up to `seq` (or the wait runs out).
+async fn wait_for_fold(store: &Store, seq: u64) -> bool {
+    let deadline = tokio::time::Instant::now() + crate::api::FOLD_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if store.checkpoint(STREAM_EVENTS).unwrap_or(0) >= seq {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
+
+pub async fn submit(
+    js: &jetstream::Context,
+    store: &Store,
+    record: &MessageRecord,
+    submission_type: SubmissionType,
+    requested: Disposition,
+    requested_by: &str,
+    comment: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let original = record.final_disposition().unwrap_or("NONE").to_owned();
+    if original == requested.as_str() {
+        return Err(conflict(format!("message {} is already {original}", record.postern_id)));
+    }
+    if let Some(same) = record.submissions.iter().find(|s| {
+        s.requested == requested.as_str()
+            && s.submission_type == submission_type.as_str()
+            && record.status_of(&s.submission_id).0 == "PENDING"
+    }) {
+        return Err(conflict(format!("submission {} asks for the same and is pending", same.submission_id)));
+    }
+    let original_d: Disposition = original.parse().unwrap_or(Disposition::None);
+    let submission_id = ulid::Ulid::new().to_string();
+    let (event_id, mut seq) = publish(
+        js,
+        &record.tenant,
+        &record.postern_id,
+        None,
+        Event::ReclassificationSubmitted(ReclassificationSubmitted {
+            submission_id: submission_id.clone(),
+            submission_type,
+            requested_by: requested_by.to_owned(),
+            original: original_d,
+            requested,
+            comment: comment.to_owned(),
+        }),
+    )
+    .await?;
+    // A team's submission is the team's decision.
+    if submission_type == SubmissionType::Team {
+        (_, seq) = publish(
+            js,
+            &record.tenant,
+            &record.postern_id,
+            Some(event_id),
+            Event::ReclassificationResolved(ReclassificationResolved {
+                submission_id: submission_id.clone(),
+                outcome: ReclassificationOutcome::Accepted,
+                resolved_by: requested_by.to_owned(),
+                final_disposition: requested,
+                comment: "TEAM submission, accepted at once".to_owned(),
+            }),
+        )
+        .await?;
+    }
+    let folded = wait_for_fold(store, seq).await;
+    let status = if submission_type == SubmissionType::Team { "ACCEPTED" } else { "PENDING" };
+    Ok(json!({
+        "submission_id": submission_id,
+        "postern_id": record.postern_id,
+        "status": status,
+        "original": original,
+        "requested": requested.as_str(),
+        "final_disposition": if status == "ACCEPTED" { requested.as_str() } else { original.as_str() },
+        "folded": folded,
+    }))
+}
+
+/// One submission as the list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionView {
+    pub submission_id: String,
+    pub postern_id: String,
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    #[serde(rename = "type")]
+    pub submission_type: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub original: String,
+    pub requested: String,
+    pub status: String,
+    pub final_disposition: Option<String>,
+    pub resolved_by: Option<String>,
+    pub comment: String,
+}
+
+pub fn view_of(record: &MessageRecord, submission_id: &str) -> Option<SubmissionView> {
+    let s = record.submissions.iter().find(|s| s.submission_id == submission_id)?;
+    let (status, resolution) = record.status_of(submission_id);
+    Some(SubmissionView {
+        submission_id: s.submission_id.clone(),
+        postern_id: record.postern_id.clone(),
+        message_id: record.message_id.clone(),
+        subject: record.headers.as_ref().and_then(|h| h.subject.clone()),
+        submission_type: s.submission_type.clone(),
+        requested_by: s.requested_by.clone(),
+        requested_at: Timestamp(s.stamp.at).to_rfc3339(),
+        original: s.original.clone(),
+        requested: s.requested.clone(),
+        status: status.to_owned(),
+        final_disposition: record.final_disposition().map(str::to_owned),
+        resolved_by: resolution.map(|r| r.resolved_by.clone()),
+        comment: s.comment.clone(),
+    })
+}
+
+/// Submissions of a tenant, newest message first, optionally of one status.
+pub fn list(store: &Store, tenant: &str, status: Option<&str>, limit: usize) -> Result<Vec<SubmissionView>, ApiError> {
+    let statuses: Vec<&str> = match status {
+        Some(s) => vec![s],
+        None => vec!["PENDING", "ACCEPTED", "REJECTED", "WITHDRAWN"],
+    };
+    let mut out: Vec<SubmissionView> = Vec::new();
+    for st in statuses {
+        let prefix = search::prefix(tenant, Field::Reclassification, st);
+        let upper = [prefix.as_slice(), &[0xff; 9]].concat();
+        let mut ids = Vec::new();
+        store.scan_reverse(search::CF, &prefix, &upper, |key| {
+            if let Some((_, id)) = search::decode_tail(key, prefix.len()) {
+                ids.push(id);
+            }
+            ids.len() < limit
+        })?;
+        for id in ids {
+            if let Some(record) = query::by_postern_id(store, tenant, &id)? {
+                out.extend(
+                    record
+                        .submissions
+                        .iter()
+                        .filter(|s| record.status_of(&s.submission_id).0 == st)
+                        .filter_map(|s| view_of(&record, &s.submission_id)),
+                );
+            }
+        }
+    }
+    out.sort_by(|a, b| b.requested_at.cmp(&a.requested_at).then_with(|| b.submission_id.cmp(&a.submission_id)));
+    out.truncate(limit);
+    Ok(out)
+}
+
+pub async fn resolve(
+    js: &jetstream::Context,
+    store: &Store,
+    tenant: &str,
+    submission_id: &str,
+    outcome: ReclassificationOutcome,
+    resolved_by: &str,
+    comment: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let not_found = || crate::api::error(StatusCode::NOT_FOUND, "not_found", format!("no submission {submission_id}"));
+    let id = first_by_field(store, tenant, Field::Submission, submission_id)?.ok_or_else(not_found)?;
+    let record = query::by_postern_id(store, tenant, &id)?.ok_or_else(not_found)?;
+    let submission = record.submissions.iter().find(|s| s.submission_id == submission_id).ok_or_else(not_found)?;
+    let (status, _) = record.status_of(submission_id);
+    let allowed = match outcome {
+        ReclassificationOutcome::Accepted | ReclassificationOutcome::Rejected => status == "PENDING",
+        ReclassificationOutcome::Withdrawn => status == "PENDING" || status == "ACCEPTED",
+    };
+    if !allowed {
+        return Err(conflict(format!("submission {submission_id} is {status}; it cannot be {}", outcome.as_str())));
+    }
+    // The disposition in force once this decision is folded.
+    let final_disposition = {
+        let mut after = record.clone();
+        after.resolutions.push(Resolution {
+            stamp: Stamp { event_id: [0xff; 16], at: u64::MAX, position: Default::default() },
+            submission_id: submission_id.to_owned(),
+            outcome: outcome.as_str().to_owned(),
+            resolved_by: String::new(),
+            final_disposition: submission.requested.clone(),
+            comment: String::new(),
+        });
+        after.final_disposition().unwrap_or("NONE").parse::<Disposition>().unwrap_or(Disposition::None)
+    };
+    let (_, seq) = publish(
+        js,
+        tenant,
+        &record.postern_id,
+        None,
+        Event::ReclassificationResolved(ReclassificationResolved {
+            submission_id: submission_id.to_owned(),
+            outcome,
+            resolved_by: resolved_by.to_owned(),
+            final_disposition,
+            comment: comment.to_owned(),
+        }),
+    )
+    .await?;
+    let folded = wait_for_fold(store, seq).await;
+    Ok(json!({
+        "submission_id": submission_id,
+        "postern_id": record.postern_id,
+        "status": outcome.as_str(),
+        "final_disposition": final_disposition.as_str(),
+        "folded": folded,
+    }))
+}

@@ -30,6 +30,11 @@ impl Pipeline {
 
     /// Starts with extra lines for ingest's config file.
     pub fn start_with(ingest_extra: &str) -> Result<Self> {
+        Self::start_configured(ingest_extra, "")
+    }
+
+    /// Starts with extra lines for ingest's and the projector's config files.
+    pub fn start_configured(ingest_extra: &str, projector_extra: &str) -> Result<Self> {
         let nats = NatsServer::start()?;
         let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
         let smtp = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -47,7 +52,11 @@ impl Pipeline {
         )?;
         std::fs::write(
             path("projector.toml"),
-            format!("nats_url = \"{}\"\ndb_path = \"{}\"\nhttp_listen = \"{http}\"\n", nats.url(), path("views")),
+            format!(
+                "nats_url = \"{}\"\ndb_path = \"{}\"\nhttp_listen = \"{http}\"\n{projector_extra}",
+                nats.url(),
+                path("views")
+            ),
         )?;
         let ingest = Service::start("ingest", "ingest", &["--config", &path("ingest.toml")], dir.path())?;
         wait_for_port(smtp, Duration::from_secs(20))

@@ -28,7 +28,7 @@ fn message(i: usize) -> Outgoing {
         _ => (
             format!("Sender {i} <{sender}>"),
             "",
-            if i % 2 == 0 { format!("Invoice {i}") } else { format!("Quarterly report {i}") },
+            if i.is_multiple_of(2) { format!("Invoice {i}") } else { format!("Quarterly report {i}") },
         ),
     };
     let data = format!(

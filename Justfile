@@ -42,6 +42,11 @@ eval: build
 bench-scorer:
     bash scripts/bench-scorer.sh
 
+# Projector at scale: the events of 1,000,000 messages into a fresh nats-server; fold rate, rebuild time, database size, search and trace latency; last line is JSON.
+bench-projector:
+    cargo build --release -p postern-projector -p testkit --bins
+    ./target/release/bench_projector
+
 # Scoring throughput on one core over the corpus (criterion).
 bench-scorer-cpu:
     cargo bench -p postern-scorer --bench score

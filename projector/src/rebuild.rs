@@ -41,7 +41,7 @@ pub async fn rebuild(
     if target.exists() && std::fs::read_dir(target).map(|mut d| d.next().is_some()).unwrap_or(true) {
         return Err(RunError::ViewsFolder(format!("{} exists: rebuild writes a fresh database", target.display())));
     }
-    let store = Store::open_for_rebuild(target)?;
+    let store = std::sync::Arc::new(Store::open_for_rebuild(target)?);
     let started = Instant::now();
     let mut stats = RebuildStats::default();
     let mut plan = Vec::new();
@@ -55,9 +55,22 @@ pub async fn rebuild(
         }
     }
     let total: u64 = plan.iter().map(|(_, _, _, _, n)| *n).sum();
+    // Reading and folding overlap: batches go from this task to a folding thread.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<StreamEvent>>(4);
+    let folder_store = store.clone();
+    let folder = tokio::task::spawn_blocking(move || -> Result<(u64, u64, u64), StoreError> {
+        let (mut folded, mut skipped, mut rejected) = (0, 0, 0);
+        while let Some(batch) = rx.blocking_recv() {
+            let b = apply_batch_as_of(&folder_store, &batch, as_of)?;
+            folded += b.folded as u64;
+            skipped += b.skipped as u64;
+            rejected += b.rejected as u64;
+        }
+        Ok((folded, skipped, rejected))
+    });
     let mut read = 0u64;
     let mut last_report = Instant::now();
-    for (stream, handle, first, last, _) in plan {
+    'streams: for (stream, handle, first, last, _) in plan {
         if last == 0 || last < first {
             continue;
         }
@@ -88,11 +101,11 @@ pub async fn rebuild(
             });
             read += 1;
             if batch.len() >= batch_size || seq >= last {
-                let b = apply_batch_as_of(&store, &batch, as_of)?;
-                stats.folded += b.folded as u64;
-                stats.skipped += b.skipped as u64;
-                stats.rejected += b.rejected as u64;
-                batch.clear();
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                if tx.send(full).await.is_err() {
+                    // The folder stopped: its error is reported below.
+                    break 'streams;
+                }
             }
             if last_report.elapsed() >= Duration::from_millis(500) {
                 progress(read, total);
@@ -100,6 +113,12 @@ pub async fn rebuild(
             }
         }
     }
+    drop(tx);
+    let (folded, skipped, rejected) =
+        folder.await.map_err(|e| RunError::Fold(format!("the fold task failed: {e}")))??;
+    stats.folded = folded;
+    stats.skipped = skipped;
+    stats.rejected = rejected;
     progress(read, total);
     if let Some(t) = as_of {
         store.put_meta(crate::store::schema::meta::AS_OF_KEY, &t.to_be_bytes())?;

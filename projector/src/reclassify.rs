@@ -169,6 +169,11 @@ pub async fn submit(
         )
         .await?;
     }
+    let learned = if submission_type == SubmissionType::Team {
+        Some(teach(js, record, &submission_id, requested, false).await)
+    } else {
+        None
+    };
     let folded = wait_for_fold(store, seq).await;
     let status = if submission_type == SubmissionType::Team { "ACCEPTED" } else { "PENDING" };
     Ok(json!({
@@ -179,7 +184,79 @@ pub async fn submit(
         "requested": requested.as_str(),
         "final_disposition": if status == "ACCEPTED" { requested.as_str() } else { original.as_str() },
         "folded": folded,
+        "training": learned,
     }))
+}
+
+/// What an accepted reclassification teaches the scorers' classifier: SPAM teaches spam,
+/// MALICIOUS and SUSPICIOUS phishing, NONE and BULK ham; SPOOF (an authentication matter,
+/// not a matter of content) nothing.
+pub fn training_label(disposition: Disposition) -> Option<proto::TrainingLabel> {
+    match disposition {
+        Disposition::Spam => Some(proto::TrainingLabel::Spam),
+        Disposition::Malicious | Disposition::Suspicious => Some(proto::TrainingLabel::Phish),
+        Disposition::None | Disposition::Bulk => Some(proto::TrainingLabel::Ham),
+        Disposition::Spoof => None,
+    }
+}
+
+/// Publishes the training event of an accepted reclassification (the message, read back
+/// from MAIL_RAW, labelled) or, when `withdraw`, takes it back. The scorers fold
+/// MAIL_TRAINING; what is taught here is unlearned exactly when the decision is withdrawn.
+async fn teach(
+    js: &jetstream::Context,
+    record: &MessageRecord,
+    submission_id: &str,
+    disposition: Disposition,
+    withdraw: bool,
+) -> serde_json::Value {
+    let Some(label) = training_label(disposition) else {
+        return json!({ "taught": false, "reason": format!("{} teaches the classifier nothing", disposition.as_str()) });
+    };
+    let Some(copy) = record.copies.first() else {
+        return json!({ "taught": false, "reason": "no copy of the message was received" });
+    };
+    let event = if withdraw {
+        Event::LabelWithdrawn(proto::LabelWithdrawn {
+            label,
+            content_digest: copy.content_digest.clone(),
+            reason: format!("reclassification {submission_id} withdrawn"),
+        })
+    } else {
+        match crate::raw::fetch(js, copy.position.seq).await {
+            Ok(bytes) => Event::MessageLabelled(proto::MessageLabelled {
+                label,
+                source: format!("reclassification:{submission_id}"),
+                content_digest: copy.content_digest.clone(),
+                body: proto::MailBody::Inline(bytes),
+            }),
+            Err(e) => return json!({ "taught": false, "reason": e.to_string() }),
+        }
+    };
+    if let Err(e) = ensure_training_stream(js).await {
+        return json!({ "taught": false, "reason": e });
+    }
+    match publish(js, &record.tenant, &record.postern_id, None, event).await {
+        Ok(_) => json!({ "taught": true, "label": label.as_str(), "withdrawn": withdraw }),
+        Err(e) => json!({ "taught": false, "reason": format!("{e:?}") }),
+    }
+}
+
+/// MAIL_TRAINING, as the scorers create it (the API may publish before any scorer ran).
+async fn ensure_training_stream(js: &jetstream::Context) -> Result<(), String> {
+    use async_nats::jetstream::stream;
+    js.get_or_create_stream(stream::Config {
+        name: proto::subject::STREAM_TRAINING.to_owned(),
+        subjects: vec![proto::subject::TRAINING_SUBJECTS.to_owned()],
+        description: Some("Postern: labelled messages the scorers learn from".to_owned()),
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_message_size: 8 * 1024 * 1024,
+        ..Default::default()
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("stream {}: {e}", proto::subject::STREAM_TRAINING))
 }
 
 /// One submission as the list shows it.
@@ -303,6 +380,14 @@ pub async fn resolve(
         }),
     )
     .await?;
+    let requested: Disposition = submission.requested.parse().unwrap_or(Disposition::None);
+    let training = match (outcome, status) {
+        (ReclassificationOutcome::Accepted, _) => Some(teach(js, &record, submission_id, requested, false).await),
+        (ReclassificationOutcome::Withdrawn, "ACCEPTED") => {
+            Some(teach(js, &record, submission_id, requested, true).await)
+        }
+        _ => None,
+    };
     let folded = wait_for_fold(store, seq).await;
     Ok(json!({
         "submission_id": submission_id,
@@ -310,5 +395,6 @@ pub async fn resolve(
         "status": outcome.as_str(),
         "final_disposition": final_disposition.as_str(),
         "folded": folded,
+        "training": training,
     }))
 }

@@ -93,3 +93,69 @@ fn training_events_teach_the_running_scorer_and_withdrawal_unteaches() -> Result
     ensure!(!restarted["detections"].to_string().contains("content_"), "{restarted}");
     Ok(())
 }
+
+/// Another campaign, in words the base training never saw.
+fn giveaway(i: usize, message_id: &str) -> Vec<u8> {
+    format!(
+        "From: Bitcoin Foundation <rewards{i}@coin-bonus-giveaway.example>\r\nTo: user@corp.example\r\n\
+Subject: Claim your {i} BTC airdrop bonus\r\nMessage-ID: <{message_id}>\r\nDate: Sun, 22 Nov 2026 09:00:00 +0000\r\n\
+Content-Type: text/plain\r\n\r\nCongratulations wallet holder, the foundation airdrop distributes bitcoin \
+to verified wallets.\r\nConnect your wallet and double your deposit within hours: http://coin-bonus-giveaway.example/claim?w={i}\r\n\
+Limited airdrop window, blockchain confirmed, instant payout guaranteed.\r\n"
+    )
+    .into_bytes()
+}
+
+fn projector_cli(p: &Pipeline, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(testkit::bin("projector")?)
+        .args(args)
+        .env("POSTERN_API", format!("http://{}", p.http))
+        .output()
+        .context("running projector")?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure!(out.status.success(), "projector {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    Ok(stdout)
+}
+
+/// The loop: a message scored NONE is reclassified SPAM by the team; the next message of
+/// the same campaign is scored SPAM by what that taught; withdrawing the reclassification
+/// unteaches it and the campaign is NONE again.
+#[test]
+fn a_reclassification_teaches_the_scorer_and_its_withdrawal_unteaches() -> Result<()> {
+    let p = Pipeline::start()?;
+    let corpus = tempfile::tempdir()?;
+    for label in ["clean", "spam"] {
+        std::fs::create_dir_all(corpus.path().join(label))?;
+    }
+    for i in 0..15 {
+        std::fs::write(corpus.path().join(format!("clean/{i}.eml")), ham(i))?;
+        std::fs::write(
+            corpus.path().join(format!("spam/{i}.eml")),
+            campaign(100 + i, &format!("base-{i}@replica-watch-deals.example")),
+        )?;
+    }
+    run_train(&p, corpus.path(), &[])?;
+    let first = p.send_until("bounce@coin-bonus-giveaway.example", 0, "NONE", giveaway)?;
+    ensure!(!first["detections"].to_string().contains("content_spam"), "{first}");
+    let message_id = first["message_id"].as_str().context("message id")?.to_owned();
+
+    let answer = projector_cli(
+        &p,
+        &["reclassify", "--message-id", &message_id, "--disposition", "SPAM", "--type", "team", "--json"],
+    )?;
+    let answer: serde_json::Value = serde_json::from_str(&answer)?;
+    ensure!(answer["status"] == "ACCEPTED" && answer["training"]["taught"] == true, "{answer}");
+    let learned = p.send_until("bounce@coin-bonus-giveaway.example", 1000, "SPAM", giveaway)?;
+    ensure!(learned["detections"].to_string().contains("content_spam"), "{learned}");
+
+    let sid = answer["submission_id"].as_str().context("submission id")?;
+    let withdrawn = projector_cli(&p, &["resolve", sid, "--outcome", "withdraw", "--json"])?;
+    let withdrawn: serde_json::Value = serde_json::from_str(&withdrawn)?;
+    ensure!(withdrawn["training"]["taught"] == true && withdrawn["training"]["withdrawn"] == true, "{withdrawn}");
+    let after = p.send_until("bounce@coin-bonus-giveaway.example", 2000, "NONE", giveaway)?;
+    ensure!(!after["detections"].to_string().contains("content_spam"), "unlearned: {after}");
+    // The first message shows the whole story.
+    let trace = p.traces(&message_id)?.into_iter().next().context("trace")?;
+    ensure!(trace["disposition"] == "NONE" && trace["reclassifications"][0]["status"] == "WITHDRAWN", "{trace}");
+    Ok(())
+}

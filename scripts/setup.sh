@@ -19,7 +19,9 @@ export DEBIAN_FRONTEND=noninteractive
 #   libnet-ssleay-perl  swaks's STARTTLS (--tls)
 #   postfix       only for its smtp-source / smtp-sink load tools
 #   rspamd        only for `just bench-scorer` (started by the bench with its own config)
-packages=(nats-server libclang-dev swaks libnet-ssleay-perl postfix rspamd)
+#   dovecot-imapd the IMAP server the remediation tests start (their own config; the
+#                 system service is not used)
+packages=(nats-server libclang-dev swaks libnet-ssleay-perl postfix rspamd dovecot-imapd)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

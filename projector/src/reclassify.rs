@@ -169,10 +169,13 @@ pub async fn submit(
         )
         .await?;
     }
-    let learned = if submission_type == SubmissionType::Team {
-        Some(teach(js, record, &submission_id, requested, false).await)
+    let (learned, remediation) = if submission_type == SubmissionType::Team {
+        (
+            Some(teach(js, record, &submission_id, requested, false).await),
+            request_remediation(js, record, &submission_id, requested).await,
+        )
     } else {
-        None
+        (None, None)
     };
     let folded = wait_for_fold(store, seq).await;
     let status = if submission_type == SubmissionType::Team { "ACCEPTED" } else { "PENDING" };
@@ -185,7 +188,53 @@ pub async fn submit(
         "final_disposition": if status == "ACCEPTED" { requested.as_str() } else { original.as_str() },
         "folded": folded,
         "training": learned,
+        "remediation": remediation,
     }))
+}
+
+/// The post-delivery action the tenant's policy names for a disposition (KV bucket
+/// POSTERN_POLICIES, `actions`), if it moves the message.
+async fn policy_action(
+    js: &jetstream::Context,
+    tenant: &str,
+    disposition: Disposition,
+) -> Option<proto::RemediationAction> {
+    let kv = js.get_key_value("POSTERN_POLICIES").await.ok()?;
+    let bytes = kv.get(tenant).await.ok()??;
+    let policy: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    match policy["actions"][disposition.as_str()].as_str()? {
+        "move_to_junk" => Some(proto::RemediationAction::MoveToJunk),
+        "move_to_trash" => Some(proto::RemediationAction::MoveToTrash),
+        "quarantine" => Some(proto::RemediationAction::Quarantine),
+        "soft_delete" => Some(proto::RemediationAction::SoftDelete),
+        "hard_delete" => Some(proto::RemediationAction::HardDelete),
+        _ => None,
+    }
+}
+
+/// When the new final disposition's policy action moves the message: a
+/// RemediationRequested naming every recipient mailbox.
+async fn request_remediation(
+    js: &jetstream::Context,
+    record: &MessageRecord,
+    submission_id: &str,
+    disposition: Disposition,
+) -> Option<serde_json::Value> {
+    let action = policy_action(js, &record.tenant, disposition).await?;
+    let message_id = record.message_id.as_deref().filter(|m| !m.trim().is_empty())?;
+    let remediation_id = ulid::Ulid::new().to_string();
+    let mailboxes = record.recipients();
+    let event = Event::RemediationRequested(proto::RemediationRequested {
+        remediation_id: remediation_id.clone(),
+        message_id: format!("<{}>", message_id.trim().trim_matches(['<', '>'])),
+        action,
+        mailboxes: mailboxes.clone(),
+        reason: format!("final disposition {} (reclassification {submission_id})", disposition.as_str()),
+    });
+    match publish(js, &record.tenant, &record.postern_id, None, event).await {
+        Ok(_) => Some(json!({ "remediation_id": remediation_id, "action": action.as_str(), "mailboxes": mailboxes })),
+        Err(e) => Some(json!({ "error": format!("{e:?}") })),
+    }
 }
 
 /// What an accepted reclassification teaches the scorers' classifier: SPAM teaches spam,
@@ -381,6 +430,10 @@ pub async fn resolve(
     )
     .await?;
     let requested: Disposition = submission.requested.parse().unwrap_or(Disposition::None);
+    let remediation = match outcome {
+        ReclassificationOutcome::Accepted => request_remediation(js, &record, submission_id, requested).await,
+        _ => None,
+    };
     let training = match (outcome, status) {
         (ReclassificationOutcome::Accepted, _) => Some(teach(js, &record, submission_id, requested, false).await),
         (ReclassificationOutcome::Withdrawn, "ACCEPTED") => {
@@ -396,5 +449,6 @@ pub async fn resolve(
         "final_disposition": final_disposition.as_str(),
         "folded": folded,
         "training": training,
+        "remediation": remediation,
     }))
 }

@@ -120,7 +120,10 @@ pub fn decode(bytes: &[u8]) -> Result<(Envelope, Event), DecodeError> {
         (EventType::ReclassificationResolved, 1) => {
             Event::ReclassificationResolved(body_of::<ReclassificationResolved>(body)?)
         }
-        (EventType::RemediationRequested, 1) => Event::RemediationRequested(body_of::<RemediationRequested>(body)?),
+        (EventType::RemediationRequested, 1) => {
+            Event::RemediationRequested(body_of::<crate::event::RemediationRequestedV1>(body)?.into())
+        }
+        (EventType::RemediationRequested, 2) => Event::RemediationRequested(body_of::<RemediationRequested>(body)?),
         (EventType::RemediationCompleted, 1) => Event::RemediationCompleted(body_of::<RemediationCompleted>(body)?),
         (EventType::PolicyChanged, 1) => Event::PolicyChanged(body_of::<PolicyChanged>(body)?),
         (event_type, schema) => {
@@ -225,6 +228,7 @@ mod tests {
         let envelope = Envelope {
             event_id: crate::ids::derive_event_id(raw_env.event_id, salt),
             event_type,
+            schema: event_type.current_schema(),
             causation_id: Some(raw_env.event_id),
             producer: "projector/test".into(),
             ..raw_env
@@ -267,6 +271,7 @@ mod tests {
             "remediation",
             Event::RemediationRequested(RemediationRequested {
                 remediation_id: "01KAR5QB1R8V2T9X4K6D3F7H5J".into(),
+                message_id: "<a@example.com>".into(),
                 action: RemediationAction::Quarantine,
                 mailboxes: vec!["bob@corp.example".into()],
                 reason: "final disposition MALICIOUS".into(),
@@ -413,6 +418,18 @@ mod tests {
             with_magic.extend_from_slice(&garbage);
             let _ = decode(&with_magic);
         }
+    }
+
+    /// A schema-1 RemediationRequested (before `message_id`) still reads, with it empty.
+    #[test]
+    fn remediation_requested_v1_still_decodes() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/events/remediation_requested/v1");
+        let (envelope, event) = decode(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(envelope.schema, 1);
+        let Event::RemediationRequested(r) = event else { panic!("{event:?}") };
+        assert_eq!(r.message_id, "");
+        assert_eq!(r.mailboxes, vec!["bob@corp.example".to_owned()]);
     }
 
     /// Golden fixtures prove that this build still reads what earlier builds wrote. They

@@ -59,7 +59,7 @@ impl EventType {
             EventType::LabelWithdrawn => 1,
             EventType::ReclassificationSubmitted => 1,
             EventType::ReclassificationResolved => 1,
-            EventType::RemediationRequested => 1,
+            EventType::RemediationRequested => 2,
             EventType::RemediationCompleted => 1,
             EventType::PolicyChanged => 1,
         }

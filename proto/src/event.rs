@@ -102,10 +102,13 @@ impl RemediationAction {
     }
 }
 
-/// Every mailbox holding a copy is asked to move it out.
+/// Every mailbox holding a copy is asked to move it out. Schema 2 added `message_id`
+/// (what a mailbox finds the message by); schema 1 events read with it empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemediationRequested {
     pub remediation_id: String,
+    /// The RFC 5322 Message-ID, with angle brackets.
+    pub message_id: String,
     pub action: RemediationAction,
     pub mailboxes: Vec<String>,
     /// Why (`final disposition MALICIOUS`, `reclassification <id> accepted`).
@@ -125,6 +128,27 @@ impl RemediationOutcome {
             RemediationOutcome::Done => "DONE",
             RemediationOutcome::NotFound => "NOT_FOUND",
             RemediationOutcome::Failed => "FAILED",
+        }
+    }
+}
+
+/// Schema 1 of [`RemediationRequested`], as written before `message_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RemediationRequestedV1 {
+    pub remediation_id: String,
+    pub action: RemediationAction,
+    pub mailboxes: Vec<String>,
+    pub reason: String,
+}
+
+impl From<RemediationRequestedV1> for RemediationRequested {
+    fn from(v1: RemediationRequestedV1) -> Self {
+        RemediationRequested {
+            remediation_id: v1.remediation_id,
+            message_id: String::new(),
+            action: v1.action,
+            mailboxes: v1.mailboxes,
+            reason: v1.reason,
         }
     }
 }

@@ -243,6 +243,7 @@ fn investigation_reports_reclassification_and_rebuild() -> Result<()> {
         &id_of(3),
         proto::Event::RemediationRequested(proto::RemediationRequested {
             remediation_id: "r1".into(),
+            message_id: format!("<{}>", message_id(3)),
             action: proto::RemediationAction::Quarantine,
             mailboxes: vec!["user3@corp.example".into()],
             reason: "final disposition MALICIOUS".into(),

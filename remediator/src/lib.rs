@@ -1,0 +1,297 @@
+//! remediator: carries out RemediationRequested events. One durable pull consumer
+//! (`remediator`) on MAIL_EVENTS' remediation subjects, shared by every process; for each
+//! mailbox of a request the adapter moves the message, and a RemediationCompleted event
+//! (done, not found, failed with the reason) records it. Temporary failures are retried
+//! with exponential backoff (redelivery with a delay) up to `max_attempts`; then the
+//! mailbox's outcome is FAILED. A mailbox whose outcome is recorded (KV bucket
+//! POSTERN_REMEDIATIONS) is never touched again, so a redelivered request never moves the
+//! same copy twice.
+
+pub mod adapter;
+
+use adapter::imap::{ImapAdapter, ImapConfig};
+use adapter::{AdapterError, MailboxAdapter, MoveOutcome};
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
+use futures::StreamExt;
+use proto::subject::{HEADER_MSG_ID, STREAM_EVENTS};
+use proto::{Envelope, Event, EventType, RemediationCompleted, RemediationOutcome, RemediationRequested, Timestamp};
+use serde::Deserialize;
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+use tracing::{info, warn};
+
+pub const PRODUCER: &str = concat!("remediator/", env!("CARGO_PKG_VERSION"));
+pub const CONSUMER: &str = "remediator";
+pub const BUCKET_DONE: &str = "POSTERN_REMEDIATIONS";
+pub const REMEDIATION_SUBJECTS: &str = "mail.remediation.>";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Env: `NATS_URL`.
+    #[serde(default = "default_nats_url")]
+    pub nats_url: String,
+    pub imap: ImapConfig,
+    /// Deliveries of one request before its remaining mailboxes are FAILED.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: i64,
+    /// First retry delay; doubled on each attempt, at most `backoff_max`.
+    #[serde(default = "default_backoff", with = "humantime_serde")]
+    pub backoff: Duration,
+    #[serde(default = "default_backoff_max", with = "humantime_serde")]
+    pub backoff_max: Duration,
+}
+
+fn default_nats_url() -> String {
+    "nats://127.0.0.1:4222".to_owned()
+}
+fn default_max_attempts() -> i64 {
+    8
+}
+fn default_backoff() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_backoff_max() -> Duration {
+    Duration::from_secs(300)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("config {0}")]
+    Config(String),
+    #[error("JetStream: {0}")]
+    Nats(String),
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, RunError> {
+        let text = std::fs::read_to_string(path).map_err(|e| RunError::Config(format!("{}: {e}", path.display())))?;
+        let mut config: Config =
+            toml::from_str(&text).map_err(|e| RunError::Config(format!("{}: {e}", path.display())))?;
+        if let Ok(url) = std::env::var("NATS_URL") {
+            config.nats_url = url;
+        }
+        if config.max_attempts < 1 {
+            return Err(RunError::Config("max_attempts must be at least 1".into()));
+        }
+        Ok(config)
+    }
+}
+
+/// The delay before delivery `attempt` (1-based) is tried again.
+pub fn backoff(config: &Config, attempt: i64) -> Duration {
+    let factor = 2u32.saturating_pow(u32::try_from(attempt.saturating_sub(1)).unwrap_or(u32::MAX).min(20));
+    config.backoff.saturating_mul(factor).min(config.backoff_max)
+}
+
+/// A KV key for (remediation, mailbox): KV keys allow only a few characters.
+pub fn done_key(remediation_id: &str, mailbox: &str) -> String {
+    let hex: String = mailbox.to_lowercase().bytes().map(|b| format!("{b:02x}")).collect();
+    let id: String = remediation_id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!("{id}.{hex}")
+}
+
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let client = async_nats::ConnectOptions::new()
+        .name("postern-remediator")
+        .retry_on_initial_connect()
+        .connect(config.nats_url.as_str())
+        .await
+        .map_err(|e| RunError::Nats(e.to_string()))?;
+    let js = jetstream::new(client.clone());
+    tokio::pin!(shutdown);
+    let stream = loop {
+        tokio::select! {
+            found = js.get_stream(STREAM_EVENTS) => match found {
+                Ok(s) => break s,
+                Err(e) => {
+                    warn!(error = %e, "waiting for stream MAIL_EVENTS");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+            _ = &mut shutdown => return Ok(()),
+        }
+    };
+    let done = match js.get_key_value(BUCKET_DONE).await {
+        Ok(kv) => kv,
+        Err(_) => {
+            // As create_key_value would make it (which nats-server 2.9 cannot answer).
+            js.create_stream(jetstream::stream::Config {
+                name: format!("KV_{BUCKET_DONE}"),
+                subjects: vec![format!("$KV.{BUCKET_DONE}.>")],
+                max_messages_per_subject: 1,
+                storage: jetstream::stream::StorageType::File,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: jetstream::stream::DiscardPolicy::New,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| RunError::Nats(format!("KV {BUCKET_DONE}: {e}")))?;
+            js.get_key_value(BUCKET_DONE).await.map_err(|e| RunError::Nats(format!("KV {BUCKET_DONE}: {e}")))?
+        }
+    };
+    let consumer: jetstream::consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            CONSUMER,
+            pull::Config {
+                durable_name: Some(CONSUMER.to_owned()),
+                description: Some("Postern remediators: one shared durable pull consumer".to_owned()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(120),
+                max_deliver: config.max_attempts + 2,
+                filter_subject: REMEDIATION_SUBJECTS.to_owned(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| RunError::Nats(format!("consumer {CONSUMER}: {e}")))?;
+    let mut messages = consumer.messages().await.map_err(|e| RunError::Nats(e.to_string()))?;
+    let adapter = ImapAdapter { config: config.imap.clone() };
+    info!(imap = %config.imap.address, "remediator consuming remediation requests");
+    loop {
+        let next = tokio::select! {
+            m = messages.next() => m,
+            _ = &mut shutdown => break,
+        };
+        let Some(next) = next else { break };
+        let message = match next {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "reading the consumer");
+                continue;
+            }
+        };
+        let attempt = message.info().map(|i| i.delivered).unwrap_or(1);
+        let (envelope, request) = match proto::decode(&message.payload) {
+            Ok((envelope, Event::RemediationRequested(r))) => (envelope, r),
+            // Completions share the subjects; nothing to do.
+            Ok(_) => {
+                let _ = message.ack().await;
+                continue;
+            }
+            Err(e) => {
+                warn!(error = %e, "undecodable remediation event; terminated");
+                let _ = message.ack_with(AckKind::Term).await;
+                continue;
+            }
+        };
+        let last_attempt = attempt >= config.max_attempts;
+        match handle(&js, &done, &adapter, &envelope, &request, last_attempt).await {
+            Ok(true) => {
+                let _ = message.ack().await;
+            }
+            Ok(false) => {
+                let delay = backoff(&config, attempt);
+                info!(remediation = %request.remediation_id, attempt, ?delay, "temporary failure; retrying later");
+                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            }
+            Err(e) => {
+                warn!(remediation = %request.remediation_id, error = %e, "could not record an outcome; redelivered later");
+                let _ = message.ack_with(AckKind::Nak(Some(backoff(&config, attempt)))).await;
+            }
+        }
+    }
+    client.drain().await.ok();
+    info!("remediator stopped");
+    Ok(())
+}
+
+/// Works through the mailboxes of one request. Ok(true): every mailbox has an outcome;
+/// Ok(false): some failed temporarily and will be tried again.
+pub async fn handle(
+    js: &jetstream::Context,
+    done: &kv::Store,
+    adapter: &impl MailboxAdapter,
+    envelope: &Envelope,
+    request: &RemediationRequested,
+    last_attempt: bool,
+) -> Result<bool, String> {
+    let mut complete = true;
+    for mailbox in &request.mailboxes {
+        let key = done_key(&request.remediation_id, mailbox);
+        if done.get(&key).await.map_err(|e| e.to_string())?.is_some() {
+            continue;
+        }
+        let (outcome, detail) = if request.message_id.is_empty() {
+            (RemediationOutcome::Failed, "the request names no Message-ID".to_owned())
+        } else {
+            match adapter.remediate(mailbox, &request.message_id, request.action).await {
+                Ok(MoveOutcome::Done(detail)) => (RemediationOutcome::Done, detail),
+                Ok(MoveOutcome::NotFound) => (RemediationOutcome::NotFound, "not in the inbox".to_owned()),
+                Err(AdapterError::Permanent(e)) => (RemediationOutcome::Failed, e),
+                Err(AdapterError::Temporary(e)) if last_attempt => {
+                    (RemediationOutcome::Failed, format!("gave up: {e}"))
+                }
+                Err(AdapterError::Temporary(e)) => {
+                    warn!(mailbox, error = %e, "temporary failure");
+                    complete = false;
+                    continue;
+                }
+            }
+        };
+        publish_outcome(js, envelope, request, mailbox, outcome, &detail).await?;
+        done.put(&key, outcome.as_str().as_bytes().to_vec().into()).await.map_err(|e| e.to_string())?;
+        info!(remediation = %request.remediation_id, mailbox, outcome = outcome.as_str(), detail, "remediation outcome");
+    }
+    Ok(complete)
+}
+
+async fn publish_outcome(
+    js: &jetstream::Context,
+    request_envelope: &Envelope,
+    request: &RemediationRequested,
+    mailbox: &str,
+    outcome: RemediationOutcome,
+    detail: &str,
+) -> Result<(), String> {
+    let event = Event::RemediationCompleted(RemediationCompleted {
+        remediation_id: request.remediation_id.clone(),
+        mailbox: mailbox.to_owned(),
+        action: request.action,
+        outcome,
+        detail: detail.to_owned(),
+    });
+    let envelope = Envelope {
+        // One outcome per (request, mailbox): a repeat is dropped by the duplicate window.
+        event_id: proto::ids::derive_event_id(request_envelope.event_id, &format!("remediated/{mailbox}")),
+        event_type: EventType::RemediationCompleted,
+        schema: EventType::RemediationCompleted.current_schema(),
+        tenant: request_envelope.tenant.clone(),
+        postern_id: request_envelope.postern_id.clone(),
+        causation_id: Some(request_envelope.event_id),
+        occurred_at: Timestamp::now(),
+        producer: PRODUCER.to_owned(),
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(HEADER_MSG_ID, envelope.event_id.to_string().as_str());
+    js.publish_with_headers(
+        proto::subject::subject_for(EventType::RemediationCompleted, &envelope.tenant),
+        headers,
+        proto::encode(&envelope, &event).into(),
+    )
+    .await
+    .map_err(|e| e.to_string())?
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_keys_are_kv_safe() {
+        let config: Config = toml::from_str("[imap]\naddress = \"127.0.0.1:143\"\npassword = \"x\"\n").unwrap();
+        assert_eq!(backoff(&config, 1), Duration::from_secs(1));
+        assert_eq!(backoff(&config, 4), Duration::from_secs(8));
+        assert_eq!(backoff(&config, 40), Duration::from_secs(300));
+        let key = done_key("01KAR5-QB1R", "Bob@Corp.example");
+        assert_eq!(key, "01KAR5QB1R.626f6240636f72702e6578616d706c65");
+        assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
+    }
+}

@@ -1,0 +1,177 @@
+//! Remediation through the real servers: a team reclassifies a message MALICIOUS, the
+//! tenant's policy says quarantine, a RemediationRequested names every recipient, and the
+//! remediator moves the message out of each inbox of a real Dovecot over IMAP (MOVE, or
+//! COPY + \Deleted + EXPUNGE where the server has no MOVE). The outcome of each mailbox is
+//! an event in the trace; a repeated request moves nothing twice; while the IMAP server is
+//! down the remediator retries with backoff and succeeds once it is back; a message that
+//! is not in a mailbox is NOT_FOUND.
+
+use anyhow::{Context, Result, ensure};
+use std::time::Duration;
+use testkit::dovecot::{Dovecot, MASTER, MASTER_PASSWORD};
+use testkit::pipeline::Pipeline;
+use testkit::process::Service;
+use testkit::smtp::{Outgoing, send_with_smtplib};
+
+const USERS: [&str; 3] = ["alice@corp.example", "bob@corp.example", "carol@corp.example"];
+
+fn message(n: usize, to: &str, cc: &str) -> Vec<u8> {
+    format!(
+        "From: Billing <billing@vendor.example>\r\nTo: {to}\r\nCc: {cc}\r\nSubject: Invoice {n}\r\n\
+Message-ID: <remediate-{n}@vendor.example>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\n\r\nPlease pay invoice {n}.\r\n"
+    )
+    .into_bytes()
+}
+
+fn cli(p: &Pipeline, binary: &str, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(testkit::bin(binary)?)
+        .args(args)
+        .env("NATS_URL", p.nats.url())
+        .env("POSTERN_API", format!("http://{}", p.http))
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure!(out.status.success(), "{binary} {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    Ok(stdout)
+}
+
+fn outcomes(p: &Pipeline, n: usize) -> Result<Vec<String>> {
+    let trace = p.traces(&format!("remediate-{n}@vendor.example"))?.into_iter().next().context("no trace")?;
+    Ok(trace["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["event_type"] == "RemediationCompleted")
+        .map(|e| e["summary"].as_str().unwrap_or("").to_owned())
+        .collect())
+}
+
+fn folder_of(dovecot: &Dovecot, user: &str, n: usize) -> Result<Vec<String>> {
+    let id = format!("<remediate-{n}@vendor.example>");
+    Ok(dovecot.folders(user)?.into_iter().filter(|(_, ids)| ids.contains(&id)).map(|(f, _)| f).collect())
+}
+
+fn start_remediator(p: &Pipeline, dovecot: &Dovecot) -> Result<Service> {
+    let config = p.dir.path().join("remediator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "nats_url = \"{}\"\nmax_attempts = 10\nbackoff = \"200ms\"\nbackoff_max = \"1s\"\n[imap]\naddress = \"{}\"\nlogin = \"{{mailbox}}*{MASTER}\"\npassword = \"{MASTER_PASSWORD}\"\ntimeout = \"5s\"\n",
+            p.nats.url(),
+            dovecot.addr()
+        ),
+    )?;
+    Service::start("remediator", "remediator", &["--config", config.to_str().unwrap()], p.dir.path())
+}
+
+fn remediate(with_move: bool) -> Result<()> {
+    let mut dovecot = Dovecot::start(&USERS, with_move)?;
+    let p = Pipeline::start()?;
+    let remediator = start_remediator(&p, &dovecot)?;
+    let policy = p.dir.path().join("policy.toml");
+    std::fs::write(&policy, "[actions]\nMALICIOUS = \"quarantine\"\nSPAM = \"move_to_junk\"\n")?;
+    cli(&p, "scorer", &["policy", "set", "--tenant", "default", policy.to_str().unwrap()])?;
+
+    // Message 1 reached alice and bob; message 2 carol; message 3 is in nobody's inbox.
+    let messages = [
+        (1, "alice@corp.example", "bob@corp.example"),
+        (2, "carol@corp.example", "carol@corp.example"),
+        (3, "alice@corp.example", "alice@corp.example"),
+    ];
+    for (n, to, cc) in messages {
+        let o = send_with_smtplib(p.smtp, &[Outgoing::to_journal("billing@vendor.example", message(n, to, cc))])?;
+        ensure!(o[0].code == 250, "{o:?}");
+    }
+    dovecot.deliver("alice@corp.example", &message(1, "alice@corp.example", "bob@corp.example"))?;
+    dovecot.deliver("bob@corp.example", &message(1, "alice@corp.example", "bob@corp.example"))?;
+    dovecot.deliver("carol@corp.example", &message(2, "carol@corp.example", "carol@corp.example"))?;
+    p.wait_for_checkpoints(3, 3, Duration::from_secs(60))?;
+
+    let answer = cli(
+        &p,
+        "projector",
+        &[
+            "reclassify",
+            "--message-id",
+            "remediate-1@vendor.example",
+            "--disposition",
+            "MALICIOUS",
+            "--type",
+            "team",
+            "--json",
+        ],
+    )?;
+    let answer: serde_json::Value = serde_json::from_str(&answer)?;
+    ensure!(answer["remediation"]["action"] == "quarantine", "{answer}");
+    ensure!(
+        answer["remediation"]["mailboxes"] == serde_json::json!(["alice@corp.example", "bob@corp.example"]),
+        "{answer}"
+    );
+    testkit::eventually(Duration::from_secs(30), "both mailboxes remediated", || {
+        Ok((outcomes(&p, 1)?.len() == 2).then_some(()))
+    })
+    .with_context(|| format!("{}\n{}", remediator.log(), dovecot.log()))?;
+    for summary in outcomes(&p, 1)? {
+        ensure!(summary.starts_with("quarantine DONE"), "{summary}");
+        ensure!(summary.contains(if with_move { "(MOVE)" } else { "EXPUNGE" }), "{summary}");
+    }
+    for user in ["alice@corp.example", "bob@corp.example"] {
+        ensure!(folder_of(&dovecot, user, 1)? == vec!["Quarantine".to_owned()], "{user}: {:?}", dovecot.folders(user)?);
+    }
+    let trace = p.traces("remediate-1@vendor.example")?.remove(0);
+    ensure!(trace["actions"] == serde_json::json!(["quarantine"]), "{trace}");
+
+    // The same request again (as a redelivery would bring it): nothing is moved twice.
+    let requests = testkit::jetstream::read_stream(&p.nats.url(), "MAIL_EVENTS")?;
+    let request = requests
+        .iter()
+        .find(|m| m.subject == "mail.remediation.default" && is_request(&m.payload))
+        .context("the request")?;
+    testkit::jetstream::publish(&p.nats.url(), &request.subject, &[("Nats-Msg-Id", "a-repeat")], &request.payload)?;
+    std::thread::sleep(Duration::from_secs(2));
+    ensure!(outcomes(&p, 1)?.len() == 2, "no new outcome: {:?}", outcomes(&p, 1)?);
+    ensure!(folder_of(&dovecot, "alice@corp.example", 1)? == vec!["Quarantine".to_owned()]);
+
+    // With the IMAP server down, the remediator retries; once it is back, it succeeds.
+    dovecot.stop()?;
+    cli(
+        &p,
+        "projector",
+        &["reclassify", "--message-id", "remediate-2@vendor.example", "--disposition", "SPAM", "--type", "team"],
+    )?;
+    std::thread::sleep(Duration::from_secs(2));
+    ensure!(outcomes(&p, 2)?.is_empty(), "nothing recorded while the server is down");
+    dovecot.restart()?;
+    testkit::eventually(Duration::from_secs(30), "carol's copy is moved after the retries", || {
+        Ok((!outcomes(&p, 2)?.is_empty()).then_some(()))
+    })
+    .with_context(|| remediator.log())?;
+    ensure!(outcomes(&p, 2)?[0].starts_with("move_to_junk DONE"), "{:?}", outcomes(&p, 2)?);
+    ensure!(folder_of(&dovecot, "carol@corp.example", 2)? == vec!["Junk".to_owned()]);
+    ensure!(remediator.log().contains("retrying later"), "the retries are logged");
+
+    // Not in the mailbox: NOT_FOUND, recorded.
+    cli(
+        &p,
+        "projector",
+        &["reclassify", "--message-id", "remediate-3@vendor.example", "--disposition", "MALICIOUS", "--type", "team"],
+    )?;
+    testkit::eventually(Duration::from_secs(30), "the outcome of message 3", || {
+        Ok((!outcomes(&p, 3)?.is_empty()).then_some(()))
+    })?;
+    ensure!(outcomes(&p, 3)?[0].starts_with("quarantine NOT_FOUND"), "{:?}", outcomes(&p, 3)?);
+    Ok(())
+}
+
+fn is_request(payload: &[u8]) -> bool {
+    matches!(proto::decode(payload), Ok((_, proto::Event::RemediationRequested(_))))
+}
+
+#[test]
+fn remediation_moves_messages_out_of_real_imap_mailboxes() -> Result<()> {
+    remediate(true)
+}
+
+#[test]
+fn without_move_the_remediator_copies_deletes_and_expunges() -> Result<()> {
+    remediate(false)
+}

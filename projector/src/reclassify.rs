@@ -152,8 +152,11 @@ pub async fn submit(
         }),
     )
     .await?;
-    // A team's submission is the team's decision.
-    if submission_type == SubmissionType::Team {
+    // A team's submission is the team's decision, unless the tenant's policy wants a
+    // second analyst for those too.
+    let accept_at_once =
+        submission_type == SubmissionType::Team && !policy_flag(js, &record.tenant, "review_team_submissions").await;
+    if accept_at_once {
         (_, seq) = publish(
             js,
             &record.tenant,
@@ -169,7 +172,7 @@ pub async fn submit(
         )
         .await?;
     }
-    let (learned, remediation) = if submission_type == SubmissionType::Team {
+    let (learned, remediation) = if accept_at_once {
         (
             Some(teach(js, record, &submission_id, requested, false).await),
             request_remediation(js, record, &submission_id, requested).await,
@@ -178,7 +181,7 @@ pub async fn submit(
         (None, None)
     };
     let folded = wait_for_fold(store, seq).await;
-    let status = if submission_type == SubmissionType::Team { "ACCEPTED" } else { "PENDING" };
+    let status = if accept_at_once { "ACCEPTED" } else { "PENDING" };
     Ok(json!({
         "submission_id": submission_id,
         "postern_id": record.postern_id,
@@ -190,6 +193,17 @@ pub async fn submit(
         "training": learned,
         "remediation": remediation,
     }))
+}
+
+/// A true/false setting of the tenant's policy (false when unset or unreadable).
+async fn policy_flag(js: &jetstream::Context, tenant: &str, name: &str) -> bool {
+    async {
+        let kv = js.get_key_value("POSTERN_POLICIES").await.ok()?;
+        let bytes = kv.get(tenant).await.ok()??;
+        serde_json::from_slice::<serde_json::Value>(&bytes).ok()?[name].as_bool()
+    }
+    .await
+    .unwrap_or(false)
 }
 
 /// The post-delivery action the tenant's policy names for a disposition (KV bucket

@@ -47,6 +47,11 @@ pub struct TenantPolicy {
     pub thresholds: Thresholds,
     /// Post-delivery action per disposition (`MALICIOUS = "quarantine"`); missing: none.
     pub actions: BTreeMap<String, Action>,
+    /// Carry out the action at first scoring too (not only when a reclassification
+    /// changes the disposition).
+    pub auto_remediate: bool,
+    /// TEAM reclassifications wait for a second analyst's decision, like USER ones.
+    pub review_team_submissions: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -483,6 +488,7 @@ exempt_recipients = [{ pattern = "abuse@corp.example", type = "EMAIL" }]
 impersonation = [{ name = "Jane Doe", email = "jane@corp.example", role = "executive" }]
 [thresholds]
 content_spam = 0.95
+auto_remediate = true
 [actions]
 MALICIOUS = "quarantine"
 SPAM = "move_to_junk"

@@ -271,6 +271,15 @@ impl Worker {
         match self.publish(subject, &envelope, &event).await {
             Ok(()) => {
                 info!(%disposition, "disposition stored");
+                // The tenant moves such mail at once: ask for it (its id derives from the
+                // disposition's, so a redelivery asks once).
+                if let Some(request) = self.auto_remediation(&envelope, &raw, disposition) {
+                    let subject = subject::subject_for(EventType::RemediationRequested, &envelope.tenant);
+                    if let Err(e) = self.publish(subject, &request.0, &request.1).await {
+                        warn!(error = %e, "remediation request not stored; will retry");
+                        return Outcome::Retry(Duration::from_secs(2));
+                    }
+                }
                 Outcome::Ack
             }
             Err(e) => {
@@ -278,6 +287,46 @@ impl Worker {
                 Outcome::Retry(Duration::from_secs(2))
             }
         }
+    }
+
+    /// With `auto_remediate` in the tenant's policy and an action for this disposition: the
+    /// RemediationRequested naming every recipient.
+    fn auto_remediation(
+        &self,
+        disposition_envelope: &Envelope,
+        raw: &proto::RawMailReceived,
+        disposition: proto::Disposition,
+    ) -> Option<(Envelope, Event)> {
+        use crate::policy::Action;
+        let policy = self.policies.for_tenant(disposition_envelope.tenant.as_str())?;
+        if !policy.policy.auto_remediate {
+            return None;
+        }
+        let action = match policy.policy.actions.get(disposition.as_str())? {
+            Action::None => return None,
+            Action::MoveToJunk => proto::RemediationAction::MoveToJunk,
+            Action::MoveToTrash => proto::RemediationAction::MoveToTrash,
+            Action::Quarantine => proto::RemediationAction::Quarantine,
+            Action::SoftDelete => proto::RemediationAction::SoftDelete,
+            Action::HardDelete => proto::RemediationAction::HardDelete,
+        };
+        let message_id = raw.message_id.as_deref().filter(|m| !m.trim().is_empty())?;
+        let event_id = ids::derive_event_id(disposition_envelope.event_id, "auto-remediation");
+        let envelope = Envelope {
+            event_id,
+            event_type: EventType::RemediationRequested,
+            schema: EventType::RemediationRequested.current_schema(),
+            causation_id: Some(disposition_envelope.event_id),
+            ..disposition_envelope.clone()
+        };
+        let event = Event::RemediationRequested(proto::RemediationRequested {
+            remediation_id: event_id.to_string(),
+            message_id: format!("<{}>", message_id.trim().trim_matches(['<', '>'])),
+            action,
+            mailboxes: raw.original_recipients.clone(),
+            reason: format!("scored {} (auto_remediate)", disposition.as_str()),
+        });
+        Some((envelope, event))
     }
 
     async fn publish(&self, subject: String, envelope: &Envelope, event: &Event) -> Result<(), String> {

@@ -68,7 +68,10 @@ fn remediate(with_move: bool) -> Result<()> {
     let p = Pipeline::start()?;
     let remediator = start_remediator(&p, &dovecot)?;
     let policy = p.dir.path().join("policy.toml");
-    std::fs::write(&policy, "[actions]\nMALICIOUS = \"quarantine\"\nSPAM = \"move_to_junk\"\n")?;
+    std::fs::write(
+        &policy,
+        "auto_remediate = true\n[actions]\nMALICIOUS = \"quarantine\"\nSPAM = \"move_to_junk\"\nBULK = \"move_to_junk\"\n",
+    )?;
     cli(&p, "scorer", &["policy", "set", "--tenant", "default", policy.to_str().unwrap()])?;
 
     // Message 1 reached alice and bob; message 2 carol; message 3 is in nobody's inbox.
@@ -84,7 +87,20 @@ fn remediate(with_move: bool) -> Result<()> {
     dovecot.deliver("alice@corp.example", &message(1, "alice@corp.example", "bob@corp.example"))?;
     dovecot.deliver("bob@corp.example", &message(1, "alice@corp.example", "bob@corp.example"))?;
     dovecot.deliver("carol@corp.example", &message(2, "carol@corp.example", "carol@corp.example"))?;
-    p.wait_for_checkpoints(3, 3, Duration::from_secs(60))?;
+    // Message 4 is a newsletter: with auto_remediate, BULK is moved at first scoring.
+    let newsletter = String::from_utf8(message(4, "alice@corp.example", "alice@corp.example"))?
+        .replacen("Subject:", "List-Unsubscribe: <mailto:leave@vendor.example>\r\nSubject:", 1)
+        .into_bytes();
+    dovecot.deliver("alice@corp.example", &newsletter)?;
+    let o = send_with_smtplib(p.smtp, &[Outgoing::to_journal("billing@vendor.example", newsletter)])?;
+    ensure!(o[0].code == 250, "{o:?}");
+    p.wait_for_checkpoints(4, 4, Duration::from_secs(60))?;
+    testkit::eventually(Duration::from_secs(30), "the newsletter is moved at first scoring", || {
+        Ok((!outcomes(&p, 4)?.is_empty()).then_some(()))
+    })
+    .with_context(|| remediator.log())?;
+    ensure!(outcomes(&p, 4)?[0].starts_with("move_to_junk DONE"), "{:?}", outcomes(&p, 4)?);
+    ensure!(folder_of(&dovecot, "alice@corp.example", 4)? == vec!["Junk".to_owned()]);
 
     let answer = cli(
         &p,
@@ -159,6 +175,26 @@ fn remediate(with_move: bool) -> Result<()> {
         Ok((!outcomes(&p, 3)?.is_empty()).then_some(()))
     })?;
     ensure!(outcomes(&p, 3)?[0].starts_with("quarantine NOT_FOUND"), "{:?}", outcomes(&p, 3)?);
+
+    // A tenant that wants a second analyst for team submissions too.
+    std::fs::write(&policy, "review_team_submissions = true\n[actions]\nMALICIOUS = \"quarantine\"\n")?;
+    cli(&p, "scorer", &["policy", "set", "--tenant", "default", policy.to_str().unwrap()])?;
+    let answer = cli(
+        &p,
+        "projector",
+        &[
+            "reclassify",
+            "--message-id",
+            "remediate-2@vendor.example",
+            "--disposition",
+            "MALICIOUS",
+            "--type",
+            "team",
+            "--json",
+        ],
+    )?;
+    let answer: serde_json::Value = serde_json::from_str(&answer)?;
+    ensure!(answer["status"] == "PENDING" && answer["remediation"].is_null(), "{answer}");
     Ok(())
 }
 

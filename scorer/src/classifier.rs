@@ -138,8 +138,13 @@ pub fn tokenize(message: &Message<'_>) -> TokenSet {
                 out.add(&["n:", w.text()], true);
             }
         }
-        if let Some(domain) = from.address().and_then(domain_of) {
-            out.add(&["fd:", organizational_domain(&domain)], false);
+        if let Some(address) = from.address() {
+            // Sender and domain reputation: what this address and its organization have
+            // been labelled before.
+            out.add(&["fa:", address], true);
+            if let Some(domain) = domain_of(address) {
+                out.add(&["fd:", organizational_domain(&domain)], false);
+            }
         }
     }
     let mut text_len = 0;

@@ -475,6 +475,7 @@ mod tests {
     use super::*;
 
     const EXAMPLE: &str = r#"
+auto_remediate = true
 own_domains = ["corp.example"]
 trusted_domains = ["partner.example"]
 trusted_senders = [{ pattern = "ceo@partner.example", type = "EMAIL", verify_sender = true }]
@@ -488,7 +489,6 @@ exempt_recipients = [{ pattern = "abuse@corp.example", type = "EMAIL" }]
 impersonation = [{ name = "Jane Doe", email = "jane@corp.example", role = "executive" }]
 [thresholds]
 content_spam = 0.95
-auto_remediate = true
 [actions]
 MALICIOUS = "quarantine"
 SPAM = "move_to_junk"
@@ -502,6 +502,7 @@ SPAM = "move_to_junk"
     fn the_example_compiles_and_matches() {
         let p = TenantPolicy::from_toml(EXAMPLE).unwrap().compile().unwrap();
         assert_eq!(p.policy.thresholds.content_spam, 0.95);
+        assert!(p.policy.auto_remediate && !p.policy.review_team_submissions);
         assert_eq!(p.policy.thresholds.new_domain_strong_days, 7, "unset thresholds keep their defaults");
         assert!(matches!(p.decide(&sender("x@mail.spam.example"), &[]), Some(PolicyMatch::Blocked(_))));
         assert!(matches!(p.decide(&sender("Billing-42@any.example"), &[]), Some(PolicyMatch::Blocked(_))));

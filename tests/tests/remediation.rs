@@ -75,10 +75,12 @@ fn remediate(with_move: bool) -> Result<()> {
     cli(&p, "scorer", &["policy", "set", "--tenant", "default", policy.to_str().unwrap()])?;
 
     // Message 1 reached alice and bob; message 2 carol; message 3 is in nobody's inbox.
+    // Message 5 went to a mailbox the IMAP server does not have.
     let messages = [
         (1, "alice@corp.example", "bob@corp.example"),
         (2, "carol@corp.example", "carol@corp.example"),
         (3, "alice@corp.example", "alice@corp.example"),
+        (5, "dave@corp.example", "dave@corp.example"),
     ];
     for (n, to, cc) in messages {
         let o = send_with_smtplib(p.smtp, &[Outgoing::to_journal("billing@vendor.example", message(n, to, cc))])?;
@@ -94,7 +96,7 @@ fn remediate(with_move: bool) -> Result<()> {
     dovecot.deliver("alice@corp.example", &newsletter)?;
     let o = send_with_smtplib(p.smtp, &[Outgoing::to_journal("billing@vendor.example", newsletter)])?;
     ensure!(o[0].code == 250, "{o:?}");
-    p.wait_for_checkpoints(4, 4, Duration::from_secs(60))?;
+    p.wait_for_checkpoints(5, 5, Duration::from_secs(60))?;
     testkit::eventually(Duration::from_secs(30), "the newsletter is moved at first scoring", || {
         Ok((!outcomes(&p, 4)?.is_empty()).then_some(()))
     })
@@ -175,6 +177,21 @@ fn remediate(with_move: bool) -> Result<()> {
         Ok((!outcomes(&p, 3)?.is_empty()).then_some(()))
     })?;
     ensure!(outcomes(&p, 3)?[0].starts_with("quarantine NOT_FOUND"), "{:?}", outcomes(&p, 3)?);
+
+    // A mailbox the server refuses: FAILED with the reason, not retried for ever.
+    cli(
+        &p,
+        "projector",
+        &["reclassify", "--message-id", "remediate-5@vendor.example", "--disposition", "MALICIOUS", "--type", "team"],
+    )?;
+    testkit::eventually(Duration::from_secs(30), "the outcome of message 5", || {
+        Ok((!outcomes(&p, 5)?.is_empty()).then_some(()))
+    })?;
+    let failed = &outcomes(&p, 5)?[0];
+    ensure!(
+        failed.starts_with("quarantine FAILED") && failed.contains("login as dave@corp.example*postern refused"),
+        "{failed}"
+    );
 
     // A tenant that wants a second analyst for team submissions too.
     std::fs::write(&policy, "review_team_submissions = true\n[actions]\nMALICIOUS = \"quarantine\"\n")?;

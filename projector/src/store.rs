@@ -75,7 +75,15 @@ impl Store {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let cfs = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        options.set_max_background_jobs(2);
+        // Every family compressed (LZ4; the build has no other codec) with room to batch.
+        let cf_options = || {
+            let mut o = Options::default();
+            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            o.set_write_buffer_size(64 * 1024 * 1024);
+            o
+        };
+        let cfs = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, cf_options()));
         let db = DB::open_cf_descriptors(&options, path, cfs)?;
         let store = Store { db, sync };
         match store.get_meta(meta::FORMAT_KEY)? {
@@ -182,6 +190,8 @@ impl Store {
     pub fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut options = WriteOptions::default();
         options.set_sync(self.sync);
+        // A rebuild writes a fresh folder and flushes at the end: no write-ahead log.
+        options.disable_wal(!self.sync);
         Ok(self.db.write_opt(batch, &options)?)
     }
 

@@ -1,9 +1,47 @@
 //! Gmail API: find a message by `rfc822msgid:` and change its labels (`INBOX` removed,
-//! `SPAM` or `TRASH` or a quarantine label added), or delete it. Built here, sent with a
-//! domain-wide delegated service account token (`gmail.modify`); unit tested for shape.
+//! `SPAM` or `TRASH` or a quarantine label added), or delete it. [`GmailAdapter`] is a
+//! [`MailboxAdapter`] over the same [`HttpTransport`] as Graph's (a domain-wide delegated
+//! service account token, `gmail.modify`); unit tested with a scripted transport.
 
-use super::graph::{Request, encode};
+use super::graph::{HttpTransport, Request, encode, status_error};
+use super::{AdapterError, MailboxAdapter, MoveOutcome};
 use proto::RemediationAction;
+
+pub struct GmailAdapter<T> {
+    pub transport: T,
+    /// The id of the tenant's quarantine label.
+    pub quarantine_label: String,
+}
+
+impl<T: HttpTransport> MailboxAdapter for GmailAdapter<T> {
+    async fn remediate(
+        &self,
+        mailbox: &str,
+        message_id: &str,
+        action: RemediationAction,
+    ) -> Result<MoveOutcome, AdapterError> {
+        let (status, body) = self.transport.send(&find(mailbox, message_id)).await?;
+        if let Some(e) = status_error(status, "find", &body) {
+            return Err(e);
+        }
+        let ids: Vec<String> = body["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["id"].as_str().map(str::to_owned))
+            .collect();
+        if ids.is_empty() {
+            return Ok(MoveOutcome::NotFound);
+        }
+        for id in &ids {
+            let (status, body) = self.transport.send(&remediate(mailbox, id, action, &self.quarantine_label)).await?;
+            if let Some(e) = status_error(status, action.as_str(), &body) {
+                return Err(e);
+            }
+        }
+        Ok(MoveOutcome::Done(format!("{} {} message(s) through Gmail", action.as_str(), ids.len())))
+    }
+}
 
 pub const GMAIL: &str = "https://gmail.googleapis.com/gmail/v1";
 
@@ -50,5 +88,22 @@ mod tests {
         );
         assert!(remediate("b", "1", RemediationAction::SoftDelete, "L").url.ends_with("/trash"));
         assert_eq!(remediate("b", "1", RemediationAction::HardDelete, "L").method, "DELETE");
+    }
+
+    #[tokio::test]
+    async fn the_adapter_finds_then_relabels() {
+        use crate::adapter::graph::tests::Scripted;
+        let t =
+            Scripted::new(vec![(200, serde_json::json!({"messages": [{"id": "18c"}]})), (200, serde_json::json!({}))]);
+        let a = GmailAdapter { transport: t, quarantine_label: "Label_9".into() };
+        assert!(matches!(
+            a.remediate("bob@corp.example", "<m@x>", RemediationAction::Quarantine).await.unwrap(),
+            MoveOutcome::Done(_)
+        ));
+        let sent = a.transport.sent.lock().unwrap().clone();
+        assert_eq!(sent[1].body.as_ref().unwrap()["addLabelIds"][0], "Label_9");
+        let empty =
+            GmailAdapter { transport: Scripted::new(vec![(200, serde_json::json!({}))]), quarantine_label: "L".into() };
+        assert_eq!(empty.remediate("b", "<m@x>", RemediationAction::MoveToJunk).await.unwrap(), MoveOutcome::NotFound);
     }
 }

@@ -35,6 +35,22 @@ Rolex Omega Cartier replicas, guaranteed quality, discreet packaging. Act now!\r
     .into_bytes()
 }
 
+/// 15 ham messages and 15 of the replica-watch campaign, in the folder layout.
+fn labelled_corpus() -> Result<tempfile::TempDir> {
+    let corpus = tempfile::tempdir()?;
+    for label in ["clean", "spam"] {
+        std::fs::create_dir_all(corpus.path().join(label))?;
+    }
+    for i in 0..15 {
+        std::fs::write(corpus.path().join(format!("clean/{i}.eml")), ham(i))?;
+        std::fs::write(
+            corpus.path().join(format!("spam/{i}.eml")),
+            campaign(100 + i, &format!("train-{i}@replica-watch-deals.example")),
+        )?;
+    }
+    Ok(corpus)
+}
+
 fn run_train(p: &Pipeline, corpus: &std::path::Path, extra: &[&str]) -> Result<String> {
     let mut command = std::process::Command::new(testkit::bin("scorer")?);
     command.args(["train", "--corpus"]).arg(corpus).args(["--tenant", "default"]).args(extra);
@@ -52,17 +68,7 @@ fn campaign_until(p: &Pipeline, expected: &str, first: usize) -> Result<serde_js
 #[test]
 fn training_events_teach_the_running_scorer_and_withdrawal_unteaches() -> Result<()> {
     let p = Pipeline::start()?;
-    let corpus = tempfile::tempdir()?;
-    for label in ["clean", "spam"] {
-        std::fs::create_dir_all(corpus.path().join(label))?;
-    }
-    for i in 0..15 {
-        std::fs::write(corpus.path().join(format!("clean/{i}.eml")), ham(i))?;
-        std::fs::write(
-            corpus.path().join(format!("spam/{i}.eml")),
-            campaign(100 + i, &format!("train-{i}@replica-watch-deals.example")),
-        )?;
-    }
+    let corpus = labelled_corpus()?;
     std::fs::write(corpus.path().join("notes.eml"), ham(99))?;
 
     // Untrained: the classifier has no opinion, the campaign is NONE.
@@ -123,17 +129,7 @@ fn projector_cli(p: &Pipeline, args: &[&str]) -> Result<String> {
 #[test]
 fn a_reclassification_teaches_the_scorer_and_its_withdrawal_unteaches() -> Result<()> {
     let p = Pipeline::start()?;
-    let corpus = tempfile::tempdir()?;
-    for label in ["clean", "spam"] {
-        std::fs::create_dir_all(corpus.path().join(label))?;
-    }
-    for i in 0..15 {
-        std::fs::write(corpus.path().join(format!("clean/{i}.eml")), ham(i))?;
-        std::fs::write(
-            corpus.path().join(format!("spam/{i}.eml")),
-            campaign(100 + i, &format!("base-{i}@replica-watch-deals.example")),
-        )?;
-    }
+    let corpus = labelled_corpus()?;
     run_train(&p, corpus.path(), &[])?;
     let first = p.send_until("bounce@coin-bonus-giveaway.example", 0, "NONE", giveaway)?;
     ensure!(!first["detections"].to_string().contains("content_spam"), "{first}");

@@ -3,7 +3,7 @@
 //! [`MailboxAdapter`] over the same [`HttpTransport`] as Graph's (a domain-wide delegated
 //! service account token, `gmail.modify`); unit tested with a scripted transport.
 
-use super::graph::{HttpTransport, Request, encode, status_error};
+use super::graph::{HttpTransport, Request, encode};
 use super::{AdapterError, MailboxAdapter, MoveOutcome};
 use proto::RemediationAction;
 
@@ -20,26 +20,10 @@ impl<T: HttpTransport> MailboxAdapter for GmailAdapter<T> {
         message_id: &str,
         action: RemediationAction,
     ) -> Result<MoveOutcome, AdapterError> {
-        let (status, body) = self.transport.send(&find(mailbox, message_id)).await?;
-        if let Some(e) = status_error(status, "find", &body) {
-            return Err(e);
-        }
-        let ids: Vec<String> = body["messages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["id"].as_str().map(str::to_owned))
-            .collect();
-        if ids.is_empty() {
-            return Ok(MoveOutcome::NotFound);
-        }
-        for id in &ids {
-            let (status, body) = self.transport.send(&remediate(mailbox, id, action, &self.quarantine_label)).await?;
-            if let Some(e) = status_error(status, action.as_str(), &body) {
-                return Err(e);
-            }
-        }
-        Ok(MoveOutcome::Done(format!("{} {} message(s) through Gmail", action.as_str(), ids.len())))
+        super::graph::find_then_act(&self.transport, &find(mailbox, message_id), "messages", "Gmail", action, |id| {
+            remediate(mailbox, id, action, &self.quarantine_label)
+        })
+        .await
     }
 }
 

@@ -34,27 +34,39 @@ impl<T: HttpTransport> MailboxAdapter for GraphAdapter<T> {
         message_id: &str,
         action: RemediationAction,
     ) -> Result<MoveOutcome, AdapterError> {
-        let (status, body) = self.transport.send(&find(mailbox, message_id)).await?;
-        if let Some(e) = status_error(status, "find", &body) {
+        find_then_act(&self.transport, &find(mailbox, message_id), "value", "Graph", action, |id| {
+            remediate(mailbox, id, action)
+        })
+        .await
+    }
+}
+
+/// The shape both HTTP APIs share: one request lists the matching messages (their ids in
+/// `list[].id`), then one request per message acts on it.
+pub(crate) async fn find_then_act(
+    transport: &impl HttpTransport,
+    find: &Request,
+    list: &str,
+    service: &str,
+    action: RemediationAction,
+    act: impl Fn(&str) -> Request,
+) -> Result<MoveOutcome, AdapterError> {
+    let (status, body) = transport.send(find).await?;
+    if let Some(e) = status_error(status, "find", &body) {
+        return Err(e);
+    }
+    let ids: Vec<String> =
+        body[list].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str().map(str::to_owned)).collect();
+    if ids.is_empty() {
+        return Ok(MoveOutcome::NotFound);
+    }
+    for id in &ids {
+        let (status, body) = transport.send(&act(id)).await?;
+        if let Some(e) = status_error(status, action.as_str(), &body) {
             return Err(e);
         }
-        let ids: Vec<String> = body["value"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["id"].as_str().map(str::to_owned))
-            .collect();
-        if ids.is_empty() {
-            return Ok(MoveOutcome::NotFound);
-        }
-        for id in &ids {
-            let (status, body) = self.transport.send(&remediate(mailbox, id, action)).await?;
-            if let Some(e) = status_error(status, action.as_str(), &body) {
-                return Err(e);
-            }
-        }
-        Ok(MoveOutcome::Done(format!("{} {} message(s) through Graph", action.as_str(), ids.len())))
     }
+    Ok(MoveOutcome::Done(format!("{} {} message(s) through {service}", action.as_str(), ids.len())))
 }
 
 pub const GRAPH: &str = "https://graph.microsoft.com/v1.0";

@@ -120,7 +120,7 @@ enum Command {
         /// team or user.
         #[arg(long = "type", value_parser = ["team", "user"])]
         submission_type: String,
-        /// Who asks (default: the token's name, else "cli").
+        /// Who asks (default: the token's name, else "api").
         #[arg(long)]
         requested_by: Option<String>,
         #[arg(long, default_value = "")]

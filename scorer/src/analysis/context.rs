@@ -23,16 +23,44 @@ pub struct MessageFacts {
     pub policy: Option<std::sync::Arc<crate::policy::CompiledPolicy>>,
 }
 
+/// The most link hosts the checks look at in one message.
+pub const MAX_LINK_HOSTS: usize = 200;
+
 pub struct ScoreContext<'m> {
     pub message: &'m Message<'m>,
     pub facts: &'m MessageFacts,
     pub detections: Vec<Detection>,
     pub attributes: Vec<Attribute>,
+    /// Found once, for every check that looks at links.
+    link_hosts: std::cell::OnceCell<Vec<String>>,
 }
 
 impl<'m> ScoreContext<'m> {
     pub fn new(message: &'m Message<'m>, facts: &'m MessageFacts) -> Self {
-        ScoreContext { message, facts, detections: Vec::new(), attributes: Vec::new() }
+        ScoreContext {
+            message,
+            facts,
+            detections: Vec::new(),
+            attributes: Vec::new(),
+            link_hosts: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Hosts of the http(s) URLs in every HTML and text body, each once, in order of
+    /// appearance (at most [`MAX_LINK_HOSTS`]).
+    pub fn link_hosts(&self) -> &[String] {
+        self.link_hosts.get_or_init(|| {
+            let mut out: Vec<String> = Vec::new();
+            let bodies = self.message.html_bodies().chain(self.message.text_bodies()).filter_map(|p| p.text_contents());
+            for body in bodies {
+                for host in super::links::hosts_in(body) {
+                    if out.len() < MAX_LINK_HOSTS && !out.contains(&host) {
+                        out.push(host);
+                    }
+                }
+            }
+            out
+        })
     }
 
     pub fn add(&mut self, name: &str, score_milli: i32, evidence: impl Into<String>) {

@@ -84,13 +84,7 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     if let Some(d) = domain_of(&ctx.facts.envelope_sender) {
         candidates.push(("envelope sender", d));
     }
-    for html in ctx.message.html_bodies().filter_map(|p| p.text_contents()) {
-        for word in html.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>')).take(20_000) {
-            if let Some(host) = super::links::host_of(word.trim_start_matches("href=")) {
-                candidates.push(("link", host));
-            }
-        }
-    }
+    candidates.extend(ctx.link_hosts().iter().map(|host| ("link", host.clone())));
     for (what, domain) in candidates {
         if policy.is_trusted_domain(&domain) || policy.is_own_domain(&domain) {
             continue;

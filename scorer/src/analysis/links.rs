@@ -101,33 +101,20 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
 }
 
 fn shorteners(ctx: &mut ScoreContext<'_>) {
-    let mut bodies: Vec<String> =
-        ctx.message.html_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
-    bodies.extend(ctx.message.text_bodies().filter_map(|p| p.text_contents().map(str::to_owned)));
-    for body in &bodies {
-        if let Some(host) = hosts_in(body).into_iter().find(|h| SHORTENERS.contains(&h.trim_start_matches("www."))) {
-            ctx.add(LINK_SHORTENER, 2_000, format!("link through the URL shortener {host}"));
-            return;
-        }
+    let found = ctx.link_hosts().iter().find(|h| SHORTENERS.contains(&h.trim_start_matches("www."))).cloned();
+    if let Some(host) = found {
+        ctx.add(LINK_SHORTENER, 2_000, format!("link through the URL shortener {host}"));
     }
 }
 
 fn homographs(ctx: &mut ScoreContext<'_>) {
-    let mut bodies: Vec<String> =
-        ctx.message.html_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
-    bodies.extend(ctx.message.text_bodies().filter_map(|p| p.text_contents().map(str::to_owned)));
-    for body in &bodies {
-        for host in hosts_in(body) {
-            let unicode = idna::domain_to_unicode(&host).0;
-            if let Some(label) = unicode.split('.').find(|l| mixes_scripts(l)) {
-                ctx.add(
-                    HOMOGRAPH_URL,
-                    7_000,
-                    format!("link host {host} reads {unicode}: {label:?} mixes look-alike letters"),
-                );
-                return;
-            }
-        }
+    let found = ctx.link_hosts().iter().find_map(|host| {
+        let unicode = idna::domain_to_unicode(host).0;
+        let label = unicode.split('.').find(|l| mixes_scripts(l))?.to_owned();
+        Some(format!("link host {host} reads {unicode}: {label:?} mixes look-alike letters"))
+    });
+    if let Some(evidence) = found {
+        ctx.add(HOMOGRAPH_URL, 7_000, evidence);
     }
 }
 
@@ -194,7 +181,9 @@ pub fn hosts_in(text: &str) -> Vec<String> {
     while let Some(pos) = lower[at..].find("http") {
         let start = at + pos;
         let rest = &lower[start..];
-        let end = rest.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>')).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '(' | ')'))
+            .unwrap_or(rest.len());
         if let Some(host) = host_of(&rest[..end]) {
             out.push(host);
         }

@@ -6,7 +6,6 @@
 
 use super::ScoreContext;
 use super::domain::{domain_of, organizational_domain};
-use super::links::host_of;
 use proto::Attribute;
 use std::collections::HashMap;
 use std::path::Path;
@@ -61,22 +60,10 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     {
         judge(ctx, today - registered, registered, &domain, true);
     }
-    let mut seen = Vec::new();
-    let htmls: Vec<String> = ctx.message.html_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
-    let texts: Vec<String> = ctx.message.text_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
-    for body in htmls.iter().chain(&texts) {
-        for url in body.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '(' | ')')) {
-            let Some(host) = host_of(url) else { continue };
-            if seen.contains(&host)
-                || seen.len() > 200
-                || ctx.facts.policy.as_ref().is_some_and(|p| p.is_trusted_domain(&host))
-            {
-                continue;
-            }
-            seen.push(host.clone());
-            if let Some((registered, domain)) = ages.registered(&host) {
-                judge(ctx, today - registered, registered, &domain, false);
-            }
+    let hosts: Vec<String> = ctx.link_hosts().iter().filter(|host| !trusted(host)).cloned().collect();
+    for host in hosts {
+        if let Some((registered, domain)) = ages.registered(&host) {
+            judge(ctx, today - registered, registered, &domain, false);
         }
     }
 }

@@ -154,8 +154,9 @@ pub async fn submit(
     .await?;
     // A team's submission is the team's decision, unless the tenant's policy wants a
     // second analyst for those too.
-    let accept_at_once =
-        submission_type == SubmissionType::Team && !policy_flag(js, &record.tenant, "review_team_submissions").await;
+    let policy = if submission_type == SubmissionType::Team { tenant_policy(js, &record.tenant).await } else { None };
+    let accept_at_once = submission_type == SubmissionType::Team
+        && !policy.as_ref().and_then(|p| p["review_team_submissions"].as_bool()).unwrap_or(false);
     if accept_at_once {
         (_, seq) = publish(
             js,
@@ -175,7 +176,7 @@ pub async fn submit(
     let (learned, remediation) = if accept_at_once {
         (
             Some(teach(js, record, &submission_id, requested, false).await),
-            request_remediation(js, record, &submission_id, requested).await,
+            request_remediation(js, record, &submission_id, requested, policy.as_ref()).await,
         )
     } else {
         (None, None)
@@ -195,27 +196,16 @@ pub async fn submit(
     }))
 }
 
-/// A true/false setting of the tenant's policy (false when unset or unreadable).
-async fn policy_flag(js: &jetstream::Context, tenant: &str, name: &str) -> bool {
-    async {
-        let kv = js.get_key_value("POSTERN_POLICIES").await.ok()?;
-        let bytes = kv.get(tenant).await.ok()??;
-        serde_json::from_slice::<serde_json::Value>(&bytes).ok()?[name].as_bool()
-    }
-    .await
-    .unwrap_or(false)
-}
-
-/// The post-delivery action the tenant's policy names for a disposition (KV bucket
-/// POSTERN_POLICIES, `actions`), if it moves the message.
-async fn policy_action(
-    js: &jetstream::Context,
-    tenant: &str,
-    disposition: Disposition,
-) -> Option<proto::RemediationAction> {
+/// The tenant's scoring policy as stored (KV bucket POSTERN_POLICIES, JSON), if any.
+async fn tenant_policy(js: &jetstream::Context, tenant: &str) -> Option<serde_json::Value> {
     let kv = js.get_key_value("POSTERN_POLICIES").await.ok()?;
     let bytes = kv.get(tenant).await.ok()??;
-    let policy: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The post-delivery action a policy names for a disposition (`actions`), if it moves the
+/// message.
+fn policy_action(policy: &serde_json::Value, disposition: Disposition) -> Option<proto::RemediationAction> {
     match policy["actions"][disposition.as_str()].as_str()? {
         "move_to_junk" => Some(proto::RemediationAction::MoveToJunk),
         "move_to_trash" => Some(proto::RemediationAction::MoveToTrash),
@@ -233,8 +223,9 @@ async fn request_remediation(
     record: &MessageRecord,
     submission_id: &str,
     disposition: Disposition,
+    policy: Option<&serde_json::Value>,
 ) -> Option<serde_json::Value> {
-    let action = policy_action(js, &record.tenant, disposition).await?;
+    let action = policy_action(policy?, disposition)?;
     let message_id = record.message_id.as_deref().filter(|m| !m.trim().is_empty())?;
     let remediation_id = ulid::Ulid::new().to_string();
     let mailboxes = record.recipients();
@@ -445,7 +436,10 @@ pub async fn resolve(
     .await?;
     let requested: Disposition = submission.requested.parse().unwrap_or(Disposition::None);
     let remediation = match outcome {
-        ReclassificationOutcome::Accepted => request_remediation(js, &record, submission_id, requested).await,
+        ReclassificationOutcome::Accepted => {
+            let policy = tenant_policy(js, tenant).await;
+            request_remediation(js, &record, submission_id, requested, policy.as_ref()).await
+        }
         _ => None,
     };
     let training = match (outcome, status) {

@@ -191,11 +191,6 @@ impl Store {
         Ok(())
     }
 
-    /// Whether `cf` holds `key`.
-    pub fn contains(&self, cf: &'static str, key: &[u8]) -> Result<bool, StoreError> {
-        Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?.is_some())
-    }
-
     /// Writes a batch durably (WAL synced before it returns).
     pub fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut options = WriteOptions::default();

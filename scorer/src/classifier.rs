@@ -315,10 +315,6 @@ impl TokenModel {
         self.messages[class.index()]
     }
 
-    pub fn distinct_tokens(&self) -> usize {
-        self.tokens.len()
-    }
-
     fn counts(&self, token: TokenHash) -> [u32; 3] {
         self.tokens.get(&token).copied().unwrap_or_default()
     }

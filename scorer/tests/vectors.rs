@@ -5,20 +5,24 @@
 use scorer::auth::{Authenticator, Outcome, TxtRecords};
 use std::path::PathBuf;
 
-fn vectors() -> Option<PathBuf> {
-    let dir = testkit::corpus_dir()?.join("vectors/stalwart-mail-auth/dkim");
-    dir.is_dir().then_some(dir)
+/// The files of `vectors/stalwart-mail-auth/<suite>`, sorted; None (said on stderr) when
+/// this machine has no corpus.
+fn vector_files(suite: &str) -> Option<Vec<PathBuf>> {
+    let Some(dir) =
+        testkit::corpus_dir().map(|d| d.join("vectors/stalwart-mail-auth").join(suite)).filter(|d| d.is_dir())
+    else {
+        eprintln!("SKIPPED: no corpus vectors (set POSTERN_CORPUS or put the corpus at ../shared/corpus)");
+        return None;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} is empty", dir.display());
+    Some(files)
 }
 
 #[tokio::test]
 async fn mail_auth_dkim_vectors_pass() {
-    let Some(dir) = vectors() else {
-        eprintln!("SKIPPED: no corpus vectors (set POSTERN_CORPUS or put the corpus at ../shared/corpus)");
-        return;
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    assert!(!files.is_empty());
+    let Some(files) = vector_files("dkim") else { return };
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         let (records, message) = text.split_once("\n\n").expect("records, blank line, message");
@@ -44,11 +48,8 @@ async fn mail_auth_dkim_vectors_pass() {
 
 #[tokio::test]
 async fn a_tampered_message_fails_and_missing_dns_is_a_temporary_error() {
-    let Some(dir) = vectors() else {
-        eprintln!("SKIPPED: no corpus vectors");
-        return;
-    };
-    let text = std::fs::read_to_string(dir.join("001.txt")).unwrap();
+    let Some(files) = vector_files("dkim") else { return };
+    let text = std::fs::read_to_string(&files[0]).unwrap();
     let (records, message) = text.split_once("\n\n").unwrap();
     let message = message.replace('\n', "\r\n");
     let tampered = message.replacen("Subject: ", "Subject: [changed] ", 1);
@@ -66,14 +67,7 @@ async fn a_tampered_message_fails_and_missing_dns_is_a_temporary_error() {
 /// a message changed after sealing does not.
 #[tokio::test]
 async fn mail_auth_arc_vectors_pass() {
-    let Some(dir) = testkit::corpus_dir().map(|d| d.join("vectors/stalwart-mail-auth/arc")).filter(|d| d.is_dir())
-    else {
-        eprintln!("SKIPPED: no corpus vectors (set POSTERN_CORPUS or put the corpus at ../shared/corpus)");
-        return;
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    assert!(!files.is_empty());
+    let Some(files) = vector_files("arc") else { return };
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         let (records, message) = text.split_once("\n\n").expect("records, blank line, message");
@@ -172,18 +166,12 @@ async fn mail_auth_spf_vectors_pass() {
     use mail_auth::spf::{Macro, Spf};
     use mail_auth::{MX, MessageAuthenticator, Parameters, SpfResult, Txt, spf::verify::SpfParameters};
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    let Some(dir) = testkit::corpus_dir().map(|d| d.join("vectors/stalwart-mail-auth/spf")).filter(|d| d.is_dir())
-    else {
-        eprintln!("SKIPPED: no corpus vectors (set POSTERN_CORPUS or put the corpus at ../shared/corpus)");
-        return;
-    };
+    let Some(files) = vector_files("spf") else { return };
     use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig};
     let mut server = NameServerConfig::udp(IpAddr::from([127, 0, 0, 1]));
     server.connections[0].port = nxdomain_server();
     let resolver =
         MessageAuthenticator::new(ResolverConfig::from_parts(None, vec![], vec![server]), Default::default()).unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
     let (mut checked, mut failures) = (0, Vec::new());
     for file in files {
         let suite = std::fs::read_to_string(&file).unwrap();

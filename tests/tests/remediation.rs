@@ -45,6 +45,15 @@ fn outcomes(p: &Pipeline, n: usize) -> Result<Vec<String>> {
         .collect())
 }
 
+/// Waits (30 s at most) until message `n` has exactly `count` remediation outcomes.
+fn wait_for_outcomes(p: &Pipeline, n: usize, count: usize, logs: impl Fn() -> String) -> Result<Vec<String>> {
+    testkit::eventually(Duration::from_secs(30), &format!("{count} remediation outcome(s) of message {n}"), || {
+        let found = outcomes(p, n)?;
+        Ok((found.len() == count).then_some(found))
+    })
+    .with_context(logs)
+}
+
 fn folder_of(dovecot: &Dovecot, user: &str, n: usize) -> Result<Vec<String>> {
     let id = format!("<remediate-{n}@vendor.example>");
     Ok(dovecot.folders(user)?.into_iter().filter(|(_, ids)| ids.contains(&id)).map(|(f, _)| f).collect())
@@ -97,11 +106,8 @@ fn remediate(with_move: bool) -> Result<()> {
     let o = send_with_smtplib(p.smtp, &[Outgoing::to_journal("billing@vendor.example", newsletter)])?;
     ensure!(o[0].code == 250, "{o:?}");
     p.wait_for_checkpoints(5, 5, Duration::from_secs(60))?;
-    testkit::eventually(Duration::from_secs(30), "the newsletter is moved at first scoring", || {
-        Ok((!outcomes(&p, 4)?.is_empty()).then_some(()))
-    })
-    .with_context(|| remediator.log())?;
-    ensure!(outcomes(&p, 4)?[0].starts_with("move_to_junk DONE"), "{:?}", outcomes(&p, 4)?);
+    let moved = wait_for_outcomes(&p, 4, 1, || remediator.log())?;
+    ensure!(moved[0].starts_with("move_to_junk DONE"), "{moved:?}");
     ensure!(folder_of(&dovecot, "alice@corp.example", 4)? == vec!["Junk".to_owned()]);
 
     let answer = cli(
@@ -124,11 +130,7 @@ fn remediate(with_move: bool) -> Result<()> {
         answer["remediation"]["mailboxes"] == serde_json::json!(["alice@corp.example", "bob@corp.example"]),
         "{answer}"
     );
-    testkit::eventually(Duration::from_secs(30), "both mailboxes remediated", || {
-        Ok((outcomes(&p, 1)?.len() == 2).then_some(()))
-    })
-    .with_context(|| format!("{}\n{}", remediator.log(), dovecot.log()))?;
-    for summary in outcomes(&p, 1)? {
+    for summary in wait_for_outcomes(&p, 1, 2, || format!("{}\n{}", remediator.log(), dovecot.log()))? {
         ensure!(summary.starts_with("quarantine DONE"), "{summary}");
         ensure!(summary.contains(if with_move { "(MOVE)" } else { "EXPUNGE" }), "{summary}");
     }
@@ -159,11 +161,8 @@ fn remediate(with_move: bool) -> Result<()> {
     std::thread::sleep(Duration::from_secs(2));
     ensure!(outcomes(&p, 2)?.is_empty(), "nothing recorded while the server is down");
     dovecot.restart()?;
-    testkit::eventually(Duration::from_secs(30), "carol's copy is moved after the retries", || {
-        Ok((!outcomes(&p, 2)?.is_empty()).then_some(()))
-    })
-    .with_context(|| remediator.log())?;
-    ensure!(outcomes(&p, 2)?[0].starts_with("move_to_junk DONE"), "{:?}", outcomes(&p, 2)?);
+    let moved = wait_for_outcomes(&p, 2, 1, || remediator.log())?;
+    ensure!(moved[0].starts_with("move_to_junk DONE"), "{moved:?}");
     ensure!(folder_of(&dovecot, "carol@corp.example", 2)? == vec!["Junk".to_owned()]);
     ensure!(remediator.log().contains("retrying later"), "the retries are logged");
 
@@ -173,10 +172,8 @@ fn remediate(with_move: bool) -> Result<()> {
         "projector",
         &["reclassify", "--message-id", "remediate-3@vendor.example", "--disposition", "MALICIOUS", "--type", "team"],
     )?;
-    testkit::eventually(Duration::from_secs(30), "the outcome of message 3", || {
-        Ok((!outcomes(&p, 3)?.is_empty()).then_some(()))
-    })?;
-    ensure!(outcomes(&p, 3)?[0].starts_with("quarantine NOT_FOUND"), "{:?}", outcomes(&p, 3)?);
+    let not_found = wait_for_outcomes(&p, 3, 1, || remediator.log())?;
+    ensure!(not_found[0].starts_with("quarantine NOT_FOUND"), "{not_found:?}");
 
     // A mailbox the server refuses: FAILED with the reason, not retried for ever.
     cli(
@@ -184,10 +181,7 @@ fn remediate(with_move: bool) -> Result<()> {
         "projector",
         &["reclassify", "--message-id", "remediate-5@vendor.example", "--disposition", "MALICIOUS", "--type", "team"],
     )?;
-    testkit::eventually(Duration::from_secs(30), "the outcome of message 5", || {
-        Ok((!outcomes(&p, 5)?.is_empty()).then_some(()))
-    })?;
-    let failed = &outcomes(&p, 5)?[0];
+    let failed = &wait_for_outcomes(&p, 5, 1, || remediator.log())?[0];
     ensure!(
         failed.starts_with("quarantine FAILED") && failed.contains("login as dave@corp.example*postern refused"),
         "{failed}"

@@ -23,7 +23,8 @@ pub struct Config {
     /// Address of the HTTP API. Env: `POSTERN_HTTP_LISTEN`.
     #[serde(default = "default_http_listen")]
     pub http_listen: SocketAddr,
-    /// Most events folded into one WriteBatch.
+    /// Most events folded into one WriteBatch (a batch also ends at 32 MiB of events, or
+    /// when the streams have nothing more: live, a batch is whatever has arrived).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
     /// How long shutdown waits for the last batch and the HTTP requests in flight.
@@ -56,7 +57,7 @@ fn default_http_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8025))
 }
 fn default_batch_size() -> usize {
-    512
+    4096
 }
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(30)

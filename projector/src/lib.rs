@@ -14,7 +14,7 @@ pub mod view;
 
 use crate::config::Config;
 use crate::error::RunError;
-use crate::projection::{StreamEvent, apply_batch};
+use crate::projection::apply_batch;
 use crate::store::Store;
 use proto::subject::{STREAM_EVENTS, STREAM_RAW};
 use std::future::Future;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{error, info, info_span, warn};
 
 /// Runs the projector until `shutdown` completes: follows both streams from the stored
 /// checkpoints, folds them in batches (one synced WriteBatch each, checkpoint included),
@@ -58,13 +58,14 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let (tx, rx) = mpsc::channel::<StreamEvent>(config.batch_size * 4);
+    let mut receivers = Vec::new();
     for stream in [STREAM_RAW, STREAM_EVENTS] {
+        let (tx, rx) = mpsc::channel::<consumer::Delivery>(consumer::FOLLOWER_BUFFER);
         let checkpoint = store.checkpoint(stream)?;
-        tracker.spawn(consumer::follow(js.clone(), stream, checkpoint, tx.clone(), token.clone()));
+        tracker.spawn(consumer::follow(js.clone(), stream, checkpoint, None, tx, token.clone()));
+        receivers.push(rx);
     }
-    drop(tx);
-    let mut folder = tokio::spawn(fold_loop(store.clone(), rx, config.batch_size));
+    let mut folder = tokio::spawn(fold_loop(store.clone(), consumer::Merge::new(receivers), config.batch_size));
     let http = tokio::spawn(
         axum::serve(
             listener,
@@ -106,28 +107,43 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
     folded.map_err(|e| RunError::Fold(format!("the fold task failed: {e}")))?
 }
 
-/// Folds whatever the followers send, in batches, until every follower is gone.
-async fn fold_loop(store: Arc<Store>, mut rx: mpsc::Receiver<StreamEvent>, batch_size: usize) -> Result<(), RunError> {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < batch_size {
-            match rx.try_recv() {
-                Ok(event) => batch.push(event),
-                Err(_) => break,
-            }
+/// Payload bytes that make a batch full before it has `batch_size` events: raw events
+/// carry messages of up to a megabyte inline, and a batch is held in memory whole.
+pub const BATCH_BYTES: usize = 32 * 1024 * 1024;
+
+/// Folds whatever the followers send, in batches, until every follower is gone. The next
+/// batch is gathered while the previous one is written.
+async fn fold_loop(store: Arc<Store>, mut merge: consumer::Merge, batch_size: usize) -> Result<(), RunError> {
+    let mut writing: Option<tokio::task::JoinHandle<Result<(), RunError>>> = None;
+    loop {
+        let next = match writing.as_mut() {
+            // A write that fails is noticed at once, not when the next event comes.
+            Some(previous) => tokio::select! {
+                written = previous => {
+                    writing = None;
+                    written.map_err(|e| RunError::Fold(format!("panicked: {e}")))??;
+                    continue;
+                }
+                next = merge.next_batch(batch_size, BATCH_BYTES) => next,
+            },
+            None => merge.next_batch(batch_size, BATCH_BYTES).await,
+        };
+        if let Some(previous) = writing.take() {
+            previous.await.map_err(|e| RunError::Fold(format!("panicked: {e}")))??;
         }
+        let Some(batch) = next else { return Ok(()) };
         let span = info_span!("project", events = batch.len());
         let s = store.clone();
-        let stats = tokio::task::spawn_blocking(move || apply_batch(&s, &batch))
-            .instrument(span)
-            .await
-            .map_err(|e| RunError::Fold(format!("panicked: {e}")))??;
-        tracing::debug!(
-            projector_events_folded_total = stats.folded,
-            projector_events_skipped_total = stats.skipped,
-            projector_events_rejected_total = stats.rejected,
-            "batch committed"
-        );
+        writing = Some(tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let stats = apply_batch(&s, &batch)?;
+            tracing::debug!(
+                projector_events_folded_total = stats.folded,
+                projector_events_skipped_total = stats.skipped,
+                projector_events_rejected_total = stats.rejected,
+                "batch committed"
+            );
+            Ok(())
+        }));
     }
-    Ok(())
 }

@@ -2,14 +2,18 @@
 //! fresh database (optionally as the views stood at a time), and `projector verify`
 //! compares two databases key by key.
 
+use crate::consumer::{Merge, follow};
 use crate::error::{RunError, StoreError};
 use crate::projection::{StreamEvent, apply_batch_as_of};
 use crate::store::{COLUMN_FAMILIES, Store};
-use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull};
-use futures::StreamExt;
+use async_nats::jetstream;
 use proto::subject::{STREAM_EVENTS, STREAM_RAW};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// A rebuild gives up when the streams deliver nothing for this long.
+const STALL: Duration = Duration::from_secs(30);
 
 /// What a rebuild did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -28,7 +32,7 @@ impl RebuildStats {
     }
 }
 
-/// Folds MAIL_RAW then MAIL_EVENTS, each from sequence 1 to its last sequence when the
+/// Folds MAIL_RAW and MAIL_EVENTS, each from its first sequence to its last sequence when the
 /// rebuild started, into a new database at `target` (which must not exist). `progress` is
 /// called now and then with (events read, events to read).
 pub async fn rebuild(
@@ -49,12 +53,12 @@ pub async fn rebuild(
         match js.get_stream(stream).await {
             Ok(mut s) => {
                 let state = s.info().await.map_err(|e| RunError::Nats(format!("{stream}: {e}")))?.state.clone();
-                plan.push((stream, s, state.first_sequence, state.last_sequence, state.messages));
+                plan.push((stream, state.first_sequence, state.last_sequence, state.messages));
             }
             Err(e) => tracing::warn!(stream, error = %e, "stream not found; nothing to fold from it"),
         }
     }
-    let total: u64 = plan.iter().map(|(_, _, _, _, n)| *n).sum();
+    let total: u64 = plan.iter().map(|(_, _, _, n)| *n).sum();
     // Reading and folding overlap: batches go from this task to a folding thread.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<StreamEvent>>(4);
     let folder_store = store.clone();
@@ -68,54 +72,60 @@ pub async fn rebuild(
         }
         Ok((folded, skipped, rejected))
     });
-    let mut read = 0u64;
-    let mut last_report = Instant::now();
-    'streams: for (stream, handle, first, last, _) in plan {
+    // Both streams are read at once and merged by stored time, as the live projector
+    // folds them; each follower stops at the stream's last sequence when the rebuild began.
+    let token = CancellationToken::new();
+    let _stop_followers = token.clone().drop_guard();
+    let mut receivers = Vec::new();
+    let mut expected: Vec<(&'static str, u64)> = Vec::new();
+    for (stream, first, last, _) in plan {
         if last == 0 || last < first {
             continue;
         }
-        let consumer = handle
-            .create_consumer(pull::OrderedConfig {
-                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: first.max(1) },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| RunError::Nats(format!("{stream}: {e}")))?;
-        let mut messages = consumer.messages().await.map_err(|e| RunError::Nats(format!("{stream}: {e}")))?;
-        let mut batch = Vec::with_capacity(batch_size);
-        let mut seq = 0;
-        while seq < last {
-            let message = match tokio::time::timeout(Duration::from_secs(30), messages.next()).await {
-                Ok(Some(Ok(m))) => m,
-                Ok(Some(Err(e))) => return Err(RunError::Nats(format!("{stream}: {e}"))),
-                Ok(None) | Err(_) => {
-                    return Err(RunError::Nats(format!("{stream}: stopped at sequence {seq} of {last}")));
-                }
-            };
-            seq = message.info().map(|i| i.stream_sequence).map_err(|e| RunError::Nats(e.to_string()))?;
-            batch.push(StreamEvent {
-                stream,
-                seq,
-                subject: message.subject.to_string(),
-                payload: message.payload.clone(),
-            });
-            read += 1;
-            if batch.len() >= batch_size || seq >= last {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-                if tx.send(full).await.is_err() {
-                    // The folder stopped: its error is reported below.
-                    break 'streams;
-                }
+        let (events_tx, events_rx) = tokio::sync::mpsc::channel(crate::consumer::FOLLOWER_BUFFER);
+        tokio::spawn(follow(js.clone(), stream, first.max(1) - 1, Some(last), events_tx, token.clone()));
+        receivers.push(events_rx);
+        expected.push((stream, last));
+    }
+    let mut merge = Merge::new(receivers);
+    let mut read = 0u64;
+    let mut reached: Vec<(&'static str, u64)> = Vec::new();
+    let mut last_report = Instant::now();
+    loop {
+        let batch = match tokio::time::timeout(STALL, merge.next_batch(batch_size, crate::BATCH_BYTES)).await {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break,
+            Err(_) => {
+                return Err(RunError::Nats(format!(
+                    "no message for {STALL:?}: read {read} of {total} (the streams' server is unreachable?)"
+                )));
             }
-            if last_report.elapsed() >= Duration::from_millis(500) {
-                progress(read, total);
-                last_report = Instant::now();
+        };
+        read += batch.len() as u64;
+        for event in &batch {
+            match reached.iter_mut().find(|(s, _)| *s == event.stream) {
+                Some((_, seq)) => *seq = event.seq,
+                None => reached.push((event.stream, event.seq)),
             }
+        }
+        if tx.send(batch).await.is_err() {
+            // The folder stopped: its error is reported below.
+            break;
+        }
+        if last_report.elapsed() >= Duration::from_millis(500) {
+            progress(read, total);
+            last_report = Instant::now();
         }
     }
     drop(tx);
     let (folded, skipped, rejected) =
         folder.await.map_err(|e| RunError::Fold(format!("the fold task failed: {e}")))??;
+    for (stream, last) in expected {
+        let got = reached.iter().find(|(s, _)| *s == stream).map_or(0, |(_, seq)| *seq);
+        if got < last {
+            return Err(RunError::Nats(format!("{stream}: stopped at sequence {got} of {last}")));
+        }
+    }
     stats.folded = folded;
     stats.skipped = skipped;
     stats.rejected = rejected;

@@ -74,12 +74,17 @@ impl Store {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
         options.set_max_background_jobs(2);
-        // Every family compressed (LZ4; the build has no other codec), 16 MB memtables
-        // (larger ones made the fold slower: deeper skip lists to insert into),
-        // a shared block cache, and bloom filters: folding a new message asks for a
-        // record that does not exist yet, which a filter answers without reading blocks.
+        // The small families (meta, policy changes) fill their memtables rarely; without a
+        // bound the write-ahead log files would be kept until they do (four memtables' worth).
+        options.set_max_total_wal_size(256 * 1024 * 1024);
+        // Every family: the last level compressed (LZ4; the build has no other codec; with
+        // dynamic level sizes nearly all data is there), flushes and upper levels not, so
+        // a flush costs no compression; 64 MB memtables (fewer flushes and compactions;
+        // a batch inserts its rows in key order, so deeper skip lists cost little); a
+        // shared block cache; bloom filters in the tables and in the memtables: folding a
+        // new message asks for a record that does not exist yet, which a filter answers
+        // without searching.
         let cache = rocksdb::Cache::new_lru_cache(256 * 1024 * 1024);
         let cf_options = || {
             let mut block = rocksdb::BlockBasedOptions::default();
@@ -88,8 +93,12 @@ impl Store {
             block.set_cache_index_and_filter_blocks(true);
             block.set_pin_l0_filter_and_index_blocks_in_cache(true);
             let mut o = Options::default();
-            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
-            o.set_write_buffer_size(16 * 1024 * 1024);
+            o.set_level_compaction_dynamic_level_bytes(true);
+            o.set_compression_type(rocksdb::DBCompressionType::None);
+            o.set_bottommost_compression_type(rocksdb::DBCompressionType::Lz4);
+            o.set_write_buffer_size(64 * 1024 * 1024);
+            o.set_memtable_whole_key_filtering(true);
+            o.set_memtable_prefix_bloom_ratio(0.05);
             o.set_block_based_table_factory(&block);
             o
         };

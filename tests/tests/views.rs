@@ -313,7 +313,7 @@ fn investigation_reports_reclassification_and_rebuild() -> Result<()> {
     ensure!(raw.body == batch[7].data, "raw bytes differ");
 
     // Audit replay: a rebuild equals the live views, key for key (the live fold read the
-    // two streams interleaved as they came; the rebuild reads one after the other).
+    // events in batches as they came, the rebuild in batches of whole streams' worth).
     let rebuilt = p.dir.path().join("rebuilt");
     let out = ok(&cli(&p, "projector", &["rebuild", "--db", rebuilt.to_str().unwrap()])?)?;
     ensure!(out.contains("fold_events_per_s"), "{out}");

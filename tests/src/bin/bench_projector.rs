@@ -1,6 +1,7 @@
 //! `just bench-projector`: generates the events of 1,000,000 messages (a spread of tenants,
 //! senders, recipients, subjects and dispositions; 1% reclassified, remediation for the
-//! malicious) straight into MAIL_RAW and MAIL_EVENTS of a fresh nats-server, then measures:
+//! malicious) straight into MAIL_RAW and MAIL_EVENTS of a fresh nats-server, in time order
+//! as a running pipeline writes them, then measures:
 //!
 //! - the live fold: `projector serve` on an empty database catches up with both streams
 //!   (synced WriteBatches, as in production): events/s;
@@ -74,8 +75,9 @@ const WORDS: [&str; 24] = [
 ];
 
 struct Generated {
-    raw: Vec<(String, Vec<u8>)>,
-    events: Vec<(String, Vec<u8>)>,
+    /// (occurred at, subject, payload)
+    raw: Vec<(u64, String, Vec<u8>)>,
+    events: Vec<(u64, String, Vec<u8>)>,
     /// (tenant, postern id, sender, domain, recipient, subject word) samples for queries.
     samples: Vec<(String, String, String, String, String, String)>,
 }
@@ -134,7 +136,7 @@ fn generate(messages: usize, now: u64) -> Generated {
         });
         let mut raw_env = envelope(EventType::RawMailReceived, raw_id, at);
         raw_env.causation_id = None;
-        g.raw.push((subject::subject_for(EventType::RawMailReceived, tenant), encode(&raw_env, &raw)));
+        g.raw.push((at, subject::subject_for(EventType::RawMailReceived, tenant), encode(&raw_env, &raw)));
         let disposition = match rng.below(100) {
             0 => Disposition::Malicious,
             1..=2 => Disposition::Suspicious,
@@ -158,7 +160,7 @@ fn generate(messages: usize, now: u64) -> Generated {
             },
         });
         let d_env = envelope(EventType::DispositionAssigned, ids::derive_event_id(raw_id, "bench"), at + 50);
-        g.events.push((subject::subject_for(EventType::DispositionAssigned, tenant), encode(&d_env, &scored)));
+        g.events.push((at + 50, subject::subject_for(EventType::DispositionAssigned, tenant), encode(&d_env, &scored)));
         if rng.below(100) == 0 {
             let sid = ulid::Ulid::from_parts(at + 60_000, u128::from(rng.next())).to_string();
             let team = rng.below(2) == 0;
@@ -173,7 +175,11 @@ fn generate(messages: usize, now: u64) -> Generated {
             });
             let s_env =
                 envelope(EventType::ReclassificationSubmitted, ids::derive_event_id(raw_id, "sub"), at + 60_000);
-            g.events.push((subject::subject_for(EventType::ReclassificationSubmitted, tenant), encode(&s_env, &sub)));
+            g.events.push((
+                at + 60_000,
+                subject::subject_for(EventType::ReclassificationSubmitted, tenant),
+                encode(&s_env, &sub),
+            ));
             if team || rng.below(2) == 0 {
                 let outcome = if team || rng.below(2) == 0 {
                     ReclassificationOutcome::Accepted
@@ -193,8 +199,11 @@ fn generate(messages: usize, now: u64) -> Generated {
                 });
                 let r_env =
                     envelope(EventType::ReclassificationResolved, ids::derive_event_id(raw_id, "res"), at + 120_000);
-                g.events
-                    .push((subject::subject_for(EventType::ReclassificationResolved, tenant), encode(&r_env, &res)));
+                g.events.push((
+                    at + 120_000,
+                    subject::subject_for(EventType::ReclassificationResolved, tenant),
+                    encode(&r_env, &res),
+                ));
             }
         }
         if disposition == Disposition::Malicious {
@@ -206,7 +215,11 @@ fn generate(messages: usize, now: u64) -> Generated {
                 detail: "moved".into(),
             });
             let m_env = envelope(EventType::RemediationCompleted, ids::derive_event_id(raw_id, "rem"), at + 90_000);
-            g.events.push((subject::subject_for(EventType::RemediationCompleted, tenant), encode(&m_env, &done)));
+            g.events.push((
+                at + 90_000,
+                subject::subject_for(EventType::RemediationCompleted, tenant),
+                encode(&m_env, &done),
+            ));
         }
         if i % (messages / 2000).max(1) == 0 {
             g.samples.push((
@@ -222,9 +235,10 @@ fn generate(messages: usize, now: u64) -> Generated {
     g
 }
 
-async fn publish_all(js: &async_nats::jetstream::Context, items: &[(String, Vec<u8>)]) -> Result<()> {
+/// Publishes in time order, both streams interleaved, as a running pipeline writes them.
+async fn publish_all(js: &async_nats::jetstream::Context, items: &[&(u64, String, Vec<u8>)]) -> Result<()> {
     let mut pending = futures::stream::FuturesUnordered::new();
-    for (subject, payload) in items {
+    for (_, subject, payload) in items {
         while pending.len() >= 2048 {
             let acked: Result<async_nats::jetstream::publish::PublishAck, _> = pending.next().await.expect("non-empty");
             acked.context("ack")?;
@@ -309,8 +323,9 @@ fn main() -> Result<()> {
             })
             .await?;
         }
-        publish_all(&js, &g.raw).await?;
-        publish_all(&js, &g.events).await?;
+        let mut in_time_order: Vec<_> = g.raw.iter().chain(&g.events).collect();
+        in_time_order.sort_by_key(|(at, _, _)| *at);
+        publish_all(&js, &in_time_order).await?;
         anyhow::Ok(())
     })?;
     println!("published {total_events} events into JetStream in {:.1} s", published.elapsed().as_secs_f64());
@@ -321,11 +336,7 @@ fn main() -> Result<()> {
     let live_db = work.path().join("live");
     std::fs::write(
         &config,
-        format!(
-            "nats_url = \"{}\"\ndb_path = \"{}\"\nhttp_listen = \"{http}\"\nbatch_size = 4096\n",
-            nats.url(),
-            live_db.display()
-        ),
+        format!("nats_url = \"{}\"\ndb_path = \"{}\"\nhttp_listen = \"{http}\"\n", nats.url(), live_db.display()),
     )?;
     let fold_started = Instant::now();
     let serve =

@@ -3,7 +3,7 @@
 
 use crate::error::StoreError;
 use crate::store::Store;
-use crate::store::schema::{daily, message_id_index, messages, meta, policy_changes, search};
+use crate::store::schema::{daily, messages, meta, policy_changes, search};
 use crate::view::message::{MessageRecord, Position};
 use rocksdb::WriteBatch;
 use std::collections::BTreeMap;
@@ -41,7 +41,6 @@ pub fn apply_batch_as_of(store: &Store, events: &[StreamEvent], as_of: Option<u6
     // Records touched in this batch, by key, with what they were before the batch: later
     // events in the batch see earlier ones; indexes and counters change by the difference.
     let mut touched: BTreeMap<Vec<u8>, (Option<MessageRecord>, MessageRecord)> = BTreeMap::new();
-    let mut index_rows: Vec<Vec<u8>> = Vec::new();
     let mut policy_rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
 
     for event in events {
@@ -97,9 +96,6 @@ pub fn apply_batch_as_of(store: &Store, events: &[StreamEvent], as_of: Option<u6
         let position = Position { stream: event.stream.to_owned(), seq: event.seq };
         if record.apply(&envelope, &decoded, position) {
             stats.folded += 1;
-            if let Some(id) = raw_message_id(&decoded) {
-                index_rows.push(message_id_index::key(tenant, &id, postern_id));
-            }
         } else {
             warn!(stream = event.stream, seq = event.seq, "event already folded; skipped");
             stats.skipped += 1;
@@ -153,24 +149,12 @@ pub fn apply_batch_as_of(store: &Store, events: &[StreamEvent], as_of: Option<u6
     for (key, value) in &policy_rows {
         batch.put_cf(policy_cf, key, value);
     }
-    index_rows.sort_unstable();
-    let index_cf = store.cf(message_id_index::CF)?;
-    for key in &index_rows {
-        batch.put_cf(index_cf, key, []);
-    }
     let meta_cf = store.cf(meta::CF)?;
     for (stream, seq) in &checkpoints {
         batch.put_cf(meta_cf, meta::checkpoint_key(stream), seq.to_be_bytes());
     }
     store.write(batch)?;
     Ok(stats)
-}
-
-fn raw_message_id(event: &proto::Event) -> Option<String> {
-    match event {
-        proto::Event::RawMailReceived(raw) => raw.message_id.clone().filter(|m| !m.trim().is_empty()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

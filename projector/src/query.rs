@@ -3,8 +3,8 @@
 
 use crate::error::StoreError;
 use crate::store::Store;
+use crate::store::schema::messages;
 use crate::store::schema::search::{self, Field};
-use crate::store::schema::{message_id_index, messages};
 use crate::view::message::MessageRecord;
 use proto::{PosternId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -16,11 +16,13 @@ pub fn by_postern_id(store: &Store, tenant: &str, postern_id: &str) -> Result<Op
     store.get(messages::CF, &messages::key(tenant, postern_id))?.map(|b| messages::decode(&b)).transpose()
 }
 
+/// The messages with this Message-ID (normally one), from the search index's Message-ID
+/// rows, oldest first.
 pub fn by_message_id(store: &Store, tenant: &str, message_id: &str) -> Result<Vec<MessageRecord>, StoreError> {
-    let prefix = message_id_index::prefix(tenant, message_id);
+    let prefix = search::prefix(tenant, Field::MessageId, message_id);
     let mut out = Vec::new();
-    for key in store.keys_with_prefix(message_id_index::CF, &prefix, MAX_PER_MESSAGE_ID)? {
-        if let Some(id) = message_id_index::postern_id_of(&key, prefix.len())
+    for key in store.keys_with_prefix(search::CF, &prefix, MAX_PER_MESSAGE_ID)? {
+        if let Some((_, id)) = search::decode_tail(&key, prefix.len())
             && let Some(record) = by_postern_id(store, tenant, &id)?
         {
             out.push(record);

@@ -7,7 +7,7 @@ pub mod schema;
 
 use crate::error::StoreError;
 use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions};
-use schema::{daily, message_id_index, messages, meta, policy_changes, search};
+use schema::{daily, messages, meta, policy_changes, search};
 use std::path::Path;
 
 /// A key and its value, as an iterator yields them.
@@ -21,8 +21,7 @@ pub struct Store {
 }
 
 /// Every column family, in creation order.
-pub const COLUMN_FAMILIES: [&str; 6] =
-    [meta::CF, messages::CF, message_id_index::CF, search::CF, daily::CF, policy_changes::CF];
+pub const COLUMN_FAMILIES: [&str; 5] = [meta::CF, messages::CF, search::CF, daily::CF, policy_changes::CF];
 
 impl Store {
     /// Opens (or creates) the database. A database written in another view format is
@@ -104,7 +103,15 @@ impl Store {
             o.set_block_based_table_factory(&block);
             o
         };
-        let cfs = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, cf_options()));
+        // RocksDB opens a database only with all of its families: one of another format
+        // may have others, and is then refused below with the format's error.
+        let mut names: Vec<String> = COLUMN_FAMILIES.iter().map(|n| n.to_string()).collect();
+        for existing in DB::list_cf(&options, path).unwrap_or_default() {
+            if existing != rocksdb::DEFAULT_COLUMN_FAMILY_NAME && !names.contains(&existing) {
+                names.push(existing);
+            }
+        }
+        let cfs = names.into_iter().map(|name| ColumnFamilyDescriptor::new(name, cf_options()));
         let db = DB::open_cf_descriptors(&options, path, cfs)?;
         let store = Store { db, sync };
         match store.get_meta(meta::FORMAT_KEY)? {
@@ -216,5 +223,36 @@ impl Store {
             self.db.flush_cf(self.cf(name)?)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_of_another_format_is_refused_with_the_format_error() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // What format 2 looked like: a family this format no longer has.
+            let mut options = Options::default();
+            options.create_if_missing(true);
+            options.create_missing_column_families(true);
+            let db = DB::open_cf(&options, dir.path(), [meta::CF, "message_id_index"]).unwrap();
+            db.put_cf(db.cf_handle(meta::CF).unwrap(), meta::FORMAT_KEY, 2u32.to_be_bytes()).unwrap();
+        }
+        match Store::open(dir.path()) {
+            Err(StoreError::FormatMismatch { found: 2, expected }) => assert_eq!(expected, meta::FORMAT),
+            Err(other) => panic!("expected the format error, got {other}"),
+            Ok(_) => panic!("a format-2 database was opened"),
+        }
+    }
+
+    #[test]
+    fn a_new_database_is_written_in_this_format_and_opens_again() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.get_meta(meta::FORMAT_KEY).unwrap(), Some(meta::FORMAT.to_be_bytes().to_vec()));
     }
 }

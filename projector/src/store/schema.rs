@@ -4,7 +4,6 @@
 //! version byte then postcard.
 
 pub mod daily;
-pub mod message_id_index;
 pub mod messages;
 pub mod meta;
 pub mod policy_changes;

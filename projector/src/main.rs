@@ -252,7 +252,13 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Trace { message_id, postern_id, json, api } => {
-            let tenant = api.tenant.clone().unwrap_or_else(|| "your tenant".to_owned());
+            // With a token the API knows the tenant; without one (an open local API) the
+            // tenant is `--tenant`, or the default one.
+            let tenant = match &api.tenant {
+                Some(t) => format!("tenant {t}"),
+                None if api.token.is_some() => "your token's tenant".to_owned(),
+                None => "tenant default".to_owned(),
+            };
             let mut params = api.params();
             match (&message_id, &postern_id) {
                 (Some(m), _) => params.push(("message_id", m.clone())),
@@ -264,7 +270,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 serde_json::from_value(body["messages"].clone()).context("unexpected answer from the API")?;
             let wanted = message_id.or(postern_id).unwrap_or_default();
             if messages.is_empty() {
-                eprintln!("projector: no message {wanted} in tenant {tenant}");
+                eprintln!("projector: no message {wanted} in {tenant}");
                 return Ok(ExitCode::from(1));
             }
             for trace in &messages {

@@ -289,6 +289,12 @@ fn investigation_reports_reclassification_and_rebuild() -> Result<()> {
     );
     let out = ok(&cli(&p, "projector", &["trace", "--message-id", &message_id(3)])?)?;
     ensure!(out.contains("Scored as") && out.contains("RemediationCompleted"), "{out}");
+    let out = cli(&p, "projector", &["trace", "--message-id", "nobody@nowhere.example"])?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1) && said.contains("no message nobody@nowhere.example in tenant default"),
+        "{out:?}"
+    );
 
     // Reports.
     let today = proto::Timestamp::now().date();

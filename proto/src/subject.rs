@@ -18,6 +18,12 @@ pub const EVENT_SUBJECTS: [&str; 5] =
 /// MAIL_EVENTS so the scorers' learners read only what teaches them.
 pub const STREAM_TRAINING: &str = "MAIL_TRAINING";
 pub const TRAINING_SUBJECTS: &str = "mail.training.>";
+/// MAIL_TRAINING's settings, the same wherever it is created (the scorers, `scorer
+/// train`, and the projector, which may publish before any scorer ran): file storage,
+/// limits retention, and these.
+pub const TRAINING_DESCRIPTION: &str = "Postern: labelled messages the scorers learn from";
+/// A training example carries its whole message.
+pub const TRAINING_MAX_MESSAGE_BYTES: i32 = 8 * 1024 * 1024;
 /// The training scope every tenant's classifier adds to its own.
 pub const TRAINING_SHARED_SCOPE: &str = "_shared";
 

@@ -91,10 +91,10 @@ pub async fn ensure_training_stream(js: &jetstream::Context) -> Result<stream::S
     js.get_or_create_stream(stream::Config {
         name: STREAM_TRAINING.to_owned(),
         subjects: vec![TRAINING_SUBJECTS.to_owned()],
-        description: Some("Postern: labelled messages the scorers learn from".to_owned()),
+        description: Some(proto::subject::TRAINING_DESCRIPTION.to_owned()),
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
-        max_message_size: 8 * 1024 * 1024,
+        max_message_size: proto::subject::TRAINING_MAX_MESSAGE_BYTES,
         ..Default::default()
     })
     .await

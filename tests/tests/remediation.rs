@@ -34,6 +34,13 @@ fn cli(p: &Pipeline, binary: &str, args: &[&str]) -> Result<String> {
     Ok(stdout)
 }
 
+/// `projector reclassify` of message `n` as MALICIOUS by the team; its JSON answer.
+fn team_says_malicious(p: &Pipeline, n: usize) -> Result<serde_json::Value> {
+    let message_id = format!("remediate-{n}@vendor.example");
+    let args = ["reclassify", "--message-id", &message_id, "--disposition", "MALICIOUS", "--type", "team", "--json"];
+    Ok(serde_json::from_str(&cli(p, "projector", &args)?)?)
+}
+
 fn outcomes(p: &Pipeline, n: usize) -> Result<Vec<String>> {
     let trace = p.traces(&format!("remediate-{n}@vendor.example"))?.into_iter().next().context("no trace")?;
     Ok(trace["events"]
@@ -110,21 +117,7 @@ fn remediate(with_move: bool) -> Result<()> {
     ensure!(moved[0].starts_with("move_to_junk DONE"), "{moved:?}");
     ensure!(folder_of(&dovecot, "alice@corp.example", 4)? == vec!["Junk".to_owned()]);
 
-    let answer = cli(
-        &p,
-        "projector",
-        &[
-            "reclassify",
-            "--message-id",
-            "remediate-1@vendor.example",
-            "--disposition",
-            "MALICIOUS",
-            "--type",
-            "team",
-            "--json",
-        ],
-    )?;
-    let answer: serde_json::Value = serde_json::from_str(&answer)?;
+    let answer = team_says_malicious(&p, 1)?;
     ensure!(answer["remediation"]["action"] == "quarantine", "{answer}");
     ensure!(
         answer["remediation"]["mailboxes"] == serde_json::json!(["alice@corp.example", "bob@corp.example"]),
@@ -190,21 +183,7 @@ fn remediate(with_move: bool) -> Result<()> {
     // A tenant that wants a second analyst for team submissions too.
     std::fs::write(&policy, "review_team_submissions = true\n[actions]\nMALICIOUS = \"quarantine\"\n")?;
     cli(&p, "scorer", &["policy", "set", "--tenant", "default", policy.to_str().unwrap()])?;
-    let answer = cli(
-        &p,
-        "projector",
-        &[
-            "reclassify",
-            "--message-id",
-            "remediate-2@vendor.example",
-            "--disposition",
-            "MALICIOUS",
-            "--type",
-            "team",
-            "--json",
-        ],
-    )?;
-    let answer: serde_json::Value = serde_json::from_str(&answer)?;
+    let answer = team_says_malicious(&p, 2)?;
     ensure!(answer["status"] == "PENDING" && answer["remediation"].is_null(), "{answer}");
     Ok(())
 }

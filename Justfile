@@ -33,10 +33,21 @@ bench-ingest:
     cargo build --release -p postern-ingest -p testkit
     ./target/release/bench_ingest
 
-# Score the labelled corpus offline (POSTERN_CORPUS or ../shared/corpus): without the token classifier, then cross-validated (5 folds).
-eval: build
-    ./target/debug/scorer eval --corpus "${POSTERN_CORPUS:-../shared/corpus}" --untrained
-    ./target/debug/scorer eval --corpus "${POSTERN_CORPUS:-../shared/corpus}"
+# Score the labelled corpus offline (POSTERN_CORPUS or ../shared/corpus): leave one source out (the figure that counts), then 5 random folds for comparison.
+eval:
+    cargo build --release -p postern-scorer --bin scorer
+    ./target/release/scorer eval --corpus "${POSTERN_CORPUS:-../shared/corpus}" --group-by source
+    ./target/release/scorer eval --corpus "${POSTERN_CORPUS:-../shared/corpus}" --folds 5
+
+# Retrain the shipped combination model (scorer/model/combination.json) on the corpus; commit it with the corpus it names.
+train-model version:
+    cargo build --release -p postern-scorer --bin scorer
+    ./target/release/scorer model train --corpus "${POSTERN_CORPUS:-../shared/corpus}" --out scorer/model/combination.json --version '{{version}}'
+
+# List which SpamAssassin rules run and which cannot, with the reasons.
+rules-check:
+    cargo build -p postern-scorer --bin scorer
+    ./target/debug/scorer rules check --verbose
 
 # Scorer against rspamd (network checks off) on the same corpus messages, per core; last line is JSON.
 bench-scorer:

@@ -21,7 +21,9 @@ export DEBIAN_FRONTEND=noninteractive
 #   rspamd        only for `just bench-scorer` (started by the bench with its own config)
 #   dovecot-imapd the IMAP server the remediation tests start (their own config; the
 #                 system service is not used)
-packages=(nats-server libclang-dev swaks libnet-ssleay-perl postfix rspamd dovecot-imapd)
+#   spamassassin  only for its rule files (/usr/share/spamassassin/*.cf, Apache-2.0),
+#                 which the scorer's rule engine reads; its daemon is not started
+packages=(nats-server libclang-dev swaks libnet-ssleay-perl postfix rspamd dovecot-imapd spamassassin)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

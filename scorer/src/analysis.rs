@@ -3,6 +3,7 @@
 
 pub mod alignment;
 pub mod attachments;
+pub mod brand_impersonation;
 pub mod bulk;
 pub mod content;
 pub mod content_classifier;
@@ -10,8 +11,14 @@ pub mod context;
 pub mod domain;
 pub mod encrypted;
 pub mod impersonation;
+pub mod link_hosting;
 pub mod links;
+pub mod lures;
 pub mod new_domain;
+pub mod risky_attachments;
+pub mod spamassassin_rules;
+pub mod table;
+pub mod url_obfuscation;
 
 pub use context::{MessageFacts, ScoreContext};
 
@@ -24,5 +31,11 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     links::check(ctx);
     new_domain::check(ctx);
     impersonation::check(ctx);
+    brand_impersonation::check(ctx);
+    link_hosting::check(ctx);
+    url_obfuscation::check(ctx);
+    risky_attachments::check(ctx);
+    lures::check(ctx);
+    spamassassin_rules::check(ctx);
     content_classifier::check(ctx);
 }

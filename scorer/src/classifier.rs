@@ -45,6 +45,8 @@ pub struct TokenSet {
     /// (hash, start, end) into `text`, sorted by hash, one per hash.
     tokens: Vec<(TokenHash, u32, u32)>,
     text: String,
+    /// Words of body text seen (with repeats): a message with almost none is no evidence.
+    pub body_words: usize,
 }
 
 impl PartialEq for TokenSet {
@@ -80,7 +82,11 @@ impl TokenSet {
 
     /// The same set without the texts (what a learner keeps to unlearn an example).
     pub fn without_text(&self) -> TokenSet {
-        TokenSet { tokens: self.tokens.iter().map(|(h, _, _)| (*h, 0, 0)).collect(), text: String::new() }
+        TokenSet {
+            tokens: self.tokens.iter().map(|(h, _, _)| (*h, 0, 0)).collect(),
+            text: String::new(),
+            body_words: self.body_words,
+        }
     }
 }
 
@@ -115,7 +121,7 @@ impl Collector {
         self.spans.dedup_by_key(|(h, _, _)| *h);
         // Beyond the cap, a deterministic subset (by hash) stays.
         self.spans.truncate(MAX_TOKENS);
-        TokenSet { tokens: self.spans, text: self.text }
+        TokenSet { tokens: self.spans, text: self.text, body_words: 0 }
     }
 }
 
@@ -148,6 +154,7 @@ pub fn tokenize(message: &Message<'_>) -> TokenSet {
         }
     }
     let mut text_len = 0;
+    let mut body_words = 0;
     for i in 0..message.text_body.len().max(message.html_body.len()) {
         let Some(text) = message.body_text(i) else { continue };
         if text_len >= MAX_TEXT {
@@ -161,6 +168,7 @@ pub fn tokenize(message: &Message<'_>) -> TokenSet {
                 out.add(&[p.text(), " ", w.text()], true);
             }
             out.add(&[w.text()], true);
+            body_words += 1;
             previous = Some(w);
         }
         for host in crate::analysis::links::hosts_in(text) {
@@ -196,10 +204,13 @@ pub fn tokenize(message: &Message<'_>) -> TokenSet {
             out.add(&["a:", &ext], false);
         }
     }
-    out.finish()
+    let mut tokens = out.finish();
+    tokens.body_words = body_words;
+    tokens
 }
 
-fn clip(s: &str, max: usize) -> &str {
+/// `s` cut to at most `max` bytes, at a character boundary.
+pub fn clip(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }

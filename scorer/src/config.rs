@@ -58,6 +58,27 @@ pub struct Config {
     /// How long shutdown waits for messages in progress.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// SpamAssassin's rule files (`*.cf`): the Debian package's folder, or an `sa-update`
+    /// folder. Missing or empty: the scorer refuses to start. Env: `POSTERN_SA_RULES`.
+    #[serde(default = "default_spamassassin_rules")]
+    pub spamassassin_rules: std::path::PathBuf,
+    /// Run SpamAssassin's rules at all.
+    #[serde(default = "default_true")]
+    pub spamassassin: bool,
+    /// The learned combination model (JSON, made by `scorer model train`). Default: the
+    /// model shipped in the binary (`scorer/model/combination.json`).
+    #[serde(default)]
+    pub combination_model: Option<std::path::PathBuf>,
+}
+
+/// Environment variable that overrides `spamassassin_rules`.
+pub const ENV_SA_RULES: &str = "POSTERN_SA_RULES";
+
+fn default_spamassassin_rules() -> std::path::PathBuf {
+    crate::spamassassin::DEFAULT_RULES_DIR.into()
+}
+fn default_true() -> bool {
+    true
 }
 
 fn default_dns() -> DnsMode {
@@ -101,6 +122,9 @@ impl Config {
         if let Ok(url) = std::env::var(ENV_NATS_URL) {
             config.nats_url = url;
         }
+        if let Some(dir) = std::env::var_os(ENV_SA_RULES) {
+            config.spamassassin_rules = dir.into();
+        }
         if let Ok(mode) = std::env::var(ENV_DNS) {
             config.dns = match mode.as_str() {
                 "system" => DnsMode::System,
@@ -123,11 +147,63 @@ impl Config {
         Ok(())
     }
 
+    /// Loads SpamAssassin's rules and the combination model as configured.
+    pub fn detection(&self) -> Result<Detection, ConfigError> {
+        let spamassassin = if self.spamassassin {
+            Some(crate::spamassassin::load(&self.spamassassin_rules)?)
+        } else {
+            None
+        };
+        let combination = match &self.combination_model {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::Model { path: path.clone(), source: Box::new(e) })?;
+                crate::combine::CombinationModel::from_json(&text)
+                    .map_err(|e| ConfigError::Model { path: path.clone(), source: Box::new(e) })?
+            }
+            None => crate::combine::CombinationModel::shipped()
+                .map_err(|e| ConfigError::Model { path: "(shipped)".into(), source: Box::new(e) })?,
+        };
+        Ok(Detection::new(spamassassin, Some(combination)))
+    }
+
     pub fn trusted_relays(&self) -> Result<Vec<crate::auth::Network>, ConfigError> {
         self.trusted_relays
             .iter()
             .map(|n| n.parse().map_err(|e| ConfigError::Invalid(format!("trusted_relays: {e}"))))
             .collect()
+    }
+}
+
+/// The loaded detection assets: SpamAssassin's rules and the learned combination, and the
+/// rules version that names them (part of every disposition's event id).
+#[derive(Debug, Clone)]
+pub struct Detection {
+    pub spamassassin: Option<std::sync::Arc<crate::spamassassin::RuleSet>>,
+    pub combination: Option<std::sync::Arc<crate::combine::CombinationModel>>,
+    /// `postern-rules/N`, then `+<model version>` and `+sa-<digest of the rule files>`.
+    pub rules_version: String,
+}
+
+impl Detection {
+    pub fn new(
+        spamassassin: Option<crate::spamassassin::LoadedRules>,
+        combination: Option<crate::combine::CombinationModel>,
+    ) -> Detection {
+        let mut rules_version = crate::verdict::RULES_VERSION.to_owned();
+        if let Some(model) = &combination {
+            rules_version.push('+');
+            rules_version.push_str(&model.version);
+        }
+        if let Some(rules) = &spamassassin {
+            rules_version.push_str("+sa-");
+            rules_version.push_str(&rules.digest);
+        }
+        Detection {
+            spamassassin: spamassassin.map(|r| std::sync::Arc::new(r.rules)),
+            combination: combination.map(std::sync::Arc::new),
+            rules_version,
+        }
     }
 }
 

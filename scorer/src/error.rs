@@ -12,6 +12,12 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("invalid config: {0}")]
     Invalid(String),
+    /// The SpamAssassin rule folder cannot be read.
+    #[error(transparent)]
+    Rules(#[from] crate::spamassassin::RulesError),
+    /// The combination model file cannot be read or does not fit this build.
+    #[error("combination model {path}: {source}")]
+    Model { path: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
 /// Failures of the worker as a whole (not of one message: those map to an [`Outcome`]).

@@ -1,15 +1,37 @@
 //! `scorer eval`: scores a folder of `.eml` files with no NATS, and measures the verdicts
-//! against labels: from a manifest (`MANIFEST.tsv`: `file` and `label` columns, as the
-//! corpus has), or from the layout `DIR/<label>/*.eml`.
+//! against labels: from a manifest (`MANIFEST.tsv`: `file` and `label` columns, and the
+//! `source_repo` column that groups files by where they came from), or from the layout
+//! `DIR/<label>/*.eml`.
+//!
+//! Generalization is measured by leave-one-group-out ([`leave_one_group_out`]): each source
+//! is scored by a token classifier and a combination model that never saw it. Random folds
+//! mix every source into every fold and so measure memory of the sources; they are kept
+//! for comparison only.
 
 use crate::analysis::MessageFacts;
 use crate::auth::{Authenticator, Delivery};
 use crate::classifier::{Class, TokenModel, TokenSet};
-use crate::score::{Verdict, score};
+use crate::combine::{self, CombinationModel, Example, Provenance};
+use crate::score::{Analysis, Verdict, analyze, finish, score};
 use proto::{Attribute, Disposition};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Problems reading a corpus: the command reports them and exits non-zero.
+#[derive(Debug, Error)]
+pub enum EvalError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Manifest { path: PathBuf, reason: String },
+}
 
 /// One scored file.
 #[derive(Debug, Clone)]
@@ -56,24 +78,49 @@ pub fn find_messages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Reads a manifest: a TSV with a header naming `file` and `label` columns.
-pub fn read_manifest(path: &Path) -> Result<HashMap<String, String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+/// One manifest row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManifestEntry {
+    pub label: String,
+    /// The `source_repo` column, when the manifest has one.
+    pub source: Option<String>,
+}
+
+/// A corpus manifest: file (relative path) -> label and source.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Manifest {
+    pub entries: HashMap<String, ManifestEntry>,
+}
+
+/// Reads a manifest: a TSV with a header naming `file` and `label` columns (and optionally
+/// `source_repo`).
+pub fn read_manifest(path: &Path) -> Result<Manifest, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Read { path: path.to_owned(), source })?;
+    let bad = |reason: String| EvalError::Manifest { path: path.to_owned(), reason };
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().ok_or_else(|| format!("{}: empty", path.display()))?.split('\t').collect();
-    let col = |name: &str| {
-        header.iter().position(|h| *h == name).ok_or_else(|| format!("{}: no {name:?} column", path.display()))
-    };
-    let (file_col, label_col) = (col("file")?, col("label")?);
-    let mut labels = HashMap::new();
+    let header: Vec<&str> = lines.next().ok_or_else(|| bad("empty".into()))?.split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let file_col = col("file").ok_or_else(|| bad("no \"file\" column".into()))?;
+    let label_col = col("label").ok_or_else(|| bad("no \"label\" column".into()))?;
+    let source_col = col("source_repo");
+    let mut entries = HashMap::new();
     for (n, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.split('\t').collect();
         let (Some(file), Some(label)) = (fields.get(file_col), fields.get(label_col)) else {
-            return Err(format!("{}: line {} has too few columns", path.display(), n + 2));
+            return Err(bad(format!("line {} has too few columns", n + 2)));
         };
-        labels.insert(file.to_string(), label.to_string());
+        let source = source_col.and_then(|c| fields.get(c)).map(|s| s.to_string()).filter(|s| !s.is_empty());
+        entries.insert(file.to_string(), ManifestEntry { label: label.to_string(), source });
     }
-    Ok(labels)
+    Ok(Manifest { entries })
+}
+
+/// The source of a file without a manifest source: the prefix of its file name before the
+/// first `-`, `_` or `.` (`sapc-00123.eml` -> `sapc`).
+pub fn source_prefix(file: &str) -> String {
+    let name = file.rsplit('/').next().unwrap_or(file);
+    let prefix = name.split(['-', '_', '.']).next().unwrap_or(name);
+    if prefix.is_empty() { name.to_owned() } else { prefix.to_owned() }
 }
 
 /// The envelope sender a stored message implies: its Return-Path, as delivery wrote it.
@@ -85,30 +132,38 @@ pub fn facts_from_stored_message(raw: &[u8]) -> MessageFacts {
     MessageFacts { envelope_sender, ..Default::default() }
 }
 
-/// A message file of the corpus, with its label.
+/// A message file of the corpus, with its label and source.
 #[derive(Debug, Clone)]
 pub struct CorpusFile {
     /// Path relative to the corpus folder, with `/` separators.
     pub file: String,
     pub label: Option<String>,
+    /// Where it came from: the manifest's `source_repo`, else [`source_prefix`].
+    pub source: String,
     pub raw: Vec<u8>,
 }
 
 /// Reads every `.eml` below `corpus` with its label: from `manifest` when given, else the
 /// first folder of its path.
-pub fn load_corpus(corpus: &Path, manifest: Option<&HashMap<String, String>>) -> std::io::Result<Vec<CorpusFile>> {
+pub fn load_corpus(corpus: &Path, manifest: Option<&Manifest>) -> Result<Vec<CorpusFile>, EvalError> {
+    let read_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| EvalError::Read { path, source }
+    };
     let mut out = Vec::new();
-    for path in find_messages(corpus)? {
-        let raw = std::fs::read(&path)?;
+    for path in find_messages(corpus).map_err(read_error(corpus))? {
+        let raw = std::fs::read(&path).map_err(read_error(&path))?;
         let relative = path.strip_prefix(corpus).unwrap_or(&path);
         let file = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        let entry = manifest.and_then(|m| m.entries.get(&file));
         let label = match manifest {
-            Some(m) => m.get(&file).cloned(),
+            Some(_) => entry.map(|e| e.label.clone()),
             None => (relative.components().count() > 1)
                 .then(|| relative.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()))
                 .flatten(),
         };
-        out.push(CorpusFile { file, label, raw });
+        let source = entry.and_then(|e| e.source.clone()).unwrap_or_else(|| source_prefix(&file));
+        out.push(CorpusFile { file, label, source, raw });
     }
     Ok(out)
 }
@@ -145,39 +200,186 @@ pub fn train_on(files: &[CorpusFile]) -> TokenModel {
     model
 }
 
-/// Cross-validation: model `i` is trained on every file outside fold `i`, so
-/// `models[fold_of(file, k)]` never saw `file`.
-pub fn fold_models(files: &[CorpusFile], folds: u32) -> Vec<std::sync::Arc<TokenModel>> {
-    let examples: Vec<(u32, Option<(Class, TokenSet)>)> =
-        files.iter().map(|f| (fold_of(&f.file, folds), training_example(f))).collect();
-    (0..folds)
-        .map(|fold| {
-            let mut model = TokenModel::default();
-            for (_, example) in examples.iter().filter(|(f, _)| *f != fold) {
-                if let Some((class, tokens)) = example {
-                    model.learn(*class, tokens);
-                }
-            }
-            std::sync::Arc::new(model)
-        })
-        .collect()
+/// What scores besides the checks and the token classifier: the operator's domain ages,
+/// SpamAssassin's rules and the learned combination.
+#[derive(Debug, Clone, Default)]
+pub struct Detectors {
+    pub domain_ages: Option<Arc<crate::analysis::new_domain::DomainAges>>,
+    pub spamassassin: Option<Arc<crate::spamassassin::RuleSet>>,
+    pub combination: Option<Arc<CombinationModel>>,
 }
 
-/// Scores one file, authenticating it with `auth` (offline: a DNS fixture at most).
-pub async fn score_file(
-    file: &CorpusFile,
-    auth: &Authenticator,
-    domain_ages: Option<std::sync::Arc<crate::analysis::new_domain::DomainAges>>,
-    token_models: Vec<std::sync::Arc<TokenModel>>,
-) -> Scored {
+/// The facts of a stored file, authenticated with `auth` (offline: a DNS fixture at most).
+pub async fn facts_for(file: &CorpusFile, auth: &Authenticator, detectors: &Detectors) -> MessageFacts {
     let mut facts = facts_from_stored_message(&file.raw);
     let delivery = Delivery { mail_from: &facts.envelope_sender, trusted: &[] };
     facts.auth = Some(auth.authenticate(&file.raw, &delivery).await);
     facts.now = proto::Timestamp::now();
-    facts.domain_ages = domain_ages;
+    facts.domain_ages = detectors.domain_ages.clone();
+    facts.spamassassin = detectors.spamassassin.clone();
+    facts.combination = detectors.combination.clone();
+    facts
+}
+
+/// Scores one file as the scorer would.
+pub async fn score_file(
+    file: &CorpusFile,
+    auth: &Authenticator,
+    detectors: &Detectors,
+    token_models: Vec<Arc<TokenModel>>,
+) -> Scored {
+    let mut facts = facts_for(file, auth, detectors).await;
     facts.token_models = token_models;
     let verdict = score(&file.raw, &facts);
     Scored { file: file.file.clone(), label: file.label.clone(), verdict }
+}
+
+/// A file analysed once (every check, SpamAssassin's rules, no classifier, no combination),
+/// with its tokens: what a leave-one-group-out run scores again and again with other models.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub file: String,
+    pub label: Option<String>,
+    pub group: String,
+    pub analysis: Analysis,
+    pub facts: MessageFacts,
+    pub example: Option<(Class, TokenSet)>,
+}
+
+/// Analyses every file once. `group_of` names each file's group (its source, or a fold).
+pub async fn prepare(
+    files: &[CorpusFile],
+    auth: &Authenticator,
+    detectors: &Detectors,
+    group_of: &dyn Fn(&CorpusFile) -> String,
+) -> Vec<Prepared> {
+    let mut out = Vec::with_capacity(files.len());
+    for file in files {
+        let mut facts = facts_for(file, auth, detectors).await;
+        facts.combination = None;
+        let analysis = analyze(&file.raw, &facts);
+        out.push(Prepared {
+            file: file.file.clone(),
+            label: file.label.clone(),
+            group: group_of(file),
+            analysis,
+            facts,
+            example: training_example(file).map(|(c, t)| (c, t.without_text())),
+        });
+    }
+    out
+}
+
+/// The analysis with the classifier's opinion added, as [`crate::analysis::content_classifier`]
+/// adds it when the scorer holds `model`.
+fn with_classifier(p: &Prepared, model: Option<&TokenModel>) -> Analysis {
+    let mut analysis = p.analysis.clone();
+    let (Some(model), Some((_, tokens))) = (model, &p.example) else {
+        // Files that teach nothing are scored with their tokens too.
+        return analysis;
+    };
+    if let Some(score) = crate::classifier::classify(&[model], tokens)
+        && let Some(detection) = crate::analysis::content_classifier::detection(
+            &score,
+            tokens.body_words,
+            crate::analysis::content_classifier::JUNK_CUTOFF,
+        )
+    {
+        analysis.detections.push(detection);
+        analysis.content = Some(score);
+    }
+    analysis
+}
+
+/// A training example for the combination, from an analysis.
+fn combination_example(p: &Prepared, analysis: &Analysis) -> Option<Example> {
+    let label = p.label.as_deref()?;
+    let (unwanted, phish, clean) = match label {
+        "clean" => (false, false, true),
+        "bulk" => (false, false, false),
+        "spam" => (true, false, false),
+        "phish" => (true, true, false),
+        _ => return None,
+    };
+    Some(Example { features: combine::features(&analysis.detections, analysis.content.as_ref()), unwanted, phish, clean })
+}
+
+fn model_without(full: &TokenModel, prepared: &[Prepared], groups: &[&str]) -> TokenModel {
+    let mut model = full.clone();
+    for p in prepared.iter().filter(|p| groups.contains(&p.group.as_str())) {
+        if let Some((class, tokens)) = &p.example {
+            model.unlearn(*class, tokens);
+        }
+    }
+    model
+}
+
+/// The combination's training examples from every group but `excluded`: each group's
+/// classifier features come from a model trained without that group (and without
+/// `excluded`), so the combination learns how far the classifier carries to unseen mail.
+pub fn combination_examples(
+    prepared: &[Prepared],
+    full: Option<&TokenModel>,
+    excluded: Option<&str>,
+) -> Vec<Example> {
+    let groups: BTreeSet<&str> =
+        prepared.iter().map(|p| p.group.as_str()).filter(|g| Some(*g) != excluded).collect();
+    let mut out = Vec::new();
+    for group in groups {
+        let leave_out: Vec<&str> = excluded.into_iter().chain(std::iter::once(group)).collect();
+        let model = full.map(|f| model_without(f, prepared, &leave_out));
+        for p in prepared.iter().filter(|p| p.group == group) {
+            let analysis = with_classifier(p, model.as_ref());
+            out.extend(combination_example(p, &analysis));
+        }
+    }
+    out
+}
+
+/// The token model of every labelled prepared file.
+pub fn full_model(prepared: &[Prepared]) -> TokenModel {
+    let mut model = TokenModel::default();
+    for (class, tokens) in prepared.iter().filter_map(|p| p.example.as_ref()) {
+        model.learn(*class, tokens);
+    }
+    model
+}
+
+/// Leave-one-group-out: every group is scored by a classifier trained on the other groups
+/// and (with `combine`) a combination model trained and thresholded on them too, never on
+/// itself. `classifier`: false scores with rules alone (no token classifier anywhere).
+pub fn leave_one_group_out(prepared: &[Prepared], classifier: bool, combine_models: bool) -> Vec<Scored> {
+    let full = classifier.then(|| full_model(prepared));
+    let groups: BTreeSet<&str> = prepared.iter().map(|p| p.group.as_str()).collect();
+    let mut scored = Vec::with_capacity(prepared.len());
+    for group in groups {
+        let model = full.as_ref().map(|f| model_without(f, prepared, &[group]));
+        let combination = combine_models.then(|| {
+            let examples = combination_examples(prepared, full.as_ref(), Some(group));
+            Arc::new(combine::train(&examples, &format!("loso-without-{group}"), Provenance::default()))
+        });
+        for p in prepared.iter().filter(|p| p.group == group) {
+            let analysis = with_classifier(p, model.as_ref());
+            let mut facts = p.facts.clone();
+            facts.combination = combination.clone();
+            scored.push(Scored { file: p.file.clone(), label: p.label.clone(), verdict: finish(analysis, &facts) });
+        }
+    }
+    scored.sort_by(|a, b| a.file.cmp(&b.file));
+    scored
+}
+
+/// The shipped combination model: trained on every group, each group's classifier features
+/// from a model that never saw it.
+pub fn train_combination(prepared: &[Prepared], version: &str, provenance: Provenance) -> CombinationModel {
+    let full = full_model(prepared);
+    let examples = combination_examples(prepared, Some(&full), None);
+    let provenance = Provenance {
+        messages: examples.len(),
+        clean_messages: examples.iter().filter(|e| e.clean).count(),
+        ..provenance
+    };
+    combine::train(&examples, version, provenance)
 }
 
 /// How one label fared.
@@ -201,8 +403,17 @@ pub struct Summary {
     pub labels: BTreeMap<String, LabelScore>,
     /// Clean messages given anything but NONE or BULK.
     pub clean_false_positive_rate: Option<f64>,
-    /// Spam and phish given anything but NONE.
+    /// Spam and phish given a threat or spam verdict (MALICIOUS, SUSPICIOUS, SPOOF, SPAM;
+    /// not BULK, not NONE).
     pub spam_phish_caught: Option<f64>,
+    /// The same for spam alone and phish alone.
+    pub spam_caught: Option<f64>,
+    pub phish_caught: Option<f64>,
+}
+
+/// A threat or spam verdict: what "caught" means.
+pub fn is_caught(d: Disposition) -> bool {
+    matches!(d, Disposition::Malicious | Disposition::Suspicious | Disposition::Spoof | Disposition::Spam)
 }
 
 pub fn summarize(scored: &[Scored]) -> Summary {
@@ -235,7 +446,9 @@ pub fn summarize(scored: &[Scored]) -> Summary {
     };
     summary.clean_false_positive_rate =
         share(&["clean"], &|v| !matches!(v.disposition, Disposition::None | Disposition::Bulk));
-    summary.spam_phish_caught = share(&["spam", "phish"], &|v| v.disposition != Disposition::None);
+    summary.spam_phish_caught = share(&["spam", "phish"], &|v| is_caught(v.disposition));
+    summary.spam_caught = share(&["spam"], &|v| is_caught(v.disposition));
+    summary.phish_caught = share(&["phish"], &|v| is_caught(v.disposition));
     summary
 }
 
@@ -266,7 +479,7 @@ mod tests {
         assert_eq!(files.len(), 3);
         let mut scored = Vec::new();
         for f in &files {
-            scored.push(score_file(f, &auth, None, Vec::new()).await);
+            scored.push(score_file(f, &auth, &Detectors::default(), Vec::new()).await);
         }
         let s = summarize(&scored);
         assert_eq!(s.confusion["bulk"]["BULK"], 1);
@@ -278,15 +491,71 @@ mod tests {
         assert_eq!(s.labels["clean"].precision, Some(0.5), "{s:?}");
 
         // A manifest overrides the folders.
-        std::fs::write(dir.join("MANIFEST.tsv"), "file\tlabel\textra\nclean/b.eml\tspoof\tx\n").unwrap();
+        std::fs::write(
+            dir.join("MANIFEST.tsv"),
+            "file\tlabel\tsource_repo\nclean/b.eml\tspoof\tacme/tests\nclean/c.eml\tclean\t\n",
+        )
+        .unwrap();
         let manifest = read_manifest(&dir.join("MANIFEST.tsv")).unwrap();
         let files = load_corpus(&dir, Some(&manifest)).unwrap();
-        let label = |name: &str| files.iter().find(|f| f.file == name).unwrap().label.clone();
-        assert_eq!(label("clean/b.eml").as_deref(), Some("spoof"));
-        assert_eq!(label("clean/c.eml"), None);
+        let file = |name: &str| files.iter().find(|f| f.file == name).unwrap().clone();
+        assert_eq!(file("clean/b.eml").label.as_deref(), Some("spoof"));
+        assert_eq!(file("clean/b.eml").source, "acme/tests", "the manifest names the source");
+        assert_eq!(file("clean/c.eml").source, "c", "else the file name's prefix");
+        assert_eq!(file("bulk/a.eml").label, None);
         std::fs::write(dir.join("BAD.tsv"), "name\tlabel\n").unwrap();
         assert!(read_manifest(&dir.join("BAD.tsv")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn labelled(file: &str, label: &str, source: &str, raw: String) -> CorpusFile {
+        CorpusFile { file: file.into(), label: Some(label.into()), source: source.into(), raw: raw.into_bytes() }
+    }
+
+    /// Three sources; the spam of source "c" uses words no other source has. Left out, "c"
+    /// is scored by a classifier that never saw those words, so it catches none of it; the
+    /// others' spam shares vocabulary and is caught. Trained on everything (memory), "c"
+    /// would be caught too: the grouping is what makes the figure honest.
+    #[tokio::test]
+    async fn leaving_a_source_out_means_never_seeing_it() {
+        let auth = offline();
+        let mut files = Vec::new();
+        for source in ["a", "b", "c"] {
+            for i in 0..30 {
+                let ham = format!(
+                    "From: colleague{i}@corp-{source}.example\r\nSubject: project notes {i}\r\n\r\n\
+the agenda for the review meeting covers the budget, the schedule and the staffing plan for the next \
+quarter with minutes from the last session and action items for every team member {i}\r\n"
+                );
+                files.push(labelled(&format!("clean/{source}-{i}.eml"), "clean", source, ham));
+                let words = if source == "c" {
+                    "zorblax quintophane mirvelt drunesque plovicate samberine trokulent vashmire yelpotic"
+                } else {
+                    "cheap pills discount pharmacy viagra order online now lowest prices guaranteed"
+                };
+                let spam = format!(
+                    "From: seller{i}@shop-{source}.example\r\nSubject: {words} {i}\r\n\r\n{words} {words} {i}\r\n"
+                );
+                files.push(labelled(&format!("spam/{source}-{i}.eml"), "spam", source, spam));
+            }
+        }
+        let prepared = prepare(&files, &auth, &Detectors::default(), &|f| f.source.clone()).await;
+        // The classifier alone decides here (no combination: its tests are in combine.rs).
+        let scored = leave_one_group_out(&prepared, true, false);
+        let caught = |source: &str| {
+            scored.iter().filter(|s| s.file.starts_with(&format!("spam/{source}-")) && is_caught(s.verdict.disposition)).count()
+        };
+        assert_eq!(caught("c"), 0, "unseen vocabulary is not recognised");
+        assert!(caught("a") >= 25 && caught("b") >= 25, "a: {}, b: {}", caught("a"), caught("b"));
+        let summary = summarize(&scored);
+        assert_eq!(summary.clean_false_positive_rate, Some(0.0));
+        // Trained on every source, the same files are all recognised.
+        let model = Arc::new(train_on(&files));
+        let mut remembered = 0;
+        for f in files.iter().filter(|f| f.file.starts_with("spam/c-")) {
+            remembered += usize::from(is_caught(score_file(f, &auth, &Detectors::default(), vec![model.clone()]).await.verdict.disposition));
+        }
+        assert_eq!(remembered, 30);
     }
 
     fn tempdir() -> PathBuf {

@@ -7,12 +7,14 @@
 pub mod analysis;
 pub mod auth;
 pub mod classifier;
+pub mod combine;
 pub mod config;
 pub mod error;
 pub mod eval;
 pub mod learner;
 pub mod policy;
 pub mod score;
+pub mod spamassassin;
 pub mod train;
 pub mod verdict;
 pub mod worker;

@@ -62,8 +62,35 @@ enum Command {
         #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=20))]
         folds: Option<u32>,
         /// No token classifier at all (it gives no opinion).
-        #[arg(long, conflicts_with_all = ["train", "folds"])]
+        #[arg(long, conflicts_with_all = ["train", "folds", "group_by"])]
         untrained: bool,
+        /// Leave one group out: `source` (the manifest's source_repo column, else the file
+        /// name's prefix). Each source is scored by a token classifier and a combination
+        /// model trained on every other source, never on itself: the figure that says how
+        /// the scorer does on mail it has never seen. Also prints the figures with rules
+        /// alone (no classifier). The default when --corpus is the development corpus.
+        #[arg(long, value_enum, conflicts_with_all = ["train", "folds"])]
+        group_by: Option<GroupBy>,
+        /// SpamAssassin's rule folder (default: the scorer's default, /usr/share/spamassassin).
+        #[arg(long, value_name = "DIR")]
+        sa_rules: Option<PathBuf>,
+        /// Do not run SpamAssassin's rules.
+        #[arg(long)]
+        no_spamassassin: bool,
+        /// The combination model for --train / --untrained runs (default: the shipped one).
+        /// With --group-by and --folds a model is trained for each left-out group instead.
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+    },
+    /// SpamAssassin's rules: `check` reads the folder and lists what runs and what cannot.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
+    /// The learned combination model: `train` makes it from a labelled corpus.
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
     },
     /// Per-tenant policies in the KV bucket POSTERN_POLICIES, which every scorer watches:
     /// a change applies within moments, no restart. Policy files are TOML (see
@@ -97,6 +124,44 @@ enum Command {
         /// Publish LabelWithdrawn events for these files instead.
         #[arg(long)]
         withdraw: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum GroupBy {
+    Source,
+}
+
+#[derive(Subcommand)]
+enum RulesAction {
+    /// Read a rule folder: how many rules of each type run, which are prefiltered or need
+    /// fancy-regex, and every rule that cannot run with the reason (exit 1 if none runs).
+    Check {
+        /// Default: the configured spamassassin_rules (/usr/share/spamassassin).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// List every unsupported rule, not only the counts per reason.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelAction {
+    /// Train the combination model on a labelled corpus (each source's classifier features
+    /// from a classifier that never saw that source) and write it as JSON, with the
+    /// command and the corpus manifest's digest that reproduce it.
+    Train {
+        #[arg(long)]
+        corpus: PathBuf,
+        /// Where to write the model (the shipped one: scorer/model/combination.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// The model's version, named in every disposition's rules version.
+        #[arg(long)]
+        version: String,
+        #[arg(long, value_name = "DIR")]
+        sa_rules: Option<PathBuf>,
     },
 }
 
@@ -141,18 +206,44 @@ async fn run_cli() -> anyhow::Result<()> {
             let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
             scorer::run(config, shutdown_signal()).await.context("scorer failed")?;
         }
-        Command::Eval { corpus, labels, json, dns, domain_ages, train, folds, untrained } => {
+        Command::Eval {
+            corpus,
+            labels,
+            json,
+            dns,
+            domain_ages,
+            train,
+            folds,
+            untrained,
+            group_by,
+            sa_rules,
+            no_spamassassin,
+            model,
+        } => {
             if train.is_some() && folds.is_some() {
                 anyhow::bail!("--train and --folds exclude each other: --folds trains on the corpus itself");
             }
-            let (train, folds) = match (train, folds, untrained) {
-                (None, None, false) => default_training(&corpus),
-                (train, folds, _) => (train, folds),
+            let mode = match (train, folds, group_by, untrained) {
+                (Some(dir), _, _, _) => EvalMode::Trained(dir),
+                (None, Some(k), _, _) => EvalMode::Folds(k),
+                (None, None, Some(GroupBy::Source), _) => EvalMode::BySource,
+                (None, None, None, true) => EvalMode::Untrained,
+                (None, None, None, false) => default_mode(&corpus),
             };
-            let options = EvalOptions { labels, dns, domain_ages, train, folds, json };
+            let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
+            let rules_dir = sa_rules.unwrap_or(config.spamassassin_rules.clone());
+            let options = EvalOptions { labels, dns, domain_ages, mode, json, rules_dir, no_spamassassin, model };
             eval(&corpus, &options).await?
         }
-        Command::Bench { corpus, seconds } => bench(&corpus, seconds).await?,
+        Command::Rules { action: RulesAction::Check { rules, verbose } } => {
+            let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
+            rules_check(&rules.unwrap_or(config.spamassassin_rules), verbose)?
+        }
+        Command::Model { action: ModelAction::Train { corpus, out, version, sa_rules } } => {
+            let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
+            model_train(&corpus, &out, &version, &sa_rules.unwrap_or(config.spamassassin_rules)).await?
+        }
+        Command::Bench { corpus, seconds } => bench(cli.config.as_deref(), &corpus, seconds).await?,
         Command::Policy { action } => policy(cli.config.as_deref(), action).await?,
         Command::Train { corpus, labels, tenant, withdraw } => {
             let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
@@ -171,29 +262,34 @@ fn thread_cpu_seconds() -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
-async fn bench(corpus: &std::path::Path, seconds: u64) -> anyhow::Result<()> {
+async fn bench(config: Option<&std::path::Path>, corpus: &std::path::Path, seconds: u64) -> anyhow::Result<()> {
     use scorer::eval;
     let manifest_path = corpus.join("MANIFEST.tsv");
-    let manifest =
-        manifest_path.is_file().then(|| eval::read_manifest(&manifest_path)).transpose().map_err(anyhow::Error::msg)?;
-    let files =
-        eval::load_corpus(corpus, manifest.as_ref()).with_context(|| format!("reading {}", corpus.display()))?;
+    let manifest = manifest_path.is_file().then(|| eval::read_manifest(&manifest_path)).transpose()?;
+    let files = eval::load_corpus(corpus, manifest.as_ref())?;
     if files.is_empty() {
         anyhow::bail!("no .eml files below {}", corpus.display());
     }
     let model = std::sync::Arc::new(eval::train_on(&files));
+    let config = scorer::config::Config::load(config).context("loading configuration")?;
+    let detection = config.detection()?;
+    let detectors = eval::Detectors {
+        domain_ages: None,
+        spamassassin: detection.spamassassin.clone(),
+        combination: detection.combination.clone(),
+    };
     let auth = scorer::auth::Authenticator::offline(scorer::auth::TxtRecords::default()).map_err(anyhow::Error::msg)?;
     let bytes: usize = files.iter().map(|f| f.raw.len()).sum();
     // One warm-up pass, then whole passes until the time is up.
     for f in &files {
-        eval::score_file(f, &auth, None, vec![model.clone()]).await;
+        eval::score_file(f, &auth, &detectors, vec![model.clone()]).await;
     }
     let cpu_start = thread_cpu_seconds().unwrap_or(0.0);
     let started = std::time::Instant::now();
     let mut passes = 0u64;
     while passes == 0 || started.elapsed().as_secs() < seconds {
         for f in &files {
-            std::hint::black_box(eval::score_file(f, &auth, None, vec![model.clone()]).await);
+            std::hint::black_box(eval::score_file(f, &auth, &detectors, vec![model.clone()]).await);
         }
         passes += 1;
     }
@@ -344,9 +440,8 @@ async fn train(
         let p = corpus.join("MANIFEST.tsv");
         p.is_file().then_some(p)
     });
-    let manifest = manifest_path.as_deref().map(scorer::eval::read_manifest).transpose().map_err(anyhow::Error::msg)?;
-    let files = scorer::eval::load_corpus(corpus, manifest.as_ref())
-        .with_context(|| format!("reading {}", corpus.display()))?;
+    let manifest = manifest_path.as_deref().map(scorer::eval::read_manifest).transpose()?;
+    let files = scorer::eval::load_corpus(corpus, manifest.as_ref())?;
     let client = connect(config, "postern-scorer-train").await?;
     let js = async_nats::jetstream::new(client.clone());
     let started = std::time::Instant::now();
@@ -364,15 +459,27 @@ async fn train(
     Ok(())
 }
 
-/// What `scorer eval` trains on when not told: the development corpus if it is elsewhere,
-/// cross-validation if it is the corpus being scored, nothing if there is none.
-fn default_training(corpus: &std::path::Path) -> (Option<PathBuf>, Option<u32>) {
+/// How `scorer eval` trains the classifier and the combination.
+enum EvalMode {
+    /// The classifier trained on another folder; the shipped (or --model) combination.
+    Trained(PathBuf),
+    /// Leave one source out (classifier and combination per left-out source).
+    BySource,
+    /// K random folds by a hash of the path (for comparison only).
+    Folds(u32),
+    /// No classifier; the shipped (or --model) combination.
+    Untrained,
+}
+
+/// What `scorer eval` does when not told: leave one source out when --corpus is the
+/// development corpus, else train on the development corpus when there is one.
+fn default_mode(corpus: &std::path::Path) -> EvalMode {
     let dev =
         std::env::var_os("POSTERN_CORPUS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/corpus"));
     match (dev.canonicalize(), corpus.canonicalize()) {
-        (Ok(dev), Ok(corpus)) if dev == corpus => (None, Some(5)),
-        (Ok(dev), _) if dev.is_dir() => (Some(dev), None),
-        _ => (None, None),
+        (Ok(dev), Ok(corpus)) if dev == corpus => EvalMode::BySource,
+        (Ok(dev), _) if dev.is_dir() => EvalMode::Trained(dev),
+        _ => EvalMode::Untrained,
     }
 }
 
@@ -380,14 +487,48 @@ struct EvalOptions {
     labels: Option<PathBuf>,
     dns: Option<PathBuf>,
     domain_ages: Option<PathBuf>,
-    train: Option<PathBuf>,
-    folds: Option<u32>,
+    mode: EvalMode,
     json: bool,
+    rules_dir: PathBuf,
+    no_spamassassin: bool,
+    model: Option<PathBuf>,
+}
+
+/// A labelled folder: its files, and the manifest they were labelled by.
+fn labelled(
+    dir: &std::path::Path,
+    labels: Option<&std::path::Path>,
+) -> anyhow::Result<(Option<PathBuf>, Vec<scorer::eval::CorpusFile>)> {
+    use scorer::eval;
+    if !dir.is_dir() {
+        anyhow::bail!("{}: not a folder", dir.display());
+    }
+    // The folder's own manifest is used when present and no other is named.
+    let manifest_path = labels.map(|p| p.to_path_buf()).or_else(|| {
+        let p = dir.join("MANIFEST.tsv");
+        p.is_file().then_some(p)
+    });
+    let manifest = manifest_path.as_deref().map(eval::read_manifest).transpose()?;
+    let files = eval::load_corpus(dir, manifest.as_ref())?;
+    if files.is_empty() {
+        anyhow::bail!("no .eml files below {}", dir.display());
+    }
+    Ok((manifest_path, files))
+}
+
+fn load_model(path: Option<&std::path::Path>) -> anyhow::Result<scorer::combine::CombinationModel> {
+    use scorer::combine::CombinationModel;
+    match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            CombinationModel::from_json(&text).with_context(|| p.display().to_string())
+        }
+        None => Ok(CombinationModel::shipped()?),
+    }
 }
 
 async fn eval(corpus: &std::path::Path, options: &EvalOptions) -> anyhow::Result<()> {
     use scorer::auth::{Authenticator, TxtRecords};
-    use scorer::classifier::TokenModel;
     use scorer::eval;
     use std::sync::Arc;
     let json = options.json;
@@ -401,43 +542,78 @@ async fn eval(corpus: &std::path::Path, options: &EvalOptions) -> anyhow::Result
     let records =
         options.dns.as_deref().map(TxtRecords::load).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
     let auth = Authenticator::offline(records).map_err(anyhow::Error::msg)?;
-    let labelled = |dir: &std::path::Path, labels: Option<&std::path::Path>| -> anyhow::Result<_> {
-        if !dir.is_dir() {
-            anyhow::bail!("{}: not a folder", dir.display());
-        }
-        // The folder's own manifest is used when present and no other is named.
-        let manifest_path = labels.map(|p| p.to_path_buf()).or_else(|| {
-            let p = dir.join("MANIFEST.tsv");
-            p.is_file().then_some(p)
-        });
-        let manifest = manifest_path.as_deref().map(eval::read_manifest).transpose().map_err(anyhow::Error::msg)?;
-        let files = eval::load_corpus(dir, manifest.as_ref()).with_context(|| format!("reading {}", dir.display()))?;
-        if files.is_empty() {
-            anyhow::bail!("no .eml files below {}", dir.display());
-        }
-        Ok((manifest_path, files))
-    };
     let (manifest_path, files) = labelled(corpus, options.labels.as_deref()).context("--corpus")?;
-    // One model for every file (--train), or one per fold (--folds), or none.
-    let models: Vec<Arc<TokenModel>> = match (&options.train, options.folds) {
-        (Some(dir), _) => {
-            let (_, training) = labelled(dir, None).context("--train")?;
-            vec![Arc::new(eval::train_on(&training))]
-        }
-        (None, Some(k)) => eval::fold_models(&files, k),
-        (None, None) => Vec::new(),
+    let spamassassin = if options.no_spamassassin {
+        None
+    } else {
+        let loaded = scorer::spamassassin::load(&options.rules_dir)?;
+        eprintln!(
+            "SpamAssassin rules: {} from {} files in {} ({} cannot run: `scorer rules check`)",
+            loaded.rules.len(),
+            loaded.files,
+            loaded.dir.display(),
+            loaded.rules.unsupported.len()
+        );
+        Some(Arc::new(loaded.rules))
     };
-    let mut scored = Vec::with_capacity(files.len());
-    for file in &files {
-        let token_models = match options.folds {
-            Some(k) => vec![models[eval::fold_of(&file.file, k) as usize].clone()],
-            None => models.clone(),
-        };
-        let s = eval::score_file(file, &auth, ages.clone(), token_models).await;
-        if json {
+    let mut detectors = eval::Detectors { domain_ages: ages, spamassassin, combination: None };
+    let started = std::time::Instant::now();
+    let (description, scored, rules_alone) = match &options.mode {
+        EvalMode::Trained(dir) => {
+            let (_, training) = labelled(dir, None).context("--train")?;
+            detectors.combination = Some(Arc::new(load_model(options.model.as_deref())?));
+            let model = Arc::new(eval::train_on(&training));
+            let mut scored = Vec::with_capacity(files.len());
+            for file in &files {
+                scored.push(eval::score_file(file, &auth, &detectors, vec![model.clone()]).await);
+            }
+            (format!("token classifier trained on {}; shipped combination", dir.display()), scored, None)
+        }
+        EvalMode::Untrained => {
+            detectors.combination = Some(Arc::new(load_model(options.model.as_deref())?));
+            let mut scored = Vec::with_capacity(files.len());
+            for file in &files {
+                scored.push(eval::score_file(file, &auth, &detectors, Vec::new()).await);
+            }
+            ("token classifier untrained (no opinion); shipped combination".to_owned(), scored, None)
+        }
+        EvalMode::BySource => {
+            let prepared = eval::prepare(&files, &auth, &detectors, &|f| f.source.clone()).await;
+            let scored = eval::leave_one_group_out(&prepared, true, true);
+            let alone = eval::leave_one_group_out(&prepared, false, true);
+            (
+                "leave one source out: each source scored by a classifier and a combination trained on the other sources"
+                    .to_owned(),
+                scored,
+                Some(alone),
+            )
+        }
+        EvalMode::Folds(k) => {
+            let k = *k;
+            let prepared = eval::prepare(&files, &auth, &detectors, &|f| eval::fold_of(&f.file, k).to_string()).await;
+            let scored = eval::leave_one_group_out(&prepared, true, true);
+            (
+                format!("{k} random folds (sources mixed into every fold: a measure of memory, for comparison only)"),
+                scored,
+                None,
+            )
+        }
+    };
+    let summary = eval::summarize(&scored);
+    let source_of: std::collections::HashMap<&str, &str> =
+        files.iter().map(|f| (f.file.as_str(), f.source.as_str())).collect();
+    let mut per_source: std::collections::BTreeMap<String, Vec<eval::Scored>> = Default::default();
+    for s in &scored {
+        per_source.entry(source_of.get(s.file.as_str()).copied().unwrap_or("-").to_owned()).or_default().push(s.clone());
+    }
+    let per_source: std::collections::BTreeMap<String, eval::Summary> =
+        per_source.into_iter().map(|(k, v)| (k, eval::summarize(&v))).collect();
+    if json {
+        for s in &scored {
             let line = serde_json::json!({
                 "file": s.file,
                 "label": s.label,
+                "source": source_of.get(s.file.as_str()),
                 "disposition": s.verdict.disposition.as_str(),
                 "attributes": s.verdict.attributes.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
                 "detections": s.verdict.detections.iter().map(|d| serde_json::json!({
@@ -446,29 +622,56 @@ async fn eval(corpus: &std::path::Path, options: &EvalOptions) -> anyhow::Result
             });
             println!("{line}");
         }
-        scored.push(s);
-    }
-    let summary = eval::summarize(&scored);
-    if json {
-        let training = match (&options.train, options.folds) {
-            (Some(dir), _) => format!("trained on {}", dir.display()),
-            (None, Some(k)) => format!("cross-validated, {k} folds"),
-            (None, None) => "untrained".to_owned(),
-        };
-        println!("{}", serde_json::json!({ "summary": summary, "token_classifier": training }));
+        println!(
+            "{}",
+            serde_json::json!({
+                "summary": summary,
+                "per_source": per_source,
+                "rules_alone": rules_alone.as_deref().map(eval::summarize),
+                "mode": description,
+            })
+        );
         return Ok(());
     }
     match &manifest_path {
         Some(p) => println!("labels from {}", p.display()),
         None => println!("labels from the folder layout"),
     }
-    match (&options.train, options.folds) {
-        (Some(dir), _) => println!("token classifier trained on {}", dir.display()),
-        (None, Some(k)) => {
-            println!("token classifier cross-validated: {k} folds, each file scored by a model that never saw it")
+    println!("{description}");
+    print_confusion(&summary);
+    println!("{} messages scored in {:.1} s", summary.messages, started.elapsed().as_secs_f64());
+    print_rates("overall", &summary);
+    if matches!(options.mode, EvalMode::BySource) {
+        println!();
+        println!(
+            "{:<58}{:>6}{:>12}{:>11}{:>11}{:>11}",
+            "source (left out)", "files", "clean FP", "spam", "phish", "bulk"
+        );
+        for (source, s) in &per_source {
+            let pct = |v: Option<f64>| v.map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "-".into());
+            let count = |label: &str| s.labels.get(label).map_or(0, |l| l.messages);
+            let cell = |label: &str, v: Option<f64>| {
+                if count(label) == 0 { "-".to_owned() } else { format!("{} of {}", pct(v), count(label)) }
+            };
+            println!(
+                "{:<58}{:>6}{:>12}{:>11}{:>11}{:>11}",
+                source,
+                s.messages,
+                cell("clean", s.clean_false_positive_rate),
+                pct(s.spam_caught),
+                pct(s.phish_caught),
+                pct(s.labels.get("bulk").map(|l| l.recall))
+            );
         }
-        (None, None) => println!("token classifier untrained (no opinion); see --train and --folds"),
+        if let Some(alone) = &rules_alone {
+            println!();
+            print_rates("rules alone (no classifier; combination left-one-source-out)", &eval::summarize(alone));
+        }
     }
+    Ok(())
+}
+
+fn print_confusion(summary: &scorer::eval::Summary) {
     print!("{:<12}", "label");
     for d in Disposition::ALL {
         print!("{:>11}", d.as_str());
@@ -489,16 +692,101 @@ async fn eval(corpus: &std::path::Path, options: &EvalOptions) -> anyhow::Result
             None => println!(),
         }
     }
-    println!("{} messages scored", summary.messages);
-    if let Some(fp) = summary.clean_false_positive_rate {
-        println!("clean given anything but NONE/BULK (false positives): {:.1}%", fp * 100.0);
+}
+
+fn print_rates(title: &str, summary: &scorer::eval::Summary) {
+    let pct = |v: Option<f64>| v.map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "-".into());
+    println!(
+        "{title}: clean flagged (false positives) {}, spam + phish caught {} (spam {}, phish {}; caught = MALICIOUS, SUSPICIOUS, SPOOF or SPAM){}",
+        pct(summary.clean_false_positive_rate),
+        pct(summary.spam_phish_caught),
+        pct(summary.spam_caught),
+        pct(summary.phish_caught),
+        summary.labels.get("encrypted").map(|e| format!("; encrypted flagged {:.1}%", e.recall * 100.0)).unwrap_or_default()
+    );
+}
+
+fn rules_check(dir: &std::path::Path, verbose: bool) -> anyhow::Result<()> {
+    let loaded = scorer::spamassassin::load(dir)?;
+    let rules = &loaded.rules;
+    println!("{}: {} rule files (digest {})", loaded.dir.display(), loaded.files, loaded.digest);
+    println!(
+        "{} rules run ({} behind the literal prefilter, {} with fancy-regex); {} cannot run",
+        rules.len(),
+        rules.prefiltered,
+        rules.fancy.len(),
+        rules.unsupported.len()
+    );
+    let mut by_reason: std::collections::BTreeMap<String, Vec<&scorer::spamassassin::engine::Unsupported>> =
+        Default::default();
+    for u in &rules.unsupported {
+        // Group by the reason's kind: its text up to the first detail.
+        let kind = u.reason.split([':', '(']).next().unwrap_or(&u.reason).trim().to_owned();
+        by_reason.entry(kind).or_default().push(u);
     }
-    if let Some(caught) = summary.spam_phish_caught {
-        println!("spam and phish given anything but NONE (caught): {:.1}%", caught * 100.0);
+    println!("cannot run, by reason:");
+    for (reason, list) in &by_reason {
+        println!("  {:>5}  {reason}", list.len());
+        if verbose {
+            for u in list {
+                println!("           {} ({} in {}): {}", u.name, u.rule_type.as_str(), u.file, u.reason);
+            }
+        }
     }
-    if let Some(enc) = summary.labels.get("encrypted") {
-        println!("encrypted with the ENCRYPTED attribute: {:.1}%", enc.recall * 100.0);
+    if !rules.unknown_lines.is_empty() {
+        println!("{} settings this reader does not know (skipped):", rules.unknown_lines.len());
+        for line in rules.unknown_lines.iter().take(if verbose { usize::MAX } else { 10 }) {
+            println!("  {line}");
+        }
     }
+    if rules.is_empty() {
+        anyhow::bail!("no rule of {} can run", dir.display());
+    }
+    Ok(())
+}
+
+async fn model_train(
+    corpus: &std::path::Path,
+    out: &std::path::Path,
+    version: &str,
+    rules_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use scorer::eval;
+    use std::sync::Arc;
+    let (manifest_path, files) = labelled(corpus, None).context("--corpus")?;
+    let manifest_sha256 = match &manifest_path {
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        }
+        None => anyhow::bail!("--corpus {}: no MANIFEST.tsv (its digest goes in the model)", corpus.display()),
+    };
+    let loaded = scorer::spamassassin::load(rules_dir)?;
+    let digest = loaded.digest.clone();
+    let detectors = eval::Detectors { spamassassin: Some(Arc::new(loaded.rules)), ..Default::default() };
+    let auth = scorer::auth::Authenticator::offline(scorer::auth::TxtRecords::default()).map_err(anyhow::Error::msg)?;
+    let prepared = eval::prepare(&files, &auth, &detectors, &|f| f.source.clone()).await;
+    let provenance = scorer::combine::Provenance {
+        command: format!(
+            "scorer model train --corpus <corpus> --out {} --version {version} (corpus: the development corpus, rules: {})",
+            out.display(),
+            rules_dir.display()
+        ),
+        corpus_manifest_sha256: manifest_sha256,
+        spamassassin_rules_digest: digest,
+        ..Default::default()
+    };
+    let model = eval::train_combination(&prepared, version, provenance);
+    let mut text = serde_json::to_string_pretty(&model)?;
+    text.push('\n');
+    std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "{}: combination {version} from {} examples ({} clean); threshold {:.4}",
+        out.display(),
+        model.provenance.messages,
+        model.provenance.clean_messages,
+        model.threshold
+    );
     Ok(())
 }
 

@@ -52,6 +52,21 @@ pub struct TenantPolicy {
     pub auto_remediate: bool,
     /// TEAM reclassifications wait for a second analyst's decision, like USER ones.
     pub review_team_submissions: bool,
+    /// Brands for the brand-impersonation check, added to the shipped table
+    /// (`scorer/data/brands.tsv`); an entry with a shipped brand's name replaces it (for a
+    /// tenant that is that brand, or works with its domains).
+    pub brands: Vec<BrandEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrandEntry {
+    pub name: String,
+    /// The names a lure would show (matched as whole words, case-insensitive).
+    pub names: Vec<String>,
+    /// The brand's own domains (subdomains included).
+    #[serde(default)]
+    pub domains: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,13 +125,18 @@ pub struct Thresholds {
     pub new_domain_strong_days: u32,
     /// Younger than this: an attribute only.
     pub new_domain_weak_days: u32,
-    /// The token classifier's cutoff for SPAM / phishing (0.5 to 1.0).
+    /// The token classifier's cutoff for deciding SPAM / phishing on its own (0.5 to 1.0);
+    /// below it the classifier's probabilities are features of the learned combination.
     pub content_spam: f64,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { new_domain_strong_days: 7, new_domain_weak_days: 30, content_spam: 0.80 }
+        Thresholds {
+            new_domain_strong_days: 7,
+            new_domain_weak_days: 30,
+            content_spam: crate::analysis::content_classifier::JUNK_CUTOFF,
+        }
     }
 }
 

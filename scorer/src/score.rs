@@ -42,33 +42,51 @@ pub fn score(raw: &[u8], facts: &MessageFacts) -> Verdict {
     }
 }
 
+/// What the checks found in a message, before the learned combination and the policy:
+/// a verdict is [`finish`]ed from it. Split so that an evaluation can score the same
+/// analysis with another classifier or combination model (see [`crate::eval`]).
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub detections: Vec<Detection>,
+    pub attributes: Vec<Attribute>,
+    pub headers: HeaderSummary,
+    /// The token classifier's score, when it gave one.
+    pub content: Option<crate::classifier::ContentScore>,
+    /// The From address (lower case), for the policy.
+    pub from_address: Option<String>,
+    /// No header could be parsed: nothing more is decided.
+    pub unparsable: bool,
+}
+
 fn score_unguarded(raw: &[u8], facts: &MessageFacts) -> Verdict {
+    finish(analyze(raw, facts), facts)
+}
+
+/// Runs every check over the message.
+pub fn analyze(raw: &[u8], facts: &MessageFacts) -> Analysis {
     let Some(message) = MessageParser::default().parse(raw) else {
         // mail-parser finds no header at all: nothing to judge, recorded as such.
-        return Verdict {
-            disposition: Disposition::None,
-            attributes: Vec::new(),
+        return Analysis {
             detections: vec![Detection {
                 name: NO_HEADERS.into(),
                 score_milli: 0,
                 evidence: "no RFC 5322 header could be parsed".into(),
             }],
+            attributes: Vec::new(),
             headers: HeaderSummary::default(),
+            content: None,
+            from_address: None,
+            unparsable: true,
         };
     };
     let mut ctx = ScoreContext::new(&message, facts);
     analysis::run_all(&mut ctx);
-    let mut detections = ctx.detections;
-    let mut attributes = ctx.attributes;
-    let mut disposition = verdict::decide(&detections);
-    if let Some(policy) = &facts.policy {
-        disposition = apply_policy(policy, &message, facts, disposition, &mut detections, &mut attributes);
-    }
-    attributes.sort();
-    Verdict {
-        disposition,
-        attributes,
-        detections,
+    Analysis {
+        detections: ctx.detections,
+        attributes: ctx.attributes,
+        content: ctx.content,
+        from_address: message.from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_lowercase),
+        unparsable: false,
         headers: HeaderSummary {
             from: message.from().and_then(|a| a.first()).map(|a| match (a.name(), a.address()) {
                 (Some(name), Some(addr)) => format!("{name} <{addr}>"),
@@ -83,17 +101,36 @@ fn score_unguarded(raw: &[u8], facts: &MessageFacts) -> Verdict {
     }
 }
 
+/// The verdict: the learned combination weighs the detections (when a model is loaded),
+/// the disposition table decides, the tenant's policy has the last word.
+pub fn finish(analysis: Analysis, facts: &MessageFacts) -> Verdict {
+    let Analysis { mut detections, mut attributes, headers, content, from_address, unparsable } = analysis;
+    if unparsable {
+        return Verdict { disposition: Disposition::None, attributes, detections, headers };
+    }
+    if let Some(model) = &facts.combination
+        && let Some(combined) = model.decide(&detections, content.as_ref())
+    {
+        detections.push(combined);
+    }
+    let mut disposition = verdict::decide(&detections);
+    if let Some(policy) = &facts.policy {
+        disposition = apply_policy(policy, from_address, facts, disposition, &mut detections, &mut attributes);
+    }
+    attributes.sort();
+    Verdict { disposition, attributes, detections, headers }
+}
+
 /// The tenant's policy has the last word (see [`crate::policy`] for the order).
 fn apply_policy(
     policy: &crate::policy::CompiledPolicy,
-    message: &mail_parser::Message<'_>,
+    from: Option<String>,
     facts: &MessageFacts,
     decided: Disposition,
     detections: &mut Vec<Detection>,
     attributes: &mut Vec<Attribute>,
 ) -> Disposition {
     use crate::policy::{PolicyMatch, Sender};
-    let from = message.from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_lowercase);
     let sender = Sender {
         addresses: from.iter().cloned().chain(std::iter::once(facts.envelope_sender.to_lowercase())).collect(),
         ip: facts.auth.as_ref().and_then(|a| a.spf.as_ref()).map(|s| s.ip),

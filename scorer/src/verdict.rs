@@ -5,11 +5,12 @@
 //! [`crate::policy`].
 
 use crate::analysis::{alignment, attachments, bulk, content_classifier, impersonation, links, new_domain};
+use crate::combine;
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/8";
+pub const RULES_VERSION: &str = "postern-rules/9";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -23,12 +24,14 @@ pub const RULES: &[(&str, Disposition)] = &[
     (impersonation::BEC_IMPERSONATION, Disposition::Suspicious),
     (impersonation::LOOKALIKE_DOMAIN, Disposition::Suspicious),
     (content_classifier::CONTENT_PHISH, Disposition::Suspicious),
+    (combine::COMBINED_PHISH, Disposition::Suspicious),
     (alignment::DMARC_FAIL, Disposition::Spoof),
     (alignment::FROM_ENVELOPE_MISALIGNED, Disposition::Spoof),
     (alignment::DISPLAY_NAME_ADDRESS, Disposition::Spoof),
     (alignment::REPLY_TO_MISALIGNED, Disposition::Spoof),
     (alignment::DMARC_FAIL_ENFORCED, Disposition::Spam),
     (content_classifier::CONTENT_SPAM, Disposition::Spam),
+    (combine::COMBINED_SPAM, Disposition::Spam),
     (bulk::LIST_UNSUBSCRIBE, Disposition::Bulk),
     (bulk::PRECEDENCE_BULK, Disposition::Bulk),
     (bulk::ESP_BULK, Disposition::Bulk),

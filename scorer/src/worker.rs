@@ -7,7 +7,6 @@ use crate::auth::{Authenticator, Delivery, Network, TxtRecords};
 use crate::config::{Config, DnsMode};
 use crate::error::{Outcome, RunError};
 use crate::score::score;
-use crate::verdict::RULES_VERSION;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use futures::StreamExt;
@@ -34,12 +33,21 @@ struct Worker {
     learner: crate::learner::SharedLearner,
     /// Per-tenant policies, following the KV bucket.
     policies: crate::policy::Policies,
+    /// What runs besides the checks: SpamAssassin's rules and the learned combination.
+    detection: crate::config::Detection,
 }
 
 /// Runs one scorer process until `shutdown` completes, then stops pulling, lets the
 /// messages in progress finish (within `shutdown_grace`) and drains the connection.
 /// Messages pulled but not started are redelivered after `ack_wait`.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    // Rules and model first: a bad rule folder or model file stops the start at once.
+    let detection = config.detection()?;
+    info!(
+        rules_version = %detection.rules_version,
+        spamassassin_rules = detection.spamassassin.as_ref().map_or(0, |r| r.len()),
+        "detection loaded"
+    );
     let client = async_nats::ConnectOptions::new()
         .name("postern-scorer")
         .retry_on_initial_connect()
@@ -114,7 +122,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Some(path) => Some(Arc::new(DomainAges::load(path).map_err(RunError::Setup)?)),
         None => None,
     };
-    let worker = Arc::new(Worker { js, config: config.clone(), auth, trusted, domain_ages, learner, policies });
+    let worker =
+        Arc::new(Worker { js, config: config.clone(), auth, trusted, domain_ages, learner, policies, detection });
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.concurrency));
     loop {
@@ -241,6 +250,8 @@ impl Worker {
             token_models: self.learner.read().expect("learner lock").models_for(raw_envelope.tenant.as_str()),
             recipients: raw.original_recipients.clone(),
             policy: self.policies.for_tenant(raw_envelope.tenant.as_str()),
+            spamassassin: self.detection.spamassassin.clone(),
+            combination: self.detection.combination.clone(),
         };
         // Large messages take milliseconds of CPU: off the async threads.
         let verdict = match tokio::task::spawn_blocking(move || score(&bytes, &facts)).await {
@@ -248,7 +259,7 @@ impl Worker {
             Err(e) => return Outcome::Reject(format!("scoring task failed: {e}")),
         };
         let envelope = Envelope {
-            event_id: ids::derive_event_id(raw_envelope.event_id, RULES_VERSION),
+            event_id: ids::derive_event_id(raw_envelope.event_id, &self.detection.rules_version),
             event_type: EventType::DispositionAssigned,
             schema: EventType::DispositionAssigned.current_schema(),
             tenant: raw_envelope.tenant.clone(),
@@ -262,7 +273,7 @@ impl Worker {
             disposition,
             attributes: verdict.attributes,
             detections: verdict.detections,
-            rules_version: RULES_VERSION.to_owned(),
+            rules_version: self.detection.rules_version.clone(),
             alert_id: ids::alert_id(&raw_envelope.postern_id, scored_at),
             postern_id: raw_envelope.postern_id.clone(),
             headers: verdict.headers,

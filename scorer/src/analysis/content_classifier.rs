@@ -1,36 +1,32 @@
-//! SPAM and phishing evidence from the token classifier ([`crate::classifier`]), when a
-//! trained model is loaded: at or above the cutoff against ham, `content_phish` when the
-//! message reads like phishing, else `content_spam` when it reads like spam. Between the
-//! unsure mark (0.5) and the cutoff the classifier decides only when an independent sign
-//! corroborates it (a link whose text shows another domain, a link to a raw IP address or
-//! through a URL shortener, an envelope or a Reply-To of another organization); else it is
-//! `content_unsure`
-//! evidence.
+//! The token classifier ([`crate::classifier`]), when a trained model is loaded. Its two
+//! probabilities are features of the learned combination ([`crate::combine`]), which
+//! decides how much they count on mail like the message at hand; here they are recorded
+//! as `content_score` evidence.
+//!
+//! On its own the classifier decides only when it is all but certain (the tenant's
+//! `thresholds.content_spam`, default 0.99): `content_phish` or `content_spam`. That keeps
+//! what a tenant teaches by reclassification effective at once, whatever the combination
+//! makes of the rest.
+//!
+//! A verdict needs evidence: with fewer than [`MIN_BODY_WORDS`] words of body text
+//! (header-only fragments, nearly empty messages) or fewer than [`MIN_EVIDENCE_TOKENS`]
+//! informative tokens, the classifier gives no opinion at all.
 
 use super::ScoreContext;
 use crate::classifier::{self, TokenModel};
 
 pub const CONTENT_SPAM: &str = "content_spam";
 pub const CONTENT_PHISH: &str = "content_phish";
-/// Between the ham and spam cutoffs: evidence only (SpamBayes' "unsure").
-pub const CONTENT_UNSURE: &str = "content_unsure";
+/// Below the cutoff: the probabilities, as evidence.
+pub const CONTENT_SCORE: &str = "content_score";
 
-/// The cutoff (a tenant's policy may set its own). SpamBayes uses 0.90; measured on the
-/// corpus by cross-validation, 0.80 with corroboration below it catches more at the same
-/// false positives.
-pub const JUNK_CUTOFF: f64 = 0.80;
-/// From here to the cutoff, the classifier decides when corroborated.
-pub const UNSURE_MARK: f64 = 0.50;
-/// The signs that corroborate an unsure classifier.
-const CORROBORATING: [&str; 5] = [
-    super::links::LINK_TEXT_MISMATCH,
-    super::links::LINK_IP_HOST,
-    super::links::LINK_SHORTENER,
-    super::alignment::FROM_ENVELOPE_DIFFERS,
-    super::alignment::REPLY_TO_DIFFERS,
-];
-/// SpamBayes' default ham cutoff: below it the classifier says nothing.
-pub const HAM_CUTOFF: f64 = 0.20;
+/// The default cutoff for the classifier alone (a tenant's policy may set its own).
+pub const JUNK_CUTOFF: f64 = 0.99;
+/// Fewer informative tokens than this (tokens at least 0.1 from neutral): no opinion.
+pub const MIN_EVIDENCE_TOKENS: usize = 15;
+/// Fewer words of body text than this: no opinion (the subject and sender alone are not
+/// enough to judge by).
+pub const MIN_BODY_WORDS: usize = 8;
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let models: Vec<&TokenModel> = ctx.facts.token_models.iter().map(|m| m.as_ref()).collect();
@@ -40,32 +36,62 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     let tokens = classifier::tokenize(ctx.message);
     let Some(score) = classifier::classify(&models, &tokens) else { return };
     let cutoff = ctx.facts.policy.as_ref().map_or(JUNK_CUTOFF, |p| p.policy.thresholds.content_spam);
-    let strongest = score.spam.max(score.phish);
-    if strongest < HAM_CUTOFF {
-        return;
+    if let Some(detection) = detection(&score, tokens.body_words, cutoff) {
+        ctx.detections.push(detection);
+        ctx.content = Some(score);
     }
-    let corroboration = CORROBORATING.iter().find(|name| ctx.fired(name));
-    let decides = strongest >= cutoff || (strongest >= UNSURE_MARK.min(cutoff) && corroboration.is_some());
-    let name = match (decides, score.phish >= score.spam) {
-        (false, _) => CONTENT_UNSURE,
+}
+
+/// The classifier's detection for a score, or None when it had too little evidence to
+/// say anything (then it is no feature either).
+pub fn detection(score: &classifier::ContentScore, body_words: usize, cutoff: f64) -> Option<proto::Detection> {
+    if score.evidence_tokens < MIN_EVIDENCE_TOKENS || body_words < MIN_BODY_WORDS {
+        return None;
+    }
+    let strongest = score.spam.max(score.phish);
+    let name = match (strongest >= cutoff, score.phish >= score.spam) {
+        (false, _) => CONTENT_SCORE,
         (true, true) => CONTENT_PHISH,
         (true, false) => CONTENT_SPAM,
     };
-    let corroborated = match corroboration {
-        Some(sign) if decides && strongest < cutoff => {
-            format!(" (below the cutoff {cutoff:.2}, corroborated by {sign})")
-        }
-        _ => String::new(),
-    };
-    ctx.add(
-        name,
-        (strongest * 10_000.0) as i32,
-        format!(
-            "token classifier: spam {:.3}, phishing {:.3} from {} tokens{corroborated}; clues: {}",
+    Some(proto::Detection {
+        name: name.to_owned(),
+        score_milli: (strongest * 10_000.0) as i32,
+        evidence: format!(
+            "token classifier: spam {:.3}, phishing {:.3} from {} tokens (cutoff {cutoff:.2}); clues: {}",
             score.spam,
             score.phish,
             score.evidence_tokens,
             score.clues.join(", ")
         ),
-    );
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::ContentScore;
+
+    fn score(spam: f64, phish: f64, tokens: usize) -> ContentScore {
+        ContentScore { spam, phish, clues: vec!["cheap".into()], evidence_tokens: tokens }
+    }
+
+    #[test]
+    fn decides_alone_only_when_all_but_certain() {
+        assert_eq!(detection(&score(0.995, 0.2, 40), 50, JUNK_CUTOFF).unwrap().name, CONTENT_SPAM);
+        assert_eq!(detection(&score(0.3, 0.999, 40), 50, JUNK_CUTOFF).unwrap().name, CONTENT_PHISH);
+        let evidence = detection(&score(0.9, 0.2, 40), 50, JUNK_CUTOFF).unwrap();
+        assert_eq!(evidence.name, CONTENT_SCORE);
+        assert!(evidence.evidence.contains("spam 0.900"), "{}", evidence.evidence);
+    }
+
+    #[test]
+    fn too_few_tokens_is_no_opinion() {
+        // Two missing headers alone once made a "phishing 0.898 from 2 tokens".
+        assert_eq!(detection(&score(0.2, 0.898, 2), 50, JUNK_CUTOFF), None);
+        assert_eq!(detection(&score(1.0, 0.2, MIN_EVIDENCE_TOKENS - 1), 50, JUNK_CUTOFF), None);
+        // A header-only fragment: many subject tokens, no body.
+        assert_eq!(detection(&score(1.0, 0.2, 40), 0, JUNK_CUTOFF), None);
+        assert_eq!(detection(&score(1.0, 0.2, 40), MIN_BODY_WORDS - 1, JUNK_CUTOFF), None);
+    }
 }

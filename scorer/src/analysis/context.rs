@@ -19,6 +19,10 @@ pub struct MessageFacts {
     pub token_models: Vec<std::sync::Arc<crate::classifier::TokenModel>>,
     /// The original recipients (from the journal report), for exempt recipients.
     pub recipients: Vec<String>,
+    /// SpamAssassin's rules, compiled; none: they are not run.
+    pub spamassassin: Option<std::sync::Arc<crate::spamassassin::RuleSet>>,
+    /// The learned combination of every detection; none: only the disposition table.
+    pub combination: Option<std::sync::Arc<crate::combine::CombinationModel>>,
     /// The tenant's policy; none: the defaults.
     pub policy: Option<std::sync::Arc<crate::policy::CompiledPolicy>>,
 }
@@ -31,6 +35,8 @@ pub struct ScoreContext<'m> {
     pub facts: &'m MessageFacts,
     pub detections: Vec<Detection>,
     pub attributes: Vec<Attribute>,
+    /// The token classifier's score, when it gave one (a feature of the combination).
+    pub content: Option<crate::classifier::ContentScore>,
     /// Found once, for every check that looks at links.
     link_hosts: std::cell::OnceCell<Vec<String>>,
 }
@@ -42,6 +48,7 @@ impl<'m> ScoreContext<'m> {
             facts,
             detections: Vec::new(),
             attributes: Vec::new(),
+            content: None,
             link_hosts: std::cell::OnceCell::new(),
         }
     }

@@ -1,0 +1,142 @@
+//! Brand impersonation: the display name or the subject claims a commonly impersonated
+//! brand (the table `scorer/data/brands.tsv`, extended or overridden by the tenant's
+//! policy) while the From domain and every link domain belong to none of that brand's own
+//! domains. Evidence for the learned combination: a retailer's newsletter that names a
+//! brand is not this, since its links and From are its own or the brand's.
+
+use super::ScoreContext;
+use super::domain::{domain_of, organizational_domain};
+use std::sync::LazyLock;
+
+pub const BRAND_IMPERSONATION: &str = "brand_impersonation";
+
+/// A brand, the names it goes by (lower case) and its own domains (lower case).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Brand {
+    pub name: String,
+    pub names: Vec<String>,
+    pub domains: Vec<String>,
+}
+
+/// Parses the table: `brand<TAB>names<TAB>domains`, `#` comments.
+pub fn parse_table(text: &str) -> Vec<Brand> {
+    super::table::rows(text)
+        .filter_map(|cols| {
+            let list = |i: usize| -> Vec<String> {
+                cols.get(i).unwrap_or(&"").split(',').map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect()
+            };
+            let (names, domains) = (list(1), list(2));
+            (!names.is_empty()).then(|| Brand { name: cols[0].to_owned(), names, domains })
+        })
+        .collect()
+}
+
+/// The shipped table.
+pub static BRANDS: LazyLock<Vec<Brand>> = LazyLock::new(|| parse_table(include_str!("../../data/brands.tsv")));
+
+/// Whether `name` occurs in `text` (lower case) as whole words.
+fn mentions(text: &str, name: &str) -> bool {
+    text.match_indices(name).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + name.len()..].chars().next();
+        before.is_none_or(|c| !c.is_alphanumeric()) && after.is_none_or(|c| !c.is_alphanumeric())
+    })
+}
+
+/// Whether `domain` is one of the brand's own (or a subdomain of one).
+fn owned(brand: &Brand, domain: &str) -> bool {
+    brand.domains.iter().any(|d| domain == d || domain.ends_with(&format!(".{d}")))
+        || brand.domains.iter().any(|d| organizational_domain(domain) == organizational_domain(d))
+}
+
+pub fn check(ctx: &mut ScoreContext<'_>) {
+    let from = ctx.message.from().and_then(|a| a.first());
+    let display = from.and_then(|a| a.name()).unwrap_or("").to_lowercase();
+    let subject = ctx.message.subject().unwrap_or("").to_lowercase();
+    let from_domain = from.and_then(|a| a.address()).and_then(domain_of);
+    let tenant_brands = ctx.facts.policy.as_ref().map(|p| p.policy.brands.clone()).unwrap_or_default();
+    let table = BRANDS.iter().filter(|b| !tenant_brands.iter().any(|t| t.name.eq_ignore_ascii_case(&b.name)));
+    let brands: Vec<Brand> = table
+        .cloned()
+        .chain(tenant_brands.iter().map(|t| Brand {
+            name: t.name.clone(),
+            names: t.names.iter().map(|n| n.to_lowercase()).collect(),
+            domains: t.domains.iter().map(|d| d.to_lowercase()).collect(),
+        }))
+        .collect();
+    let links: Vec<String> = ctx.link_hosts().to_vec();
+    for brand in &brands {
+        let Some((place, name)) = brand.names.iter().find_map(|n| {
+            if mentions(&display, n) {
+                Some(("display name", n))
+            } else if mentions(&subject, n) {
+                Some(("subject", n))
+            } else {
+                None
+            }
+        }) else {
+            continue;
+        };
+        if from_domain.as_deref().is_some_and(|d| owned(brand, d)) || links.iter().any(|h| owned(brand, h)) {
+            continue;
+        }
+        let elsewhere = if links.is_empty() {
+            String::new()
+        } else {
+            format!(", links to {}", links.iter().take(3).cloned().collect::<Vec<_>>().join(", "))
+        };
+        ctx.add(
+            BRAND_IMPERSONATION,
+            0,
+            format!(
+                "the {place} claims {} ({name:?}) but From is {}{elsewhere}, none of the brand's domains",
+                brand.name,
+                from_domain.as_deref().unwrap_or("(none)")
+            ),
+        );
+        return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(raw: &str) -> Vec<proto::Detection> {
+        crate::analysis::table::detections_of(raw, check)
+    }
+
+    #[test]
+    fn a_brand_claimed_from_elsewhere_is_impersonation() {
+        let d = run(
+            "From: \"Microsoft 365 Security\" <alert@secure-mail-center.example>\r\nSubject: Action required\r\n\
+Content-Type: text/html\r\n\r\n<a href=\"https://login-verify.example/o365\">Sign in</a>\r\n",
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].evidence.contains("claims Microsoft") && d[0].evidence.contains("secure-mail-center.example"));
+        let d = run("From: support@help-desk.example\r\nSubject: Your PayPal account is limited\r\n\r\nhello\r\n");
+        assert!(d[0].evidence.contains("subject claims PayPal"), "{d:?}");
+    }
+
+    #[test]
+    fn the_brand_itself_and_its_partners_are_not() {
+        assert!(run("From: \"PayPal\" <service@paypal.com>\r\nSubject: Receipt\r\n\r\nthanks\r\n").is_empty());
+        // A shop's mail that names a brand but links to the brand's own site.
+        let partner = "From: \"Shop News\" <news@shop.example>\r\nSubject: Pay with PayPal today\r\n\
+Content-Type: text/html\r\n\r\n<a href=\"https://www.paypal.com/x\">PayPal</a>\r\n";
+        assert!(run(partner).is_empty());
+        // Words that merely contain a brand name are not a claim.
+        assert!(run("From: a@b.example\r\nSubject: groups and teamsters\r\n\r\nhi\r\n").is_empty());
+    }
+
+    #[test]
+    fn the_table_parses() {
+        let t = parse_table("# c\nAcme\tacme, acme corp\tacme.example,acme.test\nEmpty\t\t\n");
+        assert_eq!(t, vec![Brand {
+            name: "Acme".into(),
+            names: vec!["acme".into(), "acme corp".into()],
+            domains: vec!["acme.example".into(), "acme.test".into()]
+        }]);
+        assert!(BRANDS.len() > 40);
+    }
+}

@@ -1,0 +1,130 @@
+//! SpamAssassin's published rules, read as data and run natively (as rspamd's
+//! `spamassassin` module does): the Debian `spamassassin` package's
+//! `/usr/share/spamassassin/*.cf` (Apache-2.0), or an `sa-update` folder.
+//!
+//! - [`cf`] reads the files (conditionals, templates, scores, descriptions, flags);
+//! - [`perl_regex`] translates Perl patterns for `regex` or `fancy-regex`;
+//! - [`views`] renders a message as the rules see it;
+//! - [`evals`] holds the eval functions implemented natively;
+//! - [`meta`] evaluates meta expressions;
+//! - [`engine`] compiles the set and runs it over a message.
+//!
+//! Every rule the engine cannot run (network tests, pseudo-headers from SpamAssassin's relay
+//! analysis, eval functions not implemented, patterns neither regex engine takes) is listed
+//! by `scorer rules check`, never silently skipped.
+
+pub mod cf;
+pub mod engine;
+pub mod evals;
+pub mod meta;
+pub mod perl_regex;
+pub mod views;
+
+pub use engine::{RuleHit, RuleSet};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Where Debian's `spamassassin` package puts the stock rules.
+pub const DEFAULT_RULES_DIR: &str = "/usr/share/spamassassin";
+
+#[derive(Debug, Error)]
+pub enum RulesError {
+    /// The folder is missing or unreadable: the scorer refuses to start (config error).
+    #[error("reading SpamAssassin rules from {dir}: {source} (install the Debian package spamassassin, or set rules_dir)")]
+    Read {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The folder holds no `.cf` file.
+    #[error("{0}: no .cf rule files (install the Debian package spamassassin, or set rules_dir)")]
+    Empty(PathBuf),
+}
+
+/// The files of a rule folder, sorted by name as SpamAssassin reads them.
+pub fn rule_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, RulesError> {
+    let read_error = |source| RulesError::Read { dir: dir.to_path_buf(), source };
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(read_error)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "cf") && p.is_file())
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(RulesError::Empty(dir.to_path_buf()));
+    }
+    names
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).map_err(|source| RulesError::Read { dir: dir.to_path_buf(), source })?;
+            Ok((p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), bytes))
+        })
+        .collect()
+}
+
+/// A loaded rule set with the digest of the files it came from.
+#[derive(Debug)]
+pub struct LoadedRules {
+    pub rules: RuleSet,
+    pub dir: PathBuf,
+    pub files: usize,
+    /// SHA-256 of the files' names and contents, in order (first 16 hex digits).
+    pub digest: String,
+}
+
+/// Reads and compiles a rule folder.
+pub fn load(dir: &Path) -> Result<LoadedRules, RulesError> {
+    let files = rule_files(dir)?;
+    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
+    for (name, bytes) in &files {
+        hasher.update(name.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(bytes);
+    }
+    let digest: String = hasher.finish().as_ref().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let parsed = cf::read_files(files.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+    Ok(LoadedRules { rules: RuleSet::compile(&parsed), dir: dir.to_path_buf(), files: files.len(), digest })
+}
+
+/// Seconds from the newest Received time to the Date header (positive: dated in the
+/// future), as HeaderEval's `_check_date_diff` computes it: the Received time closest to
+/// the Date. None without a Date or a dated Received.
+pub fn date_diff(message: &mail_parser::Message<'_>) -> Option<i64> {
+    let date = message.date()?.to_timestamp();
+    let mut best: Option<i64> = None;
+    for h in message.headers().iter().filter(|h| h.name().eq_ignore_ascii_case("Received")) {
+        let received = match h.value() {
+            mail_parser::HeaderValue::Received(r) => r.date().map(|d| d.to_timestamp()),
+            _ => None,
+        };
+        if let Some(t) = received {
+            let diff = date - t;
+            if best.is_none_or(|b| diff.abs() < b.abs()) {
+                best = Some(diff);
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_folder_is_a_clear_error() {
+        let e = load(Path::new("/nonexistent/rules")).unwrap_err();
+        assert!(e.to_string().contains("install the Debian package spamassassin"), "{e}");
+        let empty = std::env::temp_dir().join(format!("postern-sa-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        assert!(matches!(load(&empty), Err(RulesError::Empty(_))));
+        std::fs::remove_dir_all(&empty).unwrap();
+    }
+
+    #[test]
+    fn date_is_compared_with_the_received_chain() {
+        let raw = b"Received: from a by b; Mon, 1 Jan 2024 12:00:00 +0000\r\nDate: Mon, 1 Jan 2024 06:00:00 +0000\r\n\r\nx";
+        let m = mail_parser::MessageParser::default().parse(raw.as_slice()).unwrap();
+        assert_eq!(date_diff(&m), Some(-6 * 3600));
+    }
+}

@@ -1,0 +1,658 @@
+//! The compiled rule set and its run over one message.
+//!
+//! Body, raw-body, full and URI rules are matched once over their text (lines joined by
+//! newlines, `^`/`$` per line), not line by line. A multi-pattern prefilter keeps that
+//! cheap: every pattern whose matches must begin with one of a few literals (found by
+//! `regex-syntax`'s literal extractor) waits behind one Aho-Corasick automaton per text,
+//! and runs only when one of its literals occurs; the others run every time.
+
+use super::cf::{RuleDef, RuleFiles, RuleType};
+use super::evals::{self, EvalCall, EvalContext};
+use super::meta::{self, Expr};
+use super::perl_regex::{self, Compiled, PatternError};
+use super::views::MessageView;
+use std::collections::{HashMap, HashSet};
+
+/// What a header rule reads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HeaderTarget {
+    /// One header by name, with SpamAssassin's modifier.
+    Named { name: String, modifier: Modifier },
+    /// Every header, `Name: value` lines.
+    All,
+    /// To and Cc.
+    ToCc,
+    /// Message-Id and its resent / X- variants.
+    MessageId,
+    EnvelopeFrom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Modifier {
+    Decoded,
+    Raw,
+    Addr,
+    Name,
+    Host,
+    First,
+    Last,
+}
+
+#[derive(Debug, Clone)]
+enum Test {
+    Header { target: HeaderTarget, negate: bool, re: Compiled, if_unset: Option<String> },
+    Exists(String),
+    /// A body, rawbody, full or uri pattern (which text it reads, the rule's type says).
+    Text(Compiled),
+    MimeHeader { name: String, negate: bool, re: Compiled },
+    Eval(EvalCall),
+    Meta(Expr),
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    name: String,
+    test: Test,
+    score: f64,
+    describe: String,
+    /// `tflags multiple`: count matches, up to this many.
+    max_hits: usize,
+}
+
+/// A rule the engine cannot run, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsupported {
+    pub name: String,
+    pub rule_type: RuleType,
+    pub file: String,
+    pub reason: String,
+}
+
+/// One rule that hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleHit {
+    pub name: String,
+    pub score: f64,
+    pub describe: String,
+    /// What it matched, for pattern rules (clipped).
+    pub matched: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Scope {
+    /// Rule indexes that run every time.
+    always: Vec<usize>,
+    prefilter: Option<aho_corasick::AhoCorasick>,
+    /// Automaton pattern id -> rule indexes.
+    by_literal: Vec<Vec<usize>>,
+}
+
+/// Rules read from a folder of `.cf` files, compiled.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    headers: Vec<usize>,
+    evals: Vec<usize>,
+    /// Meta rules in an order where every meta comes after the metas it reads.
+    metas: Vec<usize>,
+    body: Scope,
+    rawbody: Scope,
+    full: Scope,
+    uri: Scope,
+    mime: Vec<usize>,
+    freemail_domains: Vec<String>,
+    url_shorteners: Vec<String>,
+    pub unsupported: Vec<Unsupported>,
+    /// Compiled with fancy-regex (look-around, back-references).
+    pub fancy: Vec<String>,
+    /// Settings in the files this reader does not know (listed, not silently skipped).
+    pub unknown_lines: Vec<String>,
+    /// Rules in the prefilter, by scope (for `scorer rules check`).
+    pub prefiltered: usize,
+}
+
+/// Header names that are pseudo-headers SpamAssassin computes from the relay chain, which
+/// this engine does not build.
+const RELAY_PSEUDO_HEADERS: &[&str] = &[
+    "X-Spam-Relays-External",
+    "X-Spam-Relays-Untrusted",
+    "X-Spam-Relays-Trusted",
+    "X-Spam-Relays-Internal",
+    "ALL-EXTERNAL",
+    "ALL-UNTRUSTED",
+    "ALL-TRUSTED",
+    "ALL-INTERNAL",
+    "X-Spam-Last-External-IP",
+];
+
+fn parse_target(spec: &str) -> Result<HeaderTarget, String> {
+    let (name, modifier) = match spec.split_once(':') {
+        Some((n, m)) => (n, Some(m)),
+        None => (spec, None),
+    };
+    if RELAY_PSEUDO_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+        return Err(format!("pseudo-header {name} (SpamAssassin's relay analysis) is not built"));
+    }
+    let modifier = match modifier {
+        None => Modifier::Decoded,
+        Some("raw") => Modifier::Raw,
+        Some("addr") => Modifier::Addr,
+        Some("name") => Modifier::Name,
+        Some("host") | Some("domain") => Modifier::Host,
+        Some("first") => Modifier::First,
+        Some("last") => Modifier::Last,
+        Some(other) => return Err(format!("header modifier :{other}")),
+    };
+    Ok(match name {
+        "ALL" => HeaderTarget::All,
+        "ToCc" => HeaderTarget::ToCc,
+        "MESSAGEID" => HeaderTarget::MessageId,
+        "EnvelopeFrom" => HeaderTarget::EnvelopeFrom,
+        n => HeaderTarget::Named { name: n.to_owned(), modifier },
+    })
+}
+
+/// The literals every match of a pattern must begin (or end) with, lower case, when they
+/// are few and long enough to be worth a prefilter. Found on the pattern's relaxed form
+/// ([`perl_regex::relax`]), so fancy patterns get a prefilter too.
+fn necessary_literals(source: &str) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let relaxed = perl_regex::relax(source);
+    let hir = regex_syntax::ParserBuilder::new().unicode(false).utf8(false).build().parse(&relaxed).ok()?;
+    let extract = |kind: ExtractKind| -> Option<Vec<Vec<u8>>> {
+        let mut extractor = Extractor::new();
+        extractor.kind(kind).limit_class(10).limit_repeat(4).limit_literal_len(24).limit_total(200);
+        let seq = extractor.extract(&hir);
+        let literals = seq.literals()?;
+        if literals.is_empty() || literals.iter().any(|l| l.as_bytes().len() < 3) {
+            return None;
+        }
+        let mut out: Vec<Vec<u8>> = literals.iter().map(|l| l.as_bytes().to_ascii_lowercase()).collect();
+        out.sort();
+        out.dedup();
+        Some(out)
+    };
+    let shortest = |l: &Vec<Vec<u8>>| l.iter().map(Vec::len).min().unwrap_or(0);
+    match (extract(ExtractKind::Prefix), extract(ExtractKind::Suffix)) {
+        (Some(p), Some(s)) => Some(if shortest(&s) > shortest(&p) { s } else { p }),
+        (p, s) => p.or(s),
+    }
+}
+
+impl RuleSet {
+    /// Compiles what [`super::cf`] read. Never fails as a whole: a rule that cannot run is
+    /// listed in [`RuleSet::unsupported`].
+    pub fn compile(files: &RuleFiles) -> RuleSet {
+        let mut set = RuleSet {
+            rules: Vec::new(),
+            headers: Vec::new(),
+            evals: Vec::new(),
+            metas: Vec::new(),
+            body: Scope::default(),
+            rawbody: Scope::default(),
+            full: Scope::default(),
+            uri: Scope::default(),
+            mime: Vec::new(),
+            freemail_domains: files.freemail_domains.clone(),
+            url_shorteners: files.url_shorteners.clone(),
+            unsupported: Vec::new(),
+            fancy: Vec::new(),
+            unknown_lines: files.unknown_lines.clone(),
+            prefiltered: 0,
+        };
+        let mut literal_sets: HashMap<RuleType, Vec<(usize, Vec<Vec<u8>>)>> = HashMap::new();
+        for def in files.rules.values() {
+            let tflags = files.tflags.get(&def.name).cloned().unwrap_or_default();
+            if tflags.iter().any(|f| f == "net") {
+                set.unsupported.push(unsupported(def, "a network test (tflags net)".into()));
+                continue;
+            }
+            let max_hits = if tflags.iter().any(|f| f == "multiple") {
+                tflags.iter().find_map(|f| f.strip_prefix("maxhits=")).and_then(|n| n.parse().ok()).unwrap_or(1000)
+            } else {
+                1
+            };
+            let score = files.scores.get(&def.name).copied().unwrap_or_else(|| default_score(&def.name));
+            let (test, source) = match compile_test(def) {
+                Ok(t) => t,
+                Err(reason) => {
+                    set.unsupported.push(unsupported(def, reason));
+                    continue;
+                }
+            };
+            let index = set.rules.len();
+            match &test {
+                Test::Header { re, .. } | Test::MimeHeader { re, .. } if re.is_fancy() => set.fancy.push(def.name.clone()),
+                Test::Text(re) => {
+                    if re.is_fancy() {
+                        set.fancy.push(def.name.clone());
+                    }
+                    match source.as_deref().and_then(necessary_literals) {
+                        Some(literals) => literal_sets.entry(def.rule_type).or_default().push((index, literals)),
+                        None => set.scope_mut(def.rule_type).always.push(index),
+                    }
+                }
+                _ => {}
+            }
+            match &test {
+                Test::Header { .. } | Test::Exists(_) => set.headers.push(index),
+                Test::Eval(_) => set.evals.push(index),
+                Test::Meta(_) => set.metas.push(index),
+                Test::MimeHeader { .. } => set.mime.push(index),
+                _ => {}
+            }
+            let describe = files.describe.get(&def.name).cloned().unwrap_or_default();
+            set.rules.push(Rule { name: def.name.clone(), test, score, describe, max_hits });
+        }
+        for (rule_type, entries) in literal_sets {
+            let mut patterns: Vec<Vec<u8>> = Vec::new();
+            let mut by_literal: Vec<Vec<usize>> = Vec::new();
+            let mut position: HashMap<Vec<u8>, usize> = HashMap::new();
+            for (rule, literals) in &entries {
+                for l in literals {
+                    let id = *position.entry(l.clone()).or_insert_with(|| {
+                        patterns.push(l.clone());
+                        by_literal.push(Vec::new());
+                        patterns.len() - 1
+                    });
+                    if !by_literal[id].contains(rule) {
+                        by_literal[id].push(*rule);
+                    }
+                }
+            }
+            let automaton = aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(&patterns);
+            let scope = set.scope_mut(rule_type);
+            match automaton {
+                Ok(ac) => {
+                    scope.prefilter = Some(ac);
+                    scope.by_literal = by_literal;
+                    set.prefiltered += entries.len();
+                }
+                Err(_) => scope.always.extend(entries.iter().map(|(r, _)| *r)),
+            }
+        }
+        set.order_metas(files);
+        set
+    }
+
+    fn scope_mut(&mut self, rule_type: RuleType) -> &mut Scope {
+        match rule_type {
+            RuleType::Body => &mut self.body,
+            RuleType::RawBody => &mut self.rawbody,
+            RuleType::Full => &mut self.full,
+            _ => &mut self.uri,
+        }
+    }
+
+    /// Orders the metas so that each comes after the metas it reads; a meta that reads a
+    /// rule the files never define, or that is part of a cycle, is unsupported (as in
+    /// SpamAssassin, which disables a meta with an unresolved dependency).
+    fn order_metas(&mut self, files: &RuleFiles) {
+        let index: HashMap<String, usize> = self.rules.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
+        let unsupported_names: HashSet<String> = self.unsupported.iter().map(|u| u.name.clone()).collect();
+        let mut disabled: HashSet<usize> = HashSet::new();
+        // Repeatedly disable metas reading undefined rules or disabled metas.
+        loop {
+            let mut changed = false;
+            for &m in &self.metas {
+                if disabled.contains(&m) {
+                    continue;
+                }
+                let Test::Meta(expr) = &self.rules[m].test else { continue };
+                let mut names = Vec::new();
+                expr.names(&mut names);
+                let missing = names.iter().find(|n| {
+                    !(index.contains_key(*n) && !disabled.contains(&index[*n]) || unsupported_names.contains(*n))
+                });
+                if let Some(missing) = missing {
+                    disabled.insert(m);
+                    changed = true;
+                    let def = &files.rules[&self.rules[m].name];
+                    self.unsupported.push(unsupported(def, format!("reads {missing}, which no file defines")));
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut order = Vec::new();
+        let mut state: HashMap<usize, u8> = HashMap::new();
+        let metas: Vec<usize> = self.metas.iter().copied().filter(|m| !disabled.contains(m)).collect();
+        for &m in &metas {
+            if !self.visit(m, &index, &mut state, &mut order) {
+                let def = &files.rules[&self.rules[m].name];
+                if !self.unsupported.iter().any(|u| u.name == def.name) {
+                    self.unsupported.push(unsupported(def, "part of a cycle of metas".into()));
+                }
+            }
+        }
+        self.metas = order;
+    }
+
+    fn visit(&self, m: usize, index: &HashMap<String, usize>, state: &mut HashMap<usize, u8>, order: &mut Vec<usize>) -> bool {
+        match state.get(&m) {
+            Some(2) => return true,
+            Some(1) => return false,
+            _ => {}
+        }
+        state.insert(m, 1);
+        let mut ok = true;
+        if let Test::Meta(expr) = &self.rules[m].test {
+            let mut names = Vec::new();
+            expr.names(&mut names);
+            for n in names {
+                if let Some(&d) = index.get(&n)
+                    && matches!(self.rules[d].test, Test::Meta(_))
+                {
+                    ok &= self.visit(d, index, state, order);
+                }
+            }
+        }
+        state.insert(m, 2);
+        if ok {
+            order.push(m);
+        }
+        ok
+    }
+
+    /// How many rules run (metas included).
+    pub fn len(&self) -> usize {
+        self.rules.len() - (self.rules.iter().filter(|r| matches!(r.test, Test::Meta(_))).count() - self.metas.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Runs every rule over the message; returns the hits of scored rules (not the `__`
+    /// sub-rules, not rules scored 0), in rule-name order.
+    pub fn run(&self, view: &MessageView, date_diff: Option<i64>) -> Vec<RuleHit> {
+        let mut counts = vec![0.0f64; self.rules.len()];
+        let mut matched: Vec<Option<String>> = vec![None; self.rules.len()];
+        // Many rules read the same header (Subject alone: 150): each text is made once.
+        let mut values: HashMap<&HeaderTarget, Option<String>> = HashMap::new();
+        for &i in &self.headers {
+            if let Some((n, m)) = self.run_header(&self.rules[i], view, &mut values) {
+                counts[i] = n;
+                matched[i] = m;
+            }
+        }
+        let ctx = EvalContext { freemail_domains: &self.freemail_domains, url_shorteners: &self.url_shorteners, date_diff };
+        for &i in &self.evals {
+            if let Test::Eval(call) = &self.rules[i].test {
+                counts[i] = evals::run(call, view, &ctx);
+            }
+        }
+        for &i in &self.mime {
+            if let Test::MimeHeader { name, negate, re } = &self.rules[i].test {
+                let any = view
+                    .mime_headers
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .any(|(_, v)| re.find(v.as_bytes()).is_some());
+                counts[i] = if any != *negate { 1.0 } else { 0.0 };
+            }
+        }
+        for (scope, text) in [(&self.body, &view.body), (&self.rawbody, &view.rawbody), (&self.full, &view.full), (&self.uri, &view.uris)] {
+            self.run_scope(scope, text, &mut counts, &mut matched);
+        }
+        for &i in &self.metas {
+            if let Test::Meta(expr) = &self.rules[i].test {
+                let value = expr.eval(&mut |name| self.index_of(name).map_or(0.0, |j| counts[j]));
+                counts[i] = if value != 0.0 { 1.0 } else { 0.0 };
+            }
+        }
+        let mut hits: Vec<RuleHit> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| counts[*i] > 0.0 && !r.name.starts_with("__") && r.score != 0.0)
+            .map(|(i, r)| RuleHit {
+                name: r.name.clone(),
+                score: r.score * if r.max_hits > 1 { counts[i] } else { 1.0 },
+                describe: r.describe.clone(),
+                matched: matched[i].take(),
+            })
+            .collect();
+        hits.sort_by(|a, b| a.name.cmp(&b.name));
+        hits
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        // Rules are few thousand; a binary search over names needs them sorted, which
+        // compile keeps (files.rules is a BTreeMap, read in order).
+        self.rules.binary_search_by(|r| r.name.as_str().cmp(name)).ok()
+    }
+
+    fn run_scope(&self, scope: &Scope, text: &[u8], counts: &mut [f64], matched: &mut [Option<String>]) {
+        if text.is_empty() {
+            return;
+        }
+        let mut candidates: Vec<usize> = scope.always.clone();
+        if let Some(ac) = &scope.prefilter {
+            let mut seen = vec![false; scope.by_literal.len()];
+            for m in ac.find_overlapping_iter(text) {
+                let id = m.pattern().as_usize();
+                if !seen[id] {
+                    seen[id] = true;
+                    candidates.extend(&scope.by_literal[id]);
+                }
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        for i in candidates {
+            let rule = &self.rules[i];
+            let Test::Text(re) = &rule.test else { continue };
+            if let Some((start, end)) = re.find(text) {
+                counts[i] = if rule.max_hits > 1 { re.count(text, rule.max_hits) as f64 } else { 1.0 };
+                matched[i] = Some(clip_text(&text[start..end]));
+            }
+        }
+    }
+
+    fn run_header<'r>(
+        &'r self,
+        rule: &'r Rule,
+        view: &MessageView,
+        values: &mut HashMap<&'r HeaderTarget, Option<String>>,
+    ) -> Option<(f64, Option<String>)> {
+        match &rule.test {
+            Test::Exists(name) => Some((if view.header_fields(name).next().is_some() { 1.0 } else { 0.0 }, None)),
+            Test::Header { target, negate, re, if_unset } => {
+                let value = values
+                    .entry(target)
+                    .or_insert_with(|| header_value(view, target))
+                    .clone()
+                    .or_else(|| if_unset.clone())
+                    .unwrap_or_default();
+                let found = re.find(value.as_bytes());
+                let hit = found.is_some() != *negate;
+                Some((if hit { 1.0 } else { 0.0 }, found.filter(|_| hit).map(|(s, e)| clip_text(&value.as_bytes()[s..e]))))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn clip_text(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let s: String = s.chars().take(60).collect();
+    s.replace('\n', " ")
+}
+
+/// A header's text as a header rule sees it; None when the message has no such header.
+pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String> {
+    match target {
+        HeaderTarget::All => Some(view.headers.iter().map(|h| format!("{}: {}\n", h.name, h.raw)).collect()),
+        HeaderTarget::ToCc => {
+            let v: Vec<&str> = view.header_fields("to").chain(view.header_fields("cc")).map(|h| h.decoded.as_str()).collect();
+            (!v.is_empty()).then(|| v.join(", "))
+        }
+        HeaderTarget::MessageId => {
+            let v: Vec<&str> = ["message-id", "resent-message-id", "x-message-id"]
+                .iter()
+                .flat_map(|n| view.header_fields(n))
+                .map(|h| h.raw.as_str())
+                .collect();
+            (!v.is_empty()).then(|| v.join("\n"))
+        }
+        HeaderTarget::EnvelopeFrom => (!view.envelope_from.is_empty()).then(|| view.envelope_from.clone()),
+        HeaderTarget::Named { name, modifier } => {
+            let fields: Vec<&super::views::HeaderField> = view.header_fields(name).collect();
+            if fields.is_empty() {
+                return None;
+            }
+            let first_address = |f: &super::views::HeaderField| f.addresses.first().cloned();
+            Some(match modifier {
+                Modifier::Decoded => fields.iter().map(|f| f.decoded.as_str()).collect::<Vec<_>>().join("\n"),
+                Modifier::Raw => fields.iter().map(|f| f.raw.as_str()).collect::<Vec<_>>().join("\n"),
+                Modifier::First => fields[0].decoded.clone(),
+                Modifier::Last => fields[fields.len() - 1].decoded.clone(),
+                Modifier::Addr => first_address(fields[0]).map(|(_, a)| a).unwrap_or_else(|| fields[0].raw.trim_matches(['<', '>']).to_owned()),
+                Modifier::Name => first_address(fields[0]).map(|(n, _)| n).unwrap_or_default(),
+                Modifier::Host => first_address(fields[0])
+                    .and_then(|(_, a)| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()))
+                    .unwrap_or_default(),
+            })
+        }
+    }
+}
+
+fn default_score(name: &str) -> f64 {
+    if name.starts_with("__") {
+        0.0
+    } else if name.starts_with("T_") {
+        0.01
+    } else {
+        1.0
+    }
+}
+
+fn unsupported(def: &RuleDef, reason: String) -> Unsupported {
+    Unsupported { name: def.name.clone(), rule_type: def.rule_type, file: def.file.clone(), reason }
+}
+
+/// Compiles one definition; also returns the translated pattern (for the prefilter).
+fn compile_test(def: &RuleDef) -> Result<(Test, Option<String>), String> {
+    let d = def.definition.trim();
+    if d.starts_with("eval:") {
+        if def.rule_type == RuleType::Meta {
+            return Err("an eval in a meta".into());
+        }
+        return match evals::parse_call(d).map_err(|e| e.to_string())? {
+            Some(call) => Ok((Test::Eval(call), None)),
+            None => Err(format!("eval function {} is not implemented", d.trim_start_matches("eval:").split('(').next().unwrap_or(""))),
+        };
+    }
+    let pattern_rule = |multiline: bool| -> Result<(Compiled, String), String> {
+        let (p, _) = perl_regex::split_delimited(d).map_err(|e| e.to_string())?;
+        let t = perl_regex::translate(&p, multiline).map_err(|e| e.to_string())?;
+        let compiled = Compiled::new(&t).map_err(|e: PatternError| e.to_string())?;
+        Ok((compiled, t.pattern))
+    };
+    Ok(match def.rule_type {
+        RuleType::Meta => (Test::Meta(meta::parse(d).map_err(|e| e.to_string())?), None),
+        RuleType::Body | RuleType::RawBody | RuleType::Uri | RuleType::Full => {
+            // Body, rawbody and uri texts are lines: ^ and $ per line.
+            let (re, s) = pattern_rule(def.rule_type != RuleType::Full)?;
+            (Test::Text(re), Some(s))
+        }
+        RuleType::Header | RuleType::MimeHeader => {
+            if let Some(name) = d.strip_prefix("exists:") {
+                return Ok((Test::Exists(name.trim().to_owned()), None));
+            }
+            let (spec, rest) = d.split_once(char::is_whitespace).ok_or("no header name and pattern")?;
+            let rest = rest.trim();
+            let (negate, pattern) = if let Some(p) = rest.strip_prefix("=~") {
+                (false, p.trim())
+            } else if let Some(p) = rest.strip_prefix("!~") {
+                (true, p.trim())
+            } else {
+                return Err(format!("expected =~ or !~ after {spec}"));
+            };
+            let (re, after) = perl_regex::compile(pattern, false).map_err(|e| e.to_string())?;
+            let if_unset = after
+                .strip_prefix('[')
+                .and_then(|a| a.strip_suffix(']'))
+                .and_then(|a| a.trim().strip_prefix("if-unset:"))
+                .map(|v| v.trim().to_owned());
+            if def.rule_type == RuleType::MimeHeader {
+                let name = spec.split(':').next().unwrap_or(spec).to_owned();
+                (Test::MimeHeader { name, negate, re }, None)
+            } else {
+                (Test::Header { target: parse_target(spec)?, negate, re, if_unset }, None)
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spamassassin::cf;
+
+    fn set(cf: &str) -> RuleSet {
+        RuleSet::compile(&cf::read_files([("test.cf", cf.as_bytes())]))
+    }
+
+    fn hits(set: &RuleSet, raw: &str) -> Vec<String> {
+        let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        set.run(&MessageView::new(&m, "bounce@x.example"), None).into_iter().map(|h| h.name).collect()
+    }
+
+    #[test]
+    fn every_rule_type_runs() {
+        let rules = set(r#"
+header SUBJ_WIN Subject =~ /\bwinner\b/i
+score SUBJ_WIN 2.0
+header NO_DATE Date !~ /./ [if-unset: ]
+header HAS_XM exists:X-Mailer
+header FROM_FREE From:addr =~ /\@freemail\.example$/
+body   BODY_CLICK /click here/i
+rawbody RAW_IFRAME /<iframe/i
+full   FULL_X /^X-Odd: yes$/m
+uri    URI_IP m{^https?://\d+\.\d+\.\d+\.\d+}
+mimeheader MIME_EXE Content-Type =~ /\.exe/i
+body   __A /alpha/
+body   __B /beta/
+meta   META_AB __A && __B
+meta   META_NOT __A && !__B
+meta   META_LATER META_AB && SUBJ_WIN
+meta   META_MISSING __A && NOT_DEFINED_ANYWHERE
+header ZERO Subject =~ /winner/
+score  ZERO 0
+header RELAYS X-Spam-Relays-External =~ /x/
+header EVAL_NET eval:check_rbl('a','b.')
+body   BAD_RE /\Gx/
+"#);
+        let found = hits(
+            &rules,
+            "From: Bob <bob@freemail.example>\r\nSubject: You are a WINNER\r\nX-Odd: yes\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n\
+<p>Click   here: <a href=\"http://192.0.2.1/x\">x</a> alpha beta</p><iframe src=x></iframe>\r\n--b\r\n\
+Content-Type: application/octet-stream; name=\"a.exe\"\r\n\r\nMZ\r\n--b--\r\n",
+        );
+        assert_eq!(
+            found,
+            vec!["BODY_CLICK", "FROM_FREE", "FULL_X", "META_AB", "META_LATER", "MIME_EXE", "NO_DATE", "RAW_IFRAME", "SUBJ_WIN", "URI_IP"]
+        );
+        let reasons: Vec<(&str, &str)> = rules.unsupported.iter().map(|u| (u.name.as_str(), u.reason.as_str())).collect();
+        for name in ["RELAYS", "EVAL_NET", "BAD_RE", "META_MISSING"] {
+            assert!(reasons.iter().any(|(n, _)| *n == name), "{name} listed as unsupported: {reasons:?}");
+        }
+        assert!(rules.prefiltered >= 3, "literal patterns wait behind the prefilter");
+        let quiet = hits(&rules, "From: a@corp.example\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: hello\r\n\r\nbeta only\r\n");
+        assert!(quiet.is_empty(), "{quiet:?}");
+    }
+
+    #[test]
+    fn multiple_counts_and_scores() {
+        let rules = set("body MANY /buy/i\ntflags MANY multiple maxhits=3\nscore MANY 0.5\n");
+        let m = mail_parser::MessageParser::default().parse(b"Subject: x\r\n\r\nbuy buy buy buy buy\r\n".as_slice()).unwrap();
+        let hits = rules.run(&MessageView::new(&m, ""), None);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].score, 1.5);
+        assert_eq!(hits[0].matched.as_deref(), Some("buy"));
+    }
+}

@@ -1,0 +1,304 @@
+//! The eval functions of SpamAssassin's plugins that this engine runs natively (the ones
+//! that need no network, chosen by how often the stock rules use them). A rule calling any
+//! other function is listed as unsupported by `scorer rules check`.
+
+use super::views::MessageView;
+
+/// An eval call: the function and its arguments (quotes removed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalCall {
+    pub function: EvalFunction,
+    pub args: Vec<String>,
+}
+
+/// The implemented functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalFunction {
+    MissingToHeader,
+    HeaderCountRange,
+    SubjectIsAllCaps,
+    IllegalChars,
+    ShiftedDate,
+    FreemailFrom,
+    FreemailHeader,
+    FreemailReplyTo,
+    ForMime,
+    MimeHtmlOnly,
+    HtmlTagExists,
+    HtmlTest,
+    HtmlImageOnly,
+    BodyLength,
+    ForUppercase,
+    ShortUrl,
+}
+
+impl EvalFunction {
+    pub fn from_name(name: &str) -> Option<EvalFunction> {
+        use EvalFunction::*;
+        Some(match name {
+            "check_for_missing_to_header" => MissingToHeader,
+            "check_header_count_range" => HeaderCountRange,
+            "subject_is_all_caps" => SubjectIsAllCaps,
+            "check_illegal_chars" => IllegalChars,
+            "check_for_shifted_date" => ShiftedDate,
+            "check_freemail_from" => FreemailFrom,
+            "check_freemail_header" => FreemailHeader,
+            "check_freemail_replyto" => FreemailReplyTo,
+            "check_for_mime" => ForMime,
+            "check_for_mime_html_only" => MimeHtmlOnly,
+            "html_tag_exists" => HtmlTagExists,
+            "html_test" => HtmlTest,
+            "html_image_only" => HtmlImageOnly,
+            "check_body_length" => BodyLength,
+            "check_for_uppercase" => ForUppercase,
+            "short_url" => ShortUrl,
+            _ => return None,
+        })
+    }
+}
+
+/// Parses `eval:name(args)`: Ok(None) for a function this engine does not have.
+pub fn parse_call(text: &str) -> Result<Option<EvalCall>, String> {
+    let text = text.trim().strip_prefix("eval:").ok_or_else(|| format!("not an eval: {text}"))?;
+    let (name, args) = match text.split_once('(') {
+        Some((n, a)) => (n.trim(), a.trim_end().strip_suffix(')').ok_or_else(|| format!("unclosed call: {text}"))?),
+        None => (text.trim(), ""),
+    };
+    let Some(function) = EvalFunction::from_name(name) else { return Ok(None) };
+    let args = split_args(args);
+    Ok(Some(EvalCall { function, args }))
+}
+
+fn split_args(args: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quote: Option<char> = None;
+    for c in args.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, ',') => {
+                out.push(current.trim().to_owned());
+                current.clear();
+            }
+            (_, c) => current.push(c),
+        }
+    }
+    if !current.trim().is_empty() || !out.is_empty() {
+        out.push(current.trim().to_owned());
+    }
+    out
+}
+
+/// What an eval function may consult besides the message.
+pub struct EvalContext<'a> {
+    pub freemail_domains: &'a [String],
+    pub url_shorteners: &'a [String],
+    /// Seconds between the Date header and the newest Received time (None: unknown).
+    pub date_diff: Option<i64>,
+}
+
+fn num(args: &[String], i: usize, default: f64) -> f64 {
+    args.get(i).and_then(|a| a.trim().parse().ok()).unwrap_or(default)
+}
+
+fn domain_of(address: &str) -> Option<String> {
+    address.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase()).filter(|d| !d.is_empty())
+}
+
+pub fn is_freemail(domains: &[String], address: &str) -> bool {
+    let Some(domain) = domain_of(address) else { return false };
+    domains.iter().any(|d| match d.strip_prefix("*.") {
+        Some(suffix) => domain.ends_with(&format!(".{suffix}")) || domain == suffix,
+        None => *d == domain,
+    })
+}
+
+fn header_addresses(view: &MessageView, name: &str) -> Vec<String> {
+    if name.eq_ignore_ascii_case("EnvelopeFrom") {
+        return vec![view.envelope_from.clone()];
+    }
+    view.header_fields(name)
+        .flat_map(|h| {
+            if h.addresses.is_empty() {
+                vec![h.raw.trim_matches(['<', '>']).to_owned()]
+            } else {
+                h.addresses.iter().map(|(_, a)| a.clone()).collect()
+            }
+        })
+        .collect()
+}
+
+/// Runs one call: the hit count (0 or 1).
+pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
+    use EvalFunction::*;
+    let a = &call.args;
+    let truth = |b: bool| if b { 1.0 } else { 0.0 };
+    truth(match call.function {
+        MissingToHeader => view.header_fields("to").chain(view.header_fields("apparently-to")).all(|h| h.raw.is_empty()),
+        HeaderCountRange => {
+            let name = a.first().map(String::as_str).unwrap_or("");
+            let n = view.header_fields(name).count() as f64;
+            n >= num(a, 1, 0.0) && n <= num(a, 2, f64::MAX)
+        }
+        SubjectIsAllCaps => {
+            let subject = view.header_fields("subject").next().map(|h| h.decoded.clone()).unwrap_or_default();
+            let words = subject.split_whitespace().count();
+            // As HeaderEval: at least two words of letters, none lower case.
+            words > 1
+                && subject.chars().any(|c| c.is_alphabetic())
+                && !subject.chars().any(|c| c.is_lowercase())
+                && subject.chars().filter(|c| c.is_alphabetic()).count() >= 10
+        }
+        IllegalChars => {
+            let name = a.first().map(String::as_str).unwrap_or("");
+            let text: String = if name == "ALL" {
+                view.headers.iter().filter(|h| !h.name.starts_with("x-")).map(|h| h.raw.as_str()).collect::<Vec<_>>().join("\n")
+            } else {
+                view.header_fields(name).map(|h| h.raw.as_str()).collect::<Vec<_>>().join("\n")
+            };
+            let illegal = text.bytes().filter(|b| *b >= 0x80 || (*b < 0x20 && !matches!(b, b'\t' | b'\n'))).count();
+            let ratio = if text.is_empty() { 0.0 } else { illegal as f64 / text.len() as f64 };
+            illegal as f64 >= num(a, 2, 1.0) && ratio > num(a, 1, 0.0)
+        }
+        ShiftedDate => match ctx.date_diff {
+            None => false,
+            Some(diff) => {
+                let bound = |i: usize| a.get(i).filter(|s| s.as_str() != "undef").and_then(|s| s.parse::<f64>().ok());
+                bound(0).is_none_or(|min| diff as f64 >= 3600.0 * min)
+                    && bound(1).is_none_or(|max| (diff as f64) < 3600.0 * max)
+            }
+        },
+        FreemailFrom => header_addresses(view, "from").iter().any(|addr| is_freemail(ctx.freemail_domains, addr)),
+        FreemailHeader => {
+            let name = a.first().map(String::as_str).unwrap_or("");
+            let pattern = a.get(1).and_then(|p| regex::Regex::new(p).ok());
+            header_addresses(view, name).iter().any(|addr| {
+                is_freemail(ctx.freemail_domains, addr) && pattern.as_ref().is_none_or(|re| re.is_match(addr))
+            })
+        }
+        FreemailReplyTo => {
+            // A Reply-To (or, for 'reply', a body address) at a freemail domain other than
+            // the From's.
+            let from: Vec<String> = header_addresses(view, "from");
+            let reply: Vec<String> = header_addresses(view, "reply-to");
+            reply.iter().any(|r| {
+                is_freemail(ctx.freemail_domains, r)
+                    && !from.iter().any(|f| f.eq_ignore_ascii_case(r))
+                    && (a.first().is_some_and(|m| m == "replyto") || !from.is_empty())
+            })
+        }
+        ForMime => match a.first().map(String::as_str).unwrap_or("") {
+            "mime_base64_count" => view.parts.iter().any(|p| p.transfer_encoding == "base64"),
+            "mime_qp_count" => view.parts.iter().any(|p| p.transfer_encoding == "quoted-printable"),
+            "mime_base64_encoded_text" => {
+                view.parts.iter().any(|p| p.transfer_encoding == "base64" && p.content_type.starts_with("text/") && !p.is_attachment)
+            }
+            "mime_faraway_charset" => view.parts.iter().any(|p| {
+                p.content_type.starts_with("text/")
+                    && ["big5", "gb2312", "gbk", "gb18030", "euc-kr", "ks_c_5601", "koi8-r", "windows-1251", "iso-2022-jp", "shift_jis", "euc-jp"]
+                        .iter()
+                        .any(|c| p.charset.starts_with(c))
+            }),
+            _ => false,
+        },
+        MimeHtmlOnly => {
+            let texts: Vec<&str> = view
+                .parts
+                .iter()
+                .filter(|p| p.content_type.starts_with("text/") && !p.is_attachment)
+                .map(|p| p.content_type.as_str())
+                .collect();
+            !texts.is_empty() && texts.iter().all(|t| *t == "text/html")
+        }
+        HtmlTagExists => {
+            let tag = format!("<{}", a.first().map(String::as_str).unwrap_or("").to_ascii_lowercase());
+            view.html.iter().any(|h| {
+                let lower = h.to_ascii_lowercase();
+                lower.match_indices(&tag).any(|(i, _)| {
+                    lower.as_bytes().get(i + tag.len()).is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
+                })
+            })
+        }
+        HtmlTest => match a.first().map(String::as_str).unwrap_or("") {
+            "html" => !view.html.is_empty(),
+            "embeds" => view.html.iter().any(|h| {
+                let l = h.to_ascii_lowercase();
+                l.contains("<embed") || l.contains("<object") || l.contains("<applet")
+            }),
+            "form_action_mailto" => view.html.iter().any(|h| h.to_ascii_lowercase().contains("action=\"mailto:")),
+            _ => false,
+        },
+        HtmlImageOnly => {
+            let images = view.html.iter().map(|h| h.to_ascii_lowercase().matches("<img").count()).sum::<usize>();
+            let len = view.body_length as f64;
+            images > 0 && len > num(a, 0, 0.0) && len <= num(a, 1, f64::MAX)
+        }
+        BodyLength => (view.body_length as f64) < num(a, 0, 0.0),
+        ForUppercase => {
+            let letters: Vec<char> = String::from_utf8_lossy(&view.body).chars().filter(|c| c.is_alphabetic()).collect();
+            if letters.len() < 200 {
+                false
+            } else {
+                let upper = letters.iter().filter(|c| c.is_uppercase()).count() as f64 / letters.len() as f64 * 100.0;
+                upper >= num(a, 0, 0.0) && upper <= num(a, 1, 100.0)
+            }
+        }
+        ShortUrl => view.uri_list.iter().any(|u| {
+            let host = u.split("://").nth(1).unwrap_or("").split(['/', '?', '#', ':']).next().unwrap_or("").to_ascii_lowercase();
+            ctx.url_shorteners.iter().any(|s| *s == host)
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(raw: &str) -> MessageView {
+        let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        MessageView::new(&m, "bounce@mailer.example")
+    }
+
+    fn ctx() -> EvalContext<'static> {
+        static FREEMAIL: std::sync::LazyLock<Vec<String>> =
+            std::sync::LazyLock::new(|| vec!["gmail.example".to_owned(), "*.free.example".to_owned()]);
+        static SHORT: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| vec!["bit.ly".to_owned()]);
+        EvalContext { freemail_domains: &FREEMAIL, url_shorteners: &SHORT, date_diff: Some(-7 * 3600) }
+    }
+
+    fn hit(call: &str, raw: &str) -> bool {
+        let call = parse_call(call).unwrap().unwrap();
+        run(&call, &view(raw), &ctx()) > 0.0
+    }
+
+    #[test]
+    fn calls_parse() {
+        assert_eq!(
+            parse_call("eval:check_header_count_range('Content-Type','2','999')").unwrap().unwrap().args,
+            vec!["Content-Type", "2", "999"]
+        );
+        assert_eq!(parse_call("eval:check_rbl('a','b')").unwrap(), None, "a network test is not ours");
+        assert!(parse_call("check_for_mime(x)").is_err());
+    }
+
+    #[test]
+    fn functions_hit_what_they_should() {
+        assert!(hit("eval:check_for_missing_to_header()", "From: a@b.example\r\n\r\nx"));
+        assert!(!hit("eval:check_for_missing_to_header()", "From: a@b.example\r\nTo: c@d.example\r\n\r\nx"));
+        assert!(hit("eval:subject_is_all_caps()", "Subject: BUY CHEAP WATCHES NOW\r\n\r\nx"));
+        assert!(!hit("eval:subject_is_all_caps()", "Subject: Buy cheap watches\r\n\r\nx"));
+        assert!(hit("eval:check_freemail_from()", "From: x@mail.free.example\r\n\r\nx"));
+        assert!(!hit("eval:check_freemail_from()", "From: x@corp.example\r\n\r\nx"));
+        assert!(hit("eval:check_freemail_header('Reply-To', '\\d@')", "Reply-To: bob12@gmail.example\r\n\r\nx"));
+        assert!(hit("eval:check_for_shifted_date('-12', '-6')", "From: a@b.example\r\n\r\nx"));
+        assert!(!hit("eval:check_for_shifted_date('-6', '-3')", "From: a@b.example\r\n\r\nx"));
+        let html = "Content-Type: text/html\r\n\r\n<html><body>Open now<img src=\"http://x.example/a.gif\"><iframe src=x></iframe></body></html>";
+        assert!(hit("eval:check_for_mime_html_only()", html));
+        assert!(hit("eval:html_tag_exists('iframe')", html));
+        assert!(!hit("eval:html_tag_exists('bgsound')", html));
+        assert!(hit("eval:html_image_only('0000','0400')", html));
+        assert!(hit("eval:short_url()", "From: a@b.example\r\n\r\nsee https://bit.ly/x"));
+        assert!(hit("eval:check_header_count_range('Received','2','9')", "Received: a\r\nReceived: b\r\n\r\nx"));
+    }
+}

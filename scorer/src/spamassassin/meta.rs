@@ -1,0 +1,245 @@
+//! `meta` rules: Perl-like expressions over other rules' hit counts (`A && !B`,
+//! `(A + B + C) > 1`, `A || B * 2 >= 3`). Parsed once into a tree; evaluated with each
+//! rule's hit count (0 when it did not hit).
+
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum MetaError {
+    #[error("meta expression: unexpected {0:?}")]
+    Unexpected(String),
+    #[error("meta expression: ends too early")]
+    Truncated,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Rule(String),
+    Number(f64),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    Binary(Op, Box<Expr>, Box<Expr>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl Op {
+    /// Perl's precedence, higher binds tighter.
+    fn precedence(self) -> u8 {
+        match self {
+            Op::Or => 1,
+            Op::And => 2,
+            Op::Eq | Op::Ne => 3,
+            Op::Lt | Op::Le | Op::Gt | Op::Ge => 4,
+            Op::Add | Op::Sub => 5,
+            Op::Mul | Op::Div => 6,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Name(String),
+    Number(f64),
+    Op(Op),
+    Not,
+    Open,
+    Close,
+}
+
+fn tokens(text: &str) -> Result<Vec<Token>, MetaError> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        let two = |a: char, b: char| c == a && next == Some(b);
+        let (token, len) = if c.is_whitespace() {
+            i += 1;
+            continue;
+        } else if two('&', '&') {
+            (Token::Op(Op::And), 2)
+        } else if two('|', '|') {
+            (Token::Op(Op::Or), 2)
+        } else if two('=', '=') {
+            (Token::Op(Op::Eq), 2)
+        } else if two('!', '=') {
+            (Token::Op(Op::Ne), 2)
+        } else if two('<', '=') {
+            (Token::Op(Op::Le), 2)
+        } else if two('>', '=') {
+            (Token::Op(Op::Ge), 2)
+        } else if c == '<' {
+            (Token::Op(Op::Lt), 1)
+        } else if c == '>' {
+            (Token::Op(Op::Gt), 1)
+        } else if c == '+' {
+            (Token::Op(Op::Add), 1)
+        } else if c == '-' {
+            (Token::Op(Op::Sub), 1)
+        } else if c == '*' {
+            (Token::Op(Op::Mul), 1)
+        } else if c == '/' {
+            (Token::Op(Op::Div), 1)
+        } else if c == '!' {
+            (Token::Not, 1)
+        } else if c == '(' {
+            (Token::Open, 1)
+        } else if c == ')' {
+            (Token::Close, 1)
+        } else if c.is_ascii_digit() || c == '.' {
+            let len = chars[i..].iter().take_while(|c| c.is_ascii_digit() || **c == '.').count();
+            let text: String = chars[i..i + len].iter().collect();
+            (Token::Number(text.parse().map_err(|_| MetaError::Unexpected(text))?), len)
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let len = chars[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == '_').count();
+            (Token::Name(chars[i..i + len].iter().collect()), len)
+        } else {
+            return Err(MetaError::Unexpected(c.to_string()));
+        };
+        out.push(token);
+        i += len;
+    }
+    Ok(out)
+}
+
+pub fn parse(text: &str) -> Result<Expr, MetaError> {
+    let tokens = tokens(text)?;
+    let mut pos = 0;
+    let expr = parse_binary(&tokens, &mut pos, 0)?;
+    match tokens.get(pos) {
+        None => Ok(expr),
+        Some(t) => Err(MetaError::Unexpected(format!("{t:?}"))),
+    }
+}
+
+fn parse_binary(t: &[Token], pos: &mut usize, min: u8) -> Result<Expr, MetaError> {
+    let mut left = parse_unary(t, pos)?;
+    while let Some(Token::Op(op)) = t.get(*pos) {
+        // Left-associative: an operator binds here only if tighter than the caller's.
+        if op.precedence() <= min {
+            break;
+        }
+        let op = *op;
+        *pos += 1;
+        let right = parse_binary(t, pos, op.precedence())?;
+        left = Expr::Binary(op, Box::new(left), Box::new(right));
+    }
+    Ok(left)
+}
+
+fn parse_unary(t: &[Token], pos: &mut usize) -> Result<Expr, MetaError> {
+    let token = t.get(*pos).ok_or(MetaError::Truncated)?;
+    *pos += 1;
+    match token {
+        Token::Not => Ok(Expr::Not(Box::new(parse_unary(t, pos)?))),
+        Token::Op(Op::Sub) => Ok(Expr::Neg(Box::new(parse_unary(t, pos)?))),
+        Token::Name(n) => Ok(Expr::Rule(n.clone())),
+        Token::Number(n) => Ok(Expr::Number(*n)),
+        Token::Open => {
+            let e = parse_binary(t, pos, 0)?;
+            match t.get(*pos) {
+                Some(Token::Close) => {
+                    *pos += 1;
+                    Ok(e)
+                }
+                Some(other) => Err(MetaError::Unexpected(format!("{other:?}"))),
+                None => Err(MetaError::Truncated),
+            }
+        }
+        other => Err(MetaError::Unexpected(format!("{other:?}"))),
+    }
+}
+
+impl Expr {
+    /// The rule names the expression reads.
+    pub fn names(&self, out: &mut Vec<String>) {
+        match self {
+            Expr::Rule(n) => out.push(n.clone()),
+            Expr::Number(_) => {}
+            Expr::Not(e) | Expr::Neg(e) => e.names(out),
+            Expr::Binary(_, a, b) => {
+                a.names(out);
+                b.names(out);
+            }
+        }
+    }
+
+    /// Evaluates with `value(name)` giving a rule's hit count.
+    pub fn eval(&self, value: &mut dyn FnMut(&str) -> f64) -> f64 {
+        let truth = |b: bool| if b { 1.0 } else { 0.0 };
+        match self {
+            Expr::Rule(n) => value(n),
+            Expr::Number(n) => *n,
+            Expr::Not(e) => truth(e.eval(value) == 0.0),
+            Expr::Neg(e) => -e.eval(value),
+            Expr::Binary(op, a, b) => {
+                let x = a.eval(value);
+                // Perl short-circuits && and ||.
+                match op {
+                    Op::And if x == 0.0 => return 0.0,
+                    Op::Or if x != 0.0 => return x,
+                    _ => {}
+                }
+                let y = b.eval(value);
+                match op {
+                    Op::And | Op::Or => y,
+                    Op::Eq => truth(x == y),
+                    Op::Ne => truth(x != y),
+                    Op::Lt => truth(x < y),
+                    Op::Le => truth(x <= y),
+                    Op::Gt => truth(x > y),
+                    Op::Ge => truth(x >= y),
+                    Op::Add => x + y,
+                    Op::Sub => x - y,
+                    Op::Mul => x * y,
+                    Op::Div if y == 0.0 => 0.0,
+                    Op::Div => x / y,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(text: &str, hits: &[(&str, f64)]) -> f64 {
+        parse(text).unwrap().eval(&mut |n| hits.iter().find(|(h, _)| *h == n).map_or(0.0, |(_, v)| *v))
+    }
+
+    #[test]
+    fn precedence_and_values() {
+        assert_eq!(eval("A && !B", &[("A", 1.0)]), 1.0);
+        assert_eq!(eval("A && !B", &[("A", 1.0), ("B", 1.0)]), 0.0);
+        assert_eq!(eval("(A + B + C) > 1", &[("A", 1.0), ("C", 1.0)]), 1.0);
+        assert_eq!(eval("A + B + C > 2", &[("A", 1.0), ("C", 1.0)]), 0.0);
+        assert_eq!(eval("A || B && C", &[("B", 1.0)]), 0.0, "&& binds tighter than ||");
+        assert_eq!(eval("A || B && C", &[("A", 1.0)]), 1.0);
+        assert_eq!(eval("A - B * 2 >= 1", &[("A", 3.0), ("B", 1.0)]), 1.0);
+        assert_eq!(eval("!(A || B)", &[]), 1.0);
+        assert_eq!(eval("__X_1 >= 2", &[("__X_1", 2.0)]), 1.0);
+        let mut names = Vec::new();
+        parse("A && (B || !C_2)").unwrap().names(&mut names);
+        assert_eq!(names, vec!["A", "B", "C_2"]);
+        assert!(parse("A &&").is_err());
+        assert!(parse("A $ B").is_err());
+        assert!(parse("(A").is_err());
+    }
+}

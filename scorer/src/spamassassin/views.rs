@@ -1,0 +1,330 @@
+//! What SpamAssassin's rules look at, made from one parsed message: headers (decoded and
+//! raw), the rendered body (the subject, then every text part with HTML reduced to text,
+//! whitespace folded, one paragraph a line), the raw body (decoded parts as written), the
+//! whole message, the URIs, and the MIME parts' headers.
+
+use crate::classifier::clip;
+use mail_parser::{HeaderValue, Message, MimeHeaders, PartType};
+
+/// SpamAssassin's `body_part_scan_size`: the most of one part that body rules read.
+pub const PART_SCAN_SIZE: usize = 50_000;
+/// The most of the raw message that `full` rules read.
+pub const FULL_SCAN_SIZE: usize = 512 * 1024;
+/// The most URIs taken from one message.
+pub const MAX_URIS: usize = 500;
+
+#[derive(Debug, Clone)]
+pub struct HeaderField {
+    /// Lower case.
+    pub name: String,
+    /// Unfolded, RFC 2047 words decoded where mail-parser decodes them.
+    pub decoded: String,
+    /// Unfolded, as written.
+    pub raw: String,
+    /// The addresses it holds (address headers only): (display name, address).
+    pub addresses: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MessageView {
+    pub headers: Vec<HeaderField>,
+    /// The rendered body: paragraphs joined by `\n`.
+    pub body: Vec<u8>,
+    /// The decoded text parts as written (HTML tags kept), lines joined by `\n`.
+    pub rawbody: Vec<u8>,
+    /// The message as received (at most [`FULL_SCAN_SIZE`]), with LF line ends.
+    pub full: Vec<u8>,
+    /// The URIs, one a line.
+    pub uris: Vec<u8>,
+    pub uri_list: Vec<String>,
+    /// Every MIME part's headers: (lower-case name, unfolded raw value).
+    pub mime_headers: Vec<(String, String)>,
+    /// The HTML parts, as written.
+    pub html: Vec<String>,
+    /// Content types of the leaf parts, lower case, with their transfer encodings.
+    pub parts: Vec<PartSummary>,
+    pub envelope_from: String,
+    /// Length of the rendered text without the subject.
+    pub body_length: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PartSummary {
+    pub content_type: String,
+    pub transfer_encoding: String,
+    pub charset: String,
+    pub is_attachment: bool,
+}
+
+fn unfold(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for line in raw.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if !out.is_empty() && !line.is_empty() {
+            // Folding whitespace stays as one space at most.
+            if !line.starts_with([' ', '\t']) {
+                out.push(' ');
+            }
+        }
+        out.push_str(line);
+    }
+    out.trim().to_owned()
+}
+
+fn address_list(value: &HeaderValue<'_>) -> Vec<(String, String)> {
+    match value {
+        HeaderValue::Address(a) => a
+            .iter()
+            .map(|addr| (addr.name().unwrap_or("").to_owned(), addr.address().unwrap_or("").to_owned()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn decoded_text(value: &HeaderValue<'_>, raw: &str) -> String {
+    match value {
+        HeaderValue::Text(t) => t.to_string(),
+        HeaderValue::TextList(list) => list.join(", "),
+        HeaderValue::Address(_) => {
+            let parts: Vec<String> = address_list(value)
+                .into_iter()
+                .map(|(name, addr)| match (name.is_empty(), addr.is_empty()) {
+                    (true, _) => addr,
+                    (false, true) => name,
+                    (false, false) => format!("\"{name}\" <{addr}>"),
+                })
+                .collect();
+            if parts.is_empty() { raw.to_owned() } else { parts.join(", ") }
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// SpamAssassin's whitespace handling of rendered text: blank-line runs become paragraph
+/// breaks, every other run of white space one space.
+fn fold_paragraphs(text: &str, out: &mut String) {
+    let mut pending_space = false;
+    let mut newlines = 0usize;
+    for c in text.chars() {
+        if c == '\n' {
+            newlines += 1;
+            pending_space = true;
+        } else if c.is_whitespace() {
+            pending_space = true;
+        } else {
+            if newlines >= 2 {
+                out.push('\n');
+            } else if pending_space && !out.is_empty() && !out.ends_with('\n') {
+                out.push(' ');
+            }
+            newlines = 0;
+            pending_space = false;
+            out.push(c);
+        }
+    }
+}
+
+impl MessageView {
+    pub fn new(message: &Message<'_>, envelope_from: &str) -> MessageView {
+        let raw_message = message.raw_message();
+        let mut view = MessageView { envelope_from: envelope_from.to_owned(), ..Default::default() };
+        for h in message.headers() {
+            let raw = raw_message
+                .get(h.offset_start as usize..h.offset_end as usize)
+                .map(|b| unfold(&String::from_utf8_lossy(b)))
+                .unwrap_or_default();
+            view.headers.push(HeaderField {
+                name: h.name().to_ascii_lowercase(),
+                decoded: decoded_text(h.value(), &raw),
+                addresses: address_list(h.value()),
+                raw,
+            });
+        }
+        // Rendered body: the subject line, then the text parts.
+        let mut text = String::new();
+        for part in message.parts.iter() {
+            let rendered = match &part.body {
+                PartType::Text(t) => Some(t.to_string()),
+                PartType::Html(h) => Some(mail_parser::decoders::html::html_to_text(h)),
+                _ => None,
+            };
+            if part.is_message() || part.attachment_name().is_some() && rendered.is_none() {
+                continue;
+            }
+            if let Some(r) = rendered {
+                // Parts are paragraphs apart (SpamAssassin adds a newline after each part's
+                // own final one).
+                if !text.is_empty() {
+                    text.push_str("\n\n");
+                }
+                text.push_str(clip(&r, PART_SCAN_SIZE));
+            }
+        }
+        let mut body = String::with_capacity(text.len() + 128);
+        body.push_str(message.subject().unwrap_or(""));
+        body.push('\n');
+        let subject_len = body.len();
+        fold_paragraphs(&text, &mut body);
+        view.body_length = body.len() - subject_len;
+        view.body = body.into_bytes();
+        // Raw body: text parts as decoded, HTML as written.
+        let mut rawbody = String::new();
+        for part in message.parts.iter() {
+            let t = match &part.body {
+                PartType::Text(t) => t.as_ref(),
+                PartType::Html(h) => {
+                    view.html.push(h.to_string());
+                    h.as_ref()
+                }
+                _ => continue,
+            };
+            if !rawbody.is_empty() {
+                rawbody.push('\n');
+            }
+            rawbody.push_str(clip(t, PART_SCAN_SIZE));
+        }
+        view.rawbody = rawbody.replace("\r\n", "\n").into_bytes();
+        // Line ends as SpamAssassin reads a message: LF.
+        let full = &raw_message[..raw_message.len().min(FULL_SCAN_SIZE)];
+        view.full = Vec::with_capacity(full.len());
+        for (i, &b) in full.iter().enumerate() {
+            if !(b == b'\r' && full.get(i + 1) == Some(&b'\n')) {
+                view.full.push(b);
+            }
+        }
+        // URIs: link targets of the HTML parts and addresses written in the text.
+        for html in &view.html {
+            extract_html_uris(html, &mut view.uri_list);
+        }
+        extract_text_uris(&String::from_utf8_lossy(&view.body), &mut view.uri_list);
+        view.uri_list.truncate(MAX_URIS);
+        view.uris = view.uri_list.join("\n").into_bytes();
+        for part in message.parts.iter() {
+            for h in part.headers.iter() {
+                let raw = raw_message
+                    .get(h.offset_start as usize..h.offset_end as usize)
+                    .map(|b| unfold(&String::from_utf8_lossy(b)))
+                    .unwrap_or_default();
+                view.mime_headers.push((h.name().to_ascii_lowercase(), raw));
+            }
+            if matches!(part.body, PartType::Multipart(_)) {
+                continue;
+            }
+            let ct = part.content_type();
+            view.parts.push(PartSummary {
+                content_type: ct
+                    .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase())
+                    .unwrap_or_else(|| "text/plain".to_owned()),
+                transfer_encoding: part.content_transfer_encoding().unwrap_or("7bit").to_ascii_lowercase(),
+                charset: ct.and_then(|c| c.attribute("charset")).unwrap_or("").to_ascii_lowercase(),
+                is_attachment: part.attachment_name().is_some()
+                    || part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment")),
+            });
+        }
+        view
+    }
+
+    /// Every instance of a header (name compared without case).
+    pub fn header_fields<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a HeaderField> + 'a {
+        self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name))
+    }
+}
+
+fn push_uri(out: &mut Vec<String>, uri: &str) {
+    let uri = uri.trim().trim_matches(['"', '\'', '<', '>']).replace("&amp;", "&");
+    if uri.is_empty() || out.len() >= MAX_URIS {
+        return;
+    }
+    let lower = uri.to_ascii_lowercase();
+    let uri = if lower.starts_with("www.") {
+        format!("http://{uri}")
+    } else if lower.starts_with("ftp.") {
+        format!("ftp://{uri}")
+    } else {
+        uri
+    };
+    if !out.contains(&uri) {
+        out.push(uri);
+    }
+}
+
+/// `href`, `src` and `action` attribute values.
+pub fn extract_html_uris(html: &str, out: &mut Vec<String>) {
+    let lower = html.to_ascii_lowercase();
+    for attribute in ["href", "src", "action", "background"] {
+        let mut from = 0;
+        while let Some(found) = lower[from..].find(attribute) {
+            let start = from + found + attribute.len();
+            from = start;
+            let rest = &html[start..];
+            let rest_trim = rest.trim_start();
+            let Some(after_eq) = rest_trim.strip_prefix('=') else { continue };
+            let value = after_eq.trim_start();
+            let (quote, value) = match value.chars().next() {
+                Some(q @ ('"' | '\'')) => (Some(q), &value[1..]),
+                _ => (None, value),
+            };
+            let end = match quote {
+                Some(q) => value.find(q),
+                None => value.find(|c: char| c.is_whitespace() || c == '>'),
+            }
+            .unwrap_or(value.len().min(2048));
+            let uri = &value[..end.min(2048)];
+            let l = uri.to_ascii_lowercase();
+            if l.starts_with("http") || l.starts_with("www.") || l.starts_with("ftp") || l.starts_with("mailto:") {
+                push_uri(out, uri);
+            }
+        }
+    }
+}
+
+/// `http(s)://...` and `www....` written in text.
+pub fn extract_text_uris(text: &str, out: &mut Vec<String>) {
+    let lower = text.to_ascii_lowercase();
+    for scheme in ["http://", "https://", "www."] {
+        let mut from = 0;
+        while let Some(found) = lower[from..].find(scheme) {
+            let start = from + found;
+            if scheme == "www." && start > 0 && !lower.as_bytes()[start - 1].is_ascii_whitespace() {
+                from = start + scheme.len();
+                continue;
+            }
+            let end = text[start..]
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '<' | '>' | ')' | ']'))
+                .map_or(text.len(), |e| start + e);
+            push_uri(out, text[start..end].trim_end_matches(['.', ',', ';']));
+            from = end.max(start + scheme.len());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mail_parser::MessageParser;
+
+    #[test]
+    fn renders_like_spamassassin() {
+        let raw = b"From: \"Shop\" <deals@shop.example>\r\nSubject: =?utf-8?q?Gro=C3=9Fe?= sale\r\n\
+X-Long: one\r\n  two\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n\
+Content-Type: text/plain\r\n\r\nBuy   now\r\nat www.shop.example/x.\r\n\r\n\r\nSecond  paragraph\r\n--b\r\n\
+Content-Type: text/html\r\n\r\n<p>Click <a href=\"https://t.example/c?a=1&amp;b=2\">here</a></p>\r\n--b--\r\n";
+        let message = MessageParser::default().parse(raw.as_slice()).unwrap();
+        let view = MessageView::new(&message, "bounce@shop.example");
+        let body = String::from_utf8(view.body.clone()).unwrap();
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines[0], "Große sale", "the subject comes first, decoded");
+        assert_eq!(lines[1], "Buy now at www.shop.example/x.");
+        assert_eq!(lines[2], "Second paragraph");
+        assert!(lines[3].contains("Click here"), "{lines:?}");
+        assert!(!body.contains("<a"), "HTML rendered");
+        assert!(String::from_utf8_lossy(&view.rawbody).contains("<a href"), "rawbody keeps the tags");
+        assert_eq!(view.uri_list, vec!["https://t.example/c?a=1&b=2", "http://www.shop.example/x"]);
+        let long: Vec<&HeaderField> = view.header_fields("x-long").collect();
+        assert_eq!(long[0].raw, "one  two");
+        let from: Vec<&HeaderField> = view.header_fields("From").collect();
+        assert_eq!(from[0].addresses, vec![("Shop".to_owned(), "deals@shop.example".to_owned())]);
+        assert_eq!(view.parts.len(), 2);
+        assert!(view.mime_headers.iter().any(|(n, v)| n == "content-type" && v == "text/html"));
+    }
+}

@@ -107,7 +107,7 @@ pub struct RuleSet {
     pub fancy: Vec<String>,
     /// Settings in the files this reader does not know (listed, not silently skipped).
     pub unknown_lines: Vec<String>,
-    /// Rules in the prefilter, by scope (for `scorer rules check`).
+    /// Rules behind the literal prefilter (for `scorer rules check`).
     pub prefiltered: usize,
 }
 
@@ -125,13 +125,34 @@ const RELAY_PSEUDO_HEADERS: &[&str] = &[
     "X-Spam-Last-External-IP",
 ];
 
-fn parse_target(spec: &str) -> Result<HeaderTarget, String> {
+/// Why a rule cannot run (listed by `scorer rules check`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Unrunnable {
+    #[error("pseudo-header {0} (SpamAssassin's relay analysis) is not built")]
+    PseudoHeader(String),
+    #[error("header modifier :{0}")]
+    Modifier(String),
+    #[error("an eval in a meta")]
+    EvalInMeta,
+    #[error(transparent)]
+    EvalSyntax(#[from] evals::EvalSyntaxError),
+    #[error("eval function {0} is not implemented")]
+    EvalMissing(String),
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+    #[error(transparent)]
+    Meta(#[from] meta::MetaError),
+    #[error("{0}")]
+    Syntax(&'static str),
+}
+
+fn parse_target(spec: &str) -> Result<HeaderTarget, Unrunnable> {
     let (name, modifier) = match spec.split_once(':') {
         Some((n, m)) => (n, Some(m)),
         None => (spec, None),
     };
     if RELAY_PSEUDO_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-        return Err(format!("pseudo-header {name} (SpamAssassin's relay analysis) is not built"));
+        return Err(Unrunnable::PseudoHeader(name.to_owned()));
     }
     let modifier = match modifier {
         None => Modifier::Decoded,
@@ -141,7 +162,7 @@ fn parse_target(spec: &str) -> Result<HeaderTarget, String> {
         Some("host") | Some("domain") => Modifier::Host,
         Some("first") => Modifier::First,
         Some("last") => Modifier::Last,
-        Some(other) => return Err(format!("header modifier :{other}")),
+        Some(other) => return Err(Unrunnable::Modifier(other.to_owned())),
     };
     Ok(match name {
         "ALL" => HeaderTarget::All,
@@ -155,16 +176,19 @@ fn parse_target(spec: &str) -> Result<HeaderTarget, String> {
 /// The literals every match of a pattern must begin (or end) with, lower case, when they
 /// are few and long enough to be worth a prefilter. Found on the pattern's relaxed form
 /// ([`perl_regex::relax`]), so fancy patterns get a prefilter too.
+/// Shorter literals occur in nearly every text: no use as a prefilter.
+const MIN_LITERAL: usize = 4;
+
 fn necessary_literals(source: &str) -> Option<Vec<Vec<u8>>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let relaxed = perl_regex::relax(source);
+    let relaxed = perl_regex::relax(source, false);
     let hir = regex_syntax::ParserBuilder::new().unicode(false).utf8(false).build().parse(&relaxed).ok()?;
     let extract = |kind: ExtractKind| -> Option<Vec<Vec<u8>>> {
         let mut extractor = Extractor::new();
         extractor.kind(kind).limit_class(10).limit_repeat(4).limit_literal_len(24).limit_total(200);
         let seq = extractor.extract(&hir);
         let literals = seq.literals()?;
-        if literals.is_empty() || literals.iter().any(|l| l.as_bytes().len() < 3) {
+        if literals.is_empty() || literals.iter().any(|l| l.as_bytes().len() < MIN_LITERAL) {
             return None;
         }
         let mut out: Vec<Vec<u8>> = literals.iter().map(|l| l.as_bytes().to_ascii_lowercase()).collect();
@@ -212,11 +236,18 @@ impl RuleSet {
             } else {
                 1
             };
-            let score = files.scores.get(&def.name).copied().unwrap_or_else(|| default_score(&def.name));
+            // As SpamAssassin: a rule without a score line scores 1 (0.01 for T_ test rules),
+            // negative for `tflags nice`.
+            let nice = tflags.iter().any(|f| f == "nice");
+            let score = files
+                .scores
+                .get(&def.name)
+                .copied()
+                .unwrap_or_else(|| default_score(&def.name) * if nice { -1.0 } else { 1.0 });
             let (test, source) = match compile_test(def) {
                 Ok(t) => t,
                 Err(reason) => {
-                    set.unsupported.push(unsupported(def, reason));
+                    set.unsupported.push(unsupported(def, reason.to_string()));
                     continue;
                 }
             };
@@ -367,20 +398,44 @@ impl RuleSet {
     /// Runs every rule over the message; returns the hits of scored rules (not the `__`
     /// sub-rules, not rules scored 0), in rule-name order.
     pub fn run(&self, view: &MessageView, date_diff: Option<i64>) -> Vec<RuleHit> {
+        self.run_profiled(view, date_diff, &mut None)
+    }
+
+    /// The rules' names by index (for [`RuleSet::run_profiled`]'s costs).
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.name.as_str())
+    }
+
+    /// [`RuleSet::run`], adding each rule's time to `costs` (indexed as
+    /// [`RuleSet::rule_names`]) when given: what `scorer rules profile` reports.
+    pub fn run_profiled(
+        &self,
+        view: &MessageView,
+        date_diff: Option<i64>,
+        costs: &mut Option<Vec<std::time::Duration>>,
+    ) -> Vec<RuleHit> {
+        if let Some(c) = costs.as_mut() {
+            c.resize(self.rules.len(), std::time::Duration::ZERO);
+        }
+        let mut timer = Timer { costs, started: None };
         let mut counts = vec![0.0f64; self.rules.len()];
         let mut matched: Vec<Option<String>> = vec![None; self.rules.len()];
         // Many rules read the same header (Subject alone: 150): each text is made once.
         let mut values: HashMap<&HeaderTarget, Option<String>> = HashMap::new();
         for &i in &self.headers {
+            timer.start();
             if let Some((n, m)) = self.run_header(&self.rules[i], view, &mut values) {
                 counts[i] = n;
                 matched[i] = m;
             }
+            timer.stop(i);
         }
         let ctx = EvalContext { freemail_domains: &self.freemail_domains, url_shorteners: &self.url_shorteners, date_diff };
         for &i in &self.evals {
             if let Test::Eval(call) = &self.rules[i].test {
+                timer.start();
                 counts[i] = evals::run(call, view, &ctx);
+                timer.stop(i);
             }
         }
         for &i in &self.mime {
@@ -394,7 +449,7 @@ impl RuleSet {
             }
         }
         for (scope, text) in [(&self.body, &view.body), (&self.rawbody, &view.rawbody), (&self.full, &view.full), (&self.uri, &view.uris)] {
-            self.run_scope(scope, text, &mut counts, &mut matched);
+            self.run_scope(scope, text, &mut counts, &mut matched, &mut timer);
         }
         for &i in &self.metas {
             if let Test::Meta(expr) = &self.rules[i].test {
@@ -424,7 +479,14 @@ impl RuleSet {
         self.rules.binary_search_by(|r| r.name.as_str().cmp(name)).ok()
     }
 
-    fn run_scope(&self, scope: &Scope, text: &[u8], counts: &mut [f64], matched: &mut [Option<String>]) {
+    fn run_scope(
+        &self,
+        scope: &Scope,
+        text: &[u8],
+        counts: &mut [f64],
+        matched: &mut [Option<String>],
+        timer: &mut Timer<'_>,
+    ) {
         if text.is_empty() {
             return;
         }
@@ -444,10 +506,12 @@ impl RuleSet {
         for i in candidates {
             let rule = &self.rules[i];
             let Test::Text(re) = &rule.test else { continue };
+            timer.start();
             if let Some((start, end)) = re.find(text) {
                 counts[i] = if rule.max_hits > 1 { re.count(text, rule.max_hits) as f64 } else { 1.0 };
                 matched[i] = Some(clip_text(&text[start..end]));
             }
+            timer.stop(i);
         }
     }
 
@@ -458,19 +522,43 @@ impl RuleSet {
         values: &mut HashMap<&'r HeaderTarget, Option<String>>,
     ) -> Option<(f64, Option<String>)> {
         match &rule.test {
-            Test::Exists(name) => Some((if view.header_fields(name).next().is_some() { 1.0 } else { 0.0 }, None)),
+            Test::Exists(name) => {
+                // exists: takes the pseudo-headers too (ToCc, MESSAGEID, EnvelopeFrom).
+                let found = match parse_target(name) {
+                    Ok(HeaderTarget::Named { name, .. }) => view.header_fields(&name).next().is_some(),
+                    Ok(target) => header_value(view, &target).is_some(),
+                    Err(_) => false,
+                };
+                Some((if found { 1.0 } else { 0.0 }, None))
+            }
             Test::Header { target, negate, re, if_unset } => {
-                let value = values
-                    .entry(target)
-                    .or_insert_with(|| header_value(view, target))
-                    .clone()
-                    .or_else(|| if_unset.clone())
-                    .unwrap_or_default();
+                let value = values.entry(target).or_insert_with(|| header_value(view, target));
+                let value: &str = value.as_deref().or(if_unset.as_deref()).unwrap_or("");
                 let found = re.find(value.as_bytes());
                 let hit = found.is_some() != *negate;
                 Some((if hit { 1.0 } else { 0.0 }, found.filter(|_| hit).map(|(s, e)| clip_text(&value.as_bytes()[s..e]))))
             }
             _ => None,
+        }
+    }
+}
+
+/// Times rules when costs are wanted; nothing otherwise.
+struct Timer<'c> {
+    costs: &'c mut Option<Vec<std::time::Duration>>,
+    started: Option<std::time::Instant>,
+}
+
+impl Timer<'_> {
+    fn start(&mut self) {
+        if self.costs.is_some() {
+            self.started = Some(std::time::Instant::now());
+        }
+    }
+
+    fn stop(&mut self, rule: usize) {
+        if let (Some(costs), Some(started)) = (self.costs.as_mut(), self.started.take()) {
+            costs[rule] += started.elapsed();
         }
     }
 }
@@ -534,25 +622,25 @@ fn unsupported(def: &RuleDef, reason: String) -> Unsupported {
 }
 
 /// Compiles one definition; also returns the translated pattern (for the prefilter).
-fn compile_test(def: &RuleDef) -> Result<(Test, Option<String>), String> {
+fn compile_test(def: &RuleDef) -> Result<(Test, Option<String>), Unrunnable> {
     let d = def.definition.trim();
     if d.starts_with("eval:") {
         if def.rule_type == RuleType::Meta {
-            return Err("an eval in a meta".into());
+            return Err(Unrunnable::EvalInMeta);
         }
-        return match evals::parse_call(d).map_err(|e| e.to_string())? {
+        return match evals::parse_call(d)? {
             Some(call) => Ok((Test::Eval(call), None)),
-            None => Err(format!("eval function {} is not implemented", d.trim_start_matches("eval:").split('(').next().unwrap_or(""))),
+            None => Err(Unrunnable::EvalMissing(d.trim_start_matches("eval:").split('(').next().unwrap_or("").trim().to_owned())),
         };
     }
-    let pattern_rule = |multiline: bool| -> Result<(Compiled, String), String> {
-        let (p, _) = perl_regex::split_delimited(d).map_err(|e| e.to_string())?;
-        let t = perl_regex::translate(&p, multiline).map_err(|e| e.to_string())?;
-        let compiled = Compiled::new(&t).map_err(|e: PatternError| e.to_string())?;
+    let pattern_rule = |multiline: bool| -> Result<(Compiled, String), Unrunnable> {
+        let (p, _) = perl_regex::split_delimited(d)?;
+        let t = perl_regex::translate(&p, multiline)?;
+        let compiled = Compiled::new(&t)?;
         Ok((compiled, t.pattern))
     };
     Ok(match def.rule_type {
-        RuleType::Meta => (Test::Meta(meta::parse(d).map_err(|e| e.to_string())?), None),
+        RuleType::Meta => (Test::Meta(meta::parse(d)?), None),
         RuleType::Body | RuleType::RawBody | RuleType::Uri | RuleType::Full => {
             // Body, rawbody and uri texts are lines: ^ and $ per line.
             let (re, s) = pattern_rule(def.rule_type != RuleType::Full)?;
@@ -562,16 +650,16 @@ fn compile_test(def: &RuleDef) -> Result<(Test, Option<String>), String> {
             if let Some(name) = d.strip_prefix("exists:") {
                 return Ok((Test::Exists(name.trim().to_owned()), None));
             }
-            let (spec, rest) = d.split_once(char::is_whitespace).ok_or("no header name and pattern")?;
+            let (spec, rest) = d.split_once(char::is_whitespace).ok_or(Unrunnable::Syntax("no header name and pattern"))?;
             let rest = rest.trim();
             let (negate, pattern) = if let Some(p) = rest.strip_prefix("=~") {
                 (false, p.trim())
             } else if let Some(p) = rest.strip_prefix("!~") {
                 (true, p.trim())
             } else {
-                return Err(format!("expected =~ or !~ after {spec}"));
+                return Err(Unrunnable::Syntax("expected =~ or !~ after the header name"));
             };
-            let (re, after) = perl_regex::compile(pattern, false).map_err(|e| e.to_string())?;
+            let (re, after) = perl_regex::compile(pattern, false)?;
             let if_unset = after
                 .strip_prefix('[')
                 .and_then(|a| a.strip_suffix(']'))
@@ -644,6 +732,17 @@ Content-Type: application/octet-stream; name=\"a.exe\"\r\n\r\nMZ\r\n--b--\r\n",
         assert!(rules.prefiltered >= 3, "literal patterns wait behind the prefilter");
         let quiet = hits(&rules, "From: a@corp.example\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: hello\r\n\r\nbeta only\r\n");
         assert!(quiet.is_empty(), "{quiet:?}");
+    }
+
+    #[test]
+    fn pseudo_headers_exist_and_nice_rules_score_below_zero() {
+        let rules = set("header __TOCC exists:ToCc\nmeta HAS_TOCC __TOCC\nheader NICE_LIST exists:List-Id\ntflags NICE_LIST nice\n");
+        let m = mail_parser::MessageParser::default()
+            .parse(b"Cc: x@y.example\r\nList-Id: <l.example>\r\n\r\nhi\r\n".as_slice())
+            .unwrap();
+        let hits = rules.run(&MessageView::new(&m, ""), None);
+        let scores: Vec<(&str, f64)> = hits.iter().map(|h| (h.name.as_str(), h.score)).collect();
+        assert_eq!(scores, vec![("HAS_TOCC", 1.0), ("NICE_LIST", -1.0)]);
     }
 
     #[test]

@@ -5,10 +5,18 @@
 use super::views::MessageView;
 
 /// An eval call: the function and its arguments (quotes removed).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct EvalCall {
     pub function: EvalFunction,
     pub args: Vec<String>,
+    /// A regular expression argument, compiled once (check_freemail_header's second).
+    pub pattern: Option<regex::Regex>,
+}
+
+impl PartialEq for EvalCall {
+    fn eq(&self, other: &Self) -> bool {
+        self.function == other.function && self.args == other.args
+    }
 }
 
 /// The implemented functions.
@@ -57,16 +65,31 @@ impl EvalFunction {
     }
 }
 
+/// A rule's `eval:` text that is not a call.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalSyntaxError {
+    #[error("not an eval: {0}")]
+    NotEval(String),
+    #[error("unclosed call: {0}")]
+    Unclosed(String),
+}
+
 /// Parses `eval:name(args)`: Ok(None) for a function this engine does not have.
-pub fn parse_call(text: &str) -> Result<Option<EvalCall>, String> {
-    let text = text.trim().strip_prefix("eval:").ok_or_else(|| format!("not an eval: {text}"))?;
+pub fn parse_call(text: &str) -> Result<Option<EvalCall>, EvalSyntaxError> {
+    let text = text.trim().strip_prefix("eval:").ok_or_else(|| EvalSyntaxError::NotEval(text.to_owned()))?;
     let (name, args) = match text.split_once('(') {
-        Some((n, a)) => (n.trim(), a.trim_end().strip_suffix(')').ok_or_else(|| format!("unclosed call: {text}"))?),
+        Some((n, a)) => {
+            (n.trim(), a.trim_end().strip_suffix(')').ok_or_else(|| EvalSyntaxError::Unclosed(text.to_owned()))?)
+        }
         None => (text.trim(), ""),
     };
     let Some(function) = EvalFunction::from_name(name) else { return Ok(None) };
     let args = split_args(args);
-    Ok(Some(EvalCall { function, args }))
+    let pattern = match function {
+        EvalFunction::FreemailHeader => args.get(1).and_then(|p| regex::Regex::new(p).ok()),
+        _ => None,
+    };
+    Ok(Some(EvalCall { function, args, pattern }))
 }
 
 fn split_args(args: &str) -> Vec<String> {
@@ -172,9 +195,8 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         FreemailFrom => header_addresses(view, "from").iter().any(|addr| is_freemail(ctx.freemail_domains, addr)),
         FreemailHeader => {
             let name = a.first().map(String::as_str).unwrap_or("");
-            let pattern = a.get(1).and_then(|p| regex::Regex::new(p).ok());
             header_addresses(view, name).iter().any(|addr| {
-                is_freemail(ctx.freemail_domains, addr) && pattern.as_ref().is_none_or(|re| re.is_match(addr))
+                is_freemail(ctx.freemail_domains, addr) && call.pattern.as_ref().is_none_or(|re| re.is_match(addr))
             })
         }
         FreemailReplyTo => {

@@ -323,13 +323,13 @@ pub fn translate(p: &PerlPattern, multiline: bool) -> Result<Translated, Pattern
     Ok(Translated { pattern: out, fancy })
 }
 
-/// A superset of a translated pattern in plain `regex` syntax, for finding the literals
-/// every match must contain: look-arounds become optional groups, back-references any
-/// text, atomic groups and possessive quantifiers ordinary ones, and case-insensitivity is
-/// dropped (the prefilter compares without ASCII case anyway). Whatever the original
-/// matches, this matches too (at the same start), so its necessary literals are the
-/// original's.
-pub fn relax(pattern: &str) -> String {
+/// A superset of a translated pattern in plain `regex` syntax: look-arounds become
+/// optional groups, back-references any text, atomic groups and possessive quantifiers
+/// ordinary ones. Whatever the original matches, this matches too, so a text this does
+/// not match cannot match the original (the multi-pattern prefilter runs these), and the
+/// literals its matches need the original's need too. `keep_case`: false also drops
+/// case-insensitivity (for literal extraction, compared without ASCII case anyway).
+pub fn relax(pattern: &str, keep_case: bool) -> String {
     #[derive(PartialEq)]
     enum Group {
         Plain,
@@ -403,7 +403,7 @@ pub fn relax(pattern: &str) -> String {
                         i += 1;
                         continue;
                     };
-                    let flags: String = chars[i + 2..end].iter().filter(|c| **c != 'i').collect();
+                    let flags: String = chars[i + 2..end].iter().filter(|c| keep_case || **c != 'i').collect();
                     let group = chars[end] == ':';
                     if group {
                         stack.push(Group::Plain);
@@ -471,11 +471,14 @@ fn push_literal(out: &mut String, c: char, in_class: bool) {
 #[derive(Debug, Clone)]
 pub enum Compiled {
     Bytes(regex::bytes::Regex),
-    Fancy(Box<fancy_regex::Regex>),
+    /// With the relaxed form ([`relax`]) as a linear-time precheck: a text it does not
+    /// match is no match, and the backtracking engine never runs on it.
+    Fancy(Box<fancy_regex::Regex>, Option<regex::bytes::Regex>),
 }
 
-/// How much a fancy-regex may backtrack on one text before it gives up (a non-match).
-const BACKTRACK_LIMIT: usize = 200_000;
+/// How much a fancy-regex may backtrack on one text before it gives up (a non-match):
+/// SpamAssassin's look-around rules over long bodies would otherwise cost milliseconds.
+const BACKTRACK_LIMIT: usize = 20_000;
 
 impl Compiled {
     pub fn new(t: &Translated) -> Result<Compiled, PatternError> {
@@ -492,10 +495,15 @@ impl Compiled {
                 }
             }
         }
+        let precheck = regex::bytes::RegexBuilder::new(&format!("(?-u){}", relax(&t.pattern, true)))
+            .size_limit(4 << 20)
+            .dfa_size_limit(2 << 20)
+            .build()
+            .ok();
         fancy_regex::RegexBuilder::new(&t.pattern)
             .backtrack_limit(BACKTRACK_LIMIT)
             .build()
-            .map(|re| Compiled::Fancy(Box::new(re)))
+            .map(|re| Compiled::Fancy(Box::new(re), precheck))
             .map_err(|e| PatternError::Compile(e.to_string().lines().next().unwrap_or("").to_owned()))
     }
 
@@ -503,8 +511,9 @@ impl Compiled {
     pub fn find(&self, text: &[u8]) -> Option<(usize, usize)> {
         match self {
             Compiled::Bytes(re) => re.find(text).map(|m| (m.start(), m.end())),
+            Compiled::Fancy(_, Some(precheck)) if !precheck.is_match(text) => None,
             // A backtracking limit reached is no match.
-            Compiled::Fancy(re) => re.find(text).ok().flatten().map(|m| (m.start(), m.end())),
+            Compiled::Fancy(re, _) => re.find(text).ok().flatten().map(|m| (m.start(), m.end())),
         }
     }
 
@@ -512,12 +521,13 @@ impl Compiled {
     pub fn count(&self, text: &[u8], max: usize) -> usize {
         match self {
             Compiled::Bytes(re) => re.find_iter(text).take(max).count(),
-            Compiled::Fancy(re) => re.find_iter(text).take(max).filter(|m| m.is_ok()).count(),
+            Compiled::Fancy(_, Some(precheck)) if !precheck.is_match(text) => 0,
+            Compiled::Fancy(re, _) => re.find_iter(text).take(max).filter(|m| m.is_ok()).count(),
         }
     }
 
     pub fn is_fancy(&self) -> bool {
-        matches!(self, Compiled::Fancy(_))
+        matches!(self, Compiled::Fancy(..))
     }
 }
 
@@ -538,11 +548,12 @@ mod tests {
 
     #[test]
     fn relaxed_patterns_are_supersets_in_plain_syntax() {
-        assert_eq!(relax("(?i)foo(?!bar)baz"), "foo(?:bar)?baz");
-        assert_eq!(relax("(?im)(?<=x)y(a)\\1"), "(?m)(?:x)?y(a)(?s:.*?)");
-        assert_eq!(relax("(?>ab)c*+[)(]"), "(?:ab)c*[)(]");
-        assert_eq!(relax("(?i:free)\\(x\\)"), "(?:free)\\(x\\)");
-        assert!(regex::Regex::new(&relax("(?i)a(?=b)")).is_ok());
+        assert_eq!(relax("(?i)foo(?!bar)baz", false), "foo(?:bar)?baz");
+        assert_eq!(relax("(?i)foo(?!bar)baz", true), "(?i)foo(?:bar)?baz");
+        assert_eq!(relax("(?im)(?<=x)y(a)\\1", false), "(?m)(?:x)?y(a)(?s:.*?)");
+        assert_eq!(relax("(?>ab)c*+[)(]", false), "(?:ab)c*[)(]");
+        assert_eq!(relax("(?i:free)\\(x\\)", false), "(?:free)\\(x\\)");
+        assert!(regex::Regex::new(&relax("(?i)a(?=b)", true)).is_ok());
     }
 
     #[test]

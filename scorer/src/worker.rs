@@ -41,13 +41,6 @@ struct Worker {
 /// messages in progress finish (within `shutdown_grace`) and drains the connection.
 /// Messages pulled but not started are redelivered after `ack_wait`.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    // Rules and model first: a bad rule folder or model file stops the start at once.
-    let detection = config.detection()?;
-    info!(
-        rules_version = %detection.rules_version,
-        spamassassin_rules = detection.spamassassin.as_ref().map_or(0, |r| r.len()),
-        "detection loaded"
-    );
     let client = async_nats::ConnectOptions::new()
         .name("postern-scorer")
         .retry_on_initial_connect()
@@ -58,6 +51,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     tokio::pin!(shutdown);
 
     ensure_events_stream(&js).await.map_err(RunError::Setup)?;
+    // Then the rules and the model (a second or so): a bad rule folder or model file stops
+    // the start before anything is consumed.
+    let detection = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || config.detection()
+    })
+    .await
+    .map_err(|e| RunError::Setup(format!("loading the rules: {e}")))??;
+    info!(
+        rules_version = %detection.rules_version,
+        spamassassin_rules = detection.spamassassin.as_ref().map_or(0, |r| r.len()),
+        "detection loaded"
+    );
     // Fold what the scorers have been taught before scoring anything.
     let learner = crate::learner::SharedLearner::default();
     let _learning = crate::learner::follow(&js, learner.clone()).await.map_err(RunError::Setup)?;

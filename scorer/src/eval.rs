@@ -243,7 +243,10 @@ pub struct Prepared {
     pub group: String,
     pub analysis: Analysis,
     pub facts: MessageFacts,
-    pub example: Option<(Class, TokenSet)>,
+    /// The classifier's tokens (None: no header could be parsed).
+    pub tokens: Option<TokenSet>,
+    /// What the file teaches (None: its label teaches nothing).
+    pub class: Option<Class>,
 }
 
 /// Analyses every file once. `group_of` names each file's group (its source, or a fold).
@@ -264,7 +267,10 @@ pub async fn prepare(
             group: group_of(file),
             analysis,
             facts,
-            example: training_example(file).map(|(c, t)| (c, t.without_text())),
+            tokens: mail_parser::MessageParser::default()
+                .parse(&file.raw)
+                .map(|m| crate::classifier::tokenize(&m).without_text()),
+            class: file.label.as_deref().and_then(class_of_label),
         });
     }
     out
@@ -274,10 +280,8 @@ pub async fn prepare(
 /// adds it when the scorer holds `model`.
 fn with_classifier(p: &Prepared, model: Option<&TokenModel>) -> Analysis {
     let mut analysis = p.analysis.clone();
-    let (Some(model), Some((_, tokens))) = (model, &p.example) else {
-        // Files that teach nothing are scored with their tokens too.
-        return analysis;
-    };
+    // Every file is classified, as the scorer would, whether or not its label teaches.
+    let (Some(model), Some(tokens)) = (model, &p.tokens) else { return analysis };
     if let Some(score) = crate::classifier::classify(&[model], tokens)
         && let Some(detection) = crate::analysis::content_classifier::detection(
             &score,
@@ -307,8 +311,8 @@ fn combination_example(p: &Prepared, analysis: &Analysis) -> Option<Example> {
 fn model_without(full: &TokenModel, prepared: &[Prepared], groups: &[&str]) -> TokenModel {
     let mut model = full.clone();
     for p in prepared.iter().filter(|p| groups.contains(&p.group.as_str())) {
-        if let Some((class, tokens)) = &p.example {
-            model.unlearn(*class, tokens);
+        if let (Some(class), Some(tokens)) = (p.class, &p.tokens) {
+            model.unlearn(class, tokens);
         }
     }
     model
@@ -339,8 +343,10 @@ pub fn combination_examples(
 /// The token model of every labelled prepared file.
 pub fn full_model(prepared: &[Prepared]) -> TokenModel {
     let mut model = TokenModel::default();
-    for (class, tokens) in prepared.iter().filter_map(|p| p.example.as_ref()) {
-        model.learn(*class, tokens);
+    for p in prepared {
+        if let (Some(class), Some(tokens)) = (p.class, &p.tokens) {
+            model.learn(class, tokens);
+        }
     }
     model
 }

@@ -5,8 +5,9 @@
 //! Two models over one feature vector: `unwanted` (spam or phish against wanted mail, clean
 //! and bulk) and `phish` (phish against spam, among unwanted mail). A message is
 //! `combined_phish` (SUSPICIOUS) or `combined_spam` (SPAM) when `unwanted` reaches the
-//! model's threshold; which of the two, `phish` says. The threshold is chosen on training
-//! data so that at most [`TARGET_CLEAN_FALSE_POSITIVES`] of clean mail reaches it.
+//! model's threshold; which of the two, `phish` says. The threshold is chosen under leave
+//! one source out on the training data: at most [`TARGET_CLEAN_FALSE_POSITIVES`] of each
+//! source's clean mail, scored by a model trained without that source, reaches it.
 //!
 //! The shipped model (`scorer/model/combination.json`, embedded in the binary) is a product
 //! asset like SpamAssassin's score sets: made by `scorer model train`, which records the
@@ -270,21 +271,38 @@ pub struct Example {
     pub phish: bool,
     /// Clean mail (the threshold is set on it; bulk is wanted but not clean).
     pub clean: bool,
+    /// Where it came from (its source): the threshold is set on predictions for each
+    /// group by a model that never saw it.
+    pub group: String,
 }
 
-/// Trains both models and sets the threshold on the examples.
+fn fit_unwanted<'e>(examples: impl Iterator<Item = &'e Example>) -> Logistic {
+    let (xs, ys): (Vec<Vec<f64>>, Vec<bool>) = examples.map(|e| (e.features.clone(), e.unwanted)).unzip();
+    Logistic::fit(&xs, &ys, 1e-3)
+}
+
+/// Trains both models on the examples, and sets the threshold under leave one group out:
+/// each group's clean mail is scored by a model trained without that group, and the
+/// threshold is the lowest that at most [`TARGET_CLEAN_FALSE_POSITIVES`] of those scores
+/// reach. (With one group only, on the model's own scores.)
 pub fn train(examples: &[Example], version: &str, provenance: Provenance) -> CombinationModel {
-    let xs: Vec<Vec<f64>> = examples.iter().map(|e| e.features.clone()).collect();
-    let ys: Vec<bool> = examples.iter().map(|e| e.unwanted).collect();
-    let unwanted = Logistic::fit(&xs, &ys, 1e-3);
+    let unwanted = fit_unwanted(examples.iter());
+    let groups: std::collections::BTreeSet<&str> = examples.iter().map(|e| e.group.as_str()).collect();
+    let mut clean: Vec<f64> = Vec::new();
+    if groups.len() > 1 {
+        for group in groups {
+            let without = fit_unwanted(examples.iter().filter(|e| e.group != group));
+            clean.extend(examples.iter().filter(|e| e.clean && e.group == group).map(|e| without.probability(&e.features)));
+        }
+    } else {
+        clean.extend(examples.iter().filter(|e| e.clean).map(|e| unwanted.probability(&e.features)));
+    }
     let junk: Vec<&Example> = examples.iter().filter(|e| e.unwanted).collect();
     let phish = Logistic::fit(
         &junk.iter().map(|e| e.features.clone()).collect::<Vec<_>>(),
         &junk.iter().map(|e| e.phish).collect::<Vec<_>>(),
         1e-3,
     );
-    let mut clean: Vec<f64> =
-        examples.iter().filter(|e| e.clean).map(|e| unwanted.probability(&e.features)).collect();
     clean.sort_by(|a, b| b.total_cmp(a));
     // The highest threshold index allowed: at most TARGET of clean at or above it.
     let allowed = (clean.len() as f64 * TARGET_CLEAN_FALSE_POSITIVES).floor() as usize;
@@ -340,11 +358,12 @@ mod tests {
             let wobble = f64::from(i % 7) * 0.3;
             let mut clean = features(&[det("sa:X", ((wobble - 1.0) * 1000.0) as i32)], None);
             clean[2] = 0.1;
-            examples.push(Example { features: clean, unwanted: false, phish: false, clean: true });
+            let group = format!("g{}", i % 2);
+            examples.push(Example { features: clean, unwanted: false, phish: false, clean: true, group: group.clone() });
             let spam = features(&[det("sa:X", ((6.0 + wobble) * 1000.0) as i32)], None);
-            examples.push(Example { features: spam, unwanted: true, phish: false, clean: false });
+            examples.push(Example { features: spam, unwanted: true, phish: false, clean: false, group: group.clone() });
             let phish = features(&[det("sa:X", ((4.0 + wobble) * 1000.0) as i32), det(links::CREDENTIAL_FORM, 0)], None);
-            examples.push(Example { features: phish, unwanted: true, phish: true, clean: false });
+            examples.push(Example { features: phish, unwanted: true, phish: true, clean: false, group });
         }
         let model = train(&examples, "test-1", Provenance::default());
         let json = serde_json::to_string(&model).unwrap();

@@ -305,7 +305,13 @@ fn combination_example(p: &Prepared, analysis: &Analysis) -> Option<Example> {
         "phish" => (true, true, false),
         _ => return None,
     };
-    Some(Example { features: combine::features(&analysis.detections, analysis.content.as_ref()), unwanted, phish, clean })
+    Some(Example {
+        features: combine::features(&analysis.detections, analysis.content.as_ref()),
+        unwanted,
+        phish,
+        clean,
+        group: p.group.clone(),
+    })
 }
 
 fn model_without(full: &TokenModel, prepared: &[Prepared], groups: &[&str]) -> TokenModel {

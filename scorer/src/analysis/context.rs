@@ -39,6 +39,9 @@ pub struct ScoreContext<'m> {
     pub content: Option<crate::classifier::ContentScore>,
     /// Found once, for every check that looks at links.
     link_hosts: std::cell::OnceCell<Vec<String>>,
+    /// The message as SpamAssassin's rules see it (its URIs serve other checks too), made
+    /// once when first asked for.
+    view: std::cell::OnceCell<crate::spamassassin::views::MessageView>,
 }
 
 impl<'m> ScoreContext<'m> {
@@ -50,7 +53,13 @@ impl<'m> ScoreContext<'m> {
             attributes: Vec::new(),
             content: None,
             link_hosts: std::cell::OnceCell::new(),
+            view: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The rendered views of the message ([`crate::spamassassin::views`]).
+    pub fn view(&self) -> &crate::spamassassin::views::MessageView {
+        self.view.get_or_init(|| crate::spamassassin::views::MessageView::new(self.message, &self.facts.envelope_sender))
     }
 
     /// Hosts of the http(s) URLs in every HTML and text body, each once, in order of

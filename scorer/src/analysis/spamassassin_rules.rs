@@ -5,15 +5,15 @@
 //! decides a disposition.
 
 use super::ScoreContext;
-use crate::spamassassin::{self, views::MessageView};
+use crate::spamassassin;
 
 /// The prefix of every rule hit's detection name.
 pub const PREFIX: &str = "sa:";
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let Some(rules) = ctx.facts.spamassassin.clone() else { return };
-    let view = MessageView::new(ctx.message, &ctx.facts.envelope_sender);
-    for hit in rules.run(&view, spamassassin::date_diff(ctx.message)) {
+    let hits = rules.run(ctx.view(), spamassassin::date_diff(ctx.message));
+    for hit in hits {
         let matched = hit.matched.as_deref().map(|m| format!(" (matched {m:?})")).unwrap_or_default();
         ctx.add(
             &format!("{PREFIX}{}", hit.name),

@@ -42,23 +42,16 @@ pub fn obfuscation(url: &str) -> Option<&'static str> {
     None
 }
 
-/// Link targets written in the message (HTML attributes and URLs in the text).
+/// Link targets written in the message: the URIs SpamAssassin's view holds (HTML
+/// attributes and URLs in the text), and `data:` targets, which are no http links.
 fn urls(ctx: &ScoreContext<'_>) -> Vec<String> {
-    let mut out = Vec::new();
-    for part in ctx.message.html_bodies() {
-        if let Some(html) = part.text_contents() {
-            crate::spamassassin::views::extract_html_uris(html, &mut out);
-            // data: targets are no http links: look for them directly.
-            let lower = html.to_ascii_lowercase();
-            if lower.contains("href=\"data:") || lower.contains("href='data:") || lower.contains("src=\"data:text/html") {
-                out.push("data:".to_owned());
-            }
-        }
-    }
-    for part in ctx.message.text_bodies() {
-        if let Some(text) = part.text_contents() {
-            crate::spamassassin::views::extract_text_uris(text, &mut out);
-        }
+    let view = ctx.view();
+    let mut out = view.uri_list.clone();
+    if view.html.iter().any(|html| {
+        let lower = html.to_ascii_lowercase();
+        lower.contains("href=\"data:") || lower.contains("href='data:") || lower.contains("src=\"data:text/html")
+    }) {
+        out.push("data:".to_owned());
     }
     out
 }

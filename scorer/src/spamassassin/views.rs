@@ -249,7 +249,7 @@ fn push_uri(out: &mut Vec<String>, uri: &str) {
 }
 
 /// `href`, `src` and `action` attribute values.
-pub fn extract_html_uris(html: &str, out: &mut Vec<String>) {
+fn extract_html_uris(html: &str, out: &mut Vec<String>) {
     let lower = html.to_ascii_lowercase();
     for attribute in ["href", "src", "action", "background"] {
         let mut from = 0;
@@ -279,7 +279,7 @@ pub fn extract_html_uris(html: &str, out: &mut Vec<String>) {
 }
 
 /// `http(s)://...` and `www....` written in text.
-pub fn extract_text_uris(text: &str, out: &mut Vec<String>) {
+fn extract_text_uris(text: &str, out: &mut Vec<String>) {
     let lower = text.to_ascii_lowercase();
     for scheme in ["http://", "https://", "www."] {
         let mut from = 0;

@@ -125,12 +125,8 @@ fn num(args: &[String], i: usize, default: f64) -> f64 {
     args.get(i).and_then(|a| a.trim().parse().ok()).unwrap_or(default)
 }
 
-fn domain_of(address: &str) -> Option<String> {
-    address.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase()).filter(|d| !d.is_empty())
-}
-
 pub fn is_freemail(domains: &[String], address: &str) -> bool {
-    let Some(domain) = domain_of(address) else { return false };
+    let Some(domain) = crate::analysis::domain::domain_of(address) else { return false };
     domains.iter().any(|d| match d.strip_prefix("*.") {
         Some(suffix) => domain.ends_with(&format!(".{suffix}")) || domain == suffix,
         None => *d == domain,

@@ -77,6 +77,10 @@ impl TokenSet {
     pub fn text_of(&self, hash: TokenHash) -> Option<&str> {
         let i = self.tokens.binary_search_by_key(&hash, |(h, _, _)| *h).ok()?;
         let (_, start, end) = self.tokens[i];
+        // A set kept without its texts (`without_text`) knows the hash only.
+        if start == end {
+            return None;
+        }
         self.text.get(start as usize..end as usize)
     }
 
@@ -498,6 +502,17 @@ Subject: Verify your account\r\nContent-Type: text/html\r\n\r\n<p>Please <b>veri
         assert_eq!(m, before, "unlearning restores the model exactly");
         assert!(!m.unlearn(Class::Phish, &extra), "never learned: nothing to take back");
         assert_eq!(m, before);
+    }
+
+    #[test]
+    fn a_set_kept_without_text_scores_the_same_and_names_no_clues() {
+        let m = trained();
+        let t = toks("Subject: account suspended\r\n\r\nverify password\r\n");
+        let full = classify(&[&m], &t).unwrap();
+        let bare = classify(&[&m], &t.without_text()).unwrap();
+        assert_eq!((full.spam, full.phish, full.evidence_tokens), (bare.spam, bare.phish, bare.evidence_tokens));
+        assert!(!full.clues.is_empty(), "{full:?}");
+        assert!(bare.clues.is_empty(), "no empty strings for clues: {bare:?}");
     }
 
     #[test]

@@ -58,11 +58,11 @@ pub fn detection(score: &classifier::ContentScore, body_words: usize, cutoff: f6
         name: name.to_owned(),
         score_milli: (strongest * 10_000.0) as i32,
         evidence: format!(
-            "token classifier: spam {:.3}, phishing {:.3} from {} tokens (cutoff {cutoff:.2}); clues: {}",
+            "token classifier: spam {:.3}, phishing {:.3} from {} tokens (cutoff {cutoff:.2}){}",
             score.spam,
             score.phish,
             score.evidence_tokens,
-            score.clues.join(", ")
+            if score.clues.is_empty() { String::new() } else { format!("; clues: {}", score.clues.join(", ")) }
         ),
     })
 }

@@ -10,13 +10,13 @@ use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little beyond what
-/// the code reaches (measured: clean flagged 0.6%, spam + phish caught 21.7%, spam 15.4%,
-/// phish 30.1%). The targets: clean flagged at most 1% (met, and held here), caught at
+/// the code reaches (measured: clean flagged 0.6%, spam + phish caught 24.7%, spam 18.9%,
+/// phish 32.5%). The targets: clean flagged at most 1% (met, and held here), caught at
 /// least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
-const MIN_SPAM_PHISH_CAUGHT: f64 = 0.20;
-const MIN_SPAM_CAUGHT: f64 = 0.14;
-const MIN_PHISH_CAUGHT: f64 = 0.28;
+const MIN_SPAM_PHISH_CAUGHT: f64 = 0.23;
+const MIN_SPAM_CAUGHT: f64 = 0.17;
+const MIN_PHISH_CAUGHT: f64 = 0.30;
 
 fn corpus() -> Option<Vec<CorpusFile>> {
     let Some(dir) = testkit::corpus_dir() else {

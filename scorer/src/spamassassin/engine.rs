@@ -572,7 +572,7 @@ fn clip_text(bytes: &[u8]) -> String {
 /// A header's text as a header rule sees it; None when the message has no such header.
 pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String> {
     match target {
-        HeaderTarget::All => Some(view.headers.iter().map(|h| format!("{}: {}\n", h.name, h.raw)).collect()),
+        HeaderTarget::All => Some(view.headers.iter().map(|h| format!("{}: {}\n", h.written_name, h.raw)).collect()),
         HeaderTarget::ToCc => {
             let v: Vec<&str> = view.header_fields("to").chain(view.header_fields("cc")).map(|h| h.decoded.as_str()).collect();
             (!v.is_empty()).then(|| v.join(", "))
@@ -743,6 +743,13 @@ Content-Type: application/octet-stream; name=\"a.exe\"\r\n\r\nMZ\r\n--b--\r\n",
         let hits = rules.run(&MessageView::new(&m, ""), None);
         let scores: Vec<(&str, f64)> = hits.iter().map(|h| (h.name.as_str(), h.score)).collect();
         assert_eq!(scores, vec![("HAS_TOCC", 1.0), ("NICE_LIST", -1.0)]);
+    }
+
+    #[test]
+    fn all_headers_keep_the_names_as_written() {
+        let rules = set("header LCASE ALL =~ /\\n(?:from|subject):/sm\nheader UPPER ALL =~ /^Subject: hi$/m\n");
+        assert_eq!(hits(&rules, "From: a@b.example\r\nSubject: hi\r\n\r\nx\r\n"), vec!["UPPER"]);
+        assert_eq!(hits(&rules, "To: c@d.example\r\nsubject: hi\r\n\r\nx\r\n"), vec!["LCASE"]);
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub const MAX_URIS: usize = 500;
 pub struct HeaderField {
     /// Lower case.
     pub name: String,
+    /// As the message writes it (the `ALL` pseudo-header shows it so: several rules tell
+    /// `from:` from `From:`).
+    pub written_name: String,
     /// Unfolded, RFC 2047 words decoded where mail-parser decodes them.
     pub decoded: String,
     /// Unfolded, as written.
@@ -135,6 +138,16 @@ impl MessageView {
                 .unwrap_or_default();
             view.headers.push(HeaderField {
                 name: h.name().to_ascii_lowercase(),
+                // mail-parser names the headers it knows in their usual case ("Subject"):
+                // the name as written comes from the raw bytes before the colon.
+                written_name: raw_message
+                    .get(h.offset_field as usize..h.offset_start as usize)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(|b| b.split(':').next())
+                    .map(str::trim)
+                    .filter(|n| n.eq_ignore_ascii_case(h.name()))
+                    .unwrap_or(h.name())
+                    .to_owned(),
                 decoded: decoded_text(h.value(), &raw),
                 addresses: address_list(h.value()),
                 raw,

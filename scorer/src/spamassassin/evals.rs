@@ -65,6 +65,21 @@ impl EvalFunction {
     }
 }
 
+/// The names of US-ASCII that MIMEEval's `mime_base64_encoded_text` looks for in a charset.
+const US_ASCII_NAMES: &[&str] = &[
+    "us-ascii",
+    "ansi_x3.4-1968",
+    "iso-ir-6",
+    "ansi_x3.4-1986",
+    "iso_646.irv:1991",
+    "ascii",
+    "iso646-us",
+    "us",
+    "ibm367",
+    "cp367",
+    "csascii",
+];
+
 /// A rule's `eval:` text that is not a call.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EvalSyntaxError {
@@ -209,9 +224,14 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         ForMime => match a.first().map(String::as_str).unwrap_or("") {
             "mime_base64_count" => view.parts.iter().any(|p| p.transfer_encoding == "base64"),
             "mime_qp_count" => view.parts.iter().any(|p| p.transfer_encoding == "quoted-printable"),
-            "mime_base64_encoded_text" => {
-                view.parts.iter().any(|p| p.transfer_encoding == "base64" && p.content_type.starts_with("text/") && !p.is_attachment)
-            }
+            // As MIMEEval: ASCII text (no charset, or an US-ASCII name) that needs no base64
+            // yet has it, in a part without Content-Disposition attachment or inline.
+            "mime_base64_encoded_text" => view.parts.iter().any(|p| {
+                p.transfer_encoding.contains("base64")
+                    && p.content_type.starts_with("text")
+                    && (p.charset.is_empty() || US_ASCII_NAMES.iter().any(|n| p.charset.contains(n)))
+                    && !(p.disposition.starts_with("attachment") || p.disposition.starts_with("inline"))
+            }),
             "mime_faraway_charset" => view.parts.iter().any(|p| {
                 p.content_type.starts_with("text/")
                     && ["big5", "gb2312", "gbk", "gb18030", "euc-kr", "ks_c_5601", "koi8-r", "windows-1251", "iso-2022-jp", "shift_jis", "euc-jp"]
@@ -247,11 +267,13 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             "form_action_mailto" => view.html.iter().any(|h| h.to_ascii_lowercase().contains("action=\"mailto:")),
             _ => false,
         },
-        HtmlImageOnly => {
-            let images = view.html.iter().map(|h| h.to_ascii_lowercase().matches("<img").count()).sum::<usize>();
-            let len = view.body_length as f64;
-            images > 0 && len > num(a, 0, 0.0) && len <= num(a, 1, f64::MAX)
-        }
+        // As SpamAssassin's HTMLEval: some HTML part that has an <img> tag and whose length
+        // (of the HTML as written, tags included: what HTML.pm's parse counts) lies in
+        // (min, max]. Not the rendered text of the whole message.
+        HtmlImageOnly => view.html.iter().any(|h| {
+            let len = h.len() as f64;
+            h.to_ascii_lowercase().contains("<img") && len > num(a, 0, 0.0) && len <= num(a, 1, f64::MAX)
+        }),
         BodyLength => (view.body_length as f64) < num(a, 0, 0.0),
         ForUppercase => {
             let letters: Vec<char> = String::from_utf8_lossy(&view.body).chars().filter(|c| c.is_alphabetic()).collect();
@@ -316,6 +338,18 @@ mod tests {
         assert!(hit("eval:html_tag_exists('iframe')", html));
         assert!(!hit("eval:html_tag_exists('bgsound')", html));
         assert!(hit("eval:html_image_only('0000','0400')", html));
+        assert!(!hit("eval:html_image_only('0000','0400')", "Content-Type: text/html\r\n\r\n<p>no image</p>"));
+        assert!(hit("eval:html_image_only('0000','0400')", "Content-Type: text/html\r\n\r\n<img src=\"http://x.example/a.gif\">"));
+        let long_html = format!("Content-Type: text/html\r\n\r\n<div style=\"{}\">hi</div><img src=a.gif>", "x".repeat(900));
+        assert!(hit("eval:html_image_only('0800','1200')", &long_html), "tags count, as in SpamAssassin's HTML.pm");
+        assert!(!hit("eval:html_image_only('0000','0400')", &long_html));
+        let b64 = |ct: &str, cd: &str| {
+            format!("Content-Type: {ct}\r\n{cd}Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n")
+        };
+        assert!(hit("eval:check_for_mime('mime_base64_encoded_text')", &b64("text/plain; charset=us-ascii", "")));
+        assert!(hit("eval:check_for_mime('mime_base64_encoded_text')", &b64("text/plain", "")));
+        assert!(!hit("eval:check_for_mime('mime_base64_encoded_text')", &b64("text/plain; charset=utf-8", "")), "UTF-8 text may need base64");
+        assert!(!hit("eval:check_for_mime('mime_base64_encoded_text')", &b64("text/plain", "Content-Disposition: inline\r\n")));
         assert!(hit("eval:short_url()", "From: a@b.example\r\n\r\nsee https://bit.ly/x"));
         assert!(hit("eval:check_header_count_range('Received','2','9')", "Received: a\r\nReceived: b\r\n\r\nx"));
     }

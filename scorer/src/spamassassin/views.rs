@@ -57,6 +57,8 @@ pub struct PartSummary {
     pub transfer_encoding: String,
     pub charset: String,
     pub is_attachment: bool,
+    /// Content-Disposition's type, lower case ("" when there is none).
+    pub disposition: String,
 }
 
 fn unfold(raw: &str) -> String {
@@ -232,6 +234,7 @@ impl MessageView {
                 charset: ct.and_then(|c| c.attribute("charset")).unwrap_or("").to_ascii_lowercase(),
                 is_attachment: part.attachment_name().is_some()
                     || part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment")),
+                disposition: part.content_disposition().map(|d| d.ctype().to_ascii_lowercase()).unwrap_or_default(),
             });
         }
         view

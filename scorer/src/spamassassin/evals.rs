@@ -270,9 +270,10 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         // As SpamAssassin's HTMLEval: some HTML part that has an <img> tag and whose length
         // (of the HTML as written, tags included: what HTML.pm's parse counts) lies in
         // (min, max]. Not the rendered text of the whole message.
+        // The length first: seven rules ask, and only a part in range is worth lower-casing.
         HtmlImageOnly => view.html.iter().any(|h| {
             let len = h.len() as f64;
-            h.to_ascii_lowercase().contains("<img") && len > num(a, 0, 0.0) && len <= num(a, 1, f64::MAX)
+            len > num(a, 0, 0.0) && len <= num(a, 1, f64::MAX) && h.to_ascii_lowercase().contains("<img")
         }),
         BodyLength => (view.body_length as f64) < num(a, 0, 0.0),
         ForUppercase => {

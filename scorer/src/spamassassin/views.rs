@@ -226,15 +226,15 @@ impl MessageView {
                 continue;
             }
             let ct = part.content_type();
+            let disposition = part.content_disposition().map(|d| d.ctype().to_ascii_lowercase()).unwrap_or_default();
             view.parts.push(PartSummary {
                 content_type: ct
                     .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase())
                     .unwrap_or_else(|| "text/plain".to_owned()),
                 transfer_encoding: part.content_transfer_encoding().unwrap_or("7bit").to_ascii_lowercase(),
                 charset: ct.and_then(|c| c.attribute("charset")).unwrap_or("").to_ascii_lowercase(),
-                is_attachment: part.attachment_name().is_some()
-                    || part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment")),
-                disposition: part.content_disposition().map(|d| d.ctype().to_ascii_lowercase()).unwrap_or_default(),
+                is_attachment: part.attachment_name().is_some() || disposition == "attachment",
+                disposition,
             });
         }
         view

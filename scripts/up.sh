@@ -1,75 +1,151 @@
 #!/usr/bin/env bash
-# Runs the whole pipeline locally with the default settings: nats-server (nats.conf, store in
-# var/nats), ingest on 127.0.0.1:2525, one scorer, the projector (views in var/projector,
-# API on 127.0.0.1:8025). Ctrl-C (or SIGTERM) stops them all cleanly. Logs go to var/log/.
+# Runs the whole pipeline locally with the default settings: nats-server (nats.conf: durable,
+# store in var/nats), ingest on 127.0.0.1:2525, one scorer, the projector (views in
+# var/projector, API on 127.0.0.1:8025). Logs are appended to var/log/<name>.log.
+#
+# It supervises: a process that exits (a crash, a kill -9) is restarted with backoff (1 s,
+# doubling to 30 s; back to 1 s after a minute of running) and the others go on; each restart
+# is logged to var/log/up.log and stderr. Ctrl-C (or SIGTERM) stops them all cleanly: the
+# services first (each drains), nats-server last.
+#
+# Environment (all optional):
+#   POSTERN_NATS_DURABILITY  durable (default: fsync before each acknowledgement, nats.conf)
+#                            or fast (the server's default, nats-fast.conf)
+#   POSTERN_VAR_DIR          where the store, views, logs and pid files go (default var)
+#   POSTERN_NATS_PORT        nats-server's client port on 127.0.0.1 (default 4222)
+#   POSTERN_INGEST_LISTEN    SMTP address (default 127.0.0.1:2525)
+#   POSTERN_HTTP_LISTEN      the projector's API address (default 127.0.0.1:8025)
+#   POSTERN_BIN_DIR          where the built binaries are (default $CARGO_TARGET_DIR/debug,
+#                            else target/debug)
+#   POSTERN_DNS              the scorer's resolver: offline (default here) or system
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/debug
+
+die() { echo "up: $*" >&2; exit 1; }
+
+bin=${POSTERN_BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}
+var=${POSTERN_VAR_DIR:-var}
+nats_port=${POSTERN_NATS_PORT:-4222}
+smtp_listen=${POSTERN_INGEST_LISTEN:-127.0.0.1:2525}
+http_listen=${POSTERN_HTTP_LISTEN:-127.0.0.1:8025}
+case "${POSTERN_NATS_DURABILITY:-durable}" in
+  durable) nats_conf=nats.conf ;;
+  fast) nats_conf=nats-fast.conf ;;
+  *) die "POSTERN_NATS_DURABILITY must be durable or fast, not '${POSTERN_NATS_DURABILITY}'" ;;
+esac
+
 for b in ingest scorer projector; do
-  [ -x "$bin/$b" ] || { echo "up: $bin/$b is not built; run 'just build'" >&2; exit 1; }
+  [ -x "$bin/$b" ] || die "$bin/$b is not built; run 'just build'"
 done
-nats_server=$(command -v nats-server || echo /usr/sbin/nats-server)
-[ -x "$nats_server" ] || { echo "up: nats-server is not installed; run 'just setup'" >&2; exit 1; }
-for port in 4222 2525 8025; do
+# The release setup installs (scripts/setup.sh); Debian's 2.9 cannot fsync before it
+# acknowledges and refuses nats.conf.
+nats_server=/usr/local/bin/nats-server
+[ -x "$nats_server" ] || nats_server=$(command -v nats-server) || die "nats-server is not installed; run 'just setup'"
+case "$("$nats_server" --version 2>/dev/null)" in
+  "nats-server: v2.1"[0-9].*) ;;
+  *) die "$nats_server is $("$nats_server" --version 2>&1); Postern needs 2.10 or newer (2.15.1): run 'just setup'" ;;
+esac
+port_of() { echo "${1##*:}"; }
+for port in "$nats_port" "$(port_of "$smtp_listen")" "$(port_of "$http_listen")"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "up: port $port on 127.0.0.1 is already in use; stop what uses it first" >&2
-    exit 1
+    die "port $port on 127.0.0.1 is already in use; stop what uses it first"
   fi
 done
-mkdir -p var/log var/nats
+mkdir -p "$var/log" "$var/nats" "$var/run"
 
-# Each child runs in its own session, so Ctrl-C reaches only this script, which then
-# stops them in order: services first (they drain), nats-server last.
-pids=()
+export NATS_URL="nats://127.0.0.1:$nats_port"
+export POSTERN_INGEST_LISTEN="$smtp_listen" POSTERN_HTTP_LISTEN="$http_listen"
+export POSTERN_PROJECTOR_DB="${POSTERN_PROJECTOR_DB:-$var/projector}"
+# Local runs authenticate offline unless POSTERN_DNS=system is set: no DNS traffic leaves
+# the machine while you try Postern with local mail.
+export POSTERN_DNS="${POSTERN_DNS:-offline}"
+
+say() { echo "up: $(date -u +%FT%TZ) $*" | tee -a "$var/log/up.log" >&2; }
+
+# Runs one program in its own session (so Ctrl-C reaches only this script), restarts it when
+# it exits, and on SIGTERM passes the signal on and waits for it to drain.
+supervise() {
+  local name=$1
+  shift
+  local child="" stopping=0 backoff=1 started code
+  trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM
+  while :; do
+    started=$SECONDS
+    setsid "$@" >>"$var/log/$name.log" 2>&1 &
+    child=$!
+    echo "$child" >"$var/run/$name.pid"
+    code=0
+    wait "$child" || code=$?
+    if [ "$stopping" = 1 ]; then
+      # The trap interrupted the wait; wait again for the child to finish draining.
+      wait "$child" 2>/dev/null || true
+      rm -f "$var/run/$name.pid"
+      exit 0
+    fi
+    [ $((SECONDS - started)) -ge 60 ] && backoff=1
+    say "$name (pid $child) exited with status $code; restarting in ${backoff}s (log: $var/log/$name.log)"
+    child=""
+    sleep "$backoff" &
+    wait $! || true
+    [ "$stopping" = 1 ] && exit 0
+    backoff=$((backoff * 2 > 30 ? 30 : backoff * 2))
+  done
+}
+
+supervisors=()
 stop() {
   local code=$1
   trap - INT TERM EXIT
   echo
-  echo "up: stopping (SIGTERM, waiting for each to drain)"
+  say "stopping (SIGTERM, waiting for each to drain)"
   # Services first, in reverse order, then nats-server once they have drained.
-  for (( i=${#pids[@]}-1 ; i>=0 ; i-- )); do
-    kill -TERM "${pids[$i]}" 2>/dev/null || true
-    wait "${pids[$i]}" 2>/dev/null || true
+  for (( i=${#supervisors[@]}-1 ; i>=0 ; i-- )); do
+    kill -TERM "${supervisors[$i]}" 2>/dev/null || true
+    wait "${supervisors[$i]}" 2>/dev/null || true
   done
-  echo "up: stopped"
+  say "stopped"
   exit "$code"
 }
 trap 'stop 0' INT TERM
 trap 'stop $?' EXIT
 
 wait_port() {
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 150); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.1
   done
-  echo "up: nothing listens on port $1; see var/log/" >&2
-  return 1
+  die "nothing listens on port $1; see $var/log/"
 }
 
-setsid "$nats_server" -c nats.conf >var/log/nats.log 2>&1 &
-pids+=($!)
-wait_port 4222
-setsid "$bin/ingest" >var/log/ingest.log 2>&1 &
-pids+=($!)
-wait_port 2525
-# Local runs authenticate offline unless POSTERN_DNS=system is set: no DNS traffic leaves
-# the machine while you try Postern with local mail.
-POSTERN_DNS="${POSTERN_DNS:-offline}" setsid "$bin/scorer" run >var/log/scorer.log 2>&1 &
-pids+=($!)
-setsid "$bin/projector" serve >var/log/projector.log 2>&1 &
-pids+=($!)
-wait_port 8025
+# The server's store goes in $var/nats: the chosen config with its store_dir set there (the
+# server refuses -sd beside a store_dir of the file's); address and port come as flags.
+abs_var=$(cd "$var" && pwd)
+sed "s|^\([[:space:]]*store_dir:\).*|\1 \"$abs_var/nats\"|" "$nats_conf" >"$var/run/nats.conf"
+grep -q "store_dir: \"$abs_var/nats\"" "$var/run/nats.conf" || die "$nats_conf has no store_dir line to set"
+say "starting with $nats_conf (${POSTERN_NATS_DURABILITY:-durable}), store in $abs_var/nats"
+supervise nats "$nats_server" -c "$var/run/nats.conf" -a 127.0.0.1 -p "$nats_port" &
+supervisors+=($!)
+wait_port "$nats_port"
+supervise ingest "$bin/ingest" &
+supervisors+=($!)
+wait_port "$(port_of "$smtp_listen")"
+supervise scorer "$bin/scorer" run &
+supervisors+=($!)
+supervise projector "$bin/projector" serve &
+supervisors+=($!)
+wait_port "$(port_of "$http_listen")"
 
-cat <<'MSG'
-up: Postern is running (logs in var/log/).
-  SMTP   127.0.0.1:2525   journal address journal@postern.localhost (tenant "default")
-  API    http://127.0.0.1:8025/api/v1/health
+cat <<MSG
+up: Postern is running (logs in $var/log/, pids in $var/run/).
+  SMTP   $smtp_listen   journal address journal@postern.localhost (tenant "default")
+  API    http://$http_listen/api/v1/health
 Try, from another terminal:
-  swaks --server 127.0.0.1:2525 --to journal@postern.localhost --header 'Message-ID: <hello@example.com>'
-  ./target/debug/projector trace --message-id '<hello@example.com>'
+  swaks --server $smtp_listen --to journal@postern.localhost --header 'Message-ID: <hello@example.com>'
+  $bin/projector trace --message-id '<hello@example.com>'
 Ctrl-C stops everything.
 MSG
-# Wait until a child exits on its own (a failure) or the user presses Ctrl-C.
-wait -n "${pids[@]}"
-echo "up: a process exited on its own; see var/log/" >&2
+# The supervisors run until they are told to stop: wait returns early only when a signal
+# arrives (the trap then stops everything), or when every supervisor is gone.
+wait || true
+say "every supervisor exited"
 stop 1

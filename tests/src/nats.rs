@@ -14,14 +14,48 @@ pub struct NatsServer {
     dir: TempDir,
 }
 
-/// Where Debian installs it; PATH is tried too.
-fn nats_server_binary() -> Result<PathBuf> {
-    for candidate in ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"] {
-        if Path::new(candidate).is_file() {
-            return Ok(PathBuf::from(candidate));
-        }
-    }
-    which("nats-server").context("nats-server is not installed: run `just setup` (scripts/setup.sh) first")
+/// The server release every test runs against (scripts/setup.sh installs it).
+pub const NATS_SERVER_VERSION: &str = "2.15.1";
+
+/// When JetStream writes to disk, hence what its PubAck (and so ingest's 250) promises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// The server's default: written to the page cache, fsynced every 2 minutes. A crash of
+    /// the process loses nothing; a power loss can lose what was acknowledged.
+    Fast,
+    /// `sync_interval: always`: the PubAck comes after fsync.
+    Durable,
+}
+
+/// `$POSTERN_NATS_SERVER`, else the release setup installs (/usr/local/bin/nats-server),
+/// else the first on PATH; it must report version 2.15 (Debian's 2.9 cannot fsync before it
+/// acknowledges, and the durability tests would pass for the wrong reason).
+pub fn nats_server_binary() -> Result<PathBuf> {
+    static FOUND: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let path = std::env::var_os("POSTERN_NATS_SERVER")
+                .map(PathBuf::from)
+                .or_else(|| Some(PathBuf::from("/usr/local/bin/nats-server")).filter(|p| p.is_file()))
+                .or_else(|| which("nats-server"))
+                .ok_or_else(|| "nats-server is not installed: run `just setup` (scripts/setup.sh) first".to_owned())?;
+            let out = Command::new(&path)
+                .arg("--version")
+                .output()
+                .map_err(|e| format!("running {} --version: {e}", path.display()))?;
+            let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            let wanted = NATS_SERVER_VERSION.rsplit_once('.').map_or(NATS_SERVER_VERSION, |(minor, _)| minor);
+            if !version.starts_with(&format!("nats-server: v{wanted}.")) {
+                return Err(format!(
+                    "{} reports {version:?}; the tests need nats-server {NATS_SERVER_VERSION}: run `just setup` \
+                     (or point POSTERN_NATS_SERVER at it)",
+                    path.display()
+                ));
+            }
+            Ok(path)
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -29,13 +63,22 @@ fn which(name: &str) -> Option<PathBuf> {
 }
 
 impl NatsServer {
+    /// A server with the default durability (`fast`, the server's own default).
     pub fn start() -> Result<Self> {
+        Self::start_with(Durability::Fast)
+    }
+
+    pub fn start_with(durability: Durability) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("postern-nats-").tempdir()?;
         let mut server = NatsServer { child: None, port: free_port(), dir };
         let conf = format!(
-            "listen: 127.0.0.1:{port}\nmax_payload: 8MB\njetstream {{\n  store_dir: \"{store}\"\n  max_memory_store: 256MB\n  max_file_store: 8GB\n}}\n",
+            "listen: 127.0.0.1:{port}\nmax_payload: 8MB\njetstream {{\n  store_dir: \"{store}\"\n  max_memory_store: 256MB\n  max_file_store: 8GB\n{sync}}}\n",
             port = server.port,
-            store = server.dir.path().join("store").display()
+            store = server.dir.path().join("store").display(),
+            sync = match durability {
+                Durability::Fast => "",
+                Durability::Durable => "  sync_interval: always\n",
+            }
         );
         std::fs::write(server.dir.path().join("nats.conf"), conf)?;
         server.spawn()?;

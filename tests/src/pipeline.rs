@@ -35,7 +35,11 @@ impl Pipeline {
 
     /// Starts with extra lines for ingest's and the projector's config files.
     pub fn start_configured(ingest_extra: &str, projector_extra: &str) -> Result<Self> {
-        let nats = NatsServer::start()?;
+        Self::start_on(NatsServer::start()?, ingest_extra, projector_extra)
+    }
+
+    /// Starts on a server the caller chose (a durable one, say).
+    pub fn start_on(nats: NatsServer, ingest_extra: &str, projector_extra: &str) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
         let smtp = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));

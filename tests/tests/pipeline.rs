@@ -178,8 +178,10 @@ fn ingest_answers_451_while_jetstream_is_down_and_recovers() -> Result<()> {
 fn a_jetstream_outage_under_smtp_source_load_loses_and_repeats_nothing() -> Result<()> {
     use std::collections::HashMap;
     use testkit::jetstream::{postern_id_of, read_stream};
+    use testkit::nats::{Durability, NatsServer};
     use testkit::smtp::run_smtp_source;
-    let mut p = Pipeline::start()?;
+    // In durable mode (`just up`'s default): every 250 was fsynced before it was given.
+    let mut p = Pipeline::start_on(NatsServer::start_with(Durability::Durable)?, "", "")?;
     let smtp = p.smtp;
     let load = std::thread::spawn(move || {
         run_smtp_source(smtp, &["-s", "4", "-m", "2000", "-l", "20000", "-d", "-f", "load@example.com", "-t", JOURNAL])

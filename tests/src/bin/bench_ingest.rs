@@ -1,7 +1,10 @@
 //! `just bench-ingest`: Postfix's smtp-source sends the same load to ingest (every message
 //! acknowledged by JetStream before the 250) and to Postfix's smtp-sink (accepts and drops:
 //! the no-work ceiling of this machine), for 5 KB, 20 KB and 100 KB messages, and prints
-//! messages/s and MB/s for both, their ratio, and a last line of JSON.
+//! messages/s and MB/s for both, their ratio, and a last line of JSON. It does so twice, with
+//! nats-server in each durability mode: `fast` (the server's default; acknowledged from the
+//! page cache) and `durable` (`sync_interval: always`: fsync before the PubAck, hence before
+//! the 250). `--durability fast` or `--durability durable` runs only one.
 //!
 //! Everything runs on 127.0.0.1 and stops by itself (bounded message counts).
 
@@ -9,7 +12,7 @@ use anyhow::{Context, Result, bail, ensure};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use testkit::nats::NatsServer;
+use testkit::nats::{Durability, NatsServer};
 use testkit::process::Service;
 use testkit::{free_port, wait_for_port};
 
@@ -42,7 +45,12 @@ fn rate(count: usize, body: usize, elapsed: Duration) -> Rate {
 }
 
 fn main() -> Result<()> {
-    let sizes: [(&str, usize, usize); 3] = [("5k", 5_000, 20_000), ("20k", 20_000, 10_000), ("100k", 100_000, 2_500)];
+    let modes = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+        [] => vec![Durability::Fast, Durability::Durable],
+        [flag, mode] if flag == "--durability" && mode == "fast" => vec![Durability::Fast],
+        [flag, mode] if flag == "--durability" && mode == "durable" => vec![Durability::Durable],
+        _ => bail!("usage: bench_ingest [--durability fast|durable]  (both when not given)"),
+    };
     let work = tempfile::Builder::new().prefix("postern-bench-").tempdir()?;
 
     // smtp-sink: accept and discard. It must not run as root.
@@ -57,27 +65,51 @@ fn main() -> Result<()> {
         .context("starting smtp-sink (Debian package postfix)")?;
     wait_for_port(sink_addr, Duration::from_secs(10))?;
 
+    let mut json = serde_json::Map::new();
+    println!(
+        "{:<8} {:<6} {:>8} {:>14} {:>10} {:>14} {:>10} {:>7}",
+        "mode", "size", "messages", "ingest msg/s", "MB/s", "sink msg/s", "MB/s", "ratio"
+    );
+    for durability in modes {
+        bench_mode(durability, sink_addr, work.path(), &mut json)?;
+    }
+    let _ = sink.kill();
+    let _ = sink.wait();
+    println!("{}", serde_json::Value::Object(json));
+    Ok(())
+}
+
+/// One durability mode: a fresh nats-server and ingest, the three sizes against both targets.
+fn bench_mode(
+    durability: Durability,
+    sink_addr: SocketAddr,
+    work: &std::path::Path,
+    json: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
+    let sizes: [(&str, usize, usize); 3] = [("5k", 5_000, 20_000), ("20k", 20_000, 10_000), ("100k", 100_000, 2_500)];
+    let (mode, key_prefix, durable_count) = match durability {
+        Durability::Fast => ("fast", "", None),
+        // fsync per acknowledgement: fewer messages, the same sizes.
+        Durability::Durable => ("durable", "durable_", Some(4)),
+    };
     // ingest, release build, against a fresh nats-server with JetStream.
-    let nats = NatsServer::start()?;
+    let nats = NatsServer::start_with(durability)?;
     let smtp = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let config = work.path().join("ingest.toml");
+    let config = work.join(format!("ingest-{mode}.toml"));
     std::fs::write(
         &config,
         format!("listen = \"{smtp}\"\nnats_url = \"{}\"\nmax_connections_per_ip = 64\n", nats.url()),
     )?;
-    let ingest = Service::start("ingest", "ingest", &["--config", config.to_str().context("path")?], work.path())?;
+    let ingest =
+        Service::start(&format!("ingest-{mode}"), "ingest", &["--config", config.to_str().context("path")?], work)?;
     wait_for_port(smtp, Duration::from_secs(30)).with_context(|| ingest.log())?;
     if !testkit::bin_dir()?.ends_with("release") {
         eprintln!("warning: ingest is a debug build; run `just bench-ingest` for release figures");
     }
 
-    let mut json = serde_json::Map::new();
     let mut stored_before = 0u64;
-    println!(
-        "{:<6} {:>8} {:>14} {:>10} {:>14} {:>10} {:>7}",
-        "size", "messages", "ingest msg/s", "MB/s", "sink msg/s", "MB/s", "ratio"
-    );
     for (name, body, count) in sizes {
+        let count = durable_count.map_or(count, |divisor| count / divisor);
         // Warm-up, then the measured run, for each target.
         smtp_source(sink_addr, 200, body)?;
         let sink_rate = rate(count, body, smtp_source(sink_addr, count, body)?);
@@ -92,18 +124,16 @@ fn main() -> Result<()> {
         stored_before = stored;
         let ratio = ingest_rate.msgs_per_s / sink_rate.msgs_per_s;
         println!(
-            "{name:<6} {count:>8} {:>14.0} {:>10.1} {:>14.0} {:>10.1} {:>7.2}",
+            "{mode:<8} {name:<6} {count:>8} {:>14.0} {:>10.1} {:>14.0} {:>10.1} {:>7.2}",
             ingest_rate.msgs_per_s, ingest_rate.mb_per_s, sink_rate.msgs_per_s, sink_rate.mb_per_s, ratio
         );
-        json.insert(format!("ingest_msgs_per_s_{name}"), round(ingest_rate.msgs_per_s).into());
-        json.insert(format!("ingest_mb_per_s_{name}"), round(ingest_rate.mb_per_s).into());
-        json.insert(format!("sink_msgs_per_s_{name}"), round(sink_rate.msgs_per_s).into());
-        json.insert(format!("sink_mb_per_s_{name}"), round(sink_rate.mb_per_s).into());
-        json.insert(format!("ratio_{name}"), ((ratio * 100.0).round() / 100.0).into());
+        json.insert(format!("{key_prefix}ingest_msgs_per_s_{name}"), round(ingest_rate.msgs_per_s).into());
+        json.insert(format!("{key_prefix}ingest_mb_per_s_{name}"), round(ingest_rate.mb_per_s).into());
+        json.insert(format!("{key_prefix}sink_msgs_per_s_{name}"), round(sink_rate.msgs_per_s).into());
+        json.insert(format!("{key_prefix}sink_mb_per_s_{name}"), round(sink_rate.mb_per_s).into());
+        json.insert(format!("{key_prefix}ratio_{name}"), ((ratio * 100.0).round() / 100.0).into());
     }
-    let _ = sink.kill();
-    let _ = sink.wait();
-    println!("{}", serde_json::Value::Object(json));
+    drop(ingest);
     Ok(())
 }
 

@@ -11,9 +11,9 @@ use futures::StreamExt;
 use proto::subject::{STREAM_TRAINING, TRAINING_SHARED_SCOPE, TRAINING_SUBJECTS};
 use proto::{Event, LabelWithdrawn, MailBody, MessageLabelled, TrainingLabel};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 pub fn class_of(label: TrainingLabel) -> Class {
     match label {
@@ -37,38 +37,84 @@ pub enum Applied {
 #[derive(Debug, Default)]
 pub struct Learner {
     models: HashMap<String, Arc<TokenModel>>,
-    /// (scope, content digest, label) -> the tokens learned, to unlearn exactly.
-    examples: HashMap<(String, String, TrainingLabel), TokenSet>,
+    /// The tokens each example taught, to unlearn exactly.
+    examples: HashMap<ExampleKey, TokenSet>,
+}
+
+/// What one training event teaches, worked out apart from the learner: parsing and
+/// tokenizing the message are the costly and fallible part, so they run before the write
+/// lock is taken (and a panic in them cannot poison it).
+#[derive(Debug)]
+pub enum Lesson {
+    Learn { key: ExampleKey, tokens: TokenSet },
+    Unlearn { key: ExampleKey },
+    /// An unreadable message, or an event that teaches nothing.
+    Nothing,
+}
+
+/// (scope, content digest, label): one example.
+pub type ExampleKey = (String, String, TrainingLabel);
+
+impl Lesson {
+    /// Reads `event` of `scope`; `body` is the message of a `MessageLabelled` (resolved by the
+    /// caller when it lives in the Object Store).
+    pub fn of(scope: &str, event: &Event, body: Option<&[u8]>) -> Lesson {
+        match event {
+            Event::MessageLabelled(MessageLabelled { label, content_digest, .. }) => {
+                let Some(message) = body.and_then(|b| mail_parser::MessageParser::default().parse(b)) else {
+                    return Lesson::Nothing;
+                };
+                #[cfg(test)]
+                failpoint::tokenize(body.unwrap_or_default());
+                let tokens = tokenize(&message);
+                Lesson::Learn { key: (scope.to_owned(), content_digest.clone(), *label), tokens }
+            }
+            Event::LabelWithdrawn(LabelWithdrawn { label, content_digest, .. }) => {
+                Lesson::Unlearn { key: (scope.to_owned(), content_digest.clone(), *label) }
+            }
+            _ => Lesson::Nothing,
+        }
+    }
+
+    /// [`Lesson::of`], with a panic (a tokenizer bug on one odd message) caught and returned
+    /// as its message, so that one training event cannot stop the fold.
+    pub fn of_guarded(scope: &str, event: &Event, body: Option<&[u8]>) -> Result<Lesson, String> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Lesson::of(scope, event, body))).map_err(|panic| {
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned())
+        })
+    }
 }
 
 impl Learner {
-    /// Folds one event of `scope`. `body` is the message of a `MessageLabelled` (resolved
-    /// by the caller when it lives in the Object Store).
+    /// Folds one event of `scope`: [`Lesson::of`] then [`Learner::fold`].
     pub fn apply(&mut self, scope: &str, event: &Event, body: Option<&[u8]>) -> Applied {
-        match event {
-            Event::MessageLabelled(MessageLabelled { label, content_digest, .. }) => {
-                let key = (scope.to_owned(), content_digest.clone(), *label);
+        self.fold(Lesson::of(scope, event, body))
+    }
+
+    /// Applies a lesson: counting only, no parsing (this is what runs under the write lock).
+    pub fn fold(&mut self, lesson: Lesson) -> Applied {
+        match lesson {
+            Lesson::Learn { key, tokens } => {
                 if self.examples.contains_key(&key) {
                     return Applied::Unchanged;
                 }
-                let Some(message) = body.and_then(|b| mail_parser::MessageParser::default().parse(b)) else {
-                    return Applied::Unchanged;
-                };
-                let tokens = tokenize(&message);
-                Arc::make_mut(self.models.entry(scope.to_owned()).or_default()).learn(class_of(*label), &tokens);
+                Arc::make_mut(self.models.entry(key.0.clone()).or_default()).learn(class_of(key.2), &tokens);
                 // Only the hashes are needed to unlearn.
                 self.examples.insert(key, tokens.without_text());
                 Applied::Learned
             }
-            Event::LabelWithdrawn(LabelWithdrawn { label, content_digest, .. }) => {
-                let key = (scope.to_owned(), content_digest.clone(), *label);
+            Lesson::Unlearn { key } => {
                 let Some(tokens) = self.examples.remove(&key) else { return Applied::Unchanged };
-                let model = Arc::make_mut(self.models.entry(scope.to_owned()).or_default());
-                let undone = model.unlearn(class_of(*label), &tokens);
+                let model = Arc::make_mut(self.models.entry(key.0.clone()).or_default());
+                let undone = model.unlearn(class_of(key.2), &tokens);
                 debug_assert!(undone, "an example held is always in its model");
                 Applied::Unlearned
             }
-            _ => Applied::Unchanged,
+            Lesson::Nothing => Applied::Unchanged,
         }
     }
 
@@ -126,7 +172,7 @@ pub async fn follow(js: &jetstream::Context, learner: SharedLearner) -> Result<t
             Err(_) => return Err(format!("{STREAM_TRAINING}: no event for 30 s while catching up to {last}")),
         }
     }
-    let examples = learner.read().expect("learner lock").examples();
+    let examples = learner.read().unwrap_or_else(PoisonError::into_inner).examples();
     info!(events = last, examples, elapsed_ms = started.elapsed().as_millis() as u64, "training events folded");
     Ok(tokio::spawn(async move {
         while let Some(next) = messages.next().await {
@@ -157,8 +203,15 @@ async fn fold_one(
                 }
                 _ => None,
             };
-            let applied = learner.write().expect("learner lock").apply(&scope, &event, body.as_deref());
-            tracing::debug!(sequence, scope, ?applied, "training event folded");
+            match Lesson::of_guarded(&scope, &event, body.as_deref()) {
+                Ok(lesson) => {
+                    let applied = learner.write().unwrap_or_else(PoisonError::into_inner).fold(lesson);
+                    tracing::debug!(sequence, scope, ?applied, "training event folded");
+                }
+                Err(panic) => {
+                    error!(sequence, scope, panic, "reading a training message panicked; the event is skipped")
+                }
+            }
         }
         Err(e) => warn!(sequence, error = %e, "training event not readable; skipped"),
     }
@@ -173,10 +226,44 @@ async fn fetch(bodies: Option<&jetstream::object_store::ObjectStore>, key: &str)
     Some(bytes)
 }
 
+/// Test builds only: a training message carrying this marker makes tokenizing panic, as a
+/// tokenizer bug would.
+#[cfg(test)]
+mod failpoint {
+    pub const TOKENIZE_PANIC: &[u8] = b"X-Postern-Failpoint: tokenize-panic";
+
+    pub fn tokenize(body: &[u8]) {
+        if body.windows(TOKENIZE_PANIC.len()).any(|w| w == TOKENIZE_PANIC) {
+            panic!("failpoint tokenize-panic");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proto::MessageLabelled;
+
+    #[test]
+    fn a_training_message_that_panics_the_tokenizer_is_skipped_and_the_fold_goes_on() {
+        let learner: SharedLearner = Arc::default();
+        let poison = labelled(
+            TrainingLabel::Spam,
+            "bad",
+            "X-Postern-Failpoint: tokenize-panic\r\nSubject: odd\r\n\r\nbody\r\n",
+        );
+        let Event::MessageLabelled(MessageLabelled { body: MailBody::Inline(raw), .. }) = &poison else { unreachable!() };
+        let outcome = Lesson::of_guarded("acme", &poison, Some(raw));
+        assert_eq!(outcome.unwrap_err(), "failpoint tokenize-panic");
+        // Nothing was held while it panicked: the lock is not poisoned, readers and the next
+        // example go on.
+        assert!(!learner.is_poisoned());
+        let spam = labelled(TrainingLabel::Spam, "d1", "Subject: cheap pills\r\n\r\nbuy now\r\n");
+        let Event::MessageLabelled(MessageLabelled { body: MailBody::Inline(raw), .. }) = &spam else { unreachable!() };
+        let lesson = Lesson::of_guarded("acme", &spam, Some(raw)).unwrap();
+        assert_eq!(learner.write().unwrap().fold(lesson), Applied::Learned);
+        assert_eq!(learner.read().unwrap().examples(), 1);
+    }
 
     fn labelled(label: TrainingLabel, digest: &str, raw: &str) -> Event {
         Event::MessageLabelled(MessageLabelled {

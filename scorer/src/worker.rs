@@ -253,7 +253,7 @@ impl Worker {
             auth: Some(auth),
             now: scored_at,
             domain_ages: self.domain_ages.clone(),
-            token_models: self.learner.read().expect("learner lock").models_for(raw_envelope.tenant.as_str()),
+            token_models: self.learner.read().unwrap_or_else(std::sync::PoisonError::into_inner).models_for(raw_envelope.tenant.as_str()),
             recipients: raw.original_recipients.clone(),
             policy: self.policies.for_tenant(raw_envelope.tenant.as_str()),
             spamassassin: self.detection.spamassassin.clone(),

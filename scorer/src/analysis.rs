@@ -1,6 +1,7 @@
 //! The checks. Each check reads the [`ScoreContext`] and adds detections to it; none does
 //! I/O. [`crate::verdict`] turns the detections into a disposition.
 
+pub mod abused_tld;
 pub mod alignment;
 pub mod attachments;
 pub mod brand_impersonation;
@@ -33,6 +34,7 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     impersonation::check(ctx);
     brand_impersonation::check(ctx);
     link_hosting::check(ctx);
+    abused_tld::check(ctx);
     url_obfuscation::check(ctx);
     risky_attachments::check(ctx);
     lures::check(ctx);

@@ -15,7 +15,7 @@
 //! trains one per left-out source to measure it honestly.
 
 use crate::analysis::{
-    alignment, attachments, brand_impersonation, bulk, impersonation, link_hosting, links, lures, risky_attachments,
+    abused_tld, alignment, attachments, brand_impersonation, bulk, impersonation, link_hosting, links, lures, risky_attachments,
     spamassassin_rules, url_obfuscation,
 };
 use crate::classifier::ContentScore;
@@ -62,6 +62,8 @@ pub const INDICATORS: &[&str] = &[
     risky_attachments::RISKY_ATTACHMENT,
     lures::CREDENTIAL_LURE,
     lures::PAYMENT_LURE,
+    abused_tld::SENDER_ABUSED_TLD,
+    abused_tld::LINK_ABUSED_TLD,
 ];
 
 /// The names of the feature vector, in order.

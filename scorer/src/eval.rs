@@ -394,6 +394,66 @@ pub fn train_combination(prepared: &[Prepared], version: &str, provenance: Prove
     combine::train(&examples, version, provenance)
 }
 
+/// The classifier's opinion in a feature table: spam, phishing, informative tokens (None:
+/// no opinion, too few training messages).
+pub type ClassifierCell = Option<(f64, f64, usize)>;
+
+/// One row of `scorer eval --features-out`: what a combination model could be trained on,
+/// for research outside the scorer (another learner, other features) under the same
+/// leave-one-source-out discipline.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeatureRow {
+    pub file: String,
+    pub label: Option<String>,
+    pub group: String,
+    /// Every detection before the classifier and the combination: (name, score_milli).
+    pub detections: Vec<(String, i32)>,
+    pub body_words: usize,
+    /// group G -> the classifier's opinion from a model trained without G and without this
+    /// row's own group (G = the row's own group: the leave-one-source-out opinion). A
+    /// combination trained for left-out group G uses, for its training rows, the cell
+    /// under G; the left-out rows use their own group's cell.
+    pub classifier: BTreeMap<String, ClassifierCell>,
+}
+
+/// The feature table of a prepared corpus (see [`FeatureRow`]).
+pub fn feature_table(prepared: &[Prepared]) -> Vec<FeatureRow> {
+    let full = full_model(prepared);
+    let groups: Vec<&str> = prepared.iter().map(|p| p.group.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut rows: Vec<FeatureRow> = prepared
+        .iter()
+        .map(|p| FeatureRow {
+            file: p.file.clone(),
+            label: p.label.clone(),
+            group: p.group.clone(),
+            detections: p.analysis.detections.iter().map(|d| (d.name.clone(), d.score_milli)).collect(),
+            body_words: p.tokens.as_ref().map_or(0, |t| t.body_words),
+            classifier: BTreeMap::new(),
+        })
+        .collect();
+    for (i, own) in groups.iter().enumerate() {
+        for other in &groups[i..] {
+            let model = model_without(&full, prepared, &[own, other]);
+            for (p, row) in prepared.iter().zip(rows.iter_mut()) {
+                let key = if p.group == *own {
+                    other
+                } else if p.group == *other {
+                    own
+                } else {
+                    continue;
+                };
+                let cell = p
+                    .tokens
+                    .as_ref()
+                    .and_then(|t| crate::classifier::classify(&[&model], t))
+                    .map(|c| (c.spam, c.phish, c.evidence_tokens));
+                row.classifier.insert(key.to_string(), cell);
+            }
+        }
+    }
+    rows
+}
+
 /// How one label fared.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LabelScore {

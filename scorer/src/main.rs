@@ -81,6 +81,11 @@ enum Command {
         /// With --group-by and --folds a model is trained for each left-out group instead.
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
+        /// With --group-by source: also write the feature table (one JSON object per file:
+        /// its detections, and the token classifier's opinion from a model trained without
+        /// each pair of sources) to FILE, for research on the combination outside the scorer.
+        #[arg(long, value_name = "FILE", requires = "group_by")]
+        features_out: Option<PathBuf>,
     },
     /// SpamAssassin's rules: `check` reads the folder and lists what runs and what cannot.
     Rules {
@@ -229,6 +234,7 @@ async fn run_cli() -> anyhow::Result<()> {
             sa_rules,
             no_spamassassin,
             model,
+            features_out,
         } => {
             if train.is_some() && folds.is_some() {
                 anyhow::bail!("--train and --folds exclude each other: --folds trains on the corpus itself");
@@ -242,7 +248,7 @@ async fn run_cli() -> anyhow::Result<()> {
             };
             let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
             let rules_dir = sa_rules.unwrap_or(config.spamassassin_rules.clone());
-            let options = EvalOptions { labels, dns, domain_ages, mode, json, rules_dir, no_spamassassin, model };
+            let options = EvalOptions { labels, dns, domain_ages, mode, json, rules_dir, no_spamassassin, model, features_out };
             eval(&corpus, &options).await?
         }
         Command::Rules { action: RulesAction::Profile { rules, corpus, top } } => {
@@ -506,6 +512,7 @@ struct EvalOptions {
     rules_dir: PathBuf,
     no_spamassassin: bool,
     model: Option<PathBuf>,
+    features_out: Option<PathBuf>,
 }
 
 /// A labelled folder: its files, and the manifest they were labelled by.
@@ -598,6 +605,15 @@ async fn eval(corpus: &std::path::Path, options: &EvalOptions) -> anyhow::Result
         }
         EvalMode::BySource => {
             let prepared = eval::prepare(&files, &auth, &detectors, &|f| f.source.clone()).await;
+            if let Some(path) = &options.features_out {
+                let mut out = String::new();
+                for row in eval::feature_table(&prepared) {
+                    out.push_str(&serde_json::to_string(&row)?);
+                    out.push('\n');
+                }
+                std::fs::write(path, out).with_context(|| format!("--features-out {}", path.display()))?;
+                eprintln!("feature table written to {}", path.display());
+            }
             let scored = eval::leave_one_group_out(&prepared, true, true);
             let alone = eval::leave_one_group_out(&prepared, false, true);
             (

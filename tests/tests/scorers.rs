@@ -1,8 +1,9 @@
 //! Three scorer processes share the durable consumer under smtp-source load; one is killed
-//! with kill -9 once scoring is under way, while messages it pulled may still be unacked. Every accepted message gets exactly one disposition
-//! event and one record with a disposition in the views: the batch the dead scorer held is
-//! redelivered after `ack_wait` and scored by the others, and the second publish of a
-//! disposition (same `Nats-Msg-Id`) is dropped by JetStream.
+//! with kill -9 once scoring is under way, while messages it pulled may still be unacked.
+//! Every accepted message gets exactly one disposition event and one record with a
+//! disposition in the views: what the dead scorer held is redelivered after `ack_wait` and
+//! scored by the others, and a second publish of a disposition (same `Nats-Msg-Id`) is
+//! dropped by JetStream.
 
 use anyhow::{Context, Result, ensure};
 use std::collections::HashMap;

@@ -64,6 +64,7 @@ pub const INDICATORS: &[&str] = &[
     lures::PAYMENT_LURE,
     abused_tld::SENDER_ABUSED_TLD,
     abused_tld::LINK_ABUSED_TLD,
+    brand_impersonation::BRAND_LINK_SPOOF,
 ];
 
 /// The names of the feature vector, in order.

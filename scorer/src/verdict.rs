@@ -4,13 +4,13 @@
 //! the last word (trusted, blocked, acceptable senders, exempt recipients): see
 //! [`crate::policy`].
 
-use crate::analysis::{alignment, attachments, bulk, content_classifier, impersonation, links, new_domain};
+use crate::analysis::{alignment, attachments, brand_impersonation, bulk, content_classifier, impersonation, links, new_domain};
 use crate::combine;
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/11";
+pub const RULES_VERSION: &str = "postern-rules/12";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -19,6 +19,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (links::CREDENTIAL_FORM, Disposition::Suspicious),
     (links::LINK_IP_DECEPTIVE, Disposition::Suspicious),
     (links::HOMOGRAPH_URL, Disposition::Suspicious),
+    (brand_impersonation::BRAND_LINK_SPOOF, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_SENDER_STRONG, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_LINK_STRONG, Disposition::Suspicious),
     (impersonation::BEC_IMPERSONATION, Disposition::Suspicious),

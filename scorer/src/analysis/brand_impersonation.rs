@@ -3,12 +3,20 @@
 //! policy) while the From domain and every link domain belong to none of that brand's own
 //! domains. Evidence for the learned combination: a retailer's newsletter that names a
 //! brand is not this, since its links and From are its own or the brand's.
+//!
+//! `brand_link_spoof`: a link's visible text shows one of a brand's own domains
+//! (`www.paypal.com`) while the link goes to a host that is none of that brand's: the
+//! oldest trick of credential phishing, and one that a brand's real mail and a shop's
+//! newsletter do not play (their links go to the domain they show, or to a tracker under
+//! their own name). SUSPICIOUS, as a link that shows a domain and goes to a bare IP
+//! address is ([`super::links::LINK_IP_DECEPTIVE`]).
 
 use super::ScoreContext;
 use super::domain::{domain_of, organizational_domain};
 use std::sync::LazyLock;
 
 pub const BRAND_IMPERSONATION: &str = "brand_impersonation";
+pub const BRAND_LINK_SPOOF: &str = "brand_link_spoof";
 
 /// A brand, the names it goes by (lower case) and its own domains (lower case).
 #[derive(Debug, Clone, PartialEq)]
@@ -49,23 +57,63 @@ fn owned(brand: &Brand, domain: &str) -> bool {
         || brand.domains.iter().any(|d| organizational_domain(domain) == organizational_domain(d))
 }
 
-pub fn check(ctx: &mut ScoreContext<'_>) {
-    let from = ctx.message.from().and_then(|a| a.first());
-    let display = from.and_then(|a| a.name()).unwrap_or("").to_lowercase();
-    let subject = ctx.message.subject().unwrap_or("").to_lowercase();
-    let from_domain = from.and_then(|a| a.address()).and_then(domain_of);
+/// The shipped table with the tenant's brands added (a tenant's entry replaces the shipped
+/// one of the same name).
+fn brands_for(ctx: &ScoreContext<'_>) -> Vec<Brand> {
     let tenant_brands = ctx.facts.policy.as_ref().map(|p| p.policy.brands.clone()).unwrap_or_default();
     let table = BRANDS.iter().filter(|b| !tenant_brands.iter().any(|t| t.name.eq_ignore_ascii_case(&b.name)));
-    let brands: Vec<Brand> = table
+    table
         .cloned()
         .chain(tenant_brands.iter().map(|t| Brand {
             name: t.name.clone(),
             names: t.names.iter().map(|n| n.to_lowercase()).collect(),
             domains: t.domains.iter().map(|d| d.to_lowercase()).collect(),
         }))
-        .collect();
+        .collect()
+}
+
+pub fn check(ctx: &mut ScoreContext<'_>) {
+    let brands = brands_for(ctx);
+    claimed_from_elsewhere(ctx, &brands);
+    link_text_spoofs(ctx, &brands);
+}
+
+/// A link's text shows a brand's own domain; the link goes elsewhere.
+/// Not a spoof: a link to the sender's own site (a newsletter's "find us on facebook.com"
+/// through its own redirector) or to another brand's own domain (a link to google.com
+/// that shows zoom.us is odd, but it sends nobody to a phishing page).
+fn link_text_spoofs(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
+    let from_domain = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of);
+    let htmls: Vec<&str> = ctx.message.html_bodies().filter_map(|p| p.text_contents()).collect();
+    for html in htmls {
+        for (href, text) in super::links::anchors(html) {
+            let (Some(shown), Some(host)) = (super::links::domain_in_text(&text), super::links::host_of(&href)) else {
+                continue;
+            };
+            let Some(brand) = brands.iter().find(|b| owned(b, &shown)) else { continue };
+            if brands.iter().any(|b| owned(b, &host))
+                || from_domain.as_deref().is_some_and(|f| super::domain::aligned(f, &host))
+            {
+                continue;
+            }
+            ctx.add(
+                BRAND_LINK_SPOOF,
+                0,
+                format!("a link shows {shown} ({}) but goes to {host}, none of the brand's domains", brand.name),
+            );
+            return;
+        }
+    }
+}
+
+/// The display name or the subject claims a brand; From and the links are none of its.
+fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
+    let from = ctx.message.from().and_then(|a| a.first());
+    let display = from.and_then(|a| a.name()).unwrap_or("").to_lowercase();
+    let subject = ctx.message.subject().unwrap_or("").to_lowercase();
+    let from_domain = from.and_then(|a| a.address()).and_then(domain_of);
     let links: Vec<String> = ctx.link_hosts().to_vec();
-    for brand in &brands {
+    for brand in brands {
         let Some((place, name)) = brand.names.iter().find_map(|n| {
             if mentions(&display, n) {
                 Some(("display name", n))
@@ -127,6 +175,32 @@ Content-Type: text/html\r\n\r\n<a href=\"https://www.paypal.com/x\">PayPal</a>\r
         assert!(run(partner).is_empty());
         // Words that merely contain a brand name are not a claim.
         assert!(run("From: a@b.example\r\nSubject: groups and teamsters\r\n\r\nhi\r\n").is_empty());
+    }
+
+    #[test]
+    fn a_link_that_shows_a_brand_and_goes_elsewhere_is_a_spoof() {
+        let spoof = |shown: &str, href: &str| {
+            run(&format!(
+                "From: service@mail-center.example\r\nSubject: Your account\r\nContent-Type: text/html\r\n\r\n\
+<p>Log in at <a href=\"{href}\">{shown}</a></p>\r\n"
+            ))
+            .into_iter()
+            .find(|d| d.name == BRAND_LINK_SPOOF)
+        };
+        let d = spoof("https://www.paypal.com/signin", "http://203.0.113.9/pp/login.php").expect("an IP behind paypal.com");
+        assert!(d.evidence.contains("shows www.paypal.com (PayPal) but goes to 203.0.113.9"), "{d:?}");
+        assert!(spoof("www.ebay.com", "https://signin-ebay.example/ws").is_some());
+        // The brand's own hosts, under any of its domains, are no spoof.
+        assert!(spoof("www.paypal.com", "https://www.paypal.com/signin").is_none());
+        assert!(spoof("paypal.com", "https://email.paypal-communication.com/track").is_none());
+        // A domain that belongs to no brand in the table, or text that shows no domain.
+        assert!(spoof("www.shop.example", "https://click.esp.example/1").is_none());
+        assert!(spoof("Sign in to PayPal", "https://login.example/x").is_none());
+        // An address shown as a link's text is not a link to that domain.
+        assert!(spoof("someone@gmail.com", "https://tracker.example/c").is_none());
+        // The sender's own site, and another brand's own domain, are no phishing page.
+        assert!(spoof("facebook.com", "https://www.mail-center.example/fb").is_none());
+        assert!(spoof("us06web.zoom.us", "https://www.google.com/url?q=x").is_none());
     }
 
     #[test]

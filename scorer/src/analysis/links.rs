@@ -127,7 +127,7 @@ fn mixes_scripts(label: &str) -> bool {
 }
 
 /// (href, visible text) of each `<a href=...>...</a>`, from a forgiving scan.
-fn anchors(html: &str) -> Vec<(String, String)> {
+pub(super) fn anchors(html: &str) -> Vec<(String, String)> {
     let lower = html.to_ascii_lowercase();
     let mut out = Vec::new();
     let mut at = 0;
@@ -207,7 +207,7 @@ pub fn host_of(url: &str) -> Option<String> {
 
 /// A domain that visible link text presents as the destination (`www.bank.com`,
 /// `https://bank.com/login`), if it looks like one.
-fn domain_in_text(text: &str) -> Option<String> {
+pub(super) fn domain_in_text(text: &str) -> Option<String> {
     let t = text.trim();
     if t.contains(char::is_whitespace) || t.len() > 200 {
         return None;

@@ -9,14 +9,14 @@
 use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
-/// Regression floors (leave one source out, over the whole corpus), a little beyond what
-/// the code reaches (measured: clean flagged 0.6%, spam + phish caught 24.5%, spam 17.7%,
-/// phish 33.6%). The targets: clean flagged at most 1% (met, and held here), caught at
+/// Regression floors (leave one source out, over the whole corpus), a little under what
+/// the code reaches (measured: clean flagged 0.6%, spam + phish caught 32.2%, spam 24.9%,
+/// phish 42.0%). The targets: clean flagged at most 1% (met, and held here), caught at
 /// least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
-const MIN_SPAM_PHISH_CAUGHT: f64 = 0.23;
-const MIN_SPAM_CAUGHT: f64 = 0.17;
-const MIN_PHISH_CAUGHT: f64 = 0.30;
+const MIN_SPAM_PHISH_CAUGHT: f64 = 0.31;
+const MIN_SPAM_CAUGHT: f64 = 0.235;
+const MIN_PHISH_CAUGHT: f64 = 0.40;
 
 fn corpus() -> Option<Vec<CorpusFile>> {
     let Some(dir) = testkit::corpus_dir() else {

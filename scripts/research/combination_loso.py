@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Leave-one-source-out experiments on the combination, outside the scorer.
+
+Reads the feature table that `scorer eval --corpus ../shared/corpus --group-by source
+--features-out FILE` writes (one JSON object per file: label, source, detections, and the
+token classifier's opinion from a model trained without each pair of sources) and replays
+the scorer's evaluation with scikit-learn's logistic regression in place of
+`scorer/src/combine.rs`: for each left-out source, a model trained on the other sources
+(their classifier features from models that saw neither them nor the left-out source), its
+threshold chosen out of source inside the training sources (at most 0.4% of their clean
+mail, each scored by a model trained without it). It prints per-source and overall rates.
+
+It reads the current features a little under the scorer's own figure (the scorer's
+verdict also has rules that decide alone); use it to compare feature sets and learners, then
+measure the winner in the scorer with `just eval`.
+
+    pip install scikit-learn
+    python3 scripts/research/combination_loso.py FEATURES.jsonl [--per-rule] [--C 1.0]
+"""
+import argparse
+import collections
+import json
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+# The scorer's 0/1 detections (combine.rs INDICATORS), in its order.
+INDICATORS = """link_text_mismatch link_ip_host link_shortener credential_form homograph_url
+from_envelope_differs reply_to_differs display_name_address dkim_fail spf_fail arc_fail
+executable_attachment office_macro bec_impersonation lookalike_domain list_unsubscribe
+precedence_bulk esp_bulk brand_impersonation risky_link_host obfuscated_url risky_attachment
+credential_lure payment_lure sender_abused_tld link_abused_tld brand_link_spoof""".split()
+TARGET_CLEAN_FALSE_POSITIVES = 0.004
+# content_classifier.rs: no opinion below these.
+MIN_EVIDENCE_TOKENS, MIN_BODY_WORDS = 15, 8
+
+
+def classifier(row, key):
+    cell = row["classifier"].get(key)
+    if cell is None or cell[2] < MIN_EVIDENCE_TOKENS or row["body_words"] < MIN_BODY_WORDS:
+        return [0.5, 0.5, 1.0]
+    return [cell[0], cell[1], 0.0]
+
+
+def features(row, key, rule_vocabulary):
+    sa = [score / 1000 for name, score in row["detections"] if name.startswith("sa:")]
+    names = {name for name, _ in row["detections"]}
+    x = [max(-10, min(25, sum(sa))), min(20, sum(1 for s in sa if s > 0))]
+    x += classifier(row, key)
+    x += [1.0 if name in names else 0.0 for name in INDICATORS]
+    x += [1.0 if rule in names else 0.0 for rule in rule_vocabulary]
+    return x
+
+
+def unwanted(row):
+    return row["label"] in ("spam", "phish")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("features")
+    parser.add_argument("--per-rule", action="store_true", help="one 0/1 feature per SpamAssassin rule hitting 5+ training files")
+    parser.add_argument("--C", type=float, default=1.0, help="inverse L2 strength")
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in open(args.features)]
+    rows = [r for r in rows if r["label"] in ("clean", "bulk", "spam", "phish")]
+
+    def vocabulary(train):
+        if not args.per_rule:
+            return []
+        counts = collections.Counter(n for r in train for n, _ in r["detections"] if n.startswith("sa:"))
+        return sorted(n for n, c in counts.items() if c >= 5)
+
+    def fit(train, key):
+        vocab = vocabulary(train)
+        xs = np.array([features(r, key, vocab) for r in train])
+        scaler = StandardScaler().fit(xs)
+        model = LogisticRegression(C=args.C, max_iter=2000).fit(scaler.transform(xs), [unwanted(r) for r in train])
+        return lambda rs: model.predict_proba(scaler.transform(np.array([features(r, key, vocab) for r in rs])))[:, 1]
+
+    totals = collections.Counter()
+    for left_out in sorted({r["group"] for r in rows}):
+        train = [r for r in rows if r["group"] != left_out]
+        test = [r for r in rows if r["group"] == left_out]
+        clean_scores = []
+        for inner in sorted({r["group"] for r in train}):
+            clean = [r for r in train if r["group"] == inner and r["label"] == "clean"]
+            if clean:
+                clean_scores += list(fit([r for r in train if r["group"] != inner], left_out)(clean))
+        clean_scores.sort(reverse=True)
+        allowed = int(len(clean_scores) * TARGET_CLEAN_FALSE_POSITIVES)
+        threshold = min(0.999, max(0.5, clean_scores[allowed] + 1e-9)) if allowed < len(clean_scores) else 0.5
+        # The left-out rows: their own leave-one-source-out classifier cell.
+        model = fit(train, left_out)
+        counts = collections.Counter()
+        for r, p in zip(test, model(test)):
+            counts[(r["label"], p >= threshold)] += 1
+        totals.update(counts)
+        cells = [
+            f"{label} {counts[(label, True)]}/{counts[(label, True)] + counts[(label, False)]}"
+            for label in ("clean", "spam", "phish")
+            if counts[(label, True)] + counts[(label, False)]
+        ]
+        print(f"{left_out[:50]:50s} threshold {threshold:.3f}  " + "  ".join(cells))
+
+    def rate(labels):
+        hit = sum(totals[(l, True)] for l in labels)
+        return 100.0 * hit / max(1, hit + sum(totals[(l, False)] for l in labels))
+
+    print(
+        f"overall: clean flagged {rate(['clean']):.2f}%, spam {rate(['spam']):.1f}%, "
+        f"phish {rate(['phish']):.1f}%, spam + phish caught {rate(['spam', 'phish']):.1f}%"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,8 @@ export DEBIAN_FRONTEND=noninteractive
 #                 system service is not used)
 #   spamassassin  only for its rule files (/usr/share/spamassassin/*.cf, Apache-2.0),
 #                 which the scorer's rule engine reads; its daemon is not started
-packages=(libclang-dev swaks libnet-ssleay-perl postfix rspamd dovecot-imapd spamassassin)
+#   systemd       only for systemd-analyze, which checks deploy/systemd's units in the tests
+packages=(libclang-dev swaks libnet-ssleay-perl postfix rspamd dovecot-imapd spamassassin systemd)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -69,10 +69,20 @@ impl NatsServer {
     }
 
     pub fn start_with(durability: Durability) -> Result<Self> {
+        Self::start_configured(durability, "8GB")
+    }
+
+    /// A server whose JetStream store may hold only `max_file_store` (`"2MB"`): for tests of
+    /// a full store. (nats-server can raise the limit by a reload, not lower it.)
+    pub fn start_with_file_store(max_file_store: &str) -> Result<Self> {
+        Self::start_configured(Durability::Fast, max_file_store)
+    }
+
+    fn start_configured(durability: Durability, max_file_store: &str) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("postern-nats-").tempdir()?;
         let mut server = NatsServer { child: None, port: free_port(), dir };
         let conf = format!(
-            "listen: 127.0.0.1:{port}\nmax_payload: 8MB\njetstream {{\n  store_dir: \"{store}\"\n  max_memory_store: 256MB\n  max_file_store: 8GB\n{sync}}}\n",
+            "listen: 127.0.0.1:{port}\nmax_payload: 8MB\njetstream {{\n  store_dir: \"{store}\"\n  max_memory_store: 256MB\n  max_file_store: {max_file_store}\n{sync}}}\n",
             port = server.port,
             store = server.dir.path().join("store").display(),
             sync = match durability {
@@ -126,6 +136,39 @@ impl NatsServer {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default()
+    }
+
+    /// Raises JetStream's `max_file_store` (`"8GB"`) in the config and reloads the running
+    /// server (SIGHUP), as an operator would when the store ran full; returns once the server
+    /// logged the reload, fails when it refused it (it refuses to lower the limit).
+    pub fn set_max_file_store(&self, limit: &str) -> Result<()> {
+        let path = self.dir.path().join("nats.conf");
+        let conf = std::fs::read_to_string(&path)?;
+        let changed: Vec<String> = conf
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("max_file_store:") {
+                    format!("  max_file_store: {limit}")
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect();
+        std::fs::write(&path, changed.join("\n") + "\n")?;
+        let pid = self.child.as_ref().context("nats-server is not running")?.id();
+        let before = self.log().len();
+        let status = Command::new("kill").arg("-HUP").arg(pid.to_string()).status()?;
+        if !status.success() {
+            bail!("kill -HUP {pid}: {status}");
+        }
+        crate::eventually(Duration::from_secs(10), "nats-server reloads its configuration", || {
+            let log = self.log();
+            let new = log.get(before..).unwrap_or_default();
+            if new.contains("[ERR]") && new.contains("reload") {
+                bail!("nats-server refused the reload: {new}");
+            }
+            Ok(new.contains("Reloaded server configuration").then_some(()))
+        })
     }
 }
 

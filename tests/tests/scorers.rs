@@ -24,7 +24,10 @@ fn three_scorers_with_one_killed_mid_batch_score_every_message_exactly_once() ->
 
     let smtp = p.smtp;
     let load = std::thread::spawn(move || {
-        run_smtp_source(smtp, &["-s", "4", "-m", &MESSAGES.to_string(), "-l", "5000", "-d", "-f", "load@example.com", "-t", JOURNAL])
+        run_smtp_source(
+            smtp,
+            &["-s", "4", "-m", &MESSAGES.to_string(), "-l", "5000", "-d", "-f", "load@example.com", "-t", JOURNAL],
+        )
     });
     // Once scoring is under way (and the load still running), kill one of the three.
     testkit::eventually(Duration::from_secs(60), "the first dispositions", || {

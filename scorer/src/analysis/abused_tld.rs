@@ -50,14 +50,14 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         })
         .collect();
     if !sender_hits.is_empty() {
-        ctx.add(SENDER_ABUSED_TLD, 0, format!("sender on an often abused top-level domain: {}", sender_hits.join(", ")));
+        ctx.add(
+            SENDER_ABUSED_TLD,
+            0,
+            format!("sender on an often abused top-level domain: {}", sender_hits.join(", ")),
+        );
     }
-    let link_hits: Vec<String> = ctx
-        .link_hosts()
-        .iter()
-        .filter_map(|h| abused_tld(h).map(|tld| format!("{h} (.{tld})")))
-        .take(5)
-        .collect();
+    let link_hits: Vec<String> =
+        ctx.link_hosts().iter().filter_map(|h| abused_tld(h).map(|tld| format!("{h} (.{tld})"))).take(5).collect();
     if !link_hits.is_empty() {
         ctx.add(LINK_ABUSED_TLD, 0, format!("links to often abused top-level domains: {}", link_hits.join(", ")));
     }

@@ -31,7 +31,12 @@ pub fn parse_table(text: &str) -> Vec<Brand> {
     super::table::rows(text)
         .filter_map(|cols| {
             let list = |i: usize| -> Vec<String> {
-                cols.get(i).unwrap_or(&"").split(',').map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect()
+                cols.get(i)
+                    .unwrap_or(&"")
+                    .split(',')
+                    .map(|s| s.trim().to_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
             };
             let (names, domains) = (list(1), list(2));
             (!names.is_empty()).then(|| Brand { name: cols[0].to_owned(), names, domains })
@@ -156,10 +161,9 @@ mod tests {
 
     #[test]
     fn a_brand_claimed_from_elsewhere_is_impersonation() {
-        let d = run(
-            "From: \"Microsoft 365 Security\" <alert@secure-mail-center.example>\r\nSubject: Action required\r\n\
-Content-Type: text/html\r\n\r\n<a href=\"https://login-verify.example/o365\">Sign in</a>\r\n",
-        );
+        let d =
+            run("From: \"Microsoft 365 Security\" <alert@secure-mail-center.example>\r\nSubject: Action required\r\n\
+Content-Type: text/html\r\n\r\n<a href=\"https://login-verify.example/o365\">Sign in</a>\r\n");
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(d[0].evidence.contains("claims Microsoft") && d[0].evidence.contains("secure-mail-center.example"));
         let d = run("From: support@help-desk.example\r\nSubject: Your PayPal account is limited\r\n\r\nhello\r\n");
@@ -187,7 +191,8 @@ Content-Type: text/html\r\n\r\n<a href=\"https://www.paypal.com/x\">PayPal</a>\r
             .into_iter()
             .find(|d| d.name == BRAND_LINK_SPOOF)
         };
-        let d = spoof("https://www.paypal.com/signin", "http://203.0.113.9/pp/login.php").expect("an IP behind paypal.com");
+        let d =
+            spoof("https://www.paypal.com/signin", "http://203.0.113.9/pp/login.php").expect("an IP behind paypal.com");
         assert!(d.evidence.contains("shows www.paypal.com (PayPal) but goes to 203.0.113.9"), "{d:?}");
         assert!(spoof("www.ebay.com", "https://signin-ebay.example/ws").is_some());
         // The brand's own hosts, under any of its domains, are no spoof.
@@ -206,11 +211,14 @@ Content-Type: text/html\r\n\r\n<a href=\"https://www.paypal.com/x\">PayPal</a>\r
     #[test]
     fn the_table_parses() {
         let t = parse_table("# c\nAcme\tacme, acme corp\tacme.example,acme.test\nEmpty\t\t\n");
-        assert_eq!(t, vec![Brand {
-            name: "Acme".into(),
-            names: vec!["acme".into(), "acme corp".into()],
-            domains: vec!["acme.example".into(), "acme.test".into()]
-        }]);
+        assert_eq!(
+            t,
+            vec![Brand {
+                name: "Acme".into(),
+                names: vec!["acme".into(), "acme corp".into()],
+                domains: vec!["acme.example".into(), "acme.test".into()]
+            }]
+        );
         assert!(BRANDS.len() > 40);
     }
 }

@@ -40,6 +40,17 @@ impl Pipeline {
 
     /// Starts on a server the caller chose (a durable one, say).
     pub fn start_on(nats: NatsServer, ingest_extra: &str, projector_extra: &str) -> Result<Self> {
+        Self::start_with_views_at(nats, ingest_extra, projector_extra, None)
+    }
+
+    /// As [`Pipeline::start_on`], with the projector's views in `views` (a small file
+    /// system, say) instead of the pipeline's temp folder.
+    pub fn start_with_views_at(
+        nats: NatsServer,
+        ingest_extra: &str,
+        projector_extra: &str,
+        views: Option<&std::path::Path>,
+    ) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
         let smtp = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -59,7 +70,7 @@ impl Pipeline {
             format!(
                 "nats_url = \"{}\"\ndb_path = \"{}\"\nhttp_listen = \"{http}\"\n{projector_extra}",
                 nats.url(),
-                path("views")
+                views.map_or_else(|| path("views"), |v| v.display().to_string())
             ),
         )?;
         let ingest = Service::start("ingest", "ingest", &["--config", &path("ingest.toml")], dir.path())?;

@@ -60,10 +60,14 @@ pub fn find(text: &str) -> Vec<(&'static str, Vec<String>)> {
     let mut payment: Vec<String> = Vec::new();
     for m in lures.automaton.find_iter(text) {
         let (kind, _, phrase) = &lures.rows[m.pattern().as_usize()];
-        // Whole words only.
+        // Whole words only, where the script separates words by spaces: a phrase that
+        // begins (ends) with a CJK character may stand right after (before) another one.
         let before = text[..m.start()].chars().next_back();
         let after = text[m.end()..].chars().next();
-        if before.is_some_and(char::is_alphanumeric) || after.is_some_and(char::is_alphanumeric) {
+        let first = phrase.chars().next().is_some_and(is_cjk);
+        let last = phrase.chars().next_back().is_some_and(is_cjk);
+        if (!first && before.is_some_and(char::is_alphanumeric)) || (!last && after.is_some_and(char::is_alphanumeric))
+        {
             continue;
         }
         let list = if kind == "credential" { &mut credential } else { &mut payment };
@@ -72,6 +76,11 @@ pub fn find(text: &str) -> Vec<(&'static str, Vec<String>)> {
         }
     }
     vec![(CREDENTIAL_LURE, credential), (PAYMENT_LURE, payment)]
+}
+
+/// Han, hiragana and katakana (full and half width): scripts written without spaces.
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}' | '\u{ff66}'..='\u{ff9f}')
 }
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
@@ -103,7 +112,9 @@ mod tests {
 
     #[test]
     fn credential_and_payment_lures_in_several_languages() {
-        let d = run("Subject: Security alert\r\n\r\nUnusual sign-in activity. Verify your\r\n  account within 24 hours.\r\n");
+        let d = run(
+            "Subject: Security alert\r\n\r\nUnusual sign-in activity. Verify your\r\n  account within 24 hours.\r\n",
+        );
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(d[0].name, CREDENTIAL_LURE);
         assert!(d[0].evidence.contains("\"verify your account\""), "white space folded: {d:?}");
@@ -111,6 +122,25 @@ mod tests {
         assert_eq!(d[0].name, PAYMENT_LURE, "{d:?}");
         let d = run("Subject: Votre compte a été suspendu\r\n\r\nVeuillez vérifier votre compte.\r\n");
         assert_eq!(d[0].name, CREDENTIAL_LURE, "{d:?}");
+    }
+
+    #[test]
+    fn phrases_in_scripts_without_spaces_match_inside_running_text() {
+        let d = run(
+            "Subject: =?UTF-8?B?44OR44K544Ov44O844OJ5YaN6Kit5a6a44Gu44GU6YCj57Wh?=\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+お客様のアカウントで不正なログインを検知しました。本人確認のため24時間以内にログインしてください。\r\n",
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].name, CREDENTIAL_LURE);
+        assert!(d[0].evidence.contains("不正なログイン") && d[0].evidence.contains("本人確認"), "{d:?}");
+        let d =
+            run("Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n您的账户异常，请立即完成身份验证。\r\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        // One phrase alone is still not enough.
+        assert!(
+            run("Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n本人確認の書類をお送りします。\r\n")
+                .is_empty()
+        );
     }
 
     #[test]

@@ -61,3 +61,8 @@ bench-projector:
 # Scoring throughput on one core over the corpus (criterion).
 bench-scorer-cpu:
     cargo bench -p postern-scorer --bench score
+
+# Chaos, long: 6,000 messages at 25/s (about 4 minutes) while ingest, the scorer, the projector and nats-server are killed in turn; loses nothing, repeats nothing; prints a summary line. (The suite runs 400.)
+chaos messages="6000" seconds="600":
+    cargo build --workspace --bins
+    POSTERN_CHAOS_MESSAGES={{messages}} POSTERN_CHAOS_SECONDS={{seconds}} cargo nextest run -p testkit --test chaos --no-capture

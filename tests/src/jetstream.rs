@@ -98,6 +98,20 @@ pub fn read_stream(url: &str, stream: &str) -> Result<Vec<Stored>> {
     })
 }
 
+/// How many times each Postern id is stored in `stream` (retried while the server is still
+/// coming back after a restart).
+pub fn stored_per_message(url: &str, stream: &str) -> Result<std::collections::HashMap<String, usize>> {
+    let events = crate::eventually(std::time::Duration::from_secs(30), &format!("{stream} readable"), || {
+        Ok(read_stream(url, stream).ok())
+    })?;
+    let mut stored = std::collections::HashMap::new();
+    for m in &events {
+        let (_, id) = postern_id_of(&m.payload).context("an event that is not a Postern event")?;
+        *stored.entry(id).or_default() += 1;
+    }
+    Ok(stored)
+}
+
 /// The tenant and Postern id of a raw Postern event, read from its envelope header (see
 /// proto's codec: "PSTN", version 1, then postcard: 16 id bytes, two small varints, then
 /// tenant and Postern id as length-prefixed strings). None for anything else.

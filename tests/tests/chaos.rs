@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use testkit::jetstream::{postern_id_of, read_stream};
 use testkit::nats::{Durability, NatsServer};
 use testkit::pipeline::{JOURNAL, Pipeline};
 
@@ -143,14 +142,7 @@ fn chaos_loses_nothing_and_repeats_nothing() -> Result<()> {
 
     // MAIL_RAW: every message exactly once (a retry after a lost reply is dropped by the
     // duplicate window and answered with the same id).
-    let raw = testkit::eventually(Duration::from_secs(30), "MAIL_RAW readable", || {
-        Ok(read_stream(&p.nats.url(), "MAIL_RAW").ok())
-    })?;
-    let mut stored: HashMap<String, usize> = HashMap::new();
-    for m in &raw {
-        let (_, id) = postern_id_of(&m.payload).context("a raw event that is not a Postern event")?;
-        *stored.entry(id).or_default() += 1;
-    }
+    let stored = testkit::jetstream::stored_per_message(&p.nats.url(), "MAIL_RAW")?;
     let duplicated = stored.values().filter(|&&n| n > 1).count();
     ensure!(duplicated == 0, "{duplicated} messages stored more than once");
     ensure!(stored.len() == count, "MAIL_RAW holds {} messages, {count} were sent", stored.len());

@@ -1,7 +1,7 @@
 //! The spine, end to end: SMTP in (smtplib and swaks), JetStream, scorer, RocksDB views
 //! out, and a projector crash in the middle that must neither lose nor repeat anything.
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use std::time::Duration;
 use testkit::pipeline::{JOURNAL, Pipeline};
 use testkit::smtp::{Outgoing, message, send_with_smtplib, send_with_swaks};
@@ -176,8 +176,6 @@ fn ingest_answers_451_while_jetstream_is_down_and_recovers() -> Result<()> {
 
 #[test]
 fn a_jetstream_outage_under_smtp_source_load_loses_and_repeats_nothing() -> Result<()> {
-    use std::collections::HashMap;
-    use testkit::jetstream::{postern_id_of, read_stream};
     use testkit::nats::{Durability, NatsServer};
     use testkit::smtp::run_smtp_source;
     // In durable mode (`just up`'s default): every 250 was fsynced before it was given.
@@ -228,14 +226,7 @@ fn a_jetstream_outage_under_smtp_source_load_loses_and_repeats_nothing() -> Resu
     run.accepted.extend(after.accepted);
 
     // Every message answered 250 is in MAIL_RAW exactly once.
-    let raw = testkit::eventually(Duration::from_secs(30), "MAIL_RAW readable after the restart", || {
-        Ok(read_stream(&p.nats.url(), "MAIL_RAW").ok())
-    })?;
-    let mut stored: HashMap<String, usize> = HashMap::new();
-    for m in &raw {
-        let (_, id) = postern_id_of(&m.payload).context("a raw event that is not a Postern event")?;
-        *stored.entry(id).or_default() += 1;
-    }
+    let stored = testkit::jetstream::stored_per_message(&p.nats.url(), "MAIL_RAW")?;
     for id in &run.accepted {
         ensure!(stored.get(id) == Some(&1), "message {id} answered 250 is stored {:?} times", stored.get(id));
     }
@@ -246,7 +237,7 @@ fn a_jetstream_outage_under_smtp_source_load_loses_and_repeats_nothing() -> Resu
         "smtp-source: {} accepted (300 after recovery), {} refused with 451; MAIL_RAW holds {}",
         run.accepted.len(),
         run.refused.len(),
-        raw.len()
+        stored.values().sum::<usize>()
     );
     Ok(())
 }

@@ -58,6 +58,11 @@ bench-projector:
     cargo build --release -p postern-projector -p testkit --bins
     ./target/release/bench_projector
 
+# Scoring throughput with one and with two scorer processes on the shared consumer (corpus messages through ingest first; POSTERN_BENCH_MESSAGES, default 3,000): msg/s, msg per CPU second, the ratio; last line is JSON.
+bench-scale:
+    cargo build --release -p postern-scorer -p postern-ingest -p testkit --bins
+    ./target/release/bench_scale
+
 # Scoring throughput on one core over the corpus (criterion).
 bench-scorer-cpu:
     cargo bench -p postern-scorer --bench score

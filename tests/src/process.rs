@@ -88,6 +88,23 @@ impl Service {
         self.spawn()
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// CPU seconds (user + system) the process has used so far, from /proc.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        let pid = self.pid().context("not running")?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')').context("malformed /proc stat")?.1.split_whitespace().collect();
+        let ticks: f64 =
+            fields.get(11..13).context("short /proc stat")?.iter().map(|f| f.parse::<f64>().unwrap_or(0.0)).sum();
+        // The kernel's USER_HZ: 100 on Linux (sysconf(_SC_CLK_TCK); the harness has no libc).
+        Ok(ticks / 100.0)
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))

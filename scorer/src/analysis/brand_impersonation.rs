@@ -6,9 +6,9 @@
 //!
 //! `brand_link_spoof`: a link's visible text shows one of a brand's own domains
 //! (`www.paypal.com`) while the link goes to a host that is none of that brand's: the
-//! oldest trick of credential phishing, and one that a brand's real mail and a shop's
-//! newsletter do not play (their links go to the domain they show, or to a tracker under
-//! their own name). SUSPICIOUS, as a link that shows a domain and goes to a bare IP
+//! oldest trick of credential phishing. A brand's own mail, links to the sender's own site
+//! and links through click trackers and mail gateways' rewriters
+//! (`scorer/data/link_rewriters.tsv`) are not counted. SUSPICIOUS, as a link that shows a domain and goes to a bare IP
 //! address is ([`super::links::LINK_IP_DECEPTIVE`]).
 
 use super::ScoreContext;
@@ -83,10 +83,36 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     link_text_spoofs(ctx, &brands);
 }
 
+/// Email service providers' click trackers and mail gateways' link rewriters
+/// (`scorer/data/link_rewriters.tsv`): (host, who), lower case.
+static LINK_REWRITERS: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
+    super::table::rows(include_str!("../../data/link_rewriters.tsv"))
+        .filter_map(|c| Some((c.first()?.to_ascii_lowercase(), c.get(1).unwrap_or(&"").to_string())))
+        .collect()
+});
+
+/// Who rewrote a link to `host`, when it is a click tracker or a gateway's rewriter.
+fn rewriter_of(host: &str) -> Option<&'static str> {
+    let host = host.to_ascii_lowercase();
+    LINK_REWRITERS.iter().find(|(h, _)| host == *h || host.ends_with(&format!(".{h}"))).map(|(_, who)| who.as_str())
+}
+
+/// Whether DKIM (a verified signature of the From's organization) or DMARC vouches for the
+/// From domain. Unauthenticated (offline, or no signature), a From of the brand's is what a
+/// forged phish shows too.
+fn authenticated(ctx: &ScoreContext<'_>, from_domain: &str) -> bool {
+    use crate::auth::{Outcome, Result3};
+    ctx.facts.auth.as_ref().is_some_and(|a| {
+        a.dmarc.as_ref().is_some_and(|d| d.outcome == Result3::Pass)
+            || a.dkim.iter().any(|d| d.outcome == Outcome::Pass && super::domain::aligned(&d.domain, from_domain))
+    })
+}
+
 /// A link's text shows a brand's own domain; the link goes elsewhere.
-/// Not a spoof: a link to the sender's own site (a newsletter's "find us on facebook.com"
-/// through its own redirector) or to another brand's own domain (a link to google.com
-/// that shows zoom.us is odd, but it sends nobody to a phishing page).
+/// Not a spoof: the brand's own mail (From is the brand's, and DKIM or DMARC says so), a link to the sender's own site (a newsletter's
+/// "find us on facebook.com" through its own redirector), to another brand's own domain (a
+/// link to google.com that shows zoom.us is odd, but it sends nobody to a phishing page), or
+/// through a click tracker or a mail gateway's link rewriter (`link_rewriters.tsv`).
 fn link_text_spoofs(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
     let from_domain = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of);
     let htmls: Vec<&str> = ctx.message.html_bodies().filter_map(|p| p.text_contents()).collect();
@@ -98,6 +124,8 @@ fn link_text_spoofs(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
             let Some(brand) = brands.iter().find(|b| owned(b, &shown)) else { continue };
             if brands.iter().any(|b| owned(b, &host))
                 || from_domain.as_deref().is_some_and(|f| super::domain::aligned(f, &host))
+                || from_domain.as_deref().is_some_and(|f| owned(brand, f) && authenticated(ctx, f))
+                || rewriter_of(&host).is_some()
             {
                 continue;
             }
@@ -206,6 +234,30 @@ Content-Type: text/html\r\n\r\n<a href=\"https://www.paypal.com/x\">PayPal</a>\r
         // The sender's own site, and another brand's own domain, are no phishing page.
         assert!(spoof("facebook.com", "https://www.mail-center.example/fb").is_none());
         assert!(spoof("us06web.zoom.us", "https://www.google.com/url?q=x").is_none());
+        // Click tracking and gateways' link rewriting stand between text and target.
+        assert!(spoof("facebook.com", "https://u123.ct.sendgrid.net/ls/click?upn=x").is_none());
+        assert!(spoof("www.paypal.com", "https://urldefense.com/v3/__https://www.paypal.com__").is_none());
+        assert_eq!(rewriter_of("EU.Safelinks.Protection.Outlook.com"), Some("Microsoft Defender"));
+        // The brand's own mail linking through its own mail provider: not a spoof once DKIM
+        // vouches for the From; unauthenticated, it is what a forged phish looks like.
+        let raw = "From: service@paypal.com\r\nContent-Type: text/html\r\n\r\n\
+<a href=\"https://click.mail-provider.example/1\">www.paypal.com</a>\r\n";
+        assert!(run(raw).iter().any(|d| d.name == BRAND_LINK_SPOOF), "a forged From is no pass");
+        let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let facts = crate::analysis::MessageFacts {
+            auth: Some(crate::auth::AuthResults {
+                dkim: vec![crate::auth::DkimCheck {
+                    domain: "paypal.com".into(),
+                    outcome: crate::auth::Outcome::Pass,
+                    reason: None,
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut ctx = crate::analysis::ScoreContext::new(&message, &facts);
+        check(&mut ctx);
+        assert!(!ctx.detections.iter().any(|d| d.name == BRAND_LINK_SPOOF), "{:?}", ctx.detections);
     }
 
     #[test]

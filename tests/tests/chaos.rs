@@ -5,9 +5,9 @@
 //! exactly once, each has one record with a disposition in the views, and a fresh `projector
 //! rebuild` of the streams equals the live views key for key (`projector verify`).
 //!
-//! The suite runs a short version (400 messages at 25 a second, at most two minutes); `just chaos`
-//! runs a long one (POSTERN_CHAOS_MESSAGES, POSTERN_CHAOS_SECONDS). Loopback only, bounded in
-//! count and time. (The remediator is not in this run: it is not part of the pipeline's
+//! The suite runs a short version (400 messages at 25 a second, a kill every 0.3 to 1.5 s, at
+//! most two minutes); `just chaos` runs a long one (POSTERN_CHAOS_MESSAGES,
+//! POSTERN_CHAOS_SECONDS, POSTERN_CHAOS_PAUSE_MS). Loopback only, bounded in count and time. (The remediator is not in this run: it is not part of the pipeline's
 //! harness yet.)
 
 use anyhow::{Context, Result, ensure};
@@ -95,6 +95,13 @@ impl Lcg {
 fn chaos_loses_nothing_and_repeats_nothing() -> Result<()> {
     let count: usize = std::env::var("POSTERN_CHAOS_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
     let seconds: u64 = std::env::var("POSTERN_CHAOS_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(120);
+    // The pause between two kills, drawn from this range (milliseconds): the suite's short
+    // run kills often; a long run spaces them so that the pipeline is up most of the time.
+    let pause: (u64, u64) = std::env::var("POSTERN_CHAOS_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.split_once('-').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
+        .unwrap_or((300, 1500));
+    ensure!(pause.0 < pause.1, "POSTERN_CHAOS_PAUSE_MS must read LOW-HIGH, LOW < HIGH");
     ensure!(count as u64 <= seconds * u64::from(RATE), "{count} messages at {RATE}/s do not fit in {seconds} s");
     let mut p = Pipeline::start_on(NatsServer::start_with(Durability::Durable)?, "", "")?;
     let mut sender = run_sender(&p, count, seconds)?;
@@ -105,7 +112,7 @@ fn chaos_loses_nothing_and_repeats_nothing() -> Result<()> {
     let components = ["scorer", "ingest", "projector", "nats-server"];
     let mut turn = 0;
     while sender.try_wait()?.is_none() && started.elapsed() < Duration::from_secs(seconds + 30) {
-        std::thread::sleep(Duration::from_millis(rng.next_ms(300, 1500)));
+        std::thread::sleep(Duration::from_millis(rng.next_ms(pause.0, pause.1)));
         let component = components[turn % components.len()];
         turn += 1;
         match component {

@@ -630,6 +630,42 @@ quarter with minutes from the last session and action items for every team membe
         assert_eq!(remembered, 30);
     }
 
+    /// The feature table: every row has the classifier's opinion for every group, and the
+    /// cell under a row's own group is what a model trained without that group says.
+    #[tokio::test]
+    async fn the_feature_table_holds_each_pair_of_sources_opinions() {
+        let auth = offline();
+        let mut files = Vec::new();
+        for source in ["a", "b", "c"] {
+            for i in 0..15 {
+                let ham = format!(
+                    "From: colleague{i}@corp-{source}.example\r\nSubject: notes {i}\r\n\r\n\
+the agenda for the review meeting covers the budget and the schedule for the next quarter {i}\r\n"
+                );
+                files.push(labelled(&format!("clean/{source}-{i}.eml"), "clean", source, ham));
+                let spam = format!(
+                    "From: seller{i}@shop-{source}.example\r\nSubject: cheap pills {i}\r\n\r\n\
+cheap pills discount pharmacy order online now lowest prices guaranteed {i}\r\n"
+                );
+                files.push(labelled(&format!("spam/{source}-{i}.eml"), "spam", source, spam));
+            }
+        }
+        let prepared = prepare(&files, &auth, &Detectors::default(), &|f| f.source.clone()).await;
+        let rows = feature_table(&prepared);
+        assert_eq!(rows.len(), files.len());
+        let full = full_model(&prepared);
+        for (row, p) in rows.iter().zip(&prepared) {
+            let keys: Vec<&str> = row.classifier.keys().map(String::as_str).collect();
+            assert_eq!(keys, ["a", "b", "c"], "{}", row.file);
+            let own = model_without(&full, &prepared, &[&p.group]);
+            let expected = crate::classifier::classify(&[&own], p.tokens.as_ref().unwrap())
+                .map(|c| (c.spam, c.phish, c.evidence_tokens));
+            assert_eq!(row.classifier[&p.group], expected, "{}", row.file);
+            assert!(row.body_words >= 8, "{}", row.file);
+        }
+        assert!(rows.iter().filter(|r| r.label.as_deref() == Some("spam")).all(|r| r.classifier["a"].is_some()));
+    }
+
     fn tempdir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("postern-eval-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

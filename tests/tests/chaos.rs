@@ -19,11 +19,13 @@ use testkit::nats::{Durability, NatsServer};
 use testkit::pipeline::{JOURNAL, Pipeline};
 
 /// Sends every message at a steady rate, each until it gets a 250 or the deadline passes;
-/// prints one JSON line per message: its index, the Postern id of its 250 (or null), and how
-/// many tries it took.
+/// writes one JSON line per message to a file (not to a pipe nobody reads until the end: its
+/// buffer would fill and stop the sender): its index, the Postern id of its 250 (or null),
+/// and how many tries it took.
 const SENDER: &str = r#"
 import json, smtplib, sys, time
 host, port, count, seconds, rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+results = open(sys.argv[6], "w")
 start = time.time()
 deadline = start + seconds
 conn = None
@@ -54,7 +56,8 @@ for i in range(count):
                 pass
             conn = None
             time.sleep(0.2)
-    print(json.dumps({"i": i, "queued": queued, "tries": tries}), flush=True)
+    results.write(json.dumps({"i": i, "queued": queued, "tries": tries}) + "\n")
+results.close()
 "#;
 
 struct Sent {
@@ -66,7 +69,7 @@ struct Sent {
 /// of kills.
 const RATE: u32 = 25;
 
-fn run_sender(p: &Pipeline, count: usize, seconds: u64) -> Result<std::process::Child> {
+fn run_sender(p: &Pipeline, count: usize, seconds: u64, results: &std::path::Path) -> Result<std::process::Child> {
     let script = SENDER.replace("%s\")", &format!("{JOURNAL}\")"));
     Command::new("python3")
         .arg("-c")
@@ -76,7 +79,8 @@ fn run_sender(p: &Pipeline, count: usize, seconds: u64) -> Result<std::process::
         .arg(count.to_string())
         .arg(seconds.to_string())
         .arg(RATE.to_string())
-        .stdout(Stdio::piped())
+        .arg(results)
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .context("python3 (smtplib)")
@@ -104,7 +108,8 @@ fn chaos_loses_nothing_and_repeats_nothing() -> Result<()> {
     ensure!(pause.0 < pause.1, "POSTERN_CHAOS_PAUSE_MS must read LOW-HIGH, LOW < HIGH");
     ensure!(count as u64 <= seconds * u64::from(RATE), "{count} messages at {RATE}/s do not fit in {seconds} s");
     let mut p = Pipeline::start_on(NatsServer::start_with(Durability::Durable)?, "", "")?;
-    let mut sender = run_sender(&p, count, seconds)?;
+    let results = p.dir.path().join("sent.jsonl");
+    let mut sender = run_sender(&p, count, seconds, &results)?;
 
     let started = Instant::now();
     let mut rng = Lcg(0x5eed);
@@ -135,7 +140,7 @@ fn chaos_loses_nothing_and_repeats_nothing() -> Result<()> {
     }
     let out = sender.wait_with_output()?;
     ensure!(out.status.success(), "the sender failed: {}", String::from_utf8_lossy(&out.stderr));
-    let sent: Vec<Sent> = String::from_utf8_lossy(&out.stdout)
+    let sent: Vec<Sent> = std::fs::read_to_string(&results)?
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l)?;

@@ -85,16 +85,12 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
 
 /// Email service providers' click trackers and mail gateways' link rewriters
 /// (`scorer/data/link_rewriters.tsv`): (host, who), lower case.
-static LINK_REWRITERS: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
-    super::table::rows(include_str!("../../data/link_rewriters.tsv"))
-        .filter_map(|c| Some((c.first()?.to_ascii_lowercase(), c.get(1).unwrap_or(&"").to_string())))
-        .collect()
-});
+static LINK_REWRITERS: LazyLock<Vec<(String, String)>> =
+    LazyLock::new(|| super::table::host_rows(include_str!("../../data/link_rewriters.tsv")));
 
 /// Who rewrote a link to `host`, when it is a click tracker or a gateway's rewriter.
 fn rewriter_of(host: &str) -> Option<&'static str> {
-    let host = host.to_ascii_lowercase();
-    LINK_REWRITERS.iter().find(|(h, _)| host == *h || host.ends_with(&format!(".{h}"))).map(|(_, who)| who.as_str())
+    super::table::host_entry(&LINK_REWRITERS, host)
 }
 
 /// Whether DKIM (a verified signature of the From's organization) or DMARC vouches for the

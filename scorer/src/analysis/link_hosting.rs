@@ -9,21 +9,16 @@ use std::sync::LazyLock;
 pub const RISKY_LINK_HOST: &str = "risky_link_host";
 
 /// (host, kind) rows of the table, lower case.
-pub static LINK_HOSTS: LazyLock<Vec<(String, String)>> = LazyLock::new(|| parse_table(include_str!("../../data/link_hosts.tsv")));
+pub static LINK_HOSTS: LazyLock<Vec<(String, String)>> =
+    LazyLock::new(|| parse_table(include_str!("../../data/link_hosts.tsv")));
 
 pub fn parse_table(text: &str) -> Vec<(String, String)> {
-    super::table::rows(text)
-        .filter_map(|cols| Some((cols.first()?.to_lowercase(), cols.get(1)?.to_string())))
-        .collect()
+    super::table::host_rows(text)
 }
 
 /// The table row a host falls under (the host itself or a subdomain of the entry).
 pub fn kind_of(host: &str) -> Option<&'static str> {
-    let host = host.to_ascii_lowercase();
-    LINK_HOSTS
-        .iter()
-        .find(|(entry, _)| host == *entry || host.ends_with(&format!(".{entry}")))
-        .map(|(_, kind)| kind.as_str())
+    super::table::host_entry(&LINK_HOSTS, host)
 }
 
 pub fn check(ctx: &mut ScoreContext<'_>) {

@@ -8,6 +8,21 @@ pub fn rows(text: &str) -> impl Iterator<Item = Vec<&str>> + '_ {
         .map(|l| l.split('\t').map(str::trim).collect())
 }
 
+/// A table of hosts, each with a second column (a kind, a name): rows `host<TAB>value`,
+/// hosts lower case.
+pub fn host_rows(text: &str) -> Vec<(String, String)> {
+    rows(text).filter_map(|c| Some((c.first()?.to_ascii_lowercase(), c.get(1).unwrap_or(&"").to_string()))).collect()
+}
+
+/// The value of the row `host` falls under: the host itself or a subdomain of the entry.
+pub fn host_entry<'t>(table: &'t [(String, String)], host: &str) -> Option<&'t str> {
+    let host = host.to_ascii_lowercase();
+    table
+        .iter()
+        .find(|(entry, _)| host == *entry || host.strip_suffix(entry.as_str()).is_some_and(|rest| rest.ends_with('.')))
+        .map(|(_, value)| value.as_str())
+}
+
 /// Test support: the detections one check adds to a message.
 #[cfg(test)]
 pub fn detections_of(raw: &str, check: fn(&mut super::ScoreContext<'_>)) -> Vec<proto::Detection> {
@@ -20,6 +35,16 @@ pub fn detections_of(raw: &str, check: fn(&mut super::ScoreContext<'_>)) -> Vec<
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hosts_match_themselves_and_their_subdomains_only() {
+        let table = super::host_rows("# h\nweb.app\tfree_hosting\nExample.COM\tx\n");
+        assert_eq!(super::host_entry(&table, "login.web.app"), Some("free_hosting"));
+        assert_eq!(super::host_entry(&table, "WEB.APP"), Some("free_hosting"));
+        assert_eq!(super::host_entry(&table, "notweb.app"), None);
+        assert_eq!(super::host_entry(&table, "a.example.com"), Some("x"));
+        assert_eq!(super::host_entry(&table, "example.com.evil.example"), None);
+    }
+
     #[test]
     fn rows_skip_comments_and_blank_lines() {
         let rows: Vec<Vec<&str>> = super::rows("# head\n\na\tb \n  # more\nc\n").collect();

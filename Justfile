@@ -20,6 +20,10 @@ build:
 up: build
     bash scripts/up.sh
 
+# The same on a local three-node JetStream cluster (nats-cluster/: clients on 127.0.0.1:4222-4224), every stream on three replicas, two scorers; state under var/cluster. Ctrl-C stops them all.
+up-cluster: build
+    bash scripts/up.sh --cluster
+
 # Run every test: unit tests and the pipeline tests against real nats-server, RocksDB and SMTP clients.
 test: build
     cargo nextest run --workspace --no-fail-fast

@@ -3,6 +3,10 @@
 # store in var/nats), ingest on 127.0.0.1:2525, one scorer, the projector (views in
 # var/projector, API on 127.0.0.1:8025). Logs are appended to var/log/<name>.log.
 #
+# With --cluster (`just up-cluster`): a three-node JetStream cluster instead (nats-cluster/:
+# clients on 127.0.0.1:4222-4224, routes on 6222-6224, stores in var/cluster/n1..n3), every
+# stream and bucket on three replicas, and two scorers; everything else under var/cluster.
+#
 # It supervises: a process that exits (a crash, a kill -9) is restarted with backoff (1 s,
 # doubling to 30 s; back to 1 s after a minute of running) and the others go on; each restart
 # is logged to var/log/up.log and stderr. Ctrl-C (or SIGTERM) stops them all cleanly: the
@@ -11,8 +15,10 @@
 # Environment (all optional):
 #   POSTERN_NATS_DURABILITY  durable (default: fsync before each acknowledgement, nats.conf)
 #                            or fast (the server's default, nats-fast.conf)
-#   POSTERN_VAR_DIR          where the store, views, logs and pid files go (default var)
-#   POSTERN_NATS_PORT        nats-server's client port on 127.0.0.1 (default 4222)
+#   POSTERN_VAR_DIR          where the store, views, logs and pid files go (default var,
+#                            var/cluster with --cluster)
+#   POSTERN_NATS_PORT        nats-server's client port on 127.0.0.1 (default 4222; the
+#                            cluster's ports are those of nats-cluster/)
 #   POSTERN_INGEST_LISTEN    SMTP address (default 127.0.0.1:2525)
 #   POSTERN_HTTP_LISTEN      the projector's API address (default 127.0.0.1:8025)
 #   POSTERN_BIN_DIR          where the built binaries are (default $CARGO_TARGET_DIR/debug,
@@ -23,8 +29,15 @@ cd "$(dirname "$0")/.."
 
 die() { echo "up: $*" >&2; exit 1; }
 
+cluster=0
+case "${1:-}" in
+  --cluster) cluster=1 ;;
+  "") ;;
+  *) die "unknown argument '$1' (the only one is --cluster)" ;;
+esac
+
 bin=${POSTERN_BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}
-var=${POSTERN_VAR_DIR:-var}
+if [ "$cluster" = 1 ]; then var=${POSTERN_VAR_DIR:-var/cluster}; else var=${POSTERN_VAR_DIR:-var}; fi
 nats_port=${POSTERN_NATS_PORT:-4222}
 smtp_listen=${POSTERN_INGEST_LISTEN:-127.0.0.1:2525}
 http_listen=${POSTERN_HTTP_LISTEN:-127.0.0.1:8025}
@@ -46,14 +59,26 @@ case "$("$nats_server" --version 2>/dev/null)" in
   *) die "$nats_server is $("$nats_server" --version 2>&1); Postern needs 2.10 or newer (2.15.1): run 'just setup'" ;;
 esac
 port_of() { echo "${1##*:}"; }
-for port in "$nats_port" "$(port_of "$smtp_listen")" "$(port_of "$http_listen")"; do
+if [ "$cluster" = 1 ]; then
+  nats_ports=(4222 4223 4224 6222 6223 6224)
+else
+  nats_ports=("$nats_port")
+fi
+for port in "${nats_ports[@]}" "$(port_of "$smtp_listen")" "$(port_of "$http_listen")"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "port $port on 127.0.0.1 is already in use; stop what uses it first"
   fi
 done
-mkdir -p "$var/log" "$var/nats" "$var/run"
+mkdir -p "$var/log" "$var/run"
 
-export NATS_URL="nats://127.0.0.1:$nats_port"
+if [ "$cluster" = 1 ]; then
+  # The client tries the nodes in turn and moves to another when one goes away; every
+  # stream and bucket the services create is kept on the three nodes.
+  export NATS_URL="nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224"
+  export POSTERN_NATS_REPLICAS=3
+else
+  export NATS_URL="nats://127.0.0.1:$nats_port"
+fi
 export POSTERN_INGEST_LISTEN="$smtp_listen" POSTERN_HTTP_LISTEN="$http_listen"
 export POSTERN_PROJECTOR_DB="${POSTERN_PROJECTOR_DB:-$var/projector}"
 # Local runs authenticate offline unless POSTERN_DNS=system is set: no DNS traffic leaves
@@ -120,23 +145,47 @@ wait_port() {
 # The server's store goes in $var/nats: the chosen config with its store_dir set there (the
 # server refuses -sd beside a store_dir of the file's); address and port come as flags.
 abs_var=$(cd "$var" && pwd)
-sed "s|^\([[:space:]]*store_dir:\).*|\1 \"$abs_var/nats\"|" "$nats_conf" >"$var/run/nats.conf"
-grep -q "store_dir: \"$abs_var/nats\"" "$var/run/nats.conf" || die "$nats_conf has no store_dir line to set"
-say "starting with $nats_conf (${POSTERN_NATS_DURABILITY:-durable}), store in $abs_var/nats"
-supervise nats "$nats_server" -c "$var/run/nats.conf" -a 127.0.0.1 -p "$nats_port" &
-supervisors+=($!)
-wait_port "$nats_port"
+# A config with its store_dir set to $2 (and, in fast mode, without sync_interval), as $3.
+node_config() {
+  sed "s|^\([[:space:]]*store_dir:\).*|\1 \"$2\"|" "$1" >"$3"
+  grep -q "store_dir: \"$2\"" "$3" || die "$1 has no store_dir line to set"
+  if [ "${POSTERN_NATS_DURABILITY:-durable}" = fast ]; then sed -i '/^[[:space:]]*sync_interval:/d' "$3"; fi
+}
+if [ "$cluster" = 1 ]; then
+  say "starting the three-node cluster of nats-cluster/ (${POSTERN_NATS_DURABILITY:-durable}), stores in $abs_var/n1..n3"
+  for n in 1 2 3; do
+    mkdir -p "$var/n$n"
+    node_config "nats-cluster/n$n.conf" "$abs_var/n$n" "$var/run/nats-n$n.conf"
+    supervise "nats-n$n" "$nats_server" -c "$var/run/nats-n$n.conf" &
+    supervisors+=($!)
+  done
+  for port in 4222 4223 4224; do wait_port "$port"; done
+else
+  mkdir -p "$var/nats"
+  node_config "$nats_conf" "$abs_var/nats" "$var/run/nats.conf"
+  say "starting with $nats_conf (${POSTERN_NATS_DURABILITY:-durable}), store in $abs_var/nats"
+  supervise nats "$nats_server" -c "$var/run/nats.conf" -a 127.0.0.1 -p "$nats_port" &
+  supervisors+=($!)
+  wait_port "$nats_port"
+fi
 supervise ingest "$bin/ingest" &
 supervisors+=($!)
 wait_port "$(port_of "$smtp_listen")"
-supervise scorer "$bin/scorer" run &
-supervisors+=($!)
+if [ "$cluster" = 1 ]; then
+  for n in 1 2; do
+    supervise "scorer-$n" "$bin/scorer" run &
+    supervisors+=($!)
+  done
+else
+  supervise scorer "$bin/scorer" run &
+  supervisors+=($!)
+fi
 supervise projector "$bin/projector" serve &
 supervisors+=($!)
 wait_port "$(port_of "$http_listen")"
 
 cat <<MSG
-up: Postern is running (logs in $var/log/, pids in $var/run/).
+up: Postern is running$([ "$cluster" = 1 ] && echo " on a three-node cluster, two scorers") (logs in $var/log/, pids in $var/run/).
   SMTP   $smtp_listen   journal address journal@postern.localhost (tenant "default")
   API    http://$http_listen/api/v1/health
 Try, from another terminal:

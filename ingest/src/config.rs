@@ -23,9 +23,14 @@ pub struct Config {
     /// Host name announced in the greeting and the EHLO reply.
     #[serde(default = "default_hostname")]
     pub hostname: String,
-    /// NATS server URL. Env: `NATS_URL`.
+    /// NATS server URL, or the nodes of a cluster separated by commas. Env: `NATS_URL`.
     #[serde(default = "default_nats_url")]
     pub nats_url: String,
+    /// JetStream replicas of MAIL_RAW and the bodies bucket when ingest creates them: 1 on a
+    /// single server, 3 in a three-node cluster (at most 5). A stream that exists with
+    /// another count stops the start with that error. Env: `POSTERN_NATS_REPLICAS`.
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
     /// Journal addresses (lower-case) and the tenant each delivers to. Mail to any other
     /// address is refused with 550 5.1.1.
     #[serde(default = "default_journal_addresses")]
@@ -91,6 +96,9 @@ pub struct TlsFiles {
     pub key: std::path::PathBuf,
 }
 
+fn default_replicas() -> usize {
+    1
+}
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 2525))
 }
@@ -167,6 +175,11 @@ impl Config {
         if let Some(url) = var(ENV_NATS_URL) {
             self.nats_url = url;
         }
+        if let Some(replicas) = var(proto::cluster::ENV_REPLICAS) {
+            self.replicas = replicas.trim().parse().map_err(|_| {
+                ConfigError::Invalid(format!("{}={replicas:?} is not a number", proto::cluster::ENV_REPLICAS))
+            })?;
+        }
         if let Some(listen) = var(ENV_LISTEN) {
             self.listen = listen
                 .parse()
@@ -191,6 +204,10 @@ impl Config {
             normalized.insert(address.trim().to_lowercase(), tenant.clone());
         }
         self.journal_addresses = normalized;
+        proto::cluster::check_replica_count(self.replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if proto::cluster::server_urls(&self.nats_url).is_empty() {
+            return Err(ConfigError::Invalid("nats_url is empty".into()));
+        }
         self.tenancy()?;
         self.networks()?;
         self.tls_acceptor()?;
@@ -260,12 +277,17 @@ mod tests {
         c.apply_env(|k| match k {
             ENV_NATS_URL => Some("nats://10.0.0.1:4333".into()),
             ENV_LISTEN => Some("127.0.0.1:2626".into()),
+            proto::cluster::ENV_REPLICAS => Some("3".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!(c.nats_url, "nats://10.0.0.1:4333");
         assert_eq!(c.listen.port(), 2626);
+        assert_eq!(c.replicas, 3);
         assert!(c.apply_env(|k| (k == ENV_LISTEN).then(|| "nonsense".into())).is_err());
+        assert!(c.apply_env(|k| (k == proto::cluster::ENV_REPLICAS).then(|| "three".into())).is_err());
+        c.replicas = 7;
+        assert!(c.validate().unwrap_err().to_string().contains("replicas = 7"));
     }
 
     #[test]

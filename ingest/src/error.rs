@@ -24,6 +24,20 @@ pub enum PublishError {
     Timeout(std::time::Duration),
 }
 
+/// Why MAIL_RAW or the bodies bucket could not be made ready.
+#[derive(Debug, Error)]
+pub enum StreamSetupError {
+    /// NATS did not answer or refused (not reachable, no JetStream leader yet): retried.
+    #[error("{0}")]
+    Nats(String),
+    /// The stream exists, but not as ingest needs it (other subjects): not retried.
+    #[error("{0}")]
+    Unusable(String),
+    /// The stream exists with another replica count than configured: not retried.
+    #[error(transparent)]
+    Mismatch(#[from] proto::cluster::StreamSettingMismatch),
+}
+
 /// Startup failures of the service.
 #[derive(Debug, Error)]
 pub enum RunError {

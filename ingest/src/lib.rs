@@ -16,7 +16,7 @@ pub mod tls;
 
 use crate::config::Config;
 use crate::connection::ConnectionContext;
-use crate::error::RunError;
+use crate::error::{RunError, StreamSetupError};
 use crate::publisher::{JetStreamSink, ensure_bodies_bucket, ensure_raw_stream};
 use crate::smtp::session::{self, SessionConfig};
 use std::future::Future;
@@ -35,30 +35,31 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let client = async_nats::ConnectOptions::new()
         .name("postern-ingest")
         .retry_on_initial_connect()
-        .connect(config.nats_url.as_str())
+        .connect(proto::cluster::server_urls(&config.nats_url))
         .await
         .map_err(|e| RunError::Stream { stream: proto::subject::STREAM_RAW, reason: e.to_string() })?;
     let js = async_nats::jetstream::new(client.clone());
 
     tokio::pin!(shutdown);
-    // Wait for JetStream (nats-server may still be starting); stop waiting on shutdown.
+    // Wait for JetStream (nats-server may still be starting, a cluster electing its leader:
+    // about 20 s of tries); stop waiting on shutdown.
     let mut attempt = 0u32;
     let bodies = loop {
         let ensured = tokio::select! {
             r = async {
-                ensure_raw_stream(&js, config.inline_limit, config.duplicate_window).await?;
-                ensure_bodies_bucket(&js).await
+                ensure_raw_stream(&js, config.inline_limit, config.duplicate_window, config.replicas).await?;
+                ensure_bodies_bucket(&js, config.replicas).await
             } => r,
             _ = &mut shutdown => return Ok(()),
         };
         match ensured {
             Ok(bucket) => break bucket,
-            Err(reason) if attempt < 3 => {
+            Err(StreamSetupError::Nats(reason)) if attempt < 10 => {
                 attempt += 1;
                 warn!(%reason, attempt, "MAIL_RAW not ready, retrying");
-                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+                tokio::time::sleep(Duration::from_millis((500 * u64::from(attempt)).min(3000))).await;
             }
-            Err(reason) => return Err(RunError::Stream { stream: proto::subject::STREAM_RAW, reason }),
+            Err(e) => return Err(RunError::Stream { stream: proto::subject::STREAM_RAW, reason: e.to_string() }),
         }
     };
 

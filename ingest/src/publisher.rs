@@ -1,6 +1,6 @@
 //! Stores raw events in JetStream and waits for the acknowledgement.
 
-use crate::error::PublishError;
+use crate::error::{PublishError, StreamSetupError};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, object_store, stream};
 use proto::subject;
@@ -73,12 +73,14 @@ impl RawMailSink for JetStreamSink {
     }
 }
 
-/// The MAIL_RAW stream as ingest needs it: created if missing, checked if present.
+/// The MAIL_RAW stream as ingest needs it: created if missing (on `replicas` nodes),
+/// checked if present.
 pub async fn ensure_raw_stream(
     js: &jetstream::Context,
     max_message_size: usize,
     duplicate_window: Duration,
-) -> Result<(), String> {
+    replicas: usize,
+) -> Result<(), StreamSetupError> {
     let config = stream::Config {
         name: subject::STREAM_RAW.to_owned(),
         subjects: vec![subject::RAW_SUBJECTS.to_owned()],
@@ -87,32 +89,44 @@ pub async fn ensure_raw_stream(
         duplicate_window,
         // Headroom for the envelope around the largest message.
         max_message_size: i32::try_from(max_message_size + 64 * 1024).unwrap_or(i32::MAX),
+        num_replicas: replicas,
         ..Default::default()
     };
-    let stream = js.get_or_create_stream(config).await.map_err(|e| e.to_string())?;
+    let stream = js.get_or_create_stream(config).await.map_err(|e| StreamSetupError::Nats(e.to_string()))?;
     let info = stream.cached_info();
     if !info.config.subjects.iter().any(|s| s == subject::RAW_SUBJECTS) {
-        return Err(format!(
+        return Err(StreamSetupError::Unusable(format!(
             "stream {} exists with subjects {:?}, expected {}",
             subject::STREAM_RAW,
             info.config.subjects,
             subject::RAW_SUBJECTS
-        ));
+        )));
     }
-    Ok(())
+    Ok(proto::cluster::check_stream_replicas(subject::STREAM_RAW, info.config.num_replicas, replicas)?)
 }
 
-/// The Object Store bucket of large bodies: opened, or created if missing.
-pub async fn ensure_bodies_bucket(js: &jetstream::Context) -> Result<object_store::ObjectStore, String> {
+/// The Object Store bucket of large bodies: opened (its replica count checked), or created
+/// on `replicas` nodes if missing.
+pub async fn ensure_bodies_bucket(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<object_store::ObjectStore, StreamSetupError> {
     if let Ok(bucket) = js.get_object_store(subject::BUCKET_RAW_BODIES).await {
+        let stream_name = format!("OBJ_{}", subject::BUCKET_RAW_BODIES);
+        let stream = js
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| StreamSetupError::Nats(format!("stream {stream_name}: {e}")))?;
+        proto::cluster::check_stream_replicas(&stream_name, stream.cached_info().config.num_replicas, replicas)?;
         return Ok(bucket);
     }
     js.create_object_store(object_store::Config {
         bucket: subject::BUCKET_RAW_BODIES.to_owned(),
         description: Some("Postern: message bodies above ingest's inline limit".to_owned()),
         storage: stream::StorageType::File,
+        num_replicas: replicas,
         ..Default::default()
     })
     .await
-    .map_err(|e| format!("object store {}: {e}", subject::BUCKET_RAW_BODIES))
+    .map_err(|e| StreamSetupError::Nats(format!("object store {}: {e}", subject::BUCKET_RAW_BODIES)))
 }

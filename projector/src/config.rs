@@ -14,9 +14,13 @@ pub const ENV_HTTP_LISTEN: &str = "POSTERN_HTTP_LISTEN";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// NATS server URL. Env: `NATS_URL`.
+    /// NATS server URL, or the nodes of a cluster separated by commas. Env: `NATS_URL`.
     #[serde(default = "default_nats_url")]
     pub nats_url: String,
+    /// JetStream replicas of MAIL_TRAINING if the projector is the first to create it: 1 on
+    /// a single server, 3 in a three-node cluster (at most 5). Env: `POSTERN_NATS_REPLICAS`.
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
     /// RocksDB folder of the views. Env: `POSTERN_PROJECTOR_DB`.
     #[serde(default = "default_db_path")]
     pub db_path: PathBuf,
@@ -50,6 +54,9 @@ pub struct TokenEntry {
 fn default_nats_url() -> String {
     "nats://127.0.0.1:4222".to_owned()
 }
+fn default_replicas() -> usize {
+    1
+}
 fn default_db_path() -> PathBuf {
     PathBuf::from("var/projector")
 }
@@ -80,6 +87,10 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|k| std::env::var(k).ok())?;
+        proto::cluster::check_replica_count(config.replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if proto::cluster::server_urls(&config.nats_url).is_empty() {
+            return Err(ConfigError::Invalid("nats_url is empty".into()));
+        }
         if config.batch_size == 0 {
             return Err(ConfigError::Invalid("batch_size must be at least 1".into()));
         }
@@ -97,6 +108,12 @@ impl Config {
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = var(ENV_NATS_URL) {
             self.nats_url = v;
+        }
+        if let Some(v) = var(proto::cluster::ENV_REPLICAS) {
+            self.replicas = v
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::Invalid(format!("{}={v:?} is not a number", proto::cluster::ENV_REPLICAS)))?;
         }
         if let Some(v) = var(ENV_DB_PATH) {
             self.db_path = PathBuf::from(v);

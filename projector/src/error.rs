@@ -31,6 +31,17 @@ pub enum StoreError {
     FormatMismatch { found: u32, expected: u32 },
 }
 
+/// Why a stream the projector creates could not be made ready.
+#[derive(Debug, Error)]
+pub enum StreamSetupError {
+    /// NATS did not answer, or refused (not reachable, no JetStream leader yet): retried.
+    #[error("stream {stream}: {reason}")]
+    Nats { stream: &'static str, reason: String },
+    /// The stream exists with other settings: reported, not used as it is.
+    #[error(transparent)]
+    Mismatch(#[from] proto::cluster::StreamSettingMismatch),
+}
+
 /// Failures of the service as a whole.
 #[derive(Debug, Error)]
 pub enum RunError {

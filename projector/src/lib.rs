@@ -43,7 +43,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
     let client = async_nats::ConnectOptions::new()
         .name("postern-projector")
         .retry_on_initial_connect()
-        .connect(config.nats_url.as_str())
+        .connect(proto::cluster::server_urls(&config.nats_url))
         .await
         .map_err(|e| RunError::Nats(e.to_string()))?;
     let js = async_nats::jetstream::new(client.clone());
@@ -65,6 +65,9 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
         tracker.spawn(consumer::follow(js.clone(), stream, checkpoint, None, tx, token.clone()));
         receivers.push(rx);
     }
+    // MAIL_TRAINING, for the API's training events: made in the background, so that the API
+    // answers while NATS or a cluster's election is not there yet.
+    tracker.spawn(ensure_training_stream(js.clone(), config.replicas, token.clone()));
     let mut folder = tokio::spawn(fold_loop(store.clone(), consumer::Merge::new(receivers), config.batch_size));
     let http = tokio::spawn(
         axum::serve(
@@ -105,6 +108,31 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
     client.drain().await.ok();
     info!("projector stopped");
     folded.map_err(|e| RunError::Fold(format!("the fold task failed: {e}")))?
+}
+
+/// Creates MAIL_TRAINING (or checks it), retrying every two seconds while NATS does not
+/// answer; a stream that exists with other settings is logged as an error and left alone.
+async fn ensure_training_stream(js: async_nats::jetstream::Context, replicas: usize, stop: CancellationToken) {
+    let mut tries = 0u32;
+    loop {
+        match reclassify::ensure_training_stream(&js, replicas).await {
+            Ok(()) => return,
+            Err(e @ error::StreamSetupError::Mismatch(_)) => {
+                error!(error = %e, "MAIL_TRAINING is not as configured; reclassifications will not teach the scorers");
+                return;
+            }
+            Err(e @ error::StreamSetupError::Nats { .. }) => {
+                tries += 1;
+                if tries % 15 == 1 {
+                    warn!(error = %e, tries, "MAIL_TRAINING not ready, retrying");
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
 }
 
 /// Payload bytes that make a batch full before it has `batch_size` events: raw events

@@ -485,7 +485,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let client = async_nats::ConnectOptions::new()
                 .name("postern-projector-rebuild")
                 .connection_timeout(std::time::Duration::from_secs(5))
-                .connect(config.nats_url.as_str())
+                .connect(proto::cluster::server_urls(&config.nats_url))
                 .await
                 .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
             let js = async_nats::jetstream::new(client);

@@ -287,30 +287,42 @@ async fn teach(
             Err(e) => return json!({ "taught": false, "reason": e.to_string() }),
         }
     };
-    if let Err(e) = ensure_training_stream(js).await {
-        return json!({ "taught": false, "reason": e });
-    }
     match publish(js, &record.tenant, &record.postern_id, None, event).await {
         Ok(_) => json!({ "taught": true, "label": label.as_str(), "withdrawn": withdraw }),
         Err(e) => json!({ "taught": false, "reason": format!("{e:?}") }),
     }
 }
 
-/// MAIL_TRAINING, as the scorers create it (the API may publish before any scorer ran).
-async fn ensure_training_stream(js: &jetstream::Context) -> Result<(), String> {
+/// MAIL_TRAINING, as the scorers create it (the API may publish before any scorer ran), on
+/// `replicas` nodes; an existing one with another replica count is an error. The projector
+/// ensures it once at start ([`crate::run`]).
+pub async fn ensure_training_stream(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<(), crate::error::StreamSetupError> {
     use async_nats::jetstream::stream;
-    js.get_or_create_stream(stream::Config {
-        name: proto::subject::STREAM_TRAINING.to_owned(),
-        subjects: vec![proto::subject::TRAINING_SUBJECTS.to_owned()],
-        description: Some(proto::subject::TRAINING_DESCRIPTION.to_owned()),
-        storage: stream::StorageType::File,
-        retention: stream::RetentionPolicy::Limits,
-        max_message_size: proto::subject::TRAINING_MAX_MESSAGE_BYTES,
-        ..Default::default()
-    })
-    .await
-    .map(|_| ())
-    .map_err(|e| format!("stream {}: {e}", proto::subject::STREAM_TRAINING))
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: proto::subject::STREAM_TRAINING.to_owned(),
+            subjects: vec![proto::subject::TRAINING_SUBJECTS.to_owned()],
+            description: Some(proto::subject::TRAINING_DESCRIPTION.to_owned()),
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            max_message_size: proto::subject::TRAINING_MAX_MESSAGE_BYTES,
+            num_replicas: replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| crate::error::StreamSetupError::Nats {
+            stream: proto::subject::STREAM_TRAINING,
+            reason: e.to_string(),
+        })?;
+    proto::cluster::check_stream_replicas(
+        proto::subject::STREAM_TRAINING,
+        stream.cached_info().config.num_replicas,
+        replicas,
+    )?;
+    Ok(())
 }
 
 /// One submission as the list shows it.

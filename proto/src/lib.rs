@@ -4,6 +4,7 @@
 //! This crate depends on no other crate of ours; `ingest`, `scorer` and `projector`
 //! talk to each other only through the events defined here.
 
+pub mod cluster;
 pub mod codec;
 pub mod envelope;
 pub mod error;

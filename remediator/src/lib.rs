@@ -30,9 +30,13 @@ pub const REMEDIATION_SUBJECTS: &str = "mail.remediation.>";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Env: `NATS_URL`.
+    /// NATS server URL, or the nodes of a cluster separated by commas. Env: `NATS_URL`.
     #[serde(default = "default_nats_url")]
     pub nats_url: String,
+    /// JetStream replicas of the POSTERN_REMEDIATIONS bucket when the remediator creates it:
+    /// 1 on a single server, 3 in a three-node cluster. Env: `POSTERN_NATS_REPLICAS`.
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
     pub imap: ImapConfig,
     /// Deliveries of one request before its remaining mailboxes are FAILED.
     #[serde(default = "default_max_attempts")]
@@ -46,6 +50,9 @@ pub struct Config {
 
 fn default_nats_url() -> String {
     "nats://127.0.0.1:4222".to_owned()
+}
+fn default_replicas() -> usize {
+    1
 }
 fn default_max_attempts() -> i64 {
     8
@@ -73,6 +80,16 @@ impl Config {
         if let Ok(url) = std::env::var("NATS_URL") {
             config.nats_url = url;
         }
+        if let Ok(v) = std::env::var(proto::cluster::ENV_REPLICAS) {
+            config.replicas = v
+                .trim()
+                .parse()
+                .map_err(|_| RunError::Config(format!("{}={v:?} is not a number", proto::cluster::ENV_REPLICAS)))?;
+        }
+        proto::cluster::check_replica_count(config.replicas).map_err(|e| RunError::Config(e.to_string()))?;
+        if proto::cluster::server_urls(&config.nats_url).is_empty() {
+            return Err(RunError::Config("nats_url is empty".into()));
+        }
         if config.max_attempts < 1 {
             return Err(RunError::Config("max_attempts must be at least 1".into()));
         }
@@ -97,7 +114,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let client = async_nats::ConnectOptions::new()
         .name("postern-remediator")
         .retry_on_initial_connect()
-        .connect(config.nats_url.as_str())
+        .connect(proto::cluster::server_urls(&config.nats_url))
         .await
         .map_err(|e| RunError::Nats(e.to_string()))?;
     let js = jetstream::new(client.clone());
@@ -115,7 +132,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
     };
     let done = match js.get_key_value(BUCKET_DONE).await {
-        Ok(kv) => kv,
+        Ok(kv) => {
+            let stream_name = format!("KV_{BUCKET_DONE}");
+            let stream =
+                js.get_stream(&stream_name).await.map_err(|e| RunError::Nats(format!("{stream_name}: {e}")))?;
+            proto::cluster::check_stream_replicas(
+                &stream_name,
+                stream.cached_info().config.num_replicas,
+                config.replicas,
+            )
+            .map_err(|e| RunError::Nats(e.to_string()))?;
+            kv
+        }
         Err(_) => {
             // As create_key_value would make it (which nats-server 2.9 cannot answer).
             js.create_stream(jetstream::stream::Config {
@@ -127,6 +155,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 deny_delete: true,
                 allow_direct: true,
                 discard: jetstream::stream::DiscardPolicy::New,
+                num_replicas: config.replicas,
                 ..Default::default()
             })
             .await

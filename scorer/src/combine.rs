@@ -15,8 +15,8 @@
 //! trains one per left-out source to measure it honestly.
 
 use crate::analysis::{
-    abused_tld, alignment, attachments, brand_impersonation, bulk, impersonation, link_hosting, links, lures, risky_attachments,
-    spamassassin_rules, url_obfuscation,
+    abused_tld, alignment, attachments, brand_impersonation, bulk, impersonation, link_hosting, links, lures,
+    risky_attachments, spamassassin_rules, url_obfuscation,
 };
 use crate::classifier::ContentScore;
 use proto::Detection;
@@ -69,16 +69,11 @@ pub const INDICATORS: &[&str] = &[
 
 /// The names of the feature vector, in order.
 pub fn feature_names() -> Vec<String> {
-    let mut names: Vec<String> = [
-        "sa_score",
-        "sa_positive_hits",
-        "classifier_spam",
-        "classifier_phish",
-        "classifier_silent",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut names: Vec<String> =
+        ["sa_score", "sa_positive_hits", "classifier_spam", "classifier_phish", "classifier_silent"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     names.extend(INDICATORS.iter().map(|s| s.to_string()));
     names
 }
@@ -230,13 +225,8 @@ impl CombinationModel {
 
     pub fn combine(&self, x: &[f64]) -> Combined {
         let contributions = self.unwanted.contributions(x);
-        let mut top: Vec<(String, f64)> = self
-            .features
-            .iter()
-            .cloned()
-            .zip(contributions)
-            .filter(|(_, c)| c.abs() >= 0.05)
-            .collect();
+        let mut top: Vec<(String, f64)> =
+            self.features.iter().cloned().zip(contributions).filter(|(_, c)| c.abs() >= 0.05).collect();
         top.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
         top.truncate(6);
         Combined { unwanted: self.unwanted.probability(x), phish: self.phish.probability(x), top }
@@ -295,7 +285,9 @@ pub fn train(examples: &[Example], version: &str, provenance: Provenance) -> Com
     if groups.len() > 1 {
         for group in groups {
             let without = fit_unwanted(examples.iter().filter(|e| e.group != group));
-            clean.extend(examples.iter().filter(|e| e.clean && e.group == group).map(|e| without.probability(&e.features)));
+            clean.extend(
+                examples.iter().filter(|e| e.clean && e.group == group).map(|e| without.probability(&e.features)),
+            );
         }
     } else {
         clean.extend(examples.iter().filter(|e| e.clean).map(|e| unwanted.probability(&e.features)));
@@ -362,10 +354,17 @@ mod tests {
             let mut clean = features(&[det("sa:X", ((wobble - 1.0) * 1000.0) as i32)], None);
             clean[2] = 0.1;
             let group = format!("g{}", i % 2);
-            examples.push(Example { features: clean, unwanted: false, phish: false, clean: true, group: group.clone() });
+            examples.push(Example {
+                features: clean,
+                unwanted: false,
+                phish: false,
+                clean: true,
+                group: group.clone(),
+            });
             let spam = features(&[det("sa:X", ((6.0 + wobble) * 1000.0) as i32)], None);
             examples.push(Example { features: spam, unwanted: true, phish: false, clean: false, group: group.clone() });
-            let phish = features(&[det("sa:X", ((4.0 + wobble) * 1000.0) as i32), det(links::CREDENTIAL_FORM, 0)], None);
+            let phish =
+                features(&[det("sa:X", ((4.0 + wobble) * 1000.0) as i32), det(links::CREDENTIAL_FORM, 0)], None);
             examples.push(Example { features: phish, unwanted: true, phish: true, clean: false, group });
         }
         let model = train(&examples, "test-1", Provenance::default());

@@ -24,9 +24,15 @@ pub enum DnsMode {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// NATS server URL. Env: `NATS_URL`.
+    /// NATS server URL, or the nodes of a cluster separated by commas. Env: `NATS_URL`.
     #[serde(default = "default_nats_url")]
     pub nats_url: String,
+    /// JetStream replicas of the streams and the bucket the scorer creates (MAIL_EVENTS,
+    /// MAIL_TRAINING, POSTERN_POLICIES): 1 on a single server, 3 in a three-node cluster (at
+    /// most 5). One that exists with another count stops the start with that error.
+    /// Env: `POSTERN_NATS_REPLICAS`.
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
     /// Messages this process scores at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
@@ -99,6 +105,9 @@ fn default_max_deliver() -> i64 {
 fn default_publish_timeout() -> Duration {
     Duration::from_secs(10)
 }
+fn default_replicas() -> usize {
+    1
+}
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(30)
 }
@@ -122,6 +131,11 @@ impl Config {
         if let Ok(url) = std::env::var(ENV_NATS_URL) {
             config.nats_url = url;
         }
+        if let Ok(replicas) = std::env::var(proto::cluster::ENV_REPLICAS) {
+            config.replicas = replicas.trim().parse().map_err(|_| {
+                ConfigError::Invalid(format!("{}={replicas:?} is not a number", proto::cluster::ENV_REPLICAS))
+            })?;
+        }
         if let Some(dir) = std::env::var_os(ENV_SA_RULES) {
             config.spamassassin_rules = dir.into();
         }
@@ -143,17 +157,18 @@ impl Config {
         if self.max_deliver < 1 {
             return Err(ConfigError::Invalid("max_deliver must be at least 1".into()));
         }
+        proto::cluster::check_replica_count(self.replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if proto::cluster::server_urls(&self.nats_url).is_empty() {
+            return Err(ConfigError::Invalid("nats_url is empty".into()));
+        }
         self.trusted_relays()?;
         Ok(())
     }
 
     /// Loads SpamAssassin's rules and the combination model as configured.
     pub fn detection(&self) -> Result<Detection, ConfigError> {
-        let spamassassin = if self.spamassassin {
-            Some(crate::spamassassin::load(&self.spamassassin_rules)?)
-        } else {
-            None
-        };
+        let spamassassin =
+            if self.spamassassin { Some(crate::spamassassin::load(&self.spamassassin_rules)?) } else { None };
         let combination = match &self.combination_model {
             Some(path) => {
                 let text = std::fs::read_to_string(path)

@@ -327,13 +327,8 @@ fn model_without(full: &TokenModel, prepared: &[Prepared], groups: &[&str]) -> T
 /// The combination's training examples from every group but `excluded`: each group's
 /// classifier features come from a model trained without that group (and without
 /// `excluded`), so the combination learns how far the classifier carries to unseen mail.
-pub fn combination_examples(
-    prepared: &[Prepared],
-    full: Option<&TokenModel>,
-    excluded: Option<&str>,
-) -> Vec<Example> {
-    let groups: BTreeSet<&str> =
-        prepared.iter().map(|p| p.group.as_str()).filter(|g| Some(*g) != excluded).collect();
+pub fn combination_examples(prepared: &[Prepared], full: Option<&TokenModel>, excluded: Option<&str>) -> Vec<Example> {
+    let groups: BTreeSet<&str> = prepared.iter().map(|p| p.group.as_str()).filter(|g| Some(*g) != excluded).collect();
     let mut out = Vec::new();
     for group in groups {
         let leave_out: Vec<&str> = excluded.into_iter().chain(std::iter::once(group)).collect();
@@ -615,7 +610,10 @@ quarter with minutes from the last session and action items for every team membe
         // The classifier alone decides here (no combination: its tests are in combine.rs).
         let scored = leave_one_group_out(&prepared, true, false);
         let caught = |source: &str| {
-            scored.iter().filter(|s| s.file.starts_with(&format!("spam/{source}-")) && is_caught(s.verdict.disposition)).count()
+            scored
+                .iter()
+                .filter(|s| s.file.starts_with(&format!("spam/{source}-")) && is_caught(s.verdict.disposition))
+                .count()
         };
         assert_eq!(caught("c"), 0, "unseen vocabulary is not recognised");
         assert!(caught("a") >= 25 && caught("b") >= 25, "a: {}, b: {}", caught("a"), caught("b"));
@@ -625,7 +623,9 @@ quarter with minutes from the last session and action items for every team membe
         let model = Arc::new(train_on(&files));
         let mut remembered = 0;
         for f in files.iter().filter(|f| f.file.starts_with("spam/c-")) {
-            remembered += usize::from(is_caught(score_file(f, &auth, &Detectors::default(), vec![model.clone()]).await.verdict.disposition));
+            remembered += usize::from(is_caught(
+                score_file(f, &auth, &Detectors::default(), vec![model.clone()]).await.verdict.disposition,
+            ));
         }
         assert_eq!(remembered, 30);
     }

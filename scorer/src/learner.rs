@@ -46,8 +46,13 @@ pub struct Learner {
 /// lock is taken (and a panic in them cannot poison it).
 #[derive(Debug)]
 pub enum Lesson {
-    Learn { key: ExampleKey, tokens: TokenSet },
-    Unlearn { key: ExampleKey },
+    Learn {
+        key: ExampleKey,
+        tokens: TokenSet,
+    },
+    Unlearn {
+        key: ExampleKey,
+    },
     /// An unreadable message, or an event that teaches nothing.
     Nothing,
 }
@@ -132,26 +137,36 @@ impl Learner {
 /// The learner as the worker shares it.
 pub type SharedLearner = Arc<RwLock<Learner>>;
 
-/// Creates MAIL_TRAINING if it is missing (scorers and `scorer train` both may).
-pub async fn ensure_training_stream(js: &jetstream::Context) -> Result<stream::Stream, String> {
-    js.get_or_create_stream(stream::Config {
-        name: STREAM_TRAINING.to_owned(),
-        subjects: vec![TRAINING_SUBJECTS.to_owned()],
-        description: Some(proto::subject::TRAINING_DESCRIPTION.to_owned()),
-        storage: stream::StorageType::File,
-        retention: stream::RetentionPolicy::Limits,
-        max_message_size: proto::subject::TRAINING_MAX_MESSAGE_BYTES,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| format!("stream {STREAM_TRAINING}: {e}"))
+/// Creates MAIL_TRAINING on `replicas` nodes if it is missing (scorers and `scorer train`
+/// both may); an existing one with another replica count is an error.
+pub async fn ensure_training_stream(js: &jetstream::Context, replicas: usize) -> Result<stream::Stream, String> {
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: STREAM_TRAINING.to_owned(),
+            subjects: vec![TRAINING_SUBJECTS.to_owned()],
+            description: Some(proto::subject::TRAINING_DESCRIPTION.to_owned()),
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            max_message_size: proto::subject::TRAINING_MAX_MESSAGE_BYTES,
+            num_replicas: replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("stream {STREAM_TRAINING}: {e}"))?;
+    proto::cluster::check_stream_replicas(STREAM_TRAINING, stream.cached_info().config.num_replicas, replicas)
+        .map_err(|e| e.to_string())?;
+    Ok(stream)
 }
 
 /// Folds MAIL_TRAINING from its first event into `learner`, returns once it has folded
 /// every event that existed when it started (so scoring starts from complete models), and
 /// leaves a task that folds what comes later until the connection closes.
-pub async fn follow(js: &jetstream::Context, learner: SharedLearner) -> Result<tokio::task::JoinHandle<()>, String> {
-    let mut stream = ensure_training_stream(js).await?;
+pub async fn follow(
+    js: &jetstream::Context,
+    learner: SharedLearner,
+    replicas: usize,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let mut stream = ensure_training_stream(js, replicas).await?;
     let last = stream.info().await.map_err(|e| format!("stream {STREAM_TRAINING}: {e}"))?.state.last_sequence;
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
@@ -247,12 +262,11 @@ mod tests {
     #[test]
     fn a_training_message_that_panics_the_tokenizer_is_skipped_and_the_fold_goes_on() {
         let learner: SharedLearner = Arc::default();
-        let poison = labelled(
-            TrainingLabel::Spam,
-            "bad",
-            "X-Postern-Failpoint: tokenize-panic\r\nSubject: odd\r\n\r\nbody\r\n",
-        );
-        let Event::MessageLabelled(MessageLabelled { body: MailBody::Inline(raw), .. }) = &poison else { unreachable!() };
+        let poison =
+            labelled(TrainingLabel::Spam, "bad", "X-Postern-Failpoint: tokenize-panic\r\nSubject: odd\r\n\r\nbody\r\n");
+        let Event::MessageLabelled(MessageLabelled { body: MailBody::Inline(raw), .. }) = &poison else {
+            unreachable!()
+        };
         let outcome = Lesson::of_guarded("acme", &poison, Some(raw));
         assert_eq!(outcome.unwrap_err(), "failpoint tokenize-panic");
         // Nothing was held while it panicked: the lock is not poisoned, readers and the next

@@ -248,7 +248,8 @@ async fn run_cli() -> anyhow::Result<()> {
             };
             let config = scorer::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
             let rules_dir = sa_rules.unwrap_or(config.spamassassin_rules.clone());
-            let options = EvalOptions { labels, dns, domain_ages, mode, json, rules_dir, no_spamassassin, model, features_out };
+            let options =
+                EvalOptions { labels, dns, domain_ages, mode, json, rules_dir, no_spamassassin, model, features_out };
             eval(&corpus, &options).await?
         }
         Command::Rules { action: RulesAction::Profile { rules, corpus, top } } => {
@@ -336,9 +337,10 @@ async fn audit_policy_change(
     revision: u64,
     json: Option<&[u8]>,
     summary: String,
+    replicas: usize,
 ) -> anyhow::Result<()> {
     use proto::{Envelope, Event, EventType, PolicyChanged, PosternId, Timestamp};
-    scorer::worker::ensure_events_stream(js).await.map_err(anyhow::Error::msg)?;
+    scorer::worker::ensure_events_stream(js, replicas).await.map_err(anyhow::Error::msg)?;
     let now = Timestamp::now();
     let digest = json
         .map(|j| ring::digest::digest(&ring::digest::SHA256, j).as_ref().iter().map(|b| format!("{b:02x}")).collect())
@@ -374,7 +376,7 @@ async fn connect(config: &scorer::config::Config, name: &str) -> anyhow::Result<
     async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(std::time::Duration::from_secs(5))
-        .connect(config.nats_url.as_str())
+        .connect(proto::cluster::server_urls(&config.nats_url))
         .await
         .with_context(|| format!("connecting to NATS at {}", config.nats_url))
 }
@@ -398,7 +400,7 @@ async fn policy(config: Option<&std::path::Path>, action: PolicyAction) -> anyho
     let config = scorer::config::Config::load(config).context("loading configuration")?;
     let client = connect(&config, "postern-scorer-policy").await?;
     let js = async_nats::jetstream::new(client);
-    let kv = scorer::policy::policies_bucket(&js).await.map_err(anyhow::Error::msg)?;
+    let kv = scorer::policy::policies_bucket(&js, config.replicas).await.map_err(anyhow::Error::msg)?;
     let tenant_of = |t: &str| proto::TenantId::new(t).map_err(|e| anyhow::anyhow!("--tenant: {e}"));
     match action {
         PolicyAction::Validate { .. } => unreachable!("handled above"),
@@ -420,7 +422,7 @@ async fn policy(config: Option<&std::path::Path>, action: PolicyAction) -> anyho
                 policy.exempt_recipients.len(),
                 policy.impersonation.len()
             );
-            audit_policy_change(&js, &tenant, revision, Some(&json), summary).await?;
+            audit_policy_change(&js, &tenant, revision, Some(&json), summary, config.replicas).await?;
             println!("policy of {tenant} stored (revision {revision}); scorers apply it within seconds");
         }
         PolicyAction::Show { tenant } => {
@@ -437,7 +439,15 @@ async fn policy(config: Option<&std::path::Path>, action: PolicyAction) -> anyho
         PolicyAction::Delete { tenant } => {
             let tenant = tenant_of(&tenant)?;
             kv.delete(tenant.as_str()).await.with_context(|| format!("deleting the policy of {tenant}"))?;
-            audit_policy_change(&js, &tenant, 0, None, "policy deleted; the defaults apply".to_owned()).await?;
+            audit_policy_change(
+                &js,
+                &tenant,
+                0,
+                None,
+                "policy deleted; the defaults apply".to_owned(),
+                config.replicas,
+            )
+            .await?;
             println!("policy of {tenant} deleted; the defaults apply");
         }
     }
@@ -465,7 +475,8 @@ async fn train(
     let client = connect(config, "postern-scorer-train").await?;
     let js = async_nats::jetstream::new(client.clone());
     let started = std::time::Instant::now();
-    let report = scorer::train::publish(&js, &files, &scope, withdraw).await.map_err(anyhow::Error::msg)?;
+    let report =
+        scorer::train::publish(&js, &files, &scope, withdraw, config.replicas).await.map_err(anyhow::Error::msg)?;
     client.flush().await.ok();
     println!(
         "{} {} {} events to mail.training.{scope} in {:.1} s ({} files teach nothing, {} too large)",
@@ -639,7 +650,10 @@ async fn eval(corpus: &std::path::Path, options: &EvalOptions) -> anyhow::Result
         files.iter().map(|f| (f.file.as_str(), f.source.as_str())).collect();
     let mut per_source: std::collections::BTreeMap<String, Vec<eval::Scored>> = Default::default();
     for s in &scored {
-        per_source.entry(source_of.get(s.file.as_str()).copied().unwrap_or("-").to_owned()).or_default().push(s.clone());
+        per_source
+            .entry(source_of.get(s.file.as_str()).copied().unwrap_or("-").to_owned())
+            .or_default()
+            .push(s.clone());
     }
     let per_source: std::collections::BTreeMap<String, eval::Summary> =
         per_source.into_iter().map(|(k, v)| (k, eval::summarize(&v))).collect();
@@ -737,7 +751,11 @@ fn print_rates(title: &str, summary: &scorer::eval::Summary) {
         pct(summary.spam_phish_caught),
         pct(summary.spam_caught),
         pct(summary.phish_caught),
-        summary.labels.get("encrypted").map(|e| format!("; encrypted flagged {:.1}%", e.recall * 100.0)).unwrap_or_default()
+        summary
+            .labels
+            .get("encrypted")
+            .map(|e| format!("; encrypted flagged {:.1}%", e.recall * 100.0))
+            .unwrap_or_default()
     );
 }
 

@@ -414,8 +414,16 @@ impl Policies {
     }
 }
 
-pub async fn policies_bucket(js: &async_nats::jetstream::Context) -> Result<async_nats::jetstream::kv::Store, String> {
+/// The policies bucket: opened (its replica count checked), or created on `replicas` nodes.
+pub async fn policies_bucket(
+    js: &async_nats::jetstream::Context,
+    replicas: usize,
+) -> Result<async_nats::jetstream::kv::Store, String> {
     if let Ok(kv) = js.get_key_value(BUCKET_POLICIES).await {
+        let stream_name = format!("KV_{BUCKET_POLICIES}");
+        let stream = js.get_stream(&stream_name).await.map_err(|e| format!("stream {stream_name}: {e}"))?;
+        let found = stream.cached_info().config.num_replicas;
+        proto::cluster::check_stream_replicas(&stream_name, found, replicas).map_err(|e| e.to_string())?;
         return Ok(kv);
     }
     // The bucket's stream, as async-nats's create_key_value would make it. (That call first
@@ -432,7 +440,7 @@ pub async fn policies_bucket(js: &async_nats::jetstream::Context) -> Result<asyn
         deny_delete: true,
         allow_direct: true,
         discard: stream::DiscardPolicy::New,
-        num_replicas: 1,
+        num_replicas: replicas,
         ..Default::default()
     })
     .await
@@ -445,10 +453,11 @@ pub async fn policies_bucket(js: &async_nats::jetstream::Context) -> Result<asyn
 pub async fn follow(
     js: &async_nats::jetstream::Context,
     policies: Policies,
+    replicas: usize,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     use async_nats::jetstream::kv::Operation;
     use futures::StreamExt;
-    let kv = policies_bucket(js).await?;
+    let kv = policies_bucket(js, replicas).await?;
     let mut watch = kv.watch_with_history(">").await.map_err(|e| format!("watching {BUCKET_POLICIES}: {e}"))?;
     let current = kv.status().await.map_err(|e| format!("{BUCKET_POLICIES}: {e}"))?.values();
     let apply = move |entry: async_nats::jetstream::kv::Entry| {

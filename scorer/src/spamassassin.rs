@@ -30,7 +30,9 @@ pub const DEFAULT_RULES_DIR: &str = "/usr/share/spamassassin";
 #[derive(Debug, Error)]
 pub enum RulesError {
     /// The folder is missing or unreadable: the scorer refuses to start (config error).
-    #[error("reading SpamAssassin rules from {dir}: {source} (install the Debian package spamassassin, or set rules_dir)")]
+    #[error(
+        "reading SpamAssassin rules from {dir}: {source} (install the Debian package spamassassin, or set rules_dir)"
+    )]
     Read {
         dir: PathBuf,
         #[source]
@@ -123,7 +125,8 @@ mod tests {
 
     #[test]
     fn date_is_compared_with_the_received_chain() {
-        let raw = b"Received: from a by b; Mon, 1 Jan 2024 12:00:00 +0000\r\nDate: Mon, 1 Jan 2024 06:00:00 +0000\r\n\r\nx";
+        let raw =
+            b"Received: from a by b; Mon, 1 Jan 2024 12:00:00 +0000\r\nDate: Mon, 1 Jan 2024 06:00:00 +0000\r\n\r\nx";
         let m = mail_parser::MessageParser::default().parse(raw.as_slice()).unwrap();
         assert_eq!(date_diff(&m), Some(-6 * 3600));
     }

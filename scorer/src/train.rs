@@ -46,8 +46,9 @@ pub async fn publish(
     files: &[CorpusFile],
     scope: &TenantId,
     withdraw: bool,
+    replicas: usize,
 ) -> Result<TrainReport, String> {
-    crate::learner::ensure_training_stream(js).await?;
+    crate::learner::ensure_training_stream(js, replicas).await?;
     let mut report = TrainReport::default();
     let mut pending = Vec::new();
     for file in files {

@@ -4,7 +4,9 @@
 //! the last word (trusted, blocked, acceptable senders, exempt recipients): see
 //! [`crate::policy`].
 
-use crate::analysis::{alignment, attachments, brand_impersonation, bulk, content_classifier, impersonation, links, new_domain};
+use crate::analysis::{
+    alignment, attachments, brand_impersonation, bulk, content_classifier, impersonation, links, new_domain,
+};
 use crate::combine;
 use proto::{Detection, Disposition};
 

@@ -44,13 +44,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let client = async_nats::ConnectOptions::new()
         .name("postern-scorer")
         .retry_on_initial_connect()
-        .connect(config.nats_url.as_str())
+        .connect(proto::cluster::server_urls(&config.nats_url))
         .await
         .map_err(|e| RunError::Setup(e.to_string()))?;
     let js = jetstream::new(client.clone());
     tokio::pin!(shutdown);
 
-    ensure_events_stream(&js).await.map_err(RunError::Setup)?;
+    ensure_events_stream(&js, config.replicas).await.map_err(RunError::Setup)?;
     // Then the rules and the model (a second or so): a bad rule folder or model file stops
     // the start before anything is consumed.
     let detection = tokio::task::spawn_blocking({
@@ -66,9 +66,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     );
     // Fold what the scorers have been taught before scoring anything.
     let learner = crate::learner::SharedLearner::default();
-    let _learning = crate::learner::follow(&js, learner.clone()).await.map_err(RunError::Setup)?;
+    let _learning = crate::learner::follow(&js, learner.clone(), config.replicas).await.map_err(RunError::Setup)?;
     let policies = crate::policy::Policies::default();
-    let _policy_watch = crate::policy::follow(&js, policies.clone()).await.map_err(RunError::Setup)?;
+    let _policy_watch = crate::policy::follow(&js, policies.clone(), config.replicas).await.map_err(RunError::Setup)?;
     // MAIL_RAW belongs to ingest; wait for it rather than guess its settings.
     let raw_stream = loop {
         tokio::select! {
@@ -253,7 +253,11 @@ impl Worker {
             auth: Some(auth),
             now: scored_at,
             domain_ages: self.domain_ages.clone(),
-            token_models: self.learner.read().unwrap_or_else(std::sync::PoisonError::into_inner).models_for(raw_envelope.tenant.as_str()),
+            token_models: self
+                .learner
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .models_for(raw_envelope.tenant.as_str()),
             recipients: raw.original_recipients.clone(),
             policy: self.policies.for_tenant(raw_envelope.tenant.as_str()),
             spamassassin: self.detection.spamassassin.clone(),
@@ -376,8 +380,9 @@ impl Worker {
     }
 }
 
-/// MAIL_EVENTS belongs to the scorer: created if missing, checked if present.
-pub async fn ensure_events_stream(js: &jetstream::Context) -> Result<(), String> {
+/// MAIL_EVENTS belongs to the scorer: created on `replicas` nodes if missing, checked if
+/// present.
+pub async fn ensure_events_stream(js: &jetstream::Context, replicas: usize) -> Result<(), String> {
     let wanted: Vec<String> = subject::EVENT_SUBJECTS.iter().map(|s| s.to_string()).collect();
     let stream = js
         .get_or_create_stream(stream::Config {
@@ -386,11 +391,13 @@ pub async fn ensure_events_stream(js: &jetstream::Context) -> Result<(), String>
             storage: stream::StorageType::File,
             retention: stream::RetentionPolicy::Limits,
             duplicate_window: Duration::from_secs(120),
+            num_replicas: replicas,
             ..Default::default()
         })
         .await
         .map_err(|e| format!("stream {STREAM_EVENTS}: {e}"))?;
     let mut config = stream.cached_info().config.clone();
+    proto::cluster::check_stream_replicas(STREAM_EVENTS, config.num_replicas, replicas).map_err(|e| e.to_string())?;
     let missing: Vec<String> = wanted.iter().filter(|s| !config.subjects.contains(s)).cloned().collect();
     if !missing.is_empty() {
         // A stream made by an earlier version: the new event kinds' subjects are added.

@@ -20,7 +20,10 @@ const MIN_PHISH_CAUGHT: f64 = 0.40;
 
 fn corpus() -> Option<Vec<CorpusFile>> {
     let Some(dir) = testkit::corpus_dir() else {
-        assert!(std::env::var_os("CI").is_none(), "CI is set but the corpus is missing (POSTERN_CORPUS or ../shared/corpus)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but the corpus is missing (POSTERN_CORPUS or ../shared/corpus)"
+        );
         eprintln!("SKIPPED: no corpus (set POSTERN_CORPUS or put it at ../shared/corpus)");
         return None;
     };
@@ -34,7 +37,8 @@ fn offline() -> scorer::auth::Authenticator {
 }
 
 fn detectors() -> Detectors {
-    let detection = scorer::config::Config::default().detection().expect("SpamAssassin's rules (scripts/setup.sh installs them)");
+    let detection =
+        scorer::config::Config::default().detection().expect("SpamAssassin's rules (scripts/setup.sh installs them)");
     Detectors { domain_ages: None, spamassassin: detection.spamassassin, combination: detection.combination }
 }
 
@@ -76,7 +80,12 @@ async fn leave_one_source_out_holds_its_floors() {
         spam * 100.0,
         phish * 100.0
     );
-    assert!(fp <= MAX_CLEAN_FALSE_POSITIVES, "clean false positives rose to {:.2}%: {:?}", fp * 100.0, summary.confusion["clean"]);
+    assert!(
+        fp <= MAX_CLEAN_FALSE_POSITIVES,
+        "clean false positives rose to {:.2}%: {:?}",
+        fp * 100.0,
+        summary.confusion["clean"]
+    );
     assert!(caught >= MIN_SPAM_PHISH_CAUGHT, "spam + phish caught fell to {:.1}%", caught * 100.0);
     assert!(spam >= MIN_SPAM_CAUGHT, "spam caught fell to {:.1}%", spam * 100.0);
     assert!(phish >= MIN_PHISH_CAUGHT, "phish caught fell to {:.1}%", phish * 100.0);
@@ -96,7 +105,12 @@ async fn nearly_empty_messages_get_no_classifier_verdict() {
         "Subject: Verify your account now\r\n\r\n",
     ];
     for (i, raw) in fragments.iter().enumerate() {
-        let file = CorpusFile { file: format!("fragment-{i}.eml"), label: None, source: "test".into(), raw: raw.as_bytes().to_vec() };
+        let file = CorpusFile {
+            file: format!("fragment-{i}.eml"),
+            label: None,
+            source: "test".into(),
+            raw: raw.as_bytes().to_vec(),
+        };
         let scored = eval::score_file(&file, &auth, &detectors, vec![model.clone()]).await;
         assert!(
             !scored.verdict.detections.iter().any(|d| d.name.starts_with("content_")),

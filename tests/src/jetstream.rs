@@ -15,6 +15,49 @@ pub struct Stored {
     pub payload: Vec<u8>,
 }
 
+/// Connects to `url`: one server, or a cluster's nodes separated by commas.
+async fn connect(url: &str) -> Result<async_nats::Client> {
+    let servers: Vec<&str> = url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
+    Ok(async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(5)).connect(servers).await?)
+}
+
+/// Where a stream lives in a cluster.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// The server name of the node that leads it.
+    pub leader: Option<String>,
+    /// Its configured replica count.
+    pub replicas: usize,
+    /// Whether every follower is current (online and caught up with the leader).
+    pub all_current: bool,
+}
+
+/// Where `stream` lives: its leader, replica count, and whether its followers are current.
+pub fn placement(url: &str, stream: &str) -> Result<Placement> {
+    runtime()?.block_on(async {
+        let client = connect(url).await?;
+        let js = async_nats::jetstream::new(client);
+        let mut handle = js.get_stream(stream).await.with_context(|| format!("stream {stream}"))?;
+        let info = handle.info().await?;
+        let cluster = info.cluster.clone().unwrap_or_default();
+        Ok(Placement {
+            leader: cluster.leader.clone(),
+            replicas: info.config.num_replicas,
+            all_current: cluster.replicas.iter().all(|r| r.current && !r.offline),
+        })
+    })
+}
+
+/// Whether JetStream answers an account-info request through `url` (in a cluster: the
+/// meta leader is elected and reachable from that node).
+pub fn account_ready(url: &str) -> Result<bool> {
+    runtime()?.block_on(async {
+        let client = connect(url).await?;
+        let js = async_nats::jetstream::new(client);
+        Ok(tokio::time::timeout(Duration::from_secs(2), js.query_account()).await.is_ok_and(|r| r.is_ok()))
+    })
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
@@ -22,7 +65,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Publishes `payload` to `subject` with headers and waits for the PubAck.
 pub fn publish(url: &str, subject: &str, headers: &[(&str, &str)], payload: &[u8]) -> Result<u64> {
     runtime()?.block_on(async {
-        let client = async_nats::connect(url).await?;
+        let client = connect(url).await?;
         let js = async_nats::jetstream::new(client);
         let mut map = HeaderMap::new();
         for (k, v) in headers {
@@ -37,7 +80,7 @@ pub fn publish(url: &str, subject: &str, headers: &[(&str, &str)], payload: &[u8
 pub fn objects(url: &str, bucket: &str) -> Result<Vec<(String, Vec<u8>)>> {
     use tokio::io::AsyncReadExt;
     runtime()?.block_on(async {
-        let client = async_nats::connect(url).await?;
+        let client = connect(url).await?;
         let js = async_nats::jetstream::new(client);
         let store = js.get_object_store(bucket).await.with_context(|| format!("bucket {bucket}"))?;
         let mut names = Vec::new();
@@ -59,7 +102,7 @@ pub fn objects(url: &str, bucket: &str) -> Result<Vec<(String, Vec<u8>)>> {
 /// How many messages `stream` holds and its last sequence.
 pub fn stream_counts(url: &str, stream: &str) -> Result<(u64, u64)> {
     runtime()?.block_on(async {
-        let client = async_nats::connect(url).await?;
+        let client = connect(url).await?;
         let js = async_nats::jetstream::new(client);
         let mut handle = js.get_stream(stream).await.with_context(|| format!("stream {stream}"))?;
         let state = &handle.info().await?.state;
@@ -71,7 +114,7 @@ pub fn stream_counts(url: &str, stream: &str) -> Result<(u64, u64)> {
 /// stream's last sequence at the time of the call.
 pub fn read_stream(url: &str, stream: &str) -> Result<Vec<Stored>> {
     runtime()?.block_on(async {
-        let client = async_nats::connect(url).await?;
+        let client = connect(url).await?;
         let js = async_nats::jetstream::new(client);
         let mut handle = js.get_stream(stream).await.with_context(|| format!("stream {stream}"))?;
         let last = handle.info().await?.state.last_sequence;

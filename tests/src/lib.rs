@@ -8,6 +8,7 @@ pub mod dovecot;
 pub mod http;
 pub mod jetstream;
 pub mod journal;
+pub mod load;
 pub mod nats;
 pub mod pipeline;
 pub mod process;

@@ -177,3 +177,135 @@ impl Drop for NatsServer {
         let _ = self.stop();
     }
 }
+
+/// One node of a [`NatsCluster`].
+struct Node {
+    name: String,
+    port: u16,
+    child: Option<Child>,
+}
+
+/// A three-node JetStream cluster on loopback: free client and route ports, a fresh store
+/// per node, each node killed on drop.
+pub struct NatsCluster {
+    nodes: Vec<Node>,
+    dir: TempDir,
+}
+
+impl NatsCluster {
+    /// Three nodes (`n1`, `n2`, `n3`) with routes to each other; returns once JetStream
+    /// answers through every node (the meta leader is elected).
+    pub fn start(durability: Durability) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("postern-cluster-").tempdir()?;
+        let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let routes: Vec<String> = route_ports.iter().map(|p| format!("nats-route://127.0.0.1:{p}")).collect();
+        let mut nodes = Vec::new();
+        for (i, route_port) in route_ports.iter().enumerate() {
+            let name = format!("n{}", i + 1);
+            let port = free_port();
+            let conf = format!(
+                "server_name: {name}\nlisten: 127.0.0.1:{port}\nmax_payload: 8MB\n\
+                 jetstream {{\n  store_dir: \"{store}\"\n  max_memory_store: 256MB\n  max_file_store: 8GB\n{sync}}}\n\
+                 cluster {{\n  name: postern-test\n  listen: 127.0.0.1:{route_port}\n  routes: [{routes}]\n}}\n",
+                store = dir.path().join(&name).display(),
+                sync = match durability {
+                    Durability::Fast => "",
+                    Durability::Durable => "  sync_interval: always\n",
+                },
+                routes = routes.join(", "),
+            );
+            std::fs::write(dir.path().join(format!("{name}.conf")), conf)?;
+            nodes.push(Node { name, port, child: None });
+        }
+        let mut cluster = NatsCluster { nodes, dir };
+        for i in 0..3 {
+            cluster.spawn(i)?;
+        }
+        for node in &cluster.nodes {
+            wait_for_port(SocketAddr::from(([127, 0, 0, 1], node.port)), Duration::from_secs(10))
+                .with_context(|| format!("nats-server {} did not start", node.name))?;
+        }
+        cluster.wait_ready()?;
+        Ok(cluster)
+    }
+
+    fn spawn(&mut self, i: usize) -> Result<()> {
+        let name = self.nodes[i].name.clone();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join(format!("{name}.log")))?;
+        let child = Command::new(nats_server_binary()?)
+            .arg("-c")
+            .arg(self.dir.path().join(format!("{name}.conf")))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting nats-server {name}"))?;
+        self.nodes[i].child = Some(child);
+        Ok(())
+    }
+
+    fn index(&self, name: &str) -> Result<usize> {
+        self.nodes.iter().position(|n| n.name == name).with_context(|| format!("no node named {name}"))
+    }
+
+    /// The nodes' client URLs, comma-separated: what the services' `nats_url` takes.
+    pub fn url(&self) -> String {
+        self.nodes.iter().map(|n| format!("nats://127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",")
+    }
+
+    /// Waits until JetStream answers through each running node.
+    pub fn wait_ready(&self) -> Result<()> {
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            let url = format!("nats://127.0.0.1:{}", node.port);
+            crate::eventually(Duration::from_secs(30), &format!("JetStream answers through {}", node.name), || {
+                Ok(crate::jetstream::account_ready(&url).unwrap_or(false).then_some(()))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// SIGKILL to one node (`"n2"`): as abrupt as a lost machine. Its store is kept.
+    pub fn kill(&mut self, name: &str) -> Result<()> {
+        let i = self.index(name)?;
+        if let Some(mut child) = self.nodes[i].child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts a killed node again with its store; returns once it listens.
+    pub fn restart(&mut self, name: &str) -> Result<()> {
+        let i = self.index(name)?;
+        if self.nodes[i].child.is_some() {
+            bail!("nats-server {name} is still running");
+        }
+        self.spawn(i)?;
+        wait_for_port(SocketAddr::from(([127, 0, 0, 1], self.nodes[i].port)), Duration::from_secs(10))
+            .with_context(|| format!("nats-server {name} did not come back"))
+    }
+
+    /// Every node's log (the last lines), for failure messages.
+    pub fn log(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let text = std::fs::read_to_string(self.dir.path().join(format!("{}.log", n.name))).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                format!("--- nats {} ---\n{}", n.name, lines[lines.len().saturating_sub(15)..].join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! process with its own config file in a temp folder.
 
 use crate::http::{encode, get_json};
-use crate::nats::NatsServer;
+use crate::nats::{Durability, NatsCluster, NatsServer};
 use crate::process::Service;
 use crate::{eventually, free_port, wait_for_port};
 use anyhow::{Context, Result, bail};
@@ -21,6 +21,120 @@ pub struct Pipeline {
     pub projector: Service,
     pub nats: NatsServer,
     pub dir: TempDir,
+}
+
+/// The services of one pipeline, started by [`launch`].
+struct Launched {
+    smtp: SocketAddr,
+    http: SocketAddr,
+    ingest: Service,
+    scorers: Vec<Service>,
+    projector: Service,
+}
+
+/// Writes the services' config files into `dir` (NATS at `nats_url`, streams on `replicas`
+/// nodes) and starts ingest, `scorers` scorers and the projector; returns once ingest and
+/// the projector listen.
+fn launch(
+    dir: &std::path::Path,
+    nats_url: &str,
+    replicas: usize,
+    scorers: usize,
+    ingest_extra: &str,
+    projector_extra: &str,
+    views: Option<&std::path::Path>,
+) -> Result<Launched> {
+    let smtp = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let path = |name: &str| dir.join(name).display().to_string();
+    std::fs::write(
+        path("ingest.toml"),
+        format!(
+            "listen = \"{smtp}\"\nnats_url = \"{nats_url}\"\nreplicas = {replicas}\npublish_timeout = \"5s\"\n{ingest_extra}"
+        ),
+    )?;
+    // Tests never use the network: authentication is offline (every lookup a temporary
+    // error).
+    std::fs::write(
+        path("scorer.toml"),
+        format!("nats_url = \"{nats_url}\"\nreplicas = {replicas}\nack_wait = \"10s\"\ndns = \"offline\"\n"),
+    )?;
+    std::fs::write(
+        path("projector.toml"),
+        format!(
+            "nats_url = \"{nats_url}\"\nreplicas = {replicas}\ndb_path = \"{}\"\nhttp_listen = \"{http}\"\n{projector_extra}",
+            views.map_or_else(|| path("views"), |v| v.display().to_string())
+        ),
+    )?;
+    let ingest = Service::start("ingest", "ingest", &["--config", &path("ingest.toml")], dir)?;
+    wait_for_port(smtp, Duration::from_secs(40))
+        .with_context(|| format!("ingest did not listen:\n{}", ingest.log()))?;
+    let scorers = (1..=scorers)
+        .map(|i| {
+            let name = if scorers == 1 { "scorer".to_owned() } else { format!("scorer-{i}") };
+            Service::start(&name, "scorer", &["--config", &path("scorer.toml"), "run"], dir)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let projector = Service::start("projector", "projector", &["serve", "--config", &path("projector.toml")], dir)?;
+    wait_for_port(http, Duration::from_secs(20))
+        .with_context(|| format!("projector did not listen:\n{}", projector.log()))?;
+    Ok(Launched { smtp, http, ingest, scorers, projector })
+}
+
+/// The stream sequences the projector at `http` has folded up to: (MAIL_RAW, MAIL_EVENTS).
+pub fn checkpoints(http: SocketAddr) -> Result<(u64, u64)> {
+    let (status, body) = get_json(http, "/api/v1/health")?;
+    if status != 200 {
+        bail!("health answered {status}: {body}");
+    }
+    let c = &body["checkpoints"];
+    Ok((c["MAIL_RAW"].as_u64().unwrap_or(0), c["MAIL_EVENTS"].as_u64().unwrap_or(0)))
+}
+
+/// Every message the projector at `http` has for this Message-ID (tenant `default`).
+pub fn traces(http: SocketAddr, message_id: &str) -> Result<Vec<serde_json::Value>> {
+    let (status, body) = get_json(http, &format!("/api/v1/messages?message_id={}", encode(message_id)))?;
+    if status != 200 {
+        bail!("search answered {status}: {body}");
+    }
+    Ok(body["messages"].as_array().cloned().unwrap_or_default())
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The pipeline on a three-node JetStream cluster: every stream and bucket on three
+/// replicas, ingest, two scorers on the shared consumer, the projector.
+pub struct ClusterPipeline {
+    pub smtp: SocketAddr,
+    pub http: SocketAddr,
+    pub ingest: Service,
+    pub scorers: Vec<Service>,
+    pub projector: Service,
+    pub cluster: NatsCluster,
+    pub dir: TempDir,
+}
+
+impl ClusterPipeline {
+    pub fn start(durability: Durability) -> Result<Self> {
+        let cluster = NatsCluster::start(durability)?;
+        let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
+        let Launched { smtp, http, ingest, scorers, projector } =
+            launch(dir.path(), &cluster.url(), 3, 2, "", "", None)?;
+        Ok(ClusterPipeline { smtp, http, ingest, scorers, projector, cluster, dir })
+    }
+
+    /// All service logs and the nodes' logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = format!("--- ingest ---\n{}\n", tail(&self.ingest.log(), 30));
+        for s in &self.scorers {
+            out += &format!("--- {} ---\n{}\n", s.name, tail(&s.log(), 30));
+        }
+        out += &format!("--- projector ---\n{}\n{}", tail(&self.projector.log(), 30), self.cluster.log());
+        out
+    }
 }
 
 impl Pipeline {
@@ -52,46 +166,15 @@ impl Pipeline {
         views: Option<&std::path::Path>,
     ) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
-        let smtp = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let path = |name: &str| dir.path().join(name).display().to_string();
-        std::fs::write(
-            path("ingest.toml"),
-            format!("listen = \"{smtp}\"\nnats_url = \"{}\"\npublish_timeout = \"5s\"\n{ingest_extra}", nats.url()),
-        )?;
-        // Tests never use the network: authentication is offline (every lookup a
-        // temporary error).
-        std::fs::write(
-            path("scorer.toml"),
-            format!("nats_url = \"{}\"\nack_wait = \"10s\"\ndns = \"offline\"\n", nats.url()),
-        )?;
-        std::fs::write(
-            path("projector.toml"),
-            format!(
-                "nats_url = \"{}\"\ndb_path = \"{}\"\nhttp_listen = \"{http}\"\n{projector_extra}",
-                nats.url(),
-                views.map_or_else(|| path("views"), |v| v.display().to_string())
-            ),
-        )?;
-        let ingest = Service::start("ingest", "ingest", &["--config", &path("ingest.toml")], dir.path())?;
-        wait_for_port(smtp, Duration::from_secs(20))
-            .with_context(|| format!("ingest did not listen:\n{}", ingest.log()))?;
-        let scorer = Service::start("scorer", "scorer", &["--config", &path("scorer.toml"), "run"], dir.path())?;
-        let projector =
-            Service::start("projector", "projector", &["serve", "--config", &path("projector.toml")], dir.path())?;
-        wait_for_port(http, Duration::from_secs(20))
-            .with_context(|| format!("projector did not listen:\n{}", projector.log()))?;
+        let launched = launch(dir.path(), &nats.url(), 1, 1, ingest_extra, projector_extra, views)?;
+        let Launched { smtp, http, ingest, mut scorers, projector } = launched;
+        let scorer = scorers.pop().context("one scorer was started")?;
         Ok(Pipeline { smtp, http, ingest, scorer, projector, nats, dir })
     }
 
     /// The stream sequences the projector has folded up to: (MAIL_RAW, MAIL_EVENTS).
     pub fn checkpoints(&self) -> Result<(u64, u64)> {
-        let (status, body) = get_json(self.http, "/api/v1/health")?;
-        if status != 200 {
-            bail!("health answered {status}: {body}");
-        }
-        let c = &body["checkpoints"];
-        Ok((c["MAIL_RAW"].as_u64().unwrap_or(0), c["MAIL_EVENTS"].as_u64().unwrap_or(0)))
+        checkpoints(self.http)
     }
 
     /// Waits until the projector has folded at least these sequences.
@@ -105,11 +188,7 @@ impl Pipeline {
 
     /// Every message the projector has for this Message-ID (tenant `default`).
     pub fn traces(&self, message_id: &str) -> Result<Vec<serde_json::Value>> {
-        let (status, body) = get_json(self.http, &format!("/api/v1/messages?message_id={}", encode(message_id)))?;
-        if status != 200 {
-            bail!("search answered {status}: {body}");
-        }
-        Ok(body["messages"].as_array().cloned().unwrap_or_default())
+        traces(self.http, message_id)
     }
 
     /// Sends a new message (`make(i, message_id)`, i counting up from `first`) every few
@@ -155,10 +234,7 @@ impl Pipeline {
 
     /// All service logs, for failure messages.
     pub fn logs(&self) -> String {
-        let tail = |s: &str| {
-            let lines: Vec<&str> = s.lines().collect();
-            lines[lines.len().saturating_sub(40)..].join("\n")
-        };
+        let tail = |s: &str| tail(s, 40);
         format!(
             "--- ingest ---\n{}\n--- scorer ---\n{}\n--- projector ---\n{}\n--- nats ---\n{}",
             tail(&self.ingest.log()),

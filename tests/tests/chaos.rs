@@ -13,78 +13,15 @@
 use anyhow::{Context, Result, ensure};
 use std::collections::HashMap;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use testkit::load::SteadyLoad;
 use testkit::nats::{Durability, NatsServer};
 use testkit::pipeline::{JOURNAL, Pipeline};
-
-/// Sends every message at a steady rate, each until it gets a 250 or the deadline passes;
-/// writes one JSON line per message to a file (not to a pipe nobody reads until the end: its
-/// buffer would fill and stop the sender): its index, the Postern id of its 250 (or null),
-/// and how many tries it took.
-const SENDER: &str = r#"
-import json, smtplib, sys, time
-host, port, count, seconds, rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-results = open(sys.argv[6], "w")
-start = time.time()
-deadline = start + seconds
-conn = None
-for i in range(count):
-    time.sleep(max(0.0, start + i / rate - time.time()))
-    msg = ("From: chaos@load.example\r\nTo: user@corp.example\r\nSubject: chaos %d\r\n"
-           "Message-ID: <chaos-%d@load.example>\r\nDate: Thu, 03 Dec 2026 10:00:00 +0000\r\n\r\n" % (i, i)
-           + "line of a message under chaos\r\n" * 40).encode()
-    tries, queued = 0, None
-    while queued is None and time.time() < deadline:
-        tries += 1
-        try:
-            if conn is None:
-                conn = smtplib.SMTP(host, port, timeout=20)
-                conn.ehlo("chaos.localhost")
-            conn.mail("chaos@load.example")
-            conn.rcpt("%s")
-            code, reply = conn.data(msg)
-            if code == 250:
-                queued = reply.decode().rsplit(" ", 1)[-1]
-            else:
-                conn.rset()
-                time.sleep(0.2)
-        except Exception:
-            try:
-                conn.close()
-            except Exception:
-                pass
-            conn = None
-            time.sleep(0.2)
-    results.write(json.dumps({"i": i, "queued": queued, "tries": tries}) + "\n")
-results.close()
-"#;
-
-struct Sent {
-    queued: Option<String>,
-    tries: u64,
-}
 
 /// Messages per second the sender offers: slow enough that the load outlasts several rounds
 /// of kills.
 const RATE: u32 = 25;
-
-fn run_sender(p: &Pipeline, count: usize, seconds: u64, results: &std::path::Path) -> Result<std::process::Child> {
-    let script = SENDER.replace("%s\")", &format!("{JOURNAL}\")"));
-    Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(p.smtp.ip().to_string())
-        .arg(p.smtp.port().to_string())
-        .arg(count.to_string())
-        .arg(seconds.to_string())
-        .arg(RATE.to_string())
-        .arg(results)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("python3 (smtplib)")
-}
 
 /// A small deterministic generator: the run is the same every time.
 struct Lcg(u64);
@@ -106,17 +43,16 @@ fn chaos_loses_nothing_and_repeats_nothing() -> Result<()> {
         .and_then(|v| v.split_once('-').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
         .unwrap_or((300, 1500));
     ensure!(pause.0 < pause.1, "POSTERN_CHAOS_PAUSE_MS must read LOW-HIGH, LOW < HIGH");
-    ensure!(count as u64 <= seconds * u64::from(RATE), "{count} messages at {RATE}/s do not fit in {seconds} s");
     let mut p = Pipeline::start_on(NatsServer::start_with(Durability::Durable)?, "", "")?;
     let results = p.dir.path().join("sent.jsonl");
-    let mut sender = run_sender(&p, count, seconds, &results)?;
+    let mut sender = SteadyLoad::start(p.smtp, JOURNAL, "chaos", count, RATE, seconds, &results)?;
 
     let started = Instant::now();
     let mut rng = Lcg(0x5eed);
     let mut kills: HashMap<&str, usize> = HashMap::new();
     let components = ["scorer", "ingest", "projector", "nats-server"];
     let mut turn = 0;
-    while sender.try_wait()?.is_none() && started.elapsed() < Duration::from_secs(seconds + 30) {
+    while sender.is_running()? && started.elapsed() < Duration::from_secs(seconds + 30) {
         std::thread::sleep(Duration::from_millis(rng.next_ms(pause.0, pause.1)));
         let component = components[turn % components.len()];
         turn += 1;
@@ -138,16 +74,7 @@ fn chaos_loses_nothing_and_repeats_nothing() -> Result<()> {
         }
         *kills.entry(component).or_default() += 1;
     }
-    let out = sender.wait_with_output()?;
-    ensure!(out.status.success(), "the sender failed: {}", String::from_utf8_lossy(&out.stderr));
-    let sent: Vec<Sent> = std::fs::read_to_string(&results)?
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l)?;
-            Ok(Sent { queued: v["queued"].as_str().map(str::to_owned), tries: v["tries"].as_u64().unwrap_or(0) })
-        })
-        .collect::<Result<_>>()?;
-    ensure!(sent.len() == count, "{} of {count} messages reported", sent.len());
+    let sent = sender.finish()?;
     let retried: u64 = sent.iter().map(|s| s.tries.saturating_sub(1)).sum();
     let unaccepted = sent.iter().filter(|s| s.queued.is_none()).count();
     ensure!(unaccepted == 0, "{unaccepted} messages were never accepted within {seconds} s\n{}", p.logs());

@@ -59,7 +59,8 @@ impl<'m> ScoreContext<'m> {
 
     /// The rendered views of the message ([`crate::spamassassin::views`]).
     pub fn view(&self) -> &crate::spamassassin::views::MessageView {
-        self.view.get_or_init(|| crate::spamassassin::views::MessageView::new(self.message, &self.facts.envelope_sender))
+        self.view
+            .get_or_init(|| crate::spamassassin::views::MessageView::new(self.message, &self.facts.envelope_sender))
     }
 
     /// Hosts of the http(s) URLs in every HTML and text body, each once, in order of

@@ -29,10 +29,14 @@ pub fn active_markup(bytes: &[u8]) -> Option<&'static str> {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512 * 1024)]).to_ascii_lowercase();
     if text.contains("<form") {
         Some("posts a form")
-    } else if text.contains("http-equiv=\"refresh\"") || text.contains("http-equiv=refresh") || text.contains("http-equiv='refresh'")
+    } else if text.contains("http-equiv=\"refresh\"")
+        || text.contains("http-equiv=refresh")
+        || text.contains("http-equiv='refresh'")
     {
         Some("redirects (meta refresh)")
-    } else if text.contains("window.location") || text.contains("document.location") || text.contains("location.href")
+    } else if text.contains("window.location")
+        || text.contains("document.location")
+        || text.contains("location.href")
         || text.contains("location.replace")
     {
         Some("redirects (script)")
@@ -44,8 +48,18 @@ pub fn active_markup(bytes: &[u8]) -> Option<&'static str> {
 }
 
 /// Words that give an archive's password in the body, in the corpus's main languages.
-const PASSWORD_WORDS: &[&str] =
-    &["password", "passcode", "passwort", "kennwort", "mot de passe", "contraseña", "senha", "wachtwoord", "hasło", "parola"];
+const PASSWORD_WORDS: &[&str] = &[
+    "password",
+    "passcode",
+    "passwort",
+    "kennwort",
+    "mot de passe",
+    "contraseña",
+    "senha",
+    "wachtwoord",
+    "hasło",
+    "parola",
+];
 
 fn body_gives_password(ctx: &ScoreContext<'_>) -> bool {
     (0..ctx.message.text_body.len().max(ctx.message.html_body.len())).any(|i| {
@@ -107,7 +121,8 @@ Content-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encodin
 
     #[test]
     fn active_pages_onenote_and_password_archives() {
-        let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>window.location="https://x.example/"</script></svg>"#;
+        let svg =
+            br#"<svg xmlns="http://www.w3.org/2000/svg"><script>window.location="https://x.example/"</script></svg>"#;
         let d = run(&with_attachment("see attached", "fax.svg", "image/svg+xml", svg));
         assert!(d[0].evidence.contains("fax.svg: an attached page that redirects (script)"), "{d:?}");
         let form = b"<html><form action=\"https://x.example/p\"><input name=u></form></html>";
@@ -124,6 +139,8 @@ Content-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encodin
         assert!(run(&with_attachment("the report", "report.zip", "application/zip", b"PK\x03\x04")).is_empty());
         let page = b"<html><body><h1>Minutes</h1><p>Agreed.</p></body></html>";
         assert!(run(&with_attachment("minutes", "minutes.html", "text/html", page)).is_empty());
-        assert!(run(&with_attachment("Reset your password in the portal.", "a.zip", "application/zip", b"PK")).is_empty());
+        assert!(
+            run(&with_attachment("Reset your password in the portal.", "a.zip", "application/zip", b"PK")).is_empty()
+        );
     }
 }

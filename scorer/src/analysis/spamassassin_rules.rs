@@ -42,7 +42,9 @@ mod tests {
             b"body LOTTERY /you (?:have )?won/i\ndescribe LOTTERY Claims you won\nscore LOTTERY 2.5\n".as_slice(),
         )]);
         let facts = MessageFacts { spamassassin: Some(Arc::new(RuleSet::compile(&files))), ..Default::default() };
-        let m = mail_parser::MessageParser::default().parse(b"Subject: hi\r\n\r\nYou have WON a prize\r\n".as_slice()).unwrap();
+        let m = mail_parser::MessageParser::default()
+            .parse(b"Subject: hi\r\n\r\nYou have WON a prize\r\n".as_slice())
+            .unwrap();
         let mut ctx = ScoreContext::new(&m, &facts);
         check(&mut ctx);
         assert_eq!(ctx.detections.len(), 1);

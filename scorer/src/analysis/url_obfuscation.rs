@@ -22,7 +22,10 @@ pub fn obfuscation(url: &str) -> Option<&'static str> {
     if authority.contains('@') {
         return Some("a user name before the host");
     }
-    let host = authority.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(authority, |(h, _)| h);
+    let host = authority
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(authority, |(h, _)| h);
     if host.contains('%') {
         return Some("percent-encoded characters in the host");
     }
@@ -33,7 +36,9 @@ pub fn obfuscation(url: &str) -> Option<&'static str> {
         return Some("the host as one decimal number");
     }
     let labels: Vec<&str> = host.split('.').collect();
-    if labels.len() == 4 && labels.iter().all(|l| l.len() > 1 && l.starts_with('0') && l.chars().all(|c| c.is_ascii_digit())) {
+    if labels.len() == 4
+        && labels.iter().all(|l| l.len() > 1 && l.starts_with('0') && l.chars().all(|c| c.is_ascii_digit()))
+    {
         return Some("the host as octal numbers");
     }
     if labels.len() > MAX_LABELS && !labels.iter().all(|l| l.chars().all(|c| c.is_ascii_digit())) {
@@ -61,7 +66,14 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         urls(ctx).into_iter().filter_map(|u| obfuscation(&u).map(|why| (u, why))).take(3).collect();
     if let Some((url, why)) = found.first() {
         let url: String = url.chars().take(80).collect();
-        ctx.add(OBFUSCATED_URL, 0, format!("{why}: {url}{}", if found.len() > 1 { format!(" (and {} more)", found.len() - 1) } else { String::new() }));
+        ctx.add(
+            OBFUSCATED_URL,
+            0,
+            format!(
+                "{why}: {url}{}",
+                if found.len() > 1 { format!(" (and {} more)", found.len() - 1) } else { String::new() }
+            ),
+        );
     }
 }
 
@@ -75,7 +87,10 @@ mod tests {
         assert_eq!(obfuscation("http://0xC0A80001/x"), Some("the host as a hexadecimal number"));
         assert_eq!(obfuscation("http://3232235777/x"), Some("the host as one decimal number"));
         assert_eq!(obfuscation("http://0300.0250.0001.0001/"), Some("the host as octal numbers"));
-        assert_eq!(obfuscation("https://login.microsoft.com.secure.verify.evil.example/"), Some("many labels in the host"));
+        assert_eq!(
+            obfuscation("https://login.microsoft.com.secure.verify.evil.example/"),
+            Some("many labels in the host")
+        );
         assert_eq!(obfuscation("http://%65vil.example/"), Some("percent-encoded characters in the host"));
         assert_eq!(obfuscation("data:text/html;base64,PHNjcmlwdD4="), Some("a data: URI as the link target"));
         assert_eq!(obfuscation("https://www.example.com/a@b?c=d"), None, "an @ in the path is fine");

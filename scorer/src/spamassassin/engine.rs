@@ -17,7 +17,10 @@ use std::collections::{HashMap, HashSet};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum HeaderTarget {
     /// One header by name, with SpamAssassin's modifier.
-    Named { name: String, modifier: Modifier },
+    Named {
+        name: String,
+        modifier: Modifier,
+    },
     /// Every header, `Name: value` lines.
     All,
     /// To and Cc.
@@ -40,11 +43,20 @@ pub enum Modifier {
 
 #[derive(Debug, Clone)]
 enum Test {
-    Header { target: HeaderTarget, negate: bool, re: Compiled, if_unset: Option<String> },
+    Header {
+        target: HeaderTarget,
+        negate: bool,
+        re: Compiled,
+        if_unset: Option<String>,
+    },
     Exists(String),
     /// A body, rawbody, full or uri pattern (which text it reads, the rule's type says).
     Text(Compiled),
-    MimeHeader { name: String, negate: bool, re: Compiled },
+    MimeHeader {
+        name: String,
+        negate: bool,
+        re: Compiled,
+    },
     Eval(EvalCall),
     Meta(Expr),
 }
@@ -253,7 +265,9 @@ impl RuleSet {
             };
             let index = set.rules.len();
             match &test {
-                Test::Header { re, .. } | Test::MimeHeader { re, .. } if re.is_fancy() => set.fancy.push(def.name.clone()),
+                Test::Header { re, .. } | Test::MimeHeader { re, .. } if re.is_fancy() => {
+                    set.fancy.push(def.name.clone())
+                }
                 Test::Text(re) => {
                     if re.is_fancy() {
                         set.fancy.push(def.name.clone());
@@ -360,7 +374,13 @@ impl RuleSet {
         self.metas = order;
     }
 
-    fn visit(&self, m: usize, index: &HashMap<String, usize>, state: &mut HashMap<usize, u8>, order: &mut Vec<usize>) -> bool {
+    fn visit(
+        &self,
+        m: usize,
+        index: &HashMap<String, usize>,
+        state: &mut HashMap<usize, u8>,
+        order: &mut Vec<usize>,
+    ) -> bool {
         match state.get(&m) {
             Some(2) => return true,
             Some(1) => return false,
@@ -430,7 +450,8 @@ impl RuleSet {
             }
             timer.stop(i);
         }
-        let ctx = EvalContext { freemail_domains: &self.freemail_domains, url_shorteners: &self.url_shorteners, date_diff };
+        let ctx =
+            EvalContext { freemail_domains: &self.freemail_domains, url_shorteners: &self.url_shorteners, date_diff };
         for &i in &self.evals {
             if let Test::Eval(call) = &self.rules[i].test {
                 timer.start();
@@ -448,7 +469,12 @@ impl RuleSet {
                 counts[i] = if any != *negate { 1.0 } else { 0.0 };
             }
         }
-        for (scope, text) in [(&self.body, &view.body), (&self.rawbody, &view.rawbody), (&self.full, &view.full), (&self.uri, &view.uris)] {
+        for (scope, text) in [
+            (&self.body, &view.body),
+            (&self.rawbody, &view.rawbody),
+            (&self.full, &view.full),
+            (&self.uri, &view.uris),
+        ] {
             self.run_scope(scope, text, &mut counts, &mut matched, &mut timer);
         }
         for &i in &self.metas {
@@ -536,7 +562,10 @@ impl RuleSet {
                 let value: &str = value.as_deref().or(if_unset.as_deref()).unwrap_or("");
                 let found = re.find(value.as_bytes());
                 let hit = found.is_some() != *negate;
-                Some((if hit { 1.0 } else { 0.0 }, found.filter(|_| hit).map(|(s, e)| clip_text(&value.as_bytes()[s..e]))))
+                Some((
+                    if hit { 1.0 } else { 0.0 },
+                    found.filter(|_| hit).map(|(s, e)| clip_text(&value.as_bytes()[s..e])),
+                ))
             }
             _ => None,
         }
@@ -574,7 +603,8 @@ pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String>
     match target {
         HeaderTarget::All => Some(view.headers.iter().map(|h| format!("{}: {}\n", h.written_name, h.raw)).collect()),
         HeaderTarget::ToCc => {
-            let v: Vec<&str> = view.header_fields("to").chain(view.header_fields("cc")).map(|h| h.decoded.as_str()).collect();
+            let v: Vec<&str> =
+                view.header_fields("to").chain(view.header_fields("cc")).map(|h| h.decoded.as_str()).collect();
             (!v.is_empty()).then(|| v.join(", "))
         }
         HeaderTarget::MessageId => {
@@ -597,7 +627,9 @@ pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String>
                 Modifier::Raw => fields.iter().map(|f| f.raw.as_str()).collect::<Vec<_>>().join("\n"),
                 Modifier::First => fields[0].decoded.clone(),
                 Modifier::Last => fields[fields.len() - 1].decoded.clone(),
-                Modifier::Addr => first_address(fields[0]).map(|(_, a)| a).unwrap_or_else(|| fields[0].raw.trim_matches(['<', '>']).to_owned()),
+                Modifier::Addr => first_address(fields[0])
+                    .map(|(_, a)| a)
+                    .unwrap_or_else(|| fields[0].raw.trim_matches(['<', '>']).to_owned()),
                 Modifier::Name => first_address(fields[0]).map(|(n, _)| n).unwrap_or_default(),
                 Modifier::Host => first_address(fields[0])
                     .and_then(|(_, a)| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()))
@@ -630,7 +662,9 @@ fn compile_test(def: &RuleDef) -> Result<(Test, Option<String>), Unrunnable> {
         }
         return match evals::parse_call(d)? {
             Some(call) => Ok((Test::Eval(call), None)),
-            None => Err(Unrunnable::EvalMissing(d.trim_start_matches("eval:").split('(').next().unwrap_or("").trim().to_owned())),
+            None => Err(Unrunnable::EvalMissing(
+                d.trim_start_matches("eval:").split('(').next().unwrap_or("").trim().to_owned(),
+            )),
         };
     }
     let pattern_rule = |multiline: bool| -> Result<(Compiled, String), Unrunnable> {
@@ -650,7 +684,8 @@ fn compile_test(def: &RuleDef) -> Result<(Test, Option<String>), Unrunnable> {
             if let Some(name) = d.strip_prefix("exists:") {
                 return Ok((Test::Exists(name.trim().to_owned()), None));
             }
-            let (spec, rest) = d.split_once(char::is_whitespace).ok_or(Unrunnable::Syntax("no header name and pattern"))?;
+            let (spec, rest) =
+                d.split_once(char::is_whitespace).ok_or(Unrunnable::Syntax("no header name and pattern"))?;
             let rest = rest.trim();
             let (negate, pattern) = if let Some(p) = rest.strip_prefix("=~") {
                 (false, p.trim())
@@ -723,20 +758,37 @@ Content-Type: application/octet-stream; name=\"a.exe\"\r\n\r\nMZ\r\n--b--\r\n",
         );
         assert_eq!(
             found,
-            vec!["BODY_CLICK", "FROM_FREE", "FULL_X", "META_AB", "META_LATER", "MIME_EXE", "NO_DATE", "RAW_IFRAME", "SUBJ_WIN", "URI_IP"]
+            vec![
+                "BODY_CLICK",
+                "FROM_FREE",
+                "FULL_X",
+                "META_AB",
+                "META_LATER",
+                "MIME_EXE",
+                "NO_DATE",
+                "RAW_IFRAME",
+                "SUBJ_WIN",
+                "URI_IP"
+            ]
         );
-        let reasons: Vec<(&str, &str)> = rules.unsupported.iter().map(|u| (u.name.as_str(), u.reason.as_str())).collect();
+        let reasons: Vec<(&str, &str)> =
+            rules.unsupported.iter().map(|u| (u.name.as_str(), u.reason.as_str())).collect();
         for name in ["RELAYS", "EVAL_NET", "BAD_RE", "META_MISSING"] {
             assert!(reasons.iter().any(|(n, _)| *n == name), "{name} listed as unsupported: {reasons:?}");
         }
         assert!(rules.prefiltered >= 3, "literal patterns wait behind the prefilter");
-        let quiet = hits(&rules, "From: a@corp.example\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: hello\r\n\r\nbeta only\r\n");
+        let quiet = hits(
+            &rules,
+            "From: a@corp.example\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: hello\r\n\r\nbeta only\r\n",
+        );
         assert!(quiet.is_empty(), "{quiet:?}");
     }
 
     #[test]
     fn pseudo_headers_exist_and_nice_rules_score_below_zero() {
-        let rules = set("header __TOCC exists:ToCc\nmeta HAS_TOCC __TOCC\nheader NICE_LIST exists:List-Id\ntflags NICE_LIST nice\n");
+        let rules = set(
+            "header __TOCC exists:ToCc\nmeta HAS_TOCC __TOCC\nheader NICE_LIST exists:List-Id\ntflags NICE_LIST nice\n",
+        );
         let m = mail_parser::MessageParser::default()
             .parse(b"Cc: x@y.example\r\nList-Id: <l.example>\r\n\r\nhi\r\n".as_slice())
             .unwrap();
@@ -755,7 +807,9 @@ Content-Type: application/octet-stream; name=\"a.exe\"\r\n\r\nMZ\r\n--b--\r\n",
     #[test]
     fn multiple_counts_and_scores() {
         let rules = set("body MANY /buy/i\ntflags MANY multiple maxhits=3\nscore MANY 0.5\n");
-        let m = mail_parser::MessageParser::default().parse(b"Subject: x\r\n\r\nbuy buy buy buy buy\r\n".as_slice()).unwrap();
+        let m = mail_parser::MessageParser::default()
+            .parse(b"Subject: x\r\n\r\nbuy buy buy buy buy\r\n".as_slice())
+            .unwrap();
         let hits = rules.run(&MessageView::new(&m, ""), None);
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].score, 1.5);

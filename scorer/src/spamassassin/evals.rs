@@ -169,7 +169,9 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
     let a = &call.args;
     let truth = |b: bool| if b { 1.0 } else { 0.0 };
     truth(match call.function {
-        MissingToHeader => view.header_fields("to").chain(view.header_fields("apparently-to")).all(|h| h.raw.is_empty()),
+        MissingToHeader => {
+            view.header_fields("to").chain(view.header_fields("apparently-to")).all(|h| h.raw.is_empty())
+        }
         HeaderCountRange => {
             let name = a.first().map(String::as_str).unwrap_or("");
             let n = view.header_fields(name).count() as f64;
@@ -187,7 +189,12 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         IllegalChars => {
             let name = a.first().map(String::as_str).unwrap_or("");
             let text: String = if name == "ALL" {
-                view.headers.iter().filter(|h| !h.name.starts_with("x-")).map(|h| h.raw.as_str()).collect::<Vec<_>>().join("\n")
+                view.headers
+                    .iter()
+                    .filter(|h| !h.name.starts_with("x-"))
+                    .map(|h| h.raw.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
             } else {
                 view.header_fields(name).map(|h| h.raw.as_str()).collect::<Vec<_>>().join("\n")
             };
@@ -234,9 +241,21 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             }),
             "mime_faraway_charset" => view.parts.iter().any(|p| {
                 p.content_type.starts_with("text/")
-                    && ["big5", "gb2312", "gbk", "gb18030", "euc-kr", "ks_c_5601", "koi8-r", "windows-1251", "iso-2022-jp", "shift_jis", "euc-jp"]
-                        .iter()
-                        .any(|c| p.charset.starts_with(c))
+                    && [
+                        "big5",
+                        "gb2312",
+                        "gbk",
+                        "gb18030",
+                        "euc-kr",
+                        "ks_c_5601",
+                        "koi8-r",
+                        "windows-1251",
+                        "iso-2022-jp",
+                        "shift_jis",
+                        "euc-jp",
+                    ]
+                    .iter()
+                    .any(|c| p.charset.starts_with(c))
             }),
             _ => false,
         },
@@ -254,7 +273,10 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             view.html.iter().any(|h| {
                 let lower = h.to_ascii_lowercase();
                 lower.match_indices(&tag).any(|(i, _)| {
-                    lower.as_bytes().get(i + tag.len()).is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
+                    lower
+                        .as_bytes()
+                        .get(i + tag.len())
+                        .is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
                 })
             })
         }
@@ -277,7 +299,8 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         }),
         BodyLength => (view.body_length as f64) < num(a, 0, 0.0),
         ForUppercase => {
-            let letters: Vec<char> = String::from_utf8_lossy(&view.body).chars().filter(|c| c.is_alphabetic()).collect();
+            let letters: Vec<char> =
+                String::from_utf8_lossy(&view.body).chars().filter(|c| c.is_alphabetic()).collect();
             if letters.len() < 200 {
                 false
             } else {
@@ -286,7 +309,14 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             }
         }
         ShortUrl => view.uri_list.iter().any(|u| {
-            let host = u.split("://").nth(1).unwrap_or("").split(['/', '?', '#', ':']).next().unwrap_or("").to_ascii_lowercase();
+            let host = u
+                .split("://")
+                .nth(1)
+                .unwrap_or("")
+                .split(['/', '?', '#', ':'])
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
             ctx.url_shorteners.iter().any(|s| *s == host)
         }),
     })
@@ -340,8 +370,12 @@ mod tests {
         assert!(!hit("eval:html_tag_exists('bgsound')", html));
         assert!(hit("eval:html_image_only('0000','0400')", html));
         assert!(!hit("eval:html_image_only('0000','0400')", "Content-Type: text/html\r\n\r\n<p>no image</p>"));
-        assert!(hit("eval:html_image_only('0000','0400')", "Content-Type: text/html\r\n\r\n<img src=\"http://x.example/a.gif\">"));
-        let long_html = format!("Content-Type: text/html\r\n\r\n<div style=\"{}\">hi</div><img src=a.gif>", "x".repeat(900));
+        assert!(hit(
+            "eval:html_image_only('0000','0400')",
+            "Content-Type: text/html\r\n\r\n<img src=\"http://x.example/a.gif\">"
+        ));
+        let long_html =
+            format!("Content-Type: text/html\r\n\r\n<div style=\"{}\">hi</div><img src=a.gif>", "x".repeat(900));
         assert!(hit("eval:html_image_only('0800','1200')", &long_html), "tags count, as in SpamAssassin's HTML.pm");
         assert!(!hit("eval:html_image_only('0000','0400')", &long_html));
         let b64 = |ct: &str, cd: &str| {
@@ -349,8 +383,14 @@ mod tests {
         };
         assert!(hit("eval:check_for_mime('mime_base64_encoded_text')", &b64("text/plain; charset=us-ascii", "")));
         assert!(hit("eval:check_for_mime('mime_base64_encoded_text')", &b64("text/plain", "")));
-        assert!(!hit("eval:check_for_mime('mime_base64_encoded_text')", &b64("text/plain; charset=utf-8", "")), "UTF-8 text may need base64");
-        assert!(!hit("eval:check_for_mime('mime_base64_encoded_text')", &b64("text/plain", "Content-Disposition: inline\r\n")));
+        assert!(
+            !hit("eval:check_for_mime('mime_base64_encoded_text')", &b64("text/plain; charset=utf-8", "")),
+            "UTF-8 text may need base64"
+        );
+        assert!(!hit(
+            "eval:check_for_mime('mime_base64_encoded_text')",
+            &b64("text/plain", "Content-Disposition: inline\r\n")
+        ));
         assert!(hit("eval:short_url()", "From: a@b.example\r\n\r\nsee https://bit.ly/x"));
         assert!(hit("eval:check_header_count_range('Received','2','9')", "Received: a\r\nReceived: b\r\n\r\nx"));
     }

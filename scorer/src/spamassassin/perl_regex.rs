@@ -238,8 +238,7 @@ pub fn translate(p: &PerlPattern, multiline: bool) -> Result<Translated, Pattern
             }
             '(' if chars.get(i + 1) == Some(&'?') => {
                 let rest: String = chars[i + 2..].iter().take(3).collect();
-                if rest.starts_with('=') || rest.starts_with('!') || rest.starts_with("<=") || rest.starts_with("<!")
-                {
+                if rest.starts_with('=') || rest.starts_with('!') || rest.starts_with("<=") || rest.starts_with("<!") {
                     fancy = true;
                     out.push_str("(?");
                     i += 2;
@@ -293,7 +292,8 @@ pub fn translate(p: &PerlPattern, multiline: bool) -> Result<Translated, Pattern
                 // Closing a quantifier we opened, else a literal.
                 let open = out.rfind('{');
                 let closing = open.is_some_and(|o| {
-                    (o == 0 || !out[..o].ends_with('\\')) && out[o + 1..].chars().all(|c| c.is_ascii_digit() || c == ',')
+                    (o == 0 || !out[..o].ends_with('\\'))
+                        && out[o + 1..].chars().all(|c| c.is_ascii_digit() || c == ',')
                 });
                 if closing {
                     out.push('}');

@@ -1,0 +1,99 @@
+//! What every component shares about reaching NATS, on one server or a cluster: the server
+//! list of a `nats_url` setting, the replica count of the streams and buckets it creates,
+//! and the check that a stream made earlier has the settings the configuration asks for.
+//!
+//! JetStream stores each stream on `replicas` nodes and elects one leader per stream; a
+//! write is acknowledged once a majority of them has it, so with 3 replicas one node can be
+//! lost without losing anything that was acknowledged.
+
+use thiserror::Error;
+
+/// Environment variable that overrides every component's `replicas` setting.
+pub const ENV_REPLICAS: &str = "POSTERN_NATS_REPLICAS";
+
+/// JetStream's own limit on a stream's replicas.
+pub const MAX_REPLICAS: usize = 5;
+
+/// The servers of a `nats_url` setting: one URL, or the nodes of a cluster separated by
+/// commas (`nats://127.0.0.1:4222,nats://127.0.0.1:4223`). The client connects to one of
+/// them and moves to another when it goes away; it also learns the cluster's other nodes
+/// from the server.
+pub fn server_urls(setting: &str) -> Vec<&str> {
+    setting.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()
+}
+
+/// A `replicas` setting JetStream can honour.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("replicas = {0}: must be between 1 (a single server) and {MAX_REPLICAS} (3 in a three-node cluster)")]
+pub struct ReplicasOutOfRange(pub usize);
+
+pub fn check_replica_count(replicas: usize) -> Result<usize, ReplicasOutOfRange> {
+    if (1..=MAX_REPLICAS).contains(&replicas) { Ok(replicas) } else { Err(ReplicasOutOfRange(replicas)) }
+}
+
+/// A stream (or the stream behind a KV or object store bucket) that already exists with
+/// settings other than the configuration's. A component reports it and stops rather than
+/// use a stream that does not keep what the operator asked for.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error(
+    "stream {stream} exists with {setting} = {found}, the configuration asks for {wanted}: \
+     change the stream (`nats stream edit {stream} --{setting} {wanted}`) or the configuration"
+)]
+pub struct StreamSettingMismatch {
+    pub stream: String,
+    pub setting: &'static str,
+    pub found: String,
+    pub wanted: String,
+}
+
+/// Compares the replica count of an existing stream with the configured one.
+pub fn check_stream_replicas(stream: &str, found: usize, wanted: usize) -> Result<(), StreamSettingMismatch> {
+    // JetStream reports 0 for a stream made without a count: it has one replica.
+    let found = found.max(1);
+    if found == wanted {
+        Ok(())
+    } else {
+        Err(StreamSettingMismatch {
+            stream: stream.to_owned(),
+            setting: "replicas",
+            found: found.to_string(),
+            wanted: wanted.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setting_lists_one_server_or_several() {
+        assert_eq!(server_urls("nats://127.0.0.1:4222"), ["nats://127.0.0.1:4222"]);
+        assert_eq!(
+            server_urls("nats://127.0.0.1:4222, nats://127.0.0.1:4223,,"),
+            ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]
+        );
+        assert!(server_urls(" , ").is_empty());
+    }
+
+    #[test]
+    fn replica_counts_are_between_one_and_five() {
+        assert_eq!(check_replica_count(1), Ok(1));
+        assert_eq!(check_replica_count(3), Ok(3));
+        assert_eq!(check_replica_count(0), Err(ReplicasOutOfRange(0)));
+        assert!(check_replica_count(6).unwrap_err().to_string().contains("between 1"));
+    }
+
+    #[test]
+    fn an_existing_stream_with_other_replicas_is_reported() {
+        assert_eq!(check_stream_replicas("MAIL_RAW", 3, 3), Ok(()));
+        assert_eq!(check_stream_replicas("MAIL_RAW", 0, 1), Ok(()));
+        let e = check_stream_replicas("MAIL_RAW", 1, 3).unwrap_err();
+        assert_eq!(e.found, "1");
+        assert_eq!(
+            e.to_string(),
+            "stream MAIL_RAW exists with replicas = 1, the configuration asks for 3: change the stream \
+             (`nats stream edit MAIL_RAW --replicas 3`) or the configuration"
+        );
+    }
+}

@@ -33,6 +33,10 @@ pub struct Config {
     /// Env: `POSTERN_NATS_REPLICAS`.
     #[serde(default = "default_replicas")]
     pub replicas: usize,
+    /// Test builds only: honour the failpoint headers of `score::failpoint` (a message that
+    /// makes scoring panic or abort). A release build refuses to start with it.
+    #[serde(default)]
+    pub failpoints: bool,
     /// Messages this process scores at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
@@ -156,6 +160,11 @@ impl Config {
         }
         if self.max_deliver < 1 {
             return Err(ConfigError::Invalid("max_deliver must be at least 1".into()));
+        }
+        if self.failpoints && !cfg!(debug_assertions) {
+            return Err(ConfigError::Invalid(
+                "failpoints = true is for test builds (with debug assertions); this is a release build".into(),
+            ));
         }
         proto::cluster::check_replica_count(self.replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if proto::cluster::server_urls(&self.nats_url).is_empty() {

@@ -16,29 +16,49 @@ pub struct Verdict {
 pub const NO_HEADERS: &str = "no_headers";
 pub const ANALYSIS_FAILED: &str = "analysis_failed";
 
-/// Scores one message. A panic inside the parser or a check (a bug, which real mail can
-/// find) is caught here: the message still gets a verdict, with the failure as evidence,
-/// instead of being redelivered until it is dead-lettered.
-pub fn score(raw: &[u8], facts: &MessageFacts) -> Verdict {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| score_unguarded(raw, facts))) {
-        Ok(verdict) => verdict,
-        Err(panic) => {
-            let reason = panic
+/// A panic inside the parser or a check (a bug, which real mail can find), caught while
+/// scoring one message, with the panic's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("scoring panicked: {0}")]
+pub struct ScoringPanicked(pub String);
+
+/// Scores one message, a panic caught and returned. The worker retries such a message and
+/// dead-letters it after its last delivery but one, with the panic as the reason.
+/// `failpoints` (honoured by builds with debug assertions only, see [`failpoint`]) lets a
+/// test message make scoring panic or crash the process.
+pub fn try_score(raw: &[u8], facts: &MessageFacts, failpoints: bool) -> Result<Verdict, ScoringPanicked> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if failpoints {
+            failpoint::before_scoring(raw);
+        }
+        score_unguarded(raw, facts)
+    }))
+    .map_err(|panic| {
+        ScoringPanicked(
+            panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            Verdict {
-                disposition: Disposition::None,
-                attributes: Vec::new(),
-                detections: vec![Detection {
-                    name: ANALYSIS_FAILED.into(),
-                    score_milli: 0,
-                    evidence: format!("analysis failed: {reason}"),
-                }],
-                headers: HeaderSummary::default(),
-            }
-        }
+                .unwrap_or_else(|| "unknown panic".to_owned()),
+        )
+    })
+}
+
+/// Scores one message for an evaluation: a panic becomes a NONE verdict with the failure
+/// as its evidence (`analysis_failed`), so one bad file does not stop a corpus run.
+pub fn score(raw: &[u8], facts: &MessageFacts) -> Verdict {
+    match try_score(raw, facts, false) {
+        Ok(verdict) => verdict,
+        Err(ScoringPanicked(reason)) => Verdict {
+            disposition: Disposition::None,
+            attributes: Vec::new(),
+            detections: vec![Detection {
+                name: ANALYSIS_FAILED.into(),
+                score_milli: 0,
+                evidence: format!("analysis failed: {reason}"),
+            }],
+            headers: HeaderSummary::default(),
+        },
     }
 }
 
@@ -56,6 +76,31 @@ pub struct Analysis {
     pub from_address: Option<String>,
     /// No header could be parsed: nothing more is decided.
     pub unparsable: bool,
+}
+
+/// Test builds' failpoints: a message carrying `X-Postern-Failpoint: score-panic` makes
+/// scoring panic, one with `score-abort` aborts the process (as a stack overflow in a
+/// parser would, which no `catch_unwind` stops). Builds without debug assertions (release,
+/// what is deployed) contain neither, and the scorer's config refuses `failpoints = true`.
+pub mod failpoint {
+    pub const SCORE_PANIC: &[u8] = b"X-Postern-Failpoint: score-panic";
+    pub const SCORE_ABORT: &[u8] = b"X-Postern-Failpoint: score-abort";
+
+    fn carries(raw: &[u8], marker: &[u8]) -> bool {
+        raw.windows(marker.len()).any(|w| w == marker)
+    }
+
+    pub fn before_scoring(raw: &[u8]) {
+        if cfg!(debug_assertions) {
+            if carries(raw, SCORE_PANIC) {
+                panic!("failpoint score-panic");
+            }
+            if carries(raw, SCORE_ABORT) {
+                eprintln!("failpoint score-abort: aborting the process");
+                std::process::abort();
+            }
+        }
+    }
 }
 
 fn score_unguarded(raw: &[u8], facts: &MessageFacts) -> Verdict {
@@ -178,6 +223,22 @@ mod tests {
 
     fn facts(sender: &str) -> MessageFacts {
         MessageFacts { envelope_sender: sender.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn a_panic_while_scoring_is_returned_and_failpoints_need_asking() {
+        let poison = b"From: a@example.com\r\nX-Postern-Failpoint: score-panic\r\nSubject: x\r\n\r\nhi\r\n";
+        // Without failpoints the marker is just a header.
+        assert_eq!(try_score(poison, &facts("a@example.com"), false).unwrap().disposition, Disposition::None);
+        assert_eq!(
+            try_score(poison, &facts("a@example.com"), true).unwrap_err(),
+            ScoringPanicked("failpoint score-panic".into())
+        );
+        // An evaluation turns the panic into evidence instead.
+        let std::result::Result::Ok(v) = std::panic::catch_unwind(|| score(poison, &facts("a@example.com"))) else {
+            panic!("score must not panic")
+        };
+        assert!(v.detections.iter().all(|d| d.name != ANALYSIS_FAILED), "no failpoint without asking: {v:?}");
     }
 
     #[test]

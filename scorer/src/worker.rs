@@ -6,7 +6,7 @@ use crate::analysis::new_domain::DomainAges;
 use crate::auth::{Authenticator, Delivery, Network, TxtRecords};
 use crate::config::{Config, DnsMode};
 use crate::error::{Outcome, RunError};
-use crate::score::score;
+use crate::score::{ScoringPanicked, try_score};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use futures::StreamExt;
@@ -185,9 +185,19 @@ impl Worker {
             { field::DELIVERED } = delivered
         );
         async {
+            // The last delivery JetStream will make of a message that earlier deliveries never
+            // finished (the scorer crashed or stalled on it, or could not store its result):
+            // it is dead-lettered without another try, so a message that kills the process
+            // cannot kill it forever, and it is not left unscored and unreported either.
+            let last_try = delivered > 1 && delivered >= self.config.max_deliver;
             let outcome = match decoded {
+                _ if last_try => Outcome::Reject(format!(
+                    "delivered {delivered} times and never scored: each try crashed or stalled the scorer, or \
+                     could not store its result (max_deliver {})",
+                    self.config.max_deliver
+                )),
                 Err(e) => Outcome::Reject(format!("undecodable raw event: {e}")),
-                Ok((envelope, Event::RawMailReceived(raw))) => self.score_and_publish(envelope, raw).await,
+                Ok((envelope, Event::RawMailReceived(raw))) => self.score_and_publish(envelope, raw, delivered).await,
                 Ok((envelope, other)) => {
                     Outcome::Reject(format!("unexpected {} on {}", other.event_type(), envelope.tenant))
                 }
@@ -237,7 +247,7 @@ impl Worker {
         }
     }
 
-    async fn score_and_publish(&self, raw_envelope: Envelope, raw: proto::RawMailReceived) -> Outcome {
+    async fn score_and_publish(&self, raw_envelope: Envelope, raw: proto::RawMailReceived, delivered: i64) -> Outcome {
         let bytes = match self.body(&raw).await {
             Ok(b) => b,
             Err(e) => {
@@ -264,8 +274,19 @@ impl Worker {
             combination: self.detection.combination.clone(),
         };
         // Large messages take milliseconds of CPU: off the async threads.
-        let verdict = match tokio::task::spawn_blocking(move || score(&bytes, &facts)).await {
-            Ok(v) => v,
+        let failpoints = self.config.failpoints;
+        let verdict = match tokio::task::spawn_blocking(move || try_score(&bytes, &facts, failpoints)).await {
+            Ok(Ok(v)) => v,
+            // A panic: tried again (another scorer, a later policy or model may differ), and
+            // dead-lettered with the panic as the reason before the last delivery, which
+            // would be dead-lettered without it.
+            Ok(Err(ScoringPanicked(panic))) if delivered + 1 >= self.config.max_deliver => {
+                return Outcome::Reject(format!("scoring panicked on {delivered} deliveries: {panic}"));
+            }
+            Ok(Err(ScoringPanicked(panic))) => {
+                error!(%panic, "scoring panicked; the message will be tried again");
+                return Outcome::Retry(Duration::from_secs(1));
+            }
             Err(e) => return Outcome::Reject(format!("scoring task failed: {e}")),
         };
         let envelope = Envelope {

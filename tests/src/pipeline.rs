@@ -41,6 +41,7 @@ fn launch(
     replicas: usize,
     scorers: usize,
     ingest_extra: &str,
+    scorer_extra: &str,
     projector_extra: &str,
     views: Option<&std::path::Path>,
 ) -> Result<Launched> {
@@ -57,7 +58,10 @@ fn launch(
     // error).
     std::fs::write(
         path("scorer.toml"),
-        format!("nats_url = \"{nats_url}\"\nreplicas = {replicas}\nack_wait = \"10s\"\ndns = \"offline\"\n"),
+        format!(
+            "nats_url = \"{nats_url}\"\nreplicas = {replicas}\ndns = \"offline\"\n{}",
+            if scorer_extra.is_empty() { "ack_wait = \"10s\"\n" } else { scorer_extra }
+        ),
     )?;
     std::fs::write(
         path("projector.toml"),
@@ -122,7 +126,7 @@ impl ClusterPipeline {
         let cluster = NatsCluster::start(durability)?;
         let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
         let Launched { smtp, http, ingest, scorers, projector } =
-            launch(dir.path(), &cluster.url(), 3, 2, "", "", None)?;
+            launch(dir.path(), &cluster.url(), 3, 2, "", "", "", None)?;
         Ok(ClusterPipeline { smtp, http, ingest, scorers, projector, cluster, dir })
     }
 
@@ -152,6 +156,17 @@ impl Pipeline {
         Self::start_on(NatsServer::start()?, ingest_extra, projector_extra)
     }
 
+    /// Starts with these lines as the scorer's config (after its NATS and DNS settings;
+    /// in place of the default `ack_wait = "10s"`).
+    pub fn start_with_scorer_config(scorer_extra: &str) -> Result<Self> {
+        let nats = NatsServer::start()?;
+        let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
+        let Launched { smtp, http, ingest, mut scorers, projector } =
+            launch(dir.path(), &nats.url(), 1, 1, "", scorer_extra, "", None)?;
+        let scorer = scorers.pop().context("one scorer was started")?;
+        Ok(Pipeline { smtp, http, ingest, scorer, projector, nats, dir })
+    }
+
     /// Starts on a server the caller chose (a durable one, say).
     pub fn start_on(nats: NatsServer, ingest_extra: &str, projector_extra: &str) -> Result<Self> {
         Self::start_with_views_at(nats, ingest_extra, projector_extra, None)
@@ -166,7 +181,7 @@ impl Pipeline {
         views: Option<&std::path::Path>,
     ) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
-        let launched = launch(dir.path(), &nats.url(), 1, 1, ingest_extra, projector_extra, views)?;
+        let launched = launch(dir.path(), &nats.url(), 1, 1, ingest_extra, "", projector_extra, views)?;
         let Launched { smtp, http, ingest, mut scorers, projector } = launched;
         let scorer = scorers.pop().context("one scorer was started")?;
         Ok(Pipeline { smtp, http, ingest, scorer, projector, nats, dir })

@@ -7,7 +7,6 @@
 
 use crate::config::TokenEntry;
 use crate::query::{self, SearchQuery, Trace};
-use crate::store::Store;
 use crate::store::schema::search::Field;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -26,10 +25,13 @@ use std::time::Duration;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<Store>,
+    /// The views (closed for a moment while the fold reopens them after a failed write).
+    pub store: Arc<crate::views::SharedStore>,
     /// JetStream, for raw messages and publishing reclassifications (None: read-only).
     pub js: Option<async_nats::jetstream::Context>,
     pub tokens: Arc<Vec<TokenEntry>>,
+    /// Whether the fold keeps the views current (health answers 503 when it does not).
+    pub fold: Arc<crate::FoldState>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -75,6 +77,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(json!({"error": {"code": self.code, "message": self.message}}))).into_response()
+    }
+}
+
+impl From<crate::views::ViewsClosed> for ApiError {
+    fn from(e: crate::views::ViewsClosed) -> Self {
+        ApiError::unavailable(e.to_string())
     }
 }
 
@@ -180,14 +188,29 @@ fn url_decode_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(json!({
-        "status": "ok",
-        "checkpoints": {
-            STREAM_RAW: state.store.checkpoint(STREAM_RAW)?,
-            STREAM_EVENTS: state.store.checkpoint(STREAM_EVENTS)?,
-        }
-    })))
+/// 200 `ok` while the fold keeps the views current; 503 `not_ready` with the reason while it
+/// cannot write (a full disk, say) and tries again: the views answer, but fall behind.
+async fn health(State(state): State<AppState>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let checkpoints = match state.store.get() {
+        Ok(store) => json!({
+            STREAM_RAW: store.checkpoint(STREAM_RAW)?,
+            STREAM_EVENTS: store.checkpoint(STREAM_EVENTS)?,
+        }),
+        Err(_) => serde_json::Value::Null,
+    };
+    Ok(match state.fold.failure() {
+        None => (StatusCode::OK, Json(json!({ "status": "ok", "checkpoints": checkpoints }))),
+        Some(failure) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "not_ready",
+                "reason": format!("the views are not being updated: {}", failure.reason),
+                "since": failure.since.to_string(),
+                "attempts": failure.attempts,
+                "checkpoints": checkpoints,
+            })),
+        ),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,9 +243,9 @@ async fn lookup_messages(
     let _ = q.tenant;
     let tenant = caller.tenant.as_str();
     let records = match (q.message_id.as_deref(), q.postern_id.as_deref()) {
-        (Some(mid), None) if !mid.trim().is_empty() => query::by_message_id(&state.store, tenant, mid)?,
+        (Some(mid), None) if !mid.trim().is_empty() => query::by_message_id(&*state.store.get()?, tenant, mid)?,
         (None, Some(pid)) => {
-            query::by_postern_id(&state.store, tenant, parse_postern_id(pid)?.as_str())?.into_iter().collect()
+            query::by_postern_id(&*state.store.get()?, tenant, parse_postern_id(pid)?.as_str())?.into_iter().collect()
         }
         _ => return Err(ApiError::bad_request("give exactly one of message_id or postern_id")),
     };
@@ -238,7 +261,7 @@ async fn get_message(
 ) -> Result<Json<Trace>, ApiError> {
     query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let pid = parse_postern_id(&postern_id)?;
-    match query::by_postern_id(&state.store, caller.tenant.as_str(), pid.as_str())? {
+    match query::by_postern_id(&*state.store.get()?, caller.tenant.as_str(), pid.as_str())? {
         Some(record) => Ok(Json(Trace::of(&record))),
         None => Err(ApiError::not_found(format!("no message {pid}"))),
     }
@@ -254,7 +277,7 @@ async fn get_raw(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let pid = parse_postern_id(&postern_id)?;
-    let record = query::by_postern_id(&state.store, caller.tenant.as_str(), pid.as_str())?
+    let record = query::by_postern_id(&*state.store.get()?, caller.tenant.as_str(), pid.as_str())?
         .ok_or_else(|| ApiError::not_found(format!("no message {pid}")))?;
     let index = q.copy.unwrap_or(0);
     let copy = record.copies.get(index).ok_or_else(|| {
@@ -355,7 +378,7 @@ async fn search(
 ) -> Result<Json<query::SearchPage>, ApiError> {
     let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let q = search_query(caller.tenant.as_str(), &p, Timestamp::now().millis()).map_err(ApiError::bad_request)?;
-    let store = state.store.clone();
+    let store = state.store.get()?;
     let page = tokio::task::spawn_blocking(move || query::search(&store, &q))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
@@ -399,7 +422,7 @@ async fn daily_report(
     if !(1..=100).contains(&top) {
         return Err(ApiError::bad_request("top: 1 to 100"));
     }
-    let report = query::report(&state.store, caller.tenant.as_str(), from, to, top)?;
+    let report = query::report(&*state.store.get()?, caller.tenant.as_str(), from, to, top)?;
     match p.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(report).into_response()),
         "csv" => {
@@ -440,11 +463,18 @@ async fn submit_reclassification(
         "user" => proto::SubmissionType::User,
         other => return Err(ApiError::bad_request(format!("type: {other:?} is not team or user"))),
     };
-    let record = crate::reclassify::find_message(&state.store, caller.tenant.as_str(), &b)?;
+    let record = crate::reclassify::find_message(&*state.store.get()?, caller.tenant.as_str(), &b)?;
     let requested_by = b.requested_by.clone().or(caller.name.clone()).unwrap_or_else(|| "api".to_owned());
-    let outcome =
-        crate::reclassify::submit(js, &state.store, &record, submission_type, requested, &requested_by, &b.comment)
-            .await?;
+    let outcome = crate::reclassify::submit(
+        js,
+        &*state.store.get()?,
+        &record,
+        submission_type,
+        requested,
+        &requested_by,
+        &b.comment,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(outcome)))
 }
 
@@ -470,7 +500,7 @@ async fn list_reclassifications(
         return Err(ApiError::bad_request(format!("status: {s:?} is not pending, accepted, rejected or withdrawn")));
     }
     let limit = p.limit.unwrap_or(100).clamp(1, 1000);
-    let list = crate::reclassify::list(&state.store, caller.tenant.as_str(), status.as_deref(), limit)?;
+    let list = crate::reclassify::list(&*state.store.get()?, caller.tenant.as_str(), status.as_deref(), limit)?;
     Ok(Json(json!({ "reclassifications": list })))
 }
 
@@ -501,7 +531,7 @@ async fn resolve_reclassification(
     let resolved_by = b.resolved_by.clone().or(caller.name.clone()).unwrap_or_else(|| "api".to_owned());
     let answer = crate::reclassify::resolve(
         js,
-        &state.store,
+        &*state.store.get()?,
         caller.tenant.as_str(),
         &submission_id,
         outcome,

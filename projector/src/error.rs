@@ -29,6 +29,9 @@ pub enum StoreError {
         "view format {found} on disk, this build writes {expected}: rebuild the views from the streams (projector serve --rebuild)"
     )]
     FormatMismatch { found: u32, expected: u32 },
+    /// Closing and opening the database again (after a failed write) did not work.
+    #[error("reopening the views: {0}")]
+    Reopen(String),
 }
 
 /// Why a stream the projector creates could not be made ready.

@@ -11,6 +11,7 @@ pub mod rebuild;
 pub mod reclassify;
 pub mod store;
 pub mod view;
+pub mod views;
 
 use crate::config::Config;
 use crate::error::RunError;
@@ -39,7 +40,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
         std::fs::create_dir_all(parent)
             .map_err(|e| RunError::ViewsFolder(format!("creating {}: {e}", parent.display())))?;
     }
-    let store = Arc::new(Store::open(&config.db_path)?);
+    let views = Arc::new(views::SharedStore::new(config.db_path.clone(), Store::open(&config.db_path)?));
     let client = async_nats::ConnectOptions::new()
         .name("postern-projector")
         .retry_on_initial_connect()
@@ -58,53 +59,97 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let mut receivers = Vec::new();
-    for stream in [STREAM_RAW, STREAM_EVENTS] {
-        let (tx, rx) = mpsc::channel::<consumer::Delivery>(consumer::FOLLOWER_BUFFER);
-        let checkpoint = store.checkpoint(stream)?;
-        tracker.spawn(consumer::follow(js.clone(), stream, checkpoint, None, tx, token.clone()));
-        receivers.push(rx);
-    }
     // MAIL_TRAINING, for the API's training events: made in the background, so that the API
     // answers while NATS or a cluster's election is not there yet.
     tracker.spawn(ensure_training_stream(js.clone(), config.replicas, token.clone()));
-    let mut folder = tokio::spawn(fold_loop(store.clone(), consumer::Merge::new(receivers), config.batch_size));
+    let fold_state = Arc::new(FoldState::default());
     let http = tokio::spawn(
         axum::serve(
             listener,
             api::router(api::AppState {
-                store: store.clone(),
+                store: views.clone(),
                 js: Some(js.clone()),
                 tokens: Arc::new(config.tokens.clone()),
+                fold: fold_state.clone(),
             }),
         )
         .with_graceful_shutdown(token.clone().cancelled_owned())
         .into_future(),
     );
 
-    // Run until shutdown, or until folding stops by itself (a store error: exit non-zero).
-    let stopped_early = tokio::select! {
-        _ = shutdown => None,
-        r = &mut folder => Some(r),
+    // Fold until shutdown. A fold that stops on a store error (a full disk, say) leaves the
+    // API up and not ready (503 on /api/v1/health, with the reason) and starts again from
+    // the stored checkpoints after a pause, until a batch is written again.
+    tokio::pin!(shutdown);
+    let grace = config.shutdown_grace;
+    let mut pause = FOLD_RETRY_FIRST;
+    let mut reopen = false;
+    let folded = 'fold: loop {
+        let failure = 'pass: {
+            // RocksDB refuses writes after a failed one until it is opened again: every pass
+            // after the first follows a failure.
+            if reopen && let Err(e) = views.reopen(REOPEN_WAIT).await {
+                break 'pass e.to_string();
+            }
+            let store = views.get().map_err(|e| RunError::Fold(e.to_string()))?;
+            let followers = token.child_token();
+            let mut receivers = Vec::new();
+            for stream in [STREAM_RAW, STREAM_EVENTS] {
+                let (tx, rx) = mpsc::channel::<consumer::Delivery>(consumer::FOLLOWER_BUFFER);
+                let checkpoint = store.checkpoint(stream)?;
+                tracker.spawn(consumer::follow(js.clone(), stream, checkpoint, None, tx, followers.clone()));
+                receivers.push(rx);
+            }
+            let mut folder = tokio::spawn(fold_loop(
+                store.clone(),
+                consumer::Merge::new(receivers),
+                config.batch_size,
+                fold_state.clone(),
+            ));
+            let stopped = tokio::select! {
+                _ = &mut shutdown => None,
+                r = &mut folder => Some(r),
+            };
+            followers.cancel();
+            match stopped {
+                None => {
+                    info!("shutting down: stopping the followers, folding what was read");
+                    break 'fold tokio::time::timeout(grace, folder)
+                        .await
+                        .unwrap_or_else(|_| Ok(Err(RunError::Fold(format!("did not finish within {grace:?}")))));
+                }
+                Some(Ok(Err(e))) => {
+                    if fold_state.is_ready() {
+                        // The first failure since batches were written: a short pause first.
+                        pause = FOLD_RETRY_FIRST;
+                    }
+                    e.to_string()
+                }
+                // The followers ended (the connection closed for good), or the task panicked.
+                Some(other) => break 'fold other,
+            }
+        };
+        error!(error = %failure, retry_in = ?pause, "the views are not ready; reopening them and folding again from the checkpoints");
+        fold_state.set_failed(failure);
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = &mut shutdown => break Ok(Ok(())),
+        }
+        pause = (pause * 2).min(FOLD_RETRY_MAX);
+        reopen = true;
     };
-    info!("shutting down: stopping the followers, folding what was read");
     token.cancel();
     tracker.close();
     tracker.wait().await;
-    let grace = config.shutdown_grace;
-    let folded = match stopped_early {
-        Some(joined) => joined,
-        None => tokio::time::timeout(grace, folder)
-            .await
-            .unwrap_or_else(|_| Ok(Err(RunError::Fold(format!("did not finish within {grace:?}"))))),
-    };
     match tokio::time::timeout(grace, http).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => error!(error = %e, "HTTP server failed"),
         Ok(Err(e)) => error!(error = %e, "HTTP task failed"),
         Err(_) => warn!("HTTP requests still open after the grace period"),
     }
-    store.flush()?;
+    if let Ok(store) = views.get() {
+        store.flush()?;
+    }
     client.drain().await.ok();
     info!("projector stopped");
     folded.map_err(|e| RunError::Fold(format!("the fold task failed: {e}")))?
@@ -135,13 +180,64 @@ async fn ensure_training_stream(js: async_nats::jetstream::Context, replicas: us
     }
 }
 
+/// Pauses before folding again after a failed write: doubling from the first to the last.
+const FOLD_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+const FOLD_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a reopen waits for the API requests that still read the views.
+const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether the fold is keeping the views current: what `/api/v1/health` reports.
+#[derive(Debug, Default)]
+pub struct FoldState {
+    failed: std::sync::Mutex<Option<FoldFailure>>,
+}
+
+/// Why the fold stopped, and since when.
+#[derive(Debug, Clone)]
+pub struct FoldFailure {
+    pub reason: String,
+    pub since: proto::Timestamp,
+    /// Failed attempts since the last written batch.
+    pub attempts: u32,
+}
+
+impl FoldState {
+    fn set_failed(&self, reason: String) {
+        let mut failed = self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let attempts = failed.as_ref().map_or(0, |f| f.attempts) + 1;
+        let since = failed.as_ref().map_or_else(proto::Timestamp::now, |f| f.since);
+        *failed = Some(FoldFailure { reason, since, attempts });
+    }
+
+    fn set_written(&self) {
+        let mut failed = self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(f) = failed.take() {
+            info!(attempts = f.attempts, "folding again: the views are ready");
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.failure().is_none()
+    }
+
+    /// The failure that keeps the views from being current, if any.
+    pub fn failure(&self) -> Option<FoldFailure> {
+        self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
 /// Payload bytes that make a batch full before it has `batch_size` events: raw events
 /// carry messages of up to a megabyte inline, and a batch is held in memory whole.
 pub const BATCH_BYTES: usize = 32 * 1024 * 1024;
 
 /// Folds whatever the followers send, in batches, until every follower is gone. The next
 /// batch is gathered while the previous one is written.
-async fn fold_loop(store: Arc<Store>, mut merge: consumer::Merge, batch_size: usize) -> Result<(), RunError> {
+async fn fold_loop(
+    store: Arc<Store>,
+    mut merge: consumer::Merge,
+    batch_size: usize,
+    state: Arc<FoldState>,
+) -> Result<(), RunError> {
     let mut writing: Option<tokio::task::JoinHandle<Result<(), RunError>>> = None;
     loop {
         let next = match writing.as_mut() {
@@ -162,9 +258,11 @@ async fn fold_loop(store: Arc<Store>, mut merge: consumer::Merge, batch_size: us
         let Some(batch) = next else { return Ok(()) };
         let span = info_span!("project", events = batch.len());
         let s = store.clone();
+        let state = state.clone();
         writing = Some(tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let stats = apply_batch(&s, &batch)?;
+            state.set_written();
             tracing::debug!(
                 projector_events_folded_total = stats.folded,
                 projector_events_skipped_total = stats.skipped,

@@ -32,6 +32,8 @@ pub struct AppState {
     pub tokens: Arc<Vec<TokenEntry>>,
     /// Whether the fold keeps the views current (health answers 503 when it does not).
     pub fold: Arc<crate::FoldState>,
+    /// The tenants this projector holds (None: all).
+    pub shard: Option<crate::shard::Shard>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -126,6 +128,7 @@ impl FromRequestParts<AppState> for Caller {
                 Some(t) => t,
                 None => TenantId::new("default").expect("a valid name"),
             };
+            held_here(state, &tenant)?;
             return Ok(Caller { tenant, name: None });
         }
         let unauthorized = |m: &str| {
@@ -150,7 +153,24 @@ impl FromRequestParts<AppState> for Caller {
         if asked.is_some_and(|a| a != tenant) {
             return Err(ApiError::not_found("no such tenant"));
         }
+        held_here(state, &tenant)?;
         Ok(Caller { tenant, name: (!entry.name.is_empty()).then(|| entry.name.clone()) })
+    }
+}
+
+/// A tenant another shard holds: 421 Misdirected Request, naming that shard. (No proxy: the
+/// client, or the load balancer in front, asks the right projector.)
+fn held_here(state: &AppState, tenant: &TenantId) -> Result<(), ApiError> {
+    match state.shard {
+        Some(shard) if !shard.holds(tenant.as_str()) => Err(ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "wrong_shard",
+            format!(
+                "tenant {tenant} is held by the projector of shard {}; this one holds shard {shard}",
+                shard.owner_of(tenant.as_str())
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -199,7 +219,14 @@ async fn health(State(state): State<AppState>) -> Result<(StatusCode, Json<serde
         Err(_) => serde_json::Value::Null,
     };
     Ok(match state.fold.failure() {
-        None => (StatusCode::OK, Json(json!({ "status": "ok", "checkpoints": checkpoints }))),
+        None => (
+            StatusCode::OK,
+            Json(json!({
+                "status": "ok",
+                "checkpoints": checkpoints,
+                "shard": state.shard.map_or_else(|| "all".to_owned(), |s| s.to_string()),
+            })),
+        ),
         Some(failure) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({

@@ -10,6 +10,7 @@ use std::time::Duration;
 pub const ENV_NATS_URL: &str = "NATS_URL";
 pub const ENV_DB_PATH: &str = "POSTERN_PROJECTOR_DB";
 pub const ENV_HTTP_LISTEN: &str = "POSTERN_HTTP_LISTEN";
+pub const ENV_SHARD: &str = "POSTERN_PROJECTOR_SHARD";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +35,12 @@ pub struct Config {
     /// How long shutdown waits for the last batch and the HTTP requests in flight.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// This projector's part of the tenants, `"INDEX/COUNT"` (`"1/4"`: the first of four), by
+    /// a stable hash of the tenant's name; it folds and serves only those tenants, and
+    /// answers 421 for the others, naming the shard that holds them. None (the default):
+    /// every tenant. Env: `POSTERN_PROJECTOR_SHARD`.
+    #[serde(default)]
+    pub shard: Option<crate::shard::Shard>,
     /// API bearer tokens, stored as SHA-256 hashes (`projector token new` makes one). With
     /// none, the API is open (for a local install on loopback) and takes `tenant=`.
     #[serde(default)]
@@ -114,6 +121,13 @@ impl Config {
                 .trim()
                 .parse()
                 .map_err(|_| ConfigError::Invalid(format!("{}={v:?} is not a number", proto::cluster::ENV_REPLICAS)))?;
+        }
+        if let Some(v) = var(ENV_SHARD) {
+            self.shard = if v.trim().is_empty() || v.trim() == "all" {
+                None
+            } else {
+                Some(v.parse().map_err(|e: crate::shard::BadShard| ConfigError::Invalid(format!("{ENV_SHARD}: {e}")))?)
+            };
         }
         if let Some(v) = var(ENV_DB_PATH) {
             self.db_path = PathBuf::from(v);

@@ -29,6 +29,11 @@ pub enum StoreError {
         "view format {found} on disk, this build writes {expected}: rebuild the views from the streams (projector serve --rebuild)"
     )]
     FormatMismatch { found: u32, expected: u32 },
+    /// The views hold another part of the tenants than the configured `shard`.
+    #[error(
+        "the views hold the tenants of shard {found}, the configuration says {wanted}: rebuild them (projector serve --rebuild) or fix the shard"
+    )]
+    ShardMismatch { found: String, wanted: String },
     /// Closing and opening the database again (after a failed write) did not work.
     #[error("reopening the views: {0}")]
     Reopen(String),

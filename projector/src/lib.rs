@@ -9,13 +9,14 @@ pub mod query;
 pub mod raw;
 pub mod rebuild;
 pub mod reclassify;
+pub mod shard;
 pub mod store;
 pub mod view;
 pub mod views;
 
 use crate::config::Config;
 use crate::error::RunError;
-use crate::projection::apply_batch;
+use crate::projection::apply_batch_scoped;
 use crate::store::Store;
 use proto::subject::{STREAM_EVENTS, STREAM_RAW};
 use std::future::Future;
@@ -40,7 +41,9 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
         std::fs::create_dir_all(parent)
             .map_err(|e| RunError::ViewsFolder(format!("creating {}: {e}", parent.display())))?;
     }
-    let views = Arc::new(views::SharedStore::new(config.db_path.clone(), Store::open(&config.db_path)?));
+    let store = Store::open(&config.db_path)?;
+    store.claim_shard(config.shard)?;
+    let views = Arc::new(views::SharedStore::new(config.db_path.clone(), store));
     let client = async_nats::ConnectOptions::new()
         .name("postern-projector")
         .retry_on_initial_connect()
@@ -71,6 +74,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
                 js: Some(js.clone()),
                 tokens: Arc::new(config.tokens.clone()),
                 fold: fold_state.clone(),
+                shard: config.shard,
             }),
         )
         .with_graceful_shutdown(token.clone().cancelled_owned())
@@ -104,6 +108,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
                 store.clone(),
                 consumer::Merge::new(receivers),
                 config.batch_size,
+                config.shard,
                 fold_state.clone(),
             ));
             let stopped = tokio::select! {
@@ -236,6 +241,7 @@ async fn fold_loop(
     store: Arc<Store>,
     mut merge: consumer::Merge,
     batch_size: usize,
+    shard: Option<shard::Shard>,
     state: Arc<FoldState>,
 ) -> Result<(), RunError> {
     let mut writing: Option<tokio::task::JoinHandle<Result<(), RunError>>> = None;
@@ -261,7 +267,7 @@ async fn fold_loop(
         let state = state.clone();
         writing = Some(tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let stats = apply_batch(&s, &batch)?;
+            let stats = apply_batch_scoped(&s, &batch, None, shard.as_ref())?;
             state.set_written();
             tracing::debug!(
                 projector_events_folded_total = stats.folded,

@@ -180,6 +180,9 @@ enum Command {
     Verify {
         left: PathBuf,
         right: PathBuf,
+        /// Compare only this tenant's keys (a shard's views against an unsharded projector's).
+        #[arg(long)]
+        tenant: Option<String>,
         /// How many differences to show.
         #[arg(long, default_value_t = 10)]
         show: usize,
@@ -491,7 +494,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let js = async_nats::jetstream::new(client);
             let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let started = std::time::Instant::now();
-            let stats = projector::rebuild::rebuild(&js, &db, as_of, batch_size.max(1), |read, total| {
+            let stats = projector::rebuild::rebuild(&js, &db, as_of, config.shard, batch_size.max(1), |read, total| {
                 let rate = read as f64 / started.elapsed().as_secs_f64().max(0.001);
                 let width = 30usize;
                 let done = if total > 0 { (read as usize * width / total as usize).min(width) } else { width };
@@ -528,14 +531,17 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { left, right, show } => {
+        Command::Verify { left, right, show, tenant } => {
             let open = |p: &std::path::Path| {
                 projector::store::Store::open_read_only(p).with_context(|| format!("opening {}", p.display()))
             };
             let (a, b) = (open(&left)?, open(&right)?);
-            let report = projector::rebuild::verify(&a, &b, show)?;
+            let report = projector::rebuild::verify_tenant(&a, &b, show, tenant.as_deref())?;
             if report.differences == 0 {
-                println!("identical: {} keys compared in every column family", report.keys);
+                match &tenant {
+                    Some(t) => println!("identical: {} keys of tenant {t} compared", report.keys),
+                    None => println!("identical: {} keys compared in every column family", report.keys),
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             println!("{} differences in {} keys; the first:", report.differences, report.keys);

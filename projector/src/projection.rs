@@ -36,6 +36,17 @@ pub fn apply_batch(store: &Store, events: &[StreamEvent]) -> Result<BatchStats, 
 /// The same, leaving out events that occurred after `as_of` (ms): the views as they
 /// stood then.
 pub fn apply_batch_as_of(store: &Store, events: &[StreamEvent], as_of: Option<u64>) -> Result<BatchStats, StoreError> {
+    apply_batch_scoped(store, events, as_of, None)
+}
+
+/// The same, folding only the tenants `shard` holds (all when None); the others' events
+/// are passed over (the checkpoints still advance past them).
+pub fn apply_batch_scoped(
+    store: &Store,
+    events: &[StreamEvent],
+    as_of: Option<u64>,
+    shard: Option<&crate::shard::Shard>,
+) -> Result<BatchStats, StoreError> {
     let mut stats = BatchStats::default();
     let mut checkpoints: BTreeMap<&'static str, u64> = BTreeMap::new();
     // Records touched in this batch, by key, with what they were before the batch: later
@@ -70,6 +81,10 @@ pub fn apply_batch_as_of(store: &Store, events: &[StreamEvent], as_of: Option<u6
             continue;
         }
         let tenant = envelope.tenant.as_str();
+        if shard.is_some_and(|s| !s.holds(tenant)) {
+            stats.skipped += 1;
+            continue;
+        }
         if let proto::Event::PolicyChanged(change) = &decoded {
             let row = policy_changes::PolicyChangeRow {
                 at: envelope.occurred_at.millis(),

@@ -4,7 +4,7 @@
 
 use crate::consumer::{Merge, follow};
 use crate::error::{RunError, StoreError};
-use crate::projection::{StreamEvent, apply_batch_as_of};
+use crate::projection::{StreamEvent, apply_batch_scoped};
 use crate::store::{COLUMN_FAMILIES, Store};
 use async_nats::jetstream;
 use proto::subject::{STREAM_EVENTS, STREAM_RAW};
@@ -33,12 +33,14 @@ impl RebuildStats {
 }
 
 /// Folds MAIL_RAW and MAIL_EVENTS, each from its first sequence to its last sequence when the
-/// rebuild started, into a new database at `target` (which must not exist). `progress` is
+/// rebuild started, into a new database at `target` (which must not exist), only the
+/// tenants of `shard` when one is given (a sharded projector's views). `progress` is
 /// called now and then with (events read, events to read).
 pub async fn rebuild(
     js: &jetstream::Context,
     target: &Path,
     as_of: Option<u64>,
+    shard: Option<crate::shard::Shard>,
     batch_size: usize,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RebuildStats, RunError> {
@@ -46,6 +48,7 @@ pub async fn rebuild(
         return Err(RunError::ViewsFolder(format!("{} exists: rebuild writes a fresh database", target.display())));
     }
     let store = std::sync::Arc::new(Store::open_for_rebuild(target)?);
+    store.claim_shard(shard)?;
     let started = Instant::now();
     let mut stats = RebuildStats::default();
     let mut plan = Vec::new();
@@ -65,7 +68,7 @@ pub async fn rebuild(
     let folder = tokio::task::spawn_blocking(move || -> Result<(u64, u64, u64), StoreError> {
         let (mut folded, mut skipped, mut rejected) = (0, 0, 0);
         while let Some(batch) = rx.blocking_recv() {
-            let b = apply_batch_as_of(&folder_store, &batch, as_of)?;
+            let b = apply_batch_scoped(&folder_store, &batch, as_of, shard.as_ref())?;
             folded += b.folded as u64;
             skipped += b.skipped as u64;
             rejected += b.rejected as u64;
@@ -163,10 +166,34 @@ pub struct VerifyReport {
 /// Compares every column family of two databases key by key, keeping the first
 /// `keep` differences.
 pub fn verify(left: &Store, right: &Store, keep: usize) -> Result<VerifyReport, StoreError> {
+    verify_tenant(left, right, keep, None)
+}
+
+/// [`verify`], of one tenant's keys only when `tenant` is given (every column family but
+/// `meta`, whose checkpoints and shard belong to the database): how a shard's views are
+/// checked against an unsharded projector's.
+pub fn verify_tenant(
+    left: &Store,
+    right: &Store,
+    keep: usize,
+    tenant: Option<&str>,
+) -> Result<VerifyReport, StoreError> {
+    let prefix = tenant.map(|t| {
+        let mut p = t.as_bytes().to_vec();
+        p.push(0);
+        p
+    });
+    let ours = |item: &Result<crate::store::KeyValue, StoreError>| match (&prefix, item) {
+        (Some(p), Ok((key, _))) => key.starts_with(p),
+        _ => true,
+    };
     let mut report = VerifyReport::default();
     for cf in COLUMN_FAMILIES {
-        let mut a = left.iter_all(cf)?.peekable();
-        let mut b = right.iter_all(cf)?.peekable();
+        if prefix.is_some() && cf == crate::store::schema::meta::CF {
+            continue;
+        }
+        let mut a = left.iter_all(cf)?.filter(ours).peekable();
+        let mut b = right.iter_all(cf)?.filter(ours).peekable();
         loop {
             let next = match (a.peek(), b.peek()) {
                 (None, None) => break,

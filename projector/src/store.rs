@@ -134,6 +134,27 @@ impl Store {
         self.db.cf_handle(name).ok_or(StoreError::MissingColumnFamily(name))
     }
 
+    /// Records which tenants these views hold (`shard`, None for all) when they are new, and
+    /// refuses views folded for another split: their other tenants would be missing, or
+    /// left over.
+    pub fn claim_shard(&self, shard: Option<crate::shard::Shard>) -> Result<(), StoreError> {
+        let wanted = shard.map_or_else(|| "all".to_owned(), |s| s.to_string());
+        match self.get_meta(meta::SHARD_KEY)? {
+            Some(found) if found == wanted.as_bytes() => Ok(()),
+            Some(found) => {
+                Err(StoreError::ShardMismatch { found: String::from_utf8_lossy(&found).into_owned(), wanted })
+            }
+            None if self.checkpoint(proto::subject::STREAM_RAW)? == 0
+                && self.checkpoint(proto::subject::STREAM_EVENTS)? == 0 =>
+            {
+                self.put_meta(meta::SHARD_KEY, wanted.as_bytes())
+            }
+            // Views from before shards existed hold every tenant.
+            None if wanted == "all" => self.put_meta(meta::SHARD_KEY, wanted.as_bytes()),
+            None => Err(StoreError::ShardMismatch { found: "all".into(), wanted }),
+        }
+    }
+
     pub fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(meta::CF)?, key, value);

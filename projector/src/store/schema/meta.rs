@@ -11,6 +11,8 @@ pub const CF: &str = "meta";
 pub const FORMAT_KEY: &[u8] = b"format";
 /// Set by `projector rebuild --as-of`: the time (ms, u64 BE) the views stand at.
 pub const AS_OF_KEY: &[u8] = b"as_of";
+/// Set when the views hold one shard of the tenants (`"1/4"`); absent: every tenant.
+pub const SHARD_KEY: &[u8] = b"shard";
 /// The layout of the views. Bump it when a key or value layout changes; a database of
 /// another format must be rebuilt from the streams.
 pub const FORMAT: u32 = 3;

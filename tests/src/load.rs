@@ -9,12 +9,12 @@ use std::process::{Child, Command, Stdio};
 /// Sends every message at a steady rate, each until it gets a 250 or the deadline passes;
 /// writes one JSON line per message to a file (not to a pipe nobody reads until the end: its
 /// buffer would fill and stop the sender): its index, the Postern id of its 250 (or null),
-/// how many tries it took, the reply codes of the refused tries and how many tries ended in
-/// a broken connection.
+/// how many tries it took, the reply codes of the refused tries, how many tries ended in a
+/// broken connection, and when the 250 came (seconds since the Unix epoch).
 const SENDER: &str = r#"
 import json, smtplib, sys, time
 host, port, count, seconds, rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-results, rcpt, tag = open(sys.argv[6], "w"), sys.argv[7], sys.argv[8]
+results, rcpt, tag, lines = open(sys.argv[6], "w"), sys.argv[7], sys.argv[8], int(sys.argv[9])
 start = time.time()
 deadline = start + seconds
 conn = None
@@ -22,8 +22,8 @@ for i in range(count):
     time.sleep(max(0.0, start + i / rate - time.time()))
     msg = ("From: %s@load.example\r\nTo: user@corp.example\r\nSubject: %s %d\r\n"
            "Message-ID: <%s-%d@load.example>\r\nDate: Thu, 03 Dec 2026 10:00:00 +0000\r\n\r\n" % (tag, tag, i, tag, i)
-           + "line of a message under load\r\n" * 40).encode()
-    tries, queued, refusals, broken = 0, None, [], 0
+           + "line of a message under load\r\n" * lines).encode()
+    tries, queued, refusals, broken, at = 0, None, [], 0, None
     while queued is None and time.time() < deadline:
         tries += 1
         try:
@@ -34,6 +34,7 @@ for i in range(count):
             conn.rcpt(rcpt)
             code, reply = conn.data(msg)
             if code == 250:
+                at = time.time()
                 queued = reply.decode().rsplit(" ", 1)[-1]
             else:
                 refusals.append(code)
@@ -54,7 +55,7 @@ for i in range(count):
                 pass
             conn = None
             time.sleep(0.2)
-    results.write(json.dumps({"i": i, "queued": queued, "tries": tries, "refusals": refusals, "broken": broken}) + "\n")
+    results.write(json.dumps({"i": i, "queued": queued, "tries": tries, "refusals": refusals, "broken": broken, "at": at}) + "\n")
     results.flush()
 results.close()
 "#;
@@ -70,6 +71,8 @@ pub struct Sent {
     pub refusals: Vec<u16>,
     /// Tries that ended in a broken connection (ingest killed, say).
     pub broken: u64,
+    /// When the 250 came, in seconds since the Unix epoch.
+    pub accepted_at: Option<f64>,
 }
 
 /// The running sender.
@@ -80,8 +83,10 @@ pub struct SteadyLoad {
 }
 
 impl SteadyLoad {
-    /// Offers `count` messages to `rcpt` at `rate` per second, for at most `seconds`; the
-    /// Message-IDs are `<{tag}-{i}@load.example>`. Results go to `results` (a JSONL file).
+    /// Offers `count` messages of about `bytes` each to `rcpt` at `rate` per second, for at
+    /// most `seconds`; the Message-IDs are `<{tag}-{i}@load.example>`. Results go to
+    /// `results` (a JSONL file).
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         smtp: SocketAddr,
         rcpt: &str,
@@ -90,7 +95,10 @@ impl SteadyLoad {
         rate: u32,
         seconds: u64,
         results: &Path,
+        bytes: usize,
     ) -> Result<Self> {
+        // The headers take about 180 bytes; each body line 30.
+        let lines = (bytes.saturating_sub(180) / 30).max(1);
         ensure!(count as u64 <= seconds * u64::from(rate), "{count} messages at {rate}/s do not fit in {seconds} s");
         let child = Command::new("python3")
             .arg("-c")
@@ -103,6 +111,7 @@ impl SteadyLoad {
             .arg(results)
             .arg(rcpt)
             .arg(tag)
+            .arg(lines.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -136,6 +145,7 @@ impl SteadyLoad {
                         .map(|a| a.iter().filter_map(|c| c.as_u64().map(|c| c as u16)).collect())
                         .unwrap_or_default(),
                     broken: v["broken"].as_u64().unwrap_or(0),
+                    accepted_at: v["at"].as_f64(),
                 })
             })
             .collect::<Result<_>>()?;

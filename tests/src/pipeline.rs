@@ -32,6 +32,14 @@ struct Launched {
     projector: Service,
 }
 
+/// Extra lines for each service's config file.
+#[derive(Default, Clone, Copy)]
+struct Extra<'a> {
+    ingest: &'a str,
+    scorer: &'a str,
+    projector: &'a str,
+}
+
 /// Writes the services' config files into `dir` (NATS at `nats_url`, streams on `replicas`
 /// nodes) and starts ingest, `scorers` scorers and the projector; returns once ingest and
 /// the projector listen.
@@ -40,11 +48,10 @@ fn launch(
     nats_url: &str,
     replicas: usize,
     scorers: usize,
-    ingest_extra: &str,
-    scorer_extra: &str,
-    projector_extra: &str,
+    extra: Extra,
     views: Option<&std::path::Path>,
 ) -> Result<Launched> {
+    let Extra { ingest: ingest_extra, scorer: scorer_extra, projector: projector_extra } = extra;
     let smtp = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let path = |name: &str| dir.join(name).display().to_string();
@@ -126,7 +133,7 @@ impl ClusterPipeline {
         let cluster = NatsCluster::start(durability)?;
         let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
         let Launched { smtp, http, ingest, scorers, projector } =
-            launch(dir.path(), &cluster.url(), 3, 2, "", "", "", None)?;
+            launch(dir.path(), &cluster.url(), 3, 2, Extra::default(), None)?;
         Ok(ClusterPipeline { smtp, http, ingest, scorers, projector, cluster, dir })
     }
 
@@ -162,7 +169,7 @@ impl Pipeline {
         let nats = NatsServer::start()?;
         let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
         let Launched { smtp, http, ingest, mut scorers, projector } =
-            launch(dir.path(), &nats.url(), 1, 1, "", scorer_extra, "", None)?;
+            launch(dir.path(), &nats.url(), 1, 1, Extra { scorer: scorer_extra, ..Extra::default() }, None)?;
         let scorer = scorers.pop().context("one scorer was started")?;
         Ok(Pipeline { smtp, http, ingest, scorer, projector, nats, dir })
     }
@@ -181,7 +188,14 @@ impl Pipeline {
         views: Option<&std::path::Path>,
     ) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
-        let launched = launch(dir.path(), &nats.url(), 1, 1, ingest_extra, "", projector_extra, views)?;
+        let launched = launch(
+            dir.path(),
+            &nats.url(),
+            1,
+            1,
+            Extra { ingest: ingest_extra, scorer: "", projector: projector_extra },
+            views,
+        )?;
         let Launched { smtp, http, ingest, mut scorers, projector } = launched;
         let scorer = scorers.pop().context("one scorer was started")?;
         Ok(Pipeline { smtp, http, ingest, scorer, projector, nats, dir })

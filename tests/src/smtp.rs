@@ -172,3 +172,35 @@ pub fn run_smtp_source(addr: SocketAddr, args: &[&str]) -> Result<SourceRun> {
     run.output = text;
     Ok(run)
 }
+
+/// Postfix's smtp-sink on a free loopback port: accepts every message and drops it (the
+/// no-work ceiling of this machine for SMTP). Killed on drop.
+pub struct SmtpSink {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl SmtpSink {
+    pub fn start() -> Result<Self> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], crate::free_port()));
+        // It must not run as root.
+        let child = Command::new("smtp-sink")
+            .args(["-u", "nobody", "-c"])
+            .arg(format!("{}:{}", addr.ip(), addr.port()))
+            .arg("1024")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting smtp-sink (Debian package postfix)")?;
+        let sink = SmtpSink { addr, child };
+        crate::wait_for_port(addr, std::time::Duration::from_secs(10))?;
+        Ok(sink)
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -45,7 +45,7 @@ fn chaos_loses_nothing_and_repeats_nothing() -> Result<()> {
     ensure!(pause.0 < pause.1, "POSTERN_CHAOS_PAUSE_MS must read LOW-HIGH, LOW < HIGH");
     let mut p = Pipeline::start_on(NatsServer::start_with(Durability::Durable)?, "", "")?;
     let results = p.dir.path().join("sent.jsonl");
-    let mut sender = SteadyLoad::start(p.smtp, JOURNAL, "chaos", count, RATE, seconds, &results)?;
+    let mut sender = SteadyLoad::start(p.smtp, JOURNAL, "chaos", count, RATE, seconds, &results, 1_300)?;
 
     let started = Instant::now();
     let mut rng = Lcg(0x5eed);

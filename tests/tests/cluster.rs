@@ -30,7 +30,7 @@ fn losing_each_stream_leader_under_load_loses_nothing() -> Result<()> {
     }
 
     let results = p.dir.path().join("sent.jsonl");
-    let mut load = SteadyLoad::start(p.smtp, JOURNAL, "cluster", MESSAGES, RATE, 150, &results)?;
+    let mut load = SteadyLoad::start(p.smtp, JOURNAL, "cluster", MESSAGES, RATE, 150, &results, 1_300)?;
     let mut killed = Vec::new();
     for (stream, after) in [("MAIL_RAW", 40), ("MAIL_EVENTS", 150)] {
         testkit::eventually(Duration::from_secs(60), &format!("{after} messages sent"), || {

@@ -54,16 +54,8 @@ fn main() -> Result<()> {
     let work = tempfile::Builder::new().prefix("postern-bench-").tempdir()?;
 
     // smtp-sink: accept and discard. It must not run as root.
-    let sink_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut sink = Command::new("smtp-sink")
-        .args(["-u", "nobody", "-c"])
-        .arg(format!("{}:{}", sink_addr.ip(), sink_addr.port()))
-        .arg("1024")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting smtp-sink (Debian package postfix)")?;
-    wait_for_port(sink_addr, Duration::from_secs(10))?;
+    let sink = testkit::smtp::SmtpSink::start()?;
+    let sink_addr = sink.addr;
 
     let mut json = serde_json::Map::new();
     println!(
@@ -73,8 +65,7 @@ fn main() -> Result<()> {
     for durability in modes {
         bench_mode(durability, sink_addr, work.path(), &mut json)?;
     }
-    let _ = sink.kill();
-    let _ = sink.wait();
+    drop(sink);
     println!("{}", serde_json::Value::Object(json));
     Ok(())
 }

@@ -1,0 +1,277 @@
+//! `just bench-e2e`: the whole pipeline (release build, loopback), in three setups in one run:
+//! a single nats-server in `fast` mode, a single one in `durable` mode, and a three-node
+//! cluster (durable, every stream on three replicas, two scorers as `just up-cluster` runs
+//! it). The single-node setups run one scorer, as `just up` does. For each setup:
+//!
+//! 1. Highest rate: Postfix's smtp-source sends POSTERN_BENCH_E2E_MESSAGES (default 1,000)
+//!    messages of 20 KB over 8 sessions as fast as ingest takes them; measured: accepted per
+//!    second (SMTP), and end to end: messages per second from the first send until the
+//!    projector has folded every disposition (its MAIL_EVENTS checkpoint, read from
+//!    /api/v1/health).
+//! 2. A fixed rate: Python's smtplib offers POSTERN_BENCH_E2E_RATE messages per second
+//!    (default 40) of 20 KB for POSTERN_BENCH_E2E_SECONDS (default 15), noting when each 250
+//!    came; a watcher reads the projector's checkpoint every 10 ms; a message is visible when
+//!    the checkpoint passes its disposition's sequence. Measured: the time from the 250 to
+//!    visible, p50 / p99 / max.
+//!
+//! In the same run, as this machine's own limits: ingest alone (nats-server `fast`, no scorer
+//! or projector) and Postfix's smtp-sink (accepts and drops), with the same smtp-source load;
+//! the end-to-end rates are printed as ratios to both. The last line is JSON. Everything
+//! runs on 127.0.0.1 and stops by itself (bounded counts and time).
+
+use anyhow::{Context, Result, bail, ensure};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use testkit::jetstream::{postern_id_of, read_stream};
+use testkit::load::SteadyLoad;
+use testkit::nats::{Durability, NatsServer};
+use testkit::pipeline::{ClusterPipeline, JOURNAL, Pipeline, checkpoints};
+use testkit::process::Service;
+use testkit::smtp::run_smtp_source;
+use testkit::{free_port, wait_for_port};
+
+const BODY: usize = 20_000;
+const SESSIONS: &str = "8";
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// What one setup measured.
+struct Figures {
+    accepted_per_s: f64,
+    e2e_per_s: f64,
+    visible_ms: Percentiles,
+}
+
+struct Percentiles {
+    p50: f64,
+    p99: f64,
+    max: f64,
+    count: usize,
+}
+
+fn percentiles(mut values: Vec<f64>) -> Result<Percentiles> {
+    ensure!(!values.is_empty(), "no latency was measured");
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1];
+    Ok(Percentiles { p50: at(0.50), p99: at(0.99), max: values[values.len() - 1], count: values.len() })
+}
+
+fn epoch_seconds() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// smtp-source against `addr`: `count` messages of 20 KB; returns the elapsed time.
+fn smtp_source(addr: SocketAddr, count: usize) -> Result<Duration> {
+    let started = Instant::now();
+    let run = run_smtp_source(
+        addr,
+        &[
+            "-s",
+            SESSIONS,
+            "-d",
+            "-m",
+            &count.to_string(),
+            "-l",
+            &BODY.to_string(),
+            "-f",
+            "bench@bench.example",
+            "-t",
+            JOURNAL,
+        ],
+    )
+    .map(|run| (run, started.elapsed()))?;
+    let (run, elapsed) = run;
+    ensure!(
+        run.refused.is_empty() && run.other_errors.is_empty(),
+        "smtp-source: refused {:?}, errors {:?}",
+        run.refused.first(),
+        run.other_errors.first()
+    );
+    Ok(elapsed)
+}
+
+/// The pipeline under test: where to send and where to look.
+struct Target {
+    smtp: SocketAddr,
+    http: SocketAddr,
+    nats_url: String,
+}
+
+/// Runs both phases against a started pipeline.
+fn measure(
+    name: &str,
+    target: &Target,
+    messages: usize,
+    rate: u32,
+    seconds: u64,
+    work: &std::path::Path,
+) -> Result<Figures> {
+    // 1. The highest rate.
+    let folded_before = checkpoints(target.http)?.1;
+    let started = Instant::now();
+    let smtp_elapsed = smtp_source(target.smtp, messages)?;
+    testkit::eventually(Duration::from_secs(900), &format!("{name}: every disposition folded"), || {
+        Ok((checkpoints(target.http)?.1 >= folded_before + messages as u64).then_some(()))
+    })?;
+    let e2e_elapsed = started.elapsed();
+
+    // 2. A fixed rate, with the time from each 250 to its disposition being visible.
+    let folded_before = checkpoints(target.http)?.1;
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let (http, watching) = (target.http, watching.clone());
+        std::thread::spawn(move || {
+            let mut timeline: Vec<(f64, u64)> = Vec::new();
+            while watching.load(Ordering::Relaxed) {
+                if let Ok((_, folded)) = checkpoints(http)
+                    && timeline.last().is_none_or(|(_, last)| folded > *last)
+                {
+                    timeline.push((epoch_seconds(), folded));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            timeline
+        })
+    };
+    let count = (rate as u64 * seconds) as usize;
+    let results = work.join(format!("fixed-{name}.jsonl"));
+    let load =
+        SteadyLoad::start(target.smtp, JOURNAL, &format!("e2e-{name}"), count, rate, seconds + 60, &results, BODY)?;
+    let sent = load.finish()?;
+    ensure!(sent.iter().all(|s| s.queued.is_some()), "{name}: a message of the fixed-rate phase was not accepted");
+    testkit::eventually(Duration::from_secs(600), &format!("{name}: the fixed-rate dispositions folded"), || {
+        Ok((checkpoints(target.http)?.1 >= folded_before + count as u64).then_some(()))
+    })?;
+    std::thread::sleep(Duration::from_millis(50));
+    watching.store(false, Ordering::Relaxed);
+    let timeline = watcher.join().map_err(|_| anyhow::anyhow!("the watcher panicked"))?;
+
+    // Each message's disposition: its sequence in MAIL_EVENTS.
+    let mut disposition_seq: HashMap<String, u64> = HashMap::new();
+    for m in read_stream(&target.nats_url, "MAIL_EVENTS")?.iter().filter(|m| m.seq > folded_before) {
+        if m.subject.starts_with("mail.disposition.")
+            && let Some((_, id)) = postern_id_of(&m.payload)
+        {
+            disposition_seq.entry(id).or_insert(m.seq);
+        }
+    }
+    let mut latencies = Vec::with_capacity(sent.len());
+    for s in &sent {
+        let (Some(id), Some(at)) = (s.queued.as_deref(), s.accepted_at) else { continue };
+        let seq = *disposition_seq.get(id).with_context(|| format!("{name}: no disposition for {id}"))?;
+        let visible = timeline
+            .iter()
+            .find(|(_, folded)| *folded >= seq)
+            .map(|(t, _)| *t)
+            .with_context(|| format!("{name}: the watcher never saw sequence {seq}"))?;
+        latencies.push(((visible - at) * 1000.0).max(0.0));
+    }
+    Ok(Figures {
+        accepted_per_s: messages as f64 / smtp_elapsed.as_secs_f64(),
+        e2e_per_s: messages as f64 / e2e_elapsed.as_secs_f64(),
+        visible_ms: percentiles(latencies)?,
+    })
+}
+
+/// ingest alone (fast nats-server, nothing reading the stream) and smtp-sink, with the same
+/// smtp-source load: (ingest msg/s, sink msg/s).
+fn limits(messages: usize, work: &std::path::Path) -> Result<(f64, f64)> {
+    let nats = NatsServer::start_with(Durability::Fast)?;
+    let smtp = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let config = work.join("ingest-alone.toml");
+    std::fs::write(
+        &config,
+        format!("listen = \"{smtp}\"\nnats_url = \"{}\"\nmax_connections_per_ip = 64\n", nats.url()),
+    )?;
+    let ingest = Service::start("ingest-alone", "ingest", &["--config", config.to_str().context("path")?], work)?;
+    wait_for_port(smtp, Duration::from_secs(30)).with_context(|| ingest.log())?;
+    smtp_source(smtp, 100)?;
+    let ingest_rate = messages as f64 / smtp_source(smtp, messages)?.as_secs_f64();
+    drop(ingest);
+
+    let sink = testkit::smtp::SmtpSink::start()?;
+    smtp_source(sink.addr, 100)?;
+    let sink_rate = messages as f64 / smtp_source(sink.addr, messages)?.as_secs_f64();
+    Ok((ingest_rate, sink_rate))
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn main() -> Result<()> {
+    if std::env::args().len() > 1 {
+        bail!(
+            "usage: bench_e2e  (settings: POSTERN_BENCH_E2E_MESSAGES, POSTERN_BENCH_E2E_RATE, POSTERN_BENCH_E2E_SECONDS)"
+        );
+    }
+    let messages: usize = env_or("POSTERN_BENCH_E2E_MESSAGES", 1_000);
+    let rate: u32 = env_or("POSTERN_BENCH_E2E_RATE", 40);
+    let seconds: u64 = env_or("POSTERN_BENCH_E2E_SECONDS", 15);
+    ensure!(messages > 0 && rate > 0 && seconds > 0, "the settings must be positive");
+    if !testkit::bin_dir()?.ends_with("release") {
+        eprintln!("warning: a debug build; run `just bench-e2e` for release figures");
+    }
+    let work = tempfile::Builder::new().prefix("postern-bench-e2e-").tempdir()?;
+    let (ingest_alone, sink) = limits(messages, work.path())?;
+    println!(
+        "ingest alone {ingest_alone:.0} msg/s, smtp-sink {sink:.0} msg/s (20 KB, smtp-source, {SESSIONS} sessions)"
+    );
+
+    let mut json = serde_json::Map::new();
+    json.insert("ingest_alone_msgs_per_s".into(), round(ingest_alone).into());
+    json.insert("sink_msgs_per_s".into(), round(sink).into());
+    json.insert("messages".into(), messages.into());
+    json.insert("fixed_rate_msgs_per_s".into(), rate.into());
+    println!(
+        "{:<8} {:>12} {:>10} {:>9} {:>8} {:>9} {:>9} {:>9}",
+        "setup", "accepted/s", "e2e/s", "/ingest", "/sink", "p50 ms", "p99 ms", "max ms"
+    );
+    for setup in ["fast", "durable", "cluster"] {
+        let figures = match setup {
+            "fast" | "durable" => {
+                let durability = if setup == "fast" { Durability::Fast } else { Durability::Durable };
+                let p = Pipeline::start_on(NatsServer::start_with(durability)?, "max_connections_per_ip = 64\n", "")?;
+                let target = Target { smtp: p.smtp, http: p.http, nats_url: p.nats.url() };
+                measure(setup, &target, messages, rate, seconds, work.path()).with_context(|| p.logs())?
+            }
+            _ => {
+                let p = ClusterPipeline::start(Durability::Durable)?;
+                let target = Target { smtp: p.smtp, http: p.http, nats_url: p.cluster.url() };
+                measure(setup, &target, messages, rate, seconds, work.path()).with_context(|| p.logs())?
+            }
+        };
+        let v = &figures.visible_ms;
+        println!(
+            "{setup:<8} {:>12.0} {:>10.1} {:>9.3} {:>8.3} {:>9.0} {:>9.0} {:>9.0}",
+            figures.accepted_per_s,
+            figures.e2e_per_s,
+            figures.e2e_per_s / ingest_alone,
+            figures.e2e_per_s / sink,
+            v.p50,
+            v.p99,
+            v.max
+        );
+        json.insert(format!("accepted_msgs_per_s_{setup}"), round(figures.accepted_per_s).into());
+        json.insert(format!("e2e_msgs_per_s_{setup}"), round(figures.e2e_per_s).into());
+        json.insert(
+            format!("e2e_to_ingest_ratio_{setup}"),
+            ((figures.e2e_per_s / ingest_alone * 1000.0).round() / 1000.0).into(),
+        );
+        json.insert(
+            format!("e2e_to_sink_ratio_{setup}"),
+            ((figures.e2e_per_s / sink * 1000.0).round() / 1000.0).into(),
+        );
+        json.insert(format!("visible_p50_ms_{setup}"), round(v.p50).into());
+        json.insert(format!("visible_p99_ms_{setup}"), round(v.p99).into());
+        json.insert(format!("visible_max_ms_{setup}"), round(v.max).into());
+        json.insert(format!("visible_count_{setup}"), v.count.into());
+    }
+    println!("{}", serde_json::Value::Object(json));
+    Ok(())
+}

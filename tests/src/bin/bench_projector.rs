@@ -6,6 +6,9 @@
 //! - the live fold: `projector serve` on an empty database catches up with both streams
 //!   (synced WriteBatches, as in production): events/s;
 //! - the rebuild: `projector rebuild` folds the same streams into a fresh database;
+//! - a bare read of the same streams (both at once, ordered consumers, nothing folded): this
+//!   machine's limit for the fold on that day, and `fold_ratio` = live fold / bare read
+//!   (absolute rates here move by 2x from day to day; the ratio does not);
 //! - the database size;
 //! - search and trace latency over the HTTP API on the full database (p50, p99).
 //!
@@ -252,6 +255,24 @@ async fn publish_all(js: &async_nats::jetstream::Context, items: &[&(u64, String
     Ok(())
 }
 
+/// Reads every message of `stream` with an ordered consumer and counts them (nothing is
+/// decoded or folded).
+async fn bare_read(js: &async_nats::jetstream::Context, stream: &str) -> Result<u64> {
+    use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+    let mut handle = js.get_stream(stream).await?;
+    let last = handle.info().await?.state.last_sequence;
+    let consumer =
+        handle.create_consumer(OrderedConfig { deliver_policy: DeliverPolicy::All, ..Default::default() }).await?;
+    let mut messages = consumer.messages().await?;
+    let mut count = 0u64;
+    while count < last {
+        let message = messages.next().await.context("the stream ended early")??;
+        std::hint::black_box(message.payload.len());
+        count += 1;
+    }
+    Ok(count)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -330,6 +351,20 @@ fn main() -> Result<()> {
     })?;
     println!("published {total_events} events into JetStream in {:.1} s", published.elapsed().as_secs_f64());
 
+    // The bare read: both streams at once, as the projector reads them, nothing folded.
+    let read_started = Instant::now();
+    let read = runtime.block_on(async {
+        let client = async_nats::connect(nats.url()).await?;
+        let js = async_nats::jetstream::new(client);
+        let counts =
+            futures::future::try_join_all([STREAM_RAW, STREAM_EVENTS].map(|name| bare_read(&js, name))).await?;
+        anyhow::Ok(counts.iter().sum::<u64>())
+    })?;
+    let read_s = read_started.elapsed().as_secs_f64();
+    ensure!(read == total_events as u64, "the bare read saw {read} events of {total_events}");
+    let read_rate = total_events as f64 / read_s;
+    println!("bare read of both streams (no fold): {total_events} events in {read_s:.1} s: {read_rate:.0} events/s");
+
     // The live fold: serve on an empty database catches up.
     let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let config = work.path().join("projector.toml");
@@ -361,8 +396,9 @@ fn main() -> Result<()> {
     }
     let fold_s = fold_started.elapsed().as_secs_f64();
     let fold_rate = total_events as f64 / fold_s;
+    let fold_ratio = fold_rate / read_rate;
     println!(
-        "live fold (projector serve, synced batches): {total_events} events in {fold_s:.1} s: {fold_rate:.0} events/s"
+        "live fold (projector serve, synced batches): {total_events} events in {fold_s:.1} s: {fold_rate:.0} events/s, {fold_ratio:.2} of the bare read"
     );
 
     // Latency on the full database.
@@ -430,6 +466,8 @@ fn main() -> Result<()> {
             "messages": messages,
             "events": total_events,
             "fold_events_per_s": fold_rate.round(),
+            "bare_read_events_per_s": read_rate.round(),
+            "fold_ratio": (fold_ratio * 100.0).round() / 100.0,
             "rebuild_s": (rebuild_s * 10.0).round() / 10.0,
             "rebuild_events_per_s": stats["fold_events_per_s"].as_f64().map(f64::round),
             "db_mb": (db_bytes as f64 / 1e6).round(),

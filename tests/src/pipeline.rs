@@ -166,7 +166,11 @@ impl Pipeline {
     /// Starts with these lines as the scorer's config (after its NATS and DNS settings;
     /// in place of the default `ack_wait = "10s"`).
     pub fn start_with_scorer_config(scorer_extra: &str) -> Result<Self> {
-        let nats = NatsServer::start()?;
+        Self::start_on_with_scorer_config(NatsServer::start()?, scorer_extra)
+    }
+
+    /// As [`Pipeline::start_with_scorer_config`], on a server the caller chose.
+    pub fn start_on_with_scorer_config(nats: NatsServer, scorer_extra: &str) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
         let Launched { smtp, http, ingest, mut scorers, projector } =
             launch(dir.path(), &nats.url(), 1, 1, Extra { scorer: scorer_extra, ..Extra::default() }, None)?;

@@ -3,7 +3,9 @@
 //! scorer and the projector are killed with SIGKILL and restarted, and nats-server (durable)
 //! is killed and restarted. At the end every message was accepted, MAIL_RAW holds each
 //! exactly once, each has one record with a disposition in the views, and a fresh `projector
-//! rebuild` of the streams equals the live views key for key (`projector verify`).
+//! rebuild` of the streams equals the live views key for key (`projector verify`). One
+//! poison message is planted first (a test-build failpoint makes its scoring panic): the
+//! dead-letter subject holds exactly it, with its reason.
 //!
 //! The suite runs a short version (400 messages at 25 a second, a kill every 0.3 to 1.5 s, at
 //! most two minutes); `just chaos` runs a long one (POSTERN_CHAOS_MESSAGES,
@@ -43,7 +45,21 @@ fn chaos_loses_nothing_and_repeats_nothing() -> Result<()> {
         .and_then(|v| v.split_once('-').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
         .unwrap_or((300, 1500));
     ensure!(pause.0 < pause.1, "POSTERN_CHAOS_PAUSE_MS must read LOW-HIGH, LOW < HIGH");
-    let mut p = Pipeline::start_on(NatsServer::start_with(Durability::Durable)?, "", "")?;
+    // The scorer honours the test builds' failpoints: one planted message makes scoring panic.
+    let mut p = Pipeline::start_on_with_scorer_config(
+        NatsServer::start_with(Durability::Durable)?,
+        "ack_wait = \"10s\"\nfailpoints = true\n",
+    )?;
+    let poison = testkit::smtp::message(
+        "poison@chaos.example",
+        "chaos@load.example",
+        "user@corp.example",
+        "poison",
+        "X-Postern-Failpoint: score-panic\r\n",
+    );
+    let planted =
+        testkit::smtp::send_with_smtplib(p.smtp, &[testkit::smtp::Outgoing::to_journal("chaos@load.example", poison)])?;
+    ensure!(planted[0].code == 250, "the poison message: {:?}", planted[0]);
     let results = p.dir.path().join("sent.jsonl");
     let mut sender = SteadyLoad::start(p.smtp, JOURNAL, "chaos", count, RATE, seconds, &results, 1_300)?;
 
@@ -84,7 +100,7 @@ fn chaos_loses_nothing_and_repeats_nothing() -> Result<()> {
     let stored = testkit::jetstream::stored_per_message(&p.nats.url(), "MAIL_RAW")?;
     let duplicated = stored.values().filter(|&&n| n > 1).count();
     ensure!(duplicated == 0, "{duplicated} messages stored more than once");
-    ensure!(stored.len() == count, "MAIL_RAW holds {} messages, {count} were sent", stored.len());
+    ensure!(stored.len() == count + 1, "MAIL_RAW holds {} messages, {count} and the poison were sent", stored.len());
 
     // The views: each accepted message has its record with a disposition.
     let mut lost = 0;
@@ -117,8 +133,28 @@ fn chaos_loses_nothing_and_repeats_nothing() -> Result<()> {
     let verdict = cli(&["verify", p.dir.path().join("views").to_str().unwrap(), rebuilt.to_str().unwrap()])?;
     ensure!(verdict.starts_with("identical"), "live views and rebuild differ: {verdict}");
 
+    // The dead letters: exactly the planted poison, with its reason (the panic; or, when the
+    // kills used up its deliveries first, that it was never scored).
+    let letters: Vec<_> = testkit::jetstream::read_stream(&p.nats.url(), "MAIL_EVENTS")?
+        .into_iter()
+        .filter(|m| m.subject.starts_with("mail.deadletter."))
+        .collect();
+    let poison_id = p.traces("poison@chaos.example")?.first().and_then(|t| t["postern_id"].as_str().map(str::to_owned));
+    ensure!(letters.len() == 1, "dead letters: exactly the planted poison, not {}", letters.len());
+    ensure!(
+        testkit::jetstream::postern_id_of(&letters[0].payload).map(|(_, id)| id) == poison_id,
+        "the dead letter is the poison message ({poison_id:?})"
+    );
+    let reason = letters[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "Postern-Dead-Letter-Reason")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    ensure!(reason.contains("failpoint score-panic") || reason.contains("never scored"), "its reason: {reason}");
+
     let line = format!(
-        "chaos: sent {count}, accepted {count}, retried {retried}, kills {}, lost {lost}, duplicated {duplicated}, {:.0} s",
+        "chaos: sent {count}, accepted {count}, retried {retried}, kills {}, lost {lost}, duplicated {duplicated}, dead letters 1 (the planted poison), {:.0} s",
         components.iter().map(|c| format!("{c} {}", kills.get(c).unwrap_or(&0))).collect::<Vec<_>>().join(" / "),
         started.elapsed().as_secs_f64()
     );

@@ -94,6 +94,10 @@ supervise() {
   shift
   local child="" stopping=0 backoff=1 started code
   trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM
+  # Ctrl-C reaches the whole process group: the supervisors leave it to the script, which
+  # stops them in order with SIGTERM (a supervisor killed by SIGINT would leave its child,
+  # in a session of its own, running).
+  trap '' INT
   while :; do
     started=$SECONDS
     setsid "$@" >>"$var/log/$name.log" 2>&1 &

@@ -138,16 +138,18 @@ stop() {
 trap 'stop 0' INT TERM
 trap 'stop $?' EXIT
 
+# Waits for something to listen on port $1, up to $2 seconds (15 by default).
 wait_port() {
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 $(( ${2:-15} * 10 ))); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.1
   done
   die "nothing listens on port $1; see $var/log/"
 }
 
-# The server's store goes in $var/nats: the chosen config with its store_dir set there (the
-# server refuses -sd beside a store_dir of the file's); address and port come as flags.
+# Each server's store goes under $var: the chosen config with its store_dir set there (the
+# server refuses -sd beside a store_dir of the file's); a single server's address and port
+# come as flags, the cluster's from nats-cluster/.
 abs_var=$(cd "$var" && pwd)
 # A config with its store_dir set to $2 (and, in fast mode, without sync_interval), as $3.
 node_config() {
@@ -174,7 +176,8 @@ else
 fi
 supervise ingest "$bin/ingest" &
 supervisors+=($!)
-wait_port "$(port_of "$smtp_listen")"
+# ingest listens once MAIL_RAW is ready: a new cluster elects its leaders first.
+wait_port "$(port_of "$smtp_listen")" 60
 if [ "$cluster" = 1 ]; then
   for n in 1 2; do
     supervise "scorer-$n" "$bin/scorer" run &

@@ -102,13 +102,21 @@ fn start_up(dir: &Path, args: &[&str], smtp: SocketAddr, http: SocketAddr) -> Re
     Ok(up)
 }
 
-/// Sends one message through `smtp` and waits until the projector at `http` shows it scored.
+/// Sends one message through `smtp` (again after a 451, as an MTA would: a cluster refuses
+/// while it elects a new leader) and waits until the projector at `http` shows it scored.
 fn send_and_see(smtp: SocketAddr, http: SocketAddr, id: &str) -> Result<()> {
-    let sent = send_with_smtplib(
-        smtp,
-        &[Outgoing::to_journal("a@example.com", message(id, "a@example.com", "b@example.org", "hello", ""))],
-    )?;
-    ensure!(sent[0].code == 250, "{:?}", sent[0]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = send_with_smtplib(
+            smtp,
+            &[Outgoing::to_journal("a@example.com", message(id, "a@example.com", "b@example.org", "hello", ""))],
+        )?;
+        match sent[0].code {
+            250 => break,
+            451 if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
+            _ => bail!("{id}: {:?}", sent[0]),
+        }
+    }
     eventually(Duration::from_secs(60), "the message is scored and in the views", || {
         let (status, body) = get_json(http, &format!("/api/v1/messages?message_id={}", encode(&format!("<{id}>"))))?;
         ensure!(status == 200, "search answered {status}: {body}");

@@ -22,6 +22,10 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 pub const PRODUCER: &str = concat!("scorer/", env!("CARGO_PKG_VERSION"));
 
+/// How long a scorer keeps trying to store a disposition (or a remediation request) before
+/// it gives the raw event back for a later delivery.
+const PUBLISH_PATIENCE: Duration = Duration::from_secs(60);
+
 struct Worker {
     js: jetstream::Context,
     config: Config,
@@ -197,7 +201,9 @@ impl Worker {
                     self.config.max_deliver
                 )),
                 Err(e) => Outcome::Reject(format!("undecodable raw event: {e}")),
-                Ok((envelope, Event::RawMailReceived(raw))) => self.score_and_publish(envelope, raw, delivered).await,
+                Ok((envelope, Event::RawMailReceived(raw))) => {
+                    self.score_and_publish(&message, envelope, raw, delivered).await
+                }
                 Ok((envelope, other)) => {
                     Outcome::Reject(format!("unexpected {} on {}", other.event_type(), envelope.tenant))
                 }
@@ -247,7 +253,13 @@ impl Worker {
         }
     }
 
-    async fn score_and_publish(&self, raw_envelope: Envelope, raw: proto::RawMailReceived, delivered: i64) -> Outcome {
+    async fn score_and_publish(
+        &self,
+        message: &jetstream::Message,
+        raw_envelope: Envelope,
+        raw: proto::RawMailReceived,
+        delivered: i64,
+    ) -> Outcome {
         let bytes = match self.body(&raw).await {
             Ok(b) => b,
             Err(e) => {
@@ -310,14 +322,14 @@ impl Worker {
             headers: verdict.headers,
         });
         let subject = subject::subject_for(EventType::DispositionAssigned, &envelope.tenant);
-        match self.publish(subject, &envelope, &event).await {
+        match self.publish_patiently(message, subject, &envelope, &event).await {
             Ok(()) => {
                 info!(%disposition, "disposition stored");
                 // The tenant moves such mail at once: ask for it (its id derives from the
                 // disposition's, so a redelivery asks once).
                 if let Some(request) = self.auto_remediation(&envelope, &raw, disposition) {
                     let subject = subject::subject_for(EventType::RemediationRequested, &envelope.tenant);
-                    if let Err(e) = self.publish(subject, &request.0, &request.1).await {
+                    if let Err(e) = self.publish_patiently(message, subject, &request.0, &request.1).await {
                         warn!(error = %e, "remediation request not stored; will retry");
                         return Outcome::Retry(Duration::from_secs(2));
                     }
@@ -371,6 +383,17 @@ impl Worker {
         Some((envelope, event))
     }
 
+    /// [`Worker::publish`], tried again while JetStream cannot store (see [`patiently`]).
+    async fn publish_patiently(
+        &self,
+        message: &jetstream::Message,
+        subject: String,
+        envelope: &Envelope,
+        event: &Event,
+    ) -> Result<(), String> {
+        patiently(message, || self.publish(subject.clone(), envelope, event)).await
+    }
+
     async fn publish(&self, subject: String, envelope: &Envelope, event: &Event) -> Result<(), String> {
         let mut headers = HeaderMap::new();
         headers.insert(subject::HEADER_MSG_ID, envelope.event_id.to_string().as_str());
@@ -397,7 +420,33 @@ impl Worker {
         headers.insert(subject::HEADER_MSG_ID, format!("deadletter-{STREAM_RAW}-{stream_seq}").as_str());
         headers.insert(subject::HEADER_DEAD_LETTER_REASON, reason);
         headers.insert(subject::HEADER_DEAD_LETTER_SOURCE, format!("{STREAM_RAW}/{stream_seq}").as_str());
-        self.publish_raw(subject::dead_letter_subject(tenant.as_ref()), headers, message.payload.to_vec()).await
+        let subject = subject::dead_letter_subject(tenant.as_ref());
+        patiently(message, || self.publish_raw(subject.clone(), headers.clone(), message.payload.to_vec())).await
+    }
+}
+
+/// Runs `attempt` again for up to [`PUBLISH_PATIENCE`] while it fails (JetStream cannot
+/// store: a cluster electing a leader, a server restarting), keeping the raw event meanwhile
+/// (progress acks). An outage of seconds then costs no delivery, so that deliveries run out
+/// only for messages that crash or stall the scorer.
+async fn patiently<F, Fut>(message: &jetstream::Message, attempt: F) -> Result<(), String>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match attempt().await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() + pause < PUBLISH_PATIENCE => {
+                warn!(error = %e, retry_in = ?pause, "not stored yet; trying again");
+                let _ = message.ack_with(AckKind::Progress).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(4));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -176,9 +176,8 @@ impl Config {
             self.nats_url = url;
         }
         if let Some(replicas) = var(proto::cluster::ENV_REPLICAS) {
-            self.replicas = replicas.trim().parse().map_err(|_| {
-                ConfigError::Invalid(format!("{}={replicas:?} is not a number", proto::cluster::ENV_REPLICAS))
-            })?;
+            self.replicas =
+                proto::cluster::parse_replicas(&replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         if let Some(listen) = var(ENV_LISTEN) {
             self.listen = listen

@@ -117,10 +117,7 @@ impl Config {
             self.nats_url = v;
         }
         if let Some(v) = var(proto::cluster::ENV_REPLICAS) {
-            self.replicas = v
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError::Invalid(format!("{}={v:?} is not a number", proto::cluster::ENV_REPLICAS)))?;
+            self.replicas = proto::cluster::parse_replicas(&v).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         if let Some(v) = var(ENV_SHARD) {
             self.shard = if v.trim().is_empty() || v.trim() == "all" {

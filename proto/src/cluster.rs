@@ -27,6 +27,17 @@ pub fn server_urls(setting: &str) -> Vec<&str> {
 #[error("replicas = {0}: must be between 1 (a single server) and {MAX_REPLICAS} (3 in a three-node cluster)")]
 pub struct ReplicasOutOfRange(pub usize);
 
+/// A `POSTERN_NATS_REPLICAS` value that is not a number.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{ENV_REPLICAS}={0:?} is not a number")]
+pub struct ReplicasNotANumber(pub String);
+
+/// Reads the `POSTERN_NATS_REPLICAS` override (its range is checked with the rest of the
+/// configuration, by [`check_replica_count`]).
+pub fn parse_replicas(value: &str) -> Result<usize, ReplicasNotANumber> {
+    value.trim().parse().map_err(|_| ReplicasNotANumber(value.to_owned()))
+}
+
 pub fn check_replica_count(replicas: usize) -> Result<usize, ReplicasOutOfRange> {
     if (1..=MAX_REPLICAS).contains(&replicas) { Ok(replicas) } else { Err(ReplicasOutOfRange(replicas)) }
 }
@@ -74,6 +85,12 @@ mod tests {
             ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]
         );
         assert!(server_urls(" , ").is_empty());
+    }
+
+    #[test]
+    fn the_override_is_a_number() {
+        assert_eq!(parse_replicas(" 3 "), Ok(3));
+        assert_eq!(parse_replicas("three").unwrap_err().to_string(), "POSTERN_NATS_REPLICAS=\"three\" is not a number");
     }
 
     #[test]

@@ -81,10 +81,7 @@ impl Config {
             config.nats_url = url;
         }
         if let Ok(v) = std::env::var(proto::cluster::ENV_REPLICAS) {
-            config.replicas = v
-                .trim()
-                .parse()
-                .map_err(|_| RunError::Config(format!("{}={v:?} is not a number", proto::cluster::ENV_REPLICAS)))?;
+            config.replicas = proto::cluster::parse_replicas(&v).map_err(|e| RunError::Config(e.to_string()))?;
         }
         proto::cluster::check_replica_count(config.replicas).map_err(|e| RunError::Config(e.to_string()))?;
         if proto::cluster::server_urls(&config.nats_url).is_empty() {

@@ -136,9 +136,8 @@ impl Config {
             config.nats_url = url;
         }
         if let Ok(replicas) = std::env::var(proto::cluster::ENV_REPLICAS) {
-            config.replicas = replicas.trim().parse().map_err(|_| {
-                ConfigError::Invalid(format!("{}={replicas:?} is not a number", proto::cluster::ENV_REPLICAS))
-            })?;
+            config.replicas =
+                proto::cluster::parse_replicas(&replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         if let Some(dir) = std::env::var_os(ENV_SA_RULES) {
             config.spamassassin_rules = dir.into();

@@ -14,7 +14,9 @@ use proto::RemediationAction;
 pub enum MoveOutcome {
     /// Moved (or deleted); `detail` says where.
     Done(String),
-    /// No message with that Message-ID in the mailbox (already moved, or deleted by the user).
+    /// No message with that Message-ID in the inbox, nor in the folder the action moves to
+    /// (deleted, or moved elsewhere by the user). A message already in that folder (an
+    /// earlier attempt moved it and was stopped before it recorded the outcome) is `Done`.
     NotFound,
 }
 

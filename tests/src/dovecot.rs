@@ -5,6 +5,7 @@
 //!
 //! Mailboxes are filled and read with Python's imaplib (a client nobody here wrote).
 
+use crate::process::Service;
 use crate::{free_port, wait_for_port};
 use anyhow::{Context, Result, ensure};
 use std::net::SocketAddr;
@@ -152,18 +153,41 @@ userdb {{
         self.dir.path().to_path_buf()
     }
 
+    /// Starts the remediator against this server, on the JetStream at `nats_url` with its
+    /// bucket on `replicas` nodes (config file and log in `dir`): master-user logins, quick
+    /// retries (200 ms doubling to 1 s, 10 attempts).
+    pub fn start_remediator(&self, dir: &std::path::Path, nats_url: &str, replicas: usize) -> Result<Service> {
+        let config = dir.join("remediator.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "nats_url = \"{nats_url}\"\nreplicas = {replicas}\nmax_attempts = 10\nbackoff = \"200ms\"\nbackoff_max = \"1s\"\n\
+                 [imap]\naddress = \"{}\"\nlogin = \"{{mailbox}}*{MASTER}\"\npassword = \"{MASTER_PASSWORD}\"\ntimeout = \"5s\"\n",
+                self.addr()
+            ),
+        )?;
+        Service::start("remediator", "remediator", &["--config", config.to_str().context("config path")?], dir)
+    }
+
     /// Puts a message into a user's INBOX (IMAP APPEND as that user).
     pub fn deliver(&self, user: &str, message: &[u8]) -> Result<()> {
+        self.deliver_to(user, "INBOX", message)
+    }
+
+    /// Puts a message into one of a user's folders, creating the folder if need be.
+    pub fn deliver_to(&self, user: &str, folder: &str, message: &[u8]) -> Result<()> {
         let script = r#"
 import imaplib, sys
-port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, user, password, folder = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 m = imaplib.IMAP4("127.0.0.1", port)
 m.login(user, password)
-typ, _ = m.append("INBOX", None, None, sys.stdin.buffer.read())
+if folder != "INBOX":
+    m.create('"%s"' % folder)
+typ, _ = m.append('"%s"' % folder, None, None, sys.stdin.buffer.read())
 assert typ == "OK", typ
 m.logout()
 "#;
-        run_python(script, &[&self.port.to_string(), user, USER_PASSWORD], message)?;
+        run_python(script, &[&self.port.to_string(), user, USER_PASSWORD, folder], message)?;
         Ok(())
     }
 

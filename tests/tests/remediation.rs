@@ -8,9 +8,8 @@
 
 use anyhow::{Context, Result, ensure};
 use std::time::Duration;
-use testkit::dovecot::{Dovecot, MASTER, MASTER_PASSWORD};
+use testkit::dovecot::Dovecot;
 use testkit::pipeline::Pipeline;
-use testkit::process::Service;
 use testkit::smtp::{Outgoing, send_with_smtplib};
 
 const USERS: [&str; 3] = ["alice@corp.example", "bob@corp.example", "carol@corp.example"];
@@ -66,23 +65,10 @@ fn folder_of(dovecot: &Dovecot, user: &str, n: usize) -> Result<Vec<String>> {
     Ok(dovecot.folders(user)?.into_iter().filter(|(_, ids)| ids.contains(&id)).map(|(f, _)| f).collect())
 }
 
-fn start_remediator(p: &Pipeline, dovecot: &Dovecot) -> Result<Service> {
-    let config = p.dir.path().join("remediator.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "nats_url = \"{}\"\nmax_attempts = 10\nbackoff = \"200ms\"\nbackoff_max = \"1s\"\n[imap]\naddress = \"{}\"\nlogin = \"{{mailbox}}*{MASTER}\"\npassword = \"{MASTER_PASSWORD}\"\ntimeout = \"5s\"\n",
-            p.nats.url(),
-            dovecot.addr()
-        ),
-    )?;
-    Service::start("remediator", "remediator", &["--config", config.to_str().unwrap()], p.dir.path())
-}
-
 fn remediate(with_move: bool) -> Result<()> {
     let mut dovecot = Dovecot::start(&USERS, with_move)?;
     let p = Pipeline::start()?;
-    let remediator = start_remediator(&p, &dovecot)?;
+    let remediator = dovecot.start_remediator(p.dir.path(), &p.nats.url(), 1)?;
     let policy = p.dir.path().join("policy.toml");
     std::fs::write(
         &policy,
@@ -167,6 +153,24 @@ fn remediate(with_move: bool) -> Result<()> {
     )?;
     let not_found = wait_for_outcomes(&p, 3, 1, || remediator.log())?;
     ensure!(not_found[0].starts_with("quarantine NOT_FOUND"), "{not_found:?}");
+
+    // Already where the action puts it (a remediator killed after its MOVE and before it
+    // recorded the outcome is redelivered the request): DONE, not NOT_FOUND.
+    let o =
+        send_with_smtplib(p.smtp, &[Outgoing::to_journal("billing@vendor.example", message(6, USERS[0], USERS[0]))])?;
+    ensure!(o[0].code == 250, "{o:?}");
+    dovecot.deliver_to(USERS[0], "Quarantine", &message(6, USERS[0], USERS[0]))?;
+    testkit::eventually(Duration::from_secs(30), "message 6 scored", || {
+        Ok(p.traces("remediate-6@vendor.example")?.first().filter(|t| !t["disposition"].is_null()).map(|_| ()))
+    })?;
+    cli(
+        &p,
+        "projector",
+        &["reclassify", "--message-id", "remediate-6@vendor.example", "--disposition", "MALICIOUS", "--type", "team"],
+    )?;
+    let already = wait_for_outcomes(&p, 6, 1, || remediator.log())?;
+    ensure!(already[0].starts_with("quarantine DONE") && already[0].contains("already in Quarantine"), "{already:?}");
+    ensure!(folder_of(&dovecot, USERS[0], 6)? == vec!["Quarantine".to_owned()]);
 
     // A mailbox the server refuses: FAILED with the reason, not retried for ever.
     cli(

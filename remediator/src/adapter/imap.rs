@@ -172,8 +172,17 @@ impl MailboxAdapter for ImapAdapter {
         }
         let uids = r.search_uids();
         if uids.is_empty() {
+            // Already where the action puts it: an earlier attempt that moved it and was
+            // stopped before it could record the outcome (a killed remediator), or the user.
+            // The mailbox is as asked, so the outcome is DONE, not NOT_FOUND.
+            let outcome = match target_folder(action) {
+                Some(folder) if found_in(&mut s, folder, message_id).await? => {
+                    MoveOutcome::Done(format!("already in {folder}"))
+                }
+                _ => MoveOutcome::NotFound,
+            };
             let _ = s.command("LOGOUT").await;
-            return Ok(MoveOutcome::NotFound);
+            return Ok(outcome);
         }
         let set = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
         let detail = match target_folder(action) {
@@ -203,6 +212,19 @@ impl MailboxAdapter for ImapAdapter {
         let _ = s.command("LOGOUT").await;
         Ok(MoveOutcome::Done(detail))
     }
+}
+
+/// Whether `folder` holds a message with `message_id` (read-only: EXAMINE). A folder that
+/// does not exist holds nothing.
+async fn found_in(s: &mut Session, folder: &str, message_id: &str) -> Result<bool, AdapterError> {
+    if !s.command(&format!("EXAMINE {}", quoted(folder)?)).await?.ok() {
+        return Ok(false);
+    }
+    let r = s.command(&format!("UID SEARCH HEADER Message-ID {}", quoted(message_id)?)).await?;
+    if !r.ok() {
+        return Err(AdapterError::Temporary(format!("SEARCH {folder}: {}", r.text)));
+    }
+    Ok(!r.search_uids().is_empty())
 }
 
 async fn expunge(s: &mut Session, set: &str, caps: &[String]) -> Result<(), AdapterError> {

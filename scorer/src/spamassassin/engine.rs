@@ -236,7 +236,9 @@ impl RuleSet {
             unknown_lines: files.unknown_lines.clone(),
             prefiltered: 0,
         };
-        let mut literal_sets: HashMap<RuleType, Vec<(usize, Vec<Vec<u8>>)>> = HashMap::new();
+        // Per rule type: (rule index, the literals one of which a text must hold for it).
+        type LiteralSets = HashMap<RuleType, Vec<(usize, Vec<Vec<u8>>)>>;
+        let mut literal_sets: LiteralSets = HashMap::new();
         for def in files.rules.values() {
             let tflags = files.tflags.get(&def.name).cloned().unwrap_or_default();
             if tflags.iter().any(|f| f == "net") {

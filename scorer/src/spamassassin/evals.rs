@@ -317,7 +317,7 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                 .next()
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            ctx.url_shorteners.iter().any(|s| *s == host)
+            ctx.url_shorteners.contains(&host)
         }),
     })
 }

@@ -92,12 +92,8 @@ pub fn translate(p: &PerlPattern, multiline: bool) -> Result<Translated, Pattern
     let mut flags = String::new();
     for f in p.flags.chars() {
         match f {
-            'i' | 's' | 'm' | 'x' => {
-                if !flags.contains(f) {
-                    flags.push(f)
-                }
-            }
-            // g, o: no meaning for a test; others are rare and harmless to drop.
+            'i' | 's' | 'm' | 'x' if !flags.contains(f) => flags.push(f),
+            // Repeats; g, o: no meaning for a test; others are rare and harmless to drop.
             _ => {}
         }
     }

@@ -79,4 +79,10 @@ bench-scorer-cpu:
 # Chaos, long: 3,000 messages offered at 25/s while ingest, the scorer, the projector and nats-server are killed in turn, a kill every 1 to 3 s (about two minutes); loses nothing, repeats nothing; prints a summary line. (The suite runs 400, a kill every 0.3 to 1.5 s.)
 chaos messages="3000" seconds="900" pause_ms="1000-3000":
     cargo build --workspace --bins
-    POSTERN_CHAOS_MESSAGES={{messages}} POSTERN_CHAOS_SECONDS={{seconds}} POSTERN_CHAOS_PAUSE_MS={{pause_ms}} cargo nextest run -p testkit --test chaos --no-capture
+    POSTERN_CHAOS_MESSAGES={{messages}} POSTERN_CHAOS_SECONDS={{seconds}} POSTERN_CHAOS_PAUSE_MS={{pause_ms}} cargo nextest run -p testkit --test chaos --no-capture chaos_loses_nothing
+
+# The long chaos run on a three-node cluster with two scorers and the remediator (Dovecot):
+# ingest, a scorer, the projector, the remediator and a cluster node killed in turn.
+chaos-cluster messages="2000" seconds="900" pause_ms="1000-3000":
+    cargo build --workspace --bins
+    POSTERN_CHAOS_MESSAGES={{messages}} POSTERN_CHAOS_SECONDS={{seconds}} POSTERN_CHAOS_PAUSE_MS={{pause_ms}} cargo nextest run -p testkit --test chaos --no-capture chaos_on_a_cluster

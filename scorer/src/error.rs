@@ -20,11 +20,37 @@ pub enum ConfigError {
     Model { path: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
+/// A start-up step against JetStream (a stream, a bucket, a consumer) that did not succeed.
+#[derive(Debug, Error)]
+pub enum SetupError {
+    /// A stream or bucket exists with other settings: trying again cannot help.
+    #[error(transparent)]
+    Settings(#[from] proto::cluster::StreamSettingMismatch),
+    /// JetStream did not do it now (a cluster electing a leader or without a majority, a
+    /// timeout, a server restarting): worth trying again.
+    #[error("{what}: {reason}")]
+    Unavailable { what: String, reason: String },
+}
+
+impl SetupError {
+    pub fn unavailable(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        SetupError::Unavailable { what: what.into(), reason: reason.to_string() }
+    }
+
+    /// Whether trying again could succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SetupError::Unavailable { .. })
+    }
+}
+
 /// Failures of the worker as a whole (not of one message: those map to an [`Outcome`]).
 #[derive(Debug, Error)]
 pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A start-up step failed for good, or for longer than the scorer waits.
+    #[error("JetStream setup failed: {0}")]
+    JetStream(#[from] SetupError),
     /// NATS could not be reached or a stream/consumer could not be set up: exit non-zero.
     #[error("JetStream setup failed: {0}")]
     Setup(String),

@@ -6,6 +6,7 @@
 //! always be rebuilt, and a withdrawal takes back exactly what its example taught.
 
 use crate::classifier::{Class, TokenModel, TokenSet, tokenize};
+use crate::error::SetupError;
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use proto::subject::{STREAM_TRAINING, TRAINING_SHARED_SCOPE, TRAINING_SUBJECTS};
@@ -139,7 +140,7 @@ pub type SharedLearner = Arc<RwLock<Learner>>;
 
 /// Creates MAIL_TRAINING on `replicas` nodes if it is missing (scorers and `scorer train`
 /// both may); an existing one with another replica count is an error.
-pub async fn ensure_training_stream(js: &jetstream::Context, replicas: usize) -> Result<stream::Stream, String> {
+pub async fn ensure_training_stream(js: &jetstream::Context, replicas: usize) -> Result<stream::Stream, SetupError> {
     let stream = js
         .get_or_create_stream(stream::Config {
             name: STREAM_TRAINING.to_owned(),
@@ -152,9 +153,8 @@ pub async fn ensure_training_stream(js: &jetstream::Context, replicas: usize) ->
             ..Default::default()
         })
         .await
-        .map_err(|e| format!("stream {STREAM_TRAINING}: {e}"))?;
-    proto::cluster::check_stream_replicas(STREAM_TRAINING, stream.cached_info().config.num_replicas, replicas)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| SetupError::unavailable(format!("stream {STREAM_TRAINING}"), e))?;
+    proto::cluster::check_stream_replicas(STREAM_TRAINING, stream.cached_info().config.num_replicas, replicas)?;
     Ok(stream)
 }
 
@@ -165,17 +165,23 @@ pub async fn follow(
     js: &jetstream::Context,
     learner: SharedLearner,
     replicas: usize,
-) -> Result<tokio::task::JoinHandle<()>, String> {
+) -> Result<tokio::task::JoinHandle<()>, SetupError> {
     let mut stream = ensure_training_stream(js, replicas).await?;
-    let last = stream.info().await.map_err(|e| format!("stream {STREAM_TRAINING}: {e}"))?.state.last_sequence;
+    let last = stream
+        .info()
+        .await
+        .map_err(|e| SetupError::unavailable(format!("stream {STREAM_TRAINING}"), e))?
+        .state
+        .last_sequence;
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             deliver_policy: consumer::DeliverPolicy::All,
             ..Default::default()
         })
         .await
-        .map_err(|e| format!("consumer on {STREAM_TRAINING}: {e}"))?;
-    let mut messages = consumer.messages().await.map_err(|e| format!("reading {STREAM_TRAINING}: {e}"))?;
+        .map_err(|e| SetupError::unavailable(format!("consumer on {STREAM_TRAINING}"), e))?;
+    let mut messages =
+        consumer.messages().await.map_err(|e| SetupError::unavailable(format!("reading {STREAM_TRAINING}"), e))?;
     let bodies = js.get_object_store(proto::subject::BUCKET_RAW_BODIES).await.ok();
     let started = std::time::Instant::now();
     let mut folded = 0u64;
@@ -183,8 +189,13 @@ pub async fn follow(
         match tokio::time::timeout(Duration::from_secs(30), messages.next()).await {
             Ok(Some(Ok(message))) => folded = fold_one(&learner, bodies.as_ref(), message).await,
             Ok(Some(Err(e))) => warn!(error = %e, "reading {STREAM_TRAINING}; retrying"),
-            Ok(None) => return Err(format!("{STREAM_TRAINING} ended")),
-            Err(_) => return Err(format!("{STREAM_TRAINING}: no event for 30 s while catching up to {last}")),
+            Ok(None) => return Err(SetupError::unavailable(STREAM_TRAINING, "the consumer ended")),
+            Err(_) => {
+                return Err(SetupError::unavailable(
+                    STREAM_TRAINING,
+                    format!("no event for 30 s while catching up to {last}"),
+                ));
+            }
         }
     }
     let examples = learner.read().unwrap_or_else(PoisonError::into_inner).examples();

@@ -340,7 +340,7 @@ async fn audit_policy_change(
     replicas: usize,
 ) -> anyhow::Result<()> {
     use proto::{Envelope, Event, EventType, PolicyChanged, PosternId, Timestamp};
-    scorer::worker::ensure_events_stream(js, replicas).await.map_err(anyhow::Error::msg)?;
+    scorer::worker::ensure_events_stream(js, replicas).await?;
     let now = Timestamp::now();
     let digest = json
         .map(|j| ring::digest::digest(&ring::digest::SHA256, j).as_ref().iter().map(|b| format!("{b:02x}")).collect())
@@ -400,7 +400,7 @@ async fn policy(config: Option<&std::path::Path>, action: PolicyAction) -> anyho
     let config = scorer::config::Config::load(config).context("loading configuration")?;
     let client = connect(&config, "postern-scorer-policy").await?;
     let js = async_nats::jetstream::new(client);
-    let kv = scorer::policy::policies_bucket(&js, config.replicas).await.map_err(anyhow::Error::msg)?;
+    let kv = scorer::policy::policies_bucket(&js, config.replicas).await?;
     let tenant_of = |t: &str| proto::TenantId::new(t).map_err(|e| anyhow::anyhow!("--tenant: {e}"));
     match action {
         PolicyAction::Validate { .. } => unreachable!("handled above"),
@@ -816,7 +816,7 @@ fn rules_profile(dir: &std::path::Path, corpus: &std::path::Path, top: usize) ->
     let total = started.elapsed();
     let costs = costs.unwrap_or_default();
     let mut ranked: Vec<(&str, std::time::Duration)> = loaded.rules.rule_names().zip(costs.iter().copied()).collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / files.len().max(1) as f64;
     println!(
         "{} messages in {:.2} s: {:.0} us per message ({:.0} us rendering the views, {:.0} us in rules)",

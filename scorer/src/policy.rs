@@ -24,6 +24,7 @@
 
 use crate::analysis::domain::{aligned, domain_of};
 use crate::auth::{AuthResults, Outcome, Result3};
+use crate::error::SetupError;
 use proto::net::Network;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -418,12 +419,15 @@ impl Policies {
 pub async fn policies_bucket(
     js: &async_nats::jetstream::Context,
     replicas: usize,
-) -> Result<async_nats::jetstream::kv::Store, String> {
+) -> Result<async_nats::jetstream::kv::Store, SetupError> {
     if let Ok(kv) = js.get_key_value(BUCKET_POLICIES).await {
         let stream_name = format!("KV_{BUCKET_POLICIES}");
-        let stream = js.get_stream(&stream_name).await.map_err(|e| format!("stream {stream_name}: {e}"))?;
+        let stream = js
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| SetupError::unavailable(format!("stream {stream_name}"), e))?;
         let found = stream.cached_info().config.num_replicas;
-        proto::cluster::check_stream_replicas(&stream_name, found, replicas).map_err(|e| e.to_string())?;
+        proto::cluster::check_stream_replicas(&stream_name, found, replicas)?;
         return Ok(kv);
     }
     // The bucket's stream, as async-nats's create_key_value would make it. (That call first
@@ -444,8 +448,10 @@ pub async fn policies_bucket(
         ..Default::default()
     })
     .await
-    .map_err(|e| format!("KV bucket {BUCKET_POLICIES}: {e}"))?;
-    js.get_key_value(BUCKET_POLICIES).await.map_err(|e| format!("KV bucket {BUCKET_POLICIES}: {e}"))
+    .map_err(|e| SetupError::unavailable(format!("KV bucket {BUCKET_POLICIES}"), e))?;
+    js.get_key_value(BUCKET_POLICIES)
+        .await
+        .map_err(|e| SetupError::unavailable(format!("KV bucket {BUCKET_POLICIES}"), e))
 }
 
 /// Loads every tenant's policy, then keeps following the bucket until the connection
@@ -454,12 +460,15 @@ pub async fn follow(
     js: &async_nats::jetstream::Context,
     policies: Policies,
     replicas: usize,
-) -> Result<tokio::task::JoinHandle<()>, String> {
+) -> Result<tokio::task::JoinHandle<()>, SetupError> {
     use async_nats::jetstream::kv::Operation;
     use futures::StreamExt;
     let kv = policies_bucket(js, replicas).await?;
-    let mut watch = kv.watch_with_history(">").await.map_err(|e| format!("watching {BUCKET_POLICIES}: {e}"))?;
-    let current = kv.status().await.map_err(|e| format!("{BUCKET_POLICIES}: {e}"))?.values();
+    let mut watch = kv
+        .watch_with_history(">")
+        .await
+        .map_err(|e| SetupError::unavailable(format!("watching {BUCKET_POLICIES}"), e))?;
+    let current = kv.status().await.map_err(|e| SetupError::unavailable(BUCKET_POLICIES, e))?.values();
     let apply = move |entry: async_nats::jetstream::kv::Entry| {
         let value = matches!(entry.operation, Operation::Put).then_some(&entry.value[..]);
         match policies.apply(&entry.key, value) {
@@ -482,8 +491,8 @@ pub async fn follow(
                     }
                 }
                 Ok(Some(Err(e))) => tracing::warn!(error = %e, "reading {BUCKET_POLICIES}"),
-                Ok(None) => return Err(format!("{BUCKET_POLICIES}: watch ended")),
-                Err(_) => return Err(format!("{BUCKET_POLICIES}: no value for 30 s while loading")),
+                Ok(None) => return Err(SetupError::unavailable(BUCKET_POLICIES, "the watch ended")),
+                Err(_) => return Err(SetupError::unavailable(BUCKET_POLICIES, "no value for 30 s while loading")),
             }
         }
     }

@@ -48,7 +48,7 @@ pub async fn publish(
     withdraw: bool,
     replicas: usize,
 ) -> Result<TrainReport, String> {
-    crate::learner::ensure_training_stream(js, replicas).await?;
+    crate::learner::ensure_training_stream(js, replicas).await.map_err(|e| e.to_string())?;
     let mut report = TrainReport::default();
     let mut pending = Vec::new();
     for file in files {

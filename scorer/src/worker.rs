@@ -5,7 +5,7 @@ use crate::analysis::MessageFacts;
 use crate::analysis::new_domain::DomainAges;
 use crate::auth::{Authenticator, Delivery, Network, TxtRecords};
 use crate::config::{Config, DnsMode};
-use crate::error::{Outcome, RunError};
+use crate::error::{Outcome, RunError, SetupError};
 use crate::score::{ScoringPanicked, try_score};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
@@ -54,7 +54,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let js = jetstream::new(client.clone());
     tokio::pin!(shutdown);
 
-    ensure_events_stream(&js, config.replicas).await.map_err(RunError::Setup)?;
+    // Each start-up step against JetStream is tried again while JetStream cannot do it yet
+    // (a cluster without a majority, a leader being elected), for up to STARTUP_PATIENCE;
+    // a stream with other settings stops the start at once.
+    let replicas = config.replicas;
+    tokio::select! {
+        done = until_ready("MAIL_EVENTS", || ensure_events_stream(&js, replicas)) => done?,
+        _ = &mut shutdown => return Ok(()),
+    }
     // Then the rules and the model (a second or so): a bad rule folder or model file stops
     // the start before anything is consumed.
     let detection = tokio::task::spawn_blocking({
@@ -70,9 +77,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     );
     // Fold what the scorers have been taught before scoring anything.
     let learner = crate::learner::SharedLearner::default();
-    let _learning = crate::learner::follow(&js, learner.clone(), config.replicas).await.map_err(RunError::Setup)?;
+    let _learning = tokio::select! {
+        done = until_ready("MAIL_TRAINING", || crate::learner::follow(&js, learner.clone(), replicas)) => done?,
+        _ = &mut shutdown => return Ok(()),
+    };
     let policies = crate::policy::Policies::default();
-    let _policy_watch = crate::policy::follow(&js, policies.clone(), config.replicas).await.map_err(RunError::Setup)?;
+    let _policy_watch = tokio::select! {
+        done = until_ready("POSTERN_POLICIES", || crate::policy::follow(&js, policies.clone(), replicas)) => done?,
+        _ = &mut shutdown => return Ok(()),
+    };
     // MAIL_RAW belongs to ingest; wait for it rather than guess its settings.
     let raw_stream = loop {
         tokio::select! {
@@ -86,29 +99,33 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             _ = &mut shutdown => return Ok(()),
         }
     };
-    let consumer: jetstream::consumer::PullConsumer = raw_stream
-        .get_or_create_consumer(
-            subject::CONSUMER_SCORER,
-            pull::Config {
-                durable_name: Some(subject::CONSUMER_SCORER.to_owned()),
-                description: Some("Postern scorers: one shared durable pull consumer".to_owned()),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: config.ack_wait,
-                max_deliver: config.max_deliver,
-                filter_subject: subject::RAW_SUBJECTS.to_owned(),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| RunError::Setup(format!("consumer {}: {e}", subject::CONSUMER_SCORER)))?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(config.concurrency.max(16))
-        .heartbeat(Duration::from_secs(5))
-        .expires(Duration::from_secs(30))
-        .messages()
-        .await
-        .map_err(|e| RunError::Setup(e.to_string()))?;
+    let consumer_config = pull::Config {
+        durable_name: Some(subject::CONSUMER_SCORER.to_owned()),
+        description: Some("Postern scorers: one shared durable pull consumer".to_owned()),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: config.ack_wait,
+        max_deliver: config.max_deliver,
+        filter_subject: subject::RAW_SUBJECTS.to_owned(),
+        ..Default::default()
+    };
+    let open_consumer = || async {
+        let consumer: jetstream::consumer::PullConsumer = raw_stream
+            .get_or_create_consumer(subject::CONSUMER_SCORER, consumer_config.clone())
+            .await
+            .map_err(|e| SetupError::unavailable(format!("consumer {}", subject::CONSUMER_SCORER), e))?;
+        consumer
+            .stream()
+            .max_messages_per_batch(config.concurrency.max(16))
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+            .map_err(|e| SetupError::unavailable(format!("consumer {}", subject::CONSUMER_SCORER), e))
+    };
+    let mut messages = tokio::select! {
+        done = until_ready("the scorers' consumer", open_consumer) => done?,
+        _ = &mut shutdown => return Ok(()),
+    };
     info!(concurrency = config.concurrency, "scorer consuming MAIL_RAW");
 
     let auth = match config.dns {
@@ -450,9 +467,35 @@ where
     }
 }
 
+/// How long a start-up step is tried again while JetStream cannot do it yet.
+pub const STARTUP_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Runs a start-up step until it succeeds: a transient failure is logged and tried again
+/// (250 ms, doubling to 5 s) for up to [`STARTUP_PATIENCE`]; a permanent one, or the last
+/// transient one after that, is the error.
+pub async fn until_ready<T, F, Fut>(step: &str, mut attempt: F) -> Result<T, SetupError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SetupError>>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(e) if e.is_transient() && started.elapsed() + pause < STARTUP_PATIENCE => {
+                warn!(step, error = %e, retry_in_ms = pause.as_millis() as u64, "JetStream cannot do this yet; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// MAIL_EVENTS belongs to the scorer: created on `replicas` nodes if missing, checked if
 /// present.
-pub async fn ensure_events_stream(js: &jetstream::Context, replicas: usize) -> Result<(), String> {
+pub async fn ensure_events_stream(js: &jetstream::Context, replicas: usize) -> Result<(), SetupError> {
     let wanted: Vec<String> = subject::EVENT_SUBJECTS.iter().map(|s| s.to_string()).collect();
     let stream = js
         .get_or_create_stream(stream::Config {
@@ -465,15 +508,17 @@ pub async fn ensure_events_stream(js: &jetstream::Context, replicas: usize) -> R
             ..Default::default()
         })
         .await
-        .map_err(|e| format!("stream {STREAM_EVENTS}: {e}"))?;
+        .map_err(|e| SetupError::unavailable(format!("stream {STREAM_EVENTS}"), e))?;
     let mut config = stream.cached_info().config.clone();
-    proto::cluster::check_stream_replicas(STREAM_EVENTS, config.num_replicas, replicas).map_err(|e| e.to_string())?;
+    proto::cluster::check_stream_replicas(STREAM_EVENTS, config.num_replicas, replicas)?;
     let missing: Vec<String> = wanted.iter().filter(|s| !config.subjects.contains(s)).cloned().collect();
     if !missing.is_empty() {
         // A stream made by an earlier version: the new event kinds' subjects are added.
         warn!(stream = STREAM_EVENTS, ?missing, "adding subjects to the stream");
         config.subjects.extend(missing);
-        js.update_stream(config).await.map_err(|e| format!("stream {STREAM_EVENTS}: adding subjects: {e}"))?;
+        js.update_stream(config)
+            .await
+            .map_err(|e| SetupError::unavailable(format!("stream {STREAM_EVENTS}: adding subjects"), e))?;
     }
     Ok(())
 }

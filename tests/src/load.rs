@@ -15,13 +15,14 @@ const SENDER: &str = r#"
 import json, smtplib, sys, time
 host, port, count, seconds, rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 results, rcpt, tag, lines = open(sys.argv[6], "w"), sys.argv[7], sys.argv[8], int(sys.argv[9])
+extra = sys.argv[10] if len(sys.argv) > 10 else ""
 start = time.time()
 deadline = start + seconds
 conn = None
 for i in range(count):
     time.sleep(max(0.0, start + i / rate - time.time()))
     msg = ("From: %s@load.example\r\nTo: user@corp.example\r\nSubject: %s %d\r\n"
-           "Message-ID: <%s-%d@load.example>\r\nDate: Thu, 03 Dec 2026 10:00:00 +0000\r\n\r\n" % (tag, tag, i, tag, i)
+           "Message-ID: <%s-%d@load.example>\r\nDate: Thu, 03 Dec 2026 10:00:00 +0000\r\n%s\r\n" % (tag, tag, i, tag, i, extra)
            + "line of a message under load\r\n" * lines).encode()
     tries, queued, refusals, broken, at = 0, None, [], 0, None
     while queued is None and time.time() < deadline:
@@ -75,6 +76,30 @@ pub struct Sent {
     pub accepted_at: Option<f64>,
 }
 
+/// What a [`SteadyLoad`] offers: `count` messages of about `bytes` each to `rcpt`, at `rate`
+/// per second, each tried until it is accepted or `seconds` have passed since the start.
+/// The Message-IDs are `<{tag}-{i}@load.example>`.
+#[derive(Debug, Clone, Copy)]
+pub struct Offer<'a> {
+    pub rcpt: &'a str,
+    pub tag: &'a str,
+    pub count: usize,
+    pub rate: u32,
+    pub seconds: u64,
+    pub bytes: usize,
+    /// Header lines (each ending in CRLF) added to every message: a `List-Unsubscribe`
+    /// makes them newsletters, say.
+    pub headers: &'a str,
+}
+
+impl<'a> Offer<'a> {
+    /// `count` messages of 1,300 bytes to the local journal address at `rate` per second,
+    /// within `seconds`.
+    pub fn new(tag: &'a str, count: usize, rate: u32, seconds: u64) -> Self {
+        Offer { rcpt: crate::pipeline::JOURNAL, tag, count, rate, seconds, bytes: 1_300, headers: "" }
+    }
+}
+
 /// The running sender.
 pub struct SteadyLoad {
     child: Child,
@@ -83,22 +108,13 @@ pub struct SteadyLoad {
 }
 
 impl SteadyLoad {
-    /// Offers `count` messages of about `bytes` each to `rcpt` at `rate` per second, for at
-    /// most `seconds`; the Message-IDs are `<{tag}-{i}@load.example>`. Results go to
-    /// `results` (a JSONL file).
-    #[allow(clippy::too_many_arguments)]
-    pub fn start(
-        smtp: SocketAddr,
-        rcpt: &str,
-        tag: &str,
-        count: usize,
-        rate: u32,
-        seconds: u64,
-        results: &Path,
-        bytes: usize,
-    ) -> Result<Self> {
+    /// Offers `offer.count` messages to `smtp` as `offer` says; results go to `results` (a
+    /// JSONL file).
+    pub fn start(smtp: SocketAddr, offer: &Offer<'_>, results: &Path) -> Result<Self> {
+        let Offer { rcpt, tag, count, rate, seconds, bytes, headers } = *offer;
+        ensure!(headers.is_empty() || headers.ends_with("\r\n"), "each header line ends in CRLF");
         // The headers take about 180 bytes; each body line 30.
-        let lines = (bytes.saturating_sub(180) / 30).max(1);
+        let lines = (bytes.saturating_sub(180 + headers.len()) / 30).max(1);
         ensure!(count as u64 <= seconds * u64::from(rate), "{count} messages at {rate}/s do not fit in {seconds} s");
         let child = Command::new("python3")
             .arg("-c")
@@ -112,6 +128,7 @@ impl SteadyLoad {
             .arg(rcpt)
             .arg(tag)
             .arg(lines.to_string())
+            .arg(headers)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

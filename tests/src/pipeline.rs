@@ -130,10 +130,16 @@ pub struct ClusterPipeline {
 
 impl ClusterPipeline {
     pub fn start(durability: Durability) -> Result<Self> {
+        Self::start_with_scorer_config(durability, "")
+    }
+
+    /// The same, with extra lines in the scorers' config file (`failpoints = true`, say).
+    pub fn start_with_scorer_config(durability: Durability, scorer_extra: &str) -> Result<Self> {
         let cluster = NatsCluster::start(durability)?;
         let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
+        let extra = Extra { scorer: scorer_extra, ..Extra::default() };
         let Launched { smtp, http, ingest, scorers, projector } =
-            launch(dir.path(), &cluster.url(), 3, 2, Extra::default(), None)?;
+            launch(dir.path(), &cluster.url(), 3, 2, extra, None)?;
         Ok(ClusterPipeline { smtp, http, ingest, scorers, projector, cluster, dir })
     }
 

@@ -9,9 +9,9 @@
 use anyhow::{Context, Result, ensure};
 use std::time::Duration;
 use testkit::jetstream::{placement, stored_per_message, stream_counts};
-use testkit::load::SteadyLoad;
+use testkit::load::{Offer, SteadyLoad};
 use testkit::nats::Durability;
-use testkit::pipeline::{ClusterPipeline, JOURNAL, traces};
+use testkit::pipeline::{ClusterPipeline, traces};
 
 const MESSAGES: usize = 300;
 const RATE: u32 = 20;
@@ -30,7 +30,7 @@ fn losing_each_stream_leader_under_load_loses_nothing() -> Result<()> {
     }
 
     let results = p.dir.path().join("sent.jsonl");
-    let mut load = SteadyLoad::start(p.smtp, JOURNAL, "cluster", MESSAGES, RATE, 150, &results, 1_300)?;
+    let mut load = SteadyLoad::start(p.smtp, &Offer::new("cluster", MESSAGES, RATE, 150), &results)?;
     let mut killed = Vec::new();
     for (stream, after) in [("MAIL_RAW", 40), ("MAIL_EVENTS", 150)] {
         testkit::eventually(Duration::from_secs(60), &format!("{after} messages sent"), || {
@@ -113,6 +113,67 @@ fn losing_each_stream_leader_under_load_loses_nothing() -> Result<()> {
     ensure!(
         text.contains("stream MAIL_RAW exists with replicas = 3, the configuration asks for 1"),
         "the error names the stream and both counts:\n{text}"
+    );
+    Ok(())
+}
+
+/// A scorer started while the cluster has no majority (two of three nodes down) does not
+/// exit: each start-up step is tried again, logged, until the nodes are back, and then it
+/// consumes. A scorer configured for another replica count stops at once instead (waiting
+/// cannot change a stream's settings).
+#[test]
+fn a_scorer_started_without_a_majority_waits_for_one() -> Result<()> {
+    let mut p = ClusterPipeline::start(Durability::Fast)?;
+    let consuming = |log: &str| log.matches("scorer consuming MAIL_RAW").count();
+    testkit::eventually(Duration::from_secs(60), "both scorers consume", || {
+        Ok(p.scorers.iter().all(|s| consuming(&s.log()) == 1).then_some(()))
+    })
+    .with_context(|| p.logs())?;
+
+    p.scorers[0].kill()?;
+    p.cluster.kill("n2")?;
+    p.cluster.kill("n3")?;
+    p.scorers[0].restart()?;
+    testkit::eventually(Duration::from_secs(60), "the scorer says it waits", || {
+        Ok(p.scorers[0].log().contains("JetStream cannot do this yet; trying again").then_some(()))
+    })
+    .with_context(|| p.logs())?;
+    std::thread::sleep(Duration::from_secs(3));
+    ensure!(p.scorers[0].is_running(), "the scorer exited without a majority:\n{}", p.scorers[0].log());
+
+    p.cluster.restart("n2")?;
+    p.cluster.restart("n3")?;
+    testkit::eventually(Duration::from_secs(90), "the scorer consumes once the nodes are back", || {
+        Ok((consuming(&p.scorers[0].log()) == 2).then_some(()))
+    })
+    .with_context(|| p.logs())?;
+    ensure!(p.scorers[0].is_running(), "{}", p.scorers[0].log());
+    let after =
+        testkit::smtp::message("after-majority@sender.example", "a@sender.example", "b@corp.example", "after", "");
+    let sent =
+        testkit::smtp::send_with_smtplib(p.smtp, &[testkit::smtp::Outgoing::to_journal("a@sender.example", after)])?;
+    ensure!(sent[0].code == 250, "{sent:?}");
+    testkit::eventually(Duration::from_secs(60), "the message has a disposition", || {
+        let found = traces(p.http, "after-majority@sender.example")?;
+        Ok(found.first().filter(|t| !t["disposition"].is_null()).map(|_| ()))
+    })
+    .with_context(|| p.logs())?;
+
+    // Another replica count: the start stops at once, naming the stream.
+    let conf = p.dir.path().join("scorer-r1.toml");
+    std::fs::write(&conf, format!("nats_url = \"{}\"\nreplicas = 1\ndns = \"offline\"\n", p.cluster.url()))?;
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(testkit::bin("scorer")?)
+        .args(["--config", conf.to_str().context("path")?, "run"])
+        .env("RUST_LOG", "warn")
+        .output()?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    ensure!(!out.status.success(), "the scorer started on streams with another replica count:\n{text}");
+    ensure!(text.contains("MAIL_EVENTS exists with replicas = 3"), "{text}");
+    ensure!(!text.contains("trying again"), "a settings mismatch is not waited out:\n{text}");
+    eprintln!(
+        "a scorer without a majority waited and started; one with replicas = 1 stopped in {:?}",
+        started.elapsed()
     );
     Ok(())
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use testkit::jetstream::{postern_id_of, read_stream};
-use testkit::load::SteadyLoad;
+use testkit::load::{Offer, SteadyLoad};
 use testkit::nats::{Durability, NatsServer};
 use testkit::pipeline::{ClusterPipeline, JOURNAL, Pipeline, checkpoints};
 use testkit::process::Service;
@@ -140,8 +140,9 @@ fn measure(
     };
     let count = (rate as u64 * seconds) as usize;
     let results = work.join(format!("fixed-{name}.jsonl"));
-    let load =
-        SteadyLoad::start(target.smtp, JOURNAL, &format!("e2e-{name}"), count, rate, seconds + 60, &results, BODY)?;
+    let tag = format!("e2e-{name}");
+    let offer = Offer { bytes: BODY, ..Offer::new(&tag, count, rate, seconds + 60) };
+    let load = SteadyLoad::start(target.smtp, &offer, &results)?;
     let sent = load.finish()?;
     ensure!(sent.iter().all(|s| s.queued.is_some()), "{name}: a message of the fixed-rate phase was not accepted");
     testkit::eventually(Duration::from_secs(600), &format!("{name}: the fixed-rate dispositions folded"), || {

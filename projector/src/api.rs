@@ -520,14 +520,15 @@ async fn list_reclassifications(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let _ = p.tenant;
-    let status = p.status.map(|s| s.to_ascii_uppercase());
-    if let Some(s) = &status
-        && !["PENDING", "ACCEPTED", "REJECTED", "WITHDRAWN"].contains(&s.as_str())
-    {
-        return Err(ApiError::bad_request(format!("status: {s:?} is not pending, accepted, rejected or withdrawn")));
-    }
+    let status = match p.status {
+        Some(s) => Some(crate::decide::SubmissionStatus::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
+            ApiError::bad_request(format!("status: {s:?} is not pending, accepted, rejected or withdrawn"))
+        })?),
+        None => None,
+    };
     let limit = p.limit.unwrap_or(100).clamp(1, 1000);
-    let list = crate::reclassify::list(&*state.store.get()?, caller.tenant.as_str(), status.as_deref(), limit)?;
+    let list =
+        crate::reclassify::list(&*state.store.get()?, caller.tenant.as_str(), status.map(|s| s.as_str()), limit)?;
     Ok(Json(json!({ "reclassifications": list })))
 }
 

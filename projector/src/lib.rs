@@ -3,6 +3,7 @@
 pub mod api;
 pub mod config;
 pub mod consumer;
+pub mod decide;
 pub mod error;
 pub mod projection;
 pub mod query;

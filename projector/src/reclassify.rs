@@ -4,18 +4,16 @@
 //! new state.
 
 use crate::api::{ApiError, SubmitBody};
+use crate::decide::{self, Command, Rejection, ReviewPolicy, SubmissionStatus, decide};
 use crate::query;
 use crate::store::Store;
 use crate::store::schema::search::{self, Field};
-use crate::view::message::{MessageRecord, Resolution, Stamp};
+use crate::view::message::MessageRecord;
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use axum::http::StatusCode;
 use proto::subject::{HEADER_MSG_ID, STREAM_EVENTS, subject_for};
-use proto::{
-    Disposition, Envelope, Event, PosternId, ReclassificationOutcome, ReclassificationResolved,
-    ReclassificationSubmitted, SubmissionType, TenantId, Timestamp,
-};
+use proto::{Disposition, Envelope, Event, PosternId, ReclassificationOutcome, SubmissionType, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -115,6 +113,36 @@ async fn wait_for_fold(store: &Store, seq: u64) -> bool {
     false
 }
 
+/// A rejected command as the API answers it.
+fn rejected(rejection: Rejection) -> ApiError {
+    match rejection {
+        Rejection::NotFound(id) => crate::api::error(StatusCode::NOT_FOUND, "not_found", format!("no submission {id}")),
+        Rejection::Conflict(message) => conflict(message),
+        unreadable @ Rejection::Unreadable { .. } => {
+            crate::api::error(StatusCode::INTERNAL_SERVER_ERROR, "unreadable_record", unreadable.to_string())
+        }
+    }
+}
+
+/// Publishes what [`decide`] decided, in order (each later event caused by the first);
+/// returns the first event's id and the last one's stream sequence.
+async fn publish_decided(
+    js: &jetstream::Context,
+    record: &MessageRecord,
+    events: Vec<Event>,
+) -> Result<(ulid::Ulid, u64), ApiError> {
+    let mut first: Option<ulid::Ulid> = None;
+    let mut seq = 0;
+    for event in events {
+        let (id, s) = publish(js, &record.tenant, &record.postern_id, first, event).await?;
+        first.get_or_insert(id);
+        seq = s;
+    }
+    first
+        .map(|id| (id, seq))
+        .ok_or_else(|| crate::api::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a decision without events"))
+}
+
 pub async fn submit(
     js: &jetstream::Context,
     store: &Store,
@@ -124,56 +152,30 @@ pub async fn submit(
     requested_by: &str,
     comment: &str,
 ) -> Result<serde_json::Value, ApiError> {
-    let original = record.final_disposition().unwrap_or("NONE").to_owned();
-    if original == requested.as_str() {
-        return Err(conflict(format!("message {} is already {original}", record.postern_id)));
-    }
-    if let Some(same) = record.submissions.iter().find(|s| {
-        s.requested == requested.as_str()
-            && s.submission_type == submission_type.as_str()
-            && record.status_of(&s.submission_id).0 == "PENDING"
-    }) {
-        return Err(conflict(format!("submission {} asks for the same and is pending", same.submission_id)));
-    }
-    let original_d: Disposition = original.parse().unwrap_or(Disposition::None);
-    let submission_id = ulid::Ulid::new().to_string();
-    let (event_id, mut seq) = publish(
-        js,
-        &record.tenant,
-        &record.postern_id,
-        None,
-        Event::ReclassificationSubmitted(ReclassificationSubmitted {
-            submission_id: submission_id.clone(),
-            submission_type,
-            requested_by: requested_by.to_owned(),
-            original: original_d,
-            requested,
-            comment: comment.to_owned(),
-        }),
-    )
-    .await?;
     // A team's submission is the team's decision, unless the tenant's policy wants a
     // second analyst for those too.
     let policy = if submission_type == SubmissionType::Team { tenant_policy(js, &record.tenant).await } else { None };
-    let accept_at_once = submission_type == SubmissionType::Team
-        && !policy.as_ref().and_then(|p| p["review_team_submissions"].as_bool()).unwrap_or(false);
-    if accept_at_once {
-        (_, seq) = publish(
-            js,
-            &record.tenant,
-            &record.postern_id,
-            Some(event_id),
-            Event::ReclassificationResolved(ReclassificationResolved {
-                submission_id: submission_id.clone(),
-                outcome: ReclassificationOutcome::Accepted,
-                resolved_by: requested_by.to_owned(),
-                final_disposition: requested,
-                comment: "TEAM submission, accepted at once".to_owned(),
-            }),
-        )
-        .await?;
-    }
-    let (learned, remediation) = if accept_at_once {
+    let review = ReviewPolicy {
+        review_team_submissions: policy.as_ref().and_then(|p| p["review_team_submissions"].as_bool()).unwrap_or(false),
+    };
+    let submission_id = ulid::Ulid::new().to_string();
+    let command = Command::Submit {
+        submission_id: submission_id.clone(),
+        submission_type,
+        requested,
+        requested_by: requested_by.to_owned(),
+        comment: comment.to_owned(),
+    };
+    let events = decide(record, &command, &review).map_err(rejected)?;
+    let original = match events.first() {
+        Some(Event::ReclassificationSubmitted(s)) => s.original,
+        _ => Disposition::None,
+    };
+    let accepted = events
+        .iter()
+        .any(|e| matches!(e, Event::ReclassificationResolved(r) if r.outcome == ReclassificationOutcome::Accepted));
+    let (_, seq) = publish_decided(js, record, events).await?;
+    let (learned, remediation) = if accepted {
         (
             Some(teach(js, record, &submission_id, requested, false).await),
             request_remediation(js, record, &submission_id, requested, policy.as_ref()).await,
@@ -182,14 +184,14 @@ pub async fn submit(
         (None, None)
     };
     let folded = wait_for_fold(store, seq).await;
-    let status = if accept_at_once { "ACCEPTED" } else { "PENDING" };
+    let status = if accepted { SubmissionStatus::Accepted } else { SubmissionStatus::Pending };
     Ok(json!({
         "submission_id": submission_id,
         "postern_id": record.postern_id,
-        "status": status,
-        "original": original,
+        "status": status.as_str(),
+        "original": original.as_str(),
         "requested": requested.as_str(),
-        "final_disposition": if status == "ACCEPTED" { requested.as_str() } else { original.as_str() },
+        "final_disposition": if accepted { requested.as_str() } else { original.as_str() },
         "folded": folded,
         "training": learned,
         "remediation": remediation,
@@ -368,7 +370,7 @@ pub fn view_of(record: &MessageRecord, submission_id: &str) -> Option<Submission
 pub fn list(store: &Store, tenant: &str, status: Option<&str>, limit: usize) -> Result<Vec<SubmissionView>, ApiError> {
     let statuses: Vec<&str> = match status {
         Some(s) => vec![s],
-        None => vec!["PENDING", "ACCEPTED", "REJECTED", "WITHDRAWN"],
+        None => SubmissionStatus::ALL.iter().map(|s| s.as_str()).collect(),
     };
     let mut out: Vec<SubmissionView> = Vec::new();
     for st in statuses {
@@ -407,46 +409,28 @@ pub async fn resolve(
     resolved_by: &str,
     comment: &str,
 ) -> Result<serde_json::Value, ApiError> {
-    let not_found = || crate::api::error(StatusCode::NOT_FOUND, "not_found", format!("no submission {submission_id}"));
+    let not_found = || rejected(Rejection::NotFound(submission_id.to_owned()));
     let id = first_by_field(store, tenant, Field::Submission, submission_id)?.ok_or_else(not_found)?;
     let record = query::by_postern_id(store, tenant, &id)?.ok_or_else(not_found)?;
-    let submission = record.submissions.iter().find(|s| s.submission_id == submission_id).ok_or_else(not_found)?;
-    let (status, _) = record.status_of(submission_id);
-    let allowed = match outcome {
-        ReclassificationOutcome::Accepted | ReclassificationOutcome::Rejected => status == "PENDING",
-        ReclassificationOutcome::Withdrawn => status == "PENDING" || status == "ACCEPTED",
+    let before = decide::status(&record, submission_id).map_err(rejected)?;
+    let command = Command::Resolve {
+        submission_id: submission_id.to_owned(),
+        outcome,
+        resolved_by: resolved_by.to_owned(),
+        comment: comment.to_owned(),
     };
-    if !allowed {
-        return Err(conflict(format!("submission {submission_id} is {status}; it cannot be {}", outcome.as_str())));
-    }
-    // The disposition in force once this decision is folded.
-    let final_disposition = {
-        let mut after = record.clone();
-        after.resolutions.push(Resolution {
-            stamp: Stamp { event_id: [0xff; 16], at: u64::MAX, position: Default::default() },
-            submission_id: submission_id.to_owned(),
-            outcome: outcome.as_str().to_owned(),
-            resolved_by: String::new(),
-            final_disposition: submission.requested.clone(),
-            comment: String::new(),
-        });
-        after.final_disposition().unwrap_or("NONE").parse::<Disposition>().unwrap_or(Disposition::None)
+    let events = decide(&record, &command, &ReviewPolicy::default()).map_err(rejected)?;
+    let final_disposition = match events.first() {
+        Some(Event::ReclassificationResolved(r)) => r.final_disposition,
+        _ => return Err(rejected(Rejection::NotFound(submission_id.to_owned()))),
     };
-    let (_, seq) = publish(
-        js,
-        tenant,
-        &record.postern_id,
-        None,
-        Event::ReclassificationResolved(ReclassificationResolved {
-            submission_id: submission_id.to_owned(),
-            outcome,
-            resolved_by: resolved_by.to_owned(),
-            final_disposition,
-            comment: comment.to_owned(),
-        }),
-    )
-    .await?;
-    let requested: Disposition = submission.requested.parse().unwrap_or(Disposition::None);
+    let (_, seq) = publish_decided(js, &record, events).await?;
+    let requested = record
+        .submissions
+        .iter()
+        .find(|s| s.submission_id == submission_id)
+        .and_then(|s| s.requested.parse::<Disposition>().ok())
+        .ok_or_else(not_found)?;
     let remediation = match outcome {
         ReclassificationOutcome::Accepted => {
             let policy = tenant_policy(js, tenant).await;
@@ -454,9 +438,9 @@ pub async fn resolve(
         }
         _ => None,
     };
-    let training = match (outcome, status) {
+    let training = match (outcome, before) {
         (ReclassificationOutcome::Accepted, _) => Some(teach(js, &record, submission_id, requested, false).await),
-        (ReclassificationOutcome::Withdrawn, "ACCEPTED") => {
+        (ReclassificationOutcome::Withdrawn, SubmissionStatus::Accepted) => {
             Some(teach(js, &record, submission_id, requested, true).await)
         }
         _ => None,
@@ -465,7 +449,7 @@ pub async fn resolve(
     Ok(json!({
         "submission_id": submission_id,
         "postern_id": record.postern_id,
-        "status": outcome.as_str(),
+        "status": decide::status_after(outcome).as_str(),
         "final_disposition": final_disposition.as_str(),
         "folded": folded,
         "training": training,

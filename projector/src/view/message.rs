@@ -235,11 +235,17 @@ impl MessageRecord {
     /// The disposition in force: the latest accepted (and not withdrawn) reclassification's
     /// final disposition, else the latest verdict's.
     pub fn final_disposition(&self) -> Option<&str> {
+        self.disposition_in_force(None)
+    }
+
+    /// [`MessageRecord::final_disposition`] leaving out what `ignoring`'s acceptance decided
+    /// (the disposition once that submission is withdrawn).
+    pub fn disposition_in_force(&self, ignoring: Option<&str>) -> Option<&str> {
         let accepted = self
             .resolutions
             .iter()
             .rev()
-            .filter(|r| r.outcome == "ACCEPTED")
+            .filter(|r| r.outcome == "ACCEPTED" && Some(r.submission_id.as_str()) != ignoring)
             .find(|r| self.status_of(&r.submission_id).0 == "ACCEPTED");
         match accepted {
             Some(r) => Some(r.final_disposition.as_str()),

@@ -1,0 +1,430 @@
+//! The write model of reclassification: what a command does to a message, decided by a pure
+//! function of the message's record (the fold of its events), the command and the tenant's
+//! review policy. [`decide`] returns the events to publish or a typed [`Rejection`]; it
+//! does no I/O and knows nothing of HTTP (the API maps a rejection to a status). The events
+//! change the views when the projector folds them, as every other event does.
+
+use crate::view::message::{MessageRecord, Resolution};
+use proto::{
+    Disposition, Event, ReclassificationOutcome, ReclassificationResolved, ReclassificationSubmitted, SubmissionType,
+};
+use thiserror::Error;
+
+/// Where a submission stands: its latest decision, or pending when it has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmissionStatus {
+    Pending,
+    Accepted,
+    Rejected,
+    Withdrawn,
+}
+
+impl SubmissionStatus {
+    pub const ALL: [SubmissionStatus; 4] = [
+        SubmissionStatus::Pending,
+        SubmissionStatus::Accepted,
+        SubmissionStatus::Rejected,
+        SubmissionStatus::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionStatus::Pending => "PENDING",
+            SubmissionStatus::Accepted => "ACCEPTED",
+            SubmissionStatus::Rejected => "REJECTED",
+            SubmissionStatus::Withdrawn => "WITHDRAWN",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SubmissionStatus> {
+        SubmissionStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    fn of(outcome: ReclassificationOutcome) -> SubmissionStatus {
+        match outcome {
+            ReclassificationOutcome::Accepted => SubmissionStatus::Accepted,
+            ReclassificationOutcome::Rejected => SubmissionStatus::Rejected,
+            ReclassificationOutcome::Withdrawn => SubmissionStatus::Withdrawn,
+        }
+    }
+}
+
+/// What the tenant's policy says about reclassification.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReviewPolicy {
+    /// Team submissions wait for a second analyst's decision too (else a team's submission
+    /// is the team's decision, accepted at once).
+    pub review_team_submissions: bool,
+}
+
+/// What an analyst or a user asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Submit {
+        /// Chosen by the caller (a ULID), so that the command is a pure input.
+        submission_id: String,
+        submission_type: SubmissionType,
+        requested: Disposition,
+        requested_by: String,
+        comment: String,
+    },
+    Resolve {
+        submission_id: String,
+        outcome: ReclassificationOutcome,
+        resolved_by: String,
+        comment: String,
+    },
+}
+
+/// Why a command changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Rejection {
+    /// The command names a submission the message does not have.
+    #[error("no submission {0}")]
+    NotFound(String),
+    /// The message's state does not allow it (already so, a duplicate pending, decided).
+    #[error("{0}")]
+    Conflict(String),
+    /// The stored record holds a value this build cannot read (a corrupt view): nothing is
+    /// decided on it.
+    #[error("the stored record of message {postern_id} is not readable: {reason}")]
+    Unreadable { postern_id: String, reason: String },
+}
+
+/// The events a command causes on a message, in order, or why it causes none.
+pub fn decide(record: &MessageRecord, command: &Command, policy: &ReviewPolicy) -> Result<Vec<Event>, Rejection> {
+    match command {
+        Command::Submit { submission_id, submission_type, requested, requested_by, comment } => {
+            let original = final_disposition(record, None)?;
+            if original == *requested {
+                return Err(Rejection::Conflict(format!(
+                    "message {} is already {}",
+                    record.postern_id,
+                    original.as_str()
+                )));
+            }
+            for same in record
+                .submissions
+                .iter()
+                .filter(|s| s.requested == requested.as_str() && s.submission_type == submission_type.as_str())
+            {
+                if status(record, &same.submission_id)? == SubmissionStatus::Pending {
+                    return Err(Rejection::Conflict(format!(
+                        "submission {} asks for the same and is pending",
+                        same.submission_id
+                    )));
+                }
+            }
+            let mut events = vec![Event::ReclassificationSubmitted(ReclassificationSubmitted {
+                submission_id: submission_id.clone(),
+                submission_type: *submission_type,
+                requested_by: requested_by.clone(),
+                original,
+                requested: *requested,
+                comment: comment.clone(),
+            })];
+            if *submission_type == SubmissionType::Team && !policy.review_team_submissions {
+                events.push(Event::ReclassificationResolved(ReclassificationResolved {
+                    submission_id: submission_id.clone(),
+                    outcome: ReclassificationOutcome::Accepted,
+                    resolved_by: requested_by.clone(),
+                    final_disposition: *requested,
+                    comment: "TEAM submission, accepted at once".to_owned(),
+                }));
+            }
+            Ok(events)
+        }
+        Command::Resolve { submission_id, outcome, resolved_by, comment } => {
+            let submission = record
+                .submissions
+                .iter()
+                .find(|s| s.submission_id == *submission_id)
+                .ok_or_else(|| Rejection::NotFound(submission_id.clone()))?;
+            let current = status(record, submission_id)?;
+            let allowed = match outcome {
+                ReclassificationOutcome::Accepted | ReclassificationOutcome::Rejected => {
+                    current == SubmissionStatus::Pending
+                }
+                ReclassificationOutcome::Withdrawn => {
+                    matches!(current, SubmissionStatus::Pending | SubmissionStatus::Accepted)
+                }
+            };
+            if !allowed {
+                return Err(Rejection::Conflict(format!(
+                    "submission {submission_id} is {}; it cannot be {}",
+                    current.as_str(),
+                    outcome.as_str()
+                )));
+            }
+            // The disposition in force once this decision is folded.
+            let final_disposition = match outcome {
+                ReclassificationOutcome::Accepted => disposition(record, &submission.requested)?,
+                ReclassificationOutcome::Rejected => final_disposition(record, None)?,
+                ReclassificationOutcome::Withdrawn => final_disposition(record, Some(submission_id))?,
+            };
+            Ok(vec![Event::ReclassificationResolved(ReclassificationResolved {
+                submission_id: submission_id.clone(),
+                outcome: *outcome,
+                resolved_by: resolved_by.clone(),
+                final_disposition,
+                comment: comment.clone(),
+            })])
+        }
+    }
+}
+
+/// Where a submission of the record stands (its latest decision).
+pub fn status(record: &MessageRecord, submission_id: &str) -> Result<SubmissionStatus, Rejection> {
+    match latest_decision(record, submission_id) {
+        None => Ok(SubmissionStatus::Pending),
+        Some(r) => SubmissionStatus::parse(&r.outcome).ok_or_else(|| Rejection::Unreadable {
+            postern_id: record.postern_id.clone(),
+            reason: format!("decision outcome {:?}", r.outcome),
+        }),
+    }
+}
+
+fn latest_decision<'r>(record: &'r MessageRecord, submission_id: &str) -> Option<&'r Resolution> {
+    record.resolutions.iter().rev().find(|r| r.submission_id == submission_id)
+}
+
+/// The disposition in force, leaving out what `ignoring`'s acceptance decided (as after its
+/// withdrawal): [`MessageRecord::disposition_in_force`], read as a disposition; NONE for a
+/// message not scored yet.
+pub fn final_disposition(record: &MessageRecord, ignoring: Option<&str>) -> Result<Disposition, Rejection> {
+    match record.disposition_in_force(ignoring) {
+        Some(text) => disposition(record, text),
+        None => Ok(Disposition::None),
+    }
+}
+
+fn disposition(record: &MessageRecord, text: &str) -> Result<Disposition, Rejection> {
+    text.parse::<Disposition>().map_err(|_| Rejection::Unreadable {
+        postern_id: record.postern_id.clone(),
+        reason: format!("disposition {text:?}"),
+    })
+}
+
+/// The status a decision event gives its submission.
+pub fn status_after(outcome: ReclassificationOutcome) -> SubmissionStatus {
+    SubmissionStatus::of(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Given a message's events, when a command comes, then these events (or this
+    //! rejection). The record is built the way the projector builds it: by folding events.
+    use super::*;
+    use crate::view::message::{Stamp, Submission, Verdict};
+
+    fn stamp(n: u8) -> Stamp {
+        Stamp { event_id: [n; 16], at: u64::from(n), position: Default::default() }
+    }
+
+    /// A message scored `disposition`.
+    fn scored(disposition: &str) -> MessageRecord {
+        let mut record = MessageRecord::new("t", "pid-1");
+        record.verdicts.push(Verdict {
+            event_id: [1; 16],
+            at: 1,
+            position: Default::default(),
+            disposition: disposition.into(),
+            attributes: Vec::new(),
+            detections: Vec::new(),
+            rules_version: "test".into(),
+            alert_id: String::new(),
+        });
+        record
+    }
+
+    fn submitted(record: &mut MessageRecord, id: &str, kind: SubmissionType, requested: Disposition) {
+        let n = 10 + record.submissions.len() as u8;
+        record.submissions.push(Submission {
+            stamp: stamp(n),
+            submission_id: id.into(),
+            submission_type: kind.as_str().into(),
+            requested_by: "alice".into(),
+            original: "NONE".into(),
+            requested: requested.as_str().into(),
+            comment: String::new(),
+        });
+    }
+
+    fn resolved(
+        record: &mut MessageRecord,
+        id: &str,
+        outcome: ReclassificationOutcome,
+        final_disposition: Disposition,
+    ) {
+        let n = 50 + record.resolutions.len() as u8;
+        record.resolutions.push(Resolution {
+            stamp: stamp(n),
+            submission_id: id.into(),
+            outcome: outcome.as_str().into(),
+            resolved_by: "bob".into(),
+            final_disposition: final_disposition.as_str().into(),
+            comment: String::new(),
+        });
+    }
+
+    fn submit(kind: SubmissionType, requested: Disposition) -> Command {
+        Command::Submit {
+            submission_id: "s-new".into(),
+            submission_type: kind,
+            requested,
+            requested_by: "alice".into(),
+            comment: "looks bad".into(),
+        }
+    }
+
+    fn resolve(id: &str, outcome: ReclassificationOutcome) -> Command {
+        Command::Resolve { submission_id: id.into(), outcome, resolved_by: "bob".into(), comment: String::new() }
+    }
+
+    fn outcomes(events: &[Event]) -> Vec<(String, ReclassificationOutcome, Disposition)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ReclassificationResolved(r) => Some((r.submission_id.clone(), r.outcome, r.final_disposition)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const NO_REVIEW: ReviewPolicy = ReviewPolicy { review_team_submissions: false };
+    const REVIEW: ReviewPolicy = ReviewPolicy { review_team_submissions: true };
+
+    #[test]
+    fn a_team_submission_is_accepted_at_once_unless_the_policy_wants_review() {
+        let record = scored("NONE");
+        let events = decide(&record, &submit(SubmissionType::Team, Disposition::Malicious), &NO_REVIEW).unwrap();
+        assert_eq!(events.len(), 2);
+        let Event::ReclassificationSubmitted(s) = &events[0] else { panic!("{events:?}") };
+        assert_eq!((s.original, s.requested), (Disposition::None, Disposition::Malicious));
+        assert_eq!(
+            outcomes(&events),
+            vec![("s-new".to_owned(), ReclassificationOutcome::Accepted, Disposition::Malicious)]
+        );
+
+        let events = decide(&record, &submit(SubmissionType::Team, Disposition::Malicious), &REVIEW).unwrap();
+        assert_eq!(events.len(), 1, "waits for a decision: {events:?}");
+    }
+
+    #[test]
+    fn a_user_submission_always_waits_for_a_decision() {
+        let events = decide(&scored("NONE"), &submit(SubmissionType::User, Disposition::Spam), &NO_REVIEW).unwrap();
+        assert!(matches!(events.as_slice(), [Event::ReclassificationSubmitted(_)]), "{events:?}");
+    }
+
+    #[test]
+    fn asking_for_the_disposition_in_force_is_a_conflict() {
+        let rejected = decide(&scored("SPAM"), &submit(SubmissionType::User, Disposition::Spam), &NO_REVIEW);
+        assert_eq!(rejected, Err(Rejection::Conflict("message pid-1 is already SPAM".into())));
+    }
+
+    #[test]
+    fn the_same_request_pending_is_a_conflict_and_once_decided_it_is_not() {
+        let mut record = scored("NONE");
+        submitted(&mut record, "s-1", SubmissionType::User, Disposition::Spam);
+        let again = submit(SubmissionType::User, Disposition::Spam);
+        assert_eq!(
+            decide(&record, &again, &NO_REVIEW),
+            Err(Rejection::Conflict("submission s-1 asks for the same and is pending".into()))
+        );
+        // Another type, or another disposition, is another request.
+        assert!(decide(&record, &submit(SubmissionType::Team, Disposition::Spam), &REVIEW).is_ok());
+        assert!(decide(&record, &submit(SubmissionType::User, Disposition::Malicious), &REVIEW).is_ok());
+        resolved(&mut record, "s-1", ReclassificationOutcome::Rejected, Disposition::None);
+        assert!(decide(&record, &again, &NO_REVIEW).is_ok(), "after a rejection it may be asked again");
+    }
+
+    #[test]
+    fn a_decision_needs_a_pending_submission() {
+        let mut record = scored("NONE");
+        assert_eq!(
+            decide(&record, &resolve("s-9", ReclassificationOutcome::Accepted), &NO_REVIEW),
+            Err(Rejection::NotFound("s-9".into()))
+        );
+        submitted(&mut record, "s-1", SubmissionType::User, Disposition::Spam);
+        let events = decide(&record, &resolve("s-1", ReclassificationOutcome::Accepted), &NO_REVIEW).unwrap();
+        assert_eq!(outcomes(&events), vec![("s-1".to_owned(), ReclassificationOutcome::Accepted, Disposition::Spam)]);
+        let events = decide(&record, &resolve("s-1", ReclassificationOutcome::Rejected), &NO_REVIEW).unwrap();
+        assert_eq!(outcomes(&events), vec![("s-1".to_owned(), ReclassificationOutcome::Rejected, Disposition::None)]);
+
+        resolved(&mut record, "s-1", ReclassificationOutcome::Rejected, Disposition::None);
+        for outcome in
+            [ReclassificationOutcome::Accepted, ReclassificationOutcome::Rejected, ReclassificationOutcome::Withdrawn]
+        {
+            assert_eq!(
+                decide(&record, &resolve("s-1", outcome), &NO_REVIEW),
+                Err(Rejection::Conflict(format!("submission s-1 is REJECTED; it cannot be {}", outcome.as_str())))
+            );
+        }
+    }
+
+    #[test]
+    fn withdrawing_an_accepted_submission_restores_what_was_in_force_before_it() {
+        let mut record = scored("BULK");
+        submitted(&mut record, "s-1", SubmissionType::Team, Disposition::Spam);
+        resolved(&mut record, "s-1", ReclassificationOutcome::Accepted, Disposition::Spam);
+        submitted(&mut record, "s-2", SubmissionType::Team, Disposition::Malicious);
+        resolved(&mut record, "s-2", ReclassificationOutcome::Accepted, Disposition::Malicious);
+        assert_eq!(final_disposition(&record, None), Ok(Disposition::Malicious));
+        // Withdrawing the latest: the earlier acceptance is in force again.
+        let events = decide(&record, &resolve("s-2", ReclassificationOutcome::Withdrawn), &NO_REVIEW).unwrap();
+        assert_eq!(outcomes(&events), vec![("s-2".to_owned(), ReclassificationOutcome::Withdrawn, Disposition::Spam)]);
+        // Withdrawing the earlier: the latest stays in force.
+        let events = decide(&record, &resolve("s-1", ReclassificationOutcome::Withdrawn), &NO_REVIEW).unwrap();
+        assert_eq!(
+            outcomes(&events),
+            vec![("s-1".to_owned(), ReclassificationOutcome::Withdrawn, Disposition::Malicious)]
+        );
+        // Both withdrawn: the verdict again.
+        resolved(&mut record, "s-2", ReclassificationOutcome::Withdrawn, Disposition::Spam);
+        let events = decide(&record, &resolve("s-1", ReclassificationOutcome::Withdrawn), &NO_REVIEW).unwrap();
+        assert_eq!(outcomes(&events), vec![("s-1".to_owned(), ReclassificationOutcome::Withdrawn, Disposition::Bulk)]);
+        // A withdrawn submission cannot be withdrawn again.
+        resolved(&mut record, "s-1", ReclassificationOutcome::Withdrawn, Disposition::Bulk);
+        assert!(matches!(
+            decide(&record, &resolve("s-1", ReclassificationOutcome::Withdrawn), &NO_REVIEW),
+            Err(Rejection::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn a_decision_folded_before_its_request_counts_once_the_request_is_there() {
+        // Events of two streams can be folded out of order: the decision first.
+        let mut record = scored("NONE");
+        resolved(&mut record, "s-1", ReclassificationOutcome::Accepted, Disposition::Spam);
+        assert_eq!(status(&record, "s-1"), Ok(SubmissionStatus::Accepted));
+        assert_eq!(
+            decide(&record, &resolve("s-1", ReclassificationOutcome::Withdrawn), &NO_REVIEW),
+            Err(Rejection::NotFound("s-1".into())),
+            "no decision on a request the record does not hold yet"
+        );
+        submitted(&mut record, "s-1", SubmissionType::User, Disposition::Spam);
+        assert_eq!(final_disposition(&record, None), Ok(Disposition::Spam));
+        let events = decide(&record, &resolve("s-1", ReclassificationOutcome::Withdrawn), &NO_REVIEW).unwrap();
+        assert_eq!(outcomes(&events), vec![("s-1".to_owned(), ReclassificationOutcome::Withdrawn, Disposition::None)]);
+    }
+
+    #[test]
+    fn a_corrupt_stored_value_is_refused_not_read_as_none() {
+        let mut record = scored("NOT-A-DISPOSITION");
+        assert!(matches!(
+            decide(&record, &submit(SubmissionType::User, Disposition::Spam), &NO_REVIEW),
+            Err(Rejection::Unreadable { .. })
+        ));
+        record = scored("NONE");
+        submitted(&mut record, "s-1", SubmissionType::User, Disposition::Spam);
+        record.resolutions.push(Resolution {
+            stamp: stamp(60),
+            submission_id: "s-1".into(),
+            outcome: "MAYBE".into(),
+            resolved_by: String::new(),
+            final_disposition: "SPAM".into(),
+            comment: String::new(),
+        });
+        assert!(matches!(status(&record, "s-1"), Err(Rejection::Unreadable { .. })));
+    }
+}

@@ -200,7 +200,7 @@ pub async fn submit(
 
 /// The tenant's scoring policy as stored (KV bucket POSTERN_POLICIES, JSON), if any.
 async fn tenant_policy(js: &jetstream::Context, tenant: &str) -> Option<serde_json::Value> {
-    let kv = js.get_key_value("POSTERN_POLICIES").await.ok()?;
+    let kv = js.get_key_value(proto::subject::BUCKET_POLICIES).await.ok()?;
     let bytes = kv.get(tenant).await.ok()??;
     serde_json::from_slice(&bytes).ok()
 }

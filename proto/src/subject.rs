@@ -34,6 +34,18 @@ pub const BUCKET_RAW_BODIES: &str = "MAIL_RAW_BODIES";
 /// The durable pull consumer every scorer process shares.
 pub const CONSUMER_SCORER: &str = "scorer";
 
+/// KV bucket of per-tenant scoring policies (JSON), key = tenant: written by `scorer policy
+/// set`, watched by every scorer, read by the projector's reclassification API.
+pub const BUCKET_POLICIES: &str = "POSTERN_POLICIES";
+
+/// Remediation requests and outcomes (on MAIL_EVENTS).
+pub const REMEDIATION_SUBJECTS: &str = "mail.remediation.>";
+/// The durable pull consumer every remediator process shares.
+pub const CONSUMER_REMEDIATOR: &str = "remediator";
+/// KV bucket of remediations carried out, key = request and mailbox: a redelivered request
+/// moves no copy twice.
+pub const BUCKET_REMEDIATIONS: &str = "POSTERN_REMEDIATIONS";
+
 /// Header carrying the event id, for JetStream's duplicate window.
 pub const HEADER_MSG_ID: &str = "Nats-Msg-Id";
 /// Header on dead letters naming the reason.

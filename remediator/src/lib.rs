@@ -14,7 +14,7 @@ use adapter::{AdapterError, MailboxAdapter, MoveOutcome};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
 use futures::StreamExt;
-use proto::subject::{HEADER_MSG_ID, STREAM_EVENTS};
+use proto::subject::{BUCKET_REMEDIATIONS, CONSUMER_REMEDIATOR, HEADER_MSG_ID, REMEDIATION_SUBJECTS, STREAM_EVENTS};
 use proto::{Envelope, Event, EventType, RemediationCompleted, RemediationOutcome, RemediationRequested, Timestamp};
 use serde::Deserialize;
 use std::future::Future;
@@ -23,9 +23,6 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 pub const PRODUCER: &str = concat!("remediator/", env!("CARGO_PKG_VERSION"));
-pub const CONSUMER: &str = "remediator";
-pub const BUCKET_DONE: &str = "POSTERN_REMEDIATIONS";
-pub const REMEDIATION_SUBJECTS: &str = "mail.remediation.>";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,9 +125,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             _ = &mut shutdown => return Ok(()),
         }
     };
-    let done = match js.get_key_value(BUCKET_DONE).await {
+    let done = match js.get_key_value(BUCKET_REMEDIATIONS).await {
         Ok(kv) => {
-            let stream_name = format!("KV_{BUCKET_DONE}");
+            let stream_name = format!("KV_{BUCKET_REMEDIATIONS}");
             let stream =
                 js.get_stream(&stream_name).await.map_err(|e| RunError::Nats(format!("{stream_name}: {e}")))?;
             proto::cluster::check_stream_replicas(
@@ -144,8 +141,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Err(_) => {
             // As create_key_value would make it (which nats-server 2.9 cannot answer).
             js.create_stream(jetstream::stream::Config {
-                name: format!("KV_{BUCKET_DONE}"),
-                subjects: vec![format!("$KV.{BUCKET_DONE}.>")],
+                name: format!("KV_{BUCKET_REMEDIATIONS}"),
+                subjects: vec![format!("$KV.{BUCKET_REMEDIATIONS}.>")],
                 max_messages_per_subject: 1,
                 storage: jetstream::stream::StorageType::File,
                 allow_rollup: true,
@@ -156,15 +153,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 ..Default::default()
             })
             .await
-            .map_err(|e| RunError::Nats(format!("KV {BUCKET_DONE}: {e}")))?;
-            js.get_key_value(BUCKET_DONE).await.map_err(|e| RunError::Nats(format!("KV {BUCKET_DONE}: {e}")))?
+            .map_err(|e| RunError::Nats(format!("KV {BUCKET_REMEDIATIONS}: {e}")))?;
+            js.get_key_value(BUCKET_REMEDIATIONS)
+                .await
+                .map_err(|e| RunError::Nats(format!("KV {BUCKET_REMEDIATIONS}: {e}")))?
         }
     };
     let consumer: jetstream::consumer::PullConsumer = stream
         .get_or_create_consumer(
-            CONSUMER,
+            CONSUMER_REMEDIATOR,
             pull::Config {
-                durable_name: Some(CONSUMER.to_owned()),
+                durable_name: Some(CONSUMER_REMEDIATOR.to_owned()),
                 description: Some("Postern remediators: one shared durable pull consumer".to_owned()),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(120),
@@ -174,7 +173,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             },
         )
         .await
-        .map_err(|e| RunError::Nats(format!("consumer {CONSUMER}: {e}")))?;
+        .map_err(|e| RunError::Nats(format!("consumer {CONSUMER_REMEDIATOR}: {e}")))?;
     let mut messages = consumer.messages().await.map_err(|e| RunError::Nats(e.to_string()))?;
     let adapter = ImapAdapter { config: config.imap.clone() };
     info!(imap = %config.imap.address, "remediator consuming remediation requests");

@@ -83,7 +83,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let policies = crate::policy::Policies::default();
     let _policy_watch = tokio::select! {
-        done = until_ready("POSTERN_POLICIES", || crate::policy::follow(&js, policies.clone(), replicas)) => done?,
+        done = until_ready(subject::BUCKET_POLICIES, || crate::policy::follow(&js, policies.clone(), replicas)) => done?,
         _ = &mut shutdown => return Ok(()),
     };
     // MAIL_RAW belongs to ingest; wait for it rather than guess its settings.

@@ -247,6 +247,24 @@ struct LookupQuery {
     message_id: Option<String>,
     postern_id: Option<String>,
     tenant: Option<String>,
+    /// The message as it stood then (YYYY-MM-DD or RFC 3339 UTC).
+    as_of: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageQuery {
+    #[allow(dead_code)]
+    tenant: Option<String>,
+    /// The message as it stood then (YYYY-MM-DD or RFC 3339 UTC).
+    as_of: Option<String>,
+}
+
+/// An `as_of` parameter: a time in ms since the epoch.
+fn parse_as_of(value: Option<&str>) -> Result<Option<u64>, ApiError> {
+    value
+        .map(|t| Timestamp::parse(t).map(|t| t.millis()).map_err(|e| ApiError::bad_request(format!("as_of: {e}"))))
+        .transpose()
 }
 
 #[derive(Debug, Deserialize)]
@@ -276,7 +294,8 @@ async fn lookup_messages(
         }
         _ => return Err(ApiError::bad_request("give exactly one of message_id or postern_id")),
     };
-    let messages: Vec<Trace> = records.iter().map(Trace::of).collect();
+    let as_of = parse_as_of(q.as_of.as_deref())?;
+    let messages: Vec<Trace> = records.iter().filter_map(|r| Trace::at(r, as_of)).collect();
     Ok(Json(json!({ "messages": messages })))
 }
 
@@ -284,14 +303,16 @@ async fn get_message(
     State(state): State<AppState>,
     caller: Caller,
     Path(postern_id): Path<String>,
-    query: Result<Query<TenantOnly>, QueryRejection>,
+    query: Result<Query<MessageQuery>, QueryRejection>,
 ) -> Result<Json<Trace>, ApiError> {
-    query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let as_of = parse_as_of(q.as_of.as_deref())?;
     let pid = parse_postern_id(&postern_id)?;
-    match query::by_postern_id(&*state.store.get()?, caller.tenant.as_str(), pid.as_str())? {
-        Some(record) => Ok(Json(Trace::of(&record))),
-        None => Err(ApiError::not_found(format!("no message {pid}"))),
-    }
+    let record = query::by_postern_id(&*state.store.get()?, caller.tenant.as_str(), pid.as_str())?
+        .ok_or_else(|| ApiError::not_found(format!("no message {pid}")))?;
+    Trace::at(&record, as_of).map(Json).ok_or_else(|| {
+        ApiError::not_found(format!("message {pid} had not arrived by {}", q.as_of.as_deref().unwrap_or_default()))
+    })
 }
 
 /// The message as it arrived (its first copy, or `copy=N`), read back from MAIL_RAW and,

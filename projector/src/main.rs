@@ -47,6 +47,10 @@ enum Command {
         /// Postern's id of the message.
         #[arg(long)]
         postern_id: Option<String>,
+        /// The message as it stood then: only the events that had occurred by this time
+        /// (YYYY-MM-DD or RFC 3339 UTC), for audits.
+        #[arg(long)]
+        as_of: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -254,7 +258,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             projector::run(config, rebuild, shutdown_signal()).await.context("projector failed")?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Trace { message_id, postern_id, json, api } => {
+        Command::Trace { message_id, postern_id, as_of, json, api } => {
             // With a token the API knows the tenant; without one (an open local API) the
             // tenant is `--tenant`, or the default one.
             let tenant = match &api.tenant {
@@ -268,12 +272,16 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 (None, Some(p)) => params.push(("postern_id", p.clone())),
                 (None, None) => bail!("give --message-id or --postern-id"),
             };
+            if let Some(t) = &as_of {
+                params.push(("as_of", t.clone()));
+            }
             let body = call(&api, reqwest::Method::GET, "/api/v1/messages", &params, None).await?;
             let messages: Vec<Trace> =
                 serde_json::from_value(body["messages"].clone()).context("unexpected answer from the API")?;
             let wanted = message_id.or(postern_id).unwrap_or_default();
             if messages.is_empty() {
-                eprintln!("projector: no message {wanted} in {tenant}");
+                let by = as_of.as_deref().map(|t| format!(" by {t}")).unwrap_or_default();
+                eprintln!("projector: no message {wanted} in {tenant}{by}");
                 return Ok(ExitCode::from(1));
             }
             for trace in &messages {
@@ -634,6 +642,9 @@ async fn call_text(
 
 fn print_trace(t: &Trace) {
     let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+    if let Some(at) = &t.as_of {
+        println!("As of         {at} (the events that had occurred by then)");
+    }
     println!("Postern id    {}", t.postern_id);
     println!("Message-ID    {}", or_dash(&t.message_id));
     println!("Subject       {}", or_dash(&t.subject));

@@ -34,6 +34,10 @@ pub fn by_message_id(store: &Store, tenant: &str, message_id: &str) -> Result<Ve
 /// One message as the API and `projector trace` present it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trace {
+    /// Set when the trace shows the message as it stood at this time (`as_of`): only the
+    /// events that had occurred by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
     pub tenant: String,
     pub postern_id: String,
     pub message_id: Option<String>,
@@ -76,6 +80,18 @@ pub struct TraceEvent {
 }
 
 impl Trace {
+    /// The message as it stands now (`as_of` None), or as it stood at `as_of` (ms since the
+    /// epoch); None when it had not arrived by then.
+    pub fn at(record: &MessageRecord, as_of: Option<u64>) -> Option<Self> {
+        match as_of {
+            None => Some(Trace::of(record)),
+            Some(t) => {
+                let then = record.as_of(t)?;
+                Some(Trace { as_of: Some(Timestamp(t).to_rfc3339()), ..Trace::of(&then) })
+            }
+        }
+    }
+
     pub fn of(record: &MessageRecord) -> Self {
         let verdict = record.current_verdict();
         let headers = record.headers.clone().unwrap_or_default();
@@ -176,6 +192,7 @@ impl Trace {
         }
         events.sort_by_key(|e| (e.0, e.1));
         Trace {
+            as_of: None,
             tenant: record.tenant.clone(),
             postern_id: record.postern_id.clone(),
             message_id: record.message_id.clone(),

@@ -344,6 +344,36 @@ fn investigation_reports_reclassification_and_rebuild() -> Result<()> {
     ensure!(then.final_disposition() == Some(expected_disposition(2)) && then.submissions.is_empty(), "{then:?}");
     let all_then = projector::query::by_postern_id(&store, "default", &id_of(20))?;
     ensure!(all_then.is_some(), "messages received before then are there");
+
+    // Time travel on the live views, one message at a time: as of before the
+    // reclassification, the trace is what the scorer said, and it is the trace the as-of
+    // rebuild holds; as of later, the final disposition.
+    let trace_then =
+        ok(&cli(&p, "projector", &["trace", "--message-id", &message_id(2), "--as-of", &as_of, "--json"])?)?;
+    let mut trace_then: serde_json::Value = serde_json::from_str(&trace_then)?;
+    ensure!(trace_then["as_of"] == as_of.as_str(), "{trace_then}");
+    ensure!(
+        trace_then["disposition"] == expected_disposition(2)
+            && trace_then["reclassifications"].as_array().is_some_and(|r| r.is_empty()),
+        "{trace_then}"
+    );
+    trace_then.as_object_mut().context("a trace object")?.remove("as_of");
+    let rebuilt_then = serde_json::to_value(projector::query::Trace::of(&then))?;
+    ensure!(
+        trace_then == rebuilt_then,
+        "as-of trace {trace_then}
+as-of rebuild {rebuilt_then}"
+    );
+    let later =
+        proto::Timestamp(proto::Timestamp::parse(&first_reclassification).unwrap().millis() + 60_000).to_rfc3339();
+    let trace_later = get(&p, &format!("/api/v1/messages/{}?as_of={}", id_of(2), encode(&later)))?;
+    ensure!(trace_later["disposition"] == "SPAM" && trace_later["scored_disposition"] == expected_disposition(2));
+    let out = cli(&p, "projector", &["trace", "--message-id", &message_id(2), "--as-of", "2001-01-01"])?;
+    ensure!(out.status.code() == Some(1), "before it arrived: {out:?}");
+    let answer = request(p.http, "GET", &format!("/api/v1/messages/{}?as_of=2001-01-01", id_of(2)), None, None)?;
+    ensure!(answer.status == 404, "before it arrived: {}", answer.status);
+    let answer = request(p.http, "GET", &format!("/api/v1/messages/{}?as_of=yesterday", id_of(2)), None, None)?;
+    ensure!(answer.status == 400 && answer.json()?["error"]["code"] == "bad_request", "{}", answer.status);
     Ok(())
 }
 

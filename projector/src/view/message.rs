@@ -232,6 +232,30 @@ impl MessageRecord {
         }
     }
 
+    /// The record as it stood at `at` (ms since the epoch): what folding only its events that
+    /// occurred by then gives (the same cut as `projector rebuild --as-of`), or None when
+    /// none of them had occurred.
+    pub fn as_of(&self, at: u64) -> Option<MessageRecord> {
+        let mut then = self.clone();
+        then.copies.retain(|c| c.at <= at);
+        then.verdicts.retain(|v| v.at <= at);
+        then.submissions.retain(|s| s.stamp.at <= at);
+        then.resolutions.retain(|r| r.stamp.at <= at);
+        then.remediations.retain(|r| r.stamp.at <= at);
+        then.remediation_results.retain(|r| r.stamp.at <= at);
+        if then.verdicts.is_empty() {
+            // The header summary comes with a verdict.
+            then.headers = None;
+        }
+        let nothing = then.copies.is_empty()
+            && then.verdicts.is_empty()
+            && then.submissions.is_empty()
+            && then.resolutions.is_empty()
+            && then.remediations.is_empty()
+            && then.remediation_results.is_empty();
+        (!nothing).then_some(then)
+    }
+
     /// The disposition in force: the latest accepted (and not withdrawn) reclassification's
     /// final disposition, else the latest verdict's.
     pub fn final_disposition(&self) -> Option<&str> {

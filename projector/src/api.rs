@@ -34,9 +34,41 @@ pub struct AppState {
     pub fold: Arc<crate::FoldState>,
     /// The tenants this projector holds (None: all).
     pub shard: Option<crate::shard::Shard>,
+    /// Set when serving views that are not folded (`projector serve --db`).
+    pub read_only: Option<ReadOnly>,
 }
 
+/// Views served without folding.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOnly {
+    /// The time an as-of rebuild stops at (ms since the epoch), if it is one.
+    pub as_of: Option<u64>,
+}
+
+/// The header on every answer of a read-only projector: the views' as-of time, or `none`
+/// for views rebuilt without one.
+pub const HEADER_AS_OF: &str = "Postern-As-Of";
+
 pub fn router(state: AppState) -> Router {
+    let read_only = state.read_only;
+    let router = routes(state);
+    match read_only {
+        None => router,
+        Some(ReadOnly { as_of }) => {
+            let value = as_of.map_or_else(|| "none".to_owned(), |t| Timestamp(t).to_rfc3339());
+            let value = HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("none"));
+            router.layer(axum::middleware::map_response(move |mut response: Response| {
+                let value = value.clone();
+                async move {
+                    response.headers_mut().insert(HEADER_AS_OF, value);
+                    response
+                }
+            }))
+        }
+    }
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/messages", get(lookup_messages))
@@ -48,6 +80,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/reclassifications/{submission_id}/resolve", post(resolve_reclassification))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(state)
+}
+
+/// 409 `read_only` for a write to views that are not folded: the event would never show.
+fn refuse_writes_when_read_only(state: &AppState) -> Result<(), ApiError> {
+    match state.read_only {
+        Some(_) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "read_only",
+            "this projector serves views that are not folded (projector serve --db): nothing can be written here",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// An error answer.
@@ -218,6 +262,18 @@ async fn health(State(state): State<AppState>) -> Result<(StatusCode, Json<serde
         }),
         Err(_) => serde_json::Value::Null,
     };
+    if let Some(ReadOnly { as_of }) = state.read_only {
+        return Ok((
+            StatusCode::OK,
+            Json(json!({
+                "status": "ok",
+                "read_only": true,
+                "as_of": as_of.map(|t| Timestamp(t).to_rfc3339()),
+                "checkpoints": checkpoints,
+                "shard": state.shard.map_or_else(|| "all".to_owned(), |s| s.to_string()),
+            })),
+        ));
+    }
     Ok(match state.fold.failure() {
         None => (
             StatusCode::OK,
@@ -503,6 +559,7 @@ async fn submit_reclassification(
     body: Result<Json<SubmitBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let Json(b) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    refuse_writes_when_read_only(&state)?;
     let js = state.js.as_ref().ok_or_else(|| ApiError::unavailable("no JetStream connection"))?;
     let requested: Disposition =
         b.disposition.parse().map_err(|e| ApiError::bad_request(format!("disposition: {e}")))?;
@@ -570,6 +627,7 @@ async fn resolve_reclassification(
     body: Result<Json<ResolveBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    refuse_writes_when_read_only(&state)?;
     let js = state.js.as_ref().ok_or_else(|| ApiError::unavailable("no JetStream connection"))?;
     let outcome = match b.outcome.to_ascii_lowercase().as_str() {
         "accept" => proto::ReclassificationOutcome::Accepted,

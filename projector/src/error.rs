@@ -67,4 +67,10 @@ pub enum RunError {
     /// Folding stopped: a store error inside the fold task, or it did not finish in time.
     #[error("fold: {0}")]
     Fold(String),
+    /// The views are an as-of rebuild: folding newer events into them would make them
+    /// neither what was known then nor what is known now.
+    #[error(
+        "{db} was rebuilt as of {as_of}: it is not folded further; serve it read-only with `projector serve --db {db}`"
+    )]
+    AsOfViews { db: String, as_of: proto::Timestamp },
 }

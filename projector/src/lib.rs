@@ -43,6 +43,9 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
             .map_err(|e| RunError::ViewsFolder(format!("creating {}: {e}", parent.display())))?;
     }
     let store = Store::open(&config.db_path)?;
+    if let Some(as_of) = store.as_of()? {
+        return Err(RunError::AsOfViews { db: config.db_path.display().to_string(), as_of: proto::Timestamp(as_of) });
+    }
     store.claim_shard(config.shard)?;
     let views = Arc::new(views::SharedStore::new(config.db_path.clone(), store));
     let client = async_nats::ConnectOptions::new()
@@ -76,6 +79,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
                 tokens: Arc::new(config.tokens.clone()),
                 fold: fold_state.clone(),
                 shard: config.shard,
+                read_only: None,
             }),
         )
         .with_graceful_shutdown(token.clone().cancelled_owned())
@@ -159,6 +163,50 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
     client.drain().await.ok();
     info!("projector stopped");
     folded.map_err(|e| RunError::Fold(format!("the fold task failed: {e}")))?
+}
+
+/// Serves the views at `db` read-only, without folding (an audit's rebuilt `--as-of`
+/// database, say), until `shutdown` completes: every answer carries the views' as-of time
+/// (the `Postern-As-Of` header, and `as_of` in `/api/v1/health`); writes are refused (409
+/// `read_only`). JetStream is not used: raw messages are not served either.
+pub async fn serve_read_only(
+    config: Config,
+    db: &std::path::Path,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let store = Store::open_read_only(db)?;
+    let as_of = store.as_of()?;
+    let views = Arc::new(views::SharedStore::new(db.to_owned(), store));
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|source| RunError::Bind { addr: config.http_listen, source })?;
+    info!(
+        listen = %config.http_listen,
+        db = %db.display(),
+        as_of = %as_of.map_or_else(|| "-".to_owned(), |t| proto::Timestamp(t).to_rfc3339()),
+        "projector API listening, read-only: not folding"
+    );
+    let router = api::router(api::AppState {
+        store: views,
+        js: None,
+        tokens: Arc::new(config.tokens.clone()),
+        fold: Arc::new(FoldState::default()),
+        shard: config.shard,
+        read_only: Some(api::ReadOnly { as_of }),
+    });
+    let token = CancellationToken::new();
+    let server = tokio::spawn(
+        axum::serve(listener, router).with_graceful_shutdown(token.clone().cancelled_owned()).into_future(),
+    );
+    shutdown.await;
+    token.cancel();
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => error!(error = %e, "HTTP server failed"),
+        Err(e) => error!(error = %e, "HTTP task failed"),
+    }
+    info!("projector stopped");
+    Ok(())
 }
 
 /// Creates MAIL_TRAINING (or checks it), retrying every two seconds while NATS does not

@@ -36,8 +36,12 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Delete the views and fold the retained streams again from sequence 1.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "db")]
         rebuild: bool,
+        /// Serve this database read-only, without folding (a `projector rebuild --as-of`
+        /// database, for an audit): every answer carries its as-of time, writes are refused.
+        #[arg(long)]
+        db: Option<PathBuf>,
     },
     /// Show one message's timeline: its copies, its disposition and every event about it.
     Trace {
@@ -253,9 +257,13 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve { config, rebuild } => {
+        Command::Serve { config, rebuild, db } => {
             let config = projector::config::Config::load(config.as_deref()).context("loading configuration")?;
-            projector::run(config, rebuild, shutdown_signal()).await.context("projector failed")?;
+            match db {
+                Some(db) => projector::serve_read_only(config, &db, shutdown_signal()).await,
+                None => projector::run(config, rebuild, shutdown_signal()).await,
+            }
+            .context("projector failed")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Trace { message_id, postern_id, as_of, json, api } => {

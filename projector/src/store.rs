@@ -165,6 +165,12 @@ impl Store {
         Ok(self.db.get_cf(self.cf(meta::CF)?, key)?)
     }
 
+    /// The time (ms since the epoch) a database rebuilt with `--as-of` stops at; None for
+    /// live views.
+    pub fn as_of(&self) -> Result<Option<u64>, StoreError> {
+        self.get_meta(meta::AS_OF_KEY)?.map(|v| meta::decode_u64(&v)).transpose()
+    }
+
     /// The last sequence of `stream` folded into the views (0: none yet).
     pub fn checkpoint(&self, stream: &str) -> Result<u64, StoreError> {
         match self.get_meta(&meta::checkpoint_key(stream))? {

@@ -374,6 +374,34 @@ as-of rebuild {rebuilt_then}"
     ensure!(answer.status == 404, "before it arrived: {}", answer.status);
     let answer = request(p.http, "GET", &format!("/api/v1/messages/{}?as_of=yesterday", id_of(2)), None, None)?;
     ensure!(answer.status == 400 && answer.json()?["error"]["code"] == "bad_request", "{}", answer.status);
+
+    // The as-of rebuild served read-only (`projector serve --db`): its time on every answer,
+    // the views as they stood then, no writes. Folding it further is refused.
+    let http = std::net::SocketAddr::from(([127, 0, 0, 1], testkit::free_port()));
+    let conf = p.dir.path().join("projector-read-only.toml");
+    std::fs::write(
+        &conf,
+        format!("nats_url = \"{}\"\nhttp_listen = \"{http}\"\ndb_path = \"{}\"\n", p.nats.url(), before.display()),
+    )?;
+    let conf = conf.to_str().context("path")?;
+    let read_only = testkit::process::Service::start(
+        "projector-read-only",
+        "projector",
+        &["serve", "--config", conf, "--db", before.to_str().context("path")?],
+        p.dir.path(),
+    )?;
+    testkit::wait_for_port(http, Duration::from_secs(20)).with_context(|| read_only.log())?;
+    let health = request(http, "GET", "/api/v1/health", None, None)?.json()?;
+    ensure!(health["read_only"] == true && health["as_of"] == as_of.as_str(), "{health}");
+    let trace = request(http, "GET", &format!("/api/v1/messages/{}", id_of(2)), None, None)?;
+    ensure!(trace.header("postern-as-of") == Some(as_of.as_str()), "{:?}", trace.headers);
+    ensure!(trace.status == 200 && trace.json()?["disposition"] == expected_disposition(2), "{:?}", trace.json());
+    let write = serde_json::json!({ "message_id": message_id(2), "disposition": "SPAM", "type": "team" });
+    let refused = request(http, "POST", "/api/v1/reclassifications", None, Some(&write))?;
+    ensure!(refused.status == 409 && refused.json()?["error"]["code"] == "read_only", "{}", refused.status);
+    let out = cli(&p, "projector", &["serve", "--config", conf])?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success() && text.contains("rebuilt as of"), "folding an as-of rebuild: {text}");
     Ok(())
 }
 

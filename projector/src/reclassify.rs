@@ -12,6 +12,7 @@ use crate::view::message::MessageRecord;
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use axum::http::StatusCode;
+use proto::policy::TenantPolicy;
 use proto::subject::{HEADER_MSG_ID, STREAM_EVENTS, subject_for};
 use proto::{Disposition, Envelope, Event, PosternId, ReclassificationOutcome, SubmissionType, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -155,9 +156,7 @@ pub async fn submit(
     // A team's submission is the team's decision, unless the tenant's policy wants a
     // second analyst for those too.
     let policy = if submission_type == SubmissionType::Team { tenant_policy(js, &record.tenant).await } else { None };
-    let review = ReviewPolicy {
-        review_team_submissions: policy.as_ref().and_then(|p| p["review_team_submissions"].as_bool()).unwrap_or(false),
-    };
+    let review = ReviewPolicy { review_team_submissions: policy.as_ref().is_some_and(|p| p.review_team_submissions) };
     let submission_id = ulid::Ulid::new().to_string();
     let command = Command::Submit {
         submission_id: submission_id.clone(),
@@ -198,23 +197,17 @@ pub async fn submit(
     }))
 }
 
-/// The tenant's scoring policy as stored (KV bucket POSTERN_POLICIES, JSON), if any.
-async fn tenant_policy(js: &jetstream::Context, tenant: &str) -> Option<serde_json::Value> {
+/// The tenant's policy as stored (KV bucket POSTERN_POLICIES, JSON), if any. A value this
+/// build cannot read is logged and taken as no policy.
+async fn tenant_policy(js: &jetstream::Context, tenant: &str) -> Option<TenantPolicy> {
     let kv = js.get_key_value(proto::subject::BUCKET_POLICIES).await.ok()?;
     let bytes = kv.get(tenant).await.ok()??;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// The post-delivery action a policy names for a disposition (`actions`), if it moves the
-/// message.
-fn policy_action(policy: &serde_json::Value, disposition: Disposition) -> Option<proto::RemediationAction> {
-    match policy["actions"][disposition.as_str()].as_str()? {
-        "move_to_junk" => Some(proto::RemediationAction::MoveToJunk),
-        "move_to_trash" => Some(proto::RemediationAction::MoveToTrash),
-        "quarantine" => Some(proto::RemediationAction::Quarantine),
-        "soft_delete" => Some(proto::RemediationAction::SoftDelete),
-        "hard_delete" => Some(proto::RemediationAction::HardDelete),
-        _ => None,
+    match serde_json::from_slice(&bytes) {
+        Ok(policy) => Some(policy),
+        Err(e) => {
+            tracing::error!(tenant, error = %e, "the tenant's stored policy is not readable; acting as if it had none");
+            None
+        }
     }
 }
 
@@ -225,9 +218,9 @@ async fn request_remediation(
     record: &MessageRecord,
     submission_id: &str,
     disposition: Disposition,
-    policy: Option<&serde_json::Value>,
+    policy: Option<&TenantPolicy>,
 ) -> Option<serde_json::Value> {
-    let action = policy_action(policy?, disposition)?;
+    let action = policy?.actions.get(disposition.as_str())?.remediation()?;
     let message_id = record.message_id.as_deref().filter(|m| !m.trim().is_empty())?;
     let remediation_id = ulid::Ulid::new().to_string();
     let mailboxes = record.recipients();

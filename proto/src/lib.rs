@@ -12,6 +12,7 @@ pub mod event;
 pub mod field;
 pub mod ids;
 pub mod net;
+pub mod policy;
 pub mod subject;
 pub mod time;
 

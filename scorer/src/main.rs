@@ -382,7 +382,7 @@ async fn connect(config: &scorer::config::Config, name: &str) -> anyhow::Result<
 }
 
 fn read_policy(file: &std::path::Path) -> anyhow::Result<scorer::policy::TenantPolicy> {
-    use scorer::policy::TenantPolicy;
+    use scorer::policy::{PolicyFile, TenantPolicy};
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let policy = TenantPolicy::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     if let Err(problems) = policy.clone().compile() {

@@ -400,6 +400,7 @@ mod tests {
     }
 
     fn with_policy(sender: &str, recipients: &[&str]) -> MessageFacts {
+        use crate::policy::PolicyFile;
         let policy = crate::policy::TenantPolicy::from_toml(include_str!("../policy.example.toml")).unwrap();
         MessageFacts {
             envelope_sender: sender.into(),

@@ -368,19 +368,11 @@ impl Worker {
         raw: &proto::RawMailReceived,
         disposition: proto::Disposition,
     ) -> Option<(Envelope, Event)> {
-        use crate::policy::Action;
         let policy = self.policies.for_tenant(disposition_envelope.tenant.as_str())?;
         if !policy.policy.auto_remediate {
             return None;
         }
-        let action = match policy.policy.actions.get(disposition.as_str())? {
-            Action::None => return None,
-            Action::MoveToJunk => proto::RemediationAction::MoveToJunk,
-            Action::MoveToTrash => proto::RemediationAction::MoveToTrash,
-            Action::Quarantine => proto::RemediationAction::Quarantine,
-            Action::SoftDelete => proto::RemediationAction::SoftDelete,
-            Action::HardDelete => proto::RemediationAction::HardDelete,
-        };
+        let action = policy.policy.actions.get(disposition.as_str())?.remediation()?;
         let message_id = raw.message_id.as_deref().filter(|m| !m.trim().is_empty())?;
         let event_id = ids::derive_event_id(disposition_envelope.event_id, "auto-remediation");
         let envelope = Envelope {

@@ -21,7 +21,7 @@ pub const CONTENT_PHISH: &str = "content_phish";
 pub const CONTENT_SCORE: &str = "content_score";
 
 /// The default cutoff for the classifier alone (a tenant's policy may set its own).
-pub const JUNK_CUTOFF: f64 = 0.99;
+pub const JUNK_CUTOFF: f64 = proto::policy::DEFAULT_CONTENT_SPAM;
 /// Fewer informative tokens than this (tokens at least 0.1 from neutral): no opinion.
 pub const MIN_EVIDENCE_TOKENS: usize = 15;
 /// Fewer words of body text than this: no opinion (the subject and sender alone are not

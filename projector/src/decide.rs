@@ -4,7 +4,7 @@
 //! does no I/O and knows nothing of HTTP (the API maps a rejection to a status). The events
 //! change the views when the projector folds them, as every other event does.
 
-use crate::view::message::{MessageRecord, Resolution};
+use crate::view::message::MessageRecord;
 use proto::{
     Disposition, Event, ReclassificationOutcome, ReclassificationResolved, ReclassificationSubmitted, SubmissionType,
 };
@@ -40,7 +40,8 @@ impl SubmissionStatus {
         SubmissionStatus::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    fn of(outcome: ReclassificationOutcome) -> SubmissionStatus {
+    /// The status a decision gives its submission.
+    pub fn after(outcome: ReclassificationOutcome) -> SubmissionStatus {
         match outcome {
             ReclassificationOutcome::Accepted => SubmissionStatus::Accepted,
             ReclassificationOutcome::Rejected => SubmissionStatus::Rejected,
@@ -173,19 +174,13 @@ pub fn decide(record: &MessageRecord, command: &Command, policy: &ReviewPolicy) 
     }
 }
 
-/// Where a submission of the record stands (its latest decision).
+/// Where a submission of the record stands ([`MessageRecord::status_of`], read as a status).
 pub fn status(record: &MessageRecord, submission_id: &str) -> Result<SubmissionStatus, Rejection> {
-    match latest_decision(record, submission_id) {
-        None => Ok(SubmissionStatus::Pending),
-        Some(r) => SubmissionStatus::parse(&r.outcome).ok_or_else(|| Rejection::Unreadable {
-            postern_id: record.postern_id.clone(),
-            reason: format!("decision outcome {:?}", r.outcome),
-        }),
-    }
-}
-
-fn latest_decision<'r>(record: &'r MessageRecord, submission_id: &str) -> Option<&'r Resolution> {
-    record.resolutions.iter().rev().find(|r| r.submission_id == submission_id)
+    let (text, _) = record.status_of(submission_id);
+    SubmissionStatus::parse(text).ok_or_else(|| Rejection::Unreadable {
+        postern_id: record.postern_id.clone(),
+        reason: format!("decision outcome {text:?}"),
+    })
 }
 
 /// The disposition in force, leaving out what `ignoring`'s acceptance decided (as after its
@@ -205,17 +200,12 @@ fn disposition(record: &MessageRecord, text: &str) -> Result<Disposition, Reject
     })
 }
 
-/// The status a decision event gives its submission.
-pub fn status_after(outcome: ReclassificationOutcome) -> SubmissionStatus {
-    SubmissionStatus::of(outcome)
-}
-
 #[cfg(test)]
 mod tests {
     //! Given a message's events, when a command comes, then these events (or this
     //! rejection). The record is built the way the projector builds it: by folding events.
     use super::*;
-    use crate::view::message::{Stamp, Submission, Verdict};
+    use crate::view::message::{Resolution, Stamp, Submission, Verdict};
 
     fn stamp(n: u8) -> Stamp {
         Stamp { event_id: [n; 16], at: u64::from(n), position: Default::default() }

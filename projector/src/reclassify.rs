@@ -442,7 +442,7 @@ pub async fn resolve(
     Ok(json!({
         "submission_id": submission_id,
         "postern_id": record.postern_id,
-        "status": decide::status_after(outcome).as_str(),
+        "status": SubmissionStatus::after(outcome).as_str(),
         "final_disposition": final_disposition.as_str(),
         "folded": folded,
         "training": training,

@@ -146,38 +146,26 @@ fn remediate(with_move: bool) -> Result<()> {
     ensure!(remediator.log().contains("retrying later"), "the retries are logged");
 
     // Not in the mailbox: NOT_FOUND, recorded.
-    cli(
-        &p,
-        "projector",
-        &["reclassify", "--message-id", "remediate-3@vendor.example", "--disposition", "MALICIOUS", "--type", "team"],
-    )?;
+    team_says_malicious(&p, 3)?;
     let not_found = wait_for_outcomes(&p, 3, 1, || remediator.log())?;
     ensure!(not_found[0].starts_with("quarantine NOT_FOUND"), "{not_found:?}");
 
     // Already where the action puts it (a remediator killed after its MOVE and before it
     // recorded the outcome is redelivered the request): DONE, not NOT_FOUND.
-    let o =
-        send_with_smtplib(p.smtp, &[Outgoing::to_journal("billing@vendor.example", message(6, USERS[0], USERS[0]))])?;
+    let sixth = message(6, USERS[0], USERS[0]);
+    let o = send_with_smtplib(p.smtp, &[Outgoing::to_journal("billing@vendor.example", sixth.clone())])?;
     ensure!(o[0].code == 250, "{o:?}");
-    dovecot.deliver_to(USERS[0], "Quarantine", &message(6, USERS[0], USERS[0]))?;
+    dovecot.deliver_to(USERS[0], "Quarantine", &sixth)?;
     testkit::eventually(Duration::from_secs(30), "message 6 scored", || {
         Ok(p.traces("remediate-6@vendor.example")?.first().filter(|t| !t["disposition"].is_null()).map(|_| ()))
     })?;
-    cli(
-        &p,
-        "projector",
-        &["reclassify", "--message-id", "remediate-6@vendor.example", "--disposition", "MALICIOUS", "--type", "team"],
-    )?;
+    team_says_malicious(&p, 6)?;
     let already = wait_for_outcomes(&p, 6, 1, || remediator.log())?;
     ensure!(already[0].starts_with("quarantine DONE") && already[0].contains("already in Quarantine"), "{already:?}");
     ensure!(folder_of(&dovecot, USERS[0], 6)? == vec!["Quarantine".to_owned()]);
 
     // A mailbox the server refuses: FAILED with the reason, not retried for ever.
-    cli(
-        &p,
-        "projector",
-        &["reclassify", "--message-id", "remediate-5@vendor.example", "--disposition", "MALICIOUS", "--type", "team"],
-    )?;
+    team_says_malicious(&p, 5)?;
     let failed = &wait_for_outcomes(&p, 5, 1, || remediator.log())?[0];
     ensure!(
         failed.starts_with("quarantine FAILED") && failed.contains("login as dave@corp.example*postern refused"),

@@ -15,7 +15,10 @@ verdict also has rules that decide alone); use it to compare feature sets and le
 measure the winner in the scorer with `just eval`.
 
     pip install scikit-learn
-    python3 scripts/research/combination_loso.py FEATURES.jsonl [--per-rule] [--C 1.0]
+    python3 scripts/research/combination_loso.py FEATURES.jsonl [--per-rule] [--embedding] [--C 1.0]
+
+`--embedding` adds the sentence-embedding opinion that `embedding_loso.py --features-in`
+writes into the table (same pairs of left-out sources as the classifier's).
 """
 import argparse
 import collections
@@ -43,11 +46,13 @@ def classifier(row, key):
     return [cell[0], cell[1], 0.0]
 
 
-def features(row, key, rule_vocabulary):
+def features(row, key, rule_vocabulary, embedding=False):
     sa = [score / 1000 for name, score in row["detections"] if name.startswith("sa:")]
     names = {name for name, _ in row["detections"]}
     x = [max(-10, min(25, sum(sa))), min(20, sum(1 for s in sa if s > 0))]
     x += classifier(row, key)
+    if embedding:
+        x += [row["embedding"].get(key, 0.5)]
     x += [1.0 if name in names else 0.0 for name in INDICATORS]
     x += [1.0 if rule in names else 0.0 for rule in rule_vocabulary]
     return x
@@ -61,6 +66,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("features")
     parser.add_argument("--per-rule", action="store_true", help="one 0/1 feature per SpamAssassin rule hitting 5+ training files")
+    parser.add_argument("--embedding", action="store_true", help="add the embedding opinion (embedding_loso.py --features-in)")
     parser.add_argument("--C", type=float, default=1.0, help="inverse L2 strength")
     args = parser.parse_args()
     rows = [json.loads(line) for line in open(args.features)]
@@ -74,10 +80,10 @@ def main():
 
     def fit(train, key):
         vocab = vocabulary(train)
-        xs = np.array([features(r, key, vocab) for r in train])
+        xs = np.array([features(r, key, vocab, args.embedding) for r in train])
         scaler = StandardScaler().fit(xs)
         model = LogisticRegression(C=args.C, max_iter=2000).fit(scaler.transform(xs), [unwanted(r) for r in train])
-        return lambda rs: model.predict_proba(scaler.transform(np.array([features(r, key, vocab) for r in rs])))[:, 1]
+        return lambda rs: model.predict_proba(scaler.transform(np.array([features(r, key, vocab, args.embedding) for r in rs])))[:, 1]
 
     totals = collections.Counter()
     for left_out in sorted({r["group"] for r in rows}):

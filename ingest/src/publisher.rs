@@ -58,12 +58,9 @@ impl RawMailSink for JetStreamSink {
                     .await
                     .map_err(|e| PublishError::Publish(format!("object store: {e}")))?;
             }
-            let ack = self
-                .js
-                .publish_with_headers(subject, headers, payload.into())
+            proto::publish::publish_bytes(&self.js, subject, headers, payload, None)
                 .await
-                .map_err(|e| PublishError::Publish(e.to_string()))?;
-            ack.await.map_err(|e| PublishError::Publish(e.to_string()))
+                .map_err(|e| PublishError::Publish(e.to_string()))
         };
         match tokio::time::timeout(self.timeout, publish).await {
             Ok(Ok(_ack)) => Ok(()),

@@ -13,6 +13,10 @@ pub mod field;
 pub mod ids;
 pub mod net;
 pub mod policy;
+#[cfg(feature = "nats")]
+pub mod publish;
+#[cfg(feature = "nats")]
+pub mod streams;
 pub mod subject;
 pub mod time;
 

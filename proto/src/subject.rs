@@ -38,6 +38,12 @@ pub const CONSUMER_SCORER: &str = "scorer";
 /// set`, watched by every scorer, read by the projector's reclassification API.
 pub const BUCKET_POLICIES: &str = "POSTERN_POLICIES";
 
+/// Reclassification requests and decisions (on MAIL_EVENTS).
+pub const RECLASSIFICATION_SUBJECTS: &str = "mail.reclassification.>";
+/// The projector's durable pull consumer of reclassification decisions, from which it
+/// derives their training labels and remediation requests (`-<i>-of-<n>` per shard).
+pub const CONSUMER_REACTOR: &str = "projector-reactor";
+
 /// Remediation requests and outcomes (on MAIL_EVENTS).
 pub const REMEDIATION_SUBJECTS: &str = "mail.remediation.>";
 /// The durable pull consumer every remediator process shares.

@@ -11,10 +11,9 @@ pub mod adapter;
 
 use adapter::imap::{ImapAdapter, ImapConfig};
 use adapter::{AdapterError, MailboxAdapter, MoveOutcome};
-use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
 use futures::StreamExt;
-use proto::subject::{BUCKET_REMEDIATIONS, CONSUMER_REMEDIATOR, HEADER_MSG_ID, REMEDIATION_SUBJECTS, STREAM_EVENTS};
+use proto::subject::{BUCKET_REMEDIATIONS, CONSUMER_REMEDIATOR, REMEDIATION_SUBJECTS, STREAM_EVENTS};
 use proto::{Envelope, Event, EventType, RemediationCompleted, RemediationOutcome, RemediationRequested, Timestamp};
 use serde::Deserialize;
 use std::future::Future;
@@ -291,17 +290,7 @@ async fn publish_outcome(
         occurred_at: Timestamp::now(),
         producer: PRODUCER.to_owned(),
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(HEADER_MSG_ID, envelope.event_id.to_string().as_str());
-    js.publish_with_headers(
-        proto::subject::subject_for(EventType::RemediationCompleted, &envelope.tenant),
-        headers,
-        proto::encode(&envelope, &event).into(),
-    )
-    .await
-    .map_err(|e| e.to_string())?
-    .await
-    .map_err(|e| e.to_string())?;
+    proto::publish::publish(js, &envelope, &event, None).await.map_err(|e| e.to_string())?;
     Ok(())
 }
 

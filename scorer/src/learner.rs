@@ -9,7 +9,7 @@ use crate::classifier::{Class, TokenModel, TokenSet, tokenize};
 use crate::error::SetupError;
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
-use proto::subject::{STREAM_TRAINING, TRAINING_SHARED_SCOPE, TRAINING_SUBJECTS};
+use proto::subject::{STREAM_TRAINING, TRAINING_SHARED_SCOPE};
 use proto::{Event, LabelWithdrawn, MailBody, MessageLabelled, TrainingLabel};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -142,16 +142,7 @@ pub type SharedLearner = Arc<RwLock<Learner>>;
 /// both may); an existing one with another replica count is an error.
 pub async fn ensure_training_stream(js: &jetstream::Context, replicas: usize) -> Result<stream::Stream, SetupError> {
     let stream = js
-        .get_or_create_stream(stream::Config {
-            name: STREAM_TRAINING.to_owned(),
-            subjects: vec![TRAINING_SUBJECTS.to_owned()],
-            description: Some(proto::subject::TRAINING_DESCRIPTION.to_owned()),
-            storage: stream::StorageType::File,
-            retention: stream::RetentionPolicy::Limits,
-            max_message_size: proto::subject::TRAINING_MAX_MESSAGE_BYTES,
-            num_replicas: replicas,
-            ..Default::default()
-        })
+        .get_or_create_stream(proto::streams::training(replicas))
         .await
         .map_err(|e| SetupError::unavailable(format!("stream {STREAM_TRAINING}"), e))?;
     proto::cluster::check_stream_replicas(STREAM_TRAINING, stream.cached_info().config.num_replicas, replicas)?;

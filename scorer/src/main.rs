@@ -357,17 +357,7 @@ async fn audit_policy_change(
         producer: concat!("scorer-policy/", env!("CARGO_PKG_VERSION")).to_owned(),
     };
     let event = Event::PolicyChanged(PolicyChanged { changed_by, revision, policy_digest: digest, summary });
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(proto::subject::HEADER_MSG_ID, envelope.event_id.to_string().as_str());
-    js.publish_with_headers(
-        proto::subject::subject_for(EventType::PolicyChanged, tenant),
-        headers,
-        proto::encode(&envelope, &event).into(),
-    )
-    .await
-    .context("publishing the PolicyChanged audit event")?
-    .await
-    .context("the PolicyChanged audit event was not acknowledged")?;
+    proto::publish::publish(js, &envelope, &event, None).await.context("publishing the PolicyChanged audit event")?;
     Ok(())
 }
 
@@ -475,8 +465,7 @@ async fn train(
     let client = connect(config, "postern-scorer-train").await?;
     let js = async_nats::jetstream::new(client.clone());
     let started = std::time::Instant::now();
-    let report =
-        scorer::train::publish(&js, &files, &scope, withdraw, config.replicas).await.map_err(anyhow::Error::msg)?;
+    let report = scorer::train::publish(&js, &files, &scope, withdraw, config.replicas).await?;
     client.flush().await.ok();
     println!(
         "{} {} {} events to mail.training.{scope} in {:.1} s ({} files teach nothing, {} too large)",

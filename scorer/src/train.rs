@@ -3,9 +3,7 @@
 //! matching `LabelWithdrawn` events, which take back exactly what the examples taught.
 
 use crate::eval::CorpusFile;
-use async_nats::HeaderMap;
 use async_nats::jetstream;
-use proto::subject::HEADER_MSG_ID;
 use proto::{
     Envelope, Event, EventType, LabelWithdrawn, MailBody, MessageLabelled, PosternId, TenantId, Timestamp,
     TrainingLabel,
@@ -30,6 +28,19 @@ pub fn content_digest(raw: &[u8]) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(raw))
 }
 
+/// Why a corpus was not (wholly) published.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Stream(#[from] crate::error::SetupError),
+    #[error("{file}: {source}")]
+    Publish {
+        file: String,
+        #[source]
+        source: proto::publish::PublishError,
+    },
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TrainReport {
     pub published: usize,
@@ -47,8 +58,8 @@ pub async fn publish(
     scope: &TenantId,
     withdraw: bool,
     replicas: usize,
-) -> Result<TrainReport, String> {
-    crate::learner::ensure_training_stream(js, replicas).await.map_err(|e| e.to_string())?;
+) -> Result<TrainReport, TrainError> {
+    crate::learner::ensure_training_stream(js, replicas).await?;
     let mut report = TrainReport::default();
     let mut pending = Vec::new();
     for file in files {
@@ -85,24 +96,20 @@ pub async fn publish(
             occurred_at: Timestamp::now(),
             producer: PRODUCER.to_owned(),
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(HEADER_MSG_ID, envelope.event_id.to_string().as_str());
-        let subject = proto::subject::subject_for(event_type, scope);
-        let ack = js
-            .publish_with_headers(subject, headers, proto::encode(&envelope, &event).into())
+        let ack = proto::publish::send(js, &envelope, &event)
             .await
-            .map_err(|e| format!("publishing {}: {e}", file.file))?;
+            .map_err(|source| TrainError::Publish { file: file.file.clone(), source })?;
         pending.push((file.file.clone(), ack));
         // Bounded in-flight publishes.
         if pending.len() >= 256 {
             for (file, ack) in pending.drain(..) {
-                ack.await.map_err(|e| format!("{file}: not acknowledged: {e}"))?;
+                ack.acknowledged().await.map_err(|source| TrainError::Publish { file, source })?;
                 report.published += 1;
             }
         }
     }
     for (file, ack) in pending {
-        ack.await.map_err(|e| format!("{file}: not acknowledged: {e}"))?;
+        ack.acknowledged().await.map_err(|source| TrainError::Publish { file, source })?;
         report.published += 1;
     }
     Ok(report)

@@ -10,6 +10,7 @@ use crate::score::{ScoringPanicked, try_score};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use futures::StreamExt;
+use proto::publish::PublishError;
 use proto::subject::{self, STREAM_EVENTS, STREAM_RAW};
 use proto::{DispositionAssigned, Envelope, Event, EventType, MailBody, Timestamp, field, ids};
 use std::future::Future;
@@ -338,18 +339,16 @@ impl Worker {
             postern_id: raw_envelope.postern_id.clone(),
             headers: verdict.headers,
         });
-        let subject = subject::subject_for(EventType::DispositionAssigned, &envelope.tenant);
-        match self.publish_patiently(message, subject, &envelope, &event).await {
+        match self.publish_patiently(message, &envelope, &event).await {
             Ok(()) => {
                 info!(%disposition, "disposition stored");
                 // The tenant moves such mail at once: ask for it (its id derives from the
                 // disposition's, so a redelivery asks once).
-                if let Some(request) = self.auto_remediation(&envelope, &raw, disposition) {
-                    let subject = subject::subject_for(EventType::RemediationRequested, &envelope.tenant);
-                    if let Err(e) = self.publish_patiently(message, subject, &request.0, &request.1).await {
-                        warn!(error = %e, "remediation request not stored; will retry");
-                        return Outcome::Retry(Duration::from_secs(2));
-                    }
+                if let Some(request) = self.auto_remediation(&envelope, &raw, disposition)
+                    && let Err(e) = self.publish_patiently(message, &request.0, &request.1).await
+                {
+                    warn!(error = %e, "remediation request not stored; will retry");
+                    return Outcome::Retry(Duration::from_secs(2));
                 }
                 Outcome::Ack
             }
@@ -392,45 +391,40 @@ impl Worker {
         Some((envelope, event))
     }
 
-    /// [`Worker::publish`], tried again while JetStream cannot store (see [`patiently`]).
+    /// Publishes an event ([`proto::publish`], within the configured time), tried again
+    /// while JetStream cannot store (see [`patiently`]).
     async fn publish_patiently(
         &self,
         message: &jetstream::Message,
-        subject: String,
         envelope: &Envelope,
         event: &Event,
-    ) -> Result<(), String> {
-        patiently(message, || self.publish(subject.clone(), envelope, event)).await
-    }
-
-    async fn publish(&self, subject: String, envelope: &Envelope, event: &Event) -> Result<(), String> {
-        let mut headers = HeaderMap::new();
-        headers.insert(subject::HEADER_MSG_ID, envelope.event_id.to_string().as_str());
-        let payload = proto::encode(envelope, event);
-        self.publish_raw(subject, headers, payload).await
-    }
-
-    async fn publish_raw(&self, subject: String, headers: HeaderMap, payload: Vec<u8>) -> Result<(), String> {
-        let attempt = async {
-            let ack =
-                self.js.publish_with_headers(subject, headers, payload.into()).await.map_err(|e| e.to_string())?;
-            ack.await.map(|_| ()).map_err(|e| e.to_string())
-        };
-        tokio::time::timeout(self.config.publish_timeout, attempt)
+    ) -> Result<(), PublishError> {
+        let within = Some(self.config.publish_timeout);
+        patiently(message, || async { proto::publish::publish(&self.js, envelope, event, within).await.map(|_| ()) })
             .await
-            .unwrap_or_else(|_| Err(format!("no ack within {:?}", self.config.publish_timeout)))
     }
 
     /// Copies an input that can never be scored to `mail.deadletter.<tenant>`, with the
     /// reason and its origin in headers, so an operator can inspect and replay it.
-    async fn dead_letter(&self, message: &jetstream::Message, stream_seq: u64, reason: &str) -> Result<(), String> {
+    async fn dead_letter(
+        &self,
+        message: &jetstream::Message,
+        stream_seq: u64,
+        reason: &str,
+    ) -> Result<(), PublishError> {
         let tenant = message.subject.as_str().strip_prefix("mail.raw.").and_then(|t| proto::TenantId::new(t).ok());
         let mut headers = HeaderMap::new();
         headers.insert(subject::HEADER_MSG_ID, format!("deadletter-{STREAM_RAW}-{stream_seq}").as_str());
         headers.insert(subject::HEADER_DEAD_LETTER_REASON, reason);
         headers.insert(subject::HEADER_DEAD_LETTER_SOURCE, format!("{STREAM_RAW}/{stream_seq}").as_str());
         let subject = subject::dead_letter_subject(tenant.as_ref());
-        patiently(message, || self.publish_raw(subject.clone(), headers.clone(), message.payload.to_vec())).await
+        let within = Some(self.config.publish_timeout);
+        patiently(message, || async {
+            proto::publish::publish_bytes(&self.js, subject.clone(), headers.clone(), message.payload.to_vec(), within)
+                .await
+                .map(|_| ())
+        })
+        .await
     }
 }
 
@@ -438,17 +432,17 @@ impl Worker {
 /// store: a cluster electing a leader, a server restarting), keeping the raw event meanwhile
 /// (progress acks). An outage of seconds then costs no delivery, so that deliveries run out
 /// only for messages that crash or stall the scorer.
-async fn patiently<F, Fut>(message: &jetstream::Message, attempt: F) -> Result<(), String>
+async fn patiently<F, Fut>(message: &jetstream::Message, attempt: F) -> Result<(), PublishError>
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<(), PublishError>>,
 {
     let started = std::time::Instant::now();
     let mut pause = Duration::from_millis(250);
     loop {
         match attempt().await {
             Ok(()) => return Ok(()),
-            Err(e) if started.elapsed() + pause < PUBLISH_PATIENCE => {
+            Err(e) if e.is_retryable() && started.elapsed() + pause < PUBLISH_PATIENCE => {
                 warn!(error = %e, retry_in = ?pause, "not stored yet; trying again");
                 let _ = message.ack_with(AckKind::Progress).await;
                 tokio::time::sleep(pause).await;

@@ -1,0 +1,21 @@
+//! Stream definitions that more than one component creates (feature `nats`): each is
+//! defined here once, so that whoever creates it first creates the same stream.
+
+use crate::subject::{STREAM_TRAINING, TRAINING_DESCRIPTION, TRAINING_MAX_MESSAGE_BYTES, TRAINING_SUBJECTS};
+use async_nats::jetstream::stream;
+
+/// MAIL_TRAINING on `replicas` nodes: created by the scorers, `scorer train` and the
+/// projector (whose reactor may publish before any scorer ran). File storage, limits
+/// retention, room for a whole message per event.
+pub fn training(replicas: usize) -> stream::Config {
+    stream::Config {
+        name: STREAM_TRAINING.to_owned(),
+        subjects: vec![TRAINING_SUBJECTS.to_owned()],
+        description: Some(TRAINING_DESCRIPTION.to_owned()),
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_message_size: TRAINING_MAX_MESSAGE_BYTES,
+        num_replicas: replicas,
+        ..Default::default()
+    }
+}

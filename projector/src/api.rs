@@ -36,6 +36,8 @@ pub struct AppState {
     pub shard: Option<crate::shard::Shard>,
     /// Set when serving views that are not folded (`projector serve --db`).
     pub read_only: Option<ReadOnly>,
+    /// What the reactor published for recent decisions, for the write answers.
+    pub reactions: Arc<crate::reactor::Reports>,
 }
 
 /// Views served without folding.
@@ -573,6 +575,7 @@ async fn submit_reclassification(
     let outcome = crate::reclassify::submit(
         js,
         &*state.store.get()?,
+        &state.reactions,
         &record,
         submission_type,
         requested,
@@ -639,6 +642,7 @@ async fn resolve_reclassification(
     let answer = crate::reclassify::resolve(
         js,
         &*state.store.get()?,
+        &state.reactions,
         caller.tenant.as_str(),
         &submission_id,
         outcome,

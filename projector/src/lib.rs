@@ -8,6 +8,7 @@ pub mod error;
 pub mod projection;
 pub mod query;
 pub mod raw;
+pub mod reactor;
 pub mod rebuild;
 pub mod reclassify;
 pub mod shard;
@@ -66,10 +67,21 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    // MAIL_TRAINING, for the API's training events: made in the background, so that the API
+    // MAIL_TRAINING, for the reactor's training events: made in the background, so that the API
     // answers while NATS or a cluster's election is not there yet.
     tracker.spawn(ensure_training_stream(js.clone(), config.replicas, token.clone()));
     let fold_state = Arc::new(FoldState::default());
+    // What accepted and withdrawn reclassifications cause (training labels, remediation
+    // requests), derived from the decisions on a durable consumer of their own.
+    let reactions = Arc::new(reactor::Reports::default());
+    tracker.spawn(reactor::run(
+        js.clone(),
+        views.clone(),
+        config.shard,
+        config.replicas,
+        reactions.clone(),
+        token.clone(),
+    ));
     let http = tokio::spawn(
         axum::serve(
             listener,
@@ -80,6 +92,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
                 fold: fold_state.clone(),
                 shard: config.shard,
                 read_only: None,
+                reactions,
             }),
         )
         .with_graceful_shutdown(token.clone().cancelled_owned())
@@ -193,6 +206,7 @@ pub async fn serve_read_only(
         fold: Arc::new(FoldState::default()),
         shard: config.shard,
         read_only: Some(api::ReadOnly { as_of }),
+        reactions: Arc::new(reactor::Reports::default()),
     });
     let token = CancellationToken::new();
     let server = tokio::spawn(
@@ -214,7 +228,7 @@ pub async fn serve_read_only(
 async fn ensure_training_stream(js: async_nats::jetstream::Context, replicas: usize, stop: CancellationToken) {
     let mut tries = 0u32;
     loop {
-        match reclassify::ensure_training_stream(&js, replicas).await {
+        match reactor::ensure_training_stream(&js, replicas).await {
             Ok(()) => return,
             Err(e @ error::StreamSetupError::Mismatch(_)) => {
                 error!(error = %e, "MAIL_TRAINING is not as configured; reclassifications will not teach the scorers");

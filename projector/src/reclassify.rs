@@ -6,14 +6,13 @@
 use crate::api::{ApiError, SubmitBody};
 use crate::decide::{self, Command, Rejection, ReviewPolicy, SubmissionStatus, decide};
 use crate::query;
+use crate::reactor::{self, Reports};
 use crate::store::Store;
 use crate::store::schema::search::{self, Field};
 use crate::view::message::MessageRecord;
-use async_nats::HeaderMap;
 use async_nats::jetstream;
 use axum::http::StatusCode;
-use proto::policy::TenantPolicy;
-use proto::subject::{HEADER_MSG_ID, STREAM_EVENTS, subject_for};
+use proto::subject::STREAM_EVENTS;
 use proto::{Disposition, Envelope, Event, PosternId, ReclassificationOutcome, SubmissionType, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -90,15 +89,9 @@ async fn publish(
         occurred_at: Timestamp::now(),
         producer: PRODUCER.to_owned(),
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(HEADER_MSG_ID, envelope.event_id.to_string().as_str());
-    let unavailable = |e: String| crate::api::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e);
-    let ack = js
-        .publish_with_headers(subject_for(event_type, &tenant), headers, proto::encode(&envelope, &event).into())
+    let ack = proto::publish::publish(js, &envelope, &event, None)
         .await
-        .map_err(|e| unavailable(format!("publishing: {e}")))?
-        .await
-        .map_err(|e| unavailable(format!("JetStream did not acknowledge: {e}")))?;
+        .map_err(|e| crate::api::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?;
     Ok((envelope.event_id, ack.sequence))
 }
 
@@ -126,27 +119,38 @@ fn rejected(rejection: Rejection) -> ApiError {
 }
 
 /// Publishes what [`decide`] decided, in order (each later event caused by the first);
-/// returns the first event's id and the last one's stream sequence.
+/// returns the events' ids and the last one's stream sequence.
 async fn publish_decided(
     js: &jetstream::Context,
     record: &MessageRecord,
     events: Vec<Event>,
-) -> Result<(ulid::Ulid, u64), ApiError> {
-    let mut first: Option<ulid::Ulid> = None;
+) -> Result<(Vec<ulid::Ulid>, u64), ApiError> {
+    let mut ids: Vec<ulid::Ulid> = Vec::new();
     let mut seq = 0;
     for event in events {
-        let (id, s) = publish(js, &record.tenant, &record.postern_id, first, event).await?;
-        first.get_or_insert(id);
+        let (id, s) = publish(js, &record.tenant, &record.postern_id, ids.first().copied(), event).await?;
+        ids.push(id);
         seq = s;
     }
-    first
-        .map(|id| (id, seq))
-        .ok_or_else(|| crate::api::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a decision without events"))
+    if ids.is_empty() {
+        return Err(crate::api::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a decision without events"));
+    }
+    Ok((ids, seq))
 }
 
+/// The id of the decision among published events (the `ReclassificationResolved`).
+fn decision_id(events: &[Event], ids: &[ulid::Ulid]) -> Option<ulid::Ulid> {
+    events.iter().zip(ids).find(|(e, _)| matches!(e, Event::ReclassificationResolved(_))).map(|(_, id)| *id)
+}
+
+/// Submits a reclassification; a team's (unless the policy wants it reviewed) is accepted
+/// at once. The answer shows the folded state and, for an accepted one, what the reactor
+/// published because of it (training label, remediation request), or that it is pending.
+#[allow(clippy::too_many_arguments)]
 pub async fn submit(
     js: &jetstream::Context,
     store: &Store,
+    reports: &Reports,
     record: &MessageRecord,
     submission_type: SubmissionType,
     requested: Disposition,
@@ -155,7 +159,12 @@ pub async fn submit(
 ) -> Result<serde_json::Value, ApiError> {
     // A team's submission is the team's decision, unless the tenant's policy wants a
     // second analyst for those too.
-    let policy = if submission_type == SubmissionType::Team { tenant_policy(js, &record.tenant).await } else { None };
+    let policy = match submission_type {
+        SubmissionType::Team => reactor::tenant_policy(js, &record.tenant)
+            .await
+            .map_err(|e| crate::api::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?,
+        SubmissionType::User => None,
+    };
     let review = ReviewPolicy { review_team_submissions: policy.as_ref().is_some_and(|p| p.review_team_submissions) };
     let submission_id = ulid::Ulid::new().to_string();
     let command = Command::Submit {
@@ -173,16 +182,12 @@ pub async fn submit(
     let accepted = events
         .iter()
         .any(|e| matches!(e, Event::ReclassificationResolved(r) if r.outcome == ReclassificationOutcome::Accepted));
-    let (_, seq) = publish_decided(js, record, events).await?;
-    let (learned, remediation) = if accepted {
-        (
-            Some(teach(js, record, &submission_id, requested, false).await),
-            request_remediation(js, record, &submission_id, requested, policy.as_ref()).await,
-        )
-    } else {
-        (None, None)
-    };
+    let (ids, seq) = publish_decided(js, record, events.clone()).await?;
     let folded = wait_for_fold(store, seq).await;
+    let report = match decision_id(&events, &ids) {
+        Some(decision) if accepted => Some(reports.wait(decision, crate::api::FOLD_WAIT).await),
+        _ => None,
+    };
     let status = if accepted { SubmissionStatus::Accepted } else { SubmissionStatus::Pending };
     Ok(json!({
         "submission_id": submission_id,
@@ -192,132 +197,9 @@ pub async fn submit(
         "requested": requested.as_str(),
         "final_disposition": if accepted { requested.as_str() } else { original.as_str() },
         "folded": folded,
-        "training": learned,
-        "remediation": remediation,
+        "training": report.as_ref().and_then(|r| r.training.clone()),
+        "remediation": report.as_ref().and_then(|r| r.remediation.clone()),
     }))
-}
-
-/// The tenant's policy as stored (KV bucket POSTERN_POLICIES, JSON), if any. A value this
-/// build cannot read is logged and taken as no policy.
-async fn tenant_policy(js: &jetstream::Context, tenant: &str) -> Option<TenantPolicy> {
-    let kv = js.get_key_value(proto::subject::BUCKET_POLICIES).await.ok()?;
-    let bytes = kv.get(tenant).await.ok()??;
-    match serde_json::from_slice(&bytes) {
-        Ok(policy) => Some(policy),
-        Err(e) => {
-            tracing::error!(tenant, error = %e, "the tenant's stored policy is not readable; acting as if it had none");
-            None
-        }
-    }
-}
-
-/// When the new final disposition's policy action moves the message: a
-/// RemediationRequested naming every recipient mailbox.
-async fn request_remediation(
-    js: &jetstream::Context,
-    record: &MessageRecord,
-    submission_id: &str,
-    disposition: Disposition,
-    policy: Option<&TenantPolicy>,
-) -> Option<serde_json::Value> {
-    let action = policy?.actions.get(disposition.as_str())?.remediation()?;
-    let message_id = record.message_id.as_deref().filter(|m| !m.trim().is_empty())?;
-    let remediation_id = ulid::Ulid::new().to_string();
-    let mailboxes = record.recipients();
-    let event = Event::RemediationRequested(proto::RemediationRequested {
-        remediation_id: remediation_id.clone(),
-        message_id: format!("<{}>", message_id.trim().trim_matches(['<', '>'])),
-        action,
-        mailboxes: mailboxes.clone(),
-        reason: format!("final disposition {} (reclassification {submission_id})", disposition.as_str()),
-    });
-    match publish(js, &record.tenant, &record.postern_id, None, event).await {
-        Ok(_) => Some(json!({ "remediation_id": remediation_id, "action": action.as_str(), "mailboxes": mailboxes })),
-        Err(e) => Some(json!({ "error": format!("{e:?}") })),
-    }
-}
-
-/// What an accepted reclassification teaches the scorers' classifier: SPAM teaches spam,
-/// MALICIOUS and SUSPICIOUS phishing, NONE and BULK ham; SPOOF (an authentication matter,
-/// not a matter of content) nothing.
-pub fn training_label(disposition: Disposition) -> Option<proto::TrainingLabel> {
-    match disposition {
-        Disposition::Spam => Some(proto::TrainingLabel::Spam),
-        Disposition::Malicious | Disposition::Suspicious => Some(proto::TrainingLabel::Phish),
-        Disposition::None | Disposition::Bulk => Some(proto::TrainingLabel::Ham),
-        Disposition::Spoof => None,
-    }
-}
-
-/// Publishes the training event of an accepted reclassification (the message, read back
-/// from MAIL_RAW, labelled) or, when `withdraw`, takes it back. The scorers fold
-/// MAIL_TRAINING; what is taught here is unlearned exactly when the decision is withdrawn.
-async fn teach(
-    js: &jetstream::Context,
-    record: &MessageRecord,
-    submission_id: &str,
-    disposition: Disposition,
-    withdraw: bool,
-) -> serde_json::Value {
-    let Some(label) = training_label(disposition) else {
-        return json!({ "taught": false, "reason": format!("{} teaches the classifier nothing", disposition.as_str()) });
-    };
-    let Some(copy) = record.copies.first() else {
-        return json!({ "taught": false, "reason": "no copy of the message was received" });
-    };
-    let event = if withdraw {
-        Event::LabelWithdrawn(proto::LabelWithdrawn {
-            label,
-            content_digest: copy.content_digest.clone(),
-            reason: format!("reclassification {submission_id} withdrawn"),
-        })
-    } else {
-        match crate::raw::fetch(js, copy.position.seq).await {
-            Ok(bytes) => Event::MessageLabelled(proto::MessageLabelled {
-                label,
-                source: format!("reclassification:{submission_id}"),
-                content_digest: copy.content_digest.clone(),
-                body: proto::MailBody::Inline(bytes),
-            }),
-            Err(e) => return json!({ "taught": false, "reason": e.to_string() }),
-        }
-    };
-    match publish(js, &record.tenant, &record.postern_id, None, event).await {
-        Ok(_) => json!({ "taught": true, "label": label.as_str(), "withdrawn": withdraw }),
-        Err(e) => json!({ "taught": false, "reason": format!("{e:?}") }),
-    }
-}
-
-/// MAIL_TRAINING, as the scorers create it (the API may publish before any scorer ran), on
-/// `replicas` nodes; an existing one with another replica count is an error. The projector
-/// ensures it once at start ([`crate::run`]).
-pub async fn ensure_training_stream(
-    js: &jetstream::Context,
-    replicas: usize,
-) -> Result<(), crate::error::StreamSetupError> {
-    use async_nats::jetstream::stream;
-    let stream = js
-        .get_or_create_stream(stream::Config {
-            name: proto::subject::STREAM_TRAINING.to_owned(),
-            subjects: vec![proto::subject::TRAINING_SUBJECTS.to_owned()],
-            description: Some(proto::subject::TRAINING_DESCRIPTION.to_owned()),
-            storage: stream::StorageType::File,
-            retention: stream::RetentionPolicy::Limits,
-            max_message_size: proto::subject::TRAINING_MAX_MESSAGE_BYTES,
-            num_replicas: replicas,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| crate::error::StreamSetupError::Nats {
-            stream: proto::subject::STREAM_TRAINING,
-            reason: e.to_string(),
-        })?;
-    proto::cluster::check_stream_replicas(
-        proto::subject::STREAM_TRAINING,
-        stream.cached_info().config.num_replicas,
-        replicas,
-    )?;
-    Ok(())
 }
 
 /// One submission as the list shows it.
@@ -393,9 +275,14 @@ pub fn list(store: &Store, tenant: &str, status: Option<&str>, limit: usize) -> 
     Ok(out)
 }
 
+/// Decides on a submission (accept, reject, withdraw). The answer, as for [`submit`],
+/// shows what the reactor published because of it: for an acceptance the label and the
+/// remediation request, for the withdrawal of an accepted one the label taken back.
+#[allow(clippy::too_many_arguments)]
 pub async fn resolve(
     js: &jetstream::Context,
     store: &Store,
+    reports: &Reports,
     tenant: &str,
     submission_id: &str,
     outcome: ReclassificationOutcome,
@@ -417,35 +304,23 @@ pub async fn resolve(
         Some(Event::ReclassificationResolved(r)) => r.final_disposition,
         _ => return Err(rejected(Rejection::NotFound(submission_id.to_owned()))),
     };
-    let (_, seq) = publish_decided(js, &record, events).await?;
-    let requested = record
-        .submissions
-        .iter()
-        .find(|s| s.submission_id == submission_id)
-        .and_then(|s| s.requested.parse::<Disposition>().ok())
-        .ok_or_else(not_found)?;
-    let remediation = match outcome {
-        ReclassificationOutcome::Accepted => {
-            let policy = tenant_policy(js, tenant).await;
-            request_remediation(js, &record, submission_id, requested, policy.as_ref()).await
-        }
-        _ => None,
-    };
-    let training = match (outcome, before) {
-        (ReclassificationOutcome::Accepted, _) => Some(teach(js, &record, submission_id, requested, false).await),
-        (ReclassificationOutcome::Withdrawn, SubmissionStatus::Accepted) => {
-            Some(teach(js, &record, submission_id, requested, true).await)
-        }
-        _ => None,
-    };
+    let (ids, seq) = publish_decided(js, &record, events.clone()).await?;
     let folded = wait_for_fold(store, seq).await;
+    let reacts = matches!(
+        (outcome, before),
+        (ReclassificationOutcome::Accepted, _) | (ReclassificationOutcome::Withdrawn, SubmissionStatus::Accepted)
+    );
+    let report = match decision_id(&events, &ids) {
+        Some(decision) if reacts => Some(reports.wait(decision, crate::api::FOLD_WAIT).await),
+        _ => None,
+    };
     Ok(json!({
         "submission_id": submission_id,
         "postern_id": record.postern_id,
         "status": SubmissionStatus::after(outcome).as_str(),
         "final_disposition": final_disposition.as_str(),
         "folded": folded,
-        "training": training,
-        "remediation": remediation,
+        "training": report.as_ref().and_then(|r| r.training.clone()),
+        "remediation": report.as_ref().and_then(|r| r.remediation.clone()),
     }))
 }

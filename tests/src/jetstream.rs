@@ -177,3 +177,21 @@ fn postcard_str(bytes: &[u8]) -> Option<(String, &[u8])> {
     let (s, rest) = (rest.get(..len as usize)?, rest.get(len as usize..)?);
     Some((String::from_utf8(s.to_vec()).ok()?, rest))
 }
+
+/// Changes a stream's settings in place (a test that makes a stream refuse what is
+/// published to it, as a full one does, and then lets it accept again).
+pub fn update_stream(
+    url: &str,
+    stream: &str,
+    change: impl FnOnce(&mut async_nats::jetstream::stream::Config),
+) -> Result<()> {
+    runtime()?.block_on(async {
+        let client = connect(url).await?;
+        let js = async_nats::jetstream::new(client);
+        let mut handle = js.get_stream(stream).await.with_context(|| format!("stream {stream}"))?;
+        let mut config = handle.info().await?.config.clone();
+        change(&mut config);
+        js.update_stream(&config).await.with_context(|| format!("updating stream {stream}"))?;
+        Ok(())
+    })
+}

@@ -341,7 +341,7 @@ async fn lookup_messages(
     State(state): State<AppState>,
     caller: Caller,
     query: Result<Query<LookupQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<query::TraceList>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let _ = q.tenant;
     let tenant = caller.tenant.as_str();
@@ -354,7 +354,7 @@ async fn lookup_messages(
     };
     let as_of = parse_as_of(q.as_of.as_deref())?;
     let messages: Vec<Trace> = records.iter().filter_map(|r| Trace::at(r, as_of)).collect();
-    Ok(Json(json!({ "messages": messages })))
+    Ok(Json(query::TraceList { messages }))
 }
 
 async fn get_message(
@@ -402,21 +402,34 @@ async fn get_raw(
 /// How far back a search looks when not told.
 pub const DEFAULT_SEARCH_DAYS: u64 = 30;
 
+/// A search the API cannot run: which parameter, and why (a 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadSearch(pub String);
+
+impl BadSearch {
+    fn new(reason: impl Into<String>) -> Self {
+        BadSearch(reason.into())
+    }
+}
+
 /// Builds a search from API parameters (shared with tests).
-pub fn search_query(tenant: &str, p: &SearchParamsFields, now: u64) -> Result<SearchQuery, String> {
+pub fn search_query(tenant: &str, p: &SearchParamsFields, now: u64) -> Result<SearchQuery, BadSearch> {
     let time = |name: &str, v: &Option<String>| {
-        v.as_deref().map(|t| Timestamp::parse(t).map(|t| t.millis()).map_err(|e| format!("{name}: {e}"))).transpose()
+        v.as_deref()
+            .map(|t| Timestamp::parse(t).map(|t| t.millis()).map_err(|e| BadSearch::new(format!("{name}: {e}"))))
+            .transpose()
     };
     let to = time("to", &p.to)?.unwrap_or(now + 1);
     let from = time("from", &p.from)?.unwrap_or(to.saturating_sub(DEFAULT_SEARCH_DAYS * 86_400_000));
     if from >= to {
-        return Err("from must be before to".into());
+        return Err(BadSearch::new("from must be before to"));
     }
     let mut filters = Vec::new();
-    let mut add = |field: Field, v: &Option<String>| -> Result<(), String> {
+    let mut add = |field: Field, v: &Option<String>| -> Result<(), BadSearch> {
         if let Some(v) = v {
             if v.trim().is_empty() {
-                return Err(format!("{field:?} is empty"));
+                return Err(BadSearch::new(format!("{field:?} is empty")));
             }
             filters.push((field, v.clone()));
         }
@@ -429,29 +442,31 @@ pub fn search_query(tenant: &str, p: &SearchParamsFields, now: u64) -> Result<Se
     add(Field::SenderDomain, &p.domain)?;
     add(Field::Action, &p.action)?;
     if let Some(d) = &p.disposition {
-        let d: Disposition = d.parse().map_err(|e| format!("disposition: {e}"))?;
+        let d: Disposition = d.parse().map_err(|e| BadSearch::new(format!("disposition: {e}")))?;
         filters.push((Field::Disposition, d.as_str().to_owned()));
     }
     if let Some(subject) = &p.subject {
         let words = crate::store::schema::search::subject_words(subject);
         if words.is_empty() {
-            return Err("subject: give at least one word of two letters or more".into());
+            return Err(BadSearch::new("subject: give at least one word of two letters or more"));
         }
         filters.extend(words.into_iter().map(|w| (Field::SubjectWord, w)));
     }
     let postern_id = p
         .postern_id
         .as_deref()
-        .map(|id| PosternId::parse(id).map(|p| p.as_str().to_owned()).map_err(|e| format!("postern_id: {e}")))
+        .map(|id| {
+            PosternId::parse(id).map(|p| p.as_str().to_owned()).map_err(|e| BadSearch::new(format!("postern_id: {e}")))
+        })
         .transpose()?;
     let after = p
         .cursor
         .as_deref()
-        .map(|c| query::decode_cursor(c).ok_or_else(|| "cursor: not a cursor this API gave".to_owned()))
+        .map(|c| query::decode_cursor(c).ok_or_else(|| BadSearch::new("cursor: not a cursor this API gave")))
         .transpose()?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
-        return Err("limit: 1 to 1000".into());
+        return Err(BadSearch::new("limit: 1 to 1000"));
     }
     Ok(SearchQuery { tenant: tenant.to_owned(), from, to, postern_id, filters, limit, after })
 }
@@ -483,7 +498,8 @@ async fn search(
     query: Result<Query<SearchParamsFields>, QueryRejection>,
 ) -> Result<Json<query::SearchPage>, ApiError> {
     let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let q = search_query(caller.tenant.as_str(), &p, Timestamp::now().millis()).map_err(ApiError::bad_request)?;
+    let q = search_query(caller.tenant.as_str(), &p, Timestamp::now().millis())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let store = state.store.get()?;
     let page = tokio::task::spawn_blocking(move || query::search(&store, &q))
         .await
@@ -559,7 +575,7 @@ async fn submit_reclassification(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<Json<SubmitBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<crate::reclassify::ReclassificationAnswer>), ApiError> {
     let Json(b) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     refuse_writes_when_read_only(&state)?;
     let js = state.js.as_ref().ok_or_else(|| ApiError::unavailable("no JetStream connection"))?;
@@ -598,7 +614,7 @@ async fn list_reclassifications(
     State(state): State<AppState>,
     caller: Caller,
     query: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<crate::reclassify::SubmissionList>, ApiError> {
     let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let _ = p.tenant;
     let status = match p.status {
@@ -608,9 +624,8 @@ async fn list_reclassifications(
         None => None,
     };
     let limit = p.limit.unwrap_or(100).clamp(1, 1000);
-    let list =
-        crate::reclassify::list(&*state.store.get()?, caller.tenant.as_str(), status.map(|s| s.as_str()), limit)?;
-    Ok(Json(json!({ "reclassifications": list })))
+    let reclassifications = crate::reclassify::list(&*state.store.get()?, caller.tenant.as_str(), status, limit)?;
+    Ok(Json(crate::reclassify::SubmissionList { reclassifications }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -628,7 +643,7 @@ async fn resolve_reclassification(
     caller: Caller,
     Path(submission_id): Path<String>,
     body: Result<Json<ResolveBody>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<crate::reclassify::ReclassificationAnswer>, ApiError> {
     let Json(b) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     refuse_writes_when_read_only(&state)?;
     let js = state.js.as_ref().ok_or_else(|| ApiError::unavailable("no JetStream connection"))?;

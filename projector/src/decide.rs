@@ -5,50 +5,11 @@
 //! change the views when the projector folds them, as every other event does.
 
 use crate::view::message::MessageRecord;
+pub use crate::view::message::SubmissionStatus;
 use proto::{
     Disposition, Event, ReclassificationOutcome, ReclassificationResolved, ReclassificationSubmitted, SubmissionType,
 };
 use thiserror::Error;
-
-/// Where a submission stands: its latest decision, or pending when it has none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubmissionStatus {
-    Pending,
-    Accepted,
-    Rejected,
-    Withdrawn,
-}
-
-impl SubmissionStatus {
-    pub const ALL: [SubmissionStatus; 4] = [
-        SubmissionStatus::Pending,
-        SubmissionStatus::Accepted,
-        SubmissionStatus::Rejected,
-        SubmissionStatus::Withdrawn,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SubmissionStatus::Pending => "PENDING",
-            SubmissionStatus::Accepted => "ACCEPTED",
-            SubmissionStatus::Rejected => "REJECTED",
-            SubmissionStatus::Withdrawn => "WITHDRAWN",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<SubmissionStatus> {
-        SubmissionStatus::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
-    /// The status a decision gives its submission.
-    pub fn after(outcome: ReclassificationOutcome) -> SubmissionStatus {
-        match outcome {
-            ReclassificationOutcome::Accepted => SubmissionStatus::Accepted,
-            ReclassificationOutcome::Rejected => SubmissionStatus::Rejected,
-            ReclassificationOutcome::Withdrawn => SubmissionStatus::Withdrawn,
-        }
-    }
-}
 
 /// What the tenant's policy says about reclassification.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,17 +47,13 @@ pub enum Rejection {
     /// The message's state does not allow it (already so, a duplicate pending, decided).
     #[error("{0}")]
     Conflict(String),
-    /// The stored record holds a value this build cannot read (a corrupt view): nothing is
-    /// decided on it.
-    #[error("the stored record of message {postern_id} is not readable: {reason}")]
-    Unreadable { postern_id: String, reason: String },
 }
 
 /// The events a command causes on a message, in order, or why it causes none.
 pub fn decide(record: &MessageRecord, command: &Command, policy: &ReviewPolicy) -> Result<Vec<Event>, Rejection> {
     match command {
         Command::Submit { submission_id, submission_type, requested, requested_by, comment } => {
-            let original = final_disposition(record, None)?;
+            let original = final_disposition(record, None);
             if original == *requested {
                 return Err(Rejection::Conflict(format!(
                     "message {} is already {}",
@@ -104,12 +61,10 @@ pub fn decide(record: &MessageRecord, command: &Command, policy: &ReviewPolicy) 
                     original.as_str()
                 )));
             }
-            for same in record
-                .submissions
-                .iter()
-                .filter(|s| s.requested == requested.as_str() && s.submission_type == submission_type.as_str())
+            for same in
+                record.submissions.iter().filter(|s| s.requested == *requested && s.submission_type == *submission_type)
             {
-                if status(record, &same.submission_id)? == SubmissionStatus::Pending {
+                if status(record, &same.submission_id) == SubmissionStatus::Pending {
                     return Err(Rejection::Conflict(format!(
                         "submission {} asks for the same and is pending",
                         same.submission_id
@@ -141,7 +96,7 @@ pub fn decide(record: &MessageRecord, command: &Command, policy: &ReviewPolicy) 
                 .iter()
                 .find(|s| s.submission_id == *submission_id)
                 .ok_or_else(|| Rejection::NotFound(submission_id.clone()))?;
-            let current = status(record, submission_id)?;
+            let current = status(record, submission_id);
             let allowed = match outcome {
                 ReclassificationOutcome::Accepted | ReclassificationOutcome::Rejected => {
                     current == SubmissionStatus::Pending
@@ -159,9 +114,9 @@ pub fn decide(record: &MessageRecord, command: &Command, policy: &ReviewPolicy) 
             }
             // The disposition in force once this decision is folded.
             let final_disposition = match outcome {
-                ReclassificationOutcome::Accepted => disposition(record, &submission.requested)?,
-                ReclassificationOutcome::Rejected => final_disposition(record, None)?,
-                ReclassificationOutcome::Withdrawn => final_disposition(record, Some(submission_id))?,
+                ReclassificationOutcome::Accepted => submission.requested,
+                ReclassificationOutcome::Rejected => final_disposition(record, None),
+                ReclassificationOutcome::Withdrawn => final_disposition(record, Some(submission_id)),
             };
             Ok(vec![Event::ReclassificationResolved(ReclassificationResolved {
                 submission_id: submission_id.clone(),
@@ -174,30 +129,15 @@ pub fn decide(record: &MessageRecord, command: &Command, policy: &ReviewPolicy) 
     }
 }
 
-/// Where a submission of the record stands ([`MessageRecord::status_of`], read as a status).
-pub fn status(record: &MessageRecord, submission_id: &str) -> Result<SubmissionStatus, Rejection> {
-    let (text, _) = record.status_of(submission_id);
-    SubmissionStatus::parse(text).ok_or_else(|| Rejection::Unreadable {
-        postern_id: record.postern_id.clone(),
-        reason: format!("decision outcome {text:?}"),
-    })
+/// Where a submission of the record stands ([`MessageRecord::status_of`]).
+pub fn status(record: &MessageRecord, submission_id: &str) -> SubmissionStatus {
+    record.status_of(submission_id).0
 }
 
 /// The disposition in force, leaving out what `ignoring`'s acceptance decided (as after its
-/// withdrawal): [`MessageRecord::disposition_in_force`], read as a disposition; NONE for a
-/// message not scored yet.
-pub fn final_disposition(record: &MessageRecord, ignoring: Option<&str>) -> Result<Disposition, Rejection> {
-    match record.disposition_in_force(ignoring) {
-        Some(text) => disposition(record, text),
-        None => Ok(Disposition::None),
-    }
-}
-
-fn disposition(record: &MessageRecord, text: &str) -> Result<Disposition, Rejection> {
-    text.parse::<Disposition>().map_err(|_| Rejection::Unreadable {
-        postern_id: record.postern_id.clone(),
-        reason: format!("disposition {text:?}"),
-    })
+/// withdrawal): [`MessageRecord::disposition_in_force`]; NONE for a message not scored yet.
+pub fn final_disposition(record: &MessageRecord, ignoring: Option<&str>) -> Disposition {
+    record.disposition_in_force(ignoring).unwrap_or(Disposition::None)
 }
 
 #[cfg(test)]
@@ -212,13 +152,13 @@ mod tests {
     }
 
     /// A message scored `disposition`.
-    fn scored(disposition: &str) -> MessageRecord {
+    fn scored(disposition: Disposition) -> MessageRecord {
         let mut record = MessageRecord::new("t", "pid-1");
         record.verdicts.push(Verdict {
             event_id: [1; 16],
             at: 1,
             position: Default::default(),
-            disposition: disposition.into(),
+            disposition,
             attributes: Vec::new(),
             detections: Vec::new(),
             rules_version: "test".into(),
@@ -232,10 +172,10 @@ mod tests {
         record.submissions.push(Submission {
             stamp: stamp(n),
             submission_id: id.into(),
-            submission_type: kind.as_str().into(),
+            submission_type: kind,
             requested_by: "alice".into(),
-            original: "NONE".into(),
-            requested: requested.as_str().into(),
+            original: Disposition::None,
+            requested,
             comment: String::new(),
         });
     }
@@ -250,9 +190,9 @@ mod tests {
         record.resolutions.push(Resolution {
             stamp: stamp(n),
             submission_id: id.into(),
-            outcome: outcome.as_str().into(),
+            outcome,
             resolved_by: "bob".into(),
-            final_disposition: final_disposition.as_str().into(),
+            final_disposition,
             comment: String::new(),
         });
     }
@@ -286,7 +226,7 @@ mod tests {
 
     #[test]
     fn a_team_submission_is_accepted_at_once_unless_the_policy_wants_review() {
-        let record = scored("NONE");
+        let record = scored(Disposition::None);
         let events = decide(&record, &submit(SubmissionType::Team, Disposition::Malicious), &NO_REVIEW).unwrap();
         assert_eq!(events.len(), 2);
         let Event::ReclassificationSubmitted(s) = &events[0] else { panic!("{events:?}") };
@@ -302,19 +242,20 @@ mod tests {
 
     #[test]
     fn a_user_submission_always_waits_for_a_decision() {
-        let events = decide(&scored("NONE"), &submit(SubmissionType::User, Disposition::Spam), &NO_REVIEW).unwrap();
+        let events =
+            decide(&scored(Disposition::None), &submit(SubmissionType::User, Disposition::Spam), &NO_REVIEW).unwrap();
         assert!(matches!(events.as_slice(), [Event::ReclassificationSubmitted(_)]), "{events:?}");
     }
 
     #[test]
     fn asking_for_the_disposition_in_force_is_a_conflict() {
-        let rejected = decide(&scored("SPAM"), &submit(SubmissionType::User, Disposition::Spam), &NO_REVIEW);
+        let rejected = decide(&scored(Disposition::Spam), &submit(SubmissionType::User, Disposition::Spam), &NO_REVIEW);
         assert_eq!(rejected, Err(Rejection::Conflict("message pid-1 is already SPAM".into())));
     }
 
     #[test]
     fn the_same_request_pending_is_a_conflict_and_once_decided_it_is_not() {
-        let mut record = scored("NONE");
+        let mut record = scored(Disposition::None);
         submitted(&mut record, "s-1", SubmissionType::User, Disposition::Spam);
         let again = submit(SubmissionType::User, Disposition::Spam);
         assert_eq!(
@@ -330,7 +271,7 @@ mod tests {
 
     #[test]
     fn a_decision_needs_a_pending_submission() {
-        let mut record = scored("NONE");
+        let mut record = scored(Disposition::None);
         assert_eq!(
             decide(&record, &resolve("s-9", ReclassificationOutcome::Accepted), &NO_REVIEW),
             Err(Rejection::NotFound("s-9".into()))
@@ -354,12 +295,12 @@ mod tests {
 
     #[test]
     fn withdrawing_an_accepted_submission_restores_what_was_in_force_before_it() {
-        let mut record = scored("BULK");
+        let mut record = scored(Disposition::Bulk);
         submitted(&mut record, "s-1", SubmissionType::Team, Disposition::Spam);
         resolved(&mut record, "s-1", ReclassificationOutcome::Accepted, Disposition::Spam);
         submitted(&mut record, "s-2", SubmissionType::Team, Disposition::Malicious);
         resolved(&mut record, "s-2", ReclassificationOutcome::Accepted, Disposition::Malicious);
-        assert_eq!(final_disposition(&record, None), Ok(Disposition::Malicious));
+        assert_eq!(final_disposition(&record, None), Disposition::Malicious);
         // Withdrawing the latest: the earlier acceptance is in force again.
         let events = decide(&record, &resolve("s-2", ReclassificationOutcome::Withdrawn), &NO_REVIEW).unwrap();
         assert_eq!(outcomes(&events), vec![("s-2".to_owned(), ReclassificationOutcome::Withdrawn, Disposition::Spam)]);
@@ -384,37 +325,17 @@ mod tests {
     #[test]
     fn a_decision_folded_before_its_request_counts_once_the_request_is_there() {
         // Events of two streams can be folded out of order: the decision first.
-        let mut record = scored("NONE");
+        let mut record = scored(Disposition::None);
         resolved(&mut record, "s-1", ReclassificationOutcome::Accepted, Disposition::Spam);
-        assert_eq!(status(&record, "s-1"), Ok(SubmissionStatus::Accepted));
+        assert_eq!(status(&record, "s-1"), SubmissionStatus::Accepted);
         assert_eq!(
             decide(&record, &resolve("s-1", ReclassificationOutcome::Withdrawn), &NO_REVIEW),
             Err(Rejection::NotFound("s-1".into())),
             "no decision on a request the record does not hold yet"
         );
         submitted(&mut record, "s-1", SubmissionType::User, Disposition::Spam);
-        assert_eq!(final_disposition(&record, None), Ok(Disposition::Spam));
+        assert_eq!(final_disposition(&record, None), Disposition::Spam);
         let events = decide(&record, &resolve("s-1", ReclassificationOutcome::Withdrawn), &NO_REVIEW).unwrap();
         assert_eq!(outcomes(&events), vec![("s-1".to_owned(), ReclassificationOutcome::Withdrawn, Disposition::None)]);
-    }
-
-    #[test]
-    fn a_corrupt_stored_value_is_refused_not_read_as_none() {
-        let mut record = scored("NOT-A-DISPOSITION");
-        assert!(matches!(
-            decide(&record, &submit(SubmissionType::User, Disposition::Spam), &NO_REVIEW),
-            Err(Rejection::Unreadable { .. })
-        ));
-        record = scored("NONE");
-        submitted(&mut record, "s-1", SubmissionType::User, Disposition::Spam);
-        record.resolutions.push(Resolution {
-            stamp: stamp(60),
-            submission_id: "s-1".into(),
-            outcome: "MAYBE".into(),
-            resolved_by: String::new(),
-            final_disposition: "SPAM".into(),
-            comment: String::new(),
-        });
-        assert!(matches!(status(&record, "s-1"), Err(Rejection::Unreadable { .. })));
     }
 }

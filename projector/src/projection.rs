@@ -347,8 +347,8 @@ mod tests {
         let tenant = TenantId::new("acme").unwrap();
         let id = |i: u64| PosternId::from_message_id(&tenant, &format!("m{i}@x")).as_str().to_owned();
         let record = |i| crate::query::by_postern_id(&reference, "acme", &id(i)).unwrap().unwrap();
-        assert_eq!(record(3).final_disposition(), Some("MALICIOUS"));
-        assert_eq!(record(4).final_disposition(), Some("NONE"), "withdrawn");
+        assert_eq!(record(3).final_disposition(), Some(proto::Disposition::Malicious));
+        assert_eq!(record(4).final_disposition(), Some(proto::Disposition::None), "withdrawn");
         assert_eq!(record(3).actions_taken(), vec!["quarantine"]);
         let report = crate::query::report(&reference, "acme", 20_833, 20_833, 5).unwrap();
         assert_eq!(report.days.len(), 1, "{report:?}");

@@ -31,6 +31,12 @@ pub fn by_message_id(store: &Store, tenant: &str, message_id: &str) -> Result<Ve
     Ok(out)
 }
 
+/// `GET /api/v1/messages`: the messages a lookup found (normally one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceList {
+    pub messages: Vec<Trace>,
+}
+
 /// One message as the API and `projector trace` present it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trace {
@@ -157,11 +163,11 @@ impl Trace {
                 "ReclassificationSubmitted",
                 format!(
                     "{} submission {} by {}: {} -> {}{}",
-                    s.submission_type,
+                    s.submission_type.as_str(),
                     s.submission_id,
                     s.requested_by,
-                    s.original,
-                    s.requested,
+                    s.original.as_str(),
+                    s.requested.as_str(),
                     if s.comment.is_empty() { String::new() } else { format!(" ({})", s.comment) }
                 ),
             );
@@ -172,7 +178,10 @@ impl Trace {
                 "ReclassificationResolved",
                 format!(
                     "submission {} {} by {}; final {}",
-                    r.submission_id, r.outcome, r.resolved_by, r.final_disposition
+                    r.submission_id,
+                    r.outcome.as_str(),
+                    r.resolved_by,
+                    r.final_disposition.as_str()
                 ),
             );
         }
@@ -180,14 +189,14 @@ impl Trace {
             push(
                 &r.stamp,
                 "RemediationRequested",
-                format!("{} in {} mailbox(es): {}", r.action, r.mailboxes.len(), r.reason),
+                format!("{} in {} mailbox(es): {}", r.action.as_str(), r.mailboxes.len(), r.reason),
             );
         }
         for r in &record.remediation_results {
             push(
                 &r.stamp,
                 "RemediationCompleted",
-                format!("{} {} in {}: {}", r.action, r.outcome, r.mailbox, r.detail),
+                format!("{} {} in {}: {}", r.action.as_str(), r.outcome.as_str(), r.mailbox, r.detail),
             );
         }
         events.sort_by_key(|e| (e.0, e.1));
@@ -202,8 +211,8 @@ impl Trace {
             recipients: record.recipients(),
             received_at: record.copies.first().map(|c| Timestamp(c.at).to_rfc3339()),
             copies: record.copies.len(),
-            disposition: record.final_disposition().map(str::to_owned),
-            scored_disposition: verdict.map(|v| v.disposition.clone()),
+            disposition: record.final_disposition().map(|d| d.as_str().to_owned()),
+            scored_disposition: verdict.map(|v| v.disposition.as_str().to_owned()),
             reclassifications: record
                 .submissions
                 .iter()
@@ -291,7 +300,7 @@ impl SearchHit {
             received_at: Timestamp(record.received_at()).to_rfc3339(),
             from: headers.from,
             subject: headers.subject,
-            disposition: record.final_disposition().map(str::to_owned),
+            disposition: record.final_disposition().map(|d| d.as_str().to_owned()),
             recipients: record.recipients().len(),
             alert_id: record.current_verdict().map(|v| v.alert_id.clone()),
             actions: record.actions_taken(),

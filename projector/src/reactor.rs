@@ -104,15 +104,13 @@ fn accepted_in_force(record: &MessageRecord, through: u64) -> Option<&Resolution
         .iter()
         .filter(upto)
         .rev()
-        .filter(|r| r.outcome == "ACCEPTED")
-        .find(|r| latest_of(&r.submission_id).is_some_and(|l| l.outcome == "ACCEPTED"))
+        .filter(|r| r.outcome == ReclassificationOutcome::Accepted)
+        .find(|r| latest_of(&r.submission_id).is_some_and(|l| l.outcome == ReclassificationOutcome::Accepted))
 }
 
 /// What the message teaches through reclassifications at sequence `through`.
 fn label_in_force(record: &MessageRecord, through: u64) -> Option<TrainingLabel> {
-    accepted_in_force(record, through)
-        .and_then(|r| r.final_disposition.parse::<Disposition>().ok())
-        .and_then(training_label)
+    accepted_in_force(record, through).and_then(|r| training_label(r.final_disposition))
 }
 
 /// The reactions to `decision` on the message `record` (folded at least up to the

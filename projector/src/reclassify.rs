@@ -15,7 +15,6 @@ use axum::http::StatusCode;
 use proto::subject::STREAM_EVENTS;
 use proto::{Disposition, Envelope, Event, PosternId, ReclassificationOutcome, SubmissionType, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 pub const PRODUCER: &str = concat!("projector-api/", env!("CARGO_PKG_VERSION"));
 
@@ -112,9 +111,6 @@ fn rejected(rejection: Rejection) -> ApiError {
     match rejection {
         Rejection::NotFound(id) => crate::api::error(StatusCode::NOT_FOUND, "not_found", format!("no submission {id}")),
         Rejection::Conflict(message) => conflict(message),
-        unreadable @ Rejection::Unreadable { .. } => {
-            crate::api::error(StatusCode::INTERNAL_SERVER_ERROR, "unreadable_record", unreadable.to_string())
-        }
     }
 }
 
@@ -156,7 +152,7 @@ pub async fn submit(
     requested: Disposition,
     requested_by: &str,
     comment: &str,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<ReclassificationAnswer, ApiError> {
     // A team's submission is the team's decision, unless the tenant's policy wants a
     // second analyst for those too.
     let policy = match submission_type {
@@ -189,17 +185,44 @@ pub async fn submit(
         _ => None,
     };
     let status = if accepted { SubmissionStatus::Accepted } else { SubmissionStatus::Pending };
-    Ok(json!({
-        "submission_id": submission_id,
-        "postern_id": record.postern_id,
-        "status": status.as_str(),
-        "original": original.as_str(),
-        "requested": requested.as_str(),
-        "final_disposition": if accepted { requested.as_str() } else { original.as_str() },
-        "folded": folded,
-        "training": report.as_ref().and_then(|r| r.training.clone()),
-        "remediation": report.as_ref().and_then(|r| r.remediation.clone()),
-    }))
+    Ok(ReclassificationAnswer {
+        submission_id,
+        postern_id: record.postern_id.clone(),
+        status: status.as_str().to_owned(),
+        original: Some(original.as_str().to_owned()),
+        requested: Some(requested.as_str().to_owned()),
+        final_disposition: if accepted { requested } else { original }.as_str().to_owned(),
+        folded,
+        training: report.as_ref().and_then(|r| r.training.clone()),
+        remediation: report.as_ref().and_then(|r| r.remediation.clone()),
+    })
+}
+
+/// The answer to a submission or a decision: the API's JSON, and what the CLI reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReclassificationAnswer {
+    pub submission_id: String,
+    pub postern_id: String,
+    /// PENDING, ACCEPTED, REJECTED or WITHDRAWN.
+    pub status: String,
+    /// The disposition in force when it was asked (submissions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    pub final_disposition: String,
+    /// Whether the views showed the new state before the answer.
+    pub folded: bool,
+    /// What the reactor published for it ([`crate::reactor::Report`]), or that it is
+    /// pending; null when the decision teaches nothing.
+    pub training: Option<serde_json::Value>,
+    pub remediation: Option<serde_json::Value>,
+}
+
+/// `GET /api/v1/reclassifications`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionList {
+    pub reclassifications: Vec<SubmissionView>,
 }
 
 /// One submission as the list shows it.
@@ -229,27 +252,32 @@ pub fn view_of(record: &MessageRecord, submission_id: &str) -> Option<Submission
         postern_id: record.postern_id.clone(),
         message_id: record.message_id.clone(),
         subject: record.headers.as_ref().and_then(|h| h.subject.clone()),
-        submission_type: s.submission_type.clone(),
+        submission_type: s.submission_type.as_str().to_owned(),
         requested_by: s.requested_by.clone(),
         requested_at: Timestamp(s.stamp.at).to_rfc3339(),
-        original: s.original.clone(),
-        requested: s.requested.clone(),
-        status: status.to_owned(),
-        final_disposition: record.final_disposition().map(str::to_owned),
+        original: s.original.as_str().to_owned(),
+        requested: s.requested.as_str().to_owned(),
+        status: status.as_str().to_owned(),
+        final_disposition: record.final_disposition().map(|d| d.as_str().to_owned()),
         resolved_by: resolution.map(|r| r.resolved_by.clone()),
         comment: s.comment.clone(),
     })
 }
 
 /// Submissions of a tenant, newest message first, optionally of one status.
-pub fn list(store: &Store, tenant: &str, status: Option<&str>, limit: usize) -> Result<Vec<SubmissionView>, ApiError> {
-    let statuses: Vec<&str> = match status {
+pub fn list(
+    store: &Store,
+    tenant: &str,
+    status: Option<SubmissionStatus>,
+    limit: usize,
+) -> Result<Vec<SubmissionView>, ApiError> {
+    let statuses: Vec<SubmissionStatus> = match status {
         Some(s) => vec![s],
-        None => SubmissionStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        None => SubmissionStatus::ALL.to_vec(),
     };
     let mut out: Vec<SubmissionView> = Vec::new();
     for st in statuses {
-        let prefix = search::prefix(tenant, Field::Reclassification, st);
+        let prefix = search::prefix(tenant, Field::Reclassification, st.as_str());
         let upper = [prefix.as_slice(), &[0xff; 9]].concat();
         let mut ids = Vec::new();
         store.scan_reverse(search::CF, &prefix, &upper, |key| {
@@ -288,11 +316,11 @@ pub async fn resolve(
     outcome: ReclassificationOutcome,
     resolved_by: &str,
     comment: &str,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<ReclassificationAnswer, ApiError> {
     let not_found = || rejected(Rejection::NotFound(submission_id.to_owned()));
     let id = first_by_field(store, tenant, Field::Submission, submission_id)?.ok_or_else(not_found)?;
     let record = query::by_postern_id(store, tenant, &id)?.ok_or_else(not_found)?;
-    let before = decide::status(&record, submission_id).map_err(rejected)?;
+    let before = decide::status(&record, submission_id);
     let command = Command::Resolve {
         submission_id: submission_id.to_owned(),
         outcome,
@@ -314,13 +342,15 @@ pub async fn resolve(
         Some(decision) if reacts => Some(reports.wait(decision, crate::api::FOLD_WAIT).await),
         _ => None,
     };
-    Ok(json!({
-        "submission_id": submission_id,
-        "postern_id": record.postern_id,
-        "status": SubmissionStatus::after(outcome).as_str(),
-        "final_disposition": final_disposition.as_str(),
-        "folded": folded,
-        "training": report.as_ref().and_then(|r| r.training.clone()),
-        "remediation": report.as_ref().and_then(|r| r.remediation.clone()),
-    }))
+    Ok(ReclassificationAnswer {
+        submission_id: submission_id.to_owned(),
+        postern_id: record.postern_id.clone(),
+        status: SubmissionStatus::after(outcome).as_str().to_owned(),
+        original: None,
+        requested: None,
+        final_disposition: final_disposition.as_str().to_owned(),
+        folded,
+        training: report.as_ref().and_then(|r| r.training.clone()),
+        remediation: report.as_ref().and_then(|r| r.remediation.clone()),
+    })
 }

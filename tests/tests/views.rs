@@ -341,7 +341,10 @@ fn investigation_reports_reclassification_and_rebuild() -> Result<()> {
     ensure!(out.status.code() == Some(1), "as-of views differ from today's: {out:?}");
     let store = projector::store::Store::open_read_only(&before)?;
     let then = projector::query::by_postern_id(&store, "default", &id_of(2))?.context("message 2 then")?;
-    ensure!(then.final_disposition() == Some(expected_disposition(2)) && then.submissions.is_empty(), "{then:?}");
+    ensure!(
+        then.final_disposition().map(|d| d.as_str()) == Some(expected_disposition(2)) && then.submissions.is_empty(),
+        "{then:?}"
+    );
     let all_then = projector::query::by_postern_id(&store, "default", &id_of(20))?;
     ensure!(all_then.is_some(), "messages received before then are there");
 

@@ -5,8 +5,9 @@
 //! computed from those sorted lists. A repeated event (same id) changes nothing.
 
 use proto::{
-    DispositionAssigned, Envelope, Event, HeaderSummary, RawMailReceived, ReclassificationResolved,
-    ReclassificationSubmitted, RemediationCompleted, RemediationRequested,
+    Disposition, DispositionAssigned, Envelope, Event, HeaderSummary, RawMailReceived, ReclassificationOutcome,
+    ReclassificationResolved, ReclassificationSubmitted, RemediationAction, RemediationCompleted, RemediationOutcome,
+    RemediationRequested, SubmissionType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -52,12 +53,52 @@ pub struct Verdict {
     pub event_id: [u8; 16],
     pub at: u64,
     pub position: Position,
-    pub disposition: String,
+    pub disposition: Disposition,
     pub attributes: Vec<String>,
     /// (name, score in thousandths, evidence)
     pub detections: Vec<(String, i32, String)>,
     pub rules_version: String,
     pub alert_id: String,
+}
+
+/// Where a submission stands: its latest decision, or pending when it has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmissionStatus {
+    Pending,
+    Accepted,
+    Rejected,
+    Withdrawn,
+}
+
+impl SubmissionStatus {
+    pub const ALL: [SubmissionStatus; 4] = [
+        SubmissionStatus::Pending,
+        SubmissionStatus::Accepted,
+        SubmissionStatus::Rejected,
+        SubmissionStatus::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionStatus::Pending => "PENDING",
+            SubmissionStatus::Accepted => "ACCEPTED",
+            SubmissionStatus::Rejected => "REJECTED",
+            SubmissionStatus::Withdrawn => "WITHDRAWN",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SubmissionStatus> {
+        SubmissionStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The status a decision gives its submission.
+    pub fn after(outcome: ReclassificationOutcome) -> SubmissionStatus {
+        match outcome {
+            ReclassificationOutcome::Accepted => SubmissionStatus::Accepted,
+            ReclassificationOutcome::Rejected => SubmissionStatus::Rejected,
+            ReclassificationOutcome::Withdrawn => SubmissionStatus::Withdrawn,
+        }
+    }
 }
 
 /// Where and when an event was folded.
@@ -73,11 +114,10 @@ pub struct Stamp {
 pub struct Submission {
     pub stamp: Stamp,
     pub submission_id: String,
-    /// TEAM or USER.
-    pub submission_type: String,
+    pub submission_type: SubmissionType,
     pub requested_by: String,
-    pub original: String,
-    pub requested: String,
+    pub original: Disposition,
+    pub requested: Disposition,
     pub comment: String,
 }
 
@@ -86,10 +126,9 @@ pub struct Submission {
 pub struct Resolution {
     pub stamp: Stamp,
     pub submission_id: String,
-    /// ACCEPTED, REJECTED or WITHDRAWN.
-    pub outcome: String,
+    pub outcome: ReclassificationOutcome,
     pub resolved_by: String,
-    pub final_disposition: String,
+    pub final_disposition: Disposition,
     pub comment: String,
 }
 
@@ -97,7 +136,7 @@ pub struct Resolution {
 pub struct RemediationRequest {
     pub stamp: Stamp,
     pub remediation_id: String,
-    pub action: String,
+    pub action: RemediationAction,
     pub mailboxes: Vec<String>,
     pub reason: String,
 }
@@ -107,9 +146,8 @@ pub struct RemediationResult {
     pub stamp: Stamp,
     pub remediation_id: String,
     pub mailbox: String,
-    pub action: String,
-    /// DONE, NOT_FOUND or FAILED.
-    pub outcome: String,
+    pub action: RemediationAction,
+    pub outcome: RemediationOutcome,
     pub detail: String,
 }
 
@@ -180,10 +218,10 @@ impl MessageRecord {
         let item = Submission {
             stamp: Self::stamp(envelope, position),
             submission_id: r.submission_id.clone(),
-            submission_type: r.submission_type.as_str().to_owned(),
+            submission_type: r.submission_type,
             requested_by: r.requested_by.clone(),
-            original: r.original.as_str().to_owned(),
-            requested: r.requested.as_str().to_owned(),
+            original: r.original,
+            requested: r.requested,
             comment: r.comment.clone(),
         };
         insert_sorted(&mut self.submissions, item, |x| &x.stamp)
@@ -193,9 +231,9 @@ impl MessageRecord {
         let item = Resolution {
             stamp: Self::stamp(envelope, position),
             submission_id: r.submission_id.clone(),
-            outcome: r.outcome.as_str().to_owned(),
+            outcome: r.outcome,
             resolved_by: r.resolved_by.clone(),
-            final_disposition: r.final_disposition.as_str().to_owned(),
+            final_disposition: r.final_disposition,
             comment: r.comment.clone(),
         };
         insert_sorted(&mut self.resolutions, item, |x| &x.stamp)
@@ -205,7 +243,7 @@ impl MessageRecord {
         let item = RemediationRequest {
             stamp: Self::stamp(envelope, position),
             remediation_id: r.remediation_id.clone(),
-            action: r.action.as_str().to_owned(),
+            action: r.action,
             mailboxes: r.mailboxes.clone(),
             reason: r.reason.clone(),
         };
@@ -217,18 +255,18 @@ impl MessageRecord {
             stamp: Self::stamp(envelope, position),
             remediation_id: r.remediation_id.clone(),
             mailbox: r.mailbox.clone(),
-            action: r.action.as_str().to_owned(),
-            outcome: r.outcome.as_str().to_owned(),
+            action: r.action,
+            outcome: r.outcome,
             detail: r.detail.clone(),
         };
         insert_sorted(&mut self.remediation_results, item, |x| &x.stamp)
     }
 
-    /// A submission's status: the latest decision on it (PENDING without one).
-    pub fn status_of(&self, submission_id: &str) -> (&str, Option<&Resolution>) {
+    /// A submission's status: the latest decision on it (pending without one).
+    pub fn status_of(&self, submission_id: &str) -> (SubmissionStatus, Option<&Resolution>) {
         match self.resolutions.iter().rev().find(|r| r.submission_id == submission_id) {
-            Some(r) => (r.outcome.as_str(), Some(r)),
-            None => ("PENDING", None),
+            Some(r) => (SubmissionStatus::after(r.outcome), Some(r)),
+            None => (SubmissionStatus::Pending, None),
         }
     }
 
@@ -258,29 +296,33 @@ impl MessageRecord {
 
     /// The disposition in force: the latest accepted (and not withdrawn) reclassification's
     /// final disposition, else the latest verdict's.
-    pub fn final_disposition(&self) -> Option<&str> {
+    pub fn final_disposition(&self) -> Option<Disposition> {
         self.disposition_in_force(None)
     }
 
     /// [`MessageRecord::final_disposition`] leaving out what `ignoring`'s acceptance decided
     /// (the disposition once that submission is withdrawn).
-    pub fn disposition_in_force(&self, ignoring: Option<&str>) -> Option<&str> {
+    pub fn disposition_in_force(&self, ignoring: Option<&str>) -> Option<Disposition> {
         let accepted = self
             .resolutions
             .iter()
             .rev()
-            .filter(|r| r.outcome == "ACCEPTED" && Some(r.submission_id.as_str()) != ignoring)
-            .find(|r| self.status_of(&r.submission_id).0 == "ACCEPTED");
+            .filter(|r| r.outcome == ReclassificationOutcome::Accepted && Some(r.submission_id.as_str()) != ignoring)
+            .find(|r| self.status_of(&r.submission_id).0 == SubmissionStatus::Accepted);
         match accepted {
-            Some(r) => Some(r.final_disposition.as_str()),
-            None => self.current_verdict().map(|v| v.disposition.as_str()),
+            Some(r) => Some(r.final_disposition),
+            None => self.current_verdict().map(|v| v.disposition),
         }
     }
 
     /// The actions carried out in at least one mailbox.
     pub fn actions_taken(&self) -> Vec<String> {
-        let mut out: Vec<String> =
-            self.remediation_results.iter().filter(|r| r.outcome == "DONE").map(|r| r.action.clone()).collect();
+        let mut out: Vec<String> = self
+            .remediation_results
+            .iter()
+            .filter(|r| r.outcome == RemediationOutcome::Done)
+            .map(|r| r.action.as_str().to_owned())
+            .collect();
         out.sort();
         out.dedup();
         out
@@ -339,7 +381,7 @@ impl MessageRecord {
             event_id,
             at: envelope.occurred_at.millis(),
             position,
-            disposition: d.disposition.as_str().to_owned(),
+            disposition: d.disposition,
             attributes: d.attributes.iter().map(ToString::to_string).collect(),
             detections: d.detections.iter().map(|x| (x.name.clone(), x.score_milli, x.evidence.clone())).collect(),
             rules_version: d.rules_version.clone(),
@@ -468,7 +510,7 @@ mod tests {
         for order in [[1, 3, 0, 2], [0, 2, 1, 3], [3, 1, 2, 0]] {
             assert_eq!(fold(&order), a, "order {order:?}");
         }
-        assert_eq!(a.current_verdict().unwrap().disposition, "NONE");
+        assert_eq!(a.current_verdict().unwrap().disposition, proto::Disposition::None);
         assert_eq!(a.headers.as_ref().unwrap().subject.as_deref(), Some("second"));
     }
 }

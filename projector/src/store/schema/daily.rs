@@ -49,7 +49,7 @@ pub fn contributions(record: &MessageRecord) -> Vec<Vec<u8>> {
     let (t, day) = (record.tenant.as_str(), day_of(record.received_at()));
     let mut out = vec![key(t, day, MESSAGES, "")];
     if let Some(d) = record.final_disposition() {
-        out.push(key(t, day, DISPOSITION, d));
+        out.push(key(t, day, DISPOSITION, d.as_str()));
     }
     let mut domains: Vec<String> =
         record.copies.iter().filter_map(|c| c.sender().rsplit_once('@').map(|(_, d)| d.to_lowercase())).collect();
@@ -62,7 +62,7 @@ pub fn contributions(record: &MessageRecord) -> Vec<Vec<u8>> {
         out.push(key(t, day, RECIPIENT, &r.to_lowercase()));
     }
     for s in &record.submissions {
-        out.push(key(t, day, RECLASSIFICATION, record.status_of(&s.submission_id).0));
+        out.push(key(t, day, RECLASSIFICATION, record.status_of(&s.submission_id).0.as_str()));
     }
     out
 }

@@ -15,7 +15,7 @@ pub const AS_OF_KEY: &[u8] = b"as_of";
 pub const SHARD_KEY: &[u8] = b"shard";
 /// The layout of the views. Bump it when a key or value layout changes; a database of
 /// another format must be rebuilt from the streams.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 pub fn checkpoint_key(stream: &str) -> Vec<u8> {
     let mut k = b"checkpoint/".to_vec();

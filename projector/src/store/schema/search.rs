@@ -141,14 +141,14 @@ pub fn entries(record: &MessageRecord) -> BTreeSet<Vec<u8>> {
         }
     }
     if let Some(d) = record.final_disposition() {
-        add(Field::Disposition, d);
+        add(Field::Disposition, d.as_str());
     }
     for action in record.actions_taken() {
         add(Field::Action, &action);
     }
     for s in &record.submissions {
         add(Field::Submission, &s.submission_id);
-        add(Field::Reclassification, record.status_of(&s.submission_id).0);
+        add(Field::Reclassification, record.status_of(&s.submission_id).0.as_str());
     }
     out
 }

@@ -231,7 +231,8 @@ impl Config {
 
     /// The journal address lookup (validated by [`Config::validate`]).
     pub fn tenancy(&self) -> Result<Tenancy, ConfigError> {
-        Tenancy::new(self.journal_addresses.clone(), &self.journal_patterns).map_err(ConfigError::Invalid)
+        Tenancy::new(self.journal_addresses.clone(), &self.journal_patterns)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     /// The STARTTLS acceptor, if a certificate is configured (validated at startup).

@@ -13,10 +13,15 @@ pub struct Tenancy {
 
 pub const TENANT_PLACEHOLDER: &str = "{tenant}";
 
+/// A journal pattern that is not `{tenant}@domain`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("journal pattern {0:?}: expected {TENANT_PLACEHOLDER}@domain")]
+pub struct BadJournalPattern(pub String);
+
 impl Tenancy {
     /// Builds the lookup; addresses must be lower-case, tenants valid, patterns of the form
     /// `{tenant}@domain`.
-    pub fn new(addresses: BTreeMap<String, String>, patterns: &[String]) -> Result<Self, String> {
+    pub fn new(addresses: BTreeMap<String, String>, patterns: &[String]) -> Result<Self, BadJournalPattern> {
         let mut pattern_domains = Vec::new();
         for p in patterns {
             let domain = p
@@ -25,7 +30,7 @@ impl Tenancy {
                 .strip_prefix(&format!("{TENANT_PLACEHOLDER}@"))
                 .map(str::to_owned)
                 .filter(|d| !d.is_empty() && !d.contains(['@', '{', '}']))
-                .ok_or_else(|| format!("journal pattern {p:?}: expected {TENANT_PLACEHOLDER}@domain"))?;
+                .ok_or_else(|| BadJournalPattern(p.clone()))?;
             pattern_domains.push(domain);
         }
         Ok(Tenancy { addresses, pattern_domains })

@@ -33,15 +33,20 @@ impl Timestamp {
     }
 }
 
+/// A time that [`Timestamp::parse`] cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or milliseconds since 1970")]
+pub struct BadTimestamp(pub String);
+
 impl Timestamp {
     /// Parses `YYYY-MM-DD` (midnight UTC), `YYYY-MM-DDTHH:MM[:SS[.fff]]Z` (UTC only) or a
     /// number of milliseconds since the epoch.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, BadTimestamp> {
         let t = text.trim();
+        let bad = || BadTimestamp(t.to_owned());
         if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-            return t.parse().map(Timestamp).map_err(|e| format!("{t:?}: {e}"));
+            return t.parse().map(Timestamp).map_err(|_| bad());
         }
-        let bad = || format!("{t:?} is not YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or milliseconds since 1970");
         let (date, time) = match t.split_once(['T', ' ']) {
             Some((d, rest)) => {
                 (d, Some(rest.strip_suffix('Z').or_else(|| rest.strip_suffix("+00:00")).ok_or_else(bad)?))

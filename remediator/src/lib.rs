@@ -224,6 +224,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     Ok(())
 }
 
+/// An outcome could not be recorded: the request is redelivered later.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("publishing the outcome: {0}")]
+    Publish(#[from] proto::publish::PublishError),
+    /// The record of done mailboxes (KV bucket POSTERN_REMEDIATIONS) did not answer.
+    #[error("the record of done mailboxes: {0}")]
+    Done(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// Works through the mailboxes of one request. Ok(true): every mailbox has an outcome;
 /// Ok(false): some failed temporarily and will be tried again.
 pub async fn handle(
@@ -233,11 +243,11 @@ pub async fn handle(
     envelope: &Envelope,
     request: &RemediationRequested,
     last_attempt: bool,
-) -> Result<bool, String> {
+) -> Result<bool, RecordError> {
     let mut complete = true;
     for mailbox in &request.mailboxes {
         let key = done_key(&request.remediation_id, mailbox);
-        if done.get(&key).await.map_err(|e| e.to_string())?.is_some() {
+        if done.get(&key).await.map_err(|e| RecordError::Done(Box::new(e)))?.is_some() {
             continue;
         }
         let (outcome, detail) = if request.message_id.is_empty() {
@@ -258,7 +268,9 @@ pub async fn handle(
             }
         };
         publish_outcome(js, envelope, request, mailbox, outcome, &detail).await?;
-        done.put(&key, outcome.as_str().as_bytes().to_vec().into()).await.map_err(|e| e.to_string())?;
+        done.put(&key, outcome.as_str().as_bytes().to_vec().into())
+            .await
+            .map_err(|e| RecordError::Done(Box::new(e)))?;
         info!(remediation = %request.remediation_id, mailbox, outcome = outcome.as_str(), detail, "remediation outcome");
     }
     Ok(complete)
@@ -271,7 +283,7 @@ async fn publish_outcome(
     mailbox: &str,
     outcome: RemediationOutcome,
     detail: &str,
-) -> Result<(), String> {
+) -> Result<(), proto::publish::PublishError> {
     let event = Event::RemediationCompleted(RemediationCompleted {
         remediation_id: request.remediation_id.clone(),
         mailbox: mailbox.to_owned(),
@@ -290,7 +302,7 @@ async fn publish_outcome(
         occurred_at: Timestamp::now(),
         producer: PRODUCER.to_owned(),
     };
-    proto::publish::publish(js, &envelope, &event, None).await.map_err(|e| e.to_string())?;
+    proto::publish::publish(js, &envelope, &event, None).await?;
     Ok(())
 }
 

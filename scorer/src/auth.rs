@@ -7,6 +7,7 @@
 //! A DNS fixture is a text file of `name value` lines (the layout of mail-auth's own test
 //! vectors), e.g. `sel._domainkey.example.com v=DKIM1; k=rsa; p=...`.
 
+use crate::error::{DataFileError, ResolverError};
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
 use mail_auth::dmarc::Dmarc;
@@ -186,17 +187,25 @@ impl TxtRecords {
     /// Reads `name value` lines; blank lines and `#` comments are skipped. DKIM keys
     /// (`._domainkey.` names), DMARC (`_dmarc.` names) and SPF (`v=spf1` values) records are
     /// understood; other lines are passed over.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, DataFileError> {
         let records = TxtRecords { authoritative: true, ..Default::default() };
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (name, value) = line.split_once(' ').ok_or_else(|| format!("line {}: expected `name value`", n + 1))?;
+            let (name, value) = line.split_once(' ').ok_or_else(|| DataFileError::Line {
+                path: String::new(),
+                line: n + 1,
+                reason: "expected `name value`".to_owned(),
+            })?;
             let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
             let value = value.trim().as_bytes();
-            let bad = |e: mail_auth::Error| format!("line {}: {name}: {e}", n + 1);
+            let bad = |e: mail_auth::Error| DataFileError::Line {
+                path: String::new(),
+                line: n + 1,
+                reason: format!("{name}: {e}"),
+            };
             let txt = if name.contains("._domainkey.") {
                 Txt::from(DomainKey::parse(value).map_err(bad)?)
             } else if name.starts_with("_dmarc.") {
@@ -211,9 +220,8 @@ impl TxtRecords {
         Ok(records)
     }
 
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Self, DataFileError> {
+        DataFileError::load(path, Self::parse)
     }
 
     /// Live answers cached at most (a bound on memory; beyond it, answers are not kept).
@@ -290,20 +298,20 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// No network: only `records` answer; every other lookup is a temporary error.
-    pub fn offline(records: TxtRecords) -> Result<Self, String> {
+    pub fn offline(records: TxtRecords) -> Result<Self, ResolverError> {
         let resolver =
             MessageAuthenticator::new(ResolverConfig::from_parts(None, vec![], vec![]), ResolverOpts::default())
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ResolverError(Box::new(e)))?;
         Ok(Authenticator { resolver, records: Arc::new(records) })
     }
 
     /// The system's resolver (/etc/resolv.conf) with short timeouts.
-    pub fn system() -> Result<Self, String> {
+    pub fn system() -> Result<Self, ResolverError> {
         let (config, mut options) =
-            mail_auth::hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
+            mail_auth::hickory_resolver::system_conf::read_system_conf().map_err(|e| ResolverError(Box::new(e)))?;
         options.timeout = Duration::from_secs(2);
         options.attempts = 2;
-        let resolver = MessageAuthenticator::new(config, options).map_err(|e| e.to_string())?;
+        let resolver = MessageAuthenticator::new(config, options).map_err(|e| ResolverError(Box::new(e)))?;
         Ok(Authenticator { resolver, records: Arc::new(TxtRecords::default()) })
     }
 

@@ -54,7 +54,53 @@ pub enum RunError {
     /// NATS could not be reached or a stream/consumer could not be set up: exit non-zero.
     #[error("JetStream setup failed: {0}")]
     Setup(String),
+    #[error(transparent)]
+    DataFile(#[from] DataFileError),
+    #[error(transparent)]
+    Resolver(#[from] ResolverError),
 }
+
+/// A data file the configuration names (a DNS fixture, a table of domain ages) that
+/// cannot be used.
+#[derive(Debug, Error)]
+pub enum DataFileError {
+    #[error("{path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `path` is empty when the text did not come from a file.
+    #[error("{path}line {line}: {reason}", path = if path.is_empty() { String::new() } else { format!("{path}: ") })]
+    Line { path: String, line: usize, reason: String },
+}
+
+impl DataFileError {
+    /// The same problem, named with the file it is in.
+    pub fn in_file(self, file: &std::path::Path) -> DataFileError {
+        match self {
+            DataFileError::Line { line, reason, .. } => {
+                DataFileError::Line { path: file.display().to_string(), line, reason }
+            }
+            other => other,
+        }
+    }
+
+    /// Reads a data file and parses it with `parse`.
+    pub fn load<T>(
+        path: &std::path::Path,
+        parse: impl FnOnce(&str) -> Result<T, DataFileError>,
+    ) -> Result<T, DataFileError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| DataFileError::Read { path: path.to_owned(), source })?;
+        parse(&text).map_err(|e| e.in_file(path))
+    }
+}
+
+/// The DNS resolver could not be set up.
+#[derive(Debug, Error)]
+#[error("DNS resolver: {0}")]
+pub struct ResolverError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
 /// What happens to one raw event after an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -61,6 +61,12 @@ pub enum Lesson {
 /// (scope, content digest, label): one example.
 pub type ExampleKey = (String, String, TrainingLabel);
 
+/// Learning from one training event panicked (a tokenizer bug on one odd message): the
+/// panic's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("learning from the event panicked: {0}")]
+pub struct LessonPanicked(pub String);
+
 impl Lesson {
     /// Reads `event` of `scope`; `body` is the message of a `MessageLabelled` (resolved by the
     /// caller when it lives in the Object Store).
@@ -84,13 +90,15 @@ impl Lesson {
 
     /// [`Lesson::of`], with a panic (a tokenizer bug on one odd message) caught and returned
     /// as its message, so that one training event cannot stop the fold.
-    pub fn of_guarded(scope: &str, event: &Event, body: Option<&[u8]>) -> Result<Lesson, String> {
+    pub fn of_guarded(scope: &str, event: &Event, body: Option<&[u8]>) -> Result<Lesson, LessonPanicked> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Lesson::of(scope, event, body))).map_err(|panic| {
-            panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".to_owned())
+            LessonPanicked(
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned()),
+            )
         })
     }
 }
@@ -226,7 +234,7 @@ async fn fold_one(
                     tracing::debug!(sequence, scope, ?applied, "training event folded");
                 }
                 Err(panic) => {
-                    error!(sequence, scope, panic, "reading a training message panicked; the event is skipped")
+                    error!(sequence, scope, panic = %panic.0, "reading a training message panicked; the event is skipped")
                 }
             }
         }
@@ -270,7 +278,7 @@ mod tests {
             unreachable!()
         };
         let outcome = Lesson::of_guarded("acme", &poison, Some(raw));
-        assert_eq!(outcome.unwrap_err(), "failpoint tokenize-panic");
+        assert_eq!(outcome.unwrap_err().0, "failpoint tokenize-panic");
         // Nothing was held while it panicked: the lock is not poisoned, readers and the next
         // example go on.
         assert!(!learner.is_poisoned());

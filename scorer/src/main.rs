@@ -299,7 +299,7 @@ async fn bench(config: Option<&std::path::Path>, corpus: &std::path::Path, secon
         spamassassin: detection.spamassassin.clone(),
         combination: detection.combination.clone(),
     };
-    let auth = scorer::auth::Authenticator::offline(scorer::auth::TxtRecords::default()).map_err(anyhow::Error::msg)?;
+    let auth = scorer::auth::Authenticator::offline(scorer::auth::TxtRecords::default())?;
     let bytes: usize = files.iter().map(|f| f.raw.len()).sum();
     // One warm-up pass, then whole passes until the time is up.
     for f in &files {
@@ -372,11 +372,15 @@ async fn connect(config: &scorer::config::Config, name: &str) -> anyhow::Result<
 }
 
 fn read_policy(file: &std::path::Path) -> anyhow::Result<scorer::policy::TenantPolicy> {
-    use scorer::policy::{PolicyFile, TenantPolicy};
+    use scorer::policy::{PolicyError, PolicyFile, TenantPolicy};
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let policy = TenantPolicy::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    if let Err(problems) = policy.clone().compile() {
-        anyhow::bail!("{}: {} problem(s):\n  {}", file.display(), problems.len(), problems.join("\n  "));
+    let policy = TenantPolicy::from_toml(&text).with_context(|| file.display().to_string())?;
+    match policy.clone().compile() {
+        Ok(_) => {}
+        Err(PolicyError::Invalid(problems)) => {
+            anyhow::bail!("{}: {} problem(s):\n  {}", file.display(), problems.len(), problems.join("\n  "))
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(file.display().to_string())),
     }
     Ok(policy)
 }
@@ -553,16 +557,10 @@ async fn eval(corpus: &std::path::Path, options: &EvalOptions) -> anyhow::Result
     use scorer::eval;
     use std::sync::Arc;
     let json = options.json;
-    let ages = options
-        .domain_ages
-        .as_deref()
-        .map(scorer::analysis::new_domain::DomainAges::load)
-        .transpose()
-        .map_err(anyhow::Error::msg)?
-        .map(Arc::new);
-    let records =
-        options.dns.as_deref().map(TxtRecords::load).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
-    let auth = Authenticator::offline(records).map_err(anyhow::Error::msg)?;
+    let ages =
+        options.domain_ages.as_deref().map(scorer::analysis::new_domain::DomainAges::load).transpose()?.map(Arc::new);
+    let records = options.dns.as_deref().map(TxtRecords::load).transpose()?.unwrap_or_default();
+    let auth = Authenticator::offline(records)?;
     let (manifest_path, mut files) = labelled(corpus, options.labels.as_deref()).context("--corpus")?;
     if matches!(options.mode, EvalMode::BySource | EvalMode::Folds(_)) {
         // Grouped runs train on the corpus itself: files without a label teach nothing and
@@ -840,7 +838,7 @@ async fn model_train(
     let loaded = scorer::spamassassin::load(rules_dir)?;
     let digest = loaded.digest.clone();
     let detectors = eval::Detectors { spamassassin: Some(Arc::new(loaded.rules)), ..Default::default() };
-    let auth = scorer::auth::Authenticator::offline(scorer::auth::TxtRecords::default()).map_err(anyhow::Error::msg)?;
+    let auth = scorer::auth::Authenticator::offline(scorer::auth::TxtRecords::default())?;
     let prepared = eval::prepare(&files, &auth, &detectors, &|f| f.source.clone()).await;
     let provenance = scorer::combine::Provenance {
         command: format!(

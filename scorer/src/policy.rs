@@ -64,12 +64,32 @@ enum MatcherKind {
 /// Regexes are compiled with this size limit, so a policy cannot make matching slow.
 const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
-fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
+/// A policy that cannot be used: unreadable, or with entries that do not check out.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("not a policy file: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("not a stored policy: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Every problem, with where it is (`blocked_senders[1].pattern: bad regex ...`).
+    #[error("{} problem(s): {}", .0.len(), .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+/// A policy regex that does not compile (or would be too large).
+#[derive(Debug, thiserror::Error)]
+#[error("bad regex {pattern:?}: {}", .source.to_string().lines().last().unwrap_or("invalid"))]
+struct BadRegex {
+    pattern: String,
+    source: regex::Error,
+}
+
+fn compile_regex(pattern: &str) -> Result<regex::Regex, BadRegex> {
     regex::RegexBuilder::new(pattern)
         .case_insensitive(true)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
-        .map_err(|e| format!("bad regex {pattern:?}: {}", e.to_string().lines().last().unwrap_or("invalid")))
+        .map_err(|source| BadRegex { pattern: pattern.to_owned(), source })
 }
 
 fn valid_domain(d: &str) -> bool {
@@ -87,18 +107,18 @@ fn valid_domain(d: &str) -> bool {
 /// What the scorer adds to the shared policy type: reading a policy file and checking it.
 pub trait PolicyFile: Sized {
     /// Parses a policy file (TOML).
-    fn from_toml(text: &str) -> Result<Self, String>;
-    /// Checks every entry; on failure, every problem with where it is
-    /// (`blocked_senders[1].pattern: bad regex ...`).
-    fn compile(self) -> Result<CompiledPolicy, Vec<String>>;
+    fn from_toml(text: &str) -> Result<Self, PolicyError>;
+    /// Checks every entry; on failure, [`PolicyError::Invalid`] with every problem and
+    /// where it is (`blocked_senders[1].pattern: bad regex ...`).
+    fn compile(self) -> Result<CompiledPolicy, PolicyError>;
 }
 
 impl PolicyFile for TenantPolicy {
-    fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    fn from_toml(text: &str) -> Result<Self, PolicyError> {
+        Ok(toml::from_str(text)?)
     }
 
-    fn compile(self) -> Result<CompiledPolicy, Vec<String>> {
+    fn compile(self) -> Result<CompiledPolicy, PolicyError> {
         let mut problems = Vec::new();
         let mut matchers = |list: &[SenderEntry], field: &str| -> Vec<Matcher> {
             let mut out = Vec::new();
@@ -123,7 +143,9 @@ impl PolicyFile for TenantPolicy {
                         .parse::<Network>()
                         .map(MatcherKind::Ip)
                         .map_err(|e| format!("{pattern:?} is not an IP address or network: {e}")),
-                    PatternKind::Regex => compile_regex(&entry.pattern).map(MatcherKind::Regex),
+                    PatternKind::Regex => {
+                        compile_regex(&entry.pattern).map(MatcherKind::Regex).map_err(|e| e.to_string())
+                    }
                 };
                 match kind {
                     Ok(kind) => out.push(Matcher { entry: entry.clone(), kind }),
@@ -180,7 +202,7 @@ impl PolicyFile for TenantPolicy {
             }
         }
         if !problems.is_empty() {
-            return Err(problems);
+            return Err(PolicyError::Invalid(problems));
         }
         let mut policy = self;
         policy.own_domains = policy.own_domains.iter().map(|d| d.trim().to_lowercase()).collect();
@@ -287,7 +309,7 @@ impl Policies {
 
     /// Applies one KV value (None: deleted). A value that does not validate is refused and
     /// the tenant keeps what it had.
-    pub fn apply(&self, tenant: &str, value: Option<&[u8]>) -> Result<(), String> {
+    pub fn apply(&self, tenant: &str, value: Option<&[u8]>) -> Result<(), PolicyError> {
         let mut map = self.0.write().expect("policies lock");
         match value {
             None => {
@@ -295,8 +317,8 @@ impl Policies {
                 Ok(())
             }
             Some(bytes) => {
-                let policy: TenantPolicy = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-                let compiled = policy.compile().map_err(|p| p.join("; "))?;
+                let policy: TenantPolicy = serde_json::from_slice(bytes)?;
+                let compiled = policy.compile()?;
                 map.insert(tenant.to_owned(), Arc::new(compiled));
                 Ok(())
             }
@@ -459,7 +481,9 @@ content_spam = 2.0
 [actions]
 WORRYING = "quarantine"
 "#;
-        let problems = TenantPolicy::from_toml(bad).unwrap().compile().unwrap_err();
+        let Err(PolicyError::Invalid(problems)) = TenantPolicy::from_toml(bad).unwrap().compile() else {
+            panic!("a bad policy compiled");
+        };
         let all = problems.join("\n");
         for expected in [
             "blocked_senders[0].pattern: bad regex",

@@ -134,20 +134,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             Ok(auth) => auth,
             Err(e) => {
                 warn!(error = %e, "no system DNS configuration; every lookup is a temporary error");
-                Authenticator::offline(TxtRecords::default()).map_err(RunError::Setup)?
+                Authenticator::offline(TxtRecords::default())?
             }
         },
         DnsMode::Offline => {
             let records = match &config.dns_fixture {
-                Some(path) => TxtRecords::load(path).map_err(RunError::Setup)?,
+                Some(path) => TxtRecords::load(path)?,
                 None => TxtRecords::default(),
             };
-            Authenticator::offline(records).map_err(RunError::Setup)?
+            Authenticator::offline(records)?
         }
     };
     let trusted = config.trusted_relays().map_err(|e| RunError::Setup(e.to_string()))?;
     let domain_ages = match &config.domain_ages {
-        Some(path) => Some(Arc::new(DomainAges::load(path).map_err(RunError::Setup)?)),
+        Some(path) => Some(Arc::new(DomainAges::load(path)?)),
         None => None,
     };
     let worker =
@@ -258,14 +258,18 @@ impl Worker {
     }
 
     /// The message bytes: inside the event, or fetched from the Object Store.
-    async fn body(&self, raw: &proto::RawMailReceived) -> Result<Vec<u8>, String> {
+    async fn body(&self, raw: &proto::RawMailReceived) -> Result<Vec<u8>, BodyUnavailable> {
         match &raw.body {
             MailBody::Inline(bytes) => Ok(bytes.clone()),
             MailBody::ObjectStore { bucket, key, .. } => {
-                let store = self.js.get_object_store(bucket).await.map_err(|e| format!("bucket {bucket}: {e}"))?;
-                let mut object = store.get(key).await.map_err(|e| format!("object {key}: {e}"))?;
+                let unavailable = |e: &dyn std::fmt::Display| BodyUnavailable {
+                    object: format!("{bucket}/{key}"),
+                    reason: e.to_string(),
+                };
+                let store = self.js.get_object_store(bucket).await.map_err(|e| unavailable(&e))?;
+                let mut object = store.get(key).await.map_err(|e| unavailable(&e))?;
                 let mut bytes = Vec::new();
-                object.read_to_end(&mut bytes).await.map_err(|e| format!("object {key}: {e}"))?;
+                object.read_to_end(&mut bytes).await.map_err(|e| unavailable(&e))?;
                 Ok(bytes)
             }
         }
@@ -426,6 +430,15 @@ impl Worker {
         })
         .await
     }
+}
+
+/// A large message's body could not be read from the Object Store (for now: the raw
+/// event is retried).
+#[derive(Debug, thiserror::Error)]
+#[error("object {object}: {reason}")]
+struct BodyUnavailable {
+    object: String,
+    reason: String,
 }
 
 /// Runs `attempt` again for up to [`PUBLISH_PATIENCE`] while it fails (JetStream cannot

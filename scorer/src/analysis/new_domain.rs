@@ -6,6 +6,7 @@
 
 use super::ScoreContext;
 use super::domain::{domain_of, organizational_domain};
+use crate::error::DataFileError;
 use proto::Attribute;
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,24 +22,23 @@ pub struct DomainAges(HashMap<String, i64>);
 
 impl DomainAges {
     /// Reads `domain,YYYY-MM-DD` lines (`#` comments and blank lines skipped).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, DataFileError> {
         let mut map = HashMap::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (domain, date) =
-                line.split_once(',').ok_or_else(|| format!("line {}: expected domain,YYYY-MM-DD", n + 1))?;
-            let days = parse_date(date.trim()).ok_or_else(|| format!("line {}: {date:?} is not YYYY-MM-DD", n + 1))?;
+            let bad = |reason: String| DataFileError::Line { path: String::new(), line: n + 1, reason };
+            let (domain, date) = line.split_once(',').ok_or_else(|| bad("expected domain,YYYY-MM-DD".to_owned()))?;
+            let days = parse_date(date.trim()).ok_or_else(|| bad(format!("{date:?} is not YYYY-MM-DD")))?;
             map.insert(domain.trim().trim_end_matches('.').to_ascii_lowercase(), days);
         }
         Ok(DomainAges(map))
     }
 
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Self, DataFileError> {
+        DataFileError::load(path, Self::parse)
     }
 
     /// The registration day of the domain or, failing that, of its organizational domain.

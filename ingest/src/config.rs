@@ -158,14 +158,7 @@ impl Default for Config {
 impl Config {
     /// Reads the file (if given), applies environment overrides and validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut config = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?
-            }
-            None => Config::default(),
-        };
+        let mut config: Config = proto::config_file::read(path)?;
         config.apply_env(|name| std::env::var(name).ok())?;
         config.validate()?;
         Ok(config)

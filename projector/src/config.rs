@@ -85,14 +85,7 @@ impl Default for Config {
 
 impl Config {
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut config = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?
-            }
-            None => Config::default(),
-        };
+        let mut config: Config = proto::config_file::read(path)?;
         config.apply_env(|k| std::env::var(k).ok())?;
         proto::cluster::check_replica_count(config.replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if proto::cluster::server_urls(&config.nats_url).is_empty() {

@@ -1,15 +1,12 @@
 //! projector's errors.
 
-use std::path::PathBuf;
 use thiserror::Error;
 
 /// Configuration problems: reported at startup, the process exits non-zero.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot parse config {path}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    #[error(transparent)]
+    File(#[from] proto::config_file::ConfigFileError),
     #[error("invalid config: {0}")]
     Invalid(String),
 }

@@ -6,6 +6,8 @@
 
 pub mod cluster;
 pub mod codec;
+#[cfg(feature = "config")]
+pub mod config_file;
 pub mod envelope;
 pub mod error;
 pub mod event;

@@ -62,6 +62,8 @@ fn default_backoff_max() -> Duration {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error(transparent)]
+    ConfigFile(#[from] proto::config_file::ConfigFileError),
     #[error("config {0}")]
     Config(String),
     #[error("JetStream: {0}")]
@@ -70,9 +72,7 @@ pub enum RunError {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, RunError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RunError::Config(format!("{}: {e}", path.display())))?;
-        let mut config: Config =
-            toml::from_str(&text).map_err(|e| RunError::Config(format!("{}: {e}", path.display())))?;
+        let mut config: Config = proto::config_file::read(Some(path))?;
         if let Ok(url) = std::env::var("NATS_URL") {
             config.nats_url = url;
         }

@@ -4,6 +4,7 @@
 //! It depends on none of our crates: it drives the built binaries, as an operator would.
 //! `just test` builds them first (`cargo build --workspace --bins`).
 
+pub mod cli;
 pub mod dovecot;
 pub mod http;
 pub mod jetstream;

@@ -265,6 +265,13 @@ impl Pipeline {
         unreachable!("the loop ends by returning")
     }
 
+    /// Runs one of the project's tools against this pipeline (`NATS_URL` and
+    /// `POSTERN_API` point at its servers).
+    pub fn cli<S: AsRef<std::ffi::OsStr>>(&self, binary: &str, args: &[S]) -> Result<crate::cli::CliRun> {
+        let (nats, api) = (self.nats.url(), format!("http://{}", self.http));
+        crate::cli::run(binary, args, &[("NATS_URL", nats.as_str()), ("POSTERN_API", api.as_str())])
+    }
+
     pub fn projector_restart(&mut self) -> Result<()> {
         self.projector.restart()?;
         wait_for_port(self.http, Duration::from_secs(20))

@@ -25,7 +25,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use testkit::dovecot::Dovecot;
 use testkit::load::{Offer, Sent, SteadyLoad};
@@ -132,9 +131,9 @@ fn audit(nats_url: &str, http: SocketAddr, dir: &Path, sent: &[Sent], logs: &dyn
     // Audit: a fresh rebuild of the streams equals the live views, key for key.
     let rebuilt = dir.join("rebuilt");
     let cli = |args: &[&str]| -> Result<String> {
-        let out = Command::new(testkit::bin("projector")?).args(args).env("NATS_URL", nats_url).output()?;
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        ensure!(out.status.success(), "projector {args:?}: {text}");
+        let run = testkit::cli::run("projector", args, &[("NATS_URL", nats_url)])?;
+        let text = run.text();
+        run.ok()?;
         Ok(text)
     };
     let (raw_seq, events_seq) = (
@@ -248,12 +247,12 @@ fn chaos_on_a_cluster_with_the_remediator_loses_nothing_and_moves_each_message_o
     let mut remediator = dovecot.start_remediator(p.dir.path(), &url, 3)?;
     let policy = p.dir.path().join("policy.toml");
     std::fs::write(&policy, "auto_remediate = true\n[actions]\nBULK = \"move_to_junk\"\n")?;
-    let out = Command::new(testkit::bin("scorer")?)
-        .args(["policy", "set", "--tenant", "default", policy.to_str().context("path")?])
-        .env("NATS_URL", &url)
-        .env("POSTERN_NATS_REPLICAS", "3")
-        .output()?;
-    ensure!(out.status.success(), "scorer policy set: {}", String::from_utf8_lossy(&out.stderr));
+    testkit::cli::run(
+        "scorer",
+        &["policy", "set", "--tenant", "default", policy.to_str().context("path")?],
+        &[("NATS_URL", &url), ("POSTERN_NATS_REPLICAS", "3")],
+    )?
+    .ok()?;
     for scorer in &p.scorers {
         testkit::eventually(Duration::from_secs(30), &format!("{} has the policy", scorer.name), || {
             Ok(scorer.log().contains("policy in force").then_some(()))

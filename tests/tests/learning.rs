@@ -52,13 +52,10 @@ fn labelled_corpus() -> Result<tempfile::TempDir> {
 }
 
 fn run_train(p: &Pipeline, corpus: &std::path::Path, extra: &[&str]) -> Result<String> {
-    let mut command = std::process::Command::new(testkit::bin("scorer")?);
-    command.args(["train", "--corpus"]).arg(corpus).args(["--tenant", "default"]).args(extra);
-    command.env("NATS_URL", p.nats.url());
-    let out = command.output().context("running scorer train")?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    ensure!(out.status.success(), "scorer train failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    Ok(stdout)
+    let corpus = corpus.to_str().context("corpus path")?;
+    let args: Vec<&str> =
+        ["train", "--corpus", corpus, "--tenant", "default"].into_iter().chain(extra.iter().copied()).collect();
+    p.cli("scorer", &args)?.ok()
 }
 
 fn campaign_until(p: &Pipeline, expected: &str, first: usize) -> Result<serde_json::Value> {
@@ -113,14 +110,7 @@ Limited airdrop window, blockchain confirmed, instant payout guaranteed.\r\n"
 }
 
 fn projector_cli(p: &Pipeline, args: &[&str]) -> Result<String> {
-    let out = std::process::Command::new(testkit::bin("projector")?)
-        .args(args)
-        .env("POSTERN_API", format!("http://{}", p.http))
-        .output()
-        .context("running projector")?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    ensure!(out.status.success(), "projector {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    Ok(stdout)
+    p.cli("projector", args)?.ok()
 }
 
 /// The loop: a message scored NONE is reclassified SPAM by the team; the next message of

@@ -2,18 +2,13 @@
 //! policy in the KV bucket, the running scorer applies it within seconds with no restart,
 //! and a policy that does not validate is refused with the reason and changes nothing.
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use testkit::pipeline::Pipeline;
 
 fn policy_cli(p: &Pipeline, args: &[&str]) -> Result<(bool, String)> {
-    let out = std::process::Command::new(testkit::bin("scorer")?)
-        .arg("policy")
-        .args(args)
-        .env("NATS_URL", p.nats.url())
-        .output()
-        .context("running scorer policy")?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    Ok((out.status.success(), text))
+    let args: Vec<&str> = std::iter::once("policy").chain(args.iter().copied()).collect();
+    let run = p.cli("scorer", &args)?;
+    Ok((run.success, run.text()))
 }
 
 fn blocked_mail(i: usize, message_id: &str) -> Vec<u8> {

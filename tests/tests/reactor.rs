@@ -19,14 +19,8 @@ Your parcel {i} is held at the depot. Pay the customs fee to release it.\r\n"
 }
 
 fn reclassify(p: &Pipeline, message_id: &str, disposition: &str) -> Result<serde_json::Value> {
-    let out = std::process::Command::new(testkit::bin("projector")?)
-        .args(["reclassify", "--message-id", message_id, "--disposition", disposition, "--type", "team", "--json"])
-        .env("POSTERN_API", format!("http://{}", p.http))
-        .output()
-        .context("running projector reclassify")?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    ensure!(out.status.success(), "reclassify: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    Ok(serde_json::from_str(&stdout)?)
+    let args = ["reclassify", "--message-id", message_id, "--disposition", disposition, "--type", "team", "--json"];
+    p.cli("projector", &args)?.json()
 }
 
 /// MAIL_TRAINING's events caused by these submissions ("teach LABEL", "withdraw LABEL"),

@@ -23,14 +23,7 @@ Message-ID: <remediate-{n}@vendor.example>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0
 }
 
 fn cli(p: &Pipeline, binary: &str, args: &[&str]) -> Result<String> {
-    let out = std::process::Command::new(testkit::bin(binary)?)
-        .args(args)
-        .env("NATS_URL", p.nats.url())
-        .env("POSTERN_API", format!("http://{}", p.http))
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    ensure!(out.status.success(), "{binary} {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    Ok(stdout)
+    p.cli(binary, args)?.ok()
 }
 
 /// `projector reclassify` of message `n` as MALICIOUS by the team; its JSON answer.

@@ -6,7 +6,6 @@
 
 use anyhow::{Context, Result, ensure};
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 use testkit::http::get_json;
 use testkit::jetstream::stream_counts;
@@ -45,14 +44,10 @@ fn start_shard(p: &Pipeline, shard: &str) -> Result<ShardProjector> {
 }
 
 fn verify(p: &Pipeline, tenant: &str, left: &std::path::Path, right: &std::path::Path) -> Result<(bool, String)> {
-    let out = Command::new(testkit::bin("projector")?)
-        .args(["verify", "--tenant", tenant])
-        .arg(left)
-        .arg(right)
-        .env("NATS_URL", p.nats.url())
-        .output()?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    Ok((out.status.success(), text))
+    let args =
+        [std::ffi::OsStr::new("verify"), "--tenant".as_ref(), tenant.as_ref(), left.as_os_str(), right.as_os_str()];
+    let run = p.cli("projector", &args)?;
+    Ok((run.success, run.text()))
 }
 
 #[test]
@@ -132,14 +127,11 @@ fn two_shards_hold_every_tenant_once_and_equal_the_unsharded_views() -> Result<(
     ensure!(shards[0].service.terminate(Duration::from_secs(30))?, "shard 1/2 stops cleanly");
     let text = std::fs::read_to_string(&shards[0].config)?.replace("shard = \"1/2\"", "shard = \"2/2\"");
     std::fs::write(&shards[0].config, text)?;
-    let out = Command::new(testkit::bin("projector")?)
-        .args(["serve", "--config"])
-        .arg(&shards[0].config)
-        .env("RUST_LOG", "warn")
-        .output()?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let config = shards[0].config.to_str().context("config path")?;
+    let out = testkit::cli::run("projector", &["serve", "--config", config], &[("RUST_LOG", "warn")])?;
+    let text = out.text();
     ensure!(
-        !out.status.success() && text.contains("the views hold the tenants of shard 1/2, the configuration says 2/2"),
+        !out.success && text.contains("the views hold the tenants of shard 1/2, the configuration says 2/2"),
         "{text}"
     );
     p.projector.terminate(Duration::from_secs(30))?;

@@ -3,6 +3,7 @@
 //! and nothing accepted is lost.
 
 use anyhow::{Result, ensure};
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use testkit::pipeline::{JOURNAL, Pipeline};
@@ -20,13 +21,8 @@ fn greeted(addr: SocketAddr) -> Result<RawSmtp> {
 fn starttls_with_swaks() -> Result<()> {
     let certs = tempfile::tempdir()?;
     let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-    let status = std::process::Command::new(testkit::bin("ingest")?)
-        .args(["generate-cert", "--cert"])
-        .arg(&cert)
-        .arg("--key")
-        .arg(&key)
-        .status()?;
-    ensure!(status.success(), "generate-cert failed");
+    let args = [OsStr::new("generate-cert"), "--cert".as_ref(), cert.as_os_str(), "--key".as_ref(), key.as_os_str()];
+    testkit::cli::run("ingest", &args, &[])?.ok()?;
     let p = Pipeline::start_with(&format!("[tls]\ncert = \"{}\"\nkey = \"{}\"\n", cert.display(), key.display()))?;
     let over_tls = message("tls-1@example.com", "a@example.com", "b@corp.example", "Over TLS", "");
     let out = send_with_swaks(p.smtp, &Outgoing::to_journal("a@example.com", over_tls), &["--tls"])?;

@@ -5,8 +5,8 @@
 //! `--as-of` gives the views as they stood before the reclassifications.
 
 use anyhow::{Context, Result, ensure};
-use std::process::Output;
 use std::time::Duration;
+use testkit::cli::CliRun;
 use testkit::http::{encode, request};
 use testkit::pipeline::Pipeline;
 use testkit::smtp::{Outgoing, send_with_smtplib};
@@ -48,19 +48,12 @@ fn expected_disposition(i: usize) -> &'static str {
     }
 }
 
-fn cli(p: &Pipeline, binary: &str, args: &[&str]) -> Result<Output> {
-    std::process::Command::new(testkit::bin(binary)?)
-        .args(args)
-        .env("NATS_URL", p.nats.url())
-        .env("POSTERN_API", format!("http://{}", p.http))
-        .output()
-        .with_context(|| format!("running {binary} {args:?}"))
+fn cli(p: &Pipeline, binary: &str, args: &[&str]) -> Result<CliRun> {
+    p.cli(binary, args)
 }
 
-fn ok(out: &Output) -> Result<String> {
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    ensure!(out.status.success(), "command failed: {text}");
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+fn ok(out: &CliRun) -> Result<String> {
+    out.clone().ok()
 }
 
 fn get(p: &Pipeline, path: &str) -> Result<serde_json::Value> {
@@ -231,11 +224,10 @@ fn investigation_reports_reclassification_and_rebuild() -> Result<()> {
         (vec!["--message-id", &message_id(9)[..], "--disposition", "NONE", "--type", "team"], "already NONE"),
     ] {
         let out = cli(&p, "projector", &[&["reclassify"][..], &args].concat())?;
-        let text = String::from_utf8_lossy(&out.stderr);
-        ensure!(!out.status.success() && text.contains(reason), "{args:?}: {text}");
+        ensure!(!out.success && out.stderr.contains(reason), "{args:?}: {}", out.stderr);
     }
     let out = cli(&p, "projector", &["resolve", withdrawn["submission_id"].as_str().unwrap(), "--outcome", "accept"])?;
-    ensure!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("WITHDRAWN"), "{out:?}");
+    ensure!(!out.success && out.stderr.contains("WITHDRAWN"), "{out:?}");
 
     // Remediation of message 3 (as the remediation worker reports it) and a policy change.
     publish_event(
@@ -290,11 +282,8 @@ fn investigation_reports_reclassification_and_rebuild() -> Result<()> {
     let out = ok(&cli(&p, "projector", &["trace", "--message-id", &message_id(3)])?)?;
     ensure!(out.contains("Scored as") && out.contains("RemediationCompleted"), "{out}");
     let out = cli(&p, "projector", &["trace", "--message-id", "nobody@nowhere.example"])?;
-    let said = String::from_utf8_lossy(&out.stderr);
-    ensure!(
-        out.status.code() == Some(1) && said.contains("no message nobody@nowhere.example in tenant default"),
-        "{out:?}"
-    );
+    let said = &out.stderr;
+    ensure!(out.code == Some(1) && said.contains("no message nobody@nowhere.example in tenant default"), "{out:?}");
 
     // Reports.
     let today = proto::Timestamp::now().date();
@@ -327,7 +316,7 @@ fn investigation_reports_reclassification_and_rebuild() -> Result<()> {
     let out = ok(&cli(&p, "projector", &["verify", live.to_str().unwrap(), rebuilt.to_str().unwrap()])?)?;
     ensure!(out.starts_with("identical"), "{out}");
     let out = cli(&p, "projector", &["rebuild", "--db", rebuilt.to_str().unwrap()])?;
-    ensure!(!out.status.success(), "a rebuild into an existing database is refused");
+    ensure!(!out.success, "a rebuild into an existing database is refused");
 
     // As of before the reclassifications: message 2 is what the scorer said.
     let before = p.dir.path().join("as-of");
@@ -338,7 +327,7 @@ fn investigation_reports_reclassification_and_rebuild() -> Result<()> {
     let as_of = proto::Timestamp(proto::Timestamp::parse(&first_reclassification).unwrap().millis() - 1).to_rfc3339();
     ok(&cli(&p, "projector", &["rebuild", "--db", before.to_str().unwrap(), "--as-of", &as_of])?)?;
     let out = cli(&p, "projector", &["verify", live.to_str().unwrap(), before.to_str().unwrap()])?;
-    ensure!(out.status.code() == Some(1), "as-of views differ from today's: {out:?}");
+    ensure!(out.code == Some(1), "as-of views differ from today's: {out:?}");
     let store = projector::store::Store::open_read_only(&before)?;
     let then = projector::query::by_postern_id(&store, "default", &id_of(2))?.context("message 2 then")?;
     ensure!(
@@ -372,7 +361,7 @@ as-of rebuild {rebuilt_then}"
     let trace_later = get(&p, &format!("/api/v1/messages/{}?as_of={}", id_of(2), encode(&later)))?;
     ensure!(trace_later["disposition"] == "SPAM" && trace_later["scored_disposition"] == expected_disposition(2));
     let out = cli(&p, "projector", &["trace", "--message-id", &message_id(2), "--as-of", "2001-01-01"])?;
-    ensure!(out.status.code() == Some(1), "before it arrived: {out:?}");
+    ensure!(out.code == Some(1), "before it arrived: {out:?}");
     let answer = request(p.http, "GET", &format!("/api/v1/messages/{}?as_of=2001-01-01", id_of(2)), None, None)?;
     ensure!(answer.status == 404, "before it arrived: {}", answer.status);
     let answer = request(p.http, "GET", &format!("/api/v1/messages/{}?as_of=yesterday", id_of(2)), None, None)?;
@@ -403,8 +392,7 @@ as-of rebuild {rebuilt_then}"
     let refused = request(http, "POST", "/api/v1/reclassifications", None, Some(&write))?;
     ensure!(refused.status == 409 && refused.json()?["error"]["code"] == "read_only", "{}", refused.status);
     let out = cli(&p, "projector", &["serve", "--config", conf])?;
-    let text = String::from_utf8_lossy(&out.stderr);
-    ensure!(!out.status.success() && text.contains("rebuilt as of"), "folding an as-of rebuild: {text}");
+    ensure!(!out.success && out.stderr.contains("rebuilt as of"), "folding an as-of rebuild: {}", out.stderr);
     Ok(())
 }
 

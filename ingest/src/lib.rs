@@ -29,6 +29,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, info_span, warn};
 
+/// How long ingest waits at start for JetStream to store MAIL_RAW before it gives up.
+pub const STARTUP_PATIENCE: Duration = Duration::from_secs(120);
+
 /// Runs the receiver until `shutdown` completes, then drains: stops accepting, lets
 /// transactions in DATA finish, answers idle sessions 421, waits up to `shutdown_grace`.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
@@ -41,8 +44,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let js = async_nats::jetstream::new(client.clone());
 
     tokio::pin!(shutdown);
-    // Wait for JetStream (nats-server may still be starting, a cluster electing its leader:
-    // about 20 s of tries); stop waiting on shutdown.
+    // Wait for JetStream (nats-server may still be starting, a cluster without a majority
+    // or electing its leader) for up to STARTUP_PATIENCE, as the scorer does; SMTP is not
+    // served meanwhile (a sender's connection is refused and it tries again later); stop
+    // waiting on shutdown.
+    let started = std::time::Instant::now();
     let mut attempt = 0u32;
     let bodies = loop {
         let ensured = tokio::select! {
@@ -54,10 +60,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         };
         match ensured {
             Ok(bucket) => break bucket,
-            Err(StreamSetupError::Nats(reason)) if attempt < 10 => {
+            Err(StreamSetupError::Nats(reason)) if started.elapsed() < STARTUP_PATIENCE => {
                 attempt += 1;
                 warn!(%reason, attempt, "MAIL_RAW not ready, retrying");
-                tokio::time::sleep(Duration::from_millis((500 * u64::from(attempt)).min(3000))).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis((500 * u64::from(attempt)).min(3000))) => {}
+                    _ = &mut shutdown => return Ok(()),
+                }
             }
             Err(e) => return Err(RunError::Stream { stream: proto::subject::STREAM_RAW, reason: e.to_string() }),
         }

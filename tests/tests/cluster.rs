@@ -103,13 +103,10 @@ fn losing_each_stream_leader_under_load_loses_nothing() -> Result<()> {
         &conf,
         format!("listen = \"127.0.0.1:{}\"\nnats_url = \"{url}\"\nreplicas = 1\n", testkit::free_port()),
     )?;
-    let out = std::process::Command::new(testkit::bin("ingest")?)
-        .arg("--config")
-        .arg(&conf)
-        .env("RUST_LOG", "warn")
-        .output()?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    ensure!(!out.status.success(), "ingest started on streams with another replica count:\n{text}");
+    let out =
+        testkit::cli::run("ingest", &[std::ffi::OsStr::new("--config"), conf.as_os_str()], &[("RUST_LOG", "warn")])?;
+    let text = out.text();
+    ensure!(!out.success, "ingest started on streams with another replica count:\n{text}");
     ensure!(
         text.contains("stream MAIL_RAW exists with replicas = 3, the configuration asks for 1"),
         "the error names the stream and both counts:\n{text}"
@@ -117,12 +114,13 @@ fn losing_each_stream_leader_under_load_loses_nothing() -> Result<()> {
     Ok(())
 }
 
-/// A scorer started while the cluster has no majority (two of three nodes down) does not
-/// exit: each start-up step is tried again, logged, until the nodes are back, and then it
-/// consumes. A scorer configured for another replica count stops at once instead (waiting
-/// cannot change a stream's settings).
+/// A scorer, ingest and the projector started while the cluster has no majority (two of
+/// three nodes down) do not exit: each start-up step is tried again, logged, until the
+/// nodes are back (the projector serves its API meanwhile); then a message sent through
+/// the new ingest is scored and in the new projector's views. A scorer configured for
+/// another replica count stops at once instead (waiting cannot change a stream's settings).
 #[test]
-fn a_scorer_started_without_a_majority_waits_for_one() -> Result<()> {
+fn a_scorer_ingest_and_projector_started_without_a_majority_wait_for_one() -> Result<()> {
     let mut p = ClusterPipeline::start(Durability::Fast)?;
     let consuming = |log: &str| log.matches("scorer consuming MAIL_RAW").count();
     testkit::eventually(Duration::from_secs(60), "both scorers consume", || {
@@ -133,13 +131,22 @@ fn a_scorer_started_without_a_majority_waits_for_one() -> Result<()> {
     p.scorers[0].kill()?;
     p.cluster.kill("n2")?;
     p.cluster.kill("n3")?;
+    // A scorer, ingest and the projector all start while one node of three is up.
     p.scorers[0].restart()?;
+    p.ingest.restart()?;
+    p.projector.restart()?;
     testkit::eventually(Duration::from_secs(60), "the scorer says it waits", || {
         Ok(p.scorers[0].log().contains("JetStream cannot do this yet; trying again").then_some(()))
     })
     .with_context(|| p.logs())?;
+    // Ingest either waits for MAIL_RAW (logged) or, once the stream answers, listens and
+    // answers 451 while nothing can be stored; either way it stays up.
+    // The projector serves its API meanwhile (the views it has), and waits to follow.
+    testkit::wait_for_port(p.http, Duration::from_secs(30)).with_context(|| p.logs())?;
     std::thread::sleep(Duration::from_secs(3));
     ensure!(p.scorers[0].is_running(), "the scorer exited without a majority:\n{}", p.scorers[0].log());
+    ensure!(p.ingest.is_running(), "ingest exited without a majority:\n{}", p.ingest.log());
+    ensure!(p.projector.is_running(), "the projector exited without a majority:\n{}", p.projector.log());
 
     p.cluster.restart("n2")?;
     p.cluster.restart("n3")?;
@@ -174,12 +181,10 @@ fn a_scorer_started_without_a_majority_waits_for_one() -> Result<()> {
     let conf = p.dir.path().join("scorer-r1.toml");
     std::fs::write(&conf, format!("nats_url = \"{}\"\nreplicas = 1\ndns = \"offline\"\n", p.cluster.url()))?;
     let started = std::time::Instant::now();
-    let out = std::process::Command::new(testkit::bin("scorer")?)
-        .args(["--config", conf.to_str().context("path")?, "run"])
-        .env("RUST_LOG", "warn")
-        .output()?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    ensure!(!out.status.success(), "the scorer started on streams with another replica count:\n{text}");
+    let out =
+        testkit::cli::run("scorer", &["--config", conf.to_str().context("path")?, "run"], &[("RUST_LOG", "warn")])?;
+    let text = out.text();
+    ensure!(!out.success, "the scorer started on streams with another replica count:\n{text}");
     ensure!(text.contains("MAIL_EVENTS exists with replicas = 3"), "{text}");
     ensure!(!text.contains("trying again"), "a settings mismatch is not waited out:\n{text}");
     eprintln!(

@@ -195,3 +195,15 @@ pub fn update_stream(
         Ok(())
     })
 }
+
+/// Deletes a durable consumer (a test that makes a component read its stream again from
+/// the start, as after an operator removed its consumer).
+pub fn delete_consumer(url: &str, stream: &str, consumer: &str) -> Result<()> {
+    runtime()?.block_on(async {
+        let client = connect(url).await?;
+        let js = async_nats::jetstream::new(client);
+        let handle = js.get_stream(stream).await.with_context(|| format!("stream {stream}"))?;
+        handle.delete_consumer(consumer).await.with_context(|| format!("deleting consumer {consumer} of {stream}"))?;
+        Ok(())
+    })
+}

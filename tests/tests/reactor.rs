@@ -110,6 +110,25 @@ fn a_relabel_to_spam_after_phish_withdraws_the_first_label() -> Result<()> {
     let (after, _) = testkit::jetstream::stream_counts(&p.nats.url(), "MAIL_TRAINING")?;
     ensure!(before == after, "MAIL_TRAINING went from {before} to {after} after a restart");
     ensure!(training_of(&p, &ids)? == expected);
+
+    // A replay: the reactor's consumer is gone, so the restarted projector reacts to every
+    // decision again from the first; the reactions carry the same ids (derived from the
+    // decisions'), and JetStream's duplicate window stores none of them twice.
+    p.projector.kill()?;
+    testkit::jetstream::delete_consumer(&p.nats.url(), "MAIL_EVENTS", "projector-reactor")?;
+    p.projector_restart()?;
+    testkit::eventually(Duration::from_secs(30), "the reactor has read the decisions again", || {
+        Ok((p.projector.log().matches("reacting to reclassification decisions").count() >= 3).then_some(()))
+    })
+    .with_context(|| p.logs())?;
+    testkit::eventually(Duration::from_secs(30), "the replayed reactions are published (and dropped)", || {
+        let log = p.projector.log();
+        Ok((log.matches("projector::reactor: published").count() >= 2 * 3).then_some(()))
+    })
+    .with_context(|| p.logs())?;
+    let (replayed, _) = testkit::jetstream::stream_counts(&p.nats.url(), "MAIL_TRAINING")?;
+    ensure!(replayed == before, "MAIL_TRAINING went from {before} to {replayed} after a replay");
+    ensure!(training_of(&p, &ids)? == expected);
     let trace = p.traces(&message_id)?.into_iter().next().context("trace")?;
     ensure!(trace["disposition"] == "SPAM", "{trace}");
     Ok(())

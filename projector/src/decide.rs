@@ -38,12 +38,23 @@ pub enum Command {
     },
 }
 
-/// Why a command changes nothing.
+/// Why a command changes nothing. The HTTP layer maps each to a status (not found 404,
+/// ambiguous and invalid 400, conflict 409); a `Forbidden` has its place here when API
+/// roles arrive.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Rejection {
     /// The command names a submission the message does not have.
     #[error("no submission {0}")]
     NotFound(String),
+    /// The command names a message the tenant does not have.
+    #[error("no message {0}")]
+    NoMessage(String),
+    /// The command names a message by a Message-ID that several messages carry.
+    #[error("{count} messages carry Message-ID {message_id}; name one by postern_id")]
+    Ambiguous { message_id: String, count: usize },
+    /// The command itself is malformed (which field, and why).
+    #[error("{0}")]
+    Invalid(String),
     /// The message's state does not allow it (already so, a duplicate pending, decided).
     #[error("{0}")]
     Conflict(String),

@@ -18,40 +18,27 @@ use serde::{Deserialize, Serialize};
 
 pub const PRODUCER: &str = concat!("projector-api/", env!("CARGO_PKG_VERSION"));
 
-fn conflict(message: impl Into<String>) -> ApiError {
-    crate::api::error(StatusCode::CONFLICT, "conflict", message)
-}
-
 /// The message a submission names: by Postern id, Message-ID or alert id (exactly one).
 pub fn find_message(store: &Store, tenant: &str, b: &SubmitBody) -> Result<MessageRecord, ApiError> {
-    let not_found = |what: &str| crate::api::error(StatusCode::NOT_FOUND, "not_found", format!("no message {what}"));
+    let no_message = |what: &str| rejected(Rejection::NoMessage(what.to_owned()));
     match (&b.postern_id, &b.message_id, &b.alert_id) {
         (Some(pid), None, None) => {
-            let pid = PosternId::parse(pid)
-                .map_err(|e| crate::api::error(StatusCode::BAD_REQUEST, "bad_request", format!("postern_id: {e}")))?;
-            query::by_postern_id(store, tenant, pid.as_str())?.ok_or_else(|| not_found(pid.as_str()))
+            let pid = PosternId::parse(pid).map_err(|e| rejected(Rejection::Invalid(format!("postern_id: {e}"))))?;
+            query::by_postern_id(store, tenant, pid.as_str())?.ok_or_else(|| no_message(pid.as_str()))
         }
         (None, Some(mid), None) => {
             let mut found = query::by_message_id(store, tenant, mid)?;
             match found.len() {
-                0 => Err(not_found(mid)),
+                0 => Err(no_message(mid)),
                 1 => Ok(found.remove(0)),
-                n => Err(crate::api::error(
-                    StatusCode::BAD_REQUEST,
-                    "ambiguous",
-                    format!("{n} messages carry Message-ID {mid}; name one by postern_id"),
-                )),
+                count => Err(rejected(Rejection::Ambiguous { message_id: mid.clone(), count })),
             }
         }
         (None, None, Some(alert)) => {
-            let id = first_by_field(store, tenant, Field::AlertId, alert)?.ok_or_else(|| not_found(alert))?;
-            query::by_postern_id(store, tenant, &id)?.ok_or_else(|| not_found(alert))
+            let id = first_by_field(store, tenant, Field::AlertId, alert)?.ok_or_else(|| no_message(alert))?;
+            query::by_postern_id(store, tenant, &id)?.ok_or_else(|| no_message(alert))
         }
-        _ => Err(crate::api::error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "give exactly one of postern_id, message_id or alert_id",
-        )),
+        _ => Err(rejected(Rejection::Invalid("give exactly one of postern_id, message_id or alert_id".to_owned()))),
     }
 }
 
@@ -106,11 +93,16 @@ async fn wait_for_fold(store: &Store, seq: u64) -> bool {
     false
 }
 
-/// A rejected command as the API answers it.
-fn rejected(rejection: Rejection) -> ApiError {
+/// A rejected command as the API answers it: the one place a rejection becomes a status.
+pub fn rejected(rejection: Rejection) -> ApiError {
+    let message = rejection.to_string();
     match rejection {
-        Rejection::NotFound(id) => crate::api::error(StatusCode::NOT_FOUND, "not_found", format!("no submission {id}")),
-        Rejection::Conflict(message) => conflict(message),
+        Rejection::NotFound(_) | Rejection::NoMessage(_) => {
+            crate::api::error(StatusCode::NOT_FOUND, "not_found", message)
+        }
+        Rejection::Ambiguous { .. } => crate::api::error(StatusCode::BAD_REQUEST, "ambiguous", message),
+        Rejection::Invalid(_) => crate::api::error(StatusCode::BAD_REQUEST, "bad_request", message),
+        Rejection::Conflict(_) => crate::api::error(StatusCode::CONFLICT, "conflict", message),
     }
 }
 
@@ -353,4 +345,39 @@ pub async fn resolve(
         training: report.as_ref().and_then(|r| r.training.clone()),
         remediation: report.as_ref().and_then(|r| r.remediation.clone()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+
+    async fn answer(rejection: Rejection) -> (StatusCode, serde_json::Value) {
+        let response = rejected(rejection).into_response();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn each_rejection_is_one_status_with_its_code_and_message() {
+        let cases = [
+            (Rejection::NotFound("s-1".into()), StatusCode::NOT_FOUND, "not_found", "no submission s-1"),
+            (Rejection::NoMessage("m@x".into()), StatusCode::NOT_FOUND, "not_found", "no message m@x"),
+            (
+                Rejection::Ambiguous { message_id: "m@x".into(), count: 2 },
+                StatusCode::BAD_REQUEST,
+                "ambiguous",
+                "2 messages carry Message-ID m@x; name one by postern_id",
+            ),
+            (Rejection::Invalid("postern_id: bad".into()), StatusCode::BAD_REQUEST, "bad_request", "postern_id: bad"),
+            (Rejection::Conflict("already SPAM".into()), StatusCode::CONFLICT, "conflict", "already SPAM"),
+        ];
+        for (rejection, status, code, message) in cases {
+            let (got, body) = answer(rejection).await;
+            assert_eq!(got, status);
+            assert_eq!(body["error"]["code"], code);
+            assert_eq!(body["error"]["message"], message);
+        }
+    }
 }

@@ -318,6 +318,9 @@ pub fn consumer_name(shard: Option<&Shard>) -> String {
     }
 }
 
+/// How often a decision being worked on is reported in progress (well within `ack_wait`).
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
 /// Pauses between attempts at a decision whose reactions failed: doubling to the last.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
@@ -394,14 +397,25 @@ pub async fn run(
             }
             let decision = Decision { event_id: envelope.event_id, seq, resolved };
             let span = info_span!("react", postern_id = %envelope.postern_id, tenant = %envelope.tenant, submission_id = %decision.resolved.submission_id, seq);
-            let outcome = tokio::select! {
-                r = react_to(&js, &views, &envelope, &decision, &stop).instrument(span.clone()) => r,
-                _ = stop.cancelled() => {
-                    // Stopping mid-way: hand the decision back at once rather than after
-                    // the acknowledgement wait (what was published is published again
-                    // with the same ids).
-                    message.ack_with(AckKind::Nak(None)).await.ok();
-                    return;
+            let work = react_to(&js, &views, &envelope, &decision, &stop).instrument(span.clone());
+            tokio::pin!(work);
+            // While it waits for the views (a fold that cannot write, say), the decision is
+            // kept: JetStream is told it is in progress, not redelivered.
+            let mut in_progress =
+                tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+            let outcome = loop {
+                tokio::select! {
+                    r = &mut work => break r,
+                    _ = in_progress.tick() => {
+                        message.ack_with(AckKind::Progress).await.ok();
+                    }
+                    _ = stop.cancelled() => {
+                        // Stopping mid-way: hand the decision back at once rather than after
+                        // the acknowledgement wait (what was published is published again
+                        // with the same ids).
+                        message.ack_with(AckKind::Nak(None)).await.ok();
+                        return;
+                    }
                 }
             };
             match outcome {

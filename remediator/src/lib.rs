@@ -228,10 +228,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     #[error("publishing the outcome: {0}")]
-    Publish(#[from] proto::publish::PublishError),
+    Publish(proto::publish::PublishError),
     /// The record of done mailboxes (KV bucket POSTERN_REMEDIATIONS) did not answer.
     #[error("the record of done mailboxes: {0}")]
-    Done(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Done(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Works through the mailboxes of one request. Ok(true): every mailbox has an outcome;
@@ -267,7 +267,7 @@ pub async fn handle(
                 }
             }
         };
-        publish_outcome(js, envelope, request, mailbox, outcome, &detail).await?;
+        publish_outcome(js, envelope, request, mailbox, outcome, &detail).await.map_err(RecordError::Publish)?;
         done.put(&key, outcome.as_str().as_bytes().to_vec().into())
             .await
             .map_err(|e| RecordError::Done(Box::new(e)))?;

@@ -62,12 +62,8 @@ pub enum RunError {
 /// cannot be used.
 #[derive(Debug, Error)]
 pub enum DataFileError {
-    #[error("{path}: {source}")]
-    Read {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Read { path: std::path::PathBuf, error: std::io::Error },
     /// `path` is empty when the text did not come from a file.
     #[error("{path}line {line}: {reason}", path = if path.is_empty() { String::new() } else { format!("{path}: ") })]
     Line { path: String, line: usize, reason: String },
@@ -90,7 +86,7 @@ impl DataFileError {
         parse: impl FnOnce(&str) -> Result<T, DataFileError>,
     ) -> Result<T, DataFileError> {
         let text =
-            std::fs::read_to_string(path).map_err(|source| DataFileError::Read { path: path.to_owned(), source })?;
+            std::fs::read_to_string(path).map_err(|error| DataFileError::Read { path: path.to_owned(), error })?;
         parse(&text).map_err(|e| e.in_file(path))
     }
 }
@@ -98,7 +94,7 @@ impl DataFileError {
 /// The DNS resolver could not be set up.
 #[derive(Debug, Error)]
 #[error("DNS resolver: {0}")]
-pub struct ResolverError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+pub struct ResolverError(pub Box<dyn std::error::Error + Send + Sync>);
 
 /// What happens to one raw event after an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]

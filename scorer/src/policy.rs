@@ -64,13 +64,14 @@ enum MatcherKind {
 /// Regexes are compiled with this size limit, so a policy cannot make matching slow.
 const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
-/// A policy that cannot be used: unreadable, or with entries that do not check out.
+/// A policy that cannot be used: unreadable, or with entries that do not check out. The
+/// message carries the parser's own (not a separate cause, so that it is shown once).
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("not a policy file: {0}")]
-    Toml(#[from] toml::de::Error),
+    Toml(toml::de::Error),
     #[error("not a stored policy: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     /// Every problem, with where it is (`blocked_senders[1].pattern: bad regex ...`).
     #[error("{} problem(s): {}", .0.len(), .0.join("; "))]
     Invalid(Vec<String>),
@@ -115,7 +116,7 @@ pub trait PolicyFile: Sized {
 
 impl PolicyFile for TenantPolicy {
     fn from_toml(text: &str) -> Result<Self, PolicyError> {
-        Ok(toml::from_str(text)?)
+        toml::from_str(text).map_err(PolicyError::Toml)
     }
 
     fn compile(self) -> Result<CompiledPolicy, PolicyError> {
@@ -317,7 +318,7 @@ impl Policies {
                 Ok(())
             }
             Some(bytes) => {
-                let policy: TenantPolicy = serde_json::from_slice(bytes)?;
+                let policy: TenantPolicy = serde_json::from_slice(bytes).map_err(PolicyError::Json)?;
                 let compiled = policy.compile()?;
                 map.insert(tenant.to_owned(), Arc::new(compiled));
                 Ok(())

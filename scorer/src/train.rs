@@ -33,12 +33,8 @@ pub fn content_digest(raw: &[u8]) -> String {
 pub enum TrainError {
     #[error(transparent)]
     Stream(#[from] crate::error::SetupError),
-    #[error("{file}: {source}")]
-    Publish {
-        file: String,
-        #[source]
-        source: proto::publish::PublishError,
-    },
+    #[error("{file}: {error}")]
+    Publish { file: String, error: proto::publish::PublishError },
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -98,18 +94,18 @@ pub async fn publish(
         };
         let ack = proto::publish::send(js, &envelope, &event)
             .await
-            .map_err(|source| TrainError::Publish { file: file.file.clone(), source })?;
+            .map_err(|error| TrainError::Publish { file: file.file.clone(), error })?;
         pending.push((file.file.clone(), ack));
         // Bounded in-flight publishes.
         if pending.len() >= 256 {
             for (file, ack) in pending.drain(..) {
-                ack.acknowledged().await.map_err(|source| TrainError::Publish { file, source })?;
+                ack.acknowledged().await.map_err(|error| TrainError::Publish { file, error })?;
                 report.published += 1;
             }
         }
     }
     for (file, ack) in pending {
-        ack.acknowledged().await.map_err(|source| TrainError::Publish { file, source })?;
+        ack.acknowledged().await.map_err(|error| TrainError::Publish { file, error })?;
         report.published += 1;
     }
     Ok(report)

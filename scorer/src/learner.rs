@@ -93,11 +93,7 @@ impl Lesson {
     pub fn of_guarded(scope: &str, event: &Event, body: Option<&[u8]>) -> Result<Lesson, LessonPanicked> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Lesson::of(scope, event, body))).map_err(|panic| {
             LessonPanicked(
-                panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic without a message".to_owned()),
+                crate::score::panic_message(panic.as_ref()).unwrap_or_else(|| "a panic without a message".to_owned()),
             )
         })
     }

@@ -33,15 +33,12 @@ pub fn try_score(raw: &[u8], facts: &MessageFacts, failpoints: bool) -> Result<V
         }
         score_unguarded(raw, facts)
     }))
-    .map_err(|panic| {
-        ScoringPanicked(
-            panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned()),
-        )
-    })
+    .map_err(|panic| ScoringPanicked(panic_message(panic.as_ref()).unwrap_or_else(|| "unknown panic".to_owned())))
+}
+
+/// The message a caught panic carries (`panic!("...")` with or without arguments), if any.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> Option<String> {
+    panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned())
 }
 
 /// Scores one message for an evaluation: a panic becomes a NONE verdict with the failure

@@ -158,7 +158,7 @@ impl Default for Config {
 impl Config {
     /// Reads the file (if given), applies environment overrides and validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut config: Config = proto::config_file::read(path)?;
+        let mut config: Config = runtime::config_file::read(path)?;
         config.apply_env(|name| std::env::var(name).ok())?;
         config.validate()?;
         Ok(config)

@@ -1,6 +1,6 @@
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// Postern's journal SMTP receiver.
 ///
@@ -45,68 +45,30 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match run_cli().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ingest: {e:#}");
-            std::process::ExitCode::from(2)
-        }
-    }
-}
-
-async fn run_cli() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_json);
+    runtime::init_logging(cli.log_json);
+    let failed = |what: &str, e: &dyn std::error::Error| {
+        eprintln!("ingest: {what}{}", runtime::error_chain(e));
+        ExitCode::from(2)
+    };
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
-            let config = ingest::config::Config::load(cli.config.as_deref()).context("loading configuration")?;
-            ingest::run(config, shutdown_signal()).await.context("ingest failed")?;
-        }
-        Command::GenerateCert { cert, key, hostname } => {
-            let (cert_pem, key_pem) =
-                ingest::tls::self_signed(&hostname).map_err(|e| anyhow::anyhow!("generating the certificate: {e}"))?;
-            for path in [&cert, &key] {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-                }
+            let config = match ingest::config::Config::load(cli.config.as_deref()) {
+                Ok(config) => config,
+                Err(e) => return failed("loading configuration: ", &e),
+            };
+            match ingest::run(config, runtime::shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => failed("ingest failed: ", &e),
             }
-            std::fs::write(&cert, cert_pem).with_context(|| format!("writing {}", cert.display()))?;
-            write_private(&key, key_pem.as_bytes()).with_context(|| format!("writing {}", key.display()))?;
-            println!("wrote {} and {} (self-signed for {hostname})", cert.display(), key.display());
         }
+        Command::GenerateCert { cert, key, hostname } => match ingest::tls::write_self_signed(&cert, &key, &hostname) {
+            Ok(()) => {
+                println!("wrote {} and {} (self-signed for {hostname})", cert.display(), key.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => failed("", &e),
+        },
     }
-    Ok(())
-}
-
-/// Writes a file only its owner can read.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    f.write_all(bytes)
-}
-
-fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only on a terminal; log files and collectors get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutdown signal received");
 }

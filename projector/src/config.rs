@@ -85,7 +85,7 @@ impl Default for Config {
 
 impl Config {
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut config: Config = proto::config_file::read(path)?;
+        let mut config: Config = runtime::config_file::read(path)?;
         config.apply_env(|k| std::env::var(k).ok())?;
         proto::cluster::check_replica_count(config.replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if proto::cluster::server_urls(&config.nats_url).is_empty() {

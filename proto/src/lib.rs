@@ -6,8 +6,6 @@
 
 pub mod cluster;
 pub mod codec;
-#[cfg(feature = "config")]
-pub mod config_file;
 pub mod envelope;
 pub mod error;
 pub mod event;

@@ -63,7 +63,7 @@ fn default_backoff_max() -> Duration {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    ConfigFile(#[from] proto::config_file::ConfigFileError),
+    ConfigFile(#[from] runtime::config_file::ConfigFileError),
     #[error("config {0}")]
     Config(String),
     #[error("JetStream: {0}")]
@@ -72,7 +72,7 @@ pub enum RunError {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, RunError> {
-        let mut config: Config = proto::config_file::read(Some(path))?;
+        let mut config: Config = runtime::config_file::read(Some(path))?;
         if let Ok(url) = std::env::var("NATS_URL") {
             config.nats_url = url;
         }

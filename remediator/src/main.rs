@@ -1,4 +1,3 @@
-use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,34 +20,19 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if cli.log_json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-    let result = async {
-        let config = remediator::Config::load(&cli.config).context("loading configuration")?;
-        remediator::run(config, shutdown_signal()).await.context("remediator failed")
-    }
-    .await;
-    match result {
+    runtime::init_logging(cli.log_json);
+    let config = match remediator::Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("remediator: loading configuration: {}", runtime::error_chain(&e));
+            return ExitCode::from(2);
+        }
+    };
+    match remediator::run(config, runtime::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("remediator: {e:#}");
+            eprintln!("remediator failed: {}", runtime::error_chain(&e));
             ExitCode::from(2)
         }
     }
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutdown signal received");
 }

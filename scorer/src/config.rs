@@ -124,7 +124,7 @@ impl Default for Config {
 
 impl Config {
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut config: Config = proto::config_file::read(path)?;
+        let mut config: Config = runtime::config_file::read(path)?;
         if let Ok(url) = std::env::var(ENV_NATS_URL) {
             config.nats_url = url;
         }

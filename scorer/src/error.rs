@@ -7,7 +7,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error(transparent)]
-    File(#[from] proto::config_file::ConfigFileError),
+    File(#[from] runtime::config_file::ConfigFileError),
     #[error("invalid config: {0}")]
     Invalid(String),
     /// The SpamAssassin rule folder cannot be read.

@@ -1,4 +1,4 @@
-//! Reading a component's TOML configuration file (feature `config`), the same way in every
+//! Reading a component's TOML configuration file, the same way in every
 //! service: the file's settings over the defaults, or every default when no file is given;
 //! a file that cannot be read or parsed is an error naming it. Environment overrides and
 //! checks stay with each component's own `Config`.

@@ -1,0 +1,77 @@
+//! `scorer rules`: what of a SpamAssassin rule folder runs, and what its rules cost.
+
+use super::CliError;
+use std::path::Path;
+
+pub(super) fn check(dir: &Path, verbose: bool) -> Result<(), CliError> {
+    let loaded = crate::spamassassin::load(dir)?;
+    let rules = &loaded.rules;
+    println!("{}: {} rule files (digest {})", loaded.dir.display(), loaded.files, loaded.digest);
+    println!(
+        "{} rules run ({} behind the literal prefilter, {} with fancy-regex); {} cannot run",
+        rules.len(),
+        rules.prefiltered,
+        rules.fancy.len(),
+        rules.unsupported.len()
+    );
+    let mut by_reason: std::collections::BTreeMap<String, Vec<&crate::spamassassin::engine::Unsupported>> =
+        Default::default();
+    for u in &rules.unsupported {
+        // Group by the reason's kind: its text up to the first detail.
+        let kind = u.reason.split([':', '(']).next().unwrap_or(&u.reason).trim().to_owned();
+        by_reason.entry(kind).or_default().push(u);
+    }
+    println!("cannot run, by reason:");
+    for (reason, list) in &by_reason {
+        println!("  {:>5}  {reason}", list.len());
+        if verbose {
+            for u in list {
+                println!("           {} ({} in {}): {}", u.name, u.rule_type.as_str(), u.file, u.reason);
+            }
+        }
+    }
+    if !rules.unknown_lines.is_empty() {
+        println!("{} settings this reader does not know (skipped):", rules.unknown_lines.len());
+        for line in rules.unknown_lines.iter().take(if verbose { usize::MAX } else { 10 }) {
+            println!("  {line}");
+        }
+    }
+    if rules.is_empty() {
+        return Err(CliError::NoRuleRuns(dir.to_owned()));
+    }
+    Ok(())
+}
+
+pub(super) fn profile(dir: &Path, corpus: &Path, top: usize) -> Result<(), CliError> {
+    use crate::spamassassin::{self, views::MessageView};
+    let loaded = spamassassin::load(dir)?;
+    let files = crate::eval::find_messages(corpus).map_err(CliError::file("reading", corpus))?;
+    let mut costs = Some(Vec::new());
+    let started = std::time::Instant::now();
+    let mut views = std::time::Duration::ZERO;
+    for path in &files {
+        let raw = std::fs::read(path).map_err(CliError::file("reading", path))?;
+        let Some(message) = mail_parser::MessageParser::default().parse(&raw) else { continue };
+        let t = std::time::Instant::now();
+        let view = MessageView::new(&message, "");
+        views += t.elapsed();
+        loaded.rules.run_profiled(&view, spamassassin::date_diff(&message), &mut costs);
+    }
+    let total = started.elapsed();
+    let costs = costs.unwrap_or_default();
+    let mut ranked: Vec<(&str, std::time::Duration)> = loaded.rules.rule_names().zip(costs.iter().copied()).collect();
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / files.len().max(1) as f64;
+    println!(
+        "{} messages in {:.2} s: {:.0} us per message ({:.0} us rendering the views, {:.0} us in rules)",
+        files.len(),
+        total.as_secs_f64(),
+        per(total),
+        per(views),
+        per(costs.iter().sum())
+    );
+    for (name, cost) in ranked.into_iter().take(top) {
+        println!("{:>10.1} us  {name}", per(cost));
+    }
+    Ok(())
+}

@@ -1,22 +1,48 @@
 //! The write model of reclassification: what a command does to a message, decided by a pure
-//! function of the message's record (the fold of its events), the command and the tenant's
-//! review policy. [`decide`] returns the events to publish or a typed [`Rejection`]; it
+//! function of the message's record (the fold of its events), the command and the parts of
+//! the tenant's policy a decision depends on. [`decide`] returns the events to publish or a typed [`Rejection`]; it
 //! does no I/O and knows nothing of HTTP (the API maps a rejection to a status). The events
 //! change the views when the projector folds them, as every other event does.
 
 use crate::view::message::MessageRecord;
 pub use crate::view::message::SubmissionStatus;
+use proto::policy::TenantPolicy;
 use proto::{
-    Disposition, Event, ReclassificationOutcome, ReclassificationResolved, ReclassificationSubmitted, SubmissionType,
+    DecidedRemediation, Disposition, Event, ReclassificationOutcome, ReclassificationResolved,
+    ReclassificationSubmitted, RemediationAction, SubmissionType,
 };
+use std::collections::BTreeMap;
 use thiserror::Error;
 
-/// What the tenant's policy says about reclassification.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReviewPolicy {
+/// What of the tenant's policy a decision depends on, read when it is made: an accepted
+/// decision carries the post-delivery action in its event, so that a replay of the log
+/// reacts as the decision did, whatever the policy says by then.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecisionPolicy {
     /// Team submissions wait for a second analyst's decision too (else a team's submission
     /// is the team's decision, accepted at once).
     pub review_team_submissions: bool,
+    /// The post-delivery action for each final disposition the policy acts on.
+    pub remediation: BTreeMap<Disposition, RemediationAction>,
+}
+
+impl DecisionPolicy {
+    /// The parts of a tenant's policy (none: the defaults, no review and no action).
+    pub fn of(policy: Option<&TenantPolicy>) -> Self {
+        let Some(policy) = policy else { return DecisionPolicy::default() };
+        DecisionPolicy {
+            review_team_submissions: policy.review_team_submissions,
+            remediation: Disposition::ALL
+                .into_iter()
+                .filter_map(|d| Some((d, policy.actions.get(d.as_str())?.remediation()?)))
+                .collect(),
+        }
+    }
+
+    /// What an acceptance that leaves `disposition` in force does in the mailboxes.
+    fn remediation_for(&self, disposition: Disposition) -> DecidedRemediation {
+        self.remediation.get(&disposition).map_or(DecidedRemediation::Nothing, |a| DecidedRemediation::Act(*a))
+    }
 }
 
 /// What an analyst or a user asks.
@@ -61,7 +87,7 @@ pub enum Rejection {
 }
 
 /// The events a command causes on a message, in order, or why it causes none.
-pub fn decide(record: &MessageRecord, command: &Command, policy: &ReviewPolicy) -> Result<Vec<Event>, Rejection> {
+pub fn decide(record: &MessageRecord, command: &Command, policy: &DecisionPolicy) -> Result<Vec<Event>, Rejection> {
     match command {
         Command::Submit { submission_id, submission_type, requested, requested_by, comment } => {
             let original = final_disposition(record, None);
@@ -97,6 +123,7 @@ pub fn decide(record: &MessageRecord, command: &Command, policy: &ReviewPolicy) 
                     resolved_by: requested_by.clone(),
                     final_disposition: *requested,
                     comment: "TEAM submission, accepted at once".to_owned(),
+                    remediation: policy.remediation_for(*requested),
                 }));
             }
             Ok(events)
@@ -129,12 +156,17 @@ pub fn decide(record: &MessageRecord, command: &Command, policy: &ReviewPolicy) 
                 ReclassificationOutcome::Rejected => final_disposition(record, None),
                 ReclassificationOutcome::Withdrawn => final_disposition(record, Some(submission_id)),
             };
+            let remediation = match outcome {
+                ReclassificationOutcome::Accepted => policy.remediation_for(final_disposition),
+                ReclassificationOutcome::Rejected | ReclassificationOutcome::Withdrawn => DecidedRemediation::Nothing,
+            };
             Ok(vec![Event::ReclassificationResolved(ReclassificationResolved {
                 submission_id: submission_id.clone(),
                 outcome: *outcome,
                 resolved_by: resolved_by.clone(),
                 final_disposition,
                 comment: comment.clone(),
+                remediation,
             })])
         }
     }
@@ -232,8 +264,45 @@ mod tests {
             .collect()
     }
 
-    const NO_REVIEW: ReviewPolicy = ReviewPolicy { review_team_submissions: false };
-    const REVIEW: ReviewPolicy = ReviewPolicy { review_team_submissions: true };
+    const NO_REVIEW: DecisionPolicy = DecisionPolicy { review_team_submissions: false, remediation: BTreeMap::new() };
+    const REVIEW: DecisionPolicy = DecisionPolicy { review_team_submissions: true, remediation: BTreeMap::new() };
+
+    fn remediations(events: &[Event]) -> Vec<DecidedRemediation> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ReclassificationResolved(r) => Some(r.remediation),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_acceptance_carries_the_action_the_policy_names_for_its_disposition_and_nothing_else_does() {
+        let mut tenant = TenantPolicy::default();
+        tenant.actions.insert("MALICIOUS".into(), proto::policy::Action::Quarantine);
+        tenant.actions.insert("SPAM".into(), proto::policy::Action::None);
+        let policy = DecisionPolicy::of(Some(&tenant));
+        assert_eq!(policy.remediation, BTreeMap::from([(Disposition::Malicious, RemediationAction::Quarantine)]));
+        let quarantine = DecidedRemediation::Act(RemediationAction::Quarantine);
+
+        let record = scored(Disposition::None);
+        let events = decide(&record, &submit(SubmissionType::Team, Disposition::Malicious), &policy).unwrap();
+        assert_eq!(remediations(&events), [quarantine], "a team's submission, accepted at once");
+        let events = decide(&record, &submit(SubmissionType::Team, Disposition::Spam), &policy).unwrap();
+        assert_eq!(remediations(&events), [DecidedRemediation::Nothing], "the policy's action for SPAM is none");
+
+        let mut record = scored(Disposition::None);
+        submitted(&mut record, "s-1", SubmissionType::User, Disposition::Malicious);
+        let accept = decide(&record, &resolve("s-1", ReclassificationOutcome::Accepted), &policy).unwrap();
+        assert_eq!(remediations(&accept), [quarantine]);
+        let reject = decide(&record, &resolve("s-1", ReclassificationOutcome::Rejected), &policy).unwrap();
+        assert_eq!(remediations(&reject), [DecidedRemediation::Nothing]);
+        let withdraw = decide(&record, &resolve("s-1", ReclassificationOutcome::Withdrawn), &policy).unwrap();
+        assert_eq!(remediations(&withdraw), [DecidedRemediation::Nothing]);
+        let no_policy = decide(&record, &resolve("s-1", ReclassificationOutcome::Accepted), &NO_REVIEW).unwrap();
+        assert_eq!(remediations(&no_policy), [DecidedRemediation::Nothing], "no policy, no action");
+    }
 
     #[test]
     fn a_team_submission_is_accepted_at_once_unless_the_policy_wants_review() {

@@ -268,6 +268,7 @@ mod tests {
                         resolved_by: "a".into(),
                         final_disposition: Disposition::Malicious,
                         comment: String::new(),
+                        remediation: proto::DecidedRemediation::Nothing,
                     }),
                 );
                 if i == 4 {
@@ -279,6 +280,7 @@ mod tests {
                             resolved_by: "a".into(),
                             final_disposition: Disposition::None,
                             comment: String::new(),
+                            remediation: proto::DecidedRemediation::Nothing,
                         }),
                     );
                 }

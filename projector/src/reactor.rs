@@ -25,8 +25,8 @@ use futures::StreamExt;
 use proto::policy::TenantPolicy;
 use proto::subject::{CONSUMER_REACTOR, RECLASSIFICATION_SUBJECTS, STREAM_EVENTS};
 use proto::{
-    Disposition, Envelope, Event, LabelWithdrawn, MailBody, MessageLabelled, ReclassificationOutcome,
-    ReclassificationResolved, RemediationRequested, Timestamp, TrainingLabel,
+    DecidedRemediation, Disposition, Envelope, Event, LabelWithdrawn, MailBody, MessageLabelled,
+    ReclassificationOutcome, ReclassificationResolved, RemediationRequested, Timestamp, TrainingLabel,
 };
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
@@ -122,8 +122,10 @@ fn label_in_force(record: &MessageRecord, through: u64) -> Option<TrainingLabel>
 /// - Training follows the label in force: when the decision changes it, the old label is
 ///   withdrawn and the new one taught (accepting PHISH, then SPAM: withdraw phishing, teach
 ///   spam; withdrawing the only accepted one: withdraw its label).
-/// - An accepted decision whose disposition the tenant's policy acts on requests that
-///   action in every recipient's mailbox, unless the message already has that request.
+/// - An accepted decision that carries a post-delivery action (the one the tenant's policy
+///   named when it was decided) requests it in every recipient's mailbox, unless the
+///   message already has that request. A decision of schema 1, which carries none, takes
+///   the action `policy` (the tenant's current one) names for its disposition.
 pub fn react(record: &MessageRecord, decision: &Decision, policy: Option<&TenantPolicy>) -> Reactions {
     let resolved = &decision.resolved;
     let before = label_in_force(record, decision.seq.saturating_sub(1));
@@ -170,14 +172,19 @@ pub fn react(record: &MessageRecord, decision: &Decision, policy: Option<&Tenant
     Reactions { reactions, untaught }
 }
 
-/// The remediation an accepted decision asks for, if the policy acts on its disposition.
+/// The remediation an accepted decision asks for: the action it carries (or, for a decision
+/// of schema 1, the one `policy` names for its disposition).
 fn remediation(
     record: &MessageRecord,
     decision: &Decision,
     policy: Option<&TenantPolicy>,
 ) -> Option<RemediationRequested> {
     let disposition = decision.resolved.final_disposition;
-    let action = policy?.actions.get(disposition.as_str())?.remediation()?;
+    let action = match decision.resolved.remediation {
+        DecidedRemediation::Act(action) => action,
+        DecidedRemediation::Nothing => return None,
+        DecidedRemediation::NotRecorded => policy?.actions.get(disposition.as_str())?.remediation()?,
+    };
     let message_id = record.message_id.as_deref().filter(|m| !m.trim().is_empty())?;
     let remediation_id = derived_id(decision.event_id, "remediation").to_string();
     let reason =
@@ -503,7 +510,11 @@ async fn react_to(
         warn!("the views hold no such message: nothing to react to");
         return Ok(Report { training: None, remediation: None });
     };
-    let policy = if decision.resolved.outcome == ReclassificationOutcome::Accepted {
+    // Only a decision from before schema 2 needs today's policy: the others carry the
+    // action of theirs.
+    let policy = if decision.resolved.outcome == ReclassificationOutcome::Accepted
+        && decision.resolved.remediation == DecidedRemediation::NotRecorded
+    {
         tenant_policy(js, tenant).await.map_err(|e| ReactError::Retry(e.to_string()))?
     } else {
         None
@@ -711,6 +722,7 @@ mod tests {
                     resolved_by: String::new(),
                     final_disposition: Disposition::None,
                     comment: String::new(),
+                    remediation: DecidedRemediation::Nothing,
                 },
             };
             Decision { event_id: env.event_id, seq: self.events_seq, resolved }
@@ -727,13 +739,25 @@ mod tests {
             }));
         }
 
+        /// A decision as a build before schema 2 wrote it: no action recorded.
         fn resolved(&mut self, id: &str, outcome: ReclassificationOutcome, final_disposition: Disposition) -> Decision {
+            self.resolved_with(id, outcome, final_disposition, DecidedRemediation::NotRecorded)
+        }
+
+        fn resolved_with(
+            &mut self,
+            id: &str,
+            outcome: ReclassificationOutcome,
+            final_disposition: Disposition,
+            remediation: DecidedRemediation,
+        ) -> Decision {
             self.fold(Event::ReclassificationResolved(ReclassificationResolved {
                 submission_id: id.into(),
                 outcome,
                 resolved_by: "ann".into(),
                 final_disposition,
                 comment: String::new(),
+                remediation,
             }))
         }
 
@@ -780,6 +804,27 @@ mod tests {
         let Reaction::Remediate { request, .. } = &reactions.reactions[1] else { unreachable!() };
         assert_eq!(request.message_id, "<m@corp.example>");
         assert_eq!(request.reason, "final disposition MALICIOUS (reclassification s1)");
+    }
+
+    #[test]
+    fn a_decision_requests_the_action_it_carries_whatever_the_policy_says_now() {
+        let mut given = Given::received_and_scored(Disposition::None);
+        given.submitted("s1", Disposition::Malicious);
+        let junk = DecidedRemediation::Act(RemediationAction::MoveToJunk);
+        let decision = given.resolved_with("s1", ReclassificationOutcome::Accepted, Disposition::Malicious, junk);
+        let moved = ["teach phish from 7", "move_to_junk alice@corp.example,bob@corp.example"];
+        assert_eq!(labels(&react(&given.record, &decision, None)), moved, "the policy is gone by now");
+        assert_eq!(labels(&react(&given.record, &decision, Some(&quarantine_malicious()))), moved, "or says otherwise");
+
+        let mut given = Given::received_and_scored(Disposition::None);
+        given.submitted("s1", Disposition::Malicious);
+        let nothing = DecidedRemediation::Nothing;
+        let decision = given.resolved_with("s1", ReclassificationOutcome::Accepted, Disposition::Malicious, nothing);
+        assert_eq!(
+            labels(&react(&given.record, &decision, Some(&quarantine_malicious()))),
+            ["teach phish from 7"],
+            "the policy named no action when it was decided"
+        );
     }
 
     #[test]

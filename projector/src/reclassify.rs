@@ -4,7 +4,7 @@
 //! new state.
 
 use crate::api::{ApiError, SubmitBody};
-use crate::decide::{self, Command, Rejection, ReviewPolicy, SubmissionStatus, decide};
+use crate::decide::{self, Command, DecisionPolicy, Rejection, SubmissionStatus, decide};
 use crate::query;
 use crate::reactor::{self, Reports};
 use crate::store::Store;
@@ -146,14 +146,11 @@ pub async fn submit(
     comment: &str,
 ) -> Result<ReclassificationAnswer, ApiError> {
     // A team's submission is the team's decision, unless the tenant's policy wants a
-    // second analyst for those too.
+    // second analyst for those too; accepted at once, it carries the policy's action.
     let policy = match submission_type {
-        SubmissionType::Team => reactor::tenant_policy(js, &record.tenant)
-            .await
-            .map_err(|e| crate::api::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?,
-        SubmissionType::User => None,
+        SubmissionType::Team => decision_policy(js, &record.tenant).await?,
+        SubmissionType::User => DecisionPolicy::default(),
     };
-    let review = ReviewPolicy { review_team_submissions: policy.as_ref().is_some_and(|p| p.review_team_submissions) };
     let submission_id = ulid::Ulid::new().to_string();
     let command = Command::Submit {
         submission_id: submission_id.clone(),
@@ -162,7 +159,7 @@ pub async fn submit(
         requested_by: requested_by.to_owned(),
         comment: comment.to_owned(),
     };
-    let events = decide(record, &command, &review).map_err(rejected)?;
+    let events = decide(record, &command, &policy).map_err(rejected)?;
     let original = match events.first() {
         Some(Event::ReclassificationSubmitted(s)) => s.original,
         _ => Disposition::None,
@@ -295,6 +292,15 @@ pub fn list(
     Ok(out)
 }
 
+/// The tenant's policy as a decision needs it; when it cannot be read, nothing is decided
+/// (503): neither its review rule nor its action is guessed.
+async fn decision_policy(js: &jetstream::Context, tenant: &str) -> Result<DecisionPolicy, ApiError> {
+    let policy = reactor::tenant_policy(js, tenant)
+        .await
+        .map_err(|e| crate::api::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?;
+    Ok(DecisionPolicy::of(policy.as_ref()))
+}
+
 /// Decides on a submission (accept, reject, withdraw). The answer, as for [`submit`],
 /// shows what the reactor published because of it: for an acceptance the label and the
 /// remediation request, for the withdrawal of an accepted one the label taken back.
@@ -319,7 +325,12 @@ pub async fn resolve(
         resolved_by: resolved_by.to_owned(),
         comment: comment.to_owned(),
     };
-    let events = decide(&record, &command, &ReviewPolicy::default()).map_err(rejected)?;
+    // An acceptance carries the action the tenant's policy names now.
+    let policy = match outcome {
+        ReclassificationOutcome::Accepted => decision_policy(js, tenant).await?,
+        ReclassificationOutcome::Rejected | ReclassificationOutcome::Withdrawn => DecisionPolicy::default(),
+    };
+    let events = decide(&record, &command, &policy).map_err(rejected)?;
     let final_disposition = match events.first() {
         Some(Event::ReclassificationResolved(r)) => r.final_disposition,
         _ => return Err(rejected(Rejection::NotFound(submission_id.to_owned()))),

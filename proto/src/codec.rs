@@ -118,6 +118,9 @@ pub fn decode(bytes: &[u8]) -> Result<(Envelope, Event), DecodeError> {
             Event::ReclassificationSubmitted(body_of::<ReclassificationSubmitted>(body)?)
         }
         (EventType::ReclassificationResolved, 1) => {
+            Event::ReclassificationResolved(body_of::<crate::event::ReclassificationResolvedV1>(body)?.into())
+        }
+        (EventType::ReclassificationResolved, 2) => {
             Event::ReclassificationResolved(body_of::<ReclassificationResolved>(body)?)
         }
         (EventType::RemediationRequested, 1) => {
@@ -261,6 +264,7 @@ mod tests {
                 resolved_by: "analyst@corp.example".into(),
                 final_disposition: Disposition::Spam,
                 comment: String::new(),
+                remediation: DecidedRemediation::Act(RemediationAction::MoveToJunk),
             }),
         )
     }
@@ -440,21 +444,64 @@ mod tests {
         assert_eq!(r.mailboxes, vec!["bob@corp.example".to_owned()]);
     }
 
+    /// A schema-1 ReclassificationResolved (before `remediation`) still reads: the policy of
+    /// its time was not recorded.
+    #[test]
+    fn reclassification_resolved_v1_still_decodes() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/events/reclassification_resolved/v1");
+        let (envelope, event) = decode(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(envelope.schema, 1);
+        let Event::ReclassificationResolved(r) = event else { panic!("{event:?}") };
+        assert_eq!(r.remediation, DecidedRemediation::NotRecorded);
+        assert_eq!((r.outcome, r.final_disposition), (ReclassificationOutcome::Accepted, Disposition::Spam));
+    }
+
     /// Golden fixtures prove that this build still reads what earlier builds wrote. They
-    /// are added (POSTERN_WRITE_GOLDEN=1 writes a missing one), never edited.
+    /// are added (POSTERN_WRITE_GOLDEN=1 writes a missing one), never edited. Every file
+    /// of the folder (`<event type>/v<schema>`) is read, so that a fixture of an old schema
+    /// is read back forever: it decodes as the type and schema it is filed under, into the
+    /// current types, which encode again in the current schema. A fixture of the current
+    /// schema decodes to exactly the sample.
     #[test]
     fn golden_fixtures_still_decode() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/events");
-        for (envelope, event) in every_sample() {
+        let samples = every_sample();
+        for (envelope, event) in &samples {
             let path = dir.join(event.event_type().snake_name()).join(format!("v{}", envelope.schema));
             if !path.exists() && std::env::var_os("POSTERN_WRITE_GOLDEN").is_some() {
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(&path, encode(&envelope, &event)).unwrap();
+                std::fs::write(&path, encode(envelope, event)).unwrap();
             }
-            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("golden fixture {}: {e}", path.display()));
-            let (env2, ev2) = decode(&bytes).unwrap();
-            assert_eq!(env2, envelope, "{}", path.display());
-            assert_eq!(ev2, event, "{}", path.display());
+            assert!(path.exists(), "no golden fixture {} (POSTERN_WRITE_GOLDEN=1 writes it)", path.display());
         }
+        let mut read = 0;
+        for type_dir in std::fs::read_dir(&dir).unwrap() {
+            let type_dir = type_dir.unwrap().path();
+            let type_name = type_dir.file_name().unwrap().to_string_lossy().into_owned();
+            for file in std::fs::read_dir(&type_dir).unwrap() {
+                let path = file.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                let schema: u16 = name
+                    .strip_prefix('v')
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("{}: not named v<schema>", path.display()));
+                let (envelope, event) = decode(&std::fs::read(&path).unwrap())
+                    .unwrap_or_else(|e| panic!("golden fixture {}: {e}", path.display()));
+                assert_eq!(envelope.event_type.snake_name(), type_name, "{}", path.display());
+                assert_eq!(envelope.schema, schema, "{}", path.display());
+                let current = envelope.event_type.current_schema();
+                assert!(schema <= current, "{}: a schema this build does not write", path.display());
+                if schema == current {
+                    let sample = samples.iter().find(|(e, _)| e.event_type == envelope.event_type).unwrap();
+                    assert_eq!((&envelope, &event), (&sample.0, &sample.1), "{}", path.display());
+                } else {
+                    let upcast = Envelope { schema: current, ..envelope };
+                    assert_eq!(decode(&encode(&upcast, &event)).unwrap(), (upcast, event), "{}", path.display());
+                }
+                read += 1;
+            }
+        }
+        assert!(read > samples.len(), "the old schemas' fixtures are read too ({read} files)");
     }
 }

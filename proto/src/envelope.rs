@@ -58,7 +58,7 @@ impl EventType {
             EventType::MessageLabelled => 1,
             EventType::LabelWithdrawn => 1,
             EventType::ReclassificationSubmitted => 1,
-            EventType::ReclassificationResolved => 1,
+            EventType::ReclassificationResolved => 2,
             EventType::RemediationRequested => 2,
             EventType::RemediationCompleted => 1,
             EventType::PolicyChanged => 1,

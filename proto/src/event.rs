@@ -78,6 +78,45 @@ pub struct ReclassificationResolved {
     /// The disposition in force after the resolution (the requested one when accepted).
     pub final_disposition: Disposition,
     pub comment: String,
+    /// What the tenant's policy said to do in the mailboxes when this was decided (schema
+    /// 2), so that a replay reacts as the decision did, whatever the policy says today.
+    pub remediation: DecidedRemediation,
+}
+
+/// The post-delivery action a decision carries, fixed when it was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DecidedRemediation {
+    /// Decided by a build before schema 2: the policy of the time was not recorded (the
+    /// reactor asks the tenant's current policy).
+    NotRecorded,
+    /// Nothing to move: not an acceptance, or the policy names no action for the
+    /// disposition.
+    Nothing,
+    /// Move the message out of every recipient's mailbox so.
+    Act(RemediationAction),
+}
+
+/// Schema 1 of [`ReclassificationResolved`]: before `remediation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReclassificationResolvedV1 {
+    pub submission_id: String,
+    pub outcome: ReclassificationOutcome,
+    pub resolved_by: String,
+    pub final_disposition: Disposition,
+    pub comment: String,
+}
+
+impl From<ReclassificationResolvedV1> for ReclassificationResolved {
+    fn from(v1: ReclassificationResolvedV1) -> Self {
+        ReclassificationResolved {
+            submission_id: v1.submission_id,
+            outcome: v1.outcome,
+            resolved_by: v1.resolved_by,
+            final_disposition: v1.final_disposition,
+            comment: v1.comment,
+            remediation: DecidedRemediation::NotRecorded,
+        }
+    }
 }
 
 /// The post-delivery actions a policy can name.

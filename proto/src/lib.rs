@@ -24,10 +24,10 @@ pub use codec::{decode, encode};
 pub use envelope::{Envelope, EventType};
 pub use error::DecodeError;
 pub use event::{
-    Attribute, Detection, Disposition, DispositionAssigned, Event, HeaderSummary, JournalFormat, LabelWithdrawn,
-    MailBody, MessageLabelled, PolicyChanged, RawMailReceived, ReclassificationOutcome, ReclassificationResolved,
-    ReclassificationSubmitted, RemediationAction, RemediationCompleted, RemediationOutcome, RemediationRequested,
-    SubmissionType, TrainingLabel,
+    Attribute, DecidedRemediation, Detection, Disposition, DispositionAssigned, Event, HeaderSummary, JournalFormat,
+    LabelWithdrawn, MailBody, MessageLabelled, PolicyChanged, RawMailReceived, ReclassificationOutcome,
+    ReclassificationResolved, ReclassificationSubmitted, RemediationAction, RemediationCompleted, RemediationOutcome,
+    RemediationRequested, SubmissionType, TrainingLabel,
 };
 pub use ids::{PosternId, TenantId};
 pub use time::Timestamp;

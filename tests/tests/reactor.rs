@@ -1,6 +1,7 @@
 //! What a reclassification causes is derived from the decision events by the projector's
 //! reactor, on a durable consumer of its own, not by the HTTP handler: a training publish
-//! that fails is retried until the label arrives (across a crash of the projector), and a
+//! that fails is retried until the label arrives (across a crash of the projector), the
+//! remediation requested is the one the policy named when the decision was made, and a
 //! relabel withdraws the first label before the second is taught. Through the real
 //! servers; MAIL_TRAINING is read back with async-nats.
 
@@ -42,6 +43,10 @@ fn training_of(p: &Pipeline, submission_ids: &[&str]) -> Result<Vec<String>> {
 #[test]
 fn a_failed_training_publish_is_retried_until_the_label_arrives_even_across_a_crash() -> Result<()> {
     let mut p = Pipeline::start()?;
+    // The tenant's policy when the decision is made: SPAM goes to the junk folder.
+    let policy = p.dir.path().join("policy.toml");
+    std::fs::write(&policy, "[actions]\nSPAM = \"move_to_junk\"\n")?;
+    p.cli("scorer", &["policy", "set", "--tenant", "default", policy.to_str().context("path")?])?.ok()?;
     let scored = p.send_until("bounce@parcel-notice.example", 0, "NONE", message)?;
     let message_id = scored["message_id"].as_str().context("message id")?.to_owned();
     testkit::eventually(Duration::from_secs(30), "MAIL_TRAINING exists", || {
@@ -58,6 +63,9 @@ fn a_failed_training_publish_is_retried_until_the_label_arrives_even_across_a_cr
     ensure!(answer["training"]["taught"] == false && answer["training"]["pending"] == true, "{answer}");
     let sid = answer["submission_id"].as_str().context("submission id")?.to_owned();
     ensure!(training_of(&p, &[&sid])?.is_empty(), "a full stream took a label");
+    ensure!(answer["remediation"]["pending"] == true, "requested before the label was taught: {answer}");
+    // The policy is gone before the reaction succeeds: the decision still carries its action.
+    p.cli("scorer", &["policy", "delete", "--tenant", "default"])?.ok()?;
 
     // The projector crashes while the reaction is failing; the stream takes messages again;
     // a new projector process resumes the decision from its durable consumer.
@@ -77,6 +85,13 @@ fn a_failed_training_publish_is_retried_until_the_label_arrives_even_across_a_cr
     std::thread::sleep(Duration::from_secs(2));
     ensure!(training_of(&p, &[&sid])? == ["teach spam"], "published twice");
     ensure!(p.projector.log().contains("reactions not published; retrying"), "{}", p.projector.log());
+    let requested = testkit::eventually(Duration::from_secs(30), "the remediation is requested", || {
+        let trace = p.traces(&message_id)?.into_iter().next().context("trace")?;
+        let events = trace["events"].as_array().cloned().unwrap_or_default();
+        Ok(events.into_iter().find(|e| e["event_type"] == "RemediationRequested"))
+    })?;
+    let summary = requested["summary"].as_str().unwrap_or_default();
+    ensure!(summary.starts_with("move_to_junk in 1 mailbox(es)"), "{requested}");
     Ok(())
 }
 

@@ -199,6 +199,7 @@ fn generate(messages: usize, now: u64) -> Generated {
                         disposition
                     },
                     comment: String::new(),
+                    remediation: proto::DecidedRemediation::Nothing,
                 });
                 let r_env =
                     envelope(EventType::ReclassificationResolved, ids::derive_event_id(raw_id, "res"), at + 120_000);

@@ -19,3 +19,23 @@ pub fn training(replicas: usize) -> stream::Config {
         ..Default::default()
     }
 }
+
+/// The stream behind KV bucket `bucket`, as async-nats's `create_key_value` would make it
+/// (that call first asks for the account's limits, whose answer async-nats 0.51 cannot read
+/// from older servers): the last `history` values per key, on `replicas` nodes. Create it,
+/// then open the bucket with `get_key_value(bucket)`.
+pub fn kv_bucket(bucket: &str, description: &str, history: i64, replicas: usize) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.to_owned()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: history,
+        storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        num_replicas: replicas,
+        ..Default::default()
+    }
+}

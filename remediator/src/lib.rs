@@ -138,19 +138,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             kv
         }
         Err(_) => {
-            // As create_key_value would make it (which nats-server 2.9 cannot answer).
-            js.create_stream(jetstream::stream::Config {
-                name: format!("KV_{BUCKET_REMEDIATIONS}"),
-                subjects: vec![format!("$KV.{BUCKET_REMEDIATIONS}.>")],
-                max_messages_per_subject: 1,
-                storage: jetstream::stream::StorageType::File,
-                allow_rollup: true,
-                deny_delete: true,
-                allow_direct: true,
-                discard: jetstream::stream::DiscardPolicy::New,
-                num_replicas: config.replicas,
-                ..Default::default()
-            })
+            js.create_stream(proto::streams::kv_bucket(
+                BUCKET_REMEDIATIONS,
+                "Postern remediators: the outcome per (request, mailbox), so that no copy is moved twice",
+                1,
+                config.replicas,
+            ))
             .await
             .map_err(|e| RunError::Nats(format!("KV {BUCKET_REMEDIATIONS}: {e}")))?;
             js.get_key_value(BUCKET_REMEDIATIONS)

@@ -327,6 +327,9 @@ impl Policies {
     }
 }
 
+/// How many revisions of each tenant's policy the bucket keeps.
+const POLICY_HISTORY: i64 = 16;
+
 /// The policies bucket: opened (its replica count checked), or created on `replicas` nodes.
 pub async fn policies_bucket(
     js: &async_nats::jetstream::Context,
@@ -342,23 +345,12 @@ pub async fn policies_bucket(
         proto::cluster::check_stream_replicas(&stream_name, found, replicas)?;
         return Ok(kv);
     }
-    // The bucket's stream, as async-nats's create_key_value would make it. (That call first
-    // asks for the account's limits, whose answer async-nats 0.51 cannot read from
-    // nats-server 2.9, Debian's.)
-    use async_nats::jetstream::stream;
-    js.create_stream(stream::Config {
-        name: format!("KV_{BUCKET_POLICIES}"),
-        description: Some("Postern: per-tenant scoring policies (JSON)".to_owned()),
-        subjects: vec![format!("$KV.{BUCKET_POLICIES}.>")],
-        max_messages_per_subject: 16,
-        storage: stream::StorageType::File,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        discard: stream::DiscardPolicy::New,
-        num_replicas: replicas,
-        ..Default::default()
-    })
+    js.create_stream(proto::streams::kv_bucket(
+        BUCKET_POLICIES,
+        "Postern: per-tenant scoring policies (JSON)",
+        POLICY_HISTORY,
+        replicas,
+    ))
     .await
     .map_err(|e| SetupError::unavailable(format!("KV bucket {BUCKET_POLICIES}"), e))?;
     js.get_key_value(BUCKET_POLICIES)

@@ -4,14 +4,14 @@
 use crate::error::ConfigError;
 use crate::tenancy::Tenancy;
 use proto::net::Network;
+pub use runtime::config_file::Layered;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 /// Environment variables that override the file, applied after it is read.
-pub const ENV_NATS_URL: &str = "NATS_URL";
+pub use proto::cluster::ENV_NATS_URL;
 pub const ENV_LISTEN: &str = "POSTERN_INGEST_LISTEN";
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,28 +150,16 @@ fn default_shutdown_grace() -> Duration {
 
 impl Default for Config {
     fn default() -> Self {
-        // An empty document takes every default.
-        toml::from_str("").expect("defaults are valid")
+        Self::defaults()
     }
 }
 
-impl Config {
-    /// Reads the file (if given), applies environment overrides and validates.
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut config: Config = runtime::config_file::read(path)?;
-        config.apply_env(|name| std::env::var(name).ok())?;
-        config.validate()?;
-        Ok(config)
-    }
+/// `Config::load(path)`: the file (or every default), the environment, the checks.
+impl Layered for Config {
+    type Error = ConfigError;
 
-    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        if let Some(url) = var(ENV_NATS_URL) {
-            self.nats_url = url;
-        }
-        if let Some(replicas) = var(proto::cluster::ENV_REPLICAS) {
-            self.replicas =
-                proto::cluster::parse_replicas(&replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        }
+    fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        proto::cluster::apply_nats_env(&mut self.nats_url, &mut self.replicas, var)?;
         if let Some(listen) = var(ENV_LISTEN) {
             self.listen = listen
                 .parse()
@@ -180,7 +168,7 @@ impl Config {
         Ok(())
     }
 
-    pub fn validate(&mut self) -> Result<(), ConfigError> {
+    fn validate(&mut self) -> Result<(), ConfigError> {
         if self.journal_addresses.is_empty() && self.journal_patterns.is_empty() {
             return Err(ConfigError::Invalid(
                 "journal_addresses and journal_patterns are empty: no mail could be accepted".into(),
@@ -196,10 +184,7 @@ impl Config {
             normalized.insert(address.trim().to_lowercase(), tenant.clone());
         }
         self.journal_addresses = normalized;
-        proto::cluster::check_replica_count(self.replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        if proto::cluster::server_urls(&self.nats_url).is_empty() {
-            return Err(ConfigError::Invalid("nats_url is empty".into()));
-        }
+        proto::cluster::check_nats_settings(&self.nats_url, self.replicas)?;
         self.tenancy()?;
         self.networks()?;
         self.tls_acceptor()?;
@@ -221,8 +206,10 @@ impl Config {
         }
         Ok(())
     }
+}
 
-    /// The journal address lookup (validated by [`Config::validate`]).
+impl Config {
+    /// The journal address lookup (validated by [`Layered::validate`]).
     pub fn tenancy(&self) -> Result<Tenancy, ConfigError> {
         Tenancy::new(self.journal_addresses.clone(), &self.journal_patterns)
             .map_err(|e| ConfigError::Invalid(e.to_string()))
@@ -267,7 +254,7 @@ mod tests {
     #[test]
     fn env_overrides_apply() {
         let mut c = Config::default();
-        c.apply_env(|k| match k {
+        c.apply_env(&|k| match k {
             ENV_NATS_URL => Some("nats://10.0.0.1:4333".into()),
             ENV_LISTEN => Some("127.0.0.1:2626".into()),
             proto::cluster::ENV_REPLICAS => Some("3".into()),
@@ -277,8 +264,8 @@ mod tests {
         assert_eq!(c.nats_url, "nats://10.0.0.1:4333");
         assert_eq!(c.listen.port(), 2626);
         assert_eq!(c.replicas, 3);
-        assert!(c.apply_env(|k| (k == ENV_LISTEN).then(|| "nonsense".into())).is_err());
-        assert!(c.apply_env(|k| (k == proto::cluster::ENV_REPLICAS).then(|| "three".into())).is_err());
+        assert!(c.apply_env(&|k| (k == ENV_LISTEN).then(|| "nonsense".into())).is_err());
+        assert!(c.apply_env(&|k| (k == proto::cluster::ENV_REPLICAS).then(|| "three".into())).is_err());
         c.replicas = 7;
         assert!(c.validate().unwrap_err().to_string().contains("replicas = 7"));
     }

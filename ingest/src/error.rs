@@ -9,6 +9,8 @@ pub enum ConfigError {
     File(#[from] runtime::config_file::ConfigFileError),
     #[error("invalid config: {0}")]
     Invalid(String),
+    #[error("invalid config: {0}")]
+    Nats(#[from] proto::cluster::NatsSettingsError),
 }
 
 /// Why a message could not be stored. Every variant becomes a 451 to the client, which

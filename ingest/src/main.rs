@@ -1,4 +1,5 @@
 use clap::{Parser, Subcommand};
+use ingest::config::Layered;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

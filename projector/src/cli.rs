@@ -5,6 +5,7 @@
 //! call the library directly. Errors are typed ([`CliError`]); `main.rs` prints them.
 
 use crate::client::{ApiClient, ClientError};
+use crate::config::Layered;
 use crate::query::{Report, SearchPage, Trace, TraceList};
 use crate::reclassify::{ReclassificationAnswer, SubmissionList};
 use clap::Subcommand;

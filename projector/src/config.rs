@@ -2,12 +2,13 @@
 //! overrides.
 
 use crate::error::ConfigError;
+pub use runtime::config_file::Layered;
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-pub const ENV_NATS_URL: &str = "NATS_URL";
+pub use proto::cluster::ENV_NATS_URL;
 pub const ENV_DB_PATH: &str = "POSTERN_PROJECTOR_DB";
 pub const ENV_HTTP_LISTEN: &str = "POSTERN_HTTP_LISTEN";
 pub const ENV_SHARD: &str = "POSTERN_PROJECTOR_SHARD";
@@ -79,22 +80,20 @@ fn default_shutdown_grace() -> Duration {
 
 impl Default for Config {
     fn default() -> Self {
-        toml::from_str("").expect("defaults are valid")
+        Self::defaults()
     }
 }
 
-impl Config {
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut config: Config = runtime::config_file::read(path)?;
-        config.apply_env(|k| std::env::var(k).ok())?;
-        proto::cluster::check_replica_count(config.replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        if proto::cluster::server_urls(&config.nats_url).is_empty() {
-            return Err(ConfigError::Invalid("nats_url is empty".into()));
-        }
-        if config.batch_size == 0 {
+/// `Config::load(path)`: the file (or every default), the environment, the checks.
+impl Layered for Config {
+    type Error = ConfigError;
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        proto::cluster::check_nats_settings(&self.nats_url, self.replicas)?;
+        if self.batch_size == 0 {
             return Err(ConfigError::Invalid("batch_size must be at least 1".into()));
         }
-        for (i, t) in config.tokens.iter().enumerate() {
+        for (i, t) in self.tokens.iter().enumerate() {
             if proto::TenantId::new(&t.tenant).is_err() {
                 return Err(ConfigError::Invalid(format!("tokens[{i}].tenant {:?} is not a tenant name", t.tenant)));
             }
@@ -102,16 +101,11 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("tokens[{i}].sha256 is not 64 hex digits")));
             }
         }
-        Ok(config)
+        Ok(())
     }
 
-    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        if let Some(v) = var(ENV_NATS_URL) {
-            self.nats_url = v;
-        }
-        if let Some(v) = var(proto::cluster::ENV_REPLICAS) {
-            self.replicas = proto::cluster::parse_replicas(&v).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        }
+    fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        proto::cluster::apply_nats_env(&mut self.nats_url, &mut self.replicas, var)?;
         if let Some(v) = var(ENV_SHARD) {
             self.shard = if v.trim().is_empty() || v.trim() == "all" {
                 None
@@ -139,9 +133,9 @@ mod tests {
     fn defaults_and_overrides() {
         let mut c = Config::default();
         assert_eq!(c.http_listen.to_string(), "127.0.0.1:8025");
-        c.apply_env(|k| (k == ENV_DB_PATH).then(|| "/tmp/x".to_owned())).unwrap();
+        c.apply_env(&|k| (k == ENV_DB_PATH).then(|| "/tmp/x".to_owned())).unwrap();
         assert_eq!(c.db_path, PathBuf::from("/tmp/x"));
-        assert!(c.apply_env(|k| (k == ENV_HTTP_LISTEN).then(|| "nope".to_owned())).is_err());
+        assert!(c.apply_env(&|k| (k == ENV_HTTP_LISTEN).then(|| "nope".to_owned())).is_err());
         assert!(toml::from_str::<Config>("db = 'x'").is_err());
     }
 

@@ -9,6 +9,8 @@ pub enum ConfigError {
     File(#[from] runtime::config_file::ConfigFileError),
     #[error("invalid config: {0}")]
     Invalid(String),
+    #[error("invalid config: {0}")]
+    Nats(#[from] proto::cluster::NatsSettingsError),
 }
 
 /// Database problems. Any of these stops folding (nothing is acked past a failed write);

@@ -8,6 +8,9 @@
 
 use thiserror::Error;
 
+/// Environment variable that overrides every component's `nats_url` setting.
+pub const ENV_NATS_URL: &str = "NATS_URL";
+
 /// Environment variable that overrides every component's `replicas` setting.
 pub const ENV_REPLICAS: &str = "POSTERN_NATS_REPLICAS";
 
@@ -40,6 +43,43 @@ pub fn parse_replicas(value: &str) -> Result<usize, ReplicasNotANumber> {
 
 pub fn check_replica_count(replicas: usize) -> Result<usize, ReplicasOutOfRange> {
     if (1..=MAX_REPLICAS).contains(&replicas) { Ok(replicas) } else { Err(ReplicasOutOfRange(replicas)) }
+}
+
+/// The NATS settings every component has (`nats_url`, `replicas`), when they do not hold.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum NatsSettingsError {
+    #[error(transparent)]
+    NotANumber(#[from] ReplicasNotANumber),
+    #[error(transparent)]
+    OutOfRange(#[from] ReplicasOutOfRange),
+    #[error("nats_url is empty")]
+    NoServer,
+}
+
+/// The environment's `NATS_URL` and `POSTERN_NATS_REPLICAS` (read through `var`) over a
+/// component's `nats_url` and `replicas`.
+pub fn apply_nats_env(
+    nats_url: &mut String,
+    replicas: &mut usize,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), NatsSettingsError> {
+    if let Some(url) = var(ENV_NATS_URL) {
+        *nats_url = url;
+    }
+    if let Some(value) = var(ENV_REPLICAS) {
+        *replicas = parse_replicas(&value)?;
+    }
+    Ok(())
+}
+
+/// A component's `nats_url` names at least one server, and `replicas` is a count JetStream
+/// can honour.
+pub fn check_nats_settings(nats_url: &str, replicas: usize) -> Result<(), NatsSettingsError> {
+    check_replica_count(replicas)?;
+    if server_urls(nats_url).is_empty() {
+        return Err(NatsSettingsError::NoServer);
+    }
+    Ok(())
 }
 
 /// A stream (or the stream behind a KV or object store bucket) that already exists with
@@ -99,6 +139,26 @@ mod tests {
         assert_eq!(check_replica_count(3), Ok(3));
         assert_eq!(check_replica_count(0), Err(ReplicasOutOfRange(0)));
         assert!(check_replica_count(6).unwrap_err().to_string().contains("between 1"));
+    }
+
+    #[test]
+    fn the_environment_overrides_the_nats_settings_which_are_then_checked() {
+        let (mut url, mut replicas) = ("nats://127.0.0.1:4222".to_owned(), 1);
+        apply_nats_env(&mut url, &mut replicas, &|_| None).unwrap();
+        assert_eq!((url.as_str(), replicas), ("nats://127.0.0.1:4222", 1));
+        let env = |k: &str| match k {
+            ENV_NATS_URL => Some("nats://10.0.0.1:4333".to_owned()),
+            ENV_REPLICAS => Some("3".to_owned()),
+            _ => None,
+        };
+        apply_nats_env(&mut url, &mut replicas, &env).unwrap();
+        assert_eq!((url.as_str(), replicas), ("nats://10.0.0.1:4333", 3));
+        let bad = apply_nats_env(&mut url, &mut replicas, &|k| (k == ENV_REPLICAS).then(|| "x".to_owned()));
+        assert_eq!(bad, Err(NatsSettingsError::NotANumber(ReplicasNotANumber("x".into()))));
+
+        assert_eq!(check_nats_settings(&url, 3), Ok(()));
+        assert_eq!(check_nats_settings(&url, 9), Err(NatsSettingsError::OutOfRange(ReplicasOutOfRange(9))));
+        assert_eq!(check_nats_settings(" , ", 1).unwrap_err().to_string(), "nats_url is empty");
     }
 
     #[test]

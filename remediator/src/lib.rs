@@ -15,9 +15,9 @@ use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
 use futures::StreamExt;
 use proto::subject::{BUCKET_REMEDIATIONS, CONSUMER_REMEDIATOR, REMEDIATION_SUBJECTS, STREAM_EVENTS};
 use proto::{Envelope, Event, EventType, RemediationCompleted, RemediationOutcome, RemediationRequested, Timestamp};
+pub use runtime::config_file::Layered;
 use serde::Deserialize;
 use std::future::Future;
-use std::path::Path;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -66,27 +66,27 @@ pub enum RunError {
     ConfigFile(#[from] runtime::config_file::ConfigFileError),
     #[error("config {0}")]
     Config(String),
+    #[error("config {0}")]
+    NatsSettings(#[from] proto::cluster::NatsSettingsError),
     #[error("JetStream: {0}")]
     Nats(String),
 }
 
-impl Config {
-    pub fn load(path: &Path) -> Result<Self, RunError> {
-        let mut config: Config = runtime::config_file::read(Some(path))?;
-        if let Ok(url) = std::env::var("NATS_URL") {
-            config.nats_url = url;
-        }
-        if let Ok(v) = std::env::var(proto::cluster::ENV_REPLICAS) {
-            config.replicas = proto::cluster::parse_replicas(&v).map_err(|e| RunError::Config(e.to_string()))?;
-        }
-        proto::cluster::check_replica_count(config.replicas).map_err(|e| RunError::Config(e.to_string()))?;
-        if proto::cluster::server_urls(&config.nats_url).is_empty() {
-            return Err(RunError::Config("nats_url is empty".into()));
-        }
-        if config.max_attempts < 1 {
+/// `Config::load(Some(path))`: the file, the environment (`NATS_URL`,
+/// `POSTERN_NATS_REPLICAS`), the checks. The file is required (`[imap]` has no default).
+impl Layered for Config {
+    type Error = RunError;
+
+    fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), RunError> {
+        Ok(proto::cluster::apply_nats_env(&mut self.nats_url, &mut self.replicas, var)?)
+    }
+
+    fn validate(&mut self) -> Result<(), RunError> {
+        proto::cluster::check_nats_settings(&self.nats_url, self.replicas)?;
+        if self.max_attempts < 1 {
             return Err(RunError::Config("max_attempts must be at least 1".into()));
         }
-        Ok(config)
+        Ok(())
     }
 }
 

@@ -1,4 +1,5 @@
 use clap::Parser;
+use remediator::Layered;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,7 +22,7 @@ struct Cli {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     runtime::init_logging(cli.log_json);
-    let config = match remediator::Config::load(&cli.config) {
+    let config = match remediator::Config::load(Some(&cli.config)) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("remediator: loading configuration: {}", runtime::error_chain(&e));

@@ -2,12 +2,12 @@
 //! overrides.
 
 use crate::error::ConfigError;
+pub use runtime::config_file::Layered;
 use serde::Deserialize;
-use std::path::Path;
 use std::time::Duration;
 
 /// Environment variable that overrides `nats_url`.
-pub const ENV_NATS_URL: &str = "NATS_URL";
+pub use proto::cluster::ENV_NATS_URL;
 /// Environment variable that overrides `dns` (`system` or `offline`).
 pub const ENV_DNS: &str = "POSTERN_DNS";
 
@@ -118,35 +118,30 @@ fn default_shutdown_grace() -> Duration {
 
 impl Default for Config {
     fn default() -> Self {
-        toml::from_str("").expect("defaults are valid")
+        Self::defaults()
     }
 }
 
-impl Config {
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut config: Config = runtime::config_file::read(path)?;
-        if let Ok(url) = std::env::var(ENV_NATS_URL) {
-            config.nats_url = url;
+/// `Config::load(path)`: the file (or every default), the environment, the checks.
+impl Layered for Config {
+    type Error = ConfigError;
+
+    fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        proto::cluster::apply_nats_env(&mut self.nats_url, &mut self.replicas, var)?;
+        if let Some(dir) = var(ENV_SA_RULES) {
+            self.spamassassin_rules = dir.into();
         }
-        if let Ok(replicas) = std::env::var(proto::cluster::ENV_REPLICAS) {
-            config.replicas =
-                proto::cluster::parse_replicas(&replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        }
-        if let Some(dir) = std::env::var_os(ENV_SA_RULES) {
-            config.spamassassin_rules = dir.into();
-        }
-        if let Ok(mode) = std::env::var(ENV_DNS) {
-            config.dns = match mode.as_str() {
+        if let Some(mode) = var(ENV_DNS) {
+            self.dns = match mode.as_str() {
                 "system" => DnsMode::System,
                 "offline" => DnsMode::Offline,
                 other => return Err(ConfigError::Invalid(format!("{ENV_DNS}={other:?}: expected system or offline"))),
             };
         }
-        config.validate()?;
-        Ok(config)
+        Ok(())
     }
 
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&mut self) -> Result<(), ConfigError> {
         if self.concurrency == 0 {
             return Err(ConfigError::Invalid("concurrency must be at least 1".into()));
         }
@@ -158,14 +153,13 @@ impl Config {
                 "failpoints = true is for test builds (with debug assertions); this is a release build".into(),
             ));
         }
-        proto::cluster::check_replica_count(self.replicas).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        if proto::cluster::server_urls(&self.nats_url).is_empty() {
-            return Err(ConfigError::Invalid("nats_url is empty".into()));
-        }
+        proto::cluster::check_nats_settings(&self.nats_url, self.replicas)?;
         self.trusted_relays()?;
         Ok(())
     }
+}
 
+impl Config {
     /// Loads SpamAssassin's rules and the combination model as configured.
     pub fn detection(&self) -> Result<Detection, ConfigError> {
         let spamassassin =
@@ -232,10 +226,29 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.nats_url, "nats://127.0.0.1:4222");
         assert!(toml::from_str::<Config>("concurency = 3").is_err());
-        let c: Config = toml::from_str("concurrency = 0").unwrap();
+        let mut c: Config = toml::from_str("concurrency = 0").unwrap();
         assert!(c.validate().is_err());
         let c: Config = toml::from_str("ack_wait = '45s'").unwrap();
         assert_eq!(c.ack_wait, Duration::from_secs(45));
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let mut c = Config::default();
+        c.apply_env(&|k| match k {
+            ENV_NATS_URL => Some("nats://10.0.0.1:4333".into()),
+            ENV_DNS => Some("offline".into()),
+            ENV_SA_RULES => Some("/srv/rules".into()),
+            proto::cluster::ENV_REPLICAS => Some("3".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!((c.nats_url.as_str(), c.dns, c.replicas), ("nats://10.0.0.1:4333", DnsMode::Offline, 3));
+        assert_eq!(c.spamassassin_rules, std::path::PathBuf::from("/srv/rules"));
+        let e = c.apply_env(&|k| (k == ENV_DNS).then(|| "google".into())).unwrap_err();
+        assert_eq!(e.to_string(), "invalid config: POSTERN_DNS=\"google\": expected system or offline");
+        c.replicas = 7;
+        assert!(c.validate().unwrap_err().to_string().starts_with("invalid config: replicas = 7"));
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub enum ConfigError {
     File(#[from] runtime::config_file::ConfigFileError),
     #[error("invalid config: {0}")]
     Invalid(String),
+    #[error("invalid config: {0}")]
+    Nats(#[from] proto::cluster::NatsSettingsError),
     /// The SpamAssassin rule folder cannot be read.
     #[error(transparent)]
     Rules(#[from] crate::spamassassin::RulesError),

@@ -8,6 +8,7 @@ mod policy;
 mod rules;
 
 use crate::combine::ModelError;
+use crate::config::Layered;
 use crate::error::{ConfigError, DataFileError, ResolverError, RunError, SetupError};
 use crate::eval::EvalError;
 use crate::policy::PolicyError;

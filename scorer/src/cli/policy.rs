@@ -2,6 +2,7 @@
 //! bucket; every change is audited as a PolicyChanged event.
 
 use super::{CliError, PolicyAction, connect, tenant_id};
+use crate::config::Layered;
 use std::path::Path;
 
 /// The audit record of a policy change: a PolicyChanged event on MAIL_EVENTS.

@@ -235,6 +235,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
                 return Ok(());
             }
             self.compact();
+            // The replies to what came before (a message queued, say) go out before waiting
+            // for the rest of the chunk: a client that ends the connection now still has them.
+            self.flush().await?;
             let n = match tokio::time::timeout(self.ctx.data_timeout, read_more(&mut self.io, &mut self.input)).await {
                 Err(_) => return Err(self.timed_out("BDAT").await),
                 Ok(r) => r?,

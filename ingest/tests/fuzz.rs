@@ -15,10 +15,16 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-#[derive(Clone)]
-struct CountingSink;
+/// Stands for JetStream: stores every event, and keeps what an accepted event that does not
+/// decode says (the property fails on any, rather than seeing a 451 it would count as
+/// well-formed).
+#[derive(Clone, Default)]
+struct CheckingSink {
+    stored: Arc<std::sync::Mutex<usize>>,
+    undecodable: Arc<std::sync::Mutex<Vec<String>>>,
+}
 
-impl RawMailSink for CountingSink {
+impl RawMailSink for CheckingSink {
     async fn store(
         &self,
         _s: String,
@@ -26,13 +32,15 @@ impl RawMailSink for CountingSink {
         payload: Vec<u8>,
         _o: Option<(String, Vec<u8>)>,
     ) -> Result<(), PublishError> {
-        // Whatever was accepted must be a decodable event.
-        proto::decode(&payload).map_err(|e| PublishError::Publish(e.to_string()))?;
+        match proto::decode(&payload) {
+            Ok(_) => *self.stored.lock().unwrap() += 1,
+            Err(e) => self.undecodable.lock().unwrap().push(e.to_string()),
+        }
         Ok(())
     }
 }
 
-fn context() -> Arc<ConnectionContext<CountingSink>> {
+fn context(sink: CheckingSink) -> Arc<ConnectionContext<CheckingSink>> {
     Arc::new(ConnectionContext {
         session: Arc::new(SessionConfig {
             hostname: "fuzz.test".into(),
@@ -42,7 +50,7 @@ fn context() -> Arc<ConnectionContext<CountingSink>> {
                 .unwrap(),
             starttls: false,
         }),
-        sink: CountingSink,
+        sink,
         command_timeout: Duration::from_millis(200),
         data_timeout: Duration::from_millis(200),
         shutdown: CancellationToken::new(),
@@ -78,37 +86,92 @@ fn fragment() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// What one session made of `input`: the server's replies, the events stored, and what
+/// an accepted event that did not decode said.
+struct Session {
+    replies: String,
+    stored: usize,
+    undecodable: Vec<String>,
+    hung: Option<&'static str>,
+    panicked: bool,
+}
+
+fn run_session(input: Vec<u8>) -> Session {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let sink = CheckingSink::default();
+        let task = tokio::spawn(serve(server, "127.0.0.1:1".into(), context(sink.clone())));
+        let (mut rd, mut wr) = tokio::io::split(client);
+        let _ = wr.write_all(&input).await;
+        let _ = wr.write_all(b"\r\nQUIT\r\n").await;
+        // End of input: a session still waiting for data or a chunk sees the end of
+        // the stream (the silent-client timeout is tested against the real server).
+        let _ = wr.shutdown().await;
+        let mut out = Vec::new();
+        // Bounded: the server's own timeouts (200 ms) end any stalled session.
+        let read = tokio::time::timeout(Duration::from_secs(10), rd.read_to_end(&mut out)).await;
+        let ended = tokio::time::timeout(Duration::from_secs(10), task).await;
+        let hung = if read.is_err() {
+            Some("the session hung")
+        } else if ended.is_err() {
+            Some("the connection task hung")
+        } else {
+            None
+        };
+        let panicked = matches!(ended, Ok(Err(_)));
+        let stored = *sink.stored.lock().unwrap();
+        let undecodable = sink.undecodable.lock().unwrap().clone();
+        Session { replies: String::from_utf8_lossy(&out).into_owned(), stored, undecodable, hung, panicked }
+    })
+}
+
+/// Messages the server said it queued.
+fn queued(replies: &str) -> usize {
+    replies.lines().filter(|l| l.starts_with("250 2.0.0 OK: queued as ")).count()
+}
+
+#[test]
+fn a_well_formed_session_stores_one_decodable_event_per_message() {
+    let input = b"EHLO fuzz\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<journal@postern.localhost>\r\nDATA\r\n\
+Subject: one\r\n\r\nbody\r\n.\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<journal@postern.localhost>\r\nDATA\r\n\
+Subject: two\r\n\r\nbody\r\n.\r\n"
+        .to_vec();
+    let session = run_session(input);
+    assert_eq!((queued(&session.replies), session.stored), (2, 2), "{}", session.replies);
+    assert!(session.undecodable.is_empty() && session.hung.is_none() && !session.panicked);
+}
+
+/// Found by the property below: the 250 of a message was kept in the output buffer while
+/// the server waited for a BDAT chunk that never came, so the client lost it (and would send
+/// the stored message again).
+#[test]
+fn a_message_queued_before_a_chunk_that_never_comes_keeps_its_reply() {
+    let input = b"EHLO fuzz\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<journal@postern.localhost>\r\nDATA\r\n.\r\n\
+BDAT 99999999999\r\n"
+        .to_vec();
+    let session = run_session(input);
+    assert_eq!((queued(&session.replies), session.stored), (1, 1), "{}", session.replies);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
 
     #[test]
     fn any_client_input_ends_cleanly(fragments in proptest::collection::vec(fragment(), 0..40)) {
-        let input: Vec<u8> = fragments.concat();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let (client, server) = tokio::io::duplex(1 << 20);
-            let task = tokio::spawn(serve(server, "127.0.0.1:1".into(), context()));
-            let (mut rd, mut wr) = tokio::io::split(client);
-            let _ = wr.write_all(&input).await;
-            let _ = wr.write_all(b"\r\nQUIT\r\n").await;
-            // End of input: a session still waiting for data or a chunk sees the end of
-            // the stream (the silent-client timeout is tested against the real server).
-            let _ = wr.shutdown().await;
-            let mut out = Vec::new();
-            // Bounded: the server's own timeouts (200 ms) end any stalled session.
-            let read = tokio::time::timeout(Duration::from_secs(10), rd.read_to_end(&mut out)).await;
-            prop_assert!(read.is_ok(), "the session hung");
-            let ended = tokio::time::timeout(Duration::from_secs(10), task).await;
-            prop_assert!(ended.is_ok(), "the connection task hung");
-            prop_assert!(ended.unwrap().is_ok(), "the connection task panicked");
-            // Every reply line starts with a three-digit code.
-            let text = String::from_utf8_lossy(&out);
-            for line in text.lines() {
-                prop_assert!(line.len() >= 3 && line.as_bytes()[..3].iter().all(u8::is_ascii_digit), "bad reply line {line:?}");
-            }
-            prop_assert!(text.starts_with("220 "));
-            Ok(())
-        })?;
+        let session = run_session(fragments.concat());
+        prop_assert!(session.hung.is_none(), "{:?}", session.hung);
+        prop_assert!(!session.panicked, "the connection task panicked");
+        // Every reply line starts with a three-digit code.
+        let text = &session.replies;
+        for line in text.lines() {
+            prop_assert!(line.len() >= 3 && line.as_bytes()[..3].iter().all(u8::is_ascii_digit), "bad reply line {line:?}");
+        }
+        prop_assert!(text.starts_with("220 "));
+        // Whatever was accepted is a decodable event, and each message queued is one event
+        // stored.
+        prop_assert!(session.undecodable.is_empty(), "accepted events that do not decode: {:?}", session.undecodable);
+        prop_assert_eq!(queued(text), session.stored, "messages queued and events stored differ:\n{}", text);
     }
 
     #[test]

@@ -151,10 +151,19 @@ fn audit(nats_url: &str, http: SocketAddr, dir: &Path, sent: &[Sent], logs: &dyn
 
     // The dead letters: exactly the planted poison, with its reason (the panic; or, when the
     // kills used up its deliveries first, that it was never scored).
-    let letters: Vec<_> = testkit::jetstream::read_stream(nats_url, "MAIL_EVENTS")?
-        .into_iter()
-        .filter(|m| m.subject.starts_with("mail.deadletter."))
-        .collect();
+    // The poison is dead-lettered after its redeliveries (each after a backoff), which may
+    // come after the last ordinary message was folded: it is waited for.
+    let dead_letters = || -> Result<Vec<testkit::jetstream::Stored>> {
+        Ok(testkit::jetstream::read_stream(nats_url, "MAIL_EVENTS")?
+            .into_iter()
+            .filter(|m| m.subject.starts_with("mail.deadletter."))
+            .collect())
+    };
+    testkit::eventually(Duration::from_secs(120), "the poison is dead-lettered", || {
+        Ok((!dead_letters()?.is_empty()).then_some(()))
+    })
+    .with_context(logs)?;
+    let letters = dead_letters()?;
     let poison_id = testkit::pipeline::traces(http, "poison@chaos.example")?
         .first()
         .and_then(|t| t["postern_id"].as_str().map(str::to_owned));

@@ -196,7 +196,7 @@ up: Postern is running$([ "$cluster" = 1 ] && echo " on a three-node cluster, tw
   SMTP   $smtp_listen   journal address journal@postern.localhost (tenant "default")
   API    http://$http_listen/api/v1/health
 Try, from another terminal:
-  swaks --server $smtp_listen --to journal@postern.localhost --header 'Message-ID: <hello@example.com>'
+  swaks --server $smtp_listen --to journal@postern.localhost --header 'Message-Id: <hello@example.com>'
   $bin/projector trace --message-id '<hello@example.com>'
 Ctrl-C stops everything.
 MSG

@@ -176,7 +176,7 @@ impl Layered for Config {
         }
         let mut normalized = BTreeMap::new();
         for (address, tenant) in &self.journal_addresses {
-            proto::TenantId::new(tenant)
+            proto::TenantId::customer(tenant)
                 .map_err(|e| ConfigError::Invalid(format!("journal address {address:?}: {e}")))?;
             if !address.contains('@') {
                 return Err(ConfigError::Invalid(format!("journal address {address:?} has no '@'")));

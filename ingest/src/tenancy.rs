@@ -42,7 +42,7 @@ impl Tenancy {
             return Some(t.clone());
         }
         let (local, domain) = address.rsplit_once('@')?;
-        if self.pattern_domains.iter().any(|d| d == domain) && proto::TenantId::new(local).is_ok() {
+        if self.pattern_domains.iter().any(|d| d == domain) && proto::TenantId::customer(local).is_ok() {
             return Some(local.to_owned());
         }
         None
@@ -64,6 +64,7 @@ mod tests {
         assert_eq!(t.tenant_for("acme-corp@journal.example.com").as_deref(), Some("acme-corp"));
         assert_eq!(t.tenant_for("Acme@Journal.Example.com").as_deref(), Some("acme"));
         assert_eq!(t.tenant_for("bad.name@journal.example.com"), None);
+        assert_eq!(t.tenant_for("_shared@journal.example.com"), None, "a reserved name is no tenant");
         assert_eq!(t.tenant_for("acme@other.example.com"), None);
         assert!(Tenancy::new(BTreeMap::new(), &["x@journal.example.com".into()]).is_err());
         assert!(Tenancy::new(BTreeMap::new(), &["{tenant}@".into()]).is_err());

@@ -81,6 +81,9 @@ fn routes(state: AppState) -> Router {
         .route("/api/v1/reclassifications", post(submit_reclassification).get(list_reclassifications))
         .route("/api/v1/reclassifications/{submission_id}/resolve", post(resolve_reclassification))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed here"))
+        })
         .with_state(state)
 }
 
@@ -167,7 +170,7 @@ impl FromRequestParts<AppState> for Caller {
             .uri
             .query()
             .and_then(|q| url_param(q, "tenant"))
-            .map(|t| TenantId::new(&t).map_err(|e| ApiError::bad_request(format!("tenant: {e}"))))
+            .map(|t| TenantId::customer(&t).map_err(|e| ApiError::bad_request(format!("tenant: {e}"))))
             .transpose()?;
         if state.tokens.is_empty() {
             let tenant = match asked {
@@ -194,7 +197,7 @@ impl FromRequestParts<AppState> for Caller {
             .iter()
             .find(|t| t.sha256.eq_ignore_ascii_case(&hash))
             .ok_or_else(|| unauthorized("unknown token"))?;
-        let tenant = TenantId::new(&entry.tenant).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let tenant = TenantId::customer(&entry.tenant).map_err(|e| ApiError::bad_request(e.to_string()))?;
         // Another tenant's data does not exist for this token.
         if asked.is_some_and(|a| a != tenant) {
             return Err(ApiError::not_found("no such tenant"));
@@ -426,21 +429,22 @@ pub fn search_query(tenant: &str, p: &SearchParamsFields, now: u64) -> Result<Se
         return Err(BadSearch::new("from must be before to"));
     }
     let mut filters = Vec::new();
-    let mut add = |field: Field, v: &Option<String>| -> Result<(), BadSearch> {
+    // Each filter by the parameter's name, as the caller wrote it.
+    let mut add = |field: Field, parameter: &str, v: &Option<String>| -> Result<(), BadSearch> {
         if let Some(v) = v {
             if v.trim().is_empty() {
-                return Err(BadSearch::new(format!("{field:?} is empty")));
+                return Err(BadSearch::new(format!("{parameter} is empty")));
             }
             filters.push((field, v.clone()));
         }
         Ok(())
     };
-    add(Field::AlertId, &p.alert_id)?;
-    add(Field::MessageId, &p.message_id)?;
-    add(Field::Sender, &p.sender)?;
-    add(Field::Recipient, &p.recipient)?;
-    add(Field::SenderDomain, &p.domain)?;
-    add(Field::Action, &p.action)?;
+    add(Field::AlertId, "alert_id", &p.alert_id)?;
+    add(Field::MessageId, "message_id", &p.message_id)?;
+    add(Field::Sender, "sender", &p.sender)?;
+    add(Field::Recipient, "recipient", &p.recipient)?;
+    add(Field::SenderDomain, "domain", &p.domain)?;
+    add(Field::Action, "action", &p.action)?;
     if let Some(d) = &p.disposition {
         let d: Disposition = d.parse().map_err(|e| BadSearch::new(format!("disposition: {e}")))?;
         filters.push((Field::Disposition, d.as_str().to_owned()));

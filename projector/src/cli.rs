@@ -588,7 +588,7 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
             Ok(Outcome::Negative)
         }
         Command::Token { action: TokenAction::New { tenant, name } } => {
-            proto::TenantId::new(&tenant).map_err(|e| CliError::Usage(format!("--tenant: {e}")))?;
+            proto::TenantId::customer(&tenant).map_err(|e| CliError::Usage(format!("--tenant: {e}")))?;
             let mut bytes = [0u8; 32];
             ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
                 .map_err(|_| CliError::NoRandomness)?;

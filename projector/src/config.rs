@@ -94,8 +94,8 @@ impl Layered for Config {
             return Err(ConfigError::Invalid("batch_size must be at least 1".into()));
         }
         for (i, t) in self.tokens.iter().enumerate() {
-            if proto::TenantId::new(&t.tenant).is_err() {
-                return Err(ConfigError::Invalid(format!("tokens[{i}].tenant {:?} is not a tenant name", t.tenant)));
+            if let Err(e) = proto::TenantId::customer(&t.tenant) {
+                return Err(ConfigError::Invalid(format!("tokens[{i}].tenant: {e}")));
             }
             if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(ConfigError::Invalid(format!("tokens[{i}].sha256 is not 64 hex digits")));

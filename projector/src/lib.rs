@@ -130,6 +130,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
                 config.batch_size,
                 config.shard,
                 fold_state.clone(),
+                js.clone(),
             ));
             let stopped = tokio::select! {
                 _ = &mut shutdown => None,
@@ -296,19 +297,37 @@ impl FoldState {
     }
 }
 
+/// Files the dead letters of a committed batch.
+async fn file_dead_letters(js: async_nats::jetstream::Context, letters: Vec<(proto::publish::DeadLetter, Vec<u8>)>) {
+    for (letter, payload) in letters {
+        match letter.publish(&js, &payload, Some(std::time::Duration::from_secs(10))).await {
+            Ok(_) => {
+                tracing::info!(source = %format!("{}/{}", letter.stream, letter.seq), reason = %letter.reason, "dead letter filed")
+            }
+            Err(e) => {
+                tracing::warn!(source = %format!("{}/{}", letter.stream, letter.seq), error = %e, "dead letter not stored")
+            }
+        }
+    }
+}
+
 /// Payload bytes that make a batch full before it has `batch_size` events: raw events
 /// carry messages of up to a megabyte inline, and a batch is held in memory whole.
 pub const BATCH_BYTES: usize = 32 * 1024 * 1024;
 
 /// Folds whatever the followers send, in batches, until every follower is gone. The next
-/// batch is gathered while the previous one is written.
+/// batch is gathered while the previous one is written. The events a batch rejects are
+/// filed as dead letters once it is committed (best effort: one that cannot be stored is
+/// logged; the event stays in its stream, never folded).
 async fn fold_loop(
     store: Arc<Store>,
     mut merge: consumer::Merge,
     batch_size: usize,
     shard: Option<shard::Shard>,
     state: Arc<FoldState>,
+    js: async_nats::jetstream::Context,
 ) -> Result<(), RunError> {
+    let runtime = tokio::runtime::Handle::current();
     let mut writing: Option<tokio::task::JoinHandle<Result<(), RunError>>> = None;
     loop {
         let next = match writing.as_mut() {
@@ -330,10 +349,14 @@ async fn fold_loop(
         let span = info_span!("project", events = batch.len());
         let s = store.clone();
         let state = state.clone();
+        let (js, runtime) = (js.clone(), runtime.clone());
         writing = Some(tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let stats = apply_batch_scoped(&s, &batch, None, shard.as_ref())?;
             state.set_written();
+            if !stats.dead_letters.is_empty() {
+                runtime.spawn(file_dead_letters(js, stats.dead_letters.clone()));
+            }
             tracing::debug!(
                 projector_events_folded_total = stats.folded,
                 projector_events_skipped_total = stats.skipped,

@@ -19,13 +19,17 @@ pub struct StreamEvent {
 }
 
 /// What a batch did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchStats {
     pub folded: usize,
     /// At or below the checkpoint, or an event id already folded.
     pub skipped: usize,
-    /// Could not be decoded: logged and passed over (the checkpoint moves on).
+    /// Could not be decoded, or on a subject other than its type's and tenant's: logged and
+    /// passed over (the checkpoint moves on), never folded.
     pub rejected: usize,
+    /// The rejected events, each as a dead letter with a copy of its payload, for the live
+    /// fold to file.
+    pub dead_letters: Vec<(proto::publish::DeadLetter, Vec<u8>)>,
 }
 
 /// Folds `events` (in stream order per stream) and commits them with the checkpoints.
@@ -68,11 +72,21 @@ pub fn apply_batch_scoped(
             stats.skipped += 1;
             continue;
         }
+        let reject = |stats: &mut BatchStats, reason: String| {
+            error!(stream = event.stream, seq = event.seq, subject = %event.subject, %reason, "event not folded");
+            stats.rejected += 1;
+            let letter = proto::publish::DeadLetter {
+                stream: event.stream.to_owned(),
+                seq: event.seq,
+                subject: event.subject.clone(),
+                reason,
+            };
+            stats.dead_letters.push((letter, event.payload.to_vec()));
+        };
         let (envelope, decoded) = match proto::decode(&event.payload) {
             Ok(pair) => pair,
             Err(e) => {
-                error!(stream = event.stream, seq = event.seq, error = %e, "undecodable event passed over");
-                stats.rejected += 1;
+                reject(&mut stats, format!("undecodable event: {e}"));
                 continue;
             }
         };
@@ -83,6 +97,11 @@ pub fn apply_batch_scoped(
         let tenant = envelope.tenant.as_str();
         if shard.is_some_and(|s| !s.holds(tenant)) {
             stats.skipped += 1;
+            continue;
+        }
+        // A tenant's views hold only what was published on that tenant's subjects.
+        if let Err(crossed) = proto::subject::check_subject(&event.subject, &envelope) {
+            reject(&mut stats, crossed.to_string());
             continue;
         }
         if let proto::Event::PolicyChanged(change) = &decoded {

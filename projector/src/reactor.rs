@@ -394,6 +394,12 @@ pub async fn run(
                     continue;
                 }
             };
+            if let Err(crossed) = proto::subject::check_subject(&message.subject, &envelope) {
+                // Not a decision of the tenant it names: the fold dead-letters it too.
+                error!(seq, reason = %crossed, "nothing to react to");
+                message.ack().await.ok();
+                continue;
+            }
             let Event::ReclassificationResolved(resolved) = event else {
                 message.ack().await.ok();
                 continue;

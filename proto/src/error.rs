@@ -32,6 +32,9 @@ pub enum IdError {
     /// Tenant names become NATS subject tokens and key prefixes, so they are restricted.
     #[error("invalid tenant {0:?}: use 1-63 characters of a-z, 0-9, '-' and '_'")]
     InvalidTenant(String),
+    /// Names starting with `_` are Postern's own scopes (`_shared`), never a customer's.
+    #[error("tenant {0:?} is reserved: names starting with '_' are Postern's own (the shared training scope)")]
+    ReservedTenant(String),
     /// Postern ids are 15 characters of base62.
     #[error("invalid Postern id {0:?}: expected 15 characters of 0-9, A-Z, a-z")]
     InvalidPosternId(String),

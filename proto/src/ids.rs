@@ -22,6 +22,20 @@ impl TenantId {
         if ok { Ok(TenantId(name.to_owned())) } else { Err(IdError::InvalidTenant(name.to_owned())) }
     }
 
+    /// A customer's tenant, as configuration, journal patterns and the API name one: a
+    /// name starting with `_` is reserved (the shared training scope `_shared`) and refused.
+    pub fn customer(name: &str) -> Result<Self, IdError> {
+        if name.starts_with('_') {
+            return Err(IdError::ReservedTenant(name.to_owned()));
+        }
+        Self::new(name)
+    }
+
+    /// A reserved name (`_shared`): a scope of Postern's own, never a customer's tenant.
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with('_')
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -169,6 +183,16 @@ mod tests {
         for bad in ["", "Acme", "a.b", "a*", "a>", "a b", "é", &"x".repeat(64)] {
             assert!(TenantId::new(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn names_starting_with_an_underscore_are_postern_s_own() {
+        let shared = TenantId::new(crate::subject::TRAINING_SHARED_SCOPE).unwrap();
+        assert!(shared.is_reserved());
+        assert_eq!(TenantId::customer("_shared"), Err(IdError::ReservedTenant("_shared".into())));
+        assert!(TenantId::customer("_anything").unwrap_err().to_string().contains("reserved"));
+        assert!(!TenantId::customer("acme_eu").unwrap().is_reserved());
+        assert!(TenantId::customer("Acme").is_err());
     }
 
     #[test]

@@ -111,3 +111,64 @@ impl PendingAck {
         self.ack.await.map_err(|e| PublishError::of(&subject, e))
     }
 }
+
+/// A copy of an input a consumer cannot act on, with why: published on
+/// `mail.deadletter.<tenant>` (the tenant its subject names, else `unknown`) with the reason
+/// and the source (`STREAM/seq`) as headers, and `deadletter-STREAM-seq` as `Nats-Msg-Id`
+/// so that consumers that each reject the same input store one copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub stream: String,
+    pub seq: u64,
+    /// The subject the input was published on.
+    pub subject: String,
+    pub reason: String,
+}
+
+impl DeadLetter {
+    /// Its subject.
+    pub fn subject(&self) -> String {
+        crate::subject::dead_letter_subject(crate::subject::tenant_of(&self.subject).as_ref())
+    }
+
+    /// Its headers: the id, the reason, the source.
+    pub fn headers(&self) -> HeaderMap {
+        use crate::subject::{HEADER_DEAD_LETTER_REASON, HEADER_DEAD_LETTER_SOURCE};
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER_MSG_ID, format!("deadletter-{}-{}", self.stream, self.seq).as_str());
+        headers.insert(HEADER_DEAD_LETTER_REASON, self.reason.as_str());
+        headers.insert(HEADER_DEAD_LETTER_SOURCE, format!("{}/{}", self.stream, self.seq).as_str());
+        headers
+    }
+
+    /// Publishes it with a copy of the input's `payload` and waits for the PubAck.
+    pub async fn publish(
+        &self,
+        js: &jetstream::Context,
+        payload: &[u8],
+        within: Option<Duration>,
+    ) -> Result<PublishAck, PublishError> {
+        publish_bytes(js, self.subject(), self.headers(), payload.to_vec(), within).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_letter_goes_to_its_tenant_with_its_reason_and_source() {
+        let letter = DeadLetter {
+            stream: "MAIL_EVENTS".into(),
+            seq: 42,
+            subject: "mail.disposition.acme".into(),
+            reason: "undecodable".into(),
+        };
+        assert_eq!(letter.subject(), "mail.deadletter.acme");
+        let headers = letter.headers();
+        assert_eq!(headers.get(HEADER_MSG_ID).map(|v| v.as_str()), Some("deadletter-MAIL_EVENTS-42"));
+        assert_eq!(headers.get(crate::subject::HEADER_DEAD_LETTER_SOURCE).map(|v| v.as_str()), Some("MAIL_EVENTS/42"));
+        let stray = DeadLetter { subject: "mail.raw.Bad Tenant".into(), ..letter };
+        assert_eq!(stray.subject(), "mail.deadletter.unknown");
+    }
+}

@@ -1,6 +1,6 @@
 //! JetStream stream names, subjects, consumer names and buckets.
 
-use crate::envelope::EventType;
+use crate::envelope::{Envelope, EventType};
 use crate::ids::TenantId;
 
 /// Raw mail, one event per accepted copy: `mail.raw.<tenant>`.
@@ -73,6 +73,43 @@ pub fn subject_for(event_type: EventType, tenant: &TenantId) -> String {
     }
 }
 
+/// An event on a subject other than the one its type and tenant give: a tenant's wall would
+/// be crossed (a publisher allowed on `mail.disposition.default` writing into acme's views),
+/// so every consumer dead-letters it instead of acting on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {event_type} of tenant {tenant} published on {subject} (it belongs on {expected}): not acted on")]
+pub struct SubjectMismatch {
+    pub subject: String,
+    pub expected: String,
+    pub event_type: &'static str,
+    pub tenant: String,
+}
+
+/// Whether `subject` is the one the event's type and tenant give ([`subject_for`]): the
+/// tenant of an event is the one its subject names, and an envelope naming another is
+/// refused.
+pub fn check_subject(subject: &str, envelope: &Envelope) -> Result<(), SubjectMismatch> {
+    let expected = subject_for(envelope.event_type, &envelope.tenant);
+    if subject == expected {
+        return Ok(());
+    }
+    Err(SubjectMismatch {
+        subject: subject.to_owned(),
+        expected,
+        event_type: envelope.event_type.name(),
+        tenant: envelope.tenant.to_string(),
+    })
+}
+
+/// The tenant (or training scope) a `mail.<kind>.<tenant>` subject names, when it is one.
+pub fn tenant_of(subject: &str) -> Option<TenantId> {
+    let mut tokens = subject.split('.');
+    match (tokens.next(), tokens.next(), tokens.next(), tokens.next()) {
+        (Some("mail"), Some(_), Some(tenant), None) => TenantId::new(tenant).ok(),
+        _ => None,
+    }
+}
+
 /// Where a consumer puts an input it cannot process (after max deliveries or when the
 /// input cannot be decoded). `tenant` is `unknown` when the input could not be read.
 pub fn dead_letter_subject(tenant: Option<&TenantId>) -> String {
@@ -102,5 +139,32 @@ mod tests {
         assert!(EVENT_SUBJECTS.contains(&"mail.deadletter.>"));
         assert!(is_dead_letter("mail.deadletter.acme"));
         assert!(!is_dead_letter("mail.disposition.acme"));
+    }
+
+    #[test]
+    fn an_event_belongs_on_the_subject_of_its_type_and_tenant() {
+        let acme = TenantId::new("acme").unwrap();
+        let envelope = Envelope {
+            event_id: ulid::Ulid::from_parts(1, 1),
+            event_type: EventType::DispositionAssigned,
+            schema: 1,
+            tenant: acme.clone(),
+            postern_id: crate::PosternId::from_message_id(&acme, "<a@example.com>"),
+            causation_id: None,
+            occurred_at: crate::Timestamp(1),
+            producer: "test".into(),
+        };
+        assert_eq!(check_subject("mail.disposition.acme", &envelope), Ok(()));
+        let crossed = check_subject("mail.disposition.default", &envelope).unwrap_err();
+        assert_eq!(
+            crossed.to_string(),
+            "a DispositionAssigned of tenant acme published on mail.disposition.default (it belongs on \
+             mail.disposition.acme): not acted on"
+        );
+        assert!(check_subject("mail.raw.acme", &envelope).is_err(), "the type's subject, too");
+        assert_eq!(tenant_of("mail.raw.acme"), Some(acme));
+        assert_eq!(tenant_of("mail.raw.Not-A-Tenant"), None);
+        assert_eq!(tenant_of("mail.raw.acme.more"), None);
+        assert_eq!(tenant_of("other.raw.acme"), None);
     }
 }

@@ -183,31 +183,36 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             }
         };
         let attempt = message.info().map(|i| i.delivered).unwrap_or(1);
-        let (envelope, request) = match proto::decode(&message.payload) {
-            Ok((envelope, Event::RemediationRequested(r))) => (envelope, r),
+        let rejected = match proto::decode(&message.payload) {
+            Ok((envelope, _)) if let Err(crossed) = proto::subject::check_subject(&message.subject, &envelope) => {
+                crossed.to_string()
+            }
+            Ok((envelope, Event::RemediationRequested(r))) => {
+                handle_request(&js, &done, &adapter, &config, &message, attempt, &envelope, &r).await;
+                continue;
+            }
             // Completions share the subjects; nothing to do.
             Ok(_) => {
                 let _ = message.ack().await;
                 continue;
             }
-            Err(e) => {
-                warn!(error = %e, "undecodable remediation event; terminated");
-                let _ = message.ack_with(AckKind::Term).await;
-                continue;
-            }
+            Err(e) => format!("undecodable remediation event: {e}"),
         };
-        let last_attempt = attempt >= config.max_attempts;
-        match handle(&js, &done, &adapter, &envelope, &request, last_attempt).await {
-            Ok(true) => {
-                let _ = message.ack().await;
-            }
-            Ok(false) => {
-                let delay = backoff(&config, attempt);
-                info!(remediation = %request.remediation_id, attempt, ?delay, "temporary failure; retrying later");
-                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+        // Nothing is moved for it: filed as a dead letter, then terminated (kept for
+        // redelivery while the dead letter cannot be stored).
+        warn!(reason = %rejected, "remediation event not acted on; dead-lettering it");
+        let letter = proto::publish::DeadLetter {
+            stream: STREAM_EVENTS.to_owned(),
+            seq: message.info().map(|i| i.stream_sequence).unwrap_or(0),
+            subject: message.subject.to_string(),
+            reason: rejected,
+        };
+        match letter.publish(&js, &message.payload, Some(Duration::from_secs(10))).await {
+            Ok(_) => {
+                let _ = message.ack_with(AckKind::Term).await;
             }
             Err(e) => {
-                warn!(remediation = %request.remediation_id, error = %e, "could not record an outcome; redelivered later");
+                warn!(error = %e, "the dead letter was not stored; the event is redelivered later");
                 let _ = message.ack_with(AckKind::Nak(Some(backoff(&config, attempt)))).await;
             }
         }
@@ -215,6 +220,36 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     client.drain().await.ok();
     info!("remediator stopped");
     Ok(())
+}
+
+/// Carries out one request and acknowledges it: done, or redelivered after a backoff when a
+/// mailbox failed for now or an outcome could not be recorded.
+#[allow(clippy::too_many_arguments)]
+async fn handle_request(
+    js: &jetstream::Context,
+    done: &kv::Store,
+    adapter: &impl MailboxAdapter,
+    config: &Config,
+    message: &jetstream::Message,
+    attempt: i64,
+    envelope: &Envelope,
+    request: &RemediationRequested,
+) {
+    let last_attempt = attempt >= config.max_attempts;
+    match handle(js, done, adapter, envelope, request, last_attempt).await {
+        Ok(true) => {
+            let _ = message.ack().await;
+        }
+        Ok(false) => {
+            let delay = backoff(config, attempt);
+            info!(remediation = %request.remediation_id, attempt, ?delay, "temporary failure; retrying later");
+            let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+        }
+        Err(e) => {
+            warn!(remediation = %request.remediation_id, error = %e, "could not record an outcome; redelivered later");
+            let _ = message.ack_with(AckKind::Nak(Some(backoff(config, attempt)))).await;
+        }
+    }
 }
 
 /// An outcome could not be recorded: the request is redelivered later.

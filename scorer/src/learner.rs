@@ -182,7 +182,7 @@ pub async fn follow(
     let mut folded = 0u64;
     while folded < last {
         match tokio::time::timeout(Duration::from_secs(30), messages.next()).await {
-            Ok(Some(Ok(message))) => folded = fold_one(&learner, bodies.as_ref(), message).await,
+            Ok(Some(Ok(message))) => folded = fold_one(js, &learner, bodies.as_ref(), message).await,
             Ok(Some(Err(e))) => warn!(error = %e, "reading {STREAM_TRAINING}; retrying"),
             Ok(None) => return Err(SetupError::unavailable(STREAM_TRAINING, "the consumer ended")),
             Err(_) => {
@@ -195,11 +195,12 @@ pub async fn follow(
     }
     let examples = learner.read().unwrap_or_else(PoisonError::into_inner).examples();
     info!(events = last, examples, elapsed_ms = started.elapsed().as_millis() as u64, "training events folded");
+    let js = js.clone();
     Ok(tokio::spawn(async move {
         while let Some(next) = messages.next().await {
             match next {
                 Ok(message) => {
-                    fold_one(&learner, bodies.as_ref(), message).await;
+                    fold_one(&js, &learner, bodies.as_ref(), message).await;
                 }
                 Err(e) => warn!(error = %e, "reading {STREAM_TRAINING}"),
             }
@@ -207,8 +208,11 @@ pub async fn follow(
     }))
 }
 
-/// Folds one message of MAIL_TRAINING; returns its stream sequence.
+/// Folds one message of MAIL_TRAINING; returns its stream sequence. An event whose
+/// envelope names another scope than its subject is not folded but dead-lettered (every
+/// scorer's learner files the same dead letter id, which JetStream stores once).
 async fn fold_one(
+    js: &jetstream::Context,
     learner: &SharedLearner,
     bodies: Option<&jetstream::object_store::ObjectStore>,
     message: jetstream::Message,
@@ -216,6 +220,9 @@ async fn fold_one(
     let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
     let scope = message.subject.as_str().strip_prefix("mail.training.").unwrap_or("").to_owned();
     match proto::decode(&message.payload) {
+        Ok((envelope, _)) if let Err(crossed) = proto::subject::check_subject(&message.subject, &envelope) => {
+            dead_letter(js, &message, sequence, crossed.to_string()).await;
+        }
         Ok((_, event)) => {
             let body = match &event {
                 Event::MessageLabelled(MessageLabelled { body: MailBody::Inline(bytes), .. }) => Some(bytes.clone()),
@@ -234,9 +241,24 @@ async fn fold_one(
                 }
             }
         }
-        Err(e) => warn!(sequence, error = %e, "training event not readable; skipped"),
+        Err(e) => dead_letter(js, &message, sequence, format!("undecodable training event: {e}")).await,
     }
     sequence
+}
+
+/// Files a training event the learner does not fold as a dead letter (best effort: the
+/// event stays in MAIL_TRAINING either way, and is never folded).
+async fn dead_letter(js: &jetstream::Context, message: &jetstream::Message, sequence: u64, reason: String) {
+    error!(sequence, subject = %message.subject, %reason, "training event not folded; dead-lettering it");
+    let letter = proto::publish::DeadLetter {
+        stream: STREAM_TRAINING.to_owned(),
+        seq: sequence,
+        subject: message.subject.to_string(),
+        reason,
+    };
+    if let Err(e) = letter.publish(js, &message.payload, Some(Duration::from_secs(5))).await {
+        warn!(sequence, error = %e, "the dead letter was not stored");
+    }
 }
 
 async fn fetch(bodies: Option<&jetstream::object_store::ObjectStore>, key: &str) -> Option<Vec<u8>> {

@@ -7,7 +7,6 @@ use crate::auth::{Authenticator, Delivery, Network, TxtRecords};
 use crate::config::{Config, DnsMode};
 use crate::error::{Outcome, RunError, SetupError};
 use crate::score::{ScoringPanicked, try_score};
-use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use futures::StreamExt;
 use proto::publish::PublishError;
@@ -219,6 +218,9 @@ impl Worker {
                     self.config.max_deliver
                 )),
                 Err(e) => Outcome::Reject(format!("undecodable raw event: {e}")),
+                Ok((envelope, _)) if let Err(crossed) = subject::check_subject(&message.subject, &envelope) => {
+                    Outcome::Reject(crossed.to_string())
+                }
                 Ok((envelope, Event::RawMailReceived(raw))) => {
                     self.score_and_publish(&message, envelope, raw, delivered).await
                 }
@@ -416,19 +418,14 @@ impl Worker {
         stream_seq: u64,
         reason: &str,
     ) -> Result<(), PublishError> {
-        let tenant = message.subject.as_str().strip_prefix("mail.raw.").and_then(|t| proto::TenantId::new(t).ok());
-        let mut headers = HeaderMap::new();
-        headers.insert(subject::HEADER_MSG_ID, format!("deadletter-{STREAM_RAW}-{stream_seq}").as_str());
-        headers.insert(subject::HEADER_DEAD_LETTER_REASON, reason);
-        headers.insert(subject::HEADER_DEAD_LETTER_SOURCE, format!("{STREAM_RAW}/{stream_seq}").as_str());
-        let subject = subject::dead_letter_subject(tenant.as_ref());
+        let letter = proto::publish::DeadLetter {
+            stream: STREAM_RAW.to_owned(),
+            seq: stream_seq,
+            subject: message.subject.to_string(),
+            reason: reason.to_owned(),
+        };
         let within = Some(self.config.publish_timeout);
-        patiently(message, || async {
-            proto::publish::publish_bytes(&self.js, subject.clone(), headers.clone(), message.payload.to_vec(), within)
-                .await
-                .map(|_| ())
-        })
-        .await
+        patiently(message, || async { letter.publish(&self.js, &message.payload, within).await.map(|_| ()) }).await
     }
 }
 

@@ -86,6 +86,10 @@ fn ingest_and_the_remediator_name_the_file_and_the_cause() -> Result<()> {
     let (r, _) = offline("ingest", &["-c", &path("ingest.toml")])?;
     fails_with(&r, 2, "ingest: loading configuration: cannot parse config ", &["ingest.toml"])?;
 
+    std::fs::write(path("reserved.toml"), "[journal_addresses]\n\"journal@corp.example\" = \"_shared\"\n")?;
+    let (r, _) = offline("ingest", &["-c", &path("reserved.toml")])?;
+    fails_with(&r, 2, "ingest: loading configuration: invalid config: journal address ", &["\"_shared\" is reserved"])?;
+
     let (r, _) = offline("remediator", &["-c", &path("missing.toml")])?;
     fails_with(&r, 2, "remediator: loading configuration: cannot read config ", &["missing.toml", "No such file"])?;
     Ok(())

@@ -165,6 +165,43 @@ fn remediate(with_move: bool) -> Result<()> {
         "{failed}"
     );
 
+    // A request to delete carol's copy of message 2, under tenant acme but on default's subject
+    // (as a process allowed to publish there could): the remediator moves nothing and files
+    // it as a dead letter.
+    let tenant = proto::TenantId::new("acme")?;
+    let forged_envelope = proto::Envelope {
+        event_id: ulid::Ulid::new(),
+        event_type: proto::EventType::RemediationRequested,
+        schema: proto::EventType::RemediationRequested.current_schema(),
+        postern_id: proto::PosternId::from_message_id(&tenant, "remediate-2@vendor.example"),
+        tenant,
+        causation_id: None,
+        occurred_at: proto::Timestamp::now(),
+        producer: "intruder/1".into(),
+    };
+    let forged = proto::Event::RemediationRequested(proto::RemediationRequested {
+        remediation_id: "forged-1".into(),
+        message_id: "<remediate-2@vendor.example>".into(),
+        action: proto::RemediationAction::HardDelete,
+        mailboxes: vec!["carol@corp.example".into()],
+        reason: "forged".into(),
+    });
+    let id = forged_envelope.event_id.to_string();
+    let payload = proto::encode(&forged_envelope, &forged);
+    let before = folder_of(&dovecot, "carol@corp.example", 2)?;
+    testkit::jetstream::publish(&p.nats.url(), "mail.remediation.default", &[("Nats-Msg-Id", &id)], &payload)?;
+    testkit::eventually(Duration::from_secs(30), "the remediator passes over the forged request", || {
+        Ok(remediator.log().contains("remediation event not acted on").then_some(()))
+    })
+    .with_context(|| remediator.log())?;
+    ensure!(remediator.log().contains("published on mail.remediation.default"), "{}", remediator.log());
+    ensure!(folder_of(&dovecot, "carol@corp.example", 2)? == before, "carol's copy was touched: {before:?} before");
+    let dead = testkit::jetstream::read_stream(&p.nats.url(), "MAIL_EVENTS")?
+        .into_iter()
+        .filter(|m| m.subject == "mail.deadletter.default" && m.payload == payload)
+        .count();
+    ensure!(dead == 1, "{dead} dead letters of the forged request");
+
     // A tenant that wants a second analyst for team submissions too.
     std::fs::write(&policy, "review_team_submissions = true\n[actions]\nMALICIOUS = \"quarantine\"\n")?;
     cli(&p, "scorer", &["policy", "set", "--tenant", "default", policy.to_str().unwrap()])?;

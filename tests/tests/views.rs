@@ -173,6 +173,13 @@ fn investigation_reports_reclassification_and_rebuild() -> Result<()> {
         let body = answer.json()?;
         ensure!(answer.status == 400 && body["error"]["code"] == "bad_request", "{bad}: {} {body}", answer.status);
     }
+    // The reason names the parameter as the caller wrote it, not a type of ours.
+    let answer = request(p.http, "GET", "/api/v1/search?domain=%20", None, None)?;
+    ensure!(answer.json()?["error"]["message"] == "domain is empty", "{}", answer.json()?);
+    // A method a route does not take: 405, JSON too.
+    let answer = request(p.http, "DELETE", "/api/v1/search", None, None)?;
+    let body = answer.json()?;
+    ensure!(answer.status == 405 && body["error"]["code"] == "method_not_allowed", "{} {body}", answer.status);
 
     // Reclassification through the CLI.
     let out = ok(&cli(

@@ -366,7 +366,10 @@ pub(super) async fn train(
     tenant: Option<&str>,
     withdraw: bool,
 ) -> Result<(), CliError> {
-    let scope = super::tenant_id(tenant.unwrap_or(proto::subject::TRAINING_SHARED_SCOPE))?;
+    let scope = match tenant {
+        Some(tenant) => super::tenant_id(tenant)?,
+        None => proto::TenantId::new(proto::subject::TRAINING_SHARED_SCOPE).map_err(CliError::Tenant)?,
+    };
     let (_, files) = labelled("--corpus", corpus, labels)?;
     let client = connect(config, "postern-scorer-train").await?;
     let js = async_nats::jetstream::new(client.clone());

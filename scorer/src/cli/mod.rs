@@ -368,7 +368,7 @@ async fn connect(config: &crate::config::Config, name: &str) -> Result<async_nat
         .map_err(|source| CliError::Nats { url: config.nats_url.clone(), source })
 }
 
-/// The tenant a `--tenant` names.
+/// The tenant a `--tenant` names (a customer's: a reserved name such as `_shared` is refused).
 fn tenant_id(name: &str) -> Result<proto::TenantId, CliError> {
-    proto::TenantId::new(name).map_err(CliError::Tenant)
+    proto::TenantId::customer(name).map_err(CliError::Tenant)
 }

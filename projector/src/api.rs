@@ -154,12 +154,56 @@ pub fn token_hash(token: &str) -> String {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The configured token whose hash is the presented token's. Every entry is compared, each
+/// in constant time over the 32 bytes of the digest, so the answer's timing says nothing of
+/// how close a guess came.
+fn find_token<'a>(tokens: &'a [crate::config::TokenEntry], presented: &str) -> Option<&'a crate::config::TokenEntry> {
+    let digest = ring::digest::digest(&ring::digest::SHA256, presented.as_bytes());
+    let mut found = None;
+    for entry in tokens {
+        let Some(stored) = hex_digest(&entry.sha256) else { continue };
+        if bool::from(subtle::ConstantTimeEq::ct_eq(&stored[..], digest.as_ref())) && found.is_none() {
+            found = Some(entry);
+        }
+    }
+    found
+}
+
+/// The 32 bytes of a SHA-256 written as 64 hex digits (checked at start-up).
+fn hex_digest(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// Who is asking: the tenant their token (or, on an open API, `tenant=`) names.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub tenant: TenantId,
     /// The token's name, when a token was used.
     pub name: Option<String>,
+}
+
+impl Caller {
+    /// Who asks, for the record (`requested_by`, `resolved_by`): the token's name, never what
+    /// the request says (a `claimed` name that differs is a 400); on an open API, the claimed
+    /// name, else `api`.
+    fn who(&self, field: &str, claimed: Option<&str>) -> Result<String, ApiError> {
+        match (&self.name, claimed) {
+            (Some(name), Some(claimed)) if claimed != name => Err(ApiError::bad_request(format!(
+                "{field}: it is the token's name ({name}), not something a request can set"
+            ))),
+            (Some(name), _) => Ok(name.clone()),
+            (None, claimed) => Ok(claimed.unwrap_or("api").to_owned()),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -191,19 +235,15 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| unauthorized("a bearer token is required"))?;
-        let hash = token_hash(token.trim());
-        let entry = state
-            .tokens
-            .iter()
-            .find(|t| t.sha256.eq_ignore_ascii_case(&hash))
-            .ok_or_else(|| unauthorized("unknown token"))?;
+        let entry = find_token(&state.tokens, token.trim()).ok_or_else(|| unauthorized("unknown token"))?;
         let tenant = TenantId::customer(&entry.tenant).map_err(|e| ApiError::bad_request(e.to_string()))?;
         // Another tenant's data does not exist for this token.
         if asked.is_some_and(|a| a != tenant) {
             return Err(ApiError::not_found("no such tenant"));
         }
         held_here(state, &tenant)?;
-        Ok(Caller { tenant, name: (!entry.name.is_empty()).then(|| entry.name.clone()) })
+        let name = if entry.name.is_empty() { format!("a token of {tenant}") } else { entry.name.clone() };
+        Ok(Caller { tenant, name: Some(name) })
     }
 }
 
@@ -591,7 +631,7 @@ async fn submit_reclassification(
         other => return Err(ApiError::bad_request(format!("type: {other:?} is not team or user"))),
     };
     let record = crate::reclassify::find_message(&*state.store.get()?, caller.tenant.as_str(), &b)?;
-    let requested_by = b.requested_by.clone().or(caller.name.clone()).unwrap_or_else(|| "api".to_owned());
+    let requested_by = caller.who("requested_by", b.requested_by.as_deref())?;
     let outcome = crate::reclassify::submit(
         js,
         &*state.store.get()?,
@@ -657,7 +697,7 @@ async fn resolve_reclassification(
         "withdraw" => proto::ReclassificationOutcome::Withdrawn,
         other => return Err(ApiError::bad_request(format!("outcome: {other:?} is not accept, reject or withdraw"))),
     };
-    let resolved_by = b.resolved_by.clone().or(caller.name.clone()).unwrap_or_else(|| "api".to_owned());
+    let resolved_by = caller.who("resolved_by", b.resolved_by.as_deref())?;
     let answer = crate::reclassify::resolve(
         js,
         &*state.store.get()?,
@@ -683,6 +723,22 @@ mod tests {
     #[test]
     fn token_hashes_are_sha256_hex() {
         assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn a_token_is_found_by_its_hash_whatever_the_hex_case() {
+        let entry = |tenant: &str, token: &str| crate::config::TokenEntry {
+            tenant: tenant.into(),
+            sha256: token_hash(token),
+            name: tenant.into(),
+        };
+        let mut tokens = vec![entry("acme", "pst_acme"), entry("other", "pst_other")];
+        assert_eq!(find_token(&tokens, "pst_other").map(|t| t.tenant.as_str()), Some("other"));
+        assert!(find_token(&tokens, "pst_nobody").is_none());
+        tokens[0].sha256 = tokens[0].sha256.to_uppercase();
+        assert_eq!(find_token(&tokens, "pst_acme").map(|t| t.tenant.as_str()), Some("acme"));
+        assert_eq!(hex_digest("zz"), None);
+        assert_eq!(hex_digest(&"0g".repeat(32)), None);
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub struct Config {
     #[serde(default)]
     pub shard: Option<crate::shard::Shard>,
     /// API bearer tokens, stored as SHA-256 hashes (`projector token new` makes one). With
-    /// none, the API is open (for a local install on loopback) and takes `tenant=`.
+    /// none, the API is open (for a local install on loopback) and takes `tenant=`; the
+    /// projector refuses to start with none when `http_listen` is not a loopback address.
     #[serde(default)]
     pub tokens: Vec<TokenEntry>,
 }
@@ -90,6 +91,14 @@ impl Layered for Config {
 
     fn validate(&mut self) -> Result<(), ConfigError> {
         proto::cluster::check_nats_settings(&self.nats_url, self.replicas)?;
+        // An API without tokens is open to whoever reaches it: a local convenience only.
+        if self.tokens.is_empty() && !self.http_listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "http_listen {} is not a loopback address and no tokens are configured: the API would be open to \
+                 the network (make one with `projector token new --tenant T`, or listen on 127.0.0.1)",
+                self.http_listen
+            )));
+        }
         if self.batch_size == 0 {
             return Err(ConfigError::Invalid("batch_size must be at least 1".into()));
         }
@@ -137,6 +146,20 @@ mod tests {
         assert_eq!(c.db_path, PathBuf::from("/tmp/x"));
         assert!(c.apply_env(&|k| (k == ENV_HTTP_LISTEN).then(|| "nope".to_owned())).is_err());
         assert!(toml::from_str::<Config>("db = 'x'").is_err());
+    }
+
+    #[test]
+    fn an_open_api_listens_on_loopback_only() {
+        let mut c: Config = toml::from_str("http_listen = '0.0.0.0:8025'").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("not a loopback address and no tokens"), "{e}");
+        let mut c: Config = toml::from_str("http_listen = '[::1]:8025'").unwrap();
+        assert!(c.validate().is_ok());
+        let token = format!("tokens = [{{ tenant = 'acme', sha256 = '{}' }}]\n", "a".repeat(64));
+        let mut c: Config = toml::from_str(&format!("http_listen = '0.0.0.0:8025'\n{token}")).unwrap();
+        assert!(c.validate().is_ok(), "with tokens it may listen anywhere");
+        let mut c: Config = toml::from_str("tokens = [{ tenant = '_shared', sha256 = '' }]").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("reserved"));
     }
 
     #[test]

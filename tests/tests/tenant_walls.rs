@@ -184,3 +184,84 @@ fn an_event_on_another_tenant_s_subject_is_dead_lettered_and_never_acted_on() ->
     ensure!(scorer_log.contains("training event not folded"), "the learner did not say it passed over the lesson");
     Ok(())
 }
+
+/// Bad input of three kinds (garbage, a schema this build does not know, a truncated event)
+/// on every subject a consumer reads (raw mail; dispositions, reclassifications and
+/// remediations on MAIL_EVENTS; training): each is one dead letter with its reason, and
+/// every consumer goes on: mail is scored and folded, and a reclassification is decided and
+/// reacted to (its label taught through MAIL_TRAINING).
+#[test]
+fn bad_input_on_every_subject_is_dead_lettered_and_every_consumer_goes_on() -> Result<()> {
+    let p = Pipeline::start()?;
+    let url = p.nats.url();
+    p.send_until("bounce@vendor.example", 0, "NONE", message)?;
+    let valid = {
+        let e = envelope(EventType::DispositionAssigned, "default", "<valid@vendor.example>", 9);
+        proto::encode(
+            &e,
+            &Event::DispositionAssigned(DispositionAssigned {
+                disposition: Disposition::None,
+                attributes: vec![],
+                detections: vec![],
+                rules_version: "r".into(),
+                alert_id: "a".into(),
+                postern_id: e.postern_id.clone(),
+                headers: HeaderSummary::default(),
+            }),
+        )
+    };
+    // The schema number is the byte after the magic, the envelope version, the 16-byte id
+    // and the one-byte type code.
+    let mut unknown_schema = valid.clone();
+    unknown_schema[4 + 1 + 16 + 1] = 99;
+    let truncated = valid[..valid.len() / 2].to_vec();
+    let kinds: [(&str, Vec<u8>, &str); 3] = [
+        ("garbage", b"\x00\xffnot an event at all".to_vec(), "undecodable"),
+        ("schema", unknown_schema, "unknown schema version 99"),
+        ("truncated", truncated, "undecodable"),
+    ];
+    let subjects = [
+        ("MAIL_RAW", "mail.raw.default"),
+        ("MAIL_EVENTS", "mail.disposition.default"),
+        ("MAIL_EVENTS", "mail.reclassification.default"),
+        ("MAIL_EVENTS", "mail.remediation.default"),
+        ("MAIL_TRAINING", "mail.training.default"),
+    ];
+    let mut planted = Vec::new();
+    for (stream, subject) in subjects {
+        for (kind, payload, says) in &kinds {
+            let id = format!("bad-{subject}-{kind}");
+            let seq = publish(&url, subject, &[("Nats-Msg-Id", id.as_str())], payload)?;
+            planted.push((format!("{stream}/{seq}"), subject, *says));
+        }
+    }
+
+    // Every consumer goes on: mail is scored; a reclassification is decided and its label
+    // taught (the reactor publishes it to MAIL_TRAINING).
+    let scored = p.send_until("bounce@vendor.example", 100, "NONE", message)?;
+    let message_id = scored["message_id"].as_str().context("message id")?;
+    let args = ["reclassify", "--message-id", message_id, "--disposition", "SPAM", "--type", "team", "--json"];
+    let answer = p.cli("projector", &args)?.json()?;
+    ensure!(answer["status"] == "ACCEPTED" && answer["training"]["taught"] == true, "{answer}");
+
+    let letters = testkit::eventually(Duration::from_secs(30), "fifteen dead letters", || {
+        let letters: Vec<Stored> = read_stream(&url, "MAIL_EVENTS")?
+            .into_iter()
+            .filter(|m| m.subject.starts_with("mail.deadletter."))
+            .collect();
+        Ok((letters.len() >= planted.len()).then_some(letters))
+    })
+    .with_context(|| p.logs())?;
+    for (from, subject, says) in &planted {
+        let found: Vec<&Stored> = letters.iter().filter(|l| &source(l) == from).collect();
+        ensure!(found.len() == 1, "{subject} ({from}): {} dead letters", found.len());
+        ensure!(found[0].subject == "mail.deadletter.default", "{from} filed under {}", found[0].subject);
+        ensure!(reason(found[0]).contains(says), "{subject} ({from}): {}", reason(found[0]));
+    }
+    ensure!(letters.len() == planted.len(), "{} dead letters for {} planted", letters.len(), planted.len());
+    let mut p = p;
+    for (name, service) in [("ingest", &mut p.ingest), ("scorer", &mut p.scorer), ("projector", &mut p.projector)] {
+        ensure!(service.is_running(), "{name} stopped:\n{}", service.log());
+    }
+    Ok(())
+}

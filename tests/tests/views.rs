@@ -452,6 +452,11 @@ fn tokens_scope_every_request_to_their_tenant() -> Result<()> {
     let body = serde_json::json!({"postern_id": id, "disposition": "SPAM", "type": "team"});
     let answer = request(p.http, "POST", "/api/v1/reclassifications", theirs, Some(&body))?;
     ensure!(answer.status == 404, "another tenant cannot reclassify: {}", answer.status);
+    // Who asks is the token's name: a request cannot say it is someone else.
+    let posing = serde_json::json!({"postern_id": id, "disposition": "SPAM", "type": "team", "requested_by": "ceo"});
+    let answer = request(p.http, "POST", "/api/v1/reclassifications", mine, Some(&posing))?;
+    let refusal = answer.json()?;
+    ensure!(answer.status == 400 && refusal["error"]["message"].to_string().contains("token's name"), "{refusal}");
     let answer = request(p.http, "POST", "/api/v1/reclassifications", mine, Some(&body))?;
     ensure!(answer.status == 201, "{}", String::from_utf8_lossy(&answer.body));
     ensure!(answer.json()?["status"] == "ACCEPTED");

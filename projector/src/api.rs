@@ -5,7 +5,7 @@
 //! are simply not found (404). Without tokens (a local install) the API is open and
 //! takes `tenant=` (default `default`).
 
-use crate::config::TokenEntry;
+use crate::config::{Role, TokenEntry};
 use crate::query::{self, SearchQuery, Trace};
 use crate::store::schema::search::Field;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -70,6 +70,66 @@ pub fn router(state: AppState) -> Router {
     }
 }
 
+/// Who may call a route: anyone (`/health`), or a token of at least this role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    AtLeast(Role),
+}
+
+/// Every route the API serves, with the least role that may call it. The router refuses a
+/// route that is not listed here (403: fail closed), so a route added without its entry is
+/// noticed the day it is added; `tests/tests/api_roles.rs` walks this list with every kind of
+/// caller. Accepting or rejecting a reclassification needs `admin` besides (checked by its
+/// handler: withdrawing needs only `analyst`).
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/api/v1/health", Access::Public),
+    ("GET", "/api/v1/messages", Access::AtLeast(Role::Viewer)),
+    ("GET", "/api/v1/messages/{postern_id}", Access::AtLeast(Role::Viewer)),
+    ("GET", "/api/v1/messages/{postern_id}/raw", Access::AtLeast(Role::Analyst)),
+    ("GET", "/api/v1/search", Access::AtLeast(Role::Viewer)),
+    ("GET", "/api/v1/reports/daily", Access::AtLeast(Role::Viewer)),
+    ("GET", "/api/v1/reclassifications", Access::AtLeast(Role::Viewer)),
+    ("POST", "/api/v1/reclassifications", Access::AtLeast(Role::Analyst)),
+    ("POST", "/api/v1/reclassifications/{submission_id}/resolve", Access::AtLeast(Role::Analyst)),
+];
+
+/// The access a matched route has in [`ROUTES`]; None for one that is not listed.
+pub fn access_of(method: &str, route: &str) -> Option<Access> {
+    ROUTES.iter().find(|(m, r, _)| *m == method && *r == route).map(|(_, _, access)| *access)
+}
+
+/// Runs after routing: the caller of a listed route is identified (once; the handler reads
+/// it from the request) and refused below the route's role; an unlisted route is refused.
+async fn authorize(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_owned());
+    let access = route.as_deref().and_then(|r| access_of(request.method().as_str(), r));
+    let needed = match access {
+        Some(Access::Public) => return next.run(request).await,
+        Some(Access::AtLeast(role)) => role,
+        None => {
+            let what = format!("{} {}", request.method(), route.as_deref().unwrap_or("?"));
+            tracing::error!(route = %what, "a route with no access rule was called: refused");
+            return ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{what} has no access rule"))
+                .into_response();
+        }
+    };
+    let (mut parts, body) = request.into_parts();
+    let caller = match Caller::identify(&mut parts, &state).await {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = caller.may(needed) {
+        return e.into_response();
+    }
+    parts.extensions.insert(caller);
+    next.run(axum::extract::Request::from_parts(parts, body)).await
+}
+
 fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
@@ -80,6 +140,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/v1/reports/daily", get(daily_report))
         .route("/api/v1/reclassifications", post(submit_reclassification).get(list_reclassifications))
         .route("/api/v1/reclassifications/{submission_id}/resolve", post(resolve_reclassification))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), authorize))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed here"))
@@ -189,9 +250,23 @@ pub struct Caller {
     pub tenant: TenantId,
     /// The token's name, when a token was used.
     pub name: Option<String>,
+    /// The token's role; on an open API (no tokens: a local install), `admin`.
+    pub role: Role,
 }
 
 impl Caller {
+    /// 403 below `needed`.
+    pub fn may(&self, needed: Role) -> Result<(), ApiError> {
+        if self.role >= needed {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this needs the {} role; the token has {}", needed.as_str(), self.role.as_str()),
+        ))
+    }
+
     /// Who asks, for the record (`requested_by`, `resolved_by`): the token's name, never what
     /// the request says (a `claimed` name that differs is a 400); on an open API, the claimed
     /// name, else `api`.
@@ -209,7 +284,19 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// The caller [`authorize`] identified; identified here when a route runs without it.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Caller>() {
+            Some(caller) => Ok(caller.clone()),
+            None => Caller::identify(parts, state).await,
+        }
+    }
+}
+
+impl Caller {
+    /// Who the request comes from: its token's tenant, name and role (401 without a known
+    /// token when tokens are configured; 404 when it asks for another tenant).
+    async fn identify(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let asked = parts
             .uri
             .query()
@@ -222,7 +309,7 @@ impl FromRequestParts<AppState> for Caller {
                 None => TenantId::new("default").expect("a valid name"),
             };
             held_here(state, &tenant)?;
-            return Ok(Caller { tenant, name: None });
+            return Ok(Caller { tenant, name: None, role: Role::Admin });
         }
         let unauthorized = |m: &str| {
             let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
@@ -243,7 +330,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         held_here(state, &tenant)?;
         let name = if entry.name.is_empty() { format!("a token of {tenant}") } else { entry.name.clone() };
-        Ok(Caller { tenant, name: Some(name) })
+        Ok(Caller { tenant, name: Some(name), role: entry.role })
     }
 }
 
@@ -697,6 +784,10 @@ async fn resolve_reclassification(
         "withdraw" => proto::ReclassificationOutcome::Withdrawn,
         other => return Err(ApiError::bad_request(format!("outcome: {other:?} is not accept, reject or withdraw"))),
     };
+    // Deciding on a submission is an admin's; withdrawing one, an analyst's.
+    if outcome != proto::ReclassificationOutcome::Withdrawn {
+        caller.may(Role::Admin)?;
+    }
     let resolved_by = caller.who("resolved_by", b.resolved_by.as_deref())?;
     let answer = crate::reclassify::resolve(
         js,
@@ -705,7 +796,7 @@ async fn resolve_reclassification(
         caller.tenant.as_str(),
         &submission_id,
         outcome,
-        &resolved_by,
+        crate::reclassify::Decider { name: &resolved_by, known: caller.name.is_some() },
         &b.comment,
     )
     .await?;
@@ -731,6 +822,7 @@ mod tests {
             tenant: tenant.into(),
             sha256: token_hash(token),
             name: tenant.into(),
+            role: Role::Viewer,
         };
         let mut tokens = vec![entry("acme", "pst_acme"), entry("other", "pst_other")];
         assert_eq!(find_token(&tokens, "pst_other").map(|t| t.tenant.as_str()), Some("other"));
@@ -739,6 +831,20 @@ mod tests {
         assert_eq!(find_token(&tokens, "pst_acme").map(|t| t.tenant.as_str()), Some("acme"));
         assert_eq!(hex_digest("zz"), None);
         assert_eq!(hex_digest(&"0g".repeat(32)), None);
+    }
+
+    #[test]
+    fn every_route_has_one_access_rule_and_roles_are_ordered() {
+        for (i, (method, route, _)) in ROUTES.iter().enumerate() {
+            assert_eq!(ROUTES.iter().filter(|(m, r, _)| m == method && r == route).count(), 1, "{method} {route}");
+            assert_eq!(access_of(method, route), Some(ROUTES[i].2));
+        }
+        assert_eq!(access_of("DELETE", "/api/v1/search"), None);
+        assert!(Role::Viewer < Role::Analyst && Role::Analyst < Role::Admin);
+        let caller = |role| Caller { tenant: TenantId::new("acme").unwrap(), name: None, role };
+        assert!(caller(Role::Analyst).may(Role::Viewer).is_ok());
+        assert!(caller(Role::Analyst).may(Role::Analyst).is_ok());
+        assert_eq!(caller(Role::Analyst).may(Role::Admin).unwrap_err().status, StatusCode::FORBIDDEN);
     }
 
     #[test]

@@ -236,6 +236,10 @@ pub enum TokenAction {
         /// Who holds it.
         #[arg(long, default_value = "")]
         name: String,
+        /// What its holder may do: viewer (read), analyst (also raw mail, submit and
+        /// withdraw reclassifications), admin (also accept and reject them).
+        #[arg(long, value_enum, default_value = "viewer")]
+        role: crate::config::Role,
     },
 }
 
@@ -587,7 +591,7 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
             }
             Ok(Outcome::Negative)
         }
-        Command::Token { action: TokenAction::New { tenant, name } } => {
+        Command::Token { action: TokenAction::New { tenant, name, role } } => {
             proto::TenantId::customer(&tenant).map_err(|e| CliError::Usage(format!("--tenant: {e}")))?;
             let mut bytes = [0u8; 32];
             ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
@@ -597,8 +601,9 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
             println!("token (shown once; give it to {}): {token}", if name.is_empty() { "its holder" } else { &name });
             println!("add to the projector config's tokens list:");
             println!(
-                "  {{ tenant = \"{tenant}\", sha256 = \"{}\", name = \"{name}\" }}",
-                crate::api::token_hash(&token)
+                "  {{ tenant = \"{tenant}\", sha256 = \"{}\", name = \"{name}\", role = \"{}\" }}",
+                crate::api::token_hash(&token),
+                role.as_str()
             );
             Ok(Outcome::Done)
         }

@@ -49,15 +49,39 @@ pub struct Config {
     pub tokens: Vec<TokenEntry>,
 }
 
-/// One API token: the tenant it reads, and the SHA-256 (hex) of the token.
+/// One API token: the tenant it reads, what its holder may do, and the SHA-256 (hex) of the
+/// token.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenEntry {
     pub tenant: String,
     pub sha256: String,
-    /// Who holds it (logs and `requested_by` defaults).
+    /// Who holds it: `requested_by` and `resolved_by` of what it asks.
     #[serde(default)]
     pub name: String,
+    /// `viewer` (search, traces, reports, the reclassification queue), `analyst` (also raw
+    /// mail, submitting and withdrawing reclassifications) or `admin` (also accepting and
+    /// rejecting them). Required: a token's reach is never guessed.
+    pub role: Role,
+}
+
+/// What a token's holder may do; each role may do what the ones before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Analyst,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+        }
+    }
 }
 
 fn default_nats_url() -> String {
@@ -155,10 +179,10 @@ mod tests {
         assert!(e.contains("not a loopback address and no tokens"), "{e}");
         let mut c: Config = toml::from_str("http_listen = '[::1]:8025'").unwrap();
         assert!(c.validate().is_ok());
-        let token = format!("tokens = [{{ tenant = 'acme', sha256 = '{}' }}]\n", "a".repeat(64));
+        let token = format!("tokens = [{{ tenant = 'acme', sha256 = '{}', role = 'viewer' }}]\n", "a".repeat(64));
         let mut c: Config = toml::from_str(&format!("http_listen = '0.0.0.0:8025'\n{token}")).unwrap();
         assert!(c.validate().is_ok(), "with tokens it may listen anywhere");
-        let mut c: Config = toml::from_str("tokens = [{ tenant = '_shared', sha256 = '' }]").unwrap();
+        let mut c: Config = toml::from_str("tokens = [{ tenant = '_shared', sha256 = '', role = 'admin' }]").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("reserved"));
     }
 

@@ -24,6 +24,9 @@ pub struct DecisionPolicy {
     pub review_team_submissions: bool,
     /// The post-delivery action for each final disposition the policy acts on.
     pub remediation: BTreeMap<Disposition, RemediationAction>,
+    /// Who asks is known (a token's name, not what a request says): a submission that
+    /// awaits a decision cannot be accepted or rejected by who submitted it.
+    pub four_eyes: bool,
 }
 
 impl DecisionPolicy {
@@ -31,6 +34,7 @@ impl DecisionPolicy {
     pub fn of(policy: Option<&TenantPolicy>) -> Self {
         let Some(policy) = policy else { return DecisionPolicy::default() };
         DecisionPolicy {
+            four_eyes: false,
             review_team_submissions: policy.review_team_submissions,
             remediation: Disposition::ALL
                 .into_iter()
@@ -84,6 +88,9 @@ pub enum Rejection {
     /// The message's state does not allow it (already so, a duplicate pending, decided).
     #[error("{0}")]
     Conflict(String),
+    /// Who asks may not do this (deciding on their own submission).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// The events a command causes on a message, in order, or why it causes none.
@@ -148,6 +155,14 @@ pub fn decide(record: &MessageRecord, command: &Command, policy: &DecisionPolicy
                     "submission {submission_id} is {}; it cannot be {}",
                     current.as_str(),
                     outcome.as_str()
+                )));
+            }
+            if policy.four_eyes
+                && *outcome != ReclassificationOutcome::Withdrawn
+                && submission.requested_by == *resolved_by
+            {
+                return Err(Rejection::Forbidden(format!(
+                    "submission {submission_id} was asked by {resolved_by}: someone else decides on it"
                 )));
             }
             // The disposition in force once this decision is folded.
@@ -264,8 +279,33 @@ mod tests {
             .collect()
     }
 
-    const NO_REVIEW: DecisionPolicy = DecisionPolicy { review_team_submissions: false, remediation: BTreeMap::new() };
-    const REVIEW: DecisionPolicy = DecisionPolicy { review_team_submissions: true, remediation: BTreeMap::new() };
+    const NO_REVIEW: DecisionPolicy =
+        DecisionPolicy { review_team_submissions: false, remediation: BTreeMap::new(), four_eyes: false };
+    const REVIEW: DecisionPolicy =
+        DecisionPolicy { review_team_submissions: true, remediation: BTreeMap::new(), four_eyes: false };
+
+    #[test]
+    fn with_known_names_a_submitter_cannot_decide_on_their_own_submission() {
+        let mut record = scored(Disposition::None);
+        submitted(&mut record, "s-1", SubmissionType::User, Disposition::Spam);
+        let four_eyes = DecisionPolicy { four_eyes: true, ..NO_REVIEW };
+        let by = |who: &str, outcome| Command::Resolve {
+            submission_id: "s-1".into(),
+            outcome,
+            resolved_by: who.into(),
+            comment: String::new(),
+        };
+        for outcome in [ReclassificationOutcome::Accepted, ReclassificationOutcome::Rejected] {
+            let e = decide(&record, &by("alice", outcome), &four_eyes).unwrap_err();
+            assert!(matches!(&e, Rejection::Forbidden(m) if m.contains("asked by alice")), "{e:?}");
+            assert!(decide(&record, &by("bob", outcome), &four_eyes).is_ok());
+            assert!(decide(&record, &by("alice", outcome), &NO_REVIEW).is_ok(), "names not known: not checked");
+        }
+        assert!(
+            decide(&record, &by("alice", ReclassificationOutcome::Withdrawn), &four_eyes).is_ok(),
+            "withdrawing is hers"
+        );
+    }
 
     fn remediations(events: &[Event]) -> Vec<DecidedRemediation> {
         events

@@ -103,6 +103,7 @@ pub fn rejected(rejection: Rejection) -> ApiError {
         Rejection::Ambiguous { .. } => crate::api::error(StatusCode::BAD_REQUEST, "ambiguous", message),
         Rejection::Invalid(_) => crate::api::error(StatusCode::BAD_REQUEST, "bad_request", message),
         Rejection::Conflict(_) => crate::api::error(StatusCode::CONFLICT, "conflict", message),
+        Rejection::Forbidden(_) => crate::api::error(StatusCode::FORBIDDEN, "forbidden", message),
     }
 }
 
@@ -301,6 +302,15 @@ async fn decision_policy(js: &jetstream::Context, tenant: &str) -> Result<Decisi
     Ok(DecisionPolicy::of(policy.as_ref()))
 }
 
+/// Who decides, as the API knows them.
+#[derive(Debug, Clone, Copy)]
+pub struct Decider<'a> {
+    pub name: &'a str,
+    /// The name is a token's (known), not what a request said: who submitted may then not
+    /// decide on their own submission.
+    pub known: bool,
+}
+
 /// Decides on a submission (accept, reject, withdraw). The answer, as for [`submit`],
 /// shows what the reactor published because of it: for an acceptance the label and the
 /// remediation request, for the withdrawal of an accepted one the label taken back.
@@ -312,9 +322,10 @@ pub async fn resolve(
     tenant: &str,
     submission_id: &str,
     outcome: ReclassificationOutcome,
-    resolved_by: &str,
+    decider: Decider<'_>,
     comment: &str,
 ) -> Result<ReclassificationAnswer, ApiError> {
+    let resolved_by = decider.name;
     let not_found = || rejected(Rejection::NotFound(submission_id.to_owned()));
     let id = first_by_field(store, tenant, Field::Submission, submission_id)?.ok_or_else(not_found)?;
     let record = query::by_postern_id(store, tenant, &id)?.ok_or_else(not_found)?;
@@ -326,10 +337,11 @@ pub async fn resolve(
         comment: comment.to_owned(),
     };
     // An acceptance carries the action the tenant's policy names now.
-    let policy = match outcome {
+    let mut policy = match outcome {
         ReclassificationOutcome::Accepted => decision_policy(js, tenant).await?,
         ReclassificationOutcome::Rejected | ReclassificationOutcome::Withdrawn => DecisionPolicy::default(),
     };
+    policy.four_eyes = decider.known;
     let events = decide(&record, &command, &policy).map_err(rejected)?;
     let final_disposition = match events.first() {
         Some(Event::ReclassificationResolved(r)) => r.final_disposition,
@@ -383,6 +395,7 @@ mod tests {
             ),
             (Rejection::Invalid("postern_id: bad".into()), StatusCode::BAD_REQUEST, "bad_request", "postern_id: bad"),
             (Rejection::Conflict("already SPAM".into()), StatusCode::CONFLICT, "conflict", "already SPAM"),
+            (Rejection::Forbidden("asked by ann".into()), StatusCode::FORBIDDEN, "forbidden", "asked by ann"),
         ];
         for (rejection, status, code, message) in cases {
             let (got, body) = answer(rejection).await;

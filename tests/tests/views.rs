@@ -411,7 +411,7 @@ fn tokens_scope_every_request_to_their_tenant() -> Result<()> {
         tokens
             .iter()
             .map(|(t, tok)| format!(
-                "{{ tenant = \"{t}\", sha256 = \"{}\", name = \"{t}-analyst\" }}",
+                "{{ tenant = \"{t}\", sha256 = \"{}\", name = \"{t}-analyst\", role = \"analyst\" }}",
                 projector::api::token_hash(tok)
             ))
             .collect::<Vec<_>>()

@@ -1,0 +1,152 @@
+//! Every route of the API (the projector's own list, `projector::api::ROUTES`, which the
+//! router enforces and refuses any route missing from) called by every kind of caller: no
+//! token, an unknown token, another tenant's admin, and a viewer, an analyst and an admin of
+//! the tenant. Each answer is checked (401 without a known token, 403 below the route's role,
+//! 404 for the other tenant's ids, else what the route does), and no answer to the other
+//! tenant carries this tenant's message. An analyst cannot accept a submission; an admin
+//! can, but not one of their own. Through the real servers.
+
+use anyhow::{Context, Result, ensure};
+use projector::api::{Access, ROUTES};
+use projector::config::Role;
+use std::time::Duration;
+use testkit::http::{encode, request};
+use testkit::pipeline::Pipeline;
+use testkit::smtp::{Outgoing, send_with_smtplib};
+
+const SUBJECT: &str = "Quarterly numbers for the board";
+
+fn message() -> Vec<u8> {
+    format!(
+        "From: CFO <cfo@corp.example>\r\nTo: board@corp.example\r\nSubject: {SUBJECT}\r\n\
+Message-ID: <roles-1@corp.example>\r\nDate: Thu, 03 Dec 2026 09:00:00 +0000\r\n\r\nThe numbers are attached.\r\n"
+    )
+    .into_bytes()
+}
+
+/// A caller: its token, and what it is.
+struct Who {
+    name: &'static str,
+    token: Option<&'static str>,
+    /// The tenant's role, or None: no token, an unknown one, or another tenant's.
+    role: Option<Role>,
+    other_tenant: bool,
+}
+
+#[test]
+fn every_route_answers_every_caller_as_its_role_allows() -> Result<()> {
+    let tokens = [
+        ("default", "viewer", "pst_roles_viewer"),
+        ("default", "analyst", "pst_roles_analyst"),
+        ("default", "admin", "pst_roles_admin"),
+        ("other", "admin", "pst_roles_other_admin"),
+    ];
+    let config = format!(
+        "tokens = [{}]\n",
+        tokens
+            .iter()
+            .map(|(tenant, role, token)| format!(
+                "{{ tenant = \"{tenant}\", sha256 = \"{}\", name = \"{tenant}-{role}\", role = \"{role}\" }}",
+                projector::api::token_hash(token)
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let p = Pipeline::start_configured("", &config)?;
+    let o = send_with_smtplib(p.smtp, &[Outgoing::to_journal("cfo@corp.example", message())])?;
+    ensure!(o[0].code == 250, "{o:?}");
+    let admin = Some("pst_roles_admin");
+    let id = testkit::eventually(Duration::from_secs(30), "the message is folded", || {
+        let path = format!("/api/v1/messages?message_id={}", encode("roles-1@corp.example"));
+        let answer = request(p.http, "GET", &path, admin, None)?;
+        Ok(answer.json()?["messages"][0]["postern_id"].as_str().map(str::to_owned))
+    })?;
+    // A pending USER submission, for the resolve route.
+    let submit = serde_json::json!({"postern_id": id, "disposition": "SPAM", "type": "user"});
+    let answer = request(p.http, "POST", "/api/v1/reclassifications", Some("pst_roles_analyst"), Some(&submit))?;
+    ensure!(answer.status == 201, "{}", String::from_utf8_lossy(&answer.body));
+    let submission = answer.json()?["submission_id"].as_str().context("submission id")?.to_owned();
+
+    let callers = [
+        Who { name: "no token", token: None, role: None, other_tenant: false },
+        Who { name: "an unknown token", token: Some("pst_nobody"), role: None, other_tenant: false },
+        Who { name: "the other tenant's admin", token: Some("pst_roles_other_admin"), role: None, other_tenant: true },
+        Who { name: "a viewer", token: Some("pst_roles_viewer"), role: Some(Role::Viewer), other_tenant: false },
+        Who { name: "an analyst", token: Some("pst_roles_analyst"), role: Some(Role::Analyst), other_tenant: false },
+        Who { name: "an admin", token: Some("pst_roles_admin"), role: Some(Role::Admin), other_tenant: false },
+    ];
+    let mut tried = 0;
+    let mut refused = 0;
+    for (method, route, access) in ROUTES {
+        let path = route.replace("{postern_id}", &id).replace("{submission_id}", &submission);
+        let path = if path.ends_with("/api/v1/messages") {
+            format!("{path}?message_id={}", encode("roles-1@corp.example"))
+        } else {
+            path
+        };
+        // A withdrawal, so that an analyst may: the submission is still pending for each.
+        let body = match (*method, *route) {
+            ("POST", "/api/v1/reclassifications") => Some(submit.clone()),
+            ("POST", _) => Some(serde_json::json!({"outcome": "withdraw", "comment": "walk"})),
+            _ => None,
+        };
+        for who in &callers {
+            let answer = request(p.http, method, &path, who.token, body.as_ref())?;
+            let text = String::from_utf8_lossy(&answer.body).into_owned();
+            let what = format!("{method} {route} by {}: {} {text}", who.name, answer.status);
+            tried += 1;
+            let expected: &[u16] = match (access, who.role, who.other_tenant) {
+                (Access::Public, _, _) => &[200],
+                (_, None, false) => &[401],
+                // Another tenant's ids do not exist for it; its lists hold only its own.
+                (_, None, true) => &[200, 201, 404, 409],
+                (Access::AtLeast(needed), Some(role), _) if role < *needed => &[403],
+                // Allowed: what the route does (a repeated submission is 409, a
+                // submission already withdrawn too).
+                (Access::AtLeast(_), Some(_), _) => &[200, 201, 409],
+            };
+            ensure!(expected.contains(&answer.status), "{what} (expected one of {expected:?})");
+            if [401, 403].contains(&answer.status) {
+                refused += 1;
+            }
+            if answer.status >= 400 {
+                ensure!(answer.json()?["error"]["code"].is_string(), "errors are JSON: {what}");
+            }
+            // (An error may repeat the id the caller sent; nothing of the message itself.)
+            if who.other_tenant {
+                let leaked = [SUBJECT, "cfo@corp.example", "board@corp.example", "numbers are attached"];
+                ensure!(!leaked.iter().any(|l| text.contains(l)), "the other tenant saw this one's mail: {what}");
+            }
+        }
+    }
+    println!(
+        "api roles: {} routes x {} callers = {tried} calls, {refused} refused (401/403)",
+        ROUTES.len(),
+        callers.len()
+    );
+
+    // Deciding is an admin's: an analyst may not accept, an admin may.
+    let resolve = format!("/api/v1/reclassifications/{submission}/resolve");
+    let fresh = serde_json::json!({"postern_id": id, "disposition": "MALICIOUS", "type": "user"});
+    let answer = request(p.http, "POST", "/api/v1/reclassifications", Some("pst_roles_analyst"), Some(&fresh))?;
+    ensure!(answer.status == 201, "{}", String::from_utf8_lossy(&answer.body));
+    let second = answer.json()?["submission_id"].as_str().context("submission id")?.to_owned();
+    let resolve_second = resolve.replace(&submission, &second);
+    let accept = serde_json::json!({"outcome": "accept"});
+    let answer = request(p.http, "POST", &resolve_second, Some("pst_roles_analyst"), Some(&accept))?;
+    ensure!(answer.status == 403, "an analyst accepted: {}", answer.status);
+    let answer = request(p.http, "POST", &resolve_second, Some("pst_roles_admin"), Some(&accept))?;
+    ensure!(answer.status == 200, "{}", String::from_utf8_lossy(&answer.body));
+    let decided = answer.json()?;
+    ensure!(decided["status"] == "ACCEPTED" && decided["final_disposition"] == "MALICIOUS", "{decided}");
+
+    // Four eyes: an admin's own submission is decided by someone else.
+    let own = serde_json::json!({"postern_id": id, "disposition": "BULK", "type": "user"});
+    let answer = request(p.http, "POST", "/api/v1/reclassifications", admin, Some(&own))?;
+    ensure!(answer.status == 201, "{}", String::from_utf8_lossy(&answer.body));
+    let third = answer.json()?["submission_id"].as_str().context("submission id")?.to_owned();
+    let answer = request(p.http, "POST", &resolve.replace(&submission, &third), admin, Some(&accept))?;
+    let body = answer.json()?;
+    ensure!(answer.status == 403 && body["error"]["message"].to_string().contains("asked by default-admin"), "{body}");
+    Ok(())
+}

@@ -30,6 +30,8 @@ pub struct AppState {
     /// JetStream, for raw messages and publishing reclassifications (None: read-only).
     pub js: Option<async_nats::jetstream::Context>,
     pub tokens: Arc<Vec<TokenEntry>>,
+    /// How fast each token may ask.
+    pub limiter: Arc<crate::rate_limit::RateLimiter>,
     /// Whether the fold keeps the views current (health answers 503 when it does not).
     pub fold: Arc<crate::FoldState>,
     /// The tenants this projector holds (None: all).
@@ -125,6 +127,19 @@ async fn authorize(
     };
     if let Err(e) = caller.may(needed) {
         return e.into_response();
+    }
+    if let Some(name) = &caller.name
+        && let Err(wait) = state.limiter.check(&format!("{}/{name}", caller.tenant), std::time::Instant::now())
+    {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("this token asks faster than its limit; try again in {seconds} s"),
+        )
+        .into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return response;
     }
     parts.extensions.insert(caller);
     next.run(axum::extract::Request::from_parts(parts, body)).await

@@ -47,6 +47,14 @@ pub struct Config {
     /// projector refuses to start with none when `http_listen` is not a loopback address.
     #[serde(default)]
     pub tokens: Vec<TokenEntry>,
+    /// Requests a minute each token may make on average (bursts up to as many after a quiet
+    /// minute); above it, 429 with `Retry-After`. 0: no limit. An open API has none.
+    #[serde(default = "default_rate_limit_per_minute")]
+    pub rate_limit_per_minute: u32,
+}
+
+fn default_rate_limit_per_minute() -> u32 {
+    600
 }
 
 /// One API token: the tenant it reads, what its holder may do, and the SHA-256 (hex) of the

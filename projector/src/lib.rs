@@ -9,6 +9,7 @@ pub mod decide;
 pub mod error;
 pub mod projection;
 pub mod query;
+pub mod rate_limit;
 pub mod raw;
 pub mod reactor;
 pub mod rebuild;
@@ -91,6 +92,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
                 store: views.clone(),
                 js: Some(js.clone()),
                 tokens: Arc::new(config.tokens.clone()),
+                limiter: Arc::new(rate_limit::RateLimiter::new(config.rate_limit_per_minute)),
                 fold: fold_state.clone(),
                 shard: config.shard,
                 read_only: None,
@@ -206,6 +208,7 @@ pub async fn serve_read_only(
         store: views,
         js: None,
         tokens: Arc::new(config.tokens.clone()),
+        limiter: Arc::new(rate_limit::RateLimiter::new(config.rate_limit_per_minute)),
         fold: Arc::new(FoldState::default()),
         shard: config.shard,
         read_only: Some(api::ReadOnly { as_of }),

@@ -150,3 +150,30 @@ fn every_route_answers_every_caller_as_its_role_allows() -> Result<()> {
     ensure!(answer.status == 403 && body["error"]["message"].to_string().contains("asked by default-admin"), "{body}");
     Ok(())
 }
+
+/// A token that asks faster than `rate_limit_per_minute` gets 429 with `Retry-After`; another
+/// token of the same tenant is not slowed by it.
+#[test]
+fn a_token_over_its_rate_limit_is_told_when_to_come_back() -> Result<()> {
+    let entry = |name: &str, token: &str| {
+        format!(
+            "{{ tenant = \"default\", sha256 = \"{}\", name = \"{name}\", role = \"viewer\" }}",
+            projector::api::token_hash(token)
+        )
+    };
+    let config =
+        format!("rate_limit_per_minute = 5\ntokens = [{}, {}]\n", entry("fast", "pst_fast"), entry("calm", "pst_calm"));
+    let p = Pipeline::start_configured("", &config)?;
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(request(p.http, "GET", "/api/v1/search", Some("pst_fast"), None)?);
+    }
+    let codes: Vec<u16> = statuses.iter().map(|a| a.status).collect();
+    ensure!(codes[..5].iter().all(|c| *c == 200) && codes[5..].iter().all(|c| *c == 429), "{codes:?}");
+    let limited = &statuses[5];
+    let retry: u64 = limited.header("retry-after").context("Retry-After")?.parse()?;
+    ensure!((1..=12).contains(&retry), "Retry-After {retry}");
+    ensure!(limited.json()?["error"]["code"] == "rate_limited", "{}", limited.json()?);
+    ensure!(request(p.http, "GET", "/api/v1/search", Some("pst_calm"), None)?.status == 200, "another token");
+    Ok(())
+}

@@ -94,6 +94,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/reclassifications", Access::AtLeast(Role::Viewer)),
     ("POST", "/api/v1/reclassifications", Access::AtLeast(Role::Analyst)),
     ("POST", "/api/v1/reclassifications/{submission_id}/resolve", Access::AtLeast(Role::Analyst)),
+    ("GET", "/api/v1/audit", Access::AtLeast(Role::Admin)),
 ];
 
 /// The access a matched route has in [`ROUTES`]; None for one that is not listed.
@@ -155,6 +156,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/v1/reports/daily", get(daily_report))
         .route("/api/v1/reclassifications", post(submit_reclassification).get(list_reclassifications))
         .route("/api/v1/reclassifications/{submission_id}/resolve", post(resolve_reclassification))
+        .route("/api/v1/audit", get(audit_trail))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), authorize))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
@@ -816,6 +818,25 @@ async fn resolve_reclassification(
     )
     .await?;
     Ok(Json(answer))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    tenant: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The tenant's audit trail: policy changes and reclassifications, newest first (admin).
+async fn audit_trail(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<AuditParams>, QueryRejection>,
+) -> Result<Json<crate::audit::AuditTrail>, ApiError> {
+    let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let _ = p.tenant;
+    let limit = p.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(crate::audit::trail(&*state.store.get()?, caller.tenant.as_str(), limit)?))
 }
 
 /// How long a write waits for the projector to fold what it published, so the answer

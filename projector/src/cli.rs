@@ -191,6 +191,17 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// The tenant's audit trail (an admin token's): policy changes and reclassifications,
+    /// newest first, with who and when.
+    Audit {
+        /// How many entries (1 to 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Fold the retained streams from sequence 1 into a fresh database (offline work: talks
     /// to NATS, not to the API), with a progress line; `--as-of` gives the views as they
     /// stood at that time.
@@ -473,6 +484,22 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
             } else {
                 let a: ReclassificationAnswer = serde_json::from_value(answer).map_err(ClientError::Unexpected)?;
                 println!("submission {submission_id}: {}; final disposition {}", a.status, a.final_disposition);
+            }
+            Ok(Outcome::Done)
+        }
+        Command::Audit { limit, json, api } => {
+            let client = api.client();
+            let mut params = client.params();
+            params.push(("limit", limit.to_string()));
+            let answer: serde_json::Value = client.json(Method::GET, "/api/v1/audit", &params, None).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+                return Ok(Outcome::Done);
+            }
+            let trail: crate::audit::AuditTrail = serde_json::from_value(answer).map_err(ClientError::Unexpected)?;
+            println!("{:<25} {:<27} {:<20} WHAT", "AT", "KIND", "WHO");
+            for e in &trail.entries {
+                println!("{:<25} {:<27} {:<20} {}", e.at, e.kind, e.who, e.what);
             }
             Ok(Outcome::Done)
         }

@@ -1,6 +1,7 @@
 //! projector: folds MAIL_RAW and MAIL_EVENTS into RocksDB views and serves them.
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -267,30 +267,42 @@ pub fn list(
     };
     let mut out: Vec<SubmissionView> = Vec::new();
     for st in statuses {
-        let prefix = search::prefix(tenant, Field::Reclassification, st.as_str());
-        let upper = [prefix.as_slice(), &[0xff; 9]].concat();
-        let mut ids = Vec::new();
-        store.scan_reverse(search::CF, &prefix, &upper, |key| {
-            if let Some((_, id)) = search::decode_tail(key, prefix.len()) {
-                ids.push(id);
-            }
-            ids.len() < limit
-        })?;
-        for id in ids {
-            if let Some(record) = query::by_postern_id(store, tenant, &id)? {
-                out.extend(
-                    record
-                        .submissions
-                        .iter()
-                        .filter(|s| record.status_of(&s.submission_id).0 == st)
-                        .filter_map(|s| view_of(&record, &s.submission_id)),
-                );
-            }
+        for record in with_submissions(store, tenant, st, limit)? {
+            out.extend(
+                record
+                    .submissions
+                    .iter()
+                    .filter(|s| record.status_of(&s.submission_id).0 == st)
+                    .filter_map(|s| view_of(&record, &s.submission_id)),
+            );
         }
     }
     out.sort_by(|a, b| b.requested_at.cmp(&a.requested_at).then_with(|| b.submission_id.cmp(&a.submission_id)));
     out.truncate(limit);
     Ok(out)
+}
+
+/// The tenant's messages (newest first, at most `limit`) that have a submission in `status`.
+pub fn with_submissions(
+    store: &Store,
+    tenant: &str,
+    status: SubmissionStatus,
+    limit: usize,
+) -> Result<Vec<MessageRecord>, crate::error::StoreError> {
+    let prefix = search::prefix(tenant, Field::Reclassification, status.as_str());
+    let upper = [prefix.as_slice(), &[0xff; 9]].concat();
+    let mut ids = Vec::new();
+    store.scan_reverse(search::CF, &prefix, &upper, |key| {
+        if let Some((_, id)) = search::decode_tail(key, prefix.len()) {
+            ids.push(id);
+        }
+        ids.len() < limit
+    })?;
+    let mut records = Vec::with_capacity(ids.len());
+    for id in ids {
+        records.extend(query::by_postern_id(store, tenant, &id)?);
+    }
+    Ok(records)
 }
 
 /// The tenant's policy as a decision needs it; when it cannot be read, nothing is decided

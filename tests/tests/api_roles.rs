@@ -148,6 +148,38 @@ fn every_route_answers_every_caller_as_its_role_allows() -> Result<()> {
     let answer = request(p.http, "POST", &resolve.replace(&submission, &third), admin, Some(&accept))?;
     let body = answer.json()?;
     ensure!(answer.status == 403 && body["error"]["message"].to_string().contains("asked by default-admin"), "{body}");
+
+    // The audit trail (an admin's): the policy change and every reclassification, newest
+    // first, each with who; through the CLI with the admin's token.
+    let policy = p.dir.path().join("policy.toml");
+    std::fs::write(&policy, "review_team_submissions = true\n")?;
+    p.cli("scorer", &["policy", "set", "--tenant", "default", policy.to_str().context("path")?])?.ok()?;
+    let api = format!("http://{}", p.http);
+    let env = [("POSTERN_API", api.as_str()), ("POSTERN_TOKEN", "pst_roles_admin")];
+    let trail = testkit::eventually(Duration::from_secs(30), "the policy change in the audit trail", || {
+        let trail = testkit::cli::run("projector", &["audit", "--json"], &env)?.json()?;
+        let has_policy = trail["entries"].as_array().is_some_and(|e| e.iter().any(|e| e["kind"] == "policy_changed"));
+        Ok(has_policy.then_some(trail))
+    })?;
+    let entries = trail["entries"].as_array().context("entries")?;
+    let said = |kind: &str, who: &str, what: &str| {
+        entries
+            .iter()
+            .any(|e| e["kind"] == kind && e["who"] == who && e["what"].as_str().is_some_and(|w| w.contains(what)))
+    };
+    ensure!(entries[0]["kind"] == "policy_changed", "newest first: {trail}");
+    ensure!(said("reclassification_submitted", "default-analyst", "NONE -> SPAM"), "{trail}");
+    ensure!(
+        said("reclassification_resolved", "default-analyst", &format!("WITHDRAWN submission {submission}")),
+        "{trail}"
+    );
+    ensure!(said("reclassification_resolved", "default-admin", &format!("ACCEPTED submission {second}")), "{trail}");
+    ensure!(said("reclassification_submitted", "default-admin", "MALICIOUS -> BULK"), "{trail}");
+    let times: Vec<&str> = entries.iter().filter_map(|e| e["at"].as_str()).collect();
+    ensure!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {times:?}");
+    let viewer = [("POSTERN_API", api.as_str()), ("POSTERN_TOKEN", "pst_roles_viewer")];
+    let refused = testkit::cli::run("projector", &["audit"], &viewer)?;
+    ensure!(!refused.success && refused.stderr.contains("403"), "a viewer read the audit trail: {}", refused.text());
     Ok(())
 }
 

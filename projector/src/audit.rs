@@ -1,0 +1,93 @@
+//! The tenant's audit trail, folded from its events: every policy change (PolicyChanged)
+//! and every reclassification written through the API (ReclassificationSubmitted and
+//! ReclassificationResolved), newest first, each with who, when and what. The events do not
+//! record the caller's network address, so neither does the trail.
+
+use crate::decide::SubmissionStatus;
+use crate::error::StoreError;
+use crate::store::Store;
+use crate::store::schema::policy_changes;
+use proto::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// One thing that changed the tenant's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// `policy_changed`, `reclassification_submitted` or `reclassification_resolved`.
+    pub kind: String,
+    pub who: String,
+    pub what: String,
+    /// The message a reclassification is about.
+    pub postern_id: Option<String>,
+}
+
+/// The API's answer: entries newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditTrail {
+    pub entries: Vec<AuditEntry>,
+}
+
+/// The tenant's newest `limit` audit entries.
+pub fn trail(store: &Store, tenant: &str, limit: usize) -> Result<AuditTrail, StoreError> {
+    let mut entries: Vec<(u64, AuditEntry)> = Vec::new();
+    let prefix = policy_changes::prefix(tenant);
+    let upper = [prefix.as_slice(), &[0xff; 24]].concat();
+    let mut keys = Vec::new();
+    store.scan_reverse(policy_changes::CF, &prefix, &upper, |key| {
+        keys.push(key.to_vec());
+        keys.len() < limit
+    })?;
+    for key in keys {
+        let Some(bytes) = store.get(policy_changes::CF, &key)? else { continue };
+        let row = policy_changes::decode(&bytes)?;
+        let what = if row.revision == 0 {
+            row.summary.clone()
+        } else {
+            format!("revision {} (sha256 {}): {}", row.revision, short(&row.policy_digest), row.summary)
+        };
+        entries.push((row.at, entry(row.at, "policy_changed", &row.changed_by, what, None)));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for status in SubmissionStatus::ALL {
+        for record in crate::reclassify::with_submissions(store, tenant, status, limit)? {
+            if !seen.insert(record.postern_id.clone()) {
+                continue;
+            }
+            let pid = Some(record.postern_id.clone());
+            for s in &record.submissions {
+                let what = format!(
+                    "{} submission {}: {} -> {}",
+                    s.submission_type.as_str(),
+                    s.submission_id,
+                    s.original.as_str(),
+                    s.requested.as_str()
+                );
+                let at = s.stamp.at;
+                entries.push((at, entry(at, "reclassification_submitted", &s.requested_by, what, pid.clone())));
+            }
+            for r in &record.resolutions {
+                let what = format!(
+                    "{} submission {}: final {}",
+                    r.outcome.as_str(),
+                    r.submission_id,
+                    r.final_disposition.as_str()
+                );
+                let at = r.stamp.at;
+                entries.push((at, entry(at, "reclassification_resolved", &r.resolved_by, what, pid.clone())));
+            }
+        }
+    }
+    entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.kind.cmp(&a.1.kind)));
+    entries.truncate(limit);
+    Ok(AuditTrail { entries: entries.into_iter().map(|(_, e)| e).collect() })
+}
+
+fn entry(at: u64, kind: &str, who: &str, what: String, postern_id: Option<String>) -> AuditEntry {
+    AuditEntry { at: Timestamp(at).to_rfc3339(), kind: kind.to_owned(), who: who.to_owned(), what, postern_id }
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}

@@ -17,6 +17,7 @@ use proto::subject::{BUCKET_REMEDIATIONS, CONSUMER_REMEDIATOR, REMEDIATION_SUBJE
 use proto::{Envelope, Event, EventType, RemediationCompleted, RemediationOutcome, RemediationRequested, Timestamp};
 pub use runtime::config_file::Layered;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -33,7 +34,10 @@ pub struct Config {
     /// 1 on a single server, 3 in a three-node cluster. Env: `POSTERN_NATS_REPLICAS`.
     #[serde(default = "default_replicas")]
     pub replicas: usize,
-    pub imap: ImapConfig,
+    /// Each tenant's mailbox credentials (`[tenants.<tenant>.imap]`): a request of a tenant
+    /// without any is FAILED for each mailbox with the reason, never carried out with
+    /// another tenant's login.
+    pub tenants: BTreeMap<String, TenantMailboxes>,
     /// Deliveries of one request before its remaining mailboxes are FAILED.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: i64,
@@ -42,6 +46,13 @@ pub struct Config {
     pub backoff: Duration,
     #[serde(default = "default_backoff_max", with = "humantime_serde")]
     pub backoff_max: Duration,
+}
+
+/// How the remediator reaches one tenant's mailboxes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantMailboxes {
+    pub imap: ImapConfig,
 }
 
 fn default_nats_url() -> String {
@@ -73,7 +84,7 @@ pub enum RunError {
 }
 
 /// `Config::load(Some(path))`: the file, the environment (`NATS_URL`,
-/// `POSTERN_NATS_REPLICAS`), the checks. The file is required (`[imap]` has no default).
+/// `POSTERN_NATS_REPLICAS`), the checks. The file is required (`[tenants]` has no default).
 impl Layered for Config {
     type Error = RunError;
 
@@ -85,6 +96,12 @@ impl Layered for Config {
         proto::cluster::check_nats_settings(&self.nats_url, self.replicas)?;
         if self.max_attempts < 1 {
             return Err(RunError::Config("max_attempts must be at least 1".into()));
+        }
+        if self.tenants.is_empty() {
+            return Err(RunError::Config("[tenants] is empty: no tenant's mailboxes could be reached".into()));
+        }
+        for tenant in self.tenants.keys() {
+            proto::TenantId::customer(tenant).map_err(|e| RunError::Config(format!("[tenants.{tenant}]: {e}")))?;
         }
         Ok(())
     }
@@ -167,8 +184,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .await
         .map_err(|e| RunError::Nats(format!("consumer {CONSUMER_REMEDIATOR}: {e}")))?;
     let mut messages = consumer.messages().await.map_err(|e| RunError::Nats(e.to_string()))?;
-    let adapter = ImapAdapter { config: config.imap.clone() };
-    info!(imap = %config.imap.address, "remediator consuming remediation requests");
+    let adapters: BTreeMap<String, ImapAdapter> = config
+        .tenants
+        .iter()
+        .map(|(tenant, mailboxes)| (tenant.clone(), ImapAdapter { config: mailboxes.imap.clone() }))
+        .collect();
+    let tenants: Vec<&String> = adapters.keys().collect();
+    info!(?tenants, "remediator consuming remediation requests");
     loop {
         let next = tokio::select! {
             m = messages.next() => m,
@@ -188,7 +210,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 crossed.to_string()
             }
             Ok((envelope, Event::RemediationRequested(r))) => {
-                handle_request(&js, &done, &adapter, &config, &message, attempt, &envelope, &r).await;
+                let adapter = adapters.get(envelope.tenant.as_str());
+                handle_request(&js, &done, adapter, &config, &message, attempt, &envelope, &r).await;
                 continue;
             }
             // Completions share the subjects; nothing to do.
@@ -228,7 +251,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 async fn handle_request(
     js: &jetstream::Context,
     done: &kv::Store,
-    adapter: &impl MailboxAdapter,
+    adapter: Option<&impl MailboxAdapter>,
     config: &Config,
     message: &jetstream::Message,
     attempt: i64,
@@ -262,12 +285,14 @@ pub enum RecordError {
     Done(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Works through the mailboxes of one request. Ok(true): every mailbox has an outcome;
-/// Ok(false): some failed temporarily and will be tried again.
+/// Works through the mailboxes of one request with its tenant's adapter (None: the
+/// remediator has no credentials for the tenant, and every mailbox is FAILED with that
+/// reason). Ok(true): every mailbox has an outcome; Ok(false): some failed temporarily and
+/// will be tried again.
 pub async fn handle(
     js: &jetstream::Context,
     done: &kv::Store,
-    adapter: &impl MailboxAdapter,
+    adapter: Option<&impl MailboxAdapter>,
     envelope: &Envelope,
     request: &RemediationRequested,
     last_attempt: bool,
@@ -280,7 +305,7 @@ pub async fn handle(
         }
         let (outcome, detail) = if request.message_id.is_empty() {
             (RemediationOutcome::Failed, "the request names no Message-ID".to_owned())
-        } else {
+        } else if let Some(adapter) = adapter {
             match adapter.remediate(mailbox, &request.message_id, request.action).await {
                 Ok(MoveOutcome::Done(detail)) => (RemediationOutcome::Done, detail),
                 Ok(MoveOutcome::NotFound) => (RemediationOutcome::NotFound, "not in the inbox".to_owned()),
@@ -294,6 +319,9 @@ pub async fn handle(
                     continue;
                 }
             }
+        } else {
+            let reason = format!("no mailbox credentials for tenant {} in this remediator's config", envelope.tenant);
+            (RemediationOutcome::Failed, reason)
         };
         publish_outcome(js, envelope, request, mailbox, outcome, &detail).await.map_err(RecordError::Publish)?;
         done.put(&key, outcome.as_str().as_bytes().to_vec().into())
@@ -340,12 +368,23 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_keys_are_kv_safe() {
-        let config: Config = toml::from_str("[imap]\naddress = \"127.0.0.1:143\"\npassword = \"x\"\n").unwrap();
+        let config: Config =
+            toml::from_str("[tenants.acme.imap]\naddress = \"127.0.0.1:143\"\npassword = \"x\"\n").unwrap();
         assert_eq!(backoff(&config, 1), Duration::from_secs(1));
         assert_eq!(backoff(&config, 4), Duration::from_secs(8));
         assert_eq!(backoff(&config, 40), Duration::from_secs(300));
         let key = done_key("01KAR5-QB1R", "Bob@Corp.example");
         assert_eq!(key, "01KAR5QB1R.626f6240636f72702e6578616d706c65");
         assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
+    }
+
+    #[test]
+    fn each_tenant_has_its_own_credentials_and_reserved_names_are_refused() {
+        let mut none: Config = toml::from_str("tenants = {}\n").unwrap();
+        assert!(none.validate().unwrap_err().to_string().contains("[tenants] is empty"));
+        let mut shared: Config =
+            toml::from_str("[tenants._shared.imap]\naddress = \"127.0.0.1:143\"\npassword = \"x\"\n").unwrap();
+        assert!(shared.validate().unwrap_err().to_string().contains("reserved"));
+        assert!(toml::from_str::<Config>("[imap]\naddress = \"127.0.0.1:143\"\npassword = \"x\"\n").is_err());
     }
 }

@@ -162,7 +162,7 @@ userdb {{
             &config,
             format!(
                 "nats_url = \"{nats_url}\"\nreplicas = {replicas}\nmax_attempts = 10\nbackoff = \"200ms\"\nbackoff_max = \"1s\"\n\
-                 [imap]\naddress = \"{}\"\nlogin = \"{{mailbox}}*{MASTER}\"\npassword = \"{MASTER_PASSWORD}\"\ntimeout = \"5s\"\n",
+                 [tenants.default.imap]\naddress = \"{}\"\nlogin = \"{{mailbox}}*{MASTER}\"\npassword = \"{MASTER_PASSWORD}\"\ntimeout = \"5s\"\n",
                 self.addr()
             ),
         )?;

@@ -202,6 +202,44 @@ fn remediate(with_move: bool) -> Result<()> {
         .count();
     ensure!(dead == 1, "{dead} dead letters of the forged request");
 
+    // A request of a tenant this remediator has no credentials for (properly on acme's
+    // subject): each mailbox FAILED with the reason; no other tenant's login is tried.
+    let acme = proto::TenantId::new("acme")?;
+    let acme_envelope = proto::Envelope {
+        event_id: ulid::Ulid::new(),
+        tenant: acme.clone(),
+        postern_id: proto::PosternId::from_message_id(&acme, "remediate-2@vendor.example"),
+        ..forged_envelope.clone()
+    };
+    let acme_request = proto::Event::RemediationRequested(proto::RemediationRequested {
+        remediation_id: "acme-1".into(),
+        message_id: "<remediate-2@vendor.example>".into(),
+        action: proto::RemediationAction::MoveToJunk,
+        mailboxes: vec!["carol@corp.example".into()],
+        reason: "final disposition SPAM".into(),
+    });
+    let id = acme_envelope.event_id.to_string();
+    let payload = proto::encode(&acme_envelope, &acme_request);
+    testkit::jetstream::publish(&p.nats.url(), "mail.remediation.acme", &[("Nats-Msg-Id", &id)], &payload)?;
+    let outcome = testkit::eventually(Duration::from_secs(30), "acme's request has an outcome", || {
+        let found =
+            testkit::jetstream::read_stream(&p.nats.url(), "MAIL_EVENTS")?.into_iter().find_map(
+                |m| match proto::decode(&m.payload) {
+                    Ok((e, proto::Event::RemediationCompleted(c)))
+                        if e.tenant == acme && c.remediation_id == "acme-1" =>
+                    {
+                        Some(c)
+                    }
+                    _ => None,
+                },
+            );
+        Ok(found)
+    })
+    .with_context(|| remediator.log())?;
+    ensure!(outcome.outcome == proto::RemediationOutcome::Failed, "{outcome:?}");
+    ensure!(outcome.detail.contains("no mailbox credentials for tenant acme"), "{outcome:?}");
+    ensure!(folder_of(&dovecot, "carol@corp.example", 2)? == before, "carol's copy was touched");
+
     // A tenant that wants a second analyst for team submissions too.
     std::fs::write(&policy, "review_team_submissions = true\n[actions]\nMALICIOUS = \"quarantine\"\n")?;
     cli(&p, "scorer", &["policy", "set", "--tenant", "default", policy.to_str().unwrap()])?;

@@ -123,6 +123,9 @@ pub fn analyze(raw: &[u8], facts: &MessageFacts) -> Analysis {
     };
     let mut ctx = ScoreContext::new(&message, facts);
     analysis::run_all(&mut ctx);
+    if let Some(note) = repeated_message_ids(&message) {
+        ctx.detections.push(note);
+    }
     Analysis {
         detections: ctx.detections,
         attributes: ctx.attributes,
@@ -142,6 +145,31 @@ pub fn analyze(raw: &[u8], facts: &MessageFacts) -> Analysis {
         },
     }
 }
+
+/// A note (score 0: it changes no verdict) for a message with several Message-ID headers:
+/// which ones, and the one Postern files it under (mail-parser's choice, as ingest's, which
+/// derives the Postern id from it). swaks, for one, adds a `Message-Id` of its own beside a
+/// `Message-ID` given with `--header`.
+fn repeated_message_ids(message: &mail_parser::Message<'_>) -> Option<Detection> {
+    let all: Vec<String> = message
+        .headers()
+        .iter()
+        .filter(|h| h.name == mail_parser::HeaderName::MessageId)
+        .map(|h| h.value.as_text().map_or_else(|| "(unreadable)".to_owned(), |t| format!("<{t}>")))
+        .collect();
+    if all.len() < 2 {
+        return None;
+    }
+    let filed = message.message_id().map_or_else(|| "none of them".to_owned(), |id| format!("<{id}>"));
+    Some(Detection {
+        name: MESSAGE_ID_REPEATED.into(),
+        score_milli: 0,
+        evidence: format!("{} Message-ID headers ({}); filed under {filed}", all.len(), all.join(", ")),
+    })
+}
+
+/// The note's name.
+pub const MESSAGE_ID_REPEATED: &str = "message_id_repeated";
 
 /// The verdict: the learned combination weighs the detections (when a model is loaded),
 /// the disposition table decides, the tenant's policy has the last word.
@@ -236,6 +264,22 @@ mod tests {
             panic!("score must not panic")
         };
         assert!(v.detections.iter().all(|d| d.name != ANALYSIS_FAILED), "no failpoint without asking: {v:?}");
+    }
+
+    #[test]
+    fn several_message_ids_are_named_with_the_one_the_message_is_filed_under() {
+        let twice = b"From: Alice <alice@example.com>\r\nTo: bob@example.org\r\nMessage-Id: <swaks@vm>\r\n\
+Message-ID: <hello@example.com>\r\nSubject: Lunch\r\n\r\nhi\r\n";
+        let v = score(twice, &facts("alice@example.com"));
+        let note = v.detections.iter().find(|d| d.name == MESSAGE_ID_REPEATED).expect("the note");
+        let filed = mail_parser::MessageParser::default().parse(&twice[..]).unwrap().message_id().unwrap().to_owned();
+        assert_eq!(
+            note.evidence,
+            format!("2 Message-ID headers (<swaks@vm>, <hello@example.com>); filed under <{filed}>")
+        );
+        assert_eq!((note.score_milli, v.disposition), (0, Disposition::None), "a note changes no verdict");
+        let once = b"From: a@example.com\r\nMessage-ID: <one@example.com>\r\nSubject: x\r\n\r\nhi\r\n";
+        assert!(score(once, &facts("a@example.com")).detections.iter().all(|d| d.name != MESSAGE_ID_REPEATED));
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub struct Config {
     pub backoff: Duration,
     #[serde(default = "default_backoff_max", with = "humantime_serde")]
     pub backoff_max: Duration,
+    /// How long JetStream waits for the answer to a delivered request before it delivers it
+    /// again: the longest a request can take (every mailbox of it), and how long a request
+    /// whose answer was lost (a node going down as it was sent) waits.
+    #[serde(default = "default_ack_wait", with = "humantime_serde")]
+    pub ack_wait: Duration,
 }
 
 /// How the remediator reaches one tenant's mailboxes.
@@ -69,6 +74,9 @@ fn default_backoff() -> Duration {
 }
 fn default_backoff_max() -> Duration {
     Duration::from_secs(300)
+}
+fn default_ack_wait() -> Duration {
+    Duration::from_secs(120)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +104,9 @@ impl Layered for Config {
         proto::cluster::check_nats_settings(&self.nats_url, self.replicas)?;
         if self.max_attempts < 1 {
             return Err(RunError::Config("max_attempts must be at least 1".into()));
+        }
+        if self.ack_wait < Duration::from_secs(1) {
+            return Err(RunError::Config("ack_wait must be at least 1s".into()));
         }
         if self.tenants.is_empty() {
             return Err(RunError::Config("[tenants] is empty: no tenant's mailboxes could be reached".into()));
@@ -175,7 +186,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 durable_name: Some(CONSUMER_REMEDIATOR.to_owned()),
                 description: Some("Postern remediators: one shared durable pull consumer".to_owned()),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(120),
+                ack_wait: config.ack_wait,
                 max_deliver: config.max_attempts + 2,
                 filter_subject: REMEDIATION_SUBJECTS.to_owned(),
                 ..Default::default()
@@ -376,6 +387,14 @@ mod tests {
         let key = done_key("01KAR5-QB1R", "Bob@Corp.example");
         assert_eq!(key, "01KAR5QB1R.626f6240636f72702e6578616d706c65");
         assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let mut example: Config = toml::from_str(include_str!("../remediator.example.toml")).expect("example parses");
+        example.validate().expect("example validates");
+        assert_eq!(example.ack_wait, default_ack_wait());
+        assert!(example.tenants.contains_key("default"));
     }
 
     #[test]

@@ -161,7 +161,7 @@ userdb {{
         std::fs::write(
             &config,
             format!(
-                "nats_url = \"{nats_url}\"\nreplicas = {replicas}\nmax_attempts = 10\nbackoff = \"200ms\"\nbackoff_max = \"1s\"\n\
+                "nats_url = \"{nats_url}\"\nreplicas = {replicas}\nmax_attempts = 10\nbackoff = \"200ms\"\nbackoff_max = \"1s\"\nack_wait = \"20s\"\n\
                  [tenants.default.imap]\naddress = \"{}\"\nlogin = \"{{mailbox}}*{MASTER}\"\npassword = \"{MASTER_PASSWORD}\"\ntimeout = \"5s\"\n",
                 self.addr()
             ),

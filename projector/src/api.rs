@@ -911,4 +911,44 @@ mod tests {
             assert!(search_query("t", &bad, now).is_err(), "{bad:?}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+
+        /// Any query string: a parameter is found or not, never a panic (bytes that do not
+        /// decode to UTF-8 are replaced, a `%` without two hex digits is kept as it is).
+        #[test]
+        fn query_strings_never_panic(query in ".{0,200}", name in "[a-z_]{1,12}") {
+            let _ = url_param(&query, &name);
+            let pairs = url_decode_pairs(&query);
+            proptest::prop_assert!(pairs.len() <= query.split('&').count());
+        }
+
+        /// Any values for the search parameters: a search or a 400 with the reason, never a
+        /// panic, and a search always looks at a time range that ends after it starts.
+        #[test]
+        fn search_parameters_give_a_search_or_a_reason(
+            values in proptest::collection::vec(proptest::option::of(".{0,40}"), 10),
+            limit in proptest::option::of(0usize..5000),
+        ) {
+            let p = SearchParamsFields {
+                from: values[0].clone(),
+                to: values[1].clone(),
+                alert_id: values[2].clone(),
+                postern_id: values[3].clone(),
+                message_id: values[4].clone(),
+                sender: values[5].clone(),
+                recipient: values[6].clone(),
+                domain: values[7].clone(),
+                subject: values[8].clone(),
+                disposition: values[9].clone(),
+                limit,
+                ..Default::default()
+            };
+            match search_query("acme", &p, 1_800_000_000_000) {
+                Ok(q) => proptest::prop_assert!(q.from < q.to, "{q:?}"),
+                Err(BadSearch(reason)) => proptest::prop_assert!(!reason.is_empty()),
+            }
+        }
+    }
 }

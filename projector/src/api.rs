@@ -129,8 +129,9 @@ async fn authorize(
     if let Err(e) = caller.may(needed) {
         return e.into_response();
     }
-    if let Some(name) = &caller.name
-        && let Err(wait) = state.limiter.check(&format!("{}/{name}", caller.tenant), std::time::Instant::now())
+    // Each token has its own allowance (two tokens of one name do not share one).
+    if let Some(token) = &caller.token
+        && let Err(wait) = state.limiter.check(token, std::time::Instant::now())
     {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let mut response = ApiError::new(
@@ -269,6 +270,8 @@ pub struct Caller {
     pub name: Option<String>,
     /// The token's role; on an open API (no tokens: a local install), `admin`.
     pub role: Role,
+    /// The token's hash, which its rate limit is kept under (None on an open API).
+    pub token: Option<String>,
 }
 
 impl Caller {
@@ -326,7 +329,7 @@ impl Caller {
                 None => TenantId::new("default").expect("a valid name"),
             };
             held_here(state, &tenant)?;
-            return Ok(Caller { tenant, name: None, role: Role::Admin });
+            return Ok(Caller { tenant, name: None, role: Role::Admin, token: None });
         }
         let unauthorized = |m: &str| {
             let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
@@ -347,7 +350,7 @@ impl Caller {
         }
         held_here(state, &tenant)?;
         let name = if entry.name.is_empty() { format!("a token of {tenant}") } else { entry.name.clone() };
-        Ok(Caller { tenant, name: Some(name), role: entry.role })
+        Ok(Caller { tenant, name: Some(name), role: entry.role, token: Some(entry.sha256.to_ascii_lowercase()) })
     }
 }
 
@@ -877,7 +880,7 @@ mod tests {
         }
         assert_eq!(access_of("DELETE", "/api/v1/search"), None);
         assert!(Role::Viewer < Role::Analyst && Role::Analyst < Role::Admin);
-        let caller = |role| Caller { tenant: TenantId::new("acme").unwrap(), name: None, role };
+        let caller = |role| Caller { tenant: TenantId::new("acme").unwrap(), name: None, role, token: None };
         assert!(caller(Role::Analyst).may(Role::Viewer).is_ok());
         assert!(caller(Role::Analyst).may(Role::Analyst).is_ok());
         assert_eq!(caller(Role::Analyst).may(Role::Admin).unwrap_err().status, StatusCode::FORBIDDEN);

@@ -235,13 +235,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
                 return Ok(());
             }
             self.compact();
-            // The replies to what came before (a message queued, say) go out before waiting
-            // for the rest of the chunk: a client that ends the connection now still has them.
-            self.flush().await?;
-            let n = match tokio::time::timeout(self.ctx.data_timeout, read_more(&mut self.io, &mut self.input)).await {
-                Err(_) => return Err(self.timed_out("BDAT").await),
-                Ok(r) => r?,
-            };
+            let Some(n) = self.read_data().await? else { return Err(self.timed_out("BDAT").await) };
             if n == 0 {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in BDAT"));
             }
@@ -259,12 +253,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
         while !done {
             self.compact();
             let start = self.input.len();
-            let n = match tokio::time::timeout(self.ctx.data_timeout, read_more(&mut self.io, &mut self.input)).await {
-                Err(_) => {
-                    self.session.finish_data();
-                    return Err(self.timed_out("DATA").await);
-                }
-                Ok(r) => r?,
+            let Some(n) = self.read_data().await? else {
+                self.session.finish_data();
+                return Err(self.timed_out("DATA").await);
             };
             if n == 0 {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in DATA"));
@@ -338,6 +329,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
         if self.pos > 0 {
             self.input.drain(..self.pos);
             self.pos = 0;
+        }
+    }
+
+    /// Waits up to `data_timeout` for more of a message's bytes (None: none came), after
+    /// sending the replies still buffered: a client that ends the connection while the
+    /// server waits (in DATA, or for a BDAT chunk after a message was queued) has them.
+    async fn read_data(&mut self) -> io::Result<Option<usize>> {
+        self.flush().await?;
+        match tokio::time::timeout(self.ctx.data_timeout, read_more(&mut self.io, &mut self.input)).await {
+            Err(_elapsed) => Ok(None),
+            Ok(read) => read.map(Some),
         }
     }
 

@@ -47,7 +47,7 @@ case "${POSTERN_NATS_DURABILITY:-durable}" in
   *) die "POSTERN_NATS_DURABILITY must be durable or fast, not '${POSTERN_NATS_DURABILITY}'" ;;
 esac
 
-for b in ingest scorer projector; do
+for b in postern ingest scorer projector; do
   [ -x "$bin/$b" ] || die "$bin/$b is not built; run 'just build'"
 done
 # The release setup installs (scripts/setup.sh); Debian's 2.9 cannot fsync before it
@@ -151,12 +151,26 @@ wait_port() {
 # server refuses -sd beside a store_dir of the file's); a single server's address and port
 # come as flags, the cluster's from nats-cluster/.
 abs_var=$(cd "$var" && pwd)
-# A config with its store_dir set to $2 (and, in fast mode, without sync_interval), as $3.
+# A config with its store_dir set to $2 (and, in fast mode, without sync_interval), as $3,
+# with nats-users.conf beside it (nats-server reads an include relative to the config).
 node_config() {
-  sed "s|^\([[:space:]]*store_dir:\).*|\1 \"$2\"|" "$1" >"$3"
+  sed -e "s|^\([[:space:]]*store_dir:\).*|\1 \"$2\"|" \
+    -e "s|^include \".*nats-users.conf\"|include \"nats-users.conf\"|" "$1" >"$3"
   grep -q "store_dir: \"$2\"" "$3" || die "$1 has no store_dir line to set"
+  grep -q '^include "nats-users.conf"' "$3" || die "$1 does not include nats-users.conf"
+  cp nats-users.conf "$(dirname "$3")/nats-users.conf"
   if [ "${POSTERN_NATS_DURABILITY:-durable}" = fast ]; then sed -i '/^[[:space:]]*sync_interval:/d' "$3"; fi
 }
+# Each component connects as its own NATS user (nats-users.conf): the keys are made once
+# under $var/nats-keys and kept; nats-server reads the public ones from its environment.
+keys=$abs_var/nats-keys
+"$bin/postern" nats-keys --dir "$keys" >/dev/null || die "cannot make the NATS keys in $keys"
+set -a
+# shellcheck disable=SC1091
+. "$keys/public-keys.env"
+set +a
+as() { echo "POSTERN_NATS_NKEY_FILE=$keys/$1.nk"; }
+
 if [ "$cluster" = 1 ]; then
   say "starting the three-node cluster of nats-cluster/ (${POSTERN_NATS_DURABILITY:-durable}), stores in $abs_var/n1..n3"
   for n in 1 2 3; do
@@ -174,20 +188,20 @@ else
   supervisors+=($!)
   wait_port "$nats_port"
 fi
-supervise ingest "$bin/ingest" &
+supervise ingest env "$(as ingest)" "$bin/ingest" &
 supervisors+=($!)
 # ingest listens once MAIL_RAW is ready: a new cluster elects its leaders first.
 wait_port "$(port_of "$smtp_listen")" 60
 if [ "$cluster" = 1 ]; then
   for n in 1 2; do
-    supervise "scorer-$n" "$bin/scorer" run &
+    supervise "scorer-$n" env "$(as scorer)" "$bin/scorer" run &
     supervisors+=($!)
   done
 else
-  supervise scorer "$bin/scorer" run &
+  supervise scorer env "$(as scorer)" "$bin/scorer" run &
   supervisors+=($!)
 fi
-supervise projector "$bin/projector" serve &
+supervise projector env "$(as projector)" "$bin/projector" serve &
 supervisors+=($!)
 wait_port "$(port_of "$http_listen")"
 
@@ -198,6 +212,9 @@ up: Postern is running$([ "$cluster" = 1 ] && echo " on a three-node cluster, tw
 Try, from another terminal:
   swaks --server $smtp_listen --to journal@postern.localhost --header 'Message-Id: <hello@example.com>'
   $bin/projector trace --message-id '<hello@example.com>'
+NATS: each component connects as its own user (nats-users.conf); the operator's commands
+(scorer policy set, scorer train) need the admin key:
+  POSTERN_NATS_NKEY_FILE=$keys/admin.nk $bin/scorer policy show --tenant default
 Ctrl-C stops everything.
 MSG
 # The supervisors run until they are told to stop: wait returns early only when a signal

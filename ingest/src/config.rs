@@ -31,6 +31,15 @@ pub struct Config {
     /// another count stops the start with that error. Env: `POSTERN_NATS_REPLICAS`.
     #[serde(default = "default_replicas")]
     pub replicas: usize,
+    /// The file holding this component's NATS nkey seed (`postern nats-keys` writes one per
+    /// component); without one, no credentials are sent. The seed never appears in a log.
+    /// Env: `POSTERN_NATS_NKEY_FILE`.
+    #[serde(default)]
+    pub nats_nkey_file: Option<std::path::PathBuf>,
+    /// The CA certificates (PEM) that sign the NATS server's certificate; with one, the
+    /// connection requires TLS. Env: `POSTERN_NATS_TLS_CA_FILE`.
+    #[serde(default)]
+    pub nats_tls_ca_file: Option<std::path::PathBuf>,
     /// Journal addresses (lower-case) and the tenant each delivers to. Mail to any other
     /// address is refused with 550 5.1.1.
     #[serde(default = "default_journal_addresses")]
@@ -160,6 +169,7 @@ impl Layered for Config {
 
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         proto::cluster::apply_nats_env(&mut self.nats_url, &mut self.replicas, var)?;
+        proto::cluster::apply_nats_access_env(&mut self.nats_nkey_file, &mut self.nats_tls_ca_file, var);
         if let Some(listen) = var(ENV_LISTEN) {
             self.listen = listen
                 .parse()
@@ -209,6 +219,14 @@ impl Layered for Config {
 }
 
 impl Config {
+    /// The credentials and CA of the NATS connection.
+    pub fn nats_access(&self) -> proto::connect::NatsAccess<'_> {
+        proto::connect::NatsAccess {
+            nkey_file: self.nats_nkey_file.as_deref(),
+            tls_ca_file: self.nats_tls_ca_file.as_deref(),
+        }
+    }
+
     /// The journal address lookup (validated by [`Layered::validate`]).
     pub fn tenancy(&self) -> Result<Tenancy, ConfigError> {
         Tenancy::new(self.journal_addresses.clone(), &self.journal_patterns)

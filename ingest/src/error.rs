@@ -46,4 +46,6 @@ pub enum RunError {
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("cannot set up JetStream stream {stream}: {reason}")]
     Stream { stream: &'static str, reason: String },
+    #[error(transparent)]
+    NatsAccess(#[from] proto::connect::AccessError),
 }

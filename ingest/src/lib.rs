@@ -35,8 +35,7 @@ pub const STARTUP_PATIENCE: Duration = Duration::from_secs(120);
 /// Runs the receiver until `shutdown` completes, then drains: stops accepting, lets
 /// transactions in DATA finish, answers idle sessions 421, waits up to `shutdown_grace`.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let client = async_nats::ConnectOptions::new()
-        .name("postern-ingest")
+    let client = proto::connect::options("ingest", config.nats_access())?
         .retry_on_initial_connect()
         .connect(proto::cluster::server_urls(&config.nats_url))
         .await

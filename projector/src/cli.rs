@@ -44,6 +44,8 @@ pub enum CliError {
     },
     #[error(transparent)]
     Store(#[from] crate::error::StoreError),
+    #[error(transparent)]
+    NatsAccess(#[from] proto::connect::AccessError),
     #[error("connecting to NATS at {url}: {reason}")]
     Nats { url: String, reason: String },
     #[error("printing JSON: {0}")]
@@ -540,7 +542,7 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
                 .map(|t| proto::Timestamp::parse(&t).map(|t| t.millis()))
                 .transpose()
                 .map_err(|e| CliError::Usage(format!("--as-of: {e}")))?;
-            let client = async_nats::ConnectOptions::new()
+            let client = proto::connect::options("projector", config.nats_access())?
                 .name("postern-projector-rebuild")
                 .connection_timeout(std::time::Duration::from_secs(5))
                 .connect(proto::cluster::server_urls(&config.nats_url))

@@ -23,6 +23,15 @@ pub struct Config {
     /// a single server, 3 in a three-node cluster (at most 5). Env: `POSTERN_NATS_REPLICAS`.
     #[serde(default = "default_replicas")]
     pub replicas: usize,
+    /// The file holding this component's NATS nkey seed (`postern nats-keys` writes one per
+    /// component); without one, no credentials are sent. The seed never appears in a log.
+    /// Env: `POSTERN_NATS_NKEY_FILE`.
+    #[serde(default)]
+    pub nats_nkey_file: Option<std::path::PathBuf>,
+    /// The CA certificates (PEM) that sign the NATS server's certificate; with one, the
+    /// connection requires TLS. Env: `POSTERN_NATS_TLS_CA_FILE`.
+    #[serde(default)]
+    pub nats_tls_ca_file: Option<std::path::PathBuf>,
     /// RocksDB folder of the views. Env: `POSTERN_PROJECTOR_DB`.
     #[serde(default = "default_db_path")]
     pub db_path: PathBuf,
@@ -117,6 +126,16 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// The credentials and CA of the NATS connection.
+    pub fn nats_access(&self) -> proto::connect::NatsAccess<'_> {
+        proto::connect::NatsAccess {
+            nkey_file: self.nats_nkey_file.as_deref(),
+            tls_ca_file: self.nats_tls_ca_file.as_deref(),
+        }
+    }
+}
+
 /// `Config::load(path)`: the file (or every default), the environment, the checks.
 impl Layered for Config {
     type Error = ConfigError;
@@ -147,6 +166,7 @@ impl Layered for Config {
 
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         proto::cluster::apply_nats_env(&mut self.nats_url, &mut self.replicas, var)?;
+        proto::cluster::apply_nats_access_env(&mut self.nats_nkey_file, &mut self.nats_tls_ca_file, var);
         if let Some(v) = var(ENV_SHARD) {
             self.shard = if v.trim().is_empty() || v.trim() == "all" {
                 None

@@ -60,6 +60,8 @@ pub enum RunError {
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("JetStream: {0}")]
     Nats(String),
+    #[error(transparent)]
+    NatsAccess(#[from] proto::connect::AccessError),
     /// The views' folder could not be prepared (created, or deleted for --rebuild).
     #[error("views folder: {0}")]
     ViewsFolder(String),

@@ -53,8 +53,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
     }
     store.claim_shard(config.shard)?;
     let views = Arc::new(views::SharedStore::new(config.db_path.clone(), store));
-    let client = async_nats::ConnectOptions::new()
-        .name("postern-projector")
+    let client = proto::connect::options("projector", config.nats_access())?
         .retry_on_initial_connect()
         .connect(proto::cluster::server_urls(&config.nats_url))
         .await

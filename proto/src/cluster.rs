@@ -14,6 +14,16 @@ pub const ENV_NATS_URL: &str = "NATS_URL";
 /// Environment variable that overrides every component's `replicas` setting.
 pub const ENV_REPLICAS: &str = "POSTERN_NATS_REPLICAS";
 
+/// Environment variable that overrides every component's `nats_nkey_file` setting: the file
+/// holding the component's NATS nkey seed (`postern nats-keys` writes one per component). Set
+/// to an empty value, no credentials are sent.
+pub const ENV_NKEY_FILE: &str = "POSTERN_NATS_NKEY_FILE";
+
+/// Environment variable that overrides every component's `nats_tls_ca_file` setting: the CA
+/// certificates (PEM) that sign the NATS server's certificate; with one the connection
+/// requires TLS. Set to an empty value, TLS is not required.
+pub const ENV_TLS_CA_FILE: &str = "POSTERN_NATS_TLS_CA_FILE";
+
 /// JetStream's own limit on a stream's replicas.
 pub const MAX_REPLICAS: usize = 5;
 
@@ -70,6 +80,20 @@ pub fn apply_nats_env(
         *replicas = parse_replicas(&value)?;
     }
     Ok(())
+}
+
+/// The environment's `POSTERN_NATS_NKEY_FILE` and `POSTERN_NATS_TLS_CA_FILE` (read through
+/// `var`) over a component's `nats_nkey_file` and `nats_tls_ca_file`.
+pub fn apply_nats_access_env(
+    nkey_file: &mut Option<std::path::PathBuf>,
+    tls_ca_file: &mut Option<std::path::PathBuf>,
+    var: &dyn Fn(&str) -> Option<String>,
+) {
+    for (name, setting) in [(ENV_NKEY_FILE, nkey_file), (ENV_TLS_CA_FILE, tls_ca_file)] {
+        if let Some(value) = var(name) {
+            *setting = (!value.trim().is_empty()).then(|| value.trim().into());
+        }
+    }
 }
 
 /// A component's `nats_url` names at least one server, and `replicas` is a count JetStream
@@ -159,6 +183,20 @@ mod tests {
         assert_eq!(check_nats_settings(&url, 3), Ok(()));
         assert_eq!(check_nats_settings(&url, 9), Err(NatsSettingsError::OutOfRange(ReplicasOutOfRange(9))));
         assert_eq!(check_nats_settings(" , ", 1).unwrap_err().to_string(), "nats_url is empty");
+    }
+
+    #[test]
+    fn the_environment_names_the_credentials_and_the_ca() {
+        let (mut nkey, mut ca) = (Some("etc/scorer.nk".into()), None);
+        apply_nats_access_env(&mut nkey, &mut ca, &|_| None);
+        assert_eq!((nkey.as_deref(), ca.as_deref()), (Some(std::path::Path::new("etc/scorer.nk")), None));
+        let env = |k: &str| match k {
+            ENV_NKEY_FILE => Some(String::new()),
+            ENV_TLS_CA_FILE => Some("/etc/postern/ca.pem".to_owned()),
+            _ => None,
+        };
+        apply_nats_access_env(&mut nkey, &mut ca, &env);
+        assert_eq!((nkey, ca), (None, Some("/etc/postern/ca.pem".into())));
     }
 
     #[test]

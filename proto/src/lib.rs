@@ -6,6 +6,8 @@
 
 pub mod cluster;
 pub mod codec;
+#[cfg(feature = "nats")]
+pub mod connect;
 pub mod envelope;
 pub mod error;
 pub mod event;

@@ -34,6 +34,15 @@ pub struct Config {
     /// 1 on a single server, 3 in a three-node cluster. Env: `POSTERN_NATS_REPLICAS`.
     #[serde(default = "default_replicas")]
     pub replicas: usize,
+    /// The file holding this component's NATS nkey seed (`postern nats-keys` writes one per
+    /// component); without one, no credentials are sent. The seed never appears in a log.
+    /// Env: `POSTERN_NATS_NKEY_FILE`.
+    #[serde(default)]
+    pub nats_nkey_file: Option<std::path::PathBuf>,
+    /// The CA certificates (PEM) that sign the NATS server's certificate; with one, the
+    /// connection requires TLS. Env: `POSTERN_NATS_TLS_CA_FILE`.
+    #[serde(default)]
+    pub nats_tls_ca_file: Option<std::path::PathBuf>,
     /// Each tenant's mailbox credentials (`[tenants.<tenant>.imap]`): a request of a tenant
     /// without any is FAILED for each mailbox with the reason, never carried out with
     /// another tenant's login.
@@ -89,14 +98,28 @@ pub enum RunError {
     NatsSettings(#[from] proto::cluster::NatsSettingsError),
     #[error("JetStream: {0}")]
     Nats(String),
+    #[error(transparent)]
+    NatsAccess(#[from] proto::connect::AccessError),
+}
+
+impl Config {
+    /// The credentials and CA of the NATS connection.
+    pub fn nats_access(&self) -> proto::connect::NatsAccess<'_> {
+        proto::connect::NatsAccess {
+            nkey_file: self.nats_nkey_file.as_deref(),
+            tls_ca_file: self.nats_tls_ca_file.as_deref(),
+        }
+    }
 }
 
 /// `Config::load(Some(path))`: the file, the environment (`NATS_URL`,
-/// `POSTERN_NATS_REPLICAS`), the checks. The file is required (`[tenants]` has no default).
+/// `POSTERN_NATS_REPLICAS`, `POSTERN_NATS_NKEY_FILE`,
+/// `POSTERN_NATS_TLS_CA_FILE`), the checks. The file is required (`[tenants]` has no default).
 impl Layered for Config {
     type Error = RunError;
 
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), RunError> {
+        proto::cluster::apply_nats_access_env(&mut self.nats_nkey_file, &mut self.nats_tls_ca_file, var);
         Ok(proto::cluster::apply_nats_env(&mut self.nats_url, &mut self.replicas, var)?)
     }
 
@@ -132,8 +155,7 @@ pub fn done_key(remediation_id: &str, mailbox: &str) -> String {
 }
 
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let client = async_nats::ConnectOptions::new()
-        .name("postern-remediator")
+    let client = proto::connect::options("remediator", config.nats_access())?
         .retry_on_initial_connect()
         .connect(proto::cluster::server_urls(&config.nats_url))
         .await

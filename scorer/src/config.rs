@@ -33,6 +33,15 @@ pub struct Config {
     /// Env: `POSTERN_NATS_REPLICAS`.
     #[serde(default = "default_replicas")]
     pub replicas: usize,
+    /// The file holding this component's NATS nkey seed (`postern nats-keys` writes one per
+    /// component); without one, no credentials are sent. The seed never appears in a log.
+    /// Env: `POSTERN_NATS_NKEY_FILE`.
+    #[serde(default)]
+    pub nats_nkey_file: Option<std::path::PathBuf>,
+    /// The CA certificates (PEM) that sign the NATS server's certificate; with one, the
+    /// connection requires TLS. Env: `POSTERN_NATS_TLS_CA_FILE`.
+    #[serde(default)]
+    pub nats_tls_ca_file: Option<std::path::PathBuf>,
     /// Test builds only: honour the failpoint headers of `score::failpoint` (a message that
     /// makes scoring panic or abort). A release build refuses to start with it.
     #[serde(default)]
@@ -128,6 +137,7 @@ impl Layered for Config {
 
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         proto::cluster::apply_nats_env(&mut self.nats_url, &mut self.replicas, var)?;
+        proto::cluster::apply_nats_access_env(&mut self.nats_nkey_file, &mut self.nats_tls_ca_file, var);
         if let Some(dir) = var(ENV_SA_RULES) {
             self.spamassassin_rules = dir.into();
         }
@@ -160,6 +170,14 @@ impl Layered for Config {
 }
 
 impl Config {
+    /// The credentials and CA of the NATS connection.
+    pub fn nats_access(&self) -> proto::connect::NatsAccess<'_> {
+        proto::connect::NatsAccess {
+            nkey_file: self.nats_nkey_file.as_deref(),
+            tls_ca_file: self.nats_tls_ca_file.as_deref(),
+        }
+    }
+
     /// Loads SpamAssassin's rules and the combination model as configured.
     pub fn detection(&self) -> Result<Detection, ConfigError> {
         let spamassassin =

@@ -58,6 +58,8 @@ pub enum RunError {
     DataFile(#[from] DataFileError),
     #[error(transparent)]
     Resolver(#[from] ResolverError),
+    #[error(transparent)]
+    NatsAccess(#[from] proto::connect::AccessError),
 }
 
 /// A data file the configuration names (a DNS fixture, a table of domain ages) that

@@ -45,8 +45,7 @@ struct Worker {
 /// messages in progress finish (within `shutdown_grace`) and drains the connection.
 /// Messages pulled but not started are redelivered after `ack_wait`.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let client = async_nats::ConnectOptions::new()
-        .name("postern-scorer")
+    let client = proto::connect::options("scorer", config.nats_access())?
         .retry_on_initial_connect()
         .connect(proto::cluster::server_urls(&config.nats_url))
         .await

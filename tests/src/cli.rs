@@ -42,6 +42,9 @@ impl CliRun {
 pub fn run<S: AsRef<OsStr>>(binary: &str, args: &[S], env: &[(&str, &str)]) -> Result<CliRun> {
     let mut command = std::process::Command::new(crate::bin(binary)?);
     command.args(args);
+    // The operator's commands (policies, training, replays) run with the admin key; `env`
+    // may name another.
+    command.env(proto::cluster::ENV_NKEY_FILE, crate::nats::seed_file("admin")?);
     for (k, v) in env {
         command.env(k, v);
     }

@@ -15,10 +15,19 @@ pub struct Stored {
     pub payload: Vec<u8>,
 }
 
-/// Connects to `url`: one server, or a cluster's nodes separated by commas.
-async fn connect(url: &str) -> Result<async_nats::Client> {
+/// Connects to `url` (one server, or a cluster's nodes separated by commas) as the
+/// operator (the admin key of [`crate::nats::keys`]), who may look at and publish anything.
+pub async fn connect(url: &str) -> Result<async_nats::Client> {
+    connect_as(url, "admin").await
+}
+
+/// Connects to `url` as `component`, with its key and inbox prefix, as the component itself
+/// would (without TLS).
+pub async fn connect_as(url: &str, component: &str) -> Result<async_nats::Client> {
     let servers: Vec<&str> = url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
-    Ok(async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(5)).connect(servers).await?)
+    let seed = crate::nats::seed_file(component)?;
+    let access = proto::connect::NatsAccess { nkey_file: Some(&seed), tls_ca_file: None };
+    Ok(proto::connect::options(component, access)?.connection_timeout(Duration::from_secs(5)).connect(servers).await?)
 }
 
 /// Where a stream lives in a cluster.

@@ -12,6 +12,92 @@ pub struct NatsServer {
     child: Option<Child>,
     pub port: u16,
     dir: TempDir,
+    tls: Option<Tls>,
+}
+
+/// The users file every server here includes: the repository's own, so that each test's
+/// components run with exactly the permissions a deployment gives them.
+pub fn users_conf() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../nats-users.conf"))
+}
+
+/// Copies [`users_conf`] into `dir`, beside a server config written there (nats-server reads
+/// an include relative to the including file); returns the name to include.
+fn copy_users_conf(dir: &Path) -> Result<&'static Path> {
+    std::fs::copy(users_conf(), dir.join("nats-users.conf")).context("copying nats-users.conf")?;
+    Ok(Path::new("nats-users.conf"))
+}
+
+/// The NATS keys of this test process (one set, made on first use, trusted by every server
+/// it starts): each component's seed file and the public keys nats-server is given.
+pub fn keys() -> Result<&'static admin::nats_keys::KeySet> {
+    static KEYS: std::sync::OnceLock<Result<admin::nats_keys::KeySet, String>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let tmp = std::env::temp_dir();
+        // Folders of earlier test processes that are gone.
+        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("postern-nats-keys-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = tmp.join(format!("postern-nats-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        admin::nats_keys::ensure(&dir, false)
+            .map_err(|e| format!("making the tests' NATS keys in {}: {e}", dir.display()))
+    })
+    .as_ref()
+    .map_err(|e| anyhow::anyhow!(e.clone()))
+}
+
+/// The seed file of `component` (`ingest`, `scorer`, `projector`, `remediator`, `admin`).
+pub fn seed_file(component: &str) -> Result<PathBuf> {
+    Ok(keys()?.seed_file(component))
+}
+
+/// The component a binary of the workspace connects to NATS as, when it is one.
+pub fn component_of(binary: &str) -> Option<&'static str> {
+    admin::nats_keys::COMPONENTS.into_iter().find(|c| *c == binary)
+}
+
+/// A self-signed CA and a certificate for 127.0.0.1 / localhost it signed, for a server
+/// that requires TLS.
+struct Tls {
+    ca_file: PathBuf,
+    cert_file: PathBuf,
+    key_file: PathBuf,
+}
+
+impl Tls {
+    fn make(dir: &Path) -> Result<Tls> {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate()?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Postern test CA");
+        let ca = ca_params.self_signed(&ca_key)?;
+        let server_key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, "nats-server");
+        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+        let cert = params.signed_by(&server_key, &issuer)?;
+        let tls =
+            Tls { ca_file: dir.join("ca.pem"), cert_file: dir.join("server.pem"), key_file: dir.join("server.key") };
+        std::fs::write(&tls.ca_file, ca.pem())?;
+        std::fs::write(&tls.cert_file, cert.pem())?;
+        std::fs::write(&tls.key_file, server_key.serialize_pem())?;
+        Ok(tls)
+    }
+
+    fn conf(&self) -> String {
+        format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  timeout: 5\n}}\n",
+            self.cert_file.display(),
+            self.key_file.display()
+        )
+    }
 }
 
 /// The server release every test runs against (scripts/setup.sh installs it).
@@ -78,12 +164,25 @@ impl NatsServer {
         Self::start_configured(Durability::Fast, max_file_store)
     }
 
+    /// A server that requires TLS from every client, with a certificate signed by a CA made
+    /// for it ([`NatsServer::tls_ca_file`]).
+    pub fn start_tls() -> Result<Self> {
+        Self::start_inner(Durability::Fast, "8GB", true)
+    }
+
     fn start_configured(durability: Durability, max_file_store: &str) -> Result<Self> {
+        Self::start_inner(durability, max_file_store, false)
+    }
+
+    fn start_inner(durability: Durability, max_file_store: &str, tls: bool) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("postern-nats-").tempdir()?;
-        let mut server = NatsServer { child: None, port: free_port(), dir };
+        let tls = if tls { Some(Tls::make(dir.path())?) } else { None };
+        let mut server = NatsServer { child: None, port: free_port(), dir, tls };
         let conf = format!(
-            "listen: 127.0.0.1:{port}\nmax_payload: 8MB\njetstream {{\n  store_dir: \"{store}\"\n  max_memory_store: 256MB\n  max_file_store: {max_file_store}\n{sync}}}\n",
+            "listen: 127.0.0.1:{port}\nmax_payload: 8MB\ninclude \"{users}\"\n{tls}jetstream {{\n  store_dir: \"{store}\"\n  max_memory_store: 256MB\n  max_file_store: {max_file_store}\n{sync}}}\n",
             port = server.port,
+            users = copy_users_conf(server.dir.path())?.display(),
+            tls = server.tls.as_ref().map(Tls::conf).unwrap_or_default(),
             store = server.dir.path().join("store").display(),
             sync = match durability {
                 Durability::Fast => "",
@@ -100,6 +199,7 @@ impl NatsServer {
         let child = Command::new(nats_server_binary()?)
             .arg("-c")
             .arg(self.dir.path().join("nats.conf"))
+            .envs(keys()?.server_env())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -115,6 +215,11 @@ impl NatsServer {
 
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA that signed the server's certificate, when it requires TLS.
+    pub fn tls_ca_file(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|t| t.ca_file.as_path())
     }
 
     /// Stops the server (SIGKILL: as abrupt as an outage). The store is kept.
@@ -204,9 +309,10 @@ impl NatsCluster {
             let name = format!("n{}", i + 1);
             let port = free_port();
             let conf = format!(
-                "server_name: {name}\nlisten: 127.0.0.1:{port}\nmax_payload: 8MB\n\
+                "server_name: {name}\nlisten: 127.0.0.1:{port}\nmax_payload: 8MB\ninclude \"{users}\"\n\
                  jetstream {{\n  store_dir: \"{store}\"\n  max_memory_store: 256MB\n  max_file_store: 8GB\n{sync}}}\n\
                  cluster {{\n  name: postern-test\n  listen: 127.0.0.1:{route_port}\n  routes: [{routes}]\n}}\n",
+                users = copy_users_conf(dir.path())?.display(),
                 store = dir.path().join(&name).display(),
                 sync = match durability {
                     Durability::Fast => "",
@@ -236,6 +342,7 @@ impl NatsCluster {
         let child = Command::new(nats_server_binary()?)
             .arg("-c")
             .arg(self.dir.path().join(format!("{name}.conf")))
+            .envs(keys()?.server_env())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -184,6 +184,16 @@ impl Pipeline {
         Ok(Pipeline { smtp, http, ingest, scorer, projector, nats, dir })
     }
 
+    /// Starts on a server the caller chose, with extra lines for each service's config file
+    /// (ingest, scorer, projector; an empty scorer part keeps its default `ack_wait`).
+    pub fn start_on_configured(nats: NatsServer, ingest: &str, scorer: &str, projector: &str) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("postern-pipeline-").tempdir()?;
+        let Launched { smtp, http, ingest, mut scorers, projector } =
+            launch(dir.path(), &nats.url(), 1, 1, Extra { ingest, scorer, projector }, None)?;
+        let scorer = scorers.pop().context("one scorer was started")?;
+        Ok(Pipeline { smtp, http, ingest, scorer, projector, nats, dir })
+    }
+
     /// Starts on a server the caller chose (a durable one, say).
     pub fn start_on(nats: NatsServer, ingest_extra: &str, projector_extra: &str) -> Result<Self> {
         Self::start_with_views_at(nats, ingest_extra, projector_extra, None)

@@ -30,7 +30,13 @@ impl Service {
 
     fn spawn(&mut self) -> Result<()> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
-        let child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        // Each service connects as its own NATS user, as in a deployment.
+        let name = self.program.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(component) = crate::nats::component_of(&name) {
+            command.env(proto::cluster::ENV_NKEY_FILE, crate::nats::seed_file(component)?);
+        }
+        let child = command
             .args(&self.args)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(log.try_clone()?)

@@ -92,7 +92,13 @@ fn each_unit_runs_its_binary_with_arguments_it_accepts() -> Result<()> {
                 // The server's own config check of the repository's durable config, which
                 // the unit's /etc/postern/nats.conf is a copy of.
                 let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../nats.conf");
-                let out = Command::new(program).arg("-t").arg("-c").arg(&conf).output()?;
+                // It names each component's public key through the environment (nats-users.conf).
+                let out = Command::new(program)
+                    .arg("-t")
+                    .arg("-c")
+                    .arg(&conf)
+                    .envs(testkit::nats::keys()?.server_env())
+                    .output()?;
                 ensure!(out.status.success(), "nats-server -t -c nats.conf: {}", String::from_utf8_lossy(&out.stderr));
                 continue;
             }

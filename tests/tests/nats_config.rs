@@ -22,11 +22,14 @@ fn jetstream_config_of(conf: &str) -> Result<serde_json::Value> {
     ensure!(text.contains(store_line), "{} has no {store_line}", conf.display());
     let copy = dir.path().join("nats.conf");
     std::fs::write(&copy, text.replace(store_line, &format!("store_dir: \"{}\"", dir.path().join("store").display())))?;
+    // Its users (an include beside it) and their public keys (the environment).
+    std::fs::copy(testkit::nats::users_conf(), dir.path().join("nats-users.conf"))?;
     let (port, monitor) = (free_port(), free_port());
     let mut child = Command::new(nats_server_binary()?)
         .arg("-c")
         .arg(&copy)
         .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-m", &monitor.to_string()])
+        .envs(testkit::nats::keys()?.server_env())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

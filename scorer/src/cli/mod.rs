@@ -61,6 +61,8 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    NatsAccess(#[from] proto::connect::AccessError),
     #[error("connecting to NATS at {url}")]
     Nats {
         url: String,
@@ -360,7 +362,7 @@ pub async fn run(
 
 /// A NATS connection for a one-shot command: fails within seconds when NATS is not there.
 async fn connect(config: &crate::config::Config, name: &str) -> Result<async_nats::Client, CliError> {
-    async_nats::ConnectOptions::new()
+    proto::connect::options("scorer", config.nats_access())?
         .name(name)
         .connection_timeout(std::time::Duration::from_secs(5))
         .connect(proto::cluster::server_urls(&config.nats_url))

@@ -331,7 +331,7 @@ fn main() -> Result<()> {
 
     let published = Instant::now();
     runtime.block_on(async {
-        let client = async_nats::connect(nats.url()).await?;
+        let client = testkit::jetstream::connect(&nats.url()).await?;
         let js = async_nats::jetstream::new(client);
         for (name, subjects) in [
             (STREAM_RAW, vec![RAW_SUBJECTS.to_owned()]),
@@ -355,7 +355,7 @@ fn main() -> Result<()> {
     // The bare read: both streams at once, as the projector reads them, nothing folded.
     let read_started = Instant::now();
     let read = runtime.block_on(async {
-        let client = async_nats::connect(nats.url()).await?;
+        let client = testkit::jetstream::connect(&nats.url()).await?;
         let js = async_nats::jetstream::new(client);
         let counts =
             futures::future::try_join_all([STREAM_RAW, STREAM_EVENTS].map(|name| bare_read(&js, name))).await?;

@@ -20,7 +20,11 @@
 #   POSTERN_NATS_PORT        nats-server's client port on 127.0.0.1 (default 4222; the
 #                            cluster's ports are those of nats-cluster/)
 #   POSTERN_INGEST_LISTEN    SMTP address (default 127.0.0.1:2525)
-#   POSTERN_HTTP_LISTEN      the projector's API address (default 127.0.0.1:8025)
+#   POSTERN_HTTP_LISTEN      the projector's API address (default 127.0.0.1:8025; also its
+#                            /metrics, /health and /ready)
+#   POSTERN_INGEST_OPS_LISTEN  ingest's /metrics, /health and /ready (default 127.0.0.1:9181)
+#   POSTERN_SCORER_OPS_PORT  the first scorer's /metrics port on 127.0.0.1 (default 9182; the
+#                            second scorer of --cluster takes the next)
 #   POSTERN_BIN_DIR          where the built binaries are (default $CARGO_TARGET_DIR/debug,
 #                            else target/debug)
 #   POSTERN_DNS              the scorer's resolver: offline (default here) or system
@@ -41,6 +45,8 @@ if [ "$cluster" = 1 ]; then var=${POSTERN_VAR_DIR:-var/cluster}; else var=${POST
 nats_port=${POSTERN_NATS_PORT:-4222}
 smtp_listen=${POSTERN_INGEST_LISTEN:-127.0.0.1:2525}
 http_listen=${POSTERN_HTTP_LISTEN:-127.0.0.1:8025}
+ingest_ops=${POSTERN_INGEST_OPS_LISTEN:-127.0.0.1:9181}
+scorer_ops_port=${POSTERN_SCORER_OPS_PORT:-9182}
 case "${POSTERN_NATS_DURABILITY:-durable}" in
   durable) nats_conf=nats.conf ;;
   fast) nats_conf=nats-fast.conf ;;
@@ -188,17 +194,17 @@ else
   supervisors+=($!)
   wait_port "$nats_port"
 fi
-supervise ingest env "$(as ingest)" "$bin/ingest" &
+supervise ingest env "$(as ingest)" POSTERN_OPS_LISTEN="$ingest_ops" "$bin/ingest" &
 supervisors+=($!)
 # ingest listens once MAIL_RAW is ready: a new cluster elects its leaders first.
 wait_port "$(port_of "$smtp_listen")" 60
 if [ "$cluster" = 1 ]; then
   for n in 1 2; do
-    supervise "scorer-$n" env "$(as scorer)" "$bin/scorer" run &
+    supervise "scorer-$n" env "$(as scorer)" POSTERN_OPS_LISTEN="127.0.0.1:$((scorer_ops_port + n - 1))" "$bin/scorer" run &
     supervisors+=($!)
   done
 else
-  supervise scorer env "$(as scorer)" "$bin/scorer" run &
+  supervise scorer env "$(as scorer)" POSTERN_OPS_LISTEN="127.0.0.1:$scorer_ops_port" "$bin/scorer" run &
   supervisors+=($!)
 fi
 supervise projector env "$(as projector)" "$bin/projector" serve &
@@ -209,6 +215,7 @@ cat <<MSG
 up: Postern is running$([ "$cluster" = 1 ] && echo " on a three-node cluster, two scorers") (logs in $var/log/, pids in $var/run/).
   SMTP   $smtp_listen   journal address journal@postern.localhost (tenant "default")
   API    http://$http_listen/api/v1/health
+  ops    /metrics, /health, /ready on http://$ingest_ops (ingest), http://127.0.0.1:$scorer_ops_port (scorer), http://$http_listen (projector)
 Try, from another terminal:
   swaks --server $smtp_listen --to journal@postern.localhost --header 'Message-Id: <hello@example.com>'
   $bin/projector trace --message-id '<hello@example.com>'

@@ -26,6 +26,10 @@ pub struct Config {
     /// NATS server URL, or the nodes of a cluster separated by commas. Env: `NATS_URL`.
     #[serde(default = "default_nats_url")]
     pub nats_url: String,
+    /// Where `/metrics`, `/health` and `/ready` are served (port 0: any free port, logged).
+    /// Env: `POSTERN_OPS_LISTEN`.
+    #[serde(default = "default_ops_listen")]
+    pub ops_listen: std::net::SocketAddr,
     /// JetStream replicas of MAIL_RAW and the bodies bucket when ingest creates them: 1 on a
     /// single server, 3 in a three-node cluster (at most 5). A stream that exists with
     /// another count stops the start with that error. Env: `POSTERN_NATS_REPLICAS`.
@@ -83,6 +87,11 @@ pub struct Config {
     /// How long to wait for JetStream's acknowledgement before answering 451.
     #[serde(default = "default_publish_timeout", with = "humantime_serde")]
     pub publish_timeout: Duration,
+    /// How long NATS may be unreachable before new SMTP sessions are answered 421 at once
+    /// (until then, and for a transaction already under way, a message that cannot be
+    /// stored gets 451; a cluster's failover takes well under this).
+    #[serde(default = "default_not_ready_after", with = "humantime_serde")]
+    pub not_ready_after: Duration,
     /// MAIL_RAW's duplicate window, set when ingest creates the stream: a copy stored again
     /// within it (same tenant, envelope and bytes) is dropped by JetStream. Make it longer
     /// than the sending servers' first retry interval.
@@ -114,6 +123,10 @@ fn default_listen() -> SocketAddr {
 fn default_hostname() -> String {
     "postern.localhost".to_owned()
 }
+fn default_ops_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 9181))
+}
+
 fn default_nats_url() -> String {
     "nats://127.0.0.1:4222".to_owned()
 }
@@ -147,6 +160,9 @@ fn default_command_timeout() -> Duration {
 fn default_data_timeout() -> Duration {
     Duration::from_secs(180)
 }
+fn default_not_ready_after() -> Duration {
+    Duration::from_secs(5)
+}
 fn default_publish_timeout() -> Duration {
     Duration::from_secs(10)
 }
@@ -170,6 +186,7 @@ impl Layered for Config {
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         proto::cluster::apply_nats_env(&mut self.nats_url, &mut self.replicas, var)?;
         proto::cluster::apply_nats_access_env(&mut self.nats_nkey_file, &mut self.nats_tls_ca_file, var);
+        runtime::ops::apply_env(&mut self.ops_listen, var).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some(listen) = var(ENV_LISTEN) {
             self.listen = listen
                 .parse()

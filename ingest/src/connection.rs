@@ -33,6 +33,7 @@ pub struct ConnectionContext<S> {
     pub inline_limit: usize,
     /// Longest command line accepted.
     pub max_command_line: usize,
+    pub metrics: Arc<crate::metrics::IngestMetrics>,
 }
 
 /// How long a client may take to complete the TLS handshake.
@@ -46,7 +47,7 @@ where
     S: RawMailSink,
 {
     let mut conn = Connection::new(io, Session::new(ctx.session.clone()), peer_addr, ctx.clone());
-    session::greeting(&ctx.session.hostname).write_to(&mut conn.output);
+    conn.say(&session::greeting(&ctx.session.hostname));
     match conn.run().await? {
         End::Closed => Ok(()),
         End::StartTls => {
@@ -166,19 +167,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
         self.pos = line_end;
         match action {
             Action::Reply(reply) => {
-                reply.write_to(&mut self.output);
+                self.say(&reply);
                 Ok(Next::Continue)
             }
             Action::Close(reply) => {
-                reply.write_to(&mut self.output);
+                self.say(&reply);
                 Ok(Next::Close)
             }
             Action::StartTls(reply) => {
-                reply.write_to(&mut self.output);
+                self.say(&reply);
                 Ok(Next::StartTls)
             }
             Action::StartData(reply) => {
-                reply.write_to(&mut self.output);
+                self.say(&reply);
                 self.flush().await?;
                 let reply = match self.receive_data().await? {
                     Some(message) => self.store(message).await,
@@ -187,7 +188,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
                         session::message_too_large(self.ctx.session.max_message_size)
                     }
                 };
-                reply.write_to(&mut self.output);
+                self.say(&reply);
                 Ok(Next::Continue)
             }
             Action::ReadChunk { size, last } => {
@@ -209,12 +210,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
                     self.session.finish_data();
                     session::message_too_large(limit)
                 };
-                reply.write_to(&mut self.output);
+                self.say(&reply);
                 Ok(Next::Continue)
             }
             Action::DiscardChunk { size, reply } => {
                 self.read_chunk(size, false).await?;
-                reply.write_to(&mut self.output);
+                self.say(&reply);
                 Ok(Next::Continue)
             }
         }
@@ -283,6 +284,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
                 return session::storage_unavailable();
             }
         };
+        self.ctx.metrics.message_bytes.observe(message.len() as f64);
         let peer = Peer { addr: self.peer_addr.clone(), helo: self.session.helo().to_owned(), tls: self.session.tls() };
         let accepted = accept(&envelope, &tenant, &peer, message, Timestamp::now(), Ulid::new(), self.ctx.inline_limit);
         let postern_id = accepted.envelope.postern_id.clone();
@@ -295,8 +297,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
             let payload = proto::encode(&accepted.envelope, &accepted.event);
             let subject = subject::subject_for(accepted.envelope.event_type, &tenant);
             let size = payload.len();
-            match self.ctx.sink.store(subject, accepted.dedup_id, payload, accepted.object).await {
+            let publishing = self.ctx.metrics.publish_seconds.start_timer();
+            let stored = self.ctx.sink.store(subject, accepted.dedup_id, payload, accepted.object).await;
+            publishing.observe_duration();
+            match stored {
                 Ok(()) => {
+                    self.ctx.metrics.stored.inc();
                     info!(tenant = %tenant, bytes = size, "message stored");
                     session::stored(postern_id.as_str())
                 }
@@ -312,14 +318,20 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: RawMailSink> Connection<IO, S> {
 
     /// A client stalled inside DATA or BDAT: 421 (best effort), and the connection ends.
     async fn timed_out(&mut self, phase: &str) -> io::Error {
-        session::timeout().write_to(&mut self.output);
+        self.say(&session::timeout());
         let _ = self.flush().await;
         io::Error::new(io::ErrorKind::TimedOut, format!("timeout in {phase}"))
     }
 
+    /// Writes a reply to the output buffer, counted by its code.
+    fn say(&mut self, reply: &Reply) {
+        self.ctx.metrics.reply(reply);
+        reply.write_to(&mut self.output);
+    }
+
     async fn close_with(&mut self, reply: Reply) -> io::Result<End> {
         debug!(code = reply.code, "closing connection");
-        reply.write_to(&mut self.output);
+        self.say(&reply);
         self.flush().await?;
         self.io.shutdown().await.ok();
         Ok(End::Closed)
@@ -415,6 +427,7 @@ mod tests {
             tls: None,
             inline_limit: 1 << 20,
             max_command_line: 4096,
+            metrics: Arc::new(crate::metrics::IngestMetrics::new(&prometheus::Registry::new())),
         })
     }
 

@@ -48,4 +48,6 @@ pub enum RunError {
     Stream { stream: &'static str, reason: String },
     #[error(transparent)]
     NatsAccess(#[from] proto::connect::AccessError),
+    #[error(transparent)]
+    Ops(#[from] runtime::ops::OpsError),
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod journal;
+pub mod metrics;
 pub mod publisher;
 pub mod smtp;
 pub mod tenancy;
@@ -41,6 +42,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .await
         .map_err(|e| RunError::Stream { stream: proto::subject::STREAM_RAW, reason: e.to_string() })?;
     let js = async_nats::jetstream::new(client.clone());
+    let registry = prometheus::Registry::new();
+    let metrics = Arc::new(metrics::IngestMetrics::new(&registry));
+    let streams_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let link = Arc::new(NatsLink::default());
+    tokio::spawn(link.clone().watch(client.clone()));
+    let ops =
+        runtime::ops::start(config.ops_listen, registry, readiness(client.clone(), streams_ready.clone())).await?;
 
     tokio::pin!(shutdown);
     // Wait for JetStream (nats-server may still be starting, a cluster without a majority
@@ -58,7 +66,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             _ = &mut shutdown => return Ok(()),
         };
         match ensured {
-            Ok(bucket) => break bucket,
+            Ok(bucket) => {
+                streams_ready.store(true, std::sync::atomic::Ordering::SeqCst);
+                break bucket;
+            }
             Err(StreamSetupError::Nats(reason)) if started.elapsed() < STARTUP_PATIENCE => {
                 attempt += 1;
                 warn!(%reason, attempt, "MAIL_RAW not ready, retrying");
@@ -91,6 +102,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         tls: config.tls_acceptor()?,
         inline_limit: config.inline_limit,
         max_command_line: config.max_command_line,
+        metrics: metrics.clone(),
     });
     let tracker = TaskTracker::new();
     let connections = Arc::new(Semaphore::new(config.max_connections));
@@ -112,17 +124,23 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             _ = &mut shutdown => break,
         };
         session_seq += 1;
+        metrics.sessions.inc();
+        if let Some(down) = link.down_for().filter(|d| *d >= config.not_ready_after) {
+            info!(%peer, down_secs = down.as_secs(), "NATS unreachable: new session answered 421");
+            tracker.spawn(refuse(stream, session::not_ready(), metrics.clone()));
+            continue;
+        }
         if !proto::net::any_contains(&networks, peer.ip()) {
             info!(%peer, "connection from a network that is not allowed");
-            tracker.spawn(refuse(stream, session::network_not_allowed(peer.ip())));
+            tracker.spawn(refuse(stream, session::network_not_allowed(peer.ip()), metrics.clone()));
             continue;
         }
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracker.spawn(refuse(stream, session::too_many_connections()));
+            tracker.spawn(refuse(stream, session::too_many_connections(), metrics.clone()));
             continue;
         };
         let Some(ip_slot) = per_ip.acquire(peer.ip()) else {
-            tracker.spawn(refuse(stream, session::too_many_connections_from_ip()));
+            tracker.spawn(refuse(stream, session::too_many_connections_from_ip(), metrics.clone()));
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -151,12 +169,55 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Err(e) = client.drain().await {
         warn!(error = %e, "NATS drain failed");
     }
+    ops.stop().await;
     info!("ingest stopped");
     Ok(())
 }
 
+/// How long the NATS connection has been down, as last seen (checked every 100 ms).
+#[derive(Default)]
+struct NatsLink {
+    /// Since when the connection is down; None while it is up.
+    down_since: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl NatsLink {
+    async fn watch(self: Arc<Self>, client: async_nats::Client) {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tick.tick().await;
+            let up = client.connection_state() == async_nats::connection::State::Connected;
+            let mut down = self.down_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match (up, *down) {
+                (true, _) => *down = None,
+                (false, None) => *down = Some(std::time::Instant::now()),
+                (false, Some(_)) => {}
+            }
+        }
+    }
+
+    fn down_for(&self) -> Option<Duration> {
+        self.down_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner).map(|since| since.elapsed())
+    }
+}
+
+/// Ready while connected to NATS, once MAIL_RAW and the bodies bucket are there.
+fn readiness(
+    client: async_nats::Client,
+    streams_ready: Arc<std::sync::atomic::AtomicBool>,
+) -> runtime::ops::ReadyCheck {
+    runtime::ops::ready_when(move || {
+        proto::connect::require_connected(&client)?;
+        if !streams_ready.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("MAIL_RAW is not ready yet".to_owned());
+        }
+        Ok(())
+    })
+}
+
 /// Answers a connection that is not served (a 421 or 554 greeting) and closes it.
-async fn refuse(mut stream: tokio::net::TcpStream, reply: session::Reply) {
+async fn refuse(mut stream: tokio::net::TcpStream, reply: session::Reply, metrics: Arc<metrics::IngestMetrics>) {
+    metrics.reply(&reply);
     let mut out = Vec::new();
     reply.write_to(&mut out);
     let _ = stream.write_all(&out).await;

@@ -57,6 +57,7 @@ fn context(sink: CheckingSink) -> Arc<ConnectionContext<CheckingSink>> {
         tls: None,
         inline_limit: 1024,
         max_command_line: 512,
+        metrics: std::sync::Arc::new(ingest::metrics::IngestMetrics::new(&prometheus::Registry::new())),
     })
 }
 

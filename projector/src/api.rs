@@ -40,6 +40,11 @@ pub struct AppState {
     pub read_only: Option<ReadOnly>,
     /// What the reactor published for recent decisions, for the write answers.
     pub reactions: Arc<crate::reactor::Reports>,
+    /// The metrics `/metrics` serves, and the API's own.
+    pub registry: prometheus::Registry,
+    pub metrics: Arc<crate::metrics::ProjectorMetrics>,
+    /// Whether the projector can do its work now (`/ready`).
+    pub ready: runtime::ops::ReadyCheck,
 }
 
 /// Views served without folding.
@@ -55,7 +60,8 @@ pub const HEADER_AS_OF: &str = "Postern-As-Of";
 
 pub fn router(state: AppState) -> Router {
     let read_only = state.read_only;
-    let router = routes(state);
+    let ops = runtime::ops::routes(state.registry.clone(), state.ready.clone());
+    let router = routes(state).merge(ops);
     match read_only {
         None => router,
         Some(ReadOnly { as_of }) => {
@@ -147,6 +153,23 @@ async fn authorize(
     next.run(axum::extract::Request::from_parts(parts, body)).await
 }
 
+/// Counts each API request by route and status, and times it (refusals included).
+async fn measure(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let timer = state.metrics.http_seconds.with_label_values(&[&route]).start_timer();
+    let response = next.run(request).await;
+    timer.observe_duration();
+    state.metrics.http_requests.with_label_values(&[route.as_str(), response.status().as_str()]).inc();
+    response
+}
+
 fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
@@ -159,6 +182,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/v1/reclassifications/{submission_id}/resolve", post(resolve_reclassification))
         .route("/api/v1/audit", get(audit_trail))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), authorize))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), measure))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed here"))

@@ -42,6 +42,9 @@ pub struct Config {
     /// when the streams have nothing more: live, a batch is whatever has arrived).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// `/ready` answers 503 while a stream has more than this many events not yet folded.
+    #[serde(default = "default_ready_max_lag")]
+    pub ready_max_lag: u64,
     /// How long shutdown waits for the last batch and the HTTP requests in flight.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -99,6 +102,10 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+}
+
+fn default_ready_max_lag() -> u64 {
+    10_000
 }
 
 fn default_nats_url() -> String {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod consumer;
 pub mod decide;
 pub mod error;
+pub mod metrics;
 pub mod projection;
 pub mod query;
 pub mod rate_limit;
@@ -74,6 +75,9 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
     // answers while NATS or a cluster's election is not there yet.
     tracker.spawn(ensure_training_stream(js.clone(), config.replicas, token.clone()));
     let fold_state = Arc::new(FoldState::default());
+    let registry = prometheus::Registry::new();
+    let metrics = Arc::new(metrics::ProjectorMetrics::new(&registry));
+    tracker.spawn(measure_lag(js.clone(), views.clone(), metrics.clone(), token.clone()));
     // What accepted and withdrawn reclassifications cause (training labels, remediation
     // requests), derived from the decisions on a durable consumer of their own.
     let reactions = Arc::new(reactor::Reports::default());
@@ -97,6 +101,15 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
                 shard: config.shard,
                 read_only: None,
                 reactions,
+                registry: registry.clone(),
+                metrics: metrics.clone(),
+                ready: readiness(
+                    client.clone(),
+                    fold_state.clone(),
+                    metrics.clone(),
+                    config.ready_max_lag,
+                    config.db_path.clone(),
+                ),
             }),
         )
         .with_graceful_shutdown(token.clone().cancelled_owned())
@@ -133,6 +146,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
                 config.shard,
                 fold_state.clone(),
                 js.clone(),
+                metrics.clone(),
             ));
             let stopped = tokio::select! {
                 _ = &mut shutdown => None,
@@ -183,6 +197,78 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
     folded.map_err(|e| RunError::Fold(format!("the fold task failed: {e}")))?
 }
 
+/// How often the fold lag is measured.
+const LAG_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Sets `postern_projector_fold_lag_events` every few seconds: each stream's last sequence
+/// minus the views' checkpoint of it.
+async fn measure_lag(
+    js: async_nats::jetstream::Context,
+    views: Arc<views::SharedStore>,
+    metrics: Arc<metrics::ProjectorMetrics>,
+    stop: CancellationToken,
+) {
+    loop {
+        for stream in [STREAM_RAW, STREAM_EVENTS] {
+            let last = match js.get_stream(stream).await {
+                Ok(mut s) => match s.info().await {
+                    Ok(info) => info.state.last_sequence,
+                    Err(_) => continue,
+                },
+                Err(_) => continue,
+            };
+            if let Ok(store) = views.get()
+                && let Ok(checkpoint) = store.checkpoint(stream)
+            {
+                let lag = last.saturating_sub(checkpoint);
+                metrics.fold_lag.with_label_values(&[stream]).set(i64::try_from(lag).unwrap_or(i64::MAX));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LAG_EVERY) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Ready while connected to NATS, folding (the last batch was written), no stream more
+/// than `max_lag` events behind, and the views' folder writable.
+fn readiness(
+    client: async_nats::Client,
+    fold: Arc<FoldState>,
+    metrics: Arc<metrics::ProjectorMetrics>,
+    max_lag: u64,
+    db: std::path::PathBuf,
+) -> runtime::ops::ReadyCheck {
+    Arc::new(move || {
+        let connected = proto::connect::require_connected(&client);
+        let failure = fold.failure().map(|f| f.reason);
+        let lags: Vec<(&'static str, i64)> = [STREAM_RAW, STREAM_EVENTS]
+            .into_iter()
+            .map(|s| (s, metrics.fold_lag.with_label_values(&[s]).get()))
+            .collect();
+        let probe = db.join(".postern-ready-probe");
+        Box::pin(async move {
+            connected?;
+            if let Some(reason) = failure {
+                return Err(format!("the fold stopped: {reason}"));
+            }
+            if let Some((stream, lag)) = lags.into_iter().find(|(_, lag)| u64::try_from(*lag).unwrap_or(0) > max_lag) {
+                return Err(format!("{stream} is {lag} events ahead of the views (ready_max_lag {max_lag})"));
+            }
+            let writable = tokio::task::spawn_blocking(move || {
+                std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe))
+            })
+            .await;
+            match writable {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("the views' folder is not writable: {e}")),
+                Err(e) => Err(format!("checking the views' folder: {e}")),
+            }
+        })
+    })
+}
+
 /// Serves the views at `db` read-only, without folding (an audit's rebuilt `--as-of`
 /// database, say), until `shutdown` completes: every answer carries the views' as-of time
 /// (the `Postern-As-Of` header, and `as_of` in `/api/v1/health`); writes are refused (409
@@ -204,6 +290,7 @@ pub async fn serve_read_only(
         as_of = %as_of.map_or_else(|| "-".to_owned(), |t| proto::Timestamp(t).to_rfc3339()),
         "projector API listening, read-only: not folding"
     );
+    let registry = prometheus::Registry::new();
     let router = api::router(api::AppState {
         store: views,
         js: None,
@@ -213,6 +300,10 @@ pub async fn serve_read_only(
         shard: config.shard,
         read_only: Some(api::ReadOnly { as_of }),
         reactions: Arc::new(reactor::Reports::default()),
+        registry: registry.clone(),
+        metrics: Arc::new(metrics::ProjectorMetrics::new(&registry)),
+        // Nothing to follow: ready while it serves.
+        ready: Arc::new(|| Box::pin(async { Ok(()) })),
     });
     let token = CancellationToken::new();
     let server = tokio::spawn(
@@ -329,6 +420,7 @@ async fn fold_loop(
     shard: Option<shard::Shard>,
     state: Arc<FoldState>,
     js: async_nats::jetstream::Context,
+    metrics: Arc<metrics::ProjectorMetrics>,
 ) -> Result<(), RunError> {
     let runtime = tokio::runtime::Handle::current();
     let mut writing: Option<tokio::task::JoinHandle<Result<(), RunError>>> = None;
@@ -352,10 +444,16 @@ async fn fold_loop(
         let span = info_span!("project", events = batch.len());
         let s = store.clone();
         let state = state.clone();
-        let (js, runtime) = (js.clone(), runtime.clone());
+        let (js, runtime, metrics) = (js.clone(), runtime.clone(), metrics.clone());
         writing = Some(tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
+            let timer = metrics.batch_seconds.start_timer();
             let stats = apply_batch_scoped(&s, &batch, None, shard.as_ref())?;
+            timer.observe_duration();
+            for stream in [STREAM_RAW, STREAM_EVENTS] {
+                let n = batch.iter().filter(|e| e.stream == stream).count();
+                metrics.folded.with_label_values(&[stream]).inc_by(n as u64);
+            }
             state.set_written();
             if !stats.dead_letters.is_empty() {
                 runtime.spawn(file_dead_letters(js, stats.dead_letters.clone()));

@@ -48,6 +48,14 @@ pub enum AccessError {
     NotACertificate { path: PathBuf },
 }
 
+/// Ok while `client` is connected; otherwise the reason, as `/ready` gives it.
+pub fn require_connected(client: &async_nats::Client) -> Result<(), String> {
+    match client.connection_state() {
+        async_nats::connection::State::Connected => Ok(()),
+        _ => Err("not connected to NATS".to_owned()),
+    }
+}
+
 /// The inbox prefix of a component's replies: `_INBOX_<component>`.
 pub fn inbox_prefix(component: &str) -> String {
     format!("_INBOX_{component}")

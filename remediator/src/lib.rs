@@ -8,6 +8,7 @@
 //! same copy twice.
 
 pub mod adapter;
+pub mod metrics;
 
 use adapter::imap::{ImapAdapter, ImapConfig};
 use adapter::{AdapterError, MailboxAdapter, MoveOutcome};
@@ -19,6 +20,7 @@ pub use runtime::config_file::Layered;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -30,6 +32,10 @@ pub struct Config {
     /// NATS server URL, or the nodes of a cluster separated by commas. Env: `NATS_URL`.
     #[serde(default = "default_nats_url")]
     pub nats_url: String,
+    /// Where `/metrics`, `/health` and `/ready` are served (port 0: any free port, logged).
+    /// Env: `POSTERN_OPS_LISTEN`.
+    #[serde(default = "default_ops_listen")]
+    pub ops_listen: std::net::SocketAddr,
     /// JetStream replicas of the POSTERN_REMEDIATIONS bucket when the remediator creates it:
     /// 1 on a single server, 3 in a three-node cluster. Env: `POSTERN_NATS_REPLICAS`.
     #[serde(default = "default_replicas")]
@@ -69,6 +75,10 @@ pub struct TenantMailboxes {
     pub imap: ImapConfig,
 }
 
+fn default_ops_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 9184))
+}
+
 fn default_nats_url() -> String {
     "nats://127.0.0.1:4222".to_owned()
 }
@@ -100,6 +110,8 @@ pub enum RunError {
     Nats(String),
     #[error(transparent)]
     NatsAccess(#[from] proto::connect::AccessError),
+    #[error(transparent)]
+    Ops(#[from] runtime::ops::OpsError),
 }
 
 impl Config {
@@ -120,6 +132,7 @@ impl Layered for Config {
 
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), RunError> {
         proto::cluster::apply_nats_access_env(&mut self.nats_nkey_file, &mut self.nats_tls_ca_file, var);
+        runtime::ops::apply_env(&mut self.ops_listen, var).map_err(|e| RunError::Config(e.to_string()))?;
         Ok(proto::cluster::apply_nats_env(&mut self.nats_url, &mut self.replicas, var)?)
     }
 
@@ -161,6 +174,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .await
         .map_err(|e| RunError::Nats(e.to_string()))?;
     let js = jetstream::new(client.clone());
+    let registry = prometheus::Registry::new();
+    let metrics = metrics::RemediatorMetrics::new(&registry);
+    let consuming = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ops = runtime::ops::start(config.ops_listen, registry, readiness(client.clone(), consuming.clone())).await?;
     tokio::pin!(shutdown);
     let stream = loop {
         tokio::select! {
@@ -224,6 +241,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .collect();
     let tenants: Vec<&String> = adapters.keys().collect();
     info!(?tenants, "remediator consuming remediation requests");
+    consuming.store(true, std::sync::atomic::Ordering::SeqCst);
     loop {
         let next = tokio::select! {
             m = messages.next() => m,
@@ -244,7 +262,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             }
             Ok((envelope, Event::RemediationRequested(r))) => {
                 let adapter = adapters.get(envelope.tenant.as_str());
-                handle_request(&js, &done, adapter, &config, &message, attempt, &envelope, &r).await;
+                handle_request(&js, &done, adapter, &config, &message, attempt, &envelope, &r, &metrics).await;
                 continue;
             }
             // Completions share the subjects; nothing to do.
@@ -265,6 +283,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         };
         match letter.publish(&js, &message.payload, Some(Duration::from_secs(10))).await {
             Ok(_) => {
+                metrics.dead_letters.inc();
                 let _ = message.ack_with(AckKind::Term).await;
             }
             Err(e) => {
@@ -274,8 +293,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
     }
     client.drain().await.ok();
+    ops.stop().await;
     info!("remediator stopped");
     Ok(())
+}
+
+/// Ready while connected to NATS, once its consumer is open.
+fn readiness(client: async_nats::Client, consuming: Arc<std::sync::atomic::AtomicBool>) -> runtime::ops::ReadyCheck {
+    runtime::ops::ready_when(move || {
+        proto::connect::require_connected(&client)?;
+        if !consuming.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("waiting for MAIL_EVENTS and its consumer".to_owned());
+        }
+        Ok(())
+    })
 }
 
 /// Carries out one request and acknowledges it: done, or redelivered after a backoff when a
@@ -290,9 +321,10 @@ async fn handle_request(
     attempt: i64,
     envelope: &Envelope,
     request: &RemediationRequested,
+    metrics: &metrics::RemediatorMetrics,
 ) {
     let last_attempt = attempt >= config.max_attempts;
-    match handle(js, done, adapter, envelope, request, last_attempt).await {
+    match handle(js, done, adapter, envelope, request, last_attempt, metrics).await {
         Ok(true) => {
             let _ = message.ack().await;
         }
@@ -329,6 +361,7 @@ pub async fn handle(
     envelope: &Envelope,
     request: &RemediationRequested,
     last_attempt: bool,
+    metrics: &metrics::RemediatorMetrics,
 ) -> Result<bool, RecordError> {
     let mut complete = true;
     for mailbox in &request.mailboxes {
@@ -360,6 +393,7 @@ pub async fn handle(
         done.put(&key, outcome.as_str().as_bytes().to_vec().into())
             .await
             .map_err(|e| RecordError::Done(Box::new(e)))?;
+        metrics.outcomes.with_label_values(&[outcome.as_str()]).inc();
         info!(remediation = %request.remediation_id, mailbox, outcome = outcome.as_str(), detail, "remediation outcome");
     }
     Ok(complete)

@@ -4,11 +4,13 @@
 //!   text (colours only on a terminal) or as JSON lines for log collectors;
 //! - [`shutdown_signal`]: completes on SIGINT or SIGTERM, for graceful shutdown;
 //! - [`config_file`]: a component's TOML configuration over its defaults;
-//! - [`error_chain`]: an error and its causes on one line, each text once.
+//! - [`error_chain`]: an error and its causes on one line, each text once;
+//! - [`ops`]: `/metrics`, `/health` and `/ready`.
 //!
 //! Depends on nothing of Postern's; the services use it, and it knows none of them.
 
 pub mod config_file;
+pub mod ops;
 
 /// Logs to stderr: `RUST_LOG`'s filter (default `info`), text or JSON lines.
 pub fn init_logging(json: bool) {

@@ -27,6 +27,10 @@ pub struct Config {
     /// NATS server URL, or the nodes of a cluster separated by commas. Env: `NATS_URL`.
     #[serde(default = "default_nats_url")]
     pub nats_url: String,
+    /// Where `/metrics`, `/health` and `/ready` are served (port 0: any free port, logged).
+    /// Env: `POSTERN_OPS_LISTEN`.
+    #[serde(default = "default_ops_listen")]
+    pub ops_listen: std::net::SocketAddr,
     /// JetStream replicas of the streams and the bucket the scorer creates (MAIL_EVENTS,
     /// MAIL_TRAINING, POSTERN_POLICIES): 1 on a single server, 3 in a three-node cluster (at
     /// most 5). One that exists with another count stops the start with that error.
@@ -103,6 +107,10 @@ fn default_true() -> bool {
 fn default_dns() -> DnsMode {
     DnsMode::System
 }
+fn default_ops_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 9182))
+}
+
 fn default_nats_url() -> String {
     "nats://127.0.0.1:4222".to_owned()
 }
@@ -138,6 +146,7 @@ impl Layered for Config {
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         proto::cluster::apply_nats_env(&mut self.nats_url, &mut self.replicas, var)?;
         proto::cluster::apply_nats_access_env(&mut self.nats_nkey_file, &mut self.nats_tls_ca_file, var);
+        runtime::ops::apply_env(&mut self.ops_listen, var).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some(dir) = var(ENV_SA_RULES) {
             self.spamassassin_rules = dir.into();
         }

@@ -60,6 +60,8 @@ pub enum RunError {
     Resolver(#[from] ResolverError),
     #[error(transparent)]
     NatsAccess(#[from] proto::connect::AccessError),
+    #[error(transparent)]
+    Ops(#[from] runtime::ops::OpsError),
 }
 
 /// A data file the configuration names (a DNS fixture, a table of domain ages) that
@@ -108,5 +110,30 @@ pub enum Outcome {
     /// Storing the disposition failed: nak with a delay; JetStream redelivers.
     Retry(std::time::Duration),
     /// The input can never be scored (not a Postern event): dead-letter it and Term.
-    Reject(String),
+    Reject(RejectKind, String),
+}
+
+/// Why a raw event is dead-lettered, in a word (the `reason` label of
+/// `postern_scorer_dead_letters_total`; the dead letter itself carries the whole reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectKind {
+    /// Not a Postern event, or not one this build can read.
+    Undecodable,
+    /// Its envelope names another tenant than its subject.
+    WrongTenant,
+    /// A Postern event, but not a raw message.
+    UnexpectedEvent,
+    /// Every delivery crashed, stalled or failed (a poison message).
+    NeverScored,
+}
+
+impl RejectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectKind::Undecodable => "undecodable",
+            RejectKind::WrongTenant => "wrong_tenant",
+            RejectKind::UnexpectedEvent => "unexpected_event",
+            RejectKind::NeverScored => "never_scored",
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod eval;
 pub mod learner;
+pub mod metrics;
 pub mod policy;
 pub mod score;
 pub mod spamassassin;

@@ -5,7 +5,7 @@ use crate::analysis::MessageFacts;
 use crate::analysis::new_domain::DomainAges;
 use crate::auth::{Authenticator, Delivery, Network, TxtRecords};
 use crate::config::{Config, DnsMode};
-use crate::error::{Outcome, RunError, SetupError};
+use crate::error::{Outcome, RejectKind, RunError, SetupError};
 use crate::score::{ScoringPanicked, try_score};
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use futures::StreamExt;
@@ -39,6 +39,7 @@ struct Worker {
     policies: crate::policy::Policies,
     /// What runs besides the checks: SpamAssassin's rules and the learned combination.
     detection: crate::config::Detection,
+    metrics: Arc<crate::metrics::ScorerMetrics>,
 }
 
 /// Runs one scorer process until `shutdown` completes, then stops pulling, lets the
@@ -51,6 +52,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .await
         .map_err(|e| RunError::Setup(e.to_string()))?;
     let js = jetstream::new(client.clone());
+    let registry = prometheus::Registry::new();
+    let metrics = Arc::new(crate::metrics::ScorerMetrics::new(&registry));
+    let consuming = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ops = runtime::ops::start(config.ops_listen, registry, readiness(client.clone(), consuming.clone())).await?;
     tokio::pin!(shutdown);
 
     // Each start-up step against JetStream is tried again while JetStream cannot do it yet
@@ -126,6 +131,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         _ = &mut shutdown => return Ok(()),
     };
     info!(concurrency = config.concurrency, "scorer consuming MAIL_RAW");
+    consuming.store(true, std::sync::atomic::Ordering::SeqCst);
 
     let auth = match config.dns {
         DnsMode::System => match Authenticator::system() {
@@ -148,8 +154,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Some(path) => Some(Arc::new(DomainAges::load(path)?)),
         None => None,
     };
-    let worker =
-        Arc::new(Worker { js, config: config.clone(), auth, trusted, domain_ages, learner, policies, detection });
+    let worker = Arc::new(Worker {
+        js,
+        config: config.clone(),
+        auth,
+        trusted,
+        domain_ages,
+        learner,
+        policies,
+        detection,
+        metrics,
+    });
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.concurrency));
     loop {
@@ -189,13 +204,29 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Err(e) = client.drain().await {
         warn!(error = %e, "NATS drain failed");
     }
+    ops.stop().await;
     info!("scorer stopped");
     Ok(())
+}
+
+/// Ready while connected to NATS, once the shared consumer of MAIL_RAW is open (the rules,
+/// the model, the training and the policies are loaded before).
+fn readiness(client: async_nats::Client, consuming: Arc<std::sync::atomic::AtomicBool>) -> runtime::ops::ReadyCheck {
+    runtime::ops::ready_when(move || {
+        proto::connect::require_connected(&client)?;
+        if !consuming.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("starting: loading detection, training and policies, or opening the consumer".to_owned());
+        }
+        Ok(())
+    })
 }
 
 impl Worker {
     async fn handle(&self, message: jetstream::Message) {
         let (stream_seq, delivered) = message.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 0));
+        if let Ok(info) = message.info() {
+            self.metrics.consumer_pending.set(i64::try_from(info.pending).unwrap_or(i64::MAX));
+        }
         let decoded = proto::decode(&message.payload);
         let postern_id = decoded.as_ref().map(|(e, _)| e.postern_id.to_string()).unwrap_or_default();
         let span = info_span!(
@@ -211,35 +242,45 @@ impl Worker {
             // cannot kill it forever, and it is not left unscored and unreported either.
             let last_try = delivered > 1 && delivered >= self.config.max_deliver;
             let outcome = match decoded {
-                _ if last_try => Outcome::Reject(format!(
-                    "delivered {delivered} times and never scored: each try crashed or stalled the scorer, or \
+                _ if last_try => Outcome::Reject(
+                    RejectKind::NeverScored,
+                    format!(
+                        "delivered {delivered} times and never scored: each try crashed or stalled the scorer, or \
                      could not store its result (max_deliver {})",
-                    self.config.max_deliver
-                )),
-                Err(e) => Outcome::Reject(format!("undecodable raw event: {e}")),
+                        self.config.max_deliver
+                    ),
+                ),
+                Err(e) => Outcome::Reject(RejectKind::Undecodable, format!("undecodable raw event: {e}")),
                 Ok((envelope, _)) if let Err(crossed) = subject::check_subject(&message.subject, &envelope) => {
-                    Outcome::Reject(crossed.to_string())
+                    Outcome::Reject(RejectKind::WrongTenant, crossed.to_string())
                 }
                 Ok((envelope, Event::RawMailReceived(raw))) => {
-                    self.score_and_publish(&message, envelope, raw, delivered).await
+                    let scoring = self.metrics.scoring_seconds.start_timer();
+                    let outcome = self.score_and_publish(&message, envelope, raw, delivered).await;
+                    scoring.observe_duration();
+                    outcome
                 }
-                Ok((envelope, other)) => {
-                    Outcome::Reject(format!("unexpected {} on {}", other.event_type(), envelope.tenant))
-                }
+                Ok((envelope, other)) => Outcome::Reject(
+                    RejectKind::UnexpectedEvent,
+                    format!("unexpected {} on {}", other.event_type(), envelope.tenant),
+                ),
             };
             let outcome = match outcome {
                 Outcome::Retry(_) if delivered >= self.config.max_deliver => {
-                    Outcome::Reject(format!("failed {delivered} deliveries"))
+                    Outcome::Reject(RejectKind::NeverScored, format!("failed {delivered} deliveries"))
                 }
                 other => other,
             };
             let ack = match &outcome {
                 Outcome::Ack => message.ack().await,
                 Outcome::Retry(delay) => message.ack_with(AckKind::Nak(Some(*delay))).await,
-                Outcome::Reject(reason) => {
+                Outcome::Reject(kind, reason) => {
                     error!(%reason, "dead-lettering raw event");
                     match self.dead_letter(&message, stream_seq, reason).await {
-                        Ok(()) => message.ack_with(AckKind::Term).await,
+                        Ok(()) => {
+                            self.metrics.dead_letters.with_label_values(&[kind.as_str()]).inc();
+                            message.ack_with(AckKind::Term).await
+                        }
                         // Keep it in the stream: a later delivery tries the dead letter again.
                         Err(e) => {
                             error!(error = %e, "dead letter not stored; leaving the event for redelivery");
@@ -316,13 +357,16 @@ impl Worker {
             // dead-lettered with the panic as the reason before the last delivery, which
             // would be dead-lettered without it.
             Ok(Err(ScoringPanicked(panic))) if delivered + 1 >= self.config.max_deliver => {
-                return Outcome::Reject(format!("scoring panicked on {delivered} deliveries: {panic}"));
+                return Outcome::Reject(
+                    RejectKind::NeverScored,
+                    format!("scoring panicked on {delivered} deliveries: {panic}"),
+                );
             }
             Ok(Err(ScoringPanicked(panic))) => {
                 error!(%panic, "scoring panicked; the message will be tried again");
                 return Outcome::Retry(Duration::from_secs(1));
             }
-            Err(e) => return Outcome::Reject(format!("scoring task failed: {e}")),
+            Err(e) => return Outcome::Reject(RejectKind::NeverScored, format!("scoring task failed: {e}")),
         };
         let envelope = Envelope {
             event_id: ids::derive_event_id(raw_envelope.event_id, &self.detection.rules_version),
@@ -346,6 +390,7 @@ impl Worker {
         });
         match self.publish_patiently(message, &envelope, &event).await {
             Ok(()) => {
+                self.metrics.scored.with_label_values(&[disposition.as_str()]).inc();
                 info!(%disposition, "disposition stored");
                 // The tenant moves such mail at once: ask for it (its id derives from the
                 // disposition's, so a redelivery asks once).

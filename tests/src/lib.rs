@@ -23,6 +23,33 @@ use std::time::{Duration, Instant};
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
+    // Below the kernel's ephemeral range (32768 and up by default): a port `bind(:0)` gives
+    // is an ephemeral one, which every outgoing connection of the suite draws from too, so
+    // one could take it between this check and the server's own bind. Each process starts
+    // at a random place in the range and moves on, so two tests rarely try the same port.
+    const LOW: u32 = 20_000;
+    const HIGH: u32 = 32_000;
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    static START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        (h.finish() % u64::from(HIGH - LOW)) as u32
+    });
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()))
+        .unwrap_or(32_768);
+    if ephemeral_low >= HIGH {
+        for _ in 0..(HIGH - LOW) {
+            let offset = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let port = (LOW + (start + offset) % (HIGH - LOW)) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

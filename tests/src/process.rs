@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 pub struct Service {
     pub name: String,
+    /// Where it serves `/metrics`, `/health` and `/ready` (ingest, a scorer, the remediator:
+    /// a free port of its own; the projector serves them on its API's address).
+    pub ops: Option<std::net::SocketAddr>,
     child: Option<Child>,
     program: PathBuf,
     args: Vec<String>,
@@ -23,6 +26,8 @@ impl Service {
             program: bin(binary)?,
             args: args.iter().map(|s| s.to_string()).collect(),
             log: log_dir.join(format!("{name}.log")),
+            ops: matches!(binary, "ingest" | "scorer" | "remediator")
+                .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], crate::free_port()))),
         };
         service.spawn()?;
         Ok(service)
@@ -35,6 +40,9 @@ impl Service {
         let name = self.program.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if let Some(component) = crate::nats::component_of(&name) {
             command.env(proto::cluster::ENV_NKEY_FILE, crate::nats::seed_file(component)?);
+        }
+        if let Some(ops) = self.ops {
+            command.env("POSTERN_OPS_LISTEN", ops.to_string());
         }
         let child = command
             .args(&self.args)

@@ -174,6 +174,37 @@ fn ingest_answers_451_while_jetstream_is_down_and_recovers() -> Result<()> {
     Ok(())
 }
 
+/// NATS away for longer than `not_ready_after`: a new session is answered 421 at once (the
+/// sender does not transfer a message that cannot be stored), ingest's /ready says why, and
+/// once NATS is back the greeting is 220 and mail is taken again.
+#[test]
+fn a_new_session_gets_421_while_nats_stays_away_and_220_when_it_is_back() -> Result<()> {
+    use testkit::raw_smtp::RawSmtp;
+    let mut p = Pipeline::start_with("not_ready_after = \"1s\"\n")?;
+    let ops = p.ingest.ops.expect("ingest serves /ready");
+    send_range(&p, 0..1, None)?;
+    p.nats.stop()?;
+    let greeting = testkit::eventually(Duration::from_secs(20), "a new session is answered 421", || {
+        let mut session = RawSmtp::connect(p.smtp)?;
+        let greeting = session.reply()?;
+        Ok((greeting.code == 421).then_some(greeting))
+    })?;
+    ensure!(greeting.text().contains("4.3.0") && greeting.text().contains("try again later"), "{}", greeting.text());
+    let ready = testkit::http::request(ops, "GET", "/ready", None, None)?;
+    ensure!(ready.status == 503 && ready.json()?["reason"] == "not connected to NATS", "{:?}", ready.json());
+    ensure!(p.ingest.is_running(), "ingest must keep running:\n{}", p.logs());
+
+    p.nats.restart()?;
+    testkit::eventually(Duration::from_secs(30), "the greeting is 220 again", || {
+        let mut session = RawSmtp::connect(p.smtp)?;
+        Ok((session.reply()?.code == 220).then_some(()))
+    })?;
+    send_range(&p, 1..3, None)?;
+    p.wait_for_checkpoints(3, 3, Duration::from_secs(60))?;
+    assert_views(&p, 3)?;
+    Ok(())
+}
+
 #[test]
 fn a_jetstream_outage_under_smtp_source_load_loses_and_repeats_nothing() -> Result<()> {
     use testkit::nats::{Durability, NatsServer};

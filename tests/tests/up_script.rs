@@ -88,6 +88,8 @@ fn start_up(dir: &Path, args: &[&str], smtp: SocketAddr, http: SocketAddr) -> Re
         .env("POSTERN_NATS_DURABILITY", "fast")
         .env("POSTERN_INGEST_LISTEN", smtp.to_string())
         .env("POSTERN_HTTP_LISTEN", http.to_string())
+        .env("POSTERN_INGEST_OPS_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("POSTERN_SCORER_OPS_PORT", free_port().to_string())
         .stdout(output.try_clone()?)
         .stderr(output)
         .spawn()

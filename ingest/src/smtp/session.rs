@@ -124,6 +124,11 @@ pub fn too_many_connections() -> Reply {
     Reply::new(421, [4, 7, 0], "Too many connections, try again later")
 }
 
+/// A new session while ingest cannot store mail (NATS unreachable for a while).
+pub fn not_ready() -> Reply {
+    Reply::new(421, [4, 3, 0], "Service not ready: the message store is unreachable, try again later")
+}
+
 pub fn too_many_connections_from_ip() -> Reply {
     Reply::new(421, [4, 7, 0], "Too many connections from your address, try again later")
 }

@@ -296,6 +296,8 @@ pub struct Caller {
     pub role: Role,
     /// The token's hash, which its rate limit is kept under (None on an open API).
     pub token: Option<String>,
+    /// The peer's address (`ip:port`), when the server knows it.
+    pub addr: Option<String>,
 }
 
 impl Caller {
@@ -341,6 +343,12 @@ impl Caller {
     /// Who the request comes from: its token's tenant, name and role (401 without a known
     /// token when tokens are configured; 404 when it asks for another tenant).
     async fn identify(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let peer = |parts: &Parts| {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|axum::extract::ConnectInfo(addr)| addr.to_string())
+        };
         let asked = parts
             .uri
             .query()
@@ -353,7 +361,7 @@ impl Caller {
                 None => TenantId::new("default").expect("a valid name"),
             };
             held_here(state, &tenant)?;
-            return Ok(Caller { tenant, name: None, role: Role::Admin, token: None });
+            return Ok(Caller { tenant, name: None, role: Role::Admin, token: None, addr: peer(parts) });
         }
         let unauthorized = |m: &str| {
             let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
@@ -374,7 +382,13 @@ impl Caller {
         }
         held_here(state, &tenant)?;
         let name = if entry.name.is_empty() { format!("a token of {tenant}") } else { entry.name.clone() };
-        Ok(Caller { tenant, name: Some(name), role: entry.role, token: Some(entry.sha256.to_ascii_lowercase()) })
+        Ok(Caller {
+            tenant,
+            name: Some(name),
+            role: entry.role,
+            token: Some(entry.sha256.to_ascii_lowercase()),
+            addr: peer(parts),
+        })
     }
 }
 
@@ -772,6 +786,7 @@ async fn submit_reclassification(
         requested,
         &requested_by,
         &b.comment,
+        caller.addr.as_deref(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(outcome)))
@@ -840,7 +855,11 @@ async fn resolve_reclassification(
         caller.tenant.as_str(),
         &submission_id,
         outcome,
-        crate::reclassify::Decider { name: &resolved_by, known: caller.name.is_some() },
+        crate::reclassify::Decider {
+            name: &resolved_by,
+            known: caller.name.is_some(),
+            client_addr: caller.addr.as_deref(),
+        },
         &b.comment,
     )
     .await?;
@@ -904,7 +923,8 @@ mod tests {
         }
         assert_eq!(access_of("DELETE", "/api/v1/search"), None);
         assert!(Role::Viewer < Role::Analyst && Role::Analyst < Role::Admin);
-        let caller = |role| Caller { tenant: TenantId::new("acme").unwrap(), name: None, role, token: None };
+        let caller =
+            |role| Caller { tenant: TenantId::new("acme").unwrap(), name: None, role, token: None, addr: None };
         assert!(caller(Role::Analyst).may(Role::Viewer).is_ok());
         assert!(caller(Role::Analyst).may(Role::Analyst).is_ok());
         assert_eq!(caller(Role::Analyst).may(Role::Admin).unwrap_err().status, StatusCode::FORBIDDEN);

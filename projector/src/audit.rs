@@ -1,12 +1,13 @@
 //! The tenant's audit trail, folded from its events: every policy change (PolicyChanged)
 //! and every reclassification written through the API (ReclassificationSubmitted and
-//! ReclassificationResolved), newest first, each with who, when and what. The events do not
-//! record the caller's network address, so neither does the trail.
+//! ReclassificationResolved), newest first, each with who, when, what, and for an API write
+//! the address it came from (recorded in the event since ReclassificationSubmitted schema 2
+//! and ReclassificationResolved schema 3; older events have none).
 
 use crate::decide::SubmissionStatus;
 use crate::error::StoreError;
 use crate::store::Store;
-use crate::store::schema::policy_changes;
+use crate::store::schema::{client_addrs, policy_changes};
 use proto::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,9 @@ pub struct AuditEntry {
     pub what: String,
     /// The message a reclassification is about.
     pub postern_id: Option<String>,
+    /// The address an API write came from (`ip:port`); none for a policy change (made by
+    /// the CLI) and for events written before the address was recorded.
+    pub from: Option<String>,
 }
 
 /// The API's answer: entries newest first.
@@ -65,7 +69,9 @@ pub fn trail(store: &Store, tenant: &str, limit: usize) -> Result<AuditTrail, St
                     s.requested.as_str()
                 );
                 let at = s.stamp.at;
-                entries.push((at, entry(at, "reclassification_submitted", &s.requested_by, what, pid.clone())));
+                let mut e = entry(at, "reclassification_submitted", &s.requested_by, what, pid.clone());
+                e.from = client_addr(store, s.stamp.event_id)?;
+                entries.push((at, e));
             }
             for r in &record.resolutions {
                 let what = format!(
@@ -75,7 +81,9 @@ pub fn trail(store: &Store, tenant: &str, limit: usize) -> Result<AuditTrail, St
                     r.final_disposition.as_str()
                 );
                 let at = r.stamp.at;
-                entries.push((at, entry(at, "reclassification_resolved", &r.resolved_by, what, pid.clone())));
+                let mut e = entry(at, "reclassification_resolved", &r.resolved_by, what, pid.clone());
+                e.from = client_addr(store, r.stamp.event_id)?;
+                entries.push((at, e));
             }
         }
     }
@@ -85,7 +93,19 @@ pub fn trail(store: &Store, tenant: &str, limit: usize) -> Result<AuditTrail, St
 }
 
 fn entry(at: u64, kind: &str, who: &str, what: String, postern_id: Option<String>) -> AuditEntry {
-    AuditEntry { at: Timestamp(at).to_rfc3339(), kind: kind.to_owned(), who: who.to_owned(), what, postern_id }
+    AuditEntry {
+        at: Timestamp(at).to_rfc3339(),
+        kind: kind.to_owned(),
+        who: who.to_owned(),
+        what,
+        postern_id,
+        from: None,
+    }
+}
+
+/// The address the event's write came from, when it recorded one.
+fn client_addr(store: &Store, event_id: [u8; 16]) -> Result<Option<String>, StoreError> {
+    store.get(client_addrs::CF, &client_addrs::key(event_id))?.map(|bytes| client_addrs::decode(&bytes)).transpose()
 }
 
 fn short(digest: &str) -> &str {

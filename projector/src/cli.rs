@@ -499,9 +499,16 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
                 return Ok(Outcome::Done);
             }
             let trail: crate::audit::AuditTrail = serde_json::from_value(answer).map_err(ClientError::Unexpected)?;
-            println!("{:<25} {:<27} {:<20} WHAT", "AT", "KIND", "WHO");
+            println!("{:<25} {:<27} {:<20} {:<22} WHAT", "AT", "KIND", "WHO", "FROM");
             for e in &trail.entries {
-                println!("{:<25} {:<27} {:<20} {}", e.at, e.kind, e.who, e.what);
+                println!(
+                    "{:<25} {:<27} {:<20} {:<22} {}",
+                    e.at,
+                    e.kind,
+                    e.who,
+                    e.from.as_deref().unwrap_or("-"),
+                    e.what
+                );
             }
             Ok(Outcome::Done)
         }

@@ -59,12 +59,15 @@ pub enum Command {
         requested: Disposition,
         requested_by: String,
         comment: String,
+        /// Where the request came from (the API's peer), for the audit trail.
+        client_addr: Option<String>,
     },
     Resolve {
         submission_id: String,
         outcome: ReclassificationOutcome,
         resolved_by: String,
         comment: String,
+        client_addr: Option<String>,
     },
 }
 
@@ -96,7 +99,7 @@ pub enum Rejection {
 /// The events a command causes on a message, in order, or why it causes none.
 pub fn decide(record: &MessageRecord, command: &Command, policy: &DecisionPolicy) -> Result<Vec<Event>, Rejection> {
     match command {
-        Command::Submit { submission_id, submission_type, requested, requested_by, comment } => {
+        Command::Submit { submission_id, submission_type, requested, requested_by, comment, client_addr } => {
             let original = final_disposition(record, None);
             if original == *requested {
                 return Err(Rejection::Conflict(format!(
@@ -122,6 +125,7 @@ pub fn decide(record: &MessageRecord, command: &Command, policy: &DecisionPolicy
                 original,
                 requested: *requested,
                 comment: comment.clone(),
+                client_addr: client_addr.clone(),
             })];
             if *submission_type == SubmissionType::Team && !policy.review_team_submissions {
                 events.push(Event::ReclassificationResolved(ReclassificationResolved {
@@ -131,11 +135,12 @@ pub fn decide(record: &MessageRecord, command: &Command, policy: &DecisionPolicy
                     final_disposition: *requested,
                     comment: "TEAM submission, accepted at once".to_owned(),
                     remediation: policy.remediation_for(*requested),
+                    client_addr: client_addr.clone(),
                 }));
             }
             Ok(events)
         }
-        Command::Resolve { submission_id, outcome, resolved_by, comment } => {
+        Command::Resolve { submission_id, outcome, resolved_by, comment, client_addr } => {
             let submission = record
                 .submissions
                 .iter()
@@ -182,6 +187,7 @@ pub fn decide(record: &MessageRecord, command: &Command, policy: &DecisionPolicy
                 final_disposition,
                 comment: comment.clone(),
                 remediation,
+                client_addr: client_addr.clone(),
             })])
         }
     }
@@ -262,11 +268,18 @@ mod tests {
             requested,
             requested_by: "alice".into(),
             comment: "looks bad".into(),
+            client_addr: None,
         }
     }
 
     fn resolve(id: &str, outcome: ReclassificationOutcome) -> Command {
-        Command::Resolve { submission_id: id.into(), outcome, resolved_by: "bob".into(), comment: String::new() }
+        Command::Resolve {
+            submission_id: id.into(),
+            outcome,
+            resolved_by: "bob".into(),
+            comment: String::new(),
+            client_addr: None,
+        }
     }
 
     fn outcomes(events: &[Event]) -> Vec<(String, ReclassificationOutcome, Disposition)> {
@@ -294,6 +307,7 @@ mod tests {
             outcome,
             resolved_by: who.into(),
             comment: String::new(),
+            client_addr: None,
         };
         for outcome in [ReclassificationOutcome::Accepted, ReclassificationOutcome::Rejected] {
             let e = decide(&record, &by("alice", outcome), &four_eyes).unwrap_err();

@@ -110,7 +110,8 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
                     config.ready_max_lag,
                     config.db_path.clone(),
                 ),
-            }),
+            })
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(token.clone().cancelled_owned())
         .into_future(),
@@ -307,7 +308,9 @@ pub async fn serve_read_only(
     });
     let token = CancellationToken::new();
     let server = tokio::spawn(
-        axum::serve(listener, router).with_graceful_shutdown(token.clone().cancelled_owned()).into_future(),
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(token.clone().cancelled_owned())
+            .into_future(),
     );
     shutdown.await;
     token.cancel();

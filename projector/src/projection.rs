@@ -3,7 +3,7 @@
 
 use crate::error::StoreError;
 use crate::store::Store;
-use crate::store::schema::{daily, messages, meta, policy_changes, search};
+use crate::store::schema::{client_addrs, daily, messages, meta, policy_changes, search};
 use crate::view::message::{MessageRecord, Position};
 use rocksdb::WriteBatch;
 use std::collections::BTreeMap;
@@ -57,6 +57,7 @@ pub fn apply_batch_scoped(
     // events in the batch see earlier ones; indexes and counters change by the difference.
     let mut touched: BTreeMap<Vec<u8>, (Option<MessageRecord>, MessageRecord)> = BTreeMap::new();
     let mut policy_rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut addr_rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
 
     for event in events {
         let checkpoint = match checkpoints.get(event.stream) {
@@ -130,6 +131,14 @@ pub fn apply_batch_scoped(
         let position = Position { stream: event.stream.to_owned(), seq: event.seq };
         if record.apply(&envelope, &decoded, position) {
             stats.folded += 1;
+            let addr = match &decoded {
+                proto::Event::ReclassificationSubmitted(s) => s.client_addr.as_deref(),
+                proto::Event::ReclassificationResolved(r) => r.client_addr.as_deref(),
+                _ => None,
+            };
+            if let Some(addr) = addr {
+                addr_rows.push((client_addrs::key(envelope.event_id.to_bytes()), client_addrs::encode(addr)));
+            }
         } else {
             warn!(stream = event.stream, seq = event.seq, "event already folded; skipped");
             stats.skipped += 1;
@@ -182,6 +191,11 @@ pub fn apply_batch_scoped(
     let policy_cf = store.cf(policy_changes::CF)?;
     for (key, value) in &policy_rows {
         batch.put_cf(policy_cf, key, value);
+    }
+    addr_rows.sort_unstable();
+    let addrs_cf = store.cf(client_addrs::CF)?;
+    for (key, value) in &addr_rows {
+        batch.put_cf(addrs_cf, key, value);
     }
     let meta_cf = store.cf(meta::CF)?;
     for (stream, seq) in &checkpoints {
@@ -277,6 +291,7 @@ mod tests {
                         original: Disposition::None,
                         requested: Disposition::Malicious,
                         comment: String::new(),
+                        client_addr: None,
                     }),
                 );
                 push(
@@ -288,6 +303,7 @@ mod tests {
                         final_disposition: Disposition::Malicious,
                         comment: String::new(),
                         remediation: proto::DecidedRemediation::Nothing,
+                        client_addr: None,
                     }),
                 );
                 if i == 4 {
@@ -300,6 +316,7 @@ mod tests {
                             final_disposition: Disposition::None,
                             comment: String::new(),
                             remediation: proto::DecidedRemediation::Nothing,
+                            client_addr: None,
                         }),
                     );
                 }

@@ -729,6 +729,7 @@ mod tests {
                     final_disposition: Disposition::None,
                     comment: String::new(),
                     remediation: DecidedRemediation::Nothing,
+                    client_addr: None,
                 },
             };
             Decision { event_id: env.event_id, seq: self.events_seq, resolved }
@@ -742,6 +743,7 @@ mod tests {
                 original: Disposition::None,
                 requested,
                 comment: String::new(),
+                client_addr: None,
             }));
         }
 
@@ -764,6 +766,7 @@ mod tests {
                 final_disposition,
                 comment: String::new(),
                 remediation,
+                client_addr: None,
             }))
         }
 

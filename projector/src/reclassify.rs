@@ -145,6 +145,7 @@ pub async fn submit(
     requested: Disposition,
     requested_by: &str,
     comment: &str,
+    client_addr: Option<&str>,
 ) -> Result<ReclassificationAnswer, ApiError> {
     // A team's submission is the team's decision, unless the tenant's policy wants a
     // second analyst for those too; accepted at once, it carries the policy's action.
@@ -159,6 +160,7 @@ pub async fn submit(
         requested,
         requested_by: requested_by.to_owned(),
         comment: comment.to_owned(),
+        client_addr: client_addr.map(str::to_owned),
     };
     let events = decide(record, &command, &policy).map_err(rejected)?;
     let original = match events.first() {
@@ -321,6 +323,8 @@ pub struct Decider<'a> {
     /// The name is a token's (known), not what a request said: who submitted may then not
     /// decide on their own submission.
     pub known: bool,
+    /// Where the request came from (the API's peer), for the audit trail.
+    pub client_addr: Option<&'a str>,
 }
 
 /// Decides on a submission (accept, reject, withdraw). The answer, as for [`submit`],
@@ -347,6 +351,7 @@ pub async fn resolve(
         outcome,
         resolved_by: resolved_by.to_owned(),
         comment: comment.to_owned(),
+        client_addr: decider.client_addr.map(str::to_owned),
     };
     // An acceptance carries the action the tenant's policy names now.
     let mut policy = match outcome {

@@ -115,12 +115,18 @@ pub fn decode(bytes: &[u8]) -> Result<(Envelope, Event), DecodeError> {
         (EventType::MessageLabelled, 1) => Event::MessageLabelled(body_of::<MessageLabelled>(body)?),
         (EventType::LabelWithdrawn, 1) => Event::LabelWithdrawn(body_of::<LabelWithdrawn>(body)?),
         (EventType::ReclassificationSubmitted, 1) => {
+            Event::ReclassificationSubmitted(body_of::<crate::event::ReclassificationSubmittedV1>(body)?.into())
+        }
+        (EventType::ReclassificationSubmitted, 2) => {
             Event::ReclassificationSubmitted(body_of::<ReclassificationSubmitted>(body)?)
         }
         (EventType::ReclassificationResolved, 1) => {
             Event::ReclassificationResolved(body_of::<crate::event::ReclassificationResolvedV1>(body)?.into())
         }
         (EventType::ReclassificationResolved, 2) => {
+            Event::ReclassificationResolved(body_of::<crate::event::ReclassificationResolvedV2>(body)?.into())
+        }
+        (EventType::ReclassificationResolved, 3) => {
             Event::ReclassificationResolved(body_of::<ReclassificationResolved>(body)?)
         }
         (EventType::RemediationRequested, 1) => {
@@ -250,6 +256,7 @@ mod tests {
                 original: Disposition::None,
                 requested: Disposition::Spam,
                 comment: "newsletter I never asked for".into(),
+                client_addr: Some("192.0.2.10:51234".into()),
             }),
         )
     }
@@ -265,6 +272,7 @@ mod tests {
                 final_disposition: Disposition::Spam,
                 comment: String::new(),
                 remediation: DecidedRemediation::Act(RemediationAction::MoveToJunk),
+                client_addr: Some("[2001:db8::7]:443".into()),
             }),
         )
     }

@@ -49,6 +49,34 @@ pub struct ReclassificationSubmitted {
     pub original: Disposition,
     pub requested: Disposition,
     pub comment: String,
+    /// The address the request came from (schema 2: the API's peer; None for one made
+    /// without a network request, and for schema 1).
+    pub client_addr: Option<String>,
+}
+
+/// Schema 1 of [`ReclassificationSubmitted`]: before `client_addr`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReclassificationSubmittedV1 {
+    pub submission_id: String,
+    pub submission_type: SubmissionType,
+    pub requested_by: String,
+    pub original: Disposition,
+    pub requested: Disposition,
+    pub comment: String,
+}
+
+impl From<ReclassificationSubmittedV1> for ReclassificationSubmitted {
+    fn from(v1: ReclassificationSubmittedV1) -> Self {
+        ReclassificationSubmitted {
+            submission_id: v1.submission_id,
+            submission_type: v1.submission_type,
+            requested_by: v1.requested_by,
+            original: v1.original,
+            requested: v1.requested,
+            comment: v1.comment,
+            client_addr: None,
+        }
+    }
 }
 
 /// How a submission ended.
@@ -81,6 +109,9 @@ pub struct ReclassificationResolved {
     /// What the tenant's policy said to do in the mailboxes when this was decided (schema
     /// 2), so that a replay reacts as the decision did, whatever the policy says today.
     pub remediation: DecidedRemediation,
+    /// The address the decision came from (schema 3: the API's peer; None for one made
+    /// without a network request, and before schema 3).
+    pub client_addr: Option<String>,
 }
 
 /// The post-delivery action a decision carries, fixed when it was decided.
@@ -115,6 +146,32 @@ impl From<ReclassificationResolvedV1> for ReclassificationResolved {
             final_disposition: v1.final_disposition,
             comment: v1.comment,
             remediation: DecidedRemediation::NotRecorded,
+            client_addr: None,
+        }
+    }
+}
+
+/// Schema 2 of [`ReclassificationResolved`]: before `client_addr`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReclassificationResolvedV2 {
+    pub submission_id: String,
+    pub outcome: ReclassificationOutcome,
+    pub resolved_by: String,
+    pub final_disposition: Disposition,
+    pub comment: String,
+    pub remediation: DecidedRemediation,
+}
+
+impl From<ReclassificationResolvedV2> for ReclassificationResolved {
+    fn from(v2: ReclassificationResolvedV2) -> Self {
+        ReclassificationResolved {
+            submission_id: v2.submission_id,
+            outcome: v2.outcome,
+            resolved_by: v2.resolved_by,
+            final_disposition: v2.final_disposition,
+            comment: v2.comment,
+            remediation: v2.remediation,
+            client_addr: None,
         }
     }
 }

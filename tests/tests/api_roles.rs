@@ -175,6 +175,18 @@ fn every_route_answers_every_caller_as_its_role_allows() -> Result<()> {
     );
     ensure!(said("reclassification_resolved", "default-admin", &format!("ACCEPTED submission {second}")), "{trail}");
     ensure!(said("reclassification_submitted", "default-admin", "MALICIOUS -> BULK"), "{trail}");
+    // Every API write says where it came from (this test's loopback connections); a policy
+    // change, made by the CLI over NATS, has no address.
+    for e in entries {
+        let from = e["from"].as_str();
+        if e["kind"] == "policy_changed" {
+            ensure!(from.is_none(), "{e}");
+        } else {
+            ensure!(from.is_some_and(|f| f.starts_with("127.0.0.1:")), "an API write without its address: {e}");
+        }
+    }
+    let table = testkit::cli::run("projector", &["audit"], &env)?;
+    ensure!(table.success && table.stdout.contains("FROM") && table.stdout.contains("127.0.0.1:"), "{}", table.text());
     let times: Vec<&str> = entries.iter().filter_map(|e| e["at"].as_str()).collect();
     ensure!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {times:?}");
     let viewer = [("POSTERN_API", api.as_str()), ("POSTERN_TOKEN", "pst_roles_viewer")];

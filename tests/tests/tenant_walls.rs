@@ -111,6 +111,7 @@ fn an_event_on_another_tenant_s_subject_is_dead_lettered_and_never_acted_on() ->
         final_disposition: Disposition::Malicious,
         comment: String::new(),
         remediation: DecidedRemediation::Act(RemediationAction::Quarantine),
+        client_addr: None,
     });
     let seq_decision = forge(&p, "mail.reclassification.acme", &decision_envelope, &decision)?;
 

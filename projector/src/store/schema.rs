@@ -3,6 +3,7 @@
 //! Conventions: integers big-endian; strings normalised and ended by 0x00; values are a
 //! version byte then postcard.
 
+pub mod client_addrs;
 pub mod daily;
 pub mod messages;
 pub mod meta;

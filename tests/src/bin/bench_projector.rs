@@ -175,6 +175,7 @@ fn generate(messages: usize, now: u64) -> Generated {
                 original: disposition,
                 requested,
                 comment: String::new(),
+                client_addr: None,
             });
             let s_env =
                 envelope(EventType::ReclassificationSubmitted, ids::derive_event_id(raw_id, "sub"), at + 60_000);
@@ -200,6 +201,7 @@ fn generate(messages: usize, now: u64) -> Generated {
                     },
                     comment: String::new(),
                     remediation: proto::DecidedRemediation::Nothing,
+                    client_addr: None,
                 });
                 let r_env =
                     envelope(EventType::ReclassificationResolved, ids::derive_event_id(raw_id, "res"), at + 120_000);

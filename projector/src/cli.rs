@@ -554,7 +554,11 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
                 .connection_timeout(std::time::Duration::from_secs(5))
                 .connect(proto::cluster::server_urls(&config.nats_url))
                 .await
-                .map_err(|e| CliError::Nats { url: config.nats_url.clone(), reason: e.to_string() })?;
+                .map_err(|e| CliError::Nats {
+                    url: config.nats_url.clone(),
+                    reason: proto::connect::refused(&e, config.nats_nkey_file.as_deref())
+                        .map_or_else(|| e.to_string(), |refused| refused.to_string()),
+                })?;
             let js = async_nats::jetstream::new(client);
             let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let started = std::time::Instant::now();

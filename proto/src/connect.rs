@@ -48,6 +48,28 @@ pub enum AccessError {
     NotACertificate { path: PathBuf },
 }
 
+/// Why a server refused a component at connect, in the operator's terms.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum Refused {
+    #[error(
+        "the server refused a client without a key: give this component its NATS key (nats_nkey_file, \
+         or POSTERN_NATS_NKEY_FILE; the operator's commands take the admin key, var/nats-keys/admin.nk under just up)"
+    )]
+    NoKey,
+    #[error(
+        "the server does not know the key in {0} (its public half must be in the server's environment: \
+         postern nats-keys writes public-keys.env beside the seeds)"
+    )]
+    UnknownKey(PathBuf),
+}
+
+/// The operator's reading of a connect error that is an authorization refusal; None for
+/// any other failure.
+pub fn refused(error: &async_nats::ConnectError, nkey_file: Option<&Path>) -> Option<Refused> {
+    (error.kind() == async_nats::ConnectErrorKind::AuthorizationViolation)
+        .then(|| nkey_file.map_or(Refused::NoKey, |path| Refused::UnknownKey(path.to_owned())))
+}
+
 /// Ok while `client` is connected; otherwise the reason, as `/ready` gives it.
 pub fn require_connected(client: &async_nats::Client) -> Result<(), String> {
     match client.connection_state() {
@@ -122,6 +144,17 @@ mod tests {
 
         let e = read_user_seed(Path::new("/nonexistent/scorer.nk")).unwrap_err();
         assert_eq!(e.to_string(), "cannot read the NATS nkey seed file /nonexistent/scorer.nk");
+    }
+
+    #[test]
+    fn an_authorization_refusal_says_which_key_to_give() {
+        let denied = async_nats::ConnectError::new(async_nats::ConnectErrorKind::AuthorizationViolation);
+        assert_eq!(refused(&denied, None), Some(Refused::NoKey));
+        let path = Path::new("var/nats-keys/scorer.nk");
+        let e = refused(&denied, Some(path)).unwrap();
+        assert!(e.to_string().contains("var/nats-keys/scorer.nk"), "{e}");
+        let other = async_nats::ConnectError::new(async_nats::ConnectErrorKind::TimedOut);
+        assert_eq!(refused(&other, None), None);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! is refused by the server (a permissions violation it reports to the client) for what
 //! is not its work, the shared training scope included; the operator's key may teach it;
 //! and a pipeline whose services each run with their own key does its work without a
-//! single violation in the server's log.
+//! single violation in the server's log; an operator's command without a key is told which
+//! key to give.
 
 use anyhow::{Context, Result, bail};
 use std::sync::{Arc, Mutex};
@@ -216,5 +217,19 @@ fn the_pipeline_does_its_work_with_each_components_own_key_and_no_violation() ->
     .with_context(|| p.logs())?;
     let log = p.nats.log();
     assert!(!log.contains("Violation"), "the server refused a component its normal work:\n{log}");
+
+    // An operator's command without a key is refused, and told which key to give.
+    let nats = p.nats.url();
+    let bare = testkit::cli::run(
+        "scorer",
+        &["policy", "show", "--tenant", "default"],
+        &[("NATS_URL", nats.as_str()), ("POSTERN_NATS_NKEY_FILE", "")],
+    )?;
+    assert_eq!(bare.code, Some(2), "{}", bare.text());
+    assert!(
+        bare.stderr.contains("give this component its NATS key") && bare.stderr.contains("admin.nk"),
+        "{}",
+        bare.text()
+    );
     Ok(())
 }

@@ -63,6 +63,8 @@ pub enum CliError {
     },
     #[error(transparent)]
     NatsAccess(#[from] proto::connect::AccessError),
+    #[error("connecting to NATS at {url}: {refused}")]
+    NatsRefused { url: String, refused: proto::connect::Refused },
     #[error("connecting to NATS at {url}")]
     Nats {
         url: String,
@@ -367,7 +369,10 @@ async fn connect(config: &crate::config::Config, name: &str) -> Result<async_nat
         .connection_timeout(std::time::Duration::from_secs(5))
         .connect(proto::cluster::server_urls(&config.nats_url))
         .await
-        .map_err(|source| CliError::Nats { url: config.nats_url.clone(), source })
+        .map_err(|source| match proto::connect::refused(&source, config.nats_nkey_file.as_deref()) {
+            Some(refused) => CliError::NatsRefused { url: config.nats_url.clone(), refused },
+            None => CliError::Nats { url: config.nats_url.clone(), source },
+        })
 }
 
 /// The tenant a `--tenant` names (a customer's: a reserved name such as `_shared` is refused).

@@ -46,7 +46,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let metrics = Arc::new(metrics::IngestMetrics::new(&registry));
     let streams_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let link = Arc::new(NatsLink::default());
-    tokio::spawn(link.clone().watch(client.clone()));
+    let link_watch = tokio::spawn(link.clone().watch(client.clone()));
     let ops =
         runtime::ops::start(config.ops_listen, registry, readiness(client.clone(), streams_ready.clone())).await?;
 
@@ -169,6 +169,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Err(e) = client.drain().await {
         warn!(error = %e, "NATS drain failed");
     }
+    link_watch.abort();
     ops.stop().await;
     info!("ingest stopped");
     Ok(())

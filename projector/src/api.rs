@@ -101,6 +101,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/reclassifications", Access::AtLeast(Role::Analyst)),
     ("POST", "/api/v1/reclassifications/{submission_id}/resolve", Access::AtLeast(Role::Analyst)),
     ("GET", "/api/v1/audit", Access::AtLeast(Role::Admin)),
+    // The operators' endpoints (`runtime::ops`, merged beside the API): counts and states,
+    // nothing of any tenant's.
+    ("GET", "/metrics", Access::Public),
+    ("GET", "/health", Access::Public),
+    ("GET", "/ready", Access::Public),
 ];
 
 /// The access a matched route has in [`ROUTES`]; None for one that is not listed.

@@ -108,16 +108,16 @@ pub fn ensure(dir: &Path, renew: bool) -> Result<KeySet, KeysError> {
     Ok(set)
 }
 
-/// The key pair of the seed in `path`, none when there is no file.
+/// The key pair of the seed in `path`, none when there is no file. What a user seed is,
+/// is the components' own check (`proto::connect::read_user_seed`).
 fn read_seed(path: &Path) -> Result<Option<nkeys::KeyPair>, KeysError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(KeysError::Io { path: path.to_owned(), source }),
-    };
-    match nkeys::KeyPair::from_seed(text.trim()) {
-        Ok(pair) if pair.key_pair_type() == nkeys::KeyPairType::User => Ok(Some(pair)),
-        _ => Err(KeysError::NotAUserSeed { path: path.to_owned() }),
+    use proto::connect::AccessError;
+    let not_a_seed = || KeysError::NotAUserSeed { path: path.to_owned() };
+    match proto::connect::read_user_seed(path) {
+        Ok(seed) => nkeys::KeyPair::from_seed(&seed).map(Some).map_err(|_| not_a_seed()),
+        Err(AccessError::ReadSeed { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(AccessError::ReadSeed { path, source }) => Err(KeysError::Io { path, source }),
+        Err(_) => Err(not_a_seed()),
     }
 }
 

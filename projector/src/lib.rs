@@ -211,11 +211,9 @@ async fn measure_lag(
 ) {
     loop {
         for stream in [STREAM_RAW, STREAM_EVENTS] {
+            // get_stream asks for the stream's info: its state is the one to compare.
             let last = match js.get_stream(stream).await {
-                Ok(mut s) => match s.info().await {
-                    Ok(info) => info.state.last_sequence,
-                    Err(_) => continue,
-                },
+                Ok(s) => s.cached_info().state.last_sequence,
                 Err(_) => continue,
             };
             if let Ok(store) = views.get()
@@ -304,7 +302,7 @@ pub async fn serve_read_only(
         registry: registry.clone(),
         metrics: Arc::new(metrics::ProjectorMetrics::new(&registry)),
         // Nothing to follow: ready while it serves.
-        ready: Arc::new(|| Box::pin(async { Ok(()) })),
+        ready: runtime::ops::ready_when(|| Ok(())),
     });
     let token = CancellationToken::new();
     let server = tokio::spawn(

@@ -223,9 +223,10 @@ fn readiness(client: async_nats::Client, consuming: Arc<std::sync::atomic::Atomi
 
 impl Worker {
     async fn handle(&self, message: jetstream::Message) {
-        let (stream_seq, delivered) = message.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 0));
-        if let Ok(info) = message.info() {
-            self.metrics.consumer_pending.set(i64::try_from(info.pending).unwrap_or(i64::MAX));
+        let (stream_seq, delivered, pending) =
+            message.info().map(|i| (i.stream_sequence, i.delivered, Some(i.pending))).unwrap_or((0, 0, None));
+        if let Some(pending) = pending {
+            self.metrics.consumer_pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
         }
         let decoded = proto::decode(&message.payload);
         let postern_id = decoded.as_ref().map(|(e, _)| e.postern_id.to_string()).unwrap_or_default();

@@ -27,7 +27,6 @@ use crate::projection::apply_batch_scoped;
 use crate::store::Store;
 use proto::subject::{STREAM_EVENTS, STREAM_RAW};
 use std::future::Future;
-use std::future::IntoFuture;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -89,33 +88,29 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
         reactions.clone(),
         token.clone(),
     ));
-    let http = tokio::spawn(
-        axum::serve(
-            listener,
-            api::router(api::AppState {
-                store: views.clone(),
-                js: Some(js.clone()),
-                tokens: Arc::new(config.tokens.clone()),
-                limiter: Arc::new(rate_limit::RateLimiter::new(config.rate_limit_per_minute)),
-                fold: fold_state.clone(),
-                shard: config.shard,
-                read_only: None,
-                reactions,
-                registry: registry.clone(),
-                metrics: metrics.clone(),
-                ready: readiness(
-                    client.clone(),
-                    fold_state.clone(),
-                    metrics.clone(),
-                    config.ready_max_lag,
-                    config.db_path.clone(),
-                ),
-            })
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(token.clone().cancelled_owned())
-        .into_future(),
-    );
+    let http = tokio::spawn(runtime::http::serve(
+        listener,
+        api::router(api::AppState {
+            store: views.clone(),
+            js: Some(js.clone()),
+            tokens: Arc::new(config.tokens.clone()),
+            limiter: Arc::new(rate_limit::RateLimiter::new(config.rate_limit_per_minute)),
+            fold: fold_state.clone(),
+            shard: config.shard,
+            read_only: None,
+            reactions,
+            registry: registry.clone(),
+            metrics: metrics.clone(),
+            ready: readiness(
+                client.clone(),
+                fold_state.clone(),
+                metrics.clone(),
+                config.ready_max_lag,
+                config.db_path.clone(),
+            ),
+        }),
+        token.clone().cancelled_owned(),
+    ));
 
     // Fold until shutdown. A fold that stops on a store error (a full disk, say) leaves the
     // API up and not ready (503 on /api/v1/health, with the reason) and starts again from
@@ -185,8 +180,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
     tracker.close();
     tracker.wait().await;
     match tokio::time::timeout(grace, http).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => error!(error = %e, "HTTP server failed"),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => error!(error = %e, "HTTP task failed"),
         Err(_) => warn!("HTTP requests still open after the grace period"),
     }
@@ -305,17 +299,11 @@ pub async fn serve_read_only(
         ready: runtime::ops::ready_when(|| Ok(())),
     });
     let token = CancellationToken::new();
-    let server = tokio::spawn(
-        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(token.clone().cancelled_owned())
-            .into_future(),
-    );
+    let server = tokio::spawn(runtime::http::serve(listener, router, token.clone().cancelled_owned()));
     shutdown.await;
     token.cancel();
-    match server.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => error!(error = %e, "HTTP server failed"),
-        Err(e) => error!(error = %e, "HTTP task failed"),
+    if let Err(e) = server.await {
+        error!(error = %e, "HTTP task failed");
     }
     info!("projector stopped");
     Ok(())

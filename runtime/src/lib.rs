@@ -5,11 +5,13 @@
 //! - [`shutdown_signal`]: completes on SIGINT or SIGTERM, for graceful shutdown;
 //! - [`config_file`]: a component's TOML configuration over its defaults;
 //! - [`error_chain`]: an error and its causes on one line, each text once;
-//! - [`ops`]: `/metrics`, `/health` and `/ready`.
+//! - [`ops`]: `/metrics`, `/health` and `/ready`;
+//! - [`http`]: serving a router so that every answer is JSON, the HTTP server's own too.
 //!
 //! Depends on nothing of Postern's; the services use it, and it knows none of them.
 
 pub mod config_file;
+pub mod http;
 pub mod ops;
 
 /// Logs to stderr: `RUST_LOG`'s filter (default `info`), text or JSON lines.

@@ -102,9 +102,7 @@ pub async fn serve(
     let app = routes(registry, ready).fallback(|| async {
         (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": { "code": "not_found", "message": "no such path: /metrics, /health and /ready are served here" } })))
     });
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-        tracing::warn!(error = %e, "the /metrics listener stopped");
-    }
+    crate::http::serve(listener, app, shutdown).await;
 }
 
 /// A running [`serve`] on its own task, from [`start`].

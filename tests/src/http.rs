@@ -32,8 +32,6 @@ pub fn request(
     token: Option<&str>,
     body: Option<&serde_json::Value>,
 ) -> Result<Answer> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
     let mut head =
         format!("{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n");
@@ -44,8 +42,17 @@ pub fn request(
         head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", payload.len()));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(payload.as_bytes())?;
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(payload.as_bytes());
+    exchange(addr, &bytes)
+}
+
+/// Sends `request` as it is (for requests no client would build: bad characters, a huge
+/// target, too many header lines) and reads the whole answer.
+pub fn exchange(addr: SocketAddr, request: &[u8]) -> Result<Answer> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.write_all(request)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").context("no end of HTTP headers")?;

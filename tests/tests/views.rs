@@ -180,6 +180,42 @@ fn investigation_reports_reclassification_and_rebuild() -> Result<()> {
     let answer = request(p.http, "DELETE", "/api/v1/search", None, None)?;
     let body = answer.json()?;
     ensure!(answer.status == 405 && body["error"]["code"] == "method_not_allowed", "{} {body}", answer.status);
+    // What the HTTP server refuses before any route sees it is JSON as well: a character
+    // that must be percent-encoded, a target over 64 KiB, more header lines than are read.
+    let long_target = format!("/api/v1/search?subject={}", "a".repeat(70_000));
+    let many_headers: String = (0..150).map(|i| format!("X-Filler-{i}: {i}\r\n")).collect();
+    for (what, raw, status, code) in [
+        (
+            "an unencoded <",
+            "GET /api/v1/search?subject=<script> HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
+            400,
+            "bad_request",
+        ),
+        ("a target over 64 KiB", format!("GET {long_target} HTTP/1.1\r\nHost: x\r\n\r\n"), 414, "uri_too_long"),
+        (
+            "150 header lines",
+            format!("GET /api/v1/search HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n"),
+            431,
+            "request_header_fields_too_large",
+        ),
+        (
+            "two Content-Lengths",
+            "POST /api/v1/reclassifications HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"
+                .to_owned(),
+            400,
+            "bad_request",
+        ),
+    ] {
+        let answer = testkit::http::exchange(p.http, raw.as_bytes())?;
+        let body = answer.json().with_context(|| what.to_owned())?;
+        ensure!(
+            answer.status == status
+                && body["error"]["code"] == code
+                && answer.header("content-type") == Some("application/json"),
+            "{what}: {} {body}",
+            answer.status
+        );
+    }
 
     // Reclassification through the CLI.
     let out = ok(&cli(

@@ -98,6 +98,17 @@ impl Tls {
             self.key_file.display()
         )
     }
+
+    /// The `tls` block inside `cluster { }`: mutual TLS between nodes, each node presenting
+    /// the certificate and accepting only peers whose certificate the CA signed.
+    fn route_conf(&self) -> String {
+        format!(
+            "  tls {{\n    cert_file: \"{}\"\n    key_file: \"{}\"\n    ca_file: \"{}\"\n    verify: true\n    timeout: 5\n  }}\n",
+            self.cert_file.display(),
+            self.key_file.display(),
+            self.ca_file.display()
+        )
+    }
 }
 
 /// The server release every test runs against (scripts/setup.sh installs it).
@@ -142,6 +153,20 @@ pub fn nats_server_binary() -> Result<PathBuf> {
         })
         .clone()
         .map_err(anyhow::Error::msg)
+}
+
+/// Starts nats-server on `dir/<name>.conf`, its log appended to `dir/<name>.log`, with the
+/// components' public keys in its environment.
+fn spawn_server(dir: &Path, name: &str) -> Result<Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log")))?;
+    Command::new(nats_server_binary()?)
+        .arg("-c")
+        .arg(dir.join(format!("{name}.conf")))
+        .envs(keys()?.server_env())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting nats-server {name}"))
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -195,16 +220,7 @@ impl NatsServer {
     }
 
     fn spawn(&mut self) -> Result<()> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("nats.log"))?;
-        let child = Command::new(nats_server_binary()?)
-            .arg("-c")
-            .arg(self.dir.path().join("nats.conf"))
-            .envs(keys()?.server_env())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting nats-server")?;
-        self.child = Some(child);
+        self.child = Some(spawn_server(self.dir.path(), "nats")?);
         wait_for_port(self.addr(), Duration::from_secs(10)).context("nats-server did not start")?;
         Ok(())
     }
@@ -287,6 +303,7 @@ impl Drop for NatsServer {
 struct Node {
     name: String,
     port: u16,
+    route_port: u16,
     child: Option<Child>,
 }
 
@@ -295,13 +312,28 @@ struct Node {
 pub struct NatsCluster {
     nodes: Vec<Node>,
     dir: TempDir,
+    /// Routes between nodes over mutual TLS ([`NatsCluster::start_with_route_tls`]).
+    route_tls: Option<Tls>,
+    /// Servers started by [`NatsCluster::start_outsider`], killed on drop.
+    outsiders: Vec<Child>,
 }
 
 impl NatsCluster {
     /// Three nodes (`n1`, `n2`, `n3`) with routes to each other; returns once JetStream
     /// answers through every node (the meta leader is elected).
     pub fn start(durability: Durability) -> Result<Self> {
+        Self::start_inner(durability, false)
+    }
+
+    /// As [`NatsCluster::start`], with the routes between nodes over mutual TLS: each node
+    /// presents a certificate from a CA made for the cluster and accepts only peers with one.
+    pub fn start_with_route_tls(durability: Durability) -> Result<Self> {
+        Self::start_inner(durability, true)
+    }
+
+    fn start_inner(durability: Durability, route_tls: bool) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("postern-cluster-").tempdir()?;
+        let route_tls = if route_tls { Some(Tls::make(dir.path())?) } else { None };
         let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let routes: Vec<String> = route_ports.iter().map(|p| format!("nats-route://127.0.0.1:{p}")).collect();
         let mut nodes = Vec::new();
@@ -311,7 +343,7 @@ impl NatsCluster {
             let conf = format!(
                 "server_name: {name}\nlisten: 127.0.0.1:{port}\nmax_payload: 8MB\ninclude \"{users}\"\n\
                  jetstream {{\n  store_dir: \"{store}\"\n  max_memory_store: 256MB\n  max_file_store: 8GB\n{sync}}}\n\
-                 cluster {{\n  name: postern-test\n  listen: 127.0.0.1:{route_port}\n  routes: [{routes}]\n}}\n",
+                 cluster {{\n  name: postern-test\n  listen: 127.0.0.1:{route_port}\n  routes: [{routes}]\n{tls}}}\n",
                 users = copy_users_conf(dir.path())?.display(),
                 store = dir.path().join(&name).display(),
                 sync = match durability {
@@ -319,11 +351,12 @@ impl NatsCluster {
                     Durability::Durable => "  sync_interval: always\n",
                 },
                 routes = routes.join(", "),
+                tls = route_tls.as_ref().map(Tls::route_conf).unwrap_or_default(),
             );
             std::fs::write(dir.path().join(format!("{name}.conf")), conf)?;
-            nodes.push(Node { name, port, child: None });
+            nodes.push(Node { name, port, route_port: *route_port, child: None });
         }
-        let mut cluster = NatsCluster { nodes, dir };
+        let mut cluster = NatsCluster { nodes, dir, route_tls, outsiders: Vec::new() };
         for i in 0..3 {
             cluster.spawn(i)?;
         }
@@ -336,18 +369,7 @@ impl NatsCluster {
     }
 
     fn spawn(&mut self, i: usize) -> Result<()> {
-        let name = self.nodes[i].name.clone();
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join(format!("{name}.log")))?;
-        let child = Command::new(nats_server_binary()?)
-            .arg("-c")
-            .arg(self.dir.path().join(format!("{name}.conf")))
-            .envs(keys()?.server_env())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting nats-server {name}"))?;
-        self.nodes[i].child = Some(child);
+        self.nodes[i].child = Some(spawn_server(self.dir.path(), &self.nodes[i].name)?);
         Ok(())
     }
 
@@ -392,6 +414,37 @@ impl NatsCluster {
             .with_context(|| format!("nats-server {name} did not come back"))
     }
 
+    /// Starts a fourth server, `outsider`, that tries to join the cluster with routes to
+    /// every node but without the cluster's route TLS (and without JetStream); returns its
+    /// client URL. Its log is `log_of("outsider")`.
+    pub fn start_outsider(&mut self) -> Result<String> {
+        let port = free_port();
+        let routes: Vec<String> =
+            self.nodes.iter().map(|n| n.route_port).map(|p| format!("nats-route://127.0.0.1:{p}")).collect();
+        let conf = format!(
+            "server_name: outsider\nlisten: 127.0.0.1:{port}\ninclude \"{users}\"\n\
+             cluster {{\n  name: postern-test\n  listen: 127.0.0.1:{route_port}\n  routes: [{routes}]\n}}\n",
+            users = copy_users_conf(self.dir.path())?.display(),
+            route_port = free_port(),
+            routes = routes.join(", "),
+        );
+        std::fs::write(self.dir.path().join("outsider.conf"), conf)?;
+        self.outsiders.push(spawn_server(self.dir.path(), "outsider")?);
+        wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(10))
+            .context("the outsider nats-server did not start")?;
+        Ok(format!("nats://127.0.0.1:{port}"))
+    }
+
+    /// Whether the routes use TLS.
+    pub fn has_route_tls(&self) -> bool {
+        self.route_tls.is_some()
+    }
+
+    /// The whole log of one server (`"n1"`, `"outsider"`).
+    pub fn log_of(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
     /// Every node's log (the last lines), for failure messages.
     pub fn log(&self) -> String {
         self.nodes
@@ -408,6 +461,10 @@ impl NatsCluster {
 
 impl Drop for NatsCluster {
     fn drop(&mut self) {
+        for mut child in self.outsiders.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         for node in &mut self.nodes {
             if let Some(mut child) = node.child.take() {
                 let _ = child.kill();

@@ -9,8 +9,8 @@
 
 pub mod adapter;
 pub mod metrics;
+pub mod tenants;
 
-use adapter::imap::{ImapAdapter, ImapConfig};
 use adapter::{AdapterError, MailboxAdapter, MoveOutcome};
 use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
 use futures::StreamExt;
@@ -49,10 +49,10 @@ pub struct Config {
     /// connection requires TLS. Env: `POSTERN_NATS_TLS_CA_FILE`.
     #[serde(default)]
     pub nats_tls_ca_file: Option<std::path::PathBuf>,
-    /// Each tenant's mailbox credentials (`[tenants.<tenant>.imap]`): a request of a tenant
-    /// without any is FAILED for each mailbox with the reason, never carried out with
-    /// another tenant's login.
-    pub tenants: BTreeMap<String, TenantMailboxes>,
+    /// Each tenant's mailbox credentials (`[tenants.<tenant>.imap]`, `.graph]` or
+    /// `.gmail]`): a request of a tenant without any is FAILED for each mailbox with the
+    /// reason, never carried out with another tenant's login.
+    pub tenants: BTreeMap<String, tenants::TenantMailboxes>,
     /// Deliveries of one request before its remaining mailboxes are FAILED.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: i64,
@@ -66,13 +66,6 @@ pub struct Config {
     /// whose answer was lost (a node going down as it was sent) waits.
     #[serde(default = "default_ack_wait", with = "humantime_serde")]
     pub ack_wait: Duration,
-}
-
-/// How the remediator reaches one tenant's mailboxes.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantMailboxes {
-    pub imap: ImapConfig,
 }
 
 fn default_ops_listen() -> std::net::SocketAddr {
@@ -112,6 +105,8 @@ pub enum RunError {
     NatsAccess(#[from] proto::connect::AccessError),
     #[error(transparent)]
     Ops(#[from] runtime::ops::OpsError),
+    #[error("config {0}")]
+    Tenant(#[from] tenants::TenantConfigError),
 }
 
 impl Config {
@@ -147,8 +142,9 @@ impl Layered for Config {
         if self.tenants.is_empty() {
             return Err(RunError::Config("[tenants] is empty: no tenant's mailboxes could be reached".into()));
         }
-        for tenant in self.tenants.keys() {
+        for (tenant, mailboxes) in &self.tenants {
             proto::TenantId::customer(tenant).map_err(|e| RunError::Config(format!("[tenants.{tenant}]: {e}")))?;
+            mailboxes.check(tenant)?;
         }
         Ok(())
     }
@@ -168,6 +164,12 @@ pub fn done_key(remediation_id: &str, mailbox: &str) -> String {
 }
 
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    // Every tenant's credentials are read and checked before anything else: a bad one stops
+    // the remediator at start with the tenant and the field, not at the first request.
+    let mut adapters = BTreeMap::new();
+    for (tenant, mailboxes) in &config.tenants {
+        adapters.insert(tenant.clone(), mailboxes.adapter(tenant)?);
+    }
     let client = proto::connect::options("remediator", config.nats_access())?
         .retry_on_initial_connect()
         .connect(proto::cluster::server_urls(&config.nats_url))
@@ -234,12 +236,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .await
         .map_err(|e| RunError::Nats(format!("consumer {CONSUMER_REMEDIATOR}: {e}")))?;
     let mut messages = consumer.messages().await.map_err(|e| RunError::Nats(e.to_string()))?;
-    let adapters: BTreeMap<String, ImapAdapter> = config
-        .tenants
-        .iter()
-        .map(|(tenant, mailboxes)| (tenant.clone(), ImapAdapter { config: mailboxes.imap.clone() }))
-        .collect();
-    let tenants: Vec<&String> = adapters.keys().collect();
+    let tenants: Vec<String> = adapters.iter().map(|(t, a)| format!("{t} ({})", a.kind())).collect();
     info!(?tenants, "remediator consuming remediation requests");
     consuming.store(true, std::sync::atomic::Ordering::SeqCst);
     loop {
@@ -325,11 +322,12 @@ async fn handle_request(
 ) {
     let last_attempt = attempt >= config.max_attempts;
     match handle(js, done, adapter, envelope, request, last_attempt, metrics).await {
-        Ok(true) => {
+        Ok(Progress::Complete) => {
             let _ = message.ack().await;
         }
-        Ok(false) => {
-            let delay = backoff(config, attempt);
+        Ok(Progress::RetryLater { at_least }) => {
+            // The backoff, or longer when a service said when to come back (Retry-After).
+            let delay = backoff(config, attempt).max(at_least);
             info!(remediation = %request.remediation_id, attempt, ?delay, "temporary failure; retrying later");
             let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
         }
@@ -350,10 +348,19 @@ pub enum RecordError {
     Done(Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// How far a request got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Every mailbox has an outcome.
+    Complete,
+    /// Some failed for now and are tried again, not before `at_least` (a service's
+    /// Retry-After; zero when none said).
+    RetryLater { at_least: Duration },
+}
+
 /// Works through the mailboxes of one request with its tenant's adapter (None: the
 /// remediator has no credentials for the tenant, and every mailbox is FAILED with that
-/// reason). Ok(true): every mailbox has an outcome; Ok(false): some failed temporarily and
-/// will be tried again.
+/// reason).
 pub async fn handle(
     js: &jetstream::Context,
     done: &kv::Store,
@@ -362,8 +369,9 @@ pub async fn handle(
     request: &RemediationRequested,
     last_attempt: bool,
     metrics: &metrics::RemediatorMetrics,
-) -> Result<bool, RecordError> {
+) -> Result<Progress, RecordError> {
     let mut complete = true;
+    let mut at_least = Duration::ZERO;
     for mailbox in &request.mailboxes {
         let key = done_key(&request.remediation_id, mailbox);
         if done.get(&key).await.map_err(|e| RecordError::Done(Box::new(e)))?.is_some() {
@@ -376,11 +384,14 @@ pub async fn handle(
                 Ok(MoveOutcome::Done(detail)) => (RemediationOutcome::Done, detail),
                 Ok(MoveOutcome::NotFound) => (RemediationOutcome::NotFound, "not in the inbox".to_owned()),
                 Err(AdapterError::Permanent(e)) => (RemediationOutcome::Failed, e),
-                Err(AdapterError::Temporary(e)) if last_attempt => {
+                Err(e @ (AdapterError::Temporary(_) | AdapterError::RetryAfter { .. })) if last_attempt => {
                     (RemediationOutcome::Failed, format!("gave up: {e}"))
                 }
-                Err(AdapterError::Temporary(e)) => {
+                Err(e @ (AdapterError::Temporary(_) | AdapterError::RetryAfter { .. })) => {
                     warn!(mailbox, error = %e, "temporary failure");
+                    if let AdapterError::RetryAfter { after, .. } = e {
+                        at_least = at_least.max(after);
+                    }
                     complete = false;
                     continue;
                 }
@@ -396,7 +407,7 @@ pub async fn handle(
         metrics.outcomes.with_label_values(&[outcome.as_str()]).inc();
         info!(remediation = %request.remediation_id, mailbox, outcome = outcome.as_str(), detail, "remediation outcome");
     }
-    Ok(complete)
+    Ok(if complete { Progress::Complete } else { Progress::RetryLater { at_least } })
 }
 
 async fn publish_outcome(

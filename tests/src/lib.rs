@@ -10,6 +10,7 @@ pub mod http;
 pub mod jetstream;
 pub mod journal;
 pub mod load;
+pub mod mailbox_api;
 pub mod nats;
 pub mod pipeline;
 pub mod process;

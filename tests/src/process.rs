@@ -14,13 +14,27 @@ pub struct Service {
     child: Option<Child>,
     program: PathBuf,
     args: Vec<String>,
+    /// Environment variables of its own (a secret a config names by variable, say).
+    env: Vec<(String, String)>,
     log: PathBuf,
 }
 
 impl Service {
     /// Starts `binary` with `args`; stdout and stderr go to `<log_dir>/<name>.log`.
     pub fn start(name: &str, binary: &str, args: &[&str], log_dir: &Path) -> Result<Self> {
+        Self::start_with_env(name, binary, args, log_dir, &[])
+    }
+
+    /// As [`Service::start`], with `env` in the process's environment.
+    pub fn start_with_env(
+        name: &str,
+        binary: &str,
+        args: &[&str],
+        log_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let mut service = Service {
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             name: name.to_owned(),
             child: None,
             program: bin(binary)?,
@@ -45,6 +59,7 @@ impl Service {
             command.env("POSTERN_OPS_LISTEN", ops.to_string());
         }
         let child = command
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .args(&self.args)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(log.try_clone()?)

@@ -1,30 +1,46 @@
-//! Microsoft Graph: the requests that find a message by its Internet Message-ID in a
-//! user's mailbox and move it (`POST /users/{id}/messages/{message}/move` with a
-//! well-known folder name) or delete it. [`GraphAdapter`] is a [`MailboxAdapter`] over an
-//! [`HttpTransport`] (the HTTP client with an application token, `Mail.ReadWrite`); no test
-//! here can reach Graph, so the requests and the answers' handling are what is tested.
+//! Microsoft Graph: find a message by its Internet Message-ID in a user's mailbox, then move
+//! it (`POST /users/{id}/messages/{message}/microsoft.graph.move` with `DestinationId`, as
+//! Graph's metadata names the parameter) or delete it (`microsoft.graph.permanentDelete`).
+//! Junk and trash are well-known folder names; a quarantine folder is not (no well-known
+//! name exists for it), so it is looked up by its display name among the mailbox's top-level
+//! folders and created when missing, and addressed by its id.
 
-use super::{AdapterError, MailboxAdapter, MoveOutcome, target_folder};
+use super::{AdapterError, HttpTransport, MailboxAdapter, MoveOutcome, PerMailbox, Request, call, encode, ids};
 use proto::RemediationAction;
 
-/// Sends a request and returns the status and the JSON body (null when empty).
-#[allow(async_fn_in_trait)]
-pub trait HttpTransport {
-    async fn send(&self, request: &Request) -> Result<(u16, serde_json::Value), AdapterError>;
-}
-
-/// Maps an HTTP status to an adapter error (None: success).
-pub fn status_error(status: u16, what: &str, body: &serde_json::Value) -> Option<AdapterError> {
-    let detail = || format!("{what}: HTTP {status}: {}", body["error"]["message"].as_str().unwrap_or(""));
-    match status {
-        200..=299 => None,
-        408 | 429 | 500..=599 => Some(AdapterError::Temporary(detail())),
-        _ => Some(AdapterError::Permanent(detail())),
-    }
-}
+/// Graph v1.0's address.
+pub const GRAPH: &str = "https://graph.microsoft.com/v1.0";
 
 pub struct GraphAdapter<T> {
     pub transport: T,
+    /// Graph's address ([`GRAPH`]; a local server in tests).
+    pub base: String,
+    /// The display name of the quarantine folder (created at the top of a mailbox when
+    /// missing).
+    pub quarantine_folder: String,
+    /// Each mailbox's quarantine folder id, once known.
+    folder_ids: PerMailbox,
+}
+
+impl<T> GraphAdapter<T> {
+    pub fn new(transport: T, base: &str, quarantine_folder: &str) -> Self {
+        GraphAdapter {
+            transport,
+            base: base.trim_end_matches('/').to_owned(),
+            quarantine_folder: quarantine_folder.to_owned(),
+            folder_ids: PerMailbox::default(),
+        }
+    }
+}
+
+impl<T: HttpTransport> GraphAdapter<T> {
+    /// The id of `mailbox`'s quarantine folder, found or created.
+    async fn quarantine_id(&self, mailbox: &str) -> Result<String, AdapterError> {
+        let find = find_folder(&self.base, mailbox, &self.quarantine_folder);
+        let create = create_folder(&self.base, mailbox, &self.quarantine_folder);
+        let pick = |found: &serde_json::Value| ids(found, "value").into_iter().next();
+        self.folder_ids.found_or_created(&self.transport, mailbox, "quarantine folder", find, pick, create).await
+    }
 }
 
 impl<T: HttpTransport> MailboxAdapter for GraphAdapter<T> {
@@ -34,95 +50,78 @@ impl<T: HttpTransport> MailboxAdapter for GraphAdapter<T> {
         message_id: &str,
         action: RemediationAction,
     ) -> Result<MoveOutcome, AdapterError> {
-        find_then_act(&self.transport, &find(mailbox, message_id), "value", "Graph", action, |id| {
-            remediate(mailbox, id, action)
-        })
-        .await
-    }
-}
-
-/// The shape both HTTP APIs share: one request lists the matching messages (their ids in
-/// `list[].id`), then one request per message acts on it.
-pub(crate) async fn find_then_act(
-    transport: &impl HttpTransport,
-    find: &Request,
-    list: &str,
-    service: &str,
-    action: RemediationAction,
-    act: impl Fn(&str) -> Request,
-) -> Result<MoveOutcome, AdapterError> {
-    let (status, body) = transport.send(find).await?;
-    if let Some(e) = status_error(status, "find", &body) {
-        return Err(e);
-    }
-    let ids: Vec<String> =
-        body[list].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str().map(str::to_owned)).collect();
-    if ids.is_empty() {
-        return Ok(MoveOutcome::NotFound);
-    }
-    for id in &ids {
-        let (status, body) = transport.send(&act(id)).await?;
-        if let Some(e) = status_error(status, action.as_str(), &body) {
-            return Err(e);
+        let found = call(&self.transport, mailbox, "find", &find(&self.base, mailbox, message_id)).await?;
+        let messages = ids(&found, "value");
+        if messages.is_empty() {
+            return Ok(MoveOutcome::NotFound);
         }
+        let destination = match action {
+            RemediationAction::HardDelete => None,
+            RemediationAction::MoveToJunk => Some("junkemail".to_owned()),
+            RemediationAction::MoveToTrash | RemediationAction::SoftDelete => Some("deleteditems".to_owned()),
+            RemediationAction::Quarantine => Some(self.quarantine_id(mailbox).await?),
+        };
+        for id in &messages {
+            let request = match &destination {
+                Some(folder) => move_to(&self.base, mailbox, id, folder),
+                None => permanent_delete(&self.base, mailbox, id),
+            };
+            call(&self.transport, mailbox, action.as_str(), &request).await?;
+        }
+        let place = match action {
+            RemediationAction::HardDelete => "deleted permanently".to_owned(),
+            RemediationAction::Quarantine => format!("moved to {}", self.quarantine_folder),
+            _ => format!("moved to {}", destination.unwrap_or_default()),
+        };
+        Ok(MoveOutcome::Done(format!("{} message(s) {place} through Graph", messages.len())))
     }
-    Ok(MoveOutcome::Done(format!("{} {} message(s) through {service}", action.as_str(), ids.len())))
-}
-
-pub const GRAPH: &str = "https://graph.microsoft.com/v1.0";
-
-/// One HTTP request, as an HTTP client would send it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub method: &'static str,
-    pub url: String,
-    pub body: Option<serde_json::Value>,
-}
-
-/// Percent-encodes for a URL path segment or query value.
-pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Finds the message: `$filter=internetMessageId eq '<id>'` (quotes doubled, as OData
-/// wants), only its id.
-pub fn find(mailbox: &str, message_id: &str) -> Request {
+/// wants), only its id. Every folder of the mailbox is searched.
+pub fn find(base: &str, mailbox: &str, message_id: &str) -> Request {
     let filter = format!("internetMessageId eq '{}'", message_id.replace('\'', "''"));
     Request {
         method: "GET",
-        url: format!("{GRAPH}/users/{}/messages?$filter={}&$select=id", encode(mailbox), encode(&filter)),
+        url: format!("{base}/users/{}/messages?$filter={}&$select=id", encode(mailbox), encode(&filter)),
         body: None,
     }
 }
 
-/// Moves (or, for a hard delete, permanently deletes) the message Graph calls `graph_id`.
-pub fn remediate(mailbox: &str, graph_id: &str, action: RemediationAction) -> Request {
-    let base = format!("{GRAPH}/users/{}/messages/{}", encode(mailbox), encode(graph_id));
-    match (action, target_folder(action)) {
-        (RemediationAction::HardDelete, _) | (_, None) => {
-            Request { method: "POST", url: format!("{base}/permanentDelete"), body: None }
-        }
-        (RemediationAction::MoveToTrash | RemediationAction::SoftDelete, _) => Request {
-            method: "POST",
-            url: format!("{base}/move"),
-            body: Some(serde_json::json!({ "destinationId": "deleteditems" })),
-        },
-        (RemediationAction::MoveToJunk, _) => Request {
-            method: "POST",
-            url: format!("{base}/move"),
-            body: Some(serde_json::json!({ "destinationId": "junkemail" })),
-        },
-        // No well-known quarantine folder in a user's mailbox: a folder the tenant creates.
-        (RemediationAction::Quarantine, Some(folder)) => Request {
-            method: "POST",
-            url: format!("{base}/move"),
-            body: Some(serde_json::json!({ "destinationId": folder })),
-        },
+/// Moves the message Graph calls `graph_id` to `folder` (an id or a well-known name).
+pub fn move_to(base: &str, mailbox: &str, graph_id: &str, folder: &str) -> Request {
+    Request {
+        method: "POST",
+        url: format!("{base}/users/{}/messages/{}/microsoft.graph.move", encode(mailbox), encode(graph_id)),
+        body: Some(serde_json::json!({ "DestinationId": folder })),
+    }
+}
+
+/// Deletes the message for good (not recoverable by the user).
+pub fn permanent_delete(base: &str, mailbox: &str, graph_id: &str) -> Request {
+    Request {
+        method: "POST",
+        url: format!("{base}/users/{}/messages/{}/microsoft.graph.permanentDelete", encode(mailbox), encode(graph_id)),
+        body: None,
+    }
+}
+
+/// The top-level folder called `name`.
+pub fn find_folder(base: &str, mailbox: &str, name: &str) -> Request {
+    let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
+    Request {
+        method: "GET",
+        url: format!("{base}/users/{}/mailFolders?$filter={}&$select=id", encode(mailbox), encode(&filter)),
+        body: None,
+    }
+}
+
+/// Creates a top-level folder called `name`.
+pub fn create_folder(base: &str, mailbox: &str, name: &str) -> Request {
+    Request {
+        method: "POST",
+        url: format!("{base}/users/{}/mailFolders", encode(mailbox)),
+        body: Some(serde_json::json!({ "displayName": name, "isHidden": false })),
     }
 }
 
@@ -144,7 +143,7 @@ pub(crate) mod tests {
     }
 
     impl HttpTransport for Scripted {
-        async fn send(&self, request: &Request) -> Result<(u16, serde_json::Value), AdapterError> {
+        async fn send(&self, _mailbox: &str, request: &Request) -> Result<(u16, serde_json::Value), AdapterError> {
             self.sent.lock().unwrap().push(request.clone());
             let mut answers = self.answers.lock().unwrap();
             if answers.is_empty() {
@@ -154,46 +153,71 @@ pub(crate) mod tests {
         }
     }
 
+    fn adapter(answers: Vec<(u16, serde_json::Value)>) -> GraphAdapter<Scripted> {
+        GraphAdapter::new(Scripted::new(answers), GRAPH, "Quarantine")
+    }
+
     #[tokio::test]
     async fn the_adapter_finds_then_moves_and_maps_answers() {
-        let t =
-            Scripted::new(vec![(200, serde_json::json!({"value": [{"id": "AAMk"}]})), (201, serde_json::json!({}))]);
-        let a = GraphAdapter { transport: t };
-        let out = a.remediate("bob@corp.example", "<m@x>", RemediationAction::Quarantine).await.unwrap();
+        let a = adapter(vec![(200, serde_json::json!({"value": [{"id": "AAMk"}]})), (201, serde_json::json!({}))]);
+        let out = a.remediate("bob@corp.example", "<m@x>", RemediationAction::MoveToJunk).await.unwrap();
         assert!(matches!(out, MoveOutcome::Done(_)));
         let sent = a.transport.sent.lock().unwrap().clone();
         assert_eq!(sent.len(), 2);
-        assert!(sent[1].url.ends_with("/messages/AAMk/move"));
-        let none = GraphAdapter { transport: Scripted::new(vec![(200, serde_json::json!({"value": []}))]) };
+        assert!(sent[1].url.ends_with("/messages/AAMk/microsoft.graph.move"));
+        let none = adapter(vec![(200, serde_json::json!({"value": []}))]);
         assert_eq!(none.remediate("b", "<m@x>", RemediationAction::MoveToJunk).await.unwrap(), MoveOutcome::NotFound);
-        let throttled = GraphAdapter { transport: Scripted::new(vec![(429, serde_json::json!({}))]) };
+        let unavailable = adapter(vec![(500, serde_json::json!({}))]);
         assert!(matches!(
-            throttled.remediate("b", "<m@x>", RemediationAction::MoveToJunk).await,
+            unavailable.remediate("b", "<m@x>", RemediationAction::MoveToJunk).await,
             Err(AdapterError::Temporary(_))
         ));
-        let forbidden = GraphAdapter {
-            transport: Scripted::new(vec![(403, serde_json::json!({"error": {"message": "Access is denied"}}))]),
-        };
+        let forbidden = adapter(vec![(403, serde_json::json!({"error": {"message": "Access is denied"}}))]);
         match forbidden.remediate("b", "<m@x>", RemediationAction::MoveToJunk).await {
             Err(AdapterError::Permanent(m)) => assert!(m.contains("Access is denied")),
             other => panic!("{other:?}"),
         }
     }
 
+    #[tokio::test]
+    async fn quarantine_finds_or_creates_its_folder_once_per_mailbox() {
+        let a = adapter(vec![
+            (200, serde_json::json!({"value": [{"id": "m1"}]})),
+            (200, serde_json::json!({"value": []})),
+            (201, serde_json::json!({"id": "F-Q", "displayName": "Quarantine"})),
+            (201, serde_json::json!({"id": "m1"})),
+            (200, serde_json::json!({"value": [{"id": "m2"}]})),
+            (201, serde_json::json!({"id": "m2"})),
+        ]);
+        for m in ["<1@x>", "<2@x>"] {
+            assert!(matches!(
+                a.remediate("bob@corp.example", m, RemediationAction::Quarantine).await,
+                Ok(MoveOutcome::Done(_))
+            ));
+        }
+        let sent = a.transport.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 6, "{sent:?}");
+        assert_eq!(sent[2].method, "POST");
+        assert!(sent[2].url.ends_with("/users/bob%40corp.example/mailFolders"));
+        assert_eq!(sent[3].body, Some(serde_json::json!({"DestinationId": "F-Q"})));
+        assert_eq!(sent[5].body, Some(serde_json::json!({"DestinationId": "F-Q"})));
+    }
+
     #[test]
     fn requests_have_the_shapes_graph_takes() {
-        let f = find("bob@corp.example", "<o'brien@x.example>");
+        let f = find(GRAPH, "bob@corp.example", "<o'brien@x.example>");
         assert_eq!(f.method, "GET");
         assert_eq!(
             f.url,
             "https://graph.microsoft.com/v1.0/users/bob%40corp.example/messages?$filter=internetMessageId%20eq%20%27%3Co%27%27brien%40x.example%3E%27&$select=id"
         );
-        let m = remediate("bob@corp.example", "AAMk=", RemediationAction::MoveToJunk);
-        assert_eq!(m.url, "https://graph.microsoft.com/v1.0/users/bob%40corp.example/messages/AAMk%3D/move");
-        assert_eq!(m.body, Some(serde_json::json!({"destinationId": "junkemail"})));
-        assert_eq!(remediate("b", "i", RemediationAction::SoftDelete).body.unwrap()["destinationId"], "deleteditems");
-        assert_eq!(remediate("b", "i", RemediationAction::Quarantine).body.unwrap()["destinationId"], "Quarantine");
-        let d = remediate("b", "i", RemediationAction::HardDelete);
-        assert!(d.url.ends_with("/messages/i/permanentDelete") && d.body.is_none());
+        let m = move_to(GRAPH, "bob@corp.example", "AAMk=", "junkemail");
+        assert_eq!(
+            m.url,
+            "https://graph.microsoft.com/v1.0/users/bob%40corp.example/messages/AAMk%3D/microsoft.graph.move"
+        );
+        assert_eq!(m.body, Some(serde_json::json!({"DestinationId": "junkemail"})));
+        let d = permanent_delete(GRAPH, "b", "i");
+        assert!(d.url.ends_with("/messages/i/microsoft.graph.permanentDelete") && d.body.is_none());
     }
 }

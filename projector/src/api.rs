@@ -95,6 +95,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/messages", Access::AtLeast(Role::Viewer)),
     ("GET", "/api/v1/messages/{postern_id}", Access::AtLeast(Role::Viewer)),
     ("GET", "/api/v1/messages/{postern_id}/raw", Access::AtLeast(Role::Analyst)),
+    ("POST", "/api/v1/messages/{postern_id}/release", Access::AtLeast(Role::Admin)),
     ("GET", "/api/v1/search", Access::AtLeast(Role::Viewer)),
     ("GET", "/api/v1/reports/daily", Access::AtLeast(Role::Viewer)),
     ("GET", "/api/v1/reclassifications", Access::AtLeast(Role::Viewer)),
@@ -181,6 +182,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/v1/messages", get(lookup_messages))
         .route("/api/v1/messages/{postern_id}", get(get_message))
         .route("/api/v1/messages/{postern_id}/raw", get(get_raw))
+        .route("/api/v1/messages/{postern_id}/release", post(release_message))
         .route("/api/v1/search", get(search))
         .route("/api/v1/reports/daily", get(daily_report))
         .route("/api/v1/reclassifications", post(submit_reclassification).get(list_reclassifications))
@@ -869,6 +871,74 @@ async fn resolve_reclassification(
     )
     .await?;
     Ok(Json(answer))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseBody {
+    #[serde(default)]
+    comment: String,
+}
+
+/// What a release asked for.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct ReleaseAnswer {
+    pub remediation_id: String,
+    pub postern_id: String,
+    pub action: String,
+    pub mailboxes: Vec<String>,
+    pub reason: String,
+    /// Whether the views showed the request before the answer.
+    pub folded: bool,
+}
+
+/// Puts a message that Postern moved back in every inbox it was moved out of (admin). The
+/// body (`{"comment": "..."}`) may be empty.
+async fn release_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(postern_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<ReleaseAnswer>), ApiError> {
+    let b: ReleaseBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ReleaseBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?
+    };
+    refuse_writes_when_read_only(&state)?;
+    let js = state.js.as_ref().ok_or_else(|| ApiError::unavailable("no JetStream connection"))?;
+    let pid = PosternId::parse(&postern_id).map_err(|e| ApiError::bad_request(format!("postern_id: {e}")))?;
+    let record = crate::query::by_postern_id(&*state.store.get()?, caller.tenant.as_str(), pid.as_str())?
+        .ok_or_else(|| ApiError::not_found(format!("no message {} in this tenant", pid.as_str())))?;
+    let who = caller.who("released_by", None)?;
+    let mut reason = format!("released by {who}");
+    if let Some(addr) = &caller.addr {
+        reason.push_str(&format!(" from {addr}"));
+    }
+    if !b.comment.trim().is_empty() {
+        reason.push_str(&format!(": {}", b.comment.trim()));
+    }
+    let request = crate::release::plan(&record, &ulid::Ulid::new().to_string(), reason)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
+    let answer = ReleaseAnswer {
+        remediation_id: request.remediation_id.clone(),
+        postern_id: record.postern_id.clone(),
+        action: request.action.as_str().to_owned(),
+        mailboxes: request.mailboxes.clone(),
+        reason: request.reason.clone(),
+        folded: false,
+    };
+    let (_, seq) = crate::reclassify::publish(
+        js,
+        caller.tenant.as_str(),
+        &record.postern_id,
+        None,
+        proto::Event::RemediationRequested(request),
+    )
+    .await?;
+    let folded = crate::reclassify::wait_for_fold(&*state.store.get()?, seq).await;
+    tracing::info!(postern_id = %record.postern_id, remediation = %answer.remediation_id, by = %who, "release requested");
+    Ok((StatusCode::ACCEPTED, Json(ReleaseAnswer { folded, ..answer })))
 }
 
 #[derive(Debug, Deserialize)]

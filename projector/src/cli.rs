@@ -183,6 +183,22 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Release a message that Postern moved (an admin token's): every mailbox an earlier
+    /// remediation moved it out of gets it back in its inbox (a `restore` remediation; the
+    /// remediator carries it out and the trace shows each mailbox's outcome).
+    Release {
+        #[arg(long, required_unless_present = "postern_id", conflicts_with = "postern_id")]
+        message_id: Option<String>,
+        #[arg(long)]
+        postern_id: Option<String>,
+        /// Why (kept in the request's reason).
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// List reclassifications (newest first).
     Reclassifications {
         /// pending, accepted, rejected or withdrawn.
@@ -469,6 +485,51 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
                     a.original.as_deref().unwrap_or("?"),
                     a.requested.as_deref().unwrap_or("?"),
                     a.final_disposition,
+                );
+            }
+            Ok(Outcome::Done)
+        }
+        Command::Release { message_id, postern_id, comment, json, api } => {
+            let client = api.client();
+            let postern_id = match (postern_id, message_id) {
+                (Some(pid), _) => pid,
+                (None, Some(mid)) => {
+                    let mut params = client.params();
+                    params.push(("message_id", mid.clone()));
+                    let found: serde_json::Value = client.json(Method::GET, "/api/v1/messages", &params, None).await?;
+                    let ids: Vec<String> = found["messages"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|m| m["postern_id"].as_str().map(str::to_owned))
+                        .collect();
+                    match ids.as_slice() {
+                        [one] => one.clone(),
+                        [] => return Err(CliError::Usage(format!("no message with Message-ID {mid}"))),
+                        _ => {
+                            return Err(CliError::Usage(format!(
+                                "{} messages have Message-ID {mid}: give --postern-id ({})",
+                                ids.len(),
+                                ids.join(", ")
+                            )));
+                        }
+                    }
+                }
+                (None, None) => unreachable!("clap requires one"),
+            };
+            let body = serde_json::json!({ "comment": comment });
+            let path = format!("/api/v1/messages/{postern_id}/release");
+            let answer: serde_json::Value = client.json(Method::POST, &path, &client.params(), Some(&body)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                let a: crate::api::ReleaseAnswer = serde_json::from_value(answer).map_err(ClientError::Unexpected)?;
+                println!(
+                    "release {} of {} requested for {} mailbox(es): {}",
+                    a.remediation_id,
+                    a.postern_id,
+                    a.mailboxes.len(),
+                    a.mailboxes.join(", ")
                 );
             }
             Ok(Outcome::Done)

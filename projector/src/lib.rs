@@ -16,6 +16,7 @@ pub mod raw;
 pub mod reactor;
 pub mod rebuild;
 pub mod reclassify;
+pub mod release;
 pub mod shard;
 pub mod store;
 pub mod view;

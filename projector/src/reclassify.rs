@@ -54,7 +54,7 @@ fn first_by_field(store: &Store, tenant: &str, field: Field, value: &str) -> Res
     Ok(found)
 }
 
-async fn publish(
+pub(crate) async fn publish(
     js: &jetstream::Context,
     tenant: &str,
     postern_id: &str,
@@ -82,7 +82,7 @@ async fn publish(
 }
 
 /// Waits until the projector has folded MAIL_EVENTS up to `seq` (or the wait runs out).
-async fn wait_for_fold(store: &Store, seq: u64) -> bool {
+pub(crate) async fn wait_for_fold(store: &Store, seq: u64) -> bool {
     let deadline = tokio::time::Instant::now() + crate::api::FOLD_WAIT;
     while tokio::time::Instant::now() < deadline {
         if store.checkpoint(STREAM_EVENTS).unwrap_or(0) >= seq {
@@ -187,6 +187,7 @@ pub async fn submit(
         folded,
         training: report.as_ref().and_then(|r| r.training.clone()),
         remediation: report.as_ref().and_then(|r| r.remediation.clone()),
+        release: None,
     })
 }
 
@@ -209,6 +210,10 @@ pub struct ReclassificationAnswer {
     /// pending; null when the decision teaches nothing.
     pub training: Option<serde_json::Value>,
     pub remediation: Option<serde_json::Value>,
+    /// On a withdrawal of a decision that moved mail: the release that puts it back
+    /// (`projector release`, `POST /api/v1/messages/{postern_id}/release`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<serde_json::Value>,
 }
 
 /// `GET /api/v1/reclassifications`.
@@ -384,6 +389,13 @@ pub async fn resolve(
         folded,
         training: report.as_ref().and_then(|r| r.training.clone()),
         remediation: report.as_ref().and_then(|r| r.remediation.clone()),
+        // Withdrawn after mail was moved: the answer offers the release that undoes it.
+        release: (outcome == ReclassificationOutcome::Withdrawn && crate::release::available(&record)).then(|| {
+            serde_json::json!({
+                "available": true,
+                "request": format!("POST /api/v1/messages/{}/release", record.postern_id),
+            })
+        }),
     })
 }
 

@@ -184,6 +184,9 @@ pub enum RemediationAction {
     Quarantine,
     SoftDelete,
     HardDelete,
+    /// Puts a copy that Postern moved back in the inbox (a release). Added last, so
+    /// events written before it decode unchanged.
+    Restore,
 }
 
 impl RemediationAction {
@@ -194,6 +197,7 @@ impl RemediationAction {
             RemediationAction::Quarantine => "quarantine",
             RemediationAction::SoftDelete => "soft_delete",
             RemediationAction::HardDelete => "hard_delete",
+            RemediationAction::Restore => "restore",
         }
     }
 }

@@ -90,20 +90,25 @@ pub(crate) fn ids(body: &serde_json::Value, list: &str) -> Vec<String> {
     body[list].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str().map(str::to_owned)).collect()
 }
 
-/// The folder an action moves to (`None`: the message is deleted).
+/// The folder an action moves to (`None`: the message is deleted; a release moves back to
+/// the inbox).
 pub fn target_folder(action: RemediationAction) -> Option<&'static str> {
     match action {
         RemediationAction::MoveToJunk => Some("Junk"),
         RemediationAction::MoveToTrash | RemediationAction::SoftDelete => Some("Trash"),
         RemediationAction::Quarantine => Some("Quarantine"),
         RemediationAction::HardDelete => None,
+        RemediationAction::Restore => Some("INBOX"),
     }
 }
+
+/// The IMAP folders Postern moves mail to: where a release looks for it.
+pub const MOVED_TO: [&str; 3] = ["Quarantine", "Junk", "Trash"];
 
 #[allow(async_fn_in_trait)]
 pub trait MailboxAdapter {
     /// Moves the message with `message_id` (RFC 5322, with angle brackets) out of the
-    /// inbox of `mailbox` as `action` says.
+    /// inbox of `mailbox` as `action` says, or, for `Restore`, back into it.
     async fn remediate(
         &self,
         mailbox: &str,

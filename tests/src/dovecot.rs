@@ -219,6 +219,47 @@ print(json.dumps(out))
     }
 }
 
+impl Dovecot {
+    /// Sets `flag` (`\\Flagged`, `$Important`) on the messages with `message_id` in one of
+    /// a user's folders (as the user's mail client would).
+    pub fn add_flag(&self, user: &str, folder: &str, message_id: &str, flag: &str) -> Result<()> {
+        let script = r#"
+import imaplib, sys
+port, user, password, folder, mid, flag = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+m = imaplib.IMAP4("127.0.0.1", port)
+m.login(user, password)
+m.select('"%s"' % folder)
+typ, data = m.search(None, "HEADER", "Message-ID", '"%s"' % mid)
+for num in data[0].split():
+    typ, _ = m.store(num, "+FLAGS", "(%s)" % flag)
+    assert typ == "OK", typ
+m.logout()
+"#;
+        run_python(script, &[&self.port.to_string(), user, USER_PASSWORD, folder, message_id, flag], b"")?;
+        Ok(())
+    }
+
+    /// The flags of each message with `message_id` in one of a user's folders.
+    pub fn flags(&self, user: &str, folder: &str, message_id: &str) -> Result<Vec<Vec<String>>> {
+        let script = r#"
+import imaplib, json, sys
+port, user, password, folder, mid = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+m = imaplib.IMAP4("127.0.0.1", port)
+m.login(user, password)
+m.select('"%s"' % folder, readonly=True)
+typ, data = m.search(None, "HEADER", "Message-ID", '"%s"' % mid)
+out = []
+for num in data[0].split():
+    typ, fetched = m.fetch(num, "(FLAGS)")
+    out.append([f.decode() for f in imaplib.ParseFlags(fetched[0])])
+m.logout()
+print(json.dumps(out))
+"#;
+        let out = run_python(script, &[&self.port.to_string(), user, USER_PASSWORD, folder, message_id], b"")?;
+        serde_json::from_str(out.trim()).context("imaplib flags")
+    }
+}
+
 fn run_python(script: &str, args: &[&str], stdin: &[u8]) -> Result<String> {
     use std::io::Write;
     let mut child = Command::new("python3")

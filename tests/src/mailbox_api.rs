@@ -626,6 +626,11 @@ fn gmail(mailbox: &mut Mailbox, call: Call<'_>) -> Answer {
                     message.labels.extend(add);
                     reply(200, json!({ "id": message.id, "threadId": message.id, "labelIds": message.labels }))
                 }
+                ("POST", [action]) if action == "untrash" => {
+                    let message = &mut mailbox.messages[position];
+                    message.labels.remove("TRASH");
+                    reply(200, json!({ "id": message.id, "threadId": message.id, "labelIds": message.labels }))
+                }
                 ("POST", [action]) if action == "trash" => {
                     let message = &mut mailbox.messages[position];
                     message.labels.remove("INBOX");

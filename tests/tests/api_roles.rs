@@ -87,6 +87,7 @@ fn every_route_answers_every_caller_as_its_role_allows() -> Result<()> {
         // A withdrawal, so that an analyst may: the submission is still pending for each.
         let body = match (*method, *route) {
             ("POST", "/api/v1/reclassifications") => Some(submit.clone()),
+            ("POST", "/api/v1/messages/{postern_id}/release") => Some(serde_json::json!({"comment": "walk"})),
             ("POST", _) => Some(serde_json::json!({"outcome": "withdraw", "comment": "walk"})),
             _ => None,
         };
@@ -102,8 +103,9 @@ fn every_route_answers_every_caller_as_its_role_allows() -> Result<()> {
                 (_, None, true) => &[200, 201, 404, 409],
                 (Access::AtLeast(needed), Some(role), _) if role < *needed => &[403],
                 // Allowed: what the route does (a repeated submission is 409, a
-                // submission already withdrawn too).
-                (Access::AtLeast(_), Some(_), _) => &[200, 201, 409],
+                // submission already withdrawn too, and a release of a message that
+                // was never moved).
+                (Access::AtLeast(_), Some(_), _) => &[200, 201, 202, 409],
             };
             ensure!(expected.contains(&answer.status), "{what} (expected one of {expected:?})");
             if [401, 403].contains(&answer.status) {

@@ -10,7 +10,7 @@
 //! servers: a team reclassification quarantines the message in a Graph mailbox.
 
 use anyhow::{Context, Result, ensure};
-use proto::RemediationAction::{HardDelete, MoveToJunk, MoveToTrash, Quarantine};
+use proto::RemediationAction::{HardDelete, MoveToJunk, MoveToTrash, Quarantine, Restore};
 use remediator::adapter::signin::{JwtSigner, ServiceAccount, certificate_thumbprint};
 use remediator::adapter::{AdapterError, MailboxAdapter, MoveOutcome};
 use remediator::tenants::{TenantAdapter, TenantMailboxes};
@@ -109,6 +109,9 @@ fn graph_signs_in_finds_moves_deletes_and_fails_as_graph_does() -> Result<()> {
         graph.remediate(bob, "<d1@x.example>", HardDelete).await?;
         ensure!(api.whereabouts(bob, "<d1@x.example>").is_none(), "permanently deleted");
         ensure!(graph.remediate(bob, "<nowhere@x.example>", MoveToJunk).await? == MoveOutcome::NotFound);
+        // A release puts a quarantined message back in the inbox.
+        graph.remediate(bob, "<q1@x.example>", Restore).await?;
+        ensure!(api.whereabouts(bob, "<q1@x.example>").map(|w| w.0) == Some("inbox".into()));
 
         // The token expires: one 401, a new sign-in, the same request again.
         ensure!(api.token_requests() == 1, "one token for the tenant, cached: {}", api.token_requests());
@@ -228,6 +231,15 @@ fn gmail_signs_in_as_each_user_relabels_trashes_deletes_and_fails_as_gmail_does(
         // Already in spam: found again (spam and trash are searched) and left there.
         ensure!(matches!(gmail.remediate(bob, "<j1@x.example>", MoveToJunk).await?, MoveOutcome::Done(_)));
         ensure!(gmail.remediate(bob, "<nowhere@x.example>", MoveToJunk).await? == MoveOutcome::NotFound);
+        // Releases: out of quarantine, out of the trash, back in INBOX.
+        for id in ["<q2@x.example>", "<t1@x.example>"] {
+            gmail.remediate(bob, id, Restore).await?;
+            let labels = api.whereabouts(bob, id).context("kept")?.1;
+            ensure!(
+                labels.contains(&"INBOX".to_owned()) && !labels.iter().any(|l| l == "Quarantine" || l == "TRASH"),
+                "{id}: {labels:?}"
+            );
+        }
         // Each user's mailbox takes a token of its own (the service account acts as the user).
         ensure!(api.token_requests() == 1, "{}", api.token_requests());
         gmail.remediate(erin, "<q1@x.example>", Quarantine).await?;

@@ -96,7 +96,10 @@ fn remediate(with_move: bool) -> Result<()> {
     ensure!(moved[0].starts_with("move_to_junk DONE"), "{moved:?}");
     ensure!(folder_of(&dovecot, "alice@corp.example", 4)? == vec!["Junk".to_owned()]);
 
+    // Alice flagged message 1 in her inbox; a release must give it back to her so.
+    dovecot.add_flag("alice@corp.example", "INBOX", "<remediate-1@vendor.example>", "\\Flagged")?;
     let answer = team_says_malicious(&p, 1)?;
+    let submission_1 = answer["submission_id"].as_str().context("a submission id")?.to_owned();
     ensure!(answer["remediation"]["action"] == "quarantine", "{answer}");
     ensure!(
         answer["remediation"]["mailboxes"] == serde_json::json!(["alice@corp.example", "bob@corp.example"]),
@@ -245,6 +248,42 @@ fn remediate(with_move: bool) -> Result<()> {
     cli(&p, "scorer", &["policy", "set", "--tenant", "default", policy.to_str().unwrap()])?;
     let answer = team_says_malicious(&p, 2)?;
     ensure!(answer["status"] == "PENDING" && answer["remediation"].is_null(), "{answer}");
+
+    // The team withdraws its verdict on message 1: the answer offers the release.
+    let withdrawn: serde_json::Value =
+        serde_json::from_str(&cli(&p, "projector", &["resolve", &submission_1, "--outcome", "withdraw", "--json"])?)?;
+    ensure!(withdrawn["status"] == "WITHDRAWN" && withdrawn["release"]["available"] == true, "{withdrawn}");
+    // An admin releases message 1: both copies go back to INBOX, once each, with their
+    // flags, and the trace shows the release and each mailbox's outcome.
+    let released: serde_json::Value = serde_json::from_str(&cli(
+        &p,
+        "projector",
+        &["release", "--message-id", "remediate-1@vendor.example", "--json"],
+    )?)?;
+    ensure!(released["action"] == "restore", "{released}");
+    ensure!(released["mailboxes"] == serde_json::json!(["alice@corp.example", "bob@corp.example"]), "{released}");
+    let results = wait_for_outcomes(&p, 1, 4, || format!("{}\n{}", remediator.log(), dovecot.log()))?;
+    let restored: Vec<&String> = results.iter().filter(|s| s.starts_with("restore DONE")).collect();
+    ensure!(restored.len() == 2 && restored.iter().all(|s| s.contains("from Quarantine")), "{results:?}");
+    for user in ["alice@corp.example", "bob@corp.example"] {
+        let copies: usize = dovecot
+            .folders(user)?
+            .iter()
+            .map(|(_, ids)| ids.iter().filter(|id| *id == "<remediate-1@vendor.example>").count())
+            .sum();
+        ensure!(
+            folder_of(&dovecot, user, 1)? == vec!["INBOX".to_owned()] && copies == 1,
+            "{user}: {:?}",
+            dovecot.folders(user)?
+        );
+    }
+    let flags = dovecot.flags("alice@corp.example", "INBOX", "<remediate-1@vendor.example>")?;
+    ensure!(flags.len() == 1 && flags[0].contains(&"\\Flagged".to_owned()), "{flags:?}");
+    let trace = p.traces("remediate-1@vendor.example")?.remove(0);
+    ensure!(trace.to_string().contains("restore in 2 mailbox(es): released by"), "{trace}");
+    // Nothing moved since: a second release is refused, saying why.
+    let again = p.cli("projector", &["release", "--message-id", "remediate-1@vendor.example"])?;
+    ensure!(!again.success && again.stderr.contains("already released"), "{again:?}");
     Ok(())
 }
 

@@ -56,11 +56,15 @@ impl<T: HttpTransport> MailboxAdapter for GmailAdapter<T> {
             return Ok(MoveOutcome::NotFound);
         }
         let label = match action {
-            RemediationAction::Quarantine => Some(self.quarantine_id(mailbox).await?),
+            RemediationAction::Quarantine | RemediationAction::Restore => Some(self.quarantine_id(mailbox).await?),
             RemediationAction::MoveToJunk => Some("SPAM".to_owned()),
             _ => None,
         };
         for id in &messages {
+            if action == RemediationAction::Restore {
+                // Out of the trash first (a no-op for a message that is not there).
+                call(&self.transport, mailbox, "untrash", &untrash(&self.base, mailbox, id)).await?;
+            }
             call(
                 &self.transport,
                 mailbox,
@@ -74,6 +78,7 @@ impl<T: HttpTransport> MailboxAdapter for GmailAdapter<T> {
             RemediationAction::MoveToJunk => "labelled SPAM".to_owned(),
             RemediationAction::MoveToTrash | RemediationAction::SoftDelete => "trashed".to_owned(),
             RemediationAction::HardDelete => "deleted permanently".to_owned(),
+            RemediationAction::Restore => "back in INBOX".to_owned(),
         };
         Ok(MoveOutcome::Done(format!("{} message(s) {place} through Gmail", messages.len())))
     }
@@ -91,7 +96,8 @@ pub fn find(base: &str, mailbox: &str, message_id: &str) -> Request {
 }
 
 /// The request that carries out `action` on the message Gmail calls `gmail_id`; `label` is
-/// the label a move adds (SPAM, or the quarantine label's id).
+/// the label a move adds (SPAM, or the quarantine label's id), or, for a release, the
+/// quarantine label's id that it takes off with SPAM.
 pub fn remediate(base: &str, mailbox: &str, gmail_id: &str, action: RemediationAction, label: Option<&str>) -> Request {
     let message = format!("{base}/gmail/v1/users/{}/messages/{}", encode(mailbox), encode(gmail_id));
     match (action, label) {
@@ -100,8 +106,26 @@ pub fn remediate(base: &str, mailbox: &str, gmail_id: &str, action: RemediationA
             url: format!("{message}/modify"),
             body: Some(serde_json::json!({ "addLabelIds": [label], "removeLabelIds": ["INBOX"] })),
         },
+        (RemediationAction::Restore, label) => {
+            let mut off = vec!["SPAM"];
+            off.extend(label);
+            Request {
+                method: "POST",
+                url: format!("{message}/modify"),
+                body: Some(serde_json::json!({ "addLabelIds": ["INBOX"], "removeLabelIds": off })),
+            }
+        }
         (RemediationAction::HardDelete, _) => Request { method: "DELETE", url: message, body: None },
         _ => Request { method: "POST", url: format!("{message}/trash"), body: None },
+    }
+}
+
+/// Takes the message out of the trash.
+pub fn untrash(base: &str, mailbox: &str, gmail_id: &str) -> Request {
+    Request {
+        method: "POST",
+        url: format!("{base}/gmail/v1/users/{}/messages/{}/untrash", encode(mailbox), encode(gmail_id)),
+        body: None,
     }
 }
 

@@ -60,6 +60,8 @@ impl<T: HttpTransport> MailboxAdapter for GraphAdapter<T> {
             RemediationAction::MoveToJunk => Some("junkemail".to_owned()),
             RemediationAction::MoveToTrash | RemediationAction::SoftDelete => Some("deleteditems".to_owned()),
             RemediationAction::Quarantine => Some(self.quarantine_id(mailbox).await?),
+            // A release: back to the inbox, wherever it is now.
+            RemediationAction::Restore => Some("inbox".to_owned()),
         };
         for id in &messages {
             let request = match &destination {
@@ -71,6 +73,7 @@ impl<T: HttpTransport> MailboxAdapter for GraphAdapter<T> {
         let place = match action {
             RemediationAction::HardDelete => "deleted permanently".to_owned(),
             RemediationAction::Quarantine => format!("moved to {}", self.quarantine_folder),
+            RemediationAction::Restore => "moved back to the inbox".to_owned(),
             _ => format!("moved to {}", destination.unwrap_or_default()),
         };
         Ok(MoveOutcome::Done(format!("{} message(s) {place} through Graph", messages.len())))

@@ -7,7 +7,7 @@
 //! The protocol state is kept apart from the connection: [`Response`] parsing and command
 //! building are pure; [`Session`] does the I/O.
 
-use super::{AdapterError, MailboxAdapter, MoveOutcome, target_folder};
+use super::{AdapterError, MOVED_TO, MailboxAdapter, MoveOutcome, target_folder};
 use proto::RemediationAction;
 use serde::Deserialize;
 use std::time::Duration;
@@ -162,6 +162,11 @@ impl MailboxAdapter for ImapAdapter {
             return Err(AdapterError::Permanent(format!("login as {login} refused: {}", r.text)));
         }
         let caps = s.command("CAPABILITY").await?.capabilities();
+        if action == RemediationAction::Restore {
+            let outcome = restore(&mut s, &caps, message_id).await?;
+            let _ = s.command("LOGOUT").await;
+            return Ok(outcome);
+        }
         let r = s.command("SELECT INBOX").await?;
         if !r.ok() {
             return Err(AdapterError::Permanent(format!("SELECT INBOX: {}", r.text)));
@@ -189,20 +194,7 @@ impl MailboxAdapter for ImapAdapter {
             Some(folder) => {
                 // CREATE fails harmlessly when the folder exists.
                 let _ = s.command(&format!("CREATE {}", quoted(folder)?)).await?;
-                if caps.iter().any(|c| c == "MOVE") {
-                    let r = s.command(&format!("UID MOVE {set} {}", quoted(folder)?)).await?;
-                    if !r.ok() {
-                        return Err(AdapterError::Temporary(format!("MOVE: {}", r.text)));
-                    }
-                    format!("moved to {folder} (MOVE)")
-                } else {
-                    let r = s.command(&format!("UID COPY {set} {}", quoted(folder)?)).await?;
-                    if !r.ok() {
-                        return Err(AdapterError::Temporary(format!("COPY: {}", r.text)));
-                    }
-                    expunge(&mut s, &set, &caps).await?;
-                    format!("moved to {folder} (COPY, STORE \\Deleted, EXPUNGE)")
-                }
+                format!("moved to {folder} ({})", move_uids(&mut s, &caps, &set, folder).await?)
             }
             None => {
                 expunge(&mut s, &set, &caps).await?;
@@ -212,6 +204,55 @@ impl MailboxAdapter for ImapAdapter {
         let _ = s.command("LOGOUT").await;
         Ok(MoveOutcome::Done(detail))
     }
+}
+
+/// Moves the messages `set` (UIDs of the selected folder) to `folder`, flags and all: MOVE,
+/// or COPY + `\Deleted` + EXPUNGE where the server has no MOVE. Returns which was used.
+async fn move_uids(s: &mut Session, caps: &[String], set: &str, folder: &str) -> Result<&'static str, AdapterError> {
+    if caps.iter().any(|c| c == "MOVE") {
+        let r = s.command(&format!("UID MOVE {set} {}", quoted(folder)?)).await?;
+        if !r.ok() {
+            return Err(AdapterError::Temporary(format!("MOVE: {}", r.text)));
+        }
+        Ok("MOVE")
+    } else {
+        let r = s.command(&format!("UID COPY {set} {}", quoted(folder)?)).await?;
+        if !r.ok() {
+            return Err(AdapterError::Temporary(format!("COPY: {}", r.text)));
+        }
+        expunge(s, set, caps).await?;
+        Ok("COPY, STORE \\Deleted, EXPUNGE")
+    }
+}
+
+/// A release: every copy in the folders Postern moves to goes back to INBOX. None there but
+/// one in INBOX (a release carried out before, or the user's doing) is DONE.
+async fn restore(s: &mut Session, caps: &[String], message_id: &str) -> Result<MoveOutcome, AdapterError> {
+    let mut moved = Vec::new();
+    for folder in MOVED_TO {
+        if !s.command(&format!("SELECT {}", quoted(folder)?)).await?.ok() {
+            continue;
+        }
+        let r = s.command(&format!("UID SEARCH HEADER Message-ID {}", quoted(message_id)?)).await?;
+        if !r.ok() {
+            return Err(AdapterError::Temporary(format!("SEARCH {folder}: {}", r.text)));
+        }
+        let uids = r.search_uids();
+        if uids.is_empty() {
+            continue;
+        }
+        let set = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        move_uids(s, caps, &set, "INBOX").await?;
+        moved.push(folder);
+    }
+    if !moved.is_empty() {
+        return Ok(MoveOutcome::Done(format!("moved back to INBOX from {}", moved.join(", "))));
+    }
+    Ok(if found_in(s, "INBOX", message_id).await? {
+        MoveOutcome::Done("already in INBOX".to_owned())
+    } else {
+        MoveOutcome::NotFound
+    })
 }
 
 /// Whether `folder` holds a message with `message_id` (read-only: EXAMINE). A folder that

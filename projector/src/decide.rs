@@ -27,6 +27,8 @@ pub struct DecisionPolicy {
     /// Who asks is known (a token's name, not what a request says): a submission that
     /// awaits a decision cannot be accepted or rejected by who submitted it.
     pub four_eyes: bool,
+    /// A withdrawal of an accepted submission whose action moved mail releases it.
+    pub release_on_withdraw: bool,
 }
 
 impl DecisionPolicy {
@@ -36,6 +38,7 @@ impl DecisionPolicy {
         DecisionPolicy {
             four_eyes: false,
             review_team_submissions: policy.review_team_submissions,
+            release_on_withdraw: policy.release_on_withdraw,
             remediation: Disposition::ALL
                 .into_iter()
                 .filter_map(|d| Some((d, policy.actions.get(d.as_str())?.remediation()?)))
@@ -178,6 +181,12 @@ pub fn decide(record: &MessageRecord, command: &Command, policy: &DecisionPolicy
             };
             let remediation = match outcome {
                 ReclassificationOutcome::Accepted => policy.remediation_for(final_disposition),
+                // What the accepted submission moved goes back, when the policy says so.
+                ReclassificationOutcome::Withdrawn
+                    if policy.release_on_withdraw && crate::release::moved_by_submission(record, submission_id) =>
+                {
+                    DecidedRemediation::Act(RemediationAction::Restore)
+                }
                 ReclassificationOutcome::Rejected | ReclassificationOutcome::Withdrawn => DecidedRemediation::Nothing,
             };
             Ok(vec![Event::ReclassificationResolved(ReclassificationResolved {
@@ -292,10 +301,18 @@ mod tests {
             .collect()
     }
 
-    const NO_REVIEW: DecisionPolicy =
-        DecisionPolicy { review_team_submissions: false, remediation: BTreeMap::new(), four_eyes: false };
-    const REVIEW: DecisionPolicy =
-        DecisionPolicy { review_team_submissions: true, remediation: BTreeMap::new(), four_eyes: false };
+    const NO_REVIEW: DecisionPolicy = DecisionPolicy {
+        review_team_submissions: false,
+        remediation: BTreeMap::new(),
+        four_eyes: false,
+        release_on_withdraw: false,
+    };
+    const REVIEW: DecisionPolicy = DecisionPolicy {
+        review_team_submissions: true,
+        remediation: BTreeMap::new(),
+        four_eyes: false,
+        release_on_withdraw: false,
+    };
 
     #[test]
     fn with_known_names_a_submitter_cannot_decide_on_their_own_submission() {

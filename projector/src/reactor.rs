@@ -169,6 +169,18 @@ pub fn react(record: &MessageRecord, decision: &Decision, policy: Option<&Tenant
     {
         reactions.push(Reaction::Remediate { event_id: derived_id(decision.event_id, "remediate-event"), request });
     }
+    // A withdrawal that carries a release (the tenant's policy, when it was decided).
+    if resolved.outcome == ReclassificationOutcome::Withdrawn
+        && resolved.remediation == DecidedRemediation::Act(proto::RemediationAction::Restore)
+    {
+        let remediation_id = derived_id(decision.event_id, "release").to_string();
+        let reason = format!("released: reclassification {} withdrawn", resolved.submission_id);
+        if !record.remediations.iter().any(|r| r.remediation_id == remediation_id)
+            && let Ok(request) = crate::release::plan(record, &remediation_id, reason)
+        {
+            reactions.push(Reaction::Remediate { event_id: derived_id(decision.event_id, "release-event"), request });
+        }
+    }
     Reactions { reactions, untaught }
 }
 
@@ -834,6 +846,30 @@ mod tests {
             ["teach phish from 7"],
             "the policy named no action when it was decided"
         );
+    }
+
+    #[test]
+    fn a_withdrawal_that_carries_a_release_puts_back_what_the_acceptance_moved() {
+        let mut given = Given::received_and_scored(Disposition::None);
+        let accepted = given.accepted("s1", Disposition::Malicious);
+        let Some(Reaction::Remediate { request, .. }) =
+            react(&given.record, &accepted, Some(&quarantine_malicious())).reactions.into_iter().nth(1)
+        else {
+            panic!("no quarantine")
+        };
+        given.fold(Event::RemediationRequested(request));
+        assert!(crate::release::moved_by_submission(&given.record, "s1"));
+        let release = DecidedRemediation::Act(RemediationAction::Restore);
+        let withdrawn = given.resolved_with("s1", ReclassificationOutcome::Withdrawn, Disposition::None, release);
+        let reactions = react(&given.record, &withdrawn, None);
+        assert_eq!(labels(&reactions), ["withdraw phish", "restore alice@corp.example,bob@corp.example"]);
+        let Reaction::Remediate { request, .. } = &reactions.reactions[1] else { unreachable!() };
+        assert_eq!(request.reason, "released: reclassification s1 withdrawn");
+        // Without the release in the decision, the withdrawal only takes the label back.
+        let mut given = Given::received_and_scored(Disposition::None);
+        given.accepted("s1", Disposition::Malicious);
+        let plain = given.resolved("s1", ReclassificationOutcome::Withdrawn, Disposition::None);
+        assert_eq!(labels(&react(&given.record, &plain, None)), ["withdraw phish"]);
     }
 
     #[test]

@@ -360,8 +360,8 @@ pub async fn resolve(
     };
     // An acceptance carries the action the tenant's policy names now.
     let mut policy = match outcome {
-        ReclassificationOutcome::Accepted => decision_policy(js, tenant).await?,
-        ReclassificationOutcome::Rejected | ReclassificationOutcome::Withdrawn => DecisionPolicy::default(),
+        ReclassificationOutcome::Accepted | ReclassificationOutcome::Withdrawn => decision_policy(js, tenant).await?,
+        ReclassificationOutcome::Rejected => DecisionPolicy::default(),
     };
     policy.four_eyes = decider.known;
     let events = decide(&record, &command, &policy).map_err(rejected)?;
@@ -389,8 +389,12 @@ pub async fn resolve(
         folded,
         training: report.as_ref().and_then(|r| r.training.clone()),
         remediation: report.as_ref().and_then(|r| r.remediation.clone()),
-        // Withdrawn after mail was moved: the answer offers the release that undoes it.
-        release: (outcome == ReclassificationOutcome::Withdrawn && crate::release::available(&record)).then(|| {
+        // Withdrawn after mail was moved, with no release of its own: the answer offers the
+        // release that undoes it.
+        release: (outcome == ReclassificationOutcome::Withdrawn
+            && report.as_ref().and_then(|r| r.remediation.as_ref()).is_none()
+            && crate::release::available(&record))
+        .then(|| {
             serde_json::json!({
                 "available": true,
                 "request": format!("POST /api/v1/messages/{}/release", record.postern_id),

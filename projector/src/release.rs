@@ -26,6 +26,18 @@ fn moves(record: &MessageRecord) -> impl Iterator<Item = &crate::view::message::
         .filter(|r| !matches!(r.action, RemediationAction::Restore | RemediationAction::HardDelete))
 }
 
+/// Whether the acceptance of `submission_id` requested a move that no release undid since
+/// (the reactor's requests name the submission in their reason).
+pub fn moved_by_submission(record: &MessageRecord, submission_id: &str) -> bool {
+    let marker = format!("(reclassification {submission_id})");
+    let Some(moved) = record.remediations.iter().rposition(|r| {
+        r.reason.ends_with(&marker) && !matches!(r.action, RemediationAction::Restore | RemediationAction::HardDelete)
+    }) else {
+        return false;
+    };
+    !record.remediations[moved..].iter().any(|r| r.action == RemediationAction::Restore)
+}
+
 /// Whether a release of `record` has something to undo (what a withdrawal's answer offers).
 pub fn available(record: &MessageRecord) -> bool {
     plan(record, "", String::new()).is_ok()

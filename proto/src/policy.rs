@@ -31,6 +31,9 @@ pub struct TenantPolicy {
     pub auto_remediate: bool,
     /// TEAM reclassifications wait for a second analyst's decision, like USER ones.
     pub review_team_submissions: bool,
+    /// Withdrawing an accepted reclassification whose action moved mail puts the mail back
+    /// (a release) at once; without it the withdrawal's answer offers the release.
+    pub release_on_withdraw: bool,
     /// Brands for the brand-impersonation check, added to the shipped table
     /// (`scorer/data/brands.tsv`); an entry with a shipped brand's name replaces it (for a
     /// tenant that is that brand, or works with its domains).

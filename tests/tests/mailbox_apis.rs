@@ -265,7 +265,8 @@ fn gmail_signs_in_as_each_user_relabels_trashes_deletes_and_fails_as_gmail_does(
 /// The whole loop: a message reaches bob's Microsoft 365 mailbox and Postern; the team
 /// reclassifies it MALICIOUS; the tenant's policy says quarantine; the remediator, given
 /// only the Graph tenant's configuration, moves it into bob's quarantine folder through
-/// the stand-in, and the trace records DONE.
+/// the stand-in, and the trace records DONE. With `release_on_withdraw` in the policy, the
+/// team's withdrawal puts it back in the inbox.
 #[test]
 fn a_team_reclassification_quarantines_the_message_in_a_graph_mailbox() -> Result<()> {
     let p = Pipeline::start()?;
@@ -304,11 +305,23 @@ fn a_team_reclassification_quarantines_the_message_in_a_graph_mailbox() -> Resul
     testkit::eventually(Duration::from_secs(30), "the message is scored", || {
         Ok(p.traces("graph-1@vendor.example")?.into_iter().next().filter(|t| !t["disposition"].is_null()))
     })?;
-    p.cli(
-        "projector",
-        &["reclassify", "--message-id", "graph-1@vendor.example", "--disposition", "MALICIOUS", "--type", "team"],
-    )?
-    .ok()?;
+    let submitted: serde_json::Value = serde_json::from_str(
+        &p.cli(
+            "projector",
+            &[
+                "reclassify",
+                "--message-id",
+                "graph-1@vendor.example",
+                "--disposition",
+                "MALICIOUS",
+                "--type",
+                "team",
+                "--json",
+            ],
+        )?
+        .ok()?,
+    )?;
+    let submission = submitted["submission_id"].as_str().context("a submission id")?.to_owned();
     let outcome = testkit::eventually(Duration::from_secs(30), "the remediation outcome is in the trace", || {
         let trace = p.traces("graph-1@vendor.example")?.into_iter().next().context("no trace")?;
         Ok(trace["events"]
@@ -325,6 +338,22 @@ fn a_team_reclassification_quarantines_the_message_in_a_graph_mailbox() -> Resul
         "{:?}",
         api.whereabouts("bob@corp.example", "<graph-1@vendor.example>")
     );
+
+    // The tenant's policy releases on withdrawal: the team withdraws its verdict, and the
+    // message goes back to bob's inbox without anyone asking for the release.
+    std::fs::write(
+        &policy,
+        "auto_remediate = true\nrelease_on_withdraw = true\n[actions]\nMALICIOUS = \"quarantine\"\n",
+    )?;
+    p.cli("scorer", &["policy", "set", "--tenant", "default", policy.to_str().context("path")?])?.ok()?;
+    let withdrawn: serde_json::Value =
+        serde_json::from_str(&p.cli("projector", &["resolve", &submission, "--outcome", "withdraw", "--json"])?.ok()?)?;
+    ensure!(withdrawn["remediation"]["action"] == "restore" && withdrawn["release"].is_null(), "{withdrawn}");
+    testkit::eventually(Duration::from_secs(30), "bob's copy is back in the inbox", || {
+        Ok((api.whereabouts("bob@corp.example", "<graph-1@vendor.example>").map(|w| w.0) == Some("inbox".into()))
+            .then_some(()))
+    })
+    .with_context(|| remediator.log())?;
     ensure!(api.violations().is_empty(), "{:?}", api.violations());
     ensure!(!remediator.log().contains("s3cret-value"), "the secret is in the remediator's log");
     Ok(())

@@ -912,14 +912,14 @@ async fn release_message(
         .ok_or_else(|| ApiError::not_found(format!("no message {} in this tenant", pid.as_str())))?;
     let who = caller.who("released_by", None)?;
     let mut reason = format!("released by {who}");
-    if let Some(addr) = &caller.addr {
-        reason.push_str(&format!(" from {addr}"));
-    }
     if !b.comment.trim().is_empty() {
         reason.push_str(&format!(": {}", b.comment.trim()));
     }
-    let request = crate::release::plan(&record, &ulid::Ulid::new().to_string(), reason)
+    let mut request = crate::release::plan(&record, &ulid::Ulid::new().to_string(), reason)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
+    // Who and from where, for the audit trail.
+    request.requested_by = Some(who.clone());
+    request.client_addr = caller.addr.clone();
     let answer = ReleaseAnswer {
         remediation_id: request.remediation_id.clone(),
         postern_id: record.postern_id.clone(),

@@ -1,13 +1,14 @@
-//! The tenant's audit trail, folded from its events: every policy change (PolicyChanged)
-//! and every reclassification written through the API (ReclassificationSubmitted and
-//! ReclassificationResolved), newest first, each with who, when, what, and for an API write
+//! The tenant's audit trail, folded from its events: every policy change (PolicyChanged),
+//! every reclassification written through the API (ReclassificationSubmitted and
+//! ReclassificationResolved) and every release (a restore RemediationRequested with who
+//! asked, since its schema 3), newest first, each with who, when, what, and for an API write
 //! the address it came from (recorded in the event since ReclassificationSubmitted schema 2
 //! and ReclassificationResolved schema 3; older events have none).
 
 use crate::decide::SubmissionStatus;
 use crate::error::StoreError;
 use crate::store::Store;
-use crate::store::schema::{client_addrs, policy_changes};
+use crate::store::schema::{client_addrs, policy_changes, releases};
 use proto::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,8 @@ use serde::{Deserialize, Serialize};
 pub struct AuditEntry {
     /// RFC 3339, UTC.
     pub at: String,
-    /// `policy_changed`, `reclassification_submitted` or `reclassification_resolved`.
+    /// `policy_changed`, `reclassification_submitted`, `reclassification_resolved` or
+    /// `release_requested`.
     pub kind: String,
     pub who: String,
     pub what: String,
@@ -36,15 +38,7 @@ pub struct AuditTrail {
 /// The tenant's newest `limit` audit entries.
 pub fn trail(store: &Store, tenant: &str, limit: usize) -> Result<AuditTrail, StoreError> {
     let mut entries: Vec<(u64, AuditEntry)> = Vec::new();
-    let prefix = policy_changes::prefix(tenant);
-    let upper = [prefix.as_slice(), &[0xff; 24]].concat();
-    let mut keys = Vec::new();
-    store.scan_reverse(policy_changes::CF, &prefix, &upper, |key| {
-        keys.push(key.to_vec());
-        keys.len() < limit
-    })?;
-    for key in keys {
-        let Some(bytes) = store.get(policy_changes::CF, &key)? else { continue };
+    for bytes in newest(store, policy_changes::CF, &policy_changes::prefix(tenant), limit)? {
         let row = policy_changes::decode(&bytes)?;
         let what = if row.revision == 0 {
             row.summary.clone()
@@ -52,6 +46,13 @@ pub fn trail(store: &Store, tenant: &str, limit: usize) -> Result<AuditTrail, St
             format!("revision {} (sha256 {}): {}", row.revision, short(&row.policy_digest), row.summary)
         };
         entries.push((row.at, entry(row.at, "policy_changed", &row.changed_by, what, None)));
+    }
+    for bytes in newest(store, releases::CF, &releases::prefix(tenant), limit)? {
+        let row = releases::decode(&bytes)?;
+        let what = format!("release {} in {} mailbox(es): {}", row.remediation_id, row.mailboxes.len(), row.reason);
+        let mut e = entry(row.at, "release_requested", &row.released_by, what, Some(row.postern_id.clone()));
+        e.from = client_addr(store, row.event_id)?;
+        entries.push((row.at, e));
     }
     let mut seen = std::collections::BTreeSet::new();
     for status in SubmissionStatus::ALL {
@@ -90,6 +91,21 @@ pub fn trail(store: &Store, tenant: &str, limit: usize) -> Result<AuditTrail, St
     entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.kind.cmp(&a.1.kind)));
     entries.truncate(limit);
     Ok(AuditTrail { entries: entries.into_iter().map(|(_, e)| e).collect() })
+}
+
+/// The values of the newest `limit` rows under `prefix` (keys `prefix, time, event id`).
+fn newest(store: &Store, cf: &'static str, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    let upper = [prefix, &[0xff; 24]].concat();
+    let mut keys = Vec::new();
+    store.scan_reverse(cf, prefix, &upper, |key| {
+        keys.push(key.to_vec());
+        keys.len() < limit
+    })?;
+    let mut values = Vec::new();
+    for key in keys {
+        values.extend(store.get(cf, &key)?);
+    }
+    Ok(values)
 }
 
 fn entry(at: u64, kind: &str, who: &str, what: String, postern_id: Option<String>) -> AuditEntry {

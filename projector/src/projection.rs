@@ -3,7 +3,7 @@
 
 use crate::error::StoreError;
 use crate::store::Store;
-use crate::store::schema::{client_addrs, daily, messages, meta, policy_changes, search};
+use crate::store::schema::{client_addrs, daily, messages, meta, policy_changes, releases, search};
 use crate::view::message::{MessageRecord, Position};
 use rocksdb::WriteBatch;
 use std::collections::BTreeMap;
@@ -58,6 +58,7 @@ pub fn apply_batch_scoped(
     let mut touched: BTreeMap<Vec<u8>, (Option<MessageRecord>, MessageRecord)> = BTreeMap::new();
     let mut policy_rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut addr_rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut release_rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
 
     for event in events {
         let checkpoint = match checkpoints.get(event.stream) {
@@ -134,8 +135,24 @@ pub fn apply_batch_scoped(
             let addr = match &decoded {
                 proto::Event::ReclassificationSubmitted(s) => s.client_addr.as_deref(),
                 proto::Event::ReclassificationResolved(r) => r.client_addr.as_deref(),
+                proto::Event::RemediationRequested(r) => r.client_addr.as_deref(),
                 _ => None,
             };
+            // A release asked through the API: a row of the audit trail.
+            if let proto::Event::RemediationRequested(r) = &decoded
+                && let Some(by) = &r.requested_by
+            {
+                let row = releases::ReleaseRow {
+                    at: envelope.occurred_at.millis(),
+                    event_id: envelope.event_id.to_bytes(),
+                    postern_id: postern_id.to_owned(),
+                    remediation_id: r.remediation_id.clone(),
+                    released_by: by.clone(),
+                    mailboxes: r.mailboxes.clone(),
+                    reason: r.reason.clone(),
+                };
+                release_rows.push((releases::key(tenant, row.at, row.event_id), releases::encode(&row)));
+            }
             if let Some(addr) = addr {
                 addr_rows.push((client_addrs::key(envelope.event_id.to_bytes()), client_addrs::encode(addr)));
             }
@@ -191,6 +208,11 @@ pub fn apply_batch_scoped(
     let policy_cf = store.cf(policy_changes::CF)?;
     for (key, value) in &policy_rows {
         batch.put_cf(policy_cf, key, value);
+    }
+    release_rows.sort_unstable();
+    let releases_cf = store.cf(releases::CF)?;
+    for (key, value) in &release_rows {
+        batch.put_cf(releases_cf, key, value);
     }
     addr_rows.sort_unstable();
     let addrs_cf = store.cf(client_addrs::CF)?;

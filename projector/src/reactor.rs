@@ -212,6 +212,8 @@ fn remediation(
         action,
         mailboxes: record.recipients(),
         reason,
+        requested_by: None,
+        client_addr: None,
     })
 }
 

@@ -68,6 +68,8 @@ pub fn plan(
         action: RemediationAction::Restore,
         mailboxes,
         reason,
+        requested_by: None,
+        client_addr: None,
     })
 }
 

@@ -132,7 +132,10 @@ pub fn decode(bytes: &[u8]) -> Result<(Envelope, Event), DecodeError> {
         (EventType::RemediationRequested, 1) => {
             Event::RemediationRequested(body_of::<crate::event::RemediationRequestedV1>(body)?.into())
         }
-        (EventType::RemediationRequested, 2) => Event::RemediationRequested(body_of::<RemediationRequested>(body)?),
+        (EventType::RemediationRequested, 2) => {
+            Event::RemediationRequested(body_of::<crate::event::RemediationRequestedV2>(body)?.into())
+        }
+        (EventType::RemediationRequested, 3) => Event::RemediationRequested(body_of::<RemediationRequested>(body)?),
         (EventType::RemediationCompleted, 1) => Event::RemediationCompleted(body_of::<RemediationCompleted>(body)?),
         (EventType::PolicyChanged, 1) => Event::PolicyChanged(body_of::<PolicyChanged>(body)?),
         (event_type, schema) => {
@@ -286,7 +289,9 @@ mod tests {
                 message_id: "<a@example.com>".into(),
                 action: RemediationAction::Quarantine,
                 mailboxes: vec!["bob@corp.example".into()],
-                reason: "final disposition MALICIOUS".into(),
+                reason: "released by admin".into(),
+                requested_by: Some("admin".into()),
+                client_addr: Some("127.0.0.1:50123".into()),
             }),
         )
     }

@@ -59,7 +59,7 @@ impl EventType {
             EventType::LabelWithdrawn => 1,
             EventType::ReclassificationSubmitted => 2,
             EventType::ReclassificationResolved => 3,
-            EventType::RemediationRequested => 2,
+            EventType::RemediationRequested => 3,
             EventType::RemediationCompleted => 1,
             EventType::PolicyChanged => 1,
         }

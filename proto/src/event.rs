@@ -202,8 +202,10 @@ impl RemediationAction {
     }
 }
 
-/// Every mailbox holding a copy is asked to move it out. Schema 2 added `message_id`
-/// (what a mailbox finds the message by); schema 1 events read with it empty.
+/// Every mailbox holding a copy is asked to move it out (or, `Restore`, back in). Schema 2
+/// added `message_id` (what a mailbox finds the message by); schema 1 events read with it
+/// empty. Schema 3 added who asked through the API and from where (a release); the
+/// requests the scorer and the reactor derive, and older events, have neither.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemediationRequested {
     pub remediation_id: String,
@@ -213,6 +215,10 @@ pub struct RemediationRequested {
     pub mailboxes: Vec<String>,
     /// Why (`final disposition MALICIOUS`, `reclassification <id> accepted`).
     pub reason: String,
+    /// The API token's name of who asked (a release), for the audit trail.
+    pub requested_by: Option<String>,
+    /// The address the API request came from (`ip:port`).
+    pub client_addr: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -249,6 +255,32 @@ impl From<RemediationRequestedV1> for RemediationRequested {
             action: v1.action,
             mailboxes: v1.mailboxes,
             reason: v1.reason,
+            requested_by: None,
+            client_addr: None,
+        }
+    }
+}
+
+/// Schema 2 of [`RemediationRequested`], as written before who asked and from where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RemediationRequestedV2 {
+    pub remediation_id: String,
+    pub message_id: String,
+    pub action: RemediationAction,
+    pub mailboxes: Vec<String>,
+    pub reason: String,
+}
+
+impl From<RemediationRequestedV2> for RemediationRequested {
+    fn from(v2: RemediationRequestedV2) -> Self {
+        RemediationRequested {
+            remediation_id: v2.remediation_id,
+            message_id: v2.message_id,
+            action: v2.action,
+            mailboxes: v2.mailboxes,
+            reason: v2.reason,
+            requested_by: None,
+            client_addr: None,
         }
     }
 }

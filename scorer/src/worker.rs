@@ -438,6 +438,8 @@ impl Worker {
             action,
             mailboxes: raw.original_recipients.clone(),
             reason: format!("scored {} (auto_remediate)", disposition.as_str()),
+            requested_by: None,
+            client_addr: None,
         });
         Some((envelope, event))
     }

@@ -129,6 +129,8 @@ fn every_component_counts_what_it_did_and_says_whether_it_is_ready() -> Result<(
         action: proto::RemediationAction::MoveToJunk,
         mailboxes: vec!["bob@corp.example".into()],
         reason: "test".into(),
+        requested_by: None,
+        client_addr: None,
     });
     let id = envelope.event_id.to_string();
     testkit::jetstream::publish(

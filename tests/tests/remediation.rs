@@ -188,6 +188,8 @@ fn remediate(with_move: bool) -> Result<()> {
         action: proto::RemediationAction::HardDelete,
         mailboxes: vec!["carol@corp.example".into()],
         reason: "forged".into(),
+        requested_by: None,
+        client_addr: None,
     });
     let id = forged_envelope.event_id.to_string();
     let payload = proto::encode(&forged_envelope, &forged);
@@ -220,6 +222,8 @@ fn remediate(with_move: bool) -> Result<()> {
         action: proto::RemediationAction::MoveToJunk,
         mailboxes: vec!["carol@corp.example".into()],
         reason: "final disposition SPAM".into(),
+        requested_by: None,
+        client_addr: None,
     });
     let id = acme_envelope.event_id.to_string();
     let payload = proto::encode(&acme_envelope, &acme_request);
@@ -281,6 +285,20 @@ fn remediate(with_move: bool) -> Result<()> {
     ensure!(flags.len() == 1 && flags[0].contains(&"\\Flagged".to_owned()), "{flags:?}");
     let trace = p.traces("remediate-1@vendor.example")?.remove(0);
     ensure!(trace.to_string().contains("restore in 2 mailbox(es): released by"), "{trace}");
+    // The audit trail lists the release: who, and the address the request came from.
+    let audit: serde_json::Value = serde_json::from_str(&cli(&p, "projector", &["audit", "--json"])?)?;
+    let release = audit["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["kind"] == "release_requested")
+        .with_context(|| format!("no release in the audit trail: {audit}"))?;
+    ensure!(
+        release["who"] == "api"
+            && release["from"].as_str().is_some_and(|f| f.starts_with("127.0.0.1:"))
+            && release["what"].as_str().is_some_and(|w| w.contains("in 2 mailbox(es)")),
+        "{release}"
+    );
     // Nothing moved since: a second release is refused, saying why.
     let again = p.cli("projector", &["release", "--message-id", "remediate-1@vendor.example"])?;
     ensure!(!again.success && again.stderr.contains("already released"), "{again:?}");

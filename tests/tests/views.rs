@@ -282,6 +282,8 @@ fn investigation_reports_reclassification_and_rebuild() -> Result<()> {
             action: proto::RemediationAction::Quarantine,
             mailboxes: vec!["user3@corp.example".into()],
             reason: "final disposition MALICIOUS".into(),
+            requested_by: None,
+            client_addr: None,
         }),
     )?;
     publish_event(

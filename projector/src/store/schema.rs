@@ -8,6 +8,7 @@ pub mod daily;
 pub mod messages;
 pub mod meta;
 pub mod policy_changes;
+pub mod releases;
 pub mod search;
 
 use crate::error::StoreError;
@@ -32,6 +33,21 @@ pub fn decode_value<T: DeserializeOwned>(cf: &'static str, version: u8, bytes: &
 
 /// Appends a string field: its bytes then 0x00 (NULs inside are dropped so the
 /// terminator stays unique).
+/// `tenant 0x00`: the start of a row of a tenant's trail.
+pub fn tenant_prefix(tenant: &str) -> Vec<u8> {
+    let mut k = Vec::new();
+    push_str(&mut k, tenant);
+    k
+}
+
+/// `tenant 0x00 occurred_at(u64 BE) event_id(16)`: a row of a tenant's trail, in time order.
+pub fn tenant_time_key(tenant: &str, at: u64, event_id: [u8; 16]) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(&at.to_be_bytes());
+    k.extend_from_slice(&event_id);
+    k
+}
+
 pub fn push_str(key: &mut Vec<u8>, s: &str) {
     key.extend(s.bytes().filter(|&b| b != 0));
     key.push(0);

@@ -4,7 +4,7 @@
 //! tenant 0x00 occurred_at(u64 BE) event_id(16)  ->  0x01 postcard(PolicyChangeRow)
 //! ```
 
-use super::{decode_value, encode_value, push_str};
+use super::{decode_value, encode_value};
 use crate::error::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -22,16 +22,11 @@ pub struct PolicyChangeRow {
 }
 
 pub fn prefix(tenant: &str) -> Vec<u8> {
-    let mut k = Vec::new();
-    push_str(&mut k, tenant);
-    k
+    super::tenant_prefix(tenant)
 }
 
 pub fn key(tenant: &str, at: u64, event_id: [u8; 16]) -> Vec<u8> {
-    let mut k = prefix(tenant);
-    k.extend_from_slice(&at.to_be_bytes());
-    k.extend_from_slice(&event_id);
-    k
+    super::tenant_time_key(tenant, at, event_id)
 }
 
 pub fn encode(row: &PolicyChangeRow) -> Vec<u8> {

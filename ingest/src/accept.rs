@@ -1,5 +1,6 @@
-//! Turns a received transaction into a `RawMailReceived` event: reads the journal format,
-//! the Message-ID and the original recipients. No I/O.
+//! Turns a received transaction into its event: a journal copy into `RawMailReceived`
+//! (the journal format, the Message-ID and the original recipients), a mail to a
+//! submission address into `UserSubmissionReceived` (what it reports). No I/O.
 
 use crate::journal;
 use crate::smtp::session::Envelope as SmtpEnvelope;
@@ -40,6 +41,19 @@ pub fn accept(
     inline_limit: usize,
 ) -> Accepted {
     let content_digest = content_digest(tenant, smtp, &message);
+    if let Some(submitted_as) = smtp.submission {
+        return accept_submission(
+            smtp,
+            submitted_as,
+            tenant,
+            peer,
+            message,
+            now,
+            event_id,
+            inline_limit,
+            content_digest,
+        );
+    }
     let dedup_id = format!("raw-{content_digest}");
     let unwrapped = journal::unwrap(&message);
     let message_id = unwrapped.message_id.clone();
@@ -59,13 +73,7 @@ pub fn accept(
     };
     let original = unwrapped.original.into_owned();
     let size = original.len() as u64;
-    let (body, object) = if original.len() > inline_limit {
-        let key = format!("{tenant}/{content_digest}");
-        let body = MailBody::ObjectStore { bucket: subject::BUCKET_RAW_BODIES.to_owned(), key: key.clone(), size };
-        (body, Some((key, original)))
-    } else {
-        (MailBody::Inline(original), None)
-    };
+    let (body, object) = stored_body(tenant, &content_digest, original, inline_limit);
     let event = Event::RawMailReceived(RawMailReceived {
         envelope_sender: smtp.sender.clone(),
         envelope_recipients: smtp.recipients.clone(),
@@ -85,6 +93,74 @@ pub fn accept(
         body,
     });
     Accepted { envelope, event, dedup_id, object }
+}
+
+/// Where a body goes: inside the event up to `inline_limit`, else into the Object Store
+/// (the object's name and bytes, stored before the event is published).
+fn stored_body(
+    tenant: &TenantId,
+    content_digest: &str,
+    bytes: Vec<u8>,
+    inline_limit: usize,
+) -> (MailBody, Option<(String, Vec<u8>)>) {
+    if bytes.len() <= inline_limit {
+        return (MailBody::Inline(bytes), None);
+    }
+    let key = format!("{tenant}/{content_digest}");
+    let size = bytes.len() as u64;
+    (
+        MailBody::ObjectStore { bucket: subject::BUCKET_RAW_BODIES.to_owned(), key: key.clone(), size },
+        Some((key, bytes)),
+    )
+}
+
+/// A user's submission mail: what it reports, and the whole mail (inline or in the Object
+/// Store, as a journal copy).
+#[allow(clippy::too_many_arguments)]
+fn accept_submission(
+    smtp: &SmtpEnvelope,
+    submitted_as: proto::SubmittedAs,
+    tenant: &TenantId,
+    peer: &Peer,
+    message: Vec<u8>,
+    now: Timestamp,
+    event_id: Ulid,
+    inline_limit: usize,
+    content_digest: String,
+) -> Accepted {
+    let read = crate::submission::read(&message);
+    let own_id = mail_parser::MessageParser::new()
+        .parse_headers(&message)
+        .and_then(|h| h.message_id().map(str::to_owned))
+        .filter(|id| !id.trim().is_empty());
+    let postern_id = match &own_id {
+        Some(id) => PosternId::from_message_id(tenant, id),
+        None => PosternId::from_event_id(tenant, event_id),
+    };
+    let envelope = Envelope {
+        event_id,
+        event_type: EventType::UserSubmissionReceived,
+        schema: EventType::UserSubmissionReceived.current_schema(),
+        tenant: tenant.clone(),
+        postern_id,
+        causation_id: None,
+        occurred_at: now,
+        producer: PRODUCER.to_owned(),
+    };
+    let size = message.len() as u64;
+    let (body, object) = stored_body(tenant, &content_digest, message, inline_limit);
+    let event = Event::UserSubmissionReceived(proto::UserSubmissionReceived {
+        submission_id: event_id.to_string(),
+        submitted_as,
+        submitted_by: read.forwarded_by.unwrap_or_else(|| smtp.sender.trim().to_lowercase()),
+        submission_address: smtp.recipients.first().cloned().unwrap_or_default(),
+        reported: read.reported,
+        attached: read.attached,
+        client_addr: peer.addr.clone(),
+        size,
+        body,
+    });
+    Accepted { envelope, event, dedup_id: format!("submission-{content_digest}"), object }
 }
 
 /// XXH3-128 (a frozen, specified hash) of tenant, envelope and bytes, as 32 hex digits.
@@ -113,6 +189,7 @@ mod tests {
             sender: "alice@example.com".into(),
             recipients: vec!["journal@postern.localhost".into()],
             tenant: "default".into(),
+            submission: None,
         }
     }
 

@@ -48,6 +48,11 @@ pub struct Config {
     /// address is refused with 550 5.1.1.
     #[serde(default = "default_journal_addresses")]
     pub journal_addresses: BTreeMap<String, String>,
+    /// Each tenant's submission addresses (lower-case): users forward a suspicious message
+    /// there (as an attachment or inline) to report it as `phish` or `spam`; the projector
+    /// turns it into a USER reclassification of the reported message.
+    #[serde(default)]
+    pub submission_addresses: BTreeMap<String, SubmissionAddress>,
     /// Journal address patterns of the form `{tenant}@domain`: the local part names the
     /// tenant (for example `acme@journal.example.com` delivers to tenant `acme`).
     #[serde(default)]
@@ -130,6 +135,30 @@ fn default_ops_listen() -> std::net::SocketAddr {
 fn default_nats_url() -> String {
     "nats://127.0.0.1:4222".to_owned()
 }
+/// Where a submission address delivers: the tenant and what users report there.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionAddress {
+    pub tenant: String,
+    pub kind: SubmissionKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubmissionKind {
+    Phish,
+    Spam,
+}
+
+impl SubmissionKind {
+    pub fn submitted_as(self) -> proto::SubmittedAs {
+        match self {
+            SubmissionKind::Phish => proto::SubmittedAs::Phish,
+            SubmissionKind::Spam => proto::SubmittedAs::Spam,
+        }
+    }
+}
+
 fn default_journal_addresses() -> BTreeMap<String, String> {
     BTreeMap::from([("journal@postern.localhost".to_owned(), "default".to_owned())])
 }
@@ -211,6 +240,22 @@ impl Layered for Config {
             normalized.insert(address.trim().to_lowercase(), tenant.clone());
         }
         self.journal_addresses = normalized;
+        let mut submissions = BTreeMap::new();
+        for (address, target) in &self.submission_addresses {
+            proto::TenantId::customer(&target.tenant)
+                .map_err(|e| ConfigError::Invalid(format!("submission address {address:?}: {e}")))?;
+            let address = address.trim().to_lowercase();
+            if !address.contains('@') {
+                return Err(ConfigError::Invalid(format!("submission address {address:?} has no '@'")));
+            }
+            if self.journal_addresses.contains_key(&address) {
+                return Err(ConfigError::Invalid(format!(
+                    "{address:?} is both a journal and a submission address: give it one role"
+                )));
+            }
+            submissions.insert(address, target.clone());
+        }
+        self.submission_addresses = submissions;
         proto::cluster::check_nats_settings(&self.nats_url, self.replicas)?;
         self.tenancy()?;
         self.networks()?;
@@ -246,7 +291,15 @@ impl Config {
 
     /// The journal address lookup (validated by [`Layered::validate`]).
     pub fn tenancy(&self) -> Result<Tenancy, ConfigError> {
+        let submissions = self
+            .submission_addresses
+            .iter()
+            .map(|(address, target)| {
+                (address.trim().to_lowercase(), (target.tenant.clone(), target.kind.submitted_as()))
+            })
+            .collect();
         Tenancy::new(self.journal_addresses.clone(), &self.journal_patterns)
+            .map(|t| t.with_submissions(submissions))
             .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 

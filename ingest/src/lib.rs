@@ -12,6 +12,7 @@ pub mod journal;
 pub mod metrics;
 pub mod publisher;
 pub mod smtp;
+pub mod submission;
 pub mod tenancy;
 pub mod tls;
 

@@ -9,6 +9,16 @@ pub struct Tenancy {
     addresses: BTreeMap<String, String>,
     /// Lower-case domains of `{tenant}@domain` patterns.
     pattern_domains: Vec<String>,
+    /// Lower-case submission address -> (tenant, what users report there).
+    submissions: BTreeMap<String, (String, proto::SubmittedAs)>,
+}
+
+/// Where a recipient address delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub tenant: String,
+    /// A submission address: users report messages there. None: a journal address.
+    pub submission: Option<proto::SubmittedAs>,
 }
 
 pub const TENANT_PLACEHOLDER: &str = "{tenant}";
@@ -33,7 +43,22 @@ impl Tenancy {
                 .ok_or_else(|| BadJournalPattern(p.clone()))?;
             pattern_domains.push(domain);
         }
-        Ok(Tenancy { addresses, pattern_domains })
+        Ok(Tenancy { addresses, pattern_domains, submissions: BTreeMap::new() })
+    }
+
+    /// With the tenants' submission addresses (lower-case).
+    pub fn with_submissions(mut self, submissions: BTreeMap<String, (String, proto::SubmittedAs)>) -> Self {
+        self.submissions = submissions;
+        self
+    }
+
+    /// Where `address` delivers: a submission address, else a journal address.
+    pub fn route_for(&self, address: &str) -> Option<Route> {
+        let normalized = address.trim().to_lowercase();
+        if let Some((tenant, kind)) = self.submissions.get(&normalized) {
+            return Some(Route { tenant: tenant.clone(), submission: Some(*kind) });
+        }
+        self.tenant_for(&normalized).map(|tenant| Route { tenant, submission: None })
     }
 
     pub fn tenant_for(&self, address: &str) -> Option<String> {

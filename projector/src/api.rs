@@ -102,6 +102,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/reclassifications", Access::AtLeast(Role::Analyst)),
     ("POST", "/api/v1/reclassifications/{submission_id}/resolve", Access::AtLeast(Role::Analyst)),
     ("GET", "/api/v1/audit", Access::AtLeast(Role::Admin)),
+    ("GET", "/api/v1/submissions", Access::AtLeast(Role::Viewer)),
+    ("GET", "/api/v1/submissions/{submission_id}/raw", Access::AtLeast(Role::Analyst)),
     // The operators' endpoints (`runtime::ops`, merged beside the API): counts and states,
     // nothing of any tenant's.
     ("GET", "/metrics", Access::Public),
@@ -188,6 +190,8 @@ fn routes(state: AppState) -> Router {
         .route("/api/v1/reclassifications", post(submit_reclassification).get(list_reclassifications))
         .route("/api/v1/reclassifications/{submission_id}/resolve", post(resolve_reclassification))
         .route("/api/v1/audit", get(audit_trail))
+        .route("/api/v1/submissions", get(list_mail_submissions))
+        .route("/api/v1/submissions/{submission_id}/raw", get(mail_submission_raw))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), authorize))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), measure))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
@@ -584,8 +588,13 @@ async fn get_raw(
     let copy = record.copies.get(index).ok_or_else(|| {
         ApiError::not_found(format!("message {pid} has {} cop(ies); no copy {index}", record.copies.len()))
     })?;
+    raw_answer(&state, copy.position.seq).await
+}
+
+/// The message stored at `seq` of MAIL_RAW, as `message/rfc822`.
+async fn raw_answer(state: &AppState, seq: u64) -> Result<Response, ApiError> {
     let js = state.js.as_ref().ok_or_else(|| ApiError::unavailable("no JetStream connection"))?;
-    let bytes = crate::raw::fetch(js, copy.position.seq).await.map_err(|e| match e {
+    let bytes = crate::raw::fetch(js, seq).await.map_err(|e| match e {
         crate::raw::RawError::Gone(m) => ApiError::new(StatusCode::GONE, "gone", m),
         crate::raw::RawError::Unavailable(m) => ApiError::unavailable(m),
     })?;
@@ -871,6 +880,45 @@ async fn resolve_reclassification(
     )
     .await?;
     Ok(Json(answer))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MailSubmissionParams {
+    tenant: Option<String>,
+    /// `matched` or `unmatched`.
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Users' submissions by mail, newest first: matched (recorded as a USER reclassification
+/// of the message they report) or unmatched (no such message found).
+async fn list_mail_submissions(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<MailSubmissionParams>, QueryRejection>,
+) -> Result<Json<crate::mail_submissions::MailSubmissionList>, ApiError> {
+    let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let _ = p.tenant;
+    let unmatched = match p.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => None,
+        Some("unmatched") => Some(true),
+        Some("matched") => Some(false),
+        Some(other) => return Err(ApiError::bad_request(format!("status: {other:?} is not matched or unmatched"))),
+    };
+    let limit = p.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(crate::mail_submissions::list(&*state.store.get()?, caller.tenant.as_str(), unmatched, limit)?))
+}
+
+/// A submission mail as it arrived (the attached copy inside), for the team to look at.
+async fn mail_submission_raw(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(submission_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = crate::mail_submissions::by_id(&*state.store.get()?, caller.tenant.as_str(), &submission_id)?
+        .ok_or_else(|| ApiError::not_found(format!("no submission {submission_id} in this tenant")))?;
+    raw_answer(&state, row.raw_seq).await
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -199,6 +199,17 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// List users' submissions by mail (newest first): matched ones became USER
+    /// reclassifications of the messages they report; unmatched ones found no message.
+    Submissions {
+        /// matched or unmatched.
+        #[arg(long, value_parser = ["matched", "unmatched"])]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// List reclassifications (newest first).
     Reclassifications {
         /// pending, accepted, rejected or withdrawn.
@@ -569,6 +580,34 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
                     e.who,
                     e.from.as_deref().unwrap_or("-"),
                     e.what
+                );
+            }
+            Ok(Outcome::Done)
+        }
+        Command::Submissions { status, json, api } => {
+            let client = api.client();
+            let mut params = client.params();
+            if let Some(s) = status {
+                params.push(("status", s));
+            }
+            let answer: serde_json::Value = client.json(Method::GET, "/api/v1/submissions", &params, None).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+                return Ok(Outcome::Done);
+            }
+            let list: crate::mail_submissions::MailSubmissionList =
+                serde_json::from_value(answer).map_err(ClientError::Unexpected)?;
+            println!("{:<27} {:<6} {:<10} {:<16} {:<28} REPORTED", "SUBMISSION", "AS", "STATUS", "POSTERN ID", "BY");
+            for s in &list.submissions {
+                println!(
+                    "{:<27} {:<6} {:<10} {:<16} {:<28} {} {}",
+                    s.submission_id,
+                    s.submitted_as,
+                    s.status,
+                    s.postern_id.as_deref().unwrap_or("-"),
+                    s.submitted_by,
+                    s.reported.message_id.as_deref().map(|m| format!("<{m}>")).unwrap_or_default(),
+                    s.reported.subject.as_deref().unwrap_or("")
                 );
             }
             Ok(Outcome::Done)

@@ -8,6 +8,7 @@ pub mod config;
 pub mod consumer;
 pub mod decide;
 pub mod error;
+pub mod mail_submissions;
 pub mod metrics;
 pub mod projection;
 pub mod query;
@@ -89,6 +90,8 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
         reactions.clone(),
         token.clone(),
     ));
+    // Users' submissions by mail, recorded on the messages they report.
+    tracker.spawn(mail_submissions::run(js.clone(), views.clone(), token.clone()));
     let http = tokio::spawn(runtime::http::serve(
         listener,
         api::router(api::AppState {

@@ -3,7 +3,7 @@
 
 use crate::error::StoreError;
 use crate::store::Store;
-use crate::store::schema::{client_addrs, daily, messages, meta, policy_changes, releases, search};
+use crate::store::schema::{client_addrs, daily, mail_submissions, messages, meta, policy_changes, releases, search};
 use crate::view::message::{MessageRecord, Position};
 use rocksdb::WriteBatch;
 use std::collections::BTreeMap;
@@ -59,6 +59,7 @@ pub fn apply_batch_scoped(
     let mut policy_rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut addr_rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut release_rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut submission_rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
 
     for event in events {
         let checkpoint = match checkpoints.get(event.stream) {
@@ -116,6 +117,25 @@ pub fn apply_batch_scoped(
                 summary: change.summary.clone(),
             };
             policy_rows.push((policy_changes::key(tenant, row.at, row.event_id), policy_changes::encode(&row)));
+            stats.folded += 1;
+            continue;
+        }
+        // A user's submission by mail: a row of its own (the matcher records it on the
+        // message it reports), not a message.
+        if let proto::Event::UserSubmissionReceived(s) = &decoded {
+            let row = mail_submissions::MailSubmissionRow {
+                tenant: tenant.to_owned(),
+                at: envelope.occurred_at.millis(),
+                event_id: envelope.event_id.to_bytes(),
+                submission_id: s.submission_id.clone(),
+                submitted_as: s.submitted_as,
+                submitted_by: s.submitted_by.clone(),
+                submission_address: s.submission_address.clone(),
+                reported: s.reported.clone(),
+                attached: s.attached,
+                raw_seq: event.seq,
+            };
+            submission_rows.push((mail_submissions::key(tenant, row.at, row.event_id), mail_submissions::encode(&row)));
             stats.folded += 1;
             continue;
         }
@@ -208,6 +228,11 @@ pub fn apply_batch_scoped(
     let policy_cf = store.cf(policy_changes::CF)?;
     for (key, value) in &policy_rows {
         batch.put_cf(policy_cf, key, value);
+    }
+    submission_rows.sort_unstable();
+    let submissions_cf = store.cf(mail_submissions::CF)?;
+    for (key, value) in &submission_rows {
+        batch.put_cf(submissions_cf, key, value);
     }
     release_rows.sort_unstable();
     let releases_cf = store.cf(releases::CF)?;

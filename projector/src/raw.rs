@@ -24,10 +24,13 @@ pub async fn fetch(js: &jetstream::Context, seq: u64) -> Result<Vec<u8>, RawErro
         RawError::Gone(format!("sequence {seq} of {} is not there any more: {e}", proto::subject::STREAM_RAW))
     })?;
     let (_, event) = proto::decode(&message.payload).map_err(|e| RawError::Gone(format!("sequence {seq}: {e}")))?;
-    let Event::RawMailReceived(raw) = event else {
-        return Err(RawError::Gone(format!("sequence {seq} is not a raw message")));
+    // A journal copy, or a user's submission mail (stored beside them).
+    let body = match event {
+        Event::RawMailReceived(raw) => raw.body,
+        Event::UserSubmissionReceived(submission) => submission.body,
+        _ => return Err(RawError::Gone(format!("sequence {seq} is not a raw message"))),
     };
-    match raw.body {
+    match body {
         MailBody::Inline(bytes) => Ok(bytes),
         MailBody::ObjectStore { bucket, key, .. } => {
             let store = js

@@ -7,7 +7,7 @@ pub mod schema;
 
 use crate::error::StoreError;
 use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions};
-use schema::{client_addrs, daily, messages, meta, policy_changes, releases, search};
+use schema::{client_addrs, daily, mail_submissions, messages, meta, policy_changes, releases, search};
 use std::path::Path;
 
 /// A key and its value, as an iterator yields them.
@@ -21,8 +21,16 @@ pub struct Store {
 }
 
 /// Every column family, in creation order.
-pub const COLUMN_FAMILIES: [&str; 7] =
-    [meta::CF, messages::CF, search::CF, daily::CF, policy_changes::CF, client_addrs::CF, releases::CF];
+pub const COLUMN_FAMILIES: [&str; 8] = [
+    meta::CF,
+    messages::CF,
+    search::CF,
+    daily::CF,
+    policy_changes::CF,
+    client_addrs::CF,
+    releases::CF,
+    mail_submissions::CF,
+];
 
 impl Store {
     /// Opens (or creates) the database. A database written in another view format is

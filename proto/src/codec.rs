@@ -47,6 +47,7 @@ impl Event {
             Event::RemediationRequested(_) => EventType::RemediationRequested,
             Event::RemediationCompleted(_) => EventType::RemediationCompleted,
             Event::PolicyChanged(_) => EventType::PolicyChanged,
+            Event::UserSubmissionReceived(_) => EventType::UserSubmissionReceived,
         }
     }
 }
@@ -81,6 +82,7 @@ pub fn encode(envelope: &Envelope, event: &Event) -> Vec<u8> {
         Event::RemediationRequested(body) => postcard::to_extend(body, out),
         Event::RemediationCompleted(body) => postcard::to_extend(body, out),
         Event::PolicyChanged(body) => postcard::to_extend(body, out),
+        Event::UserSubmissionReceived(body) => postcard::to_extend(body, out),
     }
     .expect("postcard body encoding")
 }
@@ -88,6 +90,10 @@ pub fn encode(envelope: &Envelope, event: &Event) -> Vec<u8> {
 fn body_size_hint(event: &Event) -> usize {
     match event {
         Event::RawMailReceived(raw) => raw.inline_body().map_or(0, <[u8]>::len) + 256,
+        Event::UserSubmissionReceived(s) => match &s.body {
+            crate::event::MailBody::Inline(bytes) => bytes.len() + 256,
+            crate::event::MailBody::ObjectStore { .. } => 256,
+        },
         Event::DispositionAssigned(_) => 512,
         Event::MessageLabelled(labelled) => match &labelled.body {
             crate::event::MailBody::Inline(bytes) => bytes.len() + 128,
@@ -138,6 +144,9 @@ pub fn decode(bytes: &[u8]) -> Result<(Envelope, Event), DecodeError> {
         (EventType::RemediationRequested, 3) => Event::RemediationRequested(body_of::<RemediationRequested>(body)?),
         (EventType::RemediationCompleted, 1) => Event::RemediationCompleted(body_of::<RemediationCompleted>(body)?),
         (EventType::PolicyChanged, 1) => Event::PolicyChanged(body_of::<PolicyChanged>(body)?),
+        (EventType::UserSubmissionReceived, 1) => {
+            Event::UserSubmissionReceived(body_of::<crate::event::UserSubmissionReceived>(body)?)
+        }
         (event_type, schema) => {
             return Err(DecodeError::UnknownSchema { event_type: event_type.name(), schema });
         }
@@ -231,6 +240,35 @@ mod tests {
             label: TrainingLabel::Phish,
             content_digest: "0123456789abcdef0123456789abcdef".into(),
             reason: "corpus withdrawn".into(),
+        });
+        (envelope, event)
+    }
+
+    fn sample_user_submission() -> (Envelope, Event) {
+        let (raw_env, _) = sample_raw();
+        let envelope = Envelope {
+            event_id: crate::ids::derive_event_id(raw_env.event_id, "submission"),
+            event_type: EventType::UserSubmissionReceived,
+            schema: 1,
+            postern_id: PosternId::from_message_id(&raw_env.tenant, "<fwd@corp.example>"),
+            producer: "ingest/test".into(),
+            ..raw_env
+        };
+        let event = Event::UserSubmissionReceived(crate::event::UserSubmissionReceived {
+            submission_id: "01KAR5QB1R8V2T9X4K6D3F7H5K".into(),
+            submitted_as: crate::event::SubmittedAs::Phish,
+            submitted_by: "bob@corp.example".into(),
+            submission_address: "phish@corp.example".into(),
+            reported: crate::event::ReportedMessage {
+                message_id: Some("a@example.com".into()),
+                from: Some("billing@vendor.example".into()),
+                subject: Some("Invoice".into()),
+                digest: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
+            },
+            attached: true,
+            client_addr: "127.0.0.1:40000".into(),
+            size: 2048,
+            body: MailBody::Inline(b"From: bob@corp.example\r\n\r\nsee attached".to_vec()),
         });
         (envelope, event)
     }
@@ -356,7 +394,7 @@ mod tests {
 
     /// One sample of every event type, in its current schema (the round trip and the
     /// golden fixtures both cover this one list).
-    fn every_sample() -> [(Envelope, Event); 9] {
+    fn every_sample() -> [(Envelope, Event); 10] {
         [
             sample_raw(),
             sample_disposition(),
@@ -367,6 +405,7 @@ mod tests {
             sample_remediation_requested(),
             sample_remediation_completed(),
             sample_policy_changed(),
+            sample_user_submission(),
         ]
     }
 

@@ -17,10 +17,11 @@ pub enum EventType {
     RemediationRequested,
     RemediationCompleted,
     PolicyChanged,
+    UserSubmissionReceived,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         EventType::RawMailReceived,
         EventType::DispositionAssigned,
         EventType::MessageLabelled,
@@ -30,6 +31,7 @@ impl EventType {
         EventType::RemediationRequested,
         EventType::RemediationCompleted,
         EventType::PolicyChanged,
+        EventType::UserSubmissionReceived,
     ];
 
     pub fn code(self) -> u16 {
@@ -43,6 +45,7 @@ impl EventType {
             EventType::RemediationRequested => 7,
             EventType::RemediationCompleted => 8,
             EventType::PolicyChanged => 9,
+            EventType::UserSubmissionReceived => 10,
         }
     }
 
@@ -62,6 +65,7 @@ impl EventType {
             EventType::RemediationRequested => 3,
             EventType::RemediationCompleted => 1,
             EventType::PolicyChanged => 1,
+            EventType::UserSubmissionReceived => 1,
         }
     }
 
@@ -77,6 +81,7 @@ impl EventType {
             EventType::RemediationRequested => "RemediationRequested",
             EventType::RemediationCompleted => "RemediationCompleted",
             EventType::PolicyChanged => "PolicyChanged",
+            EventType::UserSubmissionReceived => "UserSubmissionReceived",
         }
     }
 
@@ -92,6 +97,7 @@ impl EventType {
             EventType::RemediationRequested => "remediation_requested",
             EventType::RemediationCompleted => "remediation_completed",
             EventType::PolicyChanged => "policy_changed",
+            EventType::UserSubmissionReceived => "user_submission_received",
         }
     }
 }

@@ -18,6 +18,68 @@ pub enum Event {
     RemediationRequested(RemediationRequested),
     RemediationCompleted(RemediationCompleted),
     PolicyChanged(PolicyChanged),
+    UserSubmissionReceived(UserSubmissionReceived),
+}
+
+/// What a user reports a message as, by the submission address they forward it to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SubmittedAs {
+    Phish,
+    Spam,
+}
+
+impl SubmittedAs {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmittedAs::Phish => "phish",
+            SubmittedAs::Spam => "spam",
+        }
+    }
+
+    /// The disposition the user's reclassification requests.
+    pub fn requested(self) -> Disposition {
+        match self {
+            SubmittedAs::Phish => Disposition::Malicious,
+            SubmittedAs::Spam => Disposition::Spam,
+        }
+    }
+}
+
+/// What a submission says of the message it reports: from the attached copy (a forward
+/// as attachment) or from the forwarded header block of an inline forward.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedMessage {
+    /// Its Message-ID, brackets removed (attached copies; inline forwards rarely show it).
+    pub message_id: Option<String>,
+    /// Its From address, lower-case.
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    /// SHA-256 (hex) of the attached copy's bytes.
+    pub digest: Option<String>,
+}
+
+/// A user forwarded a message to one of the tenant's submission addresses (`phish@…`,
+/// `spam@…`). Subject `mail.raw.<tenant>`, beside the journal copies; the envelope's
+/// Postern id is the submission mail's own. The projector finds the reported message and
+/// records a USER reclassification for it; one it cannot find is listed as unmatched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSubmissionReceived {
+    /// The id of the USER reclassification this submission becomes.
+    pub submission_id: String,
+    pub submitted_as: SubmittedAs,
+    /// Who forwarded it: the forward's From address (else its SMTP MAIL FROM), lower-case.
+    pub submitted_by: String,
+    /// The submission address it was sent to.
+    pub submission_address: String,
+    pub reported: ReportedMessage,
+    /// Whether the message came as an attachment (message/rfc822), not inline.
+    pub attached: bool,
+    /// Address and port of the client that delivered it.
+    pub client_addr: String,
+    /// Size of the submission mail in bytes.
+    pub size: u64,
+    /// The whole submission mail (the attached copy included).
+    pub body: MailBody,
 }
 
 /// Who asks for a reclassification: the security team (accepted at once unless the

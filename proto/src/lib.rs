@@ -29,7 +29,7 @@ pub use event::{
     Attribute, DecidedRemediation, Detection, Disposition, DispositionAssigned, Event, HeaderSummary, JournalFormat,
     LabelWithdrawn, MailBody, MessageLabelled, PolicyChanged, RawMailReceived, ReclassificationOutcome,
     ReclassificationResolved, ReclassificationSubmitted, RemediationAction, RemediationCompleted, RemediationOutcome,
-    RemediationRequested, SubmissionType, TrainingLabel,
+    RemediationRequested, ReportedMessage, SubmissionType, SubmittedAs, TrainingLabel, UserSubmissionReceived,
 };
 pub use ids::{PosternId, TenantId};
 pub use time::Timestamp;

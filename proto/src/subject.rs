@@ -68,7 +68,7 @@ pub fn subject_for(event_type: EventType, tenant: &TenantId) -> String {
 /// The `<kind>` token of an event type's subjects.
 fn kind_of(event_type: EventType) -> &'static str {
     match event_type {
-        EventType::RawMailReceived => "raw",
+        EventType::RawMailReceived | EventType::UserSubmissionReceived => "raw",
         EventType::DispositionAssigned => "disposition",
         EventType::MessageLabelled | EventType::LabelWithdrawn => "training",
         EventType::ReclassificationSubmitted | EventType::ReclassificationResolved => "reclassification",

@@ -261,6 +261,9 @@ impl Worker {
                     scoring.observe_duration();
                     outcome
                 }
+                // A user's report of a message (a submission mail), not a delivered copy:
+                // the projector acts on it; nothing to score.
+                Ok((_, Event::UserSubmissionReceived(_))) => Outcome::Ack,
                 Ok((envelope, other)) => Outcome::Reject(
                     RejectKind::UnexpectedEvent,
                     format!("unexpected {} on {}", other.event_type(), envelope.tenant),

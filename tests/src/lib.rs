@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod dovecot;
+pub mod forwards;
 pub mod http;
 pub mod jetstream;
 pub mod journal;

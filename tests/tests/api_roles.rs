@@ -52,7 +52,8 @@ fn every_route_answers_every_caller_as_its_role_allows() -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let p = Pipeline::start_configured("", &config)?;
+    let submission_address = "[submission_addresses.\"phish@corp.example\"]\ntenant = \"default\"\nkind = \"phish\"\n";
+    let p = Pipeline::start_configured(submission_address, &config)?;
     let o = send_with_smtplib(p.smtp, &[Outgoing::to_journal("cfo@corp.example", message())])?;
     ensure!(o[0].code == 250, "{o:?}");
     let admin = Some("pst_roles_admin");
@@ -66,6 +67,23 @@ fn every_route_answers_every_caller_as_its_role_allows() -> Result<()> {
     let answer = request(p.http, "POST", "/api/v1/reclassifications", Some("pst_roles_analyst"), Some(&submit))?;
     ensure!(answer.status == 201, "{}", String::from_utf8_lossy(&answer.body));
     let submission = answer.json()?["submission_id"].as_str().context("submission id")?.to_owned();
+    // A user's report by mail (of a message Postern never received: it stays unmatched),
+    // for the submissions' routes.
+    let report = testkit::forwards::outlook_as_attachment(
+        "board@corp.example",
+        "phish@corp.example",
+        "Gift cards",
+        "From: ceo@lookalike.example\r\nSubject: Gift cards\r\nMessage-ID: <roles-never@lookalike.example>\r\n\r\nBuy them.\r\n",
+    );
+    let o = send_with_smtplib(
+        p.smtp,
+        &[Outgoing { mail_from: "board@corp.example".into(), rcpt_to: vec!["phish@corp.example".into()], data: report }],
+    )?;
+    ensure!(o[0].code == 250, "{o:?}");
+    let mail_submission = testkit::eventually(Duration::from_secs(30), "the report is folded", || {
+        let answer = request(p.http, "GET", "/api/v1/submissions", admin, None)?;
+        Ok(answer.json()?["submissions"][0]["submission_id"].as_str().map(str::to_owned))
+    })?;
 
     let callers = [
         Who { name: "no token", token: None, role: None, other_tenant: false },
@@ -78,7 +96,8 @@ fn every_route_answers_every_caller_as_its_role_allows() -> Result<()> {
     let mut tried = 0;
     let mut refused = 0;
     for (method, route, access) in ROUTES {
-        let path = route.replace("{postern_id}", &id).replace("{submission_id}", &submission);
+        let submission_id = if route.starts_with("/api/v1/submissions/") { &mail_submission } else { &submission };
+        let path = route.replace("{postern_id}", &id).replace("{submission_id}", submission_id);
         let path = if path.ends_with("/api/v1/messages") {
             format!("{path}?message_id={}", encode("roles-1@corp.example"))
         } else {
@@ -209,7 +228,8 @@ fn a_token_over_its_rate_limit_is_told_when_to_come_back() -> Result<()> {
     };
     let config =
         format!("rate_limit_per_minute = 5\ntokens = [{}, {}]\n", entry("fast", "pst_fast"), entry("calm", "pst_calm"));
-    let p = Pipeline::start_configured("", &config)?;
+    let submission_address = "[submission_addresses.\"phish@corp.example\"]\ntenant = \"default\"\nkind = \"phish\"\n";
+    let p = Pipeline::start_configured(submission_address, &config)?;
     let mut statuses = Vec::new();
     for _ in 0..7 {
         statuses.push(request(p.http, "GET", "/api/v1/search", Some("pst_fast"), None)?);

@@ -76,6 +76,8 @@ pub struct Envelope {
     pub sender: String,
     pub recipients: Vec<String>,
     pub tenant: String,
+    /// Sent to a submission address: a user's report, not a journal copy.
+    pub submission: Option<proto::SubmittedAs>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,29 +264,39 @@ impl Session {
 
     fn rcpt(&mut self, address: &str) -> Action {
         let normalized = address.trim().to_lowercase();
-        let tenant = self.config.tenancy.tenant_for(&normalized);
+        let route = self.config.tenancy.route_for(&normalized);
         match &mut self.state {
             State::Connected | State::Idle => Action::Reply(Reply::new(503, [5, 5, 1], "Send MAIL first")),
             State::Data { .. } | State::Chunking { .. } => {
                 Action::Reply(Reply::new(503, [5, 5, 1], "Bad sequence of commands"))
             }
-            State::Mail { sender } => match tenant {
+            State::Mail { sender } => match route {
                 None => Action::Reply(unknown_journal_address(address)),
-                Some(tenant) => {
-                    let envelope = Envelope { sender: std::mem::take(sender), recipients: vec![normalized], tenant };
+                Some(route) => {
+                    let envelope = Envelope {
+                        sender: std::mem::take(sender),
+                        recipients: vec![normalized],
+                        tenant: route.tenant,
+                        submission: route.submission,
+                    };
                     self.state = State::Rcpt { envelope };
                     Action::Reply(Reply::new(250, [2, 1, 5], "Recipient OK"))
                 }
             },
-            State::Rcpt { envelope } => match tenant {
+            State::Rcpt { envelope } => match route {
                 None => Action::Reply(unknown_journal_address(address)),
                 Some(_) if envelope.recipients.len() >= self.config.max_recipients => {
                     Action::Reply(Reply::new(452, [4, 5, 3], "Too many recipients"))
                 }
-                Some(tenant) if tenant != envelope.tenant => Action::Reply(Reply::new(
+                Some(route) if route.tenant != envelope.tenant => Action::Reply(Reply::new(
                     452,
                     [4, 5, 3],
                     "Journal address of another tenant: send it in a separate transaction",
+                )),
+                Some(route) if route.submission != envelope.submission => Action::Reply(Reply::new(
+                    452,
+                    [4, 5, 3],
+                    "Journal and submission addresses (or phish and spam ones) go in separate transactions",
                 )),
                 Some(_) => {
                     if !envelope.recipients.contains(&normalized) {

@@ -5,6 +5,7 @@
 
 pub mod client_addrs;
 pub mod daily;
+pub mod mail_submissions;
 pub mod messages;
 pub mod meta;
 pub mod policy_changes;

@@ -206,7 +206,10 @@ impl MessageRecord {
             Event::RemediationCompleted(r) => self.apply_remediation_result(envelope, r, position),
             // Training examples live in MAIL_TRAINING, which the projector does not read,
             // and policy changes are no message's: neither changes a message record.
-            Event::MessageLabelled(_) | Event::LabelWithdrawn(_) | Event::PolicyChanged(_) => false,
+            Event::MessageLabelled(_)
+            | Event::LabelWithdrawn(_)
+            | Event::PolicyChanged(_)
+            | Event::UserSubmissionReceived(_) => false,
         }
     }
 

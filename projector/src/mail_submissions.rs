@@ -1,0 +1,250 @@
+//! Users' submissions by mail (`UserSubmissionReceived`, from ingest's submission
+//! addresses): kept in the `mail_submissions` column family as they are folded, and turned
+//! into USER reclassifications of the messages they report.
+//!
+//! The matcher runs beside the fold: it finds the reported message among the tenant's
+//! messages by its Message-ID (a forward as attachment carries it), else by its sender and
+//! exact subject (an inline forward shows those), and publishes a ReclassificationSubmitted
+//! (USER, requesting MALICIOUS for phish and SPAM for spam, `requested_by` the user who
+//! forwarded it) whose submission id is the mail submission's and whose event id is derived
+//! from it, so a repeat is dropped by JetStream's duplicate window and a submission, once
+//! folded, is matched (the Submission index knows its id). A submission that matches no
+//! message stays listed as unmatched, and is tried again while it is younger than a week
+//! (the journal copy can arrive after the user's forward).
+
+use crate::decide::{Command, DecisionPolicy, decide};
+use crate::error::StoreError;
+use crate::query::{self, SearchQuery};
+use crate::store::Store;
+use crate::store::schema::mail_submissions::{self, MailSubmissionRow};
+use crate::store::schema::search::{self, Field};
+use crate::view::message::MessageRecord;
+use crate::views::SharedStore;
+use proto::{Envelope, Event, EventType, PosternId, SubmissionType, TenantId, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often unmatched submissions are tried.
+pub const MATCH_EVERY: Duration = Duration::from_secs(1);
+/// How long an unmatched submission is tried.
+pub const MATCH_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+/// A submission published is not published again for this long (it is being folded).
+const IN_FLIGHT: Duration = Duration::from_secs(30);
+
+/// One mail submission as the API lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailSubmissionView {
+    pub submission_id: String,
+    pub received_at: String,
+    /// `phish` or `spam`.
+    pub submitted_as: String,
+    pub submitted_by: String,
+    pub submission_address: String,
+    pub attached: bool,
+    pub reported: proto::ReportedMessage,
+    /// `matched` (a USER reclassification of `postern_id` was recorded) or `unmatched`.
+    pub status: String,
+    pub postern_id: Option<String>,
+    /// Where the submission mail is stored (MAIL_RAW sequence), for its attached copy.
+    pub raw_seq: u64,
+}
+
+/// `GET /api/v1/submissions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailSubmissionList {
+    pub submissions: Vec<MailSubmissionView>,
+}
+
+/// The Postern id of the message a mail submission was recorded on, once it was.
+fn matched(store: &Store, tenant: &str, submission_id: &str) -> Result<Option<String>, StoreError> {
+    let prefix = search::prefix(tenant, Field::Submission, submission_id);
+    Ok(store
+        .keys_with_prefix(search::CF, &prefix, 1)?
+        .first()
+        .and_then(|key| search::decode_tail(key, prefix.len()).map(|(_, id)| id)))
+}
+
+/// The rows under `prefix` (a tenant's, or every tenant's with an empty one), newest first
+/// within a tenant.
+fn rows(store: &Store, prefix: &[u8]) -> Result<Vec<MailSubmissionRow>, StoreError> {
+    let upper = [prefix, &[0xff; 32]].concat();
+    let mut keys = Vec::new();
+    store.scan_reverse(mail_submissions::CF, prefix, &upper, |key| {
+        keys.push(key.to_vec());
+        true
+    })?;
+    let mut rows = Vec::new();
+    for key in keys {
+        if let Some(bytes) = store.get(mail_submissions::CF, &key)? {
+            rows.push(mail_submissions::decode(&bytes)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// The tenant's mail submissions, newest first (`unmatched_only`: those not recorded yet).
+pub fn list(
+    store: &Store,
+    tenant: &str,
+    unmatched_only: Option<bool>,
+    limit: usize,
+) -> Result<MailSubmissionList, StoreError> {
+    let mut submissions = Vec::new();
+    for row in rows(store, &mail_submissions::prefix(tenant))? {
+        let postern_id = matched(store, tenant, &row.submission_id)?;
+        if unmatched_only.is_some_and(|want| want != postern_id.is_none()) {
+            continue;
+        }
+        submissions.push(MailSubmissionView {
+            submission_id: row.submission_id,
+            received_at: Timestamp(row.at).to_rfc3339(),
+            submitted_as: row.submitted_as.as_str().to_owned(),
+            submitted_by: row.submitted_by,
+            submission_address: row.submission_address,
+            attached: row.attached,
+            reported: row.reported,
+            status: if postern_id.is_some() { "matched" } else { "unmatched" }.to_owned(),
+            postern_id,
+            raw_seq: row.raw_seq,
+        });
+        if submissions.len() >= limit {
+            break;
+        }
+    }
+    Ok(MailSubmissionList { submissions })
+}
+
+/// The tenant's submission with this id.
+pub fn by_id(store: &Store, tenant: &str, submission_id: &str) -> Result<Option<MailSubmissionRow>, StoreError> {
+    Ok(rows(store, &mail_submissions::prefix(tenant))?.into_iter().find(|r| r.submission_id == submission_id))
+}
+
+/// The message `row` reports, among its tenant's: by Message-ID, else by sender and exact
+/// subject (the newest such message).
+pub fn find_reported(store: &Store, row: &MailSubmissionRow) -> Result<Option<MessageRecord>, StoreError> {
+    if let Some(mid) = row.reported.message_id.as_deref().filter(|m| !m.trim().is_empty())
+        && let Some(record) = query::by_message_id(store, &row.tenant, mid)?.into_iter().max_by_key(|r| r.received_at())
+    {
+        return Ok(Some(record));
+    }
+    let (Some(from), Some(subject)) = (row.reported.from.as_deref(), row.reported.subject.as_deref()) else {
+        return Ok(None);
+    };
+    let mut filters = vec![(Field::Sender, from.to_ascii_lowercase())];
+    filters.extend(search::subject_words(subject).into_iter().map(|w| (Field::SubjectWord, w)));
+    let page = query::search(
+        store,
+        &SearchQuery {
+            tenant: row.tenant.clone(),
+            from: 0,
+            to: u64::MAX,
+            postern_id: None,
+            filters,
+            limit: 20,
+            after: None,
+        },
+    )?;
+    for hit in page.messages {
+        if hit.subject.as_deref().is_some_and(|s| s.trim().eq_ignore_ascii_case(subject.trim()))
+            && let Some(record) = query::by_postern_id(store, &row.tenant, &hit.postern_id)?
+        {
+            return Ok(Some(record));
+        }
+    }
+    Ok(None)
+}
+
+/// The USER reclassification a matched submission becomes, with its envelope (event id
+/// derived from the submission's). None when the decision refuses it (logged).
+pub fn reclassification(row: &MailSubmissionRow, record: &MessageRecord) -> Option<(Envelope, Event)> {
+    let command = Command::Submit {
+        submission_id: row.submission_id.clone(),
+        submission_type: SubmissionType::User,
+        requested: row.submitted_as.requested(),
+        requested_by: row.submitted_by.clone(),
+        comment: format!("reported by mail to {}", row.submission_address),
+        client_addr: None,
+    };
+    let events = match decide(record, &command, &DecisionPolicy::default()) {
+        Ok(events) => events,
+        Err(rejection) => {
+            tracing::warn!(submission = %row.submission_id, postern_id = %record.postern_id, %rejection, "mail submission not recorded");
+            return None;
+        }
+    };
+    let event = events.into_iter().find(|e| matches!(e, Event::ReclassificationSubmitted(_)))?;
+    let tenant = TenantId::new(&row.tenant).ok()?;
+    let envelope = Envelope {
+        event_id: proto::ids::derive_event_id(ulid::Ulid::from_bytes(row.event_id), "user-reclassification"),
+        event_type: EventType::ReclassificationSubmitted,
+        schema: EventType::ReclassificationSubmitted.current_schema(),
+        tenant,
+        postern_id: PosternId::parse(&record.postern_id).ok()?,
+        causation_id: Some(ulid::Ulid::from_bytes(row.event_id)),
+        occurred_at: Timestamp::now(),
+        producer: crate::reclassify::PRODUCER.to_owned(),
+    };
+    Some((envelope, event))
+}
+
+/// Matches unmatched submissions until `stop`.
+pub async fn run(js: async_nats::jetstream::Context, views: std::sync::Arc<SharedStore>, stop: CancellationToken) {
+    let mut published: HashMap<String, tokio::time::Instant> = HashMap::new();
+    // Refused by the decision (said once in the log; not tried again by this process).
+    let mut refused: std::collections::HashSet<String> = std::collections::HashSet::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(MATCH_EVERY) => {}
+        }
+        published.retain(|_, at| at.elapsed() < IN_FLIGHT);
+        let Ok(store) = views.get() else { continue };
+        let pending = match unmatched(&store) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading mail submissions");
+                continue;
+            }
+        };
+        for row in pending {
+            if published.contains_key(&row.submission_id) || refused.contains(&row.submission_id) {
+                continue;
+            }
+            let found = match find_reported(&store, &row) {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!(error = %e, "looking for a reported message");
+                    continue;
+                }
+            };
+            let Some(record) = found else { continue };
+            let Some((envelope, event)) = reclassification(&row, &record) else {
+                refused.insert(row.submission_id.clone());
+                continue;
+            };
+            match proto::publish::publish(&js, &envelope, &event, None).await {
+                Ok(_) => {
+                    tracing::info!(submission = %row.submission_id, postern_id = %record.postern_id, by = %row.submitted_by, "mail submission recorded as a USER reclassification");
+                    published.insert(row.submission_id.clone(), tokio::time::Instant::now());
+                }
+                Err(e) => {
+                    tracing::warn!(submission = %row.submission_id, error = %e, "publishing a mail submission's reclassification; tried again")
+                }
+            }
+        }
+    }
+}
+
+/// Every tenant's submissions younger than [`MATCH_FOR`] that are not recorded yet.
+fn unmatched(store: &Store) -> Result<Vec<MailSubmissionRow>, StoreError> {
+    let cutoff = Timestamp::now().millis().saturating_sub(MATCH_FOR.as_millis() as u64);
+    let mut pending = Vec::new();
+    for row in rows(store, &[])? {
+        if row.at >= cutoff && matched(store, &row.tenant, &row.submission_id)?.is_none() {
+            pending.push(row);
+        }
+    }
+    Ok(pending)
+}

@@ -77,7 +77,11 @@ fn every_route_answers_every_caller_as_its_role_allows() -> Result<()> {
     );
     let o = send_with_smtplib(
         p.smtp,
-        &[Outgoing { mail_from: "board@corp.example".into(), rcpt_to: vec!["phish@corp.example".into()], data: report }],
+        &[Outgoing {
+            mail_from: "board@corp.example".into(),
+            rcpt_to: vec!["phish@corp.example".into()],
+            data: report,
+        }],
     )?;
     ensure!(o[0].code == 250, "{o:?}");
     let mail_submission = testkit::eventually(Duration::from_secs(30), "the report is folded", || {

@@ -433,9 +433,27 @@ mod tests {
                 ]),
                 &["{tenant}@journal.test".into()],
             )
-            .unwrap(),
+            .unwrap()
+            .with_submissions(std::collections::BTreeMap::from([
+                ("phish@corp.test".into(), ("default".into(), proto::SubmittedAs::Phish)),
+                ("spam@corp.test".into(), ("default".into(), proto::SubmittedAs::Spam)),
+            ])),
             starttls: true,
         }))
+    }
+
+    #[test]
+    fn submission_and_journal_addresses_go_in_separate_transactions() {
+        let mut s = session();
+        send(&mut s, "EHLO x");
+        send(&mut s, "MAIL FROM:<bob@corp.test>");
+        assert_eq!(code(&send(&mut s, "RCPT TO:<Phish@Corp.Test>")), (250, [2, 1, 5]));
+        assert_eq!(code(&send(&mut s, "RCPT TO:<journal@postern.localhost>")), (452, [4, 5, 3]));
+        assert_eq!(code(&send(&mut s, "RCPT TO:<spam@corp.test>")), (452, [4, 5, 3]));
+        let Action::StartData(_) = send(&mut s, "DATA") else { panic!("DATA") };
+        let State::Data { envelope } = &s.state else { panic!("{:?}", s.state) };
+        assert_eq!(envelope.submission, Some(proto::SubmittedAs::Phish));
+        assert_eq!(envelope.recipients, vec!["phish@corp.test"]);
     }
 
     fn send(s: &mut Session, line: &str) -> Action {

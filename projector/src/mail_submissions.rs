@@ -189,6 +189,48 @@ pub fn reclassification(row: &MailSubmissionRow, record: &MessageRecord) -> Opti
     Some((envelope, event))
 }
 
+/// The phish submission response (the tenant's `phish_submission_response`): the reported
+/// message out of the reporter's own mailbox at once, by the policy's MALICIOUS action (else
+/// quarantine), with an id derived from the submission's. None for spam reports, without
+/// the policy, or for a message without a Message-ID.
+pub fn reporter_response(
+    row: &MailSubmissionRow,
+    record: &MessageRecord,
+    policy: Option<&proto::policy::TenantPolicy>,
+) -> Option<(Envelope, Event)> {
+    let policy = policy.filter(|p| p.phish_submission_response)?;
+    if row.submitted_as != proto::SubmittedAs::Phish {
+        return None;
+    }
+    let action = policy
+        .actions
+        .get(proto::Disposition::Malicious.as_str())
+        .and_then(|a| a.remediation())
+        .unwrap_or(proto::RemediationAction::Quarantine);
+    let message_id = record.message_id.as_deref().map(str::trim).filter(|m| !m.is_empty())?;
+    let submission_event = ulid::Ulid::from_bytes(row.event_id);
+    let request = proto::RemediationRequested {
+        remediation_id: proto::ids::derive_event_id(submission_event, "reporter-response-request").to_string(),
+        message_id: format!("<{}>", message_id.trim_matches(['<', '>'])),
+        action,
+        mailboxes: vec![row.submitted_by.clone()],
+        reason: format!("reported as phish by {} (submission {})", row.submitted_by, row.submission_id),
+        requested_by: None,
+        client_addr: None,
+    };
+    let envelope = Envelope {
+        event_id: proto::ids::derive_event_id(submission_event, "reporter-response"),
+        event_type: EventType::RemediationRequested,
+        schema: EventType::RemediationRequested.current_schema(),
+        tenant: TenantId::new(&row.tenant).ok()?,
+        postern_id: PosternId::parse(&record.postern_id).ok()?,
+        causation_id: Some(submission_event),
+        occurred_at: Timestamp::now(),
+        producer: crate::reclassify::PRODUCER.to_owned(),
+    };
+    Some((envelope, Event::RemediationRequested(request)))
+}
+
 /// Matches unmatched submissions until `stop`.
 pub async fn run(js: async_nats::jetstream::Context, views: std::sync::Arc<SharedStore>, stop: CancellationToken) {
     let mut published: HashMap<String, tokio::time::Instant> = HashMap::new();
@@ -224,6 +266,21 @@ pub async fn run(js: async_nats::jetstream::Context, views: std::sync::Arc<Share
                 refused.insert(row.submission_id.clone());
                 continue;
             };
+            // The reporter's own copy first, when the policy asks (a repeat is dropped: its id
+            // is derived).
+            let policy = match crate::reactor::tenant_policy(&js, &row.tenant).await {
+                Ok(policy) => policy,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the tenant's policy; tried again");
+                    continue;
+                }
+            };
+            if let Some((envelope, event)) = reporter_response(&row, &record, policy.as_ref())
+                && let Err(e) = proto::publish::publish(&js, &envelope, &event, None).await
+            {
+                tracing::warn!(submission = %row.submission_id, error = %e, "publishing the reporter's response; tried again");
+                continue;
+            }
             match proto::publish::publish(&js, &envelope, &event, None).await {
                 Ok(_) => {
                     tracing::info!(submission = %row.submission_id, postern_id = %record.postern_id, by = %row.submitted_by, "mail submission recorded as a USER reclassification");
@@ -247,4 +304,47 @@ fn unmatched(store: &Store) -> Result<Vec<MailSubmissionRow>, StoreError> {
         }
     }
     Ok(pending)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(submitted_as: proto::SubmittedAs) -> MailSubmissionRow {
+        MailSubmissionRow {
+            tenant: "default".into(),
+            at: 1_787_931_155_120,
+            event_id: ulid::Ulid::from_parts(1_787_931_155_120, 9).to_bytes(),
+            submission_id: "01KAR5QB1R8V2T9X4K6D3F7H5K".into(),
+            submitted_as,
+            submitted_by: "bob@corp.example".into(),
+            submission_address: "phish@corp.example".into(),
+            reported: proto::ReportedMessage::default(),
+            attached: true,
+            raw_seq: 7,
+        }
+    }
+
+    #[test]
+    fn a_phish_report_moves_the_reporters_copy_when_the_policy_says_so() {
+        let mut record = MessageRecord::new("default", "n4g1QyHXcfZgMcu");
+        record.message_id = Some("m@x.example".into());
+        let mut policy: proto::policy::TenantPolicy =
+            toml::from_str("[actions]\nMALICIOUS = \"move_to_junk\"\n").unwrap();
+        assert!(reporter_response(&row(proto::SubmittedAs::Phish), &record, Some(&policy)).is_none(), "not asked");
+        policy.phish_submission_response = true;
+        let (envelope, event) = reporter_response(&row(proto::SubmittedAs::Phish), &record, Some(&policy)).unwrap();
+        let Event::RemediationRequested(request) = event else { panic!() };
+        assert_eq!(request.mailboxes, vec!["bob@corp.example"]);
+        assert_eq!(request.action, proto::RemediationAction::MoveToJunk);
+        assert_eq!(request.message_id, "<m@x.example>");
+        // The same submission gives the same ids: a repeat is dropped.
+        let (again, _) = reporter_response(&row(proto::SubmittedAs::Phish), &record, Some(&policy)).unwrap();
+        assert_eq!(envelope.event_id, again.event_id);
+        assert!(reporter_response(&row(proto::SubmittedAs::Spam), &record, Some(&policy)).is_none(), "spam: no");
+        let no_action: proto::policy::TenantPolicy = toml::from_str("phish_submission_response = true\n").unwrap();
+        let (_, event) = reporter_response(&row(proto::SubmittedAs::Phish), &record, Some(&no_action)).unwrap();
+        let Event::RemediationRequested(request) = event else { panic!() };
+        assert_eq!(request.action, proto::RemediationAction::Quarantine);
+    }
 }

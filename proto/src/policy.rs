@@ -34,6 +34,10 @@ pub struct TenantPolicy {
     /// Withdrawing an accepted reclassification whose action moved mail puts the mail back
     /// (a release) at once; without it the withdrawal's answer offers the release.
     pub release_on_withdraw: bool,
+    /// A user's phish report by mail moves the reported message out of that user's own
+    /// mailbox at once (the MALICIOUS action, else quarantine); the team's acceptance then
+    /// moves it out of every mailbox as `actions` says.
+    pub phish_submission_response: bool,
     /// Brands for the brand-impersonation check, added to the shipped table
     /// (`scorer/data/brands.tsv`); an entry with a shipped brand's name replaces it (for a
     /// tenant that is that brand, or works with its domains).

@@ -5,7 +5,9 @@
 //! the tenant's (by the attached copy's Message-ID, or by the inline block's sender and
 //! subject) and records a USER reclassification requesting MALICIOUS (phish) or SPAM,
 //! `requested_by` the user who forwarded it; a report of a message Postern never received
-//! is kept and listed as unmatched, with the submission mail downloadable.
+//! is kept and listed as unmatched, with the submission mail downloadable. With the
+//! tenant's `phish_submission_response`, each phish report moves the reporter's own copy
+//! at once.
 
 use anyhow::{Context, Result, ensure};
 use std::time::Duration;
@@ -43,6 +45,10 @@ fn users_report_by_mail_and_each_report_becomes_a_user_reclassification() -> Res
         ensure!(sent[0].code == 250, "{sent:?}");
     }
     p.wait_for_checkpoints(4, 4, Duration::from_secs(60))?;
+    // The tenant wants a phish report to move the reporter's own copy at once.
+    let policy = p.dir.path().join("policy.toml");
+    std::fs::write(&policy, "phish_submission_response = true\n[actions]\nMALICIOUS = \"quarantine\"\n")?;
+    p.cli("scorer", &["policy", "set", "--tenant", "default", policy.to_str().context("path")?])?.ok()?;
 
     let reports = vec![
         to(
@@ -128,6 +134,31 @@ fn users_report_by_mail_and_each_report_becomes_a_user_reclassification() -> Res
     ensure!(String::from_utf8_lossy(&raw.body).contains("Message-ID: <reported-9@sender.example>"));
     let (_, only_unmatched) = testkit::http::get_json(p.http, "/api/v1/submissions?status=unmatched")?;
     ensure!(only_unmatched["submissions"].as_array().map(Vec::len) == Some(1), "{only_unmatched}");
+
+    // The phish reports (not the spam one) moved the reporter's own copy at once.
+    let events = testkit::jetstream::read_stream(&p.nats.url(), "MAIL_EVENTS")?;
+    let responses: Vec<proto::RemediationRequested> = events
+        .iter()
+        .filter_map(|m| match proto::decode(&m.payload) {
+            Ok((_, proto::Event::RemediationRequested(r))) => Some(r),
+            _ => None,
+        })
+        .collect();
+    ensure!(responses.len() == 3, "{responses:?}");
+    for r in &responses {
+        ensure!(r.mailboxes == vec!["bob@corp.example".to_owned()], "{r:?}");
+        ensure!(
+            r.action == proto::RemediationAction::Quarantine
+                && r.reason.starts_with("reported as phish by bob@corp.example"),
+            "{r:?}"
+        );
+    }
+    let mut moved: Vec<&str> = responses.iter().map(|r| r.message_id.as_str()).collect();
+    moved.sort();
+    ensure!(
+        moved == ["<reported-1@sender.example>", "<reported-2@sender.example>", "<reported-4@sender.example>"],
+        "{moved:?}"
+    );
 
     // The scorer passed over the submission mails: no dead letter, no disposition for them.
     let events = testkit::jetstream::read_stream(&p.nats.url(), "MAIL_EVENTS")?;

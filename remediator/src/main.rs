@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Postern's remediation worker: carries out RemediationRequested events (move the message
-/// out of every mailbox holding a copy) through IMAP, and records each mailbox's outcome
+/// out of every mailbox holding a copy, or back in for a release) through each tenant's
+/// IMAP server, Microsoft Graph or Gmail, and records each mailbox's outcome
 /// as a RemediationCompleted event. Run as many as you like; they share one durable
 /// consumer. Environment: NATS_URL overrides nats_url; RUST_LOG sets the log filter.
 #[derive(Parser)]

@@ -886,7 +886,7 @@ async fn resolve_reclassification(
 #[serde(deny_unknown_fields)]
 struct MailSubmissionParams {
     tenant: Option<String>,
-    /// `matched` or `unmatched`.
+    /// `matched`, `pending`, `refused` or `unmatched`.
     status: Option<String>,
     limit: Option<usize>,
 }
@@ -900,14 +900,17 @@ async fn list_mail_submissions(
 ) -> Result<Json<crate::mail_submissions::MailSubmissionList>, ApiError> {
     let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let _ = p.tenant;
-    let unmatched = match p.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => None,
-        Some("unmatched") => Some(true),
-        Some("matched") => Some(false),
-        Some(other) => return Err(ApiError::bad_request(format!("status: {other:?} is not matched or unmatched"))),
-    };
+    let status = p.status.as_deref().map(str::to_ascii_lowercase);
+    if let Some(s) = &status
+        && !crate::mail_submissions::STATUSES.contains(&s.as_str())
+    {
+        return Err(ApiError::bad_request(format!(
+            "status: {s:?} is not one of {}",
+            crate::mail_submissions::STATUSES.join(", ")
+        )));
+    }
     let limit = p.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(crate::mail_submissions::list(&*state.store.get()?, caller.tenant.as_str(), unmatched, limit)?))
+    Ok(Json(crate::mail_submissions::list(&*state.store.get()?, caller.tenant.as_str(), status.as_deref(), limit)?))
 }
 
 /// A submission mail as it arrived (the attached copy inside), for the team to look at.

@@ -202,8 +202,10 @@ pub enum Command {
     /// List users' submissions by mail (newest first): matched ones became USER
     /// reclassifications of the messages they report; unmatched ones found no message.
     Submissions {
-        /// matched or unmatched.
-        #[arg(long, value_parser = ["matched", "unmatched"])]
+        /// matched, pending (found, waiting to be scored or recorded), refused (found, but
+        /// the reclassification cannot be recorded: already that disposition, say) or
+        /// unmatched.
+        #[arg(long, value_parser = ["matched", "pending", "refused", "unmatched"])]
         status: Option<String>,
         #[arg(long)]
         json: bool,
@@ -598,6 +600,7 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
             let list: crate::mail_submissions::MailSubmissionList =
                 serde_json::from_value(answer).map_err(ClientError::Unexpected)?;
             println!("{:<27} {:<6} {:<10} {:<16} {:<28} REPORTED", "SUBMISSION", "AS", "STATUS", "POSTERN ID", "BY");
+            let mut reasons = Vec::new();
             for s in &list.submissions {
                 println!(
                     "{:<27} {:<6} {:<10} {:<16} {:<28} {} {}",
@@ -609,6 +612,12 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
                     s.reported.message_id.as_deref().map(|m| format!("<{m}>")).unwrap_or_default(),
                     s.reported.subject.as_deref().unwrap_or("")
                 );
+                if let Some(reason) = &s.reason {
+                    reasons.push(format!("{}: {reason}", s.submission_id));
+                }
+            }
+            for reason in reasons {
+                println!("refused {reason}");
             }
             Ok(Outcome::Done)
         }

@@ -44,9 +44,15 @@ pub struct MailSubmissionView {
     pub submission_address: String,
     pub attached: bool,
     pub reported: proto::ReportedMessage,
-    /// `matched` (a USER reclassification of `postern_id` was recorded) or `unmatched`.
+    /// `matched` (a USER reclassification of `postern_id` was recorded), `pending` (the
+    /// reported message is found and waits to be scored or recorded), `refused` (found, but
+    /// the reclassification cannot be: `reason`, e.g. it is already MALICIOUS) or
+    /// `unmatched` (no such message among the tenant's).
     pub status: String,
     pub postern_id: Option<String>,
+    /// Why a found message's reclassification is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Where the submission mail is stored (MAIL_RAW sequence), for its attached copy.
     pub raw_seq: u64,
 }
@@ -84,17 +90,35 @@ fn rows(store: &Store, prefix: &[u8]) -> Result<Vec<MailSubmissionRow>, StoreErr
     Ok(rows)
 }
 
-/// The tenant's mail submissions, newest first (`unmatched_only`: those not recorded yet).
-pub fn list(
+/// The statuses a submission can have, as [`list`] filters them.
+pub const STATUSES: [&str; 4] = ["matched", "pending", "refused", "unmatched"];
+
+/// Where a submission stands, from the views alone: (status, the message, the reason).
+fn standing(
     store: &Store,
-    tenant: &str,
-    unmatched_only: Option<bool>,
-    limit: usize,
-) -> Result<MailSubmissionList, StoreError> {
+    row: &MailSubmissionRow,
+) -> Result<(&'static str, Option<String>, Option<String>), StoreError> {
+    if let Some(postern_id) = matched(store, &row.tenant, &row.submission_id)? {
+        return Ok(("matched", Some(postern_id), None));
+    }
+    let Some(record) = find_reported(store, row)? else { return Ok(("unmatched", None, None)) };
+    let pid = Some(record.postern_id.clone());
+    if record.verdicts.is_empty() {
+        return Ok(("pending", pid, None));
+    }
+    match reclassification(row, &record) {
+        Ok(_) => Ok(("pending", pid, None)),
+        Err(reason) => Ok(("refused", pid, Some(reason))),
+    }
+}
+
+/// The tenant's mail submissions, newest first (`status`: only those with it, one of
+/// [`STATUSES`]).
+pub fn list(store: &Store, tenant: &str, status: Option<&str>, limit: usize) -> Result<MailSubmissionList, StoreError> {
     let mut submissions = Vec::new();
     for row in rows(store, &mail_submissions::prefix(tenant))? {
-        let postern_id = matched(store, tenant, &row.submission_id)?;
-        if unmatched_only.is_some_and(|want| want != postern_id.is_none()) {
+        let (standing, postern_id, reason) = standing(store, &row)?;
+        if status.is_some_and(|want| want != standing) {
             continue;
         }
         submissions.push(MailSubmissionView {
@@ -105,8 +129,9 @@ pub fn list(
             submission_address: row.submission_address,
             attached: row.attached,
             reported: row.reported,
-            status: if postern_id.is_some() { "matched" } else { "unmatched" }.to_owned(),
+            status: standing.to_owned(),
             postern_id,
+            reason,
             raw_seq: row.raw_seq,
         });
         if submissions.len() >= limit {
@@ -157,8 +182,8 @@ pub fn find_reported(store: &Store, row: &MailSubmissionRow) -> Result<Option<Me
 }
 
 /// The USER reclassification a matched submission becomes, with its envelope (event id
-/// derived from the submission's). None when the decision refuses it (logged).
-pub fn reclassification(row: &MailSubmissionRow, record: &MessageRecord) -> Option<(Envelope, Event)> {
+/// derived from the submission's), or why the decision refuses it.
+pub fn reclassification(row: &MailSubmissionRow, record: &MessageRecord) -> Result<(Envelope, Event), String> {
     let command = Command::Submit {
         submission_id: row.submission_id.clone(),
         submission_type: SubmissionType::User,
@@ -167,26 +192,23 @@ pub fn reclassification(row: &MailSubmissionRow, record: &MessageRecord) -> Opti
         comment: format!("reported by mail to {}", row.submission_address),
         client_addr: None,
     };
-    let events = match decide(record, &command, &DecisionPolicy::default()) {
-        Ok(events) => events,
-        Err(rejection) => {
-            tracing::warn!(submission = %row.submission_id, postern_id = %record.postern_id, %rejection, "mail submission not recorded");
-            return None;
-        }
-    };
-    let event = events.into_iter().find(|e| matches!(e, Event::ReclassificationSubmitted(_)))?;
-    let tenant = TenantId::new(&row.tenant).ok()?;
+    let events = decide(record, &command, &DecisionPolicy::default()).map_err(|rejection| rejection.to_string())?;
+    let event = events
+        .into_iter()
+        .find(|e| matches!(e, Event::ReclassificationSubmitted(_)))
+        .ok_or("the decision recorded no submission")?;
+    let tenant = TenantId::new(&row.tenant).map_err(|e| e.to_string())?;
     let envelope = Envelope {
         event_id: proto::ids::derive_event_id(ulid::Ulid::from_bytes(row.event_id), "user-reclassification"),
         event_type: EventType::ReclassificationSubmitted,
         schema: EventType::ReclassificationSubmitted.current_schema(),
         tenant,
-        postern_id: PosternId::parse(&record.postern_id).ok()?,
+        postern_id: PosternId::parse(&record.postern_id).map_err(|e| e.to_string())?,
         causation_id: Some(ulid::Ulid::from_bytes(row.event_id)),
         occurred_at: Timestamp::now(),
         producer: crate::reclassify::PRODUCER.to_owned(),
     };
-    Some((envelope, event))
+    Ok((envelope, event))
 }
 
 /// The phish submission response (the tenant's `phish_submission_response`): the reported
@@ -236,6 +258,9 @@ pub async fn run(js: async_nats::jetstream::Context, views: std::sync::Arc<Share
     let mut published: HashMap<String, tokio::time::Instant> = HashMap::new();
     // Refused by the decision (said once in the log; not tried again by this process).
     let mut refused: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // A message with a reclassification published and not folded yet (its submission id):
+    // a second report of it waits, so that the decision sees the first.
+    let mut unfolded: HashMap<String, String> = HashMap::new();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -261,10 +286,22 @@ pub async fn run(js: async_nats::jetstream::Context, views: std::sync::Arc<Share
                     continue;
                 }
             };
-            let Some(record) = found else { continue };
-            let Some((envelope, event)) = reclassification(&row, &record) else {
-                refused.insert(row.submission_id.clone());
-                continue;
+            // Found, and scored: the reclassification has its original disposition.
+            let Some(record) = found.filter(|r| !r.verdicts.is_empty()) else { continue };
+            if let Some(first) = unfolded.get(&record.postern_id) {
+                if !record.submissions.iter().any(|s| &s.submission_id == first) && published.contains_key(first) {
+                    continue;
+                }
+                unfolded.remove(&record.postern_id);
+            }
+            let (envelope, event) = match reclassification(&row, &record) {
+                Ok(ready) => ready,
+                Err(reason) => {
+                    // Listed as refused, with the reason (the list asks the views again).
+                    tracing::info!(submission = %row.submission_id, postern_id = %record.postern_id, %reason, "mail submission not recorded");
+                    refused.insert(row.submission_id.clone());
+                    continue;
+                }
             };
             // The reporter's own copy first, when the policy asks (a repeat is dropped: its id
             // is derived).
@@ -285,6 +322,7 @@ pub async fn run(js: async_nats::jetstream::Context, views: std::sync::Arc<Share
                 Ok(_) => {
                     tracing::info!(submission = %row.submission_id, postern_id = %record.postern_id, by = %row.submitted_by, "mail submission recorded as a USER reclassification");
                     published.insert(row.submission_id.clone(), tokio::time::Instant::now());
+                    unfolded.insert(record.postern_id.clone(), row.submission_id.clone());
                 }
                 Err(e) => {
                     tracing::warn!(submission = %row.submission_id, error = %e, "publishing a mail submission's reclassification; tried again")

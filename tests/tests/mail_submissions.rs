@@ -71,6 +71,8 @@ fn users_report_by_mail_and_each_report_becomes_a_user_reclassification() -> Res
         ),
         to("spam@corp.example", forwards::gmail_inline(bob, "spam@corp.example", messages[2].1, messages[2].2)),
         to("phish@corp.example", forwards::outlook_inline(bob, "phish@corp.example", messages[3].1, messages[3].2)),
+        // The same report again, while the first is pending: refused, with the reason.
+        to("spam@corp.example", forwards::gmail_inline(bob, "spam@corp.example", messages[2].1, messages[2].2)),
         // A message Postern never received.
         to(
             "phish@corp.example",
@@ -108,13 +110,17 @@ fn users_report_by_mail_and_each_report_becomes_a_user_reclassification() -> Res
         ensure!(item["comment"].as_str().is_some_and(|c| c.contains("reported by mail to")), "{item}");
     }
 
-    // The submissions list: four matched, the fifth unmatched and kept.
+    // The submissions list: four matched, the repeat refused with the reason, the last
+    // unmatched and kept.
     let (status, list) = testkit::http::get_json(p.http, "/api/v1/submissions")?;
     ensure!(status == 200, "{list}");
     let submissions = list["submissions"].as_array().context("submissions")?;
-    ensure!(submissions.len() == 5, "{list}");
+    ensure!(submissions.len() == 6, "{list}");
     let matched = submissions.iter().filter(|s| s["status"] == "matched").count();
     ensure!(matched == 4, "{list}");
+    let refused = submissions.iter().find(|s| s["status"] == "refused").context("the refused repeat")?;
+    ensure!(refused["reason"].as_str().is_some_and(|r| r.contains("is pending")), "{refused}");
+    ensure!(refused["postern_id"].is_string() && refused["attached"] == false, "{refused}");
     let unmatched = submissions.iter().find(|s| s["status"] == "unmatched").context("the unmatched one")?;
     ensure!(
         unmatched["reported"]["message_id"] == "reported-9@sender.example" && unmatched["attached"] == true,

@@ -129,11 +129,7 @@ fn accept_submission(
     content_digest: String,
 ) -> Accepted {
     let read = crate::submission::read(&message);
-    let own_id = mail_parser::MessageParser::new()
-        .parse_headers(&message)
-        .and_then(|h| h.message_id().map(str::to_owned))
-        .filter(|id| !id.trim().is_empty());
-    let postern_id = match &own_id {
+    let postern_id = match &read.message_id {
         Some(id) => PosternId::from_message_id(tenant, id),
         None => PosternId::from_event_id(tenant, event_id),
     };

@@ -10,6 +10,8 @@ use proto::ReportedMessage;
 /// What a submission mail says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
+    /// The submission mail's own Message-ID.
+    pub message_id: Option<String>,
     /// Who forwarded it: the forward's From address, lower-case.
     pub forwarded_by: Option<String>,
     pub reported: ReportedMessage,
@@ -20,8 +22,14 @@ pub struct Submission {
 /// Reads a submission mail.
 pub fn read(mail: &[u8]) -> Submission {
     let Some(message) = MessageParser::new().parse(mail) else {
-        return Submission { forwarded_by: None, reported: ReportedMessage::default(), attached: false };
+        return Submission {
+            message_id: None,
+            forwarded_by: None,
+            reported: ReportedMessage::default(),
+            attached: false,
+        };
     };
+    let message_id = message.message_id().map(str::to_owned).filter(|id| !id.trim().is_empty());
     let forwarded_by = message.from().and_then(first_address);
     // Forward as attachment: the first message/rfc822 part.
     if let Some(inner) = message.parts.iter().skip(1).find_map(|p| match &p.body {
@@ -35,10 +43,10 @@ pub fn read(mail: &[u8]) -> Submission {
             subject: inner.subject().map(|s| s.trim().to_owned()),
             digest: Some(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(raw))),
         };
-        return Submission { forwarded_by, reported, attached: true };
+        return Submission { message_id, forwarded_by, reported, attached: true };
     }
     let text = message.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
-    Submission { forwarded_by, reported: inline_forward(&text), attached: false }
+    Submission { message_id, forwarded_by, reported: inline_forward(&text), attached: false }
 }
 
 /// The forwarded header block of an inline forward: the first `From:` line and the

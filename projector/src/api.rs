@@ -882,21 +882,12 @@ async fn resolve_reclassification(
     Ok(Json(answer))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MailSubmissionParams {
-    tenant: Option<String>,
-    /// `matched`, `pending`, `refused` or `unmatched`.
-    status: Option<String>,
-    limit: Option<usize>,
-}
-
-/// Users' submissions by mail, newest first: matched (recorded as a USER reclassification
-/// of the message they report) or unmatched (no such message found).
+/// Users' submissions by mail, newest first, each matched, pending, refused or unmatched
+/// (`crate::mail_submissions::STATUSES`; `status=` keeps one of them).
 async fn list_mail_submissions(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<MailSubmissionParams>, QueryRejection>,
+    query: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<crate::mail_submissions::MailSubmissionList>, ApiError> {
     let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let _ = p.tenant;

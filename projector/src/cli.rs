@@ -564,14 +564,9 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
             Ok(Outcome::Done)
         }
         Command::Audit { limit, json, api } => {
-            let client = api.client();
-            let mut params = client.params();
-            params.push(("limit", limit.to_string()));
-            let answer: serde_json::Value = client.json(Method::GET, "/api/v1/audit", &params, None).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&answer)?);
+            let Some(answer) = listing(&api, "/api/v1/audit", vec![("limit", limit.to_string())], json).await? else {
                 return Ok(Outcome::Done);
-            }
+            };
             let trail: crate::audit::AuditTrail = serde_json::from_value(answer).map_err(ClientError::Unexpected)?;
             println!("{:<25} {:<27} {:<20} {:<22} WHAT", "AT", "KIND", "WHO", "FROM");
             for e in &trail.entries {
@@ -587,16 +582,10 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
             Ok(Outcome::Done)
         }
         Command::Submissions { status, json, api } => {
-            let client = api.client();
-            let mut params = client.params();
-            if let Some(s) = status {
-                params.push(("status", s));
-            }
-            let answer: serde_json::Value = client.json(Method::GET, "/api/v1/submissions", &params, None).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&answer)?);
+            let status = status.into_iter().map(|s| ("status", s)).collect();
+            let Some(answer) = listing(&api, "/api/v1/submissions", status, json).await? else {
                 return Ok(Outcome::Done);
-            }
+            };
             let list: crate::mail_submissions::MailSubmissionList =
                 serde_json::from_value(answer).map_err(ClientError::Unexpected)?;
             println!("{:<27} {:<6} {:<10} {:<16} {:<28} REPORTED", "SUBMISSION", "AS", "STATUS", "POSTERN ID", "BY");
@@ -622,17 +611,10 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
             Ok(Outcome::Done)
         }
         Command::Reclassifications { status, json, api } => {
-            let client = api.client();
-            let mut params = client.params();
-            if let Some(s) = status {
-                params.push(("status", s));
-            }
-            let answer: serde_json::Value =
-                client.json(Method::GET, "/api/v1/reclassifications", &params, None).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&answer)?);
+            let status = status.into_iter().map(|s| ("status", s)).collect();
+            let Some(answer) = listing(&api, "/api/v1/reclassifications", status, json).await? else {
                 return Ok(Outcome::Done);
-            }
+            };
             let list: SubmissionList = serde_json::from_value(answer).map_err(ClientError::Unexpected)?;
             println!(
                 "{:<27} {:<16} {:<5} {:<10} {:<23} {:<10} REQUESTED BY",
@@ -803,6 +785,25 @@ pub fn print_trace(t: &Trace) {
     for e in &t.events {
         println!("{:<25} {:<20} {:<18} {}", e.at, e.event_type, format!("{}/{}", e.stream, e.seq), e.summary);
     }
+}
+
+/// GETs one of the API's listings with the tenant's and `extra` parameters; with `--json`
+/// prints it and returns None, else returns it for a table.
+async fn listing(
+    api: &ApiArgs,
+    path: &str,
+    extra: Vec<(&'static str, String)>,
+    json: bool,
+) -> Result<Option<serde_json::Value>, CliError> {
+    let client = api.client();
+    let mut params = client.params();
+    params.extend(extra);
+    let answer: serde_json::Value = client.json(Method::GET, path, &params, None).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(None);
+    }
+    Ok(Some(answer))
 }
 
 fn clip(s: &str, n: usize) -> String {

@@ -20,7 +20,7 @@ use crate::store::schema::mail_submissions::{self, MailSubmissionRow};
 use crate::store::schema::search::{self, Field};
 use crate::view::message::MessageRecord;
 use crate::views::SharedStore;
-use proto::{Envelope, Event, EventType, PosternId, SubmissionType, TenantId, Timestamp};
+use proto::{Envelope, Event, PosternId, SubmissionType, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -197,18 +197,7 @@ pub fn reclassification(row: &MailSubmissionRow, record: &MessageRecord) -> Resu
         .into_iter()
         .find(|e| matches!(e, Event::ReclassificationSubmitted(_)))
         .ok_or("the decision recorded no submission")?;
-    let tenant = TenantId::new(&row.tenant).map_err(|e| e.to_string())?;
-    let envelope = Envelope {
-        event_id: proto::ids::derive_event_id(ulid::Ulid::from_bytes(row.event_id), "user-reclassification"),
-        event_type: EventType::ReclassificationSubmitted,
-        schema: EventType::ReclassificationSubmitted.current_schema(),
-        tenant,
-        postern_id: PosternId::parse(&record.postern_id).map_err(|e| e.to_string())?,
-        causation_id: Some(ulid::Ulid::from_bytes(row.event_id)),
-        occurred_at: Timestamp::now(),
-        producer: crate::reclassify::PRODUCER.to_owned(),
-    };
-    Ok((envelope, event))
+    Ok((caused_by(row, record, "user-reclassification", &event)?, event))
 }
 
 /// The phish submission response (the tenant's `phish_submission_response`): the reported
@@ -240,17 +229,21 @@ pub fn reporter_response(
         requested_by: None,
         client_addr: None,
     };
-    let envelope = Envelope {
-        event_id: proto::ids::derive_event_id(submission_event, "reporter-response"),
-        event_type: EventType::RemediationRequested,
-        schema: EventType::RemediationRequested.current_schema(),
-        tenant: TenantId::new(&row.tenant).ok()?,
-        postern_id: PosternId::parse(&record.postern_id).ok()?,
-        causation_id: Some(submission_event),
-        occurred_at: Timestamp::now(),
-        producer: crate::reclassify::PRODUCER.to_owned(),
-    };
-    Some((envelope, Event::RemediationRequested(request)))
+    let event = Event::RemediationRequested(request);
+    Some((caused_by(row, record, "reporter-response", &event).ok()?, event))
+}
+
+/// The envelope of an event a submission causes on `record`: its id derived from the
+/// submission's with `salt` (a repeat is the same event), caused by it.
+fn caused_by(row: &MailSubmissionRow, record: &MessageRecord, salt: &str, event: &Event) -> Result<Envelope, String> {
+    let submission_event = ulid::Ulid::from_bytes(row.event_id);
+    Ok(crate::reclassify::envelope(
+        TenantId::new(&row.tenant).map_err(|e| e.to_string())?,
+        PosternId::parse(&record.postern_id).map_err(|e| e.to_string())?,
+        proto::ids::derive_event_id(submission_event, salt),
+        Some(submission_event),
+        event,
+    ))
 }
 
 /// Matches unmatched submissions until `stop`.

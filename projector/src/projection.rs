@@ -225,24 +225,17 @@ pub fn apply_batch_scoped(
             batch.put_cf(daily_cf, key, (next as u64).to_be_bytes());
         }
     }
-    let policy_cf = store.cf(policy_changes::CF)?;
-    for (key, value) in &policy_rows {
-        batch.put_cf(policy_cf, key, value);
-    }
-    submission_rows.sort_unstable();
-    let submissions_cf = store.cf(mail_submissions::CF)?;
-    for (key, value) in &submission_rows {
-        batch.put_cf(submissions_cf, key, value);
-    }
-    release_rows.sort_unstable();
-    let releases_cf = store.cf(releases::CF)?;
-    for (key, value) in &release_rows {
-        batch.put_cf(releases_cf, key, value);
-    }
-    addr_rows.sort_unstable();
-    let addrs_cf = store.cf(client_addrs::CF)?;
-    for (key, value) in &addr_rows {
-        batch.put_cf(addrs_cf, key, value);
+    for (cf, rows) in [
+        (policy_changes::CF, &mut policy_rows),
+        (mail_submissions::CF, &mut submission_rows),
+        (releases::CF, &mut release_rows),
+        (client_addrs::CF, &mut addr_rows),
+    ] {
+        rows.sort_unstable();
+        let handle = store.cf(cf)?;
+        for (key, value) in rows.iter() {
+            batch.put_cf(handle, key, value);
+        }
     }
     let meta_cf = store.cf(meta::CF)?;
     for (stream, seq) in &checkpoints {

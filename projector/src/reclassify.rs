@@ -54,6 +54,27 @@ fn first_by_field(store: &Store, tenant: &str, field: Field, value: &str) -> Res
     Ok(found)
 }
 
+/// The envelope of an event the projector writes (`PRODUCER`), occurring now.
+pub(crate) fn envelope(
+    tenant: TenantId,
+    postern_id: PosternId,
+    event_id: ulid::Ulid,
+    causation: Option<ulid::Ulid>,
+    event: &Event,
+) -> Envelope {
+    let event_type = event.event_type();
+    Envelope {
+        event_id,
+        event_type,
+        schema: event_type.current_schema(),
+        postern_id,
+        tenant,
+        causation_id: causation,
+        occurred_at: Timestamp::now(),
+        producer: PRODUCER.to_owned(),
+    }
+}
+
 pub(crate) async fn publish(
     js: &jetstream::Context,
     tenant: &str,
@@ -61,20 +82,11 @@ pub(crate) async fn publish(
     causation: Option<ulid::Ulid>,
     event: Event,
 ) -> Result<(ulid::Ulid, u64), ApiError> {
-    let event_type = event.event_type();
     let tenant =
         TenantId::new(tenant).map_err(|e| crate::api::error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
-    let envelope = Envelope {
-        event_id: ulid::Ulid::new(),
-        event_type,
-        schema: event_type.current_schema(),
-        postern_id: PosternId::parse(postern_id)
-            .map_err(|e| crate::api::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?,
-        tenant: tenant.clone(),
-        causation_id: causation,
-        occurred_at: Timestamp::now(),
-        producer: PRODUCER.to_owned(),
-    };
+    let postern_id = PosternId::parse(postern_id)
+        .map_err(|e| crate::api::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let envelope = envelope(tenant, postern_id, ulid::Ulid::new(), causation, &event);
     let ack = proto::publish::publish(js, &envelope, &event, None)
         .await
         .map_err(|e| crate::api::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?;

@@ -4,7 +4,7 @@
 //! trace. An admin's: `POST /api/v1/messages/{postern_id}/release`, `projector release`.
 //! Withdrawing an accepted reclassification that moved mail answers with the release to make.
 
-use crate::view::message::MessageRecord;
+use crate::view::message::{MessageRecord, RemediationRequest};
 use proto::{RemediationAction, RemediationRequested};
 
 /// Why a message cannot be released.
@@ -18,24 +18,31 @@ pub enum ReleaseRefused {
     AlreadyReleased(String),
 }
 
-/// The moving requests of `record` (a permanent delete left nothing to put back).
-fn moves(record: &MessageRecord) -> impl Iterator<Item = &crate::view::message::RemediationRequest> {
-    record
-        .remediations
-        .iter()
-        .filter(|r| !matches!(r.action, RemediationAction::Restore | RemediationAction::HardDelete))
+/// Whether a request moved mail that a release can put back (a permanent delete left
+/// nothing to put back; a release moves nothing out).
+fn is_move(request: &RemediationRequest) -> bool {
+    !matches!(request.action, RemediationAction::Restore | RemediationAction::HardDelete)
+}
+
+/// The index of the last request of `record` (they are in the order they occurred) that
+/// `matches` and moved mail, when no release came after it.
+fn last_unreleased_move(
+    record: &MessageRecord,
+    matches: impl Fn(&RemediationRequest) -> bool,
+) -> Result<usize, ReleaseRefused> {
+    let last =
+        record.remediations.iter().rposition(|r| is_move(r) && matches(r)).ok_or(ReleaseRefused::NothingMoved)?;
+    match record.remediations[last..].iter().find(|r| r.action == RemediationAction::Restore) {
+        Some(release) => Err(ReleaseRefused::AlreadyReleased(release.remediation_id.clone())),
+        None => Ok(last),
+    }
 }
 
 /// Whether the acceptance of `submission_id` requested a move that no release undid since
 /// (the reactor's requests name the submission in their reason).
 pub fn moved_by_submission(record: &MessageRecord, submission_id: &str) -> bool {
     let marker = format!("(reclassification {submission_id})");
-    let Some(moved) = record.remediations.iter().rposition(|r| {
-        r.reason.ends_with(&marker) && !matches!(r.action, RemediationAction::Restore | RemediationAction::HardDelete)
-    }) else {
-        return false;
-    };
-    !record.remediations[moved..].iter().any(|r| r.action == RemediationAction::Restore)
+    last_unreleased_move(record, |r| r.reason.ends_with(&marker)).is_ok()
 }
 
 /// Whether a release of `record` has something to undo (what a withdrawal's answer offers).
@@ -49,17 +56,11 @@ pub fn plan(
     remediation_id: &str,
     reason: String,
 ) -> Result<RemediationRequested, ReleaseRefused> {
-    // The requests are in the order they occurred.
-    let is_move = |r: &&crate::view::message::RemediationRequest| {
-        !matches!(r.action, RemediationAction::Restore | RemediationAction::HardDelete)
-    };
-    let last_move = record.remediations.iter().rposition(|r| is_move(&r)).ok_or(ReleaseRefused::NothingMoved)?;
-    if let Some(release) = record.remediations[last_move..].iter().find(|r| r.action == RemediationAction::Restore) {
-        return Err(ReleaseRefused::AlreadyReleased(release.remediation_id.clone()));
-    }
+    last_unreleased_move(record, |_| true)?;
     let message_id =
         record.message_id.as_deref().map(str::trim).filter(|m| !m.is_empty()).ok_or(ReleaseRefused::NoMessageId)?;
-    let mut mailboxes: Vec<String> = moves(record).flat_map(|r| r.mailboxes.iter().cloned()).collect();
+    let mut mailboxes: Vec<String> =
+        record.remediations.iter().filter(|r| is_move(r)).flat_map(|r| r.mailboxes.iter().cloned()).collect();
     mailboxes.sort();
     mailboxes.dedup();
     Ok(RemediationRequested {
@@ -76,7 +77,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::message::{Position, RemediationRequest, Stamp};
+    use crate::view::message::{Position, Stamp};
 
     fn record(actions: &[(u64, RemediationAction, &[&str])]) -> MessageRecord {
         let mut r: MessageRecord = serde_json::from_value(serde_json::json!({

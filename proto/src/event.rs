@@ -54,7 +54,7 @@ pub struct ReportedMessage {
     /// Its From address, lower-case.
     pub from: Option<String>,
     pub subject: Option<String>,
-    /// SHA-256 (hex) of the attached copy's bytes.
+    /// XXH3-128 (32 hex digits) of the attached copy's bytes.
     pub digest: Option<String>,
 }
 

@@ -122,8 +122,28 @@ pub trait MailboxAdapter {
 pub(crate) struct PerMailbox(std::sync::Mutex<std::collections::HashMap<String, String>>);
 
 impl PerMailbox {
-    /// The id of `what` in `mailbox`: cached, else found by `find` (`pick` reads it from the
-    /// answer), else made by `create` (its answer's `id`).
+    /// The id of `what` in `mailbox`, if it exists: cached, else found by `find` (`pick`
+    /// reads it from the answer).
+    pub(crate) async fn found(
+        &self,
+        transport: &impl HttpTransport,
+        mailbox: &str,
+        what: &str,
+        find: Request,
+        pick: impl Fn(&serde_json::Value) -> Option<String>,
+    ) -> Result<Option<String>, AdapterError> {
+        if let Some(id) = self.0.lock().expect("per-mailbox ids lock").get(mailbox) {
+            return Ok(Some(id.clone()));
+        }
+        let found = pick(&call(transport, mailbox, &format!("find the {what}"), &find).await?);
+        if let Some(id) = &found {
+            self.0.lock().expect("per-mailbox ids lock").insert(mailbox.to_owned(), id.clone());
+        }
+        Ok(found)
+    }
+
+    /// The id of `what` in `mailbox`: [`PerMailbox::found`], else made by `create` (its
+    /// answer's `id`).
     pub(crate) async fn found_or_created(
         &self,
         transport: &impl HttpTransport,
@@ -133,11 +153,7 @@ impl PerMailbox {
         pick: impl Fn(&serde_json::Value) -> Option<String>,
         create: Request,
     ) -> Result<String, AdapterError> {
-        if let Some(id) = self.0.lock().expect("per-mailbox ids lock").get(mailbox) {
-            return Ok(id.clone());
-        }
-        let found = call(transport, mailbox, &format!("find the {what}"), &find).await?;
-        let id = match pick(&found) {
+        let id = match self.found(transport, mailbox, what, find, pick).await? {
             Some(id) => id,
             None => {
                 let made = call(transport, mailbox, &format!("create the {what}"), &create).await?;

@@ -119,12 +119,7 @@ impl TenantMailboxes {
             if ways != 1 || graph.certificate_file.is_some() != graph.private_key_file.is_some() {
                 return Err(TenantConfigError::GraphSecret { tenant: tenant.to_owned() });
             }
-            let field = |field, reason: &str| TenantConfigError::Field {
-                tenant: tenant.to_owned(),
-                section: "graph",
-                field,
-                reason: reason.to_owned(),
-            };
+            let field = field_error(tenant, "graph");
             if graph.tenant_id.trim().is_empty() || graph.tenant_id.contains(['/', '?', '#']) {
                 return Err(field("tenant_id", "a tenant id or domain, without / ? #"));
             }
@@ -138,12 +133,7 @@ impl TenantMailboxes {
             }
         }
         if let Some(gmail) = &self.gmail {
-            let field = |field, reason: &str| TenantConfigError::Field {
-                tenant: tenant.to_owned(),
-                section: "gmail",
-                field,
-                reason: reason.to_owned(),
-            };
+            let field = field_error(tenant, "gmail");
             check_url(&gmail.gmail_url).map_err(|r| field("gmail_url", &r))?;
             if gmail.quarantine_label.trim().is_empty() {
                 return Err(field("quarantine_label", "empty"));
@@ -191,6 +181,16 @@ impl TenantMailboxes {
         let account = ServiceAccount::from_key_file(&gmail.service_account_file).map_err(credential("gmail"))?;
         let transport = client(SignIn::Google(account))?;
         Ok(TenantAdapter::Gmail(GmailAdapter::new(transport, &gmail.gmail_url, &gmail.quarantine_label)))
+    }
+}
+
+/// The error of one field of `[tenants.<tenant>.<section>]`.
+fn field_error<'a>(tenant: &'a str, section: &'static str) -> impl Fn(&'static str, &str) -> TenantConfigError + 'a {
+    move |field, reason| TenantConfigError::Field {
+        tenant: tenant.to_owned(),
+        section,
+        field,
+        reason: reason.to_owned(),
     }
 }
 

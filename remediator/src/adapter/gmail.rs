@@ -31,15 +31,26 @@ impl<T> GmailAdapter<T> {
 }
 
 impl<T: HttpTransport> GmailAdapter<T> {
+    /// The id of the quarantine label in a `labels.list` answer.
+    fn pick_quarantine(&self, labels: &serde_json::Value) -> Option<String> {
+        let mut all = labels["labels"].as_array().into_iter().flatten();
+        all.find(|l| l["name"].as_str() == Some(self.quarantine_label.as_str()))
+            .and_then(|l| l["id"].as_str().map(str::to_owned))
+    }
+
     /// The id of `mailbox`'s quarantine label, found or created.
     async fn quarantine_id(&self, mailbox: &str) -> Result<String, AdapterError> {
-        let name = self.quarantine_label.as_str();
-        let pick = |labels: &serde_json::Value| {
-            let mut all = labels["labels"].as_array().into_iter().flatten();
-            all.find(|l| l["name"].as_str() == Some(name)).and_then(|l| l["id"].as_str().map(str::to_owned))
-        };
-        let (find, create) = (list_labels(&self.base, mailbox), create_label(&self.base, mailbox, name));
+        let (find, create) =
+            (list_labels(&self.base, mailbox), create_label(&self.base, mailbox, &self.quarantine_label));
+        let pick = |labels: &serde_json::Value| self.pick_quarantine(labels);
         self.label_ids.found_or_created(&self.transport, mailbox, "quarantine label", find, pick, create).await
+    }
+
+    /// The id of `mailbox`'s quarantine label when it has one (a release takes it off; it
+    /// need not create one to do so).
+    async fn existing_quarantine_id(&self, mailbox: &str) -> Result<Option<String>, AdapterError> {
+        let pick = |labels: &serde_json::Value| self.pick_quarantine(labels);
+        self.label_ids.found(&self.transport, mailbox, "quarantine label", list_labels(&self.base, mailbox), pick).await
     }
 }
 
@@ -56,7 +67,8 @@ impl<T: HttpTransport> MailboxAdapter for GmailAdapter<T> {
             return Ok(MoveOutcome::NotFound);
         }
         let label = match action {
-            RemediationAction::Quarantine | RemediationAction::Restore => Some(self.quarantine_id(mailbox).await?),
+            RemediationAction::Quarantine => Some(self.quarantine_id(mailbox).await?),
+            RemediationAction::Restore => self.existing_quarantine_id(mailbox).await?,
             RemediationAction::MoveToJunk => Some("SPAM".to_owned()),
             _ => None,
         };

@@ -24,7 +24,8 @@ export DEBIAN_FRONTEND=noninteractive
 #   spamassassin  only for its rule files (/usr/share/spamassassin/*.cf, Apache-2.0),
 #                 which the scorer's rule engine reads; its daemon is not started
 #   systemd       only for systemd-analyze, which checks deploy/systemd's units in the tests
-packages=(libclang-dev swaks libnet-ssleay-perl postfix rspamd dovecot-imapd spamassassin systemd)
+#   chromium      the headless browser the console's test drives (with playwright-core)
+packages=(libclang-dev swaks libnet-ssleay-perl postfix rspamd dovecot-imapd spamassassin systemd chromium)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -97,5 +98,24 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 else
   log "cargo-nextest already installed"
 fi
+
+# npm packages, pinned by their lockfiles: Chart.js, which the projector embeds in the
+# console at build time (projector/console), and the console test's playwright-core and
+# axe-core (tests/console). Node.js and npm ship with machines of this kind; Debian's
+# packages otherwise.
+if ! command -v npm >/dev/null 2>&1; then
+  log "installing Node.js and npm"
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+root="$(cd "$(dirname "$0")/.." && pwd)"
+for dir in projector/console tests/console; do
+  stamp="$root/$dir/node_modules/.package-lock.json"
+  if [ -f "$stamp" ] && [ "$stamp" -nt "$root/$dir/package-lock.json" ]; then
+    log "npm packages of $dir already installed"
+  else
+    log "installing the npm packages of $dir (npm ci)"
+    npm ci --prefix "$root/$dir" --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+done
 
 log "done"

@@ -215,6 +215,7 @@ cat <<MSG
 up: Postern is running$([ "$cluster" = 1 ] && echo " on a three-node cluster, two scorers") (logs in $var/log/, pids in $var/run/).
   SMTP   $smtp_listen   journal address journal@postern.localhost (tenant "default")
   API    http://$http_listen/api/v1/health
+  console http://$http_listen/console/ (the API is open here: no tokens configured, no sign-in)
   ops    /metrics, /health, /ready on http://$ingest_ops (ingest), http://127.0.0.1:$scorer_ops_port (scorer), http://$http_listen (projector)
 Try, from another terminal:
   swaks --server $smtp_listen --to journal@postern.localhost --header 'Message-Id: <hello@example.com>'

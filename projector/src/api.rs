@@ -45,6 +45,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::ProjectorMetrics>,
     /// Whether the projector can do its work now (`/ready`).
     pub ready: runtime::ops::ReadyCheck,
+    /// The console's signed-in browsers.
+    pub sessions: Arc<crate::console::Sessions>,
 }
 
 /// Views served without folding.
@@ -61,7 +63,7 @@ pub const HEADER_AS_OF: &str = "Postern-As-Of";
 pub fn router(state: AppState) -> Router {
     let read_only = state.read_only;
     let ops = runtime::ops::routes(state.registry.clone(), state.ready.clone());
-    let router = routes(state).merge(ops);
+    let router = routes(state.clone()).merge(crate::console::routes(state)).merge(ops);
     match read_only {
         None => router,
         Some(ReadOnly { as_of }) => {
@@ -271,7 +273,10 @@ pub fn token_hash(token: &str) -> String {
 /// The configured token whose hash is the presented token's. Every entry is compared, each
 /// in constant time over the 32 bytes of the digest, so the answer's timing says nothing of
 /// how close a guess came.
-fn find_token<'a>(tokens: &'a [crate::config::TokenEntry], presented: &str) -> Option<&'a crate::config::TokenEntry> {
+pub(crate) fn find_token<'a>(
+    tokens: &'a [crate::config::TokenEntry],
+    presented: &str,
+) -> Option<&'a crate::config::TokenEntry> {
     let digest = ring::digest::digest(&ring::digest::SHA256, presented.as_bytes());
     let mut found = None;
     for entry in tokens {
@@ -379,13 +384,29 @@ impl Caller {
             r.message.push_str(" (Authorization: Bearer <token>)");
             r
         };
-        let token = parts
+        let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("a bearer token is required"))?;
-        let entry = find_token(&state.tokens, token.trim()).ok_or_else(|| unauthorized("unknown token"))?;
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let entry = match bearer {
+            Some(token) => {
+                find_token(&state.tokens, token.trim()).cloned().ok_or_else(|| unauthorized("unknown token"))?
+            }
+            // The console's session cookie stands for the token it signed in with.
+            None => {
+                use crate::console::SessionRefusal;
+                let write = !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+                match state.sessions.caller(&parts.headers, write, std::time::Instant::now()) {
+                    Ok(entry) => entry,
+                    Err(SessionRefusal::NoCookie) => return Err(unauthorized("a bearer token is required")),
+                    Err(SessionRefusal::Unknown) => {
+                        return Err(unauthorized("the console session has ended; sign in again"));
+                    }
+                    Err(SessionRefusal::Csrf) => return Err(crate::console::csrf_refusal()),
+                }
+            }
+        };
         let tenant = TenantId::customer(&entry.tenant).map_err(|e| ApiError::bad_request(e.to_string()))?;
         // Another tenant's data does not exist for this token.
         if asked.is_some_and(|a| a != tenant) {

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod consumer;
 pub mod decide;
 pub mod error;
@@ -105,6 +106,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
             reactions,
             registry: registry.clone(),
             metrics: metrics.clone(),
+            sessions: Arc::default(),
             ready: readiness(
                 client.clone(),
                 fold_state.clone(),
@@ -301,6 +303,7 @@ pub async fn serve_read_only(
         metrics: Arc::new(metrics::ProjectorMetrics::new(&registry)),
         // Nothing to follow: ready while it serves.
         ready: runtime::ops::ready_when(|| Ok(())),
+        sessions: Arc::default(),
     });
     let token = CancellationToken::new();
     let server = tokio::spawn(runtime::http::serve(listener, router, token.clone().cancelled_owned()));

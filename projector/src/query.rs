@@ -264,6 +264,12 @@ pub struct SearchHit {
     pub subject: Option<String>,
     pub disposition: Option<String>,
     pub recipients: usize,
+    /// The first recipients (at most [`SearchHit::TO_SHOWN`]), for a result line.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// The scorer's attributes (NEW_DOMAIN_SENDER, BEC, ...).
+    #[serde(default)]
+    pub attributes: Vec<String>,
     pub alert_id: Option<String>,
     pub actions: Vec<String>,
 }
@@ -292,8 +298,12 @@ pub fn decode_cursor(cursor: &str) -> Option<(u64, String)> {
 }
 
 impl SearchHit {
+    /// How many recipients a result line names.
+    pub const TO_SHOWN: usize = 3;
+
     pub fn of(record: &MessageRecord) -> Self {
         let headers = record.headers.clone().unwrap_or_default();
+        let recipients = record.recipients();
         SearchHit {
             postern_id: record.postern_id.clone(),
             message_id: record.message_id.clone(),
@@ -301,7 +311,9 @@ impl SearchHit {
             from: headers.from,
             subject: headers.subject,
             disposition: record.final_disposition().map(|d| d.as_str().to_owned()),
-            recipients: record.recipients().len(),
+            recipients: recipients.len(),
+            to: recipients.into_iter().take(Self::TO_SHOWN).collect(),
+            attributes: record.current_verdict().map(|v| v.attributes.clone()).unwrap_or_default(),
             alert_id: record.current_verdict().map(|v| v.alert_id.clone()),
             actions: record.actions_taken(),
         }

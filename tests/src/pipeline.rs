@@ -13,6 +13,29 @@ use tempfile::TempDir;
 /// The journal address of the local defaults (tenant `default`).
 pub const JOURNAL: &str = "journal@postern.localhost";
 
+/// The projector's `tokens = [...]` line for `(tenant, role, token)` triples: each token
+/// stored by its SHA-256 (hex, as `projector::api::token_hash` writes it), named
+/// `<tenant>-<role>`.
+pub fn tokens_config(tokens: &[(&str, &str, &str)]) -> String {
+    let sha256 = |token: &str| -> String {
+        ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let entries: Vec<String> = tokens
+        .iter()
+        .map(|(tenant, role, token)| {
+            format!(
+                "{{ tenant = \"{tenant}\", sha256 = \"{}\", name = \"{tenant}-{role}\", role = \"{role}\" }}",
+                sha256(token)
+            )
+        })
+        .collect();
+    format!("tokens = [{}]\n", entries.join(", "))
+}
+
 pub struct Pipeline {
     pub smtp: SocketAddr,
     pub http: SocketAddr,

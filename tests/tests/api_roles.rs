@@ -41,17 +41,7 @@ fn every_route_answers_every_caller_as_its_role_allows() -> Result<()> {
         ("default", "admin", "pst_roles_admin"),
         ("other", "admin", "pst_roles_other_admin"),
     ];
-    let config = format!(
-        "tokens = [{}]\n",
-        tokens
-            .iter()
-            .map(|(tenant, role, token)| format!(
-                "{{ tenant = \"{tenant}\", sha256 = \"{}\", name = \"{tenant}-{role}\", role = \"{role}\" }}",
-                projector::api::token_hash(token)
-            ))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let config = testkit::pipeline::tokens_config(&tokens);
     let submission_address = "[submission_addresses.\"phish@corp.example\"]\ntenant = \"default\"\nkind = \"phish\"\n";
     let p = Pipeline::start_configured(submission_address, &config)?;
     let o = send_with_smtplib(p.smtp, &[Outgoing::to_journal("cfo@corp.example", message())])?;

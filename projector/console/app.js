@@ -101,6 +101,13 @@ function searchLink(params, text) {
   return el("a", { href: `#/search?${new URLSearchParams(params)}`, text });
 }
 
+// The Performance API marks a benchmark reads: `postern:route` when a view starts,
+// `postern:ready` when it has rendered its data (tests/console/console.bench.mjs).
+function viewReady(nav) {
+  if (stale(nav)) return;
+  performance.mark("postern:ready", { detail: { view: hashRoute().parts[0] || "" } });
+}
+
 function setView(title, ...children) {
   document.title = `${title} · Postern console`;
   main.replaceChildren(el("h1", { text: title }), ...children.filter((c) => c !== null && c !== undefined && c !== false));
@@ -220,6 +227,7 @@ async function activityView(params) {
       },
     });
   }
+  viewReady(nav);
 }
 
 // --- investigation --------------------------------------------------------------------
@@ -267,7 +275,8 @@ async function searchView(params) {
   if (stale(nav)) return;
   lastResults = page.messages;
   if (!page.messages.length) {
-    return results.replaceChildren(stateBox(params.has("cursor") ? "No more messages." : "No message matches this search (the default range is the last 30 days)."));
+    results.replaceChildren(stateBox(params.has("cursor") ? "No more messages." : "No message matches this search (the default range is the last 30 days)."));
+    return viewReady(nav);
   }
   const table = el("table", { id: "results" },
     el("caption", { class: "sr-only", text: "Search results, newest first" }),
@@ -281,7 +290,8 @@ async function searchView(params) {
       el("td", {}, ...(m.attributes || []).map((a) => el("span", { class: "tag", text: a })))))));
   const next = page.next_cursor ? (() => { const n = new URLSearchParams(params); n.set("cursor", page.next_cursor); return el("a", { class: "button secondary", href: `#/search?${n}`, text: "Next page" }); })() : null;
   const csv = el("button", { type: "button", class: "secondary", text: "Export CSV", onclick: () => exportCsv(lastResults) });
-  results.replaceChildren(el("div", { class: "table-wrap" }, table), el("div", { class: "row" }, next, csv));
+  results.replaceChildren(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Table, scrolls sideways on narrow screens" }, table), el("div", { class: "row" }, next, csv));
+  viewReady(nav);
 }
 
 function exportCsv(rows) {
@@ -326,13 +336,13 @@ async function messageView(id, focusStatus) {
     ...(t.attributes || []).map((a) => el("span", { class: "tag", text: a })),
     ...(t.actions || []).map((a) => el("span", { class: "tag", text: `action: ${a}` })));
   const detections = t.detections.length
-    ? el("div", { class: "table-wrap" }, el("table", { id: "detections" },
+    ? el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Table, scrolls sideways on narrow screens" }, el("table", { id: "detections" },
       el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Detection" }), el("th", { scope: "col", class: "num", text: "Score" }), el("th", { scope: "col", text: "Evidence" }))),
       el("tbody", {}, ...t.detections.map((d) => el("tr", {}, el("td", { text: d.name }), el("td", { class: "num", text: d.score.toFixed(2) }), el("td", { text: d.evidence }))))))
     : stateBox(t.disposition ? "No detection fired." : "Not scored yet.");
   const timeline = el("ol", { class: "timeline", id: "timeline" }, ...t.events.map((e) => el("li", {}, el("strong", { text: e.event_type }), ` · ${time(e.at)}`, el("div", { text: e.summary }))));
   const reclass = t.reclassifications.length
-    ? el("div", { class: "table-wrap" }, el("table", { id: "message-reclassifications" },
+    ? el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Table, scrolls sideways on narrow screens" }, el("table", { id: "message-reclassifications" },
       el("thead", {}, el("tr", {}, ...["Requested", "Type", "By", "Original", "Requested disposition", "Status", "Final"].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", {}, ...t.reclassifications.map((r) => el("tr", {}, el("td", { text: time(r.requested_at) }), el("td", { text: r.type }), el("td", { text: r.requested_by }),
         el("td", {}, badge(r.original)), el("td", {}, badge(r.requested)), el("td", { class: "status", text: r.status }), el("td", {}, r.final_disposition ? badge(r.final_disposition) : ""))))))
@@ -350,6 +360,7 @@ async function messageView(id, focusStatus) {
   if (stale(nav)) return;
   setView(t.subject || "(no subject)", ...parts);
   if (focusStatus) document.getElementById("reclassify-status")?.focus();
+  viewReady(nav);
   if (may("analyst")) {
     try {
       const raw = await api("GET", `/api/v1/messages/${encodeURIComponent(t.postern_id)}/raw`);
@@ -431,7 +442,7 @@ async function reclassificationsView(params) {
   if (stale(nav)) return;
   const rows = list.reclassifications.filter((r) => !typeFilter || r.type.toLowerCase() === typeFilter);
   if (!rows.length) return body.replaceChildren(stateBox("No reclassification matches."));
-  body.replaceChildren(el("div", { class: "table-wrap" }, el("table", { id: "queue" },
+  body.replaceChildren(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Table, scrolls sideways on narrow screens" }, el("table", { id: "queue" },
     el("thead", {}, el("tr", {}, ...["Requested", "Message", "Type", "By", "Original", "Requested disposition", "Status", "Resolved by", "Comment", "Decision"].map((h) => el("th", { scope: "col", text: h })))),
     el("tbody", {}, ...rows.map((r) => el("tr", { "data-submission": r.submission_id },
       el("td", { text: time(r.requested_at) }),
@@ -459,16 +470,62 @@ function resolveControls(r) {
     el("button", { type: "button", class: "secondary", onclick: resolve("reject"), text: "Reject" }), result);
 }
 
+// --- policy (read-only) ----------------------------------------------------------------
+
+function settingValue(v) {
+  if (Array.isArray(v)) {
+    if (!v.length) return el("span", { text: "none" });
+    return el("ul", {}, ...v.map((item) => el("li", { text: typeof item === "object" ? Object.entries(item).filter(([, x]) => x !== null && x !== "").map(([k, x]) => `${k}: ${typeof x === "object" ? JSON.stringify(x) : x}`).join(" · ") : String(item) })));
+  }
+  if (typeof v === "boolean") return el("span", { text: v ? "yes" : "no" });
+  if (v && typeof v === "object") {
+    const entries = Object.entries(v).filter(([, x]) => x !== null);
+    return entries.length ? el("ul", {}, ...entries.map(([k, x]) => el("li", { text: `${k}: ${typeof x === "object" ? JSON.stringify(x) : x}` }))) : el("span", { text: "defaults" });
+  }
+  return el("span", { text: String(v) });
+}
+
+async function policyView() {
+  const nav = navigation;
+  const body = el("div", { "aria-live": "polite" }, stateBox("Loading the policy…"));
+  setView("Policy", el("p", { text: "The tenant's scoring policy as stored, read-only here (an operator changes it with scorer policy set), and its change history." }), body);
+  let answer;
+  try {
+    answer = await api("GET", "/api/v1/policy");
+  } catch (e) {
+    return stale(nav) ? undefined : body.replaceChildren(failureBox(e));
+  }
+  if (stale(nav)) return;
+  const parts = [];
+  if (!answer.stored) parts.push(stateBox("This projector serves views without NATS: only the policy's history can be shown here."));
+  else if (!answer.policy) parts.push(stateBox("This tenant has no policy: the scorer's defaults apply."));
+  else {
+    parts.push(el("dl", { class: "facts", id: "policy" }, ...Object.entries(answer.policy).flatMap(([k, v]) => [el("dt", { text: k.replace(/_/g, " ") }), el("dd", {}, settingValue(v))])));
+    parts.push(el("details", {}, el("summary", { text: "As stored (JSON)" }), el("pre", { text: JSON.stringify(answer.policy, null, 2) })));
+  }
+  parts.push(el("h2", { text: "Changes" }));
+  parts.push(answer.history.length
+    ? el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Table, scrolls sideways on narrow screens" }, el("table", { id: "policy-history" },
+      el("thead", {}, el("tr", {}, ...["When", "By", "Revision", "Digest", "What changed"].map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, ...answer.history.map((h) => el("tr", {}, el("td", { text: time(h.at) }), el("td", { text: h.changed_by }), el("td", { class: "num", text: String(h.revision) }),
+        el("td", { text: h.policy_digest.slice(0, 12) }), el("td", { text: h.summary }))))))
+    : stateBox("No change recorded."));
+  body.replaceChildren(...parts);
+  viewReady(nav);
+}
+
 // --- routing --------------------------------------------------------------------------
 
 async function route() {
   if (!session) return;
   navigation += 1;
+  performance.mark("postern:route");
   const { parts, params } = hashRoute();
   switch (parts[0]) {
     case "search": return searchView(params);
     case "message": return parts[1] ? messageView(parts[1]) : go("search");
     case "reclassifications": return reclassificationsView(params);
+    case "policy": return policyView();
     case "activity": return activityView(params);
     default: return go("activity");
   }

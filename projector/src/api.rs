@@ -104,6 +104,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/reclassifications", Access::AtLeast(Role::Analyst)),
     ("POST", "/api/v1/reclassifications/{submission_id}/resolve", Access::AtLeast(Role::Analyst)),
     ("GET", "/api/v1/audit", Access::AtLeast(Role::Admin)),
+    ("GET", "/api/v1/policy", Access::AtLeast(Role::Analyst)),
     ("GET", "/api/v1/submissions", Access::AtLeast(Role::Viewer)),
     ("GET", "/api/v1/submissions/{submission_id}/raw", Access::AtLeast(Role::Analyst)),
     // The operators' endpoints (`runtime::ops`, merged beside the API): counts and states,
@@ -192,6 +193,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/v1/reclassifications", post(submit_reclassification).get(list_reclassifications))
         .route("/api/v1/reclassifications/{submission_id}/resolve", post(resolve_reclassification))
         .route("/api/v1/audit", get(audit_trail))
+        .route("/api/v1/policy", get(tenant_policy))
         .route("/api/v1/submissions", get(list_mail_submissions))
         .route("/api/v1/submissions/{submission_id}/raw", get(mail_submission_raw))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), authorize))
@@ -1004,9 +1006,10 @@ async fn release_message(
     Ok((StatusCode::ACCEPTED, Json(ReleaseAnswer { folded, ..answer })))
 }
 
+/// A list's parameters: the tenant (taken by [`Caller`]) and how many entries.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AuditParams {
+struct LimitParams {
     tenant: Option<String>,
     limit: Option<usize>,
 }
@@ -1015,12 +1018,42 @@ struct AuditParams {
 async fn audit_trail(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<AuditParams>, QueryRejection>,
+    query: Result<Query<LimitParams>, QueryRejection>,
 ) -> Result<Json<crate::audit::AuditTrail>, ApiError> {
     let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let _ = p.tenant;
     let limit = p.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(crate::audit::trail(&*state.store.get()?, caller.tenant.as_str(), limit)?))
+}
+
+/// The tenant's policy as stored (`scorer policy set` writes it; the scorer applies it), and
+/// its change history from the views, newest first. `policy` is null when the tenant has
+/// none; `stored` says whether the store could be asked (a projector serving views without
+/// NATS, `projector serve --db`, can show only the history).
+async fn tenant_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<LimitParams>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let _ = p.tenant;
+    let limit = p.limit.unwrap_or(50).clamp(1, 1000);
+    let history = crate::audit::policy_history(&*state.store.get()?, caller.tenant.as_str(), limit)?;
+    let (policy, stored) = match &state.js {
+        Some(js) => (
+            crate::reactor::tenant_policy(js, caller.tenant.as_str())
+                .await
+                .map_err(|e| ApiError::unavailable(e.to_string()))?,
+            true,
+        ),
+        None => (None, false),
+    };
+    Ok(Json(json!({
+        "tenant": caller.tenant.as_str(),
+        "stored": stored,
+        "policy": policy,
+        "history": history,
+    })))
 }
 
 /// How long a write waits for the projector to fold what it published, so the answer

@@ -35,6 +35,35 @@ pub struct AuditTrail {
     pub entries: Vec<AuditEntry>,
 }
 
+/// One revision of the tenant's policy, as its PolicyChanged event recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRevision {
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub changed_by: String,
+    pub revision: u64,
+    /// SHA-256 of the policy as stored.
+    pub policy_digest: String,
+    pub summary: String,
+}
+
+/// The tenant's newest `limit` policy changes.
+pub fn policy_history(store: &Store, tenant: &str, limit: usize) -> Result<Vec<PolicyRevision>, StoreError> {
+    newest(store, policy_changes::CF, &policy_changes::prefix(tenant), limit)?
+        .iter()
+        .map(|bytes| {
+            let row = policy_changes::decode(bytes)?;
+            Ok(PolicyRevision {
+                at: Timestamp(row.at).to_rfc3339(),
+                changed_by: row.changed_by,
+                revision: row.revision,
+                policy_digest: row.policy_digest,
+                summary: row.summary,
+            })
+        })
+        .collect()
+}
+
 /// The tenant's newest `limit` audit entries.
 pub fn trail(store: &Store, tenant: &str, limit: usize) -> Result<AuditTrail, StoreError> {
     let mut entries: Vec<(u64, AuditEntry)> = Vec::new();

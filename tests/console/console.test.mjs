@@ -62,8 +62,9 @@ async function signOut(page) {
 
 async function openBySubject(page, words) {
   await page.goto(`${BASE}/console/#/search?subject=${encodeURIComponent(words)}`);
-  await page.locator("#results").waitFor();
-  await page.locator("#results tbody a").first().click();
+  // (A results table of an earlier search may still be on the page: click the link of the
+  // message itself, whichever table shows it.)
+  await page.locator("#results tbody a", { hasText: new RegExp(words.split(" ").join(".*")) }).first().click();
   await page.locator("#timeline").waitFor();
 }
 
@@ -110,8 +111,12 @@ async function run() {
   assert.equal(await page.evaluate(() => document.activeElement.id), "f-subject", "Tab reaches the subject field");
   await page.keyboard.type("PayPal limited");
   await page.keyboard.press("Enter");
-  await page.locator("#results").waitFor();
   assert.match(page.url(), /subject=PayPal\+limited|subject=PayPal%20limited/);
+  // The results of this search (the table of the search before it is replaced).
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll("#results tbody tr");
+    return rows.length === 1 && rows[0].innerText.includes("PayPal");
+  });
   const rows = await page.locator("#results tbody tr").allInnerTexts();
   assert.equal(rows.length, 1, `one result: ${rows}`);
   assert.match(rows[0], /SUSPICIOUS/);
@@ -189,6 +194,17 @@ async function run() {
   assert.match(await page.locator("#queue tbody tr", { hasText: "lunch on Thursday" }).innerText(), /ACCEPTED/);
   step("an admin accepts the USER submission from the queue");
 
+  // --- the policy, read-only --------------------------------------------------------------
+  await page.goto(`${BASE}/console/#/policy`);
+  await page.locator("#policy-history").waitFor();
+  const policyText = await page.locator("main").innerText();
+  assert.match(policyText, /known-bad\.example/);
+  assert.match(policyText, /corp\.example/);
+  assert.match(await page.locator("#policy-history").innerText(), /default|admin|revision|1/);
+  await axe(page, "policy");
+  await shot(page, "policy-desktop");
+  step("policy: the stored policy and its change history");
+
   // --- a viewer sees no write controls, and the server refuses a write anyway ------------
   await signOut(page);
   await signIn(page, T.viewer);
@@ -230,7 +246,10 @@ async function run() {
   await narrow.goto(`${BASE}/console/#/reclassifications`);
   await narrow.locator("#queue").waitFor();
   await shot(narrow, "reclassifications-narrow");
-  await axe(narrow, "message (narrow)");
+  await narrow.goto(`${BASE}/console/#/policy`);
+  await narrow.locator("#policy-history").waitFor();
+  await shot(narrow, "policy-narrow");
+  await axe(narrow, "policy (narrow)");
   step("narrow viewport screenshots");
 
 }

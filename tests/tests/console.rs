@@ -5,7 +5,7 @@
 //! investigation (by keyboard, bookmark, CSV), a message's detections and headers, a
 //! reclassification by keyboard, a USER submission accepted by the admin from the queue, a
 //! viewer without write controls (and the API refusing the write), a CSRF-less write
-//! refused, and the other tenant seeing nothing; axe-core checks every view (no serious or
+//! refused, the tenant's policy and its history, and the other tenant seeing nothing; axe-core checks every view (no serious or
 //! critical violation). Screenshots (1280x800 and 390x844) and axe's report go to
 //! `target/console-screenshots/`.
 
@@ -61,6 +61,20 @@ fn the_console_works_in_a_real_browser() -> Result<()> {
             Ok(answer.json()?["messages"][0]["disposition"].as_str().map(str::to_owned))
         })?;
     }
+
+    // A policy, for the policy page: set as an operator would.
+    let policy = p.dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "own_domains = [\"corp.example\"]\nblocked_senders = [{ pattern = \"known-bad.example\", type = \"DOMAIN\", comment = \"fraud\" }]\n",
+    )?;
+    let set = p.cli("scorer", &["policy", "set", "--tenant", "default", policy.to_str().context("path")?])?;
+    ensure!(set.success, "{}", set.text());
+    testkit::eventually(Duration::from_secs(30), "the policy change is folded", || {
+        let answer = request(p.http, "GET", "/api/v1/policy", admin, None)?;
+        let json = answer.json()?;
+        Ok(json["history"].as_array().filter(|h| !h.is_empty()).map(|_| ()))
+    })?;
 
     let screenshots = repo().join("target/console-screenshots");
     let output = Command::new("node")

@@ -457,6 +457,7 @@ fn main() -> Result<()> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stats: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))?;
     let rebuild_s = stats["rebuild_s"].as_f64().unwrap_or(0.0);
+    let console = console_timings(&work, &rebuilt)?;
     let db_bytes = dir_size(&live_db);
     println!(
         "rebuild (projector rebuild): {rebuild_s:.1} s, {:.0} events/s; database {:.0} MB",
@@ -478,7 +479,46 @@ fn main() -> Result<()> {
             "search_p99_ms": (search_p99 * 100.0).round() / 100.0,
             "trace_p50_ms": (trace_p50 * 100.0).round() / 100.0,
             "trace_p99_ms": (trace_p99 * 100.0).round() / 100.0,
+            "console": console,
         })
     );
     Ok(())
+}
+
+/// The console against the rebuilt database (served read-only, with a token of the largest
+/// tenant): `tests/console/console.bench.mjs` loads the activity page and a few searches in
+/// Debian's chromium and reads, with the Performance API, when each view had rendered its
+/// data. Null when the browser tools are not installed (`bash scripts/setup.sh`).
+fn console_timings(work: &tempfile::TempDir, db: &std::path::Path) -> Result<serde_json::Value> {
+    let tools = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+    if !tools.join("node_modules/playwright-core").is_dir() || !std::path::Path::new("/usr/bin/chromium").exists() {
+        println!("console: skipped (playwright-core or chromium missing: bash scripts/setup.sh)");
+        return Ok(serde_json::Value::Null);
+    }
+    let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let config = work.path().join("console.toml");
+    let token = "pst_bench_console";
+    std::fs::write(
+        &config,
+        format!("http_listen = \"{http}\"\n{}", testkit::pipeline::tokens_config(&[("tenant00", "admin", token)])),
+    )?;
+    let serve = Service::start(
+        "projector-console",
+        "projector",
+        &["serve", "--config", config.to_str().unwrap(), "--db", db.to_str().unwrap()],
+        work.path(),
+    )?;
+    wait_for_port(http, Duration::from_secs(60)).with_context(|| serve.log())?;
+    let out = std::process::Command::new("node")
+        .arg(tools.join("console.bench.mjs"))
+        .current_dir(&tools)
+        .env("CONSOLE_URL", format!("http://{http}"))
+        .env("TOKEN", token)
+        .output()
+        .context("running node")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{}", stdout.lines().filter(|l| !l.starts_with('{')).map(|l| format!("{l}\n")).collect::<String>());
+    ensure!(out.status.success(), "the console benchmark failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    drop(serve);
+    Ok(serde_json::from_str(stdout.lines().last().unwrap_or("null"))?)
 }

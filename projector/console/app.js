@@ -9,6 +9,8 @@ const SEARCH_FIELDS = [
   ["sender", "Sender"], ["recipient", "Recipient"], ["domain", "Sender domain"], ["subject", "Subject words"],
 ];
 const ROLES = ["viewer", "analyst", "admin"];
+// Remediation actions, as the API names them (proto's RemediationAction).
+const ACTIONS = ["quarantine", "move_to_junk", "move_to_trash", "soft_delete", "hard_delete", "restore"];
 const DAY = 86400000;
 
 let session = null; // {tenant, name, role, csrf, open}
@@ -256,7 +258,8 @@ async function searchView(params) {
   ...SEARCH_FIELDS.map(([name, label]) => field(name, label, el("input", { id: `f-${name}`, name, value: params.get(name) || "" }))),
   field("disposition", "Final disposition", el("select", { id: "f-disposition", name: "disposition" },
     el("option", { value: "", text: "Any" }), ...DISPOSITIONS.map((d) => el("option", { value: d, text: d, selected: params.get("disposition") === d })))),
-  field("action", "Action taken", el("input", { id: "f-action", name: "action", value: params.get("action") || "", placeholder: "e.g. MOVED_TO_QUARANTINE" })),
+  field("action", "Action taken", el("select", { id: "f-action", name: "action" },
+    el("option", { value: "", text: "Any" }), ...ACTIONS.map((a) => el("option", { value: a, text: a.replace(/_/g, " "), selected: params.get("action") === a })))),
   field("from", "From (UTC)", el("input", { id: "f-from", name: "from", type: "datetime-local", value: toLocalInput(params.get("from")) })),
   field("to", "To (UTC)", el("input", { id: "f-to", name: "to", type: "datetime-local", value: toLocalInput(params.get("to")) })),
   el("div", { class: "row" }, el("button", { type: "submit", text: "Search" }),
@@ -347,10 +350,17 @@ async function messageView(id, focusStatus) {
       el("tbody", {}, ...t.reclassifications.map((r) => el("tr", {}, el("td", { text: time(r.requested_at) }), el("td", { text: r.type }), el("td", { text: r.requested_by }),
         el("td", {}, badge(r.original)), el("td", {}, badge(r.requested)), el("td", { class: "status", text: r.status }), el("td", {}, r.final_disposition ? badge(r.final_disposition) : ""))))))
     : el("p", { text: "No reclassification yet." });
-  const auth = el("div", {}, stateBox(may("analyst") ? "Reading the headers…" : "Headers and authentication results need the analyst role."));
+  // Postern's own checks record only failures (as detections); the receiving server's
+  // Authentication-Results headers, read from the raw message, say the rest.
+  const checks = [["SPF", ["spf_fail"]], ["DKIM", ["dkim_fail"]], ["DMARC", ["dmarc_fail", "dmarc_fail_enforced"]], ["ARC", ["arc_fail"]]];
+  const ownChecks = el("dl", { class: "facts", id: "auth-checks" }, ...checks.flatMap(([what, names]) => {
+    const failed = t.detections.filter((d) => names.includes(d.name));
+    return [el("dt", { text: what }), el("dd", { text: failed.length ? `fail: ${failed.map((d) => d.evidence).join("; ")}` : "no failure found by Postern" })];
+  }));
+  const auth = el("div", {}, stateBox(may("analyst") ? "Reading the headers…" : "The message's headers and its receiving server's authentication results need the analyst role."));
   const parts = [verdict, facts,
     el("h2", { text: "Detections" }), detections,
-    el("h2", { text: "Authentication results and headers" }), auth,
+    el("h2", { text: "Authentication results and headers" }), ownChecks, auth,
     el("h2", { text: "Trace" }), timeline,
     el("h2", { text: "Reclassifications" }), reclass];
   if (may("analyst")) {
@@ -366,7 +376,7 @@ async function messageView(id, focusStatus) {
       const raw = await api("GET", `/api/v1/messages/${encodeURIComponent(t.postern_id)}/raw`);
       const headers = headerBlock(typeof raw === "string" ? raw : JSON.stringify(raw));
       const lines = authLines(headers);
-      auth.replaceChildren(lines.length ? el("ul", {}, ...lines.map((l) => el("li", { text: l }))) : el("p", { text: "The message carries no authentication results." }),
+      auth.replaceChildren(lines.length ? el("ul", {}, ...lines.map((l) => el("li", { text: l }))) : el("p", { text: "The message carries no Authentication-Results header from its receiving server." }),
         el("details", {}, el("summary", { text: "All headers" }), el("pre", { text: headers })));
     } catch (e) {
       auth.replaceChildren(e.status === 404 ? stateBox("The raw message is no longer stored.") : failureBox(e));

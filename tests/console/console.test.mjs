@@ -4,7 +4,7 @@
 // SCREENSHOTS (a folder), CHROMIUM (the browser's path). Exits non-zero on the first failure.
 
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -21,6 +21,8 @@ const T = {
 };
 assert.ok(BASE && SHOTS && T.viewer && T.analyst && T.admin && T.other, "environment incomplete");
 mkdirSync(SHOTS, { recursive: true });
+// A failed run leaves failure-N.png; a new run starts without them.
+for (const f of readdirSync(SHOTS)) if (f.startsWith("failure-")) rmSync(path.join(SHOTS, f));
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
 const axeReport = [];
@@ -211,6 +213,7 @@ async function run() {
   await openBySubject(page, "PayPal limited");
   assert.equal(await page.locator("#reclassify").count(), 0, "no reclassify form for a viewer");
   assert.match(await page.locator("main").innerText(), /need the analyst role/);
+  assert.match(await page.locator("#auth-checks").innerText(), /DMARC/);
   const viewerWrite = await page.evaluate(async () => {
     const s = await (await fetch("/console/session")).json();
     const r = await fetch("/api/v1/reclassifications", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": s.csrf }, body: JSON.stringify({ message_id: "brand-1@fixtures.example", disposition: "NONE", type: "team" }) });

@@ -451,9 +451,14 @@ fn main() -> Result<()> {
     let out = std::process::Command::new(testkit::bin("projector")?)
         .args(["rebuild", "--db", rebuilt.to_str().unwrap()])
         .env("NATS_URL", nats.url())
-        .stderr(std::process::Stdio::null())
+        .env(proto::cluster::ENV_NKEY_FILE, testkit::nats::seed_file("projector")?)
         .output()?;
-    ensure!(out.status.success(), "rebuild failed: {}", String::from_utf8_lossy(&out.stdout));
+    ensure!(
+        out.status.success(),
+        "rebuild failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stats: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))?;
     let rebuild_s = stats["rebuild_s"].as_f64().unwrap_or(0.0);

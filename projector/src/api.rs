@@ -1,8 +1,10 @@
 //! The HTTP JSON API under `/api/v1/`. Errors are JSON: `{"error": {"code", "message"}}`.
 //!
 //! Authentication: with tokens configured, every request but `/health` needs
-//! `Authorization: Bearer <token>`; the token decides the tenant, and another tenant's ids
-//! are simply not found (404). Without tokens (a local install) the API is open and
+//! `Authorization: Bearer <token>`, or the console's session cookie (which stands for the
+//! token it signed in with; a write with it also needs the session's CSRF token, see
+//! [`crate::console`]); the token decides the tenant, and another tenant's ids are simply
+//! not found (404). Without tokens (a local install) the API is open and
 //! takes `tenant=` (default `default`).
 
 use crate::config::{Role, TokenEntry};

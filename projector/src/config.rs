@@ -63,6 +63,11 @@ pub struct Config {
     /// minute); above it, 429 with `Retry-After`. 0: no limit. An open API has none.
     #[serde(default = "default_rate_limit_per_minute")]
     pub rate_limit_per_minute: u32,
+    /// Mark the console's session cookie `Secure` (sent over HTTPS only): set it when the
+    /// projector is reached through a TLS-terminating proxy, as any deployment beyond
+    /// loopback should be. Off by default, since the projector itself speaks plain HTTP.
+    #[serde(default)]
+    pub console_secure_cookie: bool,
 }
 
 fn default_rate_limit_per_minute() -> u32 {

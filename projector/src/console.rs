@@ -51,6 +51,8 @@ struct Session {
 pub struct Sessions {
     /// SHA-256 of the session id -> the session.
     by_id_hash: Mutex<HashMap<String, Session>>,
+    /// The cookie is `Secure` (config `console_secure_cookie`: behind a TLS proxy).
+    secure_cookie: bool,
 }
 
 /// Why a cookie does not authenticate a request.
@@ -65,6 +67,16 @@ pub enum SessionRefusal {
 }
 
 impl Sessions {
+    pub fn new(secure_cookie: bool) -> Self {
+        Sessions { by_id_hash: Mutex::default(), secure_cookie }
+    }
+
+    /// The `Set-Cookie` value for a session id (an empty id with `Max-Age=0` ends it).
+    fn cookie(&self, id: &str, max_age: Duration) -> String {
+        let secure = if self.secure_cookie { "; Secure" } else { "" };
+        format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", max_age.as_secs())
+    }
+
     fn start(&self, token: TokenEntry, now: Instant) -> Result<(String, String), ApiError> {
         let mut sessions = self.by_id_hash.lock().expect("sessions lock");
         sessions.retain(|_, s| s.expires > now);
@@ -187,7 +199,7 @@ async fn sign_in(
     let (id, csrf) = state.sessions.start(entry.clone(), Instant::now())?;
     tracing::info!(tenant = %entry.tenant, name = %entry.name, from = %peer, "console sign-in");
     let mut response = Json(session_answer(&entry, &csrf, false)).into_response();
-    let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", SESSION_LIFETIME.as_secs());
+    let cookie = state.sessions.cookie(&id, SESSION_LIFETIME);
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("an ASCII cookie"));
     Ok(response)
 }
@@ -215,7 +227,7 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         state.sessions.end(&id);
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let cookie = state.sessions.cookie("", Duration::ZERO);
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("an ASCII cookie"));
     Ok(response)
 }
@@ -306,6 +318,14 @@ mod tests {
         assert_eq!(sessions.caller(&headers(None, Some(&csrf)), true, now).unwrap_err(), SessionRefusal::NoCookie);
         let other = format!("{COOKIE}={}", "ab".repeat(32));
         assert_eq!(sessions.caller(&headers(Some(&other), None), false, now).unwrap_err(), SessionRefusal::Unknown);
+    }
+
+    #[test]
+    fn the_cookie_is_http_only_same_site_strict_and_secure_when_configured() {
+        let plain = Sessions::new(false).cookie("abc", SESSION_LIFETIME);
+        assert_eq!(plain, format!("{COOKIE}=abc; HttpOnly; SameSite=Strict; Path=/; Max-Age=28800"));
+        let secure = Sessions::new(true).cookie("", Duration::ZERO);
+        assert_eq!(secure, format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure"));
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub async fn run(config: Config, rebuild: bool, shutdown: impl Future<Output = (
             reactions,
             registry: registry.clone(),
             metrics: metrics.clone(),
-            sessions: Arc::default(),
+            sessions: Arc::new(console::Sessions::new(config.console_secure_cookie)),
             ready: readiness(
                 client.clone(),
                 fold_state.clone(),
@@ -303,7 +303,7 @@ pub async fn serve_read_only(
         metrics: Arc::new(metrics::ProjectorMetrics::new(&registry)),
         // Nothing to follow: ready while it serves.
         ready: runtime::ops::ready_when(|| Ok(())),
-        sessions: Arc::default(),
+        sessions: Arc::new(console::Sessions::new(config.console_secure_cookie)),
     });
     let token = CancellationToken::new();
     let server = tokio::spawn(runtime::http::serve(listener, router, token.clone().cancelled_owned()));

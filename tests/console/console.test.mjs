@@ -85,6 +85,9 @@ async function run() {
 
   // --- the analyst: activity --------------------------------------------------------------
   await signIn(page, T.analyst);
+  const cookie = (await page.context().cookies()).find((c) => c.name === "postern_session");
+  assert.ok(cookie && cookie.httpOnly && cookie.sameSite === "Strict", `session cookie: ${JSON.stringify(cookie)}`);
+  assert.equal(await page.evaluate(() => document.cookie.includes("postern_session")), false, "scripts cannot read the session");
   await page.getByRole("heading", { name: "Email activity" }).waitFor();
   await page.locator("#activity-chart").waitFor();
   const cards = await page.locator(".card").allInnerTexts();

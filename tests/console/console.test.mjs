@@ -241,6 +241,9 @@ async function run() {
 
   // --- the narrow viewport ---------------------------------------------------------------
   const narrow = await newPage({ width: 390, height: 844 });
+  await narrow.goto(`${BASE}/console/`);
+  await narrow.getByRole("heading", { name: "Sign in" }).waitFor();
+  await shot(narrow, "sign-in-narrow");
   await signIn(narrow, T.analyst);
   await narrow.locator("#activity-chart").waitFor();
   await shot(narrow, "activity-narrow");

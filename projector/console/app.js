@@ -298,7 +298,12 @@ async function searchView(params) {
 }
 
 function exportCsv(rows) {
-  const cell = (v) => `"${String(v ?? "").replace(/"/g, '""')}"`;
+  // Quoted; a cell a spreadsheet would run as a formula (a subject written by an attacker:
+  // `=HYPERLINK(...)`) starts with an apostrophe instead.
+  const cell = (v) => {
+    const text = String(v ?? "");
+    return `"${(/^[=+\-@\t\r]/.test(text) ? "'" + text : text).replace(/"/g, '""')}"`;
+  };
   const header = ["received_at", "postern_id", "message_id", "alert_id", "from", "to", "recipients", "subject", "disposition", "attributes", "actions"];
   const lines = [header.join(",")].concat(rows.map((m) => [m.received_at, m.postern_id, m.message_id, m.alert_id, m.from, (m.to || []).join(" "), m.recipients, m.subject, m.disposition, (m.attributes || []).join(" "), (m.actions || []).join(" ")].map(cell).join(",")));
   const url = URL.createObjectURL(new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv" }));

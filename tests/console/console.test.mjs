@@ -91,7 +91,7 @@ async function run() {
   await page.getByRole("heading", { name: "Email activity" }).waitFor();
   await page.locator("#activity-chart").waitFor();
   const cards = await page.locator(".card").allInnerTexts();
-  assert.ok(cards[0].startsWith("3"), `three messages on the activity page: ${cards}`);
+  assert.ok(cards[0].startsWith("4"), `four messages on the activity page: ${cards}`);
   assert.ok(cards.some((c) => c.includes("SUSPICIOUS") && c.startsWith("1")), `one SUSPICIOUS: ${cards}`);
   assert.ok(cards.some((c) => c.includes("BULK") && c.startsWith("1")), `one BULK: ${cards}`);
   await page.getByRole("link", { name: "mailer-notices.example" }).waitFor();
@@ -138,8 +138,15 @@ async function run() {
   const csv = await (await import("node:fs/promises")).readFile(await download.path(), "utf8");
   assert.match(csv.split("\r\n")[0], /^received_at,postern_id,message_id/);
   assert.match(csv, /Your PayPal account is limited/);
+  // A subject that is a spreadsheet formula leaves the export defused (an apostrophe first).
+  await again.goto(`${BASE}/console/#/search?sender=formula%40partner.example`);
+  await again.locator("#results tbody tr", { hasText: "HYPERLINK" }).waitFor();
+  const [formulaDownload] = await Promise.all([again.waitForEvent("download"), again.getByRole("button", { name: "Export CSV" }).click()]);
+  const formulaCsv = await (await import("node:fs/promises")).readFile(await formulaDownload.path(), "utf8");
+  assert.match(formulaCsv, /"'=HYPERLINK\(""http:\/\/evil\.example\/"",""Open""\)"/);
+  assert.doesNotMatch(formulaCsv, /(^|,)"=/m);
   await again.context().close();
-  step("investigation: keyboard search, results, bookmarkable URL, CSV export");
+  step("investigation: keyboard search, results, bookmarkable URL, CSV export (formulas defused)");
 
   // --- the phish: its story ---------------------------------------------------------------
   await openBySubject(page, "PayPal limited");

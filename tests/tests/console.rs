@@ -1,6 +1,6 @@
 //! The analyst's console in a real browser. The pipeline runs with tokens for a viewer, an
-//! analyst and an admin of one tenant and an admin of another; a clean message, a phish and
-//! a newsletter arrive over SMTP; then `tests/console/console.test.mjs` drives Debian's
+//! analyst and an admin of one tenant and an admin of another; a clean message, a phish, a
+//! newsletter and a message whose subject is a spreadsheet formula arrive over SMTP; then `tests/console/console.test.mjs` drives Debian's
 //! chromium with Playwright (playwright-core) through sign-in, email activity,
 //! investigation (by keyboard, bookmark, CSV), a message's detections and headers, a
 //! reclassification by keyboard, a USER submission accepted by the admin from the queue, a
@@ -51,10 +51,23 @@ fn the_console_works_in_a_real_browser() -> Result<()> {
         let data = std::fs::read(fixtures.join(format!("{name}.eml"))).with_context(|| format!("fixture {name}"))?;
         outgoing.push(Outgoing::to_journal(sender, data));
     }
+    // A subject a spreadsheet would run as a formula: the CSV export must defuse it.
+    outgoing.push(Outgoing::to_journal(
+        "formula@partner.example",
+        b"From: Formula <formula@partner.example>\r\nTo: Alice Example <alice@corp.example>\r\n\
+Subject: =HYPERLINK(\"http://evil.example/\",\"Open\")\r\nMessage-ID: <formula-1@fixtures.example>\r\n\
+Date: Tue, 01 Dec 2026 09:30:00 +0000\r\n\r\nSee the sheet.\r\n"
+            .to_vec(),
+    ));
     let sent = send_with_smtplib(p.smtp, &outgoing)?;
     ensure!(sent.iter().all(|o| o.code == 250), "{sent:?}");
     let admin = Some(TOKENS[2].2);
-    for message_id in ["personal-1@fixtures.example", "brand-1@fixtures.example", "news-1@fixtures.example"] {
+    for message_id in [
+        "personal-1@fixtures.example",
+        "brand-1@fixtures.example",
+        "news-1@fixtures.example",
+        "formula-1@fixtures.example",
+    ] {
         testkit::eventually(Duration::from_secs(60), "each message is scored and folded", || {
             let answer =
                 request(p.http, "GET", &format!("/api/v1/messages?message_id={}", encode(message_id)), admin, None)?;

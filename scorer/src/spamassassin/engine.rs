@@ -105,8 +105,9 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     headers: Vec<usize>,
     evals: Vec<usize>,
-    /// Meta rules in an order where every meta comes after the metas it reads.
-    metas: Vec<usize>,
+    /// Meta rules in an order where every meta comes after the metas it reads, each with
+    /// its expression over rule indexes (None: a rule that cannot run, which counts 0).
+    metas: Vec<(usize, Expr<Option<usize>>)>,
     body: Scope,
     rawbody: Scope,
     full: Scope,
@@ -211,8 +212,114 @@ fn necessary_literals(source: &str) -> Option<Vec<Vec<u8>>> {
     let shortest = |l: &Vec<Vec<u8>>| l.iter().map(Vec::len).min().unwrap_or(0);
     match (extract(ExtractKind::Prefix), extract(ExtractKind::Suffix)) {
         (Some(p), Some(s)) => Some(if shortest(&s) > shortest(&p) { s } else { p }),
-        (p, s) => p.or(s),
+        (Some(p), None) => Some(p),
+        (None, Some(s)) => Some(s),
+        // Neither end is literal (`\b(?:your?|winning)\s...`): a literal inside that
+        // every match holds will do as well.
+        (None, None) => required_literals(&hir).filter(|set| shortest(set) >= MIN_LITERAL),
     }
+}
+
+/// At most this many literals in a set (alternations and case variants multiply).
+const MAX_REQUIRED_LITERALS: usize = 32;
+
+/// Literals, lower case, one of which occurs in the text of every match of `hir`; None when
+/// nothing is certain. A concatenation's runs of literals and small classes are joined
+/// (`free\s?(?:gift|offer)` requires "free" and one of "gift" / "offer"), and of all the
+/// sets a concatenation requires, the one whose shortest literal is longest is kept.
+fn required_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::HirKind;
+    let better = |a: Option<Vec<Vec<u8>>>, b: Option<Vec<Vec<u8>>>| -> Option<Vec<Vec<u8>>> {
+        let shortest = |l: &Vec<Vec<u8>>| l.iter().map(Vec::len).min().unwrap_or(0);
+        match (a, b) {
+            (Some(a), Some(b)) => Some(if shortest(&b) > shortest(&a) { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    };
+    match hir.kind() {
+        HirKind::Literal(lit) => Some(vec![lit.0.to_ascii_lowercase()]),
+        HirKind::Class(_) => class_bytes(hir).map(|bytes| bytes.into_iter().map(|b| vec![b]).collect()),
+        HirKind::Capture(c) => required_literals(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => required_literals(&r.sub),
+        HirKind::Alternation(branches) => {
+            let mut all: Vec<Vec<u8>> = Vec::new();
+            for b in branches {
+                all.extend(required_literals(b)?);
+                if all.len() > MAX_REQUIRED_LITERALS {
+                    return None;
+                }
+            }
+            all.sort();
+            all.dedup();
+            Some(all)
+        }
+        HirKind::Concat(parts) => {
+            let mut best: Option<Vec<Vec<u8>>> = None;
+            // The run of adjacent literal parts being joined.
+            let mut run: Option<Vec<Vec<u8>>> = None;
+            for part in parts {
+                let piece: Option<Vec<Vec<u8>>> = match part.kind() {
+                    HirKind::Literal(lit) => Some(vec![lit.0.to_ascii_lowercase()]),
+                    HirKind::Class(_) => class_bytes(part).map(|bytes| bytes.into_iter().map(|b| vec![b]).collect()),
+                    _ => None,
+                };
+                match piece {
+                    Some(piece) => {
+                        run = match run.take() {
+                            None => Some(piece),
+                            Some(prefixes) if prefixes.len() * piece.len() > MAX_REQUIRED_LITERALS => {
+                                // Too many variants: keep what was joined so far, start over.
+                                best = better(best, Some(prefixes));
+                                Some(piece)
+                            }
+                            Some(prefixes) => Some(
+                                prefixes
+                                    .iter()
+                                    .flat_map(|p| piece.iter().map(move |q| [p.as_slice(), q].concat()))
+                                    .collect(),
+                            ),
+                        };
+                    }
+                    None => {
+                        best = better(best, run.take());
+                        best = better(best, required_literals(part));
+                    }
+                }
+            }
+            better(best, run)
+        }
+        _ => None,
+    }
+}
+
+/// The bytes of a class of at most four bytes once ASCII case is folded (`[Ee]`, `[-_.]`),
+/// lower case; None for larger classes.
+fn class_bytes(hir: &regex_syntax::hir::Hir) -> Option<Vec<u8>> {
+    use regex_syntax::hir::{Class, HirKind};
+    let HirKind::Class(class) = hir.kind() else { return None };
+    let mut bytes: Vec<u8> = Vec::new();
+    match class {
+        Class::Bytes(c) => {
+            for range in c.iter() {
+                if usize::from(range.end() - range.start()) >= 8 {
+                    return None;
+                }
+                bytes.extend((range.start()..=range.end()).map(|b| b.to_ascii_lowercase()));
+            }
+        }
+        Class::Unicode(c) => {
+            for range in c.iter() {
+                let (start, end) = (u32::from(range.start()), u32::from(range.end()));
+                if end > 0x7f || end - start >= 8 {
+                    return None;
+                }
+                bytes.extend((start..=end).map(|b| (b as u8).to_ascii_lowercase()));
+            }
+        }
+    }
+    bytes.sort_unstable();
+    bytes.dedup();
+    (bytes.len() <= 4).then_some(bytes)
 }
 
 impl RuleSet {
@@ -239,6 +346,7 @@ impl RuleSet {
         // Per rule type: (rule index, the literals one of which a text must hold for it).
         type LiteralSets = HashMap<RuleType, Vec<(usize, Vec<Vec<u8>>)>>;
         let mut literal_sets: LiteralSets = HashMap::new();
+        let mut meta_rules: Vec<usize> = Vec::new();
         for def in files.rules.values() {
             let tflags = files.tflags.get(&def.name).cloned().unwrap_or_default();
             if tflags.iter().any(|f| f == "net") {
@@ -284,7 +392,7 @@ impl RuleSet {
             match &test {
                 Test::Header { .. } | Test::Exists(_) => set.headers.push(index),
                 Test::Eval(_) => set.evals.push(index),
-                Test::Meta(_) => set.metas.push(index),
+                Test::Meta(_) => meta_rules.push(index),
                 Test::MimeHeader { .. } => set.mime.push(index),
                 _ => {}
             }
@@ -318,7 +426,7 @@ impl RuleSet {
                 Err(_) => scope.always.extend(entries.iter().map(|(r, _)| *r)),
             }
         }
-        set.order_metas(files);
+        set.order_metas(files, meta_rules);
         set
     }
 
@@ -334,14 +442,14 @@ impl RuleSet {
     /// Orders the metas so that each comes after the metas it reads; a meta that reads a
     /// rule the files never define, or that is part of a cycle, is unsupported (as in
     /// SpamAssassin, which disables a meta with an unresolved dependency).
-    fn order_metas(&mut self, files: &RuleFiles) {
+    fn order_metas(&mut self, files: &RuleFiles, meta_rules: Vec<usize>) {
         let index: HashMap<String, usize> = self.rules.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
         let unsupported_names: HashSet<String> = self.unsupported.iter().map(|u| u.name.clone()).collect();
         let mut disabled: HashSet<usize> = HashSet::new();
         // Repeatedly disable metas reading undefined rules or disabled metas.
         loop {
             let mut changed = false;
-            for &m in &self.metas {
+            for &m in &meta_rules {
                 if disabled.contains(&m) {
                     continue;
                 }
@@ -364,7 +472,7 @@ impl RuleSet {
         }
         let mut order = Vec::new();
         let mut state: HashMap<usize, u8> = HashMap::new();
-        let metas: Vec<usize> = self.metas.iter().copied().filter(|m| !disabled.contains(m)).collect();
+        let metas: Vec<usize> = meta_rules.iter().copied().filter(|m| !disabled.contains(m)).collect();
         for &m in &metas {
             if !self.visit(m, &index, &mut state, &mut order) {
                 let def = &files.rules[&self.rules[m].name];
@@ -373,7 +481,13 @@ impl RuleSet {
                 }
             }
         }
-        self.metas = order;
+        self.metas = order
+            .into_iter()
+            .filter_map(|m| match &self.rules[m].test {
+                Test::Meta(expr) => Some((m, expr.resolve(&|name: &String| index.get(name).copied()))),
+                _ => None,
+            })
+            .collect();
     }
 
     fn visit(
@@ -479,11 +593,9 @@ impl RuleSet {
         ] {
             self.run_scope(scope, text, &mut counts, &mut matched, &mut timer);
         }
-        for &i in &self.metas {
-            if let Test::Meta(expr) = &self.rules[i].test {
-                let value = expr.eval(&mut |name| self.index_of(name).map_or(0.0, |j| counts[j]));
-                counts[i] = if value != 0.0 { 1.0 } else { 0.0 };
-            }
+        for (i, expr) in &self.metas {
+            let value = expr.eval(&mut |rule: &Option<usize>| rule.map_or(0.0, |j| counts[j]));
+            counts[*i] = if value != 0.0 { 1.0 } else { 0.0 };
         }
         let mut hits: Vec<RuleHit> = self
             .rules
@@ -499,12 +611,6 @@ impl RuleSet {
             .collect();
         hits.sort_by(|a, b| a.name.cmp(&b.name));
         hits
-    }
-
-    fn index_of(&self, name: &str) -> Option<usize> {
-        // Rules are few thousand; a binary search over names needs them sorted, which
-        // compile keeps (files.rules is a BTreeMap, read in order).
-        self.rules.binary_search_by(|r| r.name.as_str().cmp(name)).ok()
     }
 
     fn run_scope(
@@ -724,6 +830,29 @@ mod tests {
     fn hits(set: &RuleSet, raw: &str) -> Vec<String> {
         let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
         set.run(&MessageView::new(&m, "bounce@x.example"), None).into_iter().map(|h| h.name).collect()
+    }
+
+    fn required(pattern: &str) -> Option<Vec<String>> {
+        necessary_literals(pattern).map(|set| set.into_iter().map(|l| String::from_utf8(l).unwrap()).collect())
+    }
+
+    #[test]
+    fn literals_inside_a_pattern_put_it_behind_the_prefilter() {
+        // Neither end is literal; every match holds " free" and one of "gift" / "offer".
+        assert_eq!(required(r"(?i)\b\w+ free\s?(?:gift|offer)s?\s\w+"), Some(vec![" free".into()]));
+        // Case classes and small classes join a run; the longest certain run wins.
+        assert_eq!(required(r"\w+\s[Vv][Ii][Aa][Gg][Rr][Aa][-.]\w+"), Some(vec!["viagra-".into(), "viagra.".into()]));
+        assert_eq!(
+            required(r"\d+\s(?:dollars|euros)\b\w+"),
+            Some(vec!["dollars".into(), "euros".into()]),
+            "every branch of an alternation"
+        );
+        // A look-around is not part of the match: its text is not required.
+        assert_eq!(required(r"\w+(?=password)"), None);
+        // A branch without a literal, an optional part, or short literals: nothing certain.
+        assert_eq!(required(r"\d+\s(?:dollars|\w+)"), None);
+        assert_eq!(required(r"\w+(?:million)?\s\d"), None);
+        assert_eq!(required(r"\w+ ab\w+"), None, "shorter than MIN_LITERAL");
     }
 
     #[test]

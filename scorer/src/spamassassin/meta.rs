@@ -1,6 +1,7 @@
 //! `meta` rules: Perl-like expressions over other rules' hit counts (`A && !B`,
 //! `(A + B + C) > 1`, `A || B * 2 >= 3`). Parsed once into a tree; evaluated with each
-//! rule's hit count (0 when it did not hit).
+//! rule's hit count (0 when it did not hit). The engine resolves the names to rule indexes
+//! once ([`Expr::resolve`]), so a message's evaluation looks nothing up by name.
 
 use thiserror::Error;
 
@@ -12,13 +13,15 @@ pub enum MetaError {
     Truncated,
 }
 
+/// A meta expression; its leaves name rules (`L` = the name as written, or what the
+/// engine resolved it to).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
-    Rule(String),
+pub enum Expr<L = String> {
+    Rule(L),
     Number(f64),
-    Not(Box<Expr>),
-    Neg(Box<Expr>),
-    Binary(Op, Box<Expr>, Box<Expr>),
+    Not(Box<Expr<L>>),
+    Neg(Box<Expr<L>>),
+    Binary(Op, Box<Expr<L>>, Box<Expr<L>>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -166,9 +169,9 @@ fn parse_unary(t: &[Token], pos: &mut usize) -> Result<Expr, MetaError> {
     }
 }
 
-impl Expr {
-    /// The rule names the expression reads.
-    pub fn names(&self, out: &mut Vec<String>) {
+impl<L: Clone> Expr<L> {
+    /// The rules the expression reads.
+    pub fn names(&self, out: &mut Vec<L>) {
         match self {
             Expr::Rule(n) => out.push(n.clone()),
             Expr::Number(_) => {}
@@ -180,8 +183,19 @@ impl Expr {
         }
     }
 
-    /// Evaluates with `value(name)` giving a rule's hit count.
-    pub fn eval(&self, value: &mut dyn FnMut(&str) -> f64) -> f64 {
+    /// The same expression with every leaf mapped (a name to a rule index, say).
+    pub fn resolve<M>(&self, map: &impl Fn(&L) -> M) -> Expr<M> {
+        match self {
+            Expr::Rule(n) => Expr::Rule(map(n)),
+            Expr::Number(n) => Expr::Number(*n),
+            Expr::Not(e) => Expr::Not(Box::new(e.resolve(map))),
+            Expr::Neg(e) => Expr::Neg(Box::new(e.resolve(map))),
+            Expr::Binary(op, a, b) => Expr::Binary(*op, Box::new(a.resolve(map)), Box::new(b.resolve(map))),
+        }
+    }
+
+    /// Evaluates with `value(leaf)` giving a rule's hit count.
+    pub fn eval(&self, value: &mut dyn FnMut(&L) -> f64) -> f64 {
         let truth = |b: bool| if b { 1.0 } else { 0.0 };
         match self {
             Expr::Rule(n) => value(n),
@@ -221,7 +235,7 @@ mod tests {
     use super::*;
 
     fn eval(text: &str, hits: &[(&str, f64)]) -> f64 {
-        parse(text).unwrap().eval(&mut |n| hits.iter().find(|(h, _)| *h == n).map_or(0.0, |(_, v)| *v))
+        parse(text).unwrap().eval(&mut |n: &String| hits.iter().find(|(h, _)| h == n).map_or(0.0, |(_, v)| *v))
     }
 
     #[test]
@@ -238,6 +252,9 @@ mod tests {
         let mut names = Vec::new();
         parse("A && (B || !C_2)").unwrap().names(&mut names);
         assert_eq!(names, vec!["A", "B", "C_2"]);
+        let resolved = parse("A && !B").unwrap().resolve(&|n: &String| if n == "A" { Some(0) } else { None });
+        let counts = [1.0];
+        assert_eq!(resolved.eval(&mut |i: &Option<usize>| i.map_or(0.0, |i| counts[i])), 1.0);
         assert!(parse("A &&").is_err());
         assert!(parse("A $ B").is_err());
         assert!(parse("(A").is_err());

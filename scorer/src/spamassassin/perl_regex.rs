@@ -83,6 +83,8 @@ pub struct Translated {
     /// Needs fancy-regex: look-around, back-references, atomic groups, possessive
     /// quantifiers.
     pub fancy: bool,
+    /// Has a back-reference (`\1`): fancy-regex's seek approximates those poorly.
+    pub backreference: bool,
 }
 
 /// Translates the pattern body and flags. `multiline` adds `(?m)` (SpamAssassin matches
@@ -105,6 +107,7 @@ pub fn translate(p: &PerlPattern, multiline: bool) -> Result<Translated, Pattern
         out.push_str(&format!("(?{flags})"));
     }
     let mut fancy = false;
+    let mut backreference = false;
     let chars: Vec<char> = p.source.chars().collect();
     let mut i = 0;
     let mut in_class = false;
@@ -165,6 +168,7 @@ pub fn translate(p: &PerlPattern, multiline: bool) -> Result<Translated, Pattern
                 }
                 '1'..='9' => {
                     fancy = true;
+                    backreference = true;
                     out.push('\\');
                     out.push(n);
                 }
@@ -316,7 +320,7 @@ pub fn translate(p: &PerlPattern, multiline: bool) -> Result<Translated, Pattern
     if in_class {
         return Err(PatternError::Compile("unterminated character class".into()));
     }
-    Ok(Translated { pattern: out, fancy })
+    Ok(Translated { pattern: out, fancy, backreference })
 }
 
 /// A superset of a translated pattern in plain `regex` syntax: look-arounds become
@@ -498,6 +502,11 @@ impl Compiled {
             .ok();
         fancy_regex::RegexBuilder::new(&t.pattern)
             .backtrack_limit(BACKTRACK_LIMIT)
+            // Seek: jump to the positions where a match can start (fancy-regex's own
+            // over-approximation, run by regex-automata) instead of trying every byte.
+            // Not for back-references: their approximation matches nearly everywhere and
+            // costs more than it skips (measured with `scorer rules profile`).
+            .seek(!t.backreference)
             .build()
             .map(|re| Compiled::Fancy(Box::new(re), precheck))
             .map_err(|e| PatternError::Compile(e.to_string().lines().next().unwrap_or("").to_owned()))

@@ -5,6 +5,7 @@
 
 use crate::classifier::clip;
 use mail_parser::{HeaderValue, Message, MimeHeaders, PartType};
+use std::collections::HashMap;
 
 /// SpamAssassin's `body_part_scan_size`: the most of one part that body rules read.
 pub const PART_SCAN_SIZE: usize = 50_000;
@@ -76,14 +77,56 @@ fn unfold(raw: &str) -> String {
     out.trim().to_owned()
 }
 
-fn address_list(value: &HeaderValue<'_>) -> Vec<(String, String)> {
-    match value {
-        HeaderValue::Address(a) => a
-            .iter()
-            .map(|addr| (addr.name().unwrap_or("").to_owned(), addr.address().unwrap_or("").to_owned()))
-            .collect(),
-        _ => Vec::new(),
+/// One header field as written: where its name starts, the name, the value's bytes
+/// (folded lines included).
+struct RawField<'m> {
+    offset: usize,
+    name: &'m str,
+    value: &'m [u8],
+}
+
+/// The header fields of a header block, in order, as SpamAssassin reads them: a line
+/// `Name: value`, continued by lines that start with white space; lines that are neither
+/// are skipped. Ends at the first empty line.
+fn raw_fields(block: &[u8]) -> Vec<RawField<'_>> {
+    let mut fields: Vec<RawField<'_>> = Vec::new();
+    let mut at = 0;
+    while at < block.len() {
+        let end = block[at..].iter().position(|&b| b == b'\n').map_or(block.len(), |p| at + p + 1);
+        let line = &block[at..end];
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if content.is_empty() {
+            break;
+        }
+        if content[0] == b' ' || content[0] == b'\t' {
+            if let Some(last) = fields.last_mut() {
+                let value_start = last.value.as_ptr() as usize - block.as_ptr() as usize;
+                last.value = &block[value_start..at + content.len()];
+            }
+        } else if let Some(colon) = content.iter().position(|&b| b == b':')
+            && let Ok(name) = std::str::from_utf8(&content[..colon])
+            && !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_graphic())
+        {
+            fields.push(RawField { offset: at, name, value: &block[at + colon + 1..at + content.len()] });
+        }
+        at = end;
     }
+    fields
+}
+
+/// A header value as written, unfolded, with RFC 2047 encoded words decoded.
+fn decode_encoded_words(raw: &str) -> String {
+    if !raw.contains("=?") {
+        return raw.to_owned();
+    }
+    // Decoded as an unstructured field is (Subject's rules are RFC 2047's).
+    let field = format!("Subject: {raw}\r\n\r\n");
+    mail_parser::MessageParser::default()
+        .parse(field.as_bytes())
+        .and_then(|m| m.subject().map(str::to_owned))
+        .unwrap_or_else(|| raw.to_owned())
 }
 
 fn decoded_text(value: &HeaderValue<'_>, raw: &str) -> String {
@@ -102,6 +145,16 @@ fn decoded_text(value: &HeaderValue<'_>, raw: &str) -> String {
             if parts.is_empty() { raw.to_owned() } else { parts.join(", ") }
         }
         _ => raw.to_owned(),
+    }
+}
+
+fn address_list(value: &HeaderValue<'_>) -> Vec<(String, String)> {
+    match value {
+        HeaderValue::Address(a) => a
+            .iter()
+            .map(|addr| (addr.name().unwrap_or("").to_owned(), addr.address().unwrap_or("").to_owned()))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -133,25 +186,23 @@ impl MessageView {
     pub fn new(message: &Message<'_>, envelope_from: &str) -> MessageView {
         let raw_message = message.raw_message();
         let mut view = MessageView { envelope_from: envelope_from.to_owned(), ..Default::default() };
-        for h in message.headers() {
-            let raw = raw_message
-                .get(h.offset_start as usize..h.offset_end as usize)
-                .map(|b| unfold(&String::from_utf8_lossy(b)))
-                .unwrap_or_default();
+        // The fields as written (mail-parser drops some it cannot parse, such as a
+        // Message-ID without `@`, and keeps structured values in parsed form); its parse
+        // gives the addresses.
+        let header_end = message.parts.first().map_or(raw_message.len(), |p| p.offset_body as usize);
+        let parsed: HashMap<u32, &mail_parser::Header<'_>> =
+            message.headers().iter().map(|h| (h.offset_field, h)).collect();
+        for field in raw_fields(&raw_message[..header_end.min(raw_message.len())]) {
+            let raw = unfold(&String::from_utf8_lossy(field.value));
             view.headers.push(HeaderField {
-                name: h.name().to_ascii_lowercase(),
-                // mail-parser names the headers it knows in their usual case ("Subject"):
-                // the name as written comes from the raw bytes before the colon.
-                written_name: raw_message
-                    .get(h.offset_field as usize..h.offset_start as usize)
-                    .and_then(|b| std::str::from_utf8(b).ok())
-                    .and_then(|b| b.split(':').next())
-                    .map(str::trim)
-                    .filter(|n| n.eq_ignore_ascii_case(h.name()))
-                    .unwrap_or(h.name())
-                    .to_owned(),
-                decoded: decoded_text(h.value(), &raw),
-                addresses: address_list(h.value()),
+                name: field.name.to_ascii_lowercase(),
+                written_name: field.name.to_owned(),
+                // As mail-parser decodes it (for structured fields its parsed form); a
+                // field it dropped, as written.
+                decoded: parsed
+                    .get(&(field.offset as u32))
+                    .map_or_else(|| decode_encoded_words(&raw), |h| decoded_text(h.value(), &raw)),
+                addresses: parsed.get(&(field.offset as u32)).map(|h| address_list(h.value())).unwrap_or_default(),
                 raw,
             });
         }
@@ -318,6 +369,25 @@ fn extract_text_uris(text: &str, out: &mut Vec<String>) {
 mod tests {
     use super::*;
     use mail_parser::MessageParser;
+
+    #[test]
+    fn keeps_every_field_as_written_even_those_the_parser_drops() {
+        // mail-parser drops a Message-ID without `@`; SpamAssassin's rules still see it
+        // (MISSING_MID must not fire, MSGID_SHORT may).
+        // (mail-parser 0.11 drops it with LF line ends, as mail is often stored.)
+        let raw = b"Received: from a\n\tby b; Mon, 19 Feb 2001 13:57:29 +0000\nnot a header line\n\
+DATE: 18 Feb 01 12:29:13 AM\nMessage-ID: <9PS291LhupY>\nSubject: =?utf-8?q?Gro=C3=9Fe?=\n  sale\n\n\
+body: not a header\n";
+        let message = MessageParser::default().parse(raw.as_slice()).unwrap();
+        let view = MessageView::new(&message, "");
+        let names: Vec<&str> = view.headers.iter().map(|h| h.written_name.as_str()).collect();
+        assert_eq!(names, ["Received", "DATE", "Message-ID", "Subject"]);
+        let id = view.header_fields("message-id").next().expect("the dropped field is there");
+        assert_eq!((id.raw.as_str(), id.decoded.as_str()), ("<9PS291LhupY>", "<9PS291LhupY>"));
+        assert_eq!(view.header_fields("received").next().unwrap().raw, "from a\tby b; Mon, 19 Feb 2001 13:57:29 +0000");
+        assert_eq!(view.header_fields("subject").next().unwrap().decoded, "Gro\u{df}e sale");
+        assert_eq!(decode_encoded_words("=?utf-8?q?Gro=C3=9Fe?= <a@b>"), "Gro\u{df}e <a@b>");
+    }
 
     #[test]
     fn renders_like_spamassassin() {

@@ -140,12 +140,46 @@ fn num(args: &[String], i: usize, default: f64) -> f64 {
     args.get(i).and_then(|a| a.trim().parse().ok()).unwrap_or(default)
 }
 
+/// SpamAssassin's FreeMail plugin's test: the address's domain is a `freemail_domains`
+/// entry, exact or with its wildcards (`*`: any characters but a dot, `?`: one
+/// character; `yahoo.*` is yahoo.com, not mail.yahoo.com), and the address is none of the
+/// role addresses the plugin never counts (abuse@, support@, undisclosed-recipients@ ...).
 pub fn is_freemail(domains: &[String], address: &str) -> bool {
-    let Some(domain) = crate::analysis::domain::domain_of(address) else { return false };
-    domains.iter().any(|d| match d.strip_prefix("*.") {
-        Some(suffix) => domain.ends_with(&format!(".{suffix}")) || domain == suffix,
-        None => *d == domain,
-    })
+    let address = address.trim().to_ascii_lowercase();
+    let Some((local, domain)) = address.rsplit_once('@') else { return false };
+    if local.is_empty() || domain.is_empty() || FREEMAIL_ROLE_ADDRESS.is_match(&address) {
+        return false;
+    }
+    domains.iter().any(|d| wildcard_matches(d.as_bytes(), domain.as_bytes()))
+}
+
+/// The plugin's built-in list of addresses that are not a person's (`$email_whitelist`
+/// in FreeMail.pm, as written there).
+static FREEMAIL_ROLE_ADDRESS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"^(?:abuse|support|sales|info|helpdesk|contact|kontakt|(?:post|host|domain)master|undisclosed.*|request-[a-f0-9]{16}|bounced?-|[a-f0-9]{8}(?:\.[a-f0-9]{8}|-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})|.+=.+=.+)@",
+    )
+    .expect("a valid pattern")
+});
+
+/// `*` matches a run of characters without a dot, `?` any one character.
+fn wildcard_matches(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => {
+            for i in 0..=text.len() {
+                if wildcard_matches(rest, &text[i..]) {
+                    return true;
+                }
+                if text.get(i) == Some(&b'.') {
+                    return false;
+                }
+            }
+            false
+        }
+        Some((b'?', rest)) => !text.is_empty() && wildcard_matches(rest, &text[1..]),
+        Some((c, rest)) => text.first() == Some(c) && wildcard_matches(rest, &text[1..]),
+    }
 }
 
 fn header_addresses(view: &MessageView, name: &str) -> Vec<String> {
@@ -332,8 +366,14 @@ mod tests {
     }
 
     fn ctx() -> EvalContext<'static> {
-        static FREEMAIL: std::sync::LazyLock<Vec<String>> =
-            std::sync::LazyLock::new(|| vec!["gmail.example".to_owned(), "*.free.example".to_owned()]);
+        static FREEMAIL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+            vec![
+                "gmail.example".to_owned(),
+                "*.free.example".to_owned(),
+                "yahoo.*".to_owned(),
+                "yahoo.co*.*".to_owned(),
+            ]
+        });
         static SHORT: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| vec!["bit.ly".to_owned()]);
         EvalContext { freemail_domains: &FREEMAIL, url_shorteners: &SHORT, date_diff: Some(-7 * 3600) }
     }
@@ -360,6 +400,14 @@ mod tests {
         assert!(hit("eval:subject_is_all_caps()", "Subject: BUY CHEAP WATCHES NOW\r\n\r\nx"));
         assert!(!hit("eval:subject_is_all_caps()", "Subject: Buy cheap watches\r\n\r\nx"));
         assert!(hit("eval:check_freemail_from()", "From: x@mail.free.example\r\n\r\nx"));
+        // SpamAssassin's wildcards: `*` stops at a dot.
+        assert!(hit("eval:check_freemail_from()", "From: sb55@yahoo.com\r\n\r\nx"));
+        assert!(hit("eval:check_freemail_from()", "From: sb55@YAHOO.co.uk\r\n\r\nx"));
+        assert!(!hit("eval:check_freemail_from()", "From: sb55@mail.yahoo.com\r\n\r\nx"));
+        assert!(!hit("eval:check_freemail_from()", "From: x@free.example\r\n\r\nx"));
+        // Role addresses never count.
+        assert!(!hit("eval:check_freemail_from()", "From: support@gmail.example\r\n\r\nx"));
+        assert!(!hit("eval:check_freemail_from()", "From: undisclosed-recipients@yahoo.com\r\n\r\nx"));
         assert!(!hit("eval:check_freemail_from()", "From: x@corp.example\r\n\r\nx"));
         assert!(hit("eval:check_freemail_header('Reply-To', '\\d@')", "Reply-To: bob12@gmail.example\r\n\r\nx"));
         assert!(hit("eval:check_for_shifted_date('-12', '-6')", "From: a@b.example\r\n\r\nx"));

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod evals;
 pub mod meta;
 pub mod perl_regex;
+pub mod relays;
 pub mod views;
 
 pub use engine::{RuleHit, RuleSet};

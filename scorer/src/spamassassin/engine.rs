@@ -10,6 +10,7 @@ use super::cf::{RuleDef, RuleFiles, RuleType};
 use super::evals::{self, EvalCall, EvalContext};
 use super::meta::{self, Expr};
 use super::perl_regex::{self, Compiled, PatternError};
+use super::relays::RelayList;
 use super::views::MessageView;
 use std::collections::{HashMap, HashSet};
 
@@ -28,6 +29,8 @@ pub enum HeaderTarget {
     /// Message-Id and its resent / X- variants.
     MessageId,
     EnvelopeFrom,
+    /// `X-Spam-Relays-*`: SpamAssassin's relay analysis.
+    Relays(RelayList),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,19 +127,10 @@ pub struct RuleSet {
     pub prefiltered: usize,
 }
 
-/// Header names that are pseudo-headers SpamAssassin computes from the relay chain, which
-/// this engine does not build.
-const RELAY_PSEUDO_HEADERS: &[&str] = &[
-    "X-Spam-Relays-External",
-    "X-Spam-Relays-Untrusted",
-    "X-Spam-Relays-Trusted",
-    "X-Spam-Relays-Internal",
-    "ALL-EXTERNAL",
-    "ALL-UNTRUSTED",
-    "ALL-TRUSTED",
-    "ALL-INTERNAL",
-    "X-Spam-Last-External-IP",
-];
+/// Pseudo-headers SpamAssassin computes from the relay chain that this engine does not
+/// build (the `X-Spam-Relays-*` lists it does: [`super::relays`]).
+const RELAY_PSEUDO_HEADERS: &[&str] =
+    &["ALL-EXTERNAL", "ALL-UNTRUSTED", "ALL-TRUSTED", "ALL-INTERNAL", "X-Spam-Last-External-IP"];
 
 /// Why a rule cannot run (listed by `scorer rules check`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -164,6 +158,9 @@ fn parse_target(spec: &str) -> Result<HeaderTarget, Unrunnable> {
         Some((n, m)) => (n, Some(m)),
         None => (spec, None),
     };
+    if let Some(list) = RelayList::from_pseudo_header(name) {
+        return Ok(HeaderTarget::Relays(list));
+    }
     if RELAY_PSEUDO_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
         return Err(Unrunnable::PseudoHeader(name.to_owned()));
     }
@@ -724,6 +721,8 @@ pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String>
             (!v.is_empty()).then(|| v.join("\n"))
         }
         HeaderTarget::EnvelopeFrom => (!view.envelope_from.is_empty()).then(|| view.envelope_from.clone()),
+        // Always set, empty when there is no such relay (as SpamAssassin's metadata is).
+        HeaderTarget::Relays(list) => Some(view.relays.pseudo_header(*list)),
         HeaderTarget::Named { name, modifier } => {
             let fields: Vec<&super::views::HeaderField> = view.header_fields(name).collect();
             if fields.is_empty() {
@@ -876,7 +875,7 @@ meta   META_LATER META_AB && SUBJ_WIN
 meta   META_MISSING __A && NOT_DEFINED_ANYWHERE
 header ZERO Subject =~ /winner/
 score  ZERO 0
-header RELAYS X-Spam-Relays-External =~ /x/
+header RELAYS ALL-EXTERNAL =~ /x/
 header EVAL_NET eval:check_rbl('a','b.')
 body   BAD_RE /\Gx/
 "#);

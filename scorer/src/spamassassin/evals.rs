@@ -38,6 +38,9 @@ pub enum EvalFunction {
     BodyLength,
     ForUppercase,
     ShortUrl,
+    AllTrusted,
+    NoRelays,
+    RelaysUnparseable,
 }
 
 impl EvalFunction {
@@ -60,6 +63,9 @@ impl EvalFunction {
             "check_body_length" => BodyLength,
             "check_for_uppercase" => ForUppercase,
             "short_url" => ShortUrl,
+            "check_all_trusted" => AllTrusted,
+            "check_no_relays" => NoRelays,
+            "check_relays_unparseable" => RelaysUnparseable,
             _ => return None,
         })
     }
@@ -353,6 +359,13 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                 .to_ascii_lowercase();
             ctx.url_shorteners.contains(&host)
         }),
+        // As HeaderEval: every relay trusted (and at least one), none at all, or a Received
+        // header with a sending host but no address.
+        AllTrusted => {
+            !view.relays.trusted.is_empty() && view.relays.untrusted.is_empty() && view.relays.unparseable == 0
+        }
+        NoRelays => view.relays.trusted.is_empty() && view.relays.untrusted.is_empty() && view.relays.unparseable == 0,
+        RelaysUnparseable => view.relays.unparseable > 0,
     })
 }
 

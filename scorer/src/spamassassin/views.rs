@@ -50,6 +50,8 @@ pub struct MessageView {
     pub envelope_from: String,
     /// Length of the rendered text without the subject.
     pub body_length: usize,
+    /// The Received headers as SpamAssassin's relay analysis reads them.
+    pub relays: super::relays::Relays,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -185,7 +187,11 @@ fn fold_paragraphs(text: &str, out: &mut String) {
 impl MessageView {
     pub fn new(message: &Message<'_>, envelope_from: &str) -> MessageView {
         let raw_message = message.raw_message();
-        let mut view = MessageView { envelope_from: envelope_from.to_owned(), ..Default::default() };
+        let mut view = MessageView {
+            envelope_from: envelope_from.to_owned(),
+            relays: super::relays::Relays::from_message(message),
+            ..Default::default()
+        };
         // The fields as written (mail-parser drops some it cannot parse, such as a
         // Message-ID without `@`, and keeps structured values in parsed form); its parse
         // gives the addresses.

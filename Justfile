@@ -53,6 +53,10 @@ rules-check:
     cargo build -p postern-scorer --bin scorer
     ./target/debug/scorer rules check --verbose
 
+# How faithfully the scorer runs SpamAssassin's rules: real SpamAssassin and the scorer on every 8th corpus file, rule hits compared; last line is JSON.
+sa-agreement:
+    bash scripts/sa-agreement.sh
+
 # Scorer against rspamd (network checks off) on the same corpus messages, per core; last line is JSON.
 bench-scorer:
     bash scripts/bench-scorer.sh

@@ -10,14 +10,12 @@ use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little under what
-/// the code reaches (measured: clean flagged 0.6%, spam + phish caught 30.5%, spam 22.9%,
-/// phish 40.6%). The targets: clean flagged at most 1% (met, and held here), caught at
-/// least 85% (not met yet). Lowered on 2026-12-04 from 31% / 23.5% / 40% when the rule
-/// engine stopped giving up on SpamAssassin rules that real SpamAssassin matches (fancy-regex
-/// seek); the README says why that is the right trade.
+/// the code reaches (measured on 2026-12-04: clean flagged 0.6%, spam + phish caught 31.9%,
+/// spam 25.1%, phish 41.0%). The targets: clean flagged at most 1% (met, and held here),
+/// caught at least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
-const MIN_SPAM_PHISH_CAUGHT: f64 = 0.295;
-const MIN_SPAM_CAUGHT: f64 = 0.22;
+const MIN_SPAM_PHISH_CAUGHT: f64 = 0.305;
+const MIN_SPAM_CAUGHT: f64 = 0.24;
 const MIN_PHISH_CAUGHT: f64 = 0.39;
 
 fn corpus() -> Option<Vec<CorpusFile>> {

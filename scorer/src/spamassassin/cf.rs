@@ -17,6 +17,7 @@ pub const LOADED_PLUGINS: &[&str] = &[
     "Mail::SpamAssassin::Plugin::BodyEval",
     "Mail::SpamAssassin::Plugin::HTMLEval",
     "Mail::SpamAssassin::Plugin::HeaderEval",
+    "Mail::SpamAssassin::Plugin::RelayEval",
     "Mail::SpamAssassin::Plugin::URIEval",
     "Mail::SpamAssassin::Plugin::URLShortener",
 ];

@@ -127,12 +127,28 @@ fn read_relay(received: &mail_parser::Received<'_>, raw: &str) -> Handover {
         Host::IpAddr(ip) => Some(*ip),
         Host::Name(_) => None,
     });
-    let Some(ip) = ip.or_else(|| bracketed_ip(raw)) else { return Handover::Unparseable };
+    // SpamAssassin reads the formats it cannot use before it looks for any bracketed address.
+    let ip = match ip {
+        Some(ip) => ip,
+        None => match read_unparsed(raw) {
+            Handover::Ignored => match bracketed_ip(raw) {
+                Some(ip) => ip,
+                None => return Handover::Ignored,
+            },
+            unreadable => return unreadable,
+        },
+    };
     let host = |h: &Host<'_>| match h {
         Host::Name(n) => n.to_string(),
         Host::IpAddr(ip) => ip.to_string(),
     };
-    let rdns = received.from_iprev.as_deref().unwrap_or("").trim_end_matches('.');
+    // mail-parser leaves out Postfix's `(ident@rdns [ip])`: read from the comment then.
+    let comment = host_comment(raw);
+    let rdns = received.from_iprev.as_deref().or(comment.map(|(_, rdns)| rdns)).unwrap_or("").trim_end_matches('.');
+    let ident = comment
+        .and_then(|(ident, _)| ident)
+        .or(received.ident.as_deref().map(|i| i.split('@').next().unwrap_or(i)))
+        .unwrap_or("");
     let auth = match received.with {
         Some(protocol) if format!("{protocol:?}").ends_with('A') => format!("{protocol:?}"),
         _ if raw.contains(" with HTTP") || raw.contains(" with ASMTP") => {
@@ -143,23 +159,50 @@ fn read_relay(received: &mail_parser::Received<'_>, raw: &str) -> Handover {
     Handover::Relay(Relay {
         ip: sanitize(&ip.to_string()),
         rdns: if rdns.eq_ignore_ascii_case("unknown") { String::new() } else { sanitize(rdns) },
-        helo: sanitize(&received.helo.as_ref().map_or_else(|| host(from), host)),
+        // An address literal is written in brackets, which SpamAssassin's sanitizing turns
+        // into `!1.2.3.4!`.
+        helo: sanitize(&match (&received.helo, from) {
+            (Some(helo), _) => host(helo),
+            (None, Host::IpAddr(ip)) if raw.starts_with("from [") => format!("[{ip}]"),
+            (None, from) => host(from),
+        }),
         by: sanitize(received.by.as_ref().map(host).unwrap_or_default().trim_end_matches(';')),
-        ident: sanitize(received.ident.as_deref().unwrap_or("")),
+        ident: sanitize(ident),
         id: sanitize(received.id.as_deref().unwrap_or("")),
         auth,
         private: is_private(ip),
     })
 }
 
-/// A Received header mail-parser could not read: ignored when it names no sending host,
-/// else unparseable (SpamAssassin's fall-through needs an address in brackets and a `by`).
+/// A handover without a sending address. SpamAssassin counts as unparseable the formats it
+/// knows it cannot read (`from HOST by HOST with|via|for|(...`, `from HOST by HOST;`) and
+/// ignores the rest (local submissions, notes, `by` lines, ...).
 fn read_unparsed(raw: &str) -> Handover {
-    let lower = raw.to_ascii_lowercase();
-    if !lower.starts_with("from ") {
-        return Handover::Ignored;
+    let words: Vec<&str> = raw.split(' ').collect();
+    let known_unreadable = words.len() >= 4
+        && words[0] == "from"
+        && words[2] == "by"
+        && !raw.contains(" with local")
+        && (words.len() == 4
+            || words[3].starts_with(';')
+            || words[3].ends_with(';')
+            || ["with", "via", "for"].contains(&words[4])
+            || words[4].starts_with('(')
+            || words[4].starts_with(';'));
+    if known_unreadable { Handover::Unparseable } else { Handover::Ignored }
+}
+
+/// `from HELO (ident@rdns [ip])` or `from HELO (rdns [ip])`: (ident, rdns).
+fn host_comment(raw: &str) -> Option<(Option<&str>, &str)> {
+    let (_, comment) = raw.strip_prefix("from ")?.split_once(" (")?;
+    let (token, rest) = comment.split_once(' ')?;
+    if !rest.starts_with('[') {
+        return None;
     }
-    Handover::Unparseable
+    Some(match token.split_once('@') {
+        Some((ident, rdns)) => (Some(ident), rdns),
+        None => (None, token),
+    })
 }
 
 fn bracketed_ip(raw: &str) -> Option<IpAddr> {
@@ -244,6 +287,23 @@ mod tests {
         assert_eq!(r.untrusted[0].rdns, "", "`unknown` is no reverse DNS");
         assert!(r.pseudo_header(RelayList::Untrusted).starts_with("[ ip=198.51.100.7 rdns= helo=unknown "));
         assert_eq!(r.unparseable, 0, "notes without a sending host are ignored");
+        let unreadable = relays(
+            "Received: from root by bounce.example with local (PHPMailer); Thu, 24 Oct 2019 00:05:10 +0000\n\
+             Received: from virtual-access.org by bolero.conactive.com ; Thu, 20 Feb 2003 23:32:58 +0100\n\
+             Received: from MATT_LINUX by hippo.star.co.uk via smtpd (for x [193.120.211.219]) with SMTP; 3 Jul 2002\n",
+        );
+        assert_eq!(unreadable.unparseable, 2, "a local submission is ignored, the two others cannot be read");
+        let postfix = relays(
+            "Received: from lugh.tuatha.org (postfix@lugh.tuatha.org [194.125.145.45]) by dogma.slashnull.org \
+             (8.11.6/8.11.6) with ESMTP id g98A7PK10544; Tue, 8 Oct 2002 11:07:26 +0100\n",
+        );
+        assert_eq!(
+            (postfix.untrusted[0].ident.as_str(), postfix.untrusted[0].rdns.as_str()),
+            ("postfix", "lugh.tuatha.org")
+        );
+        let literal =
+            relays("Received: from [203.0.113.9] by mx.example with SMTP id E5; Mon, 1 Dec 2025 10:00:00 +0000\n");
+        assert_eq!(literal.untrusted[0].helo, "!203.0.113.9!", "as SpamAssassin writes an address literal");
         assert_eq!(r.pseudo_header(RelayList::Internal), r.pseudo_header(RelayList::Trusted));
         assert_eq!(r.pseudo_header(RelayList::External), r.pseudo_header(RelayList::Untrusted));
         assert_eq!(relays("").pseudo_header(RelayList::External), "");

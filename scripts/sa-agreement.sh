@@ -29,7 +29,7 @@ echo "sa-agreement: $count files, SpamAssassin $(spamassassin --version | head -
 
 # SpamAssassin: the rules that hit, from its X-Spam-Status header (local tests, no Bayes).
 tail -n +2 "$work/sample/MANIFEST.tsv" | cut -f1 | while read -r file; do
-    tests="$(timeout 120 spamassassin -t -L --siteconfigpath=/nonexistent --cf='use_bayes 0' \
+    tests="$(timeout 120 spamassassin -t -L --cf='use_bayes 0' \
         < "$work/sample/$file" 2>/dev/null \
         | awk '/^X-Spam-Status:/ {s = 1} s && /^[^ \t]/ && !/^X-Spam-Status:/ {exit} s {print}' \
         | tr -d ' \t\r\n' | sed -n 's/.*tests=\([A-Z0-9_,]*\).*/\1/p' || true)"

@@ -39,6 +39,7 @@ done > "$work/spamassassin.tsv"
 # The scorer: its detections per file (rules only; the classifier does not matter here).
 ./target/release/scorer eval --corpus "$work/sample" --untrained --sa-rules "$rules" --json > "$work/scorer.jsonl"
 ./target/release/scorer rules check --rules "$rules" --verbose \
-    | awk '/^ {8,}[A-Za-z_0-9]+ \(/ {print $1}' > "$work/cannot-run.txt" || true
+    | grep -E '^ {8,}[A-Za-z_0-9]+ \(' | awk '{print $1}' > "$work/cannot-run.txt" || true
+[ -s "$work/cannot-run.txt" ] || { echo "sa-agreement: could not read the list of rules the scorer cannot run" >&2; exit 1; }
 
 python3 scripts/sa_agreement.py "$work/spamassassin.tsv" "$work/scorer.jsonl" "$work/cannot-run.txt" "$rules"

@@ -123,7 +123,7 @@ fn decode_encoded_words(raw: &str) -> String {
     if !raw.contains("=?") {
         return raw.to_owned();
     }
-    // Decoded as an unstructured field is (Subject's rules are RFC 2047's).
+    // mail-parser decodes the encoded words of an unstructured field: read it as a Subject.
     let field = format!("Subject: {raw}\r\n\r\n");
     mail_parser::MessageParser::default()
         .parse(field.as_bytes())

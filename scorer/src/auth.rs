@@ -139,7 +139,9 @@ pub fn first_external_hop(raw: &[u8], trusted: &[Network]) -> Option<(IpAddr, St
     None
 }
 
-fn is_internal(ip: IpAddr) -> bool {
+/// Not on the public internet: RFC 1918, loopback, link local, unspecified, IPv6 unique
+/// local (SpamAssassin's relay analysis adds a few ranges: [`crate::spamassassin::relays::is_private`]).
+pub(crate) fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified(),
         IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00,

@@ -206,15 +206,17 @@ fn necessary_literals(source: &str) -> Option<Vec<Vec<u8>>> {
         out.dedup();
         Some(out)
     };
-    let shortest = |l: &Vec<Vec<u8>>| l.iter().map(Vec::len).min().unwrap_or(0);
     match (extract(ExtractKind::Prefix), extract(ExtractKind::Suffix)) {
-        (Some(p), Some(s)) => Some(if shortest(&s) > shortest(&p) { s } else { p }),
-        (Some(p), None) => Some(p),
-        (None, Some(s)) => Some(s),
+        (Some(p), Some(s)) => Some(if shortest_literal(&s) > shortest_literal(&p) { s } else { p }),
         // Neither end is literal (`\b(?:your?|winning)\s...`): a literal inside that
         // every match holds will do as well.
-        (None, None) => required_literals(&hir).filter(|set| shortest(set) >= MIN_LITERAL),
+        (p, s) => p.or(s).or_else(|| required_literals(&hir).filter(|set| shortest_literal(set) >= MIN_LITERAL)),
     }
+}
+
+/// The length of a literal set's shortest literal: how selective it is as a prefilter.
+fn shortest_literal(set: &[Vec<u8>]) -> usize {
+    set.iter().map(Vec::len).min().unwrap_or(0)
 }
 
 /// At most this many literals in a set (alternations and case variants multiply).
@@ -227,9 +229,8 @@ const MAX_REQUIRED_LITERALS: usize = 32;
 fn required_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
     use regex_syntax::hir::HirKind;
     let better = |a: Option<Vec<Vec<u8>>>, b: Option<Vec<Vec<u8>>>| -> Option<Vec<Vec<u8>>> {
-        let shortest = |l: &Vec<Vec<u8>>| l.iter().map(Vec::len).min().unwrap_or(0);
         match (a, b) {
-            (Some(a), Some(b)) => Some(if shortest(&b) > shortest(&a) { b } else { a }),
+            (Some(a), Some(b)) => Some(if shortest_literal(&b) > shortest_literal(&a) { b } else { a }),
             (a, b) => a.or(b),
         }
     };
@@ -255,9 +256,9 @@ fn required_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
             // The run of adjacent literal parts being joined.
             let mut run: Option<Vec<Vec<u8>>> = None;
             for part in parts {
-                let piece: Option<Vec<Vec<u8>>> = match part.kind() {
-                    HirKind::Literal(lit) => Some(vec![lit.0.to_ascii_lowercase()]),
-                    HirKind::Class(_) => class_bytes(part).map(|bytes| bytes.into_iter().map(|b| vec![b]).collect()),
+                // Literals and small classes join the run; anything else ends it.
+                let piece = match part.kind() {
+                    HirKind::Literal(_) | HirKind::Class(_) => required_literals(part),
                     _ => None,
                 };
                 match piece {

@@ -106,11 +106,10 @@ impl Relays {
         let joined = |relays: &mut dyn Iterator<Item = &Relay>| -> String {
             relays.map(Relay::as_string).collect::<Vec<_>>().join(" ")
         };
+        // No network is configured internal: the trusted relays are the internal ones.
         match list {
-            RelayList::Trusted => joined(&mut self.trusted.iter()),
-            RelayList::Untrusted => joined(&mut self.untrusted.iter()),
-            RelayList::Internal => joined(&mut self.trusted.iter()),
-            RelayList::External => joined(&mut self.untrusted.iter()),
+            RelayList::Trusted | RelayList::Internal => joined(&mut self.trusted.iter()),
+            RelayList::Untrusted | RelayList::External => joined(&mut self.untrusted.iter()),
         }
     }
 }
@@ -149,12 +148,15 @@ fn read_relay(received: &mail_parser::Received<'_>, raw: &str) -> Handover {
         .and_then(|(ident, _)| ident)
         .or(received.ident.as_deref().map(|i| i.split('@').next().unwrap_or(i)))
         .unwrap_or("");
-    let auth = match received.with {
-        Some(protocol) if format!("{protocol:?}").ends_with('A') => format!("{protocol:?}"),
-        _ if raw.contains(" with HTTP") || raw.contains(" with ASMTP") => {
-            if raw.contains(" with HTTP") { "HTTP" } else { "ASMTP" }.to_owned()
-        }
-        _ => String::new(),
+    // An authenticated submission: `with ESMTPA`, `ESMTPSA`, `LMTPA` ... (the protocol names
+    // that end in A), or webmail's `with HTTP` and Earthlink's / Exim's `with ASMTP`.
+    let auth = match received.with.map(|protocol| format!("{protocol:?}")) {
+        Some(protocol) if protocol.ends_with('A') => protocol,
+        _ => ["HTTP", "ASMTP"]
+            .into_iter()
+            .find(|name| raw.contains(&format!(" with {name}")))
+            .unwrap_or_default()
+            .to_owned(),
     };
     Handover::Relay(Relay {
         ip: sanitize(&ip.to_string()),
@@ -214,24 +216,19 @@ fn sanitize(s: &str) -> String {
     s.chars().map(|c| if c.is_whitespace() || "\0#[]()<>|".contains(c) { '!' } else { c }).collect()
 }
 
-/// Not on the public internet: SpamAssassin's IP_PRIVATE (RFC 1918, loopback, link local,
-/// shared address space, IPv6 unique local and link local).
+/// Not on the public internet: SpamAssassin's IP_PRIVATE. The scorer's own notion of an
+/// internal address ([`crate::auth::is_internal`]: RFC 1918, loopback, link local, IPv6
+/// unique local), and the ranges SpamAssassin adds: shared address space (100.64/10),
+/// IETF protocol assignments (192.0.0/24) and IPv6 link local.
 pub fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+    crate::auth::is_internal(ip)
+        || match ip {
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                (o[0] == 100 && (64..128).contains(&o[1])) || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+            }
+            IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
         }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            v6.is_loopback() || v6.is_unspecified() || (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80
-        }
-    }
 }
 
 #[cfg(test)]

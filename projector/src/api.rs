@@ -854,7 +854,7 @@ async fn list_reclassifications(
         })?),
         None => None,
     };
-    let limit = p.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = list_limit(p.limit, 100);
     let reclassifications = crate::reclassify::list(&*state.store.get()?, caller.tenant.as_str(), status, limit)?;
     Ok(Json(crate::reclassify::SubmissionList { reclassifications }))
 }
@@ -925,7 +925,7 @@ async fn list_mail_submissions(
             crate::mail_submissions::STATUSES.join(", ")
         )));
     }
-    let limit = p.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = list_limit(p.limit, 100);
     Ok(Json(crate::mail_submissions::list(&*state.store.get()?, caller.tenant.as_str(), status.as_deref(), limit)?))
 }
 
@@ -1008,6 +1008,15 @@ async fn release_message(
     Ok((StatusCode::ACCEPTED, Json(ReleaseAnswer { folded, ..answer })))
 }
 
+/// The most entries one list answer holds.
+const MAX_LIST_ENTRIES: usize = 1000;
+
+/// How many entries a list answers: `limit` if given (1 to [`MAX_LIST_ENTRIES`]), else
+/// the list's default.
+fn list_limit(limit: Option<usize>, default: usize) -> usize {
+    limit.unwrap_or(default).clamp(1, MAX_LIST_ENTRIES)
+}
+
 /// A list's parameters: the tenant (taken by [`Caller`]) and how many entries.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1024,7 +1033,7 @@ async fn audit_trail(
 ) -> Result<Json<crate::audit::AuditTrail>, ApiError> {
     let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let _ = p.tenant;
-    let limit = p.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = list_limit(p.limit, 100);
     Ok(Json(crate::audit::trail(&*state.store.get()?, caller.tenant.as_str(), limit)?))
 }
 
@@ -1039,7 +1048,7 @@ async fn tenant_policy(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(p) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let _ = p.tenant;
-    let limit = p.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = list_limit(p.limit, 50);
     let history = crate::audit::policy_history(&*state.store.get()?, caller.tenant.as_str(), limit)?;
     let (policy, stored) = match &state.js {
         Some(js) => (

@@ -274,6 +274,14 @@ pub fn token_hash(token: &str) -> String {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// 32 bytes from the system's random source, in hex: API tokens (`projector token new`),
+/// console session ids and CSRF tokens.
+pub fn random_hex() -> Result<String, ring::error::Unspecified> {
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// The configured token whose hash is the presented token's. Every entry is compared, each
 /// in constant time over the 32 bytes of the digest, so the answer's timing says nothing of
 /// how close a guess came.

@@ -724,11 +724,7 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
         }
         Command::Token { action: TokenAction::New { tenant, name, role } } => {
             proto::TenantId::customer(&tenant).map_err(|e| CliError::Usage(format!("--tenant: {e}")))?;
-            let mut bytes = [0u8; 32];
-            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-                .map_err(|_| CliError::NoRandomness)?;
-            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            let token = format!("pst_{token}");
+            let token = format!("pst_{}", crate::api::random_hex().map_err(|_| CliError::NoRandomness)?);
             println!("token (shown once; give it to {}): {token}", if name.is_empty() { "its holder" } else { &name });
             println!("add to the projector config's tokens list:");
             println!(

@@ -87,8 +87,8 @@ impl Sessions {
                 format!("{MAX_SESSIONS} sessions are open; try again when some have ended"),
             ));
         }
-        let id = random_hex();
-        let csrf = random_hex();
+        let random = || crate::api::random_hex().expect("the system's random source");
+        let (id, csrf) = (random(), random());
         sessions.insert(
             crate::api::token_hash(&id),
             Session { token, csrf: csrf.clone(), expires: now + SESSION_LIFETIME },
@@ -118,13 +118,6 @@ impl Sessions {
         }
         Ok(session.token)
     }
-}
-
-/// 32 random bytes, hex.
-fn random_hex() -> String {
-    let mut bytes = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("the system's random source");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The session id in a request's `Cookie` headers.

@@ -471,44 +471,71 @@ fn push_literal(out: &mut String, c: char, in_class: bool) {
 #[derive(Debug, Clone)]
 pub enum Compiled {
     Bytes(regex::bytes::Regex),
-    /// With the relaxed form ([`relax`]) as a linear-time precheck: a text it does not
-    /// match is no match, and the backtracking engine never runs on it.
-    Fancy(Box<fancy_regex::Regex>, Option<regex::bytes::Regex>),
+    Fancy(Box<FancyPattern>),
 }
 
-/// How much a fancy-regex may backtrack on one text before it gives up (a non-match):
-/// SpamAssassin's look-around rules over long bodies would otherwise cost milliseconds.
+/// A pattern only fancy-regex can match, with linear-time regexes that say where it cannot.
+#[derive(Debug, Clone)]
+pub struct FancyPattern {
+    re: fancy_regex::Regex,
+    /// The relaxed form ([`relax`]): a text it does not match is no match, and the
+    /// backtracking engine never runs on it.
+    precheck: Option<regex::bytes::Regex>,
+    /// For back-references: the relaxed form, else the pattern's leading part
+    /// ([`leading_part`]). The pattern is tried, anchored, only where a match of that
+    /// starts (every match of the pattern starts with one), each try with its own
+    /// backtracking budget, as Perl tries every start without a budget. Without it
+    /// fancy-regex would start its machine at every byte, and those starts would spend the
+    /// one budget of a search: on long texts it gave up before reaching the match.
+    starts: Option<regex::bytes::Regex>,
+}
+
+/// How much a fancy-regex may backtrack on one text (on one start, for back-references
+/// with [`FancyPattern::starts`]) before it gives up (a non-match): SpamAssassin's
+/// look-around rules over long bodies would otherwise cost milliseconds.
 const BACKTRACK_LIMIT: usize = 20_000;
+
+/// How many starts a back-reference pattern is tried at in one text before it gives up:
+/// a bound on the cost of a message crafted with thousands of them.
+const MAX_STARTS_TRIED: usize = 256;
+
+/// A back-reference pattern's budget on one start, and how many starts may spend all of
+/// theirs before it gives up on the text: together the budget a whole-text search has.
+const START_BACKTRACK_LIMIT: usize = 5_000;
+const MAX_STARTS_GIVEN_UP: usize = 4;
+
+fn bytes_regex(pattern: &str) -> Option<regex::bytes::Regex> {
+    regex::bytes::RegexBuilder::new(&format!("(?-u){pattern}")).size_limit(4 << 20).dfa_size_limit(2 << 20).build().ok()
+}
 
 impl Compiled {
     pub fn new(t: &Translated) -> Result<Compiled, PatternError> {
-        if !t.fancy {
-            match regex::bytes::RegexBuilder::new(&format!("(?-u){}", t.pattern))
-                .size_limit(4 << 20)
-                .dfa_size_limit(2 << 20)
-                .build()
-            {
-                Ok(re) => return Ok(Compiled::Bytes(re)),
-                Err(_) => {
-                    // Some Perl patterns are valid only with Unicode on (a class of non-ASCII
-                    // characters); fancy-regex tries them below.
-                }
-            }
+        // Some Perl patterns are valid only with Unicode on (a class of non-ASCII
+        // characters): those fall through to fancy-regex.
+        if !t.fancy
+            && let Some(re) = bytes_regex(&t.pattern)
+        {
+            return Ok(Compiled::Bytes(re));
         }
-        let precheck = regex::bytes::RegexBuilder::new(&format!("(?-u){}", relax(&t.pattern, true)))
-            .size_limit(4 << 20)
-            .dfa_size_limit(2 << 20)
-            .build()
-            .ok();
+        let relaxed = relax(&t.pattern, true);
+        // Too big for `regex` (counted repeats of counted repeats): with open repeats.
+        let mut precheck = bytes_regex(&relaxed).or_else(|| bytes_regex(&loosen_counted_repeats(&relaxed)));
+        let starts = match leading_part(&t.pattern).and_then(|lead| bytes_regex(&lead)) {
+            _ if !t.backreference => None,
+            Some(lead) => Some(lead),
+            // The relaxed form's matches start where the pattern's can, too.
+            None => precheck.take(),
+        };
         fancy_regex::RegexBuilder::new(&t.pattern)
-            .backtrack_limit(BACKTRACK_LIMIT)
+            .backtrack_limit(if starts.is_some() { START_BACKTRACK_LIMIT } else { BACKTRACK_LIMIT })
             // Seek: jump to the positions where a match can start (fancy-regex's own
             // over-approximation, run by regex-automata) instead of trying every byte.
             // Not for back-references: their approximation matches nearly everywhere and
-            // costs more than it skips (measured with `scorer rules profile`).
+            // costs more than it skips (measured with `scorer rules profile`); the leading
+            // part does that job for them.
             .seek(!t.backreference)
             .build()
-            .map(|re| Compiled::Fancy(Box::new(re), precheck))
+            .map(|re| Compiled::Fancy(Box::new(FancyPattern { re, precheck, starts })))
             .map_err(|e| PatternError::Compile(e.to_string().lines().next().unwrap_or("").to_owned()))
     }
 
@@ -516,9 +543,8 @@ impl Compiled {
     pub fn find(&self, text: &[u8]) -> Option<(usize, usize)> {
         match self {
             Compiled::Bytes(re) => re.find(text).map(|m| (m.start(), m.end())),
-            Compiled::Fancy(_, Some(precheck)) if !precheck.is_match(text) => None,
-            // A backtracking limit reached is no match.
-            Compiled::Fancy(re, _) => re.find(text).ok().flatten().map(|m| (m.start(), m.end())),
+            Compiled::Fancy(f) if f.precheck.as_ref().is_some_and(|p| !p.is_match(text)) => None,
+            Compiled::Fancy(f) => f.find_from(text, 0),
         }
     }
 
@@ -526,14 +552,167 @@ impl Compiled {
     pub fn count(&self, text: &[u8], max: usize) -> usize {
         match self {
             Compiled::Bytes(re) => re.find_iter(text).take(max).count(),
-            Compiled::Fancy(_, Some(precheck)) if !precheck.is_match(text) => 0,
-            Compiled::Fancy(re, _) => re.find_iter(text).take(max).filter(|m| m.is_ok()).count(),
+            Compiled::Fancy(f) if f.precheck.as_ref().is_some_and(|p| !p.is_match(text)) => 0,
+            Compiled::Fancy(f) => {
+                let mut n = 0;
+                let mut from = 0;
+                while n < max {
+                    let Some((start, end)) = f.find_from(text, from) else { break };
+                    n += 1;
+                    from = if end > start { end } else { end + 1 };
+                    if from > text.len() {
+                        break;
+                    }
+                }
+                n
+            }
         }
     }
 
     pub fn is_fancy(&self) -> bool {
         matches!(self, Compiled::Fancy(..))
     }
+}
+
+impl FancyPattern {
+    /// The first match starting at or after `from`; a backtracking limit reached is no
+    /// match.
+    fn find_from(&self, text: &[u8], from: usize) -> Option<(usize, usize)> {
+        let Some(starts) = &self.starts else {
+            return self.re.find_from_pos(text, from).ok().flatten().map(|m| (m.start(), m.end()));
+        };
+        let mut at = from;
+        let mut given_up = 0;
+        for _ in 0..MAX_STARTS_TRIED {
+            let start = starts.find_at(text, at)?.start();
+            let input = fancy_regex::RegexInput::new(text).from_pos(start).anchored(true);
+            match self.re.find_input(input) {
+                Ok(Some(m)) => return Some((m.start(), m.end())),
+                Ok(None) => {}
+                Err(_) => {
+                    given_up += 1;
+                    if given_up == MAX_STARTS_GIVEN_UP {
+                        return None;
+                    }
+                }
+            }
+            at = start + 1;
+            if at > text.len() {
+                return None;
+            }
+        }
+        None
+    }
+}
+
+/// Counted repeats over 16 made open (`[^<]{0,1024}` to `[^<]{0,}`): a superset that
+/// `regex` can compile where repeats of repeats would unroll past its size limit.
+pub fn loosen_counted_repeats(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.char_indices().peekable();
+    let mut in_class = false;
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some((_, n)) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` or `^]` right after the bracket is a member.
+                if let Some(&(_, '^')) = chars.peek() {
+                    out.push('^');
+                    chars.next();
+                }
+                if let Some(&(_, ']')) = chars.peek() {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            '[' if pattern[i..].starts_with("[:") => {
+                let end = pattern[i..].find(":]").map_or(pattern.len(), |e| i + e + 2);
+                out.push_str(&pattern[i..end]);
+                while chars.peek().is_some_and(|&(j, _)| j < end) {
+                    chars.next();
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            '{' if !in_class => {
+                let end = pattern[i..].find('}').map(|e| i + e);
+                let bounds = end.and_then(|end| {
+                    let (lo, hi) = pattern[i + 1..end].split_once(',')?;
+                    Some((lo.parse::<usize>().ok()?, hi.parse::<usize>().ok()?, end))
+                });
+                match bounds {
+                    Some((lo, hi, end)) if hi > 16 => {
+                        out.push_str(&format!("{{{lo},}}"));
+                        while chars.peek().is_some_and(|&(j, _)| j <= end) {
+                            chars.next();
+                        }
+                    }
+                    _ => out.push(c),
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The leading part of a pattern in plain `regex` syntax: its top-level items before the
+/// first that only fancy-regex can match (a back-reference, a look-around, an atomic
+/// group) or that repeats a group without bound (which would make the part's matches run
+/// on, and its search cost, to the end of the text). Every match of the pattern starts
+/// with a match of this part. None when there is no such part (a top-level alternation, a
+/// pattern that starts with a look-behind) or the pattern uses `/x`.
+pub fn leading_part(pattern: &str) -> Option<String> {
+    use fancy_regex::{Assertion, Expr};
+    fn plain(e: &Expr) -> bool {
+        match e {
+            Expr::Empty | Expr::Any { .. } | Expr::Literal { .. } | Expr::Delegate { .. } => true,
+            Expr::Assertion(a) => matches!(
+                a,
+                Assertion::StartText
+                    | Assertion::EndText
+                    | Assertion::StartLine { crlf: false }
+                    | Assertion::EndLine { crlf: false }
+                    | Assertion::WordBoundary
+                    | Assertion::NotWordBoundary
+            ),
+            Expr::Concat(children) | Expr::Alt(children) => children.iter().all(plain),
+            Expr::Group(child) => plain(child),
+            Expr::Repeat { child, .. } => plain(child),
+            _ => false,
+        }
+    }
+    fn unbounded_group_repeat(e: &Expr) -> bool {
+        matches!(e, Expr::Repeat { child, hi: usize::MAX, .. }
+            if matches!(**child, Expr::Concat(_) | Expr::Alt(_) | Expr::Group(_)))
+    }
+    if pattern.starts_with("(?") && pattern[2..].split(')').next().is_some_and(|flags| flags.contains('x')) {
+        return None;
+    }
+    let tree = Expr::parse_tree(pattern).ok()?;
+    let items: Vec<&Expr> = match &tree.expr {
+        Expr::Concat(children) => children.iter().collect(),
+        other => vec![other],
+    };
+    let mut lead = String::new();
+    for item in items {
+        if !plain(item) || unbounded_group_repeat(item) {
+            break;
+        }
+        item.to_str(&mut lead, 2);
+    }
+    // A part that can match nothing would start everywhere.
+    let hir = regex_syntax::ParserBuilder::new().unicode(false).utf8(false).build().parse(&lead).ok()?;
+    (hir.properties().minimum_len() >= Some(1)).then_some(lead)
 }
 
 /// Compiles a `/re/flags` text.
@@ -559,6 +738,37 @@ mod tests {
         assert_eq!(relax("(?>ab)c*+[)(]", false), "(?:ab)c*[)(]");
         assert_eq!(relax("(?i:free)\\(x\\)", false), "(?:free)\\(x\\)");
         assert!(regex::Regex::new(&relax("(?i)a(?=b)", true)).is_ok());
+    }
+
+    #[test]
+    fn leading_parts_stop_before_what_only_fancy_regex_matches() {
+        let lead = |p: &str| leading_part(&translate(&split_delimited(p).unwrap().0, false).unwrap().pattern);
+        assert_eq!(lead(r"/^From:\s+(\S+)\s(?=.{1,9}^\1$)/sm").as_deref(), Some("(?m:^)From:\\s+(\\S+)\\s"));
+        assert_eq!(lead(r"/\nFrom: (\w+)\n+(?:[^\n]+\n+)*To: \1/").as_deref(), Some("\\nFrom: (\\w+)\\n+"));
+        assert_eq!(lead(r"/(?<!x)(a)\1/"), None, "a look-behind first");
+        assert_eq!(lead(r"/\s*(a*)\1/"), None, "a part that can match nothing");
+        assert_eq!(lead(r"/a(b)\1|c/"), None, "a top-level alternation");
+    }
+
+    #[test]
+    fn counted_repeats_loosen_outside_classes() {
+        assert_eq!(
+            loosen_counted_repeats(r"(?:[^<]{0,1024}<[^>]{1,9}>){0,99}a{2}"),
+            r"(?:[^<]{0,}<[^>]{1,9}>){0,}a{2}"
+        );
+        assert_eq!(loosen_counted_repeats(r"\{0,100}[{0,100}][]{]x{3,17}"), r"\{0,100}[{0,100}][]{]x{3,}");
+        assert_eq!(loosen_counted_repeats(r"[[:alpha:]]{1,20}"), r"[[:alpha:]]{1,}");
+    }
+
+    #[test]
+    fn back_references_are_tried_at_every_start_however_long_the_text() {
+        // Past the backtracking budget's worth of bytes, where a search that starts its
+        // machine at every byte gave up.
+        let text = format!("{}xabab", "y".repeat(50_000));
+        assert!(matches(r"/x(ab)\1/", &text));
+        assert!(!matches(r"/x(ab)\1c/", &text));
+        let (re, _) = compile(r"/x(a)\1/", false).unwrap();
+        assert_eq!(re.count(b"xaa xab xaa xaaa", 5), 3);
     }
 
     #[test]

@@ -30,6 +30,21 @@ pub(super) fn check(dir: &Path, verbose: bool) -> Result<(), CliError> {
             }
         }
     }
+    if !rules.undefined_reads.is_empty() {
+        let names: std::collections::BTreeSet<&str> = rules.undefined_reads.iter().map(|(_, n)| n.as_str()).collect();
+        println!(
+            "{} metas read {} names no file defines (they count 0 there, as in SpamAssassin):",
+            rules.undefined_reads.iter().map(|(m, _)| m).collect::<std::collections::BTreeSet<_>>().len(),
+            names.len()
+        );
+        if verbose {
+            for (meta, name) in &rules.undefined_reads {
+                println!("  {meta} reads {name}");
+            }
+        } else {
+            println!("  {}", names.into_iter().collect::<Vec<_>>().join(" "));
+        }
+    }
     if !rules.unknown_lines.is_empty() {
         println!("{} settings this reader does not know (skipped):", rules.unknown_lines.len());
         for line in rules.unknown_lines.iter().take(if verbose { usize::MAX } else { 10 }) {

@@ -481,9 +481,9 @@ pub struct FancyPattern {
     /// The relaxed form ([`relax`]): a text it does not match is no match, and the
     /// backtracking engine never runs on it.
     precheck: Option<ScanRegex>,
-    /// For back-references: the relaxed form, else the pattern's leading part
-    /// ([`leading_part`]). The pattern is tried, anchored, only where a match of that
-    /// starts (every match of the pattern starts with one), each try with its own
+    /// For back-references: the pattern's leading part ([`leading_part`]), else its relaxed
+    /// form. The pattern is tried, anchored, only where a match of that starts (every
+    /// match of the pattern starts with one), each try with its own
     /// backtracking budget, as Perl tries every start without a budget. Without it
     /// fancy-regex would start its machine at every byte, and those starts would spend the
     /// one budget of a search: on long texts it gave up before reaching the match.
@@ -524,9 +524,9 @@ impl ScanRegex {
     }
 }
 
-/// How much a fancy-regex may backtrack on one text (on one start, for back-references
-/// with [`FancyPattern::starts`]) before it gives up (a non-match): SpamAssassin's
-/// look-around rules over long bodies would otherwise cost milliseconds.
+/// How much a fancy-regex may backtrack on one text before it gives up (a non-match):
+/// SpamAssassin's look-around rules over long bodies would otherwise cost milliseconds.
+/// Back-reference patterns with [`FancyPattern::starts`] have [`START_BACKTRACK_LIMIT`].
 const BACKTRACK_LIMIT: usize = 20_000;
 
 /// How many starts a back-reference pattern is tried at in one text before it gives up:

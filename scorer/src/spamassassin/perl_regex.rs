@@ -554,11 +554,13 @@ impl Compiled {
         let relaxed = relax(&t.pattern, true);
         // Too big for `regex` (counted repeats of counted repeats): with open repeats.
         let mut precheck = ScanRegex::new(&loosen_counted_repeats(&relaxed));
-        let starts = match leading_part(&t.pattern).and_then(|lead| ScanRegex::new(&loosen_counted_repeats(&lead))) {
-            _ if !t.backreference => None,
-            Some(lead) => Some(lead),
+        let starts = if t.backreference {
             // The relaxed form's matches start where the pattern's can, too.
-            None => precheck.take(),
+            leading_part(&t.pattern)
+                .and_then(|lead| ScanRegex::new(&loosen_counted_repeats(&lead)))
+                .or_else(|| precheck.take())
+        } else {
+            None
         };
         fancy_regex::RegexBuilder::new(&t.pattern)
             .backtrack_limit(if starts.is_some() { START_BACKTRACK_LIMIT } else { BACKTRACK_LIMIT })

@@ -30,7 +30,8 @@ def main() -> None:
     with open(cannot_run_txt, encoding="utf-8") as f:
         cannot_run = {line.strip() for line in f if line.strip()}
     scores = {}
-    for path in glob.glob(f"{rules_dir}/*.cf"):
+    # In name order, as SpamAssassin reads them: a later file's score replaces an earlier one's.
+    for path in sorted(glob.glob(f"{rules_dir}/*.cf")):
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 m = re.match(r"\s*score\s+(\S+)\s+(-?[\d.]+)", line)

@@ -36,6 +36,13 @@ pub const TARGET_CLEAN_FALSE_POSITIVES: f64 = 0.004;
 /// The threshold is never below this probability.
 pub const MIN_THRESHOLD: f64 = 0.5;
 
+/// SpamAssassin's score sum also enters as steps: 1 when the sum reaches each of these.
+/// A logistic regression weighs the sum linearly, but the sum's meaning is not linear (a
+/// message at 5, SpamAssassin's own cut-off, is far likelier spam than one at 2.5, while
+/// 25 says little more than 12); the steps let the model learn that shape. They are
+/// evenly spread around SpamAssassin's `required_score` of 5, not chosen on the corpus.
+pub const SA_SCORE_STEPS: &[f64] = &[2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0];
+
 /// Detections that enter the model as 0/1 features, by name.
 pub const INDICATORS: &[&str] = &[
     links::LINK_TEXT_MISMATCH,
@@ -74,6 +81,7 @@ pub fn feature_names() -> Vec<String> {
             .iter()
             .map(|s| s.to_string())
             .collect();
+    names.extend(SA_SCORE_STEPS.iter().map(|step| format!("sa_score_at_least_{step}")));
     names.extend(INDICATORS.iter().map(|s| s.to_string()));
     names
 }
@@ -91,6 +99,7 @@ pub fn features(detections: &[Detection], content: Option<&ContentScore>) -> Vec
         content.map_or(0.5, |c| c.phish),
         if content.is_some() { 0.0 } else { 1.0 },
     ];
+    x.extend(SA_SCORE_STEPS.iter().map(|step| if sa >= *step { 1.0 } else { 0.0 }));
     x.extend(INDICATORS.iter().map(|name| if detections.iter().any(|d| d.name == *name) { 1.0 } else { 0.0 }));
     x
 }
@@ -338,6 +347,9 @@ mod tests {
         let at = |n: &str| x[names.iter().position(|f| f == n).unwrap()];
         assert_eq!(at("sa_score"), 2.5);
         assert_eq!(at("sa_positive_hits"), 2.0);
+        assert_eq!(at("sa_score_at_least_2"), 1.0, "2.5 reaches the step at 2");
+        assert_eq!(at("sa_score_at_least_3"), 0.0, "and not the one at 3");
+        assert_eq!(at("sa_score_at_least_10"), 0.0);
         assert_eq!(at("classifier_spam"), 0.9);
         assert_eq!(at("classifier_silent"), 0.0);
         assert_eq!(at(links::LINK_SHORTENER), 1.0);

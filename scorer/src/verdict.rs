@@ -6,13 +6,14 @@
 
 use crate::analysis::{
     alignment, attachments, brand_impersonation, bulk, content_classifier, impersonation, links, new_domain,
+    url_obfuscation,
 };
 use crate::combine;
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/16";
+pub const RULES_VERSION: &str = "postern-rules/17";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -22,6 +23,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (links::LINK_IP_DECEPTIVE, Disposition::Suspicious),
     (links::HOMOGRAPH_URL, Disposition::Suspicious),
     (brand_impersonation::BRAND_LINK_SPOOF, Disposition::Suspicious),
+    (url_obfuscation::LINK_USER_NAME_AS_HOST, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_SENDER_STRONG, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_LINK_STRONG, Disposition::Suspicious),
     (impersonation::BEC_IMPERSONATION, Disposition::Suspicious),

@@ -35,6 +35,8 @@ executable_attachment office_macro bec_impersonation lookalike_domain list_unsub
 precedence_bulk esp_bulk brand_impersonation risky_link_host obfuscated_url risky_attachment
 credential_lure payment_lure sender_abused_tld link_abused_tld brand_link_spoof""".split()
 TARGET_CLEAN_FALSE_POSITIVES = 0.004
+# combine.rs SA_SCORE_STEPS: the rule score sum as steps too.
+SA_SCORE_STEPS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 # content_classifier.rs: no opinion below these.
 MIN_EVIDENCE_TOKENS, MIN_BODY_WORDS = 15, 8
 
@@ -49,7 +51,9 @@ def classifier(row, key):
 def features(row, key, rule_vocabulary, embedding=False):
     sa = [score / 1000 for name, score in row["detections"] if name.startswith("sa:")]
     names = {name for name, _ in row["detections"]}
-    x = [max(-10, min(25, sum(sa))), min(20, sum(1 for s in sa if s > 0))]
+    total = max(-10, min(25, sum(sa)))
+    x = [total, min(20, sum(1 for s in sa if s > 0))]
+    x += [1.0 if total >= step else 0.0 for step in SA_SCORE_STEPS]
     x += classifier(row, key)
     if embedding:
         x += [row["embedding"].get(key, 0.5)]

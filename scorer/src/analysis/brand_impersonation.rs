@@ -57,14 +57,14 @@ fn mentions(text: &str, name: &str) -> bool {
 }
 
 /// Whether `domain` is one of the brand's own (or a subdomain of one).
-fn owned(brand: &Brand, domain: &str) -> bool {
+pub(crate) fn owned(brand: &Brand, domain: &str) -> bool {
     brand.domains.iter().any(|d| domain == d || domain.ends_with(&format!(".{d}")))
         || brand.domains.iter().any(|d| organizational_domain(domain) == organizational_domain(d))
 }
 
 /// The shipped table with the tenant's brands added (a tenant's entry replaces the shipped
 /// one of the same name).
-fn brands_for(ctx: &ScoreContext<'_>) -> Vec<Brand> {
+pub(crate) fn brands_for(ctx: &ScoreContext<'_>) -> Vec<Brand> {
     let tenant_brands = ctx.facts.policy.as_ref().map(|p| p.policy.brands.clone()).unwrap_or_default();
     let table = BRANDS.iter().filter(|b| !tenant_brands.iter().any(|t| t.name.eq_ignore_ascii_case(&b.name)));
     table

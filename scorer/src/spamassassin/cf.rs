@@ -113,6 +113,10 @@ pub struct RuleFiles {
     pub freemail_domains: Vec<String>,
     /// `url_shortener` hosts.
     pub url_shorteners: Vec<String>,
+    /// `enlist_addrlist (LIST) pattern...`: address patterns per list name (lower case, `*`
+    /// any characters, `?` one), read by `check_from_in_list(LIST)` and
+    /// `check_replyto_in_list(LIST)`.
+    pub address_lists: BTreeMap<String, Vec<String>>,
     /// Lines that are neither understood nor deliberately ignored, with file and line.
     pub unknown_lines: Vec<String>,
 }
@@ -140,7 +144,6 @@ const IGNORED_KEYWORDS: &[&str] = &[
     "delist_uri_host",
     "uridnsbl_skip_domain",
     "adsp_override",
-    "enlist_addrlist",
     "report",
     "clear_report_template",
     "report_contact",
@@ -593,6 +596,14 @@ fn read_into(file: &str, bytes: &[u8], out: &mut RuleFiles, replace: &mut Replac
             "replace_rules" => replace.rules.extend(rest.split_whitespace().map(str::to_owned)),
             "freemail_domains" => out.freemail_domains.extend(rest.split_whitespace().map(str::to_ascii_lowercase)),
             "url_shortener" => out.url_shorteners.extend(rest.split_whitespace().map(str::to_ascii_lowercase)),
+            "enlist_addrlist" => match rest.trim().strip_prefix('(').and_then(|r| r.split_once(')')) {
+                Some((list, patterns)) if !list.trim().is_empty() && !patterns.trim().is_empty() => out
+                    .address_lists
+                    .entry(list.trim().to_owned())
+                    .or_default()
+                    .extend(patterns.split_whitespace().map(str::to_lowercase)),
+                _ => out.unknown_lines.push(format!("{file}:{}: {} (not `(LIST) address...`)", n + 1, keyword)),
+            },
             k if IGNORED_KEYWORDS.contains(&k) => {}
             _ => out.unknown_lines.push(format!("{file}:{}: {}", n + 1, keyword)),
         }
@@ -627,6 +638,8 @@ if !plugin(Mail::SpamAssassin::Plugin::FreeMail)
 body NOT_LOADED /x/
 endif
 freemail_domains gmail.com *.freemail.example
+enlist_addrlist (PAYPAL) *@paypal.com *@*.PayPal.com
+enlist_addrlist (PAYPAL) service@paypal.example
 bogus_setting 1
 "#;
         let mut files = RuleFiles::default();
@@ -642,7 +655,8 @@ bogus_setting 1
         assert!(!files.rules.contains_key("RAW_OLD"));
         assert!(!files.rules.contains_key("NOT_LOADED"));
         assert_eq!(files.freemail_domains, vec!["gmail.com", "*.freemail.example"]);
-        assert_eq!(files.unknown_lines, vec!["10_test.cf:23: bogus_setting"]);
+        assert_eq!(files.address_lists["PAYPAL"], vec!["*@paypal.com", "*@*.paypal.com", "service@paypal.example"]);
+        assert_eq!(files.unknown_lines, vec!["10_test.cf:25: bogus_setting"]);
     }
 
     #[test]

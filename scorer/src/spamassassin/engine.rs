@@ -118,6 +118,7 @@ pub struct RuleSet {
     mime: Vec<usize>,
     freemail_domains: Vec<String>,
     url_shorteners: Vec<String>,
+    address_lists: std::collections::BTreeMap<String, Vec<String>>,
     pub unsupported: Vec<Unsupported>,
     /// Compiled with fancy-regex (look-around, back-references).
     pub fancy: Vec<String>,
@@ -338,6 +339,7 @@ impl RuleSet {
             mime: Vec::new(),
             freemail_domains: files.freemail_domains.clone(),
             url_shorteners: files.url_shorteners.clone(),
+            address_lists: files.address_lists.clone(),
             unsupported: Vec::new(),
             fancy: Vec::new(),
             unknown_lines: files.unknown_lines.clone(),
@@ -350,7 +352,11 @@ impl RuleSet {
         let mut meta_rules: Vec<usize> = Vec::new();
         for def in files.rules.values() {
             let tflags = files.tflags.get(&def.name).cloned().unwrap_or_default();
-            if tflags.iter().any(|f| f == "net") {
+            // As SpamAssassin's Check plugin: an eval rule flagged `net` is skipped in a score
+            // set without network tests (it would ask the network); metas and patterns flagged
+            // `net` (or inheriting the flag from what they read) still run, their network
+            // dependencies counting 0, as in `spamassassin -L`.
+            if tflags.iter().any(|f| f == "net") && def.definition.trim_start().starts_with("eval:") {
                 set.unsupported.push(unsupported(def, "a network test (tflags net)".into()));
                 continue;
             }
@@ -554,8 +560,12 @@ impl RuleSet {
             }
             timer.stop(i);
         }
-        let ctx =
-            EvalContext { freemail_domains: &self.freemail_domains, url_shorteners: &self.url_shorteners, date_diff };
+        let ctx = EvalContext {
+            freemail_domains: &self.freemail_domains,
+            url_shorteners: &self.url_shorteners,
+            address_lists: &self.address_lists,
+            date_diff,
+        };
         for &i in &self.evals {
             if let Test::Eval(call) = &self.rules[i].test {
                 timer.start();

@@ -41,6 +41,8 @@ pub enum EvalFunction {
     AllTrusted,
     NoRelays,
     RelaysUnparseable,
+    FromInList,
+    ReplyToInList,
 }
 
 impl EvalFunction {
@@ -66,6 +68,8 @@ impl EvalFunction {
             "check_all_trusted" => AllTrusted,
             "check_no_relays" => NoRelays,
             "check_relays_unparseable" => RelaysUnparseable,
+            "check_from_in_list" => FromInList,
+            "check_replyto_in_list" => ReplyToInList,
             _ => return None,
         })
     }
@@ -138,6 +142,8 @@ fn split_args(args: &str) -> Vec<String> {
 pub struct EvalContext<'a> {
     pub freemail_domains: &'a [String],
     pub url_shorteners: &'a [String],
+    /// `enlist_addrlist` lists by name.
+    pub address_lists: &'a std::collections::BTreeMap<String, Vec<String>>,
     /// Seconds between the Date header and the newest Received time (None: unknown).
     pub date_diff: Option<i64>,
 }
@@ -186,6 +192,50 @@ fn wildcard_matches(pattern: &[u8], text: &[u8]) -> bool {
         Some((b'?', rest)) => !text.is_empty() && wildcard_matches(rest, &text[1..]),
         Some((c, rest)) => text.first() == Some(c) && wildcard_matches(rest, &text[1..]),
     }
+}
+
+/// WLBLEval's list test: the address (lower case) matches one of the list's patterns, in
+/// which `*` stands for any characters (dots too) and `?` for one, anchored at both ends.
+pub fn in_address_list(patterns: &[String], address: &str) -> bool {
+    let address = address.trim().to_lowercase();
+    !address.is_empty() && patterns.iter().any(|p| glob_matches(p.as_bytes(), address.as_bytes()))
+}
+
+fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| glob_matches(rest, &text[i..])),
+        Some((b'?', rest)) => !text.is_empty() && glob_matches(rest, &text[1..]),
+        Some((c, rest)) => text.first() == Some(c) && glob_matches(rest, &text[1..]),
+    }
+}
+
+/// PerMsgStatus's `all_from_addrs`: the first Resent-From address when there is one, else
+/// the From addresses and the envelope senders' (Envelope-Sender, Resent-Sender,
+/// X-Envelope-From, the envelope's), runs of dots squeezed to one.
+fn all_from_addresses(view: &MessageView) -> Vec<String> {
+    let resent: Vec<String> = header_addresses(view, "resent-from").into_iter().filter(|a| !a.is_empty()).collect();
+    let addresses = if let Some(first) = resent.into_iter().next() {
+        vec![first]
+    } else {
+        ["from", "envelope-sender", "resent-sender", "x-envelope-from", "EnvelopeFrom"]
+            .iter()
+            .flat_map(|name| header_addresses(view, name))
+            .filter(|a| !a.is_empty())
+            .collect()
+    };
+    addresses
+        .into_iter()
+        .map(|a| {
+            let mut squeezed = String::with_capacity(a.len());
+            for c in a.chars() {
+                if !(c == '.' && squeezed.ends_with('.')) {
+                    squeezed.push(c);
+                }
+            }
+            squeezed
+        })
+        .collect()
 }
 
 fn header_addresses(view: &MessageView, name: &str) -> Vec<String> {
@@ -366,6 +416,15 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         }
         NoRelays => view.relays.trusted.is_empty() && view.relays.untrusted.is_empty() && view.relays.unparseable == 0,
         RelaysUnparseable => view.relays.unparseable > 0,
+        // WLBLEval: a From address (all_from_addrs) or the first Reply-To address in the
+        // named `enlist_addrlist`; an unknown list is no hit.
+        FromInList => ctx
+            .address_lists
+            .get(a.first().map(String::as_str).unwrap_or(""))
+            .is_some_and(|list| all_from_addresses(view).iter().any(|address| in_address_list(list, address))),
+        ReplyToInList => ctx.address_lists.get(a.first().map(String::as_str).unwrap_or("")).is_some_and(|list| {
+            header_addresses(view, "reply-to").first().is_some_and(|address| in_address_list(list, address))
+        }),
     })
 }
 
@@ -388,7 +447,21 @@ mod tests {
             ]
         });
         static SHORT: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| vec!["bit.ly".to_owned()]);
-        EvalContext { freemail_domains: &FREEMAIL, url_shorteners: &SHORT, date_diff: Some(-7 * 3600) }
+        static LISTS: std::sync::LazyLock<std::collections::BTreeMap<String, Vec<String>>> =
+            std::sync::LazyLock::new(|| {
+                [
+                    ("PAYPAL".to_owned(), vec!["*@paypal.com".to_owned(), "*@*.paypal.com".to_owned()]),
+                    ("SUSP_NTLD".to_owned(), vec!["*@*.top".to_owned(), "*@*.xyz".to_owned()]),
+                ]
+                .into_iter()
+                .collect()
+            });
+        EvalContext {
+            freemail_domains: &FREEMAIL,
+            url_shorteners: &SHORT,
+            address_lists: &LISTS,
+            date_diff: Some(-7 * 3600),
+        }
     }
 
     fn hit(call: &str, raw: &str) -> bool {
@@ -404,6 +477,24 @@ mod tests {
         );
         assert_eq!(parse_call("eval:check_rbl('a','b')").unwrap(), None, "a network test is not ours");
         assert!(parse_call("check_for_mime(x)").is_err());
+    }
+
+    #[test]
+    fn address_lists_as_wlbleval_reads_them() {
+        // From, or the envelope sender (MessageView's is bounce@mailer.example), in the list.
+        assert!(hit("eval:check_from_in_list('PAYPAL')", "From: service@PayPal.com\r\n\r\nx"));
+        assert!(hit("eval:check_from_in_list('PAYPAL')", "From: Pay Pal <a@intl.paypal.com>\r\n\r\nx"));
+        assert!(!hit("eval:check_from_in_list('PAYPAL')", "From: a@paypal.com.evil.example\r\n\r\nx"));
+        // `*` crosses dots here, unlike FreeMail's wildcards.
+        assert!(hit("eval:check_from_in_list('SUSP_NTLD')", "From: a@mail.shop.top\r\n\r\nx"));
+        // A Resent-From replaces the From.
+        assert!(!hit(
+            "eval:check_from_in_list('PAYPAL')",
+            "Resent-From: r@forwarder.example\r\nFrom: a@paypal.com\r\n\r\nx"
+        ));
+        assert!(!hit("eval:check_from_in_list('NO_SUCH_LIST')", "From: a@paypal.com\r\n\r\nx"));
+        assert!(hit("eval:check_replyto_in_list('SUSP_NTLD')", "From: a@b.example\r\nReply-To: x@y.xyz\r\n\r\nx"));
+        assert!(!hit("eval:check_replyto_in_list('SUSP_NTLD')", "From: a@b.xyz\r\n\r\nx"));
     }
 
     #[test]

@@ -77,9 +77,19 @@ impl Relays {
                 .get(header.offset_start as usize..header.offset_end as usize)
                 .map(|b| String::from_utf8_lossy(b).split_whitespace().collect::<Vec<_>>().join(" "))
                 .unwrap_or_default();
-            let relay = match header.value() {
-                HeaderValue::Received(received) => read_relay(received, &raw),
-                _ => read_unparsed(&raw),
+            // A mail fetcher's handover (fetchmail's `with POP3` / `with IMAP`) is no relay;
+            // found while every relay so far is trusted, it restarts the parse, as
+            // SpamAssassin's found_pop_fetcher_sig: what came before it was the fetching side.
+            if raw.contains("with POP3") || raw.contains("with IMAP") {
+                if in_trusted {
+                    relays.trusted.clear();
+                }
+                continue;
+            }
+            let relay = match (qmail_relay(&raw), header.value()) {
+                (Some(relay), _) => Handover::Relay(relay),
+                (None, HeaderValue::Received(received)) => read_relay(received, &raw),
+                (None, _) => read_unparsed(&raw),
             };
             let relay = match relay {
                 Handover::Ignored => continue,
@@ -122,6 +132,18 @@ enum Handover {
 
 fn read_relay(received: &mail_parser::Received<'_>, raw: &str) -> Handover {
     let Some(from) = &received.from else { return read_unparsed(raw) };
+    // `from HOST by HOST with|via|for|(...` or `from HOST by HOST ;`, the sending host a
+    // name: handovers SpamAssassin knows it cannot use (an address further on, as in
+    // `via smtpd (for x [193.120.211.219])`, is not the sender's), ignored.
+    let words: Vec<&str> = raw.split(' ').collect();
+    let sender_is_address = words.get(1).is_some_and(|w| w.trim_matches(['[', ']']).parse::<IpAddr>().is_ok());
+    if words.len() >= 4 && words[2] == "by" && !sender_is_address && matches!(read_unparsed(raw), Handover::Ignored) {
+        return Handover::Ignored;
+    }
+    // SpamAssassin needs the receiving host: `from 213.110.155.140 by ; date` is unparseable.
+    if raw.starts_with("from ") && (!raw.contains(" by ") || raw.contains(" by ;")) {
+        return Handover::Unparseable;
+    }
     let ip = received.from_ip.or(match from {
         Host::IpAddr(ip) => Some(*ip),
         Host::Name(_) => None,
@@ -176,22 +198,63 @@ fn read_relay(received: &mail_parser::Received<'_>, raw: &str) -> Handover {
     })
 }
 
-/// A handover without a sending address. SpamAssassin counts as unparseable the formats it
-/// knows it cannot read (`from HOST by HOST with|via|for|(...`, `from HOST by HOST;`) and
-/// ignores the rest (local submissions, notes, `by` lines, ...).
+/// qmail's formats, as SpamAssassin's Received.pm reads them: `from RDNS (HELO helo)
+/// (ident@ip) by HOST ... with SMTP`, the HELO part only when it differed from the reverse
+/// DNS (so the name after `from` is both then), the address in parentheses without the
+/// name in front that Postfix and sendmail write, and the protocol `SMTP` or `QMQP` (not
+/// `ESMTP`, not followed by ` id `: those are sendmail's lines); `from unknown` means no
+/// reverse DNS. mail-parser reads the name after `from` as the HELO and finds no reverse DNS.
+fn qmail_relay(raw: &str) -> Option<Relay> {
+    static QMAIL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"^from (\S+)(?: \((?:HELO|EHLO) ([^ ()]*)\))? \((\S*@)?\[?([0-9A-Fa-f:.]+)\]?\)(?: \(envelope-sender <\S+>\))? by (\S+)(?: \(.+\))* with (.*)$",
+        )
+        .expect("a valid pattern")
+    });
+    let c = QMAIL.captures(raw)?;
+    // `with (.* )?(SMTP|QMQP)(?! id )`: the protocol word right after `with ` or a space.
+    let protocol = &c[6];
+    let qmail_protocol = ["SMTP", "QMQP"].iter().any(|word| {
+        protocol.match_indices(word).any(|(i, _)| {
+            (i == 0 || protocol.as_bytes()[i - 1] == b' ') && !protocol[i + word.len()..].starts_with(" id ")
+        })
+    });
+    if !qmail_protocol {
+        return None;
+    }
+    let ip: IpAddr = c[4].parse().ok()?;
+    let name = &c[1];
+    let rdns = if name.eq_ignore_ascii_case("unknown") { "" } else { name };
+    Some(Relay {
+        ip: sanitize(&ip.to_string()),
+        rdns: sanitize(rdns),
+        helo: sanitize(c.get(2).map_or(name, |helo| helo.as_str())),
+        by: sanitize(c[5].trim_end_matches(';')),
+        ident: sanitize(c.get(3).map_or("", |ident| ident.as_str().trim_end_matches('@'))),
+        id: String::new(),
+        auth: String::new(),
+        private: is_private(ip),
+    })
+}
+
+/// A handover without a sending address, as SpamAssassin 4.0.1's Received.pm treats it
+/// (checked with `spamassassin -D received-header`): a line that does not start with
+/// `from` is no handover; `from HOST by HOST ;` and `from HOST by HOST with|via|for|(...`
+/// are handovers it knows it cannot use, ignored; `from HOST by ;` (no receiving host) and
+/// other `from HOST by HOST ...` lines are unparseable. Other shapes are ignored (its long
+/// list of known local formats is not ported).
 fn read_unparsed(raw: &str) -> Handover {
     let words: Vec<&str> = raw.split(' ').collect();
-    let known_unreadable = words.len() >= 4
-        && words[0] == "from"
-        && words[2] == "by"
-        && !raw.contains(" with local")
-        && (words.len() == 4
-            || words[3].starts_with(';')
-            || words[3].ends_with(';')
-            || ["with", "via", "for"].contains(&words[4])
-            || words[4].starts_with('(')
-            || words[4].starts_with(';'));
-    if known_unreadable { Handover::Unparseable } else { Handover::Ignored }
+    if words.len() < 3 || words[0] != "from" || words[2] != "by" {
+        return Handover::Ignored;
+    }
+    let by = words.get(3).copied().unwrap_or("");
+    if by.is_empty() || by.starts_with(';') {
+        return Handover::Unparseable;
+    }
+    let known_unusable = by.ends_with(';')
+        || words.get(4).is_some_and(|w| w.starts_with(';') || w.starts_with('(') || ["with", "via", "for"].contains(w));
+    if known_unusable { Handover::Ignored } else { Handover::Unparseable }
 }
 
 /// `from HELO (ident@rdns [ip])` or `from HELO (rdns [ip])`: (ident, rdns).
@@ -289,7 +352,46 @@ mod tests {
              Received: from virtual-access.org by bolero.conactive.com ; Thu, 20 Feb 2003 23:32:58 +0100\n\
              Received: from MATT_LINUX by hippo.star.co.uk via smtpd (for x [193.120.211.219]) with SMTP; 3 Jul 2002\n",
         );
-        assert_eq!(unreadable.unparseable, 2, "a local submission is ignored, the two others cannot be read");
+        // SpamAssassin 4.0.1 ignores all three (it knows it cannot use them) ...
+        assert_eq!(unreadable.unparseable, 0, "{unreadable:?}");
+        assert!(unreadable.untrusted.is_empty() && unreadable.trusted.is_empty());
+        // ... and cannot read these: no receiving host, and a bare `from A by B`.
+        let unparseable = relays(
+            "Received: from 213.110.155.140 by ; Thu, 28 Jul 2005 15:53:31 -0700\n\
+             Received: from fwd08.sul.t-online.de by mailout11.sul.t-online.com id 17z2ST; Wed, 09 Oct 2002\n",
+        );
+        assert_eq!(unparseable.unparseable, 2, "{unparseable:?}");
+        assert!(unparseable.untrusted.is_empty());
+        // SpamAssassin 4.0.1 on qmail's formats: [ ip=216.162.64.150 rdns=mail.axess.com
+        // helo=mail.axess.com by=newmail.axess.com ... ] and [ ip=209.89.116.254 rdns=
+        // helo=tribute.ca by=newmail.axess.com ... ].
+        let qmail = relays(
+            "Received: from mail.axess.com (216.162.64.150)\n  by newmail.axess.com with SMTP; 23 Aug 2002 07:25:39 -0000\n\
+             Received: from unknown (HELO tribute.ca) (209.89.116.254)\n  by newmail.axess.com with SMTP; 23 Aug 2002 07:25:04 -0000\n",
+        );
+        assert_eq!(
+            qmail.pseudo_header(RelayList::Untrusted),
+            "[ ip=216.162.64.150 rdns=mail.axess.com helo=mail.axess.com by=newmail.axess.com ident= envfrom= \
+             intl=0 id= auth= msa=0 ] [ ip=209.89.116.254 rdns= helo=tribute.ca by=newmail.axess.com ident= \
+             envfrom= intl=0 id= auth= msa=0 ]"
+        );
+        // SpamAssassin 4.0.1 skips fetchmail's handover and starts again below it.
+        let fetched = relays(
+            "Received: from localhost (localhost.localdomain [127.0.0.1]) by stinkpad.jmason.org (Postfix) \
+             with ESMTP id 3AF5610710 for <jm@localhost>; Fri, 7 Dec 2001 10:47:43 +1100 (EST)\n\
+             Received: from dogma.slashnull.org [212.17.35.15] by localhost with IMAP (fetchmail-5.7.4) for \
+             jm@localhost (single-drop); Fri, 07 Dec 2001 10:47:44 +1100 (EST)\n\
+             Received: from usw-sf-list1.sourceforge.net (usw-sf-fw2.sourceforge.net [216.136.171.252]) by \
+             dogma.slashnull.org (8.11.6/8.11.6) with ESMTP id fB69MYV12654; Thu, 6 Dec 2001 09:22:34 GMT\n",
+        );
+        assert!(fetched.trusted.is_empty(), "the relay above the fetcher is dropped");
+        assert_eq!(fetched.untrusted.len(), 1);
+        assert_eq!(fetched.untrusted[0].rdns, "usw-sf-fw2.sourceforge.net");
+        let sendmail = relays(
+            "Received: from xent.com ([64.161.22.236]) by dogma.slashnull.org (8.11.6/8.11.6) with ESMTP id \
+             g7MKBTZ22948 for <a@b.example>; Thu, 22 Aug 2002 21:11:29 +0100\n",
+        );
+        assert_eq!(sendmail.untrusted[0].rdns, "", "sendmail's `from HELO ([ip])` with ESMTP: no reverse DNS");
         let postfix = relays(
             "Received: from lugh.tuatha.org (postfix@lugh.tuatha.org [194.125.145.45]) by dogma.slashnull.org \
              (8.11.6/8.11.6) with ESMTP id g98A7PK10544; Tue, 8 Oct 2002 11:07:26 +0100\n",

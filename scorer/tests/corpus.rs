@@ -10,15 +10,15 @@ use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little under what
-/// the code reaches (measured on 2026-12-04 with postern-rules/16 and SpamAssassin's score as
-/// steps in the combination: clean flagged 0.6%, spam + phish caught 36.5%, spam 29.3%, phish
-/// 46.1%; spam and phish trade a point or two as the
+/// the code reaches (measured on 2026-12-04 with postern-rules/18, SpamAssassin's score as
+/// steps in the combination: clean flagged 0.6%, spam + phish caught 37.4%, spam 30.1%, phish
+/// 47.2%; spam and phish trade a point or two as the
 /// out-of-source threshold moves). The targets: clean flagged at most 1% (met, and held here),
 /// caught at least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
-const MIN_SPAM_PHISH_CAUGHT: f64 = 0.35;
-const MIN_SPAM_CAUGHT: f64 = 0.27;
-const MIN_PHISH_CAUGHT: f64 = 0.44;
+const MIN_SPAM_PHISH_CAUGHT: f64 = 0.36;
+const MIN_SPAM_CAUGHT: f64 = 0.28;
+const MIN_PHISH_CAUGHT: f64 = 0.45;
 
 fn corpus() -> Option<Vec<CorpusFile>> {
     let Some(dir) = testkit::corpus_dir() else {

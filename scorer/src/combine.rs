@@ -15,7 +15,7 @@
 //! trains one per left-out source to measure it honestly.
 
 use crate::analysis::{
-    abused_tld, alignment, attachments, brand_impersonation, bulk, impersonation, link_hosting, links, lures,
+    abused_tld, alignment, attachments, brand_impersonation, impersonation, link_hosting, links, lures,
     risky_attachments, spamassassin_rules, url_obfuscation,
 };
 use crate::classifier::ContentScore;
@@ -43,7 +43,12 @@ pub const MIN_THRESHOLD: f64 = 0.5;
 /// evenly spread around SpamAssassin's `required_score` of 5, not chosen on the corpus.
 pub const SA_SCORE_STEPS: &[f64] = &[2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0];
 
-/// Detections that enter the model as 0/1 features, by name.
+/// Detections that enter the model as 0/1 features, by name. The bulk-mail headers
+/// (List-Unsubscribe, Precedence, an email service provider's) are not among them: they say
+/// how a message was sent, which newsletters and spammers share, and as features they taught
+/// the model each source's mixture of the two (leave one source out: 37.4% caught at 0.6% of
+/// clean with them, 38.5% at 0.5% without). BULK is still their disposition when the
+/// combination does not flag the message.
 pub const INDICATORS: &[&str] = &[
     links::LINK_TEXT_MISMATCH,
     links::LINK_IP_HOST,
@@ -60,9 +65,6 @@ pub const INDICATORS: &[&str] = &[
     attachments::OFFICE_MACRO,
     impersonation::BEC_IMPERSONATION,
     impersonation::LOOKALIKE_DOMAIN,
-    bulk::LIST_UNSUBSCRIBE,
-    bulk::PRECEDENCE_BULK,
-    bulk::ESP_BULK,
     brand_impersonation::BRAND_IMPERSONATION,
     link_hosting::RISKY_LINK_HOST,
     url_obfuscation::OBFUSCATED_URL,

@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little under what
 /// the code reaches (measured on 2026-12-04 with postern-rules/18, SpamAssassin's score as
-/// steps in the combination: clean flagged 0.6%, spam + phish caught 37.4%, spam 30.1%, phish
-/// 47.2%; spam and phish trade a point or two as the
+/// steps in the combination and no bulk-header features: clean flagged 0.5%, spam + phish
+/// caught 38.5%, spam 31.9%, phish 47.3%; spam and phish trade a point or two as the
 /// out-of-source threshold moves). The targets: clean flagged at most 1% (met, and held here),
 /// caught at least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
-const MIN_SPAM_PHISH_CAUGHT: f64 = 0.36;
-const MIN_SPAM_CAUGHT: f64 = 0.28;
+const MIN_SPAM_PHISH_CAUGHT: f64 = 0.37;
+const MIN_SPAM_CAUGHT: f64 = 0.30;
 const MIN_PHISH_CAUGHT: f64 = 0.45;
 
 fn corpus() -> Option<Vec<CorpusFile>> {

@@ -31,8 +31,8 @@ from sklearn.preprocessing import StandardScaler
 # The scorer's 0/1 detections (combine.rs INDICATORS), in its order.
 INDICATORS = """link_text_mismatch link_ip_host link_shortener credential_form homograph_url
 from_envelope_differs reply_to_differs display_name_address dkim_fail spf_fail arc_fail
-executable_attachment office_macro bec_impersonation lookalike_domain list_unsubscribe
-precedence_bulk esp_bulk brand_impersonation risky_link_host obfuscated_url risky_attachment
+executable_attachment office_macro bec_impersonation lookalike_domain
+brand_impersonation risky_link_host obfuscated_url risky_attachment
 credential_lure payment_lure sender_abused_tld link_abused_tld brand_link_spoof""".split()
 TARGET_CLEAN_FALSE_POSITIVES = 0.004
 # combine.rs SA_SCORE_STEPS: the rule score sum as steps too.

@@ -98,7 +98,8 @@ fn urls(ctx: &ScoreContext<'_>) -> Vec<String> {
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let urls = urls(ctx);
-    let brands = brands_for(ctx);
+    // The brand table (with the tenant's) is only read when a link has a user name at all.
+    let brands = if urls.iter().any(|u| u.contains('@')) { brands_for(ctx) } else { Vec::new() };
     if let Some((user, host)) = urls.iter().find_map(|u| user_name_as_host(u, &brands)) {
         ctx.add(LINK_USER_NAME_AS_HOST, 0, format!("a link shows {user} as its user name but goes to {host}"));
     }

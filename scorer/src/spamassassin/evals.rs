@@ -201,13 +201,32 @@ pub fn in_address_list(patterns: &[String], address: &str) -> bool {
     !address.is_empty() && patterns.iter().any(|p| glob_matches(p.as_bytes(), address.as_bytes()))
 }
 
+/// Iterative, going back only to the last `*`: at most pattern length x text length steps,
+/// however many stars a pattern has and however long a crafted address is.
 fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| glob_matches(rest, &text[i..])),
-        Some((b'?', rest)) => !text.is_empty() && glob_matches(rest, &text[1..]),
-        Some((c, rest)) => text.first() == Some(c) && glob_matches(rest, &text[1..]),
+    let (mut p, mut t) = (0, 0);
+    let mut last_star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                last_star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match last_star {
+                Some((star, from)) => {
+                    p = star + 1;
+                    t = from + 1;
+                    last_star = Some((star, from + 1));
+                }
+                None => return false,
+            },
+        }
     }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 /// PerMsgStatus's `all_from_addrs`: the first Resent-From address when there is one, else
@@ -493,6 +512,10 @@ mod tests {
             "Resent-From: r@forwarder.example\r\nFrom: a@paypal.com\r\n\r\nx"
         ));
         assert!(!hit("eval:check_from_in_list('NO_SUCH_LIST')", "From: a@paypal.com\r\n\r\nx"));
+        assert!(in_address_list(&["*@*.top".into()], "a@b.c.top"));
+        assert!(in_address_list(&["a?c@*".into()], "abc@x"));
+        assert!(!in_address_list(&["*@*.top".into()], "a@top"));
+        assert!(!in_address_list(&["*@*.top".into()], &format!("{}@x.topx", "a".repeat(100_000))));
         assert!(hit("eval:check_replyto_in_list('SUSP_NTLD')", "From: a@b.example\r\nReply-To: x@y.xyz\r\n\r\nx"));
         assert!(!hit("eval:check_replyto_in_list('SUSP_NTLD')", "From: a@b.xyz\r\n\r\nx"));
     }

@@ -13,6 +13,7 @@
 
 use super::ScoreContext;
 use super::domain::{domain_of, organizational_domain};
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 pub const BRAND_IMPERSONATION: &str = "brand_impersonation";
@@ -63,18 +64,23 @@ pub(crate) fn owned(brand: &Brand, domain: &str) -> bool {
 }
 
 /// The shipped table with the tenant's brands added (a tenant's entry replaces the shipped
-/// one of the same name).
-pub(crate) fn brands_for(ctx: &ScoreContext<'_>) -> Vec<Brand> {
-    let tenant_brands = ctx.facts.policy.as_ref().map(|p| p.policy.brands.clone()).unwrap_or_default();
+/// one of the same name); the shipped table itself, not a copy, when the tenant adds none.
+pub(crate) fn brands_for(ctx: &ScoreContext<'_>) -> Cow<'static, [Brand]> {
+    let tenant_brands = match ctx.facts.policy.as_ref().map(|p| &p.policy.brands) {
+        Some(brands) if !brands.is_empty() => brands,
+        _ => return Cow::Borrowed(BRANDS.as_slice()),
+    };
     let table = BRANDS.iter().filter(|b| !tenant_brands.iter().any(|t| t.name.eq_ignore_ascii_case(&b.name)));
-    table
-        .cloned()
-        .chain(tenant_brands.iter().map(|t| Brand {
-            name: t.name.clone(),
-            names: t.names.iter().map(|n| n.to_lowercase()).collect(),
-            domains: t.domains.iter().map(|d| d.to_lowercase()).collect(),
-        }))
-        .collect()
+    Cow::Owned(
+        table
+            .cloned()
+            .chain(tenant_brands.iter().map(|t| Brand {
+                name: t.name.clone(),
+                names: t.names.iter().map(|n| n.to_lowercase()).collect(),
+                domains: t.domains.iter().map(|d| d.to_lowercase()).collect(),
+            }))
+            .collect(),
+    )
 }
 
 pub fn check(ctx: &mut ScoreContext<'_>) {

@@ -20,21 +20,28 @@ pub const LINK_USER_NAME_AS_HOST: &str = "link_user_name_as_host";
 /// More labels than this in a host name is a sign of obfuscation.
 pub const MAX_LABELS: usize = 5;
 
+/// The authority (`user@host:port`) of an http(s) URL, lower case.
+fn authority(url: &str) -> Option<String> {
+    let lower = url.trim().to_ascii_lowercase();
+    let rest = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://"))?;
+    Some(rest.split(['/', '?', '#']).next().unwrap_or("").to_owned())
+}
+
+/// A host without its `:port`.
+fn without_port(host: &str) -> &str {
+    host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host, |(h, _)| h)
+}
+
 /// Why a URL is obfuscated, if it is.
 pub fn obfuscation(url: &str) -> Option<&'static str> {
-    let lower = url.trim().to_ascii_lowercase();
-    if lower.starts_with("data:") {
+    if url.trim().to_ascii_lowercase().starts_with("data:") {
         return Some("a data: URI as the link target");
     }
-    let rest = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority(url)?;
     if authority.contains('@') {
         return Some("a user name before the host");
     }
-    let host = authority
-        .rsplit_once(':')
-        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
-        .map_or(authority, |(h, _)| h);
+    let host = without_port(&authority);
     if host.contains('%') {
         return Some("percent-encoded characters in the host");
     }
@@ -61,13 +68,10 @@ pub fn obfuscation(url: &str) -> Option<&'static str> {
 /// real host is a bare IP address (dotted, or one hexadecimal or decimal number) or the user
 /// name belongs to a brand of `brands` while the real host does not.
 pub fn user_name_as_host(url: &str, brands: &[Brand]) -> Option<(String, String)> {
-    let lower = url.trim().to_ascii_lowercase();
-    let rest = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority(url)?;
     let (user, host) = authority.rsplit_once('@')?;
     let user = user.split(':').next().unwrap_or("").trim_end_matches('.');
-    let host =
-        host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host, |(h, _)| h);
+    let host = without_port(host);
     let labels: Vec<&str> = user.split('.').collect();
     let host_like = labels.len() >= 2
         && labels.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
@@ -98,8 +102,7 @@ fn urls(ctx: &ScoreContext<'_>) -> Vec<String> {
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let urls = urls(ctx);
-    // The brand table (with the tenant's) is only read when a link has a user name at all.
-    let brands = if urls.iter().any(|u| u.contains('@')) { brands_for(ctx) } else { Vec::new() };
+    let brands = brands_for(ctx);
     if let Some((user, host)) = urls.iter().find_map(|u| user_name_as_host(u, &brands)) {
         ctx.add(LINK_USER_NAME_AS_HOST, 0, format!("a link shows {user} as its user name but goes to {host}"));
     }

@@ -137,7 +137,7 @@ fn read_relay(received: &mail_parser::Received<'_>, raw: &str) -> Handover {
     // `via smtpd (for x [193.120.211.219])`, is not the sender's), ignored.
     let words: Vec<&str> = raw.split(' ').collect();
     let sender_is_address = words.get(1).is_some_and(|w| w.trim_matches(['[', ']']).parse::<IpAddr>().is_ok());
-    if words.len() >= 4 && words[2] == "by" && !sender_is_address && matches!(read_unparsed(raw), Handover::Ignored) {
+    if words.len() >= 4 && words[2] == "by" && !sender_is_address && (words[0] != "from" || known_unusable(&words)) {
         return Handover::Ignored;
     }
     // SpamAssassin needs the receiving host: `from 213.110.155.140 by ; date` is unparseable.
@@ -245,16 +245,24 @@ fn qmail_relay(raw: &str) -> Option<Relay> {
 /// list of known local formats is not ported).
 fn read_unparsed(raw: &str) -> Handover {
     let words: Vec<&str> = raw.split(' ').collect();
-    if words.len() < 3 || words[0] != "from" || words[2] != "by" {
-        return Handover::Ignored;
+    if words.len() < 3 || words[0] != "from" || words[2] != "by" || known_unusable(&words) {
+        Handover::Ignored
+    } else {
+        Handover::Unparseable
     }
-    let by = words.get(3).copied().unwrap_or("");
-    if by.is_empty() || by.starts_with(';') {
-        return Handover::Unparseable;
-    }
-    let known_unusable = by.ends_with(';')
-        || words.get(4).is_some_and(|w| w.starts_with(';') || w.starts_with('(') || ["with", "via", "for"].contains(w));
-    if known_unusable { Handover::Ignored } else { Handover::Unparseable }
+}
+
+/// `from HOST by HOST ;` or `from HOST by HOST with|via|for|(...` (the words of a Received
+/// header): a handover SpamAssassin knows it cannot use. Not `from HOST by ;`, which has no
+/// receiving host.
+fn known_unusable(words: &[&str]) -> bool {
+    let Some(by) = words.get(3).filter(|by| !by.is_empty() && !by.starts_with(';')) else { return false };
+    words[0] == "from"
+        && words[2] == "by"
+        && (by.ends_with(';')
+            || words
+                .get(4)
+                .is_some_and(|w| w.starts_with(';') || w.starts_with('(') || ["with", "via", "for"].contains(w)))
 }
 
 /// `from HELO (ident@rdns [ip])` or `from HELO (rdns [ip])`: (ident, rdns).

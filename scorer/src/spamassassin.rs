@@ -14,6 +14,7 @@
 //! by `scorer rules check`, never silently skipped.
 
 pub mod cf;
+pub mod dates;
 pub mod engine;
 pub mod evals;
 pub mod meta;
@@ -89,27 +90,6 @@ pub fn load(dir: &Path) -> Result<LoadedRules, RulesError> {
     Ok(LoadedRules { rules: RuleSet::compile(&parsed), dir: dir.to_path_buf(), files: files.len(), digest })
 }
 
-/// Seconds from the newest Received time to the Date header (positive: dated in the
-/// future), as HeaderEval's `_check_date_diff` computes it: the Received time closest to
-/// the Date. None without a Date or a dated Received.
-pub fn date_diff(message: &mail_parser::Message<'_>) -> Option<i64> {
-    let date = message.date()?.to_timestamp();
-    let mut best: Option<i64> = None;
-    for h in message.headers().iter().filter(|h| h.name().eq_ignore_ascii_case("Received")) {
-        let received = match h.value() {
-            mail_parser::HeaderValue::Received(r) => r.date().map(|d| d.to_timestamp()),
-            _ => None,
-        };
-        if let Some(t) = received {
-            let diff = date - t;
-            if best.is_none_or(|b| diff.abs() < b.abs()) {
-                best = Some(diff);
-            }
-        }
-    }
-    best
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,13 +102,5 @@ mod tests {
         std::fs::create_dir_all(&empty).unwrap();
         assert!(matches!(load(&empty), Err(RulesError::Empty(_))));
         std::fs::remove_dir_all(&empty).unwrap();
-    }
-
-    #[test]
-    fn date_is_compared_with_the_received_chain() {
-        let raw =
-            b"Received: from a by b; Mon, 1 Jan 2024 12:00:00 +0000\r\nDate: Mon, 1 Jan 2024 06:00:00 +0000\r\n\r\nx";
-        let m = mail_parser::MessageParser::default().parse(raw.as_slice()).unwrap();
-        assert_eq!(date_diff(&m), Some(-6 * 3600));
     }
 }

@@ -90,7 +90,7 @@ fn judge(ctx: &mut ScoreContext<'_>, age: i64, registered: i64, domain: &str, se
     ctx.attribute(if sender { Attribute::NewDomainSender(date) } else { Attribute::NewDomainLink(date) });
 }
 
-/// `YYYY-MM-DD` -> days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+/// `YYYY-MM-DD` -> days since 1970-01-01.
 fn parse_date(s: &str) -> Option<i64> {
     let mut parts = s.split('-');
     let (y, m, d): (i64, i64, i64) =
@@ -98,13 +98,7 @@ fn parse_date(s: &str) -> Option<i64> {
     if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
+    Some(crate::spamassassin::dates::days_from_civil(y, m, d))
 }
 
 fn format_date(days: i64) -> String {

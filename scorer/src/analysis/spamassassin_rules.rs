@@ -12,7 +12,7 @@ pub const PREFIX: &str = "sa:";
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let Some(rules) = ctx.facts.spamassassin.clone() else { return };
-    let hits = rules.run(ctx.view(), spamassassin::date_diff(ctx.message));
+    let hits = rules.run(ctx.view(), spamassassin::dates::date_diff(ctx.view()));
     for hit in hits {
         let matched = hit.matched.as_deref().map(|m| format!(" (matched {m:?})")).unwrap_or_default();
         ctx.add(

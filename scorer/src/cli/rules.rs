@@ -70,7 +70,7 @@ pub(super) fn profile(dir: &Path, corpus: &Path, top: usize) -> Result<(), CliEr
         let t = std::time::Instant::now();
         let view = MessageView::new(&message, "");
         views += t.elapsed();
-        loaded.rules.run_profiled(&view, spamassassin::date_diff(&message), &mut costs);
+        loaded.rules.run_profiled(&view, spamassassin::dates::date_diff(&view), &mut costs);
     }
     let total = started.elapsed();
     let costs = costs.unwrap_or_default();

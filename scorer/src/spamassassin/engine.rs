@@ -714,11 +714,7 @@ pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String>
             (!v.is_empty()).then(|| v.join(", "))
         }
         HeaderTarget::MessageId => {
-            let v: Vec<&str> = ["message-id", "resent-message-id", "x-message-id"]
-                .iter()
-                .flat_map(|n| view.header_fields(n))
-                .map(|h| h.raw.as_str())
-                .collect();
+            let v: Vec<&str> = view.message_ids().collect();
             (!v.is_empty()).then(|| v.join("\n"))
         }
         HeaderTarget::EnvelopeFrom => (!view.envelope_from.is_empty()).then(|| view.envelope_from.clone()),

@@ -43,6 +43,7 @@ pub enum EvalFunction {
     RelaysUnparseable,
     FromInList,
     ReplyToInList,
+    OutlookMessageId,
 }
 
 impl EvalFunction {
@@ -70,6 +71,7 @@ impl EvalFunction {
             "check_relays_unparseable" => RelaysUnparseable,
             "check_from_in_list" => FromInList,
             "check_replyto_in_list" => ReplyToInList,
+            "check_outlook_message_id" => OutlookMessageId,
             _ => return None,
         })
     }
@@ -444,7 +446,31 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         ReplyToInList => ctx.address_lists.get(a.first().map(String::as_str).unwrap_or("")).is_some_and(|list| {
             header_addresses(view, "reply-to").first().is_some_and(|address| in_address_list(list, address))
         }),
+        OutlookMessageId => outlook_message_id_is_fake(view),
     })
+}
+
+/// HeaderEval's `check_outlook_message_id`: a Message-ID in Outlook Express's form
+/// (`<xxxxTTTTTTTT$xxxxxxxx$xxxxxxxx@`) carries a time stamp; spamware that imitates the
+/// form writes one that fits neither the Date nor the Received time (250 units, about 30
+/// hours, of slack). As in SpamAssassin, the Received time is read from all the Received
+/// lines as one date (in practice the newest one's), and an unreadable date counts as 0.
+fn outlook_message_id_is_fake(view: &MessageView) -> bool {
+    static OUTLOOK_ID: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^<[0-9a-f]{4}([0-9a-f]{8})\$[0-9a-f]{8}\$[0-9a-f]{8}@").expect("a fixed pattern")
+    });
+    let Some(first_id) = view.message_ids().next() else { return false };
+    let Some(token) = OUTLOOK_ID.captures(first_id).and_then(|c| i64::from_str_radix(&c[1], 16).ok()) else {
+        return false;
+    };
+    const UNITS_PER_SECOND: f64 = 0.0023283064365387;
+    const UNITS_AT_EPOCH: f64 = 27111902.8329849;
+    const SLACK: i64 = 250;
+    let fits = |time: i64| (token - (time as f64 * UNITS_PER_SECOND + UNITS_AT_EPOCH) as i64).abs() < SLACK;
+    // `$pms->get(NAME)` in scalar context: every such header, one a line.
+    let all = |name: &str| view.header_fields(name).map(|h| h.decoded.as_str()).collect::<Vec<_>>().join("\n");
+    !fits(super::dates::parse_rfc822_date(&all("date")).unwrap_or(0))
+        && !fits(super::dates::parse_rfc822_date(&all("received")).unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -568,5 +594,25 @@ mod tests {
         ));
         assert!(hit("eval:short_url()", "From: a@b.example\r\n\r\nsee https://bit.ly/x"));
         assert!(hit("eval:check_header_count_range('Received','2','9')", "Received: a\r\nReceived: b\r\n\r\nx"));
+    }
+
+    #[test]
+    fn an_outlook_message_id_must_fit_the_date_or_the_received_time() {
+        let call = parse_call("eval:check_outlook_message_id()").unwrap().unwrap();
+        let hit = |headers: &str| run(&call, &view(&format!("{headers}\r\n\r\nbody")), &ctx()) > 0.0;
+        let date = "Date: Sun, 01 Sep 2002 12:00:00 +0000";
+        let received = "Received: from a by b; Sun, 01 Sep 2002 12:00:00 +0000";
+        // 01c251af is that noon in Outlook Express's units.
+        assert!(!hit(&format!("{received}\r\n{date}\r\nMessage-ID: <000001c251af$0000abcd$00001234@pc>")));
+        // Days off from both: spamware imitating the form.
+        assert!(hit(&format!("{received}\r\n{date}\r\nMessage-ID: <000001c26537$0000abcd$00001234@pc>")));
+        // Off from the Date but fitting the Received time: a wrong clock, not a fake.
+        let later = "Date: Sun, 08 Sep 2002 12:00:00 +0000";
+        assert!(!hit(&format!("{received}\r\n{later}\r\nMessage-ID: <000001c251af$0000abcd$00001234@pc>")));
+        // Another form, or the form in a header SpamAssassin reads after an earlier one.
+        assert!(!hit(&format!("{received}\r\n{date}\r\nMessage-ID: <20020901.abc@pc.example>")));
+        assert!(!hit(&format!(
+            "{received}\r\n{date}\r\nX-Message-Id: <list-1@lists.example>\r\nMessage-ID: <000001c26537$0000abcd$00001234@pc>"
+        )));
     }
 }

@@ -298,6 +298,17 @@ impl MessageView {
     }
 
     /// Every instance of a header (name compared without case).
+    /// The `MESSAGEID` pseudo-header's values, in SpamAssassin's order (mailing lists move
+    /// the original Message-ID to one of the others): X-Message-Id, Resent-Message-Id,
+    /// X-Original-Message-ID, Message-Id; as written (with their angle brackets).
+    pub fn message_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        ["x-message-id", "resent-message-id", "x-original-message-id", "message-id"]
+            .into_iter()
+            .flat_map(|n| self.header_fields(n))
+            .map(|h| h.raw.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
     pub fn header_fields<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a HeaderField> + 'a {
         self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name))
     }

@@ -24,6 +24,8 @@ pub enum HeaderTarget {
     },
     /// Every header, `Name: value` lines.
     All,
+    /// `ALL:raw`: the header block as written (folds and spacing kept).
+    AllRaw,
     /// To and Cc.
     ToCc,
     /// Message-Id and its resent / X- variants.
@@ -112,6 +114,8 @@ pub struct RuleSet {
     /// its expression over rule indexes (None: a rule that cannot run, which counts 0).
     metas: Vec<(usize, Expr<Option<usize>>)>,
     body: Scope,
+    /// Body rules flagged `nosubject`: run over the body without the subject line.
+    body_without_subject: Vec<usize>,
     rawbody: Scope,
     full: Scope,
     uri: Scope,
@@ -178,6 +182,7 @@ fn parse_target(spec: &str) -> Result<HeaderTarget, Unrunnable> {
         Some(other) => return Err(Unrunnable::Modifier(other.to_owned())),
     };
     Ok(match name {
+        "ALL" if modifier == Modifier::Raw => HeaderTarget::AllRaw,
         "ALL" => HeaderTarget::All,
         "ToCc" => HeaderTarget::ToCc,
         "MESSAGEID" => HeaderTarget::MessageId,
@@ -333,6 +338,7 @@ impl RuleSet {
             evals: Vec::new(),
             metas: Vec::new(),
             body: Scope::default(),
+            body_without_subject: Vec::new(),
             rawbody: Scope::default(),
             full: Scope::default(),
             uri: Scope::default(),
@@ -389,7 +395,9 @@ impl RuleSet {
                     if re.is_fancy() {
                         set.fancy.push(def.name.clone());
                     }
+                    let without_subject = def.rule_type == RuleType::Body && tflags.iter().any(|f| f == "nosubject");
                     match source.as_deref().and_then(necessary_literals) {
+                        _ if without_subject => set.body_without_subject.push(index),
                         Some(literals) => literal_sets.entry(def.rule_type).or_default().push((index, literals)),
                         None => set.scope_mut(def.rule_type).always.push(index),
                     }
@@ -591,6 +599,10 @@ impl RuleSet {
         ] {
             self.run_scope(scope, text, &mut counts, &mut matched, &mut timer);
         }
+        let without_subject = &view.body[view.body.len().saturating_sub(view.body_length)..];
+        for &i in &self.body_without_subject {
+            self.run_text_rule(i, without_subject, &mut counts, &mut matched, &mut timer);
+        }
         for (i, expr) in &self.metas {
             let value = expr.eval(&mut |rule: &Option<usize>| rule.map_or(0.0, |j| counts[j]));
             counts[*i] = if value != 0.0 { 1.0 } else { 0.0 };
@@ -636,15 +648,26 @@ impl RuleSet {
         candidates.sort_unstable();
         candidates.dedup();
         for i in candidates {
-            let rule = &self.rules[i];
-            let Test::Text(re) = &rule.test else { continue };
-            timer.start();
-            if let Some((start, end)) = re.find(text) {
-                counts[i] = if rule.max_hits > 1 { re.count(text, rule.max_hits) as f64 } else { 1.0 };
-                matched[i] = Some(clip_text(&text[start..end]));
-            }
-            timer.stop(i);
+            self.run_text_rule(i, text, counts, matched, timer);
         }
+    }
+
+    fn run_text_rule(
+        &self,
+        i: usize,
+        text: &[u8],
+        counts: &mut [f64],
+        matched: &mut [Option<String>],
+        timer: &mut Timer<'_>,
+    ) {
+        let rule = &self.rules[i];
+        let Test::Text(re) = &rule.test else { return };
+        timer.start();
+        if let Some((start, end)) = re.find(text) {
+            counts[i] = if rule.max_hits > 1 { re.count(text, rule.max_hits) as f64 } else { 1.0 };
+            matched[i] = Some(clip_text(&text[start..end]));
+        }
+        timer.stop(i);
     }
 
     fn run_header<'r>(
@@ -708,6 +731,10 @@ fn clip_text(bytes: &[u8]) -> String {
 pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String> {
     match target {
         HeaderTarget::All => Some(view.headers.iter().map(|h| format!("{}: {}\n", h.written_name, h.raw)).collect()),
+        HeaderTarget::AllRaw => {
+            let end = view.full.windows(2).position(|w| w == b"\n\n").map_or(view.full.len(), |i| i + 1);
+            Some(String::from_utf8_lossy(&view.full[..end]).into_owned())
+        }
         HeaderTarget::ToCc => {
             let v: Vec<&str> =
                 view.header_fields("to").chain(view.header_fields("cc")).map(|h| h.decoded.as_str()).collect();
@@ -766,9 +793,13 @@ fn compile_test(def: &RuleDef) -> Result<(Test, Option<String>), Unrunnable> {
         }
         return match evals::parse_call(d)? {
             Some(call) => Ok((Test::Eval(call), None)),
-            None => Err(Unrunnable::EvalMissing(
-                d.trim_start_matches("eval:").split('(').next().unwrap_or("").trim().to_owned(),
-            )),
+            None => {
+                let call = d.trim_start_matches("eval:").trim();
+                let function = call.split('(').next().unwrap_or("").trim();
+                // A known function with a test it does not compute: name the call.
+                let what = if evals::EvalFunction::from_name(function).is_some() { call } else { function };
+                Err(Unrunnable::EvalMissing(what.to_owned()))
+            }
         };
     }
     let pattern_rule = |multiline: bool| -> Result<(Compiled, String), Unrunnable> {
@@ -849,6 +880,40 @@ mod tests {
         assert_eq!(required(r"\d+\s(?:dollars|\w+)"), None);
         assert_eq!(required(r"\w+(?:million)?\s\d"), None);
         assert_eq!(required(r"\w+ ab\w+"), None, "shorter than MIN_LITERAL");
+    }
+
+    #[test]
+    fn all_raw_is_the_header_block_as_written_and_nosubject_rules_skip_the_subject() {
+        let rules = set("header MISSPACED ALL:raw =~ /^(?:Subject|From):\\S/ism\n\
+             header SPACED ALL =~ /^From:\\S/ism\n\
+             body __NONEMPTY /\\S/\ntflags __NONEMPTY nosubject\n\
+             meta EMPTY !__NONEMPTY\n\
+             body __ANY_TEXT /\\S/\nmeta NO_TEXT !__ANY_TEXT\n");
+        // `From:x` as written: ALL:raw shows it, ALL (name, colon, space, value) does not.
+        let found = hits(&rules, "From:a@b.example\r\nSubject: hello there\r\n\r\n");
+        assert!(found.contains(&"MISSPACED".to_owned()), "{found:?}");
+        assert!(!found.contains(&"SPACED".to_owned()), "{found:?}");
+        // A subject and no body: empty for the nosubject rule, not for the others.
+        assert!(found.contains(&"EMPTY".to_owned()), "{found:?}");
+        assert!(!found.contains(&"NO_TEXT".to_owned()), "{found:?}");
+        let found = hits(&rules, "From: a@b.example\r\nSubject: hello\r\n\r\nsome text\r\n");
+        assert!(!found.contains(&"MISSPACED".to_owned()) && !found.contains(&"EMPTY".to_owned()), "{found:?}");
+    }
+
+    #[test]
+    fn an_eval_test_the_engine_does_not_compute_is_listed_not_silently_false() {
+        let rules = set("body LOW_CONTRAST eval:html_test('font_low_contrast')\n\
+             body HTML eval:html_test('html')\n\
+             rawbody QP_LONG eval:check_for_mime('mime_qp_long_line')\n\
+             body ATTACHED eval:check_for_mime('mime_attachment')\n");
+        let reasons: Vec<(String, String)> =
+            rules.unsupported.iter().map(|u| (u.name.clone(), u.reason.clone())).collect();
+        assert!(
+            reasons.iter().any(|(n, r)| n == "LOW_CONTRAST" && r.contains("html_test('font_low_contrast')")),
+            "{reasons:?}"
+        );
+        assert!(reasons.iter().any(|(n, _)| n == "QP_LONG"), "{reasons:?}");
+        assert!(!reasons.iter().any(|(n, _)| n == "HTML" || n == "ATTACHED"), "{reasons:?}");
     }
 
     #[test]

@@ -46,7 +46,32 @@ pub enum EvalFunction {
     OutlookMessageId,
 }
 
+/// The tests of MIMEEval's `check_for_mime` this engine runs (`mime_base64_blanks`:
+/// SpamAssassin no longer computes it, never true there either).
+const MIME_TESTS: &[&str] = &[
+    "mime_attachment",
+    "mime_bad_iso_charset",
+    "mime_base64_blanks",
+    "mime_base64_count",
+    "mime_base64_encoded_text",
+    "mime_faraway_charset",
+    "mime_qp_count",
+];
+/// The HTML.pm results of `html_test` this engine computes.
+const HTML_TESTS: &[&str] = &["html", "embeds", "form_action_mailto"];
+
 impl EvalFunction {
+    /// Whether this engine runs the function with these arguments: a test it does not
+    /// compute makes the rule one `scorer rules check` lists, not a rule that never hits.
+    fn runs_with(self, args: &[String]) -> bool {
+        let first = args.first().map(String::as_str).unwrap_or("");
+        match self {
+            EvalFunction::ForMime => MIME_TESTS.contains(&first),
+            EvalFunction::HtmlTest => HTML_TESTS.contains(&first),
+            _ => true,
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<EvalFunction> {
         use EvalFunction::*;
         Some(match name {
@@ -112,6 +137,9 @@ pub fn parse_call(text: &str) -> Result<Option<EvalCall>, EvalSyntaxError> {
     };
     let Some(function) = EvalFunction::from_name(name) else { return Ok(None) };
     let args = split_args(args);
+    if !function.runs_with(&args) {
+        return Ok(None);
+    }
     let pattern = match function {
         EvalFunction::FreemailHeader => args.get(1).and_then(|p| regex::Regex::new(p).ok()),
         _ => None,
@@ -298,20 +326,7 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                 && subject.chars().filter(|c| c.is_alphabetic()).count() >= 10
         }
         IllegalChars => {
-            let name = a.first().map(String::as_str).unwrap_or("");
-            let text: String = if name == "ALL" {
-                view.headers
-                    .iter()
-                    .filter(|h| !h.name.starts_with("x-"))
-                    .map(|h| h.raw.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            } else {
-                view.header_fields(name).map(|h| h.raw.as_str()).collect::<Vec<_>>().join("\n")
-            };
-            let illegal = text.bytes().filter(|b| *b >= 0x80 || (*b < 0x20 && !matches!(b, b'\t' | b'\n'))).count();
-            let ratio = if text.is_empty() { 0.0 } else { illegal as f64 / text.len() as f64 };
-            illegal as f64 >= num(a, 2, 1.0) && ratio > num(a, 1, 0.0)
+            illegal_chars(view, a.first().map(String::as_str).unwrap_or(""), num(a, 1, 0.0), num(a, 2, 1.0))
         }
         ShiftedDate => match ctx.date_diff {
             None => false,
@@ -340,6 +355,15 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             })
         }
         ForMime => match a.first().map(String::as_str).unwrap_or("") {
+            "mime_attachment" => view.parts.iter().any(|p| p.disposition.contains("attachment")),
+            // An ISO charset name that is neither ISO-8859-n nor ISO-2022-JP/KR.
+            "mime_bad_iso_charset" => view.parts.iter().any(|p| {
+                static BAD_ISO: std::sync::LazyLock<[regex::Regex; 2]> = std::sync::LazyLock::new(|| {
+                    [r"(?i)iso-\S+-\S+\b", r"(?i)iso-(?:8859-\d{1,2}|2022-(?:jp|kr))\b"]
+                        .map(|p| regex::Regex::new(p).expect("a fixed pattern"))
+                });
+                BAD_ISO[0].is_match(&p.charset) && !BAD_ISO[1].is_match(&p.charset)
+            }),
             "mime_base64_count" => view.parts.iter().any(|p| p.transfer_encoding == "base64"),
             "mime_qp_count" => view.parts.iter().any(|p| p.transfer_encoding == "quoted-printable"),
             // As MIMEEval: ASCII text (no charset, or an US-ASCII name) that needs no base64
@@ -350,24 +374,12 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                     && (p.charset.is_empty() || US_ASCII_NAMES.iter().any(|n| p.charset.contains(n)))
                     && !(p.disposition.starts_with("attachment") || p.disposition.starts_with("inline"))
             }),
-            "mime_faraway_charset" => view.parts.iter().any(|p| {
-                p.content_type.starts_with("text/")
-                    && [
-                        "big5",
-                        "gb2312",
-                        "gbk",
-                        "gb18030",
-                        "euc-kr",
-                        "ks_c_5601",
-                        "koi8-r",
-                        "windows-1251",
-                        "iso-2022-jp",
-                        "shift_jis",
-                        "euc-jp",
-                    ]
-                    .iter()
-                    .any(|c| p.charset.starts_with(c))
-            }),
+            // Set only when `ok_locales` names locales; SpamAssassin's default, `all`, allows
+            // every charset (our rule files never change it).
+            // Set only when `ok_locales` names locales: SpamAssassin's default, `all`, allows
+            // every charset; this engine keeps that default (an `ok_locales` line in the
+            // rule files is read and not applied).
+            "mime_faraway_charset" => false,
             _ => false,
         },
         MimeHtmlOnly => {
@@ -448,6 +460,40 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         }),
         OutlookMessageId => outlook_message_id_is_fake(view),
     })
+}
+
+/// HeaderEval's `check_illegal_chars`: the header as written (`ALL`: the whole header
+/// block) holds at least `count` bytes that RFC 2045 does not allow there (non-ASCII, C0
+/// controls but TAB, LF and CR), and at least `ratio` of its length. Valid UTF-8 without
+/// controls is legal (SpamAssassin 4); one cent, pound or registered sign in a Subject is
+/// forgiven.
+fn illegal_chars(view: &MessageView, name: &str, ratio: f64, count: f64) -> bool {
+    let text: Vec<u8> = if name == "ALL" {
+        let end = view.full.windows(2).position(|w| w == b"\n\n").map_or(view.full.len(), |i| i + 1);
+        view.full[..end].to_vec()
+    } else {
+        let mut text = Vec::new();
+        for h in view.header_fields(name) {
+            text.extend_from_slice(h.raw_bytes.as_deref().unwrap_or(h.raw.as_bytes()));
+            text.push(b'\n');
+        }
+        text
+    };
+    if !text.iter().any(|b| !b.is_ascii_whitespace()) {
+        return false;
+    }
+    let is_control = |b: &u8| matches!(b, 0x00..=0x08 | 0x0b | 0x0c | 0x0e..=0x1f);
+    if !text.is_ascii() && std::str::from_utf8(&text).is_ok() && !text.iter().any(is_control) {
+        return false;
+    }
+    let mut illegal = text.iter().filter(|b| is_control(b) || **b >= 0x7f).count();
+    if illegal > 0 && name.eq_ignore_ascii_case("subject") {
+        let exempt = text.iter().filter(|b| matches!(b, 0xa2 | 0xa3 | 0xae)).count();
+        if exempt == 1 {
+            illegal -= 1;
+        }
+    }
+    illegal as f64 / text.len() as f64 >= ratio && illegal as f64 >= count
 }
 
 /// HeaderEval's `check_outlook_message_id`: a Message-ID in Outlook Express's form
@@ -614,5 +660,26 @@ mod tests {
         assert!(!hit(&format!(
             "{received}\r\n{date}\r\nX-Message-Id: <list-1@lists.example>\r\nMessage-ID: <000001c26537$0000abcd$00001234@pc>"
         )));
+    }
+
+    #[test]
+    fn illegal_characters_are_raw_bytes_and_valid_utf8_is_legal() {
+        let call = parse_call("eval:check_illegal_chars('Subject','0.00','2')").unwrap().unwrap();
+        let hit = |raw: &[u8]| {
+            let m = mail_parser::MessageParser::default().parse(raw).unwrap();
+            run(&call, &MessageView::new(&m, ""), &ctx()) > 0.0
+        };
+        // 8-bit Latin-1 written into the header: two illegal bytes.
+        assert!(hit(b"From: a@b.example\r\nSubject: caf\xe9 cr\xe8me\r\n\r\nx"));
+        // The same words in UTF-8 (SMTPUTF8 style): legal in SpamAssassin 4.
+        assert!(!hit("From: a@b.example\r\nSubject: café crème\r\n\r\nx".as_bytes()));
+        // One pound sign is forgiven, so one more byte is too few.
+        assert!(!hit(b"From: a@b.example\r\nSubject: only \xa3 5 and \xe9\r\n\r\nx"));
+        assert!(!hit(b"From: a@b.example\r\nSubject: plain\r\n\r\nx"));
+        let all = parse_call("eval:check_illegal_chars('ALL','0.010','2')").unwrap().unwrap();
+        let m = mail_parser::MessageParser::default()
+            .parse(b"From: a@b.example\r\nX-Note: \x01\x02\r\nSubject: s\r\n\r\nx".as_slice())
+            .unwrap();
+        assert!(run(&all, &MessageView::new(&m, ""), &ctx()) > 0.0, "controls in any header, X- ones too");
     }
 }

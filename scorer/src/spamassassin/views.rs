@@ -25,6 +25,9 @@ pub struct HeaderField {
     pub decoded: String,
     /// Unfolded, as written.
     pub raw: String,
+    /// The unfolded bytes when they are not UTF-8 (`raw` then has replacement characters):
+    /// the illegal-characters checks count bytes.
+    pub raw_bytes: Option<Vec<u8>>,
     /// The addresses it holds (address headers only): (display name, address).
     pub addresses: Vec<(String, String)>,
 }
@@ -64,19 +67,19 @@ pub struct PartSummary {
     pub disposition: String,
 }
 
-fn unfold(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for line in raw.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
+fn unfold_bytes(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for line in raw.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         if !out.is_empty() && !line.is_empty() {
             // Folding whitespace stays as one space at most.
-            if !line.starts_with([' ', '\t']) {
-                out.push(' ');
+            if !line.starts_with(b" ") && !line.starts_with(b"\t") {
+                out.push(b' ');
             }
         }
-        out.push_str(line);
+        out.extend_from_slice(line);
     }
-    out.trim().to_owned()
+    out.trim_ascii().to_vec()
 }
 
 /// One header field as written: where its name starts, the name, the value's bytes
@@ -199,7 +202,11 @@ impl MessageView {
         let parsed: HashMap<u32, &mail_parser::Header<'_>> =
             message.headers().iter().map(|h| (h.offset_field, h)).collect();
         for field in raw_fields(&raw_message[..header_end.min(raw_message.len())]) {
-            let raw = unfold(&String::from_utf8_lossy(field.value));
+            let unfolded = unfold_bytes(field.value);
+            let (raw, raw_bytes) = match String::from_utf8(unfolded) {
+                Ok(text) => (text, None),
+                Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(e.into_bytes())),
+            };
             view.headers.push(HeaderField {
                 name: field.name.to_ascii_lowercase(),
                 written_name: field.name.to_owned(),
@@ -210,6 +217,7 @@ impl MessageView {
                     .map_or_else(|| decode_encoded_words(&raw), |h| decoded_text(h.value(), &raw)),
                 addresses: parsed.get(&(field.offset as u32)).map(|h| address_list(h.value())).unwrap_or_default(),
                 raw,
+                raw_bytes,
             });
         }
         // Rendered body: the subject line, then the text parts.
@@ -275,7 +283,7 @@ impl MessageView {
             for h in part.headers.iter() {
                 let raw = raw_message
                     .get(h.offset_start as usize..h.offset_end as usize)
-                    .map(|b| unfold(&String::from_utf8_lossy(b)))
+                    .map(|b| String::from_utf8_lossy(&unfold_bytes(b)).into_owned())
                     .unwrap_or_default();
                 view.mime_headers.push((h.name().to_ascii_lowercase(), raw));
             }

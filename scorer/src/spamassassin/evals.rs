@@ -44,6 +44,8 @@ pub enum EvalFunction {
     FromInList,
     ReplyToInList,
     OutlookMessageId,
+    HeloIpMismatch,
+    ForgedYahooReceived,
 }
 
 /// The tests of MIMEEval's `check_for_mime` this engine runs (`mime_base64_blanks`:
@@ -97,6 +99,8 @@ impl EvalFunction {
             "check_from_in_list" => FromInList,
             "check_replyto_in_list" => ReplyToInList,
             "check_outlook_message_id" => OutlookMessageId,
+            "helo_ip_mismatch" => HeloIpMismatch,
+            "check_for_forged_yahoo_received_headers" => ForgedYahooReceived,
             _ => return None,
         })
     }
@@ -459,6 +463,18 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             header_addresses(view, "reply-to").first().is_some_and(|address| in_address_list(list, address))
         }),
         OutlookMessageId => outlook_message_id_is_fake(view),
+        // RelayEval: an untrusted relay said HELO with a public IPv4 address outside the
+        // /24 of the address it connected from.
+        HeloIpMismatch => view.relays.untrusted.iter().any(|relay| {
+            let public_v4 = |s: &str| {
+                s.parse::<std::net::Ipv4Addr>().ok().filter(|ip| !super::relays::is_private(std::net::IpAddr::V4(*ip)))
+            };
+            match (public_v4(&relay.helo), public_v4(&relay.ip)) {
+                (Some(helo), Some(ip)) => helo != ip && helo.octets()[..3] != ip.octets()[..3],
+                _ => false,
+            }
+        }),
+        ForgedYahooReceived => forged_yahoo_received(view),
     })
 }
 
@@ -495,6 +511,77 @@ fn illegal_chars(view: &MessageView, name: &str, ratio: f64, count: f64) -> bool
     }
     illegal as f64 / text.len() as f64 >= ratio && illegal as f64 >= count
 }
+
+/// HeaderEval's `check_for_forged_yahoo_received_headers`: From a yahoo.com address, yet
+/// no Received line Yahoo's own servers write (webmail, SMTP submission, groups, its
+/// mailers) and no relay whose reverse DNS is Yahoo's.
+fn forged_yahoo_received(view: &MessageView) -> bool {
+    static YAHOO_OWN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(concat!(
+            r"by web\S+\.mail\S*\.yahoo\.com via HTTP",
+            r"|by sonic\S+\.consmr\.mail\S*\.yahoo\.com with HTTP",
+            r"|by smtp\S+\.yahoo\.com with SMTP",
+            r"|from \[[0-9a-fA-F.:]+\] by \S+\.(?:groups|scd|dcn)\.yahoo\.com with NNFMP",
+            r"|by \w+\.\w+\.yahoo\.com \(\d+\.\d+\.\d+/\d+\.\d+\.\d+\)(?: with ESMTP)? id \w+",
+        ))
+        .expect("a fixed pattern")
+    });
+    static YAHOO_RDNS: std::sync::LazyLock<[regex::Regex; 2]> = std::sync::LazyLock::new(|| {
+        [r" rdns=\S+\.yahoo\.com ", r"^[^\]]+ rdns=\S+\.yahoo\.com "]
+            .map(|p| regex::Regex::new(p).expect("a fixed pattern"))
+    });
+    let Some(from) = header_addresses(view, "from").into_iter().next() else { return false };
+    if !from.to_ascii_lowercase().ends_with("yahoo.com") {
+        return false;
+    }
+    let joined = |name: &str| view.header_fields(name).map(|h| h.decoded.as_str()).collect::<Vec<_>>().join("\n");
+    let mut received = joined("received");
+    let resent = |name: &str| view.header_fields(name).any(|h| !h.decoded.is_empty());
+    if resent("resent-from") && resent("resent-to") {
+        let x_received = joined("x-received");
+        if !x_received.is_empty() {
+            received = x_received;
+        }
+    }
+    let received = received.split_whitespace().collect::<Vec<_>>().join(" ");
+    let trusted = view.relays.pseudo_header(super::relays::RelayList::Trusted);
+    let untrusted = view.relays.pseudo_header(super::relays::RelayList::Untrusted);
+    if YAHOO_RDNS[0].is_match(&trusted) || YAHOO_RDNS[1].is_match(&untrusted) || YAHOO_OWN.is_match(&received) {
+        return false;
+    }
+    // Yahoo's "mail this story to a friend".
+    let news_to_a_friend =
+        YAHOO_NEWS_MAILER.is_match(&received) && from.to_ascii_lowercase().ends_with("@reply.yahoo.com");
+    !news_to_a_friend && !gated_through_received_header_remover(view)
+}
+
+static YAHOO_NEWS_MAILER: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"\bmailer\d+\.bulk\.scd\.yahoo\.com\b").expect("a fixed pattern"));
+
+/// HeaderEval's `gated_through_received_hdr_remover`: the Received lines cannot be read
+/// for forgeries when there are none, or when an ezmlm list or MSN groups removed them.
+fn gated_through_received_header_remover(view: &MessageView) -> bool {
+    if view.header_fields("received").next().is_none() {
+        return true;
+    }
+    static EZMLM: std::sync::LazyLock<[regex::Regex; 3]> = std::sync::LazyLock::new(|| {
+        [
+            r"(?m)^contact \S+@\S+; run by ezmlm$",
+            r"(?m)^mailing list \S+@\S+",
+            r"qmail \d+ invoked (?:from network|by .{3,20})\); \d+ ... \d+",
+        ]
+        .map(|p| regex::Regex::new(p).expect("a fixed pattern"))
+    });
+    let joined = |name: &str| view.header_fields(name).map(|h| h.decoded.as_str()).collect::<Vec<_>>().join("\n");
+    let received = joined("received");
+    (EZMLM[0].is_match(&joined("mailing-list"))
+        && EZMLM[1].is_match(&joined("delivered-to"))
+        && EZMLM[2].is_match(&received))
+        || MSN_GROUPS.is_match(&received)
+}
+
+static MSN_GROUPS: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"from groups\.msn\.com \(\S+\.msn\.com ").expect("a fixed pattern"));
 
 /// HeaderEval's `check_outlook_message_id`: a Message-ID in Outlook Express's form
 /// (`<xxxxTTTTTTTT$xxxxxxxx$xxxxxxxx@`) carries a time stamp; spamware that imitates the
@@ -681,5 +768,24 @@ mod tests {
             .parse(b"From: a@b.example\r\nX-Note: \x01\x02\r\nSubject: s\r\n\r\nx".as_slice())
             .unwrap();
         assert!(run(&all, &MessageView::new(&m, ""), &ctx()) > 0.0, "controls in any header, X- ones too");
+    }
+
+    #[test]
+    fn helo_ip_mismatch_and_forged_yahoo_received() {
+        let mismatch = parse_call("eval:helo_ip_mismatch()").unwrap().unwrap();
+        let yahoo = parse_call("eval:check_for_forged_yahoo_received_headers()").unwrap().unwrap();
+        let hit = |call: &EvalCall, raw: &str| run(call, &view(raw), &ctx()) > 0.0;
+        let from_other_net = "Received: from [203.0.113.9] (helo=198.51.100.7) by mx.example.org with esmtp; Mon, 1 Jan 2024 12:00:00 +0000\r\n";
+        let from_same_24 = "Received: from [203.0.113.9] (helo=203.0.113.200) by mx.example.org with esmtp; Mon, 1 Jan 2024 12:00:00 +0000\r\n";
+        assert!(hit(&mismatch, &format!("{from_other_net}From: a@b.example\r\n\r\nx")));
+        assert!(!hit(&mismatch, &format!("{from_same_24}From: a@b.example\r\n\r\nx")));
+        // From yahoo.com through someone else's relays only.
+        assert!(hit(&yahoo, &format!("{from_other_net}From: someone@yahoo.com\r\n\r\nx")));
+        // Yahoo's own submission, or no Received line to judge: no forgery.
+        let by_yahoo =
+            "Received: from [203.0.113.9] by smtp101.mail.yahoo.com with SMTP; Mon, 1 Jan 2024 12:00:00 +0000\r\n";
+        assert!(!hit(&yahoo, &format!("{from_other_net}{by_yahoo}From: someone@yahoo.com\r\n\r\nx")));
+        assert!(!hit(&yahoo, "From: someone@yahoo.com\r\n\r\nx"));
+        assert!(!hit(&yahoo, &format!("{from_other_net}From: someone@example.org\r\n\r\nx")));
     }
 }

@@ -18,6 +18,31 @@ use std::sync::LazyLock;
 
 pub const BRAND_IMPERSONATION: &str = "brand_impersonation";
 pub const BRAND_LINK_SPOOF: &str = "brand_link_spoof";
+/// The display name is the brand itself (its name and words a brand's sender name adds,
+/// `scorer/data/brand_sender_words.tsv`) and neither From nor any link is the brand's.
+pub const BRAND_DISPLAY_NAME: &str = "brand_display_name";
+
+/// Words a brand's own sender name adds to the brand's name, lower case.
+static SENDER_WORDS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    super::table::rows(include_str!("../../data/brand_sender_words.tsv"))
+        .filter_map(|cols| cols.first().map(|w| w.to_lowercase()))
+        .collect()
+});
+
+/// Whether the display name presents the sender as the brand: with the brand's names taken
+/// out, nothing but sender words, numbers and punctuation is left.
+fn names_only_the_brand(display: &str, brand: &Brand) -> bool {
+    let mut rest = display.to_owned();
+    // Longer names first: "microsoft 365" before "microsoft".
+    let mut names: Vec<&String> = brand.names.iter().collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    for name in names {
+        rest = rest.replace(name.as_str(), " ");
+    }
+    rest.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
+        .all(|w| SENDER_WORDS.iter().any(|s| s == w))
+}
 
 /// A brand, the names it goes by (lower case) and its own domains (lower case).
 #[derive(Debug, Clone, PartialEq)]
@@ -144,7 +169,8 @@ fn link_text_spoofs(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
 /// The display name or the subject claims a brand; From and the links are none of its.
 fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
     let from = ctx.message.from().and_then(|a| a.first());
-    let display = from.and_then(|a| a.name()).unwrap_or("").to_lowercase();
+    let display_written = from.and_then(|a| a.name()).unwrap_or("");
+    let display = display_written.to_lowercase();
     let subject = ctx.message.subject().unwrap_or("").to_lowercase();
     let from_domain = from.and_then(|a| a.address()).and_then(domain_of);
     let links: Vec<String> = ctx.link_hosts().to_vec();
@@ -168,15 +194,26 @@ fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
         } else {
             format!(", links to {}", links.iter().take(3).cloned().collect::<Vec<_>>().join(", "))
         };
+        let from_shown = from_domain.as_deref().unwrap_or("(none)");
         ctx.add(
             BRAND_IMPERSONATION,
             0,
             format!(
-                "the {place} claims {} ({name:?}) but From is {}{elsewhere}, none of the brand's domains",
-                brand.name,
-                from_domain.as_deref().unwrap_or("(none)")
+                "the {place} claims {} ({name:?}) but From is {from_shown}{elsewhere}, none of the brand's domains",
+                brand.name
             ),
         );
+        // A brand with no domains of its own ("Webmail") cannot be told from its senders.
+        if place == "display name" && !brand.domains.is_empty() && names_only_the_brand(&display, brand) {
+            ctx.add(
+                BRAND_DISPLAY_NAME,
+                0,
+                format!(
+                    "the sender's name {display_written:?} presents it as {} but From is {from_shown}{elsewhere}, none of the brand's domains",
+                    brand.name
+                ),
+            );
+        }
         return;
     }
 }
@@ -194,10 +231,37 @@ mod tests {
         let d =
             run("From: \"Microsoft 365 Security\" <alert@secure-mail-center.example>\r\nSubject: Action required\r\n\
 Content-Type: text/html\r\n\r\n<a href=\"https://login-verify.example/o365\">Sign in</a>\r\n");
-        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d.len(), 2, "{d:?}");
         assert!(d[0].evidence.contains("claims Microsoft") && d[0].evidence.contains("secure-mail-center.example"));
+        assert_eq!(d[1].name, BRAND_DISPLAY_NAME);
+        assert!(d[1].evidence.contains("\"Microsoft 365 Security\" presents it as Microsoft"), "{d:?}");
         let d = run("From: support@help-desk.example\r\nSubject: Your PayPal account is limited\r\n\r\nhello\r\n");
         assert!(d[0].evidence.contains("subject claims PayPal"), "{d:?}");
+    }
+
+    #[test]
+    fn a_sender_name_that_is_only_the_brand_is_a_verdict() {
+        let named = |display: &str, from: &str| {
+            run(&format!("From: \"{display}\" <{from}>\r\nSubject: Notice\r\n\r\nhello\r\n"))
+                .into_iter()
+                .any(|d| d.name == BRAND_DISPLAY_NAME)
+        };
+        assert!(named("PayPal", "service@secure-help.example"));
+        assert!(named("Accounts PayPal", "x@isp.example"));
+        assert!(named("Amazon.co.jp", "info@mnjzw.example"));
+        assert!(named("DHL Express 2025", "track@parcel-news.example"));
+        assert!(named("Microsoft 365 Security Alerts", "alerts@m365-secure.example"));
+        assert!(named("Amazon カスタマーセンター", "no-reply@shop.example"));
+        // Any other word makes it a person's or a partner's name.
+        assert!(!named("Chase Smith", "chase.smith@gmail.com"));
+        assert!(!named("Amazon Benefits at Fidelity", "benefits@mail.fidelity.example"));
+        // The brand's own domain, and a "brand" with no domains of its own.
+        assert!(!named("PayPal", "service@paypal.com"));
+        assert!(!named("Apple Card Support", "no_reply@post.applecard.apple"));
+        assert!(!named("Webmail", "admin@company.example"));
+        // A brand named in the subject only is evidence, not this verdict.
+        let subject_only = run("From: a@news.example\r\nSubject: PayPal\r\n\r\nhi\r\n");
+        assert!(!subject_only.iter().any(|d| d.name == BRAND_DISPLAY_NAME), "{subject_only:?}");
     }
 
     #[test]

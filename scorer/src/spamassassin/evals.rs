@@ -46,6 +46,8 @@ pub enum EvalFunction {
     OutlookMessageId,
     HeloIpMismatch,
     ForgedYahooReceived,
+    SortedRecipients,
+    SimilarRecipients,
 }
 
 /// The tests of MIMEEval's `check_for_mime` this engine runs (`mime_base64_blanks`:
@@ -101,6 +103,8 @@ impl EvalFunction {
             "check_outlook_message_id" => OutlookMessageId,
             "helo_ip_mismatch" => HeloIpMismatch,
             "check_for_forged_yahoo_received_headers" => ForgedYahooReceived,
+            "sorted_recipients" => SortedRecipients,
+            "similar_recipients" => SimilarRecipients,
             _ => return None,
         })
     }
@@ -475,6 +479,17 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             }
         }),
         ForgedYahooReceived => forged_yahoo_received(view),
+        SortedRecipients => {
+            let addresses = recipients(view);
+            let mut sorted = addresses.clone();
+            sorted.sort();
+            addresses.len() >= SORTED_RECIPIENTS && addresses == sorted
+        }
+        SimilarRecipients => {
+            let similar = recipients_similarity(&recipients(view));
+            let bound = |i: usize| a.get(i).filter(|s| s.as_str() != "undef").and_then(|s| s.parse::<f64>().ok());
+            bound(0).is_none_or(|min| similar >= min) && bound(1).is_none_or(|max| similar < max)
+        }
     })
 }
 
@@ -582,6 +597,52 @@ fn gated_through_received_header_remover(view: &MessageView) -> bool {
 
 static MSN_GROUPS: std::sync::LazyLock<regex::Regex> =
     std::sync::LazyLock::new(|| regex::Regex::new(r"from groups\.msn\.com \(\S+\.msn\.com ").expect("a fixed pattern"));
+
+/// HeaderEval's `_check_recipients` constants ("best experimentally derived values").
+const SORTED_RECIPIENTS: usize = 7;
+const SIMILAR_RECIPIENTS: usize = 5;
+const SIMILAR_PREFIX: usize = 2;
+
+/// The recipients `_check_recipients` compares: To and Cc's addresses (Bcc's too while they
+/// are fewer than five), repeats next to each other dropped, at most 256.
+fn recipients(view: &MessageView) -> Vec<String> {
+    let mut inputs = [header_addresses(view, "to"), header_addresses(view, "cc")].concat();
+    if inputs.len() < SIMILAR_RECIPIENTS {
+        inputs.extend(header_addresses(view, "bcc"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    // Perl's `while (my $current = shift @inputs)` stops at an empty address.
+    for address in inputs.into_iter().take_while(|a| !a.is_empty() && a != "0") {
+        if out.last().is_none_or(|previous| !previous.eq_ignore_ascii_case(&address)) {
+            out.push(address);
+        }
+        if out.len() == 256 {
+            break;
+        }
+    }
+    out
+}
+
+/// The share of recipient pairs whose user names start alike, or whose different host
+/// names do (two characters each): spam's generated address lists.
+fn recipients_similarity(addresses: &[String]) -> f64 {
+    if addresses.len() < SIMILAR_RECIPIENTS {
+        return 0.0;
+    }
+    let prefix = |s: &str| s.chars().take(SIMILAR_PREFIX).collect::<String>();
+    let users: Vec<String> = addresses.iter().map(|a| prefix(a)).collect();
+    let hosts: Vec<&str> = addresses.iter().map(|a| a.split_once('@').map_or("", |(_, h)| h)).collect();
+    let host_prefixes: Vec<String> = hosts.iter().map(|h| prefix(h)).collect();
+    let (mut hits, mut pairs) = (0usize, 0usize);
+    for i in 0..addresses.len() {
+        for j in i + 1..addresses.len() {
+            hits += usize::from(users[i] == users[j]);
+            hits += usize::from(host_prefixes[i] == host_prefixes[j] && hosts[i] != hosts[j]);
+            pairs += 1;
+        }
+    }
+    hits as f64 / pairs as f64
+}
 
 /// HeaderEval's `check_outlook_message_id`: a Message-ID in Outlook Express's form
 /// (`<xxxxTTTTTTTT$xxxxxxxx$xxxxxxxx@`) carries a time stamp; spamware that imitates the
@@ -787,5 +848,28 @@ mod tests {
         assert!(!hit(&yahoo, &format!("{from_other_net}{by_yahoo}From: someone@yahoo.com\r\n\r\nx")));
         assert!(!hit(&yahoo, "From: someone@yahoo.com\r\n\r\nx"));
         assert!(!hit(&yahoo, &format!("{from_other_net}From: someone@example.org\r\n\r\nx")));
+    }
+
+    #[test]
+    fn sorted_and_similar_recipient_lists() {
+        let sorted = parse_call("eval:sorted_recipients()").unwrap().unwrap();
+        let similar = parse_call("eval:similar_recipients('0.65','undef')").unwrap().unwrap();
+        let hit = |call: &EvalCall, to: &str| {
+            run(call, &view(&format!("From: a@b.example\r\nTo: {to}\r\n\r\nx")), &ctx()) > 0.0
+        };
+        let seven_sorted =
+            "aa@x.example, ab@x.example, ac@y.example, ad@y.example, ba@z.example, bb@z.example, bc@z.example";
+        assert!(hit(&sorted, seven_sorted));
+        assert!(!hit(
+            &sorted,
+            "zz@x.example, ab@x.example, ac@y.example, ad@y.example, ba@z.example, bb@z.example, bc@z.example"
+        ));
+        assert!(!hit(&sorted, "aa@x.example, ab@x.example, ac@y.example"), "fewer than seven");
+        // Generated lists: the same first letters over and over.
+        assert!(hit(
+            &similar,
+            "jo1@mail1.example, jo2@mail2.example, jo3@mail3.example, jo4@mail4.example, jo5@mail5.example"
+        ));
+        assert!(!hit(&similar, "alice@a.example, bob@b.example, carol@c.example, dave@d.example, erin@e.example"));
     }
 }

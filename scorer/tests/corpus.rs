@@ -10,15 +10,15 @@ use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little under what
-/// the code reaches (measured on 2026-12-04 with postern-rules/18, SpamAssassin's score as
-/// steps in the combination and no bulk-header features: clean flagged 0.5%, spam + phish
-/// caught 38.5%, spam 31.9%, phish 47.3%; spam and phish trade a point or two as the
-/// out-of-source threshold moves). The targets: clean flagged at most 1% (met, and held here),
-/// caught at least 85% (not met yet).
+/// the code reaches (measured on 2026-12-04 with postern-rules/20: SpamAssassin's dates,
+/// relay and recipient evals ported, the brand display-name verdict: clean flagged 0.47%,
+/// spam + phish caught 42.0%, spam 36.0%, phish 50.1%; spam and phish trade a point or two
+/// as the out-of-source threshold moves). The targets: clean flagged at most 1% (met, and
+/// held here), caught at least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
-const MIN_SPAM_PHISH_CAUGHT: f64 = 0.37;
-const MIN_SPAM_CAUGHT: f64 = 0.30;
-const MIN_PHISH_CAUGHT: f64 = 0.45;
+const MIN_SPAM_PHISH_CAUGHT: f64 = 0.40;
+const MIN_SPAM_CAUGHT: f64 = 0.34;
+const MIN_PHISH_CAUGHT: f64 = 0.48;
 
 fn corpus() -> Option<Vec<CorpusFile>> {
     let Some(dir) = testkit::corpus_dir() else {

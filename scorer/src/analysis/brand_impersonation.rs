@@ -22,6 +22,11 @@ pub const BRAND_LINK_SPOOF: &str = "brand_link_spoof";
 /// `scorer/data/brand_sender_words.tsv`) and neither From nor any link is the brand's.
 pub const BRAND_DISPLAY_NAME: &str = "brand_display_name";
 
+/// From is a brand's own domain, yet a link goes to a bare public IP address: the brand's
+/// own mail never does, a forged From does (offline, or where the brand's DMARC is not
+/// enforced, nothing else tells the forgery).
+pub const BRAND_SENDER_IP_LINK: &str = "brand_sender_ip_link";
+
 /// Words a brand's own sender name adds to the brand's name, lower case.
 static SENDER_WORDS: LazyLock<Vec<String>> = LazyLock::new(|| {
     super::table::rows(include_str!("../../data/brand_sender_words.tsv"))
@@ -112,6 +117,33 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     let brands = brands_for(ctx);
     claimed_from_elsewhere(ctx, &brands);
     link_text_spoofs(ctx, &brands);
+    brand_sender_links_to_an_address(ctx, &brands);
+}
+
+/// Domains where anyone can get a mailbox (`scorer/data/mailbox_providers.tsv`).
+static MAILBOX_PROVIDERS: LazyLock<Vec<(String, String)>> =
+    LazyLock::new(|| super::table::host_rows(include_str!("../../data/mailbox_providers.tsv")));
+
+fn brand_sender_links_to_an_address(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
+    let from = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of);
+    let Some(from) = from else { return };
+    if super::table::host_entry(&MAILBOX_PROVIDERS, &from).is_some() {
+        return;
+    }
+    let Some(brand) = brands.iter().find(|b| !b.domains.is_empty() && owned(b, &from)) else { return };
+    let address = ctx
+        .link_hosts()
+        .iter()
+        .filter_map(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok())
+        .find(|ip| !crate::auth::is_internal(*ip));
+    if let Some(address) = address {
+        let brand = brand.name.clone();
+        ctx.add(
+            BRAND_SENDER_IP_LINK,
+            0,
+            format!("From is {from}, {brand}'s own domain, yet a link goes to the bare address {address}"),
+        );
+    }
 }
 
 /// Email service providers' click trackers and mail gateways' link rewriters
@@ -262,6 +294,25 @@ Content-Type: text/html\r\n\r\n<a href=\"https://login-verify.example/o365\">Sig
         // A brand named in the subject only is evidence, not this verdict.
         let subject_only = run("From: a@news.example\r\nSubject: PayPal\r\n\r\nhi\r\n");
         assert!(!subject_only.iter().any(|d| d.name == BRAND_DISPLAY_NAME), "{subject_only:?}");
+    }
+
+    #[test]
+    fn a_brand_sender_linking_to_a_bare_address_is_a_verdict() {
+        let found = |from: &str, href: &str| {
+            run(&format!(
+                "From: {from}\r\nSubject: Your account\r\nContent-Type: text/html\r\n\r\n<a href=\"{href}\">Click here</a>\r\n"
+            ))
+            .into_iter()
+            .find(|d| d.name == BRAND_SENDER_IP_LINK)
+        };
+        let d = found("aw-confirm@ebay.com", "http://198.51.100.23/ws/eBayISAPI.dll").expect("a forged eBay sender");
+        assert!(d.evidence.contains("ebay.com, eBay's own domain, yet a link goes to the bare address 198.51.100.23"));
+        assert!(found("service@paypal.com", "https://www.paypal.com/signin").is_none(), "the brand's own link");
+        assert!(found("router@home.example", "http://198.51.100.23/admin").is_none(), "not a brand's From");
+        assert!(found("service@paypal.com", "http://10.1.2.3/intranet").is_none(), "a private address");
+        // A mailbox anyone can have at a brand's domain is a person's mail, not the brand's.
+        assert!(found("someone@hotmail.com", "http://198.51.100.23/photos").is_none());
+        assert!(found("someone@yahoo.co.jp", "http://198.51.100.23/photos").is_none());
     }
 
     #[test]

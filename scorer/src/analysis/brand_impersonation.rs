@@ -78,13 +78,37 @@ pub fn parse_table(text: &str) -> Vec<Brand> {
 /// The shipped table.
 pub static BRANDS: LazyLock<Vec<Brand>> = LazyLock::new(|| parse_table(include_str!("../../data/brands.tsv")));
 
-/// Whether `name` occurs in `text` (lower case) as whole words.
+/// The writing systems a word boundary can fall between without a space: Japanese and
+/// Chinese run words together, and a change of script is where one ends (`楽天カード|から`,
+/// `Amazon|お客様`), while `ライオン` does not hold the word `イオン`.
+#[derive(PartialEq)]
+enum Script {
+    Hiragana,
+    Katakana,
+    Han,
+    Hangul,
+    Other,
+}
+
+fn script(c: char) -> Script {
+    match c {
+        '\u{3040}'..='\u{309f}' => Script::Hiragana,
+        '\u{30a0}'..='\u{30ff}' | '\u{31f0}'..='\u{31ff}' | '\u{ff66}'..='\u{ff9f}' => Script::Katakana,
+        '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}' => Script::Han,
+        '\u{ac00}'..='\u{d7af}' => Script::Hangul,
+        _ => Script::Other,
+    }
+}
+
+/// Whether `name` occurs in `text` (lower case) as whole words: next to a character that is
+/// no letter or digit, or one of another script.
 fn mentions(text: &str, name: &str) -> bool {
-    text.match_indices(name).any(|(i, _)| {
-        let before = text[..i].chars().next_back();
-        let after = text[i + name.len()..].chars().next();
-        before.is_none_or(|c| !c.is_alphanumeric()) && after.is_none_or(|c| !c.is_alphanumeric())
-    })
+    let (Some(first), Some(last)) = (name.chars().next(), name.chars().next_back()) else { return false };
+    let apart = |neighbour: Option<char>, edge: char| {
+        neighbour.is_none_or(|c| !c.is_alphanumeric() || script(c) != script(edge))
+    };
+    text.match_indices(name)
+        .any(|(i, _)| apart(text[..i].chars().next_back(), first) && apart(text[i + name.len()..].chars().next(), last))
 }
 
 /// Whether `domain` is one of the brand's own (or a subdomain of one).
@@ -324,6 +348,11 @@ Content-Type: text/html\r\n\r\n<a href=\"https://www.paypal.com/x\">PayPal</a>\r
         assert!(run(partner).is_empty());
         // Words that merely contain a brand name are not a claim.
         assert!(run("From: a@b.example\r\nSubject: groups and teamsters\r\n\r\nhi\r\n").is_empty());
+        // In scripts written without spaces, a change of script ends a word.
+        assert!(mentions("amazonお客様", "amazon"));
+        assert!(mentions("楽天カードからのお知らせ", "楽天カード"));
+        assert!(!mentions("ライオン", "イオン"));
+        assert!(!mentions("microsoft365", "microsoft"));
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! and links through click trackers and mail gateways' rewriters
 //! (`scorer/data/link_rewriters.tsv`) are not counted. SUSPICIOUS, as a link that shows a domain and goes to a bare IP
 //! address is ([`super::links::LINK_IP_DECEPTIVE`]).
+//!
+//! `brand_display_name`: the display name is the brand and nothing else a person or a
+//! partner would add (`scorer/data/brand_sender_words.tsv`), From and the links none of its.
+//! `brand_sender_ip_link`: From is the brand's own domain (not a mailbox provider's) and a
+//! link goes to a bare public IP address. Both SUSPICIOUS.
 
 use super::ScoreContext;
 use super::domain::{domain_of, organizational_domain};

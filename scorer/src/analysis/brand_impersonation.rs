@@ -32,6 +32,11 @@ pub const BRAND_DISPLAY_NAME: &str = "brand_display_name";
 /// enforced, nothing else tells the forgery).
 pub const BRAND_SENDER_IP_LINK: &str = "brand_sender_ip_link";
 
+/// From is a brand's own domain (not a mailbox provider's) and nothing authenticates it,
+/// no link goes to the brand, and a link goes to a host that is no brand's, no click
+/// tracker's and not the sender's: a forged brand sender sending its reader elsewhere.
+pub const BRAND_SENDER_FOREIGN_LINK: &str = "brand_sender_foreign_link";
+
 /// Words a brand's own sender name adds to the brand's name, lower case.
 static SENDER_WORDS: LazyLock<Vec<String>> = LazyLock::new(|| {
     super::table::rows(include_str!("../../data/brand_sender_words.tsv"))
@@ -147,19 +152,91 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     claimed_from_elsewhere(ctx, &brands);
     link_text_spoofs(ctx, &brands);
     brand_sender_links_to_an_address(ctx, &brands);
+    brand_sender_links_elsewhere(ctx, &brands);
+}
+
+/// The hosts the message's links go to: anchors in the HTML parts, URLs in the text parts
+/// (not images or XML namespaces, which say nothing about where a reader is sent).
+fn linked_hosts(ctx: &ScoreContext<'_>) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    for html in ctx.message.html_bodies().filter_map(|p| p.text_contents()) {
+        hosts.extend(super::links::anchors(html).into_iter().filter_map(|(href, _)| super::links::host_of(&href)));
+    }
+    for text in ctx.message.text_bodies().filter(|p| !p.is_text_html()).filter_map(|p| p.text_contents()) {
+        hosts.extend(super::links::hosts_in(text));
+    }
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+/// The hosts a mailing list names in its List-* headers (its archive, its options page,
+/// the List-Id's domain): the footer a list adds links there, not the sender.
+fn list_hosts(ctx: &ScoreContext<'_>) -> Vec<String> {
+    let raw = ctx.message.raw_message();
+    let mut hosts = Vec::new();
+    for header in ctx.message.headers() {
+        let name = header.name();
+        if !name.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("list-")) {
+            continue;
+        }
+        let value = String::from_utf8_lossy(
+            raw.get(header.offset_start as usize..header.offset_end as usize).unwrap_or_default(),
+        );
+        hosts.extend(super::links::hosts_in(&value));
+        if name.eq_ignore_ascii_case("list-id")
+            && let Some(id) = value.split('<').nth(1).and_then(|v| v.split('>').next())
+        {
+            hosts.push(id.trim().to_ascii_lowercase());
+        }
+    }
+    hosts
+}
+
+fn brand_sender_links_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
+    let Some((from, brand)) = brand_sender(ctx, brands) else { return };
+    if authenticated(ctx, &from) {
+        return;
+    }
+    let hosts = linked_hosts(ctx);
+    if hosts.iter().any(|h| owned(brand, h)) {
+        return;
+    }
+    let list = list_hosts(ctx);
+    let elsewhere = hosts.iter().find(|h| {
+        h.contains('.')
+            && h.parse::<std::net::IpAddr>().is_err()
+            && !brands.iter().any(|b| owned(b, h))
+            && rewriter_of(h).is_none()
+            && !super::domain::aligned(&from, h)
+            && !list.iter().any(|l| super::domain::aligned(l, h))
+    });
+    if let Some(host) = elsewhere {
+        let detail = format!(
+            "From is {from}, {}'s own domain, unauthenticated; no link goes to the brand, one goes to {host}",
+            brand.name
+        );
+        ctx.add(BRAND_SENDER_FOREIGN_LINK, 0, detail);
+    }
 }
 
 /// Domains where anyone can get a mailbox (`scorer/data/mailbox_providers.tsv`).
 static MAILBOX_PROVIDERS: LazyLock<Vec<(String, String)>> =
     LazyLock::new(|| super::table::host_rows(include_str!("../../data/mailbox_providers.tsv")));
 
-fn brand_sender_links_to_an_address(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
-    let from = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of);
-    let Some(from) = from else { return };
+/// The From domain and the brand it belongs to, unless it is a mailbox provider's (a
+/// person's address, not the brand's mail).
+fn brand_sender<'b>(ctx: &ScoreContext<'_>, brands: &'b [Brand]) -> Option<(String, &'b Brand)> {
+    let from = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of)?;
     if super::table::host_entry(&MAILBOX_PROVIDERS, &from).is_some() {
-        return;
+        return None;
     }
-    let Some(brand) = brands.iter().find(|b| !b.domains.is_empty() && owned(b, &from)) else { return };
+    let brand = brands.iter().find(|b| !b.domains.is_empty() && owned(b, &from))?;
+    Some((from, brand))
+}
+
+fn brand_sender_links_to_an_address(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
+    let Some((from, brand)) = brand_sender(ctx, brands) else { return };
     let address = ctx
         .link_hosts()
         .iter()
@@ -342,6 +419,31 @@ Content-Type: text/html\r\n\r\n<a href=\"https://login-verify.example/o365\">Sig
         // A mailbox anyone can have at a brand's domain is a person's mail, not the brand's.
         assert!(found("someone@hotmail.com", "http://198.51.100.23/photos").is_none());
         assert!(found("someone@yahoo.co.jp", "http://198.51.100.23/photos").is_none());
+    }
+
+    #[test]
+    fn a_brand_sender_that_links_only_elsewhere_is_a_verdict() {
+        let found = |from: &str, body: &str| {
+            run(&format!("From: {from}\r\nSubject: Your account\r\nContent-Type: text/html\r\n\r\n{body}\r\n"))
+                .into_iter()
+                .find(|d| d.name == BRAND_SENDER_FOREIGN_LINK)
+        };
+        let phish = "<a href=\"http://mailsrv.verify-account.example/pp/\">Confirm your account</a>";
+        let d = found("service@paypal.com", phish).expect("a forged PayPal sender linking elsewhere");
+        assert!(d.evidence.contains("no link goes to the brand, one goes to mailsrv.verify-account.example"), "{d:?}");
+        // The brand's own link, a click tracker, another brand's site, the sender's own host.
+        let own = format!("{phish}<a href=\"https://www.paypal.com/help\">Help</a>");
+        assert!(found("service@paypal.com", &own).is_none());
+        assert!(found("service@paypal.com", "<a href=\"https://u1.ct.sendgrid.net/ls/click?x\">Go</a>").is_none());
+        assert!(found("service@paypal.com", "<a href=\"https://www.facebook.com/paypal\">Like us</a>").is_none());
+        assert!(found("news@amazon.com", "<a href=\"https://news.amazon.com/x\">News</a>").is_none());
+        // A mailing list's own footer link is the list's, not the sender's.
+        let footer = run("From: service@paypal.com\r\nList-Id: <users.lists.example.org>\r\n\
+Content-Type: text/html\r\n\r\n<a href=\"https://lists.example.org/listinfo/users\">list</a>\r\n");
+        assert!(!footer.iter().any(|d| d.name == BRAND_SENDER_FOREIGN_LINK), "{footer:?}");
+        // A person's mailbox at a brand's domain, and a sender that is no brand.
+        assert!(found("someone@gmail.com", phish).is_none());
+        assert!(found("news@shop.example", phish).is_none());
     }
 
     #[test]

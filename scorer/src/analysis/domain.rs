@@ -16,7 +16,7 @@ pub fn domain_of(address: &str) -> Option<String> {
     (!domain.is_empty() && !domain.contains(char::is_whitespace)).then_some(domain)
 }
 
-const SECOND_LEVEL: [&str; 10] = ["co", "com", "net", "org", "gov", "ac", "edu", "ne", "or", "go"];
+const SECOND_LEVEL: [&str; 12] = ["co", "com", "net", "org", "gov", "gob", "gouv", "ac", "edu", "ne", "or", "go"];
 
 pub fn organizational_domain(domain: &str) -> &str {
     let labels: Vec<&str> = domain.split('.').collect();
@@ -39,6 +39,13 @@ pub fn aligned(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn government_suffixes_are_registries() {
+        assert_eq!(organizational_domain("www.interior.gob.es"), "interior.gob.es");
+        assert!(!aligned("interior.gob.es", "agenciatributaria.gob.es"));
+        assert_eq!(organizational_domain("impots.gouv.fr"), "impots.gouv.fr");
+    }
 
     #[test]
     fn domains_of_addresses() {

@@ -10,15 +10,15 @@ use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little under what
-/// the code reaches (measured on 2026-12-04 with postern-rules/22: SpamAssassin's dates,
-/// relay and recipient evals ported, the brand display-name and brand-sender-to-IP verdicts,
-/// 85 brands: clean flagged 0.47%, spam + phish caught 43.9%, spam 35.6%, phish 55.1%; spam
-/// and phish trade a point or two as the out-of-source threshold moves). The targets: clean
+/// the code reaches (measured on 2026-12-04 with postern-rules/23: SpamAssassin's dates,
+/// relay and recipient evals ported, the brand display-name and brand-sender verdicts, 85
+/// brands: clean flagged 0.47%, spam + phish caught 45.2%, spam 35.7%, phish 57.8%; spam and
+/// phish trade a point or two as the out-of-source threshold moves). The targets: clean
 /// flagged at most 1% (met, and held here), caught at least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
-const MIN_SPAM_PHISH_CAUGHT: f64 = 0.42;
-const MIN_SPAM_CAUGHT: f64 = 0.33;
-const MIN_PHISH_CAUGHT: f64 = 0.52;
+const MIN_SPAM_PHISH_CAUGHT: f64 = 0.44;
+const MIN_SPAM_CAUGHT: f64 = 0.34;
+const MIN_PHISH_CAUGHT: f64 = 0.55;
 
 fn corpus() -> Option<Vec<CorpusFile>> {
     let Some(dir) = testkit::corpus_dir() else {

@@ -14,7 +14,9 @@
 //! `brand_display_name`: the display name is the brand and nothing else a person or a
 //! partner would add (`scorer/data/brand_sender_words.tsv`), From and the links none of its.
 //! `brand_sender_ip_link`: From is the brand's own domain (not a mailbox provider's) and a
-//! link goes to a bare public IP address. Both SUSPICIOUS.
+//! link goes to a bare public IP address. `brand_sender_foreign_link`: From is the brand's
+//! own domain, unauthenticated, no link goes to the brand and one goes to a host that is no
+//! brand's, tracker's, sender's or mailing list's. All three SUSPICIOUS.
 
 use super::ScoreContext;
 use super::domain::{domain_of, organizational_domain};

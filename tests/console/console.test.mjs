@@ -76,6 +76,8 @@ async function run() {
   const page = await newPage();
   await page.goto(`${BASE}/console/`);
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  // Nothing of the signed-in console shows before a sign-in succeeds.
+  assert.equal(await page.getByRole("navigation", { name: "Sections" }).isVisible(), false, "no section links before sign-in");
   await axe(page, "sign-in");
   await shot(page, "sign-in-desktop");
   await page.getByLabel("API token").fill("pst_not_a_token");

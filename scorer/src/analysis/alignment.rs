@@ -116,8 +116,7 @@ fn is_list_mail(ctx: &ScoreContext<'_>) -> bool {
 }
 
 fn envelope_alignment(ctx: &mut ScoreContext<'_>) {
-    let Some(from_domain) = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of)
-    else {
+    let Some(from_domain) = ctx.from_domain() else {
         return;
     };
     if is_list_mail(ctx) {
@@ -190,7 +189,7 @@ fn authentication_failures(ctx: &ScoreContext<'_>) -> Vec<String> {
 }
 
 fn reply_to_alignment(ctx: &mut ScoreContext<'_>) {
-    let from = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of);
+    let from = ctx.from_domain();
     let reply_to = ctx.message.reply_to().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of);
     if let (Some(from), Some(reply_to)) = (from, reply_to)
         && !aligned(&from, &reply_to)

@@ -175,16 +175,8 @@ fn linked_hosts(ctx: &ScoreContext<'_>) -> Vec<String> {
 /// The hosts a mailing list names in its List-* headers (its archive, its options page,
 /// the List-Id's domain): the footer a list adds links there, not the sender.
 fn list_hosts(ctx: &ScoreContext<'_>) -> Vec<String> {
-    let raw = ctx.message.raw_message();
     let mut hosts = Vec::new();
-    for header in ctx.message.headers() {
-        let name = header.name();
-        if !name.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("list-")) {
-            continue;
-        }
-        let value = String::from_utf8_lossy(
-            raw.get(header.offset_start as usize..header.offset_end as usize).unwrap_or_default(),
-        );
+    for (name, value) in ctx.raw_headers_where(|n| n.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("list-"))) {
         hosts.extend(super::links::hosts_in(&value));
         if name.eq_ignore_ascii_case("list-id")
             && let Some(id) = value.split('<').nth(1).and_then(|v| v.split('>').next())
@@ -229,7 +221,7 @@ static MAILBOX_PROVIDERS: LazyLock<Vec<(String, String)>> =
 /// The From domain and the brand it belongs to, unless it is a mailbox provider's (a
 /// person's address, not the brand's mail).
 fn brand_sender<'b>(ctx: &ScoreContext<'_>, brands: &'b [Brand]) -> Option<(String, &'b Brand)> {
-    let from = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of)?;
+    let from = ctx.from_domain()?;
     if super::table::host_entry(&MAILBOX_PROVIDERS, &from).is_some() {
         return None;
     }
@@ -281,7 +273,7 @@ fn authenticated(ctx: &ScoreContext<'_>, from_domain: &str) -> bool {
 /// link to google.com that shows zoom.us is odd, but it sends nobody to a phishing page), or
 /// through a click tracker or a mail gateway's link rewriter (`link_rewriters.tsv`).
 fn link_text_spoofs(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
-    let from_domain = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of);
+    let from_domain = ctx.from_domain();
     let htmls: Vec<&str> = ctx.message.html_bodies().filter_map(|p| p.text_contents()).collect();
     for html in htmls {
         for (href, text) in super::links::anchors(html) {

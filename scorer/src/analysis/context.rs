@@ -102,13 +102,23 @@ impl<'m> ScoreContext<'m> {
 
     /// Every value of a header, in order, as raw text (unfolded, not decoded).
     pub fn raw_headers(&self, name: &str) -> Vec<String> {
+        self.raw_headers_where(|n| n.eq_ignore_ascii_case(name)).into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// (name, raw value) of every header whose name `wanted` accepts, in order, unfolded.
+    pub fn raw_headers_where(&self, wanted: impl Fn(&str) -> bool) -> Vec<(&'m str, String)> {
         let raw = self.message.raw_message();
         self.message
             .headers()
             .iter()
-            .filter(|h| h.name().eq_ignore_ascii_case(name))
-            .filter_map(|h| raw.get(h.offset_start as usize..h.offset_end as usize))
-            .map(|b| String::from_utf8_lossy(b).replace(['\r', '\n'], "").trim().to_owned())
+            .filter(|h| wanted(h.name()))
+            .filter_map(|h| Some((h.name(), raw.get(h.offset_start as usize..h.offset_end as usize)?)))
+            .map(|(n, b)| (n, String::from_utf8_lossy(b).replace(['\r', '\n'], "").trim().to_owned()))
             .collect()
+    }
+
+    /// The domain of the first From address, lower case.
+    pub fn from_domain(&self) -> Option<String> {
+        self.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(super::domain::domain_of)
     }
 }

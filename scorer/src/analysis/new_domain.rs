@@ -5,7 +5,7 @@
 //! trusted domains are exempt.
 
 use super::ScoreContext;
-use super::domain::{domain_of, organizational_domain};
+use super::domain::organizational_domain;
 use crate::error::DataFileError;
 use proto::Attribute;
 use std::collections::HashMap;
@@ -54,7 +54,7 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     let Some(ages) = ctx.facts.domain_ages.clone() else { return };
     let today = (ctx.facts.now.millis() / 86_400_000) as i64;
     let trusted = |d: &str| ctx.facts.policy.as_ref().is_some_and(|p| p.is_trusted_domain(d));
-    if let Some(from) = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(domain_of)
+    if let Some(from) = ctx.from_domain()
         && !trusted(&from)
         && let Some((registered, domain)) = ages.registered(&from)
     {

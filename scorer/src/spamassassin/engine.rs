@@ -731,10 +731,7 @@ fn clip_text(bytes: &[u8]) -> String {
 pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String> {
     match target {
         HeaderTarget::All => Some(view.headers.iter().map(|h| format!("{}: {}\n", h.written_name, h.raw)).collect()),
-        HeaderTarget::AllRaw => {
-            let end = view.full.windows(2).position(|w| w == b"\n\n").map_or(view.full.len(), |i| i + 1);
-            Some(String::from_utf8_lossy(&view.full[..end]).into_owned())
-        }
+        HeaderTarget::AllRaw => Some(String::from_utf8_lossy(view.header_block()).into_owned()),
         HeaderTarget::ToCc => {
             let v: Vec<&str> =
                 view.header_fields("to").chain(view.header_fields("cc")).map(|h| h.decoded.as_str()).collect();

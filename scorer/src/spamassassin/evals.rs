@@ -186,6 +186,13 @@ pub struct EvalContext<'a> {
     pub date_diff: Option<i64>,
 }
 
+/// `min <= value < max` for the first two arguments, either of which may be `'undef'`
+/// (no bound), as HeaderEval's range tests read them.
+fn within(args: &[String], value: f64) -> bool {
+    let bound = |i: usize| args.get(i).filter(|s| s.as_str() != "undef").and_then(|s| s.parse::<f64>().ok());
+    bound(0).is_none_or(|min| value >= min) && bound(1).is_none_or(|max| value < max)
+}
+
 fn num(args: &[String], i: usize, default: f64) -> f64 {
     args.get(i).and_then(|a| a.trim().parse().ok()).unwrap_or(default)
 }
@@ -338,11 +345,7 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         }
         ShiftedDate => match ctx.date_diff {
             None => false,
-            Some(diff) => {
-                let bound = |i: usize| a.get(i).filter(|s| s.as_str() != "undef").and_then(|s| s.parse::<f64>().ok());
-                bound(0).is_none_or(|min| diff as f64 >= 3600.0 * min)
-                    && bound(1).is_none_or(|max| (diff as f64) < 3600.0 * max)
-            }
+            Some(diff) => within(a, diff as f64 / 3600.0),
         },
         FreemailFrom => header_addresses(view, "from").iter().any(|addr| is_freemail(ctx.freemail_domains, addr)),
         FreemailHeader => {
@@ -382,8 +385,6 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                     && (p.charset.is_empty() || US_ASCII_NAMES.iter().any(|n| p.charset.contains(n)))
                     && !(p.disposition.starts_with("attachment") || p.disposition.starts_with("inline"))
             }),
-            // Set only when `ok_locales` names locales; SpamAssassin's default, `all`, allows
-            // every charset (our rule files never change it).
             // Set only when `ok_locales` names locales: SpamAssassin's default, `all`, allows
             // every charset; this engine keeps that default (an `ok_locales` line in the
             // rule files is read and not applied).
@@ -485,11 +486,7 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             sorted.sort();
             addresses.len() >= SORTED_RECIPIENTS && addresses == sorted
         }
-        SimilarRecipients => {
-            let similar = recipients_similarity(&recipients(view));
-            let bound = |i: usize| a.get(i).filter(|s| s.as_str() != "undef").and_then(|s| s.parse::<f64>().ok());
-            bound(0).is_none_or(|min| similar >= min) && bound(1).is_none_or(|max| similar < max)
-        }
+        SimilarRecipients => within(a, recipients_similarity(&recipients(view))),
     })
 }
 
@@ -499,16 +496,15 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
 /// controls is legal (SpamAssassin 4); one cent, pound or registered sign in a Subject is
 /// forgiven.
 fn illegal_chars(view: &MessageView, name: &str, ratio: f64, count: f64) -> bool {
-    let text: Vec<u8> = if name == "ALL" {
-        let end = view.full.windows(2).position(|w| w == b"\n\n").map_or(view.full.len(), |i| i + 1);
-        view.full[..end].to_vec()
+    let text: std::borrow::Cow<'_, [u8]> = if name == "ALL" {
+        view.header_block().into()
     } else {
         let mut text = Vec::new();
         for h in view.header_fields(name) {
             text.extend_from_slice(h.raw_bytes.as_deref().unwrap_or(h.raw.as_bytes()));
             text.push(b'\n');
         }
-        text
+        text.into()
     };
     if !text.iter().any(|b| !b.is_ascii_whitespace()) {
         return false;
@@ -549,11 +545,10 @@ fn forged_yahoo_received(view: &MessageView) -> bool {
     if !from.to_ascii_lowercase().ends_with("yahoo.com") {
         return false;
     }
-    let joined = |name: &str| view.header_fields(name).map(|h| h.decoded.as_str()).collect::<Vec<_>>().join("\n");
-    let mut received = joined("received");
+    let mut received = view.joined("received");
     let resent = |name: &str| view.header_fields(name).any(|h| !h.decoded.is_empty());
     if resent("resent-from") && resent("resent-to") {
-        let x_received = joined("x-received");
+        let x_received = view.joined("x-received");
         if !x_received.is_empty() {
             received = x_received;
         }
@@ -587,10 +582,9 @@ fn gated_through_received_header_remover(view: &MessageView) -> bool {
         ]
         .map(|p| regex::Regex::new(p).expect("a fixed pattern"))
     });
-    let joined = |name: &str| view.header_fields(name).map(|h| h.decoded.as_str()).collect::<Vec<_>>().join("\n");
-    let received = joined("received");
-    (EZMLM[0].is_match(&joined("mailing-list"))
-        && EZMLM[1].is_match(&joined("delivered-to"))
+    let received = view.joined("received");
+    (EZMLM[0].is_match(&view.joined("mailing-list"))
+        && EZMLM[1].is_match(&view.joined("delivered-to"))
         && EZMLM[2].is_match(&received))
         || MSN_GROUPS.is_match(&received)
 }
@@ -661,10 +655,8 @@ fn outlook_message_id_is_fake(view: &MessageView) -> bool {
     const UNITS_AT_EPOCH: f64 = 27111902.8329849;
     const SLACK: i64 = 250;
     let fits = |time: i64| (token - (time as f64 * UNITS_PER_SECOND + UNITS_AT_EPOCH) as i64).abs() < SLACK;
-    // `$pms->get(NAME)` in scalar context: every such header, one a line.
-    let all = |name: &str| view.header_fields(name).map(|h| h.decoded.as_str()).collect::<Vec<_>>().join("\n");
-    !fits(super::dates::parse_rfc822_date(&all("date")).unwrap_or(0))
-        && !fits(super::dates::parse_rfc822_date(&all("received")).unwrap_or(0))
+    !fits(super::dates::parse_rfc822_date(&view.joined("date")).unwrap_or(0))
+        && !fits(super::dates::parse_rfc822_date(&view.joined("received")).unwrap_or(0))
 }
 
 #[cfg(test)]

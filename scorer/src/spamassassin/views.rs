@@ -317,6 +317,18 @@ impl MessageView {
             .filter(|v| !v.is_empty())
     }
 
+    /// The header block as written (folds and spacing kept, LF line ends): `ALL:raw`.
+    pub fn header_block(&self) -> &[u8] {
+        let end = self.full.windows(2).position(|w| w == b"\n\n").map_or(self.full.len(), |i| i + 1);
+        &self.full[..end]
+    }
+
+    /// Every field of a name, decoded, one a line: what SpamAssassin's `$pms->get(NAME)`
+    /// gives in scalar context ("" when there is none).
+    pub fn joined(&self, name: &str) -> String {
+        self.header_fields(name).map(|h| h.decoded.as_str()).collect::<Vec<_>>().join("\n")
+    }
+
     pub fn header_fields<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a HeaderField> + 'a {
         self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name))
     }

@@ -25,7 +25,10 @@ export DEBIAN_FRONTEND=noninteractive
 #                 which the scorer's rule engine reads; its daemon is not started
 #   systemd       only for systemd-analyze, which checks deploy/systemd's units in the tests
 #   chromium      the headless browser the console's test drives (with playwright-core)
-packages=(libclang-dev swaks libnet-ssleay-perl postfix rspamd dovecot-imapd spamassassin systemd chromium)
+#   libhyperscan-dev  Hyperscan, which matches all of SpamAssassin's patterns of one text
+#                 in one pass (the scorer links libhs; rspamd uses the same library)
+#   pkg-config    how the scorer's build finds libhs
+packages=(libclang-dev libhyperscan-dev pkg-config swaks libnet-ssleay-perl postfix rspamd dovecot-imapd spamassassin systemd chromium)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

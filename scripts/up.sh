@@ -198,6 +198,10 @@ supervise ingest env "$(as ingest)" POSTERN_OPS_LISTEN="$ingest_ops" "$bin/inges
 supervisors+=($!)
 # ingest listens once MAIL_RAW is ready: a new cluster elects its leaders first.
 wait_port "$(port_of "$smtp_listen")" 60
+# Hyperscan's databases of SpamAssassin's patterns: compiled once (about 15 s), then read
+# by every scorer at start (without them the scorer runs the same rules, slower).
+export POSTERN_HYPERSCAN_CACHE=${POSTERN_HYPERSCAN_CACHE:-$abs_var/hyperscan}
+say "$("$bin/scorer" rules compile 2>&1 | tail -n 1)"
 if [ "$cluster" = 1 ]; then
   for n in 1 2; do
     supervise "scorer-$n" env "$(as scorer)" POSTERN_OPS_LISTEN="127.0.0.1:$((scorer_ops_port + n - 1))" "$bin/scorer" run &

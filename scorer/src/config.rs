@@ -88,6 +88,11 @@ pub struct Config {
     /// Run SpamAssassin's rules at all.
     #[serde(default = "default_true")]
     pub spamassassin: bool,
+    /// Where `scorer rules compile` caches Hyperscan's databases of the rules' patterns,
+    /// and where the scorer reads them at start (without them: the same hits, slower).
+    /// Env: `POSTERN_HYPERSCAN_CACHE`.
+    #[serde(default = "default_hyperscan_cache")]
+    pub hyperscan_cache: std::path::PathBuf,
     /// The learned combination model (JSON, made by `scorer model train`). Default: the
     /// model shipped in the binary (`scorer/model/combination.json`).
     #[serde(default)]
@@ -96,6 +101,12 @@ pub struct Config {
 
 /// Environment variable that overrides `spamassassin_rules`.
 pub const ENV_SA_RULES: &str = "POSTERN_SA_RULES";
+/// Environment variable that overrides `hyperscan_cache`.
+pub const ENV_HYPERSCAN_CACHE: &str = "POSTERN_HYPERSCAN_CACHE";
+
+fn default_hyperscan_cache() -> std::path::PathBuf {
+    crate::spamassassin::DEFAULT_HYPERSCAN_CACHE.into()
+}
 
 fn default_spamassassin_rules() -> std::path::PathBuf {
     crate::spamassassin::DEFAULT_RULES_DIR.into()
@@ -150,6 +161,9 @@ impl Layered for Config {
         if let Some(dir) = var(ENV_SA_RULES) {
             self.spamassassin_rules = dir.into();
         }
+        if let Some(dir) = var(ENV_HYPERSCAN_CACHE) {
+            self.hyperscan_cache = dir.into();
+        }
         if let Some(mode) = var(ENV_DNS) {
             self.dns = match mode.as_str() {
                 "system" => DnsMode::System,
@@ -189,8 +203,11 @@ impl Config {
 
     /// Loads SpamAssassin's rules and the combination model as configured.
     pub fn detection(&self) -> Result<Detection, ConfigError> {
-        let spamassassin =
-            if self.spamassassin { Some(crate::spamassassin::load(&self.spamassassin_rules)?) } else { None };
+        let spamassassin = if self.spamassassin {
+            Some(crate::spamassassin::load_prepared(&self.spamassassin_rules, &self.hyperscan_cache)?)
+        } else {
+            None
+        };
         let combination = match &self.combination_model {
             Some(path) => {
                 let text = std::fs::read_to_string(path)

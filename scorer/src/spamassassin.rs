@@ -7,7 +7,8 @@
 //! - [`views`] renders a message as the rules see it;
 //! - [`evals`] holds the eval functions implemented natively;
 //! - [`meta`] evaluates meta expressions;
-//! - [`engine`] compiles the set and runs it over a message.
+//! - [`engine`] compiles the set and runs it over a message;
+//! - [`prefilter`] puts Hyperscan in front of the patterns (`scorer rules compile`).
 //!
 //! Every rule the engine cannot run (network tests, pseudo-headers from SpamAssassin's relay
 //! analysis, eval functions not implemented, patterns neither regex engine takes) is listed
@@ -19,6 +20,7 @@ pub mod engine;
 pub mod evals;
 pub mod meta;
 pub mod perl_regex;
+pub mod prefilter;
 pub mod relays;
 pub mod views;
 
@@ -28,6 +30,9 @@ use thiserror::Error;
 
 /// Where Debian's `spamassassin` package puts the stock rules.
 pub const DEFAULT_RULES_DIR: &str = "/usr/share/spamassassin";
+
+/// Where `scorer rules compile` caches Hyperscan's databases by default.
+pub const DEFAULT_HYPERSCAN_CACHE: &str = "/var/cache/postern/hyperscan";
 
 #[derive(Debug, Error)]
 pub enum RulesError {
@@ -88,6 +93,29 @@ pub fn load(dir: &Path) -> Result<LoadedRules, RulesError> {
     let digest: String = hasher.finish().as_ref().iter().take(8).map(|b| format!("{b:02x}")).collect();
     let parsed = cf::read_files(files.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
     Ok(LoadedRules { rules: RuleSet::compile(&parsed), dir: dir.to_path_buf(), files: files.len(), digest })
+}
+
+/// [`load`], then Hyperscan's databases from the cache folder when `scorer rules compile`
+/// has made them for these rules (logged either way; a cache that cannot be read is logged
+/// and left: the rules run with the literal prefilter alone).
+pub fn load_prepared(dir: &Path, hyperscan_cache: &Path) -> Result<LoadedRules, RulesError> {
+    let loaded = load(dir)?;
+    match loaded.rules.prepare_prefilters(hyperscan_cache, false) {
+        Ok(report) if loaded.rules.hyperscan_active() => tracing::info!(
+            databases = report.databases,
+            patterns = report.patterns,
+            cache = %hyperscan_cache.display(),
+            "Hyperscan databases loaded"
+        ),
+        Ok(report) => tracing::warn!(
+            databases = report.databases,
+            cached = report.loaded,
+            cache = %hyperscan_cache.display(),
+            "Hyperscan databases not compiled for these rules: run `scorer rules compile` once (the rules run meanwhile, slower)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "Hyperscan databases not loaded (the rules run, slower)"),
+    }
+    Ok(loaded)
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ pub(super) struct EvalOptions {
     pub(super) mode: EvalMode,
     pub(super) json: bool,
     pub(super) rules_dir: PathBuf,
+    pub(super) hyperscan_cache: PathBuf,
     pub(super) no_spamassassin: bool,
     pub(super) model: Option<PathBuf>,
     pub(super) features_out: Option<PathBuf>,
@@ -93,7 +94,7 @@ pub(super) async fn eval(corpus: &Path, options: &EvalOptions) -> Result<(), Cli
     let spamassassin = if options.no_spamassassin {
         None
     } else {
-        let loaded = crate::spamassassin::load(&options.rules_dir)?;
+        let loaded = crate::spamassassin::load_prepared(&options.rules_dir, &options.hyperscan_cache)?;
         eprintln!(
             "SpamAssassin rules: {} from {} files in {} ({} cannot run: `scorer rules check`)",
             loaded.rules.len(),

@@ -39,6 +39,11 @@ pub enum CliError {
     NoManifest(PathBuf),
     #[error(transparent)]
     Rules(#[from] RulesError),
+    #[error(transparent)]
+    Prefilter(#[from] crate::spamassassin::prefilter::PrefilterError),
+    /// `scorer rules verify` found messages where the prefilter changed the hits.
+    #[error("the prefilter changed the hits of {0} messages")]
+    PrefilterDiffers(usize),
     /// The rule folder was read, and none of its rules can run.
     #[error("no rule of {0} can run")]
     NoRuleRuns(PathBuf),
@@ -230,8 +235,9 @@ pub enum GroupBy {
 
 #[derive(Subcommand)]
 pub enum RulesAction {
-    /// Read a rule folder: how many rules of each type run, which are prefiltered or need
-    /// fancy-regex, and every rule that cannot run with the reason (exit 1 if none runs).
+    /// Read a rule folder: how many rules of each type run, which are prefiltered (by
+    /// literals, by Hyperscan, and whether its databases are compiled) or need fancy-regex,
+    /// and every rule that cannot run with the reason (exit 1 if none runs).
     Check {
         /// Default: the configured spamassassin_rules (/usr/share/spamassassin).
         #[arg(long, value_name = "DIR")]
@@ -249,6 +255,22 @@ pub enum RulesAction {
         /// How many rules to list.
         #[arg(long, default_value_t = 25)]
         top: usize,
+    },
+    /// Compile the rules' patterns into Hyperscan's databases, once, in the cache folder
+    /// (hyperscan_cache, /var/cache/postern/hyperscan): tens of seconds; every scorer
+    /// started afterwards loads them in milliseconds. Databases already cached for these
+    /// rules are kept. Run it after installing or updating the rules.
+    Compile {
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+    },
+    /// Run the rules over every .eml below DIR twice, with Hyperscan's prefilter and with
+    /// every pattern run, and list each message where the hits differ (exit 1 if any does).
+    Verify {
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        #[arg(long)]
+        corpus: PathBuf,
     },
 }
 
@@ -330,7 +352,9 @@ pub async fn run(
                 (None, None, None, true) => corpus::EvalMode::Untrained,
                 (None, None, None, false) => corpus::default_mode(&corpus),
             };
-            let rules_dir = sa_rules.unwrap_or(load()?.spamassassin_rules);
+            let config = load()?;
+            let rules_dir = sa_rules.unwrap_or(config.spamassassin_rules);
+            let hyperscan_cache = config.hyperscan_cache;
             let options = corpus::EvalOptions {
                 labels,
                 dns,
@@ -338,6 +362,7 @@ pub async fn run(
                 mode,
                 json,
                 rules_dir,
+                hyperscan_cache,
                 no_spamassassin,
                 model,
                 features_out,
@@ -345,10 +370,20 @@ pub async fn run(
             corpus::eval(&corpus, &options).await?
         }
         Command::Rules { action: RulesAction::Profile { rules, corpus, top } } => {
-            rules::profile(&rules.unwrap_or(load()?.spamassassin_rules), &corpus, top)?
+            let config = load()?;
+            rules::profile(&rules.unwrap_or(config.spamassassin_rules), &config.hyperscan_cache, &corpus, top)?
+        }
+        Command::Rules { action: RulesAction::Verify { rules, corpus } } => {
+            let config = load()?;
+            rules::verify(&rules.unwrap_or(config.spamassassin_rules), &config.hyperscan_cache, &corpus)?
+        }
+        Command::Rules { action: RulesAction::Compile { rules } } => {
+            let config = load()?;
+            rules::compile(&rules.unwrap_or(config.spamassassin_rules), &config.hyperscan_cache)?
         }
         Command::Rules { action: RulesAction::Check { rules, verbose } } => {
-            rules::check(&rules.unwrap_or(load()?.spamassassin_rules), verbose)?
+            let config = load()?;
+            rules::check(&rules.unwrap_or(config.spamassassin_rules), &config.hyperscan_cache, verbose)?
         }
         Command::Model { action: ModelAction::Train { corpus, out, version, sa_rules } } => {
             corpus::model_train(&corpus, &out, &version, &sa_rules.unwrap_or(load()?.spamassassin_rules)).await?

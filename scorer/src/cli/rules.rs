@@ -3,17 +3,33 @@
 use super::CliError;
 use std::path::Path;
 
-pub(super) fn check(dir: &Path, verbose: bool) -> Result<(), CliError> {
+pub(super) fn check(dir: &Path, hyperscan_cache: &Path, verbose: bool) -> Result<(), CliError> {
     let loaded = crate::spamassassin::load(dir)?;
     let rules = &loaded.rules;
     println!("{}: {} rule files (digest {})", loaded.dir.display(), loaded.files, loaded.digest);
     println!(
-        "{} rules run ({} behind the literal prefilter, {} with fancy-regex); {} cannot run",
+        "{} rules run ({} patterns behind the literal prefilter, {} in Hyperscan's databases, {} with fancy-regex); {} cannot run",
         rules.len(),
         rules.prefiltered,
+        rules.in_hyperscan,
         rules.fancy.len(),
         rules.unsupported.len()
     );
+    let report = rules.prepare_prefilters(hyperscan_cache, false)?;
+    println!(
+        "Hyperscan {}: {} of {} databases compiled in {}{}",
+        multimatch::version(),
+        report.loaded,
+        report.databases,
+        hyperscan_cache.display(),
+        if rules.hyperscan_active() { "" } else { " (run `scorer rules compile`)" }
+    );
+    if !rules.not_in_hyperscan.is_empty() {
+        println!("{} patterns left out of Hyperscan (the literal prefilter alone):", rules.not_in_hyperscan.len());
+        for (name, reason) in rules.not_in_hyperscan.iter().take(if verbose { usize::MAX } else { 10 }) {
+            println!("  {name}: {reason}");
+        }
+    }
     let mut by_reason: std::collections::BTreeMap<String, Vec<&crate::spamassassin::engine::Unsupported>> =
         Default::default();
     for u in &rules.unsupported {
@@ -57,9 +73,27 @@ pub(super) fn check(dir: &Path, verbose: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-pub(super) fn profile(dir: &Path, corpus: &Path, top: usize) -> Result<(), CliError> {
+pub(super) fn compile(dir: &Path, hyperscan_cache: &Path) -> Result<(), CliError> {
+    let loaded = crate::spamassassin::load(dir)?;
+    let started = std::time::Instant::now();
+    let report = loaded.rules.prepare_prefilters(hyperscan_cache, true)?;
+    println!(
+        "{}: {} patterns in {} Hyperscan databases in {} ({} compiled, {} already there) in {:.1} s",
+        loaded.dir.display(),
+        report.patterns,
+        report.databases,
+        hyperscan_cache.display(),
+        report.compiled,
+        report.loaded,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+pub(super) fn profile(dir: &Path, hyperscan_cache: &Path, corpus: &Path, top: usize) -> Result<(), CliError> {
     use crate::spamassassin::{self, views::MessageView};
-    let loaded = spamassassin::load(dir)?;
+    let loaded = spamassassin::load_prepared(dir, hyperscan_cache)?;
+    println!("Hyperscan databases {}", if loaded.rules.hyperscan_active() { "in use" } else { "not compiled" });
     let files = crate::eval::find_messages(corpus).map_err(CliError::file("reading", corpus))?;
     let mut costs = Some(Vec::new());
     let started = std::time::Instant::now();
@@ -78,15 +112,51 @@ pub(super) fn profile(dir: &Path, corpus: &Path, top: usize) -> Result<(), CliEr
     ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / files.len().max(1) as f64;
     println!(
-        "{} messages in {:.2} s: {:.0} us per message ({:.0} us rendering the views, {:.0} us in rules)",
+        "{} messages in {:.2} s: {:.0} us per message ({:.0} us rendering the views, {:.0} us in rules, of which {:.0} us in Hyperscan's scans)",
         files.len(),
         total.as_secs_f64(),
         per(total),
         per(views),
-        per(costs.iter().sum())
+        per(costs.iter().sum()),
+        per(costs.last().copied().unwrap_or_default())
     );
     for (name, cost) in ranked.into_iter().take(top) {
         println!("{:>10.1} us  {name}", per(cost));
+    }
+    Ok(())
+}
+
+pub(super) fn verify(dir: &Path, hyperscan_cache: &Path, corpus: &Path) -> Result<(), CliError> {
+    use crate::spamassassin::{self, views::MessageView};
+    let loaded = spamassassin::load(dir)?;
+    // The databases are compiled if they are not cached: what is verified is the prefilter
+    // the scorer runs with.
+    loaded.rules.prepare_prefilters(hyperscan_cache, true)?;
+    let files = crate::eval::find_messages(corpus).map_err(CliError::file("reading", corpus))?;
+    let mut differing = 0;
+    let mut hits = 0;
+    for path in &files {
+        let raw = std::fs::read(path).map_err(CliError::file("reading", path))?;
+        let Some(message) = mail_parser::MessageParser::default().parse(&raw) else { continue };
+        let view = MessageView::new(&message, "");
+        let date_diff = spamassassin::dates::date_diff(&view);
+        let filtered = loaded.rules.run(&view, date_diff);
+        let every = loaded.rules.run_every_pattern(&view, date_diff);
+        hits += every.len();
+        if filtered != every {
+            differing += 1;
+            let names = |h: &[spamassassin::RuleHit]| h.iter().map(|h| h.name.clone()).collect::<Vec<_>>();
+            println!("{}: prefiltered {:?}, every pattern {:?}", path.display(), names(&filtered), names(&every));
+        }
+    }
+    println!(
+        "{} messages, {} hits with every pattern run; {} messages where the prefilters (literals and Hyperscan) changed the hits",
+        files.len(),
+        hits,
+        differing
+    );
+    if differing > 0 {
+        return Err(CliError::PrefilterDiffers(differing));
     }
     Ok(())
 }

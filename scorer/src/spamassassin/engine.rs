@@ -1,18 +1,22 @@
 //! The compiled rule set and its run over one message.
 //!
 //! Body, raw-body, full and URI rules are matched once over their text (lines joined by
-//! newlines, `^`/`$` per line), not line by line. A multi-pattern prefilter keeps that
-//! cheap: every pattern whose matches must begin with one of a few literals (found by
-//! `regex-syntax`'s literal extractor) waits behind one Aho-Corasick automaton per text,
-//! and runs only when one of its literals occurs; the others run every time.
+//! newlines, `^`/`$` per line), not line by line. Hyperscan ([`multimatch`]) keeps that
+//! cheap, as in rspamd: every pattern of a text (the body's, the raw body's, ..., each
+//! header's) is compiled into one database in prefiltering mode, one scan of the text says
+//! which patterns can match, and only those run with `regex` or `fancy-regex` (for the
+//! matched text, counts, and exactness where Hyperscan widened a pattern). A pattern
+//! Hyperscan refuses runs every time.
 
 use super::cf::{RuleDef, RuleFiles, RuleType};
 use super::evals::{self, EvalCall, EvalContext};
 use super::meta::{self, Expr};
 use super::perl_regex::{self, Compiled, PatternError};
+use super::prefilter::{self, Plan, PrefilterError, PrefilterReport, Prefilters};
 use super::relays::RelayList;
 use super::views::MessageView;
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 /// What a header rule reads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -95,6 +99,7 @@ pub struct RuleHit {
     pub matched: Option<String>,
 }
 
+/// The pattern rules of one text, behind the literal prefilter.
 #[derive(Debug, Default)]
 struct Scope {
     /// Rule indexes that run every time.
@@ -104,11 +109,21 @@ struct Scope {
     by_literal: Vec<Vec<usize>>,
 }
 
+/// Header rules that read one header target (prefiltered together by Hyperscan).
+#[derive(Debug)]
+struct HeaderGroup {
+    target: HeaderTarget,
+    /// Every rule of the group, in rule order.
+    rules: Vec<usize>,
+}
+
 /// Rules read from a folder of `.cf` files, compiled.
 #[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<Rule>,
-    headers: Vec<usize>,
+    /// `exists:` rules.
+    exists: Vec<usize>,
+    header_groups: Vec<HeaderGroup>,
     evals: Vec<usize>,
     /// Meta rules in an order where every meta comes after the metas it reads, each with
     /// its expression over rule indexes (None: a rule that cannot run, which counts 0).
@@ -119,6 +134,10 @@ pub struct RuleSet {
     rawbody: Scope,
     full: Scope,
     uri: Scope,
+    /// Hyperscan's plan for each text: (which text, its plan).
+    plans: Vec<(PlanSlot, Plan)>,
+    /// The databases, once loaded or compiled ([`RuleSet::prepare_prefilters`]).
+    prefilters: std::sync::OnceLock<Prefilters>,
     mime: Vec<usize>,
     freemail_domains: Vec<String>,
     url_shorteners: Vec<String>,
@@ -130,8 +149,19 @@ pub struct RuleSet {
     pub unknown_lines: Vec<String>,
     /// Metas that read a rule no file defines (meta, name): the name counts 0.
     pub undefined_reads: Vec<(String, String)>,
-    /// Rules behind the literal prefilter (for `scorer rules check`).
+    /// Pattern rules behind the literal prefilter (for `scorer rules check`).
     pub prefiltered: usize,
+    /// Pattern rules in Hyperscan's databases.
+    pub in_hyperscan: usize,
+    /// Pattern rules left out of Hyperscan's databases, with the reason.
+    pub not_in_hyperscan: Vec<(String, String)>,
+}
+
+/// Which text a Hyperscan plan is for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PlanSlot {
+    Text(RuleType),
+    Header(usize),
 }
 
 /// Pseudo-headers SpamAssassin computes from the relay chain that this engine does not
@@ -334,7 +364,8 @@ impl RuleSet {
     pub fn compile(files: &RuleFiles) -> RuleSet {
         let mut set = RuleSet {
             rules: Vec::new(),
-            headers: Vec::new(),
+            exists: Vec::new(),
+            header_groups: Vec::new(),
             evals: Vec::new(),
             metas: Vec::new(),
             body: Scope::default(),
@@ -342,6 +373,8 @@ impl RuleSet {
             rawbody: Scope::default(),
             full: Scope::default(),
             uri: Scope::default(),
+            plans: Vec::new(),
+            prefilters: std::sync::OnceLock::new(),
             mime: Vec::new(),
             freemail_domains: files.freemail_domains.clone(),
             url_shorteners: files.url_shorteners.clone(),
@@ -351,10 +384,15 @@ impl RuleSet {
             unknown_lines: files.unknown_lines.clone(),
             undefined_reads: Vec::new(),
             prefiltered: 0,
+            in_hyperscan: 0,
+            not_in_hyperscan: Vec::new(),
         };
         // Per rule type: (rule index, the literals one of which a text must hold for it).
         type LiteralSets = HashMap<RuleType, Vec<(usize, Vec<Vec<u8>>)>>;
         let mut literal_sets: LiteralSets = HashMap::new();
+        // The patterns of each text: (rule index, pattern as translated).
+        let mut text_patterns: HashMap<RuleType, Vec<(usize, String)>> = HashMap::new();
+        let mut header_patterns: Vec<(HeaderTarget, Vec<(usize, String)>)> = Vec::new();
         let mut meta_rules: Vec<usize> = Vec::new();
         for def in files.rules.values() {
             let tflags = files.tflags.get(&def.name).cloned().unwrap_or_default();
@@ -396,16 +434,30 @@ impl RuleSet {
                         set.fancy.push(def.name.clone());
                     }
                     let without_subject = def.rule_type == RuleType::Body && tflags.iter().any(|f| f == "nosubject");
-                    match source.as_deref().and_then(necessary_literals) {
-                        _ if without_subject => set.body_without_subject.push(index),
-                        Some(literals) => literal_sets.entry(def.rule_type).or_default().push((index, literals)),
-                        None => set.scope_mut(def.rule_type).always.push(index),
+                    if without_subject {
+                        // Few rules, over a text of their own: they run every time.
+                        set.body_without_subject.push(index);
+                    } else {
+                        match source.as_deref().and_then(necessary_literals) {
+                            Some(literals) => literal_sets.entry(def.rule_type).or_default().push((index, literals)),
+                            None => set.scope_mut(def.rule_type).always.push(index),
+                        }
+                        if let Some(pattern) = source.clone() {
+                            text_patterns.entry(def.rule_type).or_default().push((index, pattern));
+                        }
                     }
                 }
                 _ => {}
             }
             match &test {
-                Test::Header { .. } | Test::Exists(_) => set.headers.push(index),
+                Test::Header { target, .. } => {
+                    let pattern = source.unwrap_or_default();
+                    match header_patterns.iter_mut().find(|(t, _)| t == target) {
+                        Some((_, list)) => list.push((index, pattern)),
+                        None => header_patterns.push((target.clone(), vec![(index, pattern)])),
+                    }
+                }
+                Test::Exists(_) => set.exists.push(index),
                 Test::Eval(_) => set.evals.push(index),
                 Test::Meta(_) => meta_rules.push(index),
                 Test::MimeHeader { .. } => set.mime.push(index),
@@ -441,8 +493,64 @@ impl RuleSet {
                 Err(_) => scope.always.extend(entries.iter().map(|(r, _)| *r)),
             }
         }
+        set.plan_prefilters(text_patterns, header_patterns);
         set.order_metas(files, meta_rules);
         set
+    }
+
+    /// Hyperscan's plan for each text's patterns ([`prefilter::Plan`]); the databases are
+    /// loaded or compiled by [`RuleSet::prepare_prefilters`].
+    fn plan_prefilters(
+        &mut self,
+        text_patterns: HashMap<RuleType, Vec<(usize, String)>>,
+        header_patterns: Vec<(HeaderTarget, Vec<(usize, String)>)>,
+    ) {
+        let mut text_patterns: Vec<_> = text_patterns.into_iter().collect();
+        text_patterns.sort_by_key(|(t, _)| t.as_str());
+        let mut plans: Vec<(PlanSlot, Vec<(usize, String)>)> =
+            text_patterns.into_iter().map(|(t, entries)| (PlanSlot::Text(t), entries)).collect();
+        for (target, entries) in header_patterns {
+            let rules = entries.iter().map(|(i, _)| *i).collect();
+            plans.push((PlanSlot::Header(self.header_groups.len()), entries));
+            self.header_groups.push(HeaderGroup { target, rules });
+        }
+        for (slot, entries) in plans {
+            let (plan, left) = Plan::new(&entries);
+            self.in_hyperscan += plan.rules.len();
+            for (rule, reason) in left {
+                self.not_in_hyperscan.push((self.rules[rule].name.clone(), reason));
+            }
+            self.plans.push((slot, plan));
+        }
+    }
+
+    /// Loads Hyperscan's databases from the cache folder `dir`, compiling and caching any
+    /// that are missing when `compile` is set (tens of seconds for SpamAssassin's rules:
+    /// `scorer rules compile`). Without them every database, the rules run with the
+    /// literal prefilter alone: the same hits, slower.
+    pub fn prepare_prefilters(&self, dir: &Path, compile: bool) -> Result<PrefilterReport, PrefilterError> {
+        if self.prefilters.get().is_some() {
+            let patterns = self.plans.iter().map(|(_, p)| p.rules.len()).sum();
+            return Ok(PrefilterReport {
+                databases: self.plans.len(),
+                loaded: self.plans.len(),
+                compiled: 0,
+                patterns,
+                cache: dir.to_owned(),
+            });
+        }
+        let plans: Vec<&Plan> = self.plans.iter().map(|(_, p)| p).collect();
+        let (prefilters, report) = prefilter::prepare(&plans, dir, compile)?;
+        if let Some(p) = prefilters {
+            // A concurrent call may have set it first: the same databases.
+            let _ = self.prefilters.set(p);
+        }
+        Ok(report)
+    }
+
+    /// Whether Hyperscan's databases are in use.
+    pub fn hyperscan_active(&self) -> bool {
+        self.prefilters.get().is_some()
     }
 
     fn scope_mut(&mut self, rule_type: RuleType) -> &mut Scope {
@@ -545,28 +653,81 @@ impl RuleSet {
     }
 
     /// [`RuleSet::run`], adding each rule's time to `costs` (indexed as
-    /// [`RuleSet::rule_names`]) when given: what `scorer rules profile` reports.
+    /// [`RuleSet::rule_names`], and the time of Hyperscan's scans in one more slot at the
+    /// end) when given: what `scorer rules profile` reports.
     pub fn run_profiled(
         &self,
         view: &MessageView,
         date_diff: Option<i64>,
         costs: &mut Option<Vec<std::time::Duration>>,
     ) -> Vec<RuleHit> {
+        self.run_with(view, date_diff, costs, Prefilter::Hyperscan)
+    }
+
+    /// [`RuleSet::run`] without the prefilter: every pattern runs on its text. The same
+    /// hits, slower: what `scorer rules verify` compares with.
+    pub fn run_every_pattern(&self, view: &MessageView, date_diff: Option<i64>) -> Vec<RuleHit> {
+        self.run_with(view, date_diff, &mut None, Prefilter::Off)
+    }
+
+    fn run_with(
+        &self,
+        view: &MessageView,
+        date_diff: Option<i64>,
+        costs: &mut Option<Vec<std::time::Duration>>,
+        prefilter: Prefilter,
+    ) -> Vec<RuleHit> {
         if let Some(c) = costs.as_mut() {
-            c.resize(self.rules.len(), std::time::Duration::ZERO);
+            // One slot per rule, and one for Hyperscan's scans.
+            c.resize(self.rules.len() + 1, std::time::Duration::ZERO);
         }
         let mut timer = Timer { costs, started: None };
         let mut counts = vec![0.0f64; self.rules.len()];
         let mut matched: Vec<Option<String>> = vec![None; self.rules.len()];
-        // Many rules read the same header (Subject alone: 150): each text is made once.
-        let mut values: HashMap<&HeaderTarget, Option<String>> = HashMap::new();
-        for &i in &self.headers {
+        let prefilters = match prefilter {
+            Prefilter::Hyperscan => self.prefilters.get(),
+            Prefilter::Off => None,
+        };
+        let mut scratch = prefilters.and_then(Prefilters::take_scratch);
+        // Hyperscan's answer for one text (None: every candidate runs).
+        let mut scan = |slot: PlanSlot, text: &[u8], timer: &mut Timer<'_>| {
+            let (prefilters, scratch) = (prefilters?, scratch.as_mut()?);
+            let index = self.plans.iter().position(|(s, _)| *s == slot)?;
             timer.start();
-            if let Some((n, m)) = self.run_header(&self.rules[i], view, &mut values) {
-                counts[i] = n;
-                matched[i] = m;
+            let scanned = prefilters.scan(index, &self.plans[index].1, text, scratch);
+            timer.stop_scan();
+            scanned
+        };
+        for &i in &self.exists {
+            timer.start();
+            if let Test::Exists(name) = &self.rules[i].test {
+                // exists: takes the pseudo-headers too (ToCc, MESSAGEID, EnvelopeFrom).
+                let found = match parse_target(name) {
+                    Ok(HeaderTarget::Named { name, .. }) => view.header_fields(&name).next().is_some(),
+                    Ok(target) => header_value(view, &target).is_some(),
+                    Err(_) => false,
+                };
+                counts[i] = if found { 1.0 } else { 0.0 };
             }
             timer.stop(i);
+        }
+        for (g, group) in self.header_groups.iter().enumerate() {
+            let value = header_value(view, &group.target);
+            // A header the message lacks: each rule reads its `if-unset` text, or nothing
+            // (which the scan of the empty text answers for).
+            let scanned = scan(PlanSlot::Header(g), value.as_deref().unwrap_or("").as_bytes(), &mut timer);
+            for &i in &group.rules {
+                let Test::Header { negate, re, if_unset, .. } = &self.rules[i].test else { continue };
+                let text: &str = value.as_deref().or(if_unset.as_deref()).unwrap_or("");
+                let reads_scanned_text = value.is_some() || if_unset.is_none();
+                let may_match = !reads_scanned_text || scanned.as_ref().is_none_or(|s| s.must_run(i));
+                timer.start();
+                let found = if may_match { re.find(text.as_bytes()) } else { None };
+                let hit = found.is_some() != *negate;
+                counts[i] = if hit { 1.0 } else { 0.0 };
+                matched[i] = found.filter(|_| hit).map(|(s, e)| clip_text(&text.as_bytes()[s..e]));
+                timer.stop(i);
+            }
         }
         let ctx = EvalContext {
             freemail_domains: &self.freemail_domains,
@@ -591,13 +752,30 @@ impl RuleSet {
                 counts[i] = if any != *negate { 1.0 } else { 0.0 };
             }
         }
-        for (scope, text) in [
-            (&self.body, &view.body),
-            (&self.rawbody, &view.rawbody),
-            (&self.full, &view.full),
-            (&self.uri, &view.uris),
+        for (rule_type, scope, text) in [
+            (RuleType::Body, &self.body, &view.body),
+            (RuleType::RawBody, &self.rawbody, &view.rawbody),
+            (RuleType::Full, &self.full, &view.full),
+            (RuleType::Uri, &self.uri, &view.uris),
         ] {
-            self.run_scope(scope, text, &mut counts, &mut matched, &mut timer);
+            if text.is_empty() {
+                continue;
+            }
+            // Both prefilters answer "cannot match" only where the pattern cannot: a rule
+            // runs when the literal prefilter lets it and Hyperscan does too.
+            let scanned = scan(PlanSlot::Text(rule_type), text, &mut timer);
+            let candidates = match prefilter {
+                Prefilter::Hyperscan => self.literal_candidates(scope, text),
+                Prefilter::Off => self.every_candidate(scope),
+            };
+            for i in candidates {
+                if scanned.as_ref().is_none_or(|s| s.must_run(i)) {
+                    self.run_text_rule(i, text, &mut counts, &mut matched, &mut timer);
+                }
+            }
+        }
+        if let (Some(prefilters), Some(scratch)) = (prefilters, scratch) {
+            prefilters.give_scratch(scratch);
         }
         let without_subject = &view.body[view.body.len().saturating_sub(view.body_length)..];
         for &i in &self.body_without_subject {
@@ -623,17 +801,8 @@ impl RuleSet {
         hits
     }
 
-    fn run_scope(
-        &self,
-        scope: &Scope,
-        text: &[u8],
-        counts: &mut [f64],
-        matched: &mut [Option<String>],
-        timer: &mut Timer<'_>,
-    ) {
-        if text.is_empty() {
-            return;
-        }
+    /// The rules of `scope` the literal prefilter lets through for `text` (sorted).
+    fn literal_candidates(&self, scope: &Scope, text: &[u8]) -> Vec<usize> {
         let mut candidates: Vec<usize> = scope.always.clone();
         if let Some(ac) = &scope.prefilter {
             let mut seen = vec![false; scope.by_literal.len()];
@@ -647,9 +816,15 @@ impl RuleSet {
         }
         candidates.sort_unstable();
         candidates.dedup();
-        for i in candidates {
-            self.run_text_rule(i, text, counts, matched, timer);
-        }
+        candidates
+    }
+
+    /// Every rule of `scope` (sorted).
+    fn every_candidate(&self, scope: &Scope) -> Vec<usize> {
+        let mut every: Vec<usize> = scope.always.iter().chain(scope.by_literal.iter().flatten()).copied().collect();
+        every.sort_unstable();
+        every.dedup();
+        every
     }
 
     fn run_text_rule(
@@ -669,36 +844,12 @@ impl RuleSet {
         }
         timer.stop(i);
     }
+}
 
-    fn run_header<'r>(
-        &'r self,
-        rule: &'r Rule,
-        view: &MessageView,
-        values: &mut HashMap<&'r HeaderTarget, Option<String>>,
-    ) -> Option<(f64, Option<String>)> {
-        match &rule.test {
-            Test::Exists(name) => {
-                // exists: takes the pseudo-headers too (ToCc, MESSAGEID, EnvelopeFrom).
-                let found = match parse_target(name) {
-                    Ok(HeaderTarget::Named { name, .. }) => view.header_fields(&name).next().is_some(),
-                    Ok(target) => header_value(view, &target).is_some(),
-                    Err(_) => false,
-                };
-                Some((if found { 1.0 } else { 0.0 }, None))
-            }
-            Test::Header { target, negate, re, if_unset } => {
-                let value = values.entry(target).or_insert_with(|| header_value(view, target));
-                let value: &str = value.as_deref().or(if_unset.as_deref()).unwrap_or("");
-                let found = re.find(value.as_bytes());
-                let hit = found.is_some() != *negate;
-                Some((
-                    if hit { 1.0 } else { 0.0 },
-                    found.filter(|_| hit).map(|(s, e)| clip_text(&value.as_bytes()[s..e])),
-                ))
-            }
-            _ => None,
-        }
-    }
+#[derive(Debug, Clone, Copy)]
+enum Prefilter {
+    Hyperscan,
+    Off,
 }
 
 /// Times rules when costs are wanted; nothing otherwise.
@@ -717,6 +868,15 @@ impl Timer<'_> {
     fn stop(&mut self, rule: usize) {
         if let (Some(costs), Some(started)) = (self.costs.as_mut(), self.started.take()) {
             costs[rule] += started.elapsed();
+        }
+    }
+
+    /// Hyperscan's scans: the slot after the rules'.
+    fn stop_scan(&mut self) {
+        if let (Some(costs), Some(started)) = (self.costs.as_mut(), self.started.take())
+            && let Some(last) = costs.last_mut()
+        {
+            *last += started.elapsed();
         }
     }
 }
@@ -781,7 +941,8 @@ fn unsupported(def: &RuleDef, reason: String) -> Unsupported {
     Unsupported { name: def.name.clone(), rule_type: def.rule_type, file: def.file.clone(), reason }
 }
 
-/// Compiles one definition; also returns the translated pattern (for the prefilter).
+/// Compiles one definition; also returns the translated pattern of a body, rawbody, full,
+/// uri or header pattern rule (for the prefilter).
 fn compile_test(def: &RuleDef) -> Result<(Test, Option<String>), Unrunnable> {
     let d = def.definition.trim();
     if d.starts_with("eval:") {
@@ -826,7 +987,9 @@ fn compile_test(def: &RuleDef) -> Result<(Test, Option<String>), Unrunnable> {
             } else {
                 return Err(Unrunnable::Syntax("expected =~ or !~ after the header name"));
             };
-            let (re, after) = perl_regex::compile(pattern, false)?;
+            let (parsed, after) = perl_regex::split_delimited(pattern)?;
+            let translated = perl_regex::translate(&parsed, false)?;
+            let re = Compiled::new(&translated)?;
             let if_unset = after
                 .strip_prefix('[')
                 .and_then(|a| a.strip_suffix(']'))
@@ -836,7 +999,7 @@ fn compile_test(def: &RuleDef) -> Result<(Test, Option<String>), Unrunnable> {
                 let name = spec.split(':').next().unwrap_or(spec).to_owned();
                 (Test::MimeHeader { name, negate, re }, None)
             } else {
-                (Test::Header { target: parse_target(spec)?, negate, re, if_unset }, None)
+                (Test::Header { target: parse_target(spec)?, negate, re, if_unset }, Some(translated.pattern))
             }
         }
     })
@@ -856,27 +1019,73 @@ mod tests {
         set.run(&MessageView::new(&m, "bounce@x.example"), None).into_iter().map(|h| h.name).collect()
     }
 
-    fn required(pattern: &str) -> Option<Vec<String>> {
-        necessary_literals(pattern).map(|set| set.into_iter().map(|l| String::from_utf8(l).unwrap()).collect())
+    /// The hits with Hyperscan's prefilter and with every pattern run.
+    fn both_ways(set: &RuleSet, raw: &str) -> (Vec<RuleHit>, Vec<RuleHit>) {
+        let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let view = MessageView::new(&m, "bounce@x.example");
+        (set.run(&view, None), set.run_every_pattern(&view, None))
     }
 
     #[test]
-    fn literals_inside_a_pattern_put_it_behind_the_prefilter() {
-        // Neither end is literal; every match holds " free" and one of "gift" / "offer".
-        assert_eq!(required(r"(?i)\b\w+ free\s?(?:gift|offer)s?\s\w+"), Some(vec![" free".into()]));
-        // Case classes and small classes join a run; the longest certain run wins.
-        assert_eq!(required(r"\w+\s[Vv][Ii][Aa][Gg][Rr][Aa][-.]\w+"), Some(vec!["viagra-".into(), "viagra.".into()]));
+    fn hyperscan_prefilters_every_kind_of_pattern_without_changing_a_hit() {
+        let rules = set(r#"
+body BACKREF /\b(\w{4,})\s+\1\b/i
+body LOOKAHEAD /\bpassword(?!\s+reset)/i
+body COUNTED /\bfree\b/i
+tflags COUNTED multiple maxhits=3
+body PLAIN_LINE /^click here$/im
+rawbody RAW_TAG /<a\s[^>]{0,200}href=.?https?:/i
+uri URI_IP /^https?:\/\/\d+\.\d+\.\d+\.\d+/
+full FULL_HDR /^X-Mailer: bulk/m
+header SUBJ_WIN Subject =~ /\bwin(?:ner)?\b/i
+header SUBJ_NOT_HELLO Subject !~ /hello/
+header MAILER_UNSET X-Mailer =~ /^none$/ [if-unset: none]
+header FROM_NAME From:name =~ /(?<!Mr\. )Smith/
+header EMPTY_OK Subject =~ /x*/
+"#);
+        let cache = tempfile::tempdir().unwrap();
+        let report = rules.prepare_prefilters(cache.path(), true).unwrap();
+        assert!(rules.hyperscan_active(), "{report:?}");
+        assert_eq!(rules.in_hyperscan, 11, "every pattern but the empty one, in {} databases", report.databases);
         assert_eq!(
-            required(r"\d+\s(?:dollars|euros)\b\w+"),
-            Some(vec!["dollars".into(), "euros".into()]),
-            "every branch of an alternation"
+            rules.not_in_hyperscan.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            vec!["EMPTY_OK"],
+            "a pattern that matches the empty string stays with the literal prefilter"
         );
-        // A look-around is not part of the match: its text is not required.
-        assert_eq!(required(r"\w+(?=password)"), None);
-        // A branch without a literal, an optional part, or short literals: nothing certain.
-        assert_eq!(required(r"\d+\s(?:dollars|\w+)"), None);
-        assert_eq!(required(r"\w+(?:million)?\s\d"), None);
-        assert_eq!(required(r"\w+ ab\w+"), None, "shorter than MIN_LITERAL");
+        let spam = "From: Jane Smith <j@x.example>\r\nSubject: You are a winner\r\nX-Mailer: bulk 1\r\n\
+            Content-Type: text/html\r\n\r\n<p>free free free free offer offer, your password now</p>\
+            <p>click here</p><a href=\"http://192.0.2.1/x\">link</a>\r\n";
+        let ham = "From: Mr. Smith <s@x.example>\r\nSubject: hello\r\n\r\nhello hello, the password reset is done.\r\n\r\nclick here\r\n";
+        for message in [spam, ham] {
+            let (filtered, every) = both_ways(&rules, message);
+            assert_eq!(filtered, every);
+        }
+        let (spam_hits, _) = both_ways(&rules, spam);
+        let names: Vec<&str> = spam_hits.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "BACKREF",
+                "COUNTED",
+                "EMPTY_OK",
+                "FROM_NAME",
+                "FULL_HDR",
+                "LOOKAHEAD",
+                "RAW_TAG",
+                "SUBJ_NOT_HELLO",
+                "SUBJ_WIN",
+                "URI_IP"
+            ]
+        );
+        let counted = spam_hits.iter().find(|h| h.name == "COUNTED").unwrap();
+        assert_eq!(counted.score, 3.0, "tflags multiple counts up to maxhits");
+        let (ham_hits, _) = both_ways(&rules, ham);
+        let names: Vec<&str> = ham_hits.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["BACKREF", "EMPTY_OK", "MAILER_UNSET", "PLAIN_LINE"],
+            "hello hello; no X-Mailer: its if-unset text; a line of its own"
+        );
     }
 
     #[test]
@@ -976,7 +1185,7 @@ Content-Type: application/octet-stream; name=\"a.exe\"\r\n\r\nMZ\r\n--b--\r\n",
                 ("META_NOT_MISSING".to_owned(), "NOT_DEFINED_ANYWHERE".to_owned())
             ]
         );
-        assert!(rules.prefiltered >= 3, "literal patterns wait behind the prefilter");
+        assert!(rules.prefiltered >= 3, "patterns wait behind Hyperscan");
         let quiet = hits(
             &rules,
             "From: a@corp.example\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: hello\r\n\r\nbeta only\r\n",

@@ -644,6 +644,19 @@ impl FancyPattern {
 /// Counted repeats over 16 made open (`[^<]{0,1024}` to `[^<]{0,}`): a superset that
 /// `regex` can compile where repeats of repeats would unroll past its size limit.
 pub fn loosen_counted_repeats(pattern: &str) -> String {
+    open_repeats_over(pattern, 16, false)
+}
+
+/// Every counted repeat that may count past `limit` made open from at most `limit`
+/// (`{0,1024}` to `{0,}`, `{40}` to `{16,}` with a limit of 16): a superset that Hyperscan
+/// compiles in seconds where the counts would unroll into minutes.
+pub fn open_long_repeats(pattern: &str, limit: usize) -> String {
+    open_repeats_over(pattern, limit, true)
+}
+
+/// `{lo,hi}` with `hi` over `limit` becomes `{lo,}`; with `exact_too`, `{n}` and `{n,}` with
+/// `n` over `limit` become `{limit,}`, and `lo` over `limit` is lowered to it.
+fn open_repeats_over(pattern: &str, limit: usize, exact_too: bool) -> String {
     let mut out = String::with_capacity(pattern.len());
     let mut chars = pattern.char_indices().peekable();
     let mut in_class = false;
@@ -681,12 +694,22 @@ pub fn loosen_counted_repeats(pattern: &str) -> String {
             }
             '{' if !in_class => {
                 let end = pattern[i..].find('}').map(|e| i + e);
+                // (lo, hi: None for open, end)
                 let bounds = end.and_then(|end| {
-                    let (lo, hi) = pattern[i + 1..end].split_once(',')?;
-                    Some((lo.parse::<usize>().ok()?, hi.parse::<usize>().ok()?, end))
+                    let inner = &pattern[i + 1..end];
+                    match inner.split_once(',') {
+                        Some((lo, "")) if exact_too => Some((lo.parse::<usize>().ok()?, None, end)),
+                        Some((lo, hi)) => Some((lo.parse::<usize>().ok()?, Some(hi.parse::<usize>().ok()?), end)),
+                        None if exact_too => {
+                            let n = inner.parse::<usize>().ok()?;
+                            Some((n, Some(n), end))
+                        }
+                        None => None,
+                    }
                 });
                 match bounds {
-                    Some((lo, hi, end)) if hi > 16 => {
+                    Some((lo, hi, end)) if hi.unwrap_or(lo) > limit => {
+                        let lo = if exact_too { lo.min(limit) } else { lo };
                         out.push_str(&format!("{{{lo},}}"));
                         while chars.peek().is_some_and(|&(j, _)| j <= end) {
                             chars.next();

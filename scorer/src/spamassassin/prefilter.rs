@@ -1,0 +1,343 @@
+//! Hyperscan in front of the pattern rules, as rspamd runs SpamAssassin's rules: every
+//! pattern of one text (the body's, the raw body's, the full message's, the URIs', each
+//! header's) is compiled into one database, and one scan of the text says which patterns
+//! can match; only those run with `regex` or `fancy-regex`.
+//!
+//! Patterns go in widened: prefiltering mode (Hyperscan approximates back-references and
+//! look-around by something wider) and long counted repeats opened
+//! ([`super::perl_regex::open_long_repeats`]), so a pattern's database entry matches
+//! wherever the pattern does, and may match where it does not: hits are the same as with
+//! every pattern run, which `scorer rules verify` checks message by message. A pattern
+//! Hyperscan refuses, or one too long to compile in reasonable time, stays with the
+//! literal prefilter.
+//!
+//! Compiling SpamAssassin's ~1,500 patterns takes Hyperscan tens of seconds, too long for
+//! every start of every process: `scorer rules compile` compiles them once into a cache
+//! folder (one file per database, named by a hash of the library version and the
+//! patterns, so new rules or a new library never read a stale file), as `sa-compile` does
+//! for SpamAssassin and rspamd's `hs_helper` for rspamd. A rule set loads the cached
+//! databases when every one is there, and otherwise runs with the literal prefilter alone
+//! (the same hits, slower) and says so.
+
+use super::perl_regex;
+use multimatch::{Database, Flags, Pattern, Scratch};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Patterns longer than this (after widening) stay with the literal prefilter: the few
+/// such rules (SpamAssassin's FUZZY_* spellings, the FILL_THIS_FORM lists) cost more
+/// compile time than all the others together.
+pub const MAX_PATTERN_LEN: usize = 500;
+
+/// Counted repeats past this are opened for Hyperscan.
+const REPEAT_LIMIT: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrefilterError {
+    #[error("Hyperscan: {0}")]
+    Hyperscan(#[from] multimatch::Error),
+    #[error("{doing} {path}")]
+    Cache {
+        doing: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}: not a Hyperscan database this version wrote (delete it and run `scorer rules compile`)")]
+    BadCacheFile(PathBuf),
+}
+
+/// The patterns of one text, as Hyperscan gets them.
+#[derive(Debug)]
+pub(super) struct Plan {
+    /// Pattern id -> rule index.
+    pub rules: Vec<usize>,
+    patterns: Vec<Pattern>,
+    /// Hash of the library version and the patterns: the cache file's name.
+    key: u64,
+}
+
+impl Plan {
+    /// A plan of `(rule index, translated pattern)`; also returns the rules left with the
+    /// literal prefilter, with the reason.
+    pub fn new(entries: &[(usize, String)]) -> (Plan, Vec<(usize, String)>) {
+        let mut rules = Vec::new();
+        let mut patterns = Vec::new();
+        let mut left = Vec::new();
+        for (rule, source) in entries {
+            let widened = |p: &str| hyperscan_pattern(&perl_regex::open_long_repeats(p, REPEAT_LIMIT));
+            let exact = widened(source);
+            let pattern = match multimatch::check(&exact) {
+                Ok(()) => Ok(exact),
+                // What Hyperscan refuses even in prefiltering mode (anchors inside
+                // groups, ...) it may take in the relaxed form, a superset in plain syntax.
+                Err(reason) => {
+                    let relaxed = widened(&perl_regex::relax(source, true));
+                    multimatch::check(&relaxed).map(|()| relaxed).map_err(|_| reason)
+                }
+            };
+            match pattern {
+                Ok(p) if p.expression.len() > MAX_PATTERN_LEN => {
+                    left.push((*rule, format!("longer than {MAX_PATTERN_LEN} characters (slow to compile)")))
+                }
+                Ok(p) => {
+                    rules.push(*rule);
+                    patterns.push(p);
+                }
+                Err(reason) => left.push((*rule, reason)),
+            }
+        }
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(multimatch::version().as_bytes());
+        for p in &patterns {
+            hasher.update(&p.flags.bits().to_le_bytes());
+            hasher.update(p.expression.as_bytes());
+            hasher.update(&[0]);
+        }
+        (Plan { rules, patterns, key: hasher.digest() }, left)
+    }
+
+    fn cache_file(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{:016x}.hsdb", self.key))
+    }
+
+    /// The database from the cache folder, if it is there.
+    fn load(&self, dir: &Path) -> Result<Option<Compiled>, PrefilterError> {
+        let path = self.cache_file(dir);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(PrefilterError::Cache { doing: "reading", path, source }),
+        };
+        Compiled::from_bytes(&bytes, self).map(Some).ok_or(PrefilterError::BadCacheFile(path))
+    }
+
+    /// Compiles the database and writes it to the cache folder (atomically: a temporary
+    /// file renamed).
+    fn compile(&self, dir: &Path) -> Result<Compiled, PrefilterError> {
+        let compiled = Database::compile(&self.patterns)?;
+        let refused: Vec<u32> = compiled.rejected.iter().map(|r| r.index as u32).collect();
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(CACHE_MAGIC);
+        bytes.extend_from_slice(&(refused.len() as u32).to_le_bytes());
+        for id in &refused {
+            bytes.extend_from_slice(&id.to_le_bytes());
+        }
+        if let Some(db) = &compiled.database {
+            bytes.extend_from_slice(&db.serialize()?);
+        }
+        let path = self.cache_file(dir);
+        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+        let io = |doing, path: &Path| {
+            let path = path.to_owned();
+            move |source| PrefilterError::Cache { doing, path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        std::fs::write(&temporary, &bytes).map_err(io("writing", &temporary))?;
+        std::fs::rename(&temporary, &path).map_err(io("renaming to", &path))?;
+        Ok(Compiled::new(compiled.database, &refused, self))
+    }
+}
+
+const CACHE_MAGIC: &[u8; 8] = b"PHSDB\x00\x00\x01";
+
+/// One text's database, as compiled or loaded.
+#[derive(Debug)]
+struct Compiled {
+    database: Option<Database>,
+    /// Rule indexes the database answers for (sorted): its patterns less any the compiler
+    /// refused.
+    covered: Vec<usize>,
+}
+
+impl Compiled {
+    fn new(database: Option<Database>, refused: &[u32], plan: &Plan) -> Compiled {
+        let mut covered: Vec<usize> = plan
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(id, _)| database.is_some() && !refused.contains(&(*id as u32)))
+            .map(|(_, r)| *r)
+            .collect();
+        covered.sort_unstable();
+        Compiled { database, covered }
+    }
+
+    fn from_bytes(bytes: &[u8], plan: &Plan) -> Option<Compiled> {
+        let rest = bytes.strip_prefix(CACHE_MAGIC.as_slice())?;
+        let count = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let ids = rest.get(4..4 + 4 * count)?;
+        let refused: Vec<u32> = ids.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let db_bytes = &rest[4 + 4 * count..];
+        let database = if db_bytes.is_empty() { None } else { Some(Database::deserialize(db_bytes).ok()?) };
+        if database.as_ref().is_some_and(|d| d.pattern_count() != plan.patterns.len()) {
+            return None;
+        }
+        Some(Compiled::new(database, &refused, plan))
+    }
+}
+
+/// Every text's database, and scratch spaces for scanning them.
+#[derive(Debug)]
+pub(super) struct Prefilters {
+    compiled: Vec<Compiled>,
+    prototype: Scratch,
+    free: Mutex<Vec<Scratch>>,
+}
+
+impl Prefilters {
+    fn new(compiled: Vec<Compiled>) -> Result<Prefilters, PrefilterError> {
+        let prototype = Scratch::new(compiled.iter().filter_map(|c| c.database.as_ref()))?;
+        Ok(Prefilters { compiled, prototype, free: Mutex::new(Vec::new()) })
+    }
+
+    /// A scratch space for one run (the prototype is only ever cloned, never scanned with).
+    pub fn take_scratch(&self) -> Option<Scratch> {
+        let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        reused.or_else(|| self.prototype.try_clone().ok())
+    }
+
+    pub fn give_scratch(&self, scratch: Scratch) {
+        self.free.lock().unwrap_or_else(|e| e.into_inner()).push(scratch);
+    }
+
+    /// Scans `text` with plan `index`'s database: the rules whose pattern may match, and
+    /// whether `rule` is one the database answers for. None: no database, or the scan
+    /// failed (then every rule must run).
+    pub fn scan(&self, index: usize, plan: &Plan, text: &[u8], scratch: &mut Scratch) -> Option<Scanned<'_>> {
+        let compiled = &self.compiled[index];
+        let database = compiled.database.as_ref()?;
+        let mut ids = Vec::new();
+        if let Err(e) = database.scan(text, scratch, &mut ids) {
+            tracing::warn!(error = %e, "Hyperscan scan failed; running every rule of the text");
+            return None;
+        }
+        let mut matched: Vec<usize> = ids.into_iter().map(|id| plan.rules[id as usize]).collect();
+        matched.sort_unstable();
+        Some(Scanned { matched, covered: &compiled.covered })
+    }
+}
+
+/// One scan's answer.
+pub(super) struct Scanned<'p> {
+    matched: Vec<usize>,
+    covered: &'p [usize],
+}
+
+impl Scanned<'_> {
+    /// Whether `rule` must run: its pattern may match, or the database does not answer
+    /// for it.
+    pub fn must_run(&self, rule: usize) -> bool {
+        self.matched.binary_search(&rule).is_ok() || self.covered.binary_search(&rule).is_err()
+    }
+}
+
+/// What loading or compiling the databases did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrefilterReport {
+    pub databases: usize,
+    pub loaded: usize,
+    pub compiled: usize,
+    pub patterns: usize,
+    pub cache: PathBuf,
+}
+
+/// Loads every plan's database from `dir`, compiling (and caching) the missing ones when
+/// `compile` is set. Returns the prefilters when every database is there.
+pub(super) fn prepare(
+    plans: &[&Plan],
+    dir: &Path,
+    compile: bool,
+) -> Result<(Option<Prefilters>, PrefilterReport), PrefilterError> {
+    let mut report = PrefilterReport {
+        databases: plans.len(),
+        loaded: 0,
+        compiled: 0,
+        patterns: plans.iter().map(|p| p.patterns.len()).sum(),
+        cache: dir.to_owned(),
+    };
+    let mut all = Vec::with_capacity(plans.len());
+    for plan in plans {
+        match plan.load(dir)? {
+            Some(c) => {
+                report.loaded += 1;
+                all.push(c);
+            }
+            None if compile => {
+                all.push(plan.compile(dir)?);
+                report.compiled += 1;
+            }
+            None => return Ok((None, report)),
+        }
+    }
+    Ok((Some(Prefilters::new(all)?), report))
+}
+
+/// A translated pattern ([`perl_regex::translate`]) for Hyperscan: its leading `(?ims)`
+/// group as flags, matched once per scan, in prefiltering mode.
+fn hyperscan_pattern(translated: &str) -> Pattern {
+    let mut flags = Flags::SINGLEMATCH | Flags::PREFILTER;
+    let mut expression = translated;
+    if let Some(rest) = translated.strip_prefix("(?")
+        && let Some(end) = rest.find(')')
+        && !rest[..end].is_empty()
+        && rest[..end].chars().all(|c| matches!(c, 'i' | 'm' | 's'))
+    {
+        for c in rest[..end].chars() {
+            flags = flags
+                | match c {
+                    'i' => Flags::CASELESS,
+                    'm' => Flags::MULTILINE,
+                    _ => Flags::DOTALL,
+                };
+        }
+        expression = &rest[end + 1..];
+    }
+    Pattern { expression: expression.to_owned(), flags }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_flags_become_hyperscan_flags_and_long_repeats_open() {
+        let p = hyperscan_pattern("(?im)^free\\s{1,3}gift");
+        assert_eq!(p.expression, "^free\\s{1,3}gift");
+        assert_eq!(p.flags, Flags::SINGLEMATCH | Flags::PREFILTER | Flags::CASELESS | Flags::MULTILINE);
+        assert_eq!(
+            perl_regex::open_long_repeats("<a[^>]{0,2048}>x{40}y{20,}z{2,5}", 16),
+            "<a[^>]{0,}>x{16,}y{16,}z{2,5}"
+        );
+        assert_eq!(
+            perl_regex::loosen_counted_repeats("x{40}y{0,99}"),
+            "x{40}y{0,}",
+            "the regex precheck keeps exact counts"
+        );
+    }
+
+    #[test]
+    fn a_plan_is_cached_by_its_key_and_a_bad_file_is_a_clear_error() {
+        let entries = vec![(7, "(?i)verify\\s+your\\s+account".to_owned()), (9, "(?i)x*".to_owned())];
+        let (plan, left) = Plan::new(&entries);
+        assert_eq!(plan.rules, vec![7]);
+        assert_eq!(left.len(), 1, "{left:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let (none, report) = prepare(&[&plan], dir.path(), false).unwrap();
+        assert!(none.is_none() && report.loaded == 0, "nothing cached yet: {report:?}");
+        let (some, report) = prepare(&[&plan], dir.path(), true).unwrap();
+        assert_eq!((report.compiled, report.loaded), (1, 0));
+        let prefilters = some.unwrap();
+        let (again, report) = prepare(&[&plan], dir.path(), false).unwrap();
+        assert_eq!((report.compiled, report.loaded), (0, 1), "the second start reads the cache");
+        let mut scratch = again.as_ref().unwrap().take_scratch().unwrap();
+        let scanned = again.as_ref().unwrap().scan(0, &plan, b"Please VERIFY your  account", &mut scratch).unwrap();
+        assert!(scanned.must_run(7));
+        assert!(scanned.must_run(9), "a rule the database does not answer for always runs");
+        let scanned = prefilters.scan(0, &plan, b"hello", &mut scratch).unwrap();
+        assert!(!scanned.must_run(7));
+        std::fs::write(plan.cache_file(dir.path()), b"garbage").unwrap();
+        let e = prepare(&[&plan], dir.path(), false).unwrap_err();
+        assert!(e.to_string().contains("scorer rules compile"), "{e}");
+    }
+}

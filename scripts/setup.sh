@@ -26,9 +26,12 @@ export DEBIAN_FRONTEND=noninteractive
 #   systemd       only for systemd-analyze, which checks deploy/systemd's units in the tests
 #   chromium      the headless browser the console's test drives (with playwright-core)
 #   libhyperscan-dev  Hyperscan, which matches all of SpamAssassin's patterns of one text
-#                 in one pass (the scorer links libhs; rspamd uses the same library)
+#                 in one pass (the scorer links libhs; rspamd uses the same library);
+#                 libvectorscan-dev on other architectures
 #   pkg-config    how the scorer's build finds libhs
-packages=(libclang-dev libhyperscan-dev pkg-config swaks libnet-ssleay-perl postfix rspamd dovecot-imapd spamassassin systemd chromium)
+# Hyperscan needs x86-64 (SSSE3); elsewhere Vectorscan, its portable fork with the same API.
+if [ "$(dpkg --print-architecture)" = amd64 ]; then hyperscan=libhyperscan-dev; else hyperscan=libvectorscan-dev; fi
+packages=(libclang-dev "$hyperscan" pkg-config swaks libnet-ssleay-perl postfix rspamd dovecot-imapd spamassassin systemd chromium)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -133,3 +133,31 @@ async fn nearly_empty_messages_get_no_classifier_verdict() {
         assert!(!scored.verdict.detections.iter().any(|d| d.name.starts_with("content_")), "{}", file.file);
     }
 }
+
+/// Hyperscan's databases and the literal prefilter only skip rules that cannot match: on
+/// every corpus message the hits are those of every pattern run (as `scorer rules verify`
+/// checks from the command line). The databases are compiled here, into a temporary cache.
+#[test]
+fn the_prefilters_change_no_rule_hit_on_the_corpus() {
+    use scorer::spamassassin::{self, views::MessageView};
+    let Some(files) = corpus() else { return };
+    let loaded =
+        spamassassin::load(std::path::Path::new(spamassassin::DEFAULT_RULES_DIR)).expect("SpamAssassin's rules");
+    let cache = tempfile::tempdir().unwrap();
+    let report = loaded.rules.prepare_prefilters(cache.path(), true).expect("compiling Hyperscan's databases");
+    assert!(loaded.rules.hyperscan_active(), "{report:?}");
+    assert!(report.patterns > 1000, "{report:?}");
+    let (mut hits, mut differing) = (0, Vec::new());
+    for file in &files {
+        let Some(message) = mail_parser::MessageParser::default().parse(&file.raw) else { continue };
+        let view = MessageView::new(&message, "");
+        let date_diff = spamassassin::dates::date_diff(&view);
+        let every = loaded.rules.run_every_pattern(&view, date_diff);
+        hits += every.len();
+        if loaded.rules.run(&view, date_diff) != every {
+            differing.push(file.file.clone());
+        }
+    }
+    assert!(hits > 10_000, "{hits} hits: the rules ran");
+    assert!(differing.is_empty(), "the prefilters changed the hits of {differing:?}");
+}

@@ -15,15 +15,18 @@ pub(super) fn check(dir: &Path, hyperscan_cache: &Path, verbose: bool) -> Result
         rules.fancy.len(),
         rules.unsupported.len()
     );
-    let report = rules.prepare_prefilters(hyperscan_cache, false)?;
-    println!(
-        "Hyperscan {}: {} of {} databases compiled in {}{}",
-        multimatch::version(),
-        report.loaded,
-        report.databases,
-        hyperscan_cache.display(),
-        if rules.hyperscan_active() { "" } else { " (run `scorer rules compile`)" }
-    );
+    match rules.prepare_prefilters(hyperscan_cache, false) {
+        Ok(report) => println!(
+            "Hyperscan {}: {} of {} databases compiled in {}{}",
+            multimatch::version(),
+            report.loaded,
+            report.databases,
+            hyperscan_cache.display(),
+            if rules.hyperscan_active() { "" } else { " (run `scorer rules compile`)" }
+        ),
+        // The rules still run (with the literal prefilter alone): a note, not a failure.
+        Err(e) => println!("Hyperscan {}: {e}", multimatch::version()),
+    }
     if !rules.not_in_hyperscan.is_empty() {
         println!("{} patterns left out of Hyperscan (the literal prefilter alone):", rules.not_in_hyperscan.len());
         for (name, reason) in rules.not_in_hyperscan.iter().take(if verbose { usize::MAX } else { 10 }) {

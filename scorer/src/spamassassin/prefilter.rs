@@ -181,20 +181,23 @@ impl Compiled {
 #[derive(Debug)]
 pub(super) struct Prefilters {
     compiled: Vec<Compiled>,
-    prototype: Scratch,
+    /// None when no text has a database (a rule set whose patterns Hyperscan all refused).
+    prototype: Option<Scratch>,
     free: Mutex<Vec<Scratch>>,
 }
 
 impl Prefilters {
     fn new(compiled: Vec<Compiled>) -> Result<Prefilters, PrefilterError> {
-        let prototype = Scratch::new(compiled.iter().filter_map(|c| c.database.as_ref()))?;
+        let databases: Vec<&Database> = compiled.iter().filter_map(|c| c.database.as_ref()).collect();
+        let prototype = if databases.is_empty() { None } else { Some(Scratch::new(databases)?) };
         Ok(Prefilters { compiled, prototype, free: Mutex::new(Vec::new()) })
     }
 
     /// A scratch space for one run (the prototype is only ever cloned, never scanned with).
     pub fn take_scratch(&self) -> Option<Scratch> {
+        let prototype = self.prototype.as_ref()?;
         let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        reused.or_else(|| self.prototype.try_clone().ok())
+        reused.or_else(|| prototype.try_clone().ok())
     }
 
     pub fn give_scratch(&self, scratch: Scratch) {
@@ -258,6 +261,12 @@ pub(super) fn prepare(
     };
     let mut all = Vec::with_capacity(plans.len());
     for plan in plans {
+        if plan.patterns.is_empty() {
+            // Nothing to compile or cache.
+            all.push(Compiled { database: None, covered: Vec::new() });
+            report.loaded += 1;
+            continue;
+        }
         match plan.load(dir)? {
             Some(c) => {
                 report.loaded += 1;
@@ -336,6 +345,10 @@ mod tests {
         assert!(scanned.must_run(9), "a rule the database does not answer for always runs");
         let scanned = prefilters.scan(0, &plan, b"hello", &mut scratch).unwrap();
         assert!(!scanned.must_run(7));
+        let (empty, _) = Plan::new(&[(3, "(?i)a*".to_owned())]);
+        let (prefilters, report) = prepare(&[&empty], dir.path(), false).unwrap();
+        assert_eq!(report.patterns, 0);
+        assert!(prefilters.unwrap().take_scratch().is_none(), "no database, no scratch, no error");
         std::fs::write(plan.cache_file(dir.path()), b"garbage").unwrap();
         let e = prepare(&[&plan], dir.path(), false).unwrap_err();
         assert!(e.to_string().contains("scorer rules compile"), "{e}");

@@ -5,8 +5,11 @@
 //! cheap, as in rspamd: every pattern of a text (the body's, the raw body's, ..., each
 //! header's) is compiled into one database in prefiltering mode, one scan of the text says
 //! which patterns can match, and only those run with `regex` or `fancy-regex` (for the
-//! matched text, counts, and exactness where Hyperscan widened a pattern). A pattern
-//! Hyperscan refuses runs every time.
+//! matched text, counts, and exactness where Hyperscan widened a pattern). The literal
+//! prefilter stays in front too: every pattern whose matches need one of a few literals
+//! (found by `regex-syntax`'s literal extractor) waits behind one Aho-Corasick automaton
+//! per text; a rule runs when both let it, and a pattern Hyperscan refuses (or has no
+//! cached database for yet) answers to the literal prefilter alone ([`super::prefilter`]).
 
 use super::cf::{RuleDef, RuleFiles, RuleType};
 use super::evals::{self, EvalCall, EvalContext};
@@ -526,7 +529,7 @@ impl RuleSet {
 
     /// Loads Hyperscan's databases from the cache folder `dir`, compiling and caching any
     /// that are missing when `compile` is set (tens of seconds for SpamAssassin's rules:
-    /// `scorer rules compile`). Without them every database, the rules run with the
+    /// `scorer rules compile`). Until every database is there, the rules run with the
     /// literal prefilter alone: the same hits, slower.
     pub fn prepare_prefilters(&self, dir: &Path, compile: bool) -> Result<PrefilterReport, PrefilterError> {
         if self.prefilters.get().is_some() {

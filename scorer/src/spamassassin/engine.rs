@@ -110,6 +110,8 @@ struct Scope {
     prefilter: Option<aho_corasick::AhoCorasick>,
     /// Automaton pattern id -> rule indexes.
     by_literal: Vec<Vec<usize>>,
+    /// Its Hyperscan plan in [`RuleSet::plans`].
+    plan: Option<usize>,
 }
 
 /// Header rules that read one header target (prefiltered together by Hyperscan).
@@ -118,6 +120,8 @@ struct HeaderGroup {
     target: HeaderTarget,
     /// Every rule of the group, in rule order.
     rules: Vec<usize>,
+    /// Its Hyperscan plan in [`RuleSet::plans`].
+    plan: usize,
 }
 
 /// Rules read from a folder of `.cf` files, compiled.
@@ -137,8 +141,8 @@ pub struct RuleSet {
     rawbody: Scope,
     full: Scope,
     uri: Scope,
-    /// Hyperscan's plan for each text: (which text, its plan).
-    plans: Vec<(PlanSlot, Plan)>,
+    /// Hyperscan's plan for each text (the scopes and header groups hold their index).
+    plans: Vec<Plan>,
     /// The databases, once loaded or compiled ([`RuleSet::prepare_prefilters`]).
     prefilters: std::sync::OnceLock<Prefilters>,
     mime: Vec<usize>,
@@ -158,13 +162,6 @@ pub struct RuleSet {
     pub in_hyperscan: usize,
     /// Pattern rules left out of Hyperscan's databases, with the reason.
     pub not_in_hyperscan: Vec<(String, String)>,
-}
-
-/// Which text a Hyperscan plan is for.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum PlanSlot {
-    Text(RuleType),
-    Header(usize),
 }
 
 /// Pseudo-headers SpamAssassin computes from the relay chain that this engine does not
@@ -510,21 +507,26 @@ impl RuleSet {
     ) {
         let mut text_patterns: Vec<_> = text_patterns.into_iter().collect();
         text_patterns.sort_by_key(|(t, _)| t.as_str());
-        let mut plans: Vec<(PlanSlot, Vec<(usize, String)>)> =
-            text_patterns.into_iter().map(|(t, entries)| (PlanSlot::Text(t), entries)).collect();
+        for (rule_type, entries) in text_patterns {
+            let plan = self.add_plan(&entries);
+            self.scope_mut(rule_type).plan = Some(plan);
+        }
         for (target, entries) in header_patterns {
+            let plan = self.add_plan(&entries);
             let rules = entries.iter().map(|(i, _)| *i).collect();
-            plans.push((PlanSlot::Header(self.header_groups.len()), entries));
-            self.header_groups.push(HeaderGroup { target, rules });
+            self.header_groups.push(HeaderGroup { target, rules, plan });
         }
-        for (slot, entries) in plans {
-            let (plan, left) = Plan::new(&entries);
-            self.in_hyperscan += plan.rules.len();
-            for (rule, reason) in left {
-                self.not_in_hyperscan.push((self.rules[rule].name.clone(), reason));
-            }
-            self.plans.push((slot, plan));
+    }
+
+    /// Plans one text's patterns; returns the plan's index in [`RuleSet::plans`].
+    fn add_plan(&mut self, entries: &[(usize, String)]) -> usize {
+        let (plan, left) = Plan::new(entries);
+        self.in_hyperscan += plan.rules.len();
+        for (rule, reason) in left {
+            self.not_in_hyperscan.push((self.rules[rule].name.clone(), reason));
         }
+        self.plans.push(plan);
+        self.plans.len() - 1
     }
 
     /// Loads Hyperscan's databases from the cache folder `dir`, compiling and caching any
@@ -533,7 +535,7 @@ impl RuleSet {
     /// literal prefilter alone: the same hits, slower.
     pub fn prepare_prefilters(&self, dir: &Path, compile: bool) -> Result<PrefilterReport, PrefilterError> {
         if self.prefilters.get().is_some() {
-            let patterns = self.plans.iter().map(|(_, p)| p.rules.len()).sum();
+            let patterns = self.plans.iter().map(|p| p.rules.len()).sum();
             return Ok(PrefilterReport {
                 databases: self.plans.len(),
                 loaded: self.plans.len(),
@@ -542,8 +544,7 @@ impl RuleSet {
                 cache: dir.to_owned(),
             });
         }
-        let plans: Vec<&Plan> = self.plans.iter().map(|(_, p)| p).collect();
-        let (prefilters, report) = prefilter::prepare(&plans, dir, compile)?;
+        let (prefilters, report) = prefilter::prepare(&self.plans, dir, compile)?;
         if let Some(p) = prefilters {
             // A concurrent call may have set it first: the same databases.
             let _ = self.prefilters.set(p);
@@ -693,11 +694,10 @@ impl RuleSet {
         };
         let mut scratch = prefilters.and_then(Prefilters::take_scratch);
         // Hyperscan's answer for one text (None: every candidate runs).
-        let mut scan = |slot: PlanSlot, text: &[u8], timer: &mut Timer<'_>| {
-            let (prefilters, scratch) = (prefilters?, scratch.as_mut()?);
-            let index = self.plans.iter().position(|(s, _)| *s == slot)?;
+        let mut scan = |plan: Option<usize>, text: &[u8], timer: &mut Timer<'_>| {
+            let (prefilters, scratch, index) = (prefilters?, scratch.as_mut()?, plan?);
             timer.start();
-            let scanned = prefilters.scan(index, &self.plans[index].1, text, scratch);
+            let scanned = prefilters.scan(index, &self.plans[index], text, scratch);
             timer.stop_scan();
             scanned
         };
@@ -714,11 +714,11 @@ impl RuleSet {
             }
             timer.stop(i);
         }
-        for (g, group) in self.header_groups.iter().enumerate() {
+        for group in &self.header_groups {
             let value = header_value(view, &group.target);
             // A header the message lacks: each rule reads its `if-unset` text, or nothing
             // (which the scan of the empty text answers for).
-            let scanned = scan(PlanSlot::Header(g), value.as_deref().unwrap_or("").as_bytes(), &mut timer);
+            let scanned = scan(Some(group.plan), value.as_deref().unwrap_or("").as_bytes(), &mut timer);
             for &i in &group.rules {
                 let Test::Header { negate, re, if_unset, .. } = &self.rules[i].test else { continue };
                 let text: &str = value.as_deref().or(if_unset.as_deref()).unwrap_or("");
@@ -755,18 +755,18 @@ impl RuleSet {
                 counts[i] = if any != *negate { 1.0 } else { 0.0 };
             }
         }
-        for (rule_type, scope, text) in [
-            (RuleType::Body, &self.body, &view.body),
-            (RuleType::RawBody, &self.rawbody, &view.rawbody),
-            (RuleType::Full, &self.full, &view.full),
-            (RuleType::Uri, &self.uri, &view.uris),
+        for (scope, text) in [
+            (&self.body, &view.body),
+            (&self.rawbody, &view.rawbody),
+            (&self.full, &view.full),
+            (&self.uri, &view.uris),
         ] {
             if text.is_empty() {
                 continue;
             }
             // Both prefilters answer "cannot match" only where the pattern cannot: a rule
             // runs when the literal prefilter lets it and Hyperscan does too.
-            let scanned = scan(PlanSlot::Text(rule_type), text, &mut timer);
+            let scanned = scan(scope.plan, text, &mut timer);
             let candidates = match prefilter {
                 Prefilter::Hyperscan => self.literal_candidates(scope, text),
                 Prefilter::Off => self.every_candidate(scope),

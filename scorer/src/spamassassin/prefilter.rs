@@ -248,7 +248,7 @@ pub struct PrefilterReport {
 /// Loads every plan's database from `dir`, compiling (and caching) the missing ones when
 /// `compile` is set. Returns the prefilters when every database is there.
 pub(super) fn prepare(
-    plans: &[&Plan],
+    plans: &[Plan],
     dir: &Path,
     compile: bool,
 ) -> Result<(Option<Prefilters>, PrefilterReport), PrefilterError> {
@@ -332,12 +332,12 @@ mod tests {
         assert_eq!(plan.rules, vec![7]);
         assert_eq!(left.len(), 1, "{left:?}");
         let dir = tempfile::tempdir().unwrap();
-        let (none, report) = prepare(&[&plan], dir.path(), false).unwrap();
+        let (none, report) = prepare(std::slice::from_ref(&plan), dir.path(), false).unwrap();
         assert!(none.is_none() && report.loaded == 0, "nothing cached yet: {report:?}");
-        let (some, report) = prepare(&[&plan], dir.path(), true).unwrap();
+        let (some, report) = prepare(std::slice::from_ref(&plan), dir.path(), true).unwrap();
         assert_eq!((report.compiled, report.loaded), (1, 0));
         let prefilters = some.unwrap();
-        let (again, report) = prepare(&[&plan], dir.path(), false).unwrap();
+        let (again, report) = prepare(std::slice::from_ref(&plan), dir.path(), false).unwrap();
         assert_eq!((report.compiled, report.loaded), (0, 1), "the second start reads the cache");
         let mut scratch = again.as_ref().unwrap().take_scratch().unwrap();
         let scanned = again.as_ref().unwrap().scan(0, &plan, b"Please VERIFY your  account", &mut scratch).unwrap();
@@ -346,11 +346,11 @@ mod tests {
         let scanned = prefilters.scan(0, &plan, b"hello", &mut scratch).unwrap();
         assert!(!scanned.must_run(7));
         let (empty, _) = Plan::new(&[(3, "(?i)a*".to_owned())]);
-        let (prefilters, report) = prepare(&[&empty], dir.path(), false).unwrap();
+        let (prefilters, report) = prepare(std::slice::from_ref(&empty), dir.path(), false).unwrap();
         assert_eq!(report.patterns, 0);
         assert!(prefilters.unwrap().take_scratch().is_none(), "no database, no scratch, no error");
         std::fs::write(plan.cache_file(dir.path()), b"garbage").unwrap();
-        let e = prepare(&[&plan], dir.path(), false).unwrap_err();
+        let e = prepare(std::slice::from_ref(&plan), dir.path(), false).unwrap_err();
         assert!(e.to_string().contains("scorer rules compile"), "{e}");
     }
 }

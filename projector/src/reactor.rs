@@ -38,13 +38,14 @@ use tracing::{Instrument, error, info, info_span, warn};
 pub const PRODUCER: &str = concat!("projector-reactor/", env!("CARGO_PKG_VERSION"));
 
 /// What an accepted reclassification teaches the scorers' classifier: SPAM teaches spam,
-/// MALICIOUS and SUSPICIOUS phishing, NONE and BULK ham; SPOOF (an authentication matter,
-/// not a matter of content) nothing.
+/// MALICIOUS and SUSPICIOUS phishing, NONE ham, BULK bulk (wanted mail, weighed lightly);
+/// SPOOF (an authentication matter, not a matter of content) nothing.
 pub fn training_label(disposition: Disposition) -> Option<TrainingLabel> {
     match disposition {
         Disposition::Spam => Some(TrainingLabel::Spam),
         Disposition::Malicious | Disposition::Suspicious => Some(TrainingLabel::Phish),
-        Disposition::None | Disposition::Bulk => Some(TrainingLabel::Ham),
+        Disposition::None => Some(TrainingLabel::Ham),
+        Disposition::Bulk => Some(TrainingLabel::Bulk),
         Disposition::Spoof => None,
     }
 }

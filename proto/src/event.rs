@@ -373,21 +373,26 @@ pub struct PolicyChanged {
 /// What a labelled message teaches the token classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum TrainingLabel {
-    /// Wanted mail (clean, newsletters the recipient asked for).
+    /// Wanted personal and business mail.
     Ham,
     Spam,
     /// Phishing, fraud, malware.
     Phish,
+    /// Wanted bulk mail: newsletters the recipient asked for. (Added after the first three:
+    /// variants are encoded by position, so new ones go last.)
+    Bulk,
 }
 
 impl TrainingLabel {
-    pub const ALL: [TrainingLabel; 3] = [TrainingLabel::Ham, TrainingLabel::Spam, TrainingLabel::Phish];
+    pub const ALL: [TrainingLabel; 4] =
+        [TrainingLabel::Ham, TrainingLabel::Spam, TrainingLabel::Phish, TrainingLabel::Bulk];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TrainingLabel::Ham => "ham",
             TrainingLabel::Spam => "spam",
             TrainingLabel::Phish => "phish",
+            TrainingLabel::Bulk => "bulk",
         }
     }
 }

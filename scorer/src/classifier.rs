@@ -23,6 +23,9 @@ pub enum Class {
     Ham,
     Spam,
     Phish,
+    /// Wanted bulk mail: newsletters the recipient asked for. Wanted, like ham, but it
+    /// weighs [`BULK_WEIGHT`] of a ham message on the wanted side.
+    Bulk,
 }
 
 impl Class {
@@ -137,8 +140,11 @@ const MAX_TEXT: usize = 256 * 1024;
 pub fn tokenize(message: &Message<'_>) -> TokenSet {
     use crate::analysis::domain::{domain_of, organizational_domain};
     let mut out = Collector { spans: Vec::with_capacity(1024), text: String::with_capacity(16 * 1024) };
+    // A list's subject tag and footer are the list's words, not the sender's.
+    let list = crate::list_copy::ListCopy::of(message);
     if let Some(subject) = message.subject() {
-        for w in words(subject) {
+        let subject = list.as_ref().map_or(std::borrow::Cow::Borrowed(subject), |l| l.subject_without_tag(subject));
+        for w in words(&subject) {
             out.add(&["s:", w.text()], true);
         }
     }
@@ -166,6 +172,7 @@ pub fn tokenize(message: &Message<'_>) -> TokenSet {
         }
         let text = clip(&text, MAX_TEXT - text_len);
         text_len += text.len();
+        let text = list.as_ref().map_or(text, |l| l.text_without_footer(text));
         let mut previous: Option<Word<'_>> = None;
         for w in words(text) {
             if let Some(p) = previous {
@@ -180,7 +187,9 @@ pub fn tokenize(message: &Message<'_>) -> TokenSet {
         }
     }
     for html in message.html_bodies().filter_map(|p| p.text_contents()) {
-        for host in crate::analysis::links::hosts_in(clip(html, MAX_TEXT)) {
+        let html = clip(html, MAX_TEXT);
+        let html = list.as_ref().map_or(html, |l| l.text_without_footer(html));
+        for host in crate::analysis::links::hosts_in(html) {
             out.add(&["u:", organizational_domain(&host)], false);
         }
     }
@@ -286,9 +295,19 @@ impl Hasher for PassThrough {
 /// Per-class message counts, overall and per token.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenModel {
-    messages: [u32; 3],
-    tokens: HashMap<TokenHash, [u32; 3], BuildHasherDefault<PassThrough>>,
+    messages: [u32; 4],
+    tokens: HashMap<TokenHash, [u32; 4], BuildHasherDefault<PassThrough>>,
 }
+
+/// How much a bulk example counts on the wanted side, against 1 for a ham example.
+/// Newsletters are wanted mail, but they are written in marketing's words, which spam
+/// shares: counted like personal mail, they taught the classifier that "join", "fight",
+/// "support" and "online" are signs of ham, and spam read as ham (leave one source out:
+/// 2002 spam scored as ham when newsletters were most of the wanted mail). Not counted at
+/// all, the commercial mail people want reads as spam. A tenth keeps their vocabulary from
+/// outvoting personal mail and still lets a word seen only in newsletters count as wanted.
+/// Chosen among 0, 0.1, 0.3 and 1 on the leave-one-source-out figures (see the README).
+pub const BULK_WEIGHT: f64 = 0.1;
 
 /// The classifier gives no opinion before it has seen this many messages of each side.
 pub const MIN_TRAINING: u32 = 10;
@@ -318,7 +337,7 @@ impl TokenModel {
         for t in tokens.hashes() {
             if let Some(counts) = self.tokens.get_mut(&t) {
                 counts[i] -= 1;
-                if counts == &[0, 0, 0] {
+                if counts == &[0, 0, 0, 0] {
                     self.tokens.remove(&t);
                 }
             }
@@ -330,7 +349,7 @@ impl TokenModel {
         self.messages[class.index()]
     }
 
-    fn counts(&self, token: TokenHash) -> [u32; 3] {
+    fn counts(&self, token: TokenHash) -> [u32; 4] {
         self.tokens.get(&token).copied().unwrap_or_default()
     }
 }
@@ -354,26 +373,28 @@ pub struct ContentScore {
 /// messages, or too few of both kinds of junk, to judge.
 pub fn classify(models: &[&TokenModel], tokens: &TokenSet) -> Option<ContentScore> {
     let total = |c: Class| models.iter().map(|m| m.messages(c)).sum::<u32>();
-    let (ham, spam, phish) = (total(Class::Ham), total(Class::Spam), total(Class::Phish));
-    if ham < MIN_TRAINING || (spam < MIN_TRAINING && phish < MIN_TRAINING) {
+    let (ham, bulk, spam, phish) = (total(Class::Ham), total(Class::Bulk), total(Class::Spam), total(Class::Phish));
+    if ham + bulk < MIN_TRAINING || (spam < MIN_TRAINING && phish < MIN_TRAINING) {
         return None;
     }
+    let wanted = f64::from(ham) + BULK_WEIGHT * f64::from(bulk);
     let counts = |t: TokenHash| {
-        models.iter().fold([0u32; 3], |mut acc, m| {
+        models.iter().fold([0u32; 4], |mut acc, m| {
             let c = m.counts(t);
-            (0..3).for_each(|i| acc[i] += c[i]);
+            (0..4).for_each(|i| acc[i] += c[i]);
             acc
         })
     };
     let mut spam_clues = Vec::new();
     let mut phish_clues = Vec::new();
     for t in tokens.hashes() {
-        let [h, s, p] = counts(t);
-        if h + s > 0 {
-            spam_clues.push((robinson(h, ham, s, spam), t));
+        let [h, s, p, b] = counts(t);
+        let good = f64::from(h) + BULK_WEIGHT * f64::from(b);
+        if h + b + s > 0 {
+            spam_clues.push((robinson(good, wanted, s, spam), t));
         }
-        if h + p > 0 {
-            phish_clues.push((robinson(h, ham, p, phish), t));
+        if h + b + p > 0 {
+            phish_clues.push((robinson(good, wanted, p, phish), t));
         }
     }
     let (spam_score, spam_top, spam_n) = if spam >= MIN_TRAINING { combine(spam_clues) } else { (0.0, Vec::new(), 0) };
@@ -386,11 +407,11 @@ pub fn classify(models: &[&TokenModel], tokens: &TokenSet) -> Option<ContentScor
 
 /// Robinson's f(w): the probability that a message with this token is of the "bad" side,
 /// from the share of each side's messages that carry it, pulled towards 0.5 when rare.
-fn robinson(good: u32, good_total: u32, bad: u32, bad_total: u32) -> f64 {
-    let good_ratio = f64::from(good) / f64::from(good_total.max(1));
+fn robinson(good: f64, good_total: f64, bad: u32, bad_total: u32) -> f64 {
+    let good_ratio = good / good_total.max(1.0);
     let bad_ratio = f64::from(bad) / f64::from(bad_total.max(1));
     let p = if good_ratio + bad_ratio == 0.0 { PRIOR } else { bad_ratio / (good_ratio + bad_ratio) };
-    let n = f64::from(good + bad);
+    let n = good + f64::from(bad);
     (STRENGTH * PRIOR + n * p) / (STRENGTH + n)
 }
 
@@ -460,6 +481,58 @@ Subject: Verify your account\r\nContent-Type: text/html\r\n\r\n<p>Please <b>veri
         }
         assert!(t.contains("please verify"), "word pairs");
         assert!(!t.text.contains("corpus-owner") && !t.text.contains("relay"), "{t:?}");
+    }
+
+    #[test]
+    fn a_list_copys_tag_and_footer_are_not_tokens() {
+        let t = toks(
+            "From: buyer@shop.example\r\nSubject: [Osst-users] New order enquiry\r\n\
+List-Id: <osst-users.lists.sourceforge.net>\r\nList-Post: <mailto:osst-users@lists.sourceforge.net>\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+Kindly quote your best price for the attached order.\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+_______________________________________________\r\nOsst-users mailing list\r\n\
+Osst-users@lists.sourceforge.net\r\nhttps://lists.sourceforge.net/lists/listinfo/osst-users\r\n--b--\r\n",
+        );
+        for expected in ["s:order", "s:enquiry", "kindly", "best price"] {
+            assert!(t.contains(expected), "{expected} missing from {t:?}");
+        }
+        for list_word in ["s:osst", "s:users", "mailing", "listinfo", "u:sourceforge.net"] {
+            assert!(!t.contains(list_word), "{list_word} is the list's, not the sender's: {t:?}");
+        }
+        // Without list headers, the same words are the sender's.
+        let plain =
+            toks("Subject: [Osst-users] hi\r\n\r\nhello\r\n___________________________\r\nsome mailing list\r\n");
+        assert!(plain.contains("s:osst") && plain.contains("mailing"), "{plain:?}");
+    }
+
+    #[test]
+    fn bulk_mail_is_wanted_but_weighs_a_tenth_of_ham() {
+        let newsletter = |i: usize| toks(&format!("Subject: news {i}\r\n\r\njoin our exclusive offer today\r\n"));
+        let (mut as_ham, mut as_bulk) = (trained(), trained());
+        for i in 0..40 {
+            as_ham.learn(Class::Ham, &newsletter(i));
+            as_bulk.learn(Class::Bulk, &newsletter(i));
+        }
+        // Spam written in the newsletters' words.
+        for i in 0..20 {
+            let spam = toks(&format!("Subject: deal {i}\r\n\r\nexclusive offer today buy now\r\n"));
+            as_ham.learn(Class::Spam, &spam);
+            as_bulk.learn(Class::Spam, &spam);
+        }
+        let marketing_spam = toks("Subject: exclusive offer\r\n\r\nexclusive offer today\r\n");
+        let when_ham = classify(&[&as_ham], &marketing_spam).unwrap();
+        let when_bulk = classify(&[&as_bulk], &marketing_spam).unwrap();
+        assert!(when_ham.spam <= 0.5, "forty newsletters counted as ham outvote the spam words: {when_ham:?}");
+        assert!(when_bulk.spam > 0.9, "weighed a tenth, they do not: {when_bulk:?}");
+        let letter = classify(&[&as_bulk], &newsletter(99)).unwrap();
+        assert!(letter.spam < 0.5, "a newsletter still reads as wanted: {letter:?}");
+        // Bulk alone is enough wanted mail to judge by.
+        let mut only_bulk = TokenModel::default();
+        for i in 0..20 {
+            only_bulk.learn(Class::Bulk, &newsletter(i));
+            only_bulk.learn(Class::Spam, &toks(&format!("Subject: pills {i}\r\n\r\nbuy cheap pills\r\n")));
+        }
+        assert!(classify(&[&only_bulk], &marketing_spam).is_some());
     }
 
     #[test]

@@ -168,11 +168,13 @@ pub fn load_corpus(corpus: &Path, manifest: Option<&Manifest>) -> Result<Vec<Cor
     Ok(out)
 }
 
-/// What a corpus label teaches the token classifier: clean and bulk mail is ham (wanted
-/// mail), spam is spam, phish is phishing; other labels teach nothing.
+/// What a corpus label teaches the token classifier: clean mail is ham, bulk is bulk
+/// (wanted, weighed lightly: [`crate::classifier::BULK_WEIGHT`]), spam is spam, phish is
+/// phishing; other labels teach nothing.
 pub fn class_of_label(label: &str) -> Option<Class> {
     match label {
-        "clean" | "bulk" => Some(Class::Ham),
+        "clean" => Some(Class::Ham),
+        "bulk" => Some(Class::Bulk),
         "spam" => Some(Class::Spam),
         "phish" => Some(Class::Phish),
         _ => None,

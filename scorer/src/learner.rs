@@ -21,6 +21,7 @@ pub fn class_of(label: TrainingLabel) -> Class {
         TrainingLabel::Ham => Class::Ham,
         TrainingLabel::Spam => Class::Spam,
         TrainingLabel::Phish => Class::Phish,
+        TrainingLabel::Bulk => Class::Bulk,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod eval;
 pub mod learner;
+pub mod list_copy;
 pub mod metrics;
 pub mod policy;
 pub mod score;

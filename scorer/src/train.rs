@@ -18,6 +18,7 @@ pub const MAX_EXAMPLE_BYTES: usize = 1024 * 1024 - 4096;
 pub fn label_of(label: &str) -> Option<TrainingLabel> {
     crate::eval::class_of_label(label).map(|class| match class {
         crate::classifier::Class::Ham => TrainingLabel::Ham,
+        crate::classifier::Class::Bulk => TrainingLabel::Bulk,
         crate::classifier::Class::Spam => TrainingLabel::Spam,
         crate::classifier::Class::Phish => TrainingLabel::Phish,
     })

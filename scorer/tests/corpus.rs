@@ -10,15 +10,15 @@ use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little under what
-/// the code reaches (measured on 2026-12-04 with postern-rules/23: SpamAssassin's dates,
-/// relay and recipient evals ported, the brand display-name and brand-sender verdicts, 85
-/// brands: clean flagged 0.47%, spam + phish caught 45.2%, spam 35.7%, phish 57.8%; spam and
-/// phish trade a point or two as the out-of-source threshold moves). The targets: clean
-/// flagged at most 1% (met, and held here), caught at least 85% (not met yet).
+/// the code reaches (measured on 2026-12-05 with postern-rules/25, bulk mail weighed a tenth
+/// of ham in the classifier and mailing lists' tags and footers left out of its tokens:
+/// clean flagged 0.78%, spam + phish caught 50.6%, spam 42.9%, phish 60.9%; spam and phish
+/// trade a point or two as the out-of-source threshold moves). The targets: clean flagged
+/// at most 1% (met, and held here), caught at least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
-const MIN_SPAM_PHISH_CAUGHT: f64 = 0.44;
-const MIN_SPAM_CAUGHT: f64 = 0.34;
-const MIN_PHISH_CAUGHT: f64 = 0.55;
+const MIN_SPAM_PHISH_CAUGHT: f64 = 0.49;
+const MIN_SPAM_CAUGHT: f64 = 0.41;
+const MIN_PHISH_CAUGHT: f64 = 0.58;
 
 fn corpus() -> Option<Vec<CorpusFile>> {
     let Some(dir) = testkit::corpus_dir() else {

@@ -145,7 +145,7 @@ pub enum Command {
         #[arg(long)]
         domain_ages: Option<PathBuf>,
         /// Train the token classifier on this labelled folder first (MANIFEST.tsv or
-        /// DIR/<label>/*.eml; clean and bulk teach ham, spam spam, phish phishing), as
+        /// DIR/<label>/*.eml; clean teaches ham, bulk bulk, spam spam, phish phishing), as
         /// `scorer train` would through training events.
         ///
         /// Default: the development corpus (POSTERN_CORPUS, else ../shared/corpus) when it
@@ -210,7 +210,7 @@ pub enum Command {
         seconds: u64,
     },
     /// Publish a labelled corpus as training events (MAIL_TRAINING) that every scorer folds
-    /// into its token classifier: clean and bulk teach ham, spam spam, phish phishing. The
+    /// into its token classifier: clean teaches ham, bulk bulk, spam spam, phish phishing. The
     /// same message published again teaches once; --withdraw takes the examples back.
     Train {
         /// Folder of .eml files, labelled by DIR/MANIFEST.tsv, --labels or DIR/<label>/*.eml.

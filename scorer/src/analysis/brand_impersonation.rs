@@ -157,21 +157,6 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     brand_sender_links_elsewhere(ctx, &brands);
 }
 
-/// The hosts the message's links go to: anchors in the HTML parts, URLs in the text parts
-/// (not images or XML namespaces, which say nothing about where a reader is sent).
-fn linked_hosts(ctx: &ScoreContext<'_>) -> Vec<String> {
-    let mut hosts: Vec<String> = Vec::new();
-    for html in ctx.message.html_bodies().filter_map(|p| p.text_contents()) {
-        hosts.extend(super::links::anchors(html).into_iter().filter_map(|(href, _)| super::links::host_of(&href)));
-    }
-    for text in ctx.message.text_bodies().filter(|p| !p.is_text_html()).filter_map(|p| p.text_contents()) {
-        hosts.extend(super::links::hosts_in(text));
-    }
-    hosts.sort();
-    hosts.dedup();
-    hosts
-}
-
 /// The hosts a mailing list names in its List-* headers (its archive, its options page,
 /// the List-Id's domain): the footer a list adds links there, not the sender.
 fn list_hosts(ctx: &ScoreContext<'_>) -> Vec<String> {
@@ -192,7 +177,7 @@ fn brand_sender_links_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
     if authenticated(ctx, &from) {
         return;
     }
-    let hosts = linked_hosts(ctx);
+    let hosts = ctx.linked_hosts().to_vec();
     if hosts.iter().any(|h| owned(brand, h)) {
         return;
     }

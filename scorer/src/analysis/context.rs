@@ -39,6 +39,7 @@ pub struct ScoreContext<'m> {
     pub content: Option<crate::classifier::ContentScore>,
     /// Found once, for every check that looks at links.
     link_hosts: std::cell::OnceCell<Vec<String>>,
+    linked_hosts: std::cell::OnceCell<Vec<String>>,
     /// The message as SpamAssassin's rules see it (its URIs serve other checks too), made
     /// once when first asked for.
     view: std::cell::OnceCell<crate::spamassassin::views::MessageView>,
@@ -53,6 +54,7 @@ impl<'m> ScoreContext<'m> {
             attributes: Vec::new(),
             content: None,
             link_hosts: std::cell::OnceCell::new(),
+            linked_hosts: std::cell::OnceCell::new(),
             view: std::cell::OnceCell::new(),
         }
     }
@@ -77,6 +79,26 @@ impl<'m> ScoreContext<'m> {
                 }
             }
             out
+        })
+    }
+
+    /// The hosts the message's links send a reader to, sorted: anchors in the HTML parts,
+    /// URLs in the text parts; not images, style sheets or XML namespaces, which say
+    /// nothing about where a reader is sent (a newsletter's pictures in a storage bucket).
+    pub fn linked_hosts(&self) -> &[String] {
+        self.linked_hosts.get_or_init(|| {
+            let mut hosts: Vec<String> = Vec::new();
+            for html in self.message.html_bodies().filter_map(|p| p.text_contents()) {
+                hosts.extend(
+                    super::links::anchors(html).into_iter().filter_map(|(href, _)| super::links::host_of(&href)),
+                );
+            }
+            for text in self.message.text_bodies().filter(|p| !p.is_text_html()).filter_map(|p| p.text_contents()) {
+                hosts.extend(super::links::hosts_in(text));
+            }
+            hosts.sort();
+            hosts.dedup();
+            hosts
         })
     }
 

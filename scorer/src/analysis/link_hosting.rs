@@ -1,7 +1,8 @@
 //! Links to hosts where anyone can publish under the host's name: free web hosting, form
 //! builders, storage buckets, IPFS gateways, dynamic DNS and tunnels (the table
 //! `scorer/data/link_hosts.tsv`). Phishing kits live there because the host's reputation
-//! is good. Evidence for the learned combination.
+//! is good. Evidence for the learned combination. Only where a reader is sent counts
+//! (anchors, URLs in text), not a newsletter's pictures kept in a storage bucket.
 
 use super::ScoreContext;
 use std::sync::LazyLock;
@@ -23,7 +24,7 @@ pub fn kind_of(host: &str) -> Option<&'static str> {
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let found: Vec<(String, &str)> =
-        ctx.link_hosts().iter().filter_map(|h| kind_of(h).map(|k| (h.clone(), k))).take(5).collect();
+        ctx.linked_hosts().iter().filter_map(|h| kind_of(h).map(|k| (h.clone(), k))).take(5).collect();
     if found.is_empty() {
         return;
     }
@@ -54,5 +55,10 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert!(d[0].evidence.contains("storage.googleapis.com (storage)"), "{d:?}");
         assert!(run("From: a@b.example\r\n\r\nsee https://www.example.com/\r\n").is_empty());
+        let pictures = "From: news@shop.example\r\nContent-Type: text/html\r\n\r\n\
+<img src=\"https://shop-assets.s3.amazonaws.com/banner.png\"><a href=\"https://shop.example/sale\">Sale</a>\r\n";
+        assert!(run(pictures).is_empty(), "an image in a bucket sends nobody anywhere");
+        let text = run("From: it@corp.example\r\n\r\nSign in: https://mailbox-update.pages.dev/x\r\n");
+        assert!(text.len() == 1 && text[0].evidence.contains("pages.dev"), "{text:?}");
     }
 }

@@ -237,7 +237,7 @@ static LINK_REWRITERS: LazyLock<Vec<(String, String)>> =
     LazyLock::new(|| super::table::host_rows(include_str!("../../data/link_rewriters.tsv")));
 
 /// Who rewrote a link to `host`, when it is a click tracker or a gateway's rewriter.
-fn rewriter_of(host: &str) -> Option<&'static str> {
+pub(super) fn rewriter_of(host: &str) -> Option<&'static str> {
     super::table::host_entry(&LINK_REWRITERS, host)
 }
 

@@ -73,6 +73,7 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         }
     }
     let htmls: Vec<String> = ctx.message.html_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
+    let brands = super::brand_impersonation::brands_for(ctx);
     for html in &htmls {
         if asks_password(html) && !ctx.fired(CREDENTIAL_FORM) {
             ctx.add(CREDENTIAL_FORM, 8_000, "an HTML form asks for a password");
@@ -85,7 +86,15 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             if let Some(shown) = domain_in_text(&text)
                 && !aligned(&shown, &host)
             {
-                if !ctx.fired(LINK_TEXT_MISMATCH) {
+                // An email service provider's click tracker or a gateway's link rewriter
+                // stands between every link's text and its target in the mail that goes
+                // through it, and a sender's own tracker (`e.mktg.torrid.com` for
+                // torrid.com) in its own; but a commonly impersonated brand's domain shown
+                // over a link to the sender's own site still counts.
+                let rewritten = super::brand_impersonation::rewriter_of(&host).is_some();
+                let own_tracker = ctx.from_domain().is_some_and(|from| aligned(&from, &host))
+                    && !brands.iter().any(|b| super::brand_impersonation::owned(b, &shown));
+                if !ctx.fired(LINK_TEXT_MISMATCH) && !rewritten && !own_tracker {
                     ctx.add(LINK_TEXT_MISMATCH, 2_000, format!("link text shows {shown} but goes to {host}"));
                 }
                 if host.parse::<std::net::IpAddr>().is_ok() && !ctx.fired(LINK_IP_DECEPTIVE) {
@@ -249,5 +258,30 @@ mod tests {
         assert_eq!(domain_in_text("www.Shop.example"), Some("www.shop.example".into()));
         assert_eq!(host_of("https://user@[2001:db8::1]:8443/x").as_deref(), Some("2001:db8::1"));
         assert_eq!(host_of("mailto:a@b"), None);
+    }
+
+    fn mismatches(from: &str, href: &str, text: &str) -> Vec<String> {
+        let raw = format!("From: {from}\r\nContent-Type: text/html\r\n\r\n<a href=\"{href}\">{text}</a>\r\n");
+        crate::analysis::table::detections_of(&raw, check)
+            .into_iter()
+            .filter(|d| d.name == LINK_TEXT_MISMATCH)
+            .map(|d| d.evidence)
+            .collect()
+    }
+
+    #[test]
+    fn a_link_whose_text_shows_another_domain_unless_a_tracker_stands_between() {
+        let found = mismatches("news@shop.example", "https://evil.example/login", "www.bank.example");
+        assert_eq!(found, ["link text shows www.bank.example but goes to evil.example"]);
+        assert!(
+            mismatches("news@shop.example", "https://u123.ct.sendgrid.net/ls/click?x", "www.shop.example").is_empty()
+        );
+        assert!(
+            mismatches("deals@torrid.example", "https://e.mktg.torrid.example/c?x", "gifts.cashstar.example")
+                .is_empty(),
+            "the sender's own click tracker"
+        );
+        let brand = mismatches("news@shop.example", "https://click.shop.example/c?x", "www.paypal.com");
+        assert_eq!(brand.len(), 1, "a brand's domain over a link to the sender's own site still counts: {brand:?}");
     }
 }

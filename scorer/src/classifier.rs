@@ -368,8 +368,9 @@ pub struct ContentScore {
 }
 
 /// Scores tokens against the sum of the given models (a shared model and a tenant's own):
-/// two verdicts, spam against ham and phishing against ham, so neither kind of junk
-/// dilutes the other's vocabulary. None while the models together have seen too few ham
+/// two verdicts, spam against wanted mail and phishing against wanted mail, so neither kind
+/// of junk dilutes the other's vocabulary; wanted mail is ham and bulk, a bulk example
+/// weighing [`BULK_WEIGHT`]. None while the models together have seen too few wanted
 /// messages, or too few of both kinds of junk, to judge.
 pub fn classify(models: &[&TokenModel], tokens: &TokenSet) -> Option<ContentScore> {
     let total = |c: Class| models.iter().map(|m| m.messages(c)).sum::<u32>();

@@ -259,27 +259,24 @@ fn authenticated(ctx: &ScoreContext<'_>, from_domain: &str) -> bool {
 /// through a click tracker or a mail gateway's link rewriter (`link_rewriters.tsv`).
 fn link_text_spoofs(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
     let from_domain = ctx.from_domain();
-    let htmls: Vec<&str> = ctx.message.html_bodies().filter_map(|p| p.text_contents()).collect();
-    for html in htmls {
-        for (href, text) in super::links::anchors(html) {
-            let (Some(shown), Some(host)) = (super::links::domain_in_text(&text), super::links::host_of(&href)) else {
-                continue;
-            };
-            let Some(brand) = brands.iter().find(|b| owned(b, &shown)) else { continue };
-            if brands.iter().any(|b| owned(b, &host))
-                || from_domain.as_deref().is_some_and(|f| super::domain::aligned(f, &host))
-                || from_domain.as_deref().is_some_and(|f| owned(brand, f) && authenticated(ctx, f))
-                || rewriter_of(&host).is_some()
-            {
-                continue;
-            }
-            ctx.add(
-                BRAND_LINK_SPOOF,
-                0,
-                format!("a link shows {shown} ({}) but goes to {host}, none of the brand's domains", brand.name),
-            );
-            return;
+    for (href, text) in ctx.anchors().iter() {
+        let (Some(shown), Some(host)) = (super::links::domain_in_text(text), super::links::host_of(href)) else {
+            continue;
+        };
+        let Some(brand) = brands.iter().find(|b| owned(b, &shown)) else { continue };
+        if brands.iter().any(|b| owned(b, &host))
+            || from_domain.as_deref().is_some_and(|f| super::domain::aligned(f, &host))
+            || from_domain.as_deref().is_some_and(|f| owned(brand, f) && authenticated(ctx, f))
+            || rewriter_of(&host).is_some()
+        {
+            continue;
         }
+        ctx.add(
+            BRAND_LINK_SPOOF,
+            0,
+            format!("a link shows {shown} ({}) but goes to {host}, none of the brand's domains", brand.name),
+        );
+        return;
     }
 }
 

@@ -40,6 +40,9 @@ pub struct ScoreContext<'m> {
     /// Found once, for every check that looks at links.
     link_hosts: std::cell::OnceCell<Vec<String>>,
     linked_hosts: std::cell::OnceCell<Vec<String>>,
+    /// The anchors of the HTML parts, (href, text), read once for the checks that look at
+    /// them (shared, so a check may add detections while it walks them).
+    anchors: std::cell::OnceCell<std::rc::Rc<[(String, String)]>>,
     /// The message as SpamAssassin's rules see it (its URIs serve other checks too), made
     /// once when first asked for.
     view: std::cell::OnceCell<crate::spamassassin::views::MessageView>,
@@ -55,6 +58,7 @@ impl<'m> ScoreContext<'m> {
             content: None,
             link_hosts: std::cell::OnceCell::new(),
             linked_hosts: std::cell::OnceCell::new(),
+            anchors: std::cell::OnceCell::new(),
             view: std::cell::OnceCell::new(),
         }
     }
@@ -87,12 +91,8 @@ impl<'m> ScoreContext<'m> {
     /// nothing about where a reader is sent (a newsletter's pictures in a storage bucket).
     pub fn linked_hosts(&self) -> &[String] {
         self.linked_hosts.get_or_init(|| {
-            let mut hosts: Vec<String> = Vec::new();
-            for html in self.message.html_bodies().filter_map(|p| p.text_contents()) {
-                hosts.extend(
-                    super::links::anchors(html).into_iter().filter_map(|(href, _)| super::links::host_of(&href)),
-                );
-            }
+            let mut hosts: Vec<String> =
+                self.anchors().iter().filter_map(|(href, _)| super::links::host_of(href)).collect();
             for text in self.message.text_bodies().filter(|p| !p.is_text_html()).filter_map(|p| p.text_contents()) {
                 hosts.extend(super::links::hosts_in(text));
             }
@@ -100,6 +100,15 @@ impl<'m> ScoreContext<'m> {
             hosts.dedup();
             hosts
         })
+    }
+
+    /// Every anchor of the HTML parts, (href, text), in part order ([`super::links::anchors`]).
+    pub fn anchors(&self) -> std::rc::Rc<[(String, String)]> {
+        self.anchors
+            .get_or_init(|| {
+                self.message.html_bodies().filter_map(|p| p.text_contents()).flat_map(super::links::anchors).collect()
+            })
+            .clone()
     }
 
     pub fn add(&mut self, name: &str, score_milli: i32, evidence: impl Into<String>) {

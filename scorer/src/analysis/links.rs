@@ -72,38 +72,33 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             ctx.add(CREDENTIAL_FORM, 8_000, format!("the attached page {name:?} has a form that asks for a password"));
         }
     }
-    let htmls: Vec<String> = ctx.message.html_bodies().filter_map(|p| p.text_contents().map(str::to_owned)).collect();
+    let message = ctx.message;
+    if !ctx.fired(CREDENTIAL_FORM) && message.html_bodies().filter_map(|p| p.text_contents()).any(asks_password) {
+        ctx.add(CREDENTIAL_FORM, 8_000, "an HTML form asks for a password");
+    }
     let brands = super::brand_impersonation::brands_for(ctx);
-    for html in &htmls {
-        if asks_password(html) && !ctx.fired(CREDENTIAL_FORM) {
-            ctx.add(CREDENTIAL_FORM, 8_000, "an HTML form asks for a password");
+    let from_domain = ctx.from_domain();
+    for (href, text) in ctx.anchors().iter() {
+        let Some(host) = host_of(href) else { continue };
+        if host.parse::<std::net::IpAddr>().is_ok() && !ctx.fired(LINK_IP_HOST) {
+            ctx.add(LINK_IP_HOST, 3_000, format!("link to an IP address: {}", clip(href)));
         }
-        for (href, text) in anchors(html) {
-            let Some(host) = host_of(&href) else { continue };
-            if host.parse::<std::net::IpAddr>().is_ok() && !ctx.fired(LINK_IP_HOST) {
-                ctx.add(LINK_IP_HOST, 3_000, format!("link to an IP address: {}", clip(&href)));
+        if let Some(shown) = domain_in_text(text)
+            && !aligned(&shown, &host)
+        {
+            // An email service provider's click tracker or a gateway's link rewriter stands
+            // between every link's text and its target in the mail that goes through it,
+            // and a sender's own tracker (`e.mktg.torrid.com` for torrid.com) in its own;
+            // but a commonly impersonated brand's domain shown over a link to the sender's
+            // own site still counts.
+            let rewritten = super::brand_impersonation::rewriter_of(&host).is_some();
+            let own_tracker = from_domain.as_deref().is_some_and(|from| aligned(from, &host))
+                && !brands.iter().any(|b| super::brand_impersonation::owned(b, &shown));
+            if !ctx.fired(LINK_TEXT_MISMATCH) && !rewritten && !own_tracker {
+                ctx.add(LINK_TEXT_MISMATCH, 2_000, format!("link text shows {shown} but goes to {host}"));
             }
-            if let Some(shown) = domain_in_text(&text)
-                && !aligned(&shown, &host)
-            {
-                // An email service provider's click tracker or a gateway's link rewriter
-                // stands between every link's text and its target in the mail that goes
-                // through it, and a sender's own tracker (`e.mktg.torrid.com` for
-                // torrid.com) in its own; but a commonly impersonated brand's domain shown
-                // over a link to the sender's own site still counts.
-                let rewritten = super::brand_impersonation::rewriter_of(&host).is_some();
-                let own_tracker = ctx.from_domain().is_some_and(|from| aligned(&from, &host))
-                    && !brands.iter().any(|b| super::brand_impersonation::owned(b, &shown));
-                if !ctx.fired(LINK_TEXT_MISMATCH) && !rewritten && !own_tracker {
-                    ctx.add(LINK_TEXT_MISMATCH, 2_000, format!("link text shows {shown} but goes to {host}"));
-                }
-                if host.parse::<std::net::IpAddr>().is_ok() && !ctx.fired(LINK_IP_DECEPTIVE) {
-                    ctx.add(
-                        LINK_IP_DECEPTIVE,
-                        7_000,
-                        format!("link text shows {shown} but goes to the address {host}"),
-                    );
-                }
+            if host.parse::<std::net::IpAddr>().is_ok() && !ctx.fired(LINK_IP_DECEPTIVE) {
+                ctx.add(LINK_IP_DECEPTIVE, 7_000, format!("link text shows {shown} but goes to the address {host}"));
             }
         }
     }

@@ -203,11 +203,15 @@ fn brand_sender_links_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
 static MAILBOX_PROVIDERS: LazyLock<Vec<(String, String)>> =
     LazyLock::new(|| super::table::host_rows(include_str!("../../data/mailbox_providers.tsv")));
 
+fn is_mailbox_provider(domain: &str) -> bool {
+    super::table::host_entry(&MAILBOX_PROVIDERS, domain).is_some()
+}
+
 /// The From domain and the brand it belongs to, unless it is a mailbox provider's (a
 /// person's address, not the brand's mail).
 fn brand_sender<'b>(ctx: &ScoreContext<'_>, brands: &'b [Brand]) -> Option<(String, &'b Brand)> {
     let from = ctx.from_domain()?;
-    if super::table::host_entry(&MAILBOX_PROVIDERS, &from).is_some() {
+    if is_mailbox_provider(&from) {
         return None;
     }
     let brand = brands.iter().find(|b| !b.domains.is_empty() && owned(b, &from))?;
@@ -300,30 +304,46 @@ fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
         }) else {
             continue;
         };
-        if from_domain.as_deref().is_some_and(|d| owned(brand, d)) || links.iter().any(|h| owned(brand, h)) {
+        // The brand's own mail: From is one of its domains, and not a mailbox anyone can
+        // have there ("Microsoft <no-reply@outlook.com>" is a person's, or a forger's).
+        if from_domain.as_deref().is_some_and(|d| owned(brand, d) && !is_mailbox_provider(d)) {
             continue;
         }
-        let elsewhere = if links.is_empty() {
-            String::new()
-        } else {
-            format!(", links to {}", links.iter().take(3).cloned().collect::<Vec<_>>().join(", "))
+        let presents_as_brand =
+            place == "display name" && !brand.domains.is_empty() && names_only_the_brand(&display, brand);
+        // A link to the brand's own site excuses a mention (a shop's "pay with PayPal"), not
+        // a sender that presents itself as the brand: a phish copied from the brand's mail
+        // keeps the brand's help and logo links beside its own.
+        if !presents_as_brand && links.iter().any(|h| owned(brand, h)) {
+            continue;
+        }
+        let foreign: Vec<&str> = links.iter().filter(|h| !owned(brand, h)).map(String::as_str).take(3).collect();
+        let elsewhere = match (foreign.is_empty(), links.len() > foreign.len()) {
+            (true, _) => String::new(),
+            (false, false) => format!(", links to {}", foreign.join(", ")),
+            (false, true) => format!(", links to {} besides the brand's own site", foreign.join(", ")),
         };
         let from_shown = from_domain.as_deref().unwrap_or("(none)");
+        let not_the_brands = if from_domain.as_deref().is_some_and(is_mailbox_provider) {
+            "a mailbox anyone can have"
+        } else {
+            "none of the brand's domains"
+        };
         ctx.add(
             BRAND_IMPERSONATION,
             0,
             format!(
-                "the {place} claims {} ({name:?}) but From is {from_shown}{elsewhere}, none of the brand's domains",
+                "the {place} claims {} ({name:?}) but From is {from_shown}, {not_the_brands}{elsewhere}",
                 brand.name
             ),
         );
         // A brand with no domains of its own ("Webmail") cannot be told from its senders.
-        if place == "display name" && !brand.domains.is_empty() && names_only_the_brand(&display, brand) {
+        if presents_as_brand {
             ctx.add(
                 BRAND_DISPLAY_NAME,
                 0,
                 format!(
-                    "the sender's name {display_written:?} presents it as {} but From is {from_shown}{elsewhere}, none of the brand's domains",
+                    "the sender's name {display_written:?} presents it as {} but From is {from_shown}, {not_the_brands}{elsewhere}",
                     brand.name
                 ),
             );
@@ -373,6 +393,18 @@ Content-Type: text/html\r\n\r\n<a href=\"https://login-verify.example/o365\">Sig
         assert!(!named("PayPal", "service@paypal.com"));
         assert!(!named("Apple Card Support", "no_reply@post.applecard.apple"));
         assert!(!named("Webmail", "admin@company.example"));
+        // A mailbox anyone can have at the brand's mail service is not the brand's mail.
+        assert!(named("Microsoft", "no-reply@outlook.com"));
+        assert!(!named("Microsoft", "account-security-noreply@accountprotection.microsoft.com"));
+        // A copy of the brand's mail keeps the brand's own links beside the phishing one.
+        let copied = run("From: NetFlix <casapaulo@shop.example>\r\nSubject: Payment declined\r\n\
+Content-Type: text/html\r\n\r\n<a href=\"https://help.netflix.com/\">Help</a>\
+<a href=\"http://click-mail.verify.example/x\">Update payment</a>\r\n");
+        let verdict = copied.iter().find(|d| d.name == BRAND_DISPLAY_NAME).expect("a copy with the brand's links");
+        assert!(
+            verdict.evidence.contains("links to click-mail.verify.example besides the brand's own site"),
+            "{verdict:?}"
+        );
         // A brand named in the subject only is evidence, not this verdict.
         let subject_only = run("From: a@news.example\r\nSubject: PayPal\r\n\r\nhi\r\n");
         assert!(!subject_only.iter().any(|d| d.name == BRAND_DISPLAY_NAME), "{subject_only:?}");

@@ -162,6 +162,8 @@ pub struct RuleSet {
     pub in_hyperscan: usize,
     /// Pattern rules left out of Hyperscan's databases, with the reason.
     pub not_in_hyperscan: Vec<(String, String)>,
+    /// Rules not run because nothing reads their outcome ([`idle_rules`]).
+    pub idle: usize,
 }
 
 /// Pseudo-headers SpamAssassin computes from the relay chain that this engine does not
@@ -386,6 +388,7 @@ impl RuleSet {
             prefiltered: 0,
             in_hyperscan: 0,
             not_in_hyperscan: Vec::new(),
+            idle: 0,
         };
         // Per rule type: (rule index, the literals one of which a text must hold for it).
         type LiteralSets = HashMap<RuleType, Vec<(usize, Vec<Vec<u8>>)>>;
@@ -394,6 +397,7 @@ impl RuleSet {
         let mut text_patterns: HashMap<RuleType, Vec<(usize, String)>> = HashMap::new();
         let mut header_patterns: Vec<(HeaderTarget, Vec<(usize, String)>)> = Vec::new();
         let mut meta_rules: Vec<usize> = Vec::new();
+        let idle = idle_rules(files);
         for def in files.rules.values() {
             let tflags = files.tflags.get(&def.name).cloned().unwrap_or_default();
             // As SpamAssassin's Check plugin: an eval rule flagged `net` is skipped in a score
@@ -409,14 +413,11 @@ impl RuleSet {
             } else {
                 1
             };
-            // As SpamAssassin: a rule without a score line scores 1 (0.01 for T_ test rules),
-            // negative for `tflags nice`.
-            let nice = tflags.iter().any(|f| f == "nice");
-            let score = files
-                .scores
-                .get(&def.name)
-                .copied()
-                .unwrap_or_else(|| default_score(&def.name) * if nice { -1.0 } else { 1.0 });
+            if idle.contains(def.name.as_str()) {
+                set.idle += 1;
+                continue;
+            }
+            let score = score_of(files, def);
             let (test, source) = match compile_test(def) {
                 Ok(t) => t,
                 Err(reason) => {
@@ -930,6 +931,38 @@ pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String>
     }
 }
 
+/// A rule's score: as SpamAssassin, a rule without a score line scores 1 (0.01 for T_ test
+/// rules), negative for `tflags nice`.
+fn score_of(files: &RuleFiles, def: &RuleDef) -> f64 {
+    let nice = files.tflags.get(&def.name).is_some_and(|flags| flags.iter().any(|f| f == "nice"));
+    files.scores.get(&def.name).copied().unwrap_or_else(|| default_score(&def.name) * if nice { -1.0 } else { 1.0 })
+}
+
+/// Rules whose outcome nothing reads: scored 0 (so never a hit) and read by no meta that
+/// is scored or read, in turn, by one that is. Running them would change no hit, only
+/// cost time (a sixth of the rules, many of them `__` parts of metas scored 0 in the
+/// first score set).
+fn idle_rules(files: &RuleFiles) -> HashSet<&str> {
+    let mut live: HashSet<&str> =
+        files.rules.values().filter(|d| score_of(files, d) != 0.0).map(|d| d.name.as_str()).collect();
+    let mut pending: Vec<&str> = live.iter().copied().collect();
+    while let Some(name) = pending.pop() {
+        let Some(def) = files.rules.get(name) else { continue };
+        if def.rule_type != RuleType::Meta {
+            continue;
+        }
+        // Every word of the expression that names a rule: a superset of what it reads.
+        for word in def.definition.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if let Some((read, _)) = files.rules.get_key_value(word)
+                && live.insert(read.as_str())
+            {
+                pending.push(read.as_str());
+            }
+        }
+    }
+    files.rules.keys().map(String::as_str).filter(|name| !live.contains(name)).collect()
+}
+
 fn default_score(name: &str) -> f64 {
     if name.starts_with("__") {
         0.0
@@ -1214,6 +1247,21 @@ Content-Type: application/octet-stream; name=\"a.exe\"\r\n\r\nMZ\r\n--b--\r\n",
         let rules = set("header LCASE ALL =~ /\\n(?:from|subject):/sm\nheader UPPER ALL =~ /^Subject: hi$/m\n");
         assert_eq!(hits(&rules, "From: a@b.example\r\nSubject: hi\r\n\r\nx\r\n"), vec!["UPPER"]);
         assert_eq!(hits(&rules, "To: c@d.example\r\nsubject: hi\r\n\r\nx\r\n"), vec!["LCASE"]);
+    }
+
+    #[test]
+    fn rules_whose_outcome_nothing_reads_are_not_run() {
+        let rules = set("body __READ /cheap/i\n\
+body __UNREAD /cheap/i\n\
+body __READ_BY_IDLE /cheap/i\n\
+meta IDLE_META __READ_BY_IDLE\nscore IDLE_META 0\n\
+meta SCORED_META __READ && !__ABSENT\nscore SCORED_META 2.0\n\
+body ZERO /cheap/i\nscore ZERO 0\n\
+body PLAIN /cheap/i\n");
+        // __UNREAD, ZERO, IDLE_META and what only it reads; SCORED_META, __READ and PLAIN run.
+        assert_eq!(rules.idle, 4);
+        assert_eq!(rules.len(), 3);
+        assert_eq!(hits(&rules, "Subject: x\r\n\r\ncheap pills\r\n"), vec!["PLAIN", "SCORED_META"]);
     }
 
     #[test]

@@ -135,6 +135,8 @@ pub struct RuleSet {
     /// Meta rules in an order where every meta comes after the metas it reads, each with
     /// its expression over rule indexes (None: a rule that cannot run, which counts 0).
     metas: Vec<(usize, Expr<Option<usize>>)>,
+    /// Rule index -> its place in `metas`, for metas that run.
+    meta_position: Vec<Option<usize>>,
     body: Scope,
     /// Body rules flagged `nosubject`: run over the body without the subject line.
     body_without_subject: Vec<usize>,
@@ -370,6 +372,7 @@ impl RuleSet {
             header_groups: Vec::new(),
             evals: Vec::new(),
             metas: Vec::new(),
+            meta_position: Vec::new(),
             body: Scope::default(),
             body_without_subject: Vec::new(),
             rawbody: Scope::default(),
@@ -603,6 +606,17 @@ impl RuleSet {
                 _ => None,
             })
             .collect();
+        self.meta_position = vec![None; self.rules.len()];
+        for (position, (m, _)) in self.metas.iter().enumerate() {
+            self.meta_position[*m] = Some(position);
+        }
+    }
+
+    /// Whether a rule only feeds metas (a `__` rule, or one scored 0): its pattern need not
+    /// be confirmed until a meta asks for it, and most never do.
+    fn deferrable(&self, i: usize) -> bool {
+        let rule = &self.rules[i];
+        rule.name.starts_with("__") || rule.score == 0.0
     }
 
     fn visit(
@@ -715,8 +729,11 @@ impl RuleSet {
             }
             timer.stop(i);
         }
-        for group in &self.header_groups {
-            let value = header_value(view, &group.target);
+        // Rules that only feed metas, whose pattern may match: confirmed when a meta asks.
+        let mut deferred: Vec<Option<Deferred<'_>>> = vec![None; self.rules.len()];
+        let header_values: Vec<Option<String>> =
+            self.header_groups.iter().map(|group| header_value(view, &group.target)).collect();
+        for (group, value) in self.header_groups.iter().zip(&header_values) {
             // A header the message lacks: each rule reads its `if-unset` text, or nothing
             // (which the scan of the empty text answers for).
             let scanned = scan(Some(group.plan), value.as_deref().unwrap_or("").as_bytes(), &mut timer);
@@ -725,8 +742,16 @@ impl RuleSet {
                 let text: &str = value.as_deref().or(if_unset.as_deref()).unwrap_or("");
                 let reads_scanned_text = value.is_some() || if_unset.is_none();
                 let may_match = !reads_scanned_text || scanned.as_ref().is_none_or(|s| s.must_run(i));
+                if !may_match {
+                    counts[i] = if *negate { 1.0 } else { 0.0 };
+                    continue;
+                }
+                if self.deferrable(i) {
+                    deferred[i] = Some(Deferred::Header(text));
+                    continue;
+                }
                 timer.start();
-                let found = if may_match { re.find(text.as_bytes()) } else { None };
+                let found = re.find(text.as_bytes());
                 let hit = found.is_some() != *negate;
                 counts[i] = if hit { 1.0 } else { 0.0 };
                 matched[i] = found.filter(|_| hit).map(|(s, e)| clip_text(&text.as_bytes()[s..e]));
@@ -774,7 +799,11 @@ impl RuleSet {
             };
             for i in candidates {
                 if scanned.as_ref().is_none_or(|s| s.must_run(i)) {
-                    self.run_text_rule(i, text, &mut counts, &mut matched, &mut timer);
+                    if self.deferrable(i) {
+                        deferred[i] = Some(Deferred::Text(text));
+                    } else {
+                        self.run_text_rule(i, text, &mut counts, &mut matched, &mut timer);
+                    }
                 }
             }
         }
@@ -785,9 +814,20 @@ impl RuleSet {
         for &i in &self.body_without_subject {
             self.run_text_rule(i, without_subject, &mut counts, &mut matched, &mut timer);
         }
-        for (i, expr) in &self.metas {
-            let value = expr.eval(&mut |rule: &Option<usize>| rule.map_or(0.0, |j| counts[j]));
-            counts[*i] = if value != 0.0 { 1.0 } else { 0.0 };
+        // Metas from those whose outcome is reported; each reads what it needs, confirming
+        // deferred patterns and evaluating the metas it reads on demand (Perl's && and ||
+        // short-circuit, so many never are).
+        let mut lazy = LazyValues {
+            set: self,
+            counts: &mut counts,
+            deferred,
+            meta_done: vec![false; self.metas.len()],
+            timer: &mut timer,
+        };
+        for (i, _) in &self.metas {
+            if !self.deferrable(*i) {
+                lazy.value(*i);
+            }
         }
         let mut hits: Vec<RuleHit> = self
             .rules
@@ -847,6 +887,57 @@ impl RuleSet {
             matched[i] = Some(clip_text(&text[start..end]));
         }
         timer.stop(i);
+    }
+}
+
+/// A pattern not yet confirmed, and the text it reads.
+#[derive(Debug, Clone, Copy)]
+enum Deferred<'t> {
+    Header(&'t str),
+    Text(&'t [u8]),
+}
+
+/// Rule outcomes computed on demand: deferred patterns confirmed and metas evaluated when
+/// first read, then remembered.
+struct LazyValues<'r, 't, 'c> {
+    set: &'r RuleSet,
+    counts: &'r mut [f64],
+    deferred: Vec<Option<Deferred<'t>>>,
+    /// By place in [`RuleSet::metas`]: evaluated already.
+    meta_done: Vec<bool>,
+    timer: &'r mut Timer<'c>,
+}
+
+impl LazyValues<'_, '_, '_> {
+    fn value(&mut self, i: usize) -> f64 {
+        let set = self.set;
+        if let Some(deferred) = self.deferred[i].take() {
+            self.timer.start();
+            self.counts[i] = match (&set.rules[i].test, deferred) {
+                (Test::Header { negate, re, .. }, Deferred::Header(text)) => {
+                    f64::from(u8::from(re.find(text.as_bytes()).is_some() != *negate))
+                }
+                (Test::Text(re), Deferred::Text(text)) => {
+                    let rule = &set.rules[i];
+                    match re.find(text) {
+                        Some(_) if rule.max_hits > 1 => re.count(text, rule.max_hits) as f64,
+                        Some(_) => 1.0,
+                        None => 0.0,
+                    }
+                }
+                _ => 0.0,
+            };
+            self.timer.stop(i);
+        } else if let Some(position) = set.meta_position[i]
+            && !self.meta_done[position]
+        {
+            // Marked first: a meta never reads itself (cycles are refused at compile time).
+            self.meta_done[position] = true;
+            let expr = &set.metas[position].1;
+            let value = expr.eval(&mut |rule: &Option<usize>| rule.map_or(0.0, |j| self.value(j)));
+            self.counts[i] = if value != 0.0 { 1.0 } else { 0.0 };
+        }
+        self.counts[i]
     }
 }
 
@@ -1262,6 +1353,43 @@ body PLAIN /cheap/i\n");
         assert_eq!(rules.idle, 4);
         assert_eq!(rules.len(), 3);
         assert_eq!(hits(&rules, "Subject: x\r\n\r\ncheap pills\r\n"), vec!["PLAIN", "SCORED_META"]);
+    }
+
+    #[test]
+    fn patterns_that_only_feed_metas_run_when_a_meta_asks() {
+        let rules = set("body __CHEAP /cheap/i\n\
+body __PILLS /pills/i\n\
+header __NOT_HELLO Subject !~ /hello/i\n\
+meta CHEAP_PILLS __CHEAP && __PILLS\nscore CHEAP_PILLS 2.0\n\
+meta PILLS_NOT_HELLO __PILLS && __NOT_HELLO\nscore PILLS_NOT_HELLO 1.0\n");
+        let run = |raw: &str| {
+            let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+            let mut costs = Some(Vec::new());
+            let hits: Vec<String> = rules
+                .run_profiled(&MessageView::new(&m, "bounce@x.example"), None, &mut costs)
+                .into_iter()
+                .map(|h| h.name)
+                .collect();
+            let costs = costs.unwrap();
+            let ran = |name: &str| {
+                let i = rules.rule_names().position(|n| n == name).unwrap();
+                costs[i] > std::time::Duration::ZERO
+            };
+            (hits, ran("__PILLS"), ran("__NOT_HELLO"))
+        };
+        // PILLS_NOT_HELLO reads __PILLS first: its pattern is confirmed, and hits; the
+        // subject then keeps the meta from hitting.
+        let (hits, pills_ran, _) = run("Subject: hello\r\n\r\nsome pills\r\n");
+        assert!(hits.is_empty(), "{hits:?}");
+        assert!(pills_ran);
+        let (hits, _, _) = run("Subject: offer\r\n\r\ncheap pills\r\n");
+        assert_eq!(hits, vec!["CHEAP_PILLS", "PILLS_NOT_HELLO"]);
+        // Nothing for the prefilter to let through: nothing is confirmed, nothing hits.
+        let (hits, pills_ran, not_hello_ran) = run("Subject: offer\r\n\r\nnothing to see\r\n");
+        assert!(hits.is_empty(), "{hits:?}");
+        assert!(!pills_ran, "the prefilter answered for __PILLS");
+        // __PILLS is false without being run, so the && never asks for __NOT_HELLO.
+        assert!(!not_hello_ran, "a pattern no meta needed was confirmed");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/28";
+pub const RULES_VERSION: &str = "postern-rules/29";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -26,6 +26,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (brand_impersonation::BRAND_DISPLAY_NAME, Disposition::Suspicious),
     (brand_impersonation::BRAND_SENDER_IP_LINK, Disposition::Suspicious),
     (brand_impersonation::BRAND_SENDER_FOREIGN_LINK, Disposition::Suspicious),
+    (brand_impersonation::BRAND_LOOKALIKE_HOST, Disposition::Suspicious),
     (url_obfuscation::LINK_USER_NAME_AS_HOST, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_SENDER_STRONG, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_LINK_STRONG, Disposition::Suspicious),

@@ -39,6 +39,11 @@ pub const BRAND_SENDER_IP_LINK: &str = "brand_sender_ip_link";
 /// tracker's and not the sender's: a forged brand sender sending its reader elsewhere.
 pub const BRAND_SENDER_FOREIGN_LINK: &str = "brand_sender_foreign_link";
 
+/// A message that claims a brand, and a host of its (the From domain, a link) dressed up as
+/// the brand's: the brand's domain name as one of the host's words (`afip.gob.ar.com`,
+/// `amazon-wqbz.shop`, `paypay-secure.example`) while the host is none of the brand's.
+pub const BRAND_LOOKALIKE_HOST: &str = "brand_lookalike_host";
+
 /// Words a brand's own sender name adds to the brand's name, lower case.
 static SENDER_WORDS: LazyLock<Vec<String>> = LazyLock::new(|| {
     super::table::rows(include_str!("../../data/brand_sender_words.tsv"))
@@ -203,6 +208,28 @@ fn brand_sender_links_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
 static MAILBOX_PROVIDERS: LazyLock<Vec<(String, String)>> =
     LazyLock::new(|| super::table::host_rows(include_str!("../../data/mailbox_providers.tsv")));
 
+/// The brand's domain name (`afip` of `afip.gob.ar`, `paypay-bank` of `paypay-bank.co.jp`)
+/// when `host` has it as one of its words (split at dots and hyphens; a name of five
+/// letters or more also inside a word) and is no brand's own, no click tracker's.
+fn dressed_as(brand: &Brand, host: &str) -> Option<String> {
+    if BRANDS.iter().any(|b| owned(b, host)) || owned(brand, host) || rewriter_of(host).is_some() {
+        return None;
+    }
+    let words: Vec<&str> = host.split(['.', '-']).filter(|w| !w.is_empty()).collect();
+    brand
+        .domains
+        .iter()
+        .filter_map(|d| organizational_domain(d).split('.').next())
+        .filter(|name| name.len() >= 3)
+        .find(|name| {
+            let parts: Vec<&str> = name.split('-').collect();
+            // A hyphenated name ("paypay-bank") is worn whole, or by its first word.
+            let wanted = [*name, parts[0]];
+            words.iter().any(|w| wanted.iter().any(|n| n.len() >= 3 && (w == n || (n.len() >= 5 && w.contains(n)))))
+        })
+        .map(str::to_owned)
+}
+
 fn is_mailbox_provider(domain: &str) -> bool {
     super::table::host_entry(&MAILBOX_PROVIDERS, domain).is_some()
 }
@@ -337,6 +364,17 @@ fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
                 brand.name
             ),
         );
+        let lookalike = from_domain.iter().chain(links.iter()).find_map(|h| dressed_as(brand, h).map(|w| (h, w)));
+        if let Some((host, word)) = lookalike {
+            ctx.add(
+                BRAND_LOOKALIKE_HOST,
+                0,
+                format!(
+                    "the {place} claims {} and {host} wears its name ({word:?}) without being one of the brand's domains",
+                    brand.name
+                ),
+            );
+        }
         // A brand with no domains of its own ("Webmail") cannot be told from its senders.
         if presents_as_brand {
             ctx.add(
@@ -452,6 +490,32 @@ Content-Type: text/html\r\n\r\n<a href=\"https://lists.example.org/listinfo/user
         // A person's mailbox at a brand's domain, and a sender that is no brand.
         assert!(found("someone@gmail.com", phish).is_none());
         assert!(found("news@shop.example", phish).is_none());
+    }
+
+    #[test]
+    fn a_host_dressed_as_the_claimed_brand_is_a_verdict() {
+        let found = |from: &str, subject: &str, href: &str| {
+            run(&format!(
+                "From: {from}\r\nSubject: {subject}\r\nContent-Type: text/html\r\n\r\n<a href=\"{href}\">Open</a>\r\n"
+            ))
+            .into_iter()
+            .find(|d| d.name == BRAND_LOOKALIKE_HOST)
+        };
+        let d = found("AFIP Contacto <contacto@afip.gob.ar.com>", "Factura", "https://x.example/a")
+            .expect("a From domain that wears the brand's name");
+        assert!(d.evidence.contains("afip.gob.ar.com wears its name (\"afip\")"), "{d:?}");
+        assert!(found("shop@deals.example", "Your Amazon order", "https://amazon-wqbz.shop/track").is_some());
+        assert!(
+            found("a@b.example", "Your Amazon order", "https://amazonsupport.example/x").is_some(),
+            "inside a word"
+        );
+        // The brand's own hosts, a host that names nothing of the brand, no claim at all.
+        assert!(found("a@b.example", "Your Amazon order", "https://www.amazon.co.jp/x").is_none());
+        assert!(found("a@b.example", "Your Amazon order", "https://track.example/x").is_none());
+        assert!(found("a@b.example", "Hello", "https://amazon-wqbz.shop/track").is_none());
+        // Short names only as a whole word: "jcb" in "jcbamford" is not JCB.
+        assert!(found("a@b.example", "JCB card notice", "https://jcbamford.example/").is_none());
+        assert!(found("a@b.example", "JCB card notice", "https://my-jcb.example/").is_some());
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     url_obfuscation::check(ctx);
     risky_attachments::check(ctx);
     lures::check(ctx);
+    link_hosting::corroborate(ctx);
     spamassassin_rules::check(ctx);
     content_classifier::check(ctx);
 }

@@ -5,15 +5,15 @@
 //! [`crate::policy`].
 
 use crate::analysis::{
-    alignment, attachments, brand_impersonation, bulk, content_classifier, impersonation, links, new_domain,
-    url_obfuscation,
+    alignment, attachments, brand_impersonation, bulk, content_classifier, impersonation, link_hosting, links,
+    new_domain, url_obfuscation,
 };
 use crate::combine;
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/29";
+pub const RULES_VERSION: &str = "postern-rules/30";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -27,6 +27,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (brand_impersonation::BRAND_SENDER_IP_LINK, Disposition::Suspicious),
     (brand_impersonation::BRAND_SENDER_FOREIGN_LINK, Disposition::Suspicious),
     (brand_impersonation::BRAND_LOOKALIKE_HOST, Disposition::Suspicious),
+    (link_hosting::HOSTED_LURE, Disposition::Suspicious),
     (url_obfuscation::LINK_USER_NAME_AS_HOST, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_SENDER_STRONG, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_LINK_STRONG, Disposition::Suspicious),

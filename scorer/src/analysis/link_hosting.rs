@@ -8,6 +8,9 @@ use super::ScoreContext;
 use std::sync::LazyLock;
 
 pub const RISKY_LINK_HOST: &str = "risky_link_host";
+/// A link to such a host in a message that lures for credentials or claims a brand: the
+/// shape of today's credential phish (a verdict, not only evidence).
+pub const HOSTED_LURE: &str = "hosted_lure";
 
 /// (host, kind) rows of the table, lower case.
 pub static LINK_HOSTS: LazyLock<Vec<(String, String)>> =
@@ -32,12 +35,51 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     ctx.add(RISKY_LINK_HOST, 0, format!("links to hosts anyone can publish on: {}", list.join(", ")));
 }
 
+/// Runs after the link, lure and brand checks: [`HOSTED_LURE`] when a risky link host
+/// comes with a credential lure or a brand claim.
+pub fn corroborate(ctx: &mut ScoreContext<'_>) {
+    let has = |name: &str| ctx.detections.iter().find(|d| d.name == name);
+    let Some(host) = has(RISKY_LINK_HOST) else { return };
+    let Some(lure) =
+        has(super::lures::CREDENTIAL_LURE).or_else(|| has(super::brand_impersonation::BRAND_IMPERSONATION))
+    else {
+        return;
+    };
+    let evidence = format!("{}; and {}", host.evidence, lure.evidence);
+    ctx.add(HOSTED_LURE, 0, evidence);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn run(raw: &str) -> Vec<proto::Detection> {
         crate::analysis::table::detections_of(raw, check)
+    }
+
+    #[test]
+    fn a_lure_or_a_brand_claim_sending_readers_to_such_a_host_is_a_verdict() {
+        let all = |raw: &str| {
+            crate::analysis::table::detections_of(raw, |ctx| {
+                crate::analysis::brand_impersonation::check(ctx);
+                check(ctx);
+                crate::analysis::lures::check(ctx);
+                corroborate(ctx);
+            })
+        };
+        let lure = "From: it@corp.example\r\nSubject: Password expiry\r\nContent-Type: text/html\r\n\r\n\
+Your password expires today. Verify your account: <a href=\"https://mailbox-keep.web.app/\">Keep password</a>\r\n";
+        let d = all(lure);
+        let verdict = d.iter().find(|d| d.name == HOSTED_LURE).expect("a lure and a free host");
+        assert!(verdict.evidence.contains("mailbox-keep.web.app") && verdict.evidence.contains("lure phrases"));
+        let brand = "From: \"Microsoft 365\" <it@corp.example>\r\nSubject: Files\r\nContent-Type: text/html\r\n\r\n\
+<a href=\"https://storage.googleapis.com/x/index.html\">Open shared files</a>\r\n";
+        assert!(all(brand).iter().any(|d| d.name == HOSTED_LURE));
+        // Either alone is evidence only.
+        let host_only = "From: a@b.example\r\nContent-Type: text/html\r\n\r\n<a href=\"https://forms.gle/x\">Sign up for the picnic</a>\r\n";
+        assert!(!all(host_only).iter().any(|d| d.name == HOSTED_LURE));
+        let lure_only = lure.replace("mailbox-keep.web.app", "corp.example");
+        assert!(!all(&lure_only).iter().any(|d| d.name == HOSTED_LURE));
     }
 
     #[test]

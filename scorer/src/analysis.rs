@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod content;
 pub mod content_classifier;
 pub mod context;
+pub mod disguised_text;
 pub mod domain;
 pub mod encrypted;
 pub mod impersonation;
@@ -38,6 +39,7 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     url_obfuscation::check(ctx);
     risky_attachments::check(ctx);
     lures::check(ctx);
+    disguised_text::check(ctx);
     link_hosting::corroborate(ctx);
     spamassassin_rules::check(ctx);
     content_classifier::check(ctx);

@@ -5,15 +5,15 @@
 //! [`crate::policy`].
 
 use crate::analysis::{
-    alignment, attachments, brand_impersonation, bulk, content_classifier, impersonation, link_hosting, links,
-    new_domain, url_obfuscation,
+    alignment, attachments, brand_impersonation, bulk, content_classifier, disguised_text, impersonation, link_hosting,
+    links, new_domain, url_obfuscation,
 };
 use crate::combine;
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/30";
+pub const RULES_VERSION: &str = "postern-rules/31";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -41,6 +41,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (alignment::REPLY_TO_MISALIGNED, Disposition::Spoof),
     (alignment::DMARC_FAIL_ENFORCED, Disposition::Spam),
     (content_classifier::CONTENT_SPAM, Disposition::Spam),
+    (disguised_text::DISGUISED_TEXT, Disposition::Spam),
     (combine::COMBINED_SPAM, Disposition::Spam),
     (bulk::LIST_UNSUBSCRIBE, Disposition::Bulk),
     (bulk::PRECEDENCE_BULK, Disposition::Bulk),

@@ -10,16 +10,16 @@ use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little under what
-/// the code reaches (measured on 2026-12-05 with postern-rules/27: bulk mail weighed a
-/// tenth of ham in the classifier, mailing lists' tags and footers left out of its tokens,
-/// `risky_link_host` on where links send a reader, `link_text_mismatch` past click trackers:
-/// clean flagged 0.78%, spam + phish caught 51.3%, spam 43.8%, phish 61.3%; spam and phish
-/// trade a point or two as the out-of-source threshold moves). The targets: clean flagged
-/// at most 1% (met, and held here), caught at least 85% (not met yet).
+/// the code reaches (measured on 2026-12-05 with postern-rules/31: a sender that presents
+/// itself as a brand, hosts dressed as the claimed brand, lures sent to hosts anyone can
+/// publish on, disguised subjects and sender names: clean flagged 0.94%, spam + phish
+/// caught 55.3%, spam 46.0%, phish 67.6%; spam and phish trade a point or two as the
+/// out-of-source threshold moves). The targets: clean flagged at most 1% (met, and held
+/// here), caught at least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
-const MIN_SPAM_PHISH_CAUGHT: f64 = 0.49;
-const MIN_SPAM_CAUGHT: f64 = 0.41;
-const MIN_PHISH_CAUGHT: f64 = 0.58;
+const MIN_SPAM_PHISH_CAUGHT: f64 = 0.53;
+const MIN_SPAM_CAUGHT: f64 = 0.44;
+const MIN_PHISH_CAUGHT: f64 = 0.65;
 
 fn corpus() -> Option<Vec<CorpusFile>> {
     let Some(dir) = testkit::corpus_dir() else {

@@ -121,7 +121,7 @@ pub struct Delivery<'a> {
 pub fn first_external_hop(raw: &[u8], trusted: &[Network]) -> Option<(IpAddr, String)> {
     let message = mail_parser::MessageParser::new().parse_headers(raw)?;
     for header in message.headers().iter().filter(|h| h.name().eq_ignore_ascii_case("Received")) {
-        let text = raw.get(header.offset_start as usize..header.offset_end as usize)?;
+        let text = crate::raw_header::raw_value(raw, header)?;
         let text = String::from_utf8_lossy(text).replace(['\r', '\n', '\t'], " ");
         let from = text.trim_start().strip_prefix("from ")?;
         let from = from.split(" by ").next().unwrap_or(from);

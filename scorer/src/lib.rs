@@ -16,6 +16,7 @@ pub mod learner;
 pub mod list_copy;
 pub mod metrics;
 pub mod policy;
+pub mod raw_header;
 pub mod score;
 pub mod spamassassin;
 pub mod train;

@@ -34,12 +34,19 @@ pub struct ListCopy {
 }
 
 impl ListCopy {
+    /// The List-Id's identifier, lower-cased (`osst-users.lists.sourceforge.net`).
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
     /// The list a message was resent by, when it carries List-Id or List-Post.
     pub fn of(message: &Message<'_>) -> Option<ListCopy> {
         let raw = |name: &str| {
-            message.headers().iter().find(|h| h.name().eq_ignore_ascii_case(name)).and_then(|h| {
-                message.raw_message().get(h.offset_start as usize..h.offset_end as usize).map(String::from_utf8_lossy)
-            })
+            message
+                .headers()
+                .iter()
+                .find(|h| h.name().eq_ignore_ascii_case(name))
+                .and_then(|h| crate::raw_header::raw_value(message.raw_message(), h).map(String::from_utf8_lossy))
         };
         let id = raw("List-Id").and_then(|v| {
             let inner = v.rsplit_once('<').and_then(|(_, rest)| rest.split_once('>')).map_or(v.as_ref(), |(id, _)| id);

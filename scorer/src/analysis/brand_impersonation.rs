@@ -166,14 +166,10 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
 /// the List-Id's domain): the footer a list adds links there, not the sender.
 fn list_hosts(ctx: &ScoreContext<'_>) -> Vec<String> {
     let mut hosts = Vec::new();
-    for (name, value) in ctx.raw_headers_where(|n| n.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("list-"))) {
+    for (_, value) in ctx.raw_headers_where(|n| n.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("list-"))) {
         hosts.extend(super::links::hosts_in(&value));
-        if name.eq_ignore_ascii_case("list-id")
-            && let Some(id) = value.split('<').nth(1).and_then(|v| v.split('>').next())
-        {
-            hosts.push(id.trim().to_ascii_lowercase());
-        }
     }
+    hosts.extend(crate::list_copy::ListCopy::of(ctx.message).and_then(|list| list.id().map(str::to_owned)));
     hosts
 }
 

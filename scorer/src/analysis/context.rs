@@ -143,7 +143,7 @@ impl<'m> ScoreContext<'m> {
             .headers()
             .iter()
             .filter(|h| wanted(h.name()))
-            .filter_map(|h| Some((h.name(), raw.get(h.offset_start as usize..h.offset_end as usize)?)))
+            .filter_map(|h| Some((h.name(), crate::raw_header::raw_value(raw, h)?)))
             .map(|(n, b)| (n, String::from_utf8_lossy(b).replace(['\r', '\n'], "").trim().to_owned()))
             .collect()
     }

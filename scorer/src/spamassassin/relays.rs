@@ -73,8 +73,7 @@ impl Relays {
         let mut relays = Relays::default();
         let mut in_trusted = true;
         for header in message.headers().iter().filter(|h| h.name().eq_ignore_ascii_case("received")) {
-            let raw = raw_message
-                .get(header.offset_start as usize..header.offset_end as usize)
+            let raw = crate::raw_header::raw_value(raw_message, header)
                 .map(|b| String::from_utf8_lossy(b).split_whitespace().collect::<Vec<_>>().join(" "))
                 .unwrap_or_default();
             // A mail fetcher's handover (fetchmail's `with POP3` / `with IMAP`) is no relay;

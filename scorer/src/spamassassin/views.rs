@@ -281,8 +281,7 @@ impl MessageView {
         view.uris = view.uri_list.join("\n").into_bytes();
         for part in message.parts.iter() {
             for h in part.headers.iter() {
-                let raw = raw_message
-                    .get(h.offset_start as usize..h.offset_end as usize)
+                let raw = crate::raw_header::raw_value(raw_message, h)
                     .map(|b| String::from_utf8_lossy(&unfold_bytes(b)).into_owned())
                     .unwrap_or_default();
                 view.mime_headers.push((h.name().to_ascii_lowercase(), raw));

@@ -39,9 +39,10 @@ pub const BRAND_SENDER_IP_LINK: &str = "brand_sender_ip_link";
 /// tracker's and not the sender's: a forged brand sender sending its reader elsewhere.
 pub const BRAND_SENDER_FOREIGN_LINK: &str = "brand_sender_foreign_link";
 
-/// A message that claims a brand, and a host of its (the From domain, a link) dressed up as
-/// the brand's: the brand's domain name as one of the host's words (`afip.gob.ar.com`,
-/// `amazon-wqbz.shop`, `paypay-secure.example`) while the host is none of the brand's.
+/// A message that claims a brand, and a host of its (the From domain, where a link sends
+/// the reader) dressed up as the brand's: the brand's domain name as a word of the host
+/// beside others (`afip.gob.ar.com`, `amazon-wqbz.shop`, `paypay-secure.example`) while the
+/// host is none of the brand's.
 pub const BRAND_LOOKALIKE_HOST: &str = "brand_lookalike_host";
 
 /// Words a brand's own sender name adds to the brand's name, lower case.
@@ -204,24 +205,31 @@ fn brand_sender_links_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
 static MAILBOX_PROVIDERS: LazyLock<Vec<(String, String)>> =
     LazyLock::new(|| super::table::host_rows(include_str!("../../data/mailbox_providers.tsv")));
 
-/// The brand's domain name (`afip` of `afip.gob.ar`, `paypay-bank` of `paypay-bank.co.jp`)
-/// when `host` has it as one of its words (split at dots and hyphens; a name of five
-/// letters or more also inside a word) and is no brand's own, no click tracker's.
+/// The brand's domain name (`afip` of `afip.gob.ar`; `paypay` of `paypay-bank.co.jp`) when
+/// `host` wears it as a word of its own beside other words: in a subdomain
+/// (`afip.gob.com`, `yodobashi-shop.evil.example`) or hyphenated into the registered name
+/// (`amazon-wqbz.shop`). A registered name that is the brand's name itself under another
+/// suffix (`mastercard.us`, `wetransfer.fr`) is most likely the brand's own, and a name
+/// inside a longer word (`pineapple`, `purchase`) is no claim: neither counts. Nor does a
+/// brand's own host or a click tracker's.
 fn dressed_as(brand: &Brand, host: &str) -> Option<String> {
     if BRANDS.iter().any(|b| owned(b, host)) || owned(brand, host) || rewriter_of(host).is_some() {
         return None;
     }
-    let words: Vec<&str> = host.split(['.', '-']).filter(|w| !w.is_empty()).collect();
+    let registered = organizational_domain(host);
+    let registered_name = registered.split('.').next().unwrap_or("");
+    let subdomain = host.strip_suffix(registered).unwrap_or("");
+    let words: Vec<&str> =
+        subdomain.split(['.', '-']).chain(registered_name.split('-')).filter(|w| !w.is_empty()).collect();
     brand
         .domains
         .iter()
         .filter_map(|d| organizational_domain(d).split('.').next())
-        .filter(|name| name.len() >= 3)
+        .filter(|name| name.len() >= 3 && *name != registered_name)
         .find(|name| {
-            let parts: Vec<&str> = name.split('-').collect();
-            // A hyphenated name ("paypay-bank") is worn whole, or by its first word.
-            let wanted = [*name, parts[0]];
-            words.iter().any(|w| wanted.iter().any(|n| n.len() >= 3 && (w == n || (n.len() >= 5 && w.contains(n)))))
+            // A hyphenated name ("paypay-bank") is worn by its first word.
+            let first = name.split('-').next().unwrap_or(name);
+            first.len() >= 3 && words.contains(&first)
         })
         .map(str::to_owned)
 }
@@ -360,7 +368,9 @@ fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
                 brand.name
             ),
         );
-        let lookalike = from_domain.iter().chain(links.iter()).find_map(|h| dressed_as(brand, h).map(|w| (h, w)));
+        // Where a reader is sent, not the pictures (a deal newsletter shows the brand's own).
+        let linked: Vec<String> = ctx.linked_hosts().to_vec();
+        let lookalike = from_domain.iter().chain(linked.iter()).find_map(|h| dressed_as(brand, h).map(|w| (h, w)));
         if let Some((host, word)) = lookalike {
             ctx.add(
                 BRAND_LOOKALIKE_HOST,
@@ -501,12 +511,12 @@ Content-Type: text/html\r\n\r\n<a href=\"https://lists.example.org/listinfo/user
             .expect("a From domain that wears the brand's name");
         assert!(d.evidence.contains("afip.gob.ar.com wears its name (\"afip\")"), "{d:?}");
         assert!(found("shop@deals.example", "Your Amazon order", "https://amazon-wqbz.shop/track").is_some());
-        assert!(
-            found("a@b.example", "Your Amazon order", "https://amazonsupport.example/x").is_some(),
-            "inside a word"
-        );
-        // The brand's own hosts, a host that names nothing of the brand, no claim at all.
+        // The brand's own hosts, its name under another suffix, its name inside a longer word,
+        // a host that names nothing of the brand, no claim at all.
         assert!(found("a@b.example", "Your Amazon order", "https://www.amazon.co.jp/x").is_none());
+        assert!(found("a@b.example", "Your Mastercard", "https://www.mastercard.us/x").is_none());
+        assert!(found("a@b.example", "Your Amazon order", "https://amazonsupport.example/x").is_none());
+        assert!(found("a@b.example", "Apple pie", "https://pineapple-shop.example/x").is_none());
         assert!(found("a@b.example", "Your Amazon order", "https://track.example/x").is_none());
         assert!(found("a@b.example", "Hello", "https://amazon-wqbz.shop/track").is_none());
         // Short names only as a whole word: "jcb" in "jcbamford" is not JCB.

@@ -612,8 +612,8 @@ impl RuleSet {
         }
     }
 
-    /// Whether a rule only feeds metas (a `__` rule, or one scored 0): its pattern need not
-    /// be confirmed until a meta asks for it, and most never do.
+    /// Whether a rule only feeds metas (a `__` rule, or one scored 0): never reported as a
+    /// hit, so its pattern need not be confirmed until a meta asks for it, and most never do.
     fn deferrable(&self, i: usize) -> bool {
         let rule = &self.rules[i];
         rule.name.starts_with("__") || rule.score == 0.0
@@ -833,7 +833,7 @@ impl RuleSet {
             .rules
             .iter()
             .enumerate()
-            .filter(|(i, r)| counts[*i] > 0.0 && !r.name.starts_with("__") && r.score != 0.0)
+            .filter(|(i, _)| counts[*i] > 0.0 && !self.deferrable(*i))
             .map(|(i, r)| RuleHit {
                 name: r.name.clone(),
                 score: r.score * if r.max_hits > 1 { counts[i] } else { 1.0 },
@@ -1042,9 +1042,13 @@ fn idle_rules(files: &RuleFiles) -> HashSet<&str> {
         if def.rule_type != RuleType::Meta {
             continue;
         }
-        // Every word of the expression that names a rule: a superset of what it reads.
-        for word in def.definition.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-            if let Some((read, _)) = files.rules.get_key_value(word)
+        // A meta that does not parse cannot run (it is listed as such): it reads nothing.
+        let mut reads = Vec::new();
+        if let Ok(expr) = meta::parse(&def.definition) {
+            expr.names(&mut reads);
+        }
+        for name in reads {
+            if let Some((read, _)) = files.rules.get_key_value(&name)
                 && live.insert(read.as_str())
             {
                 pending.push(read.as_str());

@@ -229,6 +229,11 @@ impl NatsServer {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
@@ -375,6 +380,11 @@ impl NatsCluster {
 
     fn index(&self, name: &str) -> Result<usize> {
         self.nodes.iter().position(|n| n.name == name).with_context(|| format!("no node named {name}"))
+    }
+
+    /// The running nodes' process ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().filter_map(|n| n.child.as_ref().map(Child::id)).collect()
     }
 
     /// The nodes' client URLs, comma-separated: what the services' `nats_url` takes.

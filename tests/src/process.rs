@@ -124,14 +124,7 @@ impl Service {
 
     /// CPU seconds (user + system) the process has used so far, from /proc.
     pub fn cpu_seconds(&self) -> Result<f64> {
-        let pid = self.pid().context("not running")?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // Fields after the command name (which may hold spaces) start after the last ')'.
-        let fields: Vec<&str> = stat.rsplit_once(')').context("malformed /proc stat")?.1.split_whitespace().collect();
-        let ticks: f64 =
-            fields.get(11..13).context("short /proc stat")?.iter().map(|f| f.parse::<f64>().unwrap_or(0.0)).sum();
-        // The kernel's USER_HZ: 100 on Linux (sysconf(_SC_CLK_TCK); the harness has no libc).
-        Ok(ticks / 100.0)
+        cpu_seconds_of(self.pid().context("not running")?)
     }
 
     /// Whether the process is still running.
@@ -148,4 +141,15 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.kill();
     }
+}
+
+/// CPU seconds (user + system) process `pid` has used so far, from /proc.
+pub fn cpu_seconds_of(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').context("malformed /proc stat")?.1.split_whitespace().collect();
+    let ticks: f64 =
+        fields.get(11..13).context("short /proc stat")?.iter().map(|f| f.parse::<f64>().unwrap_or(0.0)).sum();
+    // The kernel's USER_HZ: 100 on Linux (sysconf(_SC_CLK_TCK); the harness has no libc).
+    Ok(ticks / 100.0)
 }

@@ -8,6 +8,8 @@
 //!    second (SMTP), and end to end: messages per second from the first send until the
 //!    projector has folded every disposition (its MAIL_EVENTS checkpoint, read from
 //!    /api/v1/health).
+//!    Also the CPU time each component (ingest, the scorers, the projector, the
+//!    nats-servers) spent in that phase, per message, from /proc: where the time goes.
 //! 2. A fixed rate: Python's smtplib offers POSTERN_BENCH_E2E_RATE messages per second
 //!    (default 40) of 20 KB for POSTERN_BENCH_E2E_SECONDS (default 15), noting when each 250
 //!    came; a watcher reads the projector's checkpoint every 10 ms; a message is visible when
@@ -45,6 +47,8 @@ struct Figures {
     accepted_per_s: f64,
     e2e_per_s: f64,
     visible_ms: Percentiles,
+    /// CPU milliseconds per message of each component during the highest-rate phase.
+    cpu_ms_per_message: Vec<(&'static str, f64)>,
 }
 
 struct Percentiles {
@@ -100,6 +104,41 @@ struct Target {
     smtp: SocketAddr,
     http: SocketAddr,
     nats_url: String,
+    /// Each component's processes (nats-server: every node).
+    components: Vec<(&'static str, Vec<u32>)>,
+}
+
+impl Target {
+    /// The target of a started pipeline: its services (each counted under its name, as
+    /// `scorer` for every scorer) and its nats-servers' process ids.
+    fn of<'s>(
+        smtp: SocketAddr,
+        http: SocketAddr,
+        nats_url: String,
+        services: impl IntoIterator<Item = &'s Service>,
+        nats_pids: Vec<u32>,
+    ) -> Result<Target> {
+        let mut components: Vec<(&'static str, Vec<u32>)> =
+            ["ingest", "scorer", "projector"].into_iter().map(|c| (c, Vec::new())).collect();
+        for service in services {
+            let pid = service.pid().with_context(|| format!("{} is not running", service.name))?;
+            let (_, pids) = components
+                .iter_mut()
+                .find(|(c, _)| service.name.starts_with(c))
+                .with_context(|| format!("{}: not a component of the pipeline", service.name))?;
+            pids.push(pid);
+        }
+        components.push(("nats-server", nats_pids));
+        Ok(Target { smtp, http, nats_url, components })
+    }
+
+    /// CPU seconds each component has used so far.
+    fn cpu_seconds(&self) -> Result<Vec<f64>> {
+        self.components
+            .iter()
+            .map(|(_, pids)| pids.iter().map(|pid| testkit::process::cpu_seconds_of(*pid)).sum::<Result<f64>>())
+            .collect()
+    }
 }
 
 /// Runs both phases against a started pipeline.
@@ -113,12 +152,19 @@ fn measure(
 ) -> Result<Figures> {
     // 1. The highest rate.
     let folded_before = checkpoints(target.http)?.1;
+    let cpu_before = target.cpu_seconds()?;
     let started = Instant::now();
     let smtp_elapsed = smtp_source(target.smtp, messages)?;
     testkit::eventually(Duration::from_secs(900), &format!("{name}: every disposition folded"), || {
         Ok((checkpoints(target.http)?.1 >= folded_before + messages as u64).then_some(()))
     })?;
     let e2e_elapsed = started.elapsed();
+    let cpu_ms_per_message = target
+        .components
+        .iter()
+        .zip(target.cpu_seconds()?.iter().zip(&cpu_before))
+        .map(|((component, _), (after, before))| (*component, (after - before) * 1000.0 / messages as f64))
+        .collect();
 
     // 2. A fixed rate, with the time from each 250 to its disposition being visible.
     let folded_before = checkpoints(target.http)?.1;
@@ -176,6 +222,7 @@ fn measure(
         accepted_per_s: messages as f64 / smtp_elapsed.as_secs_f64(),
         e2e_per_s: messages as f64 / e2e_elapsed.as_secs_f64(),
         visible_ms: percentiles(latencies)?,
+        cpu_ms_per_message,
     })
 }
 
@@ -202,7 +249,15 @@ fn limits(messages: usize, work: &std::path::Path) -> Result<(f64, f64)> {
 }
 
 fn round(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
+    round_to(x, 10.0)
+}
+
+fn round_to(x: f64, per_unit: f64) -> f64 {
+    (x * per_unit).round() / per_unit
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 fn main() -> Result<()> {
@@ -233,17 +288,20 @@ fn main() -> Result<()> {
         "{:<8} {:>12} {:>10} {:>9} {:>8} {:>9} {:>9} {:>9}",
         "setup", "accepted/s", "e2e/s", "/ingest", "/sink", "p50 ms", "p99 ms", "max ms"
     );
+    let mut cpu_lines = Vec::new();
     for setup in ["fast", "durable", "cluster"] {
         let figures = match setup {
             "fast" | "durable" => {
                 let durability = if setup == "fast" { Durability::Fast } else { Durability::Durable };
                 let p = Pipeline::start_on(NatsServer::start_with(durability)?, "max_connections_per_ip = 64\n", "")?;
-                let target = Target { smtp: p.smtp, http: p.http, nats_url: p.nats.url() };
+                let nats = vec![p.nats.pid().context("nats-server is not running")?];
+                let target = Target::of(p.smtp, p.http, p.nats.url(), [&p.ingest, &p.scorer, &p.projector], nats)?;
                 measure(setup, &target, messages, rate, seconds, work.path()).with_context(|| p.logs())?
             }
             _ => {
                 let p = ClusterPipeline::start(Durability::Durable)?;
-                let target = Target { smtp: p.smtp, http: p.http, nats_url: p.cluster.url() };
+                let services = std::iter::once(&p.ingest).chain(&p.scorers).chain([&p.projector]);
+                let target = Target::of(p.smtp, p.http, p.cluster.url(), services, p.cluster.pids())?;
                 measure(setup, &target, messages, rate, seconds, work.path()).with_context(|| p.logs())?
             }
         };
@@ -272,6 +330,18 @@ fn main() -> Result<()> {
         json.insert(format!("visible_p99_ms_{setup}"), round(v.p99).into());
         json.insert(format!("visible_max_ms_{setup}"), round(v.max).into());
         json.insert(format!("visible_count_{setup}"), v.count.into());
+        for (component, ms) in &figures.cpu_ms_per_message {
+            json.insert(format!("cpu_ms_per_msg_{setup}_{}", component.replace('-', "_")), round_to(*ms, 100.0).into());
+        }
+        cpu_lines.push(format!(
+            "{setup:<8} {}, in all {:.2} ms",
+            figures.cpu_ms_per_message.iter().map(|(c, ms)| format!("{c} {ms:.2}")).collect::<Vec<_>>().join(", "),
+            figures.cpu_ms_per_message.iter().map(|(_, ms)| ms).sum::<f64>()
+        ));
+    }
+    println!("CPU milliseconds per message at the highest rate (this machine has {} cores):", cores());
+    for line in &cpu_lines {
+        println!("{line}");
     }
     println!("{}", serde_json::Value::Object(json));
     Ok(())

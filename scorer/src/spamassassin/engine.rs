@@ -105,13 +105,85 @@ pub struct RuleHit {
 /// The pattern rules of one text, behind the literal prefilter.
 #[derive(Debug, Default)]
 struct Scope {
-    /// Rule indexes that run every time.
-    always: Vec<usize>,
-    prefilter: Option<aho_corasick::AhoCorasick>,
-    /// Automaton pattern id -> rule indexes.
-    by_literal: Vec<Vec<usize>>,
+    /// Every rule of the text: what runs without Hyperscan's databases.
+    every: LiteralFilter,
+    /// The rules outside its Hyperscan plan: with the databases, Hyperscan's scan answers
+    /// for the others, and a second search for their literals would only repeat it.
+    outside_plan: LiteralFilter,
     /// Its Hyperscan plan in [`RuleSet::plans`].
     plan: Option<usize>,
+}
+
+/// Rules behind one Aho-Corasick automaton of the literals their matches need.
+#[derive(Debug, Default)]
+struct LiteralFilter {
+    /// Rule indexes that run every time (no necessary literal, or no automaton).
+    always: Vec<usize>,
+    automaton: Option<aho_corasick::AhoCorasick>,
+    /// Automaton pattern id -> rule indexes.
+    by_literal: Vec<Vec<usize>>,
+}
+
+impl LiteralFilter {
+    /// A filter of `entries` (rule index, the literals one of which each match holds) and
+    /// of rules that always run.
+    fn new(entries: &[(usize, Vec<Vec<u8>>)], always: Vec<usize>) -> LiteralFilter {
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut by_literal: Vec<Vec<usize>> = Vec::new();
+        let mut position: HashMap<Vec<u8>, usize> = HashMap::new();
+        for (rule, literals) in entries {
+            for l in literals {
+                let id = *position.entry(l.clone()).or_insert_with(|| {
+                    patterns.push(l.clone());
+                    by_literal.push(Vec::new());
+                    patterns.len() - 1
+                });
+                if !by_literal[id].contains(rule) {
+                    by_literal[id].push(*rule);
+                }
+            }
+        }
+        let mut filter = LiteralFilter { always, automaton: None, by_literal: Vec::new() };
+        if patterns.is_empty() {
+            return filter;
+        }
+        match aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(&patterns) {
+            Ok(ac) => {
+                filter.automaton = Some(ac);
+                filter.by_literal = by_literal;
+            }
+            Err(_) => filter.always.extend(entries.iter().map(|(r, _)| *r)),
+        }
+        filter
+    }
+
+    /// Whether the automaton stands in front of any rule.
+    fn filters(&self) -> bool {
+        self.automaton.is_some()
+    }
+
+    /// The rules `text` lets through, added to `candidates`.
+    fn candidates(&self, text: &[u8], candidates: &mut Vec<usize>) {
+        candidates.extend(&self.always);
+        if let Some(ac) = &self.automaton {
+            let mut seen = vec![false; self.by_literal.len()];
+            for m in ac.find_overlapping_iter(text) {
+                let id = m.pattern().as_usize();
+                if !seen[id] {
+                    seen[id] = true;
+                    candidates.extend(&self.by_literal[id]);
+                }
+            }
+        }
+    }
+
+    /// Every rule behind the filter (sorted).
+    fn every(&self) -> Vec<usize> {
+        let mut every: Vec<usize> = self.always.iter().chain(self.by_literal.iter().flatten()).copied().collect();
+        every.sort_unstable();
+        every.dedup();
+        every
+    }
 }
 
 /// Header rules that read one header target (prefiltered together by Hyperscan).
@@ -444,7 +516,7 @@ impl RuleSet {
                     } else {
                         match source.as_deref().and_then(necessary_literals) {
                             Some(literals) => literal_sets.entry(def.rule_type).or_default().push((index, literals)),
-                            None => set.scope_mut(def.rule_type).always.push(index),
+                            None => set.scope_mut(def.rule_type).every.always.push(index),
                         }
                         if let Some(pattern) = source.clone() {
                             text_patterns.entry(def.rule_type).or_default().push((index, pattern));
@@ -470,34 +542,26 @@ impl RuleSet {
             let describe = files.describe.get(&def.name).cloned().unwrap_or_default();
             set.rules.push(Rule { name: def.name.clone(), test, score, describe, max_hits });
         }
-        for (rule_type, entries) in literal_sets {
-            let mut patterns: Vec<Vec<u8>> = Vec::new();
-            let mut by_literal: Vec<Vec<usize>> = Vec::new();
-            let mut position: HashMap<Vec<u8>, usize> = HashMap::new();
-            for (rule, literals) in &entries {
-                for l in literals {
-                    let id = *position.entry(l.clone()).or_insert_with(|| {
-                        patterns.push(l.clone());
-                        by_literal.push(Vec::new());
-                        patterns.len() - 1
-                    });
-                    if !by_literal[id].contains(rule) {
-                        by_literal[id].push(*rule);
-                    }
-                }
-            }
-            let automaton = aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(&patterns);
-            let scope = set.scope_mut(rule_type);
-            match automaton {
-                Ok(ac) => {
-                    scope.prefilter = Some(ac);
-                    scope.by_literal = by_literal;
-                    set.prefiltered += entries.len();
-                }
-                Err(_) => scope.always.extend(entries.iter().map(|(r, _)| *r)),
+        for (rule_type, entries) in &literal_sets {
+            let scope = set.scope_mut(*rule_type);
+            let always = std::mem::take(&mut scope.every.always);
+            scope.every = LiteralFilter::new(entries, always);
+            if scope.every.filters() {
+                set.prefiltered += entries.len();
             }
         }
         set.plan_prefilters(text_patterns, header_patterns);
+        for rule_type in [RuleType::Body, RuleType::RawBody, RuleType::Full, RuleType::Uri] {
+            let Some(plan) = set.scope_mut(rule_type).plan else { continue };
+            let in_plan: HashSet<usize> = set.plans[plan].rules.iter().copied().collect();
+            let entries: Vec<(usize, Vec<Vec<u8>>)> = literal_sets
+                .get(&rule_type)
+                .map(|e| e.iter().filter(|(r, _)| !in_plan.contains(r)).cloned().collect())
+                .unwrap_or_default();
+            let scope = set.scope_mut(rule_type);
+            let always = scope.every.always.iter().copied().filter(|r| !in_plan.contains(r)).collect();
+            scope.outside_plan = LiteralFilter::new(&entries, always);
+        }
         set.order_metas(files, meta_rules);
         set
     }
@@ -793,10 +857,19 @@ impl RuleSet {
             // Both prefilters answer "cannot match" only where the pattern cannot: a rule
             // runs when the literal prefilter lets it and Hyperscan does too.
             let scanned = scan(scope.plan, text, &mut timer);
-            let candidates = match prefilter {
-                Prefilter::Hyperscan => self.literal_candidates(scope, text),
-                Prefilter::Off => self.every_candidate(scope),
-            };
+            let mut candidates = Vec::new();
+            match (&scanned, prefilter) {
+                // Hyperscan's scan answers for the rules of its database; the literal
+                // prefilter for the others.
+                (Some(scanned), _) => {
+                    candidates.extend(scanned.candidates());
+                    scope.outside_plan.candidates(text, &mut candidates);
+                }
+                (None, Prefilter::Hyperscan) => scope.every.candidates(text, &mut candidates),
+                (None, Prefilter::Off) => candidates.extend(scope.every.every()),
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
             for i in candidates {
                 if scanned.as_ref().is_none_or(|s| s.must_run(i)) {
                     if self.deferrable(i) {
@@ -843,32 +916,6 @@ impl RuleSet {
             .collect();
         hits.sort_by(|a, b| a.name.cmp(&b.name));
         hits
-    }
-
-    /// The rules of `scope` the literal prefilter lets through for `text` (sorted).
-    fn literal_candidates(&self, scope: &Scope, text: &[u8]) -> Vec<usize> {
-        let mut candidates: Vec<usize> = scope.always.clone();
-        if let Some(ac) = &scope.prefilter {
-            let mut seen = vec![false; scope.by_literal.len()];
-            for m in ac.find_overlapping_iter(text) {
-                let id = m.pattern().as_usize();
-                if !seen[id] {
-                    seen[id] = true;
-                    candidates.extend(&scope.by_literal[id]);
-                }
-            }
-        }
-        candidates.sort_unstable();
-        candidates.dedup();
-        candidates
-    }
-
-    /// Every rule of `scope` (sorted).
-    fn every_candidate(&self, scope: &Scope) -> Vec<usize> {
-        let mut every: Vec<usize> = scope.always.iter().chain(scope.by_literal.iter().flatten()).copied().collect();
-        every.sort_unstable();
-        every.dedup();
-        every
     }
 
     fn run_text_rule(
@@ -1159,7 +1206,10 @@ mod tests {
 
     #[test]
     fn hyperscan_prefilters_every_kind_of_pattern_without_changing_a_hit() {
-        let rules = set(r#"
+        // Too long for Hyperscan: it stays behind the literal prefilter ("offer").
+        let long_alternation = (0..120).map(|i| format!("w{i}")).collect::<Vec<_>>().join("|");
+        let rules = set(&r#"
+body LONG_OFFER /\b(?:LONG_PLACEHOLDER)\s+offer\b/i
 body BACKREF /\b(\w{4,})\s+\1\b/i
 body LOOKAHEAD /\bpassword(?!\s+reset)/i
 body COUNTED /\bfree\b/i
@@ -1173,18 +1223,23 @@ header SUBJ_NOT_HELLO Subject !~ /hello/
 header MAILER_UNSET X-Mailer =~ /^none$/ [if-unset: none]
 header FROM_NAME From:name =~ /(?<!Mr\. )Smith/
 header EMPTY_OK Subject =~ /x*/
-"#);
+"#
+        .replace("LONG_PLACEHOLDER", &long_alternation));
         let cache = tempfile::tempdir().unwrap();
         let report = rules.prepare_prefilters(cache.path(), true).unwrap();
         assert!(rules.hyperscan_active(), "{report:?}");
         assert_eq!(rules.in_hyperscan, 11, "every pattern but the empty one, in {} databases", report.databases);
         assert_eq!(
             rules.not_in_hyperscan.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-            vec!["EMPTY_OK"],
-            "a pattern that matches the empty string stays with the literal prefilter"
+            vec!["LONG_OFFER", "EMPTY_OK"],
+            "a pattern too long to compile quickly, or one that matches the empty string, stays with the literal prefilter"
         );
+        // With the databases, only the rule outside them waits for its literal.
+        let long_offer = rules.rule_names().position(|n| n == "LONG_OFFER").unwrap();
+        assert_eq!(rules.body.outside_plan.every(), vec![long_offer]);
+        assert!(rules.body.outside_plan.filters() && rules.body.every.every().len() > 1);
         let spam = "From: Jane Smith <j@x.example>\r\nSubject: You are a winner\r\nX-Mailer: bulk 1\r\n\
-            Content-Type: text/html\r\n\r\n<p>free free free free offer offer, your password now</p>\
+            Content-Type: text/html\r\n\r\n<p>free free free free offer offer, your password now, w77 offer</p>\
             <p>click here</p><a href=\"http://192.0.2.1/x\">link</a>\r\n";
         let ham = "From: Mr. Smith <s@x.example>\r\nSubject: hello\r\n\r\nhello hello, the password reset is done.\r\n\r\nclick here\r\n";
         for message in [spam, ham] {
@@ -1201,6 +1256,7 @@ header EMPTY_OK Subject =~ /x*/
                 "EMPTY_OK",
                 "FROM_NAME",
                 "FULL_HDR",
+                "LONG_OFFER",
                 "LOOKAHEAD",
                 "RAW_TAG",
                 "SUBJ_NOT_HELLO",

@@ -431,14 +431,7 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         }),
         BodyLength => (view.body_length as f64) < num(a, 0, 0.0),
         ForUppercase => {
-            let letters: Vec<char> =
-                String::from_utf8_lossy(&view.body).chars().filter(|c| c.is_alphabetic()).collect();
-            if letters.len() < 200 {
-                false
-            } else {
-                let upper = letters.iter().filter(|c| c.is_uppercase()).count() as f64 / letters.len() as f64 * 100.0;
-                upper >= num(a, 0, 0.0) && upper <= num(a, 1, 100.0)
-            }
+            view.uppercase_percent().is_some_and(|upper| upper >= num(a, 0, 0.0) && upper <= num(a, 1, 100.0))
         }
         ShortUrl => view.uri_list.iter().any(|u| {
             let host = u

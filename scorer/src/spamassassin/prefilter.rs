@@ -148,6 +148,8 @@ struct Compiled {
     /// Rule indexes the database answers for (sorted): its patterns less any the compiler
     /// refused.
     covered: Vec<usize>,
+    /// The plan's rules the database does not answer for (sorted): they always run.
+    uncovered: Vec<usize>,
 }
 
 impl Compiled {
@@ -160,7 +162,10 @@ impl Compiled {
             .map(|(_, r)| *r)
             .collect();
         covered.sort_unstable();
-        Compiled { database, covered }
+        let mut uncovered: Vec<usize> =
+            plan.rules.iter().copied().filter(|r| covered.binary_search(r).is_err()).collect();
+        uncovered.sort_unstable();
+        Compiled { database, covered, uncovered }
     }
 
     fn from_bytes(bytes: &[u8], plan: &Plan) -> Option<Compiled> {
@@ -217,7 +222,7 @@ impl Prefilters {
         }
         let mut matched: Vec<usize> = ids.into_iter().map(|id| plan.rules[id as usize]).collect();
         matched.sort_unstable();
-        Some(Scanned { matched, covered: &compiled.covered })
+        Some(Scanned { matched, covered: &compiled.covered, uncovered: &compiled.uncovered })
     }
 }
 
@@ -225,9 +230,16 @@ impl Prefilters {
 pub(super) struct Scanned<'p> {
     matched: Vec<usize>,
     covered: &'p [usize],
+    uncovered: &'p [usize],
 }
 
 impl Scanned<'_> {
+    /// The plan's rules that must run: those whose pattern may match, and those the
+    /// database does not answer for.
+    pub fn candidates(&self) -> impl Iterator<Item = usize> + '_ {
+        self.matched.iter().chain(self.uncovered).copied()
+    }
+
     /// Whether `rule` must run: its pattern may match, or the database does not answer
     /// for it.
     pub fn must_run(&self, rule: usize) -> bool {
@@ -263,7 +275,7 @@ pub(super) fn prepare(
     for plan in plans {
         if plan.patterns.is_empty() {
             // Nothing to compile or cache.
-            all.push(Compiled { database: None, covered: Vec::new() });
+            all.push(Compiled { database: None, covered: Vec::new(), uncovered: Vec::new() });
             report.loaded += 1;
             continue;
         }

@@ -55,6 +55,8 @@ pub struct MessageView {
     pub body_length: usize,
     /// The Received headers as SpamAssassin's relay analysis reads them.
     pub relays: super::relays::Relays,
+    /// [`MessageView::uppercase_percent`], once computed.
+    uppercase: std::sync::OnceLock<Option<f64>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -188,6 +190,19 @@ fn fold_paragraphs(text: &str, out: &mut String) {
 }
 
 impl MessageView {
+    /// The share of upper-case letters among the rendered body's letters, in percent, as
+    /// `check_for_uppercase` reads it; None under 200 letters. Counted once (three rules ask).
+    pub fn uppercase_percent(&self) -> Option<f64> {
+        *self.uppercase.get_or_init(|| {
+            let (mut letters, mut upper) = (0usize, 0usize);
+            for c in String::from_utf8_lossy(&self.body).chars().filter(|c| c.is_alphabetic()) {
+                letters += 1;
+                upper += usize::from(c.is_uppercase());
+            }
+            (letters >= 200).then(|| upper as f64 / letters as f64 * 100.0)
+        })
+    }
+
     pub fn new(message: &Message<'_>, envelope_from: &str) -> MessageView {
         let raw_message = message.raw_message();
         let mut view = MessageView {

@@ -3,35 +3,81 @@
 //! the main languages of the corpus) in the subject and the body text, matched by one
 //! Aho-Corasick automaton. Two distinct phrases of a kind make the detection; evidence for
 //! the learned combination.
+//!
+//! Scams, the same way: the phrases of `scorer/data/scam_phrases.tsv` (advance-fee fraud,
+//! lottery, investment, sextortion and loan fraud); two distinct phrases of one kind make
+//! `scam_lure`, a verdict (SPAM) of its own.
 
 use super::ScoreContext;
 use std::sync::LazyLock;
 
 pub const CREDENTIAL_LURE: &str = "credential_lure";
 pub const PAYMENT_LURE: &str = "payment_lure";
+pub const SCAM_LURE: &str = "scam_lure";
 
 /// Distinct phrases of a kind a message needs.
 pub const MIN_PHRASES: usize = 2;
 /// The most body text read.
 const MAX_TEXT: usize = 64 * 1024;
 
-struct Lures {
+/// A table of phrases by kind, found by one automaton.
+struct PhraseTable {
     /// (kind, language, phrase)
     rows: Vec<(String, String, String)>,
+    /// The kinds, in the table's order.
+    kinds: Vec<String>,
     automaton: aho_corasick::AhoCorasick,
 }
 
-static LURES: LazyLock<Lures> = LazyLock::new(|| {
-    let rows: Vec<(String, String, String)> = super::table::rows(include_str!("../../data/lures.tsv"))
-        .filter_map(|c| Some((c.first()?.to_string(), c.get(1)?.to_string(), c.get(2)?.to_lowercase())))
-        .collect();
-    let automaton = aho_corasick::AhoCorasick::builder()
-        .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-        .build(rows.iter().map(|(_, _, p)| p.as_str()))
-        // The phrases are a few hundred short strings: building cannot exceed any limit.
-        .expect("the lure table builds");
-    Lures { rows, automaton }
-});
+impl PhraseTable {
+    /// Rows `kind<TAB>language<TAB>phrase`.
+    fn new(tsv: &str) -> PhraseTable {
+        let rows: Vec<(String, String, String)> = super::table::rows(tsv)
+            .filter_map(|c| Some((c.first()?.to_string(), c.get(1)?.to_string(), c.get(2)?.to_lowercase())))
+            .collect();
+        let mut kinds: Vec<String> = Vec::new();
+        for (kind, _, _) in &rows {
+            if !kinds.contains(kind) {
+                kinds.push(kind.clone());
+            }
+        }
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(rows.iter().map(|(_, _, p)| p.as_str()))
+            // The phrases are a few hundred short strings: building cannot exceed any limit.
+            .expect("a phrase table builds");
+        PhraseTable { rows, kinds, automaton }
+    }
+
+    /// The distinct phrases of each kind found in `text` (normalised): (kind, phrases),
+    /// every kind of the table in its order.
+    fn find(&self, text: &str) -> Vec<(&str, Vec<String>)> {
+        let mut found: Vec<(&str, Vec<String>)> = self.kinds.iter().map(|k| (k.as_str(), Vec::new())).collect();
+        for m in self.automaton.find_iter(text) {
+            let (kind, _, phrase) = &self.rows[m.pattern().as_usize()];
+            // Whole words only, where the script separates words by spaces: a phrase that
+            // begins (ends) with a CJK character may stand right after (before) another
+            // one, and one that begins (ends) with a sign (`$`, `%`) next to anything.
+            let before = text[..m.start()].chars().next_back();
+            let after = text[m.end()..].chars().next();
+            let bounded = |edge: Option<char>| edge.is_some_and(|c| c.is_alphanumeric() && !is_cjk(c));
+            if (bounded(phrase.chars().next()) && before.is_some_and(char::is_alphanumeric))
+                || (bounded(phrase.chars().next_back()) && after.is_some_and(char::is_alphanumeric))
+            {
+                continue;
+            }
+            if let Some((_, list)) = found.iter_mut().find(|(k, _)| k == kind)
+                && !list.contains(phrase)
+            {
+                list.push(phrase.clone());
+            }
+        }
+        found
+    }
+}
+
+static LURES: LazyLock<PhraseTable> = LazyLock::new(|| PhraseTable::new(include_str!("../../data/lures.tsv")));
+static SCAMS: LazyLock<PhraseTable> = LazyLock::new(|| PhraseTable::new(include_str!("../../data/scam_phrases.tsv")));
 
 /// The lowered text with white space folded to single spaces.
 fn normalise(text: &str, out: &mut String) {
@@ -53,29 +99,13 @@ fn normalise(text: &str, out: &mut String) {
     out.push(' ');
 }
 
-/// The distinct phrases of each kind found in `text`: (kind, phrases).
+/// The distinct credential and payment lure phrases found in `text` (normalised):
+/// (detection name, phrases).
 pub fn find(text: &str) -> Vec<(&'static str, Vec<String>)> {
-    let lures = &*LURES;
-    let mut credential: Vec<String> = Vec::new();
-    let mut payment: Vec<String> = Vec::new();
-    for m in lures.automaton.find_iter(text) {
-        let (kind, _, phrase) = &lures.rows[m.pattern().as_usize()];
-        // Whole words only, where the script separates words by spaces: a phrase that
-        // begins (ends) with a CJK character may stand right after (before) another one.
-        let before = text[..m.start()].chars().next_back();
-        let after = text[m.end()..].chars().next();
-        let first = phrase.chars().next().is_some_and(is_cjk);
-        let last = phrase.chars().next_back().is_some_and(is_cjk);
-        if (!first && before.is_some_and(char::is_alphanumeric)) || (!last && after.is_some_and(char::is_alphanumeric))
-        {
-            continue;
-        }
-        let list = if kind == "credential" { &mut credential } else { &mut payment };
-        if !list.contains(phrase) {
-            list.push(phrase.clone());
-        }
-    }
-    vec![(CREDENTIAL_LURE, credential), (PAYMENT_LURE, payment)]
+    let mut found = LURES.find(text);
+    let mut take =
+        |kind: &str| found.iter_mut().find(|(k, _)| *k == kind).map(|(_, p)| std::mem::take(p)).unwrap_or_default();
+    vec![(CREDENTIAL_LURE, take("credential")), (PAYMENT_LURE, take("payment"))]
 }
 
 /// Han, hiragana and katakana (full and half width): scripts written without spaces.
@@ -96,10 +126,23 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     }
     for (name, phrases) in find(&text) {
         if phrases.len() >= MIN_PHRASES {
-            let shown: Vec<String> = phrases.iter().take(5).map(|p| format!("{p:?}")).collect();
-            ctx.add(name, 0, format!("{} lure phrases: {}", phrases.len(), shown.join(", ")));
+            ctx.add(name, 0, format!("{} lure phrases: {}", phrases.len(), shown(&phrases)));
         }
     }
+    let scams: Vec<String> = SCAMS
+        .find(&text)
+        .into_iter()
+        .filter(|(_, phrases)| phrases.len() >= MIN_PHRASES)
+        .map(|(kind, phrases)| format!("{kind}: {} phrases: {}", phrases.len(), shown(&phrases)))
+        .collect();
+    if !scams.is_empty() {
+        ctx.add(SCAM_LURE, 0, scams.join("; "));
+    }
+}
+
+/// At most five phrases, quoted.
+fn shown(phrases: &[String]) -> String {
+    phrases.iter().take(5).map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -141,6 +184,20 @@ mod tests {
             run("Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n本人確認の書類をお送りします。\r\n")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn two_phrases_of_one_scam_make_a_scam_lure() {
+        let d = run(
+            "Subject: Urgent\r\n\r\nI am a barrister. My late client left a fund; as his next of kin\r\n            you will receive the sum of $10,500,000.\r\n",
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].name, SCAM_LURE);
+        assert!(d[0].evidence.starts_with("advance_fee: 4 phrases"), "{d:?}");
+        assert!(d[0].evidence.contains("\"sum of $\""), "a sign may stand next to a digit: {d:?}");
+        // Two kinds, one phrase each, are not one scam; nor is a phrase inside a word.
+        assert!(run("Subject: x\r\n\r\nOur lottery night needs a business loan.\r\n").is_empty());
+        assert!(run("Subject: x\r\n\r\nThe beneficiary field; the lotteryless barristers.\r\n").is_empty());
     }
 
     #[test]

@@ -101,7 +101,7 @@ fn normalise(text: &str, out: &mut String) {
 
 /// The distinct credential and payment lure phrases found in `text` (normalised):
 /// (detection name, phrases).
-pub fn find(text: &str) -> Vec<(&'static str, Vec<String>)> {
+fn find(text: &str) -> Vec<(&'static str, Vec<String>)> {
     let mut found = LURES.find(text);
     let mut take =
         |kind: &str| found.iter_mut().find(|(k, _)| *k == kind).map(|(_, p)| std::mem::take(p)).unwrap_or_default();

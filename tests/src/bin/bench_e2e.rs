@@ -3,6 +3,9 @@
 //! cluster (durable, every stream on three replicas, two scorers as `just up-cluster` runs
 //! it). The single-node setups run one scorer, as `just up` does. For each setup:
 //!
+//! 0. Warm-up: smtp-source sends POSTERN_BENCH_E2E_WARMUP (default 500) messages and the
+//!    bench waits until the projector has folded them; not measured (a scorer that has just
+//!    started builds its regexes' lazy DFAs on its first messages; deployments run warm).
 //! 1. Highest rate: Postfix's smtp-source sends POSTERN_BENCH_E2E_MESSAGES (default 1,000)
 //!    messages of 20 KB over 8 sessions as fast as ingest takes them; measured: accepted per
 //!    second (SMTP), and end to end: messages per second from the first send until the
@@ -145,11 +148,23 @@ impl Target {
 fn measure(
     name: &str,
     target: &Target,
+    warmup: usize,
     messages: usize,
     rate: u32,
     seconds: u64,
     work: &std::path::Path,
 ) -> Result<Figures> {
+    // 0. Warm-up, not measured: a scorer that has just started builds its regexes' lazy
+    // DFAs and its threads' caches on the first messages (the first thousand cost it about
+    // half as much again as the next); a deployment's scorers run warm.
+    if warmup > 0 {
+        let folded_before = checkpoints(target.http)?.1;
+        smtp_source(target.smtp, warmup)?;
+        testkit::eventually(Duration::from_secs(600), &format!("{name}: the warm-up folded"), || {
+            Ok((checkpoints(target.http)?.1 >= folded_before + warmup as u64).then_some(()))
+        })?;
+    }
+
     // 1. The highest rate.
     let folded_before = checkpoints(target.http)?.1;
     let cpu_before = target.cpu_seconds()?;
@@ -263,9 +278,10 @@ fn cores() -> usize {
 fn main() -> Result<()> {
     if std::env::args().len() > 1 {
         bail!(
-            "usage: bench_e2e  (settings: POSTERN_BENCH_E2E_MESSAGES, POSTERN_BENCH_E2E_RATE, POSTERN_BENCH_E2E_SECONDS)"
+            "usage: bench_e2e  (settings: POSTERN_BENCH_E2E_WARMUP, POSTERN_BENCH_E2E_MESSAGES, POSTERN_BENCH_E2E_RATE, POSTERN_BENCH_E2E_SECONDS)"
         );
     }
+    let warmup: usize = env_or("POSTERN_BENCH_E2E_WARMUP", 500);
     let messages: usize = env_or("POSTERN_BENCH_E2E_MESSAGES", 1_000);
     let rate: u32 = env_or("POSTERN_BENCH_E2E_RATE", 40);
     let seconds: u64 = env_or("POSTERN_BENCH_E2E_SECONDS", 15);
@@ -296,13 +312,13 @@ fn main() -> Result<()> {
                 let p = Pipeline::start_on(NatsServer::start_with(durability)?, "max_connections_per_ip = 64\n", "")?;
                 let nats = vec![p.nats.pid().context("nats-server is not running")?];
                 let target = Target::of(p.smtp, p.http, p.nats.url(), [&p.ingest, &p.scorer, &p.projector], nats)?;
-                measure(setup, &target, messages, rate, seconds, work.path()).with_context(|| p.logs())?
+                measure(setup, &target, warmup, messages, rate, seconds, work.path()).with_context(|| p.logs())?
             }
             _ => {
                 let p = ClusterPipeline::start(Durability::Durable)?;
                 let services = std::iter::once(&p.ingest).chain(&p.scorers).chain([&p.projector]);
                 let target = Target::of(p.smtp, p.http, p.cluster.url(), services, p.cluster.pids())?;
-                measure(setup, &target, messages, rate, seconds, work.path()).with_context(|| p.logs())?
+                measure(setup, &target, warmup, messages, rate, seconds, work.path()).with_context(|| p.logs())?
             }
         };
         let v = &figures.visible_ms;

@@ -40,6 +40,8 @@ struct Worker {
     /// What runs besides the checks: SpamAssassin's rules and the learned combination.
     detection: crate::config::Detection,
     metrics: Arc<crate::metrics::ScorerMetrics>,
+    /// One permit per message being scored on the CPU ([`Config::scoring_threads`]).
+    scoring_slots: Arc<Semaphore>,
 }
 
 /// Runs one scorer process until `shutdown` completes, then stops pulling, lets the
@@ -130,7 +132,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         done = until_ready("the scorers' consumer", open_consumer) => done?,
         _ = &mut shutdown => return Ok(()),
     };
-    info!(concurrency = config.concurrency, "scorer consuming MAIL_RAW");
+    info!(concurrency = config.concurrency, scoring_threads = config.scoring_threads(), "scorer consuming MAIL_RAW");
     consuming.store(true, std::sync::atomic::Ordering::SeqCst);
 
     let auth = match config.dns {
@@ -164,6 +166,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         policies,
         detection,
         metrics,
+        scoring_slots: Arc::new(Semaphore::new(config.scoring_threads())),
     });
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.concurrency));
@@ -353,9 +356,16 @@ impl Worker {
             spamassassin: self.detection.spamassassin.clone(),
             combination: self.detection.combination.clone(),
         };
-        // Large messages take milliseconds of CPU: off the async threads.
+        // Large messages take milliseconds of CPU: off the async threads, and no more at
+        // once than the scoring threads.
         let failpoints = self.config.failpoints;
-        let verdict = match tokio::task::spawn_blocking(move || try_score(&bytes, &facts, failpoints)).await {
+        let cpu = self.scoring_slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let scored = tokio::task::spawn_blocking(move || {
+            let verdict = try_score(&bytes, &facts, failpoints);
+            drop(cpu);
+            verdict
+        });
+        let verdict = match scored.await {
             Ok(Ok(v)) => v,
             // A panic: tried again (another scorer, a later policy or model may differ), and
             // dead-lettered with the panic as the reason before the last delivery, which

@@ -49,8 +49,9 @@ fn scored(p: &Pipeline, message_id: &str) -> Result<()> {
 
 #[test]
 fn poison_messages_are_dead_lettered_with_their_reasons_and_scoring_goes_on() -> Result<()> {
+    // One scoring thread: a panic that kept its slot would stop every later message.
     let mut p = Pipeline::start_with_scorer_config(&format!(
-        "ack_wait = \"3s\"\nmax_deliver = {MAX_DELIVER}\nfailpoints = true\n"
+        "ack_wait = \"3s\"\nmax_deliver = {MAX_DELIVER}\nfailpoints = true\nscoring_threads = 1\n"
     ))?;
     for i in 0..5 {
         send(&p, &format!("before-{i}@poison.example"), "")?;

@@ -5,11 +5,11 @@
 //! cheap, as in rspamd: every pattern of a text (the body's, the raw body's, ..., each
 //! header's) is compiled into one database in prefiltering mode, one scan of the text says
 //! which patterns can match, and only those run with `regex` or `fancy-regex` (for the
-//! matched text, counts, and exactness where Hyperscan widened a pattern). The literal
-//! prefilter stays in front too: every pattern whose matches need one of a few literals
-//! (found by `regex-syntax`'s literal extractor) waits behind one Aho-Corasick automaton
-//! per text; a rule runs when both let it, and a pattern Hyperscan refuses (or has no
-//! cached database for yet) answers to the literal prefilter alone ([`super::prefilter`]).
+//! matched text, counts, and exactness where Hyperscan widened a pattern). A pattern left
+//! out of the databases (too long, or one Hyperscan refuses), and every pattern while the
+//! databases are not compiled yet, waits instead behind the literal prefilter when its
+//! matches need one of a few literals (found by `regex-syntax`'s literal extractor): one
+//! Aho-Corasick automaton per text ([`super::prefilter`]).
 
 use super::cf::{RuleDef, RuleFiles, RuleType};
 use super::evals::{self, EvalCall, EvalContext};
@@ -854,13 +854,11 @@ impl RuleSet {
             if text.is_empty() {
                 continue;
             }
-            // Both prefilters answer "cannot match" only where the pattern cannot: a rule
-            // runs when the literal prefilter lets it and Hyperscan does too.
+            // Each prefilter answers "cannot match" only where the pattern cannot: Hyperscan's
+            // scan for the rules of its database, the literal prefilter for the others.
             let scanned = scan(scope.plan, text, &mut timer);
             let mut candidates = Vec::new();
             match (&scanned, prefilter) {
-                // Hyperscan's scan answers for the rules of its database; the literal
-                // prefilter for the others.
                 (Some(scanned), _) => {
                     candidates.extend(scanned.candidates());
                     scope.outside_plan.candidates(text, &mut candidates);
@@ -871,12 +869,10 @@ impl RuleSet {
             candidates.sort_unstable();
             candidates.dedup();
             for i in candidates {
-                if scanned.as_ref().is_none_or(|s| s.must_run(i)) {
-                    if self.deferrable(i) {
-                        deferred[i] = Some(Deferred::Text(text));
-                    } else {
-                        self.run_text_rule(i, text, &mut counts, &mut matched, &mut timer);
-                    }
+                if self.deferrable(i) {
+                    deferred[i] = Some(Deferred::Text(text));
+                } else {
+                    self.run_text_rule(i, text, &mut counts, &mut matched, &mut timer);
                 }
             }
         }

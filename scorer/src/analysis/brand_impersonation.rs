@@ -118,6 +118,43 @@ fn script(c: char) -> Script {
     }
 }
 
+/// `text` with the letters that spammers swap for lookalikes put back, so that a brand's
+/// name written `C0STC0`, `BIueCross` or `PayPa1` is read as the name: inside a word of
+/// letters, a capital `I` before a lower-case letter is an `l` (`PoIicy`), and a `0` or a
+/// `1` next to letters on both sides, or ending a word of letters, is an `o` or an `l`
+/// (`Micr0soft`, `C0STC0`). Digits among digits (`$100`, `Win10`, `H2O`) stay as they are.
+pub(crate) fn unmask_lookalikes(text: &str) -> Cow<'_, str> {
+    if !text.bytes().any(|b| matches!(b, b'I' | b'0' | b'1')) {
+        return Cow::Borrowed(text);
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let letter = |i: Option<usize>| i.and_then(|i| chars.get(i)).is_some_and(|c| c.is_alphabetic());
+    let out: String = chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let (before, after) = (i.checked_sub(1), i + 1);
+            let at_word_end = chars.get(after).is_none_or(|c| !c.is_alphanumeric());
+            let letters_before = i >= 2 && letter(Some(i - 1)) && letter(Some(i - 2));
+            match c {
+                'I' if letter(before) && chars.get(after).is_some_and(|c| c.is_lowercase()) => 'l',
+                '0' | '1' if letter(before) && (letter(Some(after)) || (at_word_end && letters_before)) => {
+                    // In the case of the letter before it: `C0STC0`, `Micr0soft`.
+                    let upper = before.and_then(|i| chars.get(i)).is_some_and(|c| c.is_uppercase());
+                    match (c, upper) {
+                        ('0', true) => 'O',
+                        ('0', false) => 'o',
+                        (_, true) => 'L',
+                        (_, false) => 'l',
+                    }
+                }
+                _ => c,
+            }
+        })
+        .collect();
+    Cow::Owned(out)
+}
+
 /// Whether `name` occurs in `text` (lower case) as whole words: next to a character that is
 /// no letter or digit, or one of another script.
 fn mentions(text: &str, name: &str) -> bool {
@@ -180,6 +217,16 @@ fn brand_sender_links_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
         return;
     }
     let hosts = ctx.linked_hosts().to_vec();
+    // A forged brand sender sends its reader to a host dressed up as the brand
+    // (`paypal.server4566.com`) beside the brand's own links (its logo, its privacy page).
+    if let Some((host, word)) = hosts.iter().find_map(|h| dressed_as(brand, h).map(|w| (h, w))) {
+        let detail = format!(
+            "From is {from}, {}'s own domain, unauthenticated, and a link goes to {host}, which wears its name ({word:?}) without being one of the brand's domains",
+            brand.name
+        );
+        ctx.add(BRAND_LOOKALIKE_HOST, 0, detail);
+        return;
+    }
     if hosts.iter().any(|h| owned(brand, h)) {
         return;
     }
@@ -319,8 +366,9 @@ fn link_text_spoofs(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
 fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
     let from = ctx.message.from().and_then(|a| a.first());
     let display_written = from.and_then(|a| a.name()).unwrap_or("");
-    let display = display_written.to_lowercase();
-    let subject = ctx.message.subject().unwrap_or("").to_lowercase();
+    let display = unmask_lookalikes(display_written).to_lowercase();
+    let subject_written = ctx.message.subject().unwrap_or("");
+    let subject = unmask_lookalikes(subject_written).to_lowercase();
     let from_domain = from.and_then(|a| a.address()).and_then(domain_of);
     let links: Vec<String> = ctx.link_hosts().to_vec();
     for brand in brands {
@@ -340,8 +388,13 @@ fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
         if from_domain.as_deref().is_some_and(|d| owned(brand, d) && !is_mailbox_provider(d)) {
             continue;
         }
-        let presents_as_brand =
-            place == "display name" && !brand.domains.is_empty() && names_only_the_brand(&display, brand);
+        // An email service provider's shared domain (`brand@sparkpostmail.com`) is how some
+        // brands' own newsletters come: it does not tell the brand from someone else.
+        let via_provider = from_domain.as_deref().and_then(rewriter_of);
+        let presents_as_brand = place == "display name"
+            && !brand.domains.is_empty()
+            && via_provider.is_none()
+            && names_only_the_brand(&display, brand);
         // A link to the brand's own site excuses a mention (a shop's "pay with PayPal"), not
         // a sender that presents itself as the brand: a phish copied from the brand's mail
         // keeps the brand's help and logo links beside its own.
@@ -355,16 +408,20 @@ fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
             (false, true) => format!(", links to {} besides the brand's own site", foreign.join(", ")),
         };
         let from_shown = from_domain.as_deref().unwrap_or("(none)");
+        let written = if place == "display name" { display_written } else { subject_written };
+        let masked = if mentions(&written.to_lowercase(), name) { "" } else { " (written with lookalike characters)" };
         let not_the_brands = if from_domain.as_deref().is_some_and(is_mailbox_provider) {
-            "a mailbox anyone can have"
+            "a mailbox anyone can have".to_owned()
+        } else if let Some(provider) = via_provider {
+            format!("{provider}'s shared sending domain")
         } else {
-            "none of the brand's domains"
+            "none of the brand's domains".to_owned()
         };
         ctx.add(
             BRAND_IMPERSONATION,
             0,
             format!(
-                "the {place} claims {} ({name:?}) but From is {from_shown}, {not_the_brands}{elsewhere}",
+                "the {place} claims {} ({name:?}){masked} but From is {from_shown}, {not_the_brands}{elsewhere}",
                 brand.name
             ),
         );
@@ -415,6 +472,57 @@ Content-Type: text/html\r\n\r\n<a href=\"https://login-verify.example/o365\">Sig
         assert!(d[1].evidence.contains("\"Microsoft 365 Security\" presents it as Microsoft"), "{d:?}");
         let d = run("From: support@help-desk.example\r\nSubject: Your PayPal account is limited\r\n\r\nhello\r\n");
         assert!(d[0].evidence.contains("subject claims PayPal"), "{d:?}");
+    }
+
+    #[test]
+    fn lookalike_letters_are_read_as_the_letters_they_stand_for() {
+        assert_eq!(unmask_lookalikes("C0STC0 member"), "COSTCO member");
+        assert_eq!(unmask_lookalikes("BIueCross Ins. PoIicy"), "BlueCross Ins. Policy");
+        assert_eq!(unmask_lookalikes("AcETooIs"), "AcETools");
+        assert_eq!(unmask_lookalikes("Micr0soft Supp0rt PayPa1"), "Microsoft Support PayPal");
+        // Numbers stay numbers; a capital I that begins a word or stands alone stays.
+        for text in ["$100 off Win10", "H2O", "Win 1", "Item 10", "IBM", "Q1 2024 in B2B"] {
+            assert_eq!(unmask_lookalikes(text), text, "{text}");
+        }
+        assert!(matches!(unmask_lookalikes("no lookalikes here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_brand_written_with_lookalikes_is_claimed() {
+        let d = run(
+            "From: C0STC0 member <cstcmember@pisoyalquiler.example>\r\nSubject: Your coverage has lapsed\r\n\r\nhello\r\n",
+        );
+        assert!(d.iter().any(|d| d.name == BRAND_DISPLAY_NAME), "{d:?}");
+        assert!(d[0].evidence.contains("claims Costco") && d[0].evidence.contains("lookalike characters"), "{d:?}");
+        let d = run(
+            "From: Plan News <news@plans.example>\r\nSubject: See options as your BIue Cross pIan changes\r\n\r\nhello\r\n",
+        );
+        assert!(d[0].evidence.contains("subject claims Blue Cross Blue Shield"), "{d:?}");
+        // Written plainly, no lookalike is mentioned.
+        let d = run("From: Costco <x@deals.example>\r\nSubject: hi\r\n\r\nhello\r\n");
+        assert!(!d[0].evidence.contains("lookalike"), "{d:?}");
+    }
+
+    #[test]
+    fn a_forged_brand_sender_linking_to_a_host_dressed_as_the_brand_is_a_lookalike() {
+        let d =
+            run("From: \"PayPal\" <service@paypal.com>\r\nSubject: Your Account\r\nContent-Type: text/html\r\n\r\n\
+<img src=\"http://www.paypal.com/logo.gif\"><a href=\"http://paypal.server4566.example/webscr\">Log in</a> \
+<a href=\"http://www.paypal.com/privacy\">Privacy</a>\r\n");
+        let found = d.iter().find(|d| d.name == BRAND_LOOKALIKE_HOST).expect("a lookalike host");
+        assert!(found.evidence.contains("paypal.server4566.example"), "{d:?}");
+        // The brand's own links alone: nothing.
+        let d =
+            run("From: \"PayPal\" <service@paypal.com>\r\nSubject: Your Account\r\nContent-Type: text/html\r\n\r\n\
+<a href=\"http://www.paypal.com/privacy\">Privacy</a>\r\n");
+        assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn a_brand_through_an_email_service_providers_domain_is_no_verdict() {
+        let d = run("From: \"Disney+\" <disneyplus@sparkpostmail.com>\r\nSubject: New this week\r\n\r\nhello\r\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].evidence.contains("SparkPost's shared sending domain"), "{d:?}");
     }
 
     #[test]

@@ -72,6 +72,12 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             ctx.add(CREDENTIAL_FORM, 8_000, format!("the attached page {name:?} has a form that asks for a password"));
         }
     }
+    if !ctx.fired(LINK_IP_HOST) {
+        let named = ctx.linked_hosts().iter().find_map(|h| address_named(h).map(|a| (h.clone(), a)));
+        if let Some((host, address)) = named {
+            ctx.add(LINK_IP_HOST, 3_000, format!("link to {host}, a machine named after its address {address}"));
+        }
+    }
     let message = ctx.message;
     if !ctx.fired(CREDENTIAL_FORM) && message.html_bodies().filter_map(|p| p.text_contents()).any(asks_password) {
         ctx.add(CREDENTIAL_FORM, 8_000, "an HTML form asks for a password");
@@ -102,6 +108,53 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             }
         }
     }
+}
+
+/// The IPv4 address a host name is made of, left of its registered domain
+/// (`61-30-80-157.static.tfn.net.tw`, `93.182.153.160.host.secureserver.net`): the name an
+/// access provider or a hosting company gives a machine (a home connection, an unconfigured
+/// server), not a site's. A link there sends the reader to a machine, as a bare address does.
+fn address_named(host: &str) -> Option<std::net::Ipv4Addr> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let registered = super::domain::organizational_domain(host);
+    let machine = host.strip_suffix(registered)?.trim_end_matches('.');
+    let bytes = machine.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        // A run of numbers begins a label or follows a separator that no number precedes
+        // (`ec2-54-12-3-4`: not `2-54-12-3`; `1-2-3-4-5`: no address at all).
+        let begins_run = start == 0
+            || (matches!(bytes[start - 1], b'-' | b'.') && {
+                let before = &bytes[..start - 1];
+                let token = &before[before.iter().rposition(|b| matches!(b, b'-' | b'.')).map_or(0, |i| i + 1)..];
+                token.is_empty() || !token.iter().all(u8::is_ascii_digit)
+            });
+        if bytes[start].is_ascii_digit() && begins_run {
+            let mut octets = Vec::with_capacity(4);
+            let mut at = start;
+            while octets.len() < 4 {
+                let end = (at..bytes.len()).find(|&i| !bytes[i].is_ascii_digit()).unwrap_or(bytes.len());
+                let Ok(octet) = machine[at..end].parse::<u8>() else { break };
+                octets.push(octet);
+                if octets.len() == 4 {
+                    let runs_on = matches!(bytes.get(end), Some(b'-' | b'.'))
+                        && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
+                    if !runs_on {
+                        return Some(std::net::Ipv4Addr::new(octets[0], octets[1], octets[2], octets[3]));
+                    }
+                    break;
+                }
+                if !matches!(bytes.get(end), Some(b'-' | b'.')) || !bytes.get(end + 1).is_some_and(u8::is_ascii_digit) {
+                    break;
+                }
+                at = end + 1;
+            }
+        }
+        start += 1;
+    }
+    None
 }
 
 fn shorteners(ctx: &mut ScoreContext<'_>) {
@@ -235,6 +288,36 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_named_after_its_address_is_a_machine() {
+        let named = |h: &str| address_named(h).map(|a| a.to_string());
+        assert_eq!(named("61-30-80-157.static.tfn.net.tw").as_deref(), Some("61.30.80.157"));
+        assert_eq!(named("93.182.153.160.host.secureserver.net").as_deref(), Some("93.182.153.160"));
+        assert_eq!(named("ec2-54-12-3-4.compute-1.amazonaws.com").as_deref(), Some("54.12.3.4"));
+        assert_eq!(named("host-80-219-219-193.dclient.hispeed.ch").as_deref(), Some("80.219.219.193"));
+        // Not an address: too few numbers, a number over 255, one run on into a fifth, or
+        // the numbers in the registered name (a brand may be called that).
+        for host in [
+            "www.example.com",
+            "a1-2-3.cdn.example",
+            "300-1-2-3.isp.example",
+            "1-2-3-4-5.isp.example",
+            "news.1-2-3-4.com",
+            "192.0.2.7",
+            "v1.2.3.4x.example",
+        ] {
+            assert_eq!(named(host), None, "{host}");
+        }
+        let d = crate::analysis::table::detections_of(
+            "From: a@b.example\r\nSubject: x\r\n\r\nsee http://61-30-80-157.static.tfn.net.tw/index.php now\r\n",
+            check,
+        );
+        assert!(
+            d.iter().any(|d| d.name == LINK_IP_HOST && d.evidence.contains("named after its address 61.30.80.157")),
+            "{d:?}"
+        );
+    }
 
     #[test]
     fn anchors_hosts_and_shown_domains() {

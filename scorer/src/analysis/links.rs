@@ -6,8 +6,10 @@ use super::ScoreContext;
 use super::domain::aligned;
 use mail_parser::MimeHeaders;
 
-/// A link to a raw IP address: evidence (newsletters do it too); with content the
-/// classifier is unsure of, it corroborates ([`super::content_classifier`]).
+/// A link to a raw public IP address, or to a host named after one
+/// (`61-30-80-157.static.example.net`): evidence (newsletters do it too); with content the
+/// classifier is unsure of, it corroborates ([`super::content_classifier`]). Private,
+/// loopback and link-local addresses are nobody's page (a lab device, a router).
 pub const LINK_IP_HOST: &str = "link_ip_host";
 /// A link whose text shows a domain but which goes to a raw IP address: SUSPICIOUS.
 pub const LINK_IP_DECEPTIVE: &str = "link_ip_deceptive";
@@ -86,7 +88,8 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     let from_domain = ctx.from_domain();
     for (href, text) in ctx.anchors().iter() {
         let Some(host) = host_of(href) else { continue };
-        if host.parse::<std::net::IpAddr>().is_ok() && !ctx.fired(LINK_IP_HOST) {
+        let public_address = public_address(&host);
+        if public_address && !ctx.fired(LINK_IP_HOST) {
             ctx.add(LINK_IP_HOST, 3_000, format!("link to an IP address: {}", clip(href)));
         }
         if let Some(shown) = domain_in_text(text)
@@ -103,11 +106,18 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             if !ctx.fired(LINK_TEXT_MISMATCH) && !rewritten && !own_tracker {
                 ctx.add(LINK_TEXT_MISMATCH, 2_000, format!("link text shows {shown} but goes to {host}"));
             }
-            if host.parse::<std::net::IpAddr>().is_ok() && !ctx.fired(LINK_IP_DECEPTIVE) {
+            if public_address && !ctx.fired(LINK_IP_DECEPTIVE) {
                 ctx.add(LINK_IP_DECEPTIVE, 7_000, format!("link text shows {shown} but goes to the address {host}"));
             }
         }
     }
+}
+
+/// Whether `host` is an IP address a reader could be sent to from anywhere: not a private,
+/// loopback or link-local one (`http://192.168.10.2/` in a list's discussion of a lab
+/// device is no page on someone else's server).
+fn public_address(host: &str) -> bool {
+    host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| !crate::auth::is_internal(ip))
 }
 
 /// The IPv4 address a host name is made of, left of its registered domain
@@ -141,8 +151,9 @@ fn address_named(host: &str) -> Option<std::net::Ipv4Addr> {
                 if octets.len() == 4 {
                     let runs_on = matches!(bytes.get(end), Some(b'-' | b'.'))
                         && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
-                    if !runs_on {
-                        return Some(std::net::Ipv4Addr::new(octets[0], octets[1], octets[2], octets[3]));
+                    let address = std::net::Ipv4Addr::new(octets[0], octets[1], octets[2], octets[3]);
+                    if !runs_on && !crate::auth::is_internal(address.into()) {
+                        return Some(address);
                     }
                     break;
                 }
@@ -290,6 +301,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_link_to_a_private_address_is_no_link_to_an_ip_host() {
+        let run = |body: &str| {
+            crate::analysis::table::detections_of(
+                &format!("From: a@b.example\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n{body}\r\n"),
+                check,
+            )
+        };
+        let d = run(
+            "<a href=\"http://192.168.10.2/status\">http://usrp.example/status</a> <a href=\"http://10.0.0.1/\">router</a>",
+        );
+        assert!(!d.iter().any(|d| d.name == LINK_IP_HOST || d.name == LINK_IP_DECEPTIVE), "{d:?}");
+        let d = run("<a href=\"http://203.0.113.9/login\">https://bank.example/login</a>");
+        assert!(d.iter().any(|d| d.name == LINK_IP_HOST), "{d:?}");
+        assert!(d.iter().any(|d| d.name == LINK_IP_DECEPTIVE), "{d:?}");
+    }
+
+    #[test]
     fn a_host_named_after_its_address_is_a_machine() {
         let named = |h: &str| address_named(h).map(|a| a.to_string());
         assert_eq!(named("61-30-80-157.static.tfn.net.tw").as_deref(), Some("61.30.80.157"));
@@ -309,6 +337,7 @@ mod tests {
         ] {
             assert_eq!(named(host), None, "{host}");
         }
+        assert_eq!(named("ip-10-0-0-12.ec2.internal.example"), None, "a private address");
         let d = crate::analysis::table::detections_of(
             "From: a@b.example\r\nSubject: x\r\n\r\nsee http://61-30-80-157.static.tfn.net.tw/index.php now\r\n",
             check,

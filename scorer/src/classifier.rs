@@ -166,7 +166,7 @@ pub fn tokenize(message: &Message<'_>) -> TokenSet {
     let mut text_len = 0;
     let mut body_words = 0;
     for i in 0..message.text_body.len().max(message.html_body.len()) {
-        let Some(text) = message.body_text(i) else { continue };
+        let Some(text) = crate::html_text::body_text(message, i) else { continue };
         if text_len >= MAX_TEXT {
             break;
         }

@@ -12,6 +12,7 @@ pub mod combine;
 pub mod config;
 pub mod error;
 pub mod eval;
+pub mod html_text;
 pub mod learner;
 pub mod list_copy;
 pub mod metrics;

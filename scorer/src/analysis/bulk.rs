@@ -53,7 +53,7 @@ fn esp_bulk(ctx: &mut ScoreContext<'_>) {
     }
     let Some(header) = ESP_HEADERS.iter().find(|h| ctx.header_text(h).is_some()) else { return };
     let offers_unsubscribe = (0..ctx.message.text_body.len().max(ctx.message.html_body.len())).any(|i| {
-        ctx.message.body_text(i).is_some_and(|t| {
+        crate::html_text::body_text(ctx.message, i).is_some_and(|t| {
             let lower = t.to_lowercase();
             ["unsubscribe", "opt out", "opt-out", "abmelden", "désabonner", "darse de baja"]
                 .iter()

@@ -120,7 +120,7 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         if text.len() >= MAX_TEXT {
             break;
         }
-        if let Some(body) = ctx.message.body_text(i) {
+        if let Some(body) = crate::html_text::body_text(ctx.message, i) {
             normalise(&body, &mut text);
         }
     }

@@ -63,7 +63,7 @@ const PASSWORD_WORDS: &[&str] = &[
 
 fn body_gives_password(ctx: &ScoreContext<'_>) -> bool {
     (0..ctx.message.text_body.len().max(ctx.message.html_body.len())).any(|i| {
-        ctx.message.body_text(i).is_some_and(|t| {
+        crate::html_text::body_text(ctx.message, i).is_some_and(|t| {
             let lower = t.to_lowercase();
             PASSWORD_WORDS.iter().any(|w| {
                 lower.match_indices(w).any(|(at, _)| {

@@ -240,7 +240,7 @@ impl MessageView {
         for part in message.parts.iter() {
             let rendered = match &part.body {
                 PartType::Text(t) => Some(t.to_string()),
-                PartType::Html(h) => Some(mail_parser::decoders::html::html_to_text(h)),
+                PartType::Html(h) => Some(crate::html_text::html_to_text(h)),
                 _ => None,
             };
             if part.is_message() || part.attachment_name().is_some() && rendered.is_none() {

@@ -226,7 +226,11 @@ impl MessageView {
                 name: field.name.to_ascii_lowercase(),
                 written_name: field.name.to_owned(),
                 // As mail-parser decodes it (for structured fields its parsed form); a
-                // field it dropped, as written.
+                // field it dropped, as written. A known difference from SpamAssassin:
+                // Message-ID, References and In-Reply-To come without their angle
+                // brackets, so rules that need them (`MSGID_RANDY`, `MSGID_NOFQDN1`) do not
+                // hit; read as written they do, and SpamAssassin's own test ham then scores
+                // as spam (README, "Evaluation": measured, not yet changed).
                 decoded: parsed
                     .get(&(field.offset as u32))
                     .map_or_else(|| decode_encoded_words(&raw), |h| decoded_text(h.value(), &raw)),

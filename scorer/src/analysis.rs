@@ -17,6 +17,7 @@ pub mod link_hosting;
 pub mod links;
 pub mod lures;
 pub mod new_domain;
+pub mod recipient_in_link;
 pub mod risky_attachments;
 pub mod spamassassin_rules;
 pub mod table;
@@ -40,6 +41,7 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     risky_attachments::check(ctx);
     lures::check(ctx);
     disguised_text::check(ctx);
+    recipient_in_link::check(ctx);
     link_hosting::corroborate(ctx);
     spamassassin_rules::check(ctx);
     content_classifier::check(ctx);

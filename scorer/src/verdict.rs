@@ -6,14 +6,14 @@
 
 use crate::analysis::{
     alignment, attachments, brand_impersonation, bulk, content_classifier, disguised_text, impersonation, link_hosting,
-    links, lures, new_domain, url_obfuscation,
+    links, lures, new_domain, recipient_in_link, url_obfuscation,
 };
 use crate::combine;
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/36";
+pub const RULES_VERSION: &str = "postern-rules/37";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -28,6 +28,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (brand_impersonation::BRAND_SENDER_FOREIGN_LINK, Disposition::Suspicious),
     (brand_impersonation::BRAND_LOOKALIKE_HOST, Disposition::Suspicious),
     (link_hosting::HOSTED_LURE, Disposition::Suspicious),
+    (recipient_in_link::RECIPIENT_IN_LINK, Disposition::Suspicious),
     (url_obfuscation::LINK_USER_NAME_AS_HOST, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_SENDER_STRONG, Disposition::Suspicious),
     (new_domain::NEW_DOMAIN_LINK_STRONG, Disposition::Suspicious),

@@ -105,8 +105,9 @@ async function run() {
   step("activity: totals per disposition, chart, top sender domains, range switch");
   // A number is a link into the matching search.
   await page.getByRole("link", { name: "gardening-weekly.example" }).click();
+  // The hash changes when the browser has handled the click, not when click() returns.
+  await page.waitForURL(/domain=gardening-weekly.example/);
   await page.locator("#results").waitFor();
-  assert.match(page.url(), /domain=gardening-weekly.example/);
   assert.match(await page.locator("#results tbody").innerText(), /planting garlic/);
   step("activity links into the matching search");
 
@@ -118,7 +119,8 @@ async function run() {
   assert.equal(await page.evaluate(() => document.activeElement.id), "f-subject", "Tab reaches the subject field");
   await page.keyboard.type("PayPal limited");
   await page.keyboard.press("Enter");
-  assert.match(page.url(), /subject=PayPal\+limited|subject=PayPal%20limited/);
+  // Implicit submission runs after press() returns: wait for the query to reach the URL.
+  await page.waitForURL(/subject=PayPal\+limited|subject=PayPal%20limited/);
   // The results of this search (the table of the search before it is replaced).
   await page.waitForFunction(() => {
     const rows = document.querySelectorAll("#results tbody tr");

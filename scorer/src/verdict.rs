@@ -6,14 +6,14 @@
 
 use crate::analysis::{
     alignment, attachments, brand_impersonation, bulk, content_classifier, disguised_text, impersonation, link_hosting,
-    links, lures, new_domain, recipient_in_link, url_obfuscation,
+    links, lures, new_domain, recipient_in_link, spamassassin_rules, url_obfuscation,
 };
 use crate::combine;
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/37";
+pub const RULES_VERSION: &str = "postern-rules/38";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -44,6 +44,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (content_classifier::CONTENT_SPAM, Disposition::Spam),
     (disguised_text::DISGUISED_TEXT, Disposition::Spam),
     (lures::SCAM_LURE, Disposition::Spam),
+    (spamassassin_rules::SPAMASSASSIN_DECISIVE, Disposition::Spam),
     (combine::COMBINED_SPAM, Disposition::Spam),
     (bulk::LIST_UNSUBSCRIBE, Disposition::Bulk),
     (bulk::PRECEDENCE_BULK, Disposition::Bulk),

@@ -1,5 +1,6 @@
 //! Links to hosts where anyone can publish under the host's name: free web hosting, form
-//! builders, storage buckets, IPFS gateways, dynamic DNS and tunnels (the table
+//! builders, storage buckets, IPFS gateways, dynamic DNS, tunnels and cloud providers' default
+//! names for a rented machine or app (the table
 //! `scorer/data/link_hosts.tsv`). Phishing kits live there because the host's reputation
 //! is good. Evidence for the learned combination. Only where a reader is sent counts
 //! (anchors, URLs in text), not a newsletter's pictures kept in a storage bucket.
@@ -89,6 +90,8 @@ Your password expires today. Verify your account: <a href=\"https://mailbox-keep
         assert_eq!(kind_of("bucket.s3.amazonaws.com"), Some("storage"));
         assert_eq!(kind_of("bafybeigdyrzt.ipfs.dweb.link"), Some("ipfs"));
         assert_eq!(kind_of("mail-box.duckdns.org"), Some("dynamic_dns"));
+        assert_eq!(kind_of("nfe-emitida.brazilsouth.cloudapp.azure.com"), Some("cloud_app"));
+        assert_eq!(kind_of("ec2-3-14-15-92.us-east-2.compute.amazonaws.com"), Some("cloud_app"));
         assert_eq!(kind_of("notweb.app.example"), None);
         assert_eq!(kind_of("example.com"), None);
         let d = run(

@@ -1,8 +1,9 @@
 //! SpamAssassin's published rules ([`crate::spamassassin`]), when a rule set is loaded:
 //! each scored rule that hits is a detection named `sa:<RULE>` with the rule's score (set 0:
 //! no Bayes, no network tests), its description and what it matched. They are evidence for
-//! the learned combination ([`crate::combine`]), which weighs their sum; no single rule
-//! decides a disposition.
+//! the learned combination ([`crate::combine`]), which weighs their sum. One kind of rule
+//! decides alone, as it does in SpamAssassin: a rule scored [`DECISIVE_SCORE`] or more
+//! (GTUBE, the test string that every spam filter answers as spam; a block-list entry).
 
 use super::ScoreContext;
 use crate::spamassassin;
@@ -10,9 +11,18 @@ use crate::spamassassin;
 /// The prefix of every rule hit's detection name.
 pub const PREFIX: &str = "sa:";
 
+/// A rule that SpamAssassin scores this high or higher decides on its own (GTUBE is 1000,
+/// `USER_IN_BLOCKLIST` 100; no content rule comes near: the highest is under 10).
+pub const DECISIVE_SCORE: f64 = 100.0;
+/// A verdict (SPAM): a rule hit scored [`DECISIVE_SCORE`] or more. An operator who sends
+/// GTUBE through the pipeline to test it sees SPAM, whatever the combination weighs.
+pub const SPAMASSASSIN_DECISIVE: &str = "spamassassin_decisive";
+
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let Some(rules) = ctx.facts.spamassassin.clone() else { return };
     let hits = rules.run(ctx.view(), spamassassin::dates::date_diff(ctx.view()));
+    let decisive: Vec<String> =
+        hits.iter().filter(|h| h.score >= DECISIVE_SCORE).map(|h| format!("{} {:+.0}", h.name, h.score)).collect();
     for hit in hits {
         let matched = hit.matched.as_deref().map(|m| format!(" (matched {m:?})")).unwrap_or_default();
         ctx.add(
@@ -20,6 +30,9 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             (hit.score * 1000.0).round() as i32,
             format!("SpamAssassin {} {:+.3}: {}{matched}", hit.name, hit.score, hit.describe),
         );
+    }
+    if !decisive.is_empty() {
+        ctx.add(SPAMASSASSIN_DECISIVE, 0, format!("a SpamAssassin rule that decides alone: {}", decisive.join(", ")));
     }
 }
 
@@ -53,5 +66,29 @@ mod tests {
         assert_eq!(d.score_milli, 2500);
         assert!(d.evidence.contains("Claims you won") && d.evidence.contains("You have WON"), "{}", d.evidence);
         assert_eq!(total_score(&ctx.detections), 2.5);
+        assert!(!ctx.detections.iter().any(|d| d.name == SPAMASSASSIN_DECISIVE), "2.5 decides nothing");
+    }
+
+    #[test]
+    fn gtube_decides_alone_and_the_verdict_is_spam() {
+        // SpamAssassin's own GTUBE rule and score, as 20_body_tests.cf and 50_scores.cf have them.
+        let files = cf::read_files([(
+            "t.cf",
+            b"body GTUBE /XJS\\*C4JDBQADN1\\.NSBN3\\*2IDNEN\\*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL\\*C\\.34X/\n\
+describe GTUBE Generic Test for Unsolicited Bulk Email\nscore GTUBE 1000.000\n"
+                .as_slice(),
+        )]);
+        let facts = MessageFacts { spamassassin: Some(Arc::new(RuleSet::compile(&files))), ..Default::default() };
+        let m = mail_parser::MessageParser::default()
+            .parse(
+                b"Subject: test\r\n\r\nXJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n"
+                    .as_slice(),
+            )
+            .unwrap();
+        let mut ctx = ScoreContext::new(&m, &facts);
+        check(&mut ctx);
+        let d = ctx.detections.iter().find(|d| d.name == SPAMASSASSIN_DECISIVE).expect("GTUBE decides");
+        assert!(d.evidence.contains("GTUBE +1000"), "{}", d.evidence);
+        assert_eq!(crate::verdict::decide(&ctx.detections), proto::Disposition::Spam);
     }
 }

@@ -2,6 +2,7 @@
 //! I/O. [`crate::verdict`] turns the detections into a disposition.
 
 pub mod abused_tld;
+pub mod advertisement_label;
 pub mod alignment;
 pub mod attachments;
 pub mod brand_impersonation;
@@ -12,6 +13,7 @@ pub mod context;
 pub mod disguised_text;
 pub mod domain;
 pub mod encrypted;
+pub mod greeting;
 pub mod impersonation;
 pub mod link_hosting;
 pub mod links;
@@ -41,6 +43,8 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     risky_attachments::check(ctx);
     lures::check(ctx);
     disguised_text::check(ctx);
+    advertisement_label::check(ctx);
+    greeting::check(ctx);
     recipient_in_link::check(ctx);
     link_hosting::corroborate(ctx);
     spamassassin_rules::check(ctx);

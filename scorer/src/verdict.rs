@@ -5,15 +5,16 @@
 //! [`crate::policy`].
 
 use crate::analysis::{
-    alignment, attachments, brand_impersonation, bulk, content_classifier, disguised_text, impersonation, link_hosting,
-    links, lures, new_domain, recipient_in_link, spamassassin_rules, url_obfuscation,
+    advertisement_label, alignment, attachments, brand_impersonation, bulk, content_classifier, disguised_text,
+    greeting, impersonation, link_hosting, links, lures, new_domain, recipient_in_link, spamassassin_rules,
+    url_obfuscation,
 };
 use crate::combine;
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/38";
+pub const RULES_VERSION: &str = "postern-rules/39";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -45,10 +46,13 @@ pub const RULES: &[(&str, Disposition)] = &[
     (disguised_text::DISGUISED_TEXT, Disposition::Spam),
     (lures::SCAM_LURE, Disposition::Spam),
     (spamassassin_rules::SPAMASSASSIN_DECISIVE, Disposition::Spam),
+    (advertisement_label::UNSOLICITED_ADVERTISEMENT_LABEL, Disposition::Spam),
+    (greeting::GREETING_BY_ADDRESS, Disposition::Spam),
     (combine::COMBINED_SPAM, Disposition::Spam),
     (bulk::LIST_UNSUBSCRIBE, Disposition::Bulk),
     (bulk::PRECEDENCE_BULK, Disposition::Bulk),
     (bulk::ESP_BULK, Disposition::Bulk),
+    (advertisement_label::ADVERTISEMENT_LABEL, Disposition::Bulk),
 ];
 
 pub fn decide(detections: &[Detection]) -> Disposition {

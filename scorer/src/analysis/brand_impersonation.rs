@@ -213,7 +213,7 @@ fn list_hosts(ctx: &ScoreContext<'_>) -> Vec<String> {
 
 fn brand_sender_links_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
     let Some((from, brand)) = brand_sender(ctx, brands) else { return };
-    if authenticated(ctx, &from) {
+    if ctx.vouched_for(&from) {
         return;
     }
     let hosts = ctx.linked_hosts().to_vec();
@@ -323,17 +323,6 @@ pub(super) fn rewriter_of(host: &str) -> Option<&'static str> {
     super::table::host_entry(&LINK_REWRITERS, host)
 }
 
-/// Whether DKIM (a verified signature of the From's organization) or DMARC vouches for the
-/// From domain. Unauthenticated (offline, or no signature), a From of the brand's is what a
-/// forged phish shows too.
-fn authenticated(ctx: &ScoreContext<'_>, from_domain: &str) -> bool {
-    use crate::auth::{Outcome, Result3};
-    ctx.facts.auth.as_ref().is_some_and(|a| {
-        a.dmarc.as_ref().is_some_and(|d| d.outcome == Result3::Pass)
-            || a.dkim.iter().any(|d| d.outcome == Outcome::Pass && super::domain::aligned(&d.domain, from_domain))
-    })
-}
-
 /// A link's text shows a brand's own domain; the link goes elsewhere.
 /// Not a spoof: the brand's own mail (From is the brand's, and DKIM or DMARC says so), a link to the sender's own site (a newsletter's
 /// "find us on facebook.com" through its own redirector), to another brand's own domain (a
@@ -348,7 +337,7 @@ fn link_text_spoofs(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
         let Some(brand) = brands.iter().find(|b| owned(b, &shown)) else { continue };
         if brands.iter().any(|b| owned(b, &host))
             || from_domain.as_deref().is_some_and(|f| super::domain::aligned(f, &host))
-            || from_domain.as_deref().is_some_and(|f| owned(brand, f) && authenticated(ctx, f))
+            || from_domain.as_deref().is_some_and(|f| owned(brand, f) && ctx.vouched_for(f))
             || rewriter_of(&host).is_some()
         {
             continue;
@@ -682,21 +671,8 @@ Content-Type: text/html\r\n\r\n<a href=\"https://www.paypal.com/x\">PayPal</a>\r
         let raw = "From: service@paypal.com\r\nContent-Type: text/html\r\n\r\n\
 <a href=\"https://click.mail-provider.example/1\">www.paypal.com</a>\r\n";
         assert!(run(raw).iter().any(|d| d.name == BRAND_LINK_SPOOF), "a forged From is no pass");
-        let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
-        let facts = crate::analysis::MessageFacts {
-            auth: Some(crate::auth::AuthResults {
-                dkim: vec![crate::auth::DkimCheck {
-                    domain: "paypal.com".into(),
-                    outcome: crate::auth::Outcome::Pass,
-                    reason: None,
-                }],
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let mut ctx = crate::analysis::ScoreContext::new(&message, &facts);
-        check(&mut ctx);
-        assert!(!ctx.detections.iter().any(|d| d.name == BRAND_LINK_SPOOF), "{:?}", ctx.detections);
+        let signed = crate::analysis::table::detections_signed(raw, "paypal.com", check);
+        assert!(!signed.iter().any(|d| d.name == BRAND_LINK_SPOOF), "{signed:?}");
     }
 
     #[test]

@@ -152,4 +152,15 @@ impl<'m> ScoreContext<'m> {
     pub fn from_domain(&self) -> Option<String> {
         self.message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(super::domain::domain_of)
     }
+
+    /// Whether DKIM (a verified signature of the From's organization) or DMARC vouches for
+    /// `from_domain`. Unauthenticated (offline, or no signature), a From is only what the
+    /// sender wrote: a forged phish shows the same.
+    pub fn vouched_for(&self, from_domain: &str) -> bool {
+        use crate::auth::{Outcome, Result3};
+        self.facts.auth.as_ref().is_some_and(|a| {
+            a.dmarc.as_ref().is_some_and(|d| d.outcome == Result3::Pass)
+                || a.dkim.iter().any(|d| d.outcome == Outcome::Pass && super::domain::aligned(&d.domain, from_domain))
+        })
+    }
 }

@@ -33,6 +33,31 @@ pub fn detections_of(raw: &str, check: fn(&mut super::ScoreContext<'_>)) -> Vec<
     ctx.detections
 }
 
+/// Test support: the detections one check adds to a message whose DKIM signature of
+/// `dkim_domain` verified.
+#[cfg(test)]
+pub fn detections_signed(
+    raw: &str,
+    dkim_domain: &str,
+    check: fn(&mut super::ScoreContext<'_>),
+) -> Vec<proto::Detection> {
+    let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).expect("a test message parses");
+    let facts = super::MessageFacts {
+        auth: Some(crate::auth::AuthResults {
+            dkim: vec![crate::auth::DkimCheck {
+                domain: dkim_domain.into(),
+                outcome: crate::auth::Outcome::Pass,
+                reason: None,
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut ctx = super::ScoreContext::new(&message, &facts);
+    check(&mut ctx);
+    ctx.detections
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -361,15 +361,11 @@ fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
     let from_domain = from.and_then(|a| a.address()).and_then(domain_of);
     let links: Vec<String> = ctx.link_hosts().to_vec();
     for brand in brands {
-        let Some((place, name)) = brand.names.iter().find_map(|n| {
-            if mentions(&display, n) {
-                Some(("display name", n))
-            } else if mentions(&subject, n) {
-                Some(("subject", n))
-            } else {
-                None
-            }
-        }) else {
+        // The display name first, by any of the brand's names: "MyJCB" with "JCB" in the
+        // subject is a sender presenting itself as the brand, not a subject that mentions it.
+        let claim =
+            |place: &'static str, text: &str| brand.names.iter().find(|n| mentions(text, n)).map(|n| (place, n));
+        let Some((place, name)) = claim("display name", &display).or_else(|| claim("subject", &subject)) else {
             continue;
         };
         // The brand's own mail: From is one of its domains, and not a mailbox anyone can
@@ -546,6 +542,11 @@ Content-Type: text/html\r\n\r\n<a href=\"https://help.netflix.com/\">Help</a>\
             verdict.evidence.contains("links to click-mail.verify.example besides the brand's own site"),
             "{verdict:?}"
         );
+        // The sender's name is read first, by every name of the brand: a subject naming the
+        // brand otherwise ("JCB") does not hide a sender named "MyJCB".
+        let both = run("From: \"MyJCB\" <admin@linefg.example>\r\nSubject: JCB card locked\r\n\r\nhi\r\n");
+        let verdict = both.iter().find(|d| d.name == BRAND_DISPLAY_NAME).expect("the sender's name is the brand's");
+        assert!(verdict.evidence.contains("\"MyJCB\" presents it as JCB"), "{verdict:?}");
         // A brand named in the subject only is evidence, not this verdict.
         let subject_only = run("From: a@news.example\r\nSubject: PayPal\r\n\r\nhi\r\n");
         assert!(!subject_only.iter().any(|d| d.name == BRAND_DISPLAY_NAME), "{subject_only:?}");

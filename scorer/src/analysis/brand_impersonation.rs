@@ -523,6 +523,8 @@ Content-Type: text/html\r\n\r\n<a href=\"https://login-verify.example/o365\">Sig
         assert!(named("DHL Express 2025", "track@parcel-news.example"));
         assert!(named("Microsoft 365 Security Alerts", "alerts@m365-secure.example"));
         assert!(named("Amazon カスタマーセンター", "no-reply@shop.example"));
+        assert!(named("Welcome To Blue Cross", "welcometobluecross@garden.example"));
+        assert!(named("Your Free Oral-B Kit", "rewards@cookfest.example"));
         // Any other word makes it a person's or a partner's name.
         assert!(!named("Chase Smith", "chase.smith@gmail.com"));
         assert!(!named("Amazon Benefits at Fidelity", "benefits@mail.fidelity.example"));

@@ -13,6 +13,7 @@ pub mod context;
 pub mod disguised_text;
 pub mod domain;
 pub mod encrypted;
+pub mod from_field;
 pub mod greeting;
 pub mod impersonation;
 pub mod link_hosting;
@@ -31,6 +32,7 @@ pub use context::{MessageFacts, ScoreContext};
 pub fn run_all(ctx: &mut ScoreContext<'_>) {
     bulk::check(ctx);
     alignment::check(ctx);
+    from_field::check(ctx);
     attachments::check(ctx);
     encrypted::check(ctx);
     links::check(ctx);

@@ -6,7 +6,7 @@
 
 use crate::analysis::{
     advertisement_label, alignment, attachments, brand_impersonation, bulk, content_classifier, disguised_text,
-    greeting, impersonation, link_hosting, links, lures, new_domain, recipient_in_link, spamassassin_rules,
+    from_field, greeting, impersonation, link_hosting, links, lures, new_domain, recipient_in_link, spamassassin_rules,
     url_obfuscation,
 };
 use crate::combine;
@@ -14,7 +14,7 @@ use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/42";
+pub const RULES_VERSION: &str = "postern-rules/43";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -38,6 +38,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (content_classifier::CONTENT_PHISH, Disposition::Suspicious),
     (combine::COMBINED_PHISH, Disposition::Suspicious),
     (alignment::DMARC_FAIL, Disposition::Spoof),
+    (from_field::AMBIGUOUS_FROM, Disposition::Spoof),
     (alignment::FROM_ENVELOPE_MISALIGNED, Disposition::Spoof),
     (alignment::DISPLAY_NAME_ADDRESS, Disposition::Spoof),
     (alignment::REPLY_TO_MISALIGNED, Disposition::Spoof),

@@ -1,6 +1,7 @@
 //! Attachments: executables recognised by their content (PE, ELF, Mach-O), scripts and
-//! other executable types by name, double extensions, the same inside ZIP archives, and
-//! Office documents with macros (OLE VBA projects, OOXML `vbaProject.bin`, .docm/.xlsm).
+//! other executable types by name, double extensions, an executable's name under a
+//! compressor's (`invoice.scr.xz`), the same inside ZIP and RAR archives, and Office
+//! documents with macros (OLE VBA projects, OOXML `vbaProject.bin`, .docm/.xlsm).
 
 use super::ScoreContext;
 use super::content::{self, Kind, extension};
@@ -43,6 +44,9 @@ const EXECUTABLE_EXTENSIONS: &[&str] = &[
     "application",
 ];
 const MACRO_EXTENSIONS: &[&str] = &["docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "ppsm", "sldm"];
+/// Archives and single-file compressors: `name.scr.xz` unpacks to `name.scr`.
+const COMPRESSED_EXTENSIONS: &[&str] =
+    &["zip", "rar", "7z", "gz", "xz", "bz2", "lz", "lzma", "zst", "z", "tgz", "cab", "arj", "ace", "lzh"];
 /// What a double extension pretends to be.
 const DOCUMENT_EXTENSIONS: &[&str] =
     &["pdf", "doc", "docx", "xls", "xlsx", "txt", "jpg", "png", "zip", "rtf", "htm", "html"];
@@ -84,6 +88,13 @@ fn inspect(name: &str, bytes: &[u8], depth: usize, findings: &mut Vec<(&'static 
                 }
             }
         }
+        Kind::Rar if depth < 2 => {
+            for member in content::rar_members(bytes) {
+                if let Some(e) = extension(&member).filter(|e| EXECUTABLE_EXTENSIONS.contains(&e.as_str())) {
+                    findings.push((EXECUTABLE_ATTACHMENT, format!("{name} contains {member} (.{e})")));
+                }
+            }
+        }
         Kind::Ole if content::ole_has_entry(bytes, "_VBA_PROJECT") || content::ole_has_entry(bytes, "VBA") => {
             findings.push((OFFICE_MACRO, format!("{name}: Office 97-2003 document with VBA macros")));
         }
@@ -102,6 +113,13 @@ fn inspect(name: &str, bytes: &[u8], depth: usize, findings: &mut Vec<(&'static 
             && EXECUTABLE_EXTENSIONS.contains(&e.as_str())
         {
             findings.push((EXECUTABLE_ATTACHMENT, format!("{name}: double extension .{inner}.{e}")));
+        }
+        // invoice.scr.xz, photo.exe.zip: what the archive or compressor gives back is a program.
+        if let Some(inner) = extension(stem)
+            && COMPRESSED_EXTENSIONS.contains(&e.as_str())
+            && EXECUTABLE_EXTENSIONS.contains(&inner.as_str())
+        {
+            findings.push((EXECUTABLE_ATTACHMENT, format!("{name}: a compressed .{inner} (.{inner}.{e})")));
         }
     }
 }
@@ -124,5 +142,18 @@ mod tests {
         assert_eq!(findings("budget.xlsm", b"PK\x03\x04"), vec![OFFICE_MACRO]);
         assert!(findings("photo.jpg", b"\xff\xd8\xff").is_empty());
         assert!(findings("notes.txt", b"hello").is_empty());
+    }
+
+    #[test]
+    fn programs_compressed_or_in_rar_archives() {
+        // A compressor's extension after a program's: what it unpacks to is the program.
+        assert_eq!(findings("файл.scr.xz", b"BZh91AY&SY"), vec![EXECUTABLE_ATTACHMENT]);
+        assert_eq!(findings("photo.exe.zip", b"not really a zip"), vec![EXECUTABLE_ATTACHMENT]);
+        assert!(findings("backup.tar.gz", b"\x1f\x8b").is_empty());
+        assert!(findings("site.html.gz", b"\x1f\x8b").is_empty());
+        // A RAR archive, whatever its name says, holding a program.
+        let rar = content::test_rar4("06.12.2017.scr");
+        assert_eq!(findings("06.12.2017.gz", &rar), vec![EXECUTABLE_ATTACHMENT]);
+        assert!(findings("photos.rar", &content::test_rar4("beach.jpg")).is_empty());
     }
 }

@@ -1,8 +1,10 @@
 //! A letter that greets its reader by e-mail address ("Dear jane@corp.example,", "Hello
 //! users@lists.example.org"): a mass mailing that knows nothing of the reader but the
 //! address it sends to. People write a name or nothing; an organization's own mail
-//! greeting by address comes authenticated (DKIM or DMARC vouches for its From) and is not
-//! this. The greeting words are `scorer/data/greetings.tsv`.
+//! greeting by address comes authenticated (DKIM or DMARC vouches for its From) or from the
+//! tenant's own domains, and is not this. Greeting and address stand on one line: "Hello,"
+//! above "bob@corp.example shared a file with you" is a notification's sentence, not a
+//! greeting. The greeting words are `scorer/data/greetings.tsv`.
 
 use super::ScoreContext;
 use std::sync::LazyLock;
@@ -15,13 +17,13 @@ pub const GREETING_BY_ADDRESS: &str = "greeting_by_address";
 /// newsletter's hidden preheader may come first).
 const OPENING_CHARS: usize = 1000;
 
-/// A greeting word, then at most punctuation and space, then an address.
+/// A greeting word, then at most punctuation and space on the same line, then an address.
 static GREETING: LazyLock<regex::Regex> = LazyLock::new(|| {
     let words: Vec<String> = super::table::rows(include_str!("../../data/greetings.tsv"))
         .filter_map(|c| c.get(1).map(|w| regex::escape(w)))
         .collect();
     regex::Regex::new(&format!(
-        r"(?i)\b(?:{})[ \t\r\n,:]{{1,4}}<?([a-z0-9._%+-]{{1,64}}@[a-z0-9-]{{1,63}}(?:\.[a-z0-9-]{{1,63}})+)",
+        r"(?i)\b(?:{})[ \t,:]{{1,4}}<?([a-z0-9._%+-]{{1,64}}@[a-z0-9-]{{1,63}}(?:\.[a-z0-9-]{{1,63}})+)",
         words.join("|")
     ))
     .expect("the greeting pattern compiles")
@@ -37,7 +39,8 @@ pub fn greeting_in(text: &str) -> Option<(&str, &str)> {
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let Some(text) = crate::html_text::body_text(ctx.message, 0) else { return };
     let Some((greeting, _)) = greeting_in(&text) else { return };
-    if ctx.from_domain().is_some_and(|d| ctx.vouched_for(&d)) {
+    let own = |d: &str| ctx.facts.policy.as_ref().is_some_and(|p| p.is_own_domain(d) || p.is_trusted_domain(d));
+    if ctx.from_domain().is_some_and(|d| ctx.vouched_for(&d) || own(&d)) {
         return;
     }
     let shown: String = greeting.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -65,7 +68,7 @@ mod tests {
         assert_eq!(d[0].name, GREETING_BY_ADDRESS);
         assert!(d[0].evidence.contains("\"Dear jane@corp.example\""), "{d:?}");
         assert_eq!(crate::verdict::decide(&d), proto::Disposition::Spam);
-        let html = "From: a@x.example\r\nContent-Type: text/html\r\n\r\n<p>Hello,<br>\r\n<b>&lt;users@lists.example.org&gt;</b></p><p>Offer inside</p>\r\n";
+        let html = "From: a@x.example\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>&lt;users@lists.example.org&gt;</b>,</p><p>Offer inside</p>\r\n";
         assert_eq!(run(html).len(), 1, "in HTML, the address in angle brackets");
         assert_eq!(
             greeting_in("Olá prezado@cliente.example.com.br"),
@@ -83,6 +86,10 @@ mod tests {
         let far = format!("{}\r\nHello jane@corp.example", "news ".repeat(300));
         assert!(greeting_in(&far).is_none(), "only the opening of the text is read");
         assert!(greeting_in("Thanks! Chi@corp.example").is_none(), "a word inside another is no greeting");
+        assert!(
+            greeting_in("Hello,\r\nbob@corp.example shared a file with you").is_none(),
+            "a notification's sentence below a greeting"
+        );
     }
 
     #[test]
@@ -91,5 +98,14 @@ mod tests {
         assert_eq!(run(raw).len(), 1, "unauthenticated: the verdict");
         let signed = crate::analysis::table::detections_signed(raw, "mail.saas.example", check);
         assert!(signed.is_empty(), "DKIM of the From's organization vouches: {signed:?}");
+        // The tenant's own systems (journal copies of internal mail are seldom signed).
+        use crate::policy::PolicyFile;
+        let policy =
+            crate::policy::TenantPolicy::from_toml("own_domains = [\"saas.example\"]\n").unwrap().compile().unwrap();
+        let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let facts = crate::analysis::MessageFacts { policy: Some(std::sync::Arc::new(policy)), ..Default::default() };
+        let mut ctx = crate::analysis::ScoreContext::new(&message, &facts);
+        check(&mut ctx);
+        assert!(ctx.detections.is_empty(), "an own domain: {:?}", ctx.detections);
     }
 }

@@ -136,6 +136,26 @@ impl<'m> ScoreContext<'m> {
         self.raw_headers_where(|n| n.eq_ignore_ascii_case(name)).into_iter().map(|(_, v)| v).collect()
     }
 
+    /// The first value of a header as written, nothing trimmed (a value's trailing spaces are
+    /// evidence too), each fold (a line break and the indentation after it, however deep)
+    /// read as one space.
+    pub fn raw_header_as_written(&self, name: &str) -> Option<String> {
+        let raw = self.message.raw_message();
+        let header = self.message.headers().iter().find(|h| h.name().eq_ignore_ascii_case(name))?;
+        let value = String::from_utf8_lossy(crate::raw_header::raw_value(raw, header)?).into_owned();
+        let mut out = String::with_capacity(value.len());
+        let mut lines = value.split('\n');
+        out.push_str(lines.next().unwrap_or("").trim_end_matches('\r'));
+        for line in lines {
+            let content = line.trim_end_matches('\r').trim_start_matches([' ', '\t']);
+            if !content.is_empty() {
+                out.push(' ');
+                out.push_str(content);
+            }
+        }
+        Some(out)
+    }
+
     /// (name, raw value) of every header whose name `wanted` accepts, in order, unfolded.
     pub fn raw_headers_where(&self, wanted: impl Fn(&str) -> bool) -> Vec<(&'m str, String)> {
         let raw = self.message.raw_message();

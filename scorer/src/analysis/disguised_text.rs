@@ -3,6 +3,9 @@
 //! (➠➠➠, ⇧⇧⇧), or with invisible characters between its letters (F​r​e​e). The words a
 //! filter looks for are not there as written; people who write to each other, and the
 //! senders of newsletters, have no reason for it (a single emoji or arrow is not this).
+//! Also a sender's name or a subject padded with runs of spaces (`Insurify   <x@...>`,
+//! `Cheap Auto Insurance Quotes     `), as written in the header: what a filter's header
+//! pattern expects is pushed apart, and the address out of a narrow client's view.
 
 use super::ScoreContext;
 
@@ -10,6 +13,9 @@ pub const DISGUISED_TEXT: &str = "disguised_text";
 
 /// How many of one kind of character make a disguise.
 pub const MIN_CHARACTERS: usize = 3;
+
+/// A run of this many spaces or tabs, after the first word, pads a name or a subject.
+pub const MIN_PADDING: usize = 3;
 
 /// Letters and digits of the Mathematical Alphanumeric Symbols block (bold, italic,
 /// script, monospace, double-struck Latin and Greek, styled digits).
@@ -43,7 +49,44 @@ pub fn disguise(text: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether a header value as written (each fold read as one space) has a run of
+/// [`MIN_PADDING`] spaces or tabs after its first word that a reader sees. Leading spaces
+/// (some mailers align header values) do not count, nor white space between two encoded
+/// words, which RFC 2047 has decoders drop.
+pub fn padded(raw_value: &str) -> bool {
+    let text = raw_value.trim_start();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b' ' && bytes[i] != b'\t' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && (bytes[i] == b' ' || bytes[i] == b'\t') {
+            i += 1;
+        }
+        let between_encoded_words = text[..start].ends_with("?=") && text[i..].starts_with("=?");
+        if i - start >= MIN_PADDING && !between_encoded_words {
+            return true;
+        }
+    }
+    false
+}
+
+/// The display-name part of a raw From value: what comes before the `<address>`, if any.
+fn display_part(raw_from: &str) -> Option<&str> {
+    raw_from.rfind('<').map(|i| &raw_from[..i]).filter(|name| !name.trim().is_empty())
+}
+
 pub fn check(ctx: &mut ScoreContext<'_>) {
+    let padded_name = ctx.raw_header_as_written("From").as_deref().and_then(display_part).is_some_and(padded);
+    let padded_subject = ctx.raw_header_as_written("Subject").as_deref().is_some_and(padded);
+    if padded_name || padded_subject {
+        let place = if padded_name { "sender's name" } else { "subject" };
+        ctx.add(DISGUISED_TEXT, 0, format!("the {place} is padded with runs of spaces"));
+        return;
+    }
     let subject = ctx.message.subject().unwrap_or("");
     let name = ctx.message.from().and_then(|a| a.first()).and_then(|a| a.name()).unwrap_or("");
     let found = [("subject", subject), ("sender's name", name)]
@@ -80,6 +123,29 @@ mod tests {
         );
         let d = run("From: a@b.example\r\nSubject: =?UTF-8?Q?D=E2=80=8Br=E2=80=8Bi=E2=80=8Bv=E2=80=8Be?=\r\n\r\nx\r\n");
         assert!(d[0].evidence.contains("\"Drive\""), "shown without the invisible characters: {d:?}");
+    }
+
+    #[test]
+    fn a_name_or_subject_padded_with_spaces_is_a_disguise() {
+        let d = run("From: Insurify   <offers@car-refurbished.example>\r\nSubject: Quotes\r\n\r\nx\r\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].evidence.contains("sender's name is padded"), "{d:?}");
+        let d = run("From: a@b.example\r\nSubject: Cheap Auto Insurance Quotes     \r\n\r\nx\r\n");
+        assert!(d[0].evidence.contains("subject is padded"), "{d:?}");
+        let d = run("From:   =?UTF-8?B?4qy5?=Pros   <x@y.example>\r\n\r\nx\r\n");
+        assert_eq!(d.len(), 1, "after an encoded word: {d:?}");
+        // Between two encoded words the spaces are not shown (RFC 2047).
+        assert!(run("From: a@b.example\r\nSubject: =?utf-8?Q?_omre?=     =?utf-8?q?je?=\r\n\r\nx\r\n").is_empty());
+        // Aligned header values, one space before the address, a folded subject, a quoted name.
+        for raw in [
+            "From:     Jane Doe <jane@corp.example>\r\nSubject:    Lunch\r\n\r\nx\r\n",
+            "From: \"Doe, Jane\" <jane@corp.example>\r\nSubject: a long subject\r\n that folds\r\n\r\nx\r\n",
+            "From: \"A Very Long Display Name\"\r\n        <jane@corp.example>\r\nSubject: folded\r\n\t    deep\r\n\r\nx\r\n",
+            "From: jane@corp.example\r\nSubject: Re:  two  spaces\r\n\r\nx\r\n",
+        ] {
+            assert!(run(raw).is_empty(), "{raw}");
+        }
+        assert!(padded("Insurify   ") && !padded("   Jane Doe ") && !padded("Jane  Doe"));
     }
 
     #[test]

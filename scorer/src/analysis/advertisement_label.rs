@@ -54,10 +54,14 @@ fn label_of(subject: &str) -> Option<&'static (String, String, String)> {
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let Some(subject) = ctx.message.subject() else { return };
-    let Some((kind, _, law)) = label_of(subject) else { return };
+    let Some((kind, label, law)) = label_of(subject) else { return };
     let name = if kind == "unsolicited" { UNSOLICITED_ADVERTISEMENT_LABEL } else { ADVERTISEMENT_LABEL };
     let shown: String = subject.chars().take(60).collect();
-    ctx.add(name, 0, format!("the subject {shown:?} opens with the label {law} asked of {kind} advertising"));
+    ctx.add(
+        name,
+        0,
+        format!("the subject {shown:?} opens with {label:?}, the label of {kind} advertising under {law}"),
+    );
 }
 
 #[cfg(test)]
@@ -73,7 +77,10 @@ mod tests {
         let d = run("From: a@b.example\r\nSubject: ADV: Lowest life insurance rates available!\r\n\r\nx\r\n");
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(d[0].name, UNSOLICITED_ADVERTISEMENT_LABEL);
-        assert!(d[0].evidence.contains("US state laws"), "{d:?}");
+        assert!(
+            d[0].evidence.contains("opens with \"adv:\", the label of unsolicited advertising under US state laws"),
+            "{d:?}"
+        );
         assert_eq!(crate::verdict::decide(&d), proto::Disposition::Spam);
         // After a list's tag and a forward, in any case.
         let d = run("From: a@b.example\r\nSubject: [ILUG] Fwd: Adv: Mortgage Quotes Fast\r\n\r\nx\r\n");

@@ -96,6 +96,19 @@ pub struct AuthResults {
     pub arc: Option<ArcCheck>,
 }
 
+impl AuthResults {
+    /// Whether DMARC passed, or a DKIM signature verified for a domain aligned with
+    /// `from_domain` (the From's organization vouches for it). SPF is not among them: it
+    /// speaks for the envelope, not for From.
+    pub fn vouches_for(&self, from_domain: &str) -> bool {
+        self.dmarc.as_ref().is_some_and(|d| d.outcome == Result3::Pass)
+            || self
+                .dkim
+                .iter()
+                .any(|d| d.outcome == Outcome::Pass && crate::analysis::domain::aligned(&d.domain, from_domain))
+    }
+}
+
 /// The ARC chain's validation: every seal and the newest message signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArcCheck {

@@ -23,7 +23,7 @@
 //! (DMARC pass, or a passing DKIM signature or SPF aligned with the From domain).
 
 use crate::analysis::domain::{aligned, domain_of};
-use crate::auth::{AuthResults, Outcome, Result3};
+use crate::auth::{AuthResults, Result3};
 use crate::error::SetupError;
 use proto::net::Network;
 use std::collections::HashMap;
@@ -231,7 +231,7 @@ impl Sender<'_> {
             return true;
         }
         let Some(from) = &self.from_domain else { return false };
-        auth.dkim.iter().any(|c| c.outcome == Outcome::Pass && aligned(&c.domain, from))
+        auth.vouches_for(from)
             || auth.spf.as_ref().is_some_and(|s| s.outcome == Result3::Pass && aligned(&s.domain, from))
     }
 }

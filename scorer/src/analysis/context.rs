@@ -177,10 +177,6 @@ impl<'m> ScoreContext<'m> {
     /// `from_domain`. Unauthenticated (offline, or no signature), a From is only what the
     /// sender wrote: a forged phish shows the same.
     pub fn vouched_for(&self, from_domain: &str) -> bool {
-        use crate::auth::{Outcome, Result3};
-        self.facts.auth.as_ref().is_some_and(|a| {
-            a.dmarc.as_ref().is_some_and(|d| d.outcome == Result3::Pass)
-                || a.dkim.iter().any(|d| d.outcome == Outcome::Pass && super::domain::aligned(&d.domain, from_domain))
-        })
+        self.facts.auth.as_ref().is_some_and(|a| a.vouches_for(from_domain))
     }
 }

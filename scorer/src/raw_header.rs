@@ -6,6 +6,14 @@ use mail_parser::Header;
 
 /// The raw value of `header` within `raw_message` (the message it was parsed from); None
 /// when the offsets fall outside it.
+/// The message's header block as written: everything before the root part's body (the whole
+/// message when mail-parser found no part).
+pub fn header_block<'r>(message: &'r mail_parser::Message<'_>) -> &'r [u8] {
+    let raw = message.raw_message();
+    let end = message.parts.first().map_or(raw.len(), |p| p.offset_body as usize);
+    &raw[..end.min(raw.len())]
+}
+
 pub fn raw_value<'r>(raw_message: &'r [u8], header: &Header<'_>) -> Option<&'r [u8]> {
     raw_message.get(header.offset_start as usize..header.offset_end as usize)
 }

@@ -52,13 +52,11 @@ fn esp_bulk(ctx: &mut ScoreContext<'_>) {
         return;
     }
     let Some(header) = ESP_HEADERS.iter().find(|h| ctx.header_text(h).is_some()) else { return };
-    let offers_unsubscribe = (0..ctx.message.text_body.len().max(ctx.message.html_body.len())).any(|i| {
-        crate::html_text::body_text(ctx.message, i).is_some_and(|t| {
-            let lower = t.to_lowercase();
-            ["unsubscribe", "opt out", "opt-out", "abmelden", "désabonner", "darse de baja"]
-                .iter()
-                .any(|w| lower.contains(w))
-        })
+    let offers_unsubscribe = ctx.body_texts().iter().flatten().any(|t| {
+        let lower = t.to_lowercase();
+        ["unsubscribe", "opt out", "opt-out", "abmelden", "désabonner", "darse de baja"]
+            .iter()
+            .any(|w| lower.contains(w))
     });
     if offers_unsubscribe {
         ctx.add(ESP_BULK, 3000, format!("{header} header and an unsubscribe offer in the body"));

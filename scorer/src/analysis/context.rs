@@ -46,6 +46,8 @@ pub struct ScoreContext<'m> {
     /// The message as SpamAssassin's rules see it (its URIs serve other checks too), made
     /// once when first asked for.
     view: std::cell::OnceCell<crate::spamassassin::views::MessageView>,
+    /// The body texts, HTML rendered once for every check that reads them.
+    body_texts: std::cell::OnceCell<std::rc::Rc<[Option<std::borrow::Cow<'m, str>>]>>,
 }
 
 impl<'m> ScoreContext<'m> {
@@ -60,6 +62,7 @@ impl<'m> ScoreContext<'m> {
             linked_hosts: std::cell::OnceCell::new(),
             anchors: std::cell::OnceCell::new(),
             view: std::cell::OnceCell::new(),
+            body_texts: std::cell::OnceCell::new(),
         }
     }
 
@@ -107,6 +110,17 @@ impl<'m> ScoreContext<'m> {
         self.anchors
             .get_or_init(|| {
                 self.message.html_bodies().filter_map(|p| p.text_contents()).flat_map(super::links::anchors).collect()
+            })
+            .clone()
+    }
+
+    /// Every body text of the message, in order ([`crate::html_text::body_text`]: text/plain
+    /// as written, text/html rendered; `None` for a body part that is neither), rendered
+    /// once for every check that reads them.
+    pub fn body_texts(&self) -> std::rc::Rc<[Option<std::borrow::Cow<'m, str>>]> {
+        self.body_texts
+            .get_or_init(|| {
+                (0..self.message.text_body.len()).map(|i| crate::html_text::body_text(self.message, i)).collect()
             })
             .clone()
     }

@@ -52,9 +52,7 @@ fn route_in(value: &str) -> bool {
 }
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
-    let header_end = ctx.message.parts.first().map_or(0, |p| p.offset_body as usize);
-    let block = ctx.message.raw_message().get(..header_end).unwrap_or_default();
-    let mut found = ambiguities(block);
+    let mut found = ambiguities(crate::raw_header::header_block(ctx.message));
     let mailboxes = ctx.message.from().map_or(0, |a| a.iter().count());
     if mailboxes > 1 {
         found.push("several mailboxes in one From field");

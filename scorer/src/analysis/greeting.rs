@@ -37,8 +37,9 @@ pub fn greeting_in(text: &str) -> Option<(&str, &str)> {
 }
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
-    let Some(text) = crate::html_text::body_text(ctx.message, 0) else { return };
-    let Some((greeting, _)) = greeting_in(&text) else { return };
+    let bodies = ctx.body_texts();
+    let Some(Some(text)) = bodies.first() else { return };
+    let Some((greeting, _)) = greeting_in(text) else { return };
     let own = |d: &str| ctx.facts.policy.as_ref().is_some_and(|p| p.is_own_domain(d) || p.is_trusted_domain(d));
     if ctx.from_domain().is_some_and(|d| ctx.vouched_for(&d) || own(&d)) {
         return;

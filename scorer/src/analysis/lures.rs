@@ -116,13 +116,11 @@ fn is_cjk(c: char) -> bool {
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let mut text = String::new();
     normalise(ctx.message.subject().unwrap_or(""), &mut text);
-    for i in 0..ctx.message.text_body.len().max(ctx.message.html_body.len()) {
+    for body in ctx.body_texts().iter().flatten() {
         if text.len() >= MAX_TEXT {
             break;
         }
-        if let Some(body) = crate::html_text::body_text(ctx.message, i) {
-            normalise(&body, &mut text);
-        }
+        normalise(body, &mut text);
     }
     for (name, phrases) in find(&text) {
         if phrases.len() >= MIN_PHRASES {

@@ -62,16 +62,14 @@ const PASSWORD_WORDS: &[&str] = &[
 ];
 
 fn body_gives_password(ctx: &ScoreContext<'_>) -> bool {
-    (0..ctx.message.text_body.len().max(ctx.message.html_body.len())).any(|i| {
-        crate::html_text::body_text(ctx.message, i).is_some_and(|t| {
-            let lower = t.to_lowercase();
-            PASSWORD_WORDS.iter().any(|w| {
-                lower.match_indices(w).any(|(at, _)| {
-                    // "password: 1234", "password is abc123": something follows closely.
-                    let after: String = lower[at + w.len()..].chars().take(24).collect();
-                    after.trim_start_matches([' ', ':', '-', '=']).starts_with(|c: char| c.is_alphanumeric())
-                        && (after.contains(':') || after.contains(" is ") || after.contains('='))
-                })
+    ctx.body_texts().iter().flatten().any(|t| {
+        let lower = t.to_lowercase();
+        PASSWORD_WORDS.iter().any(|w| {
+            lower.match_indices(w).any(|(at, _)| {
+                // "password: 1234", "password is abc123": something follows closely.
+                let after: String = lower[at + w.len()..].chars().take(24).collect();
+                after.trim_start_matches([' ', ':', '-', '=']).starts_with(|c: char| c.is_alphanumeric())
+                    && (after.contains(':') || after.contains(" is ") || after.contains('='))
             })
         })
     })

@@ -213,10 +213,9 @@ impl MessageView {
         // The fields as written (mail-parser drops some it cannot parse, such as a
         // Message-ID without `@`, and keeps structured values in parsed form); its parse
         // gives the addresses.
-        let header_end = message.parts.first().map_or(raw_message.len(), |p| p.offset_body as usize);
         let parsed: HashMap<u32, &mail_parser::Header<'_>> =
             message.headers().iter().map(|h| (h.offset_field, h)).collect();
-        for field in raw_fields(&raw_message[..header_end.min(raw_message.len())]) {
+        for field in raw_fields(crate::raw_header::header_block(message)) {
             let unfolded = unfold_bytes(field.value);
             let (raw, raw_bytes) = match String::from_utf8(unfolded) {
                 Ok(text) => (text, None),

@@ -12,6 +12,9 @@ pub const RISKY_LINK_HOST: &str = "risky_link_host";
 /// A link to such a host in a message that lures for credentials or claims a brand: the
 /// shape of today's credential phish (a verdict, not only evidence).
 pub const HOSTED_LURE: &str = "hosted_lure";
+/// The table's kind for a cloud provider's default name of a rented virtual machine
+/// ([`super::links::LINK_TO_MACHINE`]).
+pub const CLOUD_MACHINE: &str = "cloud_machine";
 
 /// (host, kind) rows of the table, lower case.
 pub static LINK_HOSTS: LazyLock<Vec<(String, String)>> =
@@ -90,8 +93,9 @@ Your password expires today. Verify your account: <a href=\"https://mailbox-keep
         assert_eq!(kind_of("bucket.s3.amazonaws.com"), Some("storage"));
         assert_eq!(kind_of("bafybeigdyrzt.ipfs.dweb.link"), Some("ipfs"));
         assert_eq!(kind_of("mail-box.duckdns.org"), Some("dynamic_dns"));
-        assert_eq!(kind_of("nfe-emitida.brazilsouth.cloudapp.azure.com"), Some("cloud_app"));
-        assert_eq!(kind_of("ec2-3-14-15-92.us-east-2.compute.amazonaws.com"), Some("cloud_app"));
+        assert_eq!(kind_of("nfe-emitida.brazilsouth.cloudapp.azure.com"), Some(CLOUD_MACHINE));
+        assert_eq!(kind_of("ec2-3-14-15-92.us-east-2.compute.amazonaws.com"), Some(CLOUD_MACHINE));
+        assert_eq!(kind_of("billing-api-x7.a.run.app"), Some("cloud_app"));
         assert_eq!(kind_of("notweb.app.example"), None);
         assert_eq!(kind_of("example.com"), None);
         let d = run(

@@ -13,6 +13,14 @@ use mail_parser::MimeHeaders;
 pub const LINK_IP_HOST: &str = "link_ip_host";
 /// A link whose text shows a domain but which goes to a raw IP address: SUSPICIOUS.
 pub const LINK_IP_DECEPTIVE: &str = "link_ip_deceptive";
+/// A link to a machine by the name its provider gave it, not to a site: a host named after
+/// its address (`61-30-80-157.static.tfn.net.tw`, `ec2-18-231-189-155...amazonaws.com`) or a
+/// cloud provider's default name for a rented virtual machine (`cloud_machine` in
+/// `link_hosts.tsv`: `<name>.<region>.cloudapp.azure.com`). A business links to its own
+/// name; a phishing kit on a machine rented by the hour has none. SUSPICIOUS. A bare
+/// address alone is not: newsletters of the early 2000s linked to them (one in
+/// SpamAssassin's hard ham does).
+pub const LINK_TO_MACHINE: &str = "link_to_machine";
 pub const LINK_TEXT_MISMATCH: &str = "link_text_mismatch";
 pub const CREDENTIAL_FORM: &str = "credential_form";
 /// A link host whose letters imitate another's (mixed scripts, often behind punycode):
@@ -74,10 +82,25 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             ctx.add(CREDENTIAL_FORM, 8_000, format!("the attached page {name:?} has a form that asks for a password"));
         }
     }
-    if !ctx.fired(LINK_IP_HOST) {
-        let named = ctx.linked_hosts().iter().find_map(|h| address_named(h).map(|a| (h.clone(), a)));
-        if let Some((host, address)) = named {
-            ctx.add(LINK_IP_HOST, 3_000, format!("link to {host}, a machine named after its address {address}"));
+    let named = ctx.linked_hosts().iter().find_map(|h| address_named(h).map(|a| (h.clone(), a)));
+    if let Some((host, address)) = named {
+        let evidence = format!("link to {host}, a machine named after its address {address}");
+        if !ctx.fired(LINK_IP_HOST) {
+            ctx.add(LINK_IP_HOST, 3_000, evidence.clone());
+        }
+        ctx.add(LINK_TO_MACHINE, 7_000, evidence);
+    } else {
+        let rented = ctx
+            .linked_hosts()
+            .iter()
+            .find(|h| super::link_hosting::kind_of(h) == Some(super::link_hosting::CLOUD_MACHINE))
+            .cloned();
+        if let Some(host) = rented {
+            ctx.add(
+                LINK_TO_MACHINE,
+                7_000,
+                format!("link to {host}, a cloud provider's default name for a rented virtual machine"),
+            );
         }
     }
     let message = ctx.message;
@@ -300,14 +323,16 @@ fn clip(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The link checks' detections for an HTML body.
+    fn run(body: &str) -> Vec<proto::Detection> {
+        crate::analysis::table::detections_of(
+            &format!("From: a@b.example\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n{body}\r\n"),
+            check,
+        )
+    }
+
     #[test]
     fn a_link_to_a_private_address_is_no_link_to_an_ip_host() {
-        let run = |body: &str| {
-            crate::analysis::table::detections_of(
-                &format!("From: a@b.example\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n{body}\r\n"),
-                check,
-            )
-        };
         let d = run(
             "<a href=\"http://192.168.10.2/status\">http://usrp.example/status</a> <a href=\"http://10.0.0.1/\">router</a>",
         );
@@ -315,6 +340,23 @@ mod tests {
         let d = run("<a href=\"http://203.0.113.9/login\">https://bank.example/login</a>");
         assert!(d.iter().any(|d| d.name == LINK_IP_HOST), "{d:?}");
         assert!(d.iter().any(|d| d.name == LINK_IP_DECEPTIVE), "{d:?}");
+    }
+
+    #[test]
+    fn a_link_to_a_machine_by_its_providers_name_is_a_verdict() {
+        let machine = |body: &str| run(body).into_iter().find(|d| d.name == LINK_TO_MACHINE).map(|d| d.evidence);
+        let evidence = machine("<a href=\"https://nfe-emitida.brazilsouth.cloudapp.azure.com/nf\">Baixar nota</a>")
+            .expect("an Azure VM's default name");
+        assert!(evidence.contains("nfe-emitida.brazilsouth.cloudapp.azure.com"), "{evidence}");
+        let evidence = machine("<a href=\"http://ec2-18-231-189-155.sa-east-1.compute.amazonaws.com/x\">Ver</a>")
+            .expect("an EC2 machine");
+        assert!(evidence.contains("named after its address 18.231.189.155"), "{evidence}");
+        assert!(machine("<a href=\"http://80-219-219-193.dclient.hispeed.ch/bank/\">Log in</a>").is_some());
+        // A bare address is evidence only; an app platform's default name, or a site's own
+        // name, is no machine.
+        assert_eq!(machine("<a href=\"http://63.147.65.2/antiques\">Antiques</a>"), None);
+        assert_eq!(machine("<a href=\"https://billing-x7.a.run.app/\">Pay</a>"), None);
+        assert_eq!(machine("<a href=\"https://www.example.com/\">Home</a>"), None);
     }
 
     #[test]

@@ -196,6 +196,11 @@ mod tests {
         // Two kinds, one phrase each, are not one scam; nor is a phrase inside a word.
         assert!(run("Subject: x\r\n\r\nOur lottery night needs a business loan.\r\n").is_empty());
         assert!(run("Subject: x\r\n\r\nThe beneficiary field; the lotteryless barristers.\r\n").is_empty());
+        // The translated rows: the German widow's letter.
+        let d = run(
+            "Subject: Spende\r\n\r\nIm Gedenken an meinen verstorbenen Ehemann; ich habe nur noch wenige Wochen zu leben.\r\n",
+        );
+        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("advance_fee: 2 phrases")), "{d:?}");
         // Romance fraud is a kind of its own.
         let d = run(
             "Subject: Hello dear\r\n\r\nYou may be the man of my dreams and my future partner. Attached is my picture.\r\n",

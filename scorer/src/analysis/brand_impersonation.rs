@@ -39,6 +39,12 @@ pub const BRAND_SENDER_IP_LINK: &str = "brand_sender_ip_link";
 /// tracker's and not the sender's: a forged brand sender sending its reader elsewhere.
 pub const BRAND_SENDER_FOREIGN_LINK: &str = "brand_sender_foreign_link";
 
+/// The display name or subject writes a brand's name with lookalike characters (`BIueCross`
+/// with a capital I, `C0STC0` with zeros) and From is not the brand's: a sender hiding the
+/// brand's name from filters while showing it to the reader. No one writes their own or a
+/// partner's name that way.
+pub const BRAND_MASKED_NAME: &str = "brand_masked_name";
+
 /// A message that claims a brand, and a host of its (the From domain, where a link sends
 /// the reader) dressed up as the brand's: the brand's domain name as a word of the host
 /// beside others (`afip.gob.ar.com`, `amazon-wqbz.shop`, `paypay-secure.example`) while the
@@ -402,14 +408,14 @@ fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
         } else {
             "none of the brand's domains".to_owned()
         };
-        ctx.add(
-            BRAND_IMPERSONATION,
-            0,
-            format!(
-                "the {place} claims {} ({name:?}){masked} but From is {from_shown}, {not_the_brands}{elsewhere}",
-                brand.name
-            ),
+        let claim = format!(
+            "the {place} claims {} ({name:?}){masked} but From is {from_shown}, {not_the_brands}{elsewhere}",
+            brand.name
         );
+        if !masked.is_empty() && !ctx.fired(BRAND_MASKED_NAME) {
+            ctx.add(BRAND_MASKED_NAME, 0, format!("{written:?}: {claim}"));
+        }
+        ctx.add(BRAND_IMPERSONATION, 0, claim);
         // Where a reader is sent, not the pictures (a deal newsletter shows the brand's own).
         let linked: Vec<String> = ctx.linked_hosts().to_vec();
         let lookalike = from_domain.iter().chain(linked.iter()).find_map(|h| dressed_as(brand, h).map(|w| (h, w)));
@@ -482,10 +488,15 @@ Content-Type: text/html\r\n\r\n<a href=\"https://login-verify.example/o365\">Sig
         let d = run(
             "From: Plan News <news@plans.example>\r\nSubject: See options as your BIue Cross pIan changes\r\n\r\nhello\r\n",
         );
-        assert!(d[0].evidence.contains("subject claims Blue Cross Blue Shield"), "{d:?}");
-        // Written plainly, no lookalike is mentioned.
+        let impersonation = d.iter().find(|d| d.name == BRAND_IMPERSONATION).expect("a claim");
+        assert!(impersonation.evidence.contains("subject claims Blue Cross Blue Shield"), "{d:?}");
+        // Masking the name is a verdict of its own, whatever else the message does.
+        let masked = d.iter().find(|d| d.name == BRAND_MASKED_NAME).expect("a masked brand name");
+        assert!(masked.evidence.starts_with("\"See options as your BIue Cross pIan changes\": the subject"), "{d:?}");
+        // Written plainly, no lookalike is mentioned and nothing is masked.
         let d = run("From: Costco <x@deals.example>\r\nSubject: hi\r\n\r\nhello\r\n");
         assert!(!d[0].evidence.contains("lookalike"), "{d:?}");
+        assert!(!d.iter().any(|d| d.name == BRAND_MASKED_NAME), "{d:?}");
     }
 
     #[test]

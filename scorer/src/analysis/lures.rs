@@ -201,6 +201,16 @@ mod tests {
             "Subject: Spende\r\n\r\nIm Gedenken an meinen verstorbenen Ehemann; ich habe nur noch wenige Wochen zu leben.\r\n",
         );
         assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("advance_fee: 2 phrases")), "{d:?}");
+        // Business-opportunity fraud: two of its phrases, not a remote-work policy's one.
+        let d = run("Subject: Extra income\r\n\r\nBe your own boss: work at home, build your downline.\r\n");
+        assert!(
+            d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("business_opportunity: 4 phrases")),
+            "{d:?}"
+        );
+        assert!(
+            run("Subject: Policy\r\n\r\nStaff working from home may work from home or work at home on Fridays.\r\n")
+                .is_empty()
+        );
         // Romance fraud is a kind of its own.
         let d = run(
             "Subject: Hello dear\r\n\r\nYou may be the man of my dreams and my future partner. Attached is my picture.\r\n",

@@ -15,6 +15,9 @@ pub const HOSTED_LURE: &str = "hosted_lure";
 /// The table's kind for a cloud provider's default name of a rented virtual machine
 /// ([`super::links::LINK_TO_MACHINE`]).
 pub const CLOUD_MACHINE: &str = "cloud_machine";
+/// The table's kind for a dynamic-DNS provider's free names (also
+/// [`super::links::LINK_TO_MACHINE`]).
+pub const DYNAMIC_DNS: &str = "dynamic_dns";
 
 /// (host, kind) rows of the table, lower case.
 pub static LINK_HOSTS: LazyLock<Vec<(String, String)>> =

@@ -13,13 +13,15 @@ use mail_parser::MimeHeaders;
 pub const LINK_IP_HOST: &str = "link_ip_host";
 /// A link whose text shows a domain but which goes to a raw IP address: SUSPICIOUS.
 pub const LINK_IP_DECEPTIVE: &str = "link_ip_deceptive";
-/// A link to a machine by the name its provider gave it, not to a site: a host named after
-/// its address (`61-30-80-157.static.tfn.net.tw`, `ec2-18-231-189-155...amazonaws.com`) or a
-/// cloud provider's default name for a rented virtual machine (`cloud_machine` in
-/// `link_hosts.tsv`: `<name>.<region>.cloudapp.azure.com`). A business links to its own
-/// name; a phishing kit on a machine rented by the hour has none. SUSPICIOUS. A bare
-/// address alone is not: newsletters of the early 2000s linked to them (one in
-/// SpamAssassin's hard ham does).
+/// A link to a machine, not to a site: a host named after its address
+/// (`61-30-80-157.static.tfn.net.tw`, `ec2-18-231-189-155...amazonaws.com`), a cloud or VPS
+/// provider's default name for a rented virtual machine (`cloud_machine` in
+/// `link_hosts.tsv`: `<name>.<region>.cloudapp.azure.com`, `vmi2891319.contaboserver.net`)
+/// or a free dynamic-DNS name for a machine on a home or rented connection (`dynamic_dns`:
+/// `x.is-an-artist.com`, `x.servehumour.com`). A business links to its own name; a
+/// phishing kit on a machine rented by the hour has none. SUSPICIOUS. A bare address alone
+/// is not: newsletters of the early 2000s linked to them (one in SpamAssassin's hard ham
+/// does).
 pub const LINK_TO_MACHINE: &str = "link_to_machine";
 pub const LINK_TEXT_MISMATCH: &str = "link_text_mismatch";
 pub const CREDENTIAL_FORM: &str = "credential_form";
@@ -90,17 +92,15 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         }
         ctx.add(LINK_TO_MACHINE, 7_000, evidence);
     } else {
-        let rented = ctx
-            .linked_hosts()
-            .iter()
-            .find(|h| super::link_hosting::kind_of(h) == Some(super::link_hosting::CLOUD_MACHINE))
-            .cloned();
-        if let Some(host) = rented {
-            ctx.add(
-                LINK_TO_MACHINE,
-                7_000,
-                format!("link to {host}, a cloud provider's default name for a rented virtual machine"),
-            );
+        let machine = ctx.linked_hosts().iter().find_map(|h| match super::link_hosting::kind_of(h) {
+            Some(super::link_hosting::CLOUD_MACHINE) => {
+                Some((h.clone(), "a provider's default name for a rented machine"))
+            }
+            Some(super::link_hosting::DYNAMIC_DNS) => Some((h.clone(), "a free dynamic-DNS name for a machine")),
+            _ => None,
+        });
+        if let Some((host, what)) = machine {
+            ctx.add(LINK_TO_MACHINE, 7_000, format!("link to {host}, {what}"));
         }
     }
     let message = ctx.message;
@@ -352,6 +352,11 @@ mod tests {
             .expect("an EC2 machine");
         assert!(evidence.contains("named after its address 18.231.189.155"), "{evidence}");
         assert!(machine("<a href=\"http://80-219-219-193.dclient.hispeed.ch/bank/\">Log in</a>").is_some());
+        let evidence =
+            machine("<a href=\"http://vmi2891319.contaboserver.net/factura\">Ver factura</a>").expect("a VPS");
+        assert!(evidence.contains("default name for a rented machine"), "{evidence}");
+        let evidence = machine("<a href=\"http://x9.is-an-artist.com:5000/\">Multa</a>").expect("dynamic DNS");
+        assert!(evidence.contains("dynamic-DNS"), "{evidence}");
         // A bare address is evidence only; an app platform's default name, or a site's own
         // name, is no machine.
         assert_eq!(machine("<a href=\"http://63.147.65.2/antiques\">Antiques</a>"), None);

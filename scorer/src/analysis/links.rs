@@ -18,7 +18,9 @@ pub const LINK_IP_DECEPTIVE: &str = "link_ip_deceptive";
 /// provider's default name for a rented virtual machine (`cloud_machine` in
 /// `link_hosts.tsv`: `<name>.<region>.cloudapp.azure.com`, `vmi2891319.contaboserver.net`)
 /// or a free dynamic-DNS name for a machine on a home or rented connection (`dynamic_dns`:
-/// `x.is-an-artist.com`, `x.servehumour.com`). A business links to its own name; a
+/// `x.is-an-artist.com`, `x.servehumour.com`), or a link to a port no web site uses
+/// (`http://shop.example:5000/`; not 80, 443 or their registered alternates 8080 and 8443,
+/// not a private address or the tenant's own domains). A business links to its own name; a
 /// phishing kit on a machine rented by the hour has none. SUSPICIOUS. A bare address alone
 /// is not: newsletters of the early 2000s linked to them (one in SpamAssassin's hard ham
 /// does).
@@ -103,6 +105,15 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             ctx.add(LINK_TO_MACHINE, 7_000, format!("link to {host}, {what}"));
         }
     }
+    if !ctx.fired(LINK_TO_MACHINE)
+        && let Some((host, port)) = odd_port(ctx)
+    {
+        ctx.add(
+            LINK_TO_MACHINE,
+            7_000,
+            format!("link to {host} on port {port}, a service on a machine, not a web site"),
+        );
+    }
     let message = ctx.message;
     if !ctx.fired(CREDENTIAL_FORM) && message.html_bodies().filter_map(|p| p.text_contents()).any(asks_password) {
         ctx.add(CREDENTIAL_FORM, 8_000, "an HTML form asks for a password");
@@ -134,6 +145,21 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             }
         }
     }
+}
+
+/// The first link (an anchor, or a URL in a text body) to a public host on a port no web
+/// site uses, unless the host is one of the tenant's own domains (its intranet tools).
+fn odd_port(ctx: &ScoreContext<'_>) -> Option<(String, u16)> {
+    let mut urls: Vec<String> = ctx.anchors().iter().map(|(href, _)| href.to_ascii_lowercase()).collect();
+    for text in ctx.message.text_bodies().filter(|p| !p.is_text_html()).filter_map(|p| p.text_contents()) {
+        urls.extend(urls_in(text));
+    }
+    let own =
+        |host: &str| ctx.facts.policy.as_ref().is_some_and(|p| p.is_own_domain(host) || p.is_trusted_domain(host));
+    urls.iter().find_map(|url| {
+        let (host, port) = (host_of(url)?, port_of(url)?);
+        (!web_port_or_internal(&host, port) && !own(&host)).then_some((host, port))
+    })
 }
 
 /// Whether `host` is an IP address a reader could be sent to from anywhere: not a private,
@@ -266,6 +292,11 @@ fn strip_tags(s: &str) -> String {
 
 /// Hosts of http(s) URLs in text (or HTML attribute values).
 pub fn hosts_in(text: &str) -> Vec<String> {
+    urls_in(text).iter().filter_map(|url| host_of(url)).collect()
+}
+
+/// The http(s) URLs written in `text`, lower-case (at most 200).
+fn urls_in(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let lower = text.to_ascii_lowercase();
     let mut at = 0;
@@ -275,8 +306,8 @@ pub fn hosts_in(text: &str) -> Vec<String> {
         let end = rest
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '(' | ')'))
             .unwrap_or(rest.len());
-        if let Some(host) = host_of(&rest[..end]) {
-            out.push(host);
+        if host_of(&rest[..end]).is_some() {
+            out.push(rest[..end].to_owned());
         }
         at = start + 4;
         if out.len() >= 200 {
@@ -284,6 +315,24 @@ pub fn hosts_in(text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The port an http(s) URL names, when it names one (`http://x.example:5000/` -> 5000).
+fn port_of(url: &str) -> Option<u16> {
+    let rest = url.trim().strip_prefix("http://").or_else(|| url.trim().strip_prefix("https://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let after_host = if host_port.starts_with('[') { host_port.split_once(']')?.1 } else { host_port };
+    after_host.rsplit_once(':')?.1.parse().ok()
+}
+
+/// Whether a link to `host` on `port` goes to a web site: the web's ports and their
+/// registered alternates (IANA's http-alt and https-alt), or a host no reader outside could
+/// reach anyway (a private address, a name without a dot: a lab device, an intranet tool).
+fn web_port_or_internal(host: &str, port: u16) -> bool {
+    matches!(port, 80 | 443 | 8080 | 8443)
+        || !host.contains('.')
+        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(crate::auth::is_internal)
 }
 
 /// The host of an http(s) URL, lower-case.
@@ -357,6 +406,26 @@ mod tests {
         assert!(evidence.contains("default name for a rented machine"), "{evidence}");
         let evidence = machine("<a href=\"http://x9.is-an-artist.com:5000/\">Multa</a>").expect("dynamic DNS");
         assert!(evidence.contains("dynamic-DNS"), "{evidence}");
+        let evidence = machine("<a href=\"http://citas.example:2324/login\">Entrar</a>").expect("an odd port");
+        assert!(evidence.contains("citas.example on port 2324"), "{evidence}");
+        // The web's ports and their alternates, and addresses no outsider reaches, are not.
+        assert_eq!(machine("<a href=\"https://shop.example:443/\">Shop</a>"), None);
+        assert_eq!(machine("<a href=\"http://build.example:8080/job/1\">Build</a>"), None);
+        assert_eq!(machine("<a href=\"http://192.168.10.2:5000/\">Device</a>"), None);
+        assert_eq!(machine("<a href=\"http://grafana:3000/d/x\">Dashboard</a>"), None);
+        // The tenant's own intranet tools neither.
+        use crate::policy::PolicyFile;
+        let policy =
+            crate::policy::TenantPolicy::from_toml("own_domains = [\"corp.example\"]\n").unwrap().compile().unwrap();
+        let raw = "From: ci@corp.example\r\nContent-Type: text/html\r\n\r\n<a href=\"http://ci.corp.example:3000/\">CI</a>\r\n";
+        let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let facts = crate::analysis::MessageFacts { policy: Some(std::sync::Arc::new(policy)), ..Default::default() };
+        let mut ctx = crate::analysis::ScoreContext::new(&message, &facts);
+        check(&mut ctx);
+        assert!(!ctx.detections.iter().any(|d| d.name == LINK_TO_MACHINE), "{:?}", ctx.detections);
+        assert!(machine("<a href=\"http://ci.corp.example:3000/\">CI</a>").is_some(), "another's is");
+        assert_eq!(port_of("http://user:pw@[2001:db8::1]:8000/x"), Some(8000));
+        assert_eq!(port_of("http://[2001:db8::1]/x"), None);
         // A bare address is evidence only; an app platform's default name, or a site's own
         // name, is no machine.
         assert_eq!(machine("<a href=\"http://63.147.65.2/antiques\">Antiques</a>"), None);

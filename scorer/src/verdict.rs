@@ -14,7 +14,7 @@ use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/53";
+pub const RULES_VERSION: &str = "postern-rules/54";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -23,6 +23,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (links::CREDENTIAL_FORM, Disposition::Suspicious),
     (links::LINK_IP_DECEPTIVE, Disposition::Suspicious),
     (links::LINK_TO_MACHINE, Disposition::Suspicious),
+    (links::SENDER_LINK_SPOOF, Disposition::Suspicious),
     (links::HOMOGRAPH_URL, Disposition::Suspicious),
     (brand_impersonation::BRAND_LINK_SPOOF, Disposition::Suspicious),
     (brand_impersonation::BRAND_DISPLAY_NAME, Disposition::Suspicious),

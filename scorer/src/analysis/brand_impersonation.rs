@@ -287,7 +287,7 @@ fn dressed_as(brand: &Brand, host: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn is_mailbox_provider(domain: &str) -> bool {
+pub(super) fn is_mailbox_provider(domain: &str) -> bool {
     super::table::host_entry(&MAILBOX_PROVIDERS, domain).is_some()
 }
 

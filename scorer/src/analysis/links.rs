@@ -26,6 +26,12 @@ pub const LINK_IP_DECEPTIVE: &str = "link_ip_deceptive";
 /// does).
 pub const LINK_TO_MACHINE: &str = "link_to_machine";
 pub const LINK_TEXT_MISMATCH: &str = "link_text_mismatch";
+/// A link's text shows the From domain's own address, and the link goes to a host that is
+/// neither of the From's organization nor a click tracker or link rewriter
+/// (`link_rewriters.tsv`): a sender that claims a domain shows it to the reader and sends
+/// them elsewhere (`www.ncua.gov` over `dwe.fcu-account-verify.com`). SUSPICIOUS. Not for
+/// a mailbox provider's From (anyone can have one).
+pub const SENDER_LINK_SPOOF: &str = "sender_link_spoof";
 pub const CREDENTIAL_FORM: &str = "credential_form";
 /// A link host whose letters imitate another's (mixed scripts, often behind punycode):
 /// `xn--youtue-tg7b.com` is `youtuḅe.com`.
@@ -139,6 +145,17 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
                 && !brands.iter().any(|b| super::brand_impersonation::owned(b, &shown));
             if !ctx.fired(LINK_TEXT_MISMATCH) && !rewritten && !own_tracker {
                 ctx.add(LINK_TEXT_MISMATCH, 2_000, format!("link text shows {shown} but goes to {host}"));
+            }
+            let shows_the_senders = from_domain.as_deref().is_some_and(|from| {
+                aligned(from, &shown) && !aligned(from, &host) && !super::brand_impersonation::is_mailbox_provider(from)
+            });
+            if shows_the_senders && !rewritten && !ctx.fired(SENDER_LINK_SPOOF) {
+                let from = from_domain.as_deref().unwrap_or_default();
+                ctx.add(
+                    SENDER_LINK_SPOOF,
+                    7_000,
+                    format!("link text shows {shown}, the sender's {from}, but goes to {host}"),
+                );
             }
             if public_address && !ctx.fired(LINK_IP_DECEPTIVE) {
                 ctx.add(LINK_IP_DECEPTIVE, 7_000, format!("link text shows {shown} but goes to the address {host}"));
@@ -389,6 +406,35 @@ mod tests {
         let d = run("<a href=\"http://203.0.113.9/login\">https://bank.example/login</a>");
         assert!(d.iter().any(|d| d.name == LINK_IP_HOST), "{d:?}");
         assert!(d.iter().any(|d| d.name == LINK_IP_DECEPTIVE), "{d:?}");
+    }
+
+    #[test]
+    fn a_link_that_shows_the_senders_domain_and_goes_elsewhere_is_a_verdict() {
+        let mail = |from: &str, body: &str| {
+            crate::analysis::table::detections_of(
+                &format!("From: {from}\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n{body}\r\n"),
+                check,
+            )
+        };
+        let spoof = |from: &str, body: &str| mail(from, body).into_iter().find(|d| d.name == SENDER_LINK_SPOOF);
+        let d = spoof(
+            "acc-validity@ncua.gov",
+            "<a href=\"http://dwe.fcu-account-verify.com/ncua/\">https://www.ncua.gov/account</a>",
+        )
+        .expect("the sender's domain shown over another's link");
+        assert!(
+            d.evidence.contains("www.ncua.gov, the sender's ncua.gov, but goes to dwe.fcu-account-verify.com"),
+            "{d:?}"
+        );
+        // Its own tracker, an email service provider's, another domain shown, or a mailbox
+        // anyone can have: none is.
+        let own = "<a href=\"https://click.e.shop.example/x\">www.shop.example</a>";
+        assert!(spoof("news@shop.example", own).is_none());
+        let esp = "<a href=\"https://shop.us1.list-manage.com/track/click?u=1\">www.shop.example</a>";
+        assert!(spoof("news@shop.example", esp).is_none());
+        let other = "<a href=\"https://elsewhere.example/\">www.partner.example</a>";
+        assert!(spoof("news@shop.example", other).is_none());
+        assert!(spoof("jo@gmail.com", "<a href=\"https://x.example/\">www.gmail.com</a>").is_none());
     }
 
     #[test]

@@ -211,6 +211,9 @@ mod tests {
             run("Subject: Policy\r\n\r\nStaff working from home may work from home or work at home on Fridays.\r\n")
                 .is_empty()
         );
+        // Chinese, written without spaces: the fake-invoice offer.
+        let d = run("Subject: 代开发票\r\n\r\n您好！我公司有增值税发票代开；税点优惠，微信同号\r\n");
+        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("invoice_fraud:")), "{d:?}");
         // Romance fraud is a kind of its own.
         let d = run(
             "Subject: Hello dear\r\n\r\nYou may be the man of my dreams and my future partner. Attached is my picture.\r\n",

@@ -20,7 +20,8 @@ pub const LINK_IP_DECEPTIVE: &str = "link_ip_deceptive";
 /// or a free dynamic-DNS name for a machine on a home or rented connection (`dynamic_dns`:
 /// `x.is-an-artist.com`, `x.servehumour.com`), or a link to a port no web site uses
 /// (`http://shop.example:5000/`; not 80, 443 or their registered alternates 8080 and 8443,
-/// not a private address or the tenant's own domains). A business links to its own name; a
+/// not a private address). Not for links to the From's own organization, nor in mail from
+/// the tenant's own or trusted domains or to their hosts. A business links to its own name; a
 /// phishing kit on a machine rented by the hour has none. SUSPICIOUS. A bare address alone
 /// is not: newsletters of the early 2000s linked to them (one in SpamAssassin's hard ham
 /// does).
@@ -93,32 +94,13 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         }
     }
     let named = ctx.linked_hosts().iter().find_map(|h| address_named(h).map(|a| (h.clone(), a)));
-    if let Some((host, address)) = named {
-        let evidence = format!("link to {host}, a machine named after its address {address}");
-        if !ctx.fired(LINK_IP_HOST) {
-            ctx.add(LINK_IP_HOST, 3_000, evidence.clone());
-        }
-        ctx.add(LINK_TO_MACHINE, 7_000, evidence);
-    } else {
-        let machine = ctx.linked_hosts().iter().find_map(|h| match super::link_hosting::kind_of(h) {
-            Some(super::link_hosting::CLOUD_MACHINE) => {
-                Some((h.clone(), "a provider's default name for a rented machine"))
-            }
-            Some(super::link_hosting::DYNAMIC_DNS) => Some((h.clone(), "a free dynamic-DNS name for a machine")),
-            _ => None,
-        });
-        if let Some((host, what)) = machine {
-            ctx.add(LINK_TO_MACHINE, 7_000, format!("link to {host}, {what}"));
-        }
-    }
-    if !ctx.fired(LINK_TO_MACHINE)
-        && let Some((host, port)) = odd_port(ctx)
+    if let Some((host, address)) = named
+        && !ctx.fired(LINK_IP_HOST)
     {
-        ctx.add(
-            LINK_TO_MACHINE,
-            7_000,
-            format!("link to {host} on port {port}, a service on a machine, not a web site"),
-        );
+        ctx.add(LINK_IP_HOST, 3_000, format!("link to {host}, a machine named after its address {address}"));
+    }
+    if let Some(evidence) = machine_link(ctx) {
+        ctx.add(LINK_TO_MACHINE, 7_000, evidence);
     }
     let message = ctx.message;
     if !ctx.fired(CREDENTIAL_FORM) && message.html_bodies().filter_map(|p| p.text_contents()).any(asks_password) {
@@ -164,18 +146,39 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     }
 }
 
-/// The first link (an anchor, or a URL in a text body) to a public host on a port no web
-/// site uses, unless the host is one of the tenant's own domains (its intranet tools).
-fn odd_port(ctx: &ScoreContext<'_>) -> Option<(String, u16)> {
+/// [`LINK_TO_MACHINE`]'s evidence: the first link to a machine, not counting links to the
+/// From's own organization (a hosting company's mail about its customer's server), and none
+/// in mail from or to the tenant's own or trusted domains' machines (its intranet tools,
+/// its deployments).
+fn machine_link(ctx: &ScoreContext<'_>) -> Option<String> {
+    let own =
+        |host: &str| ctx.facts.policy.as_ref().is_some_and(|p| p.is_own_domain(host) || p.is_trusted_domain(host));
+    let from = ctx.from_domain();
+    if from.as_deref().is_some_and(own) {
+        return None;
+    }
+    let foreign = |host: &str| !own(host) && !from.as_deref().is_some_and(|f| aligned(f, host));
+    let hosts: Vec<&String> = ctx.linked_hosts().iter().filter(|h| foreign(h)).collect();
+    if let Some((host, address)) = hosts.iter().find_map(|h| address_named(h).map(|a| (h, a))) {
+        return Some(format!("link to {host}, a machine named after its address {address}"));
+    }
+    let rented = hosts.iter().find_map(|h| match super::link_hosting::kind_of(h) {
+        Some(super::link_hosting::CLOUD_MACHINE) => Some((h, "a provider's default name for a rented machine")),
+        Some(super::link_hosting::DYNAMIC_DNS) => Some((h, "a free dynamic-DNS name for a machine")),
+        _ => None,
+    });
+    if let Some((host, what)) = rented {
+        return Some(format!("link to {host}, {what}"));
+    }
+    // A port no web site uses, in an anchor or a URL in a text body.
     let mut urls: Vec<String> = ctx.anchors().iter().map(|(href, _)| href.to_ascii_lowercase()).collect();
     for text in ctx.message.text_bodies().filter(|p| !p.is_text_html()).filter_map(|p| p.text_contents()) {
         urls.extend(urls_in(text));
     }
-    let own =
-        |host: &str| ctx.facts.policy.as_ref().is_some_and(|p| p.is_own_domain(host) || p.is_trusted_domain(host));
     urls.iter().find_map(|url| {
         let (host, port) = (host_of(url)?, port_of(url)?);
-        (!web_port_or_internal(&host, port) && !own(&host)).then_some((host, port))
+        (!web_port_or_internal(&host, port) && foreign(&host))
+            .then(|| format!("link to {host} on port {port}, a service on a machine, not a web site"))
     })
 }
 
@@ -470,6 +473,11 @@ mod tests {
         check(&mut ctx);
         assert!(!ctx.detections.iter().any(|d| d.name == LINK_TO_MACHINE), "{:?}", ctx.detections);
         assert!(machine("<a href=\"http://ci.corp.example:3000/\">CI</a>").is_some(), "another's is");
+        // A hosting company's own mail about its customer's server.
+        let raw = "From: robot@your-server.de\r\nContent-Type: text/html\r\n\r\n<a href=\"http://static.1.2.3.4.clients.your-server.de/\">server</a>\r\n";
+        let d = crate::analysis::table::detections_of(raw, check);
+        assert!(address_named("static.1.2.3.4.clients.your-server.de").is_some());
+        assert!(!d.iter().any(|d| d.name == LINK_TO_MACHINE), "{d:?}");
         assert_eq!(port_of("http://user:pw@[2001:db8::1]:8000/x"), Some(8000));
         assert_eq!(port_of("http://[2001:db8::1]/x"), None);
         // A bare address is evidence only; an app platform's default name, or a site's own

@@ -32,6 +32,17 @@ pub fn kind_of(host: &str) -> Option<&'static str> {
     super::table::host_entry(&LINK_HOSTS, host)
 }
 
+/// The kind of the row a host is a name *under*: a subdomain of the entry other than `www`
+/// (`x9.is-an-artist.com`), not the entry itself, which is often the provider's own site
+/// (`www.no-ip.com`, `duckdns.org`).
+pub fn kind_of_name_under(host: &str) -> Option<&'static str> {
+    let host = host.to_ascii_lowercase();
+    LINK_HOSTS
+        .iter()
+        .find(|(entry, _)| host.strip_suffix(entry.as_str()).is_some_and(|rest| rest.ends_with('.') && rest != "www."))
+        .map(|(_, kind)| kind.as_str())
+}
+
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let found: Vec<(String, &str)> =
         ctx.linked_hosts().iter().filter_map(|h| kind_of(h).map(|k| (h.clone(), k))).take(5).collect();

@@ -162,7 +162,7 @@ fn machine_link(ctx: &ScoreContext<'_>) -> Option<String> {
     if let Some((host, address)) = hosts.iter().find_map(|h| address_named(h).map(|a| (h, a))) {
         return Some(format!("link to {host}, a machine named after its address {address}"));
     }
-    let rented = hosts.iter().find_map(|h| match super::link_hosting::kind_of(h) {
+    let rented = hosts.iter().find_map(|h| match super::link_hosting::kind_of_name_under(h) {
         Some(super::link_hosting::CLOUD_MACHINE) => Some((h, "a provider's default name for a rented machine")),
         Some(super::link_hosting::DYNAMIC_DNS) => Some((h, "a free dynamic-DNS name for a machine")),
         _ => None,
@@ -485,6 +485,11 @@ mod tests {
         assert_eq!(machine("<a href=\"http://63.147.65.2/antiques\">Antiques</a>"), None);
         assert_eq!(machine("<a href=\"https://billing-x7.a.run.app/\">Pay</a>"), None);
         assert_eq!(machine("<a href=\"https://www.example.com/\">Home</a>"), None);
+        // A dynamic-DNS provider's own site is a site.
+        assert_eq!(
+            machine("<a href=\"https://www.no-ip.com/\">No-IP</a> <a href=\"https://duckdns.org/\">Duck DNS</a>"),
+            None
+        );
     }
 
     #[test]

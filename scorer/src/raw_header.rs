@@ -4,8 +4,6 @@
 
 use mail_parser::Header;
 
-/// The raw value of `header` within `raw_message` (the message it was parsed from); None
-/// when the offsets fall outside it.
 /// The message's header block as written: everything before the root part's body (the whole
 /// message when mail-parser found no part).
 pub fn header_block<'r>(message: &'r mail_parser::Message<'_>) -> &'r [u8] {
@@ -14,6 +12,8 @@ pub fn header_block<'r>(message: &'r mail_parser::Message<'_>) -> &'r [u8] {
     &raw[..end.min(raw.len())]
 }
 
+/// The raw value of `header` within `raw_message` (the message it was parsed from); None
+/// when the offsets fall outside it.
 pub fn raw_value<'r>(raw_message: &'r [u8], header: &Header<'_>) -> Option<&'r [u8]> {
     raw_message.get(header.offset_start as usize..header.offset_end as usize)
 }

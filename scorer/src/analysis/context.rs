@@ -39,6 +39,7 @@ pub struct ScoreContext<'m> {
     pub content: Option<crate::classifier::ContentScore>,
     /// Found once, for every check that looks at links.
     link_hosts: std::cell::OnceCell<Vec<String>>,
+    linked_urls: std::cell::OnceCell<Vec<String>>,
     linked_hosts: std::cell::OnceCell<Vec<String>>,
     /// The anchors of the HTML parts, (href, text), read once for the checks that look at
     /// them (shared, so a check may add detections while it walks them).
@@ -59,6 +60,7 @@ impl<'m> ScoreContext<'m> {
             attributes: Vec::new(),
             content: None,
             link_hosts: std::cell::OnceCell::new(),
+            linked_urls: std::cell::OnceCell::new(),
             linked_hosts: std::cell::OnceCell::new(),
             anchors: std::cell::OnceCell::new(),
             view: std::cell::OnceCell::new(),
@@ -89,20 +91,35 @@ impl<'m> ScoreContext<'m> {
         })
     }
 
-    /// The hosts the message's links send a reader to, sorted: anchors in the HTML parts,
-    /// URLs in the text parts; not images, style sheets or XML namespaces, which say
-    /// nothing about where a reader is sent (a newsletter's pictures in a storage bucket).
+    /// The URLs the message's links send a reader to, in order: anchors' hrefs in the HTML
+    /// parts (as written), http(s) URLs in the text parts (lower-case); not images, style
+    /// sheets or XML namespaces, which say nothing about where a reader is sent (a
+    /// newsletter's pictures in a storage bucket).
+    pub fn linked_urls(&self) -> &[String] {
+        self.linked_urls.get_or_init(|| {
+            let mut urls: Vec<String> = self.anchors().iter().map(|(href, _)| href.clone()).collect();
+            for text in self.message.text_bodies().filter(|p| !p.is_text_html()).filter_map(|p| p.text_contents()) {
+                urls.extend(super::links::urls_in(text));
+            }
+            urls
+        })
+    }
+
+    /// The hosts of [`Self::linked_urls`], sorted, each once.
     pub fn linked_hosts(&self) -> &[String] {
         self.linked_hosts.get_or_init(|| {
             let mut hosts: Vec<String> =
-                self.anchors().iter().filter_map(|(href, _)| super::links::host_of(href)).collect();
-            for text in self.message.text_bodies().filter(|p| !p.is_text_html()).filter_map(|p| p.text_contents()) {
-                hosts.extend(super::links::hosts_in(text));
-            }
+                self.linked_urls().iter().filter_map(|url| super::links::host_of(url)).collect();
             hosts.sort();
             hosts.dedup();
             hosts
         })
+    }
+
+    /// Whether `domain` is one of the tenant's own or trusted domains (its policy's
+    /// `own_domains` and `trusted_domains`, subdomains included).
+    pub fn own_or_trusted(&self, domain: &str) -> bool {
+        self.facts.policy.as_ref().is_some_and(|p| p.is_own_domain(domain) || p.is_trusted_domain(domain))
     }
 
     /// Every anchor of the HTML parts, (href, text), in part order ([`super::links::anchors`]).

@@ -40,8 +40,7 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     let bodies = ctx.body_texts();
     let Some(Some(text)) = bodies.first() else { return };
     let Some((greeting, _)) = greeting_in(text) else { return };
-    let own = |d: &str| ctx.facts.policy.as_ref().is_some_and(|p| p.is_own_domain(d) || p.is_trusted_domain(d));
-    if ctx.from_domain().is_some_and(|d| ctx.vouched_for(&d) || own(&d)) {
+    if ctx.from_domain().is_some_and(|d| ctx.vouched_for(&d) || ctx.own_or_trusted(&d)) {
         return;
     }
     let shown: String = greeting.split_whitespace().collect::<Vec<_>>().join(" ");

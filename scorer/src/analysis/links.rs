@@ -151,13 +151,11 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
 /// in mail from or to the tenant's own or trusted domains' machines (its intranet tools,
 /// its deployments).
 fn machine_link(ctx: &ScoreContext<'_>) -> Option<String> {
-    let own =
-        |host: &str| ctx.facts.policy.as_ref().is_some_and(|p| p.is_own_domain(host) || p.is_trusted_domain(host));
     let from = ctx.from_domain();
-    if from.as_deref().is_some_and(own) {
+    if from.as_deref().is_some_and(|f| ctx.own_or_trusted(f)) {
         return None;
     }
-    let foreign = |host: &str| !own(host) && !from.as_deref().is_some_and(|f| aligned(f, host));
+    let foreign = |host: &str| !ctx.own_or_trusted(host) && !from.as_deref().is_some_and(|f| aligned(f, host));
     let hosts: Vec<&String> = ctx.linked_hosts().iter().filter(|h| foreign(h)).collect();
     if let Some((host, address)) = hosts.iter().find_map(|h| address_named(h).map(|a| (h, a))) {
         return Some(format!("link to {host}, a machine named after its address {address}"));
@@ -171,11 +169,7 @@ fn machine_link(ctx: &ScoreContext<'_>) -> Option<String> {
         return Some(format!("link to {host}, {what}"));
     }
     // A port no web site uses, in an anchor or a URL in a text body.
-    let mut urls: Vec<String> = ctx.anchors().iter().map(|(href, _)| href.to_ascii_lowercase()).collect();
-    for text in ctx.message.text_bodies().filter(|p| !p.is_text_html()).filter_map(|p| p.text_contents()) {
-        urls.extend(urls_in(text));
-    }
-    urls.iter().find_map(|url| {
+    ctx.linked_urls().iter().find_map(|url| {
         let (host, port) = (host_of(url)?, port_of(url)?);
         (!web_port_or_internal(&host, port) && foreign(&host))
             .then(|| format!("link to {host} on port {port}, a service on a machine, not a web site"))
@@ -316,7 +310,7 @@ pub fn hosts_in(text: &str) -> Vec<String> {
 }
 
 /// The http(s) URLs written in `text`, lower-case (at most 200).
-fn urls_in(text: &str) -> Vec<String> {
+pub(super) fn urls_in(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let lower = text.to_ascii_lowercase();
     let mut at = 0;

@@ -5,8 +5,8 @@
 //! the learned combination.
 //!
 //! Scams, the same way: the phrases of `scorer/data/scam_phrases.tsv` (advance-fee fraud,
-//! lottery, investment, sextortion and loan fraud); two distinct phrases of one kind make
-//! `scam_lure`, a verdict (SPAM) of its own.
+//! lottery, investment, sextortion, loan fraud and the other kinds its header lists); two
+//! distinct phrases of one kind make `scam_lure`, a verdict (SPAM) of its own.
 
 use super::ScoreContext;
 use std::sync::LazyLock;
@@ -219,6 +219,13 @@ mod tests {
             "Subject: Hello dear\r\n\r\nYou may be the man of my dreams and my future partner. Attached is my picture.\r\n",
         );
         assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("romance: 3 phrases")), "{d:?}");
+        // A stock tip and a survey reward; an honest analyst's note names a price target only.
+        let d = run("Subject: Hot stock\r\n\r\nFor immediate release: STRONG BUY. Stock symbol: CBYI (OTCBB).\r\n");
+        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("stock_promotion:")), "{d:?}");
+        assert!(run("Subject: Research\r\n\r\nWe keep our price target; the shares look undervalued.\r\n").is_empty());
+        let d =
+            run("Subject: Your reward\r\n\r\nA complimentary gift has been set aside: complete a short survey.\r\n");
+        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("gift_scam: 3 phrases")), "{d:?}");
     }
 
     #[test]

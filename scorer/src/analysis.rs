@@ -21,6 +21,7 @@ pub mod links;
 pub mod lures;
 pub mod new_domain;
 pub mod recipient_in_link;
+pub mod recipient_in_subject;
 pub mod risky_attachments;
 pub mod spamassassin_rules;
 pub mod table;
@@ -48,6 +49,7 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     advertisement_label::check(ctx);
     greeting::check(ctx);
     recipient_in_link::check(ctx);
+    recipient_in_subject::check(ctx);
     link_hosting::corroborate(ctx);
     spamassassin_rules::check(ctx);
     content_classifier::check(ctx);

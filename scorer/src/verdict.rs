@@ -6,15 +6,15 @@
 
 use crate::analysis::{
     advertisement_label, alignment, attachments, brand_impersonation, bulk, content_classifier, disguised_text,
-    from_field, greeting, impersonation, link_hosting, links, lures, new_domain, recipient_in_link, spamassassin_rules,
-    url_obfuscation,
+    from_field, greeting, impersonation, link_hosting, links, lures, new_domain, recipient_in_link,
+    recipient_in_subject, spamassassin_rules, url_obfuscation,
 };
 use crate::combine;
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/59";
+pub const RULES_VERSION: &str = "postern-rules/60";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -52,6 +52,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (spamassassin_rules::SPAMASSASSIN_DECISIVE, Disposition::Spam),
     (advertisement_label::UNSOLICITED_ADVERTISEMENT_LABEL, Disposition::Spam),
     (greeting::GREETING_BY_ADDRESS, Disposition::Spam),
+    (recipient_in_subject::RECIPIENT_IN_SUBJECT, Disposition::Spam),
     (combine::COMBINED_SPAM, Disposition::Spam),
     (bulk::LIST_UNSUBSCRIBE, Disposition::Bulk),
     (bulk::PRECEDENCE_BULK, Disposition::Bulk),

@@ -116,6 +116,21 @@ impl<'m> ScoreContext<'m> {
         })
     }
 
+    /// The recipients' addresses, lower case, each once: the journal report's, then To and
+    /// Cc.
+    pub fn recipient_addresses(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.facts.recipients.iter().map(|r| r.to_ascii_lowercase()).collect();
+        for list in [self.message.to(), self.message.cc()].into_iter().flatten() {
+            for address in list.iter().filter_map(|a| a.address()) {
+                let address = address.to_ascii_lowercase();
+                if address.contains('@') && !out.contains(&address) {
+                    out.push(address);
+                }
+            }
+        }
+        out
+    }
+
     /// Whether `domain` is one of the tenant's own or trusted domains (its policy's
     /// `own_domains` and `trusted_domains`, subdomains included).
     pub fn own_or_trusted(&self, domain: &str) -> bool {

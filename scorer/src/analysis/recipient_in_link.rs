@@ -16,7 +16,7 @@ pub const RECIPIENT_IN_LINK: &str = "recipient_in_link";
 const MAX_LINKS: usize = 200;
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
-    let recipients = recipients(ctx);
+    let recipients = ctx.recipient_addresses();
     if recipients.is_empty() {
         return;
     }
@@ -33,20 +33,6 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             format!("a link carries the recipient's address {recipient} as its fragment: {shown}"),
         );
     }
-}
-
-/// The recipients: the journal report's, and To and Cc, lower case.
-fn recipients(ctx: &ScoreContext<'_>) -> Vec<String> {
-    let mut out: Vec<String> = ctx.facts.recipients.iter().map(|r| r.to_ascii_lowercase()).collect();
-    for list in [ctx.message.to(), ctx.message.cc()].into_iter().flatten() {
-        for address in list.iter().filter_map(|a| a.address()) {
-            let address = address.to_ascii_lowercase();
-            if address.contains('@') && !out.contains(&address) {
-                out.push(address);
-            }
-        }
-    }
-    out
 }
 
 /// The address a fragment is, lower case: the fragment itself (percent-decoded; a leading

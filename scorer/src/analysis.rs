@@ -4,6 +4,7 @@
 pub mod abused_tld;
 pub mod advertisement_label;
 pub mod alignment;
+pub mod attachment_link;
 pub mod attachments;
 pub mod brand_impersonation;
 pub mod bulk;
@@ -37,6 +38,7 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     attachments::check(ctx);
     encrypted::check(ctx);
     links::check(ctx);
+    attachment_link::check(ctx);
     new_domain::check(ctx);
     impersonation::check(ctx);
     brand_impersonation::check(ctx);

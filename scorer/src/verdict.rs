@@ -5,8 +5,8 @@
 //! [`crate::policy`].
 
 use crate::analysis::{
-    advertisement_label, alignment, attachments, brand_impersonation, bulk, content_classifier, disguised_text,
-    from_field, greeting, impersonation, link_hosting, links, lures, new_domain, recipient_in_link,
+    advertisement_label, alignment, attachment_link, attachments, brand_impersonation, bulk, content_classifier,
+    disguised_text, from_field, greeting, impersonation, link_hosting, links, lures, new_domain, recipient_in_link,
     recipient_in_subject, spamassassin_rules, url_obfuscation,
 };
 use crate::combine;
@@ -14,7 +14,7 @@ use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/60";
+pub const RULES_VERSION: &str = "postern-rules/61";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -24,6 +24,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (links::LINK_IP_DECEPTIVE, Disposition::Suspicious),
     (links::LINK_TO_MACHINE, Disposition::Suspicious),
     (links::SENDER_LINK_SPOOF, Disposition::Suspicious),
+    (attachment_link::FAKE_ATTACHMENT_LINK, Disposition::Suspicious),
     (links::HOMOGRAPH_URL, Disposition::Suspicious),
     (brand_impersonation::BRAND_LINK_SPOOF, Disposition::Suspicious),
     (brand_impersonation::BRAND_DISPLAY_NAME, Disposition::Suspicious),

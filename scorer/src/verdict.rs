@@ -14,7 +14,7 @@ use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/61";
+pub const RULES_VERSION: &str = "postern-rules/62";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -50,6 +50,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (content_classifier::CONTENT_SPAM, Disposition::Spam),
     (disguised_text::DISGUISED_TEXT, Disposition::Spam),
     (lures::SCAM_LURE, Disposition::Spam),
+    (lures::BRAND_GIFT_LURE, Disposition::Spam),
     (spamassassin_rules::SPAMASSASSIN_DECISIVE, Disposition::Spam),
     (advertisement_label::UNSOLICITED_ADVERTISEMENT_LABEL, Disposition::Spam),
     (greeting::GREETING_BY_ADDRESS, Disposition::Spam),

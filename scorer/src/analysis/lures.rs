@@ -6,7 +6,9 @@
 //!
 //! Scams, the same way: the phrases of `scorer/data/scam_phrases.tsv` (advance-fee fraud,
 //! lottery, investment, sextortion, loan fraud and the other kinds its header lists); two
-//! distinct phrases of one kind make `scam_lure`, a verdict (SPAM) of its own.
+//! distinct phrases of one kind make `scam_lure`, a verdict (SPAM) of its own; one phrase of
+//! the survey-reward scam in a message that claims a brand it is not from makes
+//! `brand_gift_lure` (SPAM).
 
 use super::ScoreContext;
 use std::sync::LazyLock;
@@ -14,6 +16,15 @@ use std::sync::LazyLock;
 pub const CREDENTIAL_LURE: &str = "credential_lure";
 pub const PAYMENT_LURE: &str = "payment_lure";
 pub const SCAM_LURE: &str = "scam_lure";
+/// A verdict (SPAM): one phrase of the survey-reward scam (`gift_scam` in the scam table:
+/// "complimentary", "you've been selected", "short survey") in a message that claims a
+/// brand whose domains neither its From nor its links are
+/// ([`super::brand_impersonation::BRAND_IMPERSONATION`]): a retailer's gift that the
+/// retailer does not send. A brand's own offer, or a newsletter's that links to the brand,
+/// is not this.
+pub const BRAND_GIFT_LURE: &str = "brand_gift_lure";
+/// The scam table's kind that [`BRAND_GIFT_LURE`] reads.
+const GIFT_SCAM_KIND: &str = "gift_scam";
 
 /// Distinct phrases of a kind a message needs.
 pub const MIN_PHRASES: usize = 2;
@@ -127,8 +138,16 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             ctx.add(name, 0, format!("{} lure phrases: {}", phrases.len(), shown(&phrases)));
         }
     }
-    let scams: Vec<String> = SCAMS
-        .find(&text)
+    let found = SCAMS.find(&text);
+    let gift = found.iter().find(|(kind, _)| *kind == GIFT_SCAM_KIND).map_or(&[][..], |(_, p)| p.as_slice());
+    if !gift.is_empty() && ctx.fired(super::brand_impersonation::BRAND_IMPERSONATION) {
+        ctx.add(
+            BRAND_GIFT_LURE,
+            0,
+            format!("a gift or reward offered in the name of a brand the sender is not: {}", shown(gift)),
+        );
+    }
+    let scams: Vec<String> = found
         .into_iter()
         .filter(|(_, phrases)| phrases.len() >= MIN_PHRASES)
         .map(|(kind, phrases)| format!("{kind}: {} phrases: {}", phrases.len(), shown(&phrases)))
@@ -226,6 +245,28 @@ mod tests {
         let d =
             run("Subject: Your reward\r\n\r\nA complimentary gift has been set aside: complete a short survey.\r\n");
         assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("gift_scam: 3 phrases")), "{d:?}");
+    }
+
+    #[test]
+    fn a_brands_gift_from_someone_else_is_a_brand_gift_lure() {
+        let run_all = |raw: &str| {
+            let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+            let facts = crate::analysis::MessageFacts::default();
+            let mut ctx = crate::analysis::ScoreContext::new(&message, &facts);
+            crate::analysis::brand_impersonation::check(&mut ctx);
+            check(&mut ctx);
+            ctx.detections
+        };
+        let d = run_all(
+            "From: TS Co <team@funnyspee.example>\r\nSubject: Tractor Supply is allocating you a complimentary generator\r\n\r\nClaim it at http://offer.funnyspee.example/x\r\n",
+        );
+        assert!(d.iter().any(|d| d.name == BRAND_GIFT_LURE), "{d:?}");
+        let d = run_all(
+            "From: Shop <news@tractorsupply.com>\r\nSubject: Tractor Supply: complimentary shipping\r\n\r\nhttps://www.tractorsupply.com/sale\r\n",
+        );
+        assert!(!d.iter().any(|d| d.name == BRAND_GIFT_LURE), "the brand's own offer: {d:?}");
+        let d = run_all("From: a@x.example\r\nSubject: Your complimentary upgrade\r\n\r\nno brand here\r\n");
+        assert!(d.is_empty(), "a gift phrase and no brand claimed: {d:?}");
     }
 
     #[test]

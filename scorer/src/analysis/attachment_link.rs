@@ -16,10 +16,11 @@ use std::sync::LazyLock;
 pub const FAKE_ATTACHMENT_LINK: &str = "fake_attachment_link";
 
 /// A file name with a document's or an archive's extension, as a word of its own (a space
-/// may stand before the dot: `CURRICULO .docx`).
+/// may stand before the dot: `CURRICULO .docx`); an extension alone (`Download (.pdf)`) is
+/// a newsletter's note on the format, not a file.
 static FILE_NAME: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(
-        r"(?i)(?:^|[\s(\[])[^\s/\\:]{0,80}?\s?\.(pdf|docx?|docm|xlsx?|xlsm|pptx?|odt|ods|rtf|zip|rar|7z)(?:$|[\s)\],;(~])",
+        r"(?i)(?:^|[\s(\[])[^\s/\\:()\[\]]{1,80}?\s?\.(pdf|docx?|docm|xlsx?|xlsm|pptx?|odt|ods|rtf|zip|rar|7z)(?:$|[\s)\],;(~])",
     )
     .expect("the file-name pattern compiles")
 });
@@ -113,6 +114,8 @@ mod tests {
         assert!(run(&url).is_empty(), "a URL shown as text is link_text_mismatch's business");
         let words = html("a@x.example", "<a href=\"https://elsewhere.example/r\">Read our PDF guide</a>");
         assert!(run(&words).is_empty(), "the word PDF is no file name");
+        let format = html("a@x.example", "<a href=\"https://elsewhere.example/r\">Annual report (.pdf)</a>");
+        assert!(run(&format).is_empty(), "an extension alone is no file name");
         let tenant = crate::policy::TenantPolicy::from_toml("own_domains = [\"corp.example\"]\n").unwrap();
         let raw = html("it@corp.example", "<a href=\"https://files.elsewhere.example/x\">policy.docx</a>");
         let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();

@@ -17,7 +17,7 @@ pub const CREDENTIAL_LURE: &str = "credential_lure";
 pub const PAYMENT_LURE: &str = "payment_lure";
 pub const SCAM_LURE: &str = "scam_lure";
 /// A verdict (SPAM): one phrase of the survey-reward scam (`gift_scam` in the scam table:
-/// "complimentary", "you've been selected", "short survey") in a message that claims a
+/// "complimentary", "you've been selected", "45-second survey") in a message that claims a
 /// brand whose domains neither its From nor its links are
 /// ([`super::brand_impersonation::BRAND_IMPERSONATION`]): a retailer's gift that the
 /// retailer does not send. A brand's own offer, or a newsletter's that links to the brand,
@@ -243,8 +243,12 @@ mod tests {
         assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("stock_promotion:")), "{d:?}");
         assert!(run("Subject: Research\r\n\r\nWe keep our price target; the shares look undervalued.\r\n").is_empty());
         let d =
-            run("Subject: Your reward\r\n\r\nA complimentary gift has been set aside: complete a short survey.\r\n");
+            run("Subject: Your reward\r\n\r\nA complimentary gift has been set aside: take the 45-second survey.\r\n");
         assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("gift_scam: 3 phrases")), "{d:?}");
+        assert!(
+            run("Subject: Feedback\r\n\r\nAn exclusive invitation: a short survey about your stay.\r\n").is_empty(),
+            "a customer-research invitation"
+        );
     }
 
     #[test]

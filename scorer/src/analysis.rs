@@ -16,6 +16,7 @@ pub mod domain;
 pub mod encrypted;
 pub mod from_field;
 pub mod greeting;
+pub mod hidden_text;
 pub mod impersonation;
 pub mod link_hosting;
 pub mod links;
@@ -48,6 +49,7 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     risky_attachments::check(ctx);
     lures::check(ctx);
     disguised_text::check(ctx);
+    hidden_text::check(ctx);
     advertisement_label::check(ctx);
     greeting::check(ctx);
     recipient_in_link::check(ctx);

@@ -279,7 +279,8 @@ pub(super) fn anchors(html: &str) -> Vec<(String, String)> {
     out
 }
 
-fn attribute(tag: &str, name: &str) -> Option<String> {
+/// The value of attribute `name` in a start tag as written (`href`, `style`), trimmed.
+pub(super) fn attribute(tag: &str, name: &str) -> Option<String> {
     let lower = tag.to_ascii_lowercase();
     let pos = lower.find(&format!("{name}="))? + name.len() + 1;
     let rest = &tag[pos..];

@@ -16,6 +16,7 @@
 
 use super::ScoreContext;
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 pub const HIDDEN_FILLER_TEXT: &str = "hidden_filler_text";
 
@@ -34,8 +35,9 @@ const RAW: &[&str] = &["script", "style", "title", "head", "template", "noscript
 
 /// What an element's inline style says about showing its content.
 #[derive(Debug, Clone)]
-struct Element {
-    name: String,
+struct Element<'h> {
+    /// The tag name as written.
+    name: &'h str,
     /// `display:none`, `opacity:0`, the `hidden` attribute, or a zero-height clipped box.
     hides: bool,
     /// The element's own `font-size`, when it declares one: whether it is zero.
@@ -60,8 +62,13 @@ fn zero_length(value: &str) -> bool {
     !number.is_empty() && number.chars().all(|c| c == '0' || c == '.') && number.contains('0')
 }
 
-fn element(name: &str, tag: &str) -> Element {
-    let style = super::links::attribute(tag, "style").unwrap_or_default();
+fn element<'h>(name: &'h str, tag: &str) -> Element<'h> {
+    // Most elements have no style: no attribute to read.
+    let style = if contains_ignore_case(tag, "style") {
+        super::links::attribute(tag, "style").unwrap_or_default()
+    } else {
+        String::new()
+    };
     let clipped_to_nothing = declared(&style, "overflow").is_some_and(|o| o == "hidden")
         && (declared(&style, "max-height").is_some_and(|h| zero_length(&h))
             || declared(&style, "height").is_some_and(|h| zero_length(&h)));
@@ -70,7 +77,7 @@ fn element(name: &str, tag: &str) -> Element {
         .skip(1)
         .any(|word| word.eq_ignore_ascii_case("hidden") || word.to_ascii_lowercase().starts_with("hidden="));
     Element {
-        name: name.to_owned(),
+        name,
         hides: declared(&style, "display").is_some_and(|d| d == "none")
             || declared(&style, "opacity").is_some_and(|o| zero_length(&o))
             || clipped_to_nothing
@@ -80,8 +87,22 @@ fn element(name: &str, tag: &str) -> Element {
     }
 }
 
+/// Whether `haystack` holds `needle` (ASCII, any case).
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// What an HTML part must hold for any of its text to be hidden by an inline style or the
+/// `hidden` attribute: without one of these, nothing is read.
+static HIDING_MARKERS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(["none", "hidden", "collapse", "opacity", "font-size:0", "font-size: 0", "height:0", "height: 0"])
+        .expect("a handful of literals build")
+});
+
 /// Whether text inside `stack` is hidden.
-fn hidden(stack: &[Element]) -> bool {
+fn hidden(stack: &[Element<'_>]) -> bool {
     stack.iter().any(|e| e.hides)
         || stack.iter().rev().find_map(|e| e.font_size_zero).unwrap_or(false)
         || stack.iter().rev().find_map(|e| e.invisible).unwrap_or(false)
@@ -92,7 +113,7 @@ fn hidden(stack: &[Element]) -> bool {
 pub fn split_text(html: &str) -> (String, String) {
     let html = &html[..floor_char_boundary(html, MAX_HTML)];
     let (mut hidden_text, mut shown_text) = (String::new(), String::new());
-    let mut stack: Vec<Element> = Vec::new();
+    let mut stack: Vec<Element<'_>> = Vec::new();
     let mut at = 0;
     while at < html.len() {
         let Some(lt) = html[at..].find('<').map(|i| i + at) else {
@@ -109,29 +130,27 @@ pub fn split_text(html: &str) -> (String, String) {
         let tag = &html[lt..=gt];
         at = gt + 1;
         let closing = tag.starts_with("</");
-        let name: String = tag
-            .trim_start_matches(['<', '/'])
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let after_bracket = tag.trim_start_matches(['<', '/']);
+        let name_len = after_bracket.bytes().take_while(|b| b.is_ascii_alphanumeric()).count();
+        let name = &after_bracket[..name_len];
         if name.is_empty() {
             continue;
         }
+        let is = |list: &[&str]| list.iter().any(|n| n.eq_ignore_ascii_case(name));
         if closing {
-            if let Some(open) = stack.iter().rposition(|e| e.name == name) {
+            if let Some(open) = stack.iter().rposition(|e| e.name.eq_ignore_ascii_case(name)) {
                 stack.truncate(open);
             }
             continue;
         }
-        if RAW.contains(&name.as_str()) {
-            at = closing_tag(&html[at..], &name).map_or(html.len(), |i| at + i);
+        if is(RAW) {
+            at = closing_tag(&html[at..], name).map_or(html.len(), |i| at + i);
             continue;
         }
-        if VOID.contains(&name.as_str()) || tag.ends_with("/>") || stack.len() >= MAX_DEPTH {
+        if is(VOID) || tag.ends_with("/>") || stack.len() >= MAX_DEPTH {
             continue;
         }
-        stack.push(element(&name, tag));
+        stack.push(element(name, tag));
     }
     (hidden_text, shown_text)
 }
@@ -166,7 +185,7 @@ fn tag_end(rest: &str) -> Option<usize> {
     None
 }
 
-fn push_text(stack: &[Element], text: &str, hidden_text: &mut String, shown_text: &mut String) {
+fn push_text(stack: &[Element<'_>], text: &str, hidden_text: &mut String, shown_text: &mut String) {
     if text.trim().is_empty() {
         return;
     }
@@ -217,15 +236,20 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     }
     let (mut hidden_text, mut shown_text) = (String::new(), String::new());
     for html in ctx.message.html_bodies().filter_map(|p| p.text_contents()) {
+        if !HIDING_MARKERS.is_match(html) {
+            continue;
+        }
         let (h, s) = split_text(html);
         hidden_text.push_str(&h);
         shown_text.push_str(&s);
     }
-    if hidden_text.is_empty() {
+    // A preheader's line or two: too few words to be filler, whatever the visible text.
+    let hidden_words = words(&hidden_text);
+    if hidden_words.len() < MIN_NOVEL_WORDS {
         return;
     }
     let shown: HashSet<String> = words(&shown_text).into_iter().collect();
-    let novel: Vec<String> = words(&hidden_text).into_iter().filter(|w| !shown.contains(w)).collect();
+    let novel: Vec<String> = hidden_words.into_iter().filter(|w| !shown.contains(w)).collect();
     if novel.len() >= MIN_NOVEL_WORDS {
         let opening: String = hidden_text.split_whitespace().take(14).collect::<Vec<_>>().join(" ");
         ctx.add(

@@ -72,10 +72,7 @@ fn element<'h>(name: &'h str, tag: &str) -> Element<'h> {
     let clipped_to_nothing = declared(&style, "overflow").is_some_and(|o| o == "hidden")
         && (declared(&style, "max-height").is_some_and(|h| zero_length(&h))
             || declared(&style, "height").is_some_and(|h| zero_length(&h)));
-    let hidden_attribute = tag
-        .split(|c: char| c.is_whitespace() || c == '>' || c == '/')
-        .skip(1)
-        .any(|word| word.eq_ignore_ascii_case("hidden") || word.to_ascii_lowercase().starts_with("hidden="));
+    let hidden_attribute = has_attribute_named(tag, "hidden");
     Element {
         name,
         hides: declared(&style, "display").is_some_and(|d| d == "none")
@@ -85,6 +82,39 @@ fn element<'h>(name: &'h str, tag: &str) -> Element<'h> {
         font_size_zero: declared(&style, "font-size").map(|f| zero_length(&f)),
         invisible: declared(&style, "visibility").map(|v| v == "hidden" || v == "collapse"),
     }
+}
+
+/// Whether the start tag has an attribute called `name` (`<div hidden>`, `hidden=""`),
+/// not counting words inside quoted values (`title="the hidden gem"`).
+fn has_attribute_named(tag: &str, name: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut word_start: Option<usize> = None;
+    let is_name = |word: &str| word.eq_ignore_ascii_case(name);
+    for (i, c) in tag.char_indices() {
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => {
+                quote = Some(c);
+                word_start = None;
+            }
+            c if c.is_whitespace() || matches!(c, '=' | '>' | '/' | '<') => {
+                if let Some(start) = word_start.take()
+                    && is_name(&tag[start..i])
+                {
+                    return true;
+                }
+            }
+            _ => {
+                word_start.get_or_insert(i);
+            }
+        }
+    }
+    false
 }
 
 /// Whether `haystack` holds `needle` (ASCII, any case).
@@ -313,6 +343,11 @@ mod tests {
             "<!--[if mso]><table style=\"opacity:0\"><tr><td><![endif]--><p>{LETTER}</p><!--[if mso]></td></tr></table><![endif]-->"
         ));
         assert!(run(&conditional).is_empty(), "Outlook's conditional comment is a comment");
+        let title = html(&format!("<p title=\"the hidden gem\">{LETTER}</p>"));
+        assert!(run(&title).is_empty(), "a word inside an attribute's value is no attribute");
+        assert!(has_attribute_named("<div class=\"x\" hidden>", "hidden"));
+        assert!(has_attribute_named("<div hidden=\"\">", "hidden"));
+        assert!(!has_attribute_named("<div data-hidden=\"1\">", "hidden"));
         let closed = html(&format!("<span style=\"display:none\">Hi</span><p>{LETTER}</p>"));
         assert!(run(&closed).is_empty(), "text after a hidden element's end is shown");
     }

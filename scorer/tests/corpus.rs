@@ -10,7 +10,7 @@ use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little under what
-/// the code reaches (measured on 2026-12-05 with postern-rules/65: a sender that presents
+/// the code reaches (measured on 2026-12-05 with postern-rules/66: a sender that presents
 /// itself as a brand or masks the brand's name, hosts dressed as the claimed brand or
 /// linked from a forged brand sender, a link that shows the sender's domain and goes
 /// elsewhere, lures sent to hosts anyone can publish on, links to a machine (an address's

@@ -6,9 +6,9 @@
 //!
 //! Scams, the same way: the phrases of `scorer/data/scam_phrases.tsv` (advance-fee fraud,
 //! lottery, investment, sextortion, loan fraud and the other kinds its header lists); two
-//! distinct phrases of one kind make `scam_lure`, a verdict (SPAM) of its own; one phrase of
-//! the survey-reward scam in a message that claims a brand it is not from makes
-//! `brand_gift_lure` (SPAM).
+//! distinct phrases of one kind make `scam_lure`, a verdict (SPAM) of its own. One phrase of
+//! the survey-reward scam's bait (`lures.tsv`'s `gift` kind) in a message that claims a
+//! brand it is not from makes `brand_gift_lure` (SPAM).
 
 use super::ScoreContext;
 use std::sync::LazyLock;
@@ -16,15 +16,15 @@ use std::sync::LazyLock;
 pub const CREDENTIAL_LURE: &str = "credential_lure";
 pub const PAYMENT_LURE: &str = "payment_lure";
 pub const SCAM_LURE: &str = "scam_lure";
-/// A verdict (SPAM): one phrase of the survey-reward scam (`gift_scam` in the scam table:
-/// "complimentary", "you've been selected", "45-second survey") in a message that claims a
+/// A verdict (SPAM): one phrase of the survey-reward scam's bait (the `gift` kind of
+/// `lures.tsv`: "complimentary", "you've been selected", "45-second survey") in a message that claims a
 /// brand whose domains neither its From nor its links are
 /// ([`super::brand_impersonation::BRAND_IMPERSONATION`]): a retailer's gift that the
 /// retailer does not send. A brand's own offer, or a newsletter's that links to the brand,
 /// is not this.
 pub const BRAND_GIFT_LURE: &str = "brand_gift_lure";
-/// The scam table's kind that [`BRAND_GIFT_LURE`] reads.
-const GIFT_SCAM_KIND: &str = "gift_scam";
+/// The lure table's kind that [`BRAND_GIFT_LURE`] reads.
+const GIFT_KIND: &str = "gift";
 
 /// Distinct phrases of a kind a message needs.
 pub const MIN_PHRASES: usize = 2;
@@ -111,12 +111,13 @@ fn normalise(text: &str, out: &mut String) {
 }
 
 /// The distinct credential and payment lure phrases found in `text` (normalised):
-/// (detection name, phrases).
+/// (detection name, phrases); the survey-reward bait's (the `gift` kind) last, under
+/// [`GIFT_KIND`].
 fn find(text: &str) -> Vec<(&'static str, Vec<String>)> {
     let mut found = LURES.find(text);
     let mut take =
         |kind: &str| found.iter_mut().find(|(k, _)| *k == kind).map(|(_, p)| std::mem::take(p)).unwrap_or_default();
-    vec![(CREDENTIAL_LURE, take("credential")), (PAYMENT_LURE, take("payment"))]
+    vec![(CREDENTIAL_LURE, take("credential")), (PAYMENT_LURE, take("payment")), (GIFT_KIND, take(GIFT_KIND))]
 }
 
 /// Han, hiragana and katakana (full and half width): scripts written without spaces.
@@ -133,21 +134,23 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         }
         normalise(body, &mut text);
     }
+    let mut gift = Vec::new();
     for (name, phrases) in find(&text) {
-        if phrases.len() >= MIN_PHRASES {
+        if name == GIFT_KIND {
+            gift = phrases;
+        } else if phrases.len() >= MIN_PHRASES {
             ctx.add(name, 0, format!("{} lure phrases: {}", phrases.len(), shown(&phrases)));
         }
     }
-    let found = SCAMS.find(&text);
-    let gift = found.iter().find(|(kind, _)| *kind == GIFT_SCAM_KIND).map_or(&[][..], |(_, p)| p.as_slice());
     if !gift.is_empty() && ctx.fired(super::brand_impersonation::BRAND_IMPERSONATION) {
         ctx.add(
             BRAND_GIFT_LURE,
             0,
-            format!("a gift or reward offered in the name of a brand the sender is not: {}", shown(gift)),
+            format!("a gift or reward offered in the name of a brand the sender is not: {}", shown(&gift)),
         );
     }
-    let scams: Vec<String> = found
+    let scams: Vec<String> = SCAMS
+        .find(&text)
         .into_iter()
         .filter(|(_, phrases)| phrases.len() >= MIN_PHRASES)
         .map(|(kind, phrases)| format!("{kind}: {} phrases: {}", phrases.len(), shown(&phrases)))
@@ -242,9 +245,13 @@ mod tests {
         let d = run("Subject: Hot stock\r\n\r\nFor immediate release: STRONG BUY. Stock symbol: CBYI (OTCBB).\r\n");
         assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("stock_promotion:")), "{d:?}");
         assert!(run("Subject: Research\r\n\r\nWe keep our price target; the shares look undervalued.\r\n").is_empty());
-        let d =
-            run("Subject: Your reward\r\n\r\nA complimentary gift has been set aside: take the 45-second survey.\r\n");
-        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("gift_scam: 3 phrases")), "{d:?}");
+        let d = run("Subject: Your reward\r\n\r\nA gift has been set aside for you: take the 45-second survey.\r\n");
+        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("gift_scam: 2 phrases")), "{d:?}");
+        assert!(
+            run("Subject: Upgrade\r\n\r\nYou've been selected for a complimentary upgrade: claim your reward.\r\n")
+                .is_empty(),
+            "an airline's or a loyalty programme's words"
+        );
         assert!(
             run("Subject: Feedback\r\n\r\nAn exclusive invitation: a short survey about your stay.\r\n").is_empty(),
             "a customer-research invitation"

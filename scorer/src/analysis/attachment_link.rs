@@ -25,15 +25,14 @@ static FILE_NAME: LazyLock<regex::Regex> = LazyLock::new(|| {
     .expect("the file-name pattern compiles")
 });
 
-/// The extension a link's text shows as a file's (lower case), when the text is a file
-/// name and not an address or a URL.
+/// The extension a link's text (its white space folded) shows as a file's (lower case),
+/// when the text is a file name and not an address or a URL.
 fn shown_extension(text: &str) -> Option<String> {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let lower = text.to_ascii_lowercase();
     if lower.contains("://") || lower.contains("www.") || lower.contains('@') {
         return None;
     }
-    FILE_NAME.captures(&text).and_then(|c| c.get(1)).map(|e| e.as_str().to_ascii_lowercase())
+    FILE_NAME.captures(text).and_then(|c| c.get(1)).map(|e| e.as_str().to_ascii_lowercase())
 }
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
@@ -43,7 +42,8 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     }
     let brands = super::brand_impersonation::brands_for(ctx);
     let found = ctx.anchors().iter().find_map(|(href, text)| {
-        let extension = shown_extension(text)?;
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let extension = shown_extension(&text)?;
         let lower_href = href.to_ascii_lowercase();
         if !(lower_href.starts_with("http://") || lower_href.starts_with("https://")) {
             return None;
@@ -56,7 +56,7 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             || brands.iter().any(|b| super::brand_impersonation::owned(b, &host))
             || super::brand_impersonation::rewriter_of(&host).is_some();
         (!the_file && !known).then(|| {
-            let shown: String = text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(80).collect();
+            let shown: String = text.chars().take(80).collect();
             format!("the link {shown:?} shows a .{extension} file but goes to a page on {host}")
         })
     });
@@ -116,16 +116,8 @@ mod tests {
         assert!(run(&words).is_empty(), "the word PDF is no file name");
         let format = html("a@x.example", "<a href=\"https://elsewhere.example/r\">Annual report (.pdf)</a>");
         assert!(run(&format).is_empty(), "an extension alone is no file name");
-        let tenant = crate::policy::TenantPolicy::from_toml("own_domains = [\"corp.example\"]\n").unwrap();
         let raw = html("it@corp.example", "<a href=\"https://files.elsewhere.example/x\">policy.docx</a>");
-        let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
-        use crate::policy::PolicyFile;
-        let facts = crate::analysis::MessageFacts {
-            policy: Some(std::sync::Arc::new(tenant.compile().unwrap())),
-            ..Default::default()
-        };
-        let mut ctx = crate::analysis::ScoreContext::new(&message, &facts);
-        check(&mut ctx);
-        assert!(ctx.detections.is_empty(), "the tenant's own mail: {:?}", ctx.detections);
+        let d = crate::analysis::table::detections_for_tenant(&raw, "own_domains = [\"corp.example\"]\n", check);
+        assert!(d.is_empty(), "the tenant's own mail: {d:?}");
     }
 }

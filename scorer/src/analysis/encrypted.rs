@@ -37,7 +37,7 @@ fn encrypted_part(part: &MessagePart<'_>) -> Option<String> {
                 // plain octets: a MIME entity that may itself be enveloped.
                 let inner = content::part_bytes(part);
                 let inner = inner.as_ref();
-                if smime_type == "signed-data" && find_ignore_case(inner, b"smime-type=enveloped-data") {
+                if smime_type == "signed-data" && content::contains_ignore_case(inner, b"smime-type=enveloped-data") {
                     return Some("S/MIME enveloped data inside opaque signed data".into());
                 }
             }
@@ -68,8 +68,4 @@ fn encrypted_part(part: &MessagePart<'_>) -> Option<String> {
 /// A PDF: `%PDF-` within the first KiB (readers accept leading bytes).
 fn is_pdf(bytes: &[u8]) -> bool {
     content::kind(bytes) == Kind::Pdf || content::find(&bytes[..bytes.len().min(1024)], b"%PDF-").is_some()
-}
-
-fn find_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
 }

@@ -64,7 +64,7 @@ fn zero_length(value: &str) -> bool {
 
 fn element<'h>(name: &'h str, tag: &str) -> Element<'h> {
     // Most elements have no style: no attribute to read.
-    let style = if contains_ignore_case(tag, "style") {
+    let style = if super::content::contains_ignore_case(tag.as_bytes(), b"style") {
         super::links::attribute(tag, "style").unwrap_or_default()
     } else {
         String::new()
@@ -117,11 +117,6 @@ fn has_attribute_named(tag: &str, name: &str) -> bool {
     false
 }
 
-/// Whether `haystack` holds `needle` (ASCII, any case).
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    haystack.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
-
 /// What an HTML part must hold for any of its text to be hidden by an inline style or the
 /// `hidden` attribute: without one of these, nothing is read.
 static HIDING_MARKERS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
@@ -141,7 +136,7 @@ fn hidden(stack: &[Element<'_>]) -> bool {
 /// The text of `html` split into what is hidden and what is shown (character references
 /// left as written; [`words`] skips them).
 pub fn split_text(html: &str) -> (String, String) {
-    let html = &html[..floor_char_boundary(html, MAX_HTML)];
+    let html = crate::classifier::clip(html, MAX_HTML);
     let (mut hidden_text, mut shown_text) = (String::new(), String::new());
     let mut stack: Vec<Element<'_>> = Vec::new();
     let mut at = 0;
@@ -222,14 +217,6 @@ fn push_text(stack: &[Element<'_>], text: &str, hidden_text: &mut String, shown_
     let out = if hidden(stack) { hidden_text } else { shown_text };
     out.push_str(text);
     out.push(' ');
-}
-
-fn floor_char_boundary(s: &str, max: usize) -> usize {
-    let mut i = max.min(s.len());
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 /// The words of `text` of three letters or more, lower case (character references such as

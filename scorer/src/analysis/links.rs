@@ -458,15 +458,9 @@ mod tests {
         assert_eq!(machine("<a href=\"http://192.168.10.2:5000/\">Device</a>"), None);
         assert_eq!(machine("<a href=\"http://grafana:3000/d/x\">Dashboard</a>"), None);
         // The tenant's own intranet tools neither.
-        use crate::policy::PolicyFile;
-        let policy =
-            crate::policy::TenantPolicy::from_toml("own_domains = [\"corp.example\"]\n").unwrap().compile().unwrap();
         let raw = "From: ci@corp.example\r\nContent-Type: text/html\r\n\r\n<a href=\"http://ci.corp.example:3000/\">CI</a>\r\n";
-        let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
-        let facts = crate::analysis::MessageFacts { policy: Some(std::sync::Arc::new(policy)), ..Default::default() };
-        let mut ctx = crate::analysis::ScoreContext::new(&message, &facts);
-        check(&mut ctx);
-        assert!(!ctx.detections.iter().any(|d| d.name == LINK_TO_MACHINE), "{:?}", ctx.detections);
+        let d = crate::analysis::table::detections_for_tenant(raw, "own_domains = [\"corp.example\"]\n", check);
+        assert!(!d.iter().any(|d| d.name == LINK_TO_MACHINE), "{d:?}");
         assert!(machine("<a href=\"http://ci.corp.example:3000/\">CI</a>").is_some(), "another's is");
         // A hosting company's own mail about its customer's server.
         let raw = "From: robot@your-server.de\r\nContent-Type: text/html\r\n\r\n<a href=\"http://static.1.2.3.4.clients.your-server.de/\">server</a>\r\n";

@@ -260,13 +260,12 @@ mod tests {
 
     #[test]
     fn a_brands_gift_from_someone_else_is_a_brand_gift_lure() {
+        // The brand claim is brand_impersonation's detection, which runs first.
         let run_all = |raw: &str| {
-            let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
-            let facts = crate::analysis::MessageFacts::default();
-            let mut ctx = crate::analysis::ScoreContext::new(&message, &facts);
-            crate::analysis::brand_impersonation::check(&mut ctx);
-            check(&mut ctx);
-            ctx.detections
+            crate::analysis::table::detections_of(raw, |ctx| {
+                crate::analysis::brand_impersonation::check(ctx);
+                check(ctx);
+            })
         };
         let d = run_all(
             "From: TS Co <team@funnyspee.example>\r\nSubject: Tractor Supply is allocating you a complimentary generator\r\n\r\nClaim it at http://offer.funnyspee.example/x\r\n",

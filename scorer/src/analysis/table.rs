@@ -26,11 +26,24 @@ pub fn host_entry<'t>(table: &'t [(String, String)], host: &str) -> Option<&'t s
 /// Test support: the detections one check adds to a message.
 #[cfg(test)]
 pub fn detections_of(raw: &str, check: fn(&mut super::ScoreContext<'_>)) -> Vec<proto::Detection> {
-    let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).expect("a test message parses");
-    let facts = super::MessageFacts::default();
-    let mut ctx = super::ScoreContext::new(&message, &facts);
-    check(&mut ctx);
-    ctx.detections
+    detections_with(raw, &super::MessageFacts::default(), check)
+}
+
+/// Test support: the detections one check adds to a message scored for a tenant whose
+/// policy is `policy_toml`.
+#[cfg(test)]
+pub fn detections_for_tenant(
+    raw: &str,
+    policy_toml: &str,
+    check: fn(&mut super::ScoreContext<'_>),
+) -> Vec<proto::Detection> {
+    use crate::policy::PolicyFile;
+    let policy = crate::policy::TenantPolicy::from_toml(policy_toml).expect("a test policy parses");
+    let facts = super::MessageFacts {
+        policy: Some(std::sync::Arc::new(policy.compile().expect("a test policy compiles"))),
+        ..Default::default()
+    };
+    detections_with(raw, &facts, check)
 }
 
 /// Test support: the detections one check adds to a message whose DKIM signature of
@@ -41,7 +54,6 @@ pub fn detections_signed(
     dkim_domain: &str,
     check: fn(&mut super::ScoreContext<'_>),
 ) -> Vec<proto::Detection> {
-    let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).expect("a test message parses");
     let facts = super::MessageFacts {
         auth: Some(crate::auth::AuthResults {
             dkim: vec![crate::auth::DkimCheck {
@@ -53,7 +65,18 @@ pub fn detections_signed(
         }),
         ..Default::default()
     };
-    let mut ctx = super::ScoreContext::new(&message, &facts);
+    detections_with(raw, &facts, check)
+}
+
+/// The detections `check` adds to `raw` scored with `facts`.
+#[cfg(test)]
+fn detections_with(
+    raw: &str,
+    facts: &super::MessageFacts,
+    check: fn(&mut super::ScoreContext<'_>),
+) -> Vec<proto::Detection> {
+    let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).expect("a test message parses");
+    let mut ctx = super::ScoreContext::new(&message, facts);
     check(&mut ctx);
     ctx.detections
 }

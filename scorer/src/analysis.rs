@@ -17,6 +17,7 @@ pub mod encrypted;
 pub mod from_field;
 pub mod greeting;
 pub mod hidden_text;
+pub mod image_only;
 pub mod impersonation;
 pub mod link_hosting;
 pub mod links;
@@ -50,6 +51,7 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     lures::check(ctx);
     disguised_text::check(ctx);
     hidden_text::check(ctx);
+    image_only::check(ctx);
     advertisement_label::check(ctx);
     greeting::check(ctx);
     recipient_in_link::check(ctx);

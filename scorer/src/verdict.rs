@@ -6,15 +6,15 @@
 
 use crate::analysis::{
     advertisement_label, alignment, attachment_link, attachments, brand_impersonation, bulk, content_classifier,
-    disguised_text, from_field, greeting, hidden_text, impersonation, link_hosting, links, lures, new_domain,
-    recipient_in_link, recipient_in_subject, spamassassin_rules, url_obfuscation,
+    disguised_text, from_field, greeting, hidden_text, image_only, impersonation, link_hosting, links, lures,
+    new_domain, recipient_in_link, recipient_in_subject, spamassassin_rules, url_obfuscation,
 };
 use crate::combine;
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/67";
+pub const RULES_VERSION: &str = "postern-rules/68";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -50,6 +50,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (content_classifier::CONTENT_SPAM, Disposition::Spam),
     (disguised_text::DISGUISED_TEXT, Disposition::Spam),
     (hidden_text::HIDDEN_FILLER_TEXT, Disposition::Spam),
+    (image_only::IMAGE_ONLY_LINK, Disposition::Spam),
     (lures::SCAM_LURE, Disposition::Spam),
     (lures::BRAND_GIFT_LURE, Disposition::Spam),
     (spamassassin_rules::SPAMASSASSIN_DECISIVE, Disposition::Spam),

@@ -1,0 +1,143 @@
+//! A message that says nothing in words: its HTML is a picture that links out, and no text
+//! part holds a word beyond the subject's (a link, at most, and "unsubscribe"). Snowshoe
+//! spam is sent this way: the offer is in the image, where a filter's words cannot read
+//! it, the text/plain alternative is the link alone (`http://mitolyns.sa.com/aquVjq4...`),
+//! and the sending domain is new every day. A person who shares a link writes the link
+//! as text, not behind a picture; a newsletter laid out as one image still carries its
+//! footer (the sender's address, why the reader gets it) in words. A message with an
+//! attachment is not this (the words may be in the file), nor mail from the tenant's own or
+//! trusted domains. A DKIM signature of the From's domain does not exempt it: snowshoe
+//! domains are registered, and sign their mail, to be thrown away. SPAM.
+
+use super::ScoreContext;
+use std::collections::HashSet;
+
+pub const IMAGE_ONLY_LINK: &str = "image_only_link";
+
+/// Words a link-only message carries besides its link: a client's or a list tool's
+/// navigation ("view online", "click here", "unsubscribe"), not the sender's words.
+const NAVIGATION_WORDS: &[&str] = &["unsubscribe", "click", "here", "view", "online", "browser", "web", "version"];
+
+/// The most HTML searched for a linked image.
+const MAX_HTML: usize = 256 * 1024;
+
+pub fn check(ctx: &mut ScoreContext<'_>) {
+    let message = ctx.message;
+    if message.attachments().next().is_some() {
+        return;
+    }
+    let Some(host) = message.html_bodies().filter_map(|p| p.text_contents()).find_map(linked_image_host) else {
+        return;
+    };
+    if ctx.from_domain().is_some_and(|d| ctx.own_or_trusted(&d)) {
+        return;
+    }
+    let subject_words: HashSet<String> = words(message.subject().unwrap_or("")).collect();
+    let says_something = message.text_bodies().chain(message.html_bodies()).any(|part| {
+        let text = match &part.body {
+            mail_parser::PartType::Text(text) => std::borrow::Cow::Borrowed(text.as_ref()),
+            mail_parser::PartType::Html(html) => std::borrow::Cow::Owned(crate::html_text::html_to_text(html)),
+            _ => return false,
+        };
+        text.split_whitespace()
+            .filter(|token| !is_link(token))
+            .flat_map(words)
+            .any(|w| !subject_words.contains(&w) && !NAVIGATION_WORDS.contains(&w.as_str()))
+    });
+    if !says_something {
+        ctx.add(
+            IMAGE_ONLY_LINK,
+            0,
+            format!("no word in the message beyond its subject: a picture that links to {host}"),
+        );
+    }
+}
+
+/// The host of the first link in `html` that wraps an image (`<a href="https://x/..."><img
+/// ...></a>`), lower case.
+fn linked_image_host(html: &str) -> Option<String> {
+    let html = crate::classifier::clip(html, MAX_HTML);
+    let lower = html.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(open) = lower[from..].find("<a").map(|i| i + from) {
+        from = open + 2;
+        if !lower[from..].starts_with(|c: char| c.is_ascii_whitespace()) {
+            continue;
+        }
+        let Some(tag_end) = lower[from..].find('>').map(|i| i + from) else { break };
+        let close = lower[tag_end..].find("</a").map_or(lower.len(), |i| i + tag_end);
+        if !lower[tag_end..close].contains("<img") {
+            continue;
+        }
+        let tag = &lower[open..tag_end];
+        let Some(href) = tag.find("href").map(|i| &tag[i + 4..]) else { continue };
+        let href = href.trim_start().strip_prefix('=').unwrap_or(href).trim_start().trim_start_matches(['"', '\'']);
+        let Some(rest) = href.strip_prefix("https://").or_else(|| href.strip_prefix("http://")) else { continue };
+        let host: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect();
+        if host.contains('.') {
+            return Some(host);
+        }
+    }
+    None
+}
+
+fn is_link(token: &str) -> bool {
+    let lower = token.trim_start_matches(['<', '(', '[', '"']).to_ascii_lowercase();
+    lower.starts_with("http://")
+        || lower.starts_with("https://")
+        || lower.starts_with("www.")
+        || lower.starts_with("mailto:")
+}
+
+/// The words of a text: runs of two letters or more, lower case.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphabetic()).filter(|w| w.chars().nth(1).is_some()).map(str::to_lowercase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::table::{detections_for_tenant, detections_of};
+
+    const SNOWSHOE: &str = "From: \"Soda Water\" <soda_water@mitolyns.example>\r\nSubject: ever try the soda water diet?\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+http://mitolyns.example/aquVjq4lI-bIgD502exTWIfd8j7\r\n\r\n\r\nhttp://[Unsubscribe]]\r\n--b\r\nContent-Type: text/html\r\n\r\n\
+<html><head><title>soda</title></head><body><a href=\"http://mitolyns.example/aquVjq4lI\"><img src=\"http://mitolyns.example/i.jpg\"></a>\
+<br><a href=\"http://mitolyns.example/u\">Unsubscribe</a></body></html>\r\n--b--\r\n";
+
+    #[test]
+    fn a_picture_that_links_out_and_no_word() {
+        let d = detections_of(SNOWSHOE, check);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].name, IMAGE_ONLY_LINK);
+        assert!(d[0].evidence.contains("mitolyns.example"), "{d:?}");
+    }
+
+    #[test]
+    fn words_an_attachment_or_a_plain_link_are_not_this() {
+        // A word of the sender's own beside the picture.
+        let worded = SNOWSHOE.replace("<br><a href", "<p>Our spring menu is here.</p><a href");
+        assert!(detections_of(&worded, check).is_empty());
+        // A shared link, written as text, not behind a picture.
+        let shared = "From: bob@corp.example\r\nSubject: look\r\nContent-Type: text/html\r\n\r\n\
+<a href=\"https://news.example/story\">https://news.example/story</a>\r\n";
+        assert!(detections_of(shared, check).is_empty());
+        // An attachment may hold the words.
+        let attached = "From: a@corp.example\r\nSubject: scan\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: text/html\r\n\r\n\
+<a href=\"https://x.example/\"><img src=\"https://x.example/i.png\"></a>\r\n--m\r\n\
+Content-Type: application/pdf; name=\"a.pdf\"\r\nContent-Disposition: attachment; filename=\"a.pdf\"\r\n\r\nJVBER\r\n--m--\r\n";
+        assert!(detections_of(attached, check).is_empty());
+        // The tenant's own domain.
+        let own = detections_for_tenant(SNOWSHOE, "own_domains = [\"mitolyns.example\"]\n", check);
+        assert!(own.is_empty(), "{own:?}");
+    }
+
+    #[test]
+    fn subject_and_navigation_words_do_not_count() {
+        let html = "<a href=\"https://x.example/\"><img src=\"i.png\" alt=\"\"></a> Click here to view online";
+        assert_eq!(linked_image_host(html).as_deref(), Some("x.example"));
+        assert!(linked_image_host("<a href=\"https://x.example/\">text</a><img src=\"i.png\">").is_none());
+        assert!(linked_image_host("<abbr>x</abbr>").is_none());
+    }
+}

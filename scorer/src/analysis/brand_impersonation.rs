@@ -51,6 +51,17 @@ pub const BRAND_MASKED_NAME: &str = "brand_masked_name";
 /// host is none of the brand's.
 pub const BRAND_LOOKALIKE_HOST: &str = "brand_lookalike_host";
 
+/// Evidence, no verdict alone and no feature of the combination: the body's opening line
+/// (the heading a template puts above the message: "Tractor Supply Co. | Your Mesh Trailer
+/// Gift") names a brand whose domains neither the From nor any link is, and neither the
+/// display name nor the subject claims one. A shop's or a magazine's newsletter names
+/// brands in its heading too; [`super::lures::BRAND_GIFT_LURE`] reads it beside the
+/// survey-reward bait.
+pub const BRAND_HEADING: &str = "brand_heading";
+
+/// The most of the opening line read for a brand's name.
+const HEADING_CHARS: usize = 120;
+
 /// Words a brand's own sender name adds to the brand's name, lower case.
 static SENDER_WORDS: LazyLock<Vec<String>> = LazyLock::new(|| {
     super::table::rows(include_str!("../../data/brand_sender_words.tsv"))
@@ -201,9 +212,44 @@ pub(crate) fn brands_for(ctx: &ScoreContext<'_>) -> Cow<'static, [Brand]> {
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let brands = brands_for(ctx);
     claimed_from_elsewhere(ctx, &brands);
+    heading_claimed_from_elsewhere(ctx, &brands);
     link_text_spoofs(ctx, &brands);
     brand_sender_links_to_an_address(ctx, &brands);
     brand_sender_links_elsewhere(ctx, &brands);
+}
+
+/// [`BRAND_HEADING`]: the first line of the first body text that holds a letter or digit,
+/// when it names a brand the From and the links are none of.
+fn heading_claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
+    if ctx.fired(BRAND_IMPERSONATION) {
+        return;
+    }
+    let texts = ctx.body_texts();
+    let Some(heading) = texts
+        .iter()
+        .flatten()
+        .next()
+        .and_then(|text| text.lines().map(str::trim).find(|l| l.chars().any(char::is_alphanumeric)))
+    else {
+        return;
+    };
+    let heading: String = heading.chars().take(HEADING_CHARS).collect();
+    let lower = unmask_lookalikes(&heading).to_lowercase();
+    let from_domain = ctx.from_domain();
+    let links = ctx.link_hosts();
+    let claimed = brands.iter().find_map(|brand| {
+        let name = brand.names.iter().find(|n| mentions(&lower, n))?;
+        let from_is_brands = from_domain.as_deref().is_some_and(|d| owned(brand, d) && !is_mailbox_provider(d));
+        (!from_is_brands && !links.iter().any(|h| owned(brand, h))).then_some((brand, name))
+    });
+    if let Some((brand, name)) = claimed {
+        let detail = format!(
+            "the body's opening line {heading:?} names {} ({name:?}) but From is {}, and no link goes to the brand",
+            brand.name,
+            from_domain.as_deref().unwrap_or("(none)")
+        );
+        ctx.add(BRAND_HEADING, 0, detail);
+    }
 }
 
 /// The hosts a mailing list names in its List-* headers (its archive, its options page,

@@ -19,8 +19,9 @@ pub const SCAM_LURE: &str = "scam_lure";
 /// A verdict (SPAM): one phrase of the survey-reward scam's bait (the `gift` kind of
 /// `lures.tsv`: "complimentary", "you've been selected", "45-second survey") in a message that claims a
 /// brand whose domains neither its From nor its links are
-/// ([`super::brand_impersonation::BRAND_IMPERSONATION`]): a retailer's gift that the
-/// retailer does not send. A brand's own offer, or a newsletter's that links to the brand,
+/// ([`super::brand_impersonation::BRAND_IMPERSONATION`], or the body's opening line,
+/// [`super::brand_impersonation::BRAND_HEADING`]): a retailer's gift that the retailer does
+/// not send. A brand's own offer, or a newsletter's that links to the brand,
 /// is not this.
 pub const BRAND_GIFT_LURE: &str = "brand_gift_lure";
 /// The lure table's kind that [`BRAND_GIFT_LURE`] reads.
@@ -142,7 +143,9 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             ctx.add(name, 0, format!("{} lure phrases: {}", phrases.len(), shown(&phrases)));
         }
     }
-    if !gift.is_empty() && ctx.fired(super::brand_impersonation::BRAND_IMPERSONATION) {
+    let claims_a_brand = ctx.fired(super::brand_impersonation::BRAND_IMPERSONATION)
+        || ctx.fired(super::brand_impersonation::BRAND_HEADING);
+    if !gift.is_empty() && claims_a_brand {
         ctx.add(
             BRAND_GIFT_LURE,
             0,
@@ -277,6 +280,18 @@ mod tests {
         assert!(!d.iter().any(|d| d.name == BRAND_GIFT_LURE), "the brand's own offer: {d:?}");
         let d = run_all("From: a@x.example\r\nSubject: Your complimentary upgrade\r\n\r\nno brand here\r\n");
         assert!(d.is_empty(), "a gift phrase and no brand claimed: {d:?}");
+        // The claim in the body's heading, above the bait.
+        let heading = "From: TSC Member Perks <tsc@dizzycube.example>\r\nSubject: Your trailer is on hold\r\n\r\n\r\n  \
+Tractor Supply Co. | Your Mesh Trailer Gift\r\nTake the 60-second survey: http://www.dizzycube.example/h\r\n";
+        let d = run_all(heading);
+        assert!(d.iter().any(|d| d.name == crate::analysis::brand_impersonation::BRAND_HEADING), "{d:?}");
+        assert!(d.iter().any(|d| d.name == BRAND_GIFT_LURE), "{d:?}");
+        // The brand's heading alone, a newsletter's: evidence, no verdict.
+        let d = run_all(&heading.replace("Take the 60-second survey", "Read more"));
+        assert!(!d.iter().any(|d| d.name == BRAND_GIFT_LURE), "{d:?}");
+        // The heading of the brand's own mail.
+        let d = run_all(&heading.replace("dizzycube.example", "tractorsupply.com"));
+        assert!(!d.iter().any(|d| d.name == BRAND_GIFT_LURE), "{d:?}");
     }
 
     #[test]

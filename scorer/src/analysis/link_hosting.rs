@@ -12,6 +12,12 @@ pub const RISKY_LINK_HOST: &str = "risky_link_host";
 /// A link to such a host in a message that lures for credentials or claims a brand: the
 /// shape of today's credential phish (a verdict, not only evidence).
 pub const HOSTED_LURE: &str = "hosted_lure";
+/// A credential or payment lure in a message that links to a bare public IP address (or a
+/// host named after its address, [`super::links::LINK_IP_HOST`]): the account to verify or
+/// the bill to pay is on a machine with no name. A business asks its customers to sign in
+/// or pay at its own name; an address is evidence alone (a 2002 newsletter linked to one),
+/// the pair a verdict (SUSPICIOUS).
+pub const LURE_TO_ADDRESS: &str = "lure_to_address";
 /// The table's kind for a cloud provider's default name of a rented virtual machine
 /// ([`super::links::LINK_TO_MACHINE`]).
 pub const CLOUD_MACHINE: &str = "cloud_machine";
@@ -54,8 +60,16 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
 }
 
 /// Runs after the link, lure and brand checks: [`HOSTED_LURE`] when a risky link host
-/// comes with a credential lure or a brand claim.
+/// comes with a credential lure or a brand claim, [`LURE_TO_ADDRESS`] when a link to an
+/// address comes with a credential or payment lure.
 pub fn corroborate(ctx: &mut ScoreContext<'_>) {
+    let has = |name: &str| ctx.detections.iter().find(|d| d.name == name);
+    if let Some(address) = has(super::links::LINK_IP_HOST)
+        && let Some(lure) = has(super::lures::CREDENTIAL_LURE).or_else(|| has(super::lures::PAYMENT_LURE))
+    {
+        let evidence = format!("{}; and {}", address.evidence, lure.evidence);
+        ctx.add(LURE_TO_ADDRESS, 0, evidence);
+    }
     let has = |name: &str| ctx.detections.iter().find(|d| d.name == name);
     let Some(host) = has(RISKY_LINK_HOST) else { return };
     let Some(lure) =
@@ -93,6 +107,22 @@ Your password expires today. Verify your account: <a href=\"https://mailbox-keep
         let brand = "From: \"Microsoft 365\" <it@corp.example>\r\nSubject: Files\r\nContent-Type: text/html\r\n\r\n\
 <a href=\"https://storage.googleapis.com/x/index.html\">Open shared files</a>\r\n";
         assert!(all(brand).iter().any(|d| d.name == HOSTED_LURE));
+        // A lure that sends the reader to a bare address.
+        let address = "From: service@bank.example\r\nSubject: Account blocked\r\nContent-Type: text/html\r\n\r\n\
+Unusual activity: we had to block your account. Verify your account: <a href=\"http://203.0.113.7/bank/\">Restore access</a>\r\n";
+        let both = |raw: &str| {
+            crate::analysis::table::detections_of(raw, |ctx| {
+                crate::analysis::links::check(ctx);
+                crate::analysis::lures::check(ctx);
+                corroborate(ctx);
+            })
+        };
+        let d = both(address);
+        assert!(d.iter().any(|d| d.name == LURE_TO_ADDRESS && d.evidence.contains("203.0.113.7")), "{d:?}");
+        // The address without a lure, or the lure at a private address (a lab device): no.
+        let no_lure = address.replace("Unusual activity", "News").replace("Verify your account", "See the");
+        assert!(!both(&no_lure).iter().any(|d| d.name == LURE_TO_ADDRESS));
+        assert!(!both(&address.replace("203.0.113.7", "192.168.1.7")).iter().any(|d| d.name == LURE_TO_ADDRESS));
         // Either alone is evidence only.
         let host_only = "From: a@b.example\r\nContent-Type: text/html\r\n\r\n<a href=\"https://forms.gle/x\">Sign up for the picnic</a>\r\n";
         assert!(!all(host_only).iter().any(|d| d.name == HOSTED_LURE));

@@ -14,7 +14,7 @@ use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/71";
+pub const RULES_VERSION: &str = "postern-rules/72";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -22,6 +22,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (attachments::OFFICE_MACRO, Disposition::Suspicious),
     (links::CREDENTIAL_FORM, Disposition::Suspicious),
     (links::LINK_IP_DECEPTIVE, Disposition::Suspicious),
+    (links::GOVERNMENT_LINK_SPOOF, Disposition::Suspicious),
     (links::LINK_TO_MACHINE, Disposition::Suspicious),
     (links::SENDER_LINK_SPOOF, Disposition::Suspicious),
     (attachment_link::FAKE_ATTACHMENT_LINK, Disposition::Suspicious),

@@ -13,6 +13,12 @@ use mail_parser::MimeHeaders;
 pub const LINK_IP_HOST: &str = "link_ip_host";
 /// A link whose text shows a domain but which goes to a raw IP address: SUSPICIOUS.
 pub const LINK_IP_DECEPTIVE: &str = "link_ip_deceptive";
+/// A link whose text shows a government's domain (`www.receita.fazenda.gov.br`,
+/// `www.ncua.gov`; `scorer/data/government_domains.tsv`) and which goes to a host that is
+/// no government's, no click tracker's or link rewriter's (GovDelivery's among them) and
+/// not the sender's own site: a tax or licensing notice sending its reader elsewhere.
+/// SUSPICIOUS.
+pub const GOVERNMENT_LINK_SPOOF: &str = "government_link_spoof";
 /// A link to a machine, not to a site: a host named after its address
 /// (`61-30-80-157.static.tfn.net.tw`, `ec2-18-231-189-155...amazonaws.com`), a cloud or VPS
 /// provider's default name for a rented virtual machine (`cloud_machine` in
@@ -139,11 +145,46 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
                     format!("link text shows {shown}, the sender's {from}, but goes to {host}"),
                 );
             }
+            let senders_own = from_domain.as_deref().is_some_and(|from| aligned(from, &host));
+            if is_government(&shown)
+                && !is_government(&host)
+                && !rewritten
+                && !senders_own
+                && !ctx.fired(GOVERNMENT_LINK_SPOOF)
+            {
+                ctx.add(
+                    GOVERNMENT_LINK_SPOOF,
+                    7_000,
+                    format!("link text shows {shown}, a government's domain, but goes to {host}"),
+                );
+            }
             if public_address && !ctx.fired(LINK_IP_DECEPTIVE) {
                 ctx.add(LINK_IP_DECEPTIVE, 7_000, format!("link text shows {shown} but goes to the address {host}"));
             }
         }
     }
+}
+
+/// Government domain suffixes (`scorer/data/government_domains.tsv`), lower case;
+/// `NAME.*` kept as `NAME.` (NAME under any two-letter country code).
+static GOVERNMENT_DOMAINS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    super::table::rows(include_str!("../../data/government_domains.tsv"))
+        .filter_map(|c| c.first().map(|s| s.trim_end_matches('*').to_ascii_lowercase()))
+        .collect()
+});
+
+/// Whether `host` is under a government domain suffix.
+fn is_government(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    GOVERNMENT_DOMAINS.iter().any(|entry| match entry.strip_suffix('.') {
+        // `gov.` : `<...>.gov.<cc>` with a two-letter country code.
+        Some(name) => host.rsplit_once('.').is_some_and(|(rest, cc)| {
+            cc.len() == 2
+                && cc.bytes().all(|b| b.is_ascii_lowercase())
+                && (rest == name || rest.ends_with(&format!(".{name}")))
+        }),
+        None => host == *entry || host.ends_with(&format!(".{entry}")),
+    })
 }
 
 /// [`LINK_TO_MACHINE`]'s evidence: the first link to a machine, not counting links to the
@@ -404,6 +445,30 @@ mod tests {
         let d = run("<a href=\"http://203.0.113.9/login\">https://bank.example/login</a>");
         assert!(d.iter().any(|d| d.name == LINK_IP_HOST), "{d:?}");
         assert!(d.iter().any(|d| d.name == LINK_IP_DECEPTIVE), "{d:?}");
+    }
+
+    #[test]
+    fn a_government_domain_over_a_link_elsewhere_is_a_verdict() {
+        assert!(is_government("www.receita.fazenda.gov.br") && is_government("www.ncua.gov"));
+        assert!(is_government("www.interior.gob.es") && is_government("impots.gouv.fr"));
+        assert!(is_government("www.nta.go.jp") && is_government("canada.gc.ca"));
+        assert!(!is_government("gov.example.com") && !is_government("govdelivery.com") && !is_government("go.com"));
+        let mail = |from: &str, body: &str| {
+            crate::analysis::table::detections_of(
+                &format!("From: {from}\r\nSubject: Nota fiscal\r\nContent-Type: text/html\r\n\r\n{body}\r\n"),
+                check,
+            )
+        };
+        let spoof = "<a href=\"https://lojasmonteirosa.example/nf\">nfse.capital.sp.gov.br</a>";
+        let d = mail("nfe@shop.example", spoof);
+        assert!(d.iter().any(|d| d.name == GOVERNMENT_LINK_SPOOF && d.evidence.contains("lojasmonteirosa")), "{d:?}");
+        // Through GovDelivery's rewriter, to another government's site, or the sender's own.
+        let rewritten = "<a href=\"https://lnks.gd/l/eyJhbGci\">www.doh.wa.gov</a>";
+        assert!(!mail("news@doh.wa.gov", rewritten).iter().any(|d| d.name == GOVERNMENT_LINK_SPOOF));
+        let other_government = "<a href=\"https://www.treasury.gov/x\">www.irs.gov</a>";
+        assert!(!mail("a@b.example", other_government).iter().any(|d| d.name == GOVERNMENT_LINK_SPOOF));
+        let own = "<a href=\"https://www.cpa-firm.example/irs-deadlines\">www.irs.gov</a>";
+        assert!(!mail("news@cpa-firm.example", own).iter().any(|d| d.name == GOVERNMENT_LINK_SPOOF));
     }
 
     #[test]

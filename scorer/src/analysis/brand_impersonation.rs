@@ -386,8 +386,8 @@ fn link_text_spoofs(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
         let (Some(shown), Some(host)) = (super::links::domain_in_text(text), super::links::host_of(href)) else {
             continue;
         };
-        let Some(brand) = brands.iter().find(|b| owned(b, &shown)) else { continue };
-        if brands.iter().any(|b| owned(b, &host))
+        let Some(brand) = brands.iter().find(|b| owned(b, &shown) || named_elsewhere(b, &shown)) else { continue };
+        if brands.iter().any(|b| owned(b, &host) || named_elsewhere(b, &host))
             || from_domain.as_deref().is_some_and(|f| super::domain::aligned(f, &host))
             || from_domain.as_deref().is_some_and(|f| owned(brand, f) && ctx.vouched_for(f))
             || rewriter_of(&host).is_some()
@@ -401,6 +401,16 @@ fn link_text_spoofs(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
         );
         return;
     }
+}
+
+/// Whether `domain` is registered as one of the brand's domain names under another suffix
+/// (`mastercard.co.jp` for `mastercard.com`, `amazon.de` for `amazon.com`): a brand's site
+/// in another country, as a link's text shows it. Names under four letters are too common
+/// to tell (`hp`, `ups`, `dhl` are words or other companies' names elsewhere).
+fn named_elsewhere(brand: &Brand, domain: &str) -> bool {
+    let name = |d: &str| organizational_domain(d).split('.').next().unwrap_or("").to_owned();
+    let shown = name(domain);
+    shown.len() >= 4 && brand.domains.iter().any(|d| name(d) == shown)
 }
 
 /// The display name or the subject claims a brand; From and the links are none of its.
@@ -711,6 +721,9 @@ Content-Type: text/html\r\n\r\n<a href=\"https://www.paypal.com/x\">PayPal</a>\r
             spoof("https://www.paypal.com/signin", "http://203.0.113.9/pp/login.php").expect("an IP behind paypal.com");
         assert!(d.evidence.contains("shows www.paypal.com (PayPal) but goes to 203.0.113.9"), "{d:?}");
         assert!(spoof("www.ebay.com", "https://signin-ebay.example/ws").is_some());
+        // The brand's name under another country's suffix is its site there.
+        assert!(spoof("www.mastercard.co.jp", "https://contreot.dxwenva.example/jp").is_some());
+        assert!(spoof("www.paypal.com", "https://www.paypal.de/signin").is_none());
         // The brand's own hosts, under any of its domains, are no spoof.
         assert!(spoof("www.paypal.com", "https://www.paypal.com/signin").is_none());
         assert!(spoof("paypal.com", "https://email.paypal-communication.com/track").is_none());

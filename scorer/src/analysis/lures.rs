@@ -78,8 +78,10 @@ impl PhraseTable {
             {
                 continue;
             }
+            // A phrase and its spelling without accents ("infração de trânsito", "infracao
+            // de transito") are one phrase written twice, not two.
             if let Some((_, list)) = found.iter_mut().find(|(k, _)| k == kind)
-                && !list.contains(phrase)
+                && !list.iter().any(|p| without_accents(p) == without_accents(phrase))
             {
                 list.push(phrase.clone());
             }
@@ -90,6 +92,24 @@ impl PhraseTable {
 
 static LURES: LazyLock<PhraseTable> = LazyLock::new(|| PhraseTable::new(include_str!("../../data/lures.tsv")));
 static SCAMS: LazyLock<PhraseTable> = LazyLock::new(|| PhraseTable::new(include_str!("../../data/scam_phrases.tsv")));
+
+/// `text` with the accents of Latin letters taken off (`ç` -> `c`, `ã` -> `a`), lower case
+/// as the table is.
+fn without_accents(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+            'ç' => 'c',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ñ' => 'n',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            'ý' | 'ÿ' => 'y',
+            other => other,
+        })
+        .collect()
+}
 
 /// The lowered text with white space folded to single spaces.
 fn normalise(text: &str, out: &mut String) {
@@ -292,6 +312,14 @@ Tractor Supply Co. | Your Mesh Trailer Gift\r\nTake the 60-second survey: http:/
         // The heading of the brand's own mail.
         let d = run_all(&heading.replace("dizzycube.example", "tractorsupply.com"));
         assert!(!d.iter().any(|d| d.name == BRAND_GIFT_LURE), "{d:?}");
+    }
+
+    #[test]
+    fn a_phrase_and_its_spelling_without_accents_count_once() {
+        let d = run("Subject: Aviso\r\n\r\nInfração de trânsito registrada (infracao de transito)\r\n");
+        assert!(d.is_empty(), "one phrase, twice: {d:?}");
+        let d = run("Subject: Aviso\r\n\r\nInfração de trânsito: multa de trânsito em aberto\r\n");
+        assert!(d.iter().any(|d| d.name == PAYMENT_LURE), "{d:?}");
     }
 
     #[test]

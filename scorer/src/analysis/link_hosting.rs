@@ -64,21 +64,23 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
 /// address comes with a credential or payment lure.
 pub fn corroborate(ctx: &mut ScoreContext<'_>) {
     let has = |name: &str| ctx.detections.iter().find(|d| d.name == name);
-    if let Some(address) = has(super::links::LINK_IP_HOST)
-        && let Some(lure) = has(super::lures::CREDENTIAL_LURE).or_else(|| has(super::lures::PAYMENT_LURE))
-    {
-        let evidence = format!("{}; and {}", address.evidence, lure.evidence);
+    let pair = |found: Option<(&proto::Detection, &proto::Detection)>| {
+        found.map(|(link, lure)| format!("{}; and {}", link.evidence, lure.evidence))
+    };
+    let lure_to_address = pair(
+        has(super::links::LINK_IP_HOST)
+            .zip(has(super::lures::CREDENTIAL_LURE).or_else(|| has(super::lures::PAYMENT_LURE))),
+    );
+    let hosted_lure = pair(
+        has(RISKY_LINK_HOST)
+            .zip(has(super::lures::CREDENTIAL_LURE).or_else(|| has(super::brand_impersonation::BRAND_IMPERSONATION))),
+    );
+    if let Some(evidence) = lure_to_address {
         ctx.add(LURE_TO_ADDRESS, 0, evidence);
     }
-    let has = |name: &str| ctx.detections.iter().find(|d| d.name == name);
-    let Some(host) = has(RISKY_LINK_HOST) else { return };
-    let Some(lure) =
-        has(super::lures::CREDENTIAL_LURE).or_else(|| has(super::brand_impersonation::BRAND_IMPERSONATION))
-    else {
-        return;
-    };
-    let evidence = format!("{}; and {}", host.evidence, lure.evidence);
-    ctx.add(HOSTED_LURE, 0, evidence);
+    if let Some(evidence) = hosted_lure {
+        ctx.add(HOSTED_LURE, 0, evidence);
+    }
 }
 
 #[cfg(test)]

@@ -386,8 +386,11 @@ fn link_text_spoofs(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
         let (Some(shown), Some(host)) = (super::links::domain_in_text(text), super::links::host_of(href)) else {
             continue;
         };
-        let Some(brand) = brands.iter().find(|b| owned(b, &shown) || named_elsewhere(b, &shown)) else { continue };
-        if brands.iter().any(|b| owned(b, &host) || named_elsewhere(b, &host))
+        let (shown_name, host_name) = (registered_name(&shown), registered_name(&host));
+        let Some(brand) = brands.iter().find(|b| owned(b, &shown) || named_elsewhere(b, shown_name)) else {
+            continue;
+        };
+        if brands.iter().any(|b| owned(b, &host) || named_elsewhere(b, host_name))
             || from_domain.as_deref().is_some_and(|f| super::domain::aligned(f, &host))
             || from_domain.as_deref().is_some_and(|f| owned(brand, f) && ctx.vouched_for(f))
             || rewriter_of(&host).is_some()
@@ -403,14 +406,19 @@ fn link_text_spoofs(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
     }
 }
 
-/// Whether `domain` is registered as one of the brand's domain names under another suffix
-/// (`mastercard.co.jp` for `mastercard.com`, `amazon.de` for `amazon.com`): a brand's site
-/// in another country, as a link's text shows it. Names under four letters are too common
-/// to tell (`hp`, `ups`, `dhl` are words or other companies' names elsewhere).
-fn named_elsewhere(brand: &Brand, domain: &str) -> bool {
-    let name = |d: &str| organizational_domain(d).split('.').next().unwrap_or("").to_owned();
-    let shown = name(domain);
-    shown.len() >= 4 && brand.domains.iter().any(|d| name(d) == shown)
+/// The name a domain is registered under, without its suffix (`mastercard` of
+/// `www.mastercard.co.jp`).
+fn registered_name(domain: &str) -> &str {
+    organizational_domain(domain).split('.').next().unwrap_or("")
+}
+
+/// Whether `name` (a domain's [`registered_name`]) is one of the brand's domain names, as
+/// registered under another suffix (`mastercard.co.jp` for `mastercard.com`, `amazon.de`
+/// for `amazon.com`): a brand's site in another country, as a link's text shows it. Names
+/// under four letters are too common to tell (`hp`, `ups`, `dhl` are words or other
+/// companies' names elsewhere).
+fn named_elsewhere(brand: &Brand, name: &str) -> bool {
+    name.len() >= 4 && brand.domains.iter().any(|d| registered_name(d) == name)
 }
 
 /// The display name or the subject claims a brand; From and the links are none of its.

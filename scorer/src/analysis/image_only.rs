@@ -57,28 +57,13 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
 /// ...></a>`), lower case.
 fn linked_image_host(html: &str) -> Option<String> {
     let html = crate::classifier::clip(html, MAX_HTML);
-    let lower = html.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(open) = lower[from..].find("<a").map(|i| i + from) {
-        from = open + 2;
-        if !lower[from..].starts_with(|c: char| c.is_ascii_whitespace()) {
-            continue;
+    super::links::anchor_parts(html).into_iter().find_map(|(href, inner)| {
+        if !inner.to_ascii_lowercase().contains("<img") {
+            return None;
         }
-        let Some(tag_end) = lower[from..].find('>').map(|i| i + from) else { break };
-        let close = lower[tag_end..].find("</a").map_or(lower.len(), |i| i + tag_end);
-        if !lower[tag_end..close].contains("<img") {
-            continue;
-        }
-        let tag = &lower[open..tag_end];
-        let Some(href) = tag.find("href").map(|i| &tag[i + 4..]) else { continue };
-        let href = href.trim_start().strip_prefix('=').unwrap_or(href).trim_start().trim_start_matches(['"', '\'']);
-        let Some(rest) = href.strip_prefix("https://").or_else(|| href.strip_prefix("http://")) else { continue };
-        let host: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect();
-        if host.contains('.') {
-            return Some(host);
-        }
-    }
-    None
+        let host = super::links::host_of(&href)?;
+        host.contains('.').then_some(host)
+    })
 }
 
 fn is_link(token: &str) -> bool {
@@ -138,6 +123,11 @@ Content-Type: application/pdf; name=\"a.pdf\"\r\nContent-Disposition: attachment
         let html = "<a href=\"https://x.example/\"><img src=\"i.png\" alt=\"\"></a> Click here to view online";
         assert_eq!(linked_image_host(html).as_deref(), Some("x.example"));
         assert!(linked_image_host("<a href=\"https://x.example/\">text</a><img src=\"i.png\">").is_none());
+        // Wrapped after `<a`, never closed (as snowshoe templates write it).
+        assert_eq!(
+            linked_image_host("<a\r\n style=\"c\" href=\"http://y.example/c\r\n\" >\r\n<img src=\"i.png\">").as_deref(),
+            Some("y.example")
+        );
         assert!(linked_image_host("<abbr>x</abbr>").is_none());
     }
 }

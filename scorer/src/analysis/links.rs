@@ -300,17 +300,29 @@ fn mixes_scripts(label: &str) -> bool {
 
 /// (href, visible text) of each `<a href=...>...</a>`, from a forgiving scan.
 pub(super) fn anchors(html: &str) -> Vec<(String, String)> {
+    anchor_parts(html).into_iter().map(|(href, inner)| (href, strip_tags(inner))).collect()
+}
+
+/// (href, inner HTML) of each `<a href=...>...</a>`, from a forgiving scan: the start tag
+/// is `<a` and any white space (`<a\r\n href=`, as some senders wrap it), the inner HTML runs
+/// to the next `</a>`, or, for an anchor not closed before the next one opens, to that one
+/// or the end (as far as a browser makes it a link). At most 500 anchors.
+pub(super) fn anchor_parts(html: &str) -> Vec<(String, &str)> {
     let lower = html.to_ascii_lowercase();
     let mut out = Vec::new();
     let mut at = 0;
-    while let Some(pos) = lower[at..].find("<a ") {
+    while let Some(pos) = lower[at..].find("<a") {
         let start = at + pos;
+        at = start + 2;
+        if !lower[at..].starts_with(|c: char| c.is_ascii_whitespace()) {
+            continue;
+        }
         let Some(tag_end) = lower[start..].find('>').map(|e| start + e) else { break };
         let tag = &html[start..tag_end];
-        let close = lower[tag_end..].find("</a>").map(|e| tag_end + e).unwrap_or(tag_end + 1);
+        let next = next_anchor(&lower[tag_end..]).map_or(lower.len(), |e| tag_end + e);
+        let close = lower[tag_end..next].find("</a>").map_or(next, |e| tag_end + e);
         if let Some(href) = attribute(tag, "href") {
-            let text = strip_tags(html.get(tag_end + 1..close).unwrap_or(""));
-            out.push((href, text));
+            out.push((href, html.get(tag_end + 1..close).unwrap_or("")));
         }
         at = tag_end + 1;
         if out.len() > 500 {
@@ -318,6 +330,11 @@ pub(super) fn anchors(html: &str) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// Where the next anchor's start tag (`<a` and white space) begins in lower-case HTML.
+fn next_anchor(lower: &str) -> Option<usize> {
+    lower.match_indices("<a").map(|(i, _)| i).find(|&i| lower[i + 2..].starts_with(|c: char| c.is_ascii_whitespace()))
 }
 
 /// The value of attribute `name` in a start tag as written (`href`, `style`), trimmed.
@@ -594,6 +611,22 @@ mod tests {
         assert_eq!(domain_in_text("www.Shop.example"), Some("www.shop.example".into()));
         assert_eq!(host_of("https://user@[2001:db8::1]:8443/x").as_deref(), Some("2001:db8::1"));
         assert_eq!(host_of("mailto:a@b"), None);
+    }
+
+    #[test]
+    fn anchors_wrapped_over_lines_and_never_closed() {
+        // A start tag broken after `<a` is still an anchor; `<abbr>` and `<area>` are not.
+        let html =
+            "<a\r\nhref=\"http://192.0.2.7/x\">www.bank.example</a><abbr>b</abbr><area href=\"http://m.example/\">";
+        let a = anchors(html);
+        assert_eq!(a, vec![("http://192.0.2.7/x".to_owned(), "www.bank.example".to_owned())]);
+        // An anchor never closed runs to the next anchor, or to the end.
+        let html = "<a href=\"http://a.example/\"><img src=i.png>\r\n<a\thref=\"http://b.example/\">two</a>";
+        let parts = anchor_parts(html);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0], ("http://a.example/".to_owned(), "<img src=i.png>\r\n"));
+        assert_eq!(parts[1].1, "two");
+        assert_eq!(anchor_parts("<a href=\"http://a.example/\">to the end")[0].1, "to the end");
     }
 
     fn mismatches(from: &str, href: &str, text: &str) -> Vec<String> {

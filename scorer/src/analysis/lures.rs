@@ -111,9 +111,12 @@ fn without_accents(text: &str) -> String {
         .collect()
 }
 
-/// The lowered text with white space folded to single spaces.
+/// The lowered text with white space folded to single spaces. A capital `I` right after a
+/// small letter is read as the `l` it stands in for ("compIimentary", "SpeciaI"): no word
+/// is written so, and the swap hides a phrase from a filter's words.
 fn normalise(text: &str, out: &mut String) {
     let mut space = false;
+    let mut after_small = false;
     for c in text.chars() {
         if c.is_whitespace() {
             space = true;
@@ -122,8 +125,13 @@ fn normalise(text: &str, out: &mut String) {
                 out.push(' ');
             }
             space = false;
-            out.extend(c.to_lowercase());
+            if c == 'I' && after_small {
+                out.push('l');
+            } else {
+                out.extend(c.to_lowercase());
+            }
         }
+        after_small = c.is_ascii_lowercase();
         if out.len() >= MAX_TEXT {
             break;
         }
@@ -312,6 +320,19 @@ Tractor Supply Co. | Your Mesh Trailer Gift\r\nTake the 60-second survey: http:/
         // The heading of the brand's own mail.
         let d = run_all(&heading.replace("dizzycube.example", "tractorsupply.com"));
         assert!(!d.iter().any(|d| d.name == BRAND_GIFT_LURE), "{d:?}");
+    }
+
+    #[test]
+    fn a_capital_i_for_a_small_l_is_read_as_l() {
+        let mut text = String::new();
+        normalise("Your compIimentary SpeciaI Invite, I said, McIntosh IBM", &mut text);
+        assert_eq!(text, "your complimentary special invite, i said, mclntosh ibm ");
+        let mut text = String::new();
+        normalise("Receive a compIimentary generator", &mut text);
+        assert!(
+            find(&text).iter().any(|(kind, p)| *kind == GIFT_KIND && p.contains(&"complimentary".to_owned())),
+            "{text}"
+        );
     }
 
     #[test]

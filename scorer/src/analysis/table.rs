@@ -94,6 +94,31 @@ mod tests {
     }
 
     #[test]
+    fn no_data_table_repeats_a_row() {
+        let tables = [
+            ("scam_phrases.tsv", include_str!("../../data/scam_phrases.tsv")),
+            ("lures.tsv", include_str!("../../data/lures.tsv")),
+            ("greetings.tsv", include_str!("../../data/greetings.tsv")),
+            ("brands.tsv", include_str!("../../data/brands.tsv")),
+            ("link_hosts.tsv", include_str!("../../data/link_hosts.tsv")),
+            ("link_rewriters.tsv", include_str!("../../data/link_rewriters.tsv")),
+            ("government_domains.tsv", include_str!("../../data/government_domains.tsv")),
+            ("abused_tlds.tsv", include_str!("../../data/abused_tlds.tsv")),
+            ("advertisement_labels.tsv", include_str!("../../data/advertisement_labels.tsv")),
+            ("attachment_types.tsv", include_str!("../../data/attachment_types.tsv")),
+            ("brand_sender_words.tsv", include_str!("../../data/brand_sender_words.tsv")),
+            ("mailbox_providers.tsv", include_str!("../../data/mailbox_providers.tsv")),
+        ];
+        for (name, text) in tables {
+            let mut seen = std::collections::HashSet::new();
+            for row in super::rows(text) {
+                let key = row.join("\t").to_lowercase();
+                assert!(seen.insert(key.clone()), "{name} repeats the row {key:?}");
+            }
+        }
+    }
+
+    #[test]
     fn rows_skip_comments_and_blank_lines() {
         let rows: Vec<Vec<&str>> = super::rows("# head\n\na\tb \n  # more\nc\n").collect();
         assert_eq!(rows, vec![vec!["a", "b"], vec!["c"]]);

@@ -450,10 +450,14 @@ fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
             && !brand.domains.is_empty()
             && via_provider.is_none()
             && names_only_the_brand(&display, brand);
+        // Where a reader is sent, not the pictures (a deal newsletter shows the brand's own).
+        let linked: Vec<String> = ctx.linked_hosts().to_vec();
+        let lookalike = from_domain.iter().chain(linked.iter()).find_map(|h| dressed_as(brand, h).map(|w| (h, w)));
         // A link to the brand's own site excuses a mention (a shop's "pay with PayPal"), not
-        // a sender that presents itself as the brand: a phish copied from the brand's mail
-        // keeps the brand's help and logo links beside its own.
-        if !presents_as_brand && links.iter().any(|h| owned(brand, h)) {
+        // a sender that presents itself as the brand, nor one whose address or links wear
+        // the brand's name on a host that is not the brand's: a phish copied from the
+        // brand's mail keeps the brand's help and logo links beside its own.
+        if !presents_as_brand && lookalike.is_none() && links.iter().any(|h| owned(brand, h)) {
             continue;
         }
         let foreign: Vec<&str> = links.iter().filter(|h| !owned(brand, h)).map(String::as_str).take(3).collect();
@@ -480,9 +484,6 @@ fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
             ctx.add(BRAND_MASKED_NAME, 0, format!("{written:?}: {claim}"));
         }
         ctx.add(BRAND_IMPERSONATION, 0, claim);
-        // Where a reader is sent, not the pictures (a deal newsletter shows the brand's own).
-        let linked: Vec<String> = ctx.linked_hosts().to_vec();
-        let lookalike = from_domain.iter().chain(linked.iter()).find_map(|h| dressed_as(brand, h).map(|w| (h, w)));
         if let Some((host, word)) = lookalike {
             ctx.add(
                 BRAND_LOOKALIKE_HOST,
@@ -527,6 +528,24 @@ Content-Type: text/html\r\n\r\n<a href=\"https://login-verify.example/o365\">Sig
         assert!(d[1].evidence.contains("\"Microsoft 365 Security\" presents it as Microsoft"), "{d:?}");
         let d = run("From: support@help-desk.example\r\nSubject: Your PayPal account is limited\r\n\r\nhello\r\n");
         assert!(d[0].evidence.contains("subject claims PayPal"), "{d:?}");
+    }
+
+    #[test]
+    fn a_link_to_the_brand_does_not_excuse_a_link_dressed_as_it() {
+        let phish = "From: \"Amazons.co.jp\" <amozon-account-update@joibvd.example>\r\nSubject: Amazon\u{30d7}\u{30e9}\u{30a4}\u{30e0}\r\n\
+Content-Type: text/html\r\n\r\n<a href=\"https://www.amazon.co.jp/\">amazon.co.jp</a> <a href=\"https://amazon-urgents.shop/x\">login</a>\r\n";
+        let d = run(phish);
+        assert!(
+            d.iter().any(|d| d.name == BRAND_IMPERSONATION && d.evidence.contains("subject claims Amazon")),
+            "{d:?}"
+        );
+        assert!(
+            d.iter().any(|d| d.name == BRAND_LOOKALIKE_HOST && d.evidence.contains("amazon-urgents.shop")),
+            "{d:?}"
+        );
+        // The brand's link alone still excuses the mention (a shop's "pay with Amazon Pay").
+        let d = run(&phish.replace("https://amazon-urgents.shop/x", "https://shop.example/x"));
+        assert!(!d.iter().any(|d| d.name == BRAND_IMPERSONATION), "{d:?}");
     }
 
     #[test]

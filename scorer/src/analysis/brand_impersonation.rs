@@ -279,10 +279,30 @@ fn brand_sender_links_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
         ctx.add(BRAND_LOOKALIKE_HOST, 0, detail);
         return;
     }
+    // Or to a page on someone else's host filed under the brand's name
+    // (`pautacreativa.com.mx/signin.ebay.com/...`, `mjbconsulting.com/~maxim/.SignIn/eBay/`).
+    let list = list_hosts(ctx);
+    let dressed_path = ctx.linked_urls().iter().find_map(|url| {
+        let host = super::links::host_of(url)?;
+        let foreign = host.contains('.')
+            && !brands.iter().any(|b| owned(b, &host))
+            && rewriter_of(&host).is_none()
+            && !super::domain::aligned(&from, &host)
+            && !list.iter().any(|l| super::domain::aligned(l, &host));
+        foreign.then(|| path_wears(brand, url).map(|word| (url.clone(), word))).flatten()
+    });
+    if let Some((url, word)) = dressed_path {
+        let url = crate::classifier::clip(&url, 120);
+        let detail = format!(
+            "From is {from}, {}'s own domain, unauthenticated, and a link goes to {url}, a page filed under its name ({word:?}) on a host that is none of the brand's",
+            brand.name
+        );
+        ctx.add(BRAND_LOOKALIKE_HOST, 0, detail);
+        return;
+    }
     if hosts.iter().any(|h| owned(brand, h)) {
         return;
     }
-    let list = list_hosts(ctx);
     let elsewhere = hosts.iter().find(|h| {
         h.contains('.')
             && h.parse::<std::net::IpAddr>().is_err()
@@ -331,6 +351,29 @@ fn dressed_as(brand: &Brand, host: &str) -> Option<String> {
             first.len() >= 3 && words.contains(&first)
         })
         .map(str::to_owned)
+}
+
+/// The brand's domain or name when a URL's path (not its query: a click tracker's target)
+/// wears it: one of the brand's domains as a path segment or the end of one
+/// (`/signin.ebay.com/`), or one of its one-word names (four letters or more) as a whole
+/// segment (`/eBay/`).
+fn path_wears(brand: &Brand, url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or("").to_ascii_lowercase();
+    path.split('/').filter(|segment| !segment.is_empty()).find_map(|segment| {
+        let domain = brand.domains.iter().find(|d| {
+            d.contains('.')
+                && (segment == d.as_str() || segment.strip_suffix(d.as_str()).is_some_and(|s| s.ends_with('.')))
+        });
+        let name = || {
+            brand
+                .names
+                .iter()
+                .find(|n| n.len() >= 4 && n.chars().all(|c| c.is_ascii_alphanumeric()) && segment == n.as_str())
+        };
+        domain.or_else(name).cloned()
+    })
 }
 
 pub(super) fn is_mailbox_provider(domain: &str) -> bool {
@@ -595,6 +638,33 @@ Content-Type: text/html\r\n\r\n<a href=\"https://www.amazon.co.jp/\">amazon.co.j
             run("From: \"PayPal\" <service@paypal.com>\r\nSubject: Your Account\r\nContent-Type: text/html\r\n\r\n\
 <a href=\"http://www.paypal.com/privacy\">Privacy</a>\r\n");
         assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn a_forged_brand_sender_linking_to_a_page_filed_under_the_brand_is_a_lookalike() {
+        let phish = |href: &str| {
+            run(&format!(
+                "From: \"eBay\" <aw-confirm@ebay.com>\r\nSubject: Account\r\nContent-Type: text/html\r\n\r\n\
+<a href=\"http://pages.ebay.com/help/policies/privacy-policy.html\">Privacy</a> <a href=\"{href}\">Sign in</a>\r\n"
+            ))
+        };
+        for href in [
+            "http://dns.pautacreativa.example/signin.ebay.com/saw-cgi/eBayISAPIdllSignIn.php",
+            "http://server1.mjbconsulting.example/~maxim/cgi-bin/.SignIn/eBay/acounts/",
+        ] {
+            let d = phish(href);
+            let found = d.iter().find(|d| d.name == BRAND_LOOKALIKE_HOST).unwrap_or_else(|| panic!("{href}: {d:?}"));
+            assert!(found.evidence.contains("a page filed under its name"), "{d:?}");
+        }
+        // The brand's page on a social network, a tracker's target in the query, a name
+        // inside a longer segment: none is a page filed under the brand.
+        for href in [
+            "https://twitter.com/eBay?utm_source=email",
+            "http://click.example/r?u=http://www.ebay.com/",
+            "http://shop.example/ebay-deals/",
+        ] {
+            assert!(!phish(href).iter().any(|d| d.name == BRAND_LOOKALIKE_HOST), "{href}");
+        }
     }
 
     #[test]

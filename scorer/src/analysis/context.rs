@@ -92,12 +92,16 @@ impl<'m> ScoreContext<'m> {
     }
 
     /// The URLs the message's links send a reader to, in order: anchors' hrefs in the HTML
-    /// parts (as written), http(s) URLs in the text parts (lower-case); not images, style
+    /// parts (as written), then its forms' targets (where what the reader types goes), then
+    /// http(s) URLs in the text parts (lower-case); not images, style
     /// sheets or XML namespaces, which say nothing about where a reader is sent (a
     /// newsletter's pictures in a storage bucket).
     pub fn linked_urls(&self) -> &[String] {
         self.linked_urls.get_or_init(|| {
             let mut urls: Vec<String> = self.anchors().iter().map(|(href, _)| href.clone()).collect();
+            for html in self.message.html_bodies().filter_map(|p| p.text_contents()) {
+                urls.extend(super::links::form_actions(html));
+            }
             for text in self.message.text_bodies().filter(|p| !p.is_text_html()).filter_map(|p| p.text_contents()) {
                 urls.extend(super::links::urls_in(text));
             }

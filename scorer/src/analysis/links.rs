@@ -332,6 +332,26 @@ pub(super) fn anchor_parts(html: &str) -> Vec<(String, &str)> {
     out
 }
 
+/// The http(s) targets of the HTML's forms (`<form action="...">`): where what a reader
+/// types in goes. At most 20.
+pub(super) fn form_actions(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut out = Vec::new();
+    for (start, _) in lower.match_indices("<form") {
+        if !lower[start + 5..].starts_with(|c: char| c.is_ascii_whitespace()) {
+            continue;
+        }
+        let Some(tag_end) = lower[start..].find('>').map(|e| start + e) else { break };
+        if let Some(action) = attribute(&html[start..tag_end], "action").filter(|a| host_of(a).is_some()) {
+            out.push(action);
+        }
+        if out.len() >= 20 {
+            break;
+        }
+    }
+    out
+}
+
 /// Where the next anchor's start tag (`<a` and white space) begins in lower-case HTML.
 fn next_anchor(lower: &str) -> Option<usize> {
     lower.match_indices("<a").map(|(i, _)| i).find(|&i| lower[i + 2..].starts_with(|c: char| c.is_ascii_whitespace()))
@@ -611,6 +631,18 @@ mod tests {
         assert_eq!(domain_in_text("www.Shop.example"), Some("www.shop.example".into()));
         assert_eq!(host_of("https://user@[2001:db8::1]:8443/x").as_deref(), Some("2001:db8::1"));
         assert_eq!(host_of("mailto:a@b"), None);
+    }
+
+    #[test]
+    fn form_targets_are_where_a_reader_is_sent() {
+        let html = "<FORM\r\n method=post action=\"http://dns.pautacreativa.example/signin.ebay.com/x.php\"><input name=pass></form>\
+<form action=\"/local\"></form><formula>";
+        assert_eq!(form_actions(html), vec!["http://dns.pautacreativa.example/signin.ebay.com/x.php".to_owned()]);
+        let raw = format!("From: a@b.example\r\nContent-Type: text/html\r\n\r\n{html}\r\n");
+        let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let facts = crate::analysis::MessageFacts::default();
+        let ctx = crate::analysis::ScoreContext::new(&message, &facts);
+        assert_eq!(ctx.linked_hosts(), ["dns.pautacreativa.example".to_owned()]);
     }
 
     #[test]

@@ -18,6 +18,17 @@ pub const HOSTED_LURE: &str = "hosted_lure";
 /// or pay at its own name; an address is evidence alone (a 2002 newsletter linked to one),
 /// the pair a verdict (SUSPICIOUS).
 pub const LURE_TO_ADDRESS: &str = "lure_to_address";
+/// A link to a web page kept in a storage bucket (`https://x.blob.core.windows.net/a/b.html`,
+/// `storage.googleapis.com/.../index.htm`): a bucket serves files, and the file a mail
+/// sends its reader to there is a page only when someone is hosting a site where no site
+/// should be, as phishing kits do for the bucket's name and certificate. A newsletter's
+/// pictures and a shared PDF in a bucket are not this. A verdict (SUSPICIOUS).
+pub const STORAGE_WEB_PAGE: &str = "storage_web_page";
+/// The table's kind for storage buckets.
+const STORAGE: &str = "storage";
+/// What a web page's file name ends with.
+const WEB_PAGE_ENDINGS: &[&str] = &[".html", ".htm", ".shtml", ".xhtml", ".php", ".svg"];
+
 /// The table's kind for a cloud provider's default name of a rented virtual machine
 /// ([`super::links::LINK_TO_MACHINE`]).
 pub const CLOUD_MACHINE: &str = "cloud_machine";
@@ -50,6 +61,11 @@ pub fn kind_of_name_under(host: &str) -> Option<&'static str> {
 }
 
 pub fn check(ctx: &mut ScoreContext<'_>) {
+    let page = ctx.linked_urls().iter().find(|url| is_storage_web_page(url)).cloned();
+    if let Some(url) = page {
+        let url = crate::classifier::clip(&url, 160);
+        ctx.add(STORAGE_WEB_PAGE, 0, format!("a link to a web page kept in a storage bucket: {url}"));
+    }
     let found: Vec<(String, &str)> =
         ctx.linked_hosts().iter().filter_map(|h| kind_of(h).map(|k| (h.clone(), k))).take(5).collect();
     if found.is_empty() {
@@ -57,6 +73,17 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     }
     let list: Vec<String> = found.iter().map(|(h, k)| format!("{h} ({k})")).collect();
     ctx.add(RISKY_LINK_HOST, 0, format!("links to hosts anyone can publish on: {}", list.join(", ")));
+}
+
+/// Whether `url` names a web page (by its file name) on a storage bucket's host.
+fn is_storage_web_page(url: &str) -> bool {
+    let Some(host) = super::links::host_of(url) else { return false };
+    if kind_of(&host) != Some(STORAGE) {
+        return false;
+    }
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').map_or("", |i| &rest[i..]).split(['?', '#']).next().unwrap_or("").to_ascii_lowercase();
+    WEB_PAGE_ENDINGS.iter().any(|ending| path.ends_with(ending))
 }
 
 /// Runs after the link, lure and brand checks: [`HOSTED_LURE`] when a risky link host
@@ -89,6 +116,26 @@ mod tests {
 
     fn run(raw: &str) -> Vec<proto::Detection> {
         crate::analysis::table::detections_of(raw, check)
+    }
+
+    #[test]
+    fn a_web_page_in_a_storage_bucket_is_a_verdict() {
+        let linking = |href: &str| {
+            run(&format!(
+                "From: Mail <mail3@yes35.example>\r\nSubject: Nota fiscal\r\nContent-Type: text/html\r\n\r\n<a href=\"{href}\">Visualizar</a>\r\n"
+            ))
+        };
+        let d = linking("https://insolvency4850.blob.core.windows.net/documentary/confidentiality.html?x=1");
+        assert!(d.iter().any(|d| d.name == STORAGE_WEB_PAGE && d.evidence.contains("confidentiality.html")), "{d:?}");
+        assert!(d.iter().any(|d| d.name == RISKY_LINK_HOST), "{d:?}");
+        // A shared file, a picture, the provider's own site: evidence at most.
+        for href in [
+            "https://storage.googleapis.com/bucket/report.pdf",
+            "https://x.r2.dev/banner.png",
+            "https://azure.microsoft.com/en-us/products/storage/blobs/index.html",
+        ] {
+            assert!(!linking(href).iter().any(|d| d.name == STORAGE_WEB_PAGE), "{href}");
+        }
     }
 
     #[test]
@@ -147,8 +194,9 @@ Unusual activity: we had to block your account. Verify your account: <a href=\"h
         let d = run(
             "From: it@corp.example\r\nContent-Type: text/html\r\n\r\n<a href=\"https://storage.googleapis.com/x/login.html\">Open</a>\r\n",
         );
-        assert_eq!(d.len(), 1);
-        assert!(d[0].evidence.contains("storage.googleapis.com (storage)"), "{d:?}");
+        assert_eq!(d.len(), 2, "a page in a bucket is also a storage_web_page: {d:?}");
+        assert_eq!(d[0].name, STORAGE_WEB_PAGE);
+        assert!(d[1].evidence.contains("storage.googleapis.com (storage)"), "{d:?}");
         assert!(run("From: a@b.example\r\n\r\nsee https://www.example.com/\r\n").is_empty());
         let pictures = "From: news@shop.example\r\nContent-Type: text/html\r\n\r\n\
 <img src=\"https://shop-assets.s3.amazonaws.com/banner.png\"><a href=\"https://shop.example/sale\">Sale</a>\r\n";

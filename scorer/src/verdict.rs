@@ -14,7 +14,7 @@ use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/81";
+pub const RULES_VERSION: &str = "postern-rules/82";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -33,6 +33,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (brand_impersonation::BRAND_SENDER_FOREIGN_LINK, Disposition::Suspicious),
     (brand_impersonation::BRAND_LOOKALIKE_HOST, Disposition::Suspicious),
     (link_hosting::STORAGE_WEB_PAGE, Disposition::Suspicious),
+    (lures::BRAND_LURE, Disposition::Suspicious),
     (brand_impersonation::BRAND_MASKED_NAME, Disposition::Suspicious),
     (link_hosting::HOSTED_LURE, Disposition::Suspicious),
     (link_hosting::LURE_TO_ADDRESS, Disposition::Suspicious),

@@ -24,6 +24,12 @@ pub const SCAM_LURE: &str = "scam_lure";
 /// not send. A brand's own offer, or a newsletter's that links to the brand,
 /// is not this.
 pub const BRAND_GIFT_LURE: &str = "brand_gift_lure";
+/// A verdict (SUSPICIOUS): a credential or payment lure (two phrases of a kind) in a
+/// message that claims a brand whose domains neither its From nor its links are
+/// ([`super::brand_impersonation::BRAND_IMPERSONATION`]): the card company's locked
+/// account, the tax office's unpaid tax, sent by someone else. The brand's own mail, or a
+/// mention beside a link to the brand, is no impersonation and so not this.
+pub const BRAND_LURE: &str = "brand_lure";
 /// The lure table's kind that [`BRAND_GIFT_LURE`] reads.
 const GIFT_KIND: &str = "gift";
 
@@ -164,15 +170,25 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         normalise(body, &mut text);
     }
     let mut gift = Vec::new();
+    let mut lured = None;
     for (name, phrases) in find(&text) {
         if name == GIFT_KIND {
             gift = phrases;
         } else if phrases.len() >= MIN_PHRASES {
-            ctx.add(name, 0, format!("{} lure phrases: {}", phrases.len(), shown(&phrases)));
+            let evidence = format!("{} lure phrases: {}", phrases.len(), shown(&phrases));
+            lured.get_or_insert_with(|| evidence.clone());
+            ctx.add(name, 0, evidence);
         }
     }
-    let claims_a_brand = ctx.fired(super::brand_impersonation::BRAND_IMPERSONATION)
-        || ctx.fired(super::brand_impersonation::BRAND_HEADING);
+    let impersonation = ctx
+        .detections
+        .iter()
+        .find(|d| d.name == super::brand_impersonation::BRAND_IMPERSONATION)
+        .map(|d| d.evidence.clone());
+    if let Some((lure, claim)) = lured.zip(impersonation.clone()) {
+        ctx.add(BRAND_LURE, 0, format!("{claim}; and {lure}"));
+    }
+    let claims_a_brand = impersonation.is_some() || ctx.fired(super::brand_impersonation::BRAND_HEADING);
     if !gift.is_empty() && claims_a_brand {
         ctx.add(
             BRAND_GIFT_LURE,
@@ -320,6 +336,26 @@ Tractor Supply Co. | Your Mesh Trailer Gift\r\nTake the 60-second survey: http:/
         // The heading of the brand's own mail.
         let d = run_all(&heading.replace("dizzycube.example", "tractorsupply.com"));
         assert!(!d.iter().any(|d| d.name == BRAND_GIFT_LURE), "{d:?}");
+    }
+
+    #[test]
+    fn a_lure_in_a_brands_name_from_someone_else_is_a_brand_lure() {
+        let run_all = |raw: &str| {
+            crate::analysis::table::detections_of(raw, |ctx| {
+                crate::analysis::brand_impersonation::check(ctx);
+                check(ctx);
+            })
+        };
+        let phish = "From: MyJcbs <snu@myjcbs.example>\r\nSubject: \u{304a}\u{5ba2}\u{69d8}\u{306e}JCB\u{30a2}\u{30ab}\u{30a6}\u{30f3}\u{30c8}\r\n\r\n\
+\u{30a2}\u{30ab}\u{30a6}\u{30f3}\u{30c8}\u{304c}\u{30ed}\u{30c3}\u{30af}\u{3055}\u{308c}\u{3066}\u{3044}\u{307e}\u{3059}\u{3002}\
+\u{5236}\u{9650}\u{3092}\u{89e3}\u{9664}: http://policeofficer.hqds.example\r\n";
+        let d = run_all(phish);
+        let found = d.iter().find(|d| d.name == BRAND_LURE).unwrap_or_else(|| panic!("{d:?}"));
+        assert!(found.evidence.contains("claims JCB") && found.evidence.contains("lure phrases"), "{found:?}");
+        // The same words from the brand's own domain: a lure, no impersonation, no verdict.
+        let own = run_all(&phish.replace("snu@myjcbs.example", "info@jcb.co.jp"));
+        assert!(own.iter().any(|d| d.name == CREDENTIAL_LURE), "{own:?}");
+        assert!(!own.iter().any(|d| d.name == BRAND_LURE), "{own:?}");
     }
 
     #[test]

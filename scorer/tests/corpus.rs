@@ -9,23 +9,25 @@
 use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
-/// Regression floors (leave one source out, over the whole corpus), a little under what
-/// the code reaches (measured on 2026-12-05 with postern-rules/75: a sender that presents
+/// Regression floors (leave one source out, over the whole corpus), a little under what the
+/// code reaches (measured on 2026-12-05 with postern-rules/85: a sender that presents
 /// itself as a brand or masks the brand's name, hosts dressed as the claimed brand or
 /// linked from a forged brand sender, a link that shows the sender's or a government's
-/// domain and goes elsewhere, lures sent to hosts anyone can publish on or to bare addresses, links to a machine (an address's
-/// name, a rented VM's, dynamic DNS, an odd port), the recipient's address as a link's
-/// fragment or in the subject, links dressed as attached files, hidden filler text, a
-/// picture that links out with no word beside it,
-/// disguised subjects and sender names, scam phrases, a brand's gift from someone else, GTUBE, labels of
-/// unsolicited advertising, greetings by address, ambiguous From fields, programs in RAR
-/// archives: clean flagged 0.78%, spam + phish caught 75.3%, spam 66.3%, phish 87.3%;
-/// spam and phish trade a point or two as the out-of-source threshold moves). The targets:
-/// clean flagged at most 1% (met, and held here), caught at least 85% (not met yet).
+/// domain and goes elsewhere, a page filed under a forged brand sender's name on someone
+/// else's host, lures sent to hosts anyone can publish on or to bare addresses, web pages
+/// in storage buckets, a lure in a brand's name from someone else, links to a machine (an
+/// address's name, a rented VM's, dynamic DNS, an odd port), the recipient's address as a
+/// link's fragment or in the subject, links dressed as attached files, hidden filler text,
+/// a picture that links out with no word beside it, disguised subjects and sender names,
+/// scam phrases, a brand's gift from someone else, GTUBE, labels of unsolicited
+/// advertising, greetings by address, ambiguous From fields, programs in RAR archives:
+/// clean flagged 0.78%, spam + phish caught 77.2%, spam 68.5%, phish 88.8%; spam and phish
+/// trade a point or two as the out-of-source threshold moves). The targets: clean flagged
+/// at most 1% (met, and held here), caught at least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
-const MIN_SPAM_PHISH_CAUGHT: f64 = 0.74;
-const MIN_SPAM_CAUGHT: f64 = 0.64;
-const MIN_PHISH_CAUGHT: f64 = 0.85;
+const MIN_SPAM_PHISH_CAUGHT: f64 = 0.76;
+const MIN_SPAM_CAUGHT: f64 = 0.66;
+const MIN_PHISH_CAUGHT: f64 = 0.87;
 
 fn corpus() -> Option<Vec<CorpusFile>> {
     let Some(dir) = testkit::corpus_dir() else {

@@ -358,9 +358,7 @@ fn dressed_as(brand: &Brand, host: &str) -> Option<String> {
 /// (`/signin.ebay.com/`), or one of its one-word names (four letters or more) as a whole
 /// segment (`/eBay/`).
 fn path_wears(brand: &Brand, url: &str) -> Option<String> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = rest.find('/').map_or("", |i| &rest[i..]);
-    let path = path.split(['?', '#']).next().unwrap_or("").to_ascii_lowercase();
+    let path = super::links::path_of(url).to_ascii_lowercase();
     path.split('/').filter(|segment| !segment.is_empty()).find_map(|segment| {
         let domain = brand.domains.iter().find(|d| {
             d.contains('.')
@@ -494,8 +492,8 @@ fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
             && via_provider.is_none()
             && names_only_the_brand(&display, brand);
         // Where a reader is sent, not the pictures (a deal newsletter shows the brand's own).
-        let linked: Vec<String> = ctx.linked_hosts().to_vec();
-        let lookalike = from_domain.iter().chain(linked.iter()).find_map(|h| dressed_as(brand, h).map(|w| (h, w)));
+        let lookalike =
+            from_domain.iter().chain(ctx.linked_hosts()).find_map(|h| dressed_as(brand, h).map(|w| (h.clone(), w)));
         // A link to the brand's own site excuses a mention (a shop's "pay with PayPal"), not
         // a sender that presents itself as the brand, nor one whose address or links wear
         // the brand's name on a host that is not the brand's: a phish copied from the

@@ -81,8 +81,7 @@ fn is_storage_web_page(url: &str) -> bool {
     if kind_of(&host) != Some(STORAGE) {
         return false;
     }
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = rest.find('/').map_or("", |i| &rest[i..]).split(['?', '#']).next().unwrap_or("").to_ascii_lowercase();
+    let path = super::links::path_of(url).to_ascii_lowercase();
     WEB_PAGE_ENDINGS.iter().any(|ending| path.ends_with(ending))
 }
 

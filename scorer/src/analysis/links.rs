@@ -352,6 +352,13 @@ pub(super) fn form_actions(html: &str) -> Vec<String> {
     out
 }
 
+/// The path of a URL as written, without its query or fragment (`/a/b.html` of
+/// `https://x.example/a/b.html?u=1`; empty when there is none).
+pub(super) fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.find('/').map_or("", |i| &rest[i..]).split(['?', '#']).next().unwrap_or("")
+}
+
 /// Where the next anchor's start tag (`<a` and white space) begins in lower-case HTML.
 fn next_anchor(lower: &str) -> Option<usize> {
     lower.match_indices("<a").map(|(i, _)| i).find(|&i| lower[i + 2..].starts_with(|c: char| c.is_ascii_whitespace()))

@@ -185,7 +185,7 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         .iter()
         .find(|d| d.name == super::brand_impersonation::BRAND_IMPERSONATION)
         .map(|d| d.evidence.clone());
-    if let Some((lure, claim)) = lured.zip(impersonation.clone()) {
+    if let (Some(lure), Some(claim)) = (&lured, &impersonation) {
         ctx.add(BRAND_LURE, 0, format!("{claim}; and {lure}"));
     }
     let claims_a_brand = impersonation.is_some() || ctx.fired(super::brand_impersonation::BRAND_HEADING);

@@ -311,15 +311,13 @@ pub(super) fn anchor_parts(html: &str) -> Vec<(String, &str)> {
     let lower = html.to_ascii_lowercase();
     let mut out = Vec::new();
     let mut at = 0;
-    while let Some(pos) = lower[at..].find("<a") {
-        let start = at + pos;
-        at = start + 2;
-        if !lower[at..].starts_with(|c: char| c.is_ascii_whitespace()) {
+    for start in start_tags(&lower, "a") {
+        if start < at {
             continue;
         }
         let Some(tag_end) = lower[start..].find('>').map(|e| start + e) else { break };
         let tag = &html[start..tag_end];
-        let next = next_anchor(&lower[tag_end..]).map_or(lower.len(), |e| tag_end + e);
+        let next = start_tags(&lower[tag_end..], "a").next().map_or(lower.len(), |e| tag_end + e);
         let close = lower[tag_end..next].find("</a>").map_or(next, |e| tag_end + e);
         if let Some(href) = attribute(tag, "href") {
             out.push((href, html.get(tag_end + 1..close).unwrap_or("")));
@@ -337,10 +335,7 @@ pub(super) fn anchor_parts(html: &str) -> Vec<(String, &str)> {
 pub(super) fn form_actions(html: &str) -> Vec<String> {
     let lower = html.to_ascii_lowercase();
     let mut out = Vec::new();
-    for (start, _) in lower.match_indices("<form") {
-        if !lower[start + 5..].starts_with(|c: char| c.is_ascii_whitespace()) {
-            continue;
-        }
+    for start in start_tags(&lower, "form") {
         let Some(tag_end) = lower[start..].find('>').map(|e| start + e) else { break };
         if let Some(action) = attribute(&html[start..tag_end], "action").filter(|a| host_of(a).is_some()) {
             out.push(action);
@@ -359,9 +354,13 @@ pub(super) fn path_of(url: &str) -> &str {
     rest.find('/').map_or("", |i| &rest[i..]).split(['?', '#']).next().unwrap_or("")
 }
 
-/// Where the next anchor's start tag (`<a` and white space) begins in lower-case HTML.
-fn next_anchor(lower: &str) -> Option<usize> {
-    lower.match_indices("<a").map(|(i, _)| i).find(|&i| lower[i + 2..].starts_with(|c: char| c.is_ascii_whitespace()))
+/// Where each start tag of element `name` (lower case) begins in lower-case HTML: `<name`
+/// and white space (`<a href`, `<a\r\nhref`, `<form\tmethod`), not a longer name (`<abbr`,
+/// `<formula>`).
+fn start_tags<'h>(lower: &'h str, name: &'h str) -> impl Iterator<Item = usize> + 'h {
+    lower.match_indices('<').map(|(i, _)| i).filter(move |&i| {
+        lower[i + 1..].strip_prefix(name).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_whitespace()))
+    })
 }
 
 /// The value of attribute `name` in a start tag as written (`href`, `style`), trimmed.

@@ -305,55 +305,51 @@ mod tests {
         );
     }
 
+    /// The detections of this check after brand_impersonation's, whose brand claims it
+    /// reads (it runs first in the scorer too).
+    fn with_brand_claims(raw: &str) -> Vec<proto::Detection> {
+        crate::analysis::table::detections_of(raw, |ctx| {
+            crate::analysis::brand_impersonation::check(ctx);
+            check(ctx);
+        })
+    }
+
     #[test]
     fn a_brands_gift_from_someone_else_is_a_brand_gift_lure() {
-        // The brand claim is brand_impersonation's detection, which runs first.
-        let run_all = |raw: &str| {
-            crate::analysis::table::detections_of(raw, |ctx| {
-                crate::analysis::brand_impersonation::check(ctx);
-                check(ctx);
-            })
-        };
-        let d = run_all(
+        let d = with_brand_claims(
             "From: TS Co <team@funnyspee.example>\r\nSubject: Tractor Supply is allocating you a complimentary generator\r\n\r\nClaim it at http://offer.funnyspee.example/x\r\n",
         );
         assert!(d.iter().any(|d| d.name == BRAND_GIFT_LURE), "{d:?}");
-        let d = run_all(
+        let d = with_brand_claims(
             "From: Shop <news@tractorsupply.com>\r\nSubject: Tractor Supply: complimentary shipping\r\n\r\nhttps://www.tractorsupply.com/sale\r\n",
         );
         assert!(!d.iter().any(|d| d.name == BRAND_GIFT_LURE), "the brand's own offer: {d:?}");
-        let d = run_all("From: a@x.example\r\nSubject: Your complimentary upgrade\r\n\r\nno brand here\r\n");
+        let d = with_brand_claims("From: a@x.example\r\nSubject: Your complimentary upgrade\r\n\r\nno brand here\r\n");
         assert!(d.is_empty(), "a gift phrase and no brand claimed: {d:?}");
         // The claim in the body's heading, above the bait.
         let heading = "From: TSC Member Perks <tsc@dizzycube.example>\r\nSubject: Your trailer is on hold\r\n\r\n\r\n  \
 Tractor Supply Co. | Your Mesh Trailer Gift\r\nTake the 60-second survey: http://www.dizzycube.example/h\r\n";
-        let d = run_all(heading);
+        let d = with_brand_claims(heading);
         assert!(d.iter().any(|d| d.name == crate::analysis::brand_impersonation::BRAND_HEADING), "{d:?}");
         assert!(d.iter().any(|d| d.name == BRAND_GIFT_LURE), "{d:?}");
         // The brand's heading alone, a newsletter's: evidence, no verdict.
-        let d = run_all(&heading.replace("Take the 60-second survey", "Read more"));
+        let d = with_brand_claims(&heading.replace("Take the 60-second survey", "Read more"));
         assert!(!d.iter().any(|d| d.name == BRAND_GIFT_LURE), "{d:?}");
         // The heading of the brand's own mail.
-        let d = run_all(&heading.replace("dizzycube.example", "tractorsupply.com"));
+        let d = with_brand_claims(&heading.replace("dizzycube.example", "tractorsupply.com"));
         assert!(!d.iter().any(|d| d.name == BRAND_GIFT_LURE), "{d:?}");
     }
 
     #[test]
     fn a_lure_in_a_brands_name_from_someone_else_is_a_brand_lure() {
-        let run_all = |raw: &str| {
-            crate::analysis::table::detections_of(raw, |ctx| {
-                crate::analysis::brand_impersonation::check(ctx);
-                check(ctx);
-            })
-        };
         let phish = "From: MyJcbs <snu@myjcbs.example>\r\nSubject: \u{304a}\u{5ba2}\u{69d8}\u{306e}JCB\u{30a2}\u{30ab}\u{30a6}\u{30f3}\u{30c8}\r\n\r\n\
 \u{30a2}\u{30ab}\u{30a6}\u{30f3}\u{30c8}\u{304c}\u{30ed}\u{30c3}\u{30af}\u{3055}\u{308c}\u{3066}\u{3044}\u{307e}\u{3059}\u{3002}\
 \u{5236}\u{9650}\u{3092}\u{89e3}\u{9664}: http://policeofficer.hqds.example\r\n";
-        let d = run_all(phish);
+        let d = with_brand_claims(phish);
         let found = d.iter().find(|d| d.name == BRAND_LURE).unwrap_or_else(|| panic!("{d:?}"));
         assert!(found.evidence.contains("claims JCB") && found.evidence.contains("lure phrases"), "{found:?}");
         // The same words from the brand's own domain: a lure, no impersonation, no verdict.
-        let own = run_all(&phish.replace("snu@myjcbs.example", "info@jcb.co.jp"));
+        let own = with_brand_claims(&phish.replace("snu@myjcbs.example", "info@jcb.co.jp"));
         assert!(own.iter().any(|d| d.name == CREDENTIAL_LURE), "{own:?}");
         assert!(!own.iter().any(|d| d.name == BRAND_LURE), "{own:?}");
     }

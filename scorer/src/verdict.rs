@@ -5,16 +5,17 @@
 //! [`crate::policy`].
 
 use crate::analysis::{
-    advertisement_label, alignment, attachment_link, attachments, brand_impersonation, bulk, content_classifier,
-    disguised_text, from_field, greeting, hidden_text, image_only, impersonation, link_hosting, links, lures,
-    new_domain, recipient_in_link, recipient_in_subject, spamassassin_rules, url_obfuscation,
+    advertisement_label, alignment, attachment_link, attachment_name, attachments, brand_impersonation, bulk,
+    callback_lure, content_classifier, disguised_text, from_field, greeting, hidden_text, image_only, impersonation,
+    link_hosting, links, lures, new_domain, recipient_in_link, recipient_in_subject, spamassassin_rules,
+    url_obfuscation,
 };
 use crate::combine;
 use proto::{Detection, Disposition};
 
 /// Part of every disposition's derived event id: change it whenever a rule or check
 /// changes what a message would be given.
-pub const RULES_VERSION: &str = "postern-rules/85";
+pub const RULES_VERSION: &str = "postern-rules/86";
 
 /// Detection name -> the disposition it leads to.
 pub const RULES: &[(&str, Disposition)] = &[
@@ -26,6 +27,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (links::LINK_TO_MACHINE, Disposition::Suspicious),
     (links::SENDER_LINK_SPOOF, Disposition::Suspicious),
     (attachment_link::FAKE_ATTACHMENT_LINK, Disposition::Suspicious),
+    (attachment_name::RANDOM_NAMED_ATTACHMENT, Disposition::Suspicious),
     (links::HOMOGRAPH_URL, Disposition::Suspicious),
     (brand_impersonation::BRAND_LINK_SPOOF, Disposition::Suspicious),
     (brand_impersonation::BRAND_DISPLAY_NAME, Disposition::Suspicious),
@@ -34,6 +36,7 @@ pub const RULES: &[(&str, Disposition)] = &[
     (brand_impersonation::BRAND_LOOKALIKE_HOST, Disposition::Suspicious),
     (link_hosting::STORAGE_WEB_PAGE, Disposition::Suspicious),
     (lures::BRAND_LURE, Disposition::Suspicious),
+    (callback_lure::CALLBACK_LURE, Disposition::Suspicious),
     (brand_impersonation::BRAND_MASKED_NAME, Disposition::Suspicious),
     (link_hosting::HOSTED_LURE, Disposition::Suspicious),
     (link_hosting::LURE_TO_ADDRESS, Disposition::Suspicious),

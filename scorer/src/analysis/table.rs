@@ -108,6 +108,7 @@ mod tests {
             ("attachment_types.tsv", include_str!("../../data/attachment_types.tsv")),
             ("brand_sender_words.tsv", include_str!("../../data/brand_sender_words.tsv")),
             ("mailbox_providers.tsv", include_str!("../../data/mailbox_providers.tsv")),
+            ("callback_lures.tsv", include_str!("../../data/callback_lures.tsv")),
         ];
         for (name, text) in tables {
             let mut seen = std::collections::HashSet::new();

@@ -29,9 +29,10 @@ pub const BRAND_LINK_SPOOF: &str = "brand_link_spoof";
 /// `scorer/data/brand_sender_words.tsv`) and neither From nor any link is the brand's.
 pub const BRAND_DISPLAY_NAME: &str = "brand_display_name";
 
-/// From is a brand's own domain, yet a link goes to a bare public IP address: the brand's
-/// own mail never does, a forged From does (offline, or where the brand's DMARC is not
-/// enforced, nothing else tells the forgery).
+/// From is a brand's own domain, or a government's (`scorer/data/government_domains.tsv`),
+/// yet a link goes to a bare public IP address: the brand's or the agency's own mail never
+/// does, a forged From does (offline, or where the domain's DMARC is not enforced, nothing
+/// else tells the forgery).
 pub const BRAND_SENDER_IP_LINK: &str = "brand_sender_ip_link";
 
 /// From is a brand's own domain (not a mailbox provider's) and nothing authenticates it,
@@ -390,18 +391,24 @@ fn brand_sender<'b>(ctx: &ScoreContext<'_>, brands: &'b [Brand]) -> Option<(Stri
 }
 
 fn brand_sender_links_to_an_address(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
-    let Some((from, brand)) = brand_sender(ctx, brands) else { return };
+    let sender = match brand_sender(ctx, brands) {
+        Some((from, brand)) => Some((from, format!("{}'s own domain", brand.name))),
+        None => ctx
+            .from_domain()
+            .filter(|d| super::links::is_government(d))
+            .map(|d| (d, "a government's domain".to_owned())),
+    };
+    let Some((from, whose)) = sender else { return };
     let address = ctx
         .link_hosts()
         .iter()
         .filter_map(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok())
         .find(|ip| !crate::auth::is_internal(*ip));
     if let Some(address) = address {
-        let brand = brand.name.clone();
         ctx.add(
             BRAND_SENDER_IP_LINK,
             0,
-            format!("From is {from}, {brand}'s own domain, yet a link goes to the bare address {address}"),
+            format!("From is {from}, {whose}, yet a link goes to the bare address {address}"),
         );
     }
 }
@@ -733,6 +740,12 @@ Content-Type: text/html\r\n\r\n<a href=\"https://help.netflix.com/\">Help</a>\
         // A mailbox anyone can have at a brand's domain is a person's mail, not the brand's.
         assert!(found("someone@hotmail.com", "http://198.51.100.23/photos").is_none());
         assert!(found("someone@yahoo.co.jp", "http://198.51.100.23/photos").is_none());
+        // A government's domain is no one's mailbox either.
+        let d = found("administration@ncua.gov", "http://200.161.153.172/login/get.php").expect("a forged agency");
+        assert!(
+            d.evidence.contains("ncua.gov, a government's domain, yet a link goes to the bare address 200.161.153.172")
+        );
+        assert!(found("refunds@hmrc.gov.uk", "https://www.gov.uk/").is_none(), "a name, not an address");
     }
 
     #[test]

@@ -174,7 +174,7 @@ static GOVERNMENT_DOMAINS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLoc
 });
 
 /// Whether `host` is under a government domain suffix.
-fn is_government(host: &str) -> bool {
+pub(super) fn is_government(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     GOVERNMENT_DOMAINS.iter().any(|entry| match entry.strip_suffix('.') {
         // `gov.` : `<...>.gov.<cc>` with a two-letter country code.

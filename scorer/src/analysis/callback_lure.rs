@@ -30,9 +30,15 @@ const MAX_TEXT: usize = 64 * 1024;
 /// (kind, phrase), phrases lower case.
 static PHRASES: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
     super::table::rows(include_str!("../../data/callback_lures.tsv"))
-        .filter_map(|c| Some((c.first()?.to_string(), c.get(2)?.to_lowercase())))
+        .filter_map(|c| Some((c.first()?.to_string(), without_hyphens(&c.get(2)?.to_lowercase()))))
         .collect()
 });
+
+/// Hyphens read as spaces, in the phrases and the text they are looked for in: `help-desk`,
+/// `toll-free` and `auto-renew` are written both ways.
+fn without_hyphens(text: &str) -> String {
+    text.replace('-', " ")
+}
 
 /// A North American number (`+1 (855) 818-0035`, `888.315.3816`, `1-800-555-0123`) or an
 /// international one written with its country code (`+44 20 7946 0958`).
@@ -68,8 +74,8 @@ fn support_line(text: &str) -> Option<(&'static str, String)> {
         while !text.is_char_boundary(from) {
             from += 1;
         }
-        let before = &text[from..number.start()];
-        phrases_of("line").find(|line| has_phrase(before, line)).map(|line| (line, number.as_str().trim().to_owned()))
+        let before = without_hyphens(&text[from..number.start()]);
+        phrases_of("line").find(|line| has_phrase(&before, line)).map(|line| (line, number.as_str().trim().to_owned()))
     })
 }
 
@@ -102,7 +108,8 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     }
     let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let Some((line, number)) = support_line(&text) else { return };
-    let Some(charge) = phrases_of("charge").find(|c| has_phrase(&text, c)) else { return };
+    let words = without_hyphens(&text);
+    let Some(charge) = phrases_of("charge").find(|c| has_phrase(&words, c)) else { return };
     let claim = ctx
         .detections
         .iter()
@@ -162,6 +169,7 @@ Content-Type: text/plain\r\n\r\n{body}\r\n"
     #[test]
     fn phrases_are_whole_words_and_numbers_whole() {
         assert!(has_phrase("call us at", "call us"));
+        assert_eq!(support_line("help-desk +1 (808) 320-4073").map(|(line, _)| line), Some("help desk"));
         assert!(!has_phrase("recall usual", "call us"));
         assert!(support_line("order 12345 555-0123").is_none());
         assert_eq!(support_line("billing support: 1-800-555-0123").map(|(_, n)| n), Some("1-800-555-0123".to_owned()));

@@ -114,6 +114,31 @@ pub fn parse_table(text: &str) -> Vec<Brand> {
 /// The shipped table.
 pub static BRANDS: LazyLock<Vec<Brand>> = LazyLock::new(|| parse_table(include_str!("../../data/brands.tsv")));
 
+/// Every name of the shipped table in one automaton, each pattern with its brand's place in
+/// the table: a text is read once for all of them instead of once for each name.
+static BRAND_NAMES: LazyLock<(aho_corasick::AhoCorasick, Vec<usize>)> = LazyLock::new(|| {
+    let (names, owners): (Vec<&str>, Vec<usize>) =
+        BRANDS.iter().enumerate().flat_map(|(i, brand)| brand.names.iter().map(move |name| (name.as_str(), i))).unzip();
+    (aho_corasick::AhoCorasick::new(names).expect("the brand names build an automaton"), owners)
+});
+
+/// The brands whose names occur in any of `texts` (lower case), in the table's order: those
+/// a claim can be about. Every brand when the table is not the shipped one (a tenant's brands
+/// added), which the automaton does not cover.
+fn brands_named_in<'b>(brands: &'b [Brand], texts: &[&str]) -> Vec<&'b Brand> {
+    if !std::ptr::eq(brands, BRANDS.as_slice()) {
+        return brands.iter().collect();
+    }
+    let (automaton, owners) = &*BRAND_NAMES;
+    let mut named = vec![false; brands.len()];
+    for text in texts {
+        for found in automaton.find_overlapping_iter(*text) {
+            named[owners[found.pattern().as_usize()]] = true;
+        }
+    }
+    brands.iter().zip(named).filter(|(_, named)| *named).map(|(brand, _)| brand).collect()
+}
+
 /// The writing systems a word boundary can fall between without a space: Japanese and
 /// Chinese run words together, and a change of script is where one ends (`楽天カード|から`,
 /// `Amazon|お客様`), while `ライオン` does not hold the word `イオン`.
@@ -186,8 +211,11 @@ fn mentions(text: &str, name: &str) -> bool {
 
 /// Whether `domain` is one of the brand's own (or a subdomain of one).
 pub(crate) fn owned(brand: &Brand, domain: &str) -> bool {
-    brand.domains.iter().any(|d| domain == d || domain.ends_with(&format!(".{d}")))
-        || brand.domains.iter().any(|d| organizational_domain(domain) == organizational_domain(d))
+    let organization = organizational_domain(domain);
+    brand.domains.iter().any(|d| {
+        domain.strip_suffix(d.as_str()).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+            || organizational_domain(d) == organization
+    })
 }
 
 /// The shipped table with the tenant's brands added (a tenant's entry replaces the shipped
@@ -238,7 +266,7 @@ fn heading_claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) 
     let lower = unmask_lookalikes(&heading).to_lowercase();
     let from_domain = ctx.from_domain();
     let links = ctx.link_hosts();
-    let claimed = brands.iter().find_map(|brand| {
+    let claimed = brands_named_in(brands, &[&lower]).into_iter().find_map(|brand| {
         let name = brand.names.iter().find(|n| mentions(&lower, n))?;
         let from_is_brands = from_domain.as_deref().is_some_and(|d| owned(brand, d) && !is_mailbox_provider(d));
         (!from_is_brands && !links.iter().any(|h| owned(brand, h))).then_some((brand, name))
@@ -478,7 +506,7 @@ fn claimed_from_elsewhere(ctx: &mut ScoreContext<'_>, brands: &[Brand]) {
     let subject = unmask_lookalikes(subject_written).to_lowercase();
     let from_domain = from.and_then(|a| a.address()).and_then(domain_of);
     let links: Vec<String> = ctx.link_hosts().to_vec();
-    for brand in brands {
+    for brand in brands_named_in(brands, &[&display, &subject]) {
         // The display name first, by any of the brand's names: "MyJCB" with "JCB" in the
         // subject is a sender presenting itself as the brand, not a subject that mentions it.
         let claim =

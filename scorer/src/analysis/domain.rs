@@ -19,16 +19,16 @@ pub fn domain_of(address: &str) -> Option<String> {
 const SECOND_LEVEL: [&str; 12] = ["co", "com", "net", "org", "gov", "gob", "gouv", "ac", "edu", "ne", "or", "go"];
 
 pub fn organizational_domain(domain: &str) -> &str {
-    let labels: Vec<&str> = domain.split('.').collect();
-    let keep = match labels.as_slice() {
-        [.., sld, tld] if tld.len() == 2 && SECOND_LEVEL.contains(sld) => 3,
-        _ => 2,
-    };
-    if labels.len() <= keep {
-        return domain;
+    // Read from the end, without splitting the whole name: it runs for every brand domain
+    // against every host of a message.
+    let mut dots = domain.rmatch_indices('.').map(|(at, _)| at);
+    let (Some(last), Some(second)) = (dots.next(), dots.next()) else { return domain };
+    let tld = &domain[last + 1..];
+    let sld = &domain[second + 1..last];
+    if !(tld.len() == 2 && SECOND_LEVEL.contains(&sld)) {
+        return &domain[second + 1..];
     }
-    let cut: usize = labels[..labels.len() - keep].iter().map(|l| l.len() + 1).sum();
-    &domain[cut..]
+    dots.next().map_or(domain, |third| &domain[third + 1..])
 }
 
 /// DMARC relaxed alignment: the two domains share an organizational domain.
@@ -61,6 +61,10 @@ mod tests {
         assert_eq!(organizational_domain("example.com"), "example.com");
         assert_eq!(organizational_domain("a.b.example.co.uk"), "example.co.uk");
         assert_eq!(organizational_domain("localhost"), "localhost");
+        assert_eq!(organizational_domain("example.co.uk"), "example.co.uk");
+        assert_eq!(organizational_domain("co.uk"), "co.uk");
+        assert_eq!(organizational_domain("www.example.co"), "example.co");
+        assert_eq!(organizational_domain(""), "");
         assert!(aligned("bounces.example.com", "example.com"));
         assert!(!aligned("example.net", "example.com"));
     }

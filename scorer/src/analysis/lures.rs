@@ -26,7 +26,8 @@ pub const SCAM_LURE: &str = "scam_lure";
 pub const BRAND_GIFT_LURE: &str = "brand_gift_lure";
 /// A verdict (SUSPICIOUS): a credential or payment lure (two phrases of a kind) in a
 /// message that claims a brand whose domains neither its From nor its links are
-/// ([`super::brand_impersonation::BRAND_IMPERSONATION`]): the card company's locked
+/// ([`super::brand_impersonation::BRAND_IMPERSONATION`], or the body's opening line,
+/// [`super::brand_impersonation::BRAND_HEADING`]): the card company's locked
 /// account, the tax office's unpaid tax, sent by someone else. The brand's own mail, or a
 /// mention beside a link to the brand, is no impersonation and so not this.
 pub const BRAND_LURE: &str = "brand_lure";
@@ -185,7 +186,9 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         .iter()
         .find(|d| d.name == super::brand_impersonation::BRAND_IMPERSONATION)
         .map(|d| d.evidence.clone());
-    if let (Some(lure), Some(claim)) = (&lured, &impersonation) {
+    let heading =
+        ctx.detections.iter().find(|d| d.name == super::brand_impersonation::BRAND_HEADING).map(|d| d.evidence.clone());
+    if let (Some(lure), Some(claim)) = (&lured, impersonation.as_ref().or(heading.as_ref())) {
         ctx.add(BRAND_LURE, 0, format!("{claim}; and {lure}"));
     }
     let claims_a_brand = impersonation.is_some() || ctx.fired(super::brand_impersonation::BRAND_HEADING);
@@ -352,6 +355,17 @@ Tractor Supply Co. | Your Mesh Trailer Gift\r\nTake the 60-second survey: http:/
         let own = with_brand_claims(&phish.replace("snu@myjcbs.example", "info@jcb.co.jp"));
         assert!(own.iter().any(|d| d.name == CREDENTIAL_LURE), "{own:?}");
         assert!(!own.iter().any(|d| d.name == BRAND_LURE), "{own:?}");
+        // The brand named by the body's opening line rather than the display name or subject.
+        let heading = "From: Lists Message Center <rachelle@hmlca.example>\r\nSubject: Access re-activation\r\n\r\n\
+Webmail\r\nYour password has expired. Update your password to keep your mailbox: http://hmlca.example/w\r\n";
+        let d = with_brand_claims(heading);
+        let found = d.iter().find(|d| d.name == BRAND_LURE).unwrap_or_else(|| panic!("{d:?}"));
+        assert!(
+            found.evidence.contains("opening line \"Webmail\"") && found.evidence.contains("lure phrases"),
+            "{found:?}"
+        );
+        let one_phrase = with_brand_claims(&heading.replace(" Update your password to keep your mailbox:", ""));
+        assert!(!one_phrase.iter().any(|d| d.name == BRAND_LURE), "{one_phrase:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A link dressed as an attached file: its visible text is a document's or an archive's
 //! file name (`CURRICULO .docx 31 KB`, `NFe352309213879_procNFe.pdf`,
-//! `Descargar todo como.zip`), and it goes to a web page that is no such file on a host
+//! `Descargar todo como.zip`, or the `.xml` a Brazilian electronic invoice, NF-e, comes
+//! as: `00000022851985000016042514522851985.xml`), and it goes to a web page that is no such file on a host
 //! that is neither the sender's, nor a commonly impersonated brand's own (its file-sharing
 //! service: OneDrive, Google Drive, Dropbox, WeTransfer... are in `brands.tsv`), nor a click
 //! tracker's or a mail gateway's link rewriter. The reader expects a download and gets a
@@ -20,7 +21,7 @@ pub const FAKE_ATTACHMENT_LINK: &str = "fake_attachment_link";
 /// a newsletter's note on the format, not a file.
 static FILE_NAME: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(
-        r"(?i)(?:^|[\s(\[])[^\s/\\:()\[\]]{1,80}?\s?\.(pdf|docx?|docm|xlsx?|xlsm|pptx?|odt|ods|rtf|zip|rar|7z)(?:$|[\s)\],;(~])",
+        r"(?i)(?:^|[\s(\[])[^\s/\\:()\[\]]{1,80}?\s?\.(pdf|docx?|docm|xlsx?|xlsm|pptx?|odt|ods|rtf|xml|zip|rar|7z)(?:$|[\s)\],;(~])",
     )
     .expect("the file-name pattern compiles")
 });
@@ -94,6 +95,11 @@ mod tests {
         assert_eq!(run(&zip).len(), 1, "an archive");
         assert_eq!(shown_extension("RE-9292866849228Factura.pdf(~51 KB)").as_deref(), Some("pdf"));
         assert_eq!(shown_extension("Ver documento 5336912653530.pdf (656,86 KB)").as_deref(), Some("pdf"));
+        let nfe = html(
+            "jackeline@abremi.example",
+            "Baixe a NFSe : <a href=\"https://is.gd/UodKRQ?00000022851985\">00000022851985000016042514522851985.xml</a> (411,9 kb)",
+        );
+        assert_eq!(run(&nfe).len(), 1, "an electronic invoice's XML");
     }
 
     #[test]

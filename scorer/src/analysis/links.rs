@@ -11,7 +11,8 @@ use mail_parser::MimeHeaders;
 /// classifier is unsure of, it corroborates ([`super::content_classifier`]). Private,
 /// loopback and link-local addresses are nobody's page (a lab device, a router).
 pub const LINK_IP_HOST: &str = "link_ip_host";
-/// A link whose text shows a domain but which goes to a raw IP address: SUSPICIOUS.
+/// A link whose text shows a domain, or names one among its words, but which goes to a
+/// raw public IP address: SUSPICIOUS.
 pub const LINK_IP_DECEPTIVE: &str = "link_ip_deceptive";
 /// A link whose text shows a government's domain (`www.receita.fazenda.gov.br`,
 /// `www.ncua.gov`; `scorer/data/government_domains.tsv`) and which goes to a host that is
@@ -119,6 +120,15 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         let public_address = public_address(&host);
         if public_address && !ctx.fired(LINK_IP_HOST) {
             ctx.add(LINK_IP_HOST, 3_000, format!("link to an IP address: {}", clip(href)));
+        }
+        // A bare address behind words that name a site (`Consultar Documento
+        // {sefaz.gov.br}`) deceives as a link whose whole text is the site's name does.
+        if public_address
+            && domain_in_text(text).is_none()
+            && !ctx.fired(LINK_IP_DECEPTIVE)
+            && let Some(shown) = domain_named_in_text(text)
+        {
+            ctx.add(LINK_IP_DECEPTIVE, 7_000, format!("link text names {shown} but goes to the address {host}"));
         }
         if let Some(shown) = domain_in_text(text)
             && !aligned(&shown, &host)
@@ -463,6 +473,23 @@ pub(super) fn domain_in_text(text: &str) -> Option<String> {
     (host.contains('.') && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')).then_some(host)
 }
 
+/// A domain named among a link text's words (`Consultar Documento {sefaz.gov.br}`): the
+/// first word, brackets and punctuation around it trimmed, that [`domain_in_text`] reads as
+/// a domain, and that is not a file's name (`CURRICULO .docx`, `invoice.pdf`).
+fn domain_named_in_text(text: &str) -> Option<String> {
+    const FILE_EXTENSIONS: &[&str] = &[
+        "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "zip", "rar", "txt", "xml", "htm", "html", "php", "jpg",
+        "png", "gif",
+    ];
+    text.split(|c: char| c.is_whitespace() || "{}()[]<>\"'".contains(c))
+        .map(|word| word.trim_end_matches([',', ';', ':', '.', '!', '?']))
+        .filter(|word| word.contains('.') && !word.starts_with('.'))
+        .filter(|word| {
+            word.rsplit('.').next().is_none_or(|ext| !FILE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+        })
+        .find_map(domain_in_text)
+}
+
 fn clip(s: &str) -> String {
     s.chars().take(120).collect()
 }
@@ -488,6 +515,17 @@ mod tests {
         let d = run("<a href=\"http://203.0.113.9/login\">https://bank.example/login</a>");
         assert!(d.iter().any(|d| d.name == LINK_IP_HOST), "{d:?}");
         assert!(d.iter().any(|d| d.name == LINK_IP_DECEPTIVE), "{d:?}");
+        // The site named among the link's words.
+        let d = run("<a href=\"http://104.41.34.108/nf/nfe.html\">Consultar Documento {sefaz.gov.br}</a>");
+        let found = d.iter().find(|d| d.name == LINK_IP_DECEPTIVE).unwrap_or_else(|| panic!("{d:?}"));
+        assert!(found.evidence.contains("names sefaz.gov.br"), "{found:?}");
+        // Words that name no site over an address stay evidence.
+        let d = run("<a href=\"http://203.0.113.9/photos\">See the photos. Thanks!</a>");
+        assert!(!d.iter().any(|d| d.name == LINK_IP_DECEPTIVE), "{d:?}");
+        let d = run(
+            "<a href=\"http://203.0.113.9/cv\">CURRICULO .docx 31 KB</a> <a href=\"http://203.0.113.9/i\">the invoice.pdf here</a>",
+        );
+        assert!(!d.iter().any(|d| d.name == LINK_IP_DECEPTIVE), "a file's name is no site's: {d:?}");
     }
 
     #[test]

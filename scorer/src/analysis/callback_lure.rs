@@ -98,13 +98,13 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     if ctx.from_domain().is_some_and(|d| ctx.own_or_trusted(&d)) {
         return;
     }
-    let mut text = ctx.message.subject().unwrap_or("").to_lowercase();
+    let mut text = crate::classifier::clip(ctx.message.subject().unwrap_or(""), MAX_TEXT).to_lowercase();
     for body in ctx.body_texts().iter().flatten() {
         if text.len() >= MAX_TEXT {
             break;
         }
         text.push(' ');
-        text.push_str(&body.to_lowercase());
+        text.push_str(&crate::classifier::clip(body, MAX_TEXT - text.len()).to_lowercase());
     }
     let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let Some((line, number)) = support_line(&text) else { return };
@@ -164,6 +164,13 @@ Content-Type: text/plain\r\n\r\n{body}\r\n"
         // The tenant's own domain.
         let own = detections_for_tenant(&message(&crowd(), TOAD), "own_domains = [\"indiannation.example\"]\n", check);
         assert!(own.is_empty());
+    }
+
+    #[test]
+    fn only_the_first_64_kib_of_text_are_read() {
+        let filler = "lorem ipsum dolor sit amet ".repeat(40_000);
+        assert_eq!(detections_of(&message(&crowd(), &format!("{TOAD} {filler}")), check).len(), 1);
+        assert!(detections_of(&message(&crowd(), &format!("{filler} {TOAD}")), check).is_empty());
     }
 
     #[test]

@@ -29,11 +29,15 @@ const MIN_RANDOM_RUN: usize = 10;
 /// Whether a file name's stem holds a run of capital letters and digits, at least
 /// [`MIN_RANDOM_RUN`] long, that switches between letters and digits at least twice
 /// (`3TAPQ2UWB24N8O5B0PLLV`): no word and no counter. `INVOICE-00012345` (a word, a number)
-/// and `LGHMS5688576011` (a prefix and a number) are not.
+/// and `LGHMS5688576011` (a prefix and a number) are not, nor a run of hexadecimal digits
+/// only (`0305E82C3301`, a GUID's or a hash's, which systems name their files by).
 pub fn is_random_name(name: &str) -> bool {
     let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
     stem.split(|c: char| !c.is_ascii_alphanumeric()).any(|run| {
         if run.len() < MIN_RANDOM_RUN || !run.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+            return false;
+        }
+        if run.chars().all(|c| c.is_ascii_hexdigit()) {
             return false;
         }
         let bytes = run.as_bytes();
@@ -104,6 +108,8 @@ Content-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encodin
             "LGHMS5688576011.pdf",
             "scan 2024-12-04.pdf",
             "3f2504e04f8911d39a0c0305e82c3301.pdf",
+            "3F2504E0-4F89-11D3-9A0C-0305E82C3301.pdf",
+            "SKMBT_C22024120410320.pdf",
             "ABC12.pdf",
         ] {
             assert!(!is_random_name(named), "{named}");

@@ -191,7 +191,7 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     if let (Some(lure), Some(claim)) = (&lured, impersonation.as_ref().or(heading.as_ref())) {
         ctx.add(BRAND_LURE, 0, format!("{claim}; and {lure}"));
     }
-    let claims_a_brand = impersonation.is_some() || ctx.fired(super::brand_impersonation::BRAND_HEADING);
+    let claims_a_brand = impersonation.is_some() || heading.is_some();
     if !gift.is_empty() && claims_a_brand {
         ctx.add(
             BRAND_GIFT_LURE,

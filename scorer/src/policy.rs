@@ -22,7 +22,7 @@
 //! An entry with `verify_sender = true` is honoured only when the sender authenticated
 //! (DMARC pass, or a passing DKIM signature or SPF aligned with the From domain).
 
-use crate::analysis::domain::{aligned, domain_of};
+use crate::analysis::domain::{aligned, domain_of, is_within};
 use crate::auth::{AuthResults, Result3};
 use crate::error::SetupError;
 use proto::net::Network;
@@ -241,7 +241,7 @@ impl Matcher {
         let address = address.trim().to_lowercase();
         match &self.kind {
             MatcherKind::Email(e) => *e == address,
-            MatcherKind::Domain(d) => domain_of(&address).is_some_and(|a| a == *d || a.ends_with(&format!(".{d}"))),
+            MatcherKind::Domain(d) => domain_of(&address).is_some_and(|a| is_within(&a, d)),
             MatcherKind::Regex(r) => r.is_match(&address),
             MatcherKind::Ip(_) => false,
         }
@@ -291,11 +291,11 @@ impl CompiledPolicy {
 
     /// Whether a domain is one of the tenant's trusted domains (or below one).
     pub fn is_trusted_domain(&self, domain: &str) -> bool {
-        self.policy.trusted_domains.iter().any(|t| domain == t || domain.ends_with(&format!(".{t}")))
+        self.policy.trusted_domains.iter().any(|t| is_within(domain, t))
     }
 
     pub fn is_own_domain(&self, domain: &str) -> bool {
-        self.policy.own_domains.iter().any(|t| domain == t || domain.ends_with(&format!(".{t}")))
+        self.policy.own_domains.iter().any(|t| is_within(domain, t))
     }
 }
 

@@ -212,10 +212,7 @@ fn mentions(text: &str, name: &str) -> bool {
 /// Whether `domain` is one of the brand's own (or a subdomain of one).
 pub(crate) fn owned(brand: &Brand, domain: &str) -> bool {
     let organization = organizational_domain(domain);
-    brand.domains.iter().any(|d| {
-        domain.strip_suffix(d.as_str()).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
-            || organizational_domain(d) == organization
-    })
+    brand.domains.iter().any(|d| super::domain::is_within(domain, d) || organizational_domain(d) == organization)
 }
 
 /// The shipped table with the tenant's brands added (a tenant's entry replaces the shipped
@@ -389,10 +386,7 @@ fn dressed_as(brand: &Brand, host: &str) -> Option<String> {
 fn path_wears(brand: &Brand, url: &str) -> Option<String> {
     let path = super::links::path_of(url).to_ascii_lowercase();
     path.split('/').filter(|segment| !segment.is_empty()).find_map(|segment| {
-        let domain = brand.domains.iter().find(|d| {
-            d.contains('.')
-                && (segment == d.as_str() || segment.strip_suffix(d.as_str()).is_some_and(|s| s.ends_with('.')))
-        });
+        let domain = brand.domains.iter().find(|d| d.contains('.') && super::domain::is_within(segment, d));
         let name = || {
             brand
                 .names

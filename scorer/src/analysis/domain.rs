@@ -31,6 +31,12 @@ pub fn organizational_domain(domain: &str) -> &str {
     dots.next().map_or(domain, |third| &domain[third + 1..])
 }
 
+/// Whether `name` is `domain` itself or a name under it (`mail.example.com` under
+/// `example.com`; not `badexample.com`), without building the `.domain` suffix.
+pub fn is_within(name: &str, domain: &str) -> bool {
+    name.strip_suffix(domain).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+}
+
 /// DMARC relaxed alignment: the two domains share an organizational domain.
 pub fn aligned(a: &str, b: &str) -> bool {
     organizational_domain(a) == organizational_domain(b)
@@ -66,6 +72,8 @@ mod tests {
         assert_eq!(organizational_domain("www.example.co"), "example.co");
         assert_eq!(organizational_domain(""), "");
         assert!(aligned("bounces.example.com", "example.com"));
+        assert!(is_within("example.com", "example.com") && is_within("mail.example.com", "example.com"));
+        assert!(!is_within("badexample.com", "example.com") && !is_within("example.com", "mail.example.com"));
         assert!(!aligned("example.net", "example.com"));
     }
 }

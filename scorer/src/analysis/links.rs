@@ -123,14 +123,15 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         }
         // A bare address behind words that name a site (`Consultar Documento
         // {sefaz.gov.br}`) deceives as a link whose whole text is the site's name does.
+        let shown_whole = domain_in_text(text);
         if public_address
-            && domain_in_text(text).is_none()
+            && shown_whole.is_none()
             && !ctx.fired(LINK_IP_DECEPTIVE)
             && let Some(shown) = domain_named_in_text(text)
         {
             ctx.add(LINK_IP_DECEPTIVE, 7_000, format!("link text names {shown} but goes to the address {host}"));
         }
-        if let Some(shown) = domain_in_text(text)
+        if let Some(shown) = shown_whole
             && !aligned(&shown, &host)
         {
             // An email service provider's click tracker or a gateway's link rewriter stands
@@ -189,11 +190,9 @@ pub(super) fn is_government(host: &str) -> bool {
     GOVERNMENT_DOMAINS.iter().any(|entry| match entry.strip_suffix('.') {
         // `gov.` : `<...>.gov.<cc>` with a two-letter country code.
         Some(name) => host.rsplit_once('.').is_some_and(|(rest, cc)| {
-            cc.len() == 2
-                && cc.bytes().all(|b| b.is_ascii_lowercase())
-                && (rest == name || rest.ends_with(&format!(".{name}")))
+            cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_lowercase()) && super::domain::is_within(rest, name)
         }),
-        None => host == *entry || host.ends_with(&format!(".{entry}")),
+        None => super::domain::is_within(&host, entry),
     })
 }
 

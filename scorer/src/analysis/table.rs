@@ -17,10 +17,7 @@ pub fn host_rows(text: &str) -> Vec<(String, String)> {
 /// The value of the row `host` falls under: the host itself or a subdomain of the entry.
 pub fn host_entry<'t>(table: &'t [(String, String)], host: &str) -> Option<&'t str> {
     let host = host.to_ascii_lowercase();
-    table
-        .iter()
-        .find(|(entry, _)| host == *entry || host.strip_suffix(entry.as_str()).is_some_and(|rest| rest.ends_with('.')))
-        .map(|(_, value)| value.as_str())
+    table.iter().find(|(entry, _)| super::domain::is_within(&host, entry)).map(|(_, value)| value.as_str())
 }
 
 /// Test support: the detections one check adds to a message.

@@ -110,11 +110,7 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     let Some((line, number)) = support_line(&text) else { return };
     let words = without_hyphens(&text);
     let Some(charge) = phrases_of("charge").find(|c| has_phrase(&words, c)) else { return };
-    let claim = ctx
-        .detections
-        .iter()
-        .find(|d| d.name == super::brand_impersonation::BRAND_IMPERSONATION)
-        .map(|d| d.evidence.clone());
+    let claim = ctx.detection(super::brand_impersonation::BRAND_IMPERSONATION).map(|d| d.evidence.clone());
     let Some(why) = sent_to_a_crowd(ctx).or(claim) else { return };
     ctx.add(CALLBACK_LURE, 0, format!("a charge ({charge:?}) and a line to call about it ({line:?}: {number}); {why}"));
 }

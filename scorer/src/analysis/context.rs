@@ -173,7 +173,12 @@ impl<'m> ScoreContext<'m> {
     }
 
     pub fn fired(&self, name: &str) -> bool {
-        self.detections.iter().any(|d| d.name == name)
+        self.detection(name).is_some()
+    }
+
+    /// The first detection of that name so far, for a check that builds on it.
+    pub fn detection(&self, name: &str) -> Option<&Detection> {
+        self.detections.iter().find(|d| d.name == name)
     }
 
     /// The first value of a header as text, trimmed (raw, not decoded).

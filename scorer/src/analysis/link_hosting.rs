@@ -89,7 +89,7 @@ fn is_storage_web_page(url: &str) -> bool {
 /// comes with a credential lure or a brand claim, [`LURE_TO_ADDRESS`] when a link to an
 /// address comes with a credential or payment lure.
 pub fn corroborate(ctx: &mut ScoreContext<'_>) {
-    let has = |name: &str| ctx.detections.iter().find(|d| d.name == name);
+    let has = |name: &str| ctx.detection(name);
     let pair = |found: Option<(&proto::Detection, &proto::Detection)>| {
         found.map(|(link, lure)| format!("{}; and {}", link.evidence, lure.evidence))
     };

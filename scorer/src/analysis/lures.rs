@@ -181,13 +181,8 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             ctx.add(name, 0, evidence);
         }
     }
-    let impersonation = ctx
-        .detections
-        .iter()
-        .find(|d| d.name == super::brand_impersonation::BRAND_IMPERSONATION)
-        .map(|d| d.evidence.clone());
-    let heading =
-        ctx.detections.iter().find(|d| d.name == super::brand_impersonation::BRAND_HEADING).map(|d| d.evidence.clone());
+    let impersonation = ctx.detection(super::brand_impersonation::BRAND_IMPERSONATION).map(|d| d.evidence.clone());
+    let heading = ctx.detection(super::brand_impersonation::BRAND_HEADING).map(|d| d.evidence.clone());
     if let (Some(lure), Some(claim)) = (&lured, impersonation.as_ref().or(heading.as_ref())) {
         ctx.add(BRAND_LURE, 0, format!("{claim}; and {lure}"));
     }

@@ -8,10 +8,11 @@ pub(super) fn check(dir: &Path, hyperscan_cache: &Path, verbose: bool) -> Result
     let rules = &loaded.rules;
     println!("{}: {} rule files (digest {})", loaded.dir.display(), loaded.files, loaded.digest);
     println!(
-        "{} rules run ({} patterns behind the literal prefilter, {} in Hyperscan's databases, {} with fancy-regex); {} cannot run; {} idle (scored 0 and read by no scored meta: their outcome changes nothing, so they are not run)",
+        "{} rules run ({} patterns behind the literal prefilter, {} in Hyperscan's databases ({} as they are, whose match needs no second run; the others widened), {} with fancy-regex); {} cannot run; {} idle (scored 0 and read by no scored meta: their outcome changes nothing, so they are not run)",
         rules.len(),
         rules.prefiltered,
         rules.in_hyperscan,
+        rules.exact_in_hyperscan,
         rules.fancy.len(),
         rules.unsupported.len(),
         rules.idle

@@ -234,6 +234,9 @@ pub struct RuleSet {
     pub prefiltered: usize,
     /// Pattern rules in Hyperscan's databases.
     pub in_hyperscan: usize,
+    /// Of those, the ones held as they are (not widened): their match needs no
+    /// confirmation when only metas read it.
+    pub exact_in_hyperscan: usize,
     /// Pattern rules left out of Hyperscan's databases, with the reason.
     pub not_in_hyperscan: Vec<(String, String)>,
     /// Rules not run because nothing reads their outcome ([`idle_rules`]).
@@ -462,6 +465,7 @@ impl RuleSet {
             undefined_reads: Vec::new(),
             prefiltered: 0,
             in_hyperscan: 0,
+            exact_in_hyperscan: 0,
             not_in_hyperscan: Vec::new(),
             idle: 0,
         };
@@ -590,6 +594,7 @@ impl RuleSet {
     fn add_plan(&mut self, entries: &[(usize, String)]) -> usize {
         let (plan, left) = Plan::new(entries);
         self.in_hyperscan += plan.rules.len();
+        self.exact_in_hyperscan += plan.exact_count();
         for (rule, reason) in left {
             self.not_in_hyperscan.push((self.rules[rule].name.clone(), reason));
         }
@@ -811,7 +816,11 @@ impl RuleSet {
                     continue;
                 }
                 if self.deferrable(i) {
-                    deferred[i] = Some(Deferred::Header(text));
+                    if reads_scanned_text && scanned.as_ref().is_some_and(|s| s.matched_exactly(i)) {
+                        counts[i] = if *negate { 0.0 } else { 1.0 };
+                    } else {
+                        deferred[i] = Some(Deferred::Header(text));
+                    }
                     continue;
                 }
                 timer.start();
@@ -870,7 +879,14 @@ impl RuleSet {
             candidates.dedup();
             for i in candidates {
                 if self.deferrable(i) {
-                    deferred[i] = Some(Deferred::Text(text));
+                    // Hyperscan's own match, when it holds the pattern unwidened, is the
+                    // pattern's; a count (tflags multiple) still needs the regex.
+                    let known = self.rules[i].max_hits <= 1 && scanned.as_ref().is_some_and(|s| s.matched_exactly(i));
+                    if known {
+                        counts[i] = 1.0;
+                    } else {
+                        deferred[i] = Some(Deferred::Text(text));
+                    }
                 } else {
                     self.run_text_rule(i, text, &mut counts, &mut matched, &mut timer);
                 }
@@ -1269,6 +1285,50 @@ header EMPTY_OK Subject =~ /x*/
             vec!["BACKREF", "EMPTY_OK", "MAILER_UNSET", "PLAIN_LINE"],
             "hello hello; no X-Mailer: its if-unset text; a line of its own"
         );
+    }
+
+    #[test]
+    fn metas_read_hyperscans_exact_matches_as_the_patterns_would() {
+        // Meta-only rules whose pattern Hyperscan holds as it is: a match in the scan is the
+        // rule's outcome, not run again; the widened ones (look-around, a long repeat, a
+        // count) still run. Each meta must come out as with every pattern run.
+        let rules = set(r#"
+header __SUBJ_WIN Subject =~ /\bwin(?:ner)?\b/i
+header __SUBJ_NOT_HELLO Subject !~ /^hello/i
+header __MAILER_UNSET X-Mailer =~ /^none$/ [if-unset: none]
+body __PRIZE /\bprize\b/i
+body __CLAIM_NOW /\bclaim(?!\s+form)/i
+rawbody __BIG_GAP /<p>[^<]{0,300}free/i
+body __FREE /\bfree\b/i
+tflags __FREE multiple maxhits=4
+uri __IP_LINK /^https?:\/\/\d+\.\d+\.\d+\.\d+/
+meta WINNER_PRIZE __SUBJ_WIN && __PRIZE
+meta NOT_HELLO_CLAIM __SUBJ_NOT_HELLO && __CLAIM_NOW
+meta NO_MAILER_GAP __MAILER_UNSET && __BIG_GAP
+meta FREE_TWICE __FREE > 1
+meta IP_LINK_PRIZE __IP_LINK && __PRIZE
+"#);
+        assert_eq!(
+            (rules.in_hyperscan, rules.exact_in_hyperscan),
+            (8, 6),
+            "all but the look-ahead and the 300-character gap held as they are"
+        );
+        let cache = tempfile::tempdir().unwrap();
+        rules.prepare_prefilters(cache.path(), true).unwrap();
+        assert!(rules.hyperscan_active());
+        let winner = "From: a@x.example\r\nSubject: You are a winner\r\nContent-Type: text/html\r\n\r\n\
+            <p>Your prize is free, free to claim now</p><a href=\"http://192.0.2.1/x\">prize</a>\r\n";
+        let hello =
+            "From: a@x.example\r\nSubject: hello\r\nX-Mailer: mutt\r\n\r\nclaim form for the prize, free once\r\n";
+        for (message, expected) in [
+            (winner, vec!["FREE_TWICE", "IP_LINK_PRIZE", "NOT_HELLO_CLAIM", "NO_MAILER_GAP", "WINNER_PRIZE"]),
+            (hello, vec![]),
+        ] {
+            let (filtered, every) = both_ways(&rules, message);
+            assert_eq!(filtered, every);
+            let names: Vec<&str> = filtered.iter().map(|h| h.name.as_str()).collect();
+            assert_eq!(names, expected);
+        }
     }
 
     #[test]

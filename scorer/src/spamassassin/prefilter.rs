@@ -3,11 +3,15 @@
 //! header's) is compiled into one database, and one scan of the text says which patterns
 //! can match; only those run with `regex` or `fancy-regex`.
 //!
-//! Patterns go in widened: prefiltering mode (Hyperscan approximates back-references and
+//! A pattern Hyperscan takes as it is (no look-around, back-reference or atomic group, no
+//! counted repeat over 16) goes in unchanged, and its match in the scan is the pattern's
+//! match: a rule only metas read is answered by the scan alone, as rspamd trusts Hyperscan
+//! for the patterns it supports (a reported rule still runs, for the text it matched). The
+//! others go in widened: prefiltering mode (Hyperscan approximates back-references and
 //! look-around by something wider) and long counted repeats opened
 //! ([`super::perl_regex::open_long_repeats`]), so a pattern's database entry matches
-//! wherever the pattern does, and may match where it does not: hits are the same as with
-//! every pattern run, which `scorer rules verify` checks message by message. A pattern
+//! wherever the pattern does, and may match where it does not. Either way hits are the same
+//! as with every pattern run, which `scorer rules verify` checks message by message. A pattern
 //! Hyperscan refuses, or one too long to compile in reasonable time, stays with the
 //! literal prefilter.
 //!
@@ -53,6 +57,9 @@ pub(super) struct Plan {
     /// Pattern id -> rule index.
     pub rules: Vec<usize>,
     patterns: Vec<Pattern>,
+    /// By pattern id: compiled as the pattern itself, not widened, so a match is the
+    /// pattern's match and needs no confirmation.
+    exact: Vec<bool>,
     /// Hash of the library version and the patterns: the cache file's name.
     key: u64,
 }
@@ -63,12 +70,26 @@ impl Plan {
     pub fn new(entries: &[(usize, String)]) -> (Plan, Vec<(usize, String)>) {
         let mut rules = Vec::new();
         let mut patterns = Vec::new();
+        let mut exact = Vec::new();
         let mut left = Vec::new();
         for (rule, source) in entries {
-            let widened = |p: &str| hyperscan_pattern(&perl_regex::open_long_repeats(p, REPEAT_LIMIT));
-            let exact = widened(source);
-            let pattern = match multimatch::check(&exact) {
-                Ok(()) => Ok(exact),
+            // As it is, where Hyperscan takes it without widening: no long counted repeat
+            // to open, and nothing only prefiltering mode accepts (look-around,
+            // back-references, atomic groups).
+            let unwidened = hyperscan_pattern(source, Mode::Exact);
+            if perl_regex::open_long_repeats(source, REPEAT_LIMIT) == *source
+                && unwidened.expression.len() <= MAX_PATTERN_LEN
+                && multimatch::check(&unwidened).is_ok()
+            {
+                rules.push(*rule);
+                patterns.push(unwidened);
+                exact.push(true);
+                continue;
+            }
+            let widened = |p: &str| hyperscan_pattern(&perl_regex::open_long_repeats(p, REPEAT_LIMIT), Mode::Prefilter);
+            let prefiltered = widened(source);
+            let pattern = match multimatch::check(&prefiltered) {
+                Ok(()) => Ok(prefiltered),
                 // What Hyperscan refuses even in prefiltering mode (anchors inside
                 // groups, ...) it may take in the relaxed form, a superset in plain syntax.
                 Err(reason) => {
@@ -83,6 +104,7 @@ impl Plan {
                 Ok(p) => {
                     rules.push(*rule);
                     patterns.push(p);
+                    exact.push(false);
                 }
                 Err(reason) => left.push((*rule, reason)),
             }
@@ -94,7 +116,12 @@ impl Plan {
             hasher.update(p.expression.as_bytes());
             hasher.update(&[0]);
         }
-        (Plan { rules, patterns, key: hasher.digest() }, left)
+        (Plan { rules, patterns, exact, key: hasher.digest() }, left)
+    }
+
+    /// How many patterns the database holds as they are.
+    pub fn exact_count(&self) -> usize {
+        self.exact.iter().filter(|e| **e).count()
     }
 
     fn cache_file(&self, dir: &Path) -> PathBuf {
@@ -150,6 +177,9 @@ struct Compiled {
     covered: Vec<usize>,
     /// The plan's rules the database does not answer for (sorted): they always run.
     uncovered: Vec<usize>,
+    /// Covered rules whose pattern the database holds unwidened (sorted): a match is the
+    /// pattern's.
+    exact: Vec<usize>,
 }
 
 impl Compiled {
@@ -165,7 +195,15 @@ impl Compiled {
         let mut uncovered: Vec<usize> =
             plan.rules.iter().copied().filter(|r| covered.binary_search(r).is_err()).collect();
         uncovered.sort_unstable();
-        Compiled { database, covered, uncovered }
+        let mut exact: Vec<usize> = plan
+            .rules
+            .iter()
+            .zip(&plan.exact)
+            .filter(|(r, exact)| **exact && covered.binary_search(r).is_ok())
+            .map(|(r, _)| *r)
+            .collect();
+        exact.sort_unstable();
+        Compiled { database, covered, uncovered, exact }
     }
 
     fn from_bytes(bytes: &[u8], plan: &Plan) -> Option<Compiled> {
@@ -222,7 +260,7 @@ impl Prefilters {
         }
         let mut matched: Vec<usize> = ids.into_iter().map(|id| plan.rules[id as usize]).collect();
         matched.sort_unstable();
-        Some(Scanned { matched, covered: &compiled.covered, uncovered: &compiled.uncovered })
+        Some(Scanned { matched, covered: &compiled.covered, uncovered: &compiled.uncovered, exact: &compiled.exact })
     }
 }
 
@@ -231,6 +269,7 @@ pub(super) struct Scanned<'p> {
     matched: Vec<usize>,
     covered: &'p [usize],
     uncovered: &'p [usize],
+    exact: &'p [usize],
 }
 
 impl Scanned<'_> {
@@ -244,6 +283,12 @@ impl Scanned<'_> {
     /// for it.
     pub fn must_run(&self, rule: usize) -> bool {
         self.matched.binary_search(&rule).is_ok() || self.covered.binary_search(&rule).is_err()
+    }
+
+    /// Whether `rule`'s pattern matched, as the database's unwidened copy of it says: no
+    /// need to run it to know (only to find what it matched, or how often).
+    pub fn matched_exactly(&self, rule: usize) -> bool {
+        self.exact.binary_search(&rule).is_ok() && self.matched.binary_search(&rule).is_ok()
     }
 }
 
@@ -275,7 +320,7 @@ pub(super) fn prepare(
     for plan in plans {
         if plan.patterns.is_empty() {
             // Nothing to compile or cache.
-            all.push(Compiled { database: None, covered: Vec::new(), uncovered: Vec::new() });
+            all.push(Compiled { database: None, covered: Vec::new(), uncovered: Vec::new(), exact: Vec::new() });
             report.loaded += 1;
             continue;
         }
@@ -294,10 +339,22 @@ pub(super) fn prepare(
     Ok((Some(Prefilters::new(all)?), report))
 }
 
+/// How Hyperscan takes a pattern.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    /// As it is: a match is the pattern's.
+    Exact,
+    /// Prefiltering mode: approximations of what Hyperscan lacks, a match only a candidate.
+    Prefilter,
+}
+
 /// A translated pattern ([`perl_regex::translate`]) for Hyperscan: its leading `(?ims)`
-/// group as flags, matched once per scan, in prefiltering mode.
-fn hyperscan_pattern(translated: &str) -> Pattern {
-    let mut flags = Flags::SINGLEMATCH | Flags::PREFILTER;
+/// group as flags, matched once per scan.
+fn hyperscan_pattern(translated: &str, mode: Mode) -> Pattern {
+    let mut flags = match mode {
+        Mode::Exact => Flags::SINGLEMATCH,
+        Mode::Prefilter => Flags::SINGLEMATCH | Flags::PREFILTER,
+    };
     let mut expression = translated;
     if let Some(rest) = translated.strip_prefix("(?")
         && let Some(end) = rest.find(')')
@@ -323,9 +380,11 @@ mod tests {
 
     #[test]
     fn leading_flags_become_hyperscan_flags_and_long_repeats_open() {
-        let p = hyperscan_pattern("(?im)^free\\s{1,3}gift");
+        let p = hyperscan_pattern("(?im)^free\\s{1,3}gift", Mode::Prefilter);
         assert_eq!(p.expression, "^free\\s{1,3}gift");
         assert_eq!(p.flags, Flags::SINGLEMATCH | Flags::PREFILTER | Flags::CASELESS | Flags::MULTILINE);
+        let p = hyperscan_pattern("(?s)a.b", Mode::Exact);
+        assert_eq!(p.flags, Flags::SINGLEMATCH | Flags::DOTALL);
         assert_eq!(
             perl_regex::open_long_repeats("<a[^>]{0,2048}>x{40}y{20,}z{2,5}", 16),
             "<a[^>]{0,}>x{16,}y{16,}z{2,5}"

@@ -1298,7 +1298,7 @@ header __SUBJ_NOT_HELLO Subject !~ /^hello/i
 header __MAILER_UNSET X-Mailer =~ /^none$/ [if-unset: none]
 body __PRIZE /\bprize\b/i
 body __CLAIM_NOW /\bclaim(?!\s+form)/i
-rawbody __BIG_GAP /<p>[^<]{0,300}free/i
+rawbody __BIG_GAP /<p>[^<]{0,3000}free/i
 body __FREE /\bfree\b/i
 tflags __FREE multiple maxhits=4
 uri __IP_LINK /^https?:\/\/\d+\.\d+\.\d+\.\d+/
@@ -1311,7 +1311,7 @@ meta IP_LINK_PRIZE __IP_LINK && __PRIZE
         assert_eq!(
             (rules.in_hyperscan, rules.exact_in_hyperscan),
             (8, 6),
-            "all but the look-ahead and the 300-character gap held as they are"
+            "all but the look-ahead and the 3,000-character gap held as they are"
         );
         let cache = tempfile::tempdir().unwrap();
         rules.prepare_prefilters(cache.path(), true).unwrap();

@@ -196,7 +196,8 @@ pub(super) fn is_government(host: &str) -> bool {
     })
 }
 
-/// [`LINK_TO_MACHINE`]'s evidence: the first link to a machine, not counting links to the
+/// [`LINK_TO_MACHINE`]'s evidence: the first link to a machine (or a form posting to one by
+/// its bare address), not counting links to the
 /// From's own organization (a hosting company's mail about its customer's server), and none
 /// in mail from or to the tenant's own or trusted domains' machines (its intranet tools,
 /// its deployments).
@@ -217,6 +218,18 @@ fn machine_link(ctx: &ScoreContext<'_>) -> Option<String> {
     });
     if let Some((host, what)) = rented {
         return Some(format!("link to {host}, {what}"));
+    }
+    // A form that sends what the reader types to a bare address: no site, and no one a
+    // reader could name, receives it (a link to one is only evidence; a form asks for more
+    // than a click).
+    let form_target = ctx
+        .message
+        .html_bodies()
+        .filter_map(|p| p.text_contents())
+        .flat_map(form_actions)
+        .find_map(|action| host_of(&action).filter(|h| public_address(h) && foreign(h)).map(|h| (h, action)));
+    if let Some((host, action)) = form_target {
+        return Some(format!("a form sends what the reader types to {host}, a bare address: {}", clip(&action)));
     }
     // A port no web site uses, in an anchor or a URL in a text body.
     ctx.linked_urls().iter().find_map(|url| {
@@ -614,6 +627,14 @@ mod tests {
         assert!(!d.iter().any(|d| d.name == LINK_TO_MACHINE), "{d:?}");
         assert_eq!(port_of("http://user:pw@[2001:db8::1]:8000/x"), Some(8000));
         assert_eq!(port_of("http://[2001:db8::1]/x"), None);
+        // A form that posts to a bare address sends the reader's answers to a machine.
+        let evidence = machine(
+            "<form method=post action=\"http://203.0.113.103/response/response.asp\"><input name=phone></form>",
+        )
+        .expect("a form to a bare address");
+        assert!(evidence.contains("a form sends what the reader types to 203.0.113.103"), "{evidence}");
+        assert_eq!(machine("<form action=\"http://192.168.1.1/apply.cgi\"><input name=x></form>"), None);
+        assert_eq!(machine("<form action=\"https://www.search.example/redirect\"><input name=q></form>"), None);
         // A bare address is evidence only; an app platform's default name, or a site's own
         // name, is no machine.
         assert_eq!(machine("<a href=\"http://63.147.65.2/antiques\">Antiques</a>"), None);

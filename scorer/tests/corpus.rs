@@ -10,25 +10,26 @@ use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little under what the
-/// code reaches (measured on 2026-12-06 with postern-rules/89: a sender that presents
+/// code reaches (measured on 2026-12-06 with postern-rules/90: a sender that presents
 /// itself as a brand or masks the brand's name, hosts dressed as the claimed brand or
 /// linked from a forged brand sender, a link that shows the sender's or a government's
 /// domain and goes elsewhere, a page filed under a forged brand sender's name on someone
 /// else's host, lures sent to hosts anyone can publish on or to bare addresses, web pages
 /// in storage buckets, a lure in a brand's name from someone else, a charge and a line to
 /// call about it sent to a crowd, a wordless message whose content is a randomly named file,
-/// links to a machine (an address's name, a rented VM's, dynamic DNS, an odd port), a
+/// links to a machine (an address's name, a rented VM's, dynamic DNS, an odd port, a form
+/// posting to a bare address), a
 /// forged agency linking to a bare address, the recipient's address as a
 /// link's fragment or in the subject, links dressed as attached files, hidden filler text,
 /// a picture that links out with no word beside it, disguised subjects and sender names,
 /// scam phrases, a brand's gift from someone else, GTUBE, labels of unsolicited
 /// advertising, greetings by address, ambiguous From fields, programs in RAR archives:
-/// clean flagged 0.78%, spam + phish caught 78.5%, spam 68.6%, phish 91.7%; spam and phish
+/// clean flagged 0.78%, spam + phish caught 79.3%, spam 70.1%, phish 91.7%; spam and phish
 /// trade a point or two as the out-of-source threshold moves). The targets: clean flagged
 /// at most 1% (met, and held here), caught at least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
-const MIN_SPAM_PHISH_CAUGHT: f64 = 0.77;
-const MIN_SPAM_CAUGHT: f64 = 0.66;
+const MIN_SPAM_PHISH_CAUGHT: f64 = 0.78;
+const MIN_SPAM_CAUGHT: f64 = 0.68;
 const MIN_PHISH_CAUGHT: f64 = 0.89;
 
 fn corpus() -> Option<Vec<CorpusFile>> {

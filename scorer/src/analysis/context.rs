@@ -41,6 +41,7 @@ pub struct ScoreContext<'m> {
     link_hosts: std::cell::OnceCell<Vec<String>>,
     linked_urls: std::cell::OnceCell<Vec<String>>,
     linked_hosts: std::cell::OnceCell<Vec<String>>,
+    form_actions: std::cell::OnceCell<Vec<String>>,
     /// The anchors of the HTML parts, (href, text), read once for the checks that look at
     /// them (shared, so a check may add detections while it walks them).
     anchors: std::cell::OnceCell<std::rc::Rc<[(String, String)]>>,
@@ -62,6 +63,7 @@ impl<'m> ScoreContext<'m> {
             link_hosts: std::cell::OnceCell::new(),
             linked_urls: std::cell::OnceCell::new(),
             linked_hosts: std::cell::OnceCell::new(),
+            form_actions: std::cell::OnceCell::new(),
             anchors: std::cell::OnceCell::new(),
             view: std::cell::OnceCell::new(),
             body_texts: std::cell::OnceCell::new(),
@@ -99,13 +101,19 @@ impl<'m> ScoreContext<'m> {
     pub fn linked_urls(&self) -> &[String] {
         self.linked_urls.get_or_init(|| {
             let mut urls: Vec<String> = self.anchors().iter().map(|(href, _)| href.clone()).collect();
-            for html in self.message.html_bodies().filter_map(|p| p.text_contents()) {
-                urls.extend(super::links::form_actions(html));
-            }
+            urls.extend_from_slice(self.form_actions());
             for text in self.message.text_bodies().filter(|p| !p.is_text_html()).filter_map(|p| p.text_contents()) {
                 urls.extend(super::links::urls_in(text));
             }
             urls
+        })
+    }
+
+    /// The http(s) targets of the HTML parts' forms, in order ([`super::links::form_actions`]),
+    /// read once for the link list and the check of forms posting to an address.
+    pub fn form_actions(&self) -> &[String] {
+        self.form_actions.get_or_init(|| {
+            self.message.html_bodies().filter_map(|p| p.text_contents()).flat_map(super::links::form_actions).collect()
         })
     }
 

@@ -223,13 +223,11 @@ fn machine_link(ctx: &ScoreContext<'_>) -> Option<String> {
     // reader could name, receives it (a link to one is only evidence; a form asks for more
     // than a click).
     let form_target = ctx
-        .message
-        .html_bodies()
-        .filter_map(|p| p.text_contents())
-        .flat_map(form_actions)
-        .find_map(|action| host_of(&action).filter(|h| public_address(h) && foreign(h)).map(|h| (h, action)));
+        .form_actions()
+        .iter()
+        .find_map(|action| host_of(action).filter(|h| public_address(h) && foreign(h)).map(|h| (h, action)));
     if let Some((host, action)) = form_target {
-        return Some(format!("a form sends what the reader types to {host}, a bare address: {}", clip(&action)));
+        return Some(format!("a form sends what the reader types to {host}, a bare address: {}", clip(action)));
     }
     // A port no web site uses, in an anchor or a URL in a text body.
     ctx.linked_urls().iter().find_map(|url| {

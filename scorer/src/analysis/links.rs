@@ -480,6 +480,9 @@ pub(super) fn domain_in_text(text: &str) -> Option<String> {
         // (A bare name with a query, `google.com/url?...`, is a redirector's address shown.)
         (h.starts_with("www.") || (looks_like_a_domain && !t.contains('?'))).then_some(h)
     })?;
+    if is_file_name(&host) {
+        return None;
+    }
     (host.contains('.') && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')).then_some(host)
 }
 
@@ -487,17 +490,20 @@ pub(super) fn domain_in_text(text: &str) -> Option<String> {
 /// first word, brackets and punctuation around it trimmed, that [`domain_in_text`] reads as
 /// a domain, and that is not a file's name (`CURRICULO .docx`, `invoice.pdf`).
 fn domain_named_in_text(text: &str) -> Option<String> {
-    const FILE_EXTENSIONS: &[&str] = &[
-        "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "zip", "rar", "txt", "xml", "htm", "html", "php", "jpg",
-        "png", "gif",
-    ];
     text.split(|c: char| c.is_whitespace() || "{}()[]<>\"'".contains(c))
         .map(|word| word.trim_end_matches([',', ';', ':', '.', '!', '?']))
         .filter(|word| word.contains('.') && !word.starts_with('.'))
-        .filter(|word| {
-            word.rsplit('.').next().is_none_or(|ext| !FILE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
-        })
         .find_map(domain_in_text)
+}
+
+/// `invoice.pdf`, `Report.docx`: a file's name, not a domain, though it is written like one
+/// (no such top-level domains; `.zip` and `.mov` are real ones, and count as domains).
+fn is_file_name(name: &str) -> bool {
+    const FILE_EXTENSIONS: &[&str] = &[
+        "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "rar", "txt", "xml", "htm", "html", "php", "jpg", "png",
+        "gif",
+    ];
+    name.rsplit_once('.').is_some_and(|(_, ext)| FILE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
 }
 
 fn clip(s: &str) -> String {
@@ -686,6 +692,9 @@ mod tests {
         assert_eq!(domain_in_text("read more"), None);
         assert_eq!(domain_in_text("domain2.com/otherquery").as_deref(), Some("domain2.com"));
         assert_eq!(domain_in_text("v2.0"), None);
+        assert_eq!(domain_in_text("Invoice_0412.pdf"), None, "a file's name");
+        assert_eq!(domain_in_text("report.docx"), None);
+        assert_eq!(domain_in_text("claim.zip").as_deref(), Some("claim.zip"), ".zip is a top-level domain");
         assert!(mixes_scripts("youtuḅe"));
         assert!(mixes_scripts("pаypal"), "Cyrillic а");
         assert!(!mixes_scripts("münchen"));

@@ -48,6 +48,11 @@ pub enum EvalFunction {
     ForgedYahooReceived,
     SortedRecipients,
     SimilarRecipients,
+    ToInSubject,
+    UnresolvedTemplate,
+    EnvelopeFromMatchesFrom,
+    RatwareEnvelopeFrom,
+    RatwareNameId,
 }
 
 /// The tests of MIMEEval's `check_for_mime` this engine runs (`mime_base64_blanks`:
@@ -72,6 +77,7 @@ impl EvalFunction {
         match self {
             EvalFunction::ForMime => MIME_TESTS.contains(&first),
             EvalFunction::HtmlTest => HTML_TESTS.contains(&first),
+            EvalFunction::ToInSubject => matches!(first, "user" | "address"),
             _ => true,
         }
     }
@@ -105,6 +111,11 @@ impl EvalFunction {
             "check_for_forged_yahoo_received_headers" => ForgedYahooReceived,
             "sorted_recipients" => SortedRecipients,
             "similar_recipients" => SimilarRecipients,
+            "check_for_to_in_subject" => ToInSubject,
+            "check_unresolved_template" => UnresolvedTemplate,
+            "check_for_matching_env_and_hdr_from" => EnvelopeFromMatchesFrom,
+            "check_ratware_envelope_from" => RatwareEnvelopeFrom,
+            "check_ratware_name_id" => RatwareNameId,
             _ => return None,
         })
     }
@@ -317,6 +328,66 @@ fn header_addresses(view: &MessageView, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// SpamAssassin's `Name:addr`: the first address of the header ("" when there is none).
+fn first_address(view: &MessageView, name: &str) -> String {
+    header_addresses(view, name).into_iter().next().unwrap_or_default()
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// HeaderEval's `check_for_to_in_subject`: `address`, the To address in the subject as a
+/// word; `user`, the subject is the To's user name, or starts with it and a mark
+/// (`bob: your invoice`), or is `Re: bob`, or `, bob!`.
+fn to_in_subject(view: &MessageView, test: &str) -> bool {
+    let to = first_address(view, "to");
+    let subject = view.header_fields("subject").next().map(|h| h.decoded.clone()).unwrap_or_default();
+    if to.is_empty() {
+        return false;
+    }
+    let subject = subject.strip_suffix('\n').unwrap_or(&subject);
+    let lower = subject.to_lowercase();
+    // Perl's \b: a word character on one side and not on the other.
+    let boundary = |a: Option<char>, b: Option<char>| a.is_some_and(is_word_char) != b.is_some_and(is_word_char);
+    if test == "address" {
+        let to = to.to_lowercase();
+        return lower.match_indices(to.as_str()).any(|(at, _)| {
+            boundary(lower[..at].chars().next_back(), to.chars().next())
+                && boundary(to.chars().next_back(), lower[at + to.len()..].chars().next())
+        });
+    }
+    let user = to.split('@').next().unwrap_or_default();
+    if user.is_empty() {
+        return false;
+    }
+    let user_lower = user.to_lowercase();
+    let is_mark = |c: char| ",:;!?-".contains(c);
+    // `Re: bob`, `Fw: dear bob` (one word between)
+    let reply = ["re:", "fw:"].iter().any(|prefix| {
+        lower.strip_prefix(prefix).is_some_and(|rest| {
+            let rest = rest.trim_start();
+            rest == user_lower
+                || rest.split_once(char::is_whitespace).is_some_and(|(word, after)| {
+                    !word.is_empty() && word.chars().all(is_word_char) && after.trim_start() == user_lower
+                })
+        })
+    });
+    // `bob: your invoice`, `bob, ...`: the user name as written, case and all
+    let marked = subject.strip_prefix(user).is_some_and(|rest| {
+        let mut chars = rest.trim_start().chars();
+        chars.next().is_some_and(is_mark) && chars.next().is_none_or(char::is_whitespace)
+    });
+    let alone = lower == user_lower;
+    let addressed = lower.strip_prefix(',').is_some_and(|rest| {
+        rest.trim_start().strip_prefix(user_lower.as_str()).is_some_and(|r| {
+            let mut chars = r.chars();
+            chars.next().is_some_and(is_mark) && chars.next().is_none()
+        })
+    });
+    reply || marked || alone || addressed
+}
+
 /// Runs one call: the hit count (0 or 1).
 pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
     use EvalFunction::*;
@@ -461,6 +532,82 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             header_addresses(view, "reply-to").first().is_some_and(|address| in_address_list(list, address))
         }),
         OutlookMessageId => outlook_message_id_is_fake(view),
+        ToInSubject => to_in_subject(view, a.first().map(String::as_str).unwrap_or("")),
+        // HeaderEval: a header (folds joined) with a `%TEMPLATE` a mass mailer left
+        // unfilled; the headers that quote people's text (To, Subject, ...) do not count.
+        UnresolvedTemplate => view.headers.iter().any(|h| {
+            const QUOTING: &[&str] = &[
+                "x-vms-to",
+                "x-uidl",
+                "x-face",
+                "to",
+                "cc",
+                "from",
+                "subject",
+                "references",
+                "in-reply-to",
+                "message-id",
+                "x-message-id",
+                "resent-message-id",
+                "x-original-message-id",
+            ];
+            !QUOTING.contains(&h.name.as_str())
+                && h.raw.as_bytes().windows(3).any(|w| {
+                    w[0] == b'%'
+                        && w[1].is_ascii_uppercase()
+                        && (w[2].is_ascii_uppercase() || matches!(w[2], b'_' | b'-'))
+                })
+        }),
+        // HeaderEval: the envelope sender is the From address (case aside; two empty ones
+        // are equal too, as there).
+        EnvelopeFromMatchesFrom => {
+            first_address(view, "EnvelopeFrom").eq_ignore_ascii_case(&first_address(view, "from"))
+        }
+        // Ratware: the envelope sender spells the recipient's domain and user
+        // (`example.com.bob@...` for bob@example.com), an SRS address aside.
+        RatwareEnvelopeFrom => {
+            let (to, envelope) = (first_address(view, "to"), first_address(view, "EnvelopeFrom").to_ascii_lowercase());
+            let srs = envelope.len() > 4
+                && envelope.starts_with("srs")
+                && envelope.as_bytes()[3].is_ascii_digit()
+                && matches!(envelope.as_bytes()[4], b'=' | b'+' | b'-');
+            match to.split_once('@') {
+                Some((user, domain)) if !srs && !envelope.is_empty() && !user.is_empty() => {
+                    let domain =
+                        crate::analysis::domain::organizational_domain(&domain.to_ascii_lowercase()).to_owned();
+                    let user = user.to_ascii_lowercase();
+                    domain.contains('.')
+                        && envelope.match_indices(domain.as_str()).any(|(at, _)| {
+                            let before_ok = envelope[..at].chars().next_back().is_none_or(|c| !is_word_char(c));
+                            let rest = &envelope[at + domain.len()..];
+                            let mut chars = rest.chars();
+                            before_ok
+                                && chars.next().is_some_and(|c| c != '\n')
+                                && chars.as_str().strip_prefix(user.as_str()).is_some_and(|r| r.starts_with('@'))
+                        })
+                }
+                _ => false,
+            }
+        }
+        // Ratware: a Message-ID of 28 capitals, a dot and the From's address, beside a
+        // quoted display name.
+        RatwareNameId => view.header_fields("message-id").any(|h| {
+            let Some(inner) = h.raw.split_once('<').and_then(|(_, rest)| rest.split_once('>')).map(|(i, _)| i) else {
+                return false;
+            };
+            let bytes = inner.as_bytes();
+            bytes.len() > 29
+                && bytes[..28].iter().all(u8::is_ascii_uppercase)
+                && bytes[28] == b'.'
+                && view.header_fields("from").any(|from| {
+                    let written = from.raw.as_str();
+                    written.contains(&format!("<{}>", &inner[29..]))
+                        && written.split('<').next().is_some_and(|name| {
+                            let name = name.trim();
+                            name.len() > 2 && name.starts_with('"') && name.ends_with('"')
+                        })
+                })
+        }),
         // RelayEval: an untrusted relay said HELO with a public IPv4 address outside the
         // /24 of the address it connected from.
         HeloIpMismatch => view.relays.untrusted.iter().any(|relay| {
@@ -856,5 +1003,65 @@ mod tests {
             "jo1@mail1.example, jo2@mail2.example, jo3@mail3.example, jo4@mail4.example, jo5@mail5.example"
         ));
         assert!(!hit(&similar, "alice@a.example, bob@b.example, carol@c.example, dave@d.example, erin@e.example"));
+    }
+
+    #[test]
+    fn recipient_in_subject_as_headereval_reads_it() {
+        let user = "eval:check_for_to_in_subject('user')";
+        let msg = |subject: &str| format!("To: bob@corp.example\r\nSubject: {subject}\r\n\r\nx");
+        assert!(hit(user, &msg("bob, your mailbox is full")));
+        assert!(hit(user, &msg("bob: invoice 4471")));
+        assert!(hit(user, &msg("BOB")), "alone, case aside");
+        assert!(hit(user, &msg("Re: bob")));
+        assert!(hit(user, &msg("Fw: dear bob")));
+        assert!(hit(user, &msg(", bob!")));
+        assert!(!hit(user, &msg("BOB, your mailbox")), "a marked name keeps its case");
+        assert!(!hit(user, &msg("bobcat sightings")));
+        assert!(!hit(user, &msg("minutes for bob, alice and carol")));
+        assert!(!hit(user, &msg("bob,fix this")), "the mark is followed by a space or the end");
+        let address = "eval:check_for_to_in_subject('address')";
+        assert!(hit(address, &msg("Account of bob@corp.example suspended")));
+        assert!(!hit(address, &msg("xbob@corp.example")));
+        assert!(!hit(user, "Subject: bob\r\n\r\nx"), "no To");
+        assert!(parse_call("eval:check_for_to_in_subject('other')").unwrap().is_none());
+    }
+
+    #[test]
+    fn unresolved_templates_and_envelope_comparisons() {
+        let template = "eval:check_unresolved_template()";
+        assert!(hit(template, "X-Mailer: %MAILER_NAME\r\n\r\nx"));
+        assert!(hit(template, "List-Unsubscribe:\r\n <mailto:%UNSUB_ADDR>\r\n\r\nx"), "folded");
+        assert!(!hit(template, "Subject: 100%FREE\r\n\r\nx"), "a header that quotes people's text");
+        assert!(!hit(template, "X-Note: 50% off\r\n\r\nx"));
+        // MessageView's envelope sender here is bounce@mailer.example.
+        let matching = "eval:check_for_matching_env_and_hdr_from()";
+        assert!(hit(matching, "From: Bounce <BOUNCE@mailer.example>\r\n\r\nx"));
+        assert!(!hit(matching, "From: a@b.example\r\n\r\nx"));
+        assert!(
+            parse_call("eval:check_equal_from_domains()").unwrap().is_none(),
+            "left out: unscored in Debian's files, it weighs SpamAssassin's default 1.0"
+        );
+    }
+
+    #[test]
+    fn ratware_signs() {
+        let name_id = "eval:check_ratware_name_id()";
+        assert!(hit(
+            name_id,
+            "Message-ID: <ABCDEFGHIJKLMNOPQRSTUVWXYZAB.sales@shop.example>\r\nFrom: \"Sales\" <sales@shop.example>\r\n\r\nx"
+        ));
+        assert!(!hit(
+            name_id,
+            "Message-ID: <ABCDEFGHIJKLMNOPQRSTUVWXYZAB.sales@shop.example>\r\nFrom: Sales <sales@shop.example>\r\n\r\nx"
+        ));
+        assert!(!hit(name_id, "Message-ID: <abc.sales@shop.example>\r\nFrom: \"Sales\" <sales@shop.example>\r\n\r\nx"));
+        let m = mail_parser::MessageParser::default().parse(b"To: Bob@Corp.example\r\n\r\nx".as_slice()).unwrap();
+        let envelope = parse_call("eval:check_ratware_envelope_from()").unwrap().unwrap();
+        let with = |sender: &str| run(&envelope, &MessageView::new(&m, sender), &ctx()) > 0.0;
+        assert!(with("corp.example.bob@bulk.example"), "the recipient's domain and user, spelled out");
+        assert!(with("mail.corp.example-bob@bulk.example"));
+        assert!(!with("SRS0=ab=cd=corp.example.bob@forwarder.example"), "a forwarder's SRS address");
+        assert!(!with("bounce@mailer.example"));
+        assert!(!with("xcorp.example.bob@bulk.example"), "the domain starts a word");
     }
 }

@@ -53,6 +53,7 @@ pub enum EvalFunction {
     EnvelopeFromMatchesFrom,
     RatwareEnvelopeFrom,
     RatwareNameId,
+    MailFromMatchesRelay,
 }
 
 /// The tests of MIMEEval's `check_for_mime` this engine runs (`mime_base64_blanks`:
@@ -116,6 +117,7 @@ impl EvalFunction {
             "check_for_matching_env_and_hdr_from" => EnvelopeFromMatchesFrom,
             "check_ratware_envelope_from" => RatwareEnvelopeFrom,
             "check_ratware_name_id" => RatwareNameId,
+            "check_mailfrom_matches_rcvd" => MailFromMatchesRelay,
             _ => return None,
         })
     }
@@ -589,6 +591,22 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                 _ => false,
             }
         }
+        // WLBLEval: the envelope sender's registered domain is that of the reverse DNS of the
+        // first untrusted relay, or, when every relay is trusted, of one of them.
+        MailFromMatchesRelay => {
+            let sender = first_address(view, "EnvelopeFrom").to_ascii_lowercase();
+            let domain = sender.rsplit_once('@').map(|(_, d)| d).filter(|d| d.contains('.'));
+            let relays: Vec<&super::relays::Relay> = match view.relays.untrusted.first() {
+                Some(first) => vec![first],
+                None => view.relays.trusted.iter().collect(),
+            };
+            domain.is_some_and(|domain| {
+                let organization = crate::analysis::domain::organizational_domain(domain);
+                relays.iter().filter(|relay| !relay.rdns.is_empty()).any(|relay| {
+                    crate::analysis::domain::organizational_domain(&relay.rdns.to_ascii_lowercase()) == organization
+                })
+            })
+        }
         // Ratware: a Message-ID of 28 capitals, a dot and the From's address, beside a
         // quoted display name.
         RatwareNameId => view.header_fields("message-id").any(|h| {
@@ -980,6 +998,25 @@ mod tests {
         assert!(!hit(&yahoo, &format!("{from_other_net}{by_yahoo}From: someone@yahoo.com\r\n\r\nx")));
         assert!(!hit(&yahoo, "From: someone@yahoo.com\r\n\r\nx"));
         assert!(!hit(&yahoo, &format!("{from_other_net}From: someone@example.org\r\n\r\nx")));
+    }
+
+    #[test]
+    fn the_envelope_senders_domain_and_the_relays() {
+        let call = parse_call("eval:check_mailfrom_matches_rcvd()").unwrap().unwrap();
+        let date = "Mon, 1 Jan 2024 12:00:00 +0000";
+        let relay = |rdns: &str| {
+            format!(
+                "Received: from mail.sender.example ({rdns} [203.0.113.9]) by mx.example.org (Postfix) with ESMTP id 4B1C2; {date}\r\nFrom: a@b.example\r\n\r\nx"
+            )
+        };
+        let with = |sender: &str, raw: &str| {
+            let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+            run(&call, &MessageView::new(&m, sender), &ctx()) > 0.0
+        };
+        assert!(with("bounce@news.mailer.example", &relay("out7.mailer.example")));
+        assert!(!with("bounce@mailer.example", &relay("dsl-203-0-113-9.isp.example")));
+        assert!(!with("", &relay("out7.mailer.example")), "no envelope sender");
+        assert!(!with("bounce@mailer.example", "From: a@b.example\r\n\r\nx"), "no relay");
     }
 
     #[test]

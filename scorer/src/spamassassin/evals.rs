@@ -535,9 +535,10 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         }),
         OutlookMessageId => outlook_message_id_is_fake(view),
         ToInSubject => to_in_subject(view, a.first().map(String::as_str).unwrap_or("")),
-        // HeaderEval: a header (folds joined) with a `%TEMPLATE` a mass mailer left
-        // unfilled; the headers that quote people's text (To, Subject, ...) do not count.
-        UnresolvedTemplate => view.headers.iter().any(|h| {
+        // HeaderEval: a line of the header block with a `%TEMPLATE` a mass mailer left
+        // unfilled, unless it is the first line of a header that quotes people's text (To,
+        // Subject, ...); as there, each line as written, a fold's continuation on its own.
+        UnresolvedTemplate => {
             const QUOTING: &[&str] = &[
                 "x-vms-to",
                 "x-uidl",
@@ -553,13 +554,21 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                 "resent-message-id",
                 "x-original-message-id",
             ];
-            !QUOTING.contains(&h.name.as_str())
-                && h.raw.as_bytes().windows(3).any(|w| {
+            let block = view.full.windows(2).position(|w| w == b"\n\n").map_or(&view.full[..], |end| &view.full[..end]);
+            block.split(|b| *b == b'\n').any(|line| {
+                let template = line.windows(3).any(|w| {
                     w[0] == b'%'
                         && w[1].is_ascii_uppercase()
                         && (w[2].is_ascii_uppercase() || matches!(w[2], b'_' | b'-'))
-                })
-        }),
+                });
+                let quoting = QUOTING.iter().any(|name| {
+                    line.len() > name.len()
+                        && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+                        && line[name.len()] == b':'
+                });
+                template && !quoting
+            })
+        }
         // HeaderEval: the envelope sender is the From address (case aside; two empty ones
         // are equal too, as there).
         EnvelopeFromMatchesFrom => {
@@ -607,25 +616,31 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                 })
             })
         }
-        // Ratware: a Message-ID of 28 capitals, a dot and the From's address, beside a
-        // quoted display name.
-        RatwareNameId => view.header_fields("message-id").any(|h| {
-            let Some(inner) = h.raw.split_once('<').and_then(|(_, rest)| rest.split_once('>')).map(|(i, _)| i) else {
-                return false;
-            };
-            let bytes = inner.as_bytes();
-            bytes.len() > 29
-                && bytes[..28].iter().all(u8::is_ascii_uppercase)
-                && bytes[28] == b'.'
-                && view.header_fields("from").any(|from| {
-                    let written = from.raw.as_str();
-                    written.contains(&format!("<{}>", &inner[29..]))
-                        && written.split('<').next().is_some_and(|name| {
-                            let name = name.trim();
-                            name.len() > 2 && name.starts_with('"') && name.ends_with('"')
+        // Ratware: a Message-ID of 28 capitals, a dot and an address, which the From shows
+        // behind a quoted display name (`"Sales" <address>`).
+        RatwareNameId => ["message-id", "resent-message-id", "x-message-id", "x-original-message-id"]
+            .iter()
+            .flat_map(|name| view.header_fields(name))
+            .any(|h| {
+                h.raw.match_indices('<').any(|(at, _)| {
+                    let id = &h.raw[at + 1..];
+                    let bytes = id.as_bytes();
+                    let Some(end) = id.find('>') else { return false };
+                    end > 29
+                        && bytes[..28].iter().all(u8::is_ascii_uppercase)
+                        && bytes[28] == b'.'
+                        && view.header_fields("from").any(|from| {
+                            let shown = format!("<{}>", &id[29..end]);
+                            from.raw.match_indices(shown.as_str()).any(|(at, _)| {
+                                let before = from.raw[..at].trim_end();
+                                before
+                                    .strip_suffix('"')
+                                    .and_then(|name| name.rfind('"').map(|open| open + 1 < name.len()))
+                                    .unwrap_or(false)
+                            })
                         })
                 })
-        }),
+            }),
         // RelayEval: an untrusted relay said HELO with a public IPv4 address outside the
         // /24 of the address it connected from.
         HeloIpMismatch => view.relays.untrusted.iter().any(|relay| {
@@ -1070,6 +1085,10 @@ mod tests {
         assert!(hit(template, "List-Unsubscribe:\r\n <mailto:%UNSUB_ADDR>\r\n\r\nx"), "folded");
         assert!(!hit(template, "Subject: 100%FREE\r\n\r\nx"), "a header that quotes people's text");
         assert!(!hit(template, "X-Note: 50% off\r\n\r\nx"));
+        assert!(
+            hit(template, "Subject: Your order\r\n %FIRSTNAME, it shipped\r\n\r\nx"),
+            "a fold's continuation is a line of its own, whatever header it continues"
+        );
         // MessageView's envelope sender here is bounce@mailer.example.
         let matching = "eval:check_for_matching_env_and_hdr_from()";
         assert!(hit(matching, "From: Bounce <BOUNCE@mailer.example>\r\n\r\nx"));
@@ -1092,6 +1111,10 @@ mod tests {
             "Message-ID: <ABCDEFGHIJKLMNOPQRSTUVWXYZAB.sales@shop.example>\r\nFrom: Sales <sales@shop.example>\r\n\r\nx"
         ));
         assert!(!hit(name_id, "Message-ID: <abc.sales@shop.example>\r\nFrom: \"Sales\" <sales@shop.example>\r\n\r\nx"));
+        assert!(hit(
+            name_id,
+            "Message-ID: <ABCDEFGHIJKLMNOPQRSTUVWXYZAB.sales@shop.example>\r\nFrom: Shop \"Sales\"  <sales@shop.example>\r\n\r\nx"
+        ));
         let m = mail_parser::MessageParser::default().parse(b"To: Bob@Corp.example\r\n\r\nx".as_slice()).unwrap();
         let envelope = parse_call("eval:check_ratware_envelope_from()").unwrap().unwrap();
         let with = |sender: &str| run(&envelope, &MessageView::new(&m, sender), &ctx()) > 0.0;

@@ -339,24 +339,28 @@ fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
+/// Perl's `\b` between two characters (None: the text's edge): a word character on one
+/// side and not on the other.
+fn word_boundary(before: Option<char>, after: Option<char>) -> bool {
+    before.is_some_and(is_word_char) != after.is_some_and(is_word_char)
+}
+
 /// HeaderEval's `check_for_to_in_subject`: `address`, the To address in the subject as a
 /// word; `user`, the subject is the To's user name, or starts with it and a mark
 /// (`bob: your invoice`), or is `Re: bob`, or `, bob!`.
 fn to_in_subject(view: &MessageView, test: &str) -> bool {
     let to = first_address(view, "to");
-    let subject = view.header_fields("subject").next().map(|h| h.decoded.clone()).unwrap_or_default();
     if to.is_empty() {
         return false;
     }
-    let subject = subject.strip_suffix('\n').unwrap_or(&subject);
+    let subject = view.header_fields("subject").next().map_or("", |h| h.decoded.as_str());
+    let subject = subject.strip_suffix('\n').unwrap_or(subject);
     let lower = subject.to_lowercase();
-    // Perl's \b: a word character on one side and not on the other.
-    let boundary = |a: Option<char>, b: Option<char>| a.is_some_and(is_word_char) != b.is_some_and(is_word_char);
     if test == "address" {
         let to = to.to_lowercase();
         return lower.match_indices(to.as_str()).any(|(at, _)| {
-            boundary(lower[..at].chars().next_back(), to.chars().next())
-                && boundary(to.chars().next_back(), lower[at + to.len()..].chars().next())
+            word_boundary(lower[..at].chars().next_back(), to.chars().next())
+                && word_boundary(to.chars().next_back(), lower[at + to.len()..].chars().next())
         });
     }
     let user = to.split('@').next().unwrap_or_default();
@@ -554,8 +558,7 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                 "resent-message-id",
                 "x-original-message-id",
             ];
-            let block = view.full.windows(2).position(|w| w == b"\n\n").map_or(&view.full[..], |end| &view.full[..end]);
-            block.split(|b| *b == b'\n').any(|line| {
+            view.header_block().split(|b| *b == b'\n').any(|line| {
                 let template = line.windows(3).any(|w| {
                     w[0] == b'%'
                         && w[1].is_ascii_uppercase()
@@ -589,10 +592,8 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                     let user = user.to_ascii_lowercase();
                     domain.contains('.')
                         && envelope.match_indices(domain.as_str()).any(|(at, _)| {
-                            let before_ok = envelope[..at].chars().next_back().is_none_or(|c| !is_word_char(c));
-                            let rest = &envelope[at + domain.len()..];
-                            let mut chars = rest.chars();
-                            before_ok
+                            let mut chars = envelope[at + domain.len()..].chars();
+                            word_boundary(envelope[..at].chars().next_back(), domain.chars().next())
                                 && chars.next().is_some_and(|c| c != '\n')
                                 && chars.as_str().strip_prefix(user.as_str()).is_some_and(|r| r.starts_with('@'))
                         })
@@ -618,29 +619,26 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         }
         // Ratware: a Message-ID of 28 capitals, a dot and an address, which the From shows
         // behind a quoted display name (`"Sales" <address>`).
-        RatwareNameId => ["message-id", "resent-message-id", "x-message-id", "x-original-message-id"]
-            .iter()
-            .flat_map(|name| view.header_fields(name))
-            .any(|h| {
-                h.raw.match_indices('<').any(|(at, _)| {
-                    let id = &h.raw[at + 1..];
-                    let bytes = id.as_bytes();
-                    let Some(end) = id.find('>') else { return false };
-                    end > 29
-                        && bytes[..28].iter().all(u8::is_ascii_uppercase)
-                        && bytes[28] == b'.'
-                        && view.header_fields("from").any(|from| {
-                            let shown = format!("<{}>", &id[29..end]);
-                            from.raw.match_indices(shown.as_str()).any(|(at, _)| {
-                                let before = from.raw[..at].trim_end();
-                                before
-                                    .strip_suffix('"')
-                                    .and_then(|name| name.rfind('"').map(|open| open + 1 < name.len()))
-                                    .unwrap_or(false)
-                            })
-                        })
+        RatwareNameId => view.message_ids().any(|ids| {
+            ids.match_indices('<').any(|(at, _)| {
+                let id = &ids[at + 1..];
+                let bytes = id.as_bytes();
+                let Some(end) = id.find('>') else { return false };
+                if end <= 29 || !bytes[..28].iter().all(u8::is_ascii_uppercase) || bytes[28] != b'.' {
+                    return false;
+                }
+                let shown = format!("<{}>", &id[29..end]);
+                view.header_fields("from").any(|from| {
+                    from.raw.match_indices(shown.as_str()).any(|(at, _)| {
+                        let before = from.raw[..at].trim_end();
+                        before
+                            .strip_suffix('"')
+                            .and_then(|name| name.rfind('"').map(|open| open + 1 < name.len()))
+                            .unwrap_or(false)
+                    })
                 })
-            }),
+            })
+        }),
         // RelayEval: an untrusted relay said HELO with a public IPv4 address outside the
         // /24 of the address it connected from.
         HeloIpMismatch => view.relays.untrusted.iter().any(|relay| {

@@ -83,7 +83,8 @@ pub struct Config {
     #[serde(default)]
     pub domain_ages: Option<std::path::PathBuf>,
     /// The tenants' own mail servers and trusted relays (CIDR). SPF is checked for the
-    /// first hop outside them in the Received chain (private addresses are skipped too).
+    /// first hop outside them in the Received chain (private addresses are skipped too),
+    /// and SpamAssassin's relay analysis trusts them as its `trusted_networks`.
     #[serde(default)]
     pub trusted_relays: Vec<String>,
     /// How long shutdown waits for messages in progress.

@@ -209,13 +209,17 @@ pub struct Detectors {
     pub domain_ages: Option<Arc<crate::analysis::new_domain::DomainAges>>,
     pub spamassassin: Option<Arc<crate::spamassassin::RuleSet>>,
     pub combination: Option<Arc<CombinationModel>>,
+    /// The configuration's `trusted_relays` (none for the corpus, whose sources were
+    /// received by servers nobody configured here).
+    pub trusted_relays: Arc<Vec<proto::net::Network>>,
 }
 
 /// The facts of a stored file, authenticated with `auth` (offline: a DNS fixture at most).
 pub async fn facts_for(file: &CorpusFile, auth: &Authenticator, detectors: &Detectors) -> MessageFacts {
     let mut facts = facts_from_stored_message(&file.raw);
-    let delivery = Delivery { mail_from: &facts.envelope_sender, trusted: &[] };
+    let delivery = Delivery { mail_from: &facts.envelope_sender, trusted: &detectors.trusted_relays };
     facts.auth = Some(auth.authenticate(&file.raw, &delivery).await);
+    facts.trusted_relays = detectors.trusted_relays.clone();
     facts.now = proto::Timestamp::now();
     facts.domain_ages = detectors.domain_ages.clone();
     facts.spamassassin = detectors.spamassassin.clone();

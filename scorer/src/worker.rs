@@ -30,8 +30,9 @@ struct Worker {
     js: jetstream::Context,
     config: Config,
     auth: Authenticator,
-    /// The tenant's own servers and trusted relays, skipped in the Received chain for SPF.
-    trusted: Vec<Network>,
+    /// The tenant's own servers and trusted relays, skipped in the Received chain for SPF
+    /// and trusted by SpamAssassin's relay analysis.
+    trusted: Arc<Vec<Network>>,
     domain_ages: Option<Arc<DomainAges>>,
     /// The token classifier's models, folded from MAIL_TRAINING.
     learner: crate::learner::SharedLearner,
@@ -151,7 +152,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             Authenticator::offline(records)?
         }
     };
-    let trusted = config.trusted_relays().map_err(|e| RunError::Setup(e.to_string()))?;
+    let trusted = Arc::new(config.trusted_relays().map_err(|e| RunError::Setup(e.to_string()))?);
     let domain_ages = match &config.domain_ages {
         Some(path) => Some(Arc::new(DomainAges::load(path)?)),
         None => None,
@@ -355,6 +356,7 @@ impl Worker {
             policy: self.policies.for_tenant(raw_envelope.tenant.as_str()),
             spamassassin: self.detection.spamassassin.clone(),
             combination: self.detection.combination.clone(),
+            trusted_relays: self.trusted.clone(),
         };
         // Large messages take milliseconds of CPU: off the async threads, and no more at
         // once than the scoring threads.

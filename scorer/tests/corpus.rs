@@ -54,7 +54,12 @@ fn offline() -> scorer::auth::Authenticator {
 fn detectors() -> Detectors {
     let detection =
         scorer::config::Config::default().detection().expect("SpamAssassin's rules (scripts/setup.sh installs them)");
-    Detectors { domain_ages: None, spamassassin: detection.spamassassin, combination: detection.combination }
+    Detectors {
+        domain_ages: None,
+        spamassassin: detection.spamassassin,
+        combination: detection.combination,
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -163,7 +168,7 @@ fn the_prefilters_change_no_rule_hit_on_the_corpus() {
     let (mut hits, mut differing) = (0, Vec::new());
     for file in &files {
         let Some(message) = mail_parser::MessageParser::default().parse(&file.raw) else { continue };
-        let view = MessageView::new(&message, "");
+        let view = MessageView::new(&message, "", &[]);
         let date_diff = spamassassin::dates::date_diff(&view);
         let every = loaded.rules.run_every_pattern(&view, date_diff);
         hits += every.len();

@@ -60,8 +60,12 @@ async fn every_fixture_gets_what_its_expectation_says() {
     let detection = scorer::config::Config::default()
         .detection()
         .expect("SpamAssassin's rules (scripts/setup.sh installs them) and the shipped model");
-    let detectors =
-        Detectors { domain_ages: None, spamassassin: detection.spamassassin, combination: detection.combination };
+    let detectors = Detectors {
+        domain_ages: None,
+        spamassassin: detection.spamassassin,
+        combination: detection.combination,
+        ..Default::default()
+    };
     let auth = scorer::auth::Authenticator::offline(scorer::auth::TxtRecords::default()).unwrap();
     let all = fixtures();
     assert!(all.len() >= 16, "{} fixtures", all.len());

@@ -25,6 +25,9 @@ pub struct MessageFacts {
     pub combination: Option<std::sync::Arc<crate::combine::CombinationModel>>,
     /// The tenant's policy; none: the defaults.
     pub policy: Option<std::sync::Arc<crate::policy::CompiledPolicy>>,
+    /// The operator's `trusted_relays`: servers whose Received headers are trusted (for SPF's
+    /// first external hop and SpamAssassin's relay analysis).
+    pub trusted_relays: std::sync::Arc<Vec<proto::net::Network>>,
 }
 
 /// The most link hosts the checks look at in one message.
@@ -72,8 +75,13 @@ impl<'m> ScoreContext<'m> {
 
     /// The rendered views of the message ([`crate::spamassassin::views`]).
     pub fn view(&self) -> &crate::spamassassin::views::MessageView {
-        self.view
-            .get_or_init(|| crate::spamassassin::views::MessageView::new(self.message, &self.facts.envelope_sender))
+        self.view.get_or_init(|| {
+            crate::spamassassin::views::MessageView::new(
+                self.message,
+                &self.facts.envelope_sender,
+                &self.facts.trusted_relays,
+            )
+        })
     }
 
     /// Hosts of the http(s) URLs in every HTML and text body, each once, in order of

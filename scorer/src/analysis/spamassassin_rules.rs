@@ -70,6 +70,38 @@ mod tests {
     }
 
     #[test]
+    fn the_configured_trusted_relays_reach_the_relay_rules() {
+        // SpamAssassin's RDNS_NONE reads the first external relay's rDNS (20_head_tests.cf).
+        let files = cf::read_files([(
+            "t.cf",
+            b"header RDNS_NONE X-Spam-Relays-Untrusted =~ /^[^\\]]+ rdns= /\nscore RDNS_NONE 1.3\n".as_slice(),
+        )]);
+        let rules = Some(Arc::new(RuleSet::compile(&files)));
+        // The provider's own hop has no rDNS recorded; the sender's has.
+        let m = mail_parser::MessageParser::default()
+            .parse(
+                b"Received: from mx.provider.example ([192.0.2.10]) by store.provider.example with ESMTPS id P1;\r\n \
+                  Mon, 1 Dec 2025 10:00:01 +0000\r\n\
+                  Received: from mail.sender.example (mail.sender.example [198.51.100.7]) by mx.provider.example\r\n \
+                  with ESMTPS id S1; Mon, 1 Dec 2025 10:00:00 +0000\r\nSubject: hi\r\n\r\nhello\r\n"
+                    .as_slice(),
+            )
+            .unwrap();
+        let hits = |trusted: &[&str]| {
+            let facts = MessageFacts {
+                spamassassin: rules.clone(),
+                trusted_relays: Arc::new(trusted.iter().map(|n| n.parse().unwrap()).collect()),
+                ..Default::default()
+            };
+            let mut ctx = ScoreContext::new(&m, &facts);
+            check(&mut ctx);
+            ctx.detections.into_iter().map(|d| d.name).collect::<Vec<_>>()
+        };
+        assert_eq!(hits(&[]), ["sa:RDNS_NONE"], "unconfigured, the provider's hop is judged");
+        assert!(hits(&["192.0.2.0/24"]).is_empty(), "configured, the sender's is");
+    }
+
+    #[test]
     fn gtube_decides_alone_and_the_verdict_is_spam() {
         // SpamAssassin's own GTUBE rule and score, as 20_body_tests.cf and 50_scores.cf have them.
         let files = cf::read_files([(

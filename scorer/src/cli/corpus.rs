@@ -40,6 +40,8 @@ pub(super) struct EvalOptions {
     pub(super) no_spamassassin: bool,
     pub(super) model: Option<PathBuf>,
     pub(super) features_out: Option<PathBuf>,
+    /// The configuration's `trusted_relays`.
+    pub(super) trusted_relays: Vec<proto::net::Network>,
 }
 
 /// A labelled folder: its files, and the manifest they were labelled by.
@@ -104,7 +106,12 @@ pub(super) async fn eval(corpus: &Path, options: &EvalOptions) -> Result<(), Cli
         );
         Some(Arc::new(loaded.rules))
     };
-    let mut detectors = eval::Detectors { domain_ages: ages, spamassassin, combination: None };
+    let mut detectors = eval::Detectors {
+        domain_ages: ages,
+        spamassassin,
+        combination: None,
+        trusted_relays: Arc::new(options.trusted_relays.clone()),
+    };
     let started = std::time::Instant::now();
     let (description, scored, rules_alone) = match &options.mode {
         EvalMode::Trained(dir) => {
@@ -288,6 +295,7 @@ pub(super) async fn bench(config: &crate::config::Config, corpus: &Path, seconds
         domain_ages: None,
         spamassassin: detection.spamassassin.clone(),
         combination: detection.combination.clone(),
+        trusted_relays: std::sync::Arc::new(config.trusted_relays()?),
     };
     let auth = crate::auth::Authenticator::offline(crate::auth::TxtRecords::default())?;
     let bytes: usize = files.iter().map(|f| f.raw.len()).sum();

@@ -353,6 +353,7 @@ pub async fn run(
                 (None, None, None, false) => corpus::default_mode(&corpus),
             };
             let config = load()?;
+            let trusted_relays = config.trusted_relays()?;
             let rules_dir = sa_rules.unwrap_or(config.spamassassin_rules);
             let hyperscan_cache = config.hyperscan_cache;
             let options = corpus::EvalOptions {
@@ -366,6 +367,7 @@ pub async fn run(
                 no_spamassassin,
                 model,
                 features_out,
+                trusted_relays,
             };
             corpus::eval(&corpus, &options).await?
         }

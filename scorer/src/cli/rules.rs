@@ -107,7 +107,7 @@ pub(super) fn profile(dir: &Path, hyperscan_cache: &Path, corpus: &Path, top: us
         let raw = std::fs::read(path).map_err(CliError::file("reading", path))?;
         let Some(message) = mail_parser::MessageParser::default().parse(&raw) else { continue };
         let t = std::time::Instant::now();
-        let view = MessageView::new(&message, "");
+        let view = MessageView::new(&message, "", &[]);
         views += t.elapsed();
         loaded.rules.run_profiled(&view, spamassassin::dates::date_diff(&view), &mut costs);
     }
@@ -143,7 +143,7 @@ pub(super) fn verify(dir: &Path, hyperscan_cache: &Path, corpus: &Path) -> Resul
     for path in &files {
         let raw = std::fs::read(path).map_err(CliError::file("reading", path))?;
         let Some(message) = mail_parser::MessageParser::default().parse(&raw) else { continue };
-        let view = MessageView::new(&message, "");
+        let view = MessageView::new(&message, "", &[]);
         let date_diff = spamassassin::dates::date_diff(&view);
         let filtered = loaded.rules.run(&view, date_diff);
         let every = loaded.rules.run_every_pattern(&view, date_diff);

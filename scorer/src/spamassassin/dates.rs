@@ -231,7 +231,7 @@ mod tests {
 
     fn view(raw: &str) -> MessageView {
         let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).expect("a message");
-        MessageView::new(&message, "")
+        MessageView::new(&message, "", &[])
     }
 
     #[test]

@@ -1206,13 +1206,13 @@ mod tests {
 
     fn hits(set: &RuleSet, raw: &str) -> Vec<String> {
         let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
-        set.run(&MessageView::new(&m, "bounce@x.example"), None).into_iter().map(|h| h.name).collect()
+        set.run(&MessageView::new(&m, "bounce@x.example", &[]), None).into_iter().map(|h| h.name).collect()
     }
 
     /// The hits with Hyperscan's prefilter and with every pattern run.
     fn both_ways(set: &RuleSet, raw: &str) -> (Vec<RuleHit>, Vec<RuleHit>) {
         let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
-        let view = MessageView::new(&m, "bounce@x.example");
+        let view = MessageView::new(&m, "bounce@x.example", &[]);
         (set.run(&view, None), set.run_every_pattern(&view, None))
     }
 
@@ -1444,7 +1444,7 @@ Content-Type: application/octet-stream; name=\"a.exe\"\r\n\r\nMZ\r\n--b--\r\n",
         let m = mail_parser::MessageParser::default()
             .parse(b"Cc: x@y.example\r\nList-Id: <l.example>\r\n\r\nhi\r\n".as_slice())
             .unwrap();
-        let hits = rules.run(&MessageView::new(&m, ""), None);
+        let hits = rules.run(&MessageView::new(&m, "", &[]), None);
         let scores: Vec<(&str, f64)> = hits.iter().map(|h| (h.name.as_str(), h.score)).collect();
         assert_eq!(scores, vec![("HAS_TOCC", 1.0), ("NICE_LIST", -1.0)]);
     }
@@ -1482,7 +1482,7 @@ meta PILLS_NOT_HELLO __PILLS && __NOT_HELLO\nscore PILLS_NOT_HELLO 1.0\n");
             let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
             let mut costs = Some(Vec::new());
             let hits: Vec<String> = rules
-                .run_profiled(&MessageView::new(&m, "bounce@x.example"), None, &mut costs)
+                .run_profiled(&MessageView::new(&m, "bounce@x.example", &[]), None, &mut costs)
                 .into_iter()
                 .map(|h| h.name)
                 .collect();
@@ -1514,7 +1514,7 @@ meta PILLS_NOT_HELLO __PILLS && __NOT_HELLO\nscore PILLS_NOT_HELLO 1.0\n");
         let m = mail_parser::MessageParser::default()
             .parse(b"Subject: x\r\n\r\nbuy buy buy buy buy\r\n".as_slice())
             .unwrap();
-        let hits = rules.run(&MessageView::new(&m, ""), None);
+        let hits = rules.run(&MessageView::new(&m, "", &[]), None);
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].score, 1.5);
         assert_eq!(hits[0].matched.as_deref(), Some("buy"));

@@ -836,7 +836,7 @@ mod tests {
 
     fn view(raw: &str) -> MessageView {
         let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
-        MessageView::new(&m, "bounce@mailer.example")
+        MessageView::new(&m, "bounce@mailer.example", &[])
     }
 
     fn ctx() -> EvalContext<'static> {
@@ -978,7 +978,7 @@ mod tests {
         let call = parse_call("eval:check_illegal_chars('Subject','0.00','2')").unwrap().unwrap();
         let hit = |raw: &[u8]| {
             let m = mail_parser::MessageParser::default().parse(raw).unwrap();
-            run(&call, &MessageView::new(&m, ""), &ctx()) > 0.0
+            run(&call, &MessageView::new(&m, "", &[]), &ctx()) > 0.0
         };
         // 8-bit Latin-1 written into the header: two illegal bytes.
         assert!(hit(b"From: a@b.example\r\nSubject: caf\xe9 cr\xe8me\r\n\r\nx"));
@@ -991,7 +991,7 @@ mod tests {
         let m = mail_parser::MessageParser::default()
             .parse(b"From: a@b.example\r\nX-Note: \x01\x02\r\nSubject: s\r\n\r\nx".as_slice())
             .unwrap();
-        assert!(run(&all, &MessageView::new(&m, ""), &ctx()) > 0.0, "controls in any header, X- ones too");
+        assert!(run(&all, &MessageView::new(&m, "", &[]), &ctx()) > 0.0, "controls in any header, X- ones too");
     }
 
     #[test]
@@ -1024,7 +1024,7 @@ mod tests {
         };
         let with = |sender: &str, raw: &str| {
             let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
-            run(&call, &MessageView::new(&m, sender), &ctx()) > 0.0
+            run(&call, &MessageView::new(&m, sender, &[]), &ctx()) > 0.0
         };
         assert!(with("bounce@news.mailer.example", &relay("out7.mailer.example")));
         assert!(!with("bounce@mailer.example", &relay("dsl-203-0-113-9.isp.example")));
@@ -1115,7 +1115,7 @@ mod tests {
         ));
         let m = mail_parser::MessageParser::default().parse(b"To: Bob@Corp.example\r\n\r\nx".as_slice()).unwrap();
         let envelope = parse_call("eval:check_ratware_envelope_from()").unwrap().unwrap();
-        let with = |sender: &str| run(&envelope, &MessageView::new(&m, sender), &ctx()) > 0.0;
+        let with = |sender: &str| run(&envelope, &MessageView::new(&m, sender, &[]), &ctx()) > 0.0;
         assert!(with("corp.example.bob@bulk.example"), "the recipient's domain and user, spelled out");
         assert!(with("mail.corp.example-bob@bulk.example"));
         assert!(!with("SRS0=ab=cd=corp.example.bob@forwarder.example"), "a forwarder's SRS address");

@@ -2,12 +2,17 @@
 //! trusted and untrusted, as the `X-Spam-Relays-*` pseudo-headers that about a hundred of
 //! its rules read (`RDNS_NONE`, `RDNS_DYNAMIC`, `ALL_TRUSTED`, `NO_RELAYS` ...).
 //!
-//! As SpamAssassin infers trust without `trusted_networks` and without DNS (the scorer
-//! runs offline, as `spamassassin -L` does): from the top, relays from private addresses or
-//! with an authenticated submission (`with ESMTPA` ...) are trusted, and every relay from
-//! the first other one on is untrusted; the trusted ones count as internal, the others as
-//! external (`spamassassin -D received-header` says "trusted? yes internal? yes" of a
-//! leading private relay). The Received headers are read by mail-parser; a header that names a sending
+//! As SpamAssassin infers trust without DNS (the scorer runs offline, as `spamassassin -L`
+//! does): from the top, relays from private addresses or with an authenticated submission
+//! (`with ESMTPA` ...) are trusted, and every relay from the first other one on is
+//! untrusted; the trusted ones count as internal, the others as external (`spamassassin -D
+//! received-header` says "trusted? yes internal? yes" of a leading private relay). The
+//! scorer's `trusted_relays` (the tenant's own servers and its mail provider's, whose
+//! Received headers a journal copy carries above the sender's) are trusted too, as
+//! SpamAssassin's `trusted_networks` are, which it then also takes for `internal_networks`:
+//! without them the first of a mail provider's hops, on a public address, would be read as
+//! the sender, and `RDNS_NONE`, `RDNS_DYNAMIC` and the `HELO_*` rules would judge the
+//! provider's servers instead of the sender's. The Received headers are read by mail-parser; a header that names a sending
 //! host but no address is unparseable, one that names no sending host (`by ...` only, a
 //! `(qmail ... invoked ...)` note) is ignored, as SpamAssassin does.
 
@@ -68,7 +73,9 @@ impl RelayList {
 }
 
 impl Relays {
-    pub fn from_message(message: &Message<'_>) -> Relays {
+    /// The relays of `message`; those from `trusted` networks count as trusted (see the
+    /// module's note).
+    pub fn from_message(message: &Message<'_>, trusted: &[proto::net::Network]) -> Relays {
         let raw_message = message.raw_message();
         let mut relays = Relays::default();
         let mut in_trusted = true;
@@ -98,7 +105,8 @@ impl Relays {
                 }
                 Handover::Relay(relay) => relay,
             };
-            if in_trusted && !relay.private && relay.auth.is_empty() {
+            let configured = || relay.ip.parse::<IpAddr>().is_ok_and(|ip| proto::net::any_contains(trusted, ip));
+            if in_trusted && !relay.private && relay.auth.is_empty() && !configured() {
                 in_trusted = false;
             }
             if in_trusted {
@@ -307,8 +315,13 @@ mod tests {
     use mail_parser::MessageParser;
 
     fn relays(headers: &str) -> Relays {
+        relays_trusting(headers, &[])
+    }
+
+    fn relays_trusting(headers: &str, trusted: &[&str]) -> Relays {
         let raw = format!("{headers}Subject: x\n\nbody\n");
-        Relays::from_message(&MessageParser::default().parse(raw.as_bytes()).unwrap())
+        let trusted: Vec<proto::net::Network> = trusted.iter().map(|n| n.parse().expect("a network")).collect();
+        Relays::from_message(&MessageParser::default().parse(raw.as_bytes()).unwrap(), &trusted)
     }
 
     #[test]
@@ -333,6 +346,34 @@ mod tests {
         );
         assert_eq!(r.pseudo_header(RelayList::External), r.pseudo_header(RelayList::Untrusted));
         assert_eq!(r.pseudo_header(RelayList::Internal), "");
+    }
+
+    #[test]
+    fn configured_trusted_relays_are_trusted_as_trusted_networks_are() {
+        // A journal copy: the tenant's mail provider received the message on a public
+        // address and handed it on inside its own network, also on public addresses.
+        let journal = "Received: from gw.provider.example (gw.provider.example [192.0.2.20]) by \
+             store.provider.example with ESMTPS id P2; Mon, 1 Dec 2025 10:00:02 +0000\n\
+             Received: from mx.provider.example (mx.provider.example [192.0.2.10]) by \
+             gw.provider.example with ESMTPS id P1; Mon, 1 Dec 2025 10:00:01 +0000\n\
+             Received: from sender-pc (unknown [198.51.100.7]) by mx.provider.example with SMTP id S1; \
+             Mon, 1 Dec 2025 10:00:00 +0000\n";
+        let untrusting = relays(journal);
+        assert!(untrusting.trusted.is_empty(), "unconfigured: the provider's first hop reads as the sender");
+        assert!(untrusting.pseudo_header(RelayList::Untrusted).starts_with("[ ip=192.0.2.20 "));
+        let trusting = relays_trusting(journal, &["192.0.2.0/24"]);
+        let trusted: Vec<&str> = trusting.trusted.iter().map(|r| r.ip.as_str()).collect();
+        assert_eq!(trusted, ["192.0.2.20", "192.0.2.10"]);
+        assert_eq!(
+            trusting.pseudo_header(RelayList::External),
+            "[ ip=198.51.100.7 rdns= helo=sender-pc by=mx.provider.example ident= envfrom= intl=0 id=S1 auth= msa=0 ]",
+            "the sender's handover is the first external one, as RDNS_NONE and the HELO rules read it"
+        );
+        assert_eq!(trusting.pseudo_header(RelayList::Internal), trusting.pseudo_header(RelayList::Trusted));
+        // Trust stops at the first relay outside them: one further down is not trusted again.
+        let below = relays_trusting(journal, &["192.0.2.20/32", "198.51.100.0/24"]);
+        assert_eq!(below.trusted.len(), 1);
+        assert_eq!(below.untrusted.len(), 2);
     }
 
     #[test]

@@ -203,11 +203,13 @@ impl MessageView {
         })
     }
 
-    pub fn new(message: &Message<'_>, envelope_from: &str) -> MessageView {
+    /// The message as the rules see it; relays from `trusted_relays` are trusted
+    /// ([`super::relays`]).
+    pub fn new(message: &Message<'_>, envelope_from: &str, trusted_relays: &[proto::net::Network]) -> MessageView {
         let raw_message = message.raw_message();
         let mut view = MessageView {
             envelope_from: envelope_from.to_owned(),
-            relays: super::relays::Relays::from_message(message),
+            relays: super::relays::Relays::from_message(message, trusted_relays),
             ..Default::default()
         };
         // The fields as written (mail-parser drops some it cannot parse, such as a
@@ -433,7 +435,7 @@ mod tests {
 DATE: 18 Feb 01 12:29:13 AM\nMessage-ID: <9PS291LhupY>\nSubject: =?utf-8?q?Gro=C3=9Fe?=\n  sale\n\n\
 body: not a header\n";
         let message = MessageParser::default().parse(raw.as_slice()).unwrap();
-        let view = MessageView::new(&message, "");
+        let view = MessageView::new(&message, "", &[]);
         let names: Vec<&str> = view.headers.iter().map(|h| h.written_name.as_str()).collect();
         assert_eq!(names, ["Received", "DATE", "Message-ID", "Subject"]);
         let id = view.header_fields("message-id").next().expect("the dropped field is there");
@@ -450,7 +452,7 @@ X-Long: one\r\n  two\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative
 Content-Type: text/plain\r\n\r\nBuy   now\r\nat www.shop.example/x.\r\n\r\n\r\nSecond  paragraph\r\n--b\r\n\
 Content-Type: text/html\r\n\r\n<p>Click <a href=\"https://t.example/c?a=1&amp;b=2\">here</a></p>\r\n--b--\r\n";
         let message = MessageParser::default().parse(raw.as_slice()).unwrap();
-        let view = MessageView::new(&message, "bounce@shop.example");
+        let view = MessageView::new(&message, "bounce@shop.example", &[]);
         let body = String::from_utf8(view.body.clone()).unwrap();
         let lines: Vec<&str> = body.lines().collect();
         assert_eq!(lines[0], "Große sale", "the subject comes first, decoded");

@@ -117,6 +117,10 @@ pub struct RuleFiles {
     /// any characters, `?` one), read by `check_from_in_list(LIST)` and
     /// `check_replyto_in_list(LIST)`.
     pub address_lists: BTreeMap<String, Vec<String>>,
+    /// `enlist_uri_host (LIST) host...`: per list name, host or domain names (lower case)
+    /// and their verdict (false for a `!host` exception), read by
+    /// `check_uri_host_listed(LIST)`; `delist_uri_host` takes names out again.
+    pub uri_host_lists: BTreeMap<String, BTreeMap<String, bool>>,
     /// Lines that are neither understood nor deliberately ignored, with file and line.
     pub unknown_lines: Vec<String>,
 }
@@ -140,8 +144,6 @@ const IGNORED_KEYWORDS: &[&str] = &[
     "util_rb_tld",
     "util_rb_2tld",
     "util_rb_3tld",
-    "enlist_uri_host",
-    "delist_uri_host",
     "uridnsbl_skip_domain",
     "adsp_override",
     "report",
@@ -604,6 +606,33 @@ fn read_into(file: &str, bytes: &[u8], out: &mut RuleFiles, replace: &mut Replac
                     .extend(patterns.split_whitespace().map(str::to_lowercase)),
                 _ => out.unknown_lines.push(format!("{file}:{}: {} (not `(LIST) address...`)", n + 1, keyword)),
             },
+            // As Conf.pm: `(LIST) host...`, a `!` before a host an exception; delisting
+            // without a list name takes the hosts out of every list.
+            "enlist_uri_host" => match rest.trim().strip_prefix('(').and_then(|r| r.split_once(')')) {
+                Some((list, hosts)) if !hosts.trim().is_empty() => {
+                    let list = out.uri_host_lists.entry(list.to_owned()).or_default();
+                    for host in hosts.split_whitespace().map(str::to_lowercase) {
+                        match host.strip_prefix('!') {
+                            Some(exception) => list.insert(exception.to_owned(), false),
+                            None => list.insert(host, true),
+                        };
+                    }
+                }
+                _ => out.unknown_lines.push(format!("{file}:{}: {} (not `(LIST) host...`)", n + 1, keyword)),
+            },
+            "delist_uri_host" => {
+                let (lists, hosts) = match rest.trim().strip_prefix('(').and_then(|r| r.split_once(')')) {
+                    Some((list, hosts)) => (vec![list.to_owned()], hosts),
+                    None => (out.uri_host_lists.keys().cloned().collect(), rest.as_str()),
+                };
+                for host in hosts.split_whitespace().map(str::to_lowercase) {
+                    for list in &lists {
+                        if let Some(list) = out.uri_host_lists.get_mut(list) {
+                            list.remove(&host);
+                        }
+                    }
+                }
+            }
             k if IGNORED_KEYWORDS.contains(&k) => {}
             _ => out.unknown_lines.push(format!("{file}:{}: {}", n + 1, keyword)),
         }
@@ -640,6 +669,8 @@ endif
 freemail_domains gmail.com *.freemail.example
 enlist_addrlist (PAYPAL) *@paypal.com *@*.PayPal.com
 enlist_addrlist (PAYPAL) service@paypal.example
+enlist_uri_host (SUSP) top XYZ !ok.xyz gone.example
+delist_uri_host (SUSP) gone.example
 bogus_setting 1
 "#;
         let mut files = RuleFiles::default();
@@ -656,7 +687,13 @@ bogus_setting 1
         assert!(!files.rules.contains_key("NOT_LOADED"));
         assert_eq!(files.freemail_domains, vec!["gmail.com", "*.freemail.example"]);
         assert_eq!(files.address_lists["PAYPAL"], vec!["*@paypal.com", "*@*.paypal.com", "service@paypal.example"]);
-        assert_eq!(files.unknown_lines, vec!["10_test.cf:25: bogus_setting"]);
+        let susp: Vec<(&str, bool)> = files.uri_host_lists["SUSP"].iter().map(|(h, v)| (h.as_str(), *v)).collect();
+        assert_eq!(
+            susp,
+            vec![("ok.xyz", false), ("top", true), ("xyz", true)],
+            "lower case, exceptions kept, delisted gone"
+        );
+        assert_eq!(files.unknown_lines, vec!["10_test.cf:27: bogus_setting"]);
     }
 
     #[test]

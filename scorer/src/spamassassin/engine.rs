@@ -223,6 +223,7 @@ pub struct RuleSet {
     freemail_domains: Vec<String>,
     url_shorteners: Vec<String>,
     address_lists: std::collections::BTreeMap<String, Vec<String>>,
+    uri_host_lists: std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>>,
     pub unsupported: Vec<Unsupported>,
     /// Compiled with fancy-regex (look-around, back-references).
     pub fancy: Vec<String>,
@@ -459,6 +460,7 @@ impl RuleSet {
             freemail_domains: files.freemail_domains.clone(),
             url_shorteners: files.url_shorteners.clone(),
             address_lists: files.address_lists.clone(),
+            uri_host_lists: files.uri_host_lists.clone(),
             unsupported: Vec::new(),
             fancy: Vec::new(),
             unknown_lines: files.unknown_lines.clone(),
@@ -835,6 +837,7 @@ impl RuleSet {
             freemail_domains: &self.freemail_domains,
             url_shorteners: &self.url_shorteners,
             address_lists: &self.address_lists,
+            uri_host_lists: &self.uri_host_lists,
             date_diff,
         };
         for &i in &self.evals {

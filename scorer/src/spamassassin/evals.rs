@@ -54,6 +54,9 @@ pub enum EvalFunction {
     RatwareEnvelopeFrom,
     RatwareNameId,
     MailFromMatchesRelay,
+    UriHostListed,
+    UriHostInBlocklist,
+    UriHostInWelcomelist,
 }
 
 /// The tests of MIMEEval's `check_for_mime` this engine runs (`mime_base64_blanks`:
@@ -118,6 +121,9 @@ impl EvalFunction {
             "check_ratware_envelope_from" => RatwareEnvelopeFrom,
             "check_ratware_name_id" => RatwareNameId,
             "check_mailfrom_matches_rcvd" => MailFromMatchesRelay,
+            "check_uri_host_listed" => UriHostListed,
+            "check_uri_host_in_blocklist" | "check_uri_host_in_blacklist" => UriHostInBlocklist,
+            "check_uri_host_in_welcomelist" | "check_uri_host_in_whitelist" => UriHostInWelcomelist,
             _ => return None,
         })
     }
@@ -195,6 +201,8 @@ pub struct EvalContext<'a> {
     pub url_shorteners: &'a [String],
     /// `enlist_addrlist` lists by name.
     pub address_lists: &'a std::collections::BTreeMap<String, Vec<String>>,
+    /// `enlist_uri_host` lists by name: host or domain -> listed (false: an exception).
+    pub uri_host_lists: &'a std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>>,
     /// Seconds between the Date header and the newest Received time (None: unknown).
     pub date_diff: Option<i64>,
 }
@@ -331,6 +339,44 @@ fn header_addresses(view: &MessageView, name: &str) -> Vec<String> {
 }
 
 /// SpamAssassin's `Name:addr`: the first address of the header ("" when there is none).
+/// WLBLEval's `_check_uri_host_listed` for one list: some URI's host (mailto: aside), or
+/// the nearest domain above it that the list names, is listed and not excepted. An address
+/// literal or IPv4 host is looked up as it is.
+fn uri_host_listed(view: &MessageView, listed: &std::collections::BTreeMap<String, bool>) -> bool {
+    view.uri_list.iter().filter_map(|uri| uri_host(uri)).any(|host| {
+        let literal = host.parse::<std::net::IpAddr>().is_ok();
+        let mut keys: Vec<&str> = vec![host.as_str()];
+        if !literal {
+            let mut rest = host.as_str();
+            while let Some((_, parent)) = rest.split_once('.') {
+                keys.push(parent);
+                rest = parent;
+            }
+            // As Perl's sanity limit: at most the last eleven names.
+            let excess = keys.len().saturating_sub(11);
+            keys.drain(..excess);
+        }
+        keys.iter().find_map(|key| listed.get(*key)).copied().unwrap_or(false)
+    })
+}
+
+/// The host of a URI with an authority (`scheme://[user@]host[:port]/...`), lower case,
+/// without the brackets of an address literal; None for `mailto:` and the like.
+fn uri_host(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit('@').next()?;
+    let host = match host.strip_prefix('[') {
+        Some(literal) => literal.split(']').next()?,
+        None => host.split(':').next()?,
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
 fn first_address(view: &MessageView, name: &str) -> String {
     header_addresses(view, name).into_iter().next().unwrap_or_default()
 }
@@ -617,6 +663,19 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                 })
             })
         }
+        // WLBLEval: a URI's host, or a domain it is under, is on the named `enlist_uri_host`
+        // list (the nearest name listed decides, so `!ok.example` excepts a host from a
+        // listed `example`). BLOCK and WELCOME are the lists SpamAssassin's
+        // `blocklist_uri_host` and `welcomelist_uri_host` fill; those settings are left to
+        // the tenant's policy here, so only `enlist_uri_host (BLOCK) ...` lines fill them.
+        UriHostListed | UriHostInBlocklist | UriHostInWelcomelist => {
+            let list = match call.function {
+                UriHostInBlocklist => "BLOCK",
+                UriHostInWelcomelist => "WELCOME",
+                _ => a.first().map(String::as_str).unwrap_or(""),
+            };
+            ctx.uri_host_lists.get(list).is_some_and(|listed| uri_host_listed(view, listed))
+        }
         // Ratware: a Message-ID of 28 capitals, a dot and an address, which the From shows
         // behind a quoted display name (`"Sales" <address>`).
         RatwareNameId => view.message_ids().any(|ids| {
@@ -858,10 +917,18 @@ mod tests {
                 .into_iter()
                 .collect()
             });
+        type HostLists = std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>>;
+        static HOSTS: std::sync::LazyLock<HostLists> = std::sync::LazyLock::new(|| {
+            let susp = [("top", true), ("xyz", true), ("ok.xyz", false), ("198.51.100.9", true)];
+            [("SUSP_URI_NTLD".to_owned(), susp.iter().map(|(h, v)| (h.to_string(), *v)).collect())]
+                .into_iter()
+                .collect()
+        });
         EvalContext {
             freemail_domains: &FREEMAIL,
             url_shorteners: &SHORT,
             address_lists: &LISTS,
+            uri_host_lists: &HOSTS,
             date_diff: Some(-7 * 3600),
         }
     }
@@ -1121,5 +1188,26 @@ mod tests {
         assert!(!with("SRS0=ab=cd=corp.example.bob@forwarder.example"), "a forwarder's SRS address");
         assert!(!with("bounce@mailer.example"));
         assert!(!with("xcorp.example.bob@bulk.example"), "the domain starts a word");
+    }
+
+    #[test]
+    fn uri_hosts_are_looked_up_with_the_domains_above_them() {
+        let listed = parse_call("eval:check_uri_host_listed('SUSP_URI_NTLD')").unwrap().unwrap();
+        let hit = |body: &str| {
+            let v = view(&format!("From: a@b.example\r\nContent-Type: text/html\r\n\r\n{body}\r\n"));
+            run(&listed, &v, &ctx()) > 0.0
+        };
+        assert!(hit("<a href=\"https://login.account.shop.top/x\">x</a>"), "a host under a listed TLD");
+        assert!(hit("<a href=\"HTTP://User@Promo.XYZ:8080/\">x</a>"), "case, user and port aside");
+        assert!(!hit("<a href=\"https://www.ok.xyz/\">x</a>"), "the nearest listed name excepts it");
+        assert!(!hit("<a href=\"https://top.example/\">x</a>"), "a label, not the domain above");
+        assert!(!hit("<a href=\"mailto:x@shop.top\">x</a>"), "mailto: is skipped");
+        assert!(hit("<a href=\"http://198.51.100.9/a\">x</a>"), "an address looked up as it is");
+        let unknown = parse_call("eval:check_uri_host_listed('NO_SUCH_LIST')").unwrap().unwrap();
+        let v = view("Content-Type: text/html\r\n\r\n<a href=\"https://a.top/\">x</a>\r\n");
+        assert_eq!(run(&unknown, &v, &ctx()), 0.0, "a list nobody enlisted hosts in");
+        let blocked = parse_call("eval:check_uri_host_in_blocklist()").unwrap().unwrap();
+        assert_eq!(run(&blocked, &v, &ctx()), 0.0, "BLOCK is empty here");
+        assert_eq!(uri_host("ftp://[2001:db8::1]:21/f"), Some("2001:db8::1".to_owned()));
     }
 }

@@ -55,6 +55,7 @@ pub enum EvalFunction {
     RatwareNameId,
     MailFromMatchesRelay,
     UriHostListed,
+    Base64Length,
     UriHostInBlocklist,
     UriHostInWelcomelist,
 }
@@ -122,6 +123,7 @@ impl EvalFunction {
             "check_ratware_name_id" => RatwareNameId,
             "check_mailfrom_matches_rcvd" => MailFromMatchesRelay,
             "check_uri_host_listed" => UriHostListed,
+            "check_base64_length" => Base64Length,
             "check_uri_host_in_blocklist" | "check_uri_host_in_blacklist" => UriHostInBlocklist,
             "check_uri_host_in_welcomelist" | "check_uri_host_in_whitelist" => UriHostInWelcomelist,
             _ => return None,
@@ -662,6 +664,13 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                     crate::analysis::domain::organizational_domain(&relay.rdns.to_ascii_lowercase()) == organization
                 })
             })
+        }
+        // MIMEEval: the longest line of any base64-encoded part (its line feed counted) is
+        // at least the first argument and, when there is a second, at most that.
+        Base64Length => {
+            let longest = view.base64_line_length as f64;
+            let at_most = a.get(1).and_then(|m| m.trim().parse::<f64>().ok());
+            longest >= num(a, 0, f64::MAX) && at_most.is_none_or(|max| longest <= max)
         }
         // WLBLEval: a URI's host, or a domain it is under, is on the named `enlist_uri_host`
         // list (the nearest name listed decides, so `!ok.example` excepts a host from a
@@ -1209,5 +1218,25 @@ mod tests {
         let blocked = parse_call("eval:check_uri_host_in_blocklist()").unwrap().unwrap();
         assert_eq!(run(&blocked, &v, &ctx()), 0.0, "BLOCK is empty here");
         assert_eq!(uri_host("ftp://[2001:db8::1]:21/f"), Some("2001:db8::1".to_owned()));
+    }
+
+    #[test]
+    fn base64_line_length_counts_the_line_feed_as_spamassassin_reads_it() {
+        let part = |line: &str, ending: &str, ctype: &str| {
+            view(&format!(
+                "From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: {ctype}\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n{line}{ending}{line}{ending}--b--\r\n"
+            ))
+        };
+        let range = parse_call("eval:check_base64_length('78','79')").unwrap().unwrap();
+        let long = parse_call("eval:check_base64_length('79')").unwrap().unwrap();
+        let hits = |v: &MessageView| (run(&range, v, &ctx()) > 0.0, run(&long, v, &ctx()) > 0.0);
+        // RFC 2045's 76 characters: 77 with the line feed, with CRLF or LF alike.
+        assert_eq!(hits(&part(&"A".repeat(76), "\r\n", "text/plain")), (false, false));
+        assert_eq!(hits(&part(&"A".repeat(76), "\n", "text/plain")), (false, false));
+        assert_eq!(hits(&part(&"A".repeat(77), "\n", "text/plain")), (true, false), "78 with the feed");
+        assert_eq!(hits(&part(&"A".repeat(78), "\r\n", "text/plain")), (true, true), "79: both");
+        assert_eq!(hits(&part(&"A".repeat(200), "\r\n", "image/png")), (false, true));
+        assert_eq!(hits(&part(&"A".repeat(200), "\r\n", "application/ics")), (false, false), "invitations aside");
     }
 }

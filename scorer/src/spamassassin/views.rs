@@ -55,6 +55,9 @@ pub struct MessageView {
     pub body_length: usize,
     /// The Received headers as SpamAssassin's relay analysis reads them.
     pub relays: super::relays::Relays,
+    /// The longest encoded line of any base64-encoded part, attached messages' parts
+    /// included, as MIMEEval's `_check_base64_length` measures it ([`base64_line_length`]).
+    pub base64_line_length: usize,
     /// [`MessageView::uppercase_percent`], once computed.
     uppercase: std::sync::OnceLock<Option<f64>>,
 }
@@ -67,6 +70,40 @@ pub struct PartSummary {
     pub is_attachment: bool,
     /// Content-Disposition's type, lower case ("" when there is none).
     pub disposition: String,
+}
+
+/// The longest line of the base64-encoded parts' bodies as written, counting its line feed
+/// (SpamAssassin reads lines with CRLF turned into LF), in the message and the messages
+/// attached to it (SpamAssassin's `find_parts` descends into them); `application/ics`
+/// parts, which calendar invitations write with long lines, aside.
+pub fn base64_line_length(message: &Message<'_>) -> usize {
+    message
+        .parts
+        .iter()
+        .map(|part| match &part.body {
+            PartType::Message(attached) => base64_line_length(attached),
+            _ => part_base64_line_length(message.raw_message(), part),
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn part_base64_line_length(raw_message: &[u8], part: &mail_parser::MessagePart<'_>) -> usize {
+    let base64 = part.content_transfer_encoding().is_some_and(|c| c.trim().eq_ignore_ascii_case("base64"));
+    let ics = part.content_type().is_some_and(|c| {
+        c.ctype().eq_ignore_ascii_case("application") && c.subtype().is_some_and(|s| s.eq_ignore_ascii_case("ics"))
+    });
+    if !base64 || ics {
+        return 0;
+    }
+    let Some(body) = raw_message.get(part.offset_body as usize..part.offset_end as usize) else { return 0 };
+    body.split_inclusive(|b| *b == b'\n')
+        .map(|line| match line.strip_suffix(b"\n") {
+            Some(text) => text.strip_suffix(b"\r").unwrap_or(text).len() + 1,
+            None => line.len(),
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 fn unfold_bytes(raw: &[u8]) -> Vec<u8> {
@@ -210,6 +247,7 @@ impl MessageView {
         let mut view = MessageView {
             envelope_from: envelope_from.to_owned(),
             relays: super::relays::Relays::from_message(message, trusted_relays),
+            base64_line_length: base64_line_length(message),
             ..Default::default()
         };
         // The fields as written (mail-parser drops some it cannot parse, such as a

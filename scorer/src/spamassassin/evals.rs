@@ -55,9 +55,9 @@ pub enum EvalFunction {
     RatwareNameId,
     MailFromMatchesRelay,
     UriHostListed,
-    Base64Length,
     UriHostInBlocklist,
     UriHostInWelcomelist,
+    Base64Length,
 }
 
 /// The tests of MIMEEval's `check_for_mime` this engine runs (`mime_base64_blanks`:
@@ -123,9 +123,9 @@ impl EvalFunction {
             "check_ratware_name_id" => RatwareNameId,
             "check_mailfrom_matches_rcvd" => MailFromMatchesRelay,
             "check_uri_host_listed" => UriHostListed,
-            "check_base64_length" => Base64Length,
             "check_uri_host_in_blocklist" | "check_uri_host_in_blacklist" => UriHostInBlocklist,
             "check_uri_host_in_welcomelist" | "check_uri_host_in_whitelist" => UriHostInWelcomelist,
+            "check_base64_length" => Base64Length,
             _ => return None,
         })
     }
@@ -666,11 +666,12 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             })
         }
         // MIMEEval: the longest line of any base64-encoded part (its line feed counted) is
-        // at least the first argument and, when there is a second, at most that.
+        // at least the first argument (Perl reads a missing one as 0) and, when there is a
+        // second, at most that.
         Base64Length => {
             let longest = view.base64_line_length as f64;
             let at_most = a.get(1).and_then(|m| m.trim().parse::<f64>().ok());
-            longest >= num(a, 0, f64::MAX) && at_most.is_none_or(|max| longest <= max)
+            longest >= num(a, 0, 0.0) && at_most.is_none_or(|max| longest <= max)
         }
         // WLBLEval: a URI's host, or a domain it is under, is on the named `enlist_uri_host`
         // list (the nearest name listed decides, so `!ok.example` excepts a host from a

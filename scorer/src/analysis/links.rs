@@ -319,7 +319,7 @@ fn mixes_scripts(label: &str) -> bool {
 }
 
 /// (href, visible text) of each `<a href=...>...</a>`, from a forgiving scan.
-pub(super) fn anchors(html: &str) -> Vec<(String, String)> {
+pub(crate) fn anchors(html: &str) -> Vec<(String, String)> {
     anchor_parts(html).into_iter().map(|(href, inner)| (href, strip_tags(inner))).collect()
 }
 
@@ -327,7 +327,7 @@ pub(super) fn anchors(html: &str) -> Vec<(String, String)> {
 /// is `<a` and any white space (`<a\r\n href=`, as some senders wrap it), the inner HTML runs
 /// to the next `</a>`, or, for an anchor not closed before the next one opens, to that one
 /// or the end (as far as a browser makes it a link). At most 500 anchors.
-pub(super) fn anchor_parts(html: &str) -> Vec<(String, &str)> {
+pub(crate) fn anchor_parts(html: &str) -> Vec<(String, &str)> {
     let lower = html.to_ascii_lowercase();
     let mut out = Vec::new();
     let mut at = 0;

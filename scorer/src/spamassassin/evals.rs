@@ -58,6 +58,7 @@ pub enum EvalFunction {
     UriHostInBlocklist,
     UriHostInWelcomelist,
     Base64Length,
+    HttpsHttpMismatch,
 }
 
 /// The tests of MIMEEval's `check_for_mime` this engine runs (`mime_base64_blanks`:
@@ -126,6 +127,7 @@ impl EvalFunction {
             "check_uri_host_in_blocklist" | "check_uri_host_in_blacklist" => UriHostInBlocklist,
             "check_uri_host_in_welcomelist" | "check_uri_host_in_whitelist" => UriHostInWelcomelist,
             "check_base64_length" => Base64Length,
+            "check_https_http_mismatch" => HttpsHttpMismatch,
             _ => return None,
         })
     }
@@ -341,6 +343,84 @@ fn header_addresses(view: &MessageView, name: &str) -> Vec<String> {
 }
 
 /// SpamAssassin's `Name:addr`: the first address of the header ("" when there is none).
+/// HTTPSMismatch's test on one HTML part: each link target with text (an http(s) one, not
+/// to an address) counts; a hit is a text showing `https://` and a host whose registered
+/// domain (an address as it is) is not the target's.
+fn https_http_mismatch(html: &str, min: f64, max: Option<f64>) -> bool {
+    static SHOWN: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)https://([^\s/:?#]+)").expect("a fixed pattern"));
+    static TARGET: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)^https?://([^/:?#]+)").expect("a fixed pattern"));
+    let registered = |host: &str| {
+        let domain = crate::analysis::domain::organizational_domain(&host.to_ascii_lowercase()).to_owned();
+        domain.contains('.').then_some(domain)
+    };
+    // SpamAssassin keys the anchors by target: each target once, with every text it has,
+    // white space too (a picture's link with a line break beside it counts; one with
+    // nothing but the picture does not), and a style sheet or script is no text.
+    let mut targets: Vec<(String, Vec<String>)> = Vec::new();
+    for (href, inner) in crate::analysis::links::anchor_parts(html) {
+        let text = text_outside_tags(inner);
+        if text.is_empty() {
+            continue;
+        }
+        match targets.iter_mut().find(|(h, _)| *h == href) {
+            Some((_, texts)) => texts.push(text),
+            None => targets.push((href, vec![text])),
+        }
+    }
+    let mut hit = false;
+    let mut anchors = 0.0;
+    for (href, texts) in &targets {
+        let Some(host) = TARGET.captures(href).and_then(|c| c.get(1)) else { continue };
+        if host.as_str().parse::<std::net::Ipv4Addr>().is_ok() {
+            continue;
+        }
+        let Some(target) = registered(host.as_str()) else { continue };
+        anchors += 1.0;
+        hit |= texts.iter().any(|text| {
+            SHOWN.captures(text).and_then(|c| c.get(1)).is_some_and(|shown| {
+                let shown = shown.as_str();
+                let domain = match shown.parse::<std::net::IpAddr>() {
+                    Ok(_) => Some(shown.to_owned()),
+                    Err(_) => registered(shown),
+                };
+                domain.is_some_and(|d| d != target)
+            })
+        });
+    }
+    hit && anchors >= min && max.is_none_or(|max| anchors < max)
+}
+
+/// The text of an HTML fragment: tags left out, and what `<style>` and `<script>` elements
+/// hold.
+fn text_outside_tags(html: &str) -> String {
+    let lower = html.to_ascii_lowercase();
+    let mut text = String::new();
+    let mut at = 0;
+    while at < html.len() {
+        let Some(open) = lower[at..].find('<').map(|i| at + i) else {
+            text.push_str(&html[at..]);
+            break;
+        };
+        text.push_str(&html[at..open]);
+        let close = lower[open..].find('>').map_or(html.len(), |i| open + i + 1);
+        at = close;
+        for element in ["style", "script"] {
+            let opens = lower[open + 1..].starts_with(element)
+                && !lower[open + 1 + element.len()..].starts_with(|c: char| c.is_ascii_alphanumeric());
+            if opens {
+                let end_tag = format!("</{element}");
+                at = lower[close.min(lower.len())..]
+                    .find(&end_tag)
+                    .and_then(|i| lower[close + i..].find('>').map(|j| close + i + j + 1))
+                    .unwrap_or(html.len());
+            }
+        }
+    }
+    text
+}
+
 /// WLBLEval's `_check_uri_host_listed` for one list: some URI's host (mailto: aside), or
 /// the nearest domain above it that the list names, is listed and not excepted. An address
 /// literal or IPv4 host is looked up as it is.
@@ -672,6 +752,14 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             let longest = view.base64_line_length as f64;
             let at_most = a.get(1).and_then(|m| m.trim().parse::<f64>().ok());
             longest >= num(a, 0, 0.0) && at_most.is_none_or(|max| longest <= max)
+        }
+        // HTTPSMismatch: in some HTML part, a link's text shows `https://` and a domain other
+        // than the one the link goes to, among at least the first argument (Perl's `||= 1`)
+        // and fewer than the second of links with text.
+        HttpsHttpMismatch => {
+            let min = Some(num(a, 0, 0.0)).filter(|m| *m != 0.0).unwrap_or(1.0);
+            let max = a.get(1).and_then(|m| m.trim().parse::<f64>().ok());
+            view.html.iter().any(|html| https_http_mismatch(html, min, max))
         }
         // WLBLEval: a URI's host, or a domain it is under, is on the named `enlist_uri_host`
         // list (the nearest name listed decides, so `!ok.example` excepts a host from a
@@ -1200,13 +1288,15 @@ mod tests {
         assert!(!with("xcorp.example.bob@bulk.example"), "the domain starts a word");
     }
 
+    /// Whether the eval `rule` hits a message whose one part is the HTML `body`.
+    fn hits_html(rule: &str, body: &str) -> bool {
+        let call = parse_call(rule).unwrap().unwrap();
+        run(&call, &view(&format!("From: a@b.example\r\nContent-Type: text/html\r\n\r\n{body}\r\n")), &ctx()) > 0.0
+    }
+
     #[test]
     fn uri_hosts_are_looked_up_with_the_domains_above_them() {
-        let listed = parse_call("eval:check_uri_host_listed('SUSP_URI_NTLD')").unwrap().unwrap();
-        let hit = |body: &str| {
-            let v = view(&format!("From: a@b.example\r\nContent-Type: text/html\r\n\r\n{body}\r\n"));
-            run(&listed, &v, &ctx()) > 0.0
-        };
+        let hit = |body: &str| hits_html("eval:check_uri_host_listed('SUSP_URI_NTLD')", body);
         assert!(hit("<a href=\"https://login.account.shop.top/x\">x</a>"), "a host under a listed TLD");
         assert!(hit("<a href=\"HTTP://User@Promo.XYZ:8080/\">x</a>"), "case, user and port aside");
         assert!(!hit("<a href=\"https://www.ok.xyz/\">x</a>"), "the nearest listed name excepts it");
@@ -1239,5 +1329,35 @@ mod tests {
         assert_eq!(hits(&part(&"A".repeat(78), "\r\n", "text/plain")), (true, true), "79: both");
         assert_eq!(hits(&part(&"A".repeat(200), "\r\n", "image/png")), (false, true));
         assert_eq!(hits(&part(&"A".repeat(200), "\r\n", "application/ics")), (false, false), "invitations aside");
+    }
+
+    #[test]
+    fn a_link_text_showing_https_and_another_domain_is_a_mismatch() {
+        let hit = |body: &str| hits_html("eval:check_https_http_mismatch('1','10')", body);
+        assert!(hit("<a href=\"http://baboz-njeryz.example/\">https://www.bank.example/</a>"));
+        assert!(hit("<a href=\"https://x.attacker.example/login\">Sign in: https://bank.example</a>"));
+        assert!(
+            !hit("<a href=\"http://www.bank.example/a\">https://online.bank.example/</a>"),
+            "the same registered domain"
+        );
+        assert!(
+            !hit("<a href=\"http://198.51.100.7/\">https://bank.example/</a>"),
+            "a target address is another rule's"
+        );
+        assert!(!hit("<a href=\"http://shop.example/\">www.bank.example</a>"), "no https:// shown");
+        assert!(hit("<a href=\"http://shop.example/\">https://198.51.100.7/</a>"), "an address shown stays as it is");
+        let many: String =
+            (0..10).map(|i| format!("<a href=\"http://l{i}.example/\">https://bank.example/</a>")).collect();
+        assert!(!hit(&many), "ten links with text: past the rule's limit of fewer than ten");
+        let pictures: String =
+            (0..9).map(|i| format!("<a href=\"http://l{i}.example/\">\r\n<img src=\"p.png\"></a>")).collect();
+        let shown = "<a href=\"http://x.example/\">https://bank.example/</a>";
+        assert!(!hit(&format!("{pictures}{shown}")), "a picture's link with a line break beside it counts");
+        let bare: String =
+            (0..9).map(|i| format!("<a href=\"http://l{i}.example/\"><img src=\"p.png\"></a>")).collect();
+        assert!(hit(&format!("{bare}{shown}")), "one with nothing but the picture does not");
+        let styled = "<a href=\"http://x.example/\"><style>@import url(https://fonts.example/c);</style>Shop</a>";
+        assert!(!hit(styled), "a style sheet is no text");
+        assert_eq!(text_outside_tags("a<b>b</b><script>x()</script>c<style>s</style >d"), "abcd");
     }
 }

@@ -125,6 +125,11 @@ pub struct RuleFiles {
     pub unknown_lines: Vec<String>,
 }
 
+/// `(LIST) items...`, as the list settings write it: the list's name and the rest.
+fn parenthesized_list(rest: &str) -> Option<(&str, &str)> {
+    rest.trim().strip_prefix('(').and_then(|r| r.split_once(')'))
+}
+
 /// Settings that mean nothing to this engine (reporting, learning, network lists,
 /// translations, the welcome list of senders) and are skipped on purpose.
 const IGNORED_KEYWORDS: &[&str] = &[
@@ -598,7 +603,7 @@ fn read_into(file: &str, bytes: &[u8], out: &mut RuleFiles, replace: &mut Replac
             "replace_rules" => replace.rules.extend(rest.split_whitespace().map(str::to_owned)),
             "freemail_domains" => out.freemail_domains.extend(rest.split_whitespace().map(str::to_ascii_lowercase)),
             "url_shortener" => out.url_shorteners.extend(rest.split_whitespace().map(str::to_ascii_lowercase)),
-            "enlist_addrlist" => match rest.trim().strip_prefix('(').and_then(|r| r.split_once(')')) {
+            "enlist_addrlist" => match parenthesized_list(&rest) {
                 Some((list, patterns)) if !list.trim().is_empty() && !patterns.trim().is_empty() => out
                     .address_lists
                     .entry(list.trim().to_owned())
@@ -608,7 +613,7 @@ fn read_into(file: &str, bytes: &[u8], out: &mut RuleFiles, replace: &mut Replac
             },
             // As Conf.pm: `(LIST) host...`, a `!` before a host an exception; delisting
             // without a list name takes the hosts out of every list.
-            "enlist_uri_host" => match rest.trim().strip_prefix('(').and_then(|r| r.split_once(')')) {
+            "enlist_uri_host" => match parenthesized_list(&rest) {
                 Some((list, hosts)) if !hosts.trim().is_empty() => {
                     let list = out.uri_host_lists.entry(list.to_owned()).or_default();
                     for host in hosts.split_whitespace().map(str::to_lowercase) {
@@ -621,7 +626,7 @@ fn read_into(file: &str, bytes: &[u8], out: &mut RuleFiles, replace: &mut Replac
                 _ => out.unknown_lines.push(format!("{file}:{}: {} (not `(LIST) host...`)", n + 1, keyword)),
             },
             "delist_uri_host" => {
-                let (lists, hosts) = match rest.trim().strip_prefix('(').and_then(|r| r.split_once(')')) {
+                let (lists, hosts) = match parenthesized_list(&rest) {
                     Some((list, hosts)) => (vec![list.to_owned()], hosts),
                     None => (out.uri_host_lists.keys().cloned().collect(), rest.as_str()),
                 };

@@ -219,7 +219,19 @@ fn within(args: &[String], value: f64) -> bool {
 }
 
 fn num(args: &[String], i: usize, default: f64) -> f64 {
-    args.get(i).and_then(|a| a.trim().parse().ok()).unwrap_or(default)
+    optional_num(args, i).unwrap_or(default)
+}
+
+/// Argument `i` as a number, if there is one.
+fn optional_num(args: &[String], i: usize) -> Option<f64> {
+    args.get(i).and_then(|a| a.trim().parse().ok())
+}
+
+/// The registered domain of `host` (lower case), if it is a domain with a dot, as
+/// SpamAssassin's `trim_domain` and `is_domain_valid` take it.
+fn registered_domain(host: &str) -> Option<String> {
+    let domain = crate::analysis::domain::organizational_domain(&host.to_ascii_lowercase()).to_owned();
+    domain.contains('.').then_some(domain)
 }
 
 /// SpamAssassin's FreeMail plugin's test: the address's domain is a `freemail_domains`
@@ -351,10 +363,6 @@ fn https_http_mismatch(html: &str, min: f64, max: Option<f64>) -> bool {
         std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)https://([^\s/:?#]+)").expect("a fixed pattern"));
     static TARGET: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)^https?://([^/:?#]+)").expect("a fixed pattern"));
-    let registered = |host: &str| {
-        let domain = crate::analysis::domain::organizational_domain(&host.to_ascii_lowercase()).to_owned();
-        domain.contains('.').then_some(domain)
-    };
     // SpamAssassin keys the anchors by target: each target once, with every text it has,
     // white space too (a picture's link with a line break beside it counts; one with
     // nothing but the picture does not), and a style sheet or script is no text.
@@ -376,14 +384,14 @@ fn https_http_mismatch(html: &str, min: f64, max: Option<f64>) -> bool {
         if host.as_str().parse::<std::net::Ipv4Addr>().is_ok() {
             continue;
         }
-        let Some(target) = registered(host.as_str()) else { continue };
+        let Some(target) = registered_domain(host.as_str()) else { continue };
         anchors += 1.0;
         hit |= texts.iter().any(|text| {
             SHOWN.captures(text).and_then(|c| c.get(1)).is_some_and(|shown| {
                 let shown = shown.as_str();
                 let domain = match shown.parse::<std::net::IpAddr>() {
                     Ok(_) => Some(shown.to_owned()),
-                    Err(_) => registered(shown),
+                    Err(_) => registered_domain(shown),
                 };
                 domain.is_some_and(|d| d != target)
             })
@@ -411,7 +419,7 @@ fn text_outside_tags(html: &str) -> String {
                 && !lower[open + 1 + element.len()..].starts_with(|c: char| c.is_ascii_alphanumeric());
             if opens {
                 let end_tag = format!("</{element}");
-                at = lower[close.min(lower.len())..]
+                at = lower[close..]
                     .find(&end_tag)
                     .and_then(|i| lower[close + i..].find('>').map(|j| close + i + j + 1))
                     .unwrap_or(html.len());
@@ -715,16 +723,15 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                 && matches!(envelope.as_bytes()[4], b'=' | b'+' | b'-');
             match to.split_once('@') {
                 Some((user, domain)) if !srs && !envelope.is_empty() && !user.is_empty() => {
-                    let domain =
-                        crate::analysis::domain::organizational_domain(&domain.to_ascii_lowercase()).to_owned();
                     let user = user.to_ascii_lowercase();
-                    domain.contains('.')
-                        && envelope.match_indices(domain.as_str()).any(|(at, _)| {
+                    registered_domain(domain).is_some_and(|domain| {
+                        envelope.match_indices(domain.as_str()).any(|(at, _)| {
                             let mut chars = envelope[at + domain.len()..].chars();
                             word_boundary(envelope[..at].chars().next_back(), domain.chars().next())
                                 && chars.next().is_some_and(|c| c != '\n')
                                 && chars.as_str().strip_prefix(user.as_str()).is_some_and(|r| r.starts_with('@'))
                         })
+                    })
                 }
                 _ => false,
             }
@@ -750,16 +757,14 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         // second, at most that.
         Base64Length => {
             let longest = view.base64_line_length as f64;
-            let at_most = a.get(1).and_then(|m| m.trim().parse::<f64>().ok());
-            longest >= num(a, 0, 0.0) && at_most.is_none_or(|max| longest <= max)
+            longest >= num(a, 0, 0.0) && optional_num(a, 1).is_none_or(|max| longest <= max)
         }
         // HTTPSMismatch: in some HTML part, a link's text shows `https://` and a domain other
         // than the one the link goes to, among at least the first argument (Perl's `||= 1`)
         // and fewer than the second of links with text.
         HttpsHttpMismatch => {
             let min = Some(num(a, 0, 0.0)).filter(|m| *m != 0.0).unwrap_or(1.0);
-            let max = a.get(1).and_then(|m| m.trim().parse::<f64>().ok());
-            view.html.iter().any(|html| https_http_mismatch(html, min, max))
+            view.html.iter().any(|html| https_http_mismatch(html, min, optional_num(a, 1)))
         }
         // WLBLEval: a URI's host, or a domain it is under, is on the named `enlist_uri_host`
         // list (the nearest name listed decides, so `!ok.example` excepts a host from a

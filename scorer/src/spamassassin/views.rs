@@ -97,13 +97,15 @@ fn part_base64_line_length(raw_message: &[u8], part: &mail_parser::MessagePart<'
         return 0;
     }
     let Some(body) = raw_message.get(part.offset_body as usize..part.offset_end as usize) else { return 0 };
-    body.split_inclusive(|b| *b == b'\n')
-        .map(|line| match line.strip_suffix(b"\n") {
-            Some(text) => text.strip_suffix(b"\r").unwrap_or(text).len() + 1,
-            None => line.len(),
-        })
-        .max()
-        .unwrap_or(0)
+    // An attachment may be megabytes: line feeds found with memchr, not byte by byte.
+    let mut longest = 0;
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', body) {
+        let line = &body[start..end];
+        longest = longest.max(line.strip_suffix(b"\r").unwrap_or(line).len() + 1);
+        start = end + 1;
+    }
+    longest.max(body.len() - start)
 }
 
 fn unfold_bytes(raw: &[u8]) -> Vec<u8> {

@@ -184,7 +184,7 @@ pub fn class_of_label(label: &str) -> Option<Class> {
 /// The tokens of a labelled file that teaches something, else None.
 pub fn training_example(file: &CorpusFile) -> Option<(Class, TokenSet)> {
     let class = class_of_label(file.label.as_deref()?)?;
-    let message = mail_parser::MessageParser::default().parse(&file.raw)?;
+    let message = crate::parse::parse_message(&file.raw)?;
     Some((class, crate::classifier::tokenize(&message)))
 }
 
@@ -273,9 +273,7 @@ pub async fn prepare(
             group: group_of(file),
             analysis,
             facts,
-            tokens: mail_parser::MessageParser::default()
-                .parse(&file.raw)
-                .map(|m| crate::classifier::tokenize(&m).without_text()),
+            tokens: crate::parse::parse_message(&file.raw).map(|m| crate::classifier::tokenize(&m).without_text()),
             class: file.label.as_deref().and_then(class_of_label),
         });
     }

@@ -74,7 +74,7 @@ impl Lesson {
     pub fn of(scope: &str, event: &Event, body: Option<&[u8]>) -> Lesson {
         match event {
             Event::MessageLabelled(MessageLabelled { label, content_digest, .. }) => {
-                let Some(message) = body.and_then(|b| mail_parser::MessageParser::default().parse(b)) else {
+                let Some(message) = body.and_then(crate::parse::parse_message) else {
                     return Lesson::Nothing;
                 };
                 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod html_text;
 pub mod learner;
 pub mod list_copy;
 pub mod metrics;
+pub mod parse;
 pub mod policy;
 pub mod raw_header;
 pub mod score;

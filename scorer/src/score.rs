@@ -2,7 +2,7 @@
 
 use crate::analysis::{self, MessageFacts, ScoreContext};
 use crate::verdict;
-use mail_parser::{Address, MessageParser};
+use mail_parser::Address;
 use proto::{Attribute, Detection, Disposition, HeaderSummary};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +106,7 @@ fn score_unguarded(raw: &[u8], facts: &MessageFacts) -> Verdict {
 
 /// Runs every check over the message.
 pub fn analyze(raw: &[u8], facts: &MessageFacts) -> Analysis {
-    let Some(message) = MessageParser::default().parse(raw) else {
+    let Some(message) = crate::parse::parse_message(raw) else {
         // mail-parser finds no header at all: nothing to judge, recorded as such.
         return Analysis {
             detections: vec![Detection {

@@ -105,7 +105,7 @@ pub(super) fn profile(dir: &Path, hyperscan_cache: &Path, corpus: &Path, top: us
     let mut views = std::time::Duration::ZERO;
     for path in &files {
         let raw = std::fs::read(path).map_err(CliError::file("reading", path))?;
-        let Some(message) = mail_parser::MessageParser::default().parse(&raw) else { continue };
+        let Some(message) = crate::parse::parse_message(&raw) else { continue };
         let t = std::time::Instant::now();
         let view = MessageView::new(&message, "", &[]);
         views += t.elapsed();
@@ -142,7 +142,7 @@ pub(super) fn verify(dir: &Path, hyperscan_cache: &Path, corpus: &Path) -> Resul
     let mut hits = 0;
     for path in &files {
         let raw = std::fs::read(path).map_err(CliError::file("reading", path))?;
-        let Some(message) = mail_parser::MessageParser::default().parse(&raw) else { continue };
+        let Some(message) = crate::parse::parse_message(&raw) else { continue };
         let view = MessageView::new(&message, "", &[]);
         let date_diff = spamassassin::dates::date_diff(&view);
         let filtered = loaded.rules.run(&view, date_diff);

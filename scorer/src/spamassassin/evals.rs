@@ -32,6 +32,7 @@ pub enum EvalFunction {
     FreemailReplyTo,
     ForMime,
     MimeHtmlOnly,
+    MimeHtml,
     HtmlTagExists,
     HtmlTest,
     HtmlImageOnly,
@@ -101,6 +102,7 @@ impl EvalFunction {
             "check_freemail_replyto" => FreemailReplyTo,
             "check_for_mime" => ForMime,
             "check_for_mime_html_only" => MimeHtmlOnly,
+            "check_for_mime_html" => MimeHtml,
             "html_tag_exists" => HtmlTagExists,
             "html_test" => HtmlTest,
             "html_image_only" => HtmlImageOnly,
@@ -604,6 +606,9 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             "mime_faraway_charset" => false,
             _ => false,
         },
+        // MIMEEval: some part, attached or not, is text/html (`__MIME_HTML`, which
+        // `FORGED_OUTLOOK_TAGS` and `RATWARE_NO_RDNS` read).
+        MimeHtml => view.parts.iter().any(|p| p.content_type == "text/html"),
         MimeHtmlOnly => {
             let texts: Vec<&str> = view
                 .parts
@@ -1094,6 +1099,12 @@ mod tests {
         assert!(!hit("eval:check_for_shifted_date('-6', '-3')", "From: a@b.example\r\n\r\nx"));
         let html = "Content-Type: text/html\r\n\r\n<html><body>Open now<img src=\"http://x.example/a.gif\"><iframe src=x></iframe></body></html>";
         assert!(hit("eval:check_for_mime_html_only()", html));
+        assert!(hit("eval:check_for_mime_html()", html));
+        assert!(!hit("eval:check_for_mime_html()", "Content-Type: text/plain\r\n\r\nno markup"));
+        let alternative = "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+                           hi\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n--b--\r\n";
+        assert!(hit("eval:check_for_mime_html()", alternative));
+        assert!(!hit("eval:check_for_mime_html_only()", alternative));
         assert!(hit("eval:html_tag_exists('iframe')", html));
         assert!(!hit("eval:html_tag_exists('bgsound')", html));
         assert!(hit("eval:html_image_only('0000','0400')", html));

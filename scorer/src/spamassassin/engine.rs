@@ -40,6 +40,12 @@ pub enum HeaderTarget {
     EnvelopeFrom,
     /// `X-Spam-Relays-*`: SpamAssassin's relay analysis.
     Relays(RelayList),
+    /// `ALL-TRUSTED` / `ALL-INTERNAL` (false) and `ALL-UNTRUSTED` / `ALL-EXTERNAL` (true):
+    /// the header lines the trusted relays added, or those the others may have, split at
+    /// the relay analysis's boundary.
+    RelayedHeaders {
+        untrusted: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -245,9 +251,8 @@ pub struct RuleSet {
 }
 
 /// Pseudo-headers SpamAssassin computes from the relay chain that this engine does not
-/// build (the `X-Spam-Relays-*` lists it does: [`super::relays`]).
-const RELAY_PSEUDO_HEADERS: &[&str] =
-    &["ALL-EXTERNAL", "ALL-UNTRUSTED", "ALL-TRUSTED", "ALL-INTERNAL", "X-Spam-Last-External-IP"];
+/// build (the `X-Spam-Relays-*` lists and the `ALL-*` header sets it does: [`super::relays`]).
+const RELAY_PSEUDO_HEADERS: &[&str] = &["X-Spam-Last-External-IP"];
 
 /// Why a rule cannot run (listed by `scorer rules check`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -277,6 +282,13 @@ fn parse_target(spec: &str) -> Result<HeaderTarget, Unrunnable> {
     };
     if let Some(list) = RelayList::from_pseudo_header(name) {
         return Ok(HeaderTarget::Relays(list));
+    }
+    // No network is configured internal apart from the trusted ones (as SpamAssassin does
+    // then), so ALL-INTERNAL is ALL-TRUSTED and ALL-EXTERNAL is ALL-UNTRUSTED.
+    match name {
+        "ALL-TRUSTED" | "ALL-INTERNAL" => return Ok(HeaderTarget::RelayedHeaders { untrusted: false }),
+        "ALL-UNTRUSTED" | "ALL-EXTERNAL" => return Ok(HeaderTarget::RelayedHeaders { untrusted: true }),
+        _ => {}
     }
     if RELAY_PSEUDO_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
         return Err(Unrunnable::PseudoHeader(name.to_owned()));
@@ -1061,6 +1073,7 @@ pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String>
         HeaderTarget::EnvelopeFrom => (!view.envelope_from.is_empty()).then(|| view.envelope_from.clone()),
         // Always set, empty when there is no such relay (as SpamAssassin's metadata is).
         HeaderTarget::Relays(list) => Some(view.relays.pseudo_header(*list)),
+        HeaderTarget::RelayedHeaders { untrusted } => relayed_headers(view, *untrusted),
         HeaderTarget::Named { name, modifier } => {
             let fields: Vec<&super::views::HeaderField> = view.header_fields(name).collect();
             if fields.is_empty() {
@@ -1082,6 +1095,30 @@ pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String>
             })
         }
     }
+}
+
+/// SpamAssassin's `get_all_hdrs_in_rcvd_index_range` for the `ALL-*` pseudo-headers: the
+/// header lines (`Name: value`, top down) from the first Received field the trusted part of
+/// the relay analysis did not read to the end (untrusted), or from the top through that
+/// field (trusted), as SpamAssassin takes them. None when that is nothing.
+fn relayed_headers(view: &MessageView, untrusted: bool) -> Option<String> {
+    let boundary = view.relays.trusted_received;
+    let mut received = 0usize;
+    let mut out = String::new();
+    for field in &view.headers {
+        // The index this field's lines are at: Received fields count from 1 here.
+        if field.name == "received" {
+            received += 1;
+        }
+        let at_or_past = received > boundary;
+        if at_or_past || !untrusted {
+            out.push_str(&format!("{}: {}\n", field.written_name, field.raw));
+        }
+        if at_or_past && !untrusted {
+            break;
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// A rule's score: as SpamAssassin, a rule without a score line scores 1 (0.01 for T_ test
@@ -1217,6 +1254,30 @@ mod tests {
         let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
         let view = MessageView::new(&m, "bounce@x.example", &[]);
         (set.run(&view, None), set.run_every_pattern(&view, None))
+    }
+
+    #[test]
+    fn all_trusted_and_all_external_split_the_header_at_the_relay_analysis() {
+        // SpamAssassin's __DOS_RELAYED_EXT: two Received fields among the external headers.
+        let rules = set(r#"
+header RELAYED_EXT ALL-EXTERNAL =~ /(?:^|\n)[Rr][eE][cC][eE][iI][vV][eE][dD]:\s.+\n[Rr][eE][cC][eE][iI][vV][eE][dD]:\s/s
+header EXT_HAS_TOP ALL-EXTERNAL =~ /^X-Top:/m
+header TRUSTED_HAS_TOP ALL-TRUSTED =~ /^X-Top:/m
+header TRUSTED_HAS_FIRST_EXTERNAL ALL-INTERNAL =~ /198\.51\.100\.7/
+header TRUSTED_HAS_SECOND_EXTERNAL ALL-TRUSTED =~ /203\.0\.113\.9/
+"#);
+        let internal = "Received: from mx.corp.example (mx.corp.example [10.0.0.2]) by store.corp.example \
+                        with ESMTP id A1; Mon, 1 Jan 2024 00:00:02 +0000\r\n";
+        let first = "Received: from relay.isp.example (relay.isp.example [198.51.100.7]) by mx.corp.example \
+                     with ESMTP id B2; Mon, 1 Jan 2024 00:00:01 +0000\r\n";
+        let second = "Received: from pc.home.example (pc.home.example [203.0.113.9]) by relay.isp.example \
+                      with ESMTP id C3; Mon, 1 Jan 2024 00:00:00 +0000\r\n";
+        let tail = "From: a@b.example\r\nSubject: hi\r\n\r\nx\r\n";
+        let twice = hits(&rules, &format!("X-Top: 1\r\n{internal}{first}{second}{tail}"));
+        assert_eq!(twice, ["RELAYED_EXT", "TRUSTED_HAS_FIRST_EXTERNAL", "TRUSTED_HAS_TOP"]);
+        // One external hop: no second Received field among the external headers.
+        let once = hits(&rules, &format!("X-Top: 1\r\n{internal}{first}{tail}"));
+        assert_eq!(once, ["TRUSTED_HAS_FIRST_EXTERNAL", "TRUSTED_HAS_TOP"]);
     }
 
     #[test]
@@ -1390,7 +1451,7 @@ meta   META_MISSING __A && NOT_DEFINED_ANYWHERE
 meta   META_NOT_MISSING __A && !NOT_DEFINED_ANYWHERE
 header ZERO Subject =~ /winner/
 score  ZERO 0
-header RELAYS ALL-EXTERNAL =~ /x/
+header RELAYS X-Spam-Last-External-IP =~ /x/
 header EVAL_NET eval:check_rbl('a','b.')
 body   BAD_RE /\Gx/
 "#);

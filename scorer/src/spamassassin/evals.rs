@@ -538,9 +538,10 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
     let a = &call.args;
     let truth = |b: bool| if b { 1.0 } else { 0.0 };
     truth(match call.function {
-        MissingToHeader => {
-            view.header_fields("to").chain(view.header_fields("apparently-to")).all(|h| h.raw.is_empty())
-        }
+        // HeaderEval: neither To nor Apparently-To is there. A field that is there with
+        // nothing after its colon does not count as missing: SpamAssassin's `get` keeps its
+        // line end, so the value is not empty.
+        MissingToHeader => view.header_fields("to").chain(view.header_fields("apparently-to")).next().is_none(),
         HeaderCountRange => {
             let name = a.first().map(String::as_str).unwrap_or("");
             let n = view.header_fields(name).count() as f64;
@@ -1082,6 +1083,8 @@ mod tests {
     fn functions_hit_what_they_should() {
         assert!(hit("eval:check_for_missing_to_header()", "From: a@b.example\r\n\r\nx"));
         assert!(!hit("eval:check_for_missing_to_header()", "From: a@b.example\r\nTo: c@d.example\r\n\r\nx"));
+        assert!(!hit("eval:check_for_missing_to_header()", "From: a@b.example\r\nTo:\r\n\r\nx"));
+        assert!(!hit("eval:check_for_missing_to_header()", "From: a@b.example\r\nApparently-To: c@d.example\r\n\r\nx"));
         assert!(hit("eval:subject_is_all_caps()", "Subject: BUY CHEAP WATCHES NOW\r\n\r\nx"));
         assert!(!hit("eval:subject_is_all_caps()", "Subject: Buy cheap watches\r\n\r\nx"));
         assert!(hit("eval:check_freemail_from()", "From: x@mail.free.example\r\n\r\nx"));

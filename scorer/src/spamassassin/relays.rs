@@ -49,6 +49,10 @@ pub struct Relays {
     pub trusted: Vec<Relay>,
     pub untrusted: Vec<Relay>,
     pub unparseable: usize,
+    /// How many Received fields, from the top, were read while every relay so far was
+    /// trusted (those that name no relay or cannot be parsed included): SpamAssassin's
+    /// `last_trusted_relay_index` + 1, where the `ALL-*` pseudo-headers split.
+    pub trusted_received: usize,
 }
 
 /// The relay lists the pseudo-headers name.
@@ -89,6 +93,7 @@ impl Relays {
             if raw.contains("with POP3") || raw.contains("with IMAP") {
                 if in_trusted {
                     relays.trusted.clear();
+                    relays.trusted_received += 1;
                 }
                 continue;
             }
@@ -98,9 +103,13 @@ impl Relays {
                 (None, _) => read_unparsed(&raw),
             };
             let relay = match relay {
-                Handover::Ignored => continue,
+                Handover::Ignored => {
+                    relays.trusted_received += usize::from(in_trusted);
+                    continue;
+                }
                 Handover::Unparseable => {
                     relays.unparseable += 1;
+                    relays.trusted_received += usize::from(in_trusted);
                     continue;
                 }
                 Handover::Relay(relay) => relay,
@@ -111,6 +120,7 @@ impl Relays {
             }
             if in_trusted {
                 relays.trusted.push(relay);
+                relays.trusted_received += 1;
             } else {
                 relays.untrusted.push(relay);
             }

@@ -33,6 +33,8 @@ pub enum EvalFunction {
     ForMime,
     MimeHtmlOnly,
     MimeHtml,
+    HtmlEval,
+    HtmlRange,
     HtmlTagExists,
     HtmlTest,
     HtmlImageOnly,
@@ -84,6 +86,9 @@ impl EvalFunction {
         match self {
             EvalFunction::ForMime => MIME_TESTS.contains(&first),
             EvalFunction::HtmlTest => HTML_TESTS.contains(&first),
+            // HTML.pm's results other than the source's length (font sizes, obfuscation,
+            // extra closing tags ...) are not computed.
+            EvalFunction::HtmlEval | EvalFunction::HtmlRange => first == "length",
             EvalFunction::ToInSubject => matches!(first, "user" | "address"),
             _ => true,
         }
@@ -103,6 +108,8 @@ impl EvalFunction {
             "check_for_mime" => ForMime,
             "check_for_mime_html_only" => MimeHtmlOnly,
             "check_for_mime_html" => MimeHtml,
+            "html_eval" => HtmlEval,
+            "html_range" => HtmlRange,
             "html_tag_exists" => HtmlTagExists,
             "html_test" => HtmlTest,
             "html_image_only" => HtmlImageOnly,
@@ -227,6 +234,24 @@ fn num(args: &[String], i: usize, default: f64) -> f64 {
 /// Argument `i` as a number, if there is one.
 fn optional_num(args: &[String], i: usize) -> Option<f64> {
     args.get(i).and_then(|a| a.trim().parse().ok())
+}
+
+/// HTMLEval's `html_eval` comparison, `OP NUMBER` (`<`, `<=`, `>`, `>=`, `==`, `!=`);
+/// anything else, which SpamAssassin refuses too, never holds.
+fn compare(value: f64, comparison: &str) -> bool {
+    let comparison = comparison.trim();
+    let split = comparison.find(|c: char| !matches!(c, '<' | '>' | '=' | '!')).unwrap_or(comparison.len());
+    let (operator, number) = comparison.split_at(split);
+    let Ok(number) = number.trim().parse::<f64>() else { return false };
+    match operator {
+        "<" => value < number,
+        "<=" => value <= number,
+        ">" => value > number,
+        ">=" => value >= number,
+        "==" => value == number,
+        "!=" => value != number,
+        _ => false,
+    }
 }
 
 /// The registered domain of `host` (lower case), if it is a domain with a dot, as
@@ -607,6 +632,22 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             "mime_faraway_charset" => false,
             _ => false,
         },
+        // HTMLEval on the `length` result, which HTML.pm sets to the length of each HTML
+        // part's decoded source: `html_eval` when some part's length satisfies the
+        // comparison (`< 384`), `html_range` when some part's is above the minimum and at
+        // most the maximum (`inf` or none: no maximum).
+        HtmlEval => {
+            let comparison = a.get(1).map(String::as_str).unwrap_or("");
+            view.html.iter().any(|html| compare(html.len() as f64, comparison))
+        }
+        HtmlRange => {
+            let min = num(a, 1, 0.0);
+            let max = optional_num(a, 2);
+            view.html
+                .iter()
+                .map(|html| html.len() as f64)
+                .any(|length| length > min && max.is_none_or(|max| length <= max))
+        }
         // MIMEEval: some part, attached or not, is text/html (`__MIME_HTML`, which
         // `FORGED_OUTLOOK_TAGS` and `RATWARE_NO_RDNS` read).
         MimeHtml => view.parts.iter().any(|p| p.content_type == "text/html"),
@@ -1103,6 +1144,16 @@ mod tests {
         let html = "Content-Type: text/html\r\n\r\n<html><body>Open now<img src=\"http://x.example/a.gif\"><iframe src=x></iframe></body></html>";
         assert!(hit("eval:check_for_mime_html_only()", html));
         assert!(hit("eval:check_for_mime_html()", html));
+        // The HTML source's length: this part's is 91 bytes.
+        assert!(hit("eval:html_eval('length', '< 384')", html));
+        assert!(!hit("eval:html_eval('length', '> 384')", html));
+        assert!(!hit("eval:html_eval('length', 'system(1)')", html));
+        assert!(hit("eval:html_range('length', '0', '1024')", html));
+        assert!(!hit("eval:html_range('length', '1024', '1536')", html));
+        assert!(hit("eval:html_range('length', '90', 'inf')", html));
+        assert!(!hit("eval:html_range('length', '91', 'inf')", html));
+        assert!(!hit("eval:html_range('length', '0', '1024')", "Content-Type: text/plain\r\n\r\nno markup"));
+        assert_eq!(parse_call("eval:html_range('max_size', '4', '5')").unwrap(), None, "a result not computed");
         assert!(!hit("eval:check_for_mime_html()", "Content-Type: text/plain\r\n\r\nno markup"));
         let alternative = "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
                            hi\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n--b--\r\n";

@@ -35,6 +35,7 @@ pub enum EvalFunction {
     MimeHtml,
     HtmlEval,
     HtmlRange,
+    HtmlTextMatch,
     HtmlTagExists,
     HtmlTest,
     HtmlImageOnly,
@@ -89,6 +90,8 @@ impl EvalFunction {
             // HTML.pm's results other than the source's length (font sizes, obfuscation,
             // extra closing tags ...) are not computed.
             EvalFunction::HtmlEval | EvalFunction::HtmlRange => first == "length",
+            // Of HTML.pm's text lists only the comments are kept (not anchors or titles).
+            EvalFunction::HtmlTextMatch => first == "comment",
             EvalFunction::ToInSubject => matches!(first, "user" | "address"),
             _ => true,
         }
@@ -110,6 +113,7 @@ impl EvalFunction {
             "check_for_mime_html" => MimeHtml,
             "html_eval" => HtmlEval,
             "html_range" => HtmlRange,
+            "html_text_match" => HtmlTextMatch,
             "html_tag_exists" => HtmlTagExists,
             "html_test" => HtmlTest,
             "html_image_only" => HtmlImageOnly,
@@ -182,6 +186,11 @@ pub fn parse_call(text: &str) -> Result<Option<EvalCall>, EvalSyntaxError> {
     }
     let pattern = match function {
         EvalFunction::FreemailHeader => args.get(1).and_then(|p| regex::Regex::new(p).ok()),
+        EvalFunction::HtmlTextMatch => match args.get(1).map(|p| regex::Regex::new(p)) {
+            Some(Ok(pattern)) => Some(pattern),
+            // A pattern this engine cannot take: the rule is listed, not silently 0.
+            _ => return Ok(None),
+        },
         _ => None,
     };
     Ok(Some(EvalCall { function, args, pattern }))
@@ -234,6 +243,40 @@ fn num(args: &[String], i: usize, default: f64) -> f64 {
 /// Argument `i` as a number, if there is one.
 fn optional_num(args: &[String], i: usize) -> Option<f64> {
     args.get(i).and_then(|a| a.trim().parse().ok())
+}
+
+/// The comments of an HTML source, `<!--` through the first `-->` (or the end), skipping the
+/// content of `<style>` and `<script>` elements, which HTML::Parser reads as text.
+fn html_comments(html: &str) -> impl Iterator<Item = &str> + '_ {
+    let bytes = html.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while let Some(open) = memchr::memchr(b'<', &bytes[at..]).map(|i| at + i) {
+            let rest = &bytes[open..];
+            if rest.starts_with(b"<!--") {
+                let end = memchr::memmem::find(&rest[4..], b"-->").map_or(bytes.len(), |i| open + 4 + i + 3);
+                at = end;
+                return html.get(open..end);
+            }
+            at = open + 1;
+            for element in [&b"style"[..], b"script"] {
+                let named = rest.get(1..1 + element.len()).is_some_and(|n| n.eq_ignore_ascii_case(element));
+                let ends_name =
+                    rest.get(1 + element.len()).is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/');
+                if named && ends_name {
+                    // Past the element's closing tag (`</style`, any case), or to the end.
+                    at = memchr::memmem::find_iter(&bytes[open..], b"</")
+                        .map(|i| open + i)
+                        .find(|&i| {
+                            bytes.get(i + 2..i + 2 + element.len()).is_some_and(|n| n.eq_ignore_ascii_case(element))
+                        })
+                        .map_or(bytes.len(), |i| i + 2 + element.len());
+                }
+            }
+        }
+        at = bytes.len();
+        None
+    })
 }
 
 /// HTMLEval's `html_eval` comparison, `OP NUMBER` (`<`, `<=`, `>`, `>=`, `==`, `!=`);
@@ -648,6 +691,13 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                 .map(|html| html.len() as f64)
                 .any(|length| length > min && max.is_none_or(|max| length <= max))
         }
+        // HTMLEval: some HTML comment (`<!-- ... -->`, as HTML::Parser reports it: not inside
+        // a style sheet or a script) matches the pattern (`<!.*?>`, whose `.` stops at a line
+        // end, as Perl's does).
+        HtmlTextMatch => call
+            .pattern
+            .as_ref()
+            .is_some_and(|pattern| view.html.iter().any(|html| html_comments(html).any(|c| pattern.is_match(c)))),
         // MIMEEval: some part, attached or not, is text/html (`__MIME_HTML`, which
         // `FORGED_OUTLOOK_TAGS` and `RATWARE_NO_RDNS` read).
         MimeHtml => view.parts.iter().any(|p| p.content_type == "text/html"),
@@ -1154,6 +1204,18 @@ mod tests {
         assert!(!hit("eval:html_range('length', '91', 'inf')", html));
         assert!(!hit("eval:html_range('length', '0', '1024')", "Content-Type: text/plain\r\n\r\nno markup"));
         assert_eq!(parse_call("eval:html_range('max_size', '4', '5')").unwrap(), None, "a result not computed");
+        // Comments, as HTML::Parser reports them: not inside a style sheet or a script.
+        let commented = "Content-Type: text/html\r\n\r\n<html><style><!-- p {} --></style>\
+                         <!-- saved from url=(0022)http://internet.e-mail -->\r\n<p>hi</p></html>";
+        assert!(hit("eval:html_text_match('comment', '<!-- saved from url=\\(\\d{4}\\)')", commented));
+        assert!(hit("eval:html_text_match('comment', '<!.*?>')", commented));
+        let styled = "Content-Type: text/html\r\n\r\n<style type=\"text/css\"><!-- p {} --></style><p>hi</p>";
+        assert!(!hit("eval:html_text_match('comment', '<!.*?>')", styled));
+        // A comment whose first line has no `>`: Perl's `.` stops at the line end too.
+        let multiline = "Content-Type: text/html\r\n\r\n<p>hi</p><!--\r\nnote\r\n-->";
+        assert!(!hit("eval:html_text_match('comment', '<!.*?>')", multiline));
+        assert!(hit("eval:html_text_match('comment', 'note')", multiline));
+        assert_eq!(parse_call("eval:html_text_match('anchor', '<img>')").unwrap(), None, "anchors are not kept");
         assert!(!hit("eval:check_for_mime_html()", "Content-Type: text/plain\r\n\r\nno markup"));
         let alternative = "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
                            hi\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n--b--\r\n";

@@ -181,7 +181,7 @@ pub fn split_text(html: &str) -> (String, String) {
 }
 
 /// Where the end tag of `name` (`</style`, any case) starts in `rest`.
-fn closing_tag(rest: &str, name: &str) -> Option<usize> {
+pub(crate) fn closing_tag(rest: &str, name: &str) -> Option<usize> {
     let bytes = rest.as_bytes();
     let mut from = 0;
     while let Some(i) = rest[from..].find("</").map(|i| i + from) {

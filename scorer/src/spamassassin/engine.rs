@@ -1059,7 +1059,10 @@ fn clip_text(bytes: &[u8]) -> String {
 /// A header's text as a header rule sees it; None when the message has no such header.
 pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String> {
     match target {
-        HeaderTarget::All => Some(view.headers.iter().map(|h| format!("{}: {}\n", h.written_name, h.raw)).collect()),
+        HeaderTarget::All => Some(view.headers.iter().fold(String::new(), |mut all, field| {
+            push_header_line(&mut all, field);
+            all
+        })),
         HeaderTarget::AllRaw => Some(String::from_utf8_lossy(view.header_block()).into_owned()),
         HeaderTarget::ToCc => {
             let v: Vec<&str> =
@@ -1097,6 +1100,14 @@ pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String>
     }
 }
 
+/// A header field as the `ALL` pseudo-headers hold it: `Name: value` and a line feed.
+fn push_header_line(out: &mut String, field: &super::views::HeaderField) {
+    out.push_str(&field.written_name);
+    out.push_str(": ");
+    out.push_str(&field.raw);
+    out.push('\n');
+}
+
 /// SpamAssassin's `get_all_hdrs_in_rcvd_index_range` for the `ALL-*` pseudo-headers: the
 /// header lines (`Name: value`, top down) from the first Received field the trusted part of
 /// the relay analysis did not read to the end (untrusted), or from the top through that
@@ -1112,7 +1123,7 @@ fn relayed_headers(view: &MessageView, untrusted: bool) -> Option<String> {
         }
         let at_or_past = received > boundary;
         if at_or_past || !untrusted {
-            out.push_str(&format!("{}: {}\n", field.written_name, field.raw));
+            push_header_line(&mut out, field);
         }
         if at_or_past && !untrusted {
             break;

@@ -259,18 +259,14 @@ fn html_comments(html: &str) -> impl Iterator<Item = &str> + '_ {
                 return html.get(open..end);
             }
             at = open + 1;
-            for element in [&b"style"[..], b"script"] {
-                let named = rest.get(1..1 + element.len()).is_some_and(|n| n.eq_ignore_ascii_case(element));
+            for element in ["style", "script"] {
+                let named = rest.get(1..1 + element.len()).is_some_and(|n| n.eq_ignore_ascii_case(element.as_bytes()));
                 let ends_name =
                     rest.get(1 + element.len()).is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/');
                 if named && ends_name {
                     // Past the element's closing tag (`</style`, any case), or to the end.
-                    at = memchr::memmem::find_iter(&bytes[open..], b"</")
-                        .map(|i| open + i)
-                        .find(|&i| {
-                            bytes.get(i + 2..i + 2 + element.len()).is_some_and(|n| n.eq_ignore_ascii_case(element))
-                        })
-                        .map_or(bytes.len(), |i| i + 2 + element.len());
+                    at = crate::analysis::hidden_text::closing_tag(&html[open..], element)
+                        .map_or(bytes.len(), |i| open + i + 2 + element.len());
                 }
             }
         }
@@ -473,25 +469,25 @@ fn https_http_mismatch(html: &str, min: f64, max: Option<f64>) -> bool {
 /// The text of an HTML fragment: tags left out, and what `<style>` and `<script>` elements
 /// hold.
 fn text_outside_tags(html: &str) -> String {
-    let lower = html.to_ascii_lowercase();
+    let bytes = html.as_bytes();
     let mut text = String::new();
     let mut at = 0;
     while at < html.len() {
-        let Some(open) = lower[at..].find('<').map(|i| at + i) else {
+        let Some(open) = html[at..].find('<').map(|i| at + i) else {
             text.push_str(&html[at..]);
             break;
         };
         text.push_str(&html[at..open]);
-        let close = lower[open..].find('>').map_or(html.len(), |i| open + i + 1);
+        let close = html[open..].find('>').map_or(html.len(), |i| open + i + 1);
         at = close;
         for element in ["style", "script"] {
-            let opens = lower[open + 1..].starts_with(element)
-                && !lower[open + 1 + element.len()..].starts_with(|c: char| c.is_ascii_alphanumeric());
+            let opens = bytes
+                .get(open + 1..open + 1 + element.len())
+                .is_some_and(|n| n.eq_ignore_ascii_case(element.as_bytes()))
+                && !bytes.get(open + 1 + element.len()).is_some_and(u8::is_ascii_alphanumeric);
             if opens {
-                let end_tag = format!("</{element}");
-                at = lower[close..]
-                    .find(&end_tag)
-                    .and_then(|i| lower[close + i..].find('>').map(|j| close + i + j + 1))
+                at = crate::analysis::hidden_text::closing_tag(&html[close..], element)
+                    .and_then(|i| html[close + i..].find('>').map(|j| close + i + j + 1))
                     .unwrap_or(html.len());
             }
         }

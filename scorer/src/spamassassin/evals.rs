@@ -90,8 +90,8 @@ impl EvalFunction {
             // HTML.pm's results other than the source's length (font sizes, obfuscation,
             // extra closing tags ...) are not computed.
             EvalFunction::HtmlEval | EvalFunction::HtmlRange => first == "length",
-            // Of HTML.pm's text lists only the comments are kept (not anchors or titles).
-            EvalFunction::HtmlTextMatch => first == "comment",
+            // Of HTML.pm's text lists the comments and the anchors are kept (not titles).
+            EvalFunction::HtmlTextMatch => matches!(first, "comment" | "anchor"),
             EvalFunction::ToInSubject => matches!(first, "user" | "address"),
             _ => true,
         }
@@ -274,6 +274,59 @@ fn html_comments(html: &str) -> impl Iterator<Item = &str> + '_ {
         None
     })
 }
+
+/// HTML.pm's `anchor` texts: for each `<a>` element (with a target or not), the text in
+/// it, tags left out (a style sheet's or a script's content too), with `<img>\n` where an
+/// image stands, as HTML.pm writes it (`__HTML_LINK_IMAGE` looks for that). An anchor ends
+/// at its `</a>` or at the next `<a>`; entities are not decoded. At most
+/// [`MAX_ANCHORS`].
+fn html_anchors(html: &str) -> Vec<String> {
+    let bytes = html.as_bytes();
+    let mut anchors = Vec::new();
+    let mut current: Option<String> = None;
+    let mut at = 0;
+    while let Some(open) = memchr::memchr(b'<', &bytes[at..]).map(|i| at + i) {
+        if let Some(text) = current.as_mut() {
+            text.push_str(&html[at..open]);
+        }
+        let rest = &bytes[open..];
+        if rest.starts_with(b"<!--") {
+            at = memchr::memmem::find(&rest[4..], b"-->").map_or(bytes.len(), |i| open + 4 + i + 3);
+            continue;
+        }
+        let closing = rest.get(1) == Some(&b'/');
+        let name_start = open + 1 + usize::from(closing);
+        let name_len = bytes[name_start..].iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+        let name = &html[name_start..name_start + name_len];
+        at = memchr::memchr(b'>', &bytes[open..]).map_or(bytes.len(), |i| open + i + 1);
+        if name.eq_ignore_ascii_case("a") {
+            anchors.extend(current.take());
+            if !closing {
+                current = Some(String::new());
+            }
+        } else if name.eq_ignore_ascii_case("img") && !closing {
+            if let Some(text) = current.as_mut() {
+                text.push_str("<img>\n");
+            }
+        } else if !closing && (name.eq_ignore_ascii_case("style") || name.eq_ignore_ascii_case("script")) {
+            // Past the element's end tag (`</style ...>`), or to the end.
+            at = crate::analysis::hidden_text::closing_tag(&html[at..], name)
+                .and_then(|i| memchr::memchr(b'>', &bytes[at + i..]).map(|j| at + i + j + 1))
+                .unwrap_or(bytes.len());
+        }
+        if anchors.len() >= MAX_ANCHORS {
+            return anchors;
+        }
+    }
+    if let Some(mut text) = current {
+        text.push_str(&html[at.min(html.len())..]);
+        anchors.push(text);
+    }
+    anchors
+}
+
+/// The most anchors [`html_anchors`] reads from one HTML part.
+const MAX_ANCHORS: usize = 1000;
 
 /// HTMLEval's `html_eval` comparison, `OP NUMBER` (`<`, `<=`, `>`, `>=`, `==`, `!=`);
 /// anything else, which SpamAssassin refuses too, never holds.
@@ -672,28 +725,31 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             _ => false,
         },
         // HTMLEval on the `length` result, which HTML.pm sets to the length of each HTML
-        // part's decoded source: `html_eval` when some part's length satisfies the
-        // comparison (`< 384`), `html_range` when some part's is above the minimum and at
-        // most the maximum (`inf` or none: no maximum).
+        // part's decoded source in characters (not bytes: checked with SpamAssassin on 599
+        // characters written in 1,099 bytes of UTF-8): `html_eval` when some part's length
+        // satisfies the comparison (`< 384`), `html_range` when some part's is above the
+        // minimum and at most the maximum (`inf` or none: no maximum).
         HtmlEval => {
             let comparison = a.get(1).map(String::as_str).unwrap_or("");
-            view.html.iter().any(|html| compare(html.len() as f64, comparison))
+            view.html.iter().any(|html| compare(html.chars().count() as f64, comparison))
         }
         HtmlRange => {
             let min = num(a, 1, 0.0);
             let max = optional_num(a, 2);
             view.html
                 .iter()
-                .map(|html| html.len() as f64)
+                .map(|html| html.chars().count() as f64)
                 .any(|length| length > min && max.is_none_or(|max| length <= max))
         }
         // HTMLEval: some HTML comment (`<!-- ... -->`, as HTML::Parser reports it: not inside
         // a style sheet or a script) matches the pattern (`<!.*?>`, whose `.` stops at a line
-        // end, as Perl's does).
-        HtmlTextMatch => call
-            .pattern
-            .as_ref()
-            .is_some_and(|pattern| view.html.iter().any(|html| html_comments(html).any(|c| pattern.is_match(c)))),
+        // end, as Perl's does); or some anchor's text (`anchor`, [`html_anchors`]).
+        HtmlTextMatch => call.pattern.as_ref().is_some_and(|pattern| {
+            view.html.iter().any(|html| match a.first().map(String::as_str) {
+                Some("anchor") => html_anchors(html).iter().any(|text| pattern.is_match(text)),
+                _ => html_comments(html).any(|c| pattern.is_match(c)),
+            })
+        }),
         // MIMEEval: some part, attached or not, is text/html (`__MIME_HTML`, which
         // `FORGED_OUTLOOK_TAGS` and `RATWARE_NO_RDNS` read).
         MimeHtml => view.parts.iter().any(|p| p.content_type == "text/html"),
@@ -1199,6 +1255,13 @@ mod tests {
         assert!(hit("eval:html_range('length', '90', 'inf')", html));
         assert!(!hit("eval:html_range('length', '91', 'inf')", html));
         assert!(!hit("eval:html_range('length', '0', '1024')", "Content-Type: text/plain\r\n\r\nno markup"));
+        // Characters, not bytes: 599 of them in 1,099 bytes (SpamAssassin: HTML_SHORT_LINK_IMG_1).
+        let accented = format!(
+            "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n<html><body>\
+             <a href=\"http://x.example/\"><img src=\"http://x.example/a.png\"></a><p>{}</p></body></html>",
+            "\u{e9}".repeat(500)
+        );
+        assert!(hit("eval:html_range('length', '0', '1024')", &accented));
         assert_eq!(parse_call("eval:html_range('max_size', '4', '5')").unwrap(), None, "a result not computed");
         // Comments, as HTML::Parser reports them: not inside a style sheet or a script.
         let commented = "Content-Type: text/html\r\n\r\n<html><style><!-- p {} --></style>\
@@ -1211,7 +1274,17 @@ mod tests {
         let multiline = "Content-Type: text/html\r\n\r\n<p>hi</p><!--\r\nnote\r\n-->";
         assert!(!hit("eval:html_text_match('comment', '<!.*?>')", multiline));
         assert!(hit("eval:html_text_match('comment', 'note')", multiline));
-        assert_eq!(parse_call("eval:html_text_match('anchor', '<img>')").unwrap(), None, "anchors are not kept");
+        assert_eq!(parse_call("eval:html_text_match('title', '.{120}')").unwrap(), None, "titles are not kept");
+        // Anchors, as HTML.pm keeps them: an image inside a link is written `<img>`.
+        let linked_image = "Content-Type: text/html\r\n\r\n<p>Offer</p><a href=\"http://x.example/\">\
+                            <IMG src=\"http://x.example/a.png\"></a><a href=\"http://y.example/\">more</a>";
+        assert!(hit("eval:html_text_match('anchor', '<img>')", linked_image));
+        assert!(hit("eval:html_text_match('anchor', '^more$')", linked_image));
+        let image_beside_link = "Content-Type: text/html\r\n\r\n<a href=\"http://x.example/\">go</a>\
+                                 <img src=\"http://x.example/a.png\"><a href=\"#\"><script>'<img>'</script>\
+                                 <!-- <img> --></a>";
+        assert!(!hit("eval:html_text_match('anchor', '<img>')", image_beside_link));
+        assert!(hit("eval:html_text_match('anchor', '^go$')", image_beside_link));
         assert!(!hit("eval:check_for_mime_html()", "Content-Type: text/plain\r\n\r\nno markup"));
         let alternative = "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
                            hi\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n--b--\r\n";

@@ -19,7 +19,7 @@ measure the winner in the scorer with `just eval`.
 
     pip install scikit-learn
     python3 scripts/research/combination_loso.py FEATURES.jsonl [--eval EVAL.jsonl]
-        [--per-rule] [--embedding] [--l2 0.001] [--learner logistic|trees]
+        [--per-rule] [--embedding] [--l2 0.001] [--learner logistic|trees] [--monotone-sa]
         [--spamassassin-hits HITS.tsv [--simulate RULE,RULE,...]]
 
 `--spamassassin-hits` reads real SpamAssassin's hits on the same files
@@ -27,6 +27,9 @@ measure the winner in the scorer with `just eval`.
 `--simulate` adds SpamAssassin's own hits of the named rules (those the scorer cannot run)
 to each file's rule hits, with their scores: what implementing them exactly would do to the
 figures, before anyone writes them.
+
+`--monotone-sa` fits the logistic regression with the rule score's and its steps' weights
+held at zero or more (scipy's L-BFGS-B, the same loss).
 
 `--embedding` adds the sentence-embedding opinion that `embedding_loso.py --features-in`
 writes into the table (same pairs of left-out sources as the classifier's).
@@ -102,6 +105,36 @@ def features(row, key, rule_vocabulary, embedding=False):
     return x
 
 
+class BoundedLogistic:
+    """Logistic regression with mean log-loss + l2/2 |w|^2 (as combine.rs), some weights
+    held at zero or above (L-BFGS-B)."""
+
+    def __init__(self, l2, nonnegative):
+        self.l2, self.nonnegative = l2, set(nonnegative)
+
+    def fit(self, xs, ys):
+        from scipy.optimize import minimize
+        xs, ys = np.asarray(xs), np.asarray(ys, dtype=float)
+        n, d = xs.shape
+
+        def loss(theta):
+            w, b = theta[:d], theta[d]
+            z = xs @ w + b
+            p = 1 / (1 + np.exp(-z))
+            value = np.mean(np.logaddexp(0, z) - ys * z) + self.l2 / 2 * w @ w
+            grad = np.append(xs.T @ (p - ys) / n + self.l2 * w, np.mean(p - ys))
+            return value, grad
+
+        bounds = [(0, None) if j in self.nonnegative else (None, None) for j in range(d)] + [(None, None)]
+        self.theta = minimize(loss, np.zeros(d + 1), jac=True, method="L-BFGS-B", bounds=bounds).x
+        return self
+
+    def predict_proba(self, xs):
+        d = len(self.theta) - 1
+        p = 1 / (1 + np.exp(-(np.asarray(xs) @ self.theta[:d] + self.theta[d])))
+        return np.stack([1 - p, p], axis=1)
+
+
 def unwanted(row):
     return row["label"] in ("spam", "phish")
 
@@ -115,6 +148,8 @@ def main():
                         help="L2 strength per example, as combine.rs's fit (1e-3 there)")
     parser.add_argument("--learner", choices=("logistic", "trees"), default="logistic",
                         help="logistic regression (the scorer's) or gradient-boosted trees")
+    parser.add_argument("--monotone-sa", action="store_true",
+                        help="the rule score and its steps may only raise the unwanted probability (weights >= 0)")
     parser.add_argument("--eval", help="the `scorer eval --json` output of the same run: verdicts not the combination's count as flagged")
     parser.add_argument("--spamassassin-hits", help="spamassassin_hits.pl's output for the same corpus")
     parser.add_argument("--simulate", default="", help="comma-separated rules: add SpamAssassin's own hits of them")
@@ -155,6 +190,8 @@ def main():
         scaler = StandardScaler().fit(xs)
         if args.learner == "trees":
             model = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_leaf_nodes=4, random_state=0)
+        elif args.monotone_sa:
+            model = BoundedLogistic(args.l2, nonnegative=range(0, 2 + len(SA_SCORE_STEPS)))
         else:
             # combine.rs minimises the mean log-loss + l2/2 |w|^2: scikit-learn's C is 1/(l2 n).
             model = LogisticRegression(C=1.0 / (args.l2 * len(train)), max_iter=3000)

@@ -82,10 +82,10 @@ class MiniLM:
         v = ((x - m) ** 2).mean(-1, keepdims=True)
         return (x - m) / np.sqrt(v + eps) * g + b
 
-    def embed(self, text):
+    def forward(self, ids):
+        """Mean-pooled output of a batch of equal-length id sequences (b, n), not normalised."""
         w = self.w
-        ids = np.array(self.tok.encode(text).ids)
-        n = len(ids)
+        b, n = ids.shape
         x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n]
         x = x + w["embeddings.token_type_embeddings.weight"][0]
         x = self.layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
@@ -93,18 +93,20 @@ class MiniLM:
         for i in range(6):
             p = f"encoder.layer.{i}."
             lin = lambda h, name: h @ w[p + name + ".weight"].T + w[p + name + ".bias"]
-            q = lin(x, "attention.self.query").reshape(n, heads, dim).transpose(1, 0, 2)
-            k = lin(x, "attention.self.key").reshape(n, heads, dim).transpose(1, 0, 2)
-            v = lin(x, "attention.self.value").reshape(n, heads, dim).transpose(1, 0, 2)
-            a = q @ k.transpose(0, 2, 1) / np.sqrt(dim)
+            split = lambda h: h.reshape(b, n, heads, dim).transpose(0, 2, 1, 3)
+            q, k, v = (split(lin(x, f"attention.self.{m}")) for m in ("query", "key", "value"))
+            a = q @ k.transpose(0, 1, 3, 2) / np.sqrt(dim)
             a = np.exp(a - a.max(-1, keepdims=True))
             a /= a.sum(-1, keepdims=True)
-            ctx = (a @ v).transpose(1, 0, 2).reshape(n, heads * dim)
+            ctx = (a @ v).transpose(0, 2, 1, 3).reshape(b, n, heads * dim)
             x = self.layer_norm(x + lin(ctx, "attention.output.dense"), w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"])
             h = lin(x, "intermediate.dense")
             h = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h**3)))
             x = self.layer_norm(x + lin(h, "output.dense"), w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])
-        e = x.mean(0)
+        return x.mean(1)
+
+    def embed(self, text):
+        e = self.forward(np.array([self.tok.encode(text).ids]))[0]
         return e / np.linalg.norm(e)
 
 

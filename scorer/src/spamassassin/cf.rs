@@ -297,7 +297,10 @@ struct ReplaceTags {
 impl ReplaceTags {
     /// Expands `<TAG>` runs in `re` as the plugin does: each tag becomes pre + tag + post,
     /// consecutive tags are joined by inter; `<pre X>`, `<inter X>`, `<post X>` choose
-    /// which template applies for this rule.
+    /// which template applies for this rule. A tag's value may hold other tags
+    /// (`NUM_NOT_DATE_IP` is `<NUM_NOT_DATE>` and a look-ahead): the plugin goes over the
+    /// pattern again, up to five more times, with no template (they were taken off on the
+    /// first pass), while a replacement brought a tag in.
     fn expand(&self, re: &str) -> String {
         let mut re = re.to_owned();
         let mut take = |kind: &str, table: &HashMap<String, String>| -> String {
@@ -311,9 +314,22 @@ impl ReplaceTags {
         let pre = take("pre", &self.pre);
         let inter = take("inter", &self.inter);
         let post = take("post", &self.post);
-        // Replace runs of adjacent known tags.
+        let (mut out, mut nested) = self.replace_tags(&re, &pre, &inter, &post);
+        for _ in 0..5 {
+            if !nested {
+                break;
+            }
+            (out, nested) = self.replace_tags(&out, "", "", "");
+        }
+        out
+    }
+
+    /// One pass of [`ReplaceTags::expand`]: the pattern with its known tags replaced, and
+    /// whether a replacement held another tag.
+    fn replace_tags(&self, re: &str, pre: &str, inter: &str, post: &str) -> (String, bool) {
         let mut out = String::with_capacity(re.len() * 4);
-        let mut rest = re.as_str();
+        let mut nested = false;
+        let mut rest = re;
         let mut previous_was_tag = false;
         while !rest.is_empty() {
             if let Some(after) = rest.strip_prefix('<')
@@ -321,11 +337,12 @@ impl ReplaceTags {
                 && let Some(value) = self.tags.get(&after[..end])
             {
                 if previous_was_tag {
-                    out.push_str(&inter);
+                    out.push_str(inter);
                 }
-                out.push_str(&pre);
+                out.push_str(pre);
                 out.push_str(value);
-                out.push_str(&post);
+                out.push_str(post);
+                nested |= value.split('<').skip(1).any(|tail| tail.find('>').is_some_and(|end| end > 0));
                 rest = &after[end + 1..];
                 previous_was_tag = true;
                 continue;
@@ -335,7 +352,7 @@ impl ReplaceTags {
             rest = &rest[c.len_utf8()..];
             previous_was_tag = false;
         }
-        out
+        (out, nested)
     }
 }
 
@@ -707,6 +724,18 @@ bogus_setting 1
 body FUZZY /<inter W2><post P2>\\b<V><I>x<I>/i\nreplace_rules FUZZY\n";
         let files = read_files([("25_replace.cf", cf.as_slice())]);
         assert_eq!(files.rules["FUZZY"].definition, r"/\b(?:v|\\/){1,2}\W{0,2}[il1]{1,2}x[il1]{1,2}/i");
+        // A tag in a tag's value is replaced on the next pass, with no template
+        // (SpamAssassin's NUM_NOT_DATE_IP holds <NUM_NOT_DATE>; checked with SpamAssassin:
+        // `__LOTSA_MONEY_01` matches "$1,499.99").
+        let cf = b"replace_tag NUM [1-9](?!\\d\\.)
+replace_tag NUM_IP <NUM>(?!\\.0)
+replace_tag C \\$
+replace_post P2 {1,2}
+body MONEY /<post P2><C><NUM_IP>\\d/
+replace_rules MONEY
+";
+        let files = read_files([("72_active.cf", cf.as_slice())]);
+        assert_eq!(files.rules["MONEY"].definition, r"/\${1,2}[1-9](?!\d\.)(?!\.0){1,2}\d/");
     }
 
     #[test]

@@ -762,15 +762,21 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
                 .collect();
             !texts.is_empty() && texts.iter().all(|t| *t == "text/html")
         }
+        // HTMLEval: HTML.pm counts a tag in `inside` at its start tag or its end tag, so a
+        // lone `</html>` makes `html` exist too (checked with SpamAssassin: a text/html part
+        // with no `<html>` and a closing `</html>` hits `__TAG_EXISTS_HTML`).
         HtmlTagExists => {
-            let tag = format!("<{}", a.first().map(String::as_str).unwrap_or("").to_ascii_lowercase());
+            let name = a.first().map(String::as_str).unwrap_or("").to_ascii_lowercase();
+            let (start, end) = (format!("<{name}"), format!("</{name}"));
             view.html.iter().any(|h| {
                 let lower = h.to_ascii_lowercase();
-                lower.match_indices(&tag).any(|(i, _)| {
-                    lower
-                        .as_bytes()
-                        .get(i + tag.len())
-                        .is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
+                [&start, &end].iter().any(|tag| {
+                    lower.match_indices(tag.as_str()).any(|(i, _)| {
+                        lower
+                            .as_bytes()
+                            .get(i + tag.len())
+                            .is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
+                    })
                 })
             })
         }
@@ -1291,6 +1297,10 @@ mod tests {
         assert!(hit("eval:check_for_mime_html()", alternative));
         assert!(!hit("eval:check_for_mime_html_only()", alternative));
         assert!(hit("eval:html_tag_exists('iframe')", html));
+        let closed_only = "Content-Type: text/html\r\n\r\n<font>Dear customer</font>\r\n</html>";
+        assert!(hit("eval:html_tag_exists('html')", closed_only), "an end tag counts, as in HTML.pm");
+        assert!(!hit("eval:html_tag_exists('body')", closed_only));
+        assert!(!hit("eval:html_tag_exists('htm')", closed_only));
         assert!(!hit("eval:html_tag_exists('bgsound')", html));
         assert!(hit("eval:html_image_only('0000','0400')", html));
         assert!(!hit("eval:html_image_only('0000','0400')", "Content-Type: text/html\r\n\r\n<p>no image</p>"));

@@ -797,7 +797,10 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
             let len = h.len() as f64;
             len > num(a, 0, 0.0) && len <= num(a, 1, f64::MAX) && h.to_ascii_lowercase().contains("<img")
         }),
-        BodyLength => (view.body_length as f64) < num(a, 0, 0.0),
+        // BodyEval: the raw body's bytes (everything after the header section, MIME
+        // structure and encodings included), at most the argument: `__KAM_BODY_LENGTH_LT_128`
+        // holds for a body of 128 bytes too, as in SpamAssassin.
+        BodyLength => (view.pristine_body_length as f64) <= num(a, 0, 0.0),
         ForUppercase => {
             view.uppercase_percent().is_some_and(|upper| upper >= num(a, 0, 0.0) && upper <= num(a, 1, 100.0))
         }
@@ -1297,6 +1300,18 @@ mod tests {
         assert!(hit("eval:check_for_mime_html()", alternative));
         assert!(!hit("eval:check_for_mime_html_only()", alternative));
         assert!(hit("eval:html_tag_exists('iframe')", html));
+        // check_body_length: the raw body's bytes, at most the argument (SpamAssassin's
+        // pristine_body_length), MIME structure included, not the rendered text.
+        let body_of = |n: usize| format!("Subject: s\r\n\r\n{}", "x".repeat(n));
+        assert!(hit("eval:check_body_length('128')", &body_of(128)));
+        assert!(!hit("eval:check_body_length('128')", &body_of(129)));
+        let audio_only = format!(
+            "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: audio/basic\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+            "6u75/fv38enj4+Lk5+fs8/3+eHdzb21oY2FgXV1eXFpZWVteY2v66eTd29fV1dfa3N3e3t/f".repeat(3)
+        );
+        assert!(!hit("eval:check_body_length('128')", &audio_only), "no text, but 300 bytes of body");
+        assert!(hit("eval:check_body_length('512')", &audio_only));
         let closed_only = "Content-Type: text/html\r\n\r\n<font>Dear customer</font>\r\n</html>";
         assert!(hit("eval:html_tag_exists('html')", closed_only), "an end tag counts, as in HTML.pm");
         assert!(!hit("eval:html_tag_exists('body')", closed_only));

@@ -53,6 +53,9 @@ pub struct MessageView {
     pub envelope_from: String,
     /// Length of the rendered text without the subject.
     pub body_length: usize,
+    /// Bytes of the message after its header section (SpamAssassin's
+    /// `pristine_body_length`, which BodyEval's `check_body_length` reads).
+    pub pristine_body_length: usize,
     /// The Received headers as SpamAssassin's relay analysis reads them.
     pub relays: super::relays::Relays,
     /// The longest encoded line of any base64-encoded part, attached messages' parts
@@ -306,6 +309,9 @@ impl MessageView {
         let subject_len = body.len();
         fold_paragraphs(&text, &mut body);
         view.body_length = body.len() - subject_len;
+        view.pristine_body_length = raw_message
+            .len()
+            .saturating_sub(message.parts.first().map_or(raw_message.len(), |p| p.offset_body as usize));
         view.body = body.into_bytes();
         // Raw body: text parts as decoded, HTML as written.
         let mut rawbody = String::new();

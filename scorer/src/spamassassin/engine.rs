@@ -33,8 +33,11 @@ pub enum HeaderTarget {
     All,
     /// `ALL:raw`: the header block as written (folds and spacing kept).
     AllRaw,
-    /// To and Cc.
-    ToCc,
+    /// To and Cc; with `:addr`, their addresses, one a line (SpamAssassin 4's header
+    /// rules read every value `get` returns, joined by line ends).
+    ToCc {
+        addresses: bool,
+    },
     /// Message-Id and its resent / X- variants.
     MessageId,
     EnvelopeFrom,
@@ -306,7 +309,11 @@ fn parse_target(spec: &str) -> Result<HeaderTarget, Unrunnable> {
     Ok(match name {
         "ALL" if modifier == Modifier::Raw => HeaderTarget::AllRaw,
         "ALL" => HeaderTarget::All,
-        "ToCc" => HeaderTarget::ToCc,
+        "ToCc" => match modifier {
+            Modifier::Decoded => HeaderTarget::ToCc { addresses: false },
+            Modifier::Addr => HeaderTarget::ToCc { addresses: true },
+            _ => return Err(Unrunnable::Modifier(format!("{modifier:?} on ToCc").to_ascii_lowercase())),
+        },
         "MESSAGEID" => HeaderTarget::MessageId,
         "EnvelopeFrom" => HeaderTarget::EnvelopeFrom,
         n => HeaderTarget::Named { name: n.to_owned(), modifier },
@@ -1064,10 +1071,17 @@ pub fn header_value(view: &MessageView, target: &HeaderTarget) -> Option<String>
             all
         })),
         HeaderTarget::AllRaw => Some(String::from_utf8_lossy(view.header_block()).into_owned()),
-        HeaderTarget::ToCc => {
+        HeaderTarget::ToCc { addresses: false } => {
             let v: Vec<&str> =
                 view.header_fields("to").chain(view.header_fields("cc")).map(|h| h.decoded.as_str()).collect();
             (!v.is_empty()).then(|| v.join(", "))
+        }
+        HeaderTarget::ToCc { addresses: true } => {
+            let fields: Vec<&super::views::HeaderField> =
+                view.header_fields("to").chain(view.header_fields("cc")).collect();
+            (!fields.is_empty()).then(|| {
+                fields.iter().flat_map(|f| f.addresses.iter().map(|(_, a)| a.as_str())).collect::<Vec<_>>().join("\n")
+            })
         }
         HeaderTarget::MessageId => {
             let v: Vec<&str> = view.message_ids().collect();
@@ -1522,6 +1536,17 @@ Content-Type: application/octet-stream; name=\"a.exe\"\r\n\r\nMZ\r\n--b--\r\n",
         let hits = rules.run(&MessageView::new(&m, "", &[]), None);
         let scores: Vec<(&str, f64)> = hits.iter().map(|h| (h.name.as_str(), h.score)).collect();
         assert_eq!(scores, vec![("HAS_TOCC", 1.0), ("NICE_LIST", -1.0)]);
+    }
+
+    #[test]
+    fn to_cc_addr_reads_the_addresses() {
+        // SpamAssassin's APOSTROPHE_TOCC: an address with an apostrophe, not a quoted name.
+        let rules = set("header APOSTROPHE_TOCC ToCc:addr =~ /'/\nheader SECOND ToCc:addr =~ /^c@d\\.example$/m\n");
+        assert!(hits(&rules, "To: \"'ilug@linux.ie'\" <ilug@linux.ie>\r\n\r\nx\r\n").is_empty());
+        assert_eq!(
+            hits(&rules, "To: a@b.example\r\nCc: Pat <o'brien@x.example>, c@d.example\r\n\r\nx\r\n"),
+            vec!["APOSTROPHE_TOCC", "SECOND"]
+        );
     }
 
     #[test]

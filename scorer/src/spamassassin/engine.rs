@@ -312,7 +312,7 @@ fn parse_target(spec: &str) -> Result<HeaderTarget, Unrunnable> {
         "ToCc" => match modifier {
             Modifier::Decoded => HeaderTarget::ToCc { addresses: false },
             Modifier::Addr => HeaderTarget::ToCc { addresses: true },
-            _ => return Err(Unrunnable::Modifier(format!("{modifier:?} on ToCc").to_ascii_lowercase())),
+            _ => return Err(Unrunnable::Modifier(format!("{} on ToCc", format!("{modifier:?}").to_ascii_lowercase()))),
         },
         "MESSAGEID" => HeaderTarget::MessageId,
         "EnvelopeFrom" => HeaderTarget::EnvelopeFrom,

@@ -54,7 +54,8 @@ pub struct MessageView {
     /// Length of the rendered text without the subject.
     pub body_length: usize,
     /// Bytes of the message after its header section (SpamAssassin's
-    /// `pristine_body_length`, which BodyEval's `check_body_length` reads).
+    /// `pristine_body_length`, which BodyEval's `check_body_length` reads). For a multipart
+    /// that [`crate::parse::parse_message`] closed, the delimiters it added count too.
     pub pristine_body_length: usize,
     /// The Received headers as SpamAssassin's relay analysis reads them.
     pub relays: super::relays::Relays,

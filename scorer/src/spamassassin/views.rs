@@ -183,17 +183,10 @@ fn decoded_text(value: &HeaderValue<'_>, raw: &str) -> String {
     match value {
         HeaderValue::Text(t) => t.to_string(),
         HeaderValue::TextList(list) => list.join(", "),
-        HeaderValue::Address(_) => {
-            let parts: Vec<String> = address_list(value)
-                .into_iter()
-                .map(|(name, addr)| match (name.is_empty(), addr.is_empty()) {
-                    (true, _) => addr,
-                    (false, true) => name,
-                    (false, false) => format!("\"{name}\" <{addr}>"),
-                })
-                .collect();
-            if parts.is_empty() { raw.to_owned() } else { parts.join(", ") }
-        }
+        // An address field as written, its encoded words decoded, as SpamAssassin's `get`
+        // gives it (`<user@example.com>` keeps its brackets, a name its own quoting): rules
+        // such as `__TO_NO_ARROWS_R` (`To !~ /(?:>$|>,)/`) read the brackets.
+        HeaderValue::Address(_) => decode_encoded_words(raw),
         _ => raw.to_owned(),
     }
 }
@@ -270,8 +263,9 @@ impl MessageView {
             view.headers.push(HeaderField {
                 name: field.name.to_ascii_lowercase(),
                 written_name: field.name.to_owned(),
-                // As mail-parser decodes it (for structured fields its parsed form); a
-                // field it dropped, as written. A known difference from SpamAssassin:
+                // As mail-parser decodes it (an address field as written, its encoded
+                // words decoded); a field it dropped, as written. A known difference from
+                // SpamAssassin:
                 // Message-ID, References and In-Reply-To come without their angle
                 // brackets, so rules that need them (`MSGID_RANDY`, `MSGID_NOFQDN1`) do not
                 // hit; read as written they do, and SpamAssassin's own test ham then scores

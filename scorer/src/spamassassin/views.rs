@@ -487,6 +487,24 @@ body: not a header\n";
     }
 
     #[test]
+    fn address_fields_read_as_written_with_their_words_decoded() {
+        // SpamAssassin's `get('To')`: brackets and the sender's own quoting kept
+        // (`__TO_NO_ARROWS_R`, `To !~ /(?:>$|>,)/`, reads them); the addresses themselves
+        // are still parsed for `:addr`.
+        let raw = b"From: =?utf-8?q?Gro=C3=9Fe_Shop?= <deals@shop.example>\r\nTo: <user@corp.example>\r\n\
+Cc: 'Pat' <pat@corp.example>, bob@corp.example\r\n\r\nhi\r\n";
+        let message = MessageParser::default().parse(raw.as_slice()).unwrap();
+        let view = MessageView::new(&message, "", &[]);
+        let decoded = |name: &str| view.header_fields(name).next().unwrap().decoded.clone();
+        assert_eq!(decoded("to"), "<user@corp.example>");
+        assert_eq!(decoded("from"), "Gro\u{df}e Shop <deals@shop.example>");
+        assert_eq!(decoded("cc"), "'Pat' <pat@corp.example>, bob@corp.example");
+        let cc = view.header_fields("cc").next().unwrap();
+        let addresses: Vec<&str> = cc.addresses.iter().map(|(_, a)| a.as_str()).collect();
+        assert_eq!(addresses, ["pat@corp.example", "bob@corp.example"]);
+    }
+
+    #[test]
     fn renders_like_spamassassin() {
         let raw = b"From: \"Shop\" <deals@shop.example>\r\nSubject: =?utf-8?q?Gro=C3=9Fe?= sale\r\n\
 X-Long: one\r\n  two\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n\

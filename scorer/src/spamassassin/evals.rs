@@ -309,10 +309,7 @@ fn html_anchors(html: &str) -> Vec<String> {
                 text.push_str("<img>\n");
             }
         } else if !closing && (name.eq_ignore_ascii_case("style") || name.eq_ignore_ascii_case("script")) {
-            // Past the element's end tag (`</style ...>`), or to the end.
-            at = crate::analysis::hidden_text::closing_tag(&html[at..], name)
-                .and_then(|i| memchr::memchr(b'>', &bytes[at + i..]).map(|j| at + i + j + 1))
-                .unwrap_or(bytes.len());
+            at = past_end_tag(html, at, name);
         }
         if anchors.len() >= MAX_ANCHORS {
             return anchors;
@@ -323,6 +320,14 @@ fn html_anchors(html: &str) -> Vec<String> {
         anchors.push(text);
     }
     anchors
+}
+
+/// Where a `<style>` or `<script>` element whose start tag ends at `after_tag` ends: just
+/// past its end tag (`</style ...>`, any case), or at the end of `html` when it has none.
+fn past_end_tag(html: &str, after_tag: usize, element: &str) -> usize {
+    crate::analysis::hidden_text::closing_tag(&html[after_tag..], element)
+        .and_then(|i| memchr::memchr(b'>', &html.as_bytes()[after_tag + i..]).map(|j| after_tag + i + j + 1))
+        .unwrap_or(html.len())
 }
 
 /// The most anchors [`html_anchors`] reads from one HTML part.
@@ -539,9 +544,7 @@ fn text_outside_tags(html: &str) -> String {
                 .is_some_and(|n| n.eq_ignore_ascii_case(element.as_bytes()))
                 && !bytes.get(open + 1 + element.len()).is_some_and(u8::is_ascii_alphanumeric);
             if opens {
-                at = crate::analysis::hidden_text::closing_tag(&html[close..], element)
-                    .and_then(|i| html[close + i..].find('>').map(|j| close + i + j + 1))
-                    .unwrap_or(html.len());
+                at = past_end_tag(html, close, element);
             }
         }
     }

@@ -304,9 +304,7 @@ impl MessageView {
         let subject_len = body.len();
         fold_paragraphs(&text, &mut body);
         view.body_length = body.len() - subject_len;
-        view.pristine_body_length = raw_message
-            .len()
-            .saturating_sub(message.parts.first().map_or(raw_message.len(), |p| p.offset_body as usize));
+        view.pristine_body_length = raw_message.len() - crate::raw_header::header_block(message).len();
         view.body = body.into_bytes();
         // Raw body: text parts as decoded, HTML as written.
         let mut rawbody = String::new();

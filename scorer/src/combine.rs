@@ -79,28 +79,25 @@ pub const INDICATORS: &[&str] = &[
 /// The names of the feature vector, in order.
 pub fn feature_names() -> Vec<String> {
     let mut names: Vec<String> =
-        ["sa_score", "sa_positive_hits", "classifier_spam", "classifier_phish", "classifier_silent"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        ["sa_score", "sa_positive_hits", "classifier_spam", "classifier_phish"].iter().map(|s| s.to_string()).collect();
     names.extend(SA_SCORE_STEPS.iter().map(|step| format!("sa_score_at_least_{step}")));
     names.extend(INDICATORS.iter().map(|s| s.to_string()));
     names
 }
 
 /// The feature vector of a message: from its detections (before the combination's own)
-/// and the classifier's score, when it gave one.
+/// and the classifier's score, when it gave one. When it gave none (too few words or
+/// tokens), its two probabilities are an even 0.5 and nothing else says so: a feature that
+/// marked the silence (`classifier_silent`, until `postern-model/44`) learnt that short
+/// messages in the training sources are mostly spam, and made the lack of evidence
+/// evidence (+1.0 to the log-odds of SpamAssassin's bodyless test messages); leave one
+/// source out, 80.0% caught without it against 79.2% with it, clean flagged 0.78% both.
 pub fn features(detections: &[Detection], content: Option<&ContentScore>) -> Vec<f64> {
     let sa = spamassassin_rules::total_score(detections).clamp(-10.0, 25.0);
     let positive =
         detections.iter().filter(|d| d.name.starts_with(spamassassin_rules::PREFIX) && d.score_milli > 0).count();
-    let mut x = vec![
-        sa,
-        (positive as f64).min(20.0),
-        content.map_or(0.5, |c| c.spam),
-        content.map_or(0.5, |c| c.phish),
-        if content.is_some() { 0.0 } else { 1.0 },
-    ];
+    let mut x =
+        vec![sa, (positive as f64).min(20.0), content.map_or(0.5, |c| c.spam), content.map_or(0.5, |c| c.phish)];
     x.extend(SA_SCORE_STEPS.iter().map(|step| if sa >= *step { 1.0 } else { 0.0 }));
     x.extend(INDICATORS.iter().map(|name| if detections.iter().any(|d| d.name == *name) { 1.0 } else { 0.0 }));
     x
@@ -353,10 +350,16 @@ mod tests {
         assert_eq!(at("sa_score_at_least_3"), 0.0, "and not the one at 3");
         assert_eq!(at("sa_score_at_least_10"), 0.0);
         assert_eq!(at("classifier_spam"), 0.9);
-        assert_eq!(at("classifier_silent"), 0.0);
         assert_eq!(at(links::LINK_SHORTENER), 1.0);
         assert_eq!(at(links::LINK_IP_HOST), 0.0);
-        assert_eq!(features(&[], None)[names.iter().position(|f| f == "classifier_silent").unwrap()], 1.0);
+        // No opinion is an even one: nothing says that the classifier was silent, so a
+        // message too short for it is judged on the other evidence alone.
+        let silent = features(&[], None);
+        assert_eq!(
+            (silent[names.iter().position(|f| f == "classifier_spam").unwrap()], silent.len()),
+            (0.5, names.len())
+        );
+        assert!(!names.iter().any(|n| n.contains("silent")));
     }
 
     #[test]

@@ -20,6 +20,7 @@ measure the winner in the scorer with `just eval`.
     pip install scikit-learn
     python3 scripts/research/combination_loso.py FEATURES.jsonl [--eval EVAL.jsonl]
         [--per-rule] [--embedding] [--l2 0.001] [--learner logistic|trees] [--monotone-sa]
+        [--split-default /usr/share/spamassassin]
         [--spamassassin-hits HITS.tsv [--simulate RULE,RULE,...]]
 
 `--spamassassin-hits` reads real SpamAssassin's hits on the same files
@@ -30,6 +31,11 @@ figures, before anyone writes them.
 
 `--monotone-sa` fits the logistic regression with the rule score's and its steps' weights
 held at zero or more (scipy's L-BFGS-B, the same loss).
+
+`--split-default RULES_DIR` adds, as a feature of its own, the score of the rules hit that
+have no score line in RULES_DIR's files (SpamAssassin gives them 1 point: Debian's package
+ships no `72_scores.cf`, so most of `72_active.cf`'s rules score that placeholder, not a
+mass-check's figure), so that the fit can weigh them apart from the scored ones.
 
 `--embedding` adds the sentence-embedding opinion that `embedding_loso.py --features-in`
 writes into the table (same pairs of left-out sources as the classifier's).
@@ -59,8 +65,8 @@ MIN_EVIDENCE_TOKENS, MIN_BODY_WORDS = 15, 8
 def classifier(row, key):
     cell = row["classifier"].get(key)
     if cell is None or cell[2] < MIN_EVIDENCE_TOKENS or row["body_words"] < MIN_BODY_WORDS:
-        return [0.5, 0.5, 1.0]
-    return [cell[0], cell[1], 0.0]
+        return [0.5, 0.5]
+    return [cell[0], cell[1]]
 
 
 CAUGHT = {"MALICIOUS", "SUSPICIOUS", "SPOOF", "SPAM"}
@@ -91,11 +97,19 @@ def simulated(rows, hits, rules):
     return added
 
 
+# --split-default: rules with a score line in the rule files (the others score SpamAssassin's
+# default of 1).
+EXPLICITLY_SCORED = None
+
+
 def features(row, key, rule_vocabulary, embedding=False):
     sa = [score / 1000 for name, score in row["detections"] if name.startswith("sa:")]
     names = {name for name, _ in row["detections"]}
     total = max(-10, min(25, sum(sa)))
     x = [total, min(20, sum(1 for s in sa if s > 0))]
+    if EXPLICITLY_SCORED is not None:
+        x += [sum(score / 1000 for name, score in row["detections"]
+                  if name.startswith("sa:") and name[3:] not in EXPLICITLY_SCORED)]
     x += [1.0 if total >= step else 0.0 for step in SA_SCORE_STEPS]
     x += classifier(row, key)
     if embedding:
@@ -153,7 +167,15 @@ def main():
     parser.add_argument("--eval", help="the `scorer eval --json` output of the same run: verdicts not the combination's count as flagged")
     parser.add_argument("--spamassassin-hits", help="spamassassin_hits.pl's output for the same corpus")
     parser.add_argument("--simulate", default="", help="comma-separated rules: add SpamAssassin's own hits of them")
+    parser.add_argument("--split-default", metavar="RULES_DIR",
+                        help="the score of rules without a score line in RULES_DIR's *.cf as a feature of its own")
     args = parser.parse_args()
+    if args.split_default:
+        import glob
+        import re
+        global EXPLICITLY_SCORED
+        EXPLICITLY_SCORED = {m.group(1) for f in glob.glob(f"{args.split_default}/*.cf")
+                             for m in re.finditer(r"^\s*score\s+(\S+)", open(f, errors="replace").read(), re.M)}
     rows = [json.loads(line) for line in open(args.features)]
     rows = [r for r in rows if r["label"] in ("clean", "bulk", "spam", "phish")]
     decided_alone = set()

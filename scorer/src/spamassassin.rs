@@ -4,7 +4,7 @@
 //!
 //! - [`cf`] reads the files (conditionals, templates, scores, descriptions, flags);
 //! - [`perl_regex`] translates Perl patterns for `regex` or `fancy-regex`;
-//! - [`views`] renders a message as the rules see it;
+//! - [`views`] renders a message as the rules see it ([`html_render`] its HTML parts);
 //! - [`evals`] holds the eval functions implemented natively;
 //! - [`meta`] evaluates meta expressions;
 //! - [`engine`] compiles the set and runs it over a message;
@@ -18,6 +18,7 @@ pub mod cf;
 pub mod dates;
 pub mod engine;
 pub mod evals;
+pub mod html_render;
 pub mod meta;
 pub mod perl_regex;
 pub mod prefilter;

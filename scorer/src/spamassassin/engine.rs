@@ -1359,6 +1359,8 @@ header EMPTY_OK Subject =~ /x*/
                 "FULL_HDR",
                 "LONG_OFFER",
                 "LOOKAHEAD",
+                // `<p>click here</p>` is a line of its own, as SpamAssassin renders it.
+                "PLAIN_LINE",
                 "RAW_TAG",
                 "SUBJ_NOT_HELLO",
                 "SUBJ_WIN",

@@ -203,7 +203,7 @@ fn address_list(value: &HeaderValue<'_>) -> Vec<(String, String)> {
 
 /// SpamAssassin's whitespace handling of rendered text: blank-line runs become paragraph
 /// breaks, every other run of white space one space.
-fn fold_paragraphs(text: &str, out: &mut String) {
+pub(crate) fn fold_paragraphs(text: &str, out: &mut String) {
     let mut pending_space = false;
     let mut newlines = 0usize;
     for c in text.chars() {
@@ -283,7 +283,7 @@ impl MessageView {
         for part in message.parts.iter() {
             let rendered = match &part.body {
                 PartType::Text(t) => Some(t.to_string()),
-                PartType::Html(h) => Some(crate::html_text::html_to_text(h)),
+                PartType::Html(h) => Some(super::html_render::render(h)),
                 _ => None,
             };
             if part.is_message() || part.attachment_name().is_some() && rendered.is_none() {
@@ -525,5 +525,33 @@ Content-Type: text/html\r\n\r\n<p>Click <a href=\"https://t.example/c?a=1&amp;b=
         assert_eq!(from[0].addresses, vec![("Shop".to_owned(), "deals@shop.example".to_owned())]);
         assert_eq!(view.parts.len(), 2);
         assert!(view.mime_headers.iter().any(|(n, v)| n == "content-type" && v == "text/html"));
+    }
+
+    #[test]
+    fn an_html_part_is_paragraphs_as_spamassassin_renders_it() {
+        // foff-milter's Ally Bank newsletter, cut down: SpamAssassin's body array holds the
+        // title and each block element's text apart (three or more lines, so
+        // `__BODY_TEXT_LINE < 3` and `BODY_URI_ONLY` do not hold); source line breaks are
+        // spaces, `<br>` alone is a space too. The title's blank line before it leaves an
+        // empty line after the subject, as in SpamAssassin's array.
+        let raw = b"Subject: Referral rewards\r\nContent-Type: text/html\r\n\r\n<html><head><title>Ally Bank\r\n\
+Referral</title></head><body><div><h2>Enhanced Rewards</h2><p>Dear Valued\r\nCustomer,</p><ul><li>Earn \
+<strong>$250</strong></li><li>Faster</li></ul><p>Sincerely,<br>The Team</p></div></body></html>\r\n";
+        let message = MessageParser::default().parse(raw.as_slice()).unwrap();
+        let view = MessageView::new(&message, "", &[]);
+        let body = String::from_utf8(view.body.clone()).unwrap();
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "Referral rewards",
+                "",
+                "Ally Bank Referral",
+                "Enhanced Rewards",
+                "Dear Valued Customer,",
+                "Earn $250 Faster",
+                "Sincerely, The Team"
+            ]
+        );
     }
 }

@@ -1,0 +1,279 @@
+//! The text of an HTML part as SpamAssassin renders it for its body rules (HTML.pm on
+//! HTML::Parser), which differs from mail-parser's rendering in what makes a paragraph:
+//!
+//! - `<p>`, `<hr>`, `<blockquote>`, `<pre>`, `<listing>`, `<plaintext>`, `<xmp>` and
+//!   `<title>` (start and end tags alike) are a blank line, so the text on either side is in
+//!   another paragraph (another line of the text the body rules read); `<br>` and `<div>`
+//!   a line feed (two in a row make a paragraph); `<li>`, `<td>`, `<th>`, `<dt>`, `<dd>`,
+//!   `<embed>` and `<h1>`..`<h6>` a space. mail-parser ends a line only at `<br>` and
+//!   `</p>`, so a whole HTML part was one paragraph: `^` and `$` in body rules, and rules
+//!   such as `__BODY_TEXT_LINE` (`/^\s*\S/`, counted), saw one line where SpamAssassin
+//!   sees many;
+//! - the title is shown, as is the text of `<textarea>`, `<iframe>` and `<xmp>` (read
+//!   literally, tags and all); `<script>` and `<style>` hold none;
+//! - markup as HTML::Parser reads it: a comment ends at the first `-->` (one without ends
+//!   at the next `>`), `</` not followed by a letter opens a comment, a `<` not followed by
+//!   a letter, `/`, `!` or `?` is text, a tag cut off by the end of the part is not shown,
+//!   quoted attribute values may hold `>`; entities are decoded (`&nbsp;` is a space),
+//!   with or without their `;`.
+//!
+//! In the text between tags each run of white space is one space, so a line break of the
+//! source never ends a line; the view then folds what the tags put in (a blank line
+//! between two texts is a paragraph break, any other run one space) as SpamAssassin does
+//! after rendering.
+
+/// Renders `html` as HTML.pm's `get_rendered_text` does (visible and invisible text alike).
+pub fn render(html: &str) -> String {
+    // HTML.pm's own rewrites before parsing: `&nbsp;` as a space, `<br/>` as `<br>` (the
+    // parser would read the tag's name as `br/`), curly double quotes as straight ones.
+    let html = if html.contains("&nbsp;") || html.contains(['\u{201C}', '\u{201D}']) {
+        std::borrow::Cow::Owned(html.replace("&nbsp;", " ").replace(['\u{201C}', '\u{201D}'], "\""))
+    } else {
+        std::borrow::Cow::Borrowed(html)
+    };
+    let bytes = html.as_bytes();
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut at = 0;
+    while at < bytes.len() {
+        let Some(open) = memchr::memchr(b'<', &bytes[at..]).map(|i| at + i) else {
+            push_text(&mut out, &html[at..]);
+            break;
+        };
+        push_text(&mut out, &html[at..open]);
+        let next = bytes.get(open + 1).copied();
+        at = match next {
+            Some(b'!') if bytes[open..].starts_with(b"<!--") => {
+                // A comment: to the first `-->`, or, without one, to the next `>`.
+                match memchr::memmem::find(&bytes[open + 4..], b"-->") {
+                    Some(i) => open + 4 + i + 3,
+                    None => memchr::memchr(b'>', &bytes[open + 4..]).map_or(bytes.len(), |i| open + 4 + i + 1),
+                }
+            }
+            Some(b'!') if bytes[open..].starts_with(b"<![CDATA[") => {
+                // A marked section: its content is text.
+                let start = open + 9;
+                let end = memchr::memmem::find(&bytes[start..], b"]]>").map_or(bytes.len(), |i| start + i);
+                push_text(&mut out, &html[start..end]);
+                (end + 3).min(bytes.len())
+            }
+            // A declaration (`<!doctype ...>`), a processing instruction, or `</` without a
+            // name (read as a comment): nothing shown.
+            Some(b'!' | b'?') => past_gt(bytes, open + 2),
+            Some(b'/') if !bytes.get(open + 2).is_some_and(u8::is_ascii_alphabetic) => past_gt(bytes, open + 2),
+            Some(b'/') => {
+                let (name, end) = tag(&html, open + 2);
+                if end > bytes.len() {
+                    break;
+                }
+                whitespace(&mut out, &name);
+                end
+            }
+            Some(c) if c.is_ascii_alphabetic() => {
+                let (name, end) = tag(&html, open + 1);
+                if end > bytes.len() {
+                    // Cut off by the end of the part: not shown.
+                    break;
+                }
+                whitespace(&mut out, &name);
+                if let Some(shown) = literal_element(&name) {
+                    let content_end = literal_end(&html, end, &name);
+                    if shown {
+                        push_text(&mut out, &html[end..content_end]);
+                    }
+                    content_end
+                } else {
+                    end
+                }
+            }
+            // `<` and anything else: text.
+            _ => {
+                push_text(&mut out, "<");
+                open + 1
+            }
+        };
+    }
+    out
+}
+
+/// HTML.pm's `html_whitespace`: what a start or end tag of `name` puts in the text.
+fn whitespace(out: &mut String, name: &str) {
+    let shown = match name {
+        "br" | "div" => "\n",
+        "li" | "th" | "td" | "dt" | "dd" | "embed" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => " ",
+        "p" | "hr" | "blockquote" | "pre" | "listing" | "plaintext" | "xmp" | "title" => "\n\n",
+        _ => return,
+    };
+    out.push_str(shown);
+}
+
+/// Elements whose content HTML::Parser reads literally, as one text, up to their end tag:
+/// Some(whether HTML.pm shows it). `<script>` and `<style>` hold no text that shows.
+fn literal_element(name: &str) -> Option<bool> {
+    match name {
+        "script" | "style" => Some(false),
+        "title" | "textarea" | "iframe" | "xmp" | "plaintext" => Some(true),
+        _ => None,
+    }
+}
+
+/// Where the literal content that starts at `from` ends: at `</name` (any case) followed by
+/// white space, `/` or `>`; the end of the part when there is none.
+fn literal_end(html: &str, from: usize, name: &str) -> usize {
+    let bytes = html.as_bytes();
+    let mut at = from;
+    while let Some(i) = memchr::memmem::find(&bytes[at..], b"</") {
+        let start = at + i;
+        let after = start + 2 + name.len();
+        if bytes.get(start + 2..after).is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+            && bytes.get(after).is_none_or(|c| c.is_ascii_whitespace() || matches!(c, b'>' | b'/'))
+        {
+            return start;
+        }
+        at = start + 2;
+    }
+    bytes.len()
+}
+
+/// Just past the next `>` at or after `from`, or the end of the text.
+fn past_gt(bytes: &[u8], from: usize) -> usize {
+    memchr::memchr(b'>', bytes.get(from..).unwrap_or_default()).map_or(bytes.len(), |i| from + i + 1)
+}
+
+/// A tag whose name starts at `from`: its name, lower case (up to white space or `>`, as
+/// HTML::Parser reads it), and where it ends, just past its `>` (an attribute value in
+/// quotes may hold one). Past the end of the text when it has no `>`.
+fn tag(html: &str, from: usize) -> (String, usize) {
+    let bytes = html.as_bytes();
+    let name_end =
+        bytes[from..].iter().position(|c| c.is_ascii_whitespace() || *c == b'>').map_or(bytes.len(), |i| from + i);
+    let mut name = html[from..name_end].to_ascii_lowercase();
+    if bytes.get(name_end) == Some(&b'>') && name.len() > 1 && name.ends_with('/') {
+        // `<br/>`: HTML.pm rewrites it as `<br>` before parsing.
+        name.pop();
+    }
+    let mut at = name_end;
+    let mut after_equals = false;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'>' => return (name, at + 1),
+            b'=' => after_equals = true,
+            quote @ (b'"' | b'\'') if after_equals => {
+                match memchr::memchr(quote, &bytes[at + 1..]) {
+                    Some(i) => at += i + 1,
+                    // An unclosed quote: the tag ends at the next `>` after all.
+                    None => return (name, past_gt(bytes, at + 1)),
+                }
+                after_equals = false;
+            }
+            c if c.is_ascii_whitespace() => {}
+            _ => after_equals = false,
+        }
+        at += 1;
+    }
+    (name, bytes.len() + 1)
+}
+
+/// Text between tags, its entities decoded and each run of HTML white space (space, tab,
+/// line feed, carriage return, form feed, vertical tab) one space, as HTML.pm's
+/// `display_text` writes it: a line break in the source is never one in the text.
+fn push_text(out: &mut String, text: &str) {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while let Some(amp) = memchr::memchr(b'&', &bytes[at..]).map(|i| at + i) {
+        push_spaced(out, &text[at..amp]);
+        let (decoded, end) = entity(text, amp);
+        match decoded {
+            Some(c) if is_html_space(c) => push_spaced(out, " "),
+            Some(c) => out.push(c),
+            None => out.push('&'),
+        }
+        at = end;
+    }
+    push_spaced(out, &text[at..]);
+}
+
+fn is_html_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c' | '\x0b')
+}
+
+fn push_spaced(out: &mut String, text: &str) {
+    for c in text.chars() {
+        if !is_html_space(c) {
+            out.push(c);
+        } else if !out.ends_with(' ') {
+            out.push(' ');
+        }
+    }
+}
+
+/// The entity at `amp` (`&name;`, `&#65;`, `&#x41;`, the `;` optional): its character and
+/// where it ends, or None and just past the `&` when it is not one.
+fn entity(text: &str, amp: usize) -> (Option<char>, usize) {
+    let bytes = text.as_bytes();
+    let numeric = bytes.get(amp + 1) == Some(&b'#');
+    let start = amp + 1 + usize::from(numeric);
+    let run = bytes[start..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+    if run == 0 {
+        return (None, amp + 1);
+    }
+    let semicolon = bytes.get(start + run) == Some(&b';');
+    let end = start + run + usize::from(semicolon);
+    let name = &text[start..start + run];
+    let decoded = if numeric {
+        let (digits, radix) = match name.strip_prefix(['x', 'X']) {
+            Some(hex) => (hex, 16),
+            None => (name, 10),
+        };
+        u32::from_str_radix(digits, radix).ok().map(|code| char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER))
+    } else {
+        let mut one = String::new();
+        let token = format!("&{name};");
+        mail_parser::decoders::html::add_html_token(&mut one, token.as_bytes(), false);
+        (one != token).then(|| one.chars().next()).flatten()
+    };
+    match decoded {
+        Some(c) => (Some(c), end),
+        None => (None, amp + 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paragraphs(html: &str) -> Vec<String> {
+        let mut folded = String::new();
+        super::super::views::fold_paragraphs(&render(html), &mut folded);
+        folded.trim_start_matches('\n').split('\n').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn block_elements_make_paragraphs_as_html_pm_does() {
+        let html = "<html><head><title>Offer</title></head><body><div><h2>Big\nnews</h2>\
+<p>Dear customer,</p><p>Save <b>50%</b> today</p><ul><li>one</li><li>two</li></ul>\
+<div>a</div><div>b</div>line<br>end</body></html>";
+        // As SpamAssassin 4.0.1 renders it (`get_decoded_stripped_body_text_array`): one
+        // line feed between `two` and `a` (the `<div>`'s) is a space.
+        assert_eq!(
+            paragraphs(html),
+            ["Offer", "Big news", "Dear customer,", "Save 50% today", "one two a", "b line end"]
+        );
+    }
+
+    #[test]
+    fn markup_as_html_parser_reads_it() {
+        // Script and style hold no text; a title, a textarea and an iframe are read
+        // literally; a comment without `-->` ends at the next `>`; `<` before a space or a
+        // digit is text; a quoted `>` does not end a tag; a tag cut off is not shown.
+        let html = "<style>p{}<b>x</b></style><script>var a='<p>';</script>a <3 b<!-- c <i>d\
+<a title=\"x>y\">e</a><![CDATA[ f ]]><!doctype html><?php g ?></ h><textarea>i<b>j</textarea>k<b";
+        assert_eq!(paragraphs(html), ["a <3 bde f i<b>jk"], "as SpamAssassin 4.0.1 renders it");
+    }
+
+    #[test]
+    fn entities_with_and_without_semicolons() {
+        assert_eq!(render("a&nbsp;b &amp; &lt &#65;&#x42; &bogus; &copy;"), "a b & < AB &bogus; \u{a9}");
+        assert_eq!(render("<p>x</p>"), "\n\nx\n\n");
+        assert_eq!(render("<br/>s<BR />t"), "\ns\nt");
+    }
+}

@@ -805,7 +805,8 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         // holds for a body of 128 bytes too, as in SpamAssassin.
         BodyLength => (view.pristine_body_length as f64) <= num(a, 0, 0.0),
         ForUppercase => {
-            view.uppercase_percent().is_some_and(|upper| upper >= num(a, 0, 0.0) && upper <= num(a, 1, 100.0))
+            // `> min && <= max`, as MIMEEval compares.
+            view.uppercase_percent().is_some_and(|upper| upper > num(a, 0, 0.0) && upper <= num(a, 1, 100.0))
         }
         ShortUrl => view.uri_list.iter().any(|u| {
             let host = u

@@ -225,17 +225,80 @@ pub(crate) fn fold_paragraphs(text: &str, out: &mut String) {
     }
 }
 
+/// `/\S\s+\S/`: white space with something else on both sides.
+fn has_inner_space(line: &str) -> bool {
+    let trimmed = line.trim();
+    trimmed.contains(char::is_whitespace)
+}
+
+/// `/^(?:[A-Za-z0-9+\/=]{60,76} ){2}/`: a line of leftover base64 (a forwarded message's).
+fn starts_with_base64_words(line: &str) -> bool {
+    let mut rest = line.as_bytes();
+    for _ in 0..2 {
+        let word = rest.iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')).count();
+        if !(60..=76).contains(&word) || rest.get(word) != Some(&b' ') {
+            return false;
+        }
+        rest = &rest[word + 1..];
+    }
+    true
+}
+
+/// MIMEEval's `get_charset_from_ct_line`: the `charset=` of a Content-Type value.
+fn charset_of_content_type(value: &str) -> Option<&str> {
+    let lower = value.to_ascii_lowercase();
+    let at = lower.find("charset=")? + "charset=".len();
+    let rest = &value[at..];
+    let charset = match rest.chars().next()? {
+        quote @ ('"' | '\'') => rest[1..].split(quote).next()?,
+        _ => rest.split(char::is_whitespace).next()?,
+    };
+    Some(charset)
+}
+
+/// Constants.pm's `CHARSETS_LIKELY_TO_FP_AS_CAPS`, the whole charset name matched.
+fn charset_likely_to_look_like_capitals(charset: &str) -> bool {
+    let lower = charset.to_ascii_lowercase();
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    !lower.is_empty()
+        && lower.chars().all(allowed)
+        && ["koi", "jp", "jis", "euc", "gb", "big5", "isoir", "cp1251", "windows-1251", "georgianps", "pt154", "tis"]
+            .iter()
+            .any(|marker| lower.contains(marker))
+}
+
 impl MessageView {
-    /// The share of upper-case letters among the rendered body's letters, in percent, as
-    /// `check_for_uppercase` reads it; None under 200 letters. Counted once (three rules ask).
+    /// MIMEEval's `check_for_uppercase` measure: among the rendered body's lines (the subject
+    /// first) that have a space between two other characters and do not start with two
+    /// base64-looking words, the share of `A-Z` among `A-Z`, `a-z` and `0-9` (digits count as
+    /// lower case, as there: "date" and "mail" in capitals are not shouting), in percent.
+    /// None when those lines hold fewer than 200 characters, or when the message's or a
+    /// part's charset is one SpamAssassin expects to look like capitals (KOI8, the Japanese,
+    /// Chinese and Cyrillic code pages: `CHARSETS_LIKELY_TO_FP_AS_CAPS`). Counted once
+    /// (three rules ask).
     pub fn uppercase_percent(&self) -> Option<f64> {
         *self.uppercase.get_or_init(|| {
-            let (mut letters, mut upper) = (0usize, 0usize);
-            for c in String::from_utf8_lossy(&self.body).chars().filter(|c| c.is_alphabetic()) {
-                letters += 1;
-                upper += usize::from(c.is_uppercase());
+            let top_charset = self.header_fields("content-type").next().and_then(|h| charset_of_content_type(&h.raw));
+            let charsets = top_charset.into_iter().chain(self.parts.iter().map(|p| p.charset.as_str()));
+            if charsets.into_iter().any(charset_likely_to_look_like_capitals) {
+                return None;
             }
-            (letters >= 200).then(|| upper as f64 / letters as f64 * 100.0)
+            let body = String::from_utf8_lossy(&self.body);
+            let (mut length, mut lower, mut upper) = (0usize, 0usize, 0usize);
+            let lines: Vec<&str> = body.split('\n').collect();
+            for (i, line) in lines.iter().enumerate() {
+                if !has_inner_space(line) || starts_with_base64_words(line) {
+                    continue;
+                }
+                // SpamAssassin's lines keep their line feed (all but the last).
+                length += line.chars().count() + usize::from(i + 1 < lines.len());
+                lower += line.bytes().filter(|b| b.is_ascii_lowercase() || b.is_ascii_digit()).count();
+                upper += line.bytes().filter(u8::is_ascii_uppercase).count();
+            }
+            if length < 200 {
+                return None;
+            }
+            Some(if upper + lower == 0 { 0.0 } else { upper as f64 / (upper + lower) as f64 * 100.0 })
         })
     }
 
@@ -525,6 +588,30 @@ Content-Type: text/html\r\n\r\n<p>Click <a href=\"https://t.example/c?a=1&amp;b=
         assert_eq!(from[0].addresses, vec![("Shop".to_owned(), "deals@shop.example".to_owned())]);
         assert_eq!(view.parts.len(), 2);
         assert!(view.mime_headers.iter().any(|(n, v)| n == "content-type" && v == "text/html"));
+    }
+
+    #[test]
+    fn uppercase_share_as_mimeeval_counts_it() {
+        let view_of = |content_type: &str, body: &str| {
+            let raw = format!("Subject: hi\r\nContent-Type: {content_type}\r\n\r\n{body}\r\n");
+            let message = MessageParser::default().parse(raw.as_bytes()).unwrap();
+            MessageView::new(&message, "", &[])
+        };
+        // 60 capitals, 60 digits and 40 lower-case letters in 211 characters: digits count
+        // as lower case (60 / 160); the subject, one word, is not counted.
+        let shouting = format!("{}\r\n\r\n{}", "ABCDEFGHIJ 1234567890 ".repeat(6), "x ".repeat(40));
+        let share = view_of("text/plain", &shouting).uppercase_percent().unwrap();
+        assert!((share - 37.5).abs() < 0.01, "{share}");
+        // A line without an inner space does not count (so 199 characters are too few).
+        let one_word = format!("{}\r\n\r\n{}", "A".repeat(150), "a b".repeat(16));
+        assert_eq!(view_of("text/plain", &one_word).uppercase_percent(), None);
+        // Leftover base64 lines are skipped; Japanese and Cyrillic charsets never count.
+        let base64 = format!("{} {} END\r\n\r\n{}", "QUJD".repeat(16), "REVG".repeat(16), "x y ".repeat(60));
+        let counted = view_of("text/plain", &base64).uppercase_percent().unwrap();
+        assert!(counted < 1.0, "the base64 words' capitals are not counted: {counted}");
+        assert_eq!(view_of("text/plain; charset=\"ISO-2022-JP\"", &shouting).uppercase_percent(), None);
+        assert_eq!(view_of("text/plain; charset=koi8-r", &shouting).uppercase_percent(), None);
+        assert!(view_of("text/plain; charset=utf-8", &shouting).uppercase_percent().is_some());
     }
 
     #[test]

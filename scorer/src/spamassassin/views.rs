@@ -602,7 +602,8 @@ Content-Type: text/html\r\n\r\n<p>Click <a href=\"https://t.example/c?a=1&amp;b=
         let shouting = format!("{}\r\n\r\n{}", "ABCDEFGHIJ 1234567890 ".repeat(6), "x ".repeat(40));
         let share = view_of("text/plain", &shouting).uppercase_percent().unwrap();
         assert!((share - 37.5).abs() < 0.01, "{share}");
-        // A line without an inner space does not count (so 199 characters are too few).
+        // A line without an inner space does not count: the 150 capitals are left out, and
+        // the 48 characters left are too few.
         let one_word = format!("{}\r\n\r\n{}", "A".repeat(150), "a b".repeat(16));
         assert_eq!(view_of("text/plain", &one_word).uppercase_percent(), None);
         // Leftover base64 lines are skipped; Japanese and Cyrillic charsets never count.

@@ -13,6 +13,21 @@ pub const PART_SCAN_SIZE: usize = 50_000;
 pub const FULL_SCAN_SIZE: usize = 512 * 1024;
 /// The most URIs taken from one message.
 pub const MAX_URIS: usize = 500;
+/// How deep attached messages are read for their text (a message in a message in ...).
+const MAX_ATTACHED_DEPTH: usize = 8;
+
+/// The leaf parts of `message` in order, an attached message's (`message/rfc822`) in its
+/// place: SpamAssassin's `find_parts(qr/./, 1)` descends into them, so their text is part of
+/// the body its rules read (a phish forwarded as an attachment is read, not only the note
+/// around it). Not past [`MAX_ATTACHED_DEPTH`].
+fn leaf_parts<'m, 'x>(message: &'m Message<'x>, depth: usize, out: &mut Vec<&'m mail_parser::MessagePart<'x>>) {
+    for part in &message.parts {
+        match &part.body {
+            PartType::Message(attached) if depth < MAX_ATTACHED_DEPTH => leaf_parts(attached, depth + 1, out),
+            _ => out.push(part),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct HeaderField {
@@ -341,9 +356,11 @@ impl MessageView {
                 raw_bytes,
             });
         }
-        // Rendered body: the subject line, then the text parts.
+        // Rendered body: the subject line, then the text parts, attached messages' too.
+        let mut leaves = Vec::new();
+        leaf_parts(message, 0, &mut leaves);
         let mut text = String::new();
-        for part in message.parts.iter() {
+        for part in leaves.iter().copied() {
             let rendered = match &part.body {
                 PartType::Text(t) => Some(t.to_string()),
                 PartType::Html(h) => Some(super::html_render::render(h)),
@@ -369,9 +386,9 @@ impl MessageView {
         view.body_length = body.len() - subject_len;
         view.pristine_body_length = raw_message.len() - crate::raw_header::header_block(message).len();
         view.body = body.into_bytes();
-        // Raw body: text parts as decoded, HTML as written.
+        // Raw body: text parts as decoded, HTML as written (attached messages' too).
         let mut rawbody = String::new();
-        for part in message.parts.iter() {
+        for part in leaves.iter().copied() {
             let t = match &part.body {
                 PartType::Text(t) => t.as_ref(),
                 PartType::Html(h) => {
@@ -613,6 +630,24 @@ Content-Type: text/html\r\n\r\n<p>Click <a href=\"https://t.example/c?a=1&amp;b=
         assert_eq!(view_of("text/plain; charset=\"ISO-2022-JP\"", &shouting).uppercase_percent(), None);
         assert_eq!(view_of("text/plain; charset=koi8-r", &shouting).uppercase_percent(), None);
         assert!(view_of("text/plain; charset=utf-8", &shouting).uppercase_percent().is_some());
+    }
+
+    #[test]
+    fn an_attached_message_is_read_as_spamassassin_reads_it() {
+        // A phish forwarded as an attachment: SpamAssassin 4.0.1's body text is the
+        // subject, the note, then the attached message's body (not its subject).
+        let raw = b"From: a@b.example\r\nSubject: Fwd: check this\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nSee the attached.\r\n\
+--XX\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"phish.eml\"\r\n\r\n\
+From: bank@evil.example\r\nSubject: Verify your account\r\nContent-Type: text/html\r\n\r\n\
+<p>Your account is suspended.</p><p>Click here</p>\r\n--XX--\r\n";
+        let message = MessageParser::default().parse(raw.as_slice()).unwrap();
+        let view = MessageView::new(&message, "", &[]);
+        let body = String::from_utf8(view.body.clone()).unwrap();
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines, ["Fwd: check this", "See the attached.", "Your account is suspended.", "Click here"]);
+        assert!(String::from_utf8_lossy(&view.rawbody).contains("<p>Click here</p>"));
+        assert_eq!(view.html.len(), 1, "the attached message's HTML part is read by the HTML checks too");
     }
 
     #[test]

@@ -98,7 +98,7 @@ def simulated(rows, hits, rules):
 
 
 # --split-default: rules with a score line in the rule files (the others score SpamAssassin's
-# default of 1).
+# default: 1, or 0.01 for a T_ test rule).
 EXPLICITLY_SCORED = None
 
 
@@ -107,10 +107,11 @@ def features(row, key, rule_vocabulary, embedding=False):
     names = {name for name, _ in row["detections"]}
     total = max(-10, min(25, sum(sa)))
     x = [total, min(20, sum(1 for s in sa if s > 0))]
+    x += [1.0 if total >= step else 0.0 for step in SA_SCORE_STEPS]
+    # After the steps, so that --monotone-sa's bounds (the first 2 + steps) stay where they are.
     if EXPLICITLY_SCORED is not None:
         x += [sum(score / 1000 for name, score in row["detections"]
                   if name.startswith("sa:") and name[3:] not in EXPLICITLY_SCORED)]
-    x += [1.0 if total >= step else 0.0 for step in SA_SCORE_STEPS]
     x += classifier(row, key)
     if embedding:
         x += [row["embedding"].get(key, 0.5)]

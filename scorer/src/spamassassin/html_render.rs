@@ -14,8 +14,9 @@
 //! - markup as HTML::Parser reads it: a comment ends at the first `-->` (one without ends
 //!   at the next `>`), `</` not followed by a letter opens a comment, a `<` not followed by
 //!   a letter, `/`, `!` or `?` is text, a tag cut off by the end of the part is not shown,
-//!   quoted attribute values may hold `>`; entities are decoded (`&nbsp;` is a space),
-//!   with or without their `;`.
+//!   quoted attribute values may hold `>`; entities are decoded as HTML::Parser decodes
+//!   them, with HTML::Entities' table (`scorer/data/html_entities.tsv`; `&nbsp;` is a
+//!   space), a name without its `;` as the longest one it knows.
 //!
 //! In the text between tags each run of white space is one space, so a line break of the
 //! source never ends a line; the view then folds what the tags put in (a blank line
@@ -206,35 +207,50 @@ fn push_spaced(out: &mut String, text: &str) {
     }
 }
 
-/// The entity at `amp` (`&name;`, `&#65;`, `&#x41;`, the `;` optional): its character and
-/// where it ends, or None and just past the `&` when it is not one.
+/// HTML::Entities' table (`scorer/data/html_entities.tsv`): name (with its `;` when it needs
+/// one) -> character.
+static ENTITIES: std::sync::LazyLock<std::collections::HashMap<&'static str, char>> = std::sync::LazyLock::new(|| {
+    crate::analysis::table::rows(include_str!("../../data/html_entities.tsv"))
+        .filter_map(|row| Some((*row.first()?, char::from_u32(row.get(1)?.parse().ok()?)?)))
+        .collect()
+});
+
+/// The entity at `amp` as HTML::Parser decodes it: its character and where it ends, or
+/// None and just past the `&` when there is none. `&#65;`, `&#x41;` (the `;` optional, a
+/// code point of 0 or past Unicode's not decoded, a surrogate the replacement character);
+/// a name, case-sensitive, with its `;`, or, without one, the longest prefix of the run of
+/// letters and digits that HTML::Entities decodes bare (`&eacutex` is `éx`, `&Alpha` stays).
 fn entity(text: &str, amp: usize) -> (Option<char>, usize) {
     let bytes = text.as_bytes();
-    let numeric = bytes.get(amp + 1) == Some(&b'#');
-    let start = amp + 1 + usize::from(numeric);
-    let run = bytes[start..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
-    if run == 0 {
-        return (None, amp + 1);
-    }
-    let semicolon = bytes.get(start + run) == Some(&b';');
-    let end = start + run + usize::from(semicolon);
-    let name = &text[start..start + run];
-    let decoded = if numeric {
-        let (digits, radix) = match name.strip_prefix(['x', 'X']) {
-            Some(hex) => (hex, 16),
-            None => (name, 10),
+    if bytes.get(amp + 1) == Some(&b'#') {
+        let hex = matches!(bytes.get(amp + 2), Some(b'x' | b'X'));
+        let start = amp + 2 + usize::from(hex);
+        let digits = bytes[start.min(bytes.len())..]
+            .iter()
+            .take_while(|c| if hex { c.is_ascii_hexdigit() } else { c.is_ascii_digit() })
+            .count();
+        let code = u32::from_str_radix(&text[start.min(text.len())..start + digits], if hex { 16 } else { 10 }).ok();
+        return match code {
+            Some(code) if digits > 0 && code != 0 && code <= 0x10FFFF => {
+                let end = start + digits + usize::from(bytes.get(start + digits) == Some(&b';'));
+                (Some(char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER)), end)
+            }
+            _ => (None, amp + 1),
         };
-        u32::from_str_radix(digits, radix).ok().map(|code| char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER))
-    } else {
-        let mut one = String::new();
-        let token = format!("&{name};");
-        mail_parser::decoders::html::add_html_token(&mut one, token.as_bytes(), false);
-        (one != token).then(|| one.chars().next()).flatten()
-    };
-    match decoded {
-        Some(c) => (Some(c), end),
-        None => (None, amp + 1),
     }
+    let start = amp + 1;
+    let run = bytes[start..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+    let name = &text[start..start + run];
+    if bytes.get(start + run) == Some(&b';') {
+        let with_semicolon = &text[start..start + run + 1];
+        if let Some(&c) = ENTITIES.get(with_semicolon).or_else(|| ENTITIES.get(name)) {
+            return (Some(c), start + run + 1);
+        }
+    }
+    (2..=run)
+        .rev()
+        .find_map(|len| ENTITIES.get(&name[..len]).map(|&c| (Some(c), start + len)))
+        .unwrap_or((None, amp + 1))
 }
 
 #[cfg(test)]
@@ -273,6 +289,13 @@ mod tests {
     #[test]
     fn entities_with_and_without_semicolons() {
         assert_eq!(render("a&nbsp;b &amp; &lt &#65;&#x42; &bogus; &copy;"), "a b & < AB &bogus; \u{a9}");
+        // As HTML::Parser 3.81 decodes them (the same text through it in Perl).
+        assert_eq!(
+            render(
+                "&copyd &amp1 &#65x &ltx &#x41g &AMP; &Amp; &#0; &#1114112; &#55296; &Alpha &Alpha; &eacutex &#X41; &#x; &#"
+            ),
+            "\u{a9}d &1 Ax <x Ag &AMP; &Amp; &#0; &#1114112; \u{fffd} &Alpha \u{391} \u{e9}x A &#x; &#"
+        );
         assert_eq!(render("<p>x</p>"), "\n\nx\n\n");
         assert_eq!(render("<br/>s<BR />t"), "\ns\nt");
     }

@@ -1441,6 +1441,48 @@ meta IP_LINK_PRIZE __IP_LINK && __PRIZE
     }
 
     #[test]
+    fn tag_balance_is_read_per_html_part_as_html_eval_reads_it() {
+        let rules = set("body __CENTER eval:html_tag_balance('center', '!= 0')\n\
+             meta CENTER __CENTER\n\
+             body BODY_OPEN eval:html_tag_balance('body', '!= 0')\n\
+             body HEAD_CLOSED eval:html_tag_balance('head', '== 0')\n\
+             body ODD eval:html_tag_balance('center', 'system(1)')\n");
+        assert!(rules.unsupported.iter().any(|u| u.name == "ODD"), "an expression it cannot read is listed");
+        let html = |body: &str| format!("From: a@b.example\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n{body}\r\n");
+        // A <center> never closed; the body closed; <head> never there (no count at all).
+        let found = hits(&rules, &html("<html><body><center><b>Offer</b></body></html>"));
+        assert!(found.contains(&"CENTER".to_owned()) && !found.contains(&"BODY_OPEN".to_owned()), "{found:?}");
+        assert!(!found.contains(&"HEAD_CLOSED".to_owned()), "{found:?}");
+        // Balanced, and an extra end tag is dropped at 0 rather than counted below it.
+        let found = hits(&rules, &html("<html><head></head><body><center>x</center></center>y</body>"));
+        assert!(!found.contains(&"CENTER".to_owned()) && found.contains(&"HEAD_CLOSED".to_owned()), "{found:?}");
+        // A body left open; tags in a comment do not count; plain text has no HTML at all.
+        let found = hits(&rules, &html("<body><!-- <center> -->text"));
+        assert!(found.contains(&"BODY_OPEN".to_owned()) && !found.contains(&"CENTER".to_owned()), "{found:?}");
+        let found = hits(&rules, "From: a@b.example\r\nSubject: s\r\n\r\n<center>not html\r\n");
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn vertical_words_is_the_highest_share_of_spaces_in_a_line() {
+        let rules = set("body __TVD eval:tvd_vertical_words('0','10')\nmeta TVD __TVD\n\
+             body SPACED eval:tvd_vertical_words('30','101')\n");
+        let plain = |body: &str| format!("From: a@b.example\r\nSubject: Hi\r\n\r\n{body}\r\n");
+        // Words run together (3 spaces against 58 other bytes, the line feed among them: 5%).
+        let found = hits(&rules, &plain("Pleaseclick-thelinkbelow toclaimyour giftcard.now.ok forfree"));
+        assert!(found.contains(&"TVD".to_owned()) && !found.contains(&"SPACED".to_owned()), "{found:?}");
+        // Ordinary prose: about one space in six bytes, 17% and more.
+        let found = hits(&rules, &plain("Thank you for the notes from the meeting on Tuesday."));
+        assert!(!found.contains(&"TVD".to_owned()), "{found:?}");
+        // Letters spaced out: spaces are the majority, 100.
+        let found = hits(&rules, &plain("F R E E  M O N E Y  N O W"));
+        assert!(found.contains(&"SPACED".to_owned()), "{found:?}");
+        // No line longer than 5 bytes, the subject's included: no value at all.
+        let found = hits(&rules, "From: a@b.example\r\nSubject: Hi\r\n\r\nok\r\n");
+        assert!(!found.contains(&"TVD".to_owned()) && !found.contains(&"SPACED".to_owned()), "{found:?}");
+    }
+
+    #[test]
     fn an_eval_test_the_engine_does_not_compute_is_listed_not_silently_false() {
         let rules = set("body LOW_CONTRAST eval:html_test('font_low_contrast')\n\
              body HTML eval:html_test('html')\n\

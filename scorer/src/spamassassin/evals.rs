@@ -39,8 +39,10 @@ pub enum EvalFunction {
     HtmlTagExists,
     HtmlTest,
     HtmlImageOnly,
+    HtmlTagBalance,
     BodyLength,
     ForUppercase,
+    TvdVerticalWords,
     ShortUrl,
     AllTrusted,
     NoRelays,
@@ -93,6 +95,12 @@ impl EvalFunction {
             // Of HTML.pm's text lists the comments and the anchors are kept (not titles).
             EvalFunction::HtmlTextMatch => matches!(first, "comment" | "anchor"),
             EvalFunction::ToInSubject => matches!(first, "user" | "address"),
+            // As HTMLEval: a tag name of letters and digits, and a comparison it can read.
+            EvalFunction::HtmlTagBalance => {
+                !first.is_empty()
+                    && first.bytes().all(|b| b.is_ascii_alphanumeric())
+                    && args.get(1).and_then(|e| Comparison::parse(e)).is_some()
+            }
             _ => true,
         }
     }
@@ -117,6 +125,8 @@ impl EvalFunction {
             "html_tag_exists" => HtmlTagExists,
             "html_test" => HtmlTest,
             "html_image_only" => HtmlImageOnly,
+            "html_tag_balance" => HtmlTagBalance,
+            "tvd_vertical_words" => TvdVerticalWords,
             "check_body_length" => BodyLength,
             "check_for_uppercase" => ForUppercase,
             "short_url" => ShortUrl,
@@ -143,6 +153,50 @@ impl EvalFunction {
             "check_https_http_mismatch" => HttpsHttpMismatch,
             _ => return None,
         })
+    }
+}
+
+/// HTMLEval's `html_tag_balance` expression (`'!= 0'`, `'> 1'`): an operator and a
+/// whole number, which it hands to Perl's `eval` after the tag's count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Comparison {
+    operator: ComparisonOperator,
+    value: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ComparisonOperator {
+    Equal,
+    NotEqual,
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+}
+
+impl Comparison {
+    /// None for anything but `OP N` (OP one of `== != < <= > >=`).
+    pub fn parse(expression: &str) -> Option<Comparison> {
+        use ComparisonOperator::*;
+        let e = expression.trim();
+        let (operator, rest) = [("==", Equal), ("!=", NotEqual), ("<=", LessOrEqual), (">=", GreaterOrEqual)]
+            .into_iter()
+            .chain([("<", Less), (">", Greater)])
+            .find_map(|(text, op)| e.strip_prefix(text).map(|rest| (op, rest)))?;
+        let value = rest.trim().parse::<i64>().ok()?;
+        Some(Comparison { operator, value })
+    }
+
+    pub fn holds(self, count: i64) -> bool {
+        use ComparisonOperator::*;
+        match self.operator {
+            Equal => count == self.value,
+            NotEqual => count != self.value,
+            Less => count < self.value,
+            LessOrEqual => count <= self.value,
+            Greater => count > self.value,
+            GreaterOrEqual => count >= self.value,
+        }
     }
 }
 
@@ -804,6 +858,18 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         // structure and encodings included), at most the argument: `__KAM_BODY_LENGTH_LT_128`
         // holds for a body of 128 bytes too, as in SpamAssassin.
         BodyLength => (view.pristine_body_length as f64) <= num(a, 0, 0.0),
+        // HTMLEval: some HTML part in which the tag was seen and whose count of start tags
+        // less end tags (HTML.pm's `inside`) compares as asked.
+        HtmlTagBalance => {
+            let tag = a.first().map(String::as_str).unwrap_or("");
+            let comparison = a.get(1).and_then(|e| Comparison::parse(e));
+            comparison.is_some_and(|c| view.html_tags.iter().any(|tags| tags.get(tag).is_some_and(|n| c.holds(n))))
+        }
+        // BodyEval: the highest share of spaces among the body's lines (`>= min && < max`).
+        TvdVerticalWords => view.vertical_words_percent().is_some_and(|pct| {
+            let max = num(a, 1, 101.0);
+            pct >= num(a, 0, 0.0) && pct < if max >= 100.0 { 101.0 } else { max }
+        }),
         ForUppercase => {
             // `> min && <= max`, as MIMEEval compares.
             view.uppercase_percent().is_some_and(|upper| upper > num(a, 0, 0.0) && upper <= num(a, 1, 100.0))
@@ -1157,6 +1223,18 @@ fn outlook_message_id_is_fake(view: &MessageView) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_balance_comparisons_as_perl_would_evaluate_them() {
+        let c = |e: &str| Comparison::parse(e);
+        assert!(c("!= 0").unwrap().holds(2) && !c("!= 0").unwrap().holds(0));
+        assert!(c("> 1").unwrap().holds(2) && !c(">1").unwrap().holds(1));
+        assert!(c(">= 1").unwrap().holds(1) && c("<= -1").unwrap().holds(-3) && c("==2").unwrap().holds(2));
+        assert!(c("< 3").unwrap().holds(2) && !c("< 3").unwrap().holds(3));
+        for bad in ["", "0", "!= x", "= 0", "!= 0; system(1)", "=> 1"] {
+            assert_eq!(c(bad), None, "{bad:?}");
+        }
+    }
 
     fn view(raw: &str) -> MessageView {
         let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();

@@ -25,6 +25,32 @@
 
 /// Renders `html` as HTML.pm's `get_rendered_text` does (visible and invisible text alike).
 pub fn render(html: &str) -> String {
+    render_with_tags(html).0
+}
+
+/// HTML.pm's `inside` counts: for each tag name seen (lower case), start tags minus end
+/// tags, never below 0 (an end tag without its start is dropped), as `html_tag` keeps them
+/// and HTMLEval's `html_tag_balance` reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagBalance(Vec<(String, i64)>);
+
+impl TagBalance {
+    /// The count for `name` (lower case), None when no such tag was seen.
+    pub fn get(&self, name: &str) -> Option<i64> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, count)| *count)
+    }
+
+    fn add(&mut self, name: &str, step: i64) {
+        match self.0.iter_mut().find(|(n, _)| n == name) {
+            Some((_, count)) => *count = (*count + step).max(0),
+            None => self.0.push((name.to_owned(), step.max(0))),
+        }
+    }
+}
+
+/// [`render`], and the part's [`TagBalance`].
+pub fn render_with_tags(html: &str) -> (String, TagBalance) {
+    let mut balance = TagBalance::default();
     // HTML.pm's own rewrites before parsing: `&nbsp;` as a space, `<br/>` as `<br>` (the
     // parser would read the tag's name as `br/`), curly double quotes as straight ones.
     let html = if html.contains("&nbsp;") || html.contains(['\u{201C}', '\u{201D}']) {
@@ -59,13 +85,20 @@ pub fn render(html: &str) -> String {
             }
             // A declaration (`<!doctype ...>`), a processing instruction, or `</` without a
             // name (read as a comment): nothing shown.
-            Some(b'!' | b'?') => past_gt(bytes, open + 2),
+            Some(b'!' | b'?') => {
+                if bytes.get(open + 2..open + 9).is_some_and(|d| d.eq_ignore_ascii_case(b"doctype")) {
+                    // HTML.pm's `html_declaration` records it (at 0).
+                    balance.add("!doctype", 0);
+                }
+                past_gt(bytes, open + 2)
+            }
             Some(b'/') if !bytes.get(open + 2).is_some_and(u8::is_ascii_alphabetic) => past_gt(bytes, open + 2),
             Some(b'/') => {
                 let (name, end) = tag(&html, open + 2);
                 if end > bytes.len() {
                     break;
                 }
+                balance.add(&name, -1);
                 whitespace(&mut out, &name);
                 end
             }
@@ -75,6 +108,7 @@ pub fn render(html: &str) -> String {
                     // Cut off by the end of the part: not shown.
                     break;
                 }
+                balance.add(&name, 1);
                 whitespace(&mut out, &name);
                 if let Some(shown) = literal_element(&name) {
                     let content_end = literal_end(&html, end, &name);
@@ -93,7 +127,13 @@ pub fn render(html: &str) -> String {
             }
         };
     }
-    out
+    // HTML.pm closes an unclosed `<style>` or `<script>` at the end of the part.
+    for name in ["style", "script"] {
+        if balance.get(name).is_some_and(|count| count > 0) {
+            balance.add(name, i64::MIN / 2);
+        }
+    }
+    (out, balance)
 }
 
 /// HTML.pm's `html_whitespace`: what a start or end tag of `name` puts in the text.
@@ -284,6 +324,24 @@ mod tests {
         let html = "<style>p{}<b>x</b></style><script>var a='<p>';</script>a <3 b<!-- c <i>d\
 <a title=\"x>y\">e</a><![CDATA[ f ]]><!doctype html><?php g ?></ h><textarea>i<b>j</textarea>k<b";
         assert_eq!(paragraphs(html), ["a <3 bde f i<b>jk"], "as SpamAssassin 4.0.1 renders it");
+    }
+
+    #[test]
+    fn tag_balance_as_html_pm_counts_it() {
+        let (_, tags) = render_with_tags(
+            "<!DOCTYPE html><HTML><Body><center><center>x</center></td><!-- <head> --><br/><script>a</script><style>b",
+        );
+        assert_eq!(tags.get("center"), Some(1));
+        assert_eq!(tags.get("body"), Some(1));
+        assert_eq!(tags.get("html"), Some(1));
+        // An end tag without its start: seen, at 0 (not below).
+        assert_eq!(tags.get("td"), Some(0));
+        assert_eq!(tags.get("br"), Some(1));
+        // Tags in a comment are not tags; an unclosed <style> is closed at the end.
+        assert_eq!(tags.get("head"), None);
+        assert_eq!(tags.get("script"), Some(0));
+        assert_eq!(tags.get("style"), Some(0));
+        assert_eq!(tags.get("!doctype"), Some(0));
     }
 
     #[test]

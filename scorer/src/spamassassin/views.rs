@@ -63,6 +63,8 @@ pub struct MessageView {
     pub mime_headers: Vec<(String, String)>,
     /// The HTML parts, as written.
     pub html: Vec<String>,
+    /// Each HTML part's tag balance (HTML.pm's `inside`).
+    pub html_tags: Vec<super::html_render::TagBalance>,
     /// Content types of the leaf parts, lower case, with their transfer encodings.
     pub parts: Vec<PartSummary>,
     pub envelope_from: String,
@@ -216,6 +218,27 @@ fn address_list(value: &HeaderValue<'_>) -> Vec<(String, String)> {
     }
 }
 
+/// Maximum length of a line of SpamAssassin's body array (`MAX_BODY_LINE_LENGTH`).
+const MAX_BODY_LINE_LENGTH: usize = 2048;
+
+/// The lines of SpamAssassin's body array (`split_into_array_of_short_lines`): each with
+/// its line feed, one longer than [`MAX_BODY_LINE_LENGTH`] cut just after its last space
+/// within that length (or at that length when it has none there).
+fn sa_body_lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    body.split_inclusive(|b| *b == b'\n').flat_map(|mut line| {
+        let mut pieces = Vec::new();
+        while line.len() > MAX_BODY_LINE_LENGTH {
+            // Perl's rindex($line, ' ', 2048) + 1: a space at 2048 itself counts.
+            let cut =
+                line[..=MAX_BODY_LINE_LENGTH].iter().rposition(|b| *b == b' ').map_or(MAX_BODY_LINE_LENGTH, |i| i + 1);
+            pieces.push(&line[..cut]);
+            line = &line[cut..];
+        }
+        pieces.push(line);
+        pieces
+    })
+}
+
 /// SpamAssassin's whitespace handling of rendered text: blank-line runs become paragraph
 /// breaks, every other run of white space one space.
 pub(crate) fn fold_paragraphs(text: &str, out: &mut String) {
@@ -317,6 +340,26 @@ impl MessageView {
         })
     }
 
+    /// BodyEval's `tvd_vertical_words`: over the body's lines (the subject's too) longer
+    /// than 5 bytes, the highest share of spaces, in percent of the other bytes (100 when
+    /// spaces are the majority), rounded down; None when no line is that long. A text
+    /// written one letter a line, or with a space between letters, scores high. The lines
+    /// as SpamAssassin's body array holds them: each with its line feed (a byte that is not
+    /// a space), and one longer than 2,048 bytes cut after its last space before that.
+    pub fn vertical_words_percent(&self) -> Option<f64> {
+        let mut highest: Option<usize> = None;
+        for line in sa_body_lines(&self.body) {
+            if line.len() <= 5 {
+                continue;
+            }
+            let spaces = line.iter().filter(|b| **b == b' ').count();
+            let others = line.len() - spaces;
+            let pct = if spaces > others || others == 0 { 100 } else { 100 * spaces / others };
+            highest = Some(highest.map_or(pct, |h| h.max(pct)));
+        }
+        highest.map(|pct| pct as f64)
+    }
+
     /// The message as the rules see it; relays from `trusted_relays` are trusted
     /// ([`super::relays`]).
     pub fn new(message: &Message<'_>, envelope_from: &str, trusted_relays: &[proto::net::Network]) -> MessageView {
@@ -363,7 +406,11 @@ impl MessageView {
         for part in leaves.iter().copied() {
             let rendered = match &part.body {
                 PartType::Text(t) => Some(t.to_string()),
-                PartType::Html(h) => Some(super::html_render::render(h)),
+                PartType::Html(h) => {
+                    let (text, tags) = super::html_render::render_with_tags(h);
+                    view.html_tags.push(tags);
+                    Some(text)
+                }
                 _ => None,
             };
             if part.is_message() || part.attachment_name().is_some() && rendered.is_none() {

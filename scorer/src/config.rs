@@ -106,7 +106,18 @@ pub struct Config {
     /// model shipped in the binary (`scorer/model/combination.json`).
     #[serde(default)]
     pub combination_model: Option<std::path::PathBuf>,
+    /// Teach the tenant's token classifier the spam the scorer is sure of
+    /// ([`crate::autolearn`]: SpamAssassin's autolearn threshold, 12 points with 3 from
+    /// header and 3 from body rules, and a threat or spam verdict), as SpamAssassin's
+    /// `bayes_auto_learn` does; the threshold is the rule files' own
+    /// (`bayes_auto_learn_threshold_spam`, `bayes_auto_learn 0` turns it off there too).
+    /// Env: `POSTERN_AUTOLEARN` (`true` / `false`).
+    #[serde(default = "default_true")]
+    pub autolearn: bool,
 }
+
+/// Environment variable that overrides `autolearn`.
+pub const ENV_AUTOLEARN: &str = "POSTERN_AUTOLEARN";
 
 /// Environment variable that overrides `spamassassin_rules`.
 pub const ENV_SA_RULES: &str = "POSTERN_SA_RULES";
@@ -173,6 +184,15 @@ impl Layered for Config {
         }
         if let Some(dir) = var(ENV_HYPERSCAN_CACHE) {
             self.hyperscan_cache = dir.into();
+        }
+        if let Some(value) = var(ENV_AUTOLEARN) {
+            self.autolearn = match value.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                other => {
+                    return Err(ConfigError::Invalid(format!("{ENV_AUTOLEARN}={other:?}: expected true or false")));
+                }
+            };
         }
         if let Some(mode) = var(ENV_DNS) {
             self.dns = match mode.as_str() {
@@ -310,6 +330,11 @@ mod tests {
         .unwrap();
         assert_eq!((c.nats_url.as_str(), c.dns, c.replicas), ("nats://10.0.0.1:4333", DnsMode::Offline, 3));
         assert_eq!(c.spamassassin_rules, std::path::PathBuf::from("/srv/rules"));
+        assert!(c.autolearn, "autolearning is on by default, as SpamAssassin's");
+        c.apply_env(&|k| (k == ENV_AUTOLEARN).then(|| "false".into())).unwrap();
+        assert!(!c.autolearn);
+        let e = c.apply_env(&|k| (k == ENV_AUTOLEARN).then(|| "maybe".into())).unwrap_err();
+        assert!(e.to_string().contains("POSTERN_AUTOLEARN=\"maybe\""), "{e}");
         let e = c.apply_env(&|k| (k == ENV_DNS).then(|| "google".into())).unwrap_err();
         assert_eq!(e.to_string(), "invalid config: POSTERN_DNS=\"google\": expected system or offline");
         c.replicas = 7;

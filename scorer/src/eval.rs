@@ -359,7 +359,16 @@ pub fn full_model(prepared: &[Prepared]) -> TokenModel {
 /// Leave-one-group-out: every group is scored by a classifier trained on the other groups
 /// and (with `combine`) a combination model trained and thresholded on them too, never on
 /// itself. `classifier`: false scores with rules alone (no token classifier anywhere).
-pub fn leave_one_group_out(prepared: &[Prepared], classifier: bool, combine_models: bool) -> Vec<Scored> {
+/// `autolearn`: as a deployed scorer does ([`crate::autolearn`]), the group's files are
+/// scored in order and each one the scorer would autolearn as spam is taught to the group's
+/// classifier before the next is scored (from the scorer's own verdict: no label of the
+/// group is read).
+pub fn leave_one_group_out(
+    prepared: &[Prepared],
+    classifier: bool,
+    combine_models: bool,
+    autolearn: bool,
+) -> Vec<Scored> {
     let full = classifier.then(|| full_model(prepared));
     let groups: BTreeSet<&str> = prepared.iter().map(|p| p.group.as_str()).collect();
     let mut scored = Vec::with_capacity(prepared.len());
@@ -369,11 +378,19 @@ pub fn leave_one_group_out(prepared: &[Prepared], classifier: bool, combine_mode
             let examples = combination_examples(prepared, full.as_ref(), Some(group));
             Arc::new(combine::train(&examples, &format!("loso-without-{group}"), Provenance::default()))
         });
+        let mut model = model;
         for p in prepared.iter().filter(|p| p.group == group) {
             let analysis = with_classifier(p, model.as_ref());
             let mut facts = p.facts.clone();
             facts.combination = combination.clone();
-            scored.push(Scored { file: p.file.clone(), label: p.label.clone(), verdict: finish(analysis, &facts) });
+            let verdict = finish(analysis, &facts);
+            if autolearn
+                && let (Some(model), Some(tokens), Some(label)) =
+                    (model.as_mut(), &p.tokens, crate::autolearn::label_for(&verdict))
+            {
+                model.learn(crate::learner::class_of(label), tokens);
+            }
+            scored.push(Scored { file: p.file.clone(), label: p.label.clone(), verdict });
         }
     }
     scored.sort_by(|a, b| a.file.cmp(&b.file));
@@ -612,7 +629,7 @@ quarter with minutes from the last session and action items for every team membe
         }
         let prepared = prepare(&files, &auth, &Detectors::default(), &|f| f.source.clone()).await;
         // The classifier alone decides here (no combination: its tests are in combine.rs).
-        let scored = leave_one_group_out(&prepared, true, false);
+        let scored = leave_one_group_out(&prepared, true, false, false);
         let caught = |source: &str| {
             scored
                 .iter()

@@ -41,6 +41,9 @@ pub struct Learner {
     models: HashMap<String, Arc<TokenModel>>,
     /// The tokens each example taught, to unlearn exactly.
     examples: HashMap<ExampleKey, TokenSet>,
+    /// The examples the scorers taught themselves ([`crate::autolearn`]): a person's label
+    /// for the same copy (a reclassification, a corpus) takes their place.
+    autolearned: std::collections::HashSet<ExampleKey>,
 }
 
 /// What one training event teaches, worked out apart from the learner: parsing and
@@ -51,6 +54,8 @@ pub enum Lesson {
     Learn {
         key: ExampleKey,
         tokens: TokenSet,
+        /// Taught by a scorer's autolearning, not by a person or a corpus.
+        autolearned: bool,
     },
     Unlearn {
         key: ExampleKey,
@@ -73,14 +78,18 @@ impl Lesson {
     /// caller when it lives in the Object Store).
     pub fn of(scope: &str, event: &Event, body: Option<&[u8]>) -> Lesson {
         match event {
-            Event::MessageLabelled(MessageLabelled { label, content_digest, .. }) => {
+            Event::MessageLabelled(MessageLabelled { label, content_digest, source, .. }) => {
                 let Some(message) = body.and_then(crate::parse::parse_message) else {
                     return Lesson::Nothing;
                 };
                 #[cfg(test)]
                 failpoint::tokenize(body.unwrap_or_default());
                 let tokens = tokenize(&message);
-                Lesson::Learn { key: (scope.to_owned(), content_digest.clone(), *label), tokens }
+                Lesson::Learn {
+                    key: (scope.to_owned(), content_digest.clone(), *label),
+                    tokens,
+                    autolearned: crate::autolearn::is_autolearned(source),
+                }
             }
             Event::LabelWithdrawn(LabelWithdrawn { label, content_digest, .. }) => {
                 Lesson::Unlearn { key: (scope.to_owned(), content_digest.clone(), *label) }
@@ -109,9 +118,33 @@ impl Learner {
     /// Applies a lesson: counting only, no parsing (this is what runs under the write lock).
     pub fn fold(&mut self, lesson: Lesson) -> Applied {
         match lesson {
-            Lesson::Learn { key, tokens } => {
+            Lesson::Learn { key, tokens, autolearned } => {
                 if self.examples.contains_key(&key) {
+                    // The same label again; from a person, it is theirs from now on.
+                    if !autolearned {
+                        self.autolearned.remove(&key);
+                    }
                     return Applied::Unchanged;
+                }
+                let same_copy = |label: TrainingLabel| (key.0.clone(), key.1.clone(), label);
+                if autolearned {
+                    // A person has labelled this copy already: their label stands.
+                    if TrainingLabel::ALL.iter().any(|l| {
+                        self.examples.contains_key(&same_copy(*l)) && !self.autolearned.contains(&same_copy(*l))
+                    }) {
+                        return Applied::Unchanged;
+                    }
+                } else {
+                    // A person's label takes the place of what the scorers taught themselves.
+                    for label in TrainingLabel::ALL {
+                        let earlier = same_copy(label);
+                        if self.autolearned.remove(&earlier) {
+                            self.fold(Lesson::Unlearn { key: earlier });
+                        }
+                    }
+                }
+                if autolearned {
+                    self.autolearned.insert(key.clone());
                 }
                 Arc::make_mut(self.models.entry(key.0.clone()).or_default()).learn(class_of(key.2), &tokens);
                 // Only the hashes are needed to unlearn.
@@ -119,6 +152,7 @@ impl Learner {
                 Applied::Learned
             }
             Lesson::Unlearn { key } => {
+                self.autolearned.remove(&key);
                 let Some(tokens) = self.examples.remove(&key) else { return Applied::Unchanged };
                 let model = Arc::make_mut(self.models.entry(key.0.clone()).or_default());
                 let undone = model.unlearn(class_of(key.2), &tokens);
@@ -323,6 +357,42 @@ mod tests {
             _ => None,
         };
         learner.apply(scope, event, body.as_deref())
+    }
+
+    #[test]
+    fn a_persons_label_takes_the_place_of_an_autolearned_one() {
+        let autolearned = |digest: &str, raw: &str| match labelled(TrainingLabel::Spam, digest, raw) {
+            Event::MessageLabelled(m) => {
+                Event::MessageLabelled(MessageLabelled { source: "autolearn:acme-1".into(), ..m })
+            }
+            _ => unreachable!(),
+        };
+        let newsletter = "Subject: our spring catalogue\r\n\r\nnew garden tools in stock\r\n";
+        let mut learner = Learner::default();
+        let before = Learner::default();
+        assert_eq!(fold(&mut learner, "acme", &autolearned("d1", newsletter)), Applied::Learned);
+        // An analyst says the copy is wanted: the scorers' own spam label goes, the ham stays.
+        let ham = labelled(TrainingLabel::Ham, "d1", newsletter);
+        assert_eq!(fold(&mut learner, "acme", &ham), Applied::Learned);
+        assert_eq!(learner.examples(), 1);
+        let mut only_ham = before;
+        fold(&mut only_ham, "acme", &ham);
+        assert_eq!(learner.models_for("acme")[0].as_ref(), only_ham.models_for("acme")[0].as_ref());
+        // Autolearning the same copy again (a redelivery, a replay) does not undo the person's.
+        assert_eq!(fold(&mut learner, "acme", &autolearned("d1", newsletter)), Applied::Unchanged);
+        assert_eq!(learner.examples(), 1);
+        // A person's label equal to the autolearned one makes it theirs: withdrawing theirs
+        // later takes it back, and autolearning it then is allowed again.
+        let pills = "Subject: cheap pills\r\n\r\nbuy now\r\n";
+        assert_eq!(fold(&mut learner, "acme", &autolearned("d2", pills)), Applied::Learned);
+        assert_eq!(fold(&mut learner, "acme", &labelled(TrainingLabel::Spam, "d2", pills)), Applied::Unchanged);
+        let withdraw = Event::LabelWithdrawn(LabelWithdrawn {
+            label: TrainingLabel::Spam,
+            content_digest: "d2".into(),
+            reason: "reclassification withdrawn".into(),
+        });
+        assert_eq!(fold(&mut learner, "acme", &withdraw), Applied::Unlearned);
+        assert_eq!(fold(&mut learner, "acme", &autolearned("d2", pills)), Applied::Learned);
     }
 
     #[test]

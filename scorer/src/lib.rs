@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod auth;
+pub mod autolearn;
 pub mod classifier;
 pub mod cli;
 pub mod combine;

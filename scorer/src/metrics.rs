@@ -13,6 +13,9 @@ pub struct ScorerMetrics {
     /// Messages of MAIL_RAW the shared consumer has not delivered yet, as of this process's
     /// last delivery.
     pub consumer_pending: IntGauge,
+    /// Messages taught to their tenant's classifier as spam by autolearning, by outcome
+    /// (`stored`, `failed`).
+    pub autolearned: IntCounterVec,
 }
 
 impl ScorerMetrics {
@@ -50,6 +53,17 @@ impl ScorerMetrics {
                 IntGauge::new(
                     "postern_scorer_consumer_pending_messages",
                     "MAIL_RAW messages the shared consumer has not delivered yet (at the last delivery)",
+                )
+                .expect("metric"),
+            ),
+            autolearned: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "postern_scorer_autolearned_total",
+                        "Messages taught to their tenant's classifier as spam by autolearning, by outcome",
+                    ),
+                    &["outcome"],
                 )
                 .expect("metric"),
             ),

@@ -395,6 +395,7 @@ impl Worker {
             producer: PRODUCER.to_owned(),
         };
         let disposition = verdict.disposition;
+        let teach = if self.config.autolearn { crate::autolearn::label_for(&verdict) } else { None };
         let event = Event::DispositionAssigned(DispositionAssigned {
             disposition,
             attributes: verdict.attributes,
@@ -415,6 +416,23 @@ impl Worker {
                 {
                     warn!(error = %e, "remediation request not stored; will retry");
                     return Outcome::Retry(Duration::from_secs(2));
+                }
+                // Spam it is sure of teaches the tenant's classifier (its id derives from the
+                // disposition's too: a redelivery teaches once). Best effort: an example not
+                // stored is logged and counted, and scoring goes on (the disposition is).
+                if let Some(label) = teach {
+                    let (lesson_envelope, lesson) =
+                        crate::autolearn::lesson(&envelope, label, &raw.content_digest, raw.body.clone(), PRODUCER);
+                    match self.publish_patiently(message, &lesson_envelope, &lesson).await {
+                        Ok(()) => {
+                            self.metrics.autolearned.with_label_values(&["stored"]).inc();
+                            info!(label = label.as_str(), "autolearned");
+                        }
+                        Err(e) => {
+                            self.metrics.autolearned.with_label_values(&["failed"]).inc();
+                            warn!(error = %e, "autolearned example not stored; the disposition is, scoring goes on");
+                        }
+                    }
                 }
                 Outcome::Ack
             }

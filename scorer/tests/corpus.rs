@@ -10,7 +10,7 @@ use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little under what the
-/// code reaches (measured on 2026-12-06 with postern-rules/114 and postern-model/48: a sender that presents
+/// code reaches (measured on 2026-12-06 with postern-rules/115 and postern-model/48: a sender that presents
 /// itself as a brand or masks the brand's name, hosts dressed as the claimed brand or
 /// linked from a forged brand sender, a link that shows the sender's or a government's
 /// domain and goes elsewhere, a page filed under a forged brand sender's name on someone
@@ -29,8 +29,9 @@ use std::sync::Arc;
 /// fields read as written, multiparts read when their closing delimiter is missing, a
 /// combination that does not take the classifier's silence for evidence, HTML rendered as
 /// SpamAssassin renders it, attached messages' text read, capitals counted as MIMEEval
-/// counts them, HTML tag balance and spacing as HTMLEval and BodyEval count them: clean
-/// flagged 0.78%, spam + phish caught 79.9%, spam 71.0%, phish 91.9%; spam and phish
+/// counts them, HTML tag balance and spacing as HTMLEval and BodyEval count them, and
+/// each left-out source scored in order with autolearning, as a deployed scorer meets it:
+/// clean flagged 0.78%, spam + phish caught 80.3%, spam 71.3%, phish 92.3%; spam and phish
 /// trade a point or two as the out-of-source threshold moves). The targets: clean flagged
 /// at most 1% (met, and held here), caught at least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
@@ -94,7 +95,7 @@ async fn leave_one_source_out_holds_its_floors() {
     let prepared = eval::prepare(&files, &auth, &detectors(), &|f| f.source.clone()).await;
     let sources: std::collections::BTreeSet<&str> = prepared.iter().map(|p| p.group.as_str()).collect();
     assert!(sources.len() >= 8, "grouped by source: {sources:?}");
-    let summary = eval::summarize(&eval::leave_one_group_out(&prepared, true, true));
+    let summary = eval::summarize(&eval::leave_one_group_out(&prepared, true, true, true));
     let fp = summary.clean_false_positive_rate.unwrap();
     let caught = summary.spam_phish_caught.unwrap();
     let (spam, phish) = (summary.spam_caught.unwrap(), summary.phish_caught.unwrap());

@@ -145,3 +145,71 @@ fn a_reclassification_teaches_the_scorer_and_its_withdrawal_unteaches() -> Resul
     ensure!(trace["disposition"] == "NONE" && trace["reclassifications"][0]["status"] == "WITHDRAWN", "{trace}");
     Ok(())
 }
+
+/// A 2002-style pharmacy spam that SpamAssassin's own autolearning takes as spam (16.7
+/// points, 6.6 of them from header rules: `scorer/tests/fixtures/autolearned_pharmacy_spam.eml`),
+/// under a Message-ID of the test's.
+fn pharmacy(message_id: &str) -> Result<Vec<u8>> {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scorer/tests/fixtures/autolearned_pharmacy_spam.eml");
+    let text = std::fs::read_to_string(&fixture).with_context(|| fixture.display().to_string())?;
+    let (before, after) = text.split_once("Message-Id: ").context("the fixture's Message-Id")?;
+    let rest = after.split_once("\r\n").context("the end of the Message-Id line")?.1;
+    Ok(format!("{before}Message-Id: <{message_id}>\r\n{rest}").into_bytes())
+}
+
+/// Autolearning through the servers: spam that SpamAssassin's rules are sure of (and the
+/// verdict agrees) is taught to the tenant's classifier as a `MessageLabelled` on
+/// `mail.training.default`, once, with the copy's digest; an analyst who calls the copy
+/// wanted teaches ham for that same digest, which the learner puts in its place (unit test
+/// `learner::tests::a_persons_label_takes_the_place_of_an_autolearned_one`).
+#[test]
+fn spam_the_rules_are_sure_of_is_autolearned_for_its_tenant() -> Result<()> {
+    let p = Pipeline::start()?;
+    let trace = p.send_until("bounce@cheap-meds4u.example", 0, "SUSPICIOUS", |_, id| {
+        pharmacy(id).expect("the pharmacy fixture")
+    })?;
+    ensure!(trace["detections"].to_string().contains("spamassassin_autolearn"), "{trace}");
+    let message_id = trace["message_id"].as_str().context("message id")?.to_owned();
+    let training = testkit::eventually(std::time::Duration::from_secs(20), "the autolearned example", || {
+        let stored = testkit::jetstream::read_stream(&p.nats.url(), "MAIL_TRAINING")?;
+        Ok((!stored.is_empty()).then_some(stored))
+    })?;
+    ensure!(training.len() == 1, "one example, not {}", training.len());
+    let lesson = &training[0];
+    ensure!(lesson.subject == "mail.training.default", "{}", lesson.subject);
+    let labelled = |payload: &[u8]| -> Result<proto::MessageLabelled> {
+        match proto::decode(payload)? {
+            (_, proto::Event::MessageLabelled(m)) => Ok(m),
+            (envelope, other) => anyhow::bail!("{:?} on the training subject: {other:?}", envelope.event_type),
+        }
+    };
+    let autolearned = labelled(&lesson.payload)?;
+    ensure!(
+        autolearned.label == proto::TrainingLabel::Spam && autolearned.source.starts_with("autolearn:"),
+        "{:?} from {}",
+        autolearned.label,
+        autolearned.source
+    );
+
+    // The analyst says it is wanted: the reactor teaches ham for the same copy.
+    let answer = p.cli(
+        "projector",
+        &["reclassify", "--message-id", &message_id, "--disposition", "NONE", "--type", "team", "--json"],
+    )?;
+    let answer: serde_json::Value = serde_json::from_str(&answer.ok()?)?;
+    ensure!(answer["status"] == "ACCEPTED" && answer["training"]["taught"] == true, "{answer}");
+    let training = testkit::eventually(std::time::Duration::from_secs(20), "the analyst's example", || {
+        let stored = testkit::jetstream::read_stream(&p.nats.url(), "MAIL_TRAINING")?;
+        Ok((stored.len() >= 2).then_some(stored))
+    })?;
+    let analysts = labelled(&training[1].payload)?;
+    ensure!(analysts.label == proto::TrainingLabel::Ham, "{:?}", analysts.label);
+    ensure!(
+        analysts.content_digest == autolearned.content_digest,
+        "the analyst's label is for another copy: {} against {}",
+        analysts.content_digest,
+        autolearned.content_digest
+    );
+    Ok(())
+}

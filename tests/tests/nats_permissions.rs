@@ -100,7 +100,6 @@ const REFUSED: &[(&str, &[Try])] = &[
         &[
             Try::Subscribe("mail.>"),
             Try::Publish("mail.raw.default"),
-            Try::Publish("mail.training.default"),
             Try::Publish("mail.training._shared"),
             Try::Publish("mail.policy.default"),
             Try::Publish("$KV.POSTERN_POLICIES.default"),
@@ -190,6 +189,11 @@ fn each_component_is_refused_what_is_not_its_work() -> Result<()> {
             if let Some(e) = projector.violation(allowed).await? {
                 bail!("projector was refused {allowed:?}: {e}");
             }
+        }
+        // A scorer teaches its tenants' classifiers the spam it autolearns (not the shared scope).
+        let scorer = connect_as(&nats.url(), "scorer").await?;
+        if let Some(e) = scorer.violation(Try::Publish("mail.training.default")).await? {
+            bail!("scorer was refused its autolearned examples: {e}");
         }
         Ok(())
     })?;

@@ -18,9 +18,25 @@ pub const DECISIVE_SCORE: f64 = 100.0;
 /// GTUBE through the pipeline to test it sees SPAM, whatever the combination weighs.
 pub const SPAMASSASSIN_DECISIVE: &str = "spamassassin_decisive";
 
+/// Not a verdict: SpamAssassin's autolearning would learn this message as spam (its points,
+/// without the rules flagged `noautolearn`, reach `bayes_auto_learn_threshold_spam` with 3
+/// from header rules and 3 from body rules). The scorer then teaches it to the tenant's
+/// classifier when the verdict agrees ([`crate::autolearn`]).
+pub const SPAMASSASSIN_AUTOLEARN: &str = "spamassassin_autolearn";
+
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let Some(rules) = ctx.facts.spamassassin.clone() else { return };
     let hits = rules.run(ctx.view(), spamassassin::dates::date_diff(ctx.view()));
+    if let Some(points) = rules.autolearns_as_spam(&hits) {
+        ctx.add(
+            SPAMASSASSIN_AUTOLEARN,
+            0,
+            format!(
+                "SpamAssassin would autolearn it as spam: {:.1} points ({:.1} from header rules, {:.1} from body rules)",
+                points.total, points.head, points.body
+            ),
+        );
+    }
     let decisive: Vec<String> =
         hits.iter().filter(|h| h.score >= DECISIVE_SCORE).map(|h| format!("{} {:+.0}", h.name, h.score)).collect();
     for hit in hits {

@@ -40,6 +40,8 @@ pub(super) struct EvalOptions {
     pub(super) no_spamassassin: bool,
     pub(super) model: Option<PathBuf>,
     pub(super) features_out: Option<PathBuf>,
+    /// Score each group's files in order with autolearning, as a deployed scorer does.
+    pub(super) autolearn: bool,
     /// The configuration's `trusted_relays`.
     pub(super) trusted_relays: Vec<proto::net::Network>,
 }
@@ -143,8 +145,8 @@ pub(super) async fn eval(corpus: &Path, options: &EvalOptions) -> Result<(), Cli
                 std::fs::write(path, out).map_err(CliError::file("writing --features-out", path))?;
                 eprintln!("feature table written to {}", path.display());
             }
-            let scored = eval::leave_one_group_out(&prepared, true, true);
-            let alone = eval::leave_one_group_out(&prepared, false, true);
+            let scored = eval::leave_one_group_out(&prepared, true, true, options.autolearn);
+            let alone = eval::leave_one_group_out(&prepared, false, true, false);
             (
                 "leave one source out: each source scored by a classifier and a combination trained on the other sources"
                     .to_owned(),
@@ -155,7 +157,7 @@ pub(super) async fn eval(corpus: &Path, options: &EvalOptions) -> Result<(), Cli
         EvalMode::Folds(k) => {
             let k = *k;
             let prepared = eval::prepare(&files, &auth, &detectors, &|f| eval::fold_of(&f.file, k).to_string()).await;
-            let scored = eval::leave_one_group_out(&prepared, true, true);
+            let scored = eval::leave_one_group_out(&prepared, true, true, options.autolearn);
             (
                 format!("{k} random folds (sources mixed into every fold: a measure of memory, for comparison only)"),
                 scored,

@@ -182,6 +182,12 @@ pub enum Command {
         /// each pair of sources) to FILE, for research on the combination outside the scorer.
         #[arg(long, value_name = "FILE", requires = "group_by")]
         features_out: Option<PathBuf>,
+        /// With --group-by or --folds: no autolearning. By default each left-out group's
+        /// files are scored in order and the spam the scorer is sure of (SpamAssassin's
+        /// autolearn threshold and a spam verdict) teaches the group's classifier before the
+        /// next file, as a deployed scorer's `autolearn = true` does; no label is read.
+        #[arg(long)]
+        no_autolearn: bool,
     },
     /// SpamAssassin's rules: `check` reads the folder and lists what runs and what cannot.
     Rules {
@@ -339,6 +345,7 @@ pub async fn run(
             no_spamassassin,
             model,
             features_out,
+            no_autolearn,
         } => {
             if train.is_some() && folds.is_some() {
                 return Err(CliError::Usage(
@@ -367,6 +374,7 @@ pub async fn run(
                 no_spamassassin,
                 model,
                 features_out,
+                autolearn: !no_autolearn,
                 trusted_relays,
             };
             corpus::eval(&corpus, &options).await?

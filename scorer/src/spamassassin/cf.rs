@@ -123,7 +123,20 @@ pub struct RuleFiles {
     pub uri_host_lists: BTreeMap<String, BTreeMap<String, bool>>,
     /// Lines that are neither understood nor deliberately ignored, with file and line.
     pub unknown_lines: Vec<String>,
+    /// `required_score`: the score at which SpamAssassin calls a message spam (None: its
+    /// default, [`DEFAULT_REQUIRED_SCORE`]).
+    pub required_score: Option<f64>,
+    /// `bayes_auto_learn 0|1` (None: its default, on).
+    pub auto_learn: Option<bool>,
+    /// `bayes_auto_learn_threshold_spam` (None: its default,
+    /// [`DEFAULT_AUTO_LEARN_THRESHOLD_SPAM`]).
+    pub auto_learn_threshold_spam: Option<f64>,
 }
+
+/// SpamAssassin's default `required_score`.
+pub const DEFAULT_REQUIRED_SCORE: f64 = 5.0;
+/// SpamAssassin's default `bayes_auto_learn_threshold_spam`.
+pub const DEFAULT_AUTO_LEARN_THRESHOLD_SPAM: f64 = 12.0;
 
 /// `(LIST) items...`, as the list settings write it: the list's name and the rest.
 fn parenthesized_list(rest: &str) -> Option<(&str, &str)> {
@@ -157,7 +170,6 @@ const IGNORED_KEYWORDS: &[&str] = &[
     "report_safe",
     "unsafe_report",
     "clear_unsafe_report_template",
-    "required_score",
     "add_header",
     "clear_headers",
     "remove_header",
@@ -182,8 +194,6 @@ const IGNORED_KEYWORDS: &[&str] = &[
     "freemail_import_def_welcomelist_auth",
     "util_rb_tld_ignore",
     "envelope_sender_header",
-    "bayes_auto_learn",
-    "bayes_auto_learn_threshold_spam",
     "bayes_auto_learn_threshold_nonspam",
     "ok_locales",
     "ok_languages",
@@ -618,6 +628,21 @@ fn read_into(file: &str, bytes: &[u8], out: &mut RuleFiles, replace: &mut Replac
                 table.insert(name, value);
             }
             "replace_rules" => replace.rules.extend(rest.split_whitespace().map(str::to_owned)),
+            "required_score" | "bayes_auto_learn_threshold_spam" => match rest.trim().parse::<f64>() {
+                Ok(value) if value.is_finite() => {
+                    if keyword == "required_score" {
+                        out.required_score = Some(value);
+                    } else {
+                        out.auto_learn_threshold_spam = Some(value);
+                    }
+                }
+                _ => out.unknown_lines.push(format!("{file}:{}: {} (not a number)", n + 1, keyword)),
+            },
+            "bayes_auto_learn" => match rest.trim() {
+                "0" => out.auto_learn = Some(false),
+                "1" => out.auto_learn = Some(true),
+                _ => out.unknown_lines.push(format!("{file}:{}: {} (not 0 or 1)", n + 1, keyword)),
+            },
             "freemail_domains" => out.freemail_domains.extend(rest.split_whitespace().map(str::to_ascii_lowercase)),
             "url_shortener" => out.url_shorteners.extend(rest.split_whitespace().map(str::to_ascii_lowercase)),
             "enlist_addrlist" => match parenthesized_list(&rest) {

@@ -90,7 +90,41 @@ struct Rule {
     describe: String,
     /// `tflags multiple`: count matches, up to this many.
     max_hits: usize,
+    /// Where its points count when SpamAssassin decides whether to autolearn.
+    autolearn: AutolearnArea,
 }
+
+/// Where a rule's points count in SpamAssassin's autolearning (`_get_autolearn_points`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AutolearnArea {
+    /// `tflags noautolearn`, `userconf` or `learn` (GTUBE, the block and welcome lists, Bayes):
+    /// not counted at all.
+    Ignored,
+    /// A header rule (or a header eval): header points.
+    Head,
+    /// A body, rawbody, uri or mimeheader rule: body points.
+    Body,
+    /// A meta: its points split between header and body in the proportion of the header and
+    /// body rules it reads (each share rounded to 0.001, as SpamAssassin's `sprintf`).
+    Meta { head_share: f64 },
+    /// A `full` rule, or a meta that reads no header or body rule: counted in the total only.
+    Neither,
+}
+
+/// A message's points as SpamAssassin's autolearning counts them (score set 0: no Bayes, no
+/// network tests): every rule that hit once, without those flagged `noautolearn`,
+/// `userconf` or `learn`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct AutolearnPoints {
+    pub total: f64,
+    pub head: f64,
+    pub body: f64,
+}
+
+/// SpamAssassin's AutoLearnThreshold asks for this many header points and this many body
+/// points besides the threshold, so that no one kind of evidence teaches alone.
+pub const AUTOLEARN_MIN_HEAD_POINTS: f64 = 3.0;
+pub const AUTOLEARN_MIN_BODY_POINTS: f64 = 3.0;
 
 /// A rule the engine cannot run, and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,6 +285,64 @@ pub struct RuleSet {
     pub not_in_hyperscan: Vec<(String, String)>,
     /// Rules not run because nothing reads their outcome ([`idle_rules`]).
     pub idle: usize,
+    /// Rule name -> index in `rules`.
+    by_name: HashMap<String, usize>,
+    /// `required_score`.
+    required_score: f64,
+    /// `bayes_auto_learn_threshold_spam`, None when `bayes_auto_learn 0`.
+    auto_learn_threshold_spam: Option<f64>,
+}
+
+/// Where a rule's points count for autolearning, from its type, its flags and (for a meta)
+/// the types of the rules it reads, as SpamAssassin's `_get_autolearn_points` and
+/// `_get_autolearn_testtype` sort them. `autolearn_header` / `autolearn_body` force one.
+fn autolearn_area(files: &RuleFiles, def: &RuleDef, tflags: &[String]) -> AutolearnArea {
+    let flagged = |f: &str| tflags.iter().any(|t| t == f);
+    if flagged("noautolearn") || flagged("userconf") || flagged("learn") {
+        return AutolearnArea::Ignored;
+    }
+    if flagged("autolearn_header") {
+        return AutolearnArea::Head;
+    }
+    if flagged("autolearn_body") {
+        return AutolearnArea::Body;
+    }
+    fn kind(rule_type: RuleType) -> Option<bool> {
+        // Some(true): header; Some(false): body; None: neither (full, meta).
+        match rule_type {
+            RuleType::Header => Some(true),
+            RuleType::Body | RuleType::RawBody | RuleType::Uri | RuleType::MimeHeader => Some(false),
+            RuleType::Full | RuleType::Meta => None,
+        }
+    }
+    match def.rule_type {
+        RuleType::Meta => {
+            let mut names = Vec::new();
+            if let Ok(expr) = meta::parse(&def.definition) {
+                expr.names(&mut names);
+            }
+            names.sort();
+            names.dedup();
+            let (mut head, mut body) = (0usize, 0usize);
+            for name in &names {
+                match files.rules.get(name).and_then(|d| kind(d.rule_type)) {
+                    Some(true) => head += 1,
+                    Some(false) => body += 1,
+                    None => {}
+                }
+            }
+            if head + body == 0 {
+                AutolearnArea::Neither
+            } else {
+                AutolearnArea::Meta { head_share: head as f64 / (head + body) as f64 }
+            }
+        }
+        other => match kind(other) {
+            Some(true) => AutolearnArea::Head,
+            Some(false) => AutolearnArea::Body,
+            None => AutolearnArea::Neither,
+        },
+    }
 }
 
 /// Pseudo-headers SpamAssassin computes from the relay chain that this engine does not
@@ -489,6 +581,10 @@ impl RuleSet {
             exact_in_hyperscan: 0,
             not_in_hyperscan: Vec::new(),
             idle: 0,
+            by_name: HashMap::new(),
+            required_score: files.required_score.unwrap_or(super::cf::DEFAULT_REQUIRED_SCORE),
+            auto_learn_threshold_spam: (files.auto_learn != Some(false))
+                .then(|| files.auto_learn_threshold_spam.unwrap_or(super::cf::DEFAULT_AUTO_LEARN_THRESHOLD_SPAM)),
         };
         // Per rule type: (rule index, the literals one of which a text must hold for it).
         type LiteralSets = HashMap<RuleType, Vec<(usize, Vec<Vec<u8>>)>>;
@@ -565,7 +661,9 @@ impl RuleSet {
                 _ => {}
             }
             let describe = files.describe.get(&def.name).cloned().unwrap_or_default();
-            set.rules.push(Rule { name: def.name.clone(), test, score, describe, max_hits });
+            let autolearn = autolearn_area(files, def, &tflags);
+            set.by_name.insert(def.name.clone(), index);
+            set.rules.push(Rule { name: def.name.clone(), test, score, describe, max_hits, autolearn });
         }
         for (rule_type, entries) in &literal_sets {
             let scope = set.scope_mut(*rule_type);
@@ -589,6 +687,49 @@ impl RuleSet {
         }
         set.order_metas(files, meta_rules);
         set
+    }
+
+    /// The points of `hits` as SpamAssassin's autolearning counts them.
+    pub fn autolearn_points(&self, hits: &[RuleHit]) -> AutolearnPoints {
+        let mut points = AutolearnPoints::default();
+        for hit in hits {
+            let Some(rule) = self.by_name.get(&hit.name).map(|i| &self.rules[*i]) else { continue };
+            if rule.score == 0.0 || rule.autolearn == AutolearnArea::Ignored {
+                continue;
+            }
+            match rule.autolearn {
+                AutolearnArea::Head => points.head += rule.score,
+                AutolearnArea::Body => points.body += rule.score,
+                AutolearnArea::Meta { head_share } => {
+                    let round = |v: f64| (v * 1000.0).round() / 1000.0;
+                    points.head += round(rule.score * head_share);
+                    points.body += round(rule.score * (1.0 - head_share));
+                }
+                AutolearnArea::Neither | AutolearnArea::Ignored => {}
+            }
+            points.total += rule.score;
+        }
+        points.total = (points.total * 1000.0).round() / 1000.0;
+        points
+    }
+
+    /// SpamAssassin's AutoLearnThreshold, its spam side: whether a message with these hits
+    /// would be learned as spam, and its points. It is when autolearning is on
+    /// (`bayes_auto_learn`), its points reach `bayes_auto_learn_threshold_spam` (12 by
+    /// default), with at least 3 of them from header rules and 3 from body rules, and its
+    /// score reaches `required_score`. (SpamAssassin's further check, that Bayes did not
+    /// say ham, has nothing to read here: Bayes is not among the rules this engine runs.
+    /// Its ham side, points under 0.1, is not taken: measured on the corpus, mail that
+    /// SpamAssassin's rules miss entirely is too often spam to be taught as ham.)
+    pub fn autolearns_as_spam(&self, hits: &[RuleHit]) -> Option<AutolearnPoints> {
+        let threshold = self.auto_learn_threshold_spam?;
+        let points = self.autolearn_points(hits);
+        let score: f64 = hits.iter().map(|h| h.score).sum();
+        (points.total >= threshold
+            && points.head >= AUTOLEARN_MIN_HEAD_POINTS
+            && points.body >= AUTOLEARN_MIN_BODY_POINTS
+            && score >= self.required_score)
+            .then_some(points)
     }
 
     /// Hyperscan's plan for each text's patterns ([`prefilter::Plan`]); the databases are
@@ -1480,6 +1621,45 @@ meta IP_LINK_PRIZE __IP_LINK && __PRIZE
         // No line longer than 5 bytes, the subject's included: no value at all.
         let found = hits(&rules, "From: a@b.example\r\nSubject: Hi\r\n\r\nok\r\n");
         assert!(!found.contains(&"TVD".to_owned()) && !found.contains(&"SPACED".to_owned()), "{found:?}");
+    }
+
+    #[test]
+    fn autolearn_points_are_counted_as_spamassassin_counts_them() {
+        let cf = "header FROM_ODD From =~ /odd/\nscore FROM_ODD 4\n\
+             header SUBJ_PILLS Subject =~ /pills/\nscore SUBJ_PILLS 1\n\
+             body BUY /buy now/\nscore BUY 5\n\
+             body MONEY /lots of money/\nscore MONEY 7\n\
+             uri URI_IP m{^http://\\d+\\.}\nscore URI_IP 1\n\
+             meta BOTH FROM_ODD && BUY && URI_IP\nscore BOTH 3\n\
+             full FULL_X /X-Odd: yes/\nscore FULL_X 2\n\
+             body TEST_STRING /XJS\\*C4JDBQADN1/\nscore TEST_STRING 100\ntflags TEST_STRING userconf noautolearn\n\
+             body __INFO /buy/\n";
+        let rules = set(cf);
+        let raw = "From: odd@x.example\r\nSubject: pills\r\nX-Odd: yes\r\n\r\nbuy now at http://192.0.2.1/ XJS*C4JDBQADN1\r\n";
+        let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let view = MessageView::new(&message, "", &[]);
+        let hits = rules.run(&view, None);
+        let points = rules.autolearn_points(&hits);
+        // Header 4 + 1, body 5 + 1 (uri), the meta's 3 split by what it reads (one header
+        // rule, two body rules: 1 and 2), the full rule only in the total, the test string
+        // (noautolearn) nowhere.
+        assert!((points.head - 6.0).abs() < 1e-9 && (points.body - 8.0).abs() < 1e-9, "{points:?}");
+        assert!((points.total - 16.0).abs() < 1e-9, "{points:?}");
+        assert_eq!(rules.autolearns_as_spam(&hits), Some(points));
+        // Under the threshold the files set, or with autolearning off there: nothing.
+        let higher = set(&format!("{cf}bayes_auto_learn_threshold_spam 20\n"));
+        assert_eq!(higher.autolearns_as_spam(&higher.run(&view, None)), None);
+        let off = set(&format!("{cf}bayes_auto_learn 0\n"));
+        assert_eq!(off.autolearns_as_spam(&off.run(&view, None)), None);
+        // Points enough, but fewer than 3 of them from header rules: not learned.
+        let body_only =
+            "From: a@x.example\r\nSubject: hi\r\nX-Odd: yes\r\n\r\nbuy now at http://192.0.2.1/, lots of money\r\n";
+        let message = mail_parser::MessageParser::default().parse(body_only.as_bytes()).unwrap();
+        let view = MessageView::new(&message, "", &[]);
+        let hits = rules.run(&view, None);
+        let points = rules.autolearn_points(&hits);
+        assert!(points.total >= 12.0 && points.head < AUTOLEARN_MIN_HEAD_POINTS, "{points:?}");
+        assert_eq!(rules.autolearns_as_spam(&hits), None);
     }
 
     #[test]

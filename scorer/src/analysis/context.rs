@@ -76,11 +76,15 @@ impl<'m> ScoreContext<'m> {
     /// The rendered views of the message ([`crate::spamassassin::views`]).
     pub fn view(&self) -> &crate::spamassassin::views::MessageView {
         self.view.get_or_init(|| {
-            crate::spamassassin::views::MessageView::new(
+            let mut view = crate::spamassassin::views::MessageView::new(
                 self.message,
                 &self.facts.envelope_sender,
                 &self.facts.trusted_relays,
-            )
+            );
+            if let Some(rules) = &self.facts.spamassassin {
+                rules.complete_view(&mut view);
+            }
+            view
         })
     }
 

@@ -107,7 +107,8 @@ pub(super) fn profile(dir: &Path, hyperscan_cache: &Path, corpus: &Path, top: us
         let raw = std::fs::read(path).map_err(CliError::file("reading", path))?;
         let Some(message) = crate::parse::parse_message(&raw) else { continue };
         let t = std::time::Instant::now();
-        let view = MessageView::new(&message, "", &[]);
+        let mut view = MessageView::new(&message, "", &[]);
+        loaded.rules.complete_view(&mut view);
         views += t.elapsed();
         loaded.rules.run_profiled(&view, spamassassin::dates::date_diff(&view), &mut costs);
     }

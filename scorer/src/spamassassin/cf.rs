@@ -123,6 +123,9 @@ pub struct RuleFiles {
     pub uri_host_lists: BTreeMap<String, BTreeMap<String, bool>>,
     /// Lines that are neither understood nor deliberately ignored, with file and line.
     pub unknown_lines: Vec<String>,
+    /// `util_rb_tld`: the top-level domains SpamAssassin knows (lower case); an address
+    /// written in the text is a URI only with one of them.
+    pub valid_tlds: std::collections::HashSet<String>,
     /// `required_score`: the score at which SpamAssassin calls a message spam (None: its
     /// default, [`DEFAULT_REQUIRED_SCORE`]).
     pub required_score: Option<f64>,
@@ -159,7 +162,6 @@ const IGNORED_KEYWORDS: &[&str] = &[
     "def_welcomelist_from_rcvd",
     "whitelist_from_rcvd",
     "welcomelist_from_rcvd",
-    "util_rb_tld",
     "util_rb_2tld",
     "util_rb_3tld",
     "uridnsbl_skip_domain",
@@ -638,6 +640,7 @@ fn read_into(file: &str, bytes: &[u8], out: &mut RuleFiles, replace: &mut Replac
                 }
                 _ => out.unknown_lines.push(format!("{file}:{}: {} (not a number)", n + 1, keyword)),
             },
+            "util_rb_tld" => out.valid_tlds.extend(rest.split_whitespace().map(str::to_ascii_lowercase)),
             "bayes_auto_learn" => match rest.trim() {
                 "0" => out.auto_learn = Some(false),
                 "1" => out.auto_learn = Some(true),

@@ -291,6 +291,8 @@ pub struct RuleSet {
     required_score: f64,
     /// `bayes_auto_learn_threshold_spam`, None when `bayes_auto_learn 0`.
     auto_learn_threshold_spam: Option<f64>,
+    /// `util_rb_tld`.
+    valid_tlds: HashSet<String>,
 }
 
 /// Where a rule's points count for autolearning, from its type, its flags and (for a meta)
@@ -583,6 +585,7 @@ impl RuleSet {
             idle: 0,
             by_name: HashMap::new(),
             required_score: files.required_score.unwrap_or(super::cf::DEFAULT_REQUIRED_SCORE),
+            valid_tlds: files.valid_tlds.clone(),
             auto_learn_threshold_spam: (files.auto_learn != Some(false))
                 .then(|| files.auto_learn_threshold_spam.unwrap_or(super::cf::DEFAULT_AUTO_LEARN_THRESHOLD_SPAM)),
         };
@@ -687,6 +690,17 @@ impl RuleSet {
         }
         set.order_metas(files, meta_rules);
         set
+    }
+
+    /// Completes the view's URIs with what needs the rule files' knowledge: the addresses
+    /// written in the text whose domain ends in a top-level domain they know (`util_rb_tld`),
+    /// as `mailto:` URIs, as SpamAssassin's `_process_text_uri_list` adds them (its
+    /// `is_domain_valid`).
+    pub fn complete_view(&self, view: &mut MessageView) {
+        let valid = |host: &str| {
+            host.rsplit_once('.').is_some_and(|(_, tld)| self.valid_tlds.contains(&tld.to_ascii_lowercase()))
+        };
+        view.add_text_addresses(valid);
     }
 
     /// The points of `hits` as SpamAssassin's autolearning counts them.
@@ -1621,6 +1635,23 @@ meta IP_LINK_PRIZE __IP_LINK && __PRIZE
         // No line longer than 5 bytes, the subject's included: no value at all.
         let found = hits(&rules, "From: a@b.example\r\nSubject: Hi\r\n\r\nok\r\n");
         assert!(!found.contains(&"TVD".to_owned()) && !found.contains(&"SPACED".to_owned()), "{found:?}");
+    }
+
+    #[test]
+    fn an_address_in_the_text_is_a_uri_when_its_tld_is_known() {
+        // KHOP_UNSUB_EMAIL's parts: an unsubscribe address counts as an unsubscribe link when
+        // SpamAssassin's text URIs hold it as mailto:, which needs its TLD in util_rb_tld.
+        let cf = "uri __UNSUB_LINK /unsubscribe/i\nbody __UNSUB_EMAIL /unsubscribe\\S*\\@/i\n\
+             meta UNSUB_BY_MAIL !__UNSUB_LINK && __UNSUB_EMAIL\nscore UNSUB_BY_MAIL 1\n";
+        let raw = "From: a@b.example\r\nSubject: news\r\n\r\nTo leave, write to unsubscribe@lists.example.com\r\n";
+        let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        for (tlds, hits_meta) in [("util_rb_tld com org\n", false), ("util_rb_tld org\n", true)] {
+            let rules = set(&format!("{cf}{tlds}"));
+            let mut view = MessageView::new(&message, "", &[]);
+            rules.complete_view(&mut view);
+            let names: Vec<String> = rules.run(&view, None).into_iter().map(|h| h.name).collect();
+            assert_eq!(names.contains(&"UNSUB_BY_MAIL".to_owned()), hits_meta, "{tlds}: {names:?}");
+        }
     }
 
     #[test]

@@ -360,6 +360,32 @@ impl MessageView {
         highest.map(|pct| pct as f64)
     }
 
+    /// Adds the addresses written in the body text as `mailto:` URIs, as SpamAssassin's
+    /// `_process_text_uri_list` finds them (its Thunderbird-like pattern: an address runs
+    /// between delimiters such as white space, quotes, brackets and commas; a trailing
+    /// punctuation run is dropped, as is everything from a `)` on; `mail:` / `email:` /
+    /// `skype:` before it is not part of it; its domain needs a dot), when `valid_domain`
+    /// holds for its domain (SpamAssassin: the domain ends in a TLD of `util_rb_tld`).
+    /// Addresses inside an `http://`, `https://`, `ftp://` or `www.` URL are the URL's.
+    pub fn add_text_addresses(&mut self, valid_domain: impl Fn(&str) -> bool) {
+        let body = std::mem::take(&mut self.body);
+        let before = self.uri_list.len();
+        for line in body.split(|b| *b == b'\n') {
+            for uri in text_addresses(line) {
+                let host = uri.split_once('@').map_or("", |(_, h)| h);
+                let host = host.split(['?', '&', '>']).next().unwrap_or("");
+                let host = host.trim_end_matches("%20");
+                if uri.starts_with("http://") || valid_domain(host) {
+                    push_uri(&mut self.uri_list, &uri);
+                }
+            }
+        }
+        self.body = body;
+        if self.uri_list.len() != before {
+            self.uris = self.uri_list.join("\n").into_bytes();
+        }
+    }
+
     /// The message as the rules see it; relays from `trusted_relays` are trusted
     /// ([`super::relays`]).
     pub fn new(message: &Message<'_>, envelope_from: &str, trusted_relays: &[proto::net::Network]) -> MessageView {
@@ -587,10 +613,126 @@ fn extract_text_uris(text: &str, out: &mut Vec<String>) {
     }
 }
 
+/// Ends an address written in text (SpamAssassin's `$tbirdenddelimemail`): white space,
+/// `><"`}]{[|`, ESC, no-break space, `,`, `(`, `'`, and any byte outside ASCII.
+fn ends_address(b: u8) -> bool {
+    b.is_ascii_whitespace() || b"><\"`}]{[|,(\'\x1b".contains(&b) || b >= 0x80
+}
+
+/// May precede a URI in text (SpamAssassin's `$tbirdstartdelim`).
+fn starts_uri_after(b: u8) -> bool {
+    b.is_ascii_whitespace() || b"><\"'`,{[(|\x1b".contains(&b) || b == 0xa0
+}
+
+/// The addresses written in one line of body text, as SpamAssassin's text URI pattern finds
+/// them, each as the URI it makes (`mailto:user@host`, or `http://...` for one with a `/`
+/// before its `@`); their domains still to be checked.
+fn text_addresses(line: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut after_previous = 0;
+    for at in memchr::memchr_iter(b'@', line) {
+        if at < after_previous {
+            continue;
+        }
+        let mut start = at;
+        while start > 0 && !ends_address(line[start - 1]) && line[start - 1] != b'@' {
+            start -= 1;
+        }
+        // The match starts at a word boundary or after a start delimiter.
+        while start < at
+            && !(start == 0
+                || starts_uri_after(line[start - 1])
+                || line[start].is_ascii_alphanumeric()
+                || line[start] == b'_')
+        {
+            start += 1;
+        }
+        let mut end = at + 1;
+        while end < line.len() && !ends_address(line[end]) && end - at <= 251 {
+            end += 1;
+        }
+        if start == at || at - start > 251 || end == at + 1 {
+            continue;
+        }
+        let token = String::from_utf8_lossy(&line[start..end]).into_owned();
+        let lower = token.to_ascii_lowercase();
+        // A URL's own `@` (the knownscheme alternative matches first there).
+        if ["http://", "https://", "ftp://", "www.", "ftp."].iter().any(|s| lower.starts_with(s)) {
+            after_previous = end;
+            continue;
+        }
+        after_previous = end;
+        // As Thunderbird: `)` ends it when no `(` precedes; a trailing punctuation run goes.
+        let mut raw = token.split(')').next().unwrap_or("").to_owned();
+        let kept = raw.trim_end_matches(|c: char| "-~!@#^&*()_+=:;'?,.".contains(c)).len();
+        raw.truncate(kept);
+        if !raw.contains('@')
+            || raw.to_ascii_lowercase().starts_with("cid:")
+            || raw.to_ascii_lowercase().starts_with("mid:")
+        {
+            continue;
+        }
+        let lower = raw.to_ascii_lowercase();
+        if lower.starts_with("mailto:") {
+            out.push(raw);
+            continue;
+        }
+        if raw.find('/').is_some_and(|slash| raw[slash + 1..].contains('@') && raw[slash + 1..].find('@') > Some(0)) {
+            out.push(format!("http://{raw}"));
+            continue;
+        }
+        let (_, domain) = raw.split_once('@').unwrap_or_default();
+        if domain.len() < 2 || !domain[1..].contains('.') || raw.contains("&nbsp;") {
+            continue;
+        }
+        // `mail:`, `email:`, `e-mail:`, `skype:` before the address are not part of it.
+        let mut address = raw.as_str();
+        for prefix in ["skype", "e-mail", "email", "e-mail", "mail", ""] {
+            if lower.starts_with(prefix) && raw[prefix.len()..].starts_with(':') {
+                address = raw[prefix.len()..].trim_start_matches(':');
+                break;
+            }
+        }
+        out.push(format!("mailto:{address}"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use mail_parser::MessageParser;
+
+    #[test]
+    fn addresses_in_text_as_spamassassins_text_uri_pattern_finds_them() {
+        let found = |line: &str| text_addresses(line.as_bytes());
+        assert_eq!(found("write to unsubscribe@lists.example.com today"), ["mailto:unsubscribe@lists.example.com"]);
+        // A `mail:` label and a trailing comma or full stop are not part of it.
+        assert_eq!(found("Email:john@corp.example.org, or call"), ["mailto:john@corp.example.org"]);
+        assert_eq!(found("(see bob@shop.example.net)."), ["mailto:bob@shop.example.net"]);
+        assert_eq!(found("mailto:a@b.example.org?subject=remove"), ["mailto:a@b.example.org?subject=remove"]);
+        // A URL's own `@`, a word without a dot after it, a content id: none.
+        assert!(found("http://track.example.com/u?e=a@b.com and www.x.com/a@b.com").is_empty());
+        assert!(found("Buy Vi@gra now").is_empty());
+        assert!(found("[cid:image001.png@01D4986E.E3459640]").is_empty());
+        // A `/` before the `@`: a path, not an address (SpamAssassin makes it http://).
+        assert_eq!(found("see foo/bar@baz.example.com"), ["http://foo/bar@baz.example.com"]);
+        assert_eq!(
+            found("two: a@x.example.com; b@y.example.com"),
+            ["mailto:a@x.example.com", "mailto:b@y.example.com"]
+        );
+    }
+
+    #[test]
+    fn text_addresses_join_the_uris_when_their_domain_is_valid() {
+        let raw = b"From: a@b.example\r\nSubject: list\r\n\r\nTo leave, write to leave@lists.example.com or x@y.invalidtld\r\n";
+        let message = MessageParser::default().parse(raw.as_slice()).unwrap();
+        let mut view = MessageView::new(&message, "", &[]);
+        assert!(!view.uri_list.iter().any(|u| u.starts_with("mailto:")));
+        view.add_text_addresses(|host| host.ends_with(".com"));
+        assert_eq!(view.uri_list, ["mailto:leave@lists.example.com"]);
+        assert_eq!(view.uris, b"mailto:leave@lists.example.com");
+    }
 
     #[test]
     fn keeps_every_field_as_written_even_those_the_parser_drops() {

@@ -677,7 +677,8 @@ fn text_addresses(line: &[u8]) -> Vec<String> {
             out.push(raw);
             continue;
         }
-        if raw.find('/').is_some_and(|slash| raw[slash + 1..].contains('@') && raw[slash + 1..].find('@') > Some(0)) {
+        // A `/` with something between it and a later `@` (`/\/.+\@/`): a path, made http://.
+        if raw.find('/').is_some_and(|slash| raw[slash + 1..].find('@').is_some_and(|at| at > 0)) {
             out.push(format!("http://{raw}"));
             continue;
         }
@@ -687,7 +688,8 @@ fn text_addresses(line: &[u8]) -> Vec<String> {
         }
         // `mail:`, `email:`, `e-mail:`, `skype:` before the address are not part of it.
         let mut address = raw.as_str();
-        for prefix in ["skype", "e-mail", "email", "e-mail", "mail", ""] {
+        // `^(?:skype|e?-?mail)?:+`
+        for prefix in ["skype", "e-mail", "email", "-mail", "mail", ""] {
             if lower.starts_with(prefix) && raw[prefix.len()..].starts_with(':') {
                 address = raw[prefix.len()..].trim_start_matches(':');
                 break;

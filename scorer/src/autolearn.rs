@@ -10,7 +10,7 @@
 //! which makes it NONE, keeps it from being learned). The lesson is a `MessageLabelled` on
 //! the tenant's training subject, with the copy's content digest and its stored body: every
 //! scorer folds it as it folds an analyst's reclassification, it is replayed with the
-//! stream, and a person's later label for the same copy takes its place
+//! stream, and a person's label for the same message (any of its copies) takes its place
 //! ([`crate::learner`]). Nothing is learned as ham: mail that SpamAssassin's rules miss
 //! entirely is too often spam (measured on the corpus: taught as ham, it lowered what the
 //! classifier caught).

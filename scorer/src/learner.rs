@@ -42,9 +42,19 @@ pub struct Learner {
     /// The tokens each example taught, to unlearn exactly.
     examples: HashMap<ExampleKey, TokenSet>,
     /// The examples the scorers taught themselves ([`crate::autolearn`]): a person's label
-    /// for the same copy (a reclassification, a corpus) takes their place.
+    /// for the same message (a reclassification, a corpus) takes their place.
     autolearned: std::collections::HashSet<ExampleKey>,
+    /// Each example's message ([`MessageGroup`]).
+    group_of: HashMap<ExampleKey, MessageGroup>,
+    /// Per message, its autolearned examples (one per copy that was autolearned).
+    autolearned_of: HashMap<MessageGroup, Vec<ExampleKey>>,
+    /// Per message, the examples people taught (reclassifications, corpora).
+    taught_by_people: HashMap<MessageGroup, std::collections::HashSet<ExampleKey>>,
 }
+
+/// (scope, message): the Postern id of the event's message, or, for a lesson read without
+/// its envelope, `digest:<content digest>` (one copy).
+type MessageGroup = (String, String);
 
 /// What one training event teaches, worked out apart from the learner: parsing and
 /// tokenizing the message are the costly and fallible part, so they run before the write
@@ -56,6 +66,9 @@ pub enum Lesson {
         tokens: TokenSet,
         /// Taught by a scorer's autolearning, not by a person or a corpus.
         autolearned: bool,
+        /// The Postern id of the message (the event's envelope): a person's label for one
+        /// copy takes the place of what autolearning taught from any copy of it.
+        message: Option<String>,
     },
     Unlearn {
         key: ExampleKey,
@@ -89,12 +102,23 @@ impl Lesson {
                     key: (scope.to_owned(), content_digest.clone(), *label),
                     tokens,
                     autolearned: crate::autolearn::is_autolearned(source),
+                    message: None,
                 }
             }
             Event::LabelWithdrawn(LabelWithdrawn { label, content_digest, .. }) => {
                 Lesson::Unlearn { key: (scope.to_owned(), content_digest.clone(), *label) }
             }
             _ => Lesson::Nothing,
+        }
+    }
+
+    /// The lesson, as one about the message with this Postern id (its envelope's).
+    pub fn for_message(self, postern_id: &str) -> Lesson {
+        match self {
+            Lesson::Learn { key, tokens, autolearned, .. } => {
+                Lesson::Learn { key, tokens, autolearned, message: Some(postern_id.to_owned()) }
+            }
+            other => other,
         }
     }
 
@@ -118,41 +142,58 @@ impl Learner {
     /// Applies a lesson: counting only, no parsing (this is what runs under the write lock).
     pub fn fold(&mut self, lesson: Lesson) -> Applied {
         match lesson {
-            Lesson::Learn { key, tokens, autolearned } => {
+            Lesson::Learn { key, tokens, autolearned, message } => {
+                let group: MessageGroup = (key.0.clone(), message.unwrap_or_else(|| format!("digest:{}", key.1)));
                 if self.examples.contains_key(&key) {
                     // The same label again; from a person, it is theirs from now on.
-                    if !autolearned {
-                        self.autolearned.remove(&key);
+                    if !autolearned && self.autolearned.remove(&key) {
+                        if let Some(keys) = self.autolearned_of.get_mut(&group) {
+                            keys.retain(|k| k != &key);
+                        }
+                        self.taught_by_people.entry(group).or_default().insert(key);
                     }
                     return Applied::Unchanged;
                 }
-                let same_copy = |label: TrainingLabel| (key.0.clone(), key.1.clone(), label);
                 if autolearned {
-                    // A person has labelled this copy already: their label stands.
-                    if TrainingLabel::ALL.iter().any(|l| {
-                        self.examples.contains_key(&same_copy(*l)) && !self.autolearned.contains(&same_copy(*l))
-                    }) {
+                    // A person has labelled this message already: their label stands.
+                    if self.taught_by_people.get(&group).is_some_and(|keys| !keys.is_empty()) {
                         return Applied::Unchanged;
                     }
                 } else {
-                    // A person's label takes the place of what the scorers taught themselves.
-                    for label in TrainingLabel::ALL {
-                        let earlier = same_copy(label);
-                        if self.autolearned.remove(&earlier) {
-                            self.fold(Lesson::Unlearn { key: earlier });
-                        }
+                    // A person's label takes the place of what the scorers taught themselves
+                    // from any copy of the message.
+                    for earlier in self.autolearned_of.remove(&group).unwrap_or_default() {
+                        self.fold(Lesson::Unlearn { key: earlier });
                     }
-                }
-                if autolearned {
-                    self.autolearned.insert(key.clone());
                 }
                 Arc::make_mut(self.models.entry(key.0.clone()).or_default()).learn(class_of(key.2), &tokens);
                 // Only the hashes are needed to unlearn.
-                self.examples.insert(key, tokens.without_text());
+                self.examples.insert(key.clone(), tokens.without_text());
+                self.group_of.insert(key.clone(), group.clone());
+                if autolearned {
+                    self.autolearned.insert(key.clone());
+                    self.autolearned_of.entry(group).or_default().push(key);
+                } else {
+                    self.taught_by_people.entry(group).or_default().insert(key);
+                }
                 Applied::Learned
             }
             Lesson::Unlearn { key } => {
                 self.autolearned.remove(&key);
+                if let Some(group) = self.group_of.remove(&key) {
+                    if let Some(keys) = self.autolearned_of.get_mut(&group) {
+                        keys.retain(|k| k != &key);
+                        if keys.is_empty() {
+                            self.autolearned_of.remove(&group);
+                        }
+                    }
+                    if let Some(keys) = self.taught_by_people.get_mut(&group) {
+                        keys.remove(&key);
+                        if keys.is_empty() {
+                            self.taught_by_people.remove(&group);
+                        }
+                    }
+                }
                 let Some(tokens) = self.examples.remove(&key) else { return Applied::Unchanged };
                 let model = Arc::make_mut(self.models.entry(key.0.clone()).or_default());
                 let undone = model.unlearn(class_of(key.2), &tokens);
@@ -258,7 +299,7 @@ async fn fold_one(
         Ok((envelope, _)) if let Err(crossed) = proto::subject::check_subject(&message.subject, &envelope) => {
             dead_letter(js, &message, sequence, crossed.to_string()).await;
         }
-        Ok((_, event)) => {
+        Ok((envelope, event)) => {
             let body = match &event {
                 Event::MessageLabelled(MessageLabelled { body: MailBody::Inline(bytes), .. }) => Some(bytes.clone()),
                 Event::MessageLabelled(MessageLabelled { body: MailBody::ObjectStore { key, .. }, .. }) => {
@@ -268,6 +309,7 @@ async fn fold_one(
             };
             match Lesson::of_guarded(&scope, &event, body.as_deref()) {
                 Ok(lesson) => {
+                    let lesson = lesson.for_message(envelope.postern_id.as_str());
                     let applied = learner.write().unwrap_or_else(PoisonError::into_inner).fold(lesson);
                     tracing::debug!(sequence, scope, ?applied, "training event folded");
                 }
@@ -393,6 +435,42 @@ mod tests {
         });
         assert_eq!(fold(&mut learner, "acme", &withdraw), Applied::Unlearned);
         assert_eq!(fold(&mut learner, "acme", &autolearned("d2", pills)), Applied::Learned);
+    }
+
+    #[test]
+    fn a_persons_label_for_one_copy_replaces_what_every_copy_autolearned() {
+        let newsletter = "Subject: our spring catalogue\r\n\r\nnew garden tools in stock\r\n";
+        let lesson = |label: TrainingLabel, digest: &str, source: &str, message: &str| {
+            let event = match labelled(label, digest, newsletter) {
+                Event::MessageLabelled(m) => Event::MessageLabelled(MessageLabelled { source: source.into(), ..m }),
+                _ => unreachable!(),
+            };
+            Lesson::of("acme", &event, Some(newsletter.as_bytes())).for_message(message)
+        };
+        let mut learner = Learner::default();
+        // Two journal copies of one message (two envelopes, two digests) were autolearned.
+        for copy in ["copy-1", "copy-2"] {
+            assert_eq!(learner.fold(lesson(TrainingLabel::Spam, copy, "autolearn:m1", "m1")), Applied::Learned);
+        }
+        // Another message's autolearned copy stays.
+        assert_eq!(learner.fold(lesson(TrainingLabel::Spam, "other", "autolearn:m2", "m2")), Applied::Learned);
+        // The analyst's ham, taught under the first copy's digest, replaces both copies'.
+        assert_eq!(learner.fold(lesson(TrainingLabel::Ham, "copy-1", "reclassification:s1", "m1")), Applied::Learned);
+        assert_eq!(learner.examples(), 2, "the analyst's ham and the other message's spam");
+        // A copy autolearned later (a redelivery, a late copy) does not undo it.
+        assert_eq!(learner.fold(lesson(TrainingLabel::Spam, "copy-3", "autolearn:m1", "m1")), Applied::Unchanged);
+        // Withdrawn, the analyst's label no longer stands in the way.
+        let withdrawn = Lesson::of(
+            "acme",
+            &Event::LabelWithdrawn(LabelWithdrawn {
+                label: TrainingLabel::Ham,
+                content_digest: "copy-1".into(),
+                reason: "reclassification withdrawn".into(),
+            }),
+            None,
+        );
+        assert_eq!(learner.fold(withdrawn), Applied::Unlearned);
+        assert_eq!(learner.fold(lesson(TrainingLabel::Spam, "copy-3", "autolearn:m1", "m1")), Applied::Learned);
     }
 
     #[test]

@@ -298,7 +298,7 @@ pub struct RuleSet {
 /// Where a rule's points count for autolearning, from its type, its flags and (for a meta)
 /// the types of the rules it reads, as SpamAssassin's `_get_autolearn_points` and
 /// `_get_autolearn_testtype` sort them. `autolearn_header` / `autolearn_body` force one.
-fn autolearn_area(files: &RuleFiles, def: &RuleDef, tflags: &[String]) -> AutolearnArea {
+fn autolearn_area(files: &RuleFiles, def: &RuleDef, tflags: &[String], test: &Test) -> AutolearnArea {
     let flagged = |f: &str| tflags.iter().any(|t| t == f);
     if flagged("noautolearn") || flagged("userconf") || flagged("learn") {
         return AutolearnArea::Ignored;
@@ -317,12 +317,10 @@ fn autolearn_area(files: &RuleFiles, def: &RuleDef, tflags: &[String]) -> Autole
             RuleType::Full | RuleType::Meta => None,
         }
     }
-    match def.rule_type {
-        RuleType::Meta => {
+    match (def.rule_type, test) {
+        (RuleType::Meta, Test::Meta(expr)) => {
             let mut names = Vec::new();
-            if let Ok(expr) = meta::parse(&def.definition) {
-                expr.names(&mut names);
-            }
+            expr.names(&mut names);
             names.sort();
             names.dedup();
             let (mut head, mut body) = (0usize, 0usize);
@@ -339,7 +337,7 @@ fn autolearn_area(files: &RuleFiles, def: &RuleDef, tflags: &[String]) -> Autole
                 AutolearnArea::Meta { head_share: head as f64 / (head + body) as f64 }
             }
         }
-        other => match kind(other) {
+        (other, _) => match kind(other) {
             Some(true) => AutolearnArea::Head,
             Some(false) => AutolearnArea::Body,
             None => AutolearnArea::Neither,
@@ -664,7 +662,7 @@ impl RuleSet {
                 _ => {}
             }
             let describe = files.describe.get(&def.name).cloned().unwrap_or_default();
-            let autolearn = autolearn_area(files, def, &tflags);
+            let autolearn = autolearn_area(files, def, &tflags, &test);
             set.by_name.insert(def.name.clone(), index);
             set.rules.push(Rule { name: def.name.clone(), test, score, describe, max_hits, autolearn });
         }
@@ -708,10 +706,11 @@ impl RuleSet {
         let mut points = AutolearnPoints::default();
         for hit in hits {
             let Some(rule) = self.by_name.get(&hit.name).map(|i| &self.rules[*i]) else { continue };
-            if rule.score == 0.0 || rule.autolearn == AutolearnArea::Ignored {
+            if rule.score == 0.0 {
                 continue;
             }
             match rule.autolearn {
+                AutolearnArea::Ignored => continue,
                 AutolearnArea::Head => points.head += rule.score,
                 AutolearnArea::Body => points.body += rule.score,
                 AutolearnArea::Meta { head_share } => {
@@ -719,7 +718,7 @@ impl RuleSet {
                     points.head += round(rule.score * head_share);
                     points.body += round(rule.score * (1.0 - head_share));
                 }
-                AutolearnArea::Neither | AutolearnArea::Ignored => {}
+                AutolearnArea::Neither => {}
             }
             points.total += rule.score;
         }

@@ -11,6 +11,8 @@ pub struct EvalCall {
     pub args: Vec<String>,
     /// A regular expression argument, compiled once (check_freemail_header's second).
     pub pattern: Option<regex::Regex>,
+    /// A comparison argument, read once (html_tag_balance's second).
+    pub comparison: Option<Comparison>,
 }
 
 impl PartialEq for EvalCall {
@@ -247,7 +249,11 @@ pub fn parse_call(text: &str) -> Result<Option<EvalCall>, EvalSyntaxError> {
         },
         _ => None,
     };
-    Ok(Some(EvalCall { function, args, pattern }))
+    let comparison = match function {
+        EvalFunction::HtmlTagBalance => args.get(1).and_then(|e| Comparison::parse(e)),
+        _ => None,
+    };
+    Ok(Some(EvalCall { function, args, pattern, comparison }))
 }
 
 fn split_args(args: &str) -> Vec<String> {
@@ -862,8 +868,7 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         // less end tags (HTML.pm's `inside`) compares as asked.
         HtmlTagBalance => {
             let tag = a.first().map(String::as_str).unwrap_or("");
-            let comparison = a.get(1).and_then(|e| Comparison::parse(e));
-            comparison.is_some_and(|c| view.html_tags.iter().any(|tags| tags.get(tag).is_some_and(|n| c.holds(n))))
+            call.comparison.is_some_and(|c| view.html_tags.iter().any(|tags| tags.get(tag).is_some_and(|n| c.holds(n))))
         }
         // BodyEval: the highest share of spaces among the body's lines (`>= min && < max`).
         TvdVerticalWords => view.vertical_words_percent().is_some_and(|pct| {

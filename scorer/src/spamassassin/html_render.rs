@@ -46,6 +46,13 @@ impl TagBalance {
             None => self.0.push((name.to_owned(), step.max(0))),
         }
     }
+
+    /// HTML.pm at the end of a part: an unclosed `<style>` or `<script>` is closed.
+    fn close(&mut self, name: &str) {
+        if let Some((_, count)) = self.0.iter_mut().find(|(n, _)| n == name) {
+            *count = 0;
+        }
+    }
 }
 
 /// [`render`], and the part's [`TagBalance`].
@@ -128,11 +135,8 @@ pub fn render_with_tags(html: &str) -> (String, TagBalance) {
         };
     }
     // HTML.pm closes an unclosed `<style>` or `<script>` at the end of the part.
-    for name in ["style", "script"] {
-        if balance.get(name).is_some_and(|count| count > 0) {
-            balance.add(name, i64::MIN / 2);
-        }
-    }
+    balance.close("style");
+    balance.close("script");
     (out, balance)
 }
 

@@ -368,9 +368,8 @@ impl MessageView {
     /// holds for its domain (SpamAssassin: the domain ends in a TLD of `util_rb_tld`).
     /// Addresses inside an `http://`, `https://`, `ftp://` or `www.` URL are the URL's.
     pub fn add_text_addresses(&mut self, valid_domain: impl Fn(&str) -> bool) {
-        let body = std::mem::take(&mut self.body);
         let before = self.uri_list.len();
-        for line in body.split(|b| *b == b'\n') {
+        for line in self.body.split(|b| *b == b'\n') {
             for uri in text_addresses(line) {
                 let host = uri.split_once('@').map_or("", |(_, h)| h);
                 let host = host.split(['?', '&', '>']).next().unwrap_or("");
@@ -380,7 +379,6 @@ impl MessageView {
                 }
             }
         }
-        self.body = body;
         if self.uri_list.len() != before {
             self.uris = self.uri_list.join("\n").into_bytes();
         }
@@ -654,25 +652,23 @@ fn text_addresses(line: &[u8]) -> Vec<String> {
         if start == at || at - start > 251 || end == at + 1 {
             continue;
         }
+        after_previous = end;
         let token = String::from_utf8_lossy(&line[start..end]).into_owned();
-        let lower = token.to_ascii_lowercase();
         // A URL's own `@` (the knownscheme alternative matches first there).
-        if ["http://", "https://", "ftp://", "www.", "ftp."].iter().any(|s| lower.starts_with(s)) {
-            after_previous = end;
+        if ["http://", "https://", "ftp://", "www.", "ftp."]
+            .iter()
+            .any(|s| token.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)))
+        {
             continue;
         }
-        after_previous = end;
         // As Thunderbird: `)` ends it when no `(` precedes; a trailing punctuation run goes.
         let mut raw = token.split(')').next().unwrap_or("").to_owned();
         let kept = raw.trim_end_matches(|c: char| "-~!@#^&*()_+=:;'?,.".contains(c)).len();
         raw.truncate(kept);
-        if !raw.contains('@')
-            || raw.to_ascii_lowercase().starts_with("cid:")
-            || raw.to_ascii_lowercase().starts_with("mid:")
-        {
+        let lower = raw.to_ascii_lowercase();
+        if !raw.contains('@') || lower.starts_with("cid:") || lower.starts_with("mid:") {
             continue;
         }
-        let lower = raw.to_ascii_lowercase();
         if lower.starts_with("mailto:") {
             out.push(raw);
             continue;

@@ -10,7 +10,7 @@ use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little under what the
-/// code reaches (measured on 2026-12-06 with postern-rules/117 and postern-model/49: a sender that presents
+/// code reaches (measured on 2026-12-06 with postern-rules/118 and postern-model/49: a sender that presents
 /// itself as a brand or masks the brand's name, hosts dressed as the claimed brand or
 /// linked from a forged brand sender, a link that shows the sender's or a government's
 /// domain and goes elsewhere, a page filed under a forged brand sender's name on someone
@@ -21,7 +21,7 @@ use std::sync::Arc;
 /// posting to a bare address), a
 /// forged agency linking to a bare address, the recipient's address as a
 /// link's fragment or in the subject, links dressed as attached files, hidden filler text (by CSS or by its colour),
-/// a picture that links out with no word beside it, disguised subjects and sender names,
+/// a picture that links out with no word beside it but its links', disguised subjects and sender names,
 /// scam phrases, a brand's gift from someone else, GTUBE, labels of unsolicited
 /// advertising, greetings by address, ambiguous From fields, programs in RAR archives,
 /// more of SpamAssassin's eval functions run natively (HeaderEval's, WLBLEval's, MIMEEval's,
@@ -31,12 +31,12 @@ use std::sync::Arc;
 /// SpamAssassin renders it, attached messages' text read, capitals counted as MIMEEval
 /// counts them, HTML tag balance and spacing as HTMLEval and BodyEval count them, and
 /// each left-out source scored in order with autolearning, as a deployed scorer meets it:
-/// clean flagged 0.78%, spam + phish caught 80.6%, spam 71.9%, phish 92.3%; spam and phish
+/// clean flagged 0.78%, spam + phish caught 81.0%, spam 72.6%, phish 92.3%; spam and phish
 /// trade a point or two as the out-of-source threshold moves). The targets: clean flagged
 /// at most 1% (met, and held here), caught at least 85% (not met yet).
 const MAX_CLEAN_FALSE_POSITIVES: f64 = 0.010;
-const MIN_SPAM_PHISH_CAUGHT: f64 = 0.79;
-const MIN_SPAM_CAUGHT: f64 = 0.69;
+const MIN_SPAM_PHISH_CAUGHT: f64 = 0.80;
+const MIN_SPAM_CAUGHT: f64 = 0.70;
 const MIN_PHISH_CAUGHT: f64 = 0.89;
 
 fn corpus() -> Option<Vec<CorpusFile>> {

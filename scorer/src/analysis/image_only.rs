@@ -1,5 +1,7 @@
-//! A message that says nothing in words: its HTML is a picture that links out, and no text
-//! part holds a word beyond the subject's (a link, at most, and "unsubscribe"). Snowshoe
+//! A message that says nothing in words of its own: its HTML is a picture that links out,
+//! and no text part holds a word beyond the subject's and its links' (a link, at most, a
+//! headline that is itself the link, and "unsubscribe"). Every word a reader could not
+//! click is the sender's: a greeting, a sentence, a footer; an ad unit has none. Snowshoe
 //! spam is sent this way: the offer is in the image, where a filter's words cannot read
 //! it, the text/plain alternative is the link alone (`http://mitolyns.sa.com/aquVjq4...`),
 //! and the sending domain is new every day. A person who shares a link writes the link
@@ -33,24 +35,63 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         return;
     }
     let subject_words: HashSet<String> = words(message.subject().unwrap_or("")).collect();
-    let says_something = message.text_bodies().chain(message.html_bodies()).any(|part| {
-        let text = match &part.body {
-            mail_parser::PartType::Text(text) => std::borrow::Cow::Borrowed(text.as_ref()),
-            mail_parser::PartType::Html(html) => std::borrow::Cow::Owned(crate::html_text::html_to_text(html)),
-            _ => return false,
-        };
-        text.split_whitespace()
+    // The words a reader can click (link text), and each HTML part's text without them.
+    let mut link_words: HashSet<String> = HashSet::new();
+    let mut link_text = String::new();
+    let mut unlinked_html = Vec::new();
+    for html in message.html_bodies().filter_map(|p| p.text_contents()) {
+        let html = crate::classifier::clip(html, MAX_HTML);
+        let (outside, inside) = split_link_text(html);
+        for text in inside {
+            link_words.extend(words(&text));
+            if link_text.len() < 80 {
+                link_text.push_str(text.trim());
+                link_text.push(' ');
+            }
+        }
+        unlinked_html.push(outside);
+    }
+    let own_word =
+        |w: &String| !subject_words.contains(w) && !link_words.contains(w) && !NAVIGATION_WORDS.contains(&w.as_str());
+    let says_something = message.text_bodies().any(|part| match &part.body {
+        mail_parser::PartType::Text(text) => {
+            text.split_whitespace().filter(|token| !is_link(token)).flat_map(words).any(|w| own_word(&w))
+        }
+        _ => false,
+    }) || unlinked_html.iter().any(|html| {
+        crate::html_text::html_to_text(html)
+            .split_whitespace()
             .filter(|token| !is_link(token))
             .flat_map(words)
             .any(|w| !subject_words.contains(&w) && !NAVIGATION_WORDS.contains(&w.as_str()))
     });
     if !says_something {
-        ctx.add(
-            IMAGE_ONLY_LINK,
-            0,
-            format!("no word in the message beyond its subject: a picture that links to {host}"),
-        );
+        let evidence = match link_text.split_whitespace().collect::<Vec<_>>().join(" ") {
+            headline if headline.is_empty() => {
+                format!("no word in the message beyond its subject: a picture that links to {host}")
+            }
+            headline => format!(
+                "no word in the message beyond its subject and its links' text ({:?}): a picture that links to {host}",
+                headline.chars().take(80).collect::<String>()
+            ),
+        };
+        ctx.add(IMAGE_ONLY_LINK, 0, evidence);
     }
+}
+
+/// `html` without the inner HTML of its links, and the text of each link.
+fn split_link_text(html: &str) -> (String, Vec<String>) {
+    let mut outside = String::with_capacity(html.len());
+    let mut inside = Vec::new();
+    let mut at = 0;
+    for (_, inner) in super::links::anchor_spans(html) {
+        let (Some(before), Some(link)) = (html.get(at..inner.start), html.get(inner.clone())) else { continue };
+        outside.push_str(before);
+        inside.push(crate::html_text::html_to_text(link));
+        at = inner.end;
+    }
+    outside.push_str(&html[at..]);
+    (outside, inside)
 }
 
 /// The host of the first link in `html` that wraps an image (`<a href="https://x/..."><img
@@ -116,6 +157,36 @@ Content-Type: application/pdf; name=\"a.pdf\"\r\nContent-Disposition: attachment
         // The tenant's own domain.
         let own = detections_for_tenant(SNOWSHOE, "own_domains = [\"mitolyns.example\"]\n", check);
         assert!(own.is_empty(), "{own:?}");
+    }
+
+    /// The ad-unit shape: a headline that is itself the link, and the picture.
+    const HEADLINE_AD: &str = "From: \"DietMiracle\" <keto@shop.example>\r\nSubject: Truth About Keto\r\n\
+MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<html><head><title>50% Off Light Sockets</title>\
+<style>.btn { color: #fff }</style></head><body>\r\n<a href=\"https://track.example/swdiu\" class=\"btn\">\r\n\
+50 lbs in 28 days: the pill that melts belly fat\r\n</a>\r\n<div class=\"image-box\"><a href=\"https://track.example/swdiu\">\
+<img src=\"https://cdn.example/i.jpg\"></a></div>\r\n</body></html>\r\n";
+
+    #[test]
+    fn a_picture_whose_only_words_are_its_links() {
+        let d = detections_of(HEADLINE_AD, check);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].evidence.contains("50 lbs in 28 days"), "{d:?}");
+        assert!(d[0].evidence.contains("track.example"), "{d:?}");
+        // A word the reader cannot click is the sender's own.
+        let footer = HEADLINE_AD.replace("</div>", "</div><p>Sent by Shop Inc, 12 Harbour Road</p>");
+        assert!(detections_of(&footer, check).is_empty());
+        // The text alternative may repeat the headline, not add to it.
+        let alternative = |plain: &str| {
+            HEADLINE_AD.replace(
+                "Content-Type: text/html\r\n\r\n",
+                &format!("Content-Type: multipart/alternative; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n{plain}\r\n--b\r\nContent-Type: text/html\r\n\r\n"),
+            ) + "--b--\r\n"
+        };
+        assert_eq!(detections_of(&alternative("50 lbs in 28 days https://track.example/swdiu"), check).len(), 1);
+        assert!(detections_of(&alternative("Hi Jane, the photos from Sunday"), check).is_empty());
+        let (outside, inside) = split_link_text("<p>a <a href=\"x\">b <i>c</i></a> d</p><a href=\"y\">e");
+        assert_eq!(outside, "<p>a <a href=\"x\"></a> d</p><a href=\"y\">");
+        assert_eq!(inside.iter().map(|t| t.trim()).collect::<Vec<_>>(), vec!["b c", "e"]);
     }
 
     #[test]

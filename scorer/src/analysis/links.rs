@@ -328,6 +328,11 @@ pub(crate) fn anchors(html: &str) -> Vec<(String, String)> {
 /// to the next `</a>`, or, for an anchor not closed before the next one opens, to that one
 /// or the end (as far as a browser makes it a link). At most 500 anchors.
 pub(crate) fn anchor_parts(html: &str) -> Vec<(String, &str)> {
+    anchor_spans(html).into_iter().map(|(href, inner)| (href, html.get(inner).unwrap_or(""))).collect()
+}
+
+/// [`anchor_parts`] with each link's inner HTML as a byte range of `html`.
+pub(crate) fn anchor_spans(html: &str) -> Vec<(String, std::ops::Range<usize>)> {
     let lower = html.to_ascii_lowercase();
     let mut out = Vec::new();
     let mut at = 0;
@@ -338,9 +343,9 @@ pub(crate) fn anchor_parts(html: &str) -> Vec<(String, &str)> {
         let Some(tag_end) = lower[start..].find('>').map(|e| start + e) else { break };
         let tag = &html[start..tag_end];
         let next = start_tags(&lower[tag_end..], "a").next().map_or(lower.len(), |e| tag_end + e);
-        let close = lower[tag_end..next].find("</a>").map_or(next, |e| tag_end + e);
+        let close = end_tag(&lower[tag_end..next], "a").map_or(next, |e| tag_end + e);
         if let Some(href) = attribute(tag, "href") {
-            out.push((href, html.get(tag_end + 1..close).unwrap_or("")));
+            out.push((href, (tag_end + 1).min(close)..close));
         }
         at = tag_end + 1;
         if out.len() > 500 {
@@ -348,6 +353,16 @@ pub(crate) fn anchor_parts(html: &str) -> Vec<(String, &str)> {
         }
     }
     out
+}
+
+/// Where the first end tag of `name` starts in lower-cased HTML: `</a>`, and `</a` with white
+/// space before its `>` (`</A\r\n>`, as some templates wrap it), not `</abbr>`.
+fn end_tag(lower: &str, name: &str) -> Option<usize> {
+    let needle = format!("</{name}");
+    lower.match_indices(&needle).map(|(i, _)| i).find(|&i| {
+        let rest = &lower[i + needle.len()..];
+        rest.trim_start_matches(|c: char| c.is_ascii_whitespace()).starts_with('>')
+    })
 }
 
 /// The http(s) targets of the HTML's forms (`<form action="...">`): where what a reader
@@ -730,6 +745,13 @@ mod tests {
         assert_eq!(parts[0], ("http://a.example/".to_owned(), "<img src=i.png>\r\n"));
         assert_eq!(parts[1].1, "two");
         assert_eq!(anchor_parts("<a href=\"http://a.example/\">to the end")[0].1, "to the end");
+        // An end tag with white space before its `>` closes the anchor, as browsers read it.
+        let html =
+            "<A \r\nhref=\"http://a.example/\">Visit</A\r\n\r\n><p>Dear Aj,</p><a href=\"http://b.example/\">b</a >";
+        let parts = anchor_parts(html);
+        assert_eq!(parts[0].1, "Visit");
+        assert_eq!(parts[1].1, "b");
+        assert_eq!(end_tag("<abbr>x</abbr></a>", "a"), Some(14));
     }
 
     fn mismatches(from: &str, href: &str, text: &str) -> Vec<String> {

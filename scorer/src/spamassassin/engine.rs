@@ -843,23 +843,48 @@ impl RuleSet {
                 }
             }
         }
-        self.metas = order
-            .into_iter()
-            .filter_map(|m| match &self.rules[m].test {
-                Test::Meta(expr) => Some((m, expr.resolve(&|name: &String| index.get(name).copied()))),
-                _ => None,
-            })
-            .collect();
+        // Each meta's `&&` / `||` chains with their cheaper operands first (metas before the
+        // metas that read them, so each one's cost is known when read): a pattern that only
+        // metas read runs when a meta asks for it, and a chain that fails on a rule already
+        // known never asks.
+        let mut costs: Vec<u32> = self.rules.iter().map(|rule| self.static_cost(rule)).collect();
+        let mut metas = Vec::new();
+        for m in order {
+            let Test::Meta(expr) = &self.rules[m].test else { continue };
+            let resolved = expr.resolve(&|name: &String| index.get(name).copied());
+            let (reordered, cost) = resolved.cheapest_first(&|leaf: &Option<usize>| leaf.map_or(0, |j| costs[j]));
+            costs[m] = cost;
+            metas.push((m, reordered));
+        }
+        self.metas = metas;
         self.meta_position = vec![None; self.rules.len()];
         for (position, (m, _)) in self.metas.iter().enumerate() {
             self.meta_position[*m] = Some(position);
         }
     }
 
+    /// What reading a rule's outcome may cost a meta, before any meta is counted: a pattern
+    /// that only metas read may have to run when one asks (a back-tracking one most), every
+    /// other outcome is known by then.
+    fn static_cost(&self, rule: &Rule) -> u32 {
+        let deferred = |re: &Compiled| match (self.deferrable_rule(rule), re.is_fancy()) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 4,
+        };
+        match &rule.test {
+            Test::Header { re, .. } | Test::Text(re) => deferred(re),
+            _ => 0,
+        }
+    }
+
     /// Whether a rule only feeds metas (a `__` rule, or one scored 0): never reported as a
     /// hit, so its pattern need not be confirmed until a meta asks for it, and most never do.
     fn deferrable(&self, i: usize) -> bool {
-        let rule = &self.rules[i];
+        self.deferrable_rule(&self.rules[i])
+    }
+
+    fn deferrable_rule(&self, rule: &Rule) -> bool {
         rule.name.starts_with("__") || rule.score == 0.0
     }
 

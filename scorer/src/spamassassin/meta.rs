@@ -194,6 +194,64 @@ impl<L: Clone> Expr<L> {
         }
     }
 
+    /// The same truth value with each `&&` / `||` chain's cheaper operands first, so that
+    /// short-circuiting skips the dearer ones more often, and the expression's cost (the sum
+    /// of its leaves' `cost`). Chains are reordered only where the expression is read as true
+    /// or false (the whole, the operand of `!`, a chain's operands there): inside arithmetic
+    /// or a comparison the order stays, since `A || B` is A's value when A is true and a
+    /// count is more than a truth value.
+    pub fn cheapest_first(&self, cost: &dyn Fn(&L) -> u32) -> (Expr<L>, u32)
+    where
+        L: Clone,
+    {
+        self.reordered(cost, true)
+    }
+
+    fn reordered(&self, cost: &dyn Fn(&L) -> u32, truth_only: bool) -> (Expr<L>, u32)
+    where
+        L: Clone,
+    {
+        match self {
+            Expr::Rule(leaf) => (Expr::Rule(leaf.clone()), cost(leaf)),
+            Expr::Number(n) => (Expr::Number(*n), 0),
+            Expr::Not(e) => {
+                let (e, c) = e.reordered(cost, true);
+                (Expr::Not(Box::new(e)), c)
+            }
+            Expr::Neg(e) => {
+                let (e, c) = e.reordered(cost, false);
+                (Expr::Neg(Box::new(e)), c)
+            }
+            Expr::Binary(op @ (Op::And | Op::Or), _, _) if truth_only => {
+                let mut operands = Vec::new();
+                self.chain(*op, &mut operands);
+                let mut reordered: Vec<(Expr<L>, u32)> = operands.iter().map(|e| e.reordered(cost, true)).collect();
+                // Stable: operands of equal cost keep SpamAssassin's order.
+                reordered.sort_by_key(|(_, c)| *c);
+                let total = reordered.iter().fold(0u32, |sum, (_, c)| sum.saturating_add(*c));
+                let mut operands = reordered.into_iter().map(|(e, _)| e);
+                let first = operands.next().expect("a chain has two operands or more");
+                (operands.fold(first, |chain, e| Expr::Binary(*op, Box::new(chain), Box::new(e))), total)
+            }
+            Expr::Binary(op, a, b) => {
+                let (a, ca) = a.reordered(cost, false);
+                let (b, cb) = b.reordered(cost, false);
+                (Expr::Binary(*op, Box::new(a), Box::new(b)), ca.saturating_add(cb))
+            }
+        }
+    }
+
+    /// The operands of a chain of `op` (`A && B && C`: A, B, C), left to right.
+    fn chain<'e>(&'e self, op: Op, out: &mut Vec<&'e Expr<L>>) {
+        match self {
+            Expr::Binary(o, a, b) if *o == op => {
+                a.chain(op, out);
+                b.chain(op, out);
+            }
+            _ => out.push(self),
+        }
+    }
+
     /// Evaluates with `value(leaf)` giving a rule's hit count.
     pub fn eval(&self, value: &mut dyn FnMut(&L) -> f64) -> f64 {
         let truth = |b: bool| if b { 1.0 } else { 0.0 };
@@ -256,6 +314,30 @@ mod tests {
         let counts = [1.0];
         assert_eq!(resolved.eval(&mut |i: &Option<usize>| i.map_or(0.0, |i| counts[i])), 1.0);
         assert!(parse("A &&").is_err());
+        // Cheaper operands first where only truth is read; the value elsewhere kept.
+        let cost = |n: &String| if n.starts_with("__DEAR") { 5 } else { 0 };
+        let (e, c) = parse("__DEAR_1 && A && !(__DEAR_2 || B)").unwrap().cheapest_first(&cost);
+        assert_eq!(c, 10);
+        let mut order = Vec::new();
+        e.names(&mut order);
+        assert_eq!(order, vec!["A", "__DEAR_1", "B", "__DEAR_2"], "ties keep their order");
+        let (e, _) = parse("(__DEAR_1 || A) + B > 1").unwrap().cheapest_first(&cost);
+        let mut order = Vec::new();
+        e.names(&mut order);
+        assert_eq!(order, vec!["__DEAR_1", "A", "B"], "a chain inside arithmetic keeps its order");
+        for hits in [
+            &[][..],
+            &[("A", 1.0)],
+            &[("__DEAR_1", 2.0), ("A", 1.0)],
+            &[("__DEAR_2", 1.0), ("A", 1.0), ("__DEAR_1", 1.0)],
+        ] {
+            for text in ["__DEAR_1 && A && !(__DEAR_2 || B)", "(__DEAR_1 || A) + B > 1", "__DEAR_1 || A || B"] {
+                let e = parse(text).unwrap();
+                let value =
+                    |e: &Expr| e.eval(&mut |n: &String| hits.iter().find(|(h, _)| h == n).map_or(0.0, |(_, v)| *v));
+                assert_eq!(value(&e) != 0.0, value(&e.cheapest_first(&cost).0) != 0.0, "{text} {hits:?}");
+            }
+        }
         assert!(parse("A $ B").is_err());
         assert!(parse("(A").is_err());
     }

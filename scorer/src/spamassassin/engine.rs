@@ -843,7 +843,7 @@ impl RuleSet {
                 }
             }
         }
-        // Each meta's `&&` / `||` chains with their cheaper operands first (metas before the
+        // Each meta's `&&` / `||` chains with their operands of no cost first (metas before the
         // metas that read them, so each one's cost is known when read): a pattern that only
         // metas read runs when a meta asks for it, and a chain that fails on a rule already
         // known never asks.

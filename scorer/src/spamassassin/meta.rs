@@ -194,9 +194,9 @@ impl<L: Clone> Expr<L> {
         }
     }
 
-    /// The same truth value with each `&&` / `||` chain's cheaper operands first, so that
-    /// short-circuiting skips the dearer ones more often, and the expression's cost (the sum
-    /// of its leaves' `cost`). Chains are reordered only where the expression is read as true
+    /// The same truth value with each `&&` / `||` chain's operands of no cost first (the
+    /// others after them, in their written order), so that short-circuiting skips the dear
+    /// ones more often, and the expression's cost (the sum of its leaves' `cost`). Chains are reordered only where the expression is read as true
     /// or false (the whole, the operand of `!`, a chain's operands there): inside arithmetic
     /// or a comparison the order stays, since `A || B` is A's value when A is true and a
     /// count is more than a truth value.
@@ -226,8 +226,10 @@ impl<L: Clone> Expr<L> {
                 let mut operands = Vec::new();
                 self.chain(*op, &mut operands);
                 let mut reordered: Vec<(Expr<L>, u32)> = operands.iter().map(|e| e.reordered(cost, true)).collect();
-                // Stable: operands of equal cost keep SpamAssassin's order.
-                reordered.sort_by_key(|(_, c)| *c);
+                // Operands whose outcome is known before any meta is counted go first; the
+                // others keep SpamAssassin's order among themselves (its rule writers put
+                // the rare condition first, and it fails the chain most often).
+                reordered.sort_by_key(|(_, c)| *c > 0);
                 let total = reordered.iter().fold(0u32, |sum, (_, c)| sum.saturating_add(*c));
                 let mut operands = reordered.into_iter().map(|(e, _)| e);
                 let first = operands.next().expect("a chain has two operands or more");

@@ -234,6 +234,15 @@ fn declared(style: &str, property: &str) -> Option<String> {
         .map(|(_, value)| value.trim().to_ascii_lowercase().replace("!important", "").trim().to_owned())
 }
 
+/// The last declaration of any of `properties` in an inline style: which of them (its
+/// index) and its value, as [`declared`] gives it.
+fn declared_last(style: &str, properties: &[&str]) -> Option<(usize, String)> {
+    style.split(';').filter_map(|d| d.split_once(':')).rev().find_map(|(name, value)| {
+        let which = properties.iter().position(|p| name.trim().eq_ignore_ascii_case(p))?;
+        Some((which, value.trim().to_ascii_lowercase().replace("!important", "").trim().to_owned()))
+    })
+}
+
 /// Whether a CSS length is zero (`0`, `0px`, `0.0em`...).
 fn zero_length(value: &str) -> bool {
     let number = value.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%');
@@ -260,12 +269,11 @@ fn element<'h>(name: &'h str, tag: &str) -> Element<'h> {
         .or_else(|| if name.eq_ignore_ascii_case("font") { attribute("color") } else { None })
         .or_else(|| if name.eq_ignore_ascii_case("body") { attribute("text") } else { None })
         .map(|value| text_paint(&value));
-    let backdrop = match (declared(&style, "background-color"), declared(&style, "background")) {
-        // The later of the two wins in CSS; `declared` keeps each one's last, so a
-        // shorthand after the colour is read first only when it paints something.
-        (_, Some(shorthand)) if backdrop_paint(&shorthand).is_some() => backdrop_paint(&shorthand),
-        (Some(color), _) => parse_color(&color).filter(|p| *p != Paint::Transparent),
-        _ => None,
+    // The later of `background-color` and the `background` shorthand wins, as in CSS.
+    let backdrop = match declared_last(&style, &["background-color", "background"]) {
+        Some((0, color)) => parse_color(&color).filter(|p| *p != Paint::Transparent),
+        Some((_, shorthand)) => backdrop_paint(&shorthand),
+        None => None,
     }
     .or_else(|| if attribute("background").is_some() { Some(Paint::Unknown) } else { None })
     .or_else(|| attribute("bgcolor").and_then(|value| parse_color(&value)).filter(|p| *p != Paint::Transparent));
@@ -640,6 +648,10 @@ mod tests {
         assert_eq!(backdrop_paint("none"), None);
         assert_eq!(backdrop_paint("transparent"), None);
         assert_eq!(backdrop_paint("inherit"), Some(Paint::Unknown));
+        let later = |style: &str| element("div", &format!("<div style=\"{style}\">")).backdrop;
+        assert_eq!(later("background:#000; background-color:#fff"), Some(Paint::Rgb([255, 255, 255])));
+        assert_eq!(later("background-color:#fff; background:#000 no-repeat"), Some(Paint::Rgb([0, 0, 0])));
+        assert_eq!(later("background-color:#fff; background:none"), None, "the shorthand resets the colour");
         // HTML.pm's distance: 11 steps of grey below white is under 12, 17 is not.
         assert!(low_contrast([255, 255, 255], [244, 244, 244]));
         assert!(!low_contrast([255, 255, 255], [238, 238, 238]));

@@ -51,8 +51,8 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         }
         unlinked_html.push(outside);
     }
-    let own_word =
-        |w: &String| !subject_words.contains(w) && !link_words.contains(w) && !NAVIGATION_WORDS.contains(&w.as_str());
+    let beyond_subject = |w: &String| !subject_words.contains(w) && !NAVIGATION_WORDS.contains(&w.as_str());
+    let own_word = |w: &String| beyond_subject(w) && !link_words.contains(w);
     let says_something = message.text_bodies().any(|part| match &part.body {
         mail_parser::PartType::Text(text) => {
             text.split_whitespace().filter(|token| !is_link(token)).flat_map(words).any(|w| own_word(&w))
@@ -63,7 +63,7 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
             .split_whitespace()
             .filter(|token| !is_link(token))
             .flat_map(words)
-            .any(|w| !subject_words.contains(&w) && !NAVIGATION_WORDS.contains(&w.as_str()))
+            .any(|w| beyond_subject(&w))
     });
     if !says_something {
         let evidence = match link_text.split_whitespace().collect::<Vec<_>>().join(" ") {

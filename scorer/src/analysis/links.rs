@@ -398,16 +398,76 @@ fn start_tags<'h>(lower: &'h str, name: &'h str) -> impl Iterator<Item = usize> 
     })
 }
 
-/// The value of attribute `name` in a start tag as written (`href`, `style`), trimmed.
+/// The value of attribute `name` in a start tag as written (`href`, `style`), trimmed: the
+/// first attribute of that name ([`tag_attributes`]), `None` when it has no value.
 pub(super) fn attribute(tag: &str, name: &str) -> Option<String> {
-    let lower = tag.to_ascii_lowercase();
-    let pos = lower.find(&format!("{name}="))? + name.len() + 1;
-    let rest = &tag[pos..];
-    let value = match rest.chars().next()? {
-        q @ ('"' | '\'') => rest[1..].split(q).next()?,
-        _ => rest.split(|c: char| c.is_whitespace() || c == '>').next()?,
-    };
-    Some(value.trim().to_owned())
+    tag_attributes(tag)
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .and_then(|(_, value)| value)
+        .map(|v| v.trim().to_owned())
+}
+
+/// Whether a start tag has an attribute called `name`, with or without a value (`<div
+/// hidden>`, `hidden=""`).
+pub(super) fn has_attribute(tag: &str, name: &str) -> bool {
+    tag_attributes(tag).any(|(n, _)| n.eq_ignore_ascii_case(name))
+}
+
+/// The attributes of a start tag (`<a href="x" hidden>`, with or without its `>`), as the
+/// HTML tokenizer reads them: a name runs to white space, `/`, `>` or `=`; a value follows
+/// `=` (white space allowed around it), quoted or bare. So `bgcolor=` is no `color`, a bare
+/// `class=hidden` is no `hidden` attribute, and words inside a quoted value
+/// (`title="the href=x"`) are no attributes.
+pub(super) fn tag_attributes(tag: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    let bytes = tag.as_bytes();
+    let space = |b: u8| b.is_ascii_whitespace();
+    // Past `<` and the element's name.
+    let mut i = usize::from(bytes.first() == Some(&b'<'));
+    while i < bytes.len() && !space(bytes[i]) && !matches!(bytes[i], b'/' | b'>') {
+        i += 1;
+    }
+    std::iter::from_fn(move || {
+        while i < bytes.len() && (space(bytes[i]) || bytes[i] == b'/') {
+            i += 1;
+        }
+        if i >= bytes.len() || bytes[i] == b'>' {
+            return None;
+        }
+        let name_start = i;
+        // A name may begin with `=` (the tokenizer keeps it), never end at one.
+        i += 1;
+        while i < bytes.len() && !space(bytes[i]) && !matches!(bytes[i], b'/' | b'>' | b'=') {
+            i += 1;
+        }
+        let name = &tag[name_start..i];
+        let mut after = i;
+        while after < bytes.len() && space(bytes[after]) {
+            after += 1;
+        }
+        if bytes.get(after) != Some(&b'=') {
+            return Some((name, None));
+        }
+        i = after + 1;
+        while i < bytes.len() && space(bytes[i]) {
+            i += 1;
+        }
+        let value = match bytes.get(i) {
+            Some(&quote @ (b'"' | b'\'')) => {
+                let start = i + 1;
+                let end = tag[start..].find(char::from(quote)).map_or(tag.len(), |e| start + e);
+                i = (end + 1).min(tag.len());
+                &tag[start..end]
+            }
+            _ => {
+                let start = i;
+                while i < bytes.len() && !space(bytes[i]) && bytes[i] != b'>' {
+                    i += 1;
+                }
+                &tag[start..i]
+            }
+        };
+        Some((name, Some(value)))
+    })
 }
 
 fn strip_tags(s: &str) -> String {
@@ -528,6 +588,42 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_tag_is_read_attribute_by_attribute() {
+        let attributes: Vec<_> =
+            tag_attributes("<td bgcolor=#ffcc99 title=\"a color=red\"\r\n  Color = 'blue' nowrap/").collect();
+        assert_eq!(
+            attributes,
+            vec![
+                ("bgcolor", Some("#ffcc99")),
+                ("title", Some("a color=red")),
+                ("Color", Some("blue")),
+                ("nowrap", None)
+            ]
+        );
+        assert_eq!(attribute("<td bgcolor=\"#ffcc99\" color='red'>", "color").as_deref(), Some("red"));
+        assert_eq!(attribute("<td bgcolor=#ffcc99>", "color"), None, "bgcolor is not color");
+        assert_eq!(
+            attribute("<a data-href=\"x\" href = \" https://a.example/ \">", "href").as_deref(),
+            Some("https://a.example/")
+        );
+        assert_eq!(attribute("<a title=\"href=https://b.example\">", "href"), None, "inside a value");
+        assert_eq!(
+            attribute("<a href=\"https://a.example\" href=\"https://b.example\"", "href").as_deref(),
+            Some("https://a.example")
+        );
+        assert_eq!(
+            attribute("<a href=\"https://a.example", "href").as_deref(),
+            Some("https://a.example"),
+            "unclosed quote"
+        );
+        assert!(has_attribute("<div class=\"x\" hidden>", "hidden"));
+        assert!(has_attribute("<div hidden=\"\">", "hidden"));
+        assert!(!has_attribute("<div data-hidden=\"1\">", "hidden"));
+        assert!(!has_attribute("<div class=hidden>", "hidden"));
+        assert!(!has_attribute("<hidden class=x>", "hidden"), "the element's name is no attribute");
+    }
 
     /// The link checks' detections for an HTML body.
     fn run(body: &str) -> Vec<proto::Detection> {

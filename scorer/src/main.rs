@@ -5,6 +5,11 @@ use scorer::cli::Command;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of the C library's allocator: scoring parses, renders and matches each
+/// message in many short-lived strings and vectors.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Postern's scorer: a stateless worker on the shared durable consumer of MAIL_RAW.
 ///
 /// `scorer run` (the default) parses each raw message, runs the checks, publishes a

@@ -17,14 +17,19 @@ pub const GREETING_BY_ADDRESS: &str = "greeting_by_address";
 /// newsletter's hidden preheader may come first).
 const OPENING_CHARS: usize = 1000;
 
-/// A greeting word, then at most punctuation and space on the same line, then an address.
+/// A greeting word, perhaps a generic word for the reader ("customer", "cliente"), then at
+/// most punctuation and space on the same line, then an address.
 static GREETING: LazyLock<regex::Regex> = LazyLock::new(|| {
-    let words: Vec<String> = super::table::rows(include_str!("../../data/greetings.tsv"))
-        .filter_map(|c| c.get(1).map(|w| regex::escape(w)))
-        .collect();
-    regex::Regex::new(&format!(
-        r"(?i)\b(?:{})[ \t,:]{{1,4}}<?([a-z0-9._%+-]{{1,64}}@[a-z0-9-]{{1,63}}(?:\.[a-z0-9-]{{1,63}})+)",
+    let words = |table: &str| -> String {
+        let words: Vec<String> = super::table::rows(table)
+            .filter_map(|c| c.get(1).map(|w| regex::escape(w).replace(' ', r"[ \t]+")))
+            .collect();
         words.join("|")
+    };
+    regex::Regex::new(&format!(
+        r"(?i)\b(?:{})(?:[ \t]+(?:{})\b)?[ \t,:]{{1,4}}<?([a-z0-9._%+-]{{1,64}}@[a-z0-9-]{{1,63}}(?:\.[a-z0-9-]{{1,63}})+)",
+        words(include_str!("../../data/greetings.tsv")),
+        words(include_str!("../../data/greeting_addressees.tsv")),
     ))
     .expect("the greeting pattern compiles")
 });
@@ -70,6 +75,15 @@ mod tests {
         assert_eq!(crate::verdict::decide(&d), proto::Disposition::Spam);
         let html = "From: a@x.example\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>&lt;users@lists.example.org&gt;</b>,</p><p>Offer inside</p>\r\n";
         assert_eq!(run(html).len(), 1, "in HTML, the address in angle brackets");
+        assert_eq!(
+            greeting_in("Estimado cliente, jane@corp.example").map(|(_, address)| address),
+            Some("jane@corp.example"),
+            "a generic word for the reader between greeting and address"
+        );
+        assert!(greeting_in("Dear valued  customer: jane@corp.example").is_some());
+        assert!(greeting_in("账户安全警告 尊敬的 jane@corp.example ：").is_some());
+        assert!(greeting_in("Dear Jane jane@corp.example").is_none(), "a name is no generic word");
+        assert!(greeting_in("Hello clients jane@corp.example").is_none(), "whole words only");
         assert_eq!(
             greeting_in("Olá prezado@cliente.example.com.br"),
             Some(("Olá prezado@cliente.example.com.br", "prezado@cliente.example.com.br"))

@@ -96,6 +96,7 @@ mod tests {
             ("scam_phrases.tsv", include_str!("../../data/scam_phrases.tsv")),
             ("lures.tsv", include_str!("../../data/lures.tsv")),
             ("greetings.tsv", include_str!("../../data/greetings.tsv")),
+            ("greeting_addressees.tsv", include_str!("../../data/greeting_addressees.tsv")),
             ("brands.tsv", include_str!("../../data/brands.tsv")),
             ("link_hosts.tsv", include_str!("../../data/link_hosts.tsv")),
             ("link_rewriters.tsv", include_str!("../../data/link_rewriters.tsv")),

@@ -334,15 +334,19 @@ pub(crate) fn anchor_parts(html: &str) -> Vec<(String, &str)> {
 /// [`anchor_parts`] with each link's inner HTML as a byte range of `html`.
 pub(crate) fn anchor_spans(html: &str) -> Vec<(String, std::ops::Range<usize>)> {
     let lower = html.to_ascii_lowercase();
+    let unrendered = unrendered(&lower);
     let mut out = Vec::new();
     let mut at = 0;
-    for start in start_tags(&lower, "a") {
+    for start in start_tags(&lower, "a").filter(|&i| rendered(&unrendered, i)) {
         if start < at {
             continue;
         }
         let Some(tag_end) = lower[start..].find('>').map(|e| start + e) else { break };
         let tag = &html[start..tag_end];
-        let next = start_tags(&lower[tag_end..], "a").next().map_or(lower.len(), |e| tag_end + e);
+        let next = start_tags(&lower[tag_end..], "a")
+            .map(|e| tag_end + e)
+            .find(|&i| rendered(&unrendered, i))
+            .unwrap_or(lower.len());
         let close = end_tag(&lower[tag_end..next], "a").map_or(next, |e| tag_end + e);
         if let Some(href) = attribute(tag, "href") {
             out.push((href, (tag_end + 1).min(close)..close));
@@ -353,6 +357,42 @@ pub(crate) fn anchor_spans(html: &str) -> Vec<(String, std::ops::Range<usize>)> 
         }
     }
     out
+}
+
+/// Byte ranges of lower-cased HTML that a browser does not read as markup, in order:
+/// comments (`<!-- ... -->`, Outlook's `<!--[if mso]>` blocks among them) and what
+/// `<style>` and `<script>` elements hold. An anchor written there is no link (SpamAssassin's
+/// HTML parser skips them too). At most 1,000 ranges; past them the rest reads as markup.
+fn unrendered(lower: &str) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(open) = lower[at..].find('<').map(|i| at + i) {
+        let rest = &lower[open + 1..];
+        let raw_text = ["style", "script"].into_iter().find(|name| {
+            rest.strip_prefix(name)
+                .is_some_and(|after| after.starts_with(|c: char| c.is_ascii_whitespace() || c == '>'))
+        });
+        let end = if rest.starts_with("!--") {
+            lower[open + 4..].find("-->").map_or(lower.len(), |e| open + 4 + e + 3)
+        } else if let Some(name) = raw_text {
+            end_tag(&lower[open..], name).map_or(lower.len(), |e| open + e)
+        } else {
+            at = open + 1;
+            continue;
+        };
+        out.push(open..end);
+        at = end.max(open + 1);
+        if out.len() >= 1000 {
+            break;
+        }
+    }
+    out
+}
+
+/// Whether byte `i` lies outside every one of the (ordered) `unrendered` ranges.
+fn rendered(unrendered: &[std::ops::Range<usize>], i: usize) -> bool {
+    let after = unrendered.partition_point(|r| r.end <= i);
+    unrendered.get(after).is_none_or(|r| !r.contains(&i))
 }
 
 /// Where the first end tag of `name` starts in lower-cased HTML: `</a>`, and `</a` with white
@@ -369,8 +409,9 @@ fn end_tag(lower: &str, name: &str) -> Option<usize> {
 /// types in goes. At most 20.
 pub(super) fn form_actions(html: &str) -> Vec<String> {
     let lower = html.to_ascii_lowercase();
+    let unrendered = unrendered(&lower);
     let mut out = Vec::new();
-    for start in start_tags(&lower, "form") {
+    for start in start_tags(&lower, "form").filter(|&i| rendered(&unrendered, i)) {
         let Some(tag_end) = lower[start..].find('>').map(|e| start + e) else { break };
         if let Some(action) = attribute(&html[start..tag_end], "action").filter(|a| host_of(a).is_some()) {
             out.push(action);
@@ -588,6 +629,25 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_in_comments_styles_and_scripts_are_no_links() {
+        let html = "<!-- <a href=\"https://old.example/\">old</a> --><style>/* <a href=\"https://css.example/\"> */ a{color:red}</style>\
+<!--[if mso]><a href=\"https://outlook.example/\">Outlook only</a><![endif]-->\
+<a href=\"https://shown.example/\">shown <!-- <a href=\"https://inner.example/\"> --> text</a>\
+<script>document.write('<a href=\"https://script.example/\">')</script><form action=\"https://post.example/x\"></form>\
+<!-- <form action=\"https://hidden-form.example/x\"> -->";
+        let parts = anchor_parts(html);
+        assert_eq!(parts.len(), 1, "{parts:?}");
+        assert_eq!(parts[0].0, "https://shown.example/");
+        assert!(
+            parts[0].1.starts_with("shown") && parts[0].1.ends_with(" text"),
+            "a comment inside does not end it: {parts:?}"
+        );
+        assert_eq!(form_actions(html), vec!["https://post.example/x".to_owned()]);
+        assert_eq!(unrendered("<!-- never closed <a href=x>").len(), 1, "an unclosed comment runs to the end");
+        assert!(rendered(&unrendered("<p><!--x--></p>"), 0) && !rendered(&unrendered("<p><!--x--></p>"), 5));
+    }
 
     #[test]
     fn a_start_tag_is_read_attribute_by_attribute() {

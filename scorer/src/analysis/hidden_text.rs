@@ -227,15 +227,11 @@ fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
 /// The value of the last declaration of `property` in an inline style, lower case,
 /// `!important` dropped.
 fn declared(style: &str, property: &str) -> Option<String> {
-    style
-        .split(';')
-        .filter_map(|d| d.split_once(':'))
-        .rfind(|(name, _)| name.trim().eq_ignore_ascii_case(property))
-        .map(|(_, value)| value.trim().to_ascii_lowercase().replace("!important", "").trim().to_owned())
+    declared_last(style, &[property]).map(|(_, value)| value)
 }
 
 /// The last declaration of any of `properties` in an inline style: which of them (its
-/// index) and its value, as [`declared`] gives it.
+/// index) and its value, lower case, without `!important`.
 fn declared_last(style: &str, properties: &[&str]) -> Option<(usize, String)> {
     style.split(';').filter_map(|d| d.split_once(':')).rev().find_map(|(name, value)| {
         let which = properties.iter().position(|p| name.trim().eq_ignore_ascii_case(p))?;

@@ -843,17 +843,18 @@ impl RuleSet {
                 }
             }
         }
-        // Each meta's `&&` / `||` chains with their operands of no cost first (metas before the
-        // metas that read them, so each one's cost is known when read): a pattern that only
-        // metas read runs when a meta asks for it, and a chain that fails on a rule already
-        // known never asks.
-        let mut costs: Vec<u32> = self.rules.iter().map(|rule| self.static_cost(rule)).collect();
+        // Each meta's `&&` / `||` chains with the operands whose outcome is known first (metas
+        // before the metas that read them, so each one's costliness is known when read): a
+        // pattern that only metas read runs when a meta asks for it, and a chain that fails on
+        // a rule already known never asks.
+        let mut costly: Vec<bool> = self.rules.iter().map(|rule| self.runs_when_asked(rule)).collect();
         let mut metas = Vec::new();
         for m in order {
             let Test::Meta(expr) = &self.rules[m].test else { continue };
             let resolved = expr.resolve(&|name: &String| index.get(name).copied());
-            let (reordered, cost) = resolved.cheapest_first(&|leaf: &Option<usize>| leaf.map_or(0, |j| costs[j]));
-            costs[m] = cost;
+            let (reordered, any_costly) =
+                resolved.cheapest_first(&|leaf: &Option<usize>| leaf.is_some_and(|j| costly[j]));
+            costly[m] = any_costly;
             metas.push((m, reordered));
         }
         self.metas = metas;
@@ -863,19 +864,11 @@ impl RuleSet {
         }
     }
 
-    /// What reading a rule's outcome may cost a meta, before any meta is counted: a pattern
-    /// that only metas read may have to run when one asks (a back-tracking one most), every
-    /// other outcome is known by then.
-    fn static_cost(&self, rule: &Rule) -> u32 {
-        let deferred = |re: &Compiled| match (self.deferrable_rule(rule), re.is_fancy()) {
-            (false, _) => 0,
-            (true, false) => 1,
-            (true, true) => 4,
-        };
-        match &rule.test {
-            Test::Header { re, .. } | Test::Text(re) => deferred(re),
-            _ => 0,
-        }
+    /// Whether reading a rule's outcome may cost a meta a search: a pattern that only metas
+    /// read runs when one asks for it; every other outcome is known before any meta is
+    /// counted.
+    fn runs_when_asked(&self, rule: &Rule) -> bool {
+        matches!(rule.test, Test::Header { .. } | Test::Text(_)) && self.deferrable_rule(rule)
     }
 
     /// Whether a rule only feeds metas (a `__` rule, or one scored 0): never reported as a

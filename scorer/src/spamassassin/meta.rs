@@ -194,51 +194,46 @@ impl<L: Clone> Expr<L> {
         }
     }
 
-    /// The same truth value with each `&&` / `||` chain's operands of no cost first (the
-    /// others after them, in their written order), so that short-circuiting skips the dear
-    /// ones more often, and the expression's cost (the sum of its leaves' `cost`). Chains are reordered only where the expression is read as true
-    /// or false (the whole, the operand of `!`, a chain's operands there): inside arithmetic
-    /// or a comparison the order stays, since `A || B` is A's value when A is true and a
-    /// count is more than a truth value.
-    pub fn cheapest_first(&self, cost: &dyn Fn(&L) -> u32) -> (Expr<L>, u32)
-    where
-        L: Clone,
-    {
-        self.reordered(cost, true)
+    /// The same truth value with each `&&` / `||` chain's operands that are not `costly`
+    /// first (the costly ones after them, in their written order), so that short-circuiting
+    /// skips the dear ones more often; and whether the expression has a costly leaf. Chains
+    /// are reordered only where the expression is read as true or false (the whole, the
+    /// operand of `!`, a chain's operands there): inside arithmetic or a comparison the order
+    /// stays, since `A || B` is A's value when A is true and a count is more than a truth
+    /// value.
+    pub fn cheapest_first(&self, costly: &dyn Fn(&L) -> bool) -> (Expr<L>, bool) {
+        self.reordered(costly, true)
     }
 
-    fn reordered(&self, cost: &dyn Fn(&L) -> u32, truth_only: bool) -> (Expr<L>, u32)
-    where
-        L: Clone,
-    {
+    fn reordered(&self, costly: &dyn Fn(&L) -> bool, truth_only: bool) -> (Expr<L>, bool) {
         match self {
-            Expr::Rule(leaf) => (Expr::Rule(leaf.clone()), cost(leaf)),
-            Expr::Number(n) => (Expr::Number(*n), 0),
+            Expr::Rule(leaf) => (Expr::Rule(leaf.clone()), costly(leaf)),
+            Expr::Number(n) => (Expr::Number(*n), false),
             Expr::Not(e) => {
-                let (e, c) = e.reordered(cost, true);
+                let (e, c) = e.reordered(costly, true);
                 (Expr::Not(Box::new(e)), c)
             }
             Expr::Neg(e) => {
-                let (e, c) = e.reordered(cost, false);
+                let (e, c) = e.reordered(costly, false);
                 (Expr::Neg(Box::new(e)), c)
             }
             Expr::Binary(op @ (Op::And | Op::Or), _, _) if truth_only => {
                 let mut operands = Vec::new();
                 self.chain(*op, &mut operands);
-                let mut reordered: Vec<(Expr<L>, u32)> = operands.iter().map(|e| e.reordered(cost, true)).collect();
+                let mut reordered: Vec<(Expr<L>, bool)> = operands.iter().map(|e| e.reordered(costly, true)).collect();
                 // Operands whose outcome is known before any meta is counted go first; the
                 // others keep SpamAssassin's order among themselves (its rule writers put
                 // the rare condition first, and it fails the chain most often).
-                reordered.sort_by_key(|(_, c)| *c > 0);
-                let total = reordered.iter().fold(0u32, |sum, (_, c)| sum.saturating_add(*c));
+                reordered.sort_by_key(|(_, c)| *c);
+                let any_costly = reordered.iter().any(|(_, c)| *c);
                 let mut operands = reordered.into_iter().map(|(e, _)| e);
                 let first = operands.next().expect("a chain has two operands or more");
-                (operands.fold(first, |chain, e| Expr::Binary(*op, Box::new(chain), Box::new(e))), total)
+                (operands.fold(first, |chain, e| Expr::Binary(*op, Box::new(chain), Box::new(e))), any_costly)
             }
             Expr::Binary(op, a, b) => {
-                let (a, ca) = a.reordered(cost, false);
-                let (b, cb) = b.reordered(cost, false);
-                (Expr::Binary(*op, Box::new(a), Box::new(b)), ca.saturating_add(cb))
+                let (a, ca) = a.reordered(costly, false);
+                let (b, cb) = b.reordered(costly, false);
+                (Expr::Binary(*op, Box::new(a), Box::new(b)), ca || cb)
             }
         }
     }
@@ -317,9 +312,10 @@ mod tests {
         assert_eq!(resolved.eval(&mut |i: &Option<usize>| i.map_or(0.0, |i| counts[i])), 1.0);
         assert!(parse("A &&").is_err());
         // Cheaper operands first where only truth is read; the value elsewhere kept.
-        let cost = |n: &String| if n.starts_with("__DEAR") { 5 } else { 0 };
+        let cost = |n: &String| n.starts_with("__DEAR");
         let (e, c) = parse("__DEAR_1 && A && !(__DEAR_2 || B)").unwrap().cheapest_first(&cost);
-        assert_eq!(c, 10);
+        assert!(c, "a costly leaf makes the whole costly");
+        assert!(!parse("A && !(B || 2 > C)").unwrap().cheapest_first(&cost).1, "none costly");
         let mut order = Vec::new();
         e.names(&mut order);
         assert_eq!(order, vec!["A", "__DEAR_1", "B", "__DEAR_2"], "ties keep their order");

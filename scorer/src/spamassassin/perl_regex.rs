@@ -539,12 +539,14 @@ const START_BACKTRACK_LIMIT: usize = 5_000;
 const MAX_STARTS_GIVEN_UP: usize = 4;
 
 /// The lazy DFA's cache for a pattern: [`LONG_PATTERN_DFA_CACHE`] for one longer than
-/// [`super::prefilter::MAX_PATTERN_LEN`] (outside Hyperscan's databases, run over every
-/// text), 2 MiB for the others. The cache fills as states are made, so the limit costs
-/// memory only where a pattern needs the states.
+/// [`LONG_PATTERN`], 2 MiB for the others. The cache fills as states are made, so the
+/// limit costs memory only where a pattern needs the states.
 fn dfa_cache_limit(pattern: &str) -> usize {
-    if pattern.len() > super::prefilter::MAX_PATTERN_LEN { LONG_PATTERN_DFA_CACHE } else { 2 << 20 }
+    if pattern.len() > LONG_PATTERN { LONG_PATTERN_DFA_CACHE } else { 2 << 20 }
 }
+
+/// Patterns longer than this many bytes get [`LONG_PATTERN_DFA_CACHE`].
+const LONG_PATTERN: usize = 500;
 
 /// SpamAssassin's form lists (`__FILL_THIS_FORM_LONG2`: five repeats of an alternation of
 /// about 3,000 characters) thrash a 2 MiB cache, and the DFA starts over again and again:
@@ -742,6 +744,41 @@ fn open_repeats_over(pattern: &str, limit: usize, exact_too: bool) -> String {
     out
 }
 
+/// A pattern's size (in characters, classes and `.`s) as written, and with its counted
+/// repeats of groups written out (`(?:a|b){5}` as five copies of the group; a repeated
+/// character, class or `.` counts once either way). Hyperscan compiles a counted repeat of
+/// a group as that many copies: SpamAssassin's form lists (five repeats of a
+/// 500-character alternation of form fields, 4.5 to 15 times larger written out) take it
+/// seconds each to compile, and it refuses most of them as too large after the work. None
+/// when fancy-regex cannot parse the pattern.
+pub fn written_out_size(pattern: &str) -> Option<(f64, f64)> {
+    use fancy_regex::Expr;
+    /// Copies of a repeated group written out; an open repeat as its minimum and one more.
+    const MAX_COPIES: usize = 1000;
+    fn size(e: &Expr, written_out: bool) -> f64 {
+        match e {
+            Expr::Literal { val, .. } => val.chars().count() as f64,
+            Expr::Concat(children) | Expr::Alt(children) => children.iter().map(|c| size(c, written_out)).sum(),
+            Expr::Group(child) => size(child, written_out),
+            Expr::LookAround(child, _) | Expr::AtomicGroup(child) => size(child, written_out),
+            Expr::Repeat { child, lo, hi, .. } => {
+                let once = size(child, written_out);
+                let single = matches!(**child, Expr::Literal { .. } | Expr::Any { .. } | Expr::Delegate { .. });
+                if !written_out || single {
+                    once
+                } else {
+                    let copies = if *hi == usize::MAX { lo.saturating_add(1) } else { (*hi).max(1) };
+                    once * copies.min(MAX_COPIES) as f64
+                }
+            }
+            _ => 1.0,
+        }
+    }
+    let tree = Expr::parse_tree(pattern).ok()?;
+    let once = size(&tree.expr, false);
+    (once > 0.0).then(|| (once, size(&tree.expr, true)))
+}
+
 /// The leading part of a pattern in plain `regex` syntax: its top-level items before the
 /// first that only fancy-regex can match (a back-reference, a look-around, an atomic
 /// group) or that repeats a group without bound (which would make the part's matches run
@@ -825,6 +862,17 @@ mod tests {
         assert_eq!(lead(r"/(?<!x)(a)\1/"), None, "a look-behind first");
         assert_eq!(lead(r"/\s*(a*)\1/"), None, "a part that can match nothing");
         assert_eq!(lead(r"/a(b)\1|c/"), None, "a top-level alternation");
+    }
+
+    #[test]
+    fn repeated_groups_are_measured_written_out() {
+        // A repeated class counts once; a repeated group as its copies.
+        assert_eq!(written_out_size(r"[a-z]{1,100}x"), Some((2.0, 2.0)));
+        assert_eq!(written_out_size(r"(?:ab|cd){5}"), Some((4.0, 20.0)));
+        assert_eq!(written_out_size(r"(?:a(?:bc){2}){3}"), Some((3.0, 15.0)), "nested repeats multiply");
+        assert_eq!(written_out_size(r"(?:ab)+"), Some((2.0, 4.0)), "an open repeat: its minimum and one more");
+        assert_eq!(written_out_size(r"(?:ab)*x"), Some((3.0, 3.0)));
+        assert_eq!(written_out_size(r"(?:ab"), None, "unparsable");
     }
 
     #[test]

@@ -28,10 +28,18 @@ use multimatch::{Database, Flags, Pattern, Scratch};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Patterns longer than this (after widening) stay with the literal prefilter: the few
-/// such rules (SpamAssassin's FUZZY_* spellings, the FILL_THIS_FORM lists) cost more
-/// compile time than all the others together.
-pub const MAX_PATTERN_LEN: usize = 500;
+/// A pattern that is more than [`MAX_WRITTEN_OUT`] long and more than
+/// [`MAX_REPEAT_GROWTH`] times its written size once its counted repeats of groups are
+/// written out ([`perl_regex::written_out_size`]) stays with the literal prefilter:
+/// SpamAssassin's form lists (`__FILL_THIS_FORM_*`: 2,168 to 22,550 long written out, 4.5 to
+/// 15 times), which Hyperscan takes seconds each to compile (0.5 to 14 s alone, here) and
+/// then mostly refuses as too large. Long patterns without such repeats go in: the
+/// `FUZZY_*` spellings (up to 12,000 characters of classes, at most 3 times and 1,903
+/// written out) and the freemail address lists compile in a fraction of a second each; a
+/// short repeat of a group (`(?:<br>\s*){30}`) is no burden either.
+pub const MAX_WRITTEN_OUT: f64 = 2_000.0;
+/// See [`MAX_WRITTEN_OUT`].
+pub const MAX_REPEAT_GROWTH: f64 = 4.0;
 
 /// Counted repeats past this are opened for Hyperscan.
 const REPEAT_LIMIT: usize = 16;
@@ -81,9 +89,21 @@ impl Plan {
             // As it is, where Hyperscan takes it without widening: no long counted repeat
             // to open, and nothing only prefiltering mode accepts (look-around,
             // back-references, atomic groups).
+            if let Some((once, out)) = perl_regex::written_out_size(source)
+                && out > MAX_WRITTEN_OUT
+                && out > MAX_REPEAT_GROWTH * once
+            {
+                left.push((
+                    *rule,
+                    format!(
+                        "{out} long with its repeated groups written out, {:.1} times its size (slow to compile)",
+                        out / once
+                    ),
+                ));
+                continue;
+            }
             let unwidened = hyperscan_pattern(source, Mode::Exact);
             if perl_regex::open_long_repeats(source, EXACT_REPEAT_LIMIT) == *source
-                && unwidened.expression.len() <= MAX_PATTERN_LEN
                 && multimatch::check(&unwidened).is_ok()
             {
                 rules.push(*rule);
@@ -103,9 +123,6 @@ impl Plan {
                 }
             };
             match pattern {
-                Ok(p) if p.expression.len() > MAX_PATTERN_LEN => {
-                    left.push((*rule, format!("longer than {MAX_PATTERN_LEN} characters (slow to compile)")))
-                }
                 Ok(p) => {
                     rules.push(*rule);
                     patterns.push(p);
@@ -399,6 +416,20 @@ mod tests {
             "x{40}y{0,}",
             "the regex precheck keeps exact counts"
         );
+    }
+
+    #[test]
+    fn a_long_repeat_of_a_long_group_stays_out_and_a_long_pattern_of_classes_goes_in() {
+        // As SpamAssassin's form lists: five repeats of a long alternation of words.
+        let words: Vec<String> = (0..60).map(|i| format!("field{i:02}")).collect();
+        let form_list = format!("(?i)(?:(?:{})\\s?:\\s*){{5}}", words.join("|"));
+        // As the FUZZY_* spellings: thousands of characters of classes, no repeated group.
+        let spelling = (0..400).map(|_| "[vV\\\\/]").collect::<String>();
+        let (plan, left) = Plan::new(&[(1, form_list), (2, spelling)]);
+        assert_eq!(plan.rules, vec![2]);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].0, 1);
+        assert!(left[0].1.contains("5.0 times its size"), "{left:?}");
     }
 
     #[test]

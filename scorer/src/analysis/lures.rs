@@ -62,6 +62,8 @@ impl PhraseTable {
         }
         let automaton = aho_corasick::AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            // A DFA: a few hundred phrases make one of a few MB, and it reads every body.
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(rows.iter().map(|(_, _, p)| p.as_str()))
             // The phrases are a few hundred short strings: building cannot exceed any limit.
             .expect("a phrase table builds");
@@ -125,7 +127,9 @@ fn normalise(text: &str, out: &mut String) {
     let mut space = false;
     let mut after_small = false;
     for c in text.chars() {
-        if c.is_whitespace() {
+        // ASCII, most of most mail, without the Unicode tables.
+        let white = if c.is_ascii() { c.is_ascii_whitespace() || c == '\u{b}' } else { c.is_whitespace() };
+        if white {
             space = true;
         } else {
             if space && !out.is_empty() {
@@ -134,6 +138,8 @@ fn normalise(text: &str, out: &mut String) {
             space = false;
             if c == 'I' && after_small {
                 out.push('l');
+            } else if c.is_ascii() {
+                out.push(c.to_ascii_lowercase());
             } else {
                 out.extend(c.to_lowercase());
             }

@@ -198,7 +198,7 @@ supervise ingest env "$(as ingest)" POSTERN_OPS_LISTEN="$ingest_ops" "$bin/inges
 supervisors+=($!)
 # ingest listens once MAIL_RAW is ready: a new cluster elects its leaders first.
 wait_port "$(port_of "$smtp_listen")" 60
-# Hyperscan's databases of SpamAssassin's patterns: compiled once (about 15 s), then read
+# Hyperscan's databases of SpamAssassin's patterns: compiled once (about 45 s), then read
 # by every scorer at start (without them the scorer runs the same rules, slower).
 export POSTERN_HYPERSCAN_CACHE=${POSTERN_HYPERSCAN_CACHE:-$abs_var/hyperscan}
 say "$("$bin/scorer" rules compile 2>&1 | tail -n 1)"

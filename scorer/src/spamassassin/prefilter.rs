@@ -86,9 +86,7 @@ impl Plan {
         let mut exact = Vec::new();
         let mut left = Vec::new();
         for (rule, source) in entries {
-            // As it is, where Hyperscan takes it without widening: no long counted repeat
-            // to open, and nothing only prefiltering mode accepts (look-around,
-            // back-references, atomic groups).
+            // Too large written out: the form lists.
             if let Some((once, out)) = perl_regex::written_out_size(source)
                 && out > MAX_WRITTEN_OUT
                 && out > MAX_REPEAT_GROWTH * once
@@ -102,6 +100,9 @@ impl Plan {
                 ));
                 continue;
             }
+            // As it is, where Hyperscan takes it without widening: no long counted repeat
+            // to open, and nothing only prefiltering mode accepts (look-around,
+            // back-references, atomic groups).
             let unwidened = hyperscan_pattern(source, Mode::Exact);
             if perl_regex::open_long_repeats(source, EXACT_REPEAT_LIMIT) == *source
                 && multimatch::check(&unwidened).is_ok()

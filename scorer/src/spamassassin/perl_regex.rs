@@ -753,7 +753,8 @@ fn open_repeats_over(pattern: &str, limit: usize, exact_too: bool) -> String {
 /// when fancy-regex cannot parse the pattern.
 pub fn written_out_size(pattern: &str) -> Option<(f64, f64)> {
     use fancy_regex::Expr;
-    /// Copies of a repeated group written out; an open repeat as its minimum and one more.
+    /// At most this many copies of a repeated group are counted; an open repeat counts as
+    /// its minimum and one more.
     const MAX_COPIES: usize = 1000;
     fn size(e: &Expr, written_out: bool) -> f64 {
         match e {
@@ -824,6 +825,11 @@ pub fn leading_part(pattern: &str) -> Option<String> {
         }
         item.to_str(&mut lead, 2);
     }
+    // fancy-regex writes a byte escape (`\xc0`) back as the character (`À`), which read
+    // without Unicode is that character's UTF-8 bytes: another pattern. No such part.
+    if !lead.is_ascii() {
+        return None;
+    }
     // A part that can match nothing would start everywhere.
     let hir = regex_syntax::ParserBuilder::new().unicode(false).utf8(false).build().parse(&lead).ok()?;
     (hir.properties().minimum_len() >= Some(1)).then_some(lead)
@@ -862,6 +868,7 @@ mod tests {
         assert_eq!(lead(r"/(?<!x)(a)\1/"), None, "a look-behind first");
         assert_eq!(lead(r"/\s*(a*)\1/"), None, "a part that can match nothing");
         assert_eq!(lead(r"/a(b)\1|c/"), None, "a top-level alternation");
+        assert_eq!(lead(r"/\xc0\s(a)\1/"), None, "a byte escape, which fancy-regex writes back as a character");
     }
 
     #[test]

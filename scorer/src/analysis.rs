@@ -28,6 +28,7 @@ pub mod new_domain;
 pub mod recipient_in_link;
 pub mod recipient_in_subject;
 pub mod risky_attachments;
+pub mod snowshoe;
 pub mod spamassassin_rules;
 pub mod table;
 pub mod url_obfuscation;
@@ -60,6 +61,7 @@ pub fn run_all(ctx: &mut ScoreContext<'_>) {
     greeting::check(ctx);
     recipient_in_link::check(ctx);
     recipient_in_subject::check(ctx);
+    snowshoe::check(ctx);
     link_hosting::corroborate(ctx);
     spamassassin_rules::check(ctx);
     content_classifier::check(ctx);

@@ -76,7 +76,7 @@ mod tests {
         if autolearn {
             detections.push(Detection { name: SPAMASSASSIN_AUTOLEARN.into(), score_milli: 0, evidence: "".into() });
         }
-        Verdict { disposition, attributes: Vec::new(), detections, headers: Default::default() }
+        Verdict { disposition, attributes: Vec::new(), detections, headers: Default::default(), fingerprint: None }
     }
 
     #[test]

@@ -16,7 +16,7 @@
 
 use crate::analysis::{
     abused_tld, alignment, attachments, brand_impersonation, impersonation, link_hosting, links, lures,
-    risky_attachments, spamassassin_rules, url_obfuscation,
+    risky_attachments, snowshoe, spamassassin_rules, url_obfuscation,
 };
 use crate::classifier::ContentScore;
 use proto::Detection;
@@ -74,6 +74,7 @@ pub const INDICATORS: &[&str] = &[
     abused_tld::SENDER_ABUSED_TLD,
     abused_tld::LINK_ABUSED_TLD,
     brand_impersonation::BRAND_LINK_SPOOF,
+    snowshoe::SNOWSHOE_CAMPAIGN,
 ];
 
 /// The names of the feature vector, in order.

@@ -114,6 +114,15 @@ pub struct Config {
     /// Env: `POSTERN_AUTOLEARN` (`true` / `false`).
     #[serde(default = "default_true")]
     pub autolearn: bool,
+    /// How long the scorer remembers the text of a tenant's mail to find snowshoe campaigns,
+    /// the same text from other sender domains ([`crate::campaign`]; they run for days).
+    /// `0s` turns the memory off. Each scorer process remembers what it scored.
+    #[serde(default = "default_campaign_window", with = "humantime_serde")]
+    pub campaign_window: Duration,
+    /// The most messages remembered a tenant (the oldest forgotten first; about 400 bytes
+    /// each).
+    #[serde(default = "default_campaign_messages")]
+    pub campaign_messages: usize,
 }
 
 /// Environment variable that overrides `autolearn`.
@@ -157,6 +166,12 @@ fn default_max_deliver() -> i64 {
 }
 fn default_publish_timeout() -> Duration {
     Duration::from_secs(10)
+}
+fn default_campaign_window() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+fn default_campaign_messages() -> usize {
+    100_000
 }
 fn default_replicas() -> usize {
     1

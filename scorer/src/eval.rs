@@ -209,6 +209,8 @@ pub struct Detectors {
     pub domain_ages: Option<Arc<crate::analysis::new_domain::DomainAges>>,
     pub spamassassin: Option<Arc<crate::spamassassin::RuleSet>>,
     pub combination: Option<Arc<CombinationModel>>,
+    /// No campaign memory ([`crate::campaign`]): no file is compared with earlier ones.
+    pub without_campaigns: bool,
     /// The configuration's `trusted_relays` (none for the corpus, whose sources were
     /// received by servers nobody configured here).
     pub trusted_relays: Arc<Vec<proto::net::Network>>,
@@ -263,14 +265,28 @@ pub async fn prepare(
     group_of: &dyn Fn(&CorpusFile) -> String,
 ) -> Vec<Prepared> {
     let mut out = Vec::with_capacity(files.len());
+    // Each group is one tenant's stream for the campaign memory, read in file order (the
+    // corpus has no arrival times: every file is "now", so the window never ends a match).
+    let memory = Arc::new(std::sync::RwLock::new(crate::campaign::CampaignMemory::new(
+        std::time::Duration::from_secs(7 * 86_400),
+        usize::MAX,
+    )));
     for file in files {
+        let group = group_of(file);
         let mut facts = facts_for(file, auth, detectors).await;
         facts.combination = None;
-        let analysis = analyze(&file.raw, &facts);
+        if !detectors.without_campaigns {
+            facts.campaigns =
+                Some(crate::campaign::CampaignScope { tenant: Arc::from(group.as_str()), memory: memory.clone() });
+        }
+        let mut analysis = analyze(&file.raw, &facts);
+        if let (Some(scope), Some(fingerprint)) = (facts.campaigns.take(), analysis.fingerprint.take()) {
+            scope.observe(fingerprint, i64::try_from(facts.now.millis()).unwrap_or(i64::MAX));
+        }
         out.push(Prepared {
             file: file.file.clone(),
             label: file.label.clone(),
-            group: group_of(file),
+            group,
             analysis,
             facts,
             tokens: crate::parse::parse_message(&file.raw).map(|m| crate::classifier::tokenize(&m).without_text()),

@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod auth;
 pub mod autolearn;
+pub mod campaign;
 pub mod classifier;
 pub mod cli;
 pub mod combine;

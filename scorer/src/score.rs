@@ -11,6 +11,9 @@ pub struct Verdict {
     pub attributes: Vec<Attribute>,
     pub detections: Vec<Detection>,
     pub headers: HeaderSummary,
+    /// The message's text fingerprinted, for the scorer's campaign memory to keep
+    /// ([`crate::campaign`]); none for a text too short or a reply.
+    pub fingerprint: Option<crate::campaign::Fingerprint>,
 }
 
 pub const NO_HEADERS: &str = "no_headers";
@@ -55,6 +58,7 @@ pub fn score(raw: &[u8], facts: &MessageFacts) -> Verdict {
                 evidence: format!("analysis failed: {reason}"),
             }],
             headers: HeaderSummary::default(),
+            fingerprint: None,
         },
     }
 }
@@ -73,6 +77,8 @@ pub struct Analysis {
     pub from_address: Option<String>,
     /// No header could be parsed: nothing more is decided.
     pub unparsable: bool,
+    /// The message's text fingerprinted ([`crate::analysis::snowshoe`]).
+    pub fingerprint: Option<crate::campaign::Fingerprint>,
 }
 
 /// Test builds' failpoints: a message carrying `X-Postern-Failpoint: score-panic` makes
@@ -119,6 +125,7 @@ pub fn analyze(raw: &[u8], facts: &MessageFacts) -> Analysis {
             content: None,
             from_address: None,
             unparsable: true,
+            fingerprint: None,
         };
     };
     let mut ctx = ScoreContext::new(&message, facts);
@@ -130,6 +137,7 @@ pub fn analyze(raw: &[u8], facts: &MessageFacts) -> Analysis {
         detections: ctx.detections,
         attributes: ctx.attributes,
         content: ctx.content,
+        fingerprint: ctx.fingerprint,
         from_address: message.from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_lowercase),
         unparsable: false,
         headers: HeaderSummary {
@@ -174,9 +182,9 @@ pub const MESSAGE_ID_REPEATED: &str = "message_id_repeated";
 /// The verdict: the learned combination weighs the detections (when a model is loaded),
 /// the disposition table decides, the tenant's policy has the last word.
 pub fn finish(analysis: Analysis, facts: &MessageFacts) -> Verdict {
-    let Analysis { mut detections, mut attributes, headers, content, from_address, unparsable } = analysis;
+    let Analysis { mut detections, mut attributes, headers, content, from_address, unparsable, fingerprint } = analysis;
     if unparsable {
-        return Verdict { disposition: Disposition::None, attributes, detections, headers };
+        return Verdict { disposition: Disposition::None, attributes, detections, headers, fingerprint };
     }
     if let Some(model) = &facts.combination
         && let Some(combined) = model.decide(&detections, content.as_ref())
@@ -188,7 +196,7 @@ pub fn finish(analysis: Analysis, facts: &MessageFacts) -> Verdict {
         disposition = apply_policy(policy, from_address, facts, disposition, &mut detections, &mut attributes);
     }
     attributes.sort();
-    Verdict { disposition, attributes, detections, headers }
+    Verdict { disposition, attributes, detections, headers, fingerprint }
 }
 
 /// The tenant's policy has the last word (see [`crate::policy`] for the order).

@@ -43,6 +43,9 @@ struct Worker {
     metrics: Arc<crate::metrics::ScorerMetrics>,
     /// One permit per message being scored on the CPU ([`Config::scoring_threads`]).
     scoring_slots: Arc<Semaphore>,
+    /// The text of the tenants' recent mail, for snowshoe campaigns ([`crate::campaign`]);
+    /// none when `campaign_window` is zero.
+    campaigns: Option<Arc<std::sync::RwLock<crate::campaign::CampaignMemory>>>,
 }
 
 /// Runs one scorer process until `shutdown` completes, then stops pulling, lets the
@@ -168,6 +171,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         detection,
         metrics,
         scoring_slots: Arc::new(Semaphore::new(config.scoring_threads())),
+        campaigns: (!config.campaign_window.is_zero()).then(|| {
+            Arc::new(std::sync::RwLock::new(crate::campaign::CampaignMemory::new(
+                config.campaign_window,
+                config.campaign_messages,
+            )))
+        }),
     });
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.concurrency));
@@ -357,7 +366,12 @@ impl Worker {
             spamassassin: self.detection.spamassassin.clone(),
             combination: self.detection.combination.clone(),
             trusted_relays: self.trusted.clone(),
+            campaigns: self.campaigns.as_ref().map(|memory| crate::campaign::CampaignScope {
+                tenant: Arc::from(raw_envelope.tenant.as_str()),
+                memory: memory.clone(),
+            }),
         };
+        let campaigns = facts.campaigns.clone();
         // Large messages take milliseconds of CPU: off the async threads, and no more at
         // once than the scoring threads.
         let failpoints = self.config.failpoints;
@@ -384,6 +398,11 @@ impl Worker {
             }
             Err(e) => return Outcome::Reject(RejectKind::NeverScored, format!("scoring task failed: {e}")),
         };
+        // Remembered once scored, so that a later copy from another domain finds it (a
+        // retried delivery of this message comes from its own domain and matches nothing).
+        if let (Some(scope), Some(fingerprint)) = (campaigns, verdict.fingerprint.clone()) {
+            scope.observe(fingerprint, i64::try_from(scored_at.millis()).unwrap_or(i64::MAX));
+        }
         let envelope = Envelope {
             event_id: ids::derive_event_id(raw_envelope.event_id, &self.detection.rules_version),
             event_type: EventType::DispositionAssigned,

@@ -28,6 +28,9 @@ pub struct MessageFacts {
     /// The operator's `trusted_relays`: servers whose Received headers are trusted (for SPF's
     /// first external hop and SpamAssassin's relay analysis).
     pub trusted_relays: std::sync::Arc<Vec<proto::net::Network>>,
+    /// The scorer's memory of the tenant's recent mail, for [`super::snowshoe`]; none: no
+    /// message is compared with earlier ones.
+    pub campaigns: Option<crate::campaign::CampaignScope>,
 }
 
 /// The most link hosts the checks look at in one message.
@@ -40,6 +43,9 @@ pub struct ScoreContext<'m> {
     pub attributes: Vec<Attribute>,
     /// The token classifier's score, when it gave one (a feature of the combination).
     pub content: Option<crate::classifier::ContentScore>,
+    /// The message's text fingerprinted ([`super::snowshoe`]), for the memory to keep once
+    /// it is scored.
+    pub fingerprint: Option<crate::campaign::Fingerprint>,
     /// Found once, for every check that looks at links.
     link_hosts: std::cell::OnceCell<Vec<String>>,
     linked_urls: std::cell::OnceCell<Vec<String>>,
@@ -63,6 +69,7 @@ impl<'m> ScoreContext<'m> {
             detections: Vec::new(),
             attributes: Vec::new(),
             content: None,
+            fingerprint: None,
             link_hosts: std::cell::OnceCell::new(),
             linked_urls: std::cell::OnceCell::new(),
             linked_hosts: std::cell::OnceCell::new(),

@@ -42,6 +42,9 @@ pub(super) struct EvalOptions {
     pub(super) features_out: Option<PathBuf>,
     /// Score each group's files in order with autolearning, as a deployed scorer does.
     pub(super) autolearn: bool,
+    /// Compare each group's files with its earlier ones ([`crate::campaign`]), as a deployed
+    /// scorer's campaign memory does.
+    pub(super) campaigns: bool,
     /// The configuration's `trusted_relays`.
     pub(super) trusted_relays: Vec<proto::net::Network>,
 }
@@ -112,6 +115,7 @@ pub(super) async fn eval(corpus: &Path, options: &EvalOptions) -> Result<(), Cli
         domain_ages: ages,
         spamassassin,
         combination: None,
+        without_campaigns: !options.campaigns,
         trusted_relays: Arc::new(options.trusted_relays.clone()),
     };
     let started = std::time::Instant::now();
@@ -297,6 +301,7 @@ pub(super) async fn bench(config: &crate::config::Config, corpus: &Path, seconds
         domain_ages: None,
         spamassassin: detection.spamassassin.clone(),
         combination: detection.combination.clone(),
+        without_campaigns: false,
         trusted_relays: std::sync::Arc::new(config.trusted_relays()?),
     };
     let auth = crate::auth::Authenticator::offline(crate::auth::TxtRecords::default())?;

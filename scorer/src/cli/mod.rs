@@ -188,6 +188,11 @@ pub enum Command {
         /// next file, as a deployed scorer's `autolearn = true` does; no label is read.
         #[arg(long)]
         no_autolearn: bool,
+        /// No campaign memory: by default each group's files are read in order and a file
+        /// whose text an earlier file of the group sent from another domain carries
+        /// `snowshoe_campaign`, as a deployed scorer's memory of the tenant's mail gives it.
+        #[arg(long)]
+        no_campaigns: bool,
     },
     /// SpamAssassin's rules: `check` reads the folder and lists what runs and what cannot.
     Rules {
@@ -346,6 +351,7 @@ pub async fn run(
             model,
             features_out,
             no_autolearn,
+            no_campaigns,
         } => {
             if train.is_some() && folds.is_some() {
                 return Err(CliError::Usage(
@@ -375,6 +381,7 @@ pub async fn run(
                 model,
                 features_out,
                 autolearn: !no_autolearn,
+                campaigns: !no_campaigns,
                 trusted_relays,
             };
             corpus::eval(&corpus, &options).await?

@@ -1,0 +1,348 @@
+//! Snowshoe campaigns: the same text sent from many sender domains. A snowshoe sender
+//! spreads one mailing over many throwaway domains (four "Select Home Warranty" offers from
+//! four unrelated domains, a dozen Italian toner offers from a dozen `.info` domains), so
+//! that no domain's reputation suffers; an organisation mails its own text from its own
+//! domain, and a reply quotes what it answers.
+//!
+//! A message's text is fingerprinted as rspamd's fuzzy hashes are (`fuzzy_check`: the
+//! shingles of Broder's "On the resemblance and containment of documents"): the set of its
+//! word trigrams, and of that set the least value under each of 32 hash functions
+//! (min-hashes). Two texts whose trigram sets overlap by a share J have each min-hash equal
+//! with probability J; like rspamd's fuzzy storage, a text matches an earlier one when more
+//! than half of the 32 are equal (J about 0.5 or more). Those parameters are rspamd's, not
+//! chosen on Postern's corpus.
+//!
+//! [`CampaignMemory`] holds each tenant's recent fingerprints (a window of time and a number
+//! of messages), indexed by bands of min-hashes so that a lookup compares a message with
+//! the few earlier ones that could match, not with all. Each scorer process keeps its own:
+//! with several scorers on the shared consumer, each sees its share of a tenant's mail, so
+//! a campaign is found once a scorer has seen copies from two domains (a memory shared
+//! between scorers is not built).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+
+/// Min-hashes per fingerprint (rspamd's `RSPAMD_SHINGLE_SIZE`).
+pub const SHINGLES: usize = 32;
+/// Equal min-hashes for two texts to match: more than half (rspamd's fuzzy storage).
+pub const MIN_EQUAL: usize = SHINGLES / 2 + 1;
+/// Distinct word trigrams a text needs to be fingerprinted: fewer than there are hash
+/// functions and the min-hashes repeat a handful of trigrams (a two-line note, a
+/// signature), which unrelated short messages share by chance.
+pub const MIN_TRIGRAMS: usize = SHINGLES;
+/// Words read from a text: a fingerprint of the first 5,000 words is enough to recognise
+/// a mailing, and it bounds the cost on a long one.
+pub const MAX_WORDS: usize = 5_000;
+/// Bands of the index: 16 bands of 2 min-hashes. A text with a share J of trigrams in
+/// common with an earlier one shares a band with it with probability 1 - (1 - J^2)^16:
+/// 0.99 at J = 0.5, so a match is almost never missed; candidates are then counted exactly.
+const BANDS: usize = 16;
+const ROWS: usize = SHINGLES / BANDS;
+/// The most earlier messages one band value points at (the newest are kept): a common
+/// boilerplate (a mailing platform's footer) must not make every lookup slow.
+const MAX_BUCKET: usize = 64;
+
+/// The text of a message, fingerprinted, and the sender domain it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub min_hashes: [u32; SHINGLES],
+    /// The organizational domain of the From address.
+    pub sender_domain: String,
+}
+
+/// The fingerprint of `texts` sent from `sender_domain`: None for a text with fewer than
+/// [`MIN_TRIGRAMS`] distinct word trigrams. Lines quoted with `>` and a mailing list's
+/// footer (after Mailman's rule of underscores) are not the sender's text.
+pub fn fingerprint<'t>(texts: impl IntoIterator<Item = &'t str>, sender_domain: &str) -> Option<Fingerprint> {
+    let mut words: Vec<String> = Vec::new();
+    'texts: for text in texts {
+        for line in text.lines() {
+            let line = line.trim();
+            if line.len() >= 30 && line.bytes().all(|b| b == b'_') {
+                continue 'texts;
+            }
+            if line.starts_with('>') {
+                continue;
+            }
+            for word in line.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+                if words.len() >= MAX_WORDS {
+                    break 'texts;
+                }
+                words.push(word.to_lowercase());
+            }
+        }
+    }
+    let mut trigrams: Vec<u64> = words
+        .windows(3)
+        .map(|w| {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            for word in w {
+                h.update(word.as_bytes());
+                h.update(b" ");
+            }
+            h.digest()
+        })
+        .collect();
+    trigrams.sort_unstable();
+    trigrams.dedup();
+    if trigrams.len() < MIN_TRIGRAMS {
+        return None;
+    }
+    let mut min_hashes = [u32::MAX; SHINGLES];
+    for &t in &trigrams {
+        for (i, slot) in min_hashes.iter_mut().enumerate() {
+            let v = permute(t, i);
+            if v < *slot {
+                *slot = v;
+            }
+        }
+    }
+    Some(Fingerprint { min_hashes, sender_domain: sender_domain.to_owned() })
+}
+
+/// The `i`th hash function: SplitMix64's finaliser of the trigram's hash and a constant of
+/// its own (a bijection with full avalanche, so each function orders the trigrams anew).
+fn permute(trigram: u64, i: usize) -> u32 {
+    let mut x = trigram ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (x ^ (x >> 31)) as u32
+}
+
+fn band_key(min_hashes: &[u32; SHINGLES], band: usize) -> u64 {
+    let rows = &min_hashes[band * ROWS..(band + 1) * ROWS];
+    rows.iter().fold(band as u64, |acc, &v| (acc.rotate_left(32) ^ u64::from(v)).wrapping_mul(0x100_0000_01B3))
+}
+
+/// Earlier messages of the same text from other sender domains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignMatch {
+    /// The other sender domains, in the order they were seen (at most [`MAX_REPORTED`]).
+    pub other_domains: Vec<String>,
+    /// Every earlier message from another domain that matched.
+    pub earlier_messages: usize,
+    /// The most min-hashes one of them had in common with this message.
+    pub best_equal: usize,
+}
+
+pub const MAX_REPORTED: usize = 5;
+
+#[derive(Debug)]
+struct Entry {
+    seq: u64,
+    at_ms: i64,
+    fingerprint: Fingerprint,
+}
+
+#[derive(Debug, Default)]
+struct TenantMemory {
+    entries: VecDeque<Entry>,
+    next_seq: u64,
+    /// (band, band value) -> the sequence numbers of the entries with it, oldest first.
+    bands: HashMap<u64, Vec<u64>>,
+}
+
+impl TenantMemory {
+    fn entry(&self, seq: u64) -> Option<&Entry> {
+        let first = self.entries.front()?.seq;
+        self.entries.get(usize::try_from(seq.checked_sub(first)?).ok()?)
+    }
+
+    fn forget_oldest(&mut self) {
+        let Some(old) = self.entries.pop_front() else { return };
+        for band in 0..BANDS {
+            let key = band_key(&old.fingerprint.min_hashes, band);
+            if let Some(bucket) = self.bands.get_mut(&key) {
+                bucket.retain(|&s| s != old.seq);
+                if bucket.is_empty() {
+                    self.bands.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// Each tenant's recent fingerprints: the last `window_ms` of mail, at most
+/// `max_messages` a tenant (the oldest forgotten first).
+#[derive(Debug)]
+pub struct CampaignMemory {
+    window_ms: i64,
+    max_messages: usize,
+    tenants: HashMap<String, TenantMemory>,
+}
+
+impl CampaignMemory {
+    pub fn new(window: std::time::Duration, max_messages: usize) -> Self {
+        CampaignMemory {
+            window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+            max_messages: max_messages.max(1),
+            tenants: HashMap::new(),
+        }
+    }
+
+    /// The earlier messages of `tenant` within the window whose text matches `fingerprint`
+    /// and whose sender domain is another; None when there is none.
+    pub fn matches(&self, tenant: &str, fingerprint: &Fingerprint, now_ms: i64) -> Option<CampaignMatch> {
+        let memory = self.tenants.get(tenant)?;
+        let mut seen: Vec<u64> = Vec::new();
+        let mut found = CampaignMatch { other_domains: Vec::new(), earlier_messages: 0, best_equal: 0 };
+        for band in 0..BANDS {
+            let Some(bucket) = memory.bands.get(&band_key(&fingerprint.min_hashes, band)) else { continue };
+            for &seq in bucket {
+                if seen.contains(&seq) {
+                    continue;
+                }
+                seen.push(seq);
+                let Some(entry) = memory.entry(seq) else { continue };
+                if entry.fingerprint.sender_domain == fingerprint.sender_domain
+                    || now_ms.saturating_sub(entry.at_ms) > self.window_ms
+                {
+                    continue;
+                }
+                let equal =
+                    entry.fingerprint.min_hashes.iter().zip(&fingerprint.min_hashes).filter(|(a, b)| a == b).count();
+                if equal < MIN_EQUAL {
+                    continue;
+                }
+                found.earlier_messages += 1;
+                found.best_equal = found.best_equal.max(equal);
+                if found.other_domains.len() < MAX_REPORTED
+                    && !found.other_domains.contains(&entry.fingerprint.sender_domain)
+                {
+                    found.other_domains.push(entry.fingerprint.sender_domain.clone());
+                }
+            }
+        }
+        (found.earlier_messages > 0).then(|| {
+            found.other_domains.sort();
+            found
+        })
+    }
+
+    /// Remembers a scored message's fingerprint.
+    pub fn observe(&mut self, tenant: &str, fingerprint: Fingerprint, at_ms: i64) {
+        let memory = self.tenants.entry(tenant.to_owned()).or_default();
+        while memory.entries.front().is_some_and(|e| at_ms.saturating_sub(e.at_ms) > self.window_ms)
+            || memory.entries.len() >= self.max_messages
+        {
+            memory.forget_oldest();
+        }
+        let seq = memory.next_seq;
+        memory.next_seq += 1;
+        for band in 0..BANDS {
+            let bucket = memory.bands.entry(band_key(&fingerprint.min_hashes, band)).or_default();
+            if bucket.len() >= MAX_BUCKET {
+                bucket.remove(0);
+            }
+            bucket.push(seq);
+        }
+        memory.entries.push_back(Entry { seq, at_ms, fingerprint });
+    }
+
+    /// Fingerprints held, over every tenant.
+    pub fn len(&self) -> usize {
+        self.tenants.values().map(|t| t.entries.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A scorer's memory, shared by the messages it scores at once, and the tenant a message
+/// belongs to: what [`crate::analysis::MessageFacts`] carries.
+#[derive(Clone)]
+pub struct CampaignScope {
+    pub tenant: Arc<str>,
+    pub memory: Arc<RwLock<CampaignMemory>>,
+}
+
+impl std::fmt::Debug for CampaignScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CampaignScope").field("tenant", &self.tenant).finish_non_exhaustive()
+    }
+}
+
+impl CampaignScope {
+    pub fn matches(&self, fingerprint: &Fingerprint, now_ms: i64) -> Option<CampaignMatch> {
+        self.memory.read().unwrap_or_else(std::sync::PoisonError::into_inner).matches(&self.tenant, fingerprint, now_ms)
+    }
+
+    pub fn observe(&self, fingerprint: Fingerprint, at_ms: i64) {
+        self.memory.write().unwrap_or_else(std::sync::PoisonError::into_inner).observe(
+            &self.tenant,
+            fingerprint,
+            at_ms,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFFER: &str = "Protect the home before the next repair bill shows up. One major breakdown can cost \
+hundreds or more. A comprehensive home warranty plan helps cover many of the systems and appliances your home \
+depends on every day. Major systems and appliances, fewer surprise expenses, straightforward protection and a \
+fast quote process. Get my free quote and review plan options in just a few steps.";
+
+    const MINUTES: &str = "The board met on Tuesday and agreed the budget for the coming year. The treasurer \
+reported that the accounts are in order and the auditors raised no questions. The next meeting will discuss \
+the new office lease and the hiring plan for the support team, and the minutes will follow next week.";
+
+    fn fp(text: &str, domain: &str) -> Fingerprint {
+        fingerprint([text], domain).expect("long enough")
+    }
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn the_same_text_from_another_domain_matches_and_from_the_same_does_not() {
+        let mut memory = CampaignMemory::new(std::time::Duration::from_secs(7 * 86_400), 1000);
+        memory.observe("t", fp(OFFER, "tabletlist.example"), 0);
+        assert_eq!(memory.matches("t", &fp(OFFER, "tabletlist.example"), 1), None, "the same sender");
+        let other = memory.matches("t", &fp(OFFER, "weddingflare.example"), 1).expect("another domain");
+        assert_eq!(other.other_domains, vec!["tabletlist.example".to_owned()]);
+        assert_eq!(other.best_equal, SHINGLES);
+        // Another tenant's mail is not this tenant's.
+        assert_eq!(memory.matches("u", &fp(OFFER, "weddingflare.example"), 1), None);
+        // Reworded a little (a greeting and a sentence changed), it still matches.
+        let reworded = OFFER
+            .replace("Protect the home", "Hello friend, protect your house")
+            .replace("Get my free quote", "Ask for your quote today");
+        assert!(memory.matches("t", &fp(&reworded, "toolsvalue.example"), 1).is_some());
+        // Past the window it is forgotten.
+        assert_eq!(memory.matches("t", &fp(OFFER, "weddingflare.example"), 8 * DAY), None);
+    }
+
+    #[test]
+    fn different_texts_do_not_match() {
+        let mut memory = CampaignMemory::new(std::time::Duration::from_secs(7 * 86_400), 1000);
+        memory.observe("t", fp(OFFER, "a.example"), 0);
+        assert_eq!(memory.matches("t", &fp(MINUTES, "b.example"), 1), None);
+    }
+
+    #[test]
+    fn short_texts_quotes_and_list_footers_are_not_the_senders_text() {
+        assert_eq!(fingerprint(["Thanks, see you on Monday."], "a.example"), None);
+        let quoted: String = OFFER.split(". ").map(|s| format!("> {s}.\n")).collect();
+        assert_eq!(fingerprint([format!("Agreed.\n{quoted}").as_str()], "a.example"), None);
+        let with_footer =
+            format!("Short note.\n_______________________________________________\nOsst-users mailing list\n{OFFER}");
+        assert_eq!(fingerprint([with_footer.as_str()], "a.example"), None);
+    }
+
+    #[test]
+    fn memory_is_bounded_by_count() {
+        let mut memory = CampaignMemory::new(std::time::Duration::from_secs(7 * 86_400), 2);
+        memory.observe("t", fp(OFFER, "a.example"), 0);
+        let other = MINUTES;
+        memory.observe("t", fp(other, "b.example"), 1);
+        memory.observe("t", fp(other, "c.example"), 2);
+        assert_eq!(memory.len(), 2);
+        assert_eq!(memory.matches("t", &fp(OFFER, "d.example"), 3), None, "the first was forgotten");
+        let found = memory.matches("t", &fp(other, "d.example"), 3).expect("the two kept");
+        assert_eq!(found.other_domains, vec!["b.example".to_owned(), "c.example".to_owned()]);
+        assert_eq!(found.earlier_messages, 2);
+    }
+}

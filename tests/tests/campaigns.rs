@@ -1,0 +1,79 @@
+//! Snowshoe campaigns through the real servers: the running scorer remembers the text of
+//! the mail it scored, and a later message with the same text from another sender domain
+//! carries `snowshoe_campaign`, naming the domain it came from before; the same text from
+//! the same domain, a reply quoting it and an unrelated text do not.
+
+use anyhow::{Context, Result, bail, ensure};
+use std::time::Duration;
+use testkit::pipeline::Pipeline;
+
+const OFFER: &str = "Protect the home before the next repair bill shows up. One major breakdown can cost \
+hundreds or more. A comprehensive home warranty plan helps cover many of the systems and appliances your home \
+depends on every day. Major systems and appliances, fewer surprise expenses, straightforward protection and a \
+fast quote process. Get my free quote and review plan options in just a few steps.";
+
+const MINUTES: &str = "The board met on Tuesday and agreed the budget for the coming year. The treasurer \
+reported that the accounts are in order and the auditors raised no questions. The next meeting will discuss the \
+new office lease and the hiring plan for the support team, and the minutes will follow next week.";
+
+fn message(domain: &str, id: &str, extra_header: &str, text: &str) -> Vec<u8> {
+    format!(
+        "From: K Johnson <k.johnson@{domain}>\r\nTo: user@corp.example\r\nSubject: Every repair in your home\r\n\
+Message-ID: <{id}>\r\nDate: Mon, 07 Dec 2026 09:00:00 +0000\r\n{extra_header}Content-Type: text/plain\r\n\r\n{text}\r\n"
+    )
+    .into_bytes()
+}
+
+/// Sends one message and waits for its disposition; returns its trace.
+fn scored(p: &Pipeline, domain: &str, id: &str, extra_header: &str, text: &str) -> Result<serde_json::Value> {
+    let outcome = testkit::smtp::send_with_smtplib(
+        p.smtp,
+        &[testkit::smtp::Outgoing::to_journal(&format!("bounce@{domain}"), message(domain, id, extra_header, text))],
+    )?;
+    if outcome[0].code != 250 {
+        bail!("{id}: {} {}", outcome[0].code, outcome[0].text);
+    }
+    testkit::eventually(Duration::from_secs(30), &format!("{id} is scored"), || {
+        Ok(p.traces(id)?.into_iter().next().filter(|t| !t["disposition"].is_null()))
+    })
+    .with_context(|| p.logs())
+}
+
+fn campaign_evidence(trace: &serde_json::Value) -> Option<String> {
+    trace["detections"]
+        .as_array()?
+        .iter()
+        .find(|d| d["name"] == "snowshoe_campaign")
+        .map(|d| d["evidence"].as_str().unwrap_or_default().to_owned())
+}
+
+#[test]
+fn the_same_text_from_a_second_sender_domain_is_a_campaign() -> Result<()> {
+    let p = Pipeline::start()?;
+    let first = scored(&p, "tabletlist.example", "first@tabletlist.example", "", OFFER)?;
+    ensure!(campaign_evidence(&first).is_none(), "the first copy: {first}\n{}", p.logs());
+    let same_domain = scored(&p, "mail.tabletlist.example", "again@tabletlist.example", "", OFFER)?;
+    ensure!(campaign_evidence(&same_domain).is_none(), "the same domain again: {same_domain}");
+    let reply = scored(
+        &p,
+        "weddingflare.example",
+        "reply@weddingflare.example",
+        "In-Reply-To: <first@tabletlist.example>\r\n",
+        OFFER,
+    )?;
+    ensure!(campaign_evidence(&reply).is_none(), "a reply: {reply}");
+    let unrelated = scored(&p, "board.example", "minutes@board.example", "", MINUTES)?;
+    ensure!(campaign_evidence(&unrelated).is_none(), "another text: {unrelated}");
+
+    let second = scored(&p, "weddingflare.example", "second@weddingflare.example", "", OFFER)?;
+    let evidence = campaign_evidence(&second);
+    ensure!(
+        evidence.as_deref()
+            == Some(
+                "the same text (32 of 32 fuzzy shingles) came from 1 other sender domain before: tabletlist.example (2 earlier messages)"
+            ),
+        "the second domain: {second}\n{}",
+        p.logs()
+    );
+    Ok(())
+}

@@ -252,6 +252,11 @@ pub struct RuleSet {
     metas: Vec<(usize, Expr<Option<usize>>)>,
     /// Rule index -> its place in `metas`, for metas that run.
     meta_position: Vec<Option<usize>>,
+    /// By place in `metas`: the rules the meta reads, and whether it is true when every one
+    /// of them is 0 (`!__A`, `__A < 1`). A meta that is false then, whose rules are all known
+    /// to be 0 in a message, is 0 without evaluating it: few rules hit a message, so most
+    /// metas are skipped.
+    meta_inputs: Vec<(Vec<usize>, bool)>,
     body: Scope,
     /// Body rules flagged `nosubject`: run over the body without the subject line.
     body_without_subject: Vec<usize>,
@@ -560,6 +565,7 @@ impl RuleSet {
             evals: Vec::new(),
             metas: Vec::new(),
             meta_position: Vec::new(),
+            meta_inputs: Vec::new(),
             body: Scope::default(),
             body_without_subject: Vec::new(),
             rawbody: Scope::default(),
@@ -857,6 +863,17 @@ impl RuleSet {
             costly[m] = any_costly;
             metas.push((m, reordered));
         }
+        self.meta_inputs = metas
+            .iter()
+            .map(|(_, expr)| {
+                let mut leaves = Vec::new();
+                expr.names(&mut leaves);
+                let mut reads: Vec<usize> = leaves.into_iter().flatten().collect();
+                reads.sort_unstable();
+                reads.dedup();
+                (reads, expr.eval(&mut |_| 0.0) != 0.0)
+            })
+            .collect();
         self.metas = metas;
         self.meta_position = vec![None; self.rules.len()];
         for (position, (m, _)) in self.metas.iter().enumerate() {
@@ -1096,10 +1113,18 @@ impl RuleSet {
         // Metas from those whose outcome is reported; each reads what it needs, confirming
         // deferred patterns and evaluating the metas it reads on demand (Perl's && and ||
         // short-circuit, so many never are).
+        // Which outcomes may be nonzero: a rule that hit or whose pattern may match, a meta
+        // true when its rules are 0, or one that reads an outcome that may be nonzero.
+        let mut may_hit: Vec<bool> =
+            counts.iter().zip(&deferred).map(|(count, deferred)| *count != 0.0 || deferred.is_some()).collect();
+        for ((m, _), (reads, true_at_zero)) in self.metas.iter().zip(&self.meta_inputs) {
+            may_hit[*m] = *true_at_zero || reads.iter().any(|&r| may_hit[r]);
+        }
         let mut lazy = LazyValues {
             set: self,
             counts: &mut counts,
             deferred,
+            may_hit,
             meta_done: vec![false; self.metas.len()],
             timer: &mut timer,
         };
@@ -1156,6 +1181,8 @@ struct LazyValues<'r, 't, 'c> {
     set: &'r RuleSet,
     counts: &'r mut [f64],
     deferred: Vec<Option<Deferred<'t>>>,
+    /// By rule: whether its outcome may be nonzero (false: it is 0, without evaluating it).
+    may_hit: Vec<bool>,
     /// By place in [`RuleSet::metas`]: evaluated already.
     meta_done: Vec<bool>,
     timer: &'r mut Timer<'c>,
@@ -1183,6 +1210,7 @@ impl LazyValues<'_, '_, '_> {
             self.timer.stop(i);
         } else if let Some(position) = set.meta_position[i]
             && !self.meta_done[position]
+            && self.may_hit[i]
         {
             // Marked first: a meta never reads itself (cycles are refused at compile time).
             self.meta_done[position] = true;
@@ -1842,6 +1870,22 @@ body PLAIN /cheap/i\n");
         assert_eq!(rules.idle, 4);
         assert_eq!(rules.len(), 3);
         assert_eq!(hits(&rules, "Subject: x\r\n\r\ncheap pills\r\n"), vec!["PLAIN", "SCORED_META"]);
+    }
+
+    #[test]
+    fn metas_whose_rules_are_all_zero_are_skipped_unless_true_at_zero() {
+        let rules = set("body __CHEAP /cheap/i\n\
+body __PILLS /pills/i\n\
+meta __EITHER __CHEAP || __PILLS\n\
+meta NEITHER !__EITHER\nscore NEITHER 0.5\n\
+meta FEW (__CHEAP + __PILLS) < 1\nscore FEW 0.1\n\
+meta BOTH __EITHER && __CHEAP && __PILLS\nscore BOTH 2.0\n\
+meta UNDEFINED_READ __NO_SUCH_RULE || __PILLS\nscore UNDEFINED_READ 1.0\n");
+        // Nothing hits: the metas true when their rules are 0 are still evaluated.
+        assert_eq!(hits(&rules, "Subject: x\r\n\r\nminutes of the meeting\r\n"), vec!["FEW", "NEITHER"]);
+        // A hit makes every meta above it evaluated, through a meta in between.
+        assert_eq!(hits(&rules, "Subject: x\r\n\r\ncheap pills\r\n"), vec!["BOTH", "UNDEFINED_READ"]);
+        assert_eq!(hits(&rules, "Subject: x\r\n\r\npills\r\n"), vec!["UNDEFINED_READ"]);
     }
 
     #[test]

@@ -54,7 +54,10 @@ pub struct Fingerprint {
 /// [`MIN_TRIGRAMS`] distinct word trigrams. Lines quoted with `>` and a mailing list's
 /// footer (after Mailman's rule of underscores) are not the sender's text.
 pub fn fingerprint<'t>(texts: impl IntoIterator<Item = &'t str>, sender_domain: &str) -> Option<Fingerprint> {
-    let mut words: Vec<String> = Vec::new();
+    // The words, lower case, each followed by one space, in one buffer: a trigram is then
+    // the contiguous bytes from its first word to the space after its third.
+    let mut buffer = String::new();
+    let mut starts: Vec<usize> = Vec::new();
     'texts: for text in texts {
         for line in text.lines() {
             let line = line.trim();
@@ -65,24 +68,22 @@ pub fn fingerprint<'t>(texts: impl IntoIterator<Item = &'t str>, sender_domain: 
                 continue;
             }
             for word in line.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-                if words.len() >= MAX_WORDS {
+                if starts.len() >= MAX_WORDS {
                     break 'texts;
                 }
-                words.push(word.to_lowercase());
+                starts.push(buffer.len());
+                if word.is_ascii() {
+                    buffer.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+                } else {
+                    buffer.push_str(&word.to_lowercase());
+                }
+                buffer.push(' ');
             }
         }
     }
-    let mut trigrams: Vec<u64> = words
-        .windows(3)
-        .map(|w| {
-            let mut h = xxhash_rust::xxh3::Xxh3::new();
-            for word in w {
-                h.update(word.as_bytes());
-                h.update(b" ");
-            }
-            h.digest()
-        })
-        .collect();
+    starts.push(buffer.len());
+    let bytes = buffer.as_bytes();
+    let mut trigrams: Vec<u64> = starts.windows(4).map(|w| xxhash_rust::xxh3::xxh3_64(&bytes[w[0]..w[3]])).collect();
     trigrams.sort_unstable();
     trigrams.dedup();
     if trigrams.len() < MIN_TRIGRAMS {
@@ -330,6 +331,31 @@ the new office lease and the hiring plan for the support team, and the minutes w
         let with_footer =
             format!("Short note.\n_______________________________________________\nOsst-users mailing list\n{OFFER}");
         assert_eq!(fingerprint([with_footer.as_str()], "a.example"), None);
+    }
+
+    #[test]
+    fn a_trigram_is_the_hash_of_its_three_words_each_with_a_space() {
+        // The same values as hashing "w1 w2 w3 " word by word (the form the fingerprints of
+        // the first build had), so a memory of either reads the other.
+        let mut streaming = xxhash_rust::xxh3::Xxh3::new();
+        for word in ["protect", "the", "home"] {
+            streaming.update(word.as_bytes());
+            streaming.update(b" ");
+        }
+        let one = streaming.digest();
+        let words: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+        let text = format!("Protect the HOME {}", words.join(" "));
+        let fp = fingerprint([text.as_str()], "a.example").unwrap();
+        let mut expected = [u32::MAX; SHINGLES];
+        let all: Vec<&str> = text.split(' ').collect();
+        for w in all.windows(3) {
+            let t = xxhash_rust::xxh3::xxh3_64(format!("{} {} {} ", w[0], w[1], w[2]).to_lowercase().as_bytes());
+            for (i, slot) in expected.iter_mut().enumerate() {
+                *slot = (*slot).min(permute(t, i));
+            }
+        }
+        assert_eq!(xxhash_rust::xxh3::xxh3_64(b"protect the home "), one);
+        assert_eq!(fp.min_hashes, expected);
     }
 
     #[test]

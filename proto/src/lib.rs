@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod field;
+pub mod fingerprint;
 pub mod ids;
 pub mod net;
 pub mod policy;

@@ -1,7 +1,10 @@
 //! Stream definitions that more than one component creates (feature `nats`): each is
 //! defined here once, so that whoever creates it first creates the same stream.
 
-use crate::subject::{STREAM_TRAINING, TRAINING_DESCRIPTION, TRAINING_MAX_MESSAGE_BYTES, TRAINING_SUBJECTS};
+use crate::subject::{
+    FINGERPRINT_MAX_MESSAGE_BYTES, FINGERPRINT_SUBJECTS, FINGERPRINTS_DESCRIPTION, STREAM_FINGERPRINTS,
+    STREAM_TRAINING, TRAINING_DESCRIPTION, TRAINING_MAX_MESSAGE_BYTES, TRAINING_SUBJECTS,
+};
 use async_nats::jetstream::stream;
 
 /// MAIL_TRAINING on `replicas` nodes: created by the scorers, `scorer train` and the
@@ -15,6 +18,22 @@ pub fn training(replicas: usize) -> stream::Config {
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         max_message_size: TRAINING_MAX_MESSAGE_BYTES,
+        num_replicas: replicas,
+        ..Default::default()
+    }
+}
+
+/// MAIL_FINGERPRINTS on `replicas` nodes, each fingerprint kept `max_age` (the scorers'
+/// `campaign_window`): created by the scorers.
+pub fn fingerprints(replicas: usize, max_age: std::time::Duration) -> stream::Config {
+    stream::Config {
+        name: STREAM_FINGERPRINTS.to_owned(),
+        subjects: vec![FINGERPRINT_SUBJECTS.to_owned()],
+        description: Some(FINGERPRINTS_DESCRIPTION.to_owned()),
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_age,
+        max_message_size: FINGERPRINT_MAX_MESSAGE_BYTES,
         num_replicas: replicas,
         ..Default::default()
     }

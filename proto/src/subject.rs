@@ -27,6 +27,19 @@ pub const TRAINING_MAX_MESSAGE_BYTES: i32 = 8 * 1024 * 1024;
 /// The training scope every tenant's classifier adds to its own.
 pub const TRAINING_SHARED_SCOPE: &str = "_shared";
 
+/// Scored messages' text fingerprints ([`crate::fingerprint`]), `mail.fingerprint.<tenant>`:
+/// the scorers' shared memory of snowshoe campaigns, kept for the memory's window.
+pub const STREAM_FINGERPRINTS: &str = "MAIL_FINGERPRINTS";
+pub const FINGERPRINT_SUBJECTS: &str = "mail.fingerprint.>";
+pub const FINGERPRINTS_DESCRIPTION: &str = "Postern: scored messages' text fingerprints (snowshoe campaigns)";
+/// A fingerprint is 32 numbers and a domain name.
+pub const FINGERPRINT_MAX_MESSAGE_BYTES: i32 = 4096;
+
+/// Where the scorer publishes a tenant's fingerprints.
+pub fn fingerprint_subject(tenant: &TenantId) -> String {
+    format!("mail.fingerprint.{tenant}")
+}
+
 /// Object Store bucket of message bodies above ingest's inline limit; object names are
 /// `<tenant>/<content digest>`.
 pub const BUCKET_RAW_BODIES: &str = "MAIL_RAW_BODIES";

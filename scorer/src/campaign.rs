@@ -14,10 +14,8 @@
 //!
 //! [`CampaignMemory`] holds each tenant's recent fingerprints (a window of time and a number
 //! of messages), indexed by bands of min-hashes so that a lookup compares a message with
-//! the few earlier ones that could match, not with all. Each scorer process keeps its own:
-//! with several scorers on the shared consumer, each sees its share of a tenant's mail, so
-//! a campaign is found once a scorer has seen copies from two domains (a memory shared
-//! between scorers is not built).
+//! the few earlier ones that could match, not with all. Each scorer process keeps one, and
+//! [`crate::campaign_feed`] fills it with what every scorer scored.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};

@@ -116,7 +116,8 @@ pub struct Config {
     pub autolearn: bool,
     /// How long the scorer remembers the text of a tenant's mail to find snowshoe campaigns,
     /// the same text from other sender domains ([`crate::campaign`]; they run for days).
-    /// `0s` turns the memory off. Each scorer process remembers what it scored.
+    /// `0s` turns the memory off. Every scorer remembers what all of them scored
+    /// (MAIL_FINGERPRINTS keeps each fingerprint this long).
     #[serde(default = "default_campaign_window", with = "humantime_serde")]
     pub campaign_window: Duration,
     /// The most messages remembered a tenant (the oldest forgotten first; about 400 bytes

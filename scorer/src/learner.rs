@@ -7,7 +7,7 @@
 
 use crate::classifier::{Class, TokenModel, TokenSet, tokenize};
 use crate::error::SetupError;
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
 use proto::subject::{STREAM_TRAINING, TRAINING_SHARED_SCOPE};
 use proto::{Event, LabelWithdrawn, MailBody, MessageLabelled, TrainingLabel};
@@ -238,21 +238,7 @@ pub async fn follow(
     replicas: usize,
 ) -> Result<tokio::task::JoinHandle<()>, SetupError> {
     let mut stream = ensure_training_stream(js, replicas).await?;
-    let last = stream
-        .info()
-        .await
-        .map_err(|e| SetupError::unavailable(format!("stream {STREAM_TRAINING}"), e))?
-        .state
-        .last_sequence;
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            deliver_policy: consumer::DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| SetupError::unavailable(format!("consumer on {STREAM_TRAINING}"), e))?;
-    let mut messages =
-        consumer.messages().await.map_err(|e| SetupError::unavailable(format!("reading {STREAM_TRAINING}"), e))?;
+    let (last, mut messages) = crate::ordered::from_start(&mut stream, STREAM_TRAINING).await?;
     let bodies = js.get_object_store(proto::subject::BUCKET_RAW_BODIES).await.ok();
     let started = std::time::Instant::now();
     let mut folded = 0u64;

@@ -91,6 +91,22 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         done = until_ready("MAIL_TRAINING", || crate::learner::follow(&js, learner.clone(), replicas)) => done?,
         _ = &mut shutdown => return Ok(()),
     };
+    // The scorers' shared memory of campaigns, folded beside scoring.
+    let campaigns = (!config.campaign_window.is_zero()).then(|| {
+        Arc::new(std::sync::RwLock::new(crate::campaign::CampaignMemory::new(
+            config.campaign_window,
+            config.campaign_messages,
+        )))
+    });
+    let _campaign_feed = match &campaigns {
+        Some(memory) => tokio::select! {
+            done = until_ready(subject::STREAM_FINGERPRINTS, || {
+                crate::campaign_feed::follow(&js, memory.clone(), replicas, config.campaign_window)
+            }) => Some(done?),
+            _ = &mut shutdown => return Ok(()),
+        },
+        None => None,
+    };
     let policies = crate::policy::Policies::default();
     let _policy_watch = tokio::select! {
         done = until_ready(subject::BUCKET_POLICIES, || crate::policy::follow(&js, policies.clone(), replicas)) => done?,
@@ -171,12 +187,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         detection,
         metrics,
         scoring_slots: Arc::new(Semaphore::new(config.scoring_threads())),
-        campaigns: (!config.campaign_window.is_zero()).then(|| {
-            Arc::new(std::sync::RwLock::new(crate::campaign::CampaignMemory::new(
-                config.campaign_window,
-                config.campaign_messages,
-            )))
-        }),
+        campaigns,
     });
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.concurrency));
@@ -398,10 +409,23 @@ impl Worker {
             }
             Err(e) => return Outcome::Reject(RejectKind::NeverScored, format!("scoring task failed: {e}")),
         };
-        // Remembered once scored, so that a later copy from another domain finds it (a
-        // retried delivery of this message comes from its own domain and matches nothing).
+        // Remembered by every scorer once scored (published; this scorer's memory folds it
+        // back), so that a later copy from another domain finds it. Beside the disposition,
+        // not before it, and best effort: a fingerprint not stored is remembered here alone.
+        // A retried delivery of this message publishes the same id, which JetStream stores
+        // once.
         if let (Some(scope), Some(fingerprint)) = (campaigns, verdict.fingerprint.clone()) {
-            scope.observe(fingerprint, i64::try_from(scored_at.millis()).unwrap_or(i64::MAX));
+            let (js, tenant) = (self.js.clone(), raw_envelope.tenant.clone());
+            let id = format!("fingerprint-{}", raw_envelope.event_id);
+            tokio::spawn(
+                async move {
+                    if let Err(e) = crate::campaign_feed::publish(&js, &tenant, &fingerprint, scored_at, &id).await {
+                        warn!(error = %e, "fingerprint not stored; this scorer alone remembers it");
+                        scope.observe(fingerprint, i64::try_from(scored_at.millis()).unwrap_or(i64::MAX));
+                    }
+                }
+                .in_current_span(),
+            );
         }
         let envelope = Envelope {
             event_id: ids::derive_event_id(raw_envelope.event_id, &self.detection.rules_version),

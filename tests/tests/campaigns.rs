@@ -1,7 +1,8 @@
-//! Snowshoe campaigns through the real servers: the running scorer remembers the text of
-//! the mail it scored, and a later message with the same text from another sender domain
-//! carries `snowshoe_campaign`, naming the domain it came from before; the same text from
-//! the same domain, a reply quoting it and an unrelated text do not.
+//! Snowshoe campaigns through the real servers: the scorers remember the text of the mail
+//! they scored (MAIL_FINGERPRINTS), and a later message with the same text from another
+//! sender domain carries `snowshoe_campaign`, naming the domain it came from before; the
+//! same text from the same domain, a reply quoting it and an unrelated text do not. A
+//! scorer restarted in between (its memory gone) remembers from the stream.
 
 use anyhow::{Context, Result, bail, ensure};
 use std::time::Duration;
@@ -65,6 +66,15 @@ fn the_same_text_from_a_second_sender_domain_is_a_campaign() -> Result<()> {
     let unrelated = scored(&p, "board.example", "minutes@board.example", "", MINUTES)?;
     ensure!(campaign_evidence(&unrelated).is_none(), "another text: {unrelated}");
 
+    // The fingerprints are in the stream: three, one for each message with a long enough
+    // text that is no reply.
+    testkit::eventually(Duration::from_secs(10), "MAIL_FINGERPRINTS holds 3", || {
+        let (messages, _) = testkit::jetstream::stream_counts(&p.nats.url(), "MAIL_FINGERPRINTS")?;
+        Ok((messages == 3).then_some(()))
+    })?;
+    // A scorer started now remembers what the one before it scored.
+    let mut p = p;
+    p.scorer.restart()?;
     let second = scored(&p, "weddingflare.example", "second@weddingflare.example", "", OFFER)?;
     let evidence = campaign_evidence(&second);
     ensure!(

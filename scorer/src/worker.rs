@@ -91,7 +91,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         done = until_ready("MAIL_TRAINING", || crate::learner::follow(&js, learner.clone(), replicas)) => done?,
         _ = &mut shutdown => return Ok(()),
     };
-    // The scorers' shared memory of campaigns, folded beside scoring.
+    // The scorers' shared memory of campaigns: what the stream holds folded before scoring
+    // (for at most 30 s), the rest as it comes.
     let campaigns = (!config.campaign_window.is_zero()).then(|| {
         Arc::new(std::sync::RwLock::new(crate::campaign::CampaignMemory::new(
             config.campaign_window,

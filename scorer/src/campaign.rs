@@ -147,8 +147,9 @@ impl TenantMemory {
         self.entries.get(usize::try_from(seq.checked_sub(first)?).ok()?)
     }
 
-    fn forget_oldest(&mut self) {
-        let Some(old) = self.entries.pop_front() else { return };
+    /// Forgets the oldest fingerprint; false when there was none.
+    fn forget_oldest(&mut self) -> bool {
+        let Some(old) = self.entries.pop_front() else { return false };
         for band in 0..BANDS {
             let key = band_key(&old.fingerprint.min_hashes, band);
             if let Some(bucket) = self.bands.get_mut(&key) {
@@ -158,6 +159,7 @@ impl TenantMemory {
                 }
             }
         }
+        true
     }
 }
 
@@ -168,6 +170,8 @@ pub struct CampaignMemory {
     window_ms: i64,
     max_messages: usize,
     tenants: HashMap<String, TenantMemory>,
+    /// Fingerprints held, over every tenant.
+    held: usize,
 }
 
 impl CampaignMemory {
@@ -176,6 +180,7 @@ impl CampaignMemory {
             window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
             max_messages: max_messages.max(1),
             tenants: HashMap::new(),
+            held: 0,
         }
     }
 
@@ -224,7 +229,9 @@ impl CampaignMemory {
         while memory.entries.front().is_some_and(|e| at_ms.saturating_sub(e.at_ms) > self.window_ms)
             || memory.entries.len() >= self.max_messages
         {
-            memory.forget_oldest();
+            if memory.forget_oldest() {
+                self.held -= 1;
+            }
         }
         let seq = memory.next_seq;
         memory.next_seq += 1;
@@ -236,11 +243,12 @@ impl CampaignMemory {
             bucket.push(seq);
         }
         memory.entries.push_back(Entry { seq, at_ms, fingerprint });
+        self.held += 1;
     }
 
     /// Fingerprints held, over every tenant.
     pub fn len(&self) -> usize {
-        self.tenants.values().map(|t| t.entries.len()).sum()
+        self.held
     }
 
     pub fn is_empty(&self) -> bool {

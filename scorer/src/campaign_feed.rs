@@ -48,11 +48,13 @@ pub async fn ensure_stream(
 /// Follows MAIL_FINGERPRINTS from its oldest fingerprint into `memory`: returns once it has
 /// folded what the stream held when it started (or after [`CATCH_UP`]), and leaves a task
 /// that folds the rest until the connection closes.
+/// `held` follows how many fingerprints the memory holds.
 pub async fn follow(
     js: &jetstream::Context,
     memory: Arc<RwLock<CampaignMemory>>,
     replicas: usize,
     window: Duration,
+    held: prometheus::IntGauge,
 ) -> Result<tokio::task::JoinHandle<()>, SetupError> {
     let mut stream = ensure_stream(js, replicas, window).await?;
     let (last, mut messages) = crate::ordered::from_start(&mut stream, STREAM_FINGERPRINTS).await?;
@@ -66,7 +68,7 @@ pub async fn follow(
         match tokio::time::timeout(left, messages.next()).await {
             Ok(Some(Ok(message))) => {
                 folded = message.info().map(|i| i.stream_sequence).unwrap_or(folded + 1);
-                remember(&memory, &message);
+                remember(&memory, &message, &held);
             }
             Ok(Some(Err(e))) => warn!(error = %e, "reading {STREAM_FINGERPRINTS}; retrying"),
             Ok(None) => return Err(SetupError::unavailable(STREAM_FINGERPRINTS, "the consumer ended")),
@@ -78,17 +80,19 @@ pub async fn follow(
     Ok(tokio::spawn(async move {
         while let Some(next) = messages.next().await {
             match next {
-                Ok(message) => remember(&memory, &message),
+                Ok(message) => remember(&memory, &message, &held),
                 Err(e) => warn!(error = %e, "reading {STREAM_FINGERPRINTS}"),
             }
         }
     }))
 }
 
-fn remember(memory: &RwLock<CampaignMemory>, message: &jetstream::Message) {
+fn remember(memory: &RwLock<CampaignMemory>, message: &jetstream::Message, held: &prometheus::IntGauge) {
     if let Err(reason) = fold(memory, &message.subject, &message.payload) {
         warn!(subject = %message.subject, %reason, "fingerprint not remembered");
     }
+    let count = memory.read().unwrap_or_else(PoisonError::into_inner).len();
+    held.set(i64::try_from(count).unwrap_or(i64::MAX));
 }
 
 /// Remembers one published fingerprint: the tenant from its subject.

@@ -16,6 +16,13 @@ pub struct ScorerMetrics {
     /// Messages taught to their tenant's classifier as spam by autolearning, by outcome
     /// (`stored`, `failed`).
     pub autolearned: IntCounterVec,
+    /// Scored messages' text fingerprints published for every scorer's campaign memory, by
+    /// outcome (`stored`, `failed`: remembered by this scorer alone).
+    pub fingerprints: IntCounterVec,
+    /// Messages marked `snowshoe_campaign` (the same text from other sender domains).
+    pub snowshoe_campaigns: prometheus::IntCounter,
+    /// Fingerprints in this scorer's campaign memory, over every tenant.
+    pub campaign_memory: IntGauge,
 }
 
 impl ScorerMetrics {
@@ -64,6 +71,33 @@ impl ScorerMetrics {
                         "Messages taught to their tenant's classifier as spam by autolearning, by outcome",
                     ),
                     &["outcome"],
+                )
+                .expect("metric"),
+            ),
+            fingerprints: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "postern_scorer_fingerprints_total",
+                        "Scored messages' text fingerprints published for the scorers' campaign memory, by outcome",
+                    ),
+                    &["outcome"],
+                )
+                .expect("metric"),
+            ),
+            snowshoe_campaigns: register(
+                registry,
+                prometheus::IntCounter::new(
+                    "postern_scorer_snowshoe_campaigns_total",
+                    "Messages whose text came from other sender domains before (snowshoe_campaign)",
+                )
+                .expect("metric"),
+            ),
+            campaign_memory: register(
+                registry,
+                IntGauge::new(
+                    "postern_scorer_campaign_memory_fingerprints",
+                    "Fingerprints in this scorer's campaign memory, over every tenant",
                 )
                 .expect("metric"),
             ),

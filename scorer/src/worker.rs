@@ -102,7 +102,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let _campaign_feed = match &campaigns {
         Some(memory) => tokio::select! {
             done = until_ready(subject::STREAM_FINGERPRINTS, || {
-                crate::campaign_feed::follow(&js, memory.clone(), replicas, config.campaign_window)
+                crate::campaign_feed::follow(
+                    &js,
+                    memory.clone(),
+                    replicas,
+                    config.campaign_window,
+                    metrics.campaign_memory.clone(),
+                )
             }) => Some(done?),
             _ = &mut shutdown => return Ok(()),
         },
@@ -416,13 +422,22 @@ impl Worker {
         // A retried delivery of this message publishes the same id, which JetStream stores
         // once.
         if let (Some(scope), Some(fingerprint)) = (campaigns, verdict.fingerprint.clone()) {
-            let (js, tenant) = (self.js.clone(), raw_envelope.tenant.clone());
+            if verdict.detections.iter().any(|d| d.name == crate::analysis::snowshoe::SNOWSHOE_CAMPAIGN) {
+                self.metrics.snowshoe_campaigns.inc();
+            }
+            let (js, tenant, metrics) = (self.js.clone(), raw_envelope.tenant.clone(), self.metrics.clone());
             let id = format!("fingerprint-{}", raw_envelope.event_id);
             tokio::spawn(
                 async move {
-                    if let Err(e) = crate::campaign_feed::publish(&js, &tenant, &fingerprint, scored_at, &id).await {
-                        warn!(error = %e, "fingerprint not stored; this scorer alone remembers it");
-                        scope.observe(fingerprint, i64::try_from(scored_at.millis()).unwrap_or(i64::MAX));
+                    match crate::campaign_feed::publish(&js, &tenant, &fingerprint, scored_at, &id).await {
+                        Ok(()) => metrics.fingerprints.with_label_values(&["stored"]).inc(),
+                        Err(e) => {
+                            metrics.fingerprints.with_label_values(&["failed"]).inc();
+                            warn!(error = %e, "fingerprint not stored; this scorer alone remembers it");
+                            scope.observe(fingerprint, i64::try_from(scored_at.millis()).unwrap_or(i64::MAX));
+                            let held = scope.memory.read().unwrap_or_else(std::sync::PoisonError::into_inner).len();
+                            metrics.campaign_memory.set(i64::try_from(held).unwrap_or(i64::MAX));
+                        }
                     }
                 }
                 .in_current_span(),

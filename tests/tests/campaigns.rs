@@ -85,5 +85,22 @@ fn the_same_text_from_a_second_sender_domain_is_a_campaign() -> Result<()> {
         "the second domain: {second}\n{}",
         p.logs()
     );
+    // The restarted scorer counts what it did: the mark, the fingerprint it stored, and the
+    // four it remembers (three from the stream, then its own).
+    let ops = p.scorer.ops.context("the scorer serves /metrics")?;
+    testkit::eventually(Duration::from_secs(10), "the scorer's campaign metrics", || {
+        let answer = testkit::http::request(ops, "GET", "/metrics", None, None)?;
+        let text = String::from_utf8(answer.body)?;
+        let has = |line: &str| text.lines().any(|l| l == line);
+        Ok((has("postern_scorer_snowshoe_campaigns_total 1")
+            && has("postern_scorer_fingerprints_total{outcome=\"stored\"} 1")
+            && has("postern_scorer_campaign_memory_fingerprints 4"))
+        .then_some(()))
+    })
+    .with_context(|| {
+        let answer = testkit::http::request(ops, "GET", "/metrics", None, None).ok();
+        let text = answer.map(|a| String::from_utf8_lossy(&a.body).into_owned()).unwrap_or_default();
+        text.lines().filter(|l| l.contains("campaign") || l.contains("fingerprint")).collect::<Vec<_>>().join("\n")
+    })?;
     Ok(())
 }

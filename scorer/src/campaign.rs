@@ -172,6 +172,9 @@ pub struct CampaignMemory {
     tenants: HashMap<String, TenantMemory>,
     /// Fingerprints held, over every tenant.
     held: usize,
+    /// Forget fingerprints older than the window as newer ones come (mail arrives in order
+    /// of time; stored files do not).
+    forget_by_age: bool,
 }
 
 impl CampaignMemory {
@@ -181,7 +184,14 @@ impl CampaignMemory {
             max_messages: max_messages.max(1),
             tenants: HashMap::new(),
             held: 0,
+            forget_by_age: true,
         }
+    }
+
+    /// A memory for stored files read in no order of time (an evaluation): it forgets
+    /// nothing, and a match still needs the two within the window of each other.
+    pub fn for_stored_files(window: std::time::Duration) -> Self {
+        CampaignMemory { forget_by_age: false, ..CampaignMemory::new(window, usize::MAX) }
     }
 
     /// The earlier messages of `tenant` within the window whose text matches `fingerprint`
@@ -198,8 +208,10 @@ impl CampaignMemory {
                 }
                 seen.push(seq);
                 let Some(entry) = memory.entry(seq) else { continue };
+                // Either way round: scorers' clocks differ a little, and an evaluation reads
+                // stored files in no particular order of time.
                 if entry.fingerprint.sender_domain == fingerprint.sender_domain
-                    || now_ms.saturating_sub(entry.at_ms) > self.window_ms
+                    || now_ms.saturating_sub(entry.at_ms).saturating_abs() > self.window_ms
                 {
                     continue;
                 }
@@ -226,7 +238,10 @@ impl CampaignMemory {
     /// Remembers a scored message's fingerprint.
     pub fn observe(&mut self, tenant: &str, fingerprint: Fingerprint, at_ms: i64) {
         let memory = self.tenants.entry(tenant.to_owned()).or_default();
-        while memory.entries.front().is_some_and(|e| at_ms.saturating_sub(e.at_ms) > self.window_ms)
+        while memory
+            .entries
+            .front()
+            .is_some_and(|e| self.forget_by_age && at_ms.saturating_sub(e.at_ms) > self.window_ms)
             || memory.entries.len() >= self.max_messages
         {
             if memory.forget_oldest() {
@@ -262,6 +277,9 @@ impl CampaignMemory {
 pub struct CampaignScope {
     pub tenant: Arc<str>,
     pub memory: Arc<RwLock<CampaignMemory>>,
+    /// When the message arrived, where that is not when it is scored (an evaluation reads
+    /// a stored file's Date header); None: now.
+    pub arrived_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for CampaignScope {
@@ -362,6 +380,17 @@ the new office lease and the hiring plan for the support team, and the minutes w
         }
         assert_eq!(xxhash_rust::xxh3::xxh3_64(b"protect the home "), one);
         assert_eq!(fp.min_hashes, expected);
+    }
+
+    #[test]
+    fn stored_files_match_within_the_window_in_any_order() {
+        let mut memory = CampaignMemory::for_stored_files(std::time::Duration::from_secs(7 * 86_400));
+        memory.observe("t", fp(OFFER, "a.example"), 20 * DAY);
+        memory.observe("t", fp(MINUTES, "b.example"), 0);
+        // Read after a file 20 days older, the first is still there, and matches a copy
+        // dated a day before it, not one dated 10 days before it.
+        assert!(memory.matches("t", &fp(OFFER, "c.example"), 19 * DAY).is_some());
+        assert!(memory.matches("t", &fp(OFFER, "c.example"), 10 * DAY).is_none());
     }
 
     #[test]

@@ -265,23 +265,30 @@ pub async fn prepare(
     group_of: &dyn Fn(&CorpusFile) -> String,
 ) -> Vec<Prepared> {
     let mut out = Vec::with_capacity(files.len());
-    // Each group is one tenant's stream for the campaign memory, read in file order (the
-    // corpus has no arrival times: every file is "now", so the window never ends a match).
-    let memory = Arc::new(std::sync::RwLock::new(crate::campaign::CampaignMemory::new(
-        std::time::Duration::from_secs(7 * 86_400),
-        usize::MAX,
+    // Each group is one tenant's stream for the campaign memory, read in file order; a
+    // file arrived when its Date header says (the corpus's only clue; a file without one
+    // arrives "now"), so a text sent again more than the window later is no match, as in a
+    // deployment.
+    let memory = Arc::new(std::sync::RwLock::new(crate::campaign::CampaignMemory::for_stored_files(
+        crate::config::Config::default().campaign_window,
     )));
     for file in files {
         let group = group_of(file);
         let mut facts = facts_for(file, auth, detectors).await;
         facts.combination = None;
+        let arrived_ms = crate::parse::parse_message(&file.raw)
+            .and_then(|m| m.date().map(|d| d.to_timestamp().saturating_mul(1000)))
+            .unwrap_or_else(|| i64::try_from(facts.now.millis()).unwrap_or(i64::MAX));
         if !detectors.without_campaigns {
-            facts.campaigns =
-                Some(crate::campaign::CampaignScope { tenant: Arc::from(group.as_str()), memory: memory.clone() });
+            facts.campaigns = Some(crate::campaign::CampaignScope {
+                tenant: Arc::from(group.as_str()),
+                memory: memory.clone(),
+                arrived_ms: Some(arrived_ms),
+            });
         }
         let mut analysis = analyze(&file.raw, &facts);
         if let (Some(scope), Some(fingerprint)) = (facts.campaigns.take(), analysis.fingerprint.take()) {
-            scope.observe(fingerprint, i64::try_from(facts.now.millis()).unwrap_or(i64::MAX));
+            scope.observe(fingerprint, arrived_ms);
         }
         out.push(Prepared {
             file: file.file.clone(),

@@ -387,6 +387,7 @@ impl Worker {
             campaigns: self.campaigns.as_ref().map(|memory| crate::campaign::CampaignScope {
                 tenant: Arc::from(raw_envelope.tenant.as_str()),
                 memory: memory.clone(),
+                arrived_ms: None,
             }),
         };
         let campaigns = facts.campaigns.clone();

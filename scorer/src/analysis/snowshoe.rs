@@ -32,7 +32,7 @@ pub fn fingerprint_of(ctx: &ScoreContext<'_>) -> Option<campaign::Fingerprint> {
 pub fn check(ctx: &mut ScoreContext<'_>) {
     let Some(fingerprint) = fingerprint_of(ctx) else { return };
     if let Some(scope) = &ctx.facts.campaigns {
-        let now_ms = i64::try_from(ctx.facts.now.millis()).unwrap_or(i64::MAX);
+        let now_ms = scope.arrived_ms.unwrap_or_else(|| i64::try_from(ctx.facts.now.millis()).unwrap_or(i64::MAX));
         if let Some(found) = scope.matches(&fingerprint, now_ms) {
             let evidence = format!(
                 "the same text ({} of {} fuzzy shingles) came from {} other sender domain{} before: {}{}",
@@ -82,6 +82,7 @@ depends on every day. Get my free quote and review plan options in just a few st
         let scope = CampaignScope {
             tenant: "t".into(),
             memory: Arc::new(RwLock::new(CampaignMemory::new(std::time::Duration::from_secs(86_400), 100))),
+            arrived_ms: Some(0),
         };
         let (first, fp) = scored(&message("mail.tabletlist.example", ""), &scope);
         assert!(first.is_empty());

@@ -116,7 +116,7 @@ fn band_key(min_hashes: &[u32; SHINGLES], band: usize) -> u64 {
 /// Earlier messages of the same text from other sender domains.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignMatch {
-    /// The other sender domains, in the order they were seen (at most [`MAX_REPORTED`]).
+    /// The other sender domains, sorted (at most [`MAX_REPORTED`], the first seen).
     pub other_domains: Vec<String>,
     /// Every earlier message from another domain that matched.
     pub earlier_messages: usize,
@@ -198,35 +198,36 @@ impl CampaignMemory {
     /// and whose sender domain is another; None when there is none.
     pub fn matches(&self, tenant: &str, fingerprint: &Fingerprint, now_ms: i64) -> Option<CampaignMatch> {
         let memory = self.tenants.get(tenant)?;
-        let mut seen: Vec<u64> = Vec::new();
+        // Every earlier message that shares a band with this one, once (a copy of the same
+        // text shares all 16), oldest first.
+        let mut candidates: Vec<u64> = (0..BANDS)
+            .filter_map(|band| memory.bands.get(&band_key(&fingerprint.min_hashes, band)))
+            .flatten()
+            .copied()
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
         let mut found = CampaignMatch { other_domains: Vec::new(), earlier_messages: 0, best_equal: 0 };
-        for band in 0..BANDS {
-            let Some(bucket) = memory.bands.get(&band_key(&fingerprint.min_hashes, band)) else { continue };
-            for &seq in bucket {
-                if seen.contains(&seq) {
-                    continue;
-                }
-                seen.push(seq);
-                let Some(entry) = memory.entry(seq) else { continue };
-                // Either way round: scorers' clocks differ a little, and an evaluation reads
-                // stored files in no particular order of time.
-                if entry.fingerprint.sender_domain == fingerprint.sender_domain
-                    || now_ms.saturating_sub(entry.at_ms).saturating_abs() > self.window_ms
-                {
-                    continue;
-                }
-                let equal =
-                    entry.fingerprint.min_hashes.iter().zip(&fingerprint.min_hashes).filter(|(a, b)| a == b).count();
-                if equal < MIN_EQUAL {
-                    continue;
-                }
-                found.earlier_messages += 1;
-                found.best_equal = found.best_equal.max(equal);
-                if found.other_domains.len() < MAX_REPORTED
-                    && !found.other_domains.contains(&entry.fingerprint.sender_domain)
-                {
-                    found.other_domains.push(entry.fingerprint.sender_domain.clone());
-                }
+        for seq in candidates {
+            let Some(entry) = memory.entry(seq) else { continue };
+            // Either way round: scorers' clocks differ a little, and an evaluation reads
+            // stored files in no particular order of time.
+            if entry.fingerprint.sender_domain == fingerprint.sender_domain
+                || now_ms.saturating_sub(entry.at_ms).saturating_abs() > self.window_ms
+            {
+                continue;
+            }
+            let equal =
+                entry.fingerprint.min_hashes.iter().zip(&fingerprint.min_hashes).filter(|(a, b)| a == b).count();
+            if equal < MIN_EQUAL {
+                continue;
+            }
+            found.earlier_messages += 1;
+            found.best_equal = found.best_equal.max(equal);
+            if found.other_domains.len() < MAX_REPORTED
+                && !found.other_domains.contains(&entry.fingerprint.sender_domain)
+            {
+                found.other_domains.push(entry.fingerprint.sender_domain.clone());
             }
         }
         (found.earlier_messages > 0).then(|| {

@@ -1110,9 +1110,6 @@ impl RuleSet {
         for &i in &self.body_without_subject {
             self.run_text_rule(i, without_subject, &mut counts, &mut matched, &mut timer);
         }
-        // Metas from those whose outcome is reported; each reads what it needs, confirming
-        // deferred patterns and evaluating the metas it reads on demand (Perl's && and ||
-        // short-circuit, so many never are).
         // Which outcomes may be nonzero: a rule that hit or whose pattern may match, a meta
         // true when its rules are 0, or one that reads an outcome that may be nonzero.
         let mut may_hit: Vec<bool> =
@@ -1120,6 +1117,9 @@ impl RuleSet {
         for ((m, _), (reads, true_at_zero)) in self.metas.iter().zip(&self.meta_inputs) {
             may_hit[*m] = *true_at_zero || reads.iter().any(|&r| may_hit[r]);
         }
+        // Metas from those whose outcome is reported; each reads what it needs, confirming
+        // deferred patterns and evaluating the metas it reads on demand (Perl's && and ||
+        // short-circuit, so many never are).
         let mut lazy = LazyValues {
             set: self,
             counts: &mut counts,

@@ -118,7 +118,9 @@ fn band_key(min_hashes: &[u32; SHINGLES], band: usize) -> u64 {
 pub struct CampaignMatch {
     /// The other sender domains, sorted (at most [`MAX_REPORTED`], the first seen).
     pub other_domains: Vec<String>,
-    /// Every earlier message from another domain that matched.
+    /// The earlier messages from other domains that matched, copies included (a text's
+    /// copies are counted from the time its span was last cut to its latest copy: about
+    /// those within the window).
     pub earlier_messages: usize,
     /// The most min-hashes one of them had in common with this message.
     pub best_equal: usize,
@@ -126,11 +128,30 @@ pub struct CampaignMatch {
 
 pub const MAX_REPORTED: usize = 5;
 
+/// One text from one sender domain: its copies (a journal rule sends one a recipient, a
+/// sender mails it again) are one entry, so that a newsletter to every employee fills
+/// neither the memory nor the band buckets that other texts share with it.
 #[derive(Debug)]
 struct Entry {
     seq: u64,
-    at_ms: i64,
+    /// The earliest and the latest copy remembered; consecutive copies are never more than
+    /// the window apart, so a time within the window of this span is within the window of
+    /// some copy.
+    first_ms: i64,
+    last_ms: i64,
+    copies: usize,
     fingerprint: Fingerprint,
+}
+
+impl Entry {
+    /// How far `at_ms` is from the nearest copy's time (0 inside the span).
+    fn distance_ms(&self, at_ms: i64) -> i64 {
+        if at_ms < self.first_ms {
+            self.first_ms.saturating_sub(at_ms)
+        } else {
+            at_ms.saturating_sub(self.last_ms).max(0)
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -147,9 +168,9 @@ impl TenantMemory {
         self.entries.get(usize::try_from(seq.checked_sub(first)?).ok()?)
     }
 
-    /// Forgets the oldest fingerprint; false when there was none.
-    fn forget_oldest(&mut self) -> bool {
-        let Some(old) = self.entries.pop_front() else { return false };
+    /// Forgets the oldest entry and returns it; None when there was none.
+    fn forget_oldest(&mut self) -> Option<Entry> {
+        let old = self.entries.pop_front()?;
         for band in 0..BANDS {
             let key = band_key(&old.fingerprint.min_hashes, band);
             if let Some(bucket) = self.bands.get_mut(&key) {
@@ -159,7 +180,34 @@ impl TenantMemory {
                 }
             }
         }
-        true
+        Some(old)
+    }
+
+    /// Appends an entry under a new sequence number, indexed by its bands.
+    fn remember(&mut self, mut entry: Entry) {
+        entry.seq = self.next_seq;
+        self.next_seq += 1;
+        for band in 0..BANDS {
+            let bucket = self.bands.entry(band_key(&entry.fingerprint.min_hashes, band)).or_default();
+            if bucket.len() >= MAX_BUCKET {
+                bucket.remove(0);
+            }
+            bucket.push(entry.seq);
+        }
+        self.entries.push_back(entry);
+    }
+
+    /// The entry of the same text from the same domain within `window_ms` of `at_ms`: every
+    /// min-hash equal, hence every band, so the first band's bucket holds it.
+    fn same_text_mut(&mut self, fingerprint: &Fingerprint, at_ms: i64, window_ms: i64) -> Option<&mut Entry> {
+        let bucket = self.bands.get(&band_key(&fingerprint.min_hashes, 0))?;
+        let first = self.entries.front()?.seq;
+        let index = bucket.iter().rev().find_map(|&seq| {
+            let index = usize::try_from(seq.checked_sub(first)?).ok()?;
+            let entry = self.entries.get(index)?;
+            (entry.fingerprint == *fingerprint && entry.distance_ms(at_ms) <= window_ms).then_some(index)
+        })?;
+        self.entries.get_mut(index)
     }
 }
 
@@ -170,7 +218,7 @@ pub struct CampaignMemory {
     window_ms: i64,
     max_messages: usize,
     tenants: HashMap<String, TenantMemory>,
-    /// Fingerprints held, over every tenant.
+    /// Entries held, over every tenant.
     held: usize,
     /// Forget fingerprints older than the window as newer ones come (mail arrives in order
     /// of time; stored files do not).
@@ -213,7 +261,7 @@ impl CampaignMemory {
             // Either way round: scorers' clocks differ a little, and an evaluation reads
             // stored files in no particular order of time.
             if entry.fingerprint.sender_domain == fingerprint.sender_domain
-                || now_ms.saturating_sub(entry.at_ms).saturating_abs() > self.window_ms
+                || entry.distance_ms(now_ms) > self.window_ms
             {
                 continue;
             }
@@ -222,7 +270,7 @@ impl CampaignMemory {
             if equal < MIN_EQUAL {
                 continue;
             }
-            found.earlier_messages += 1;
+            found.earlier_messages += entry.copies;
             found.best_equal = found.best_equal.max(equal);
             if found.other_domains.len() < MAX_REPORTED
                 && !found.other_domains.contains(&entry.fingerprint.sender_domain)
@@ -238,31 +286,44 @@ impl CampaignMemory {
 
     /// Remembers a scored message's fingerprint.
     pub fn observe(&mut self, tenant: &str, fingerprint: Fingerprint, at_ms: i64) {
+        let window_ms = self.window_ms;
         let memory = self.tenants.entry(tenant.to_owned()).or_default();
-        while memory
-            .entries
-            .front()
-            .is_some_and(|e| self.forget_by_age && at_ms.saturating_sub(e.at_ms) > self.window_ms)
-            || memory.entries.len() >= self.max_messages
-        {
-            if memory.forget_oldest() {
+        if self.forget_by_age {
+            // The oldest entries first: one whose latest copy is past the window is
+            // forgotten; one with a copy still inside it moves to the back, its span (and
+            // count) cut to that copy (mail arrives in order of time: no later message needs
+            // the older part).
+            let mut moved = 0;
+            while moved < memory.entries.len()
+                && memory.entries.front().is_some_and(|e| at_ms.saturating_sub(e.first_ms) > window_ms)
+            {
+                let Some(mut old) = memory.forget_oldest() else { break };
+                if at_ms.saturating_sub(old.last_ms) > window_ms {
+                    self.held -= 1;
+                } else {
+                    old.first_ms = old.last_ms;
+                    old.copies = 1;
+                    memory.remember(old);
+                    moved += 1;
+                }
+            }
+        }
+        if let Some(entry) = memory.same_text_mut(&fingerprint, at_ms, window_ms) {
+            entry.first_ms = entry.first_ms.min(at_ms);
+            entry.last_ms = entry.last_ms.max(at_ms);
+            entry.copies += 1;
+            return;
+        }
+        while memory.entries.len() >= self.max_messages {
+            if memory.forget_oldest().is_some() {
                 self.held -= 1;
             }
         }
-        let seq = memory.next_seq;
-        memory.next_seq += 1;
-        for band in 0..BANDS {
-            let bucket = memory.bands.entry(band_key(&fingerprint.min_hashes, band)).or_default();
-            if bucket.len() >= MAX_BUCKET {
-                bucket.remove(0);
-            }
-            bucket.push(seq);
-        }
-        memory.entries.push_back(Entry { seq, at_ms, fingerprint });
+        memory.remember(Entry { seq: 0, first_ms: at_ms, last_ms: at_ms, copies: 1, fingerprint });
         self.held += 1;
     }
 
-    /// Fingerprints held, over every tenant.
+    /// Entries held over every tenant (a text from a domain once, however many copies).
     pub fn len(&self) -> usize {
         self.held
     }
@@ -392,6 +453,46 @@ the new office lease and the hiring plan for the support team, and the minutes w
         // dated a day before it, not one dated 10 days before it.
         assert!(memory.matches("t", &fp(OFFER, "c.example"), 19 * DAY).is_some());
         assert!(memory.matches("t", &fp(OFFER, "c.example"), 10 * DAY).is_none());
+    }
+
+    #[test]
+    fn copies_of_one_text_from_one_domain_are_one_entry() {
+        let mut memory = CampaignMemory::new(std::time::Duration::from_secs(7 * 86_400), 1000);
+        for day in 0..10 {
+            memory.observe("t", fp(OFFER, "a.example"), day * DAY);
+        }
+        memory.observe("t", fp(MINUTES, "b.example"), 10 * DAY);
+        assert_eq!(memory.len(), 2, "ten copies of the offer held once");
+        // The first copy is past the window, the last ones are not: still a match, counting
+        // the copies within reach.
+        let found = memory.matches("t", &fp(OFFER, "c.example"), 12 * DAY).expect("a later copy is in the window");
+        assert_eq!(found.other_domains, vec!["a.example".to_owned()]);
+        // Days 7, 8 and 9: the span was cut to day 7 when day 8 came (day 0 out of reach).
+        assert_eq!(found.earlier_messages, 3);
+        // Another domain's copy is an entry of its own.
+        memory.observe("t", fp(OFFER, "c.example"), 12 * DAY);
+        assert_eq!(memory.len(), 3);
+        // A week after the last copy, the text is forgotten.
+        memory.observe("t", fp(MINUTES, "b.example"), 17 * DAY);
+        assert_eq!(
+            memory.matches("t", &fp(OFFER, "d.example"), 17 * DAY).map(|m| m.other_domains),
+            Some(vec!["c.example".to_owned()])
+        );
+        memory.observe("t", fp(MINUTES, "b.example"), 20 * DAY);
+        assert_eq!(memory.len(), 1, "only the minutes' latest copies remain");
+        assert_eq!(memory.matches("t", &fp(OFFER, "d.example"), 20 * DAY), None);
+    }
+
+    #[test]
+    fn stored_copies_merge_only_within_the_window() {
+        let mut memory = CampaignMemory::for_stored_files(std::time::Duration::from_secs(7 * 86_400));
+        memory.observe("t", fp(OFFER, "a.example"), 0);
+        memory.observe("t", fp(OFFER, "a.example"), 30 * DAY);
+        memory.observe("t", fp(OFFER, "a.example"), 3 * DAY);
+        assert_eq!(memory.len(), 2, "the copy of day 30 is not a copy of the span 0..3");
+        let found = memory.matches("t", &fp(OFFER, "b.example"), 2 * DAY).expect("match");
+        assert_eq!(found.earlier_messages, 2, "the two copies of days 0 and 3");
+        assert!(memory.matches("t", &fp(OFFER, "b.example"), 20 * DAY).is_none(), "between the two entries");
     }
 
     #[test]

@@ -29,12 +29,8 @@ pub async fn ensure_stream(
     replicas: usize,
     window: Duration,
 ) -> Result<stream::Stream, SetupError> {
-    let stream = js
-        .get_or_create_stream(proto::streams::fingerprints(replicas, window))
-        .await
-        .map_err(|e| SetupError::unavailable(format!("stream {STREAM_FINGERPRINTS}"), e))?;
+    let stream = crate::ordered::ensure(js, proto::streams::fingerprints(replicas, window), replicas).await?;
     let config = &stream.cached_info().config;
-    proto::cluster::check_stream_replicas(STREAM_FINGERPRINTS, config.num_replicas, replicas)?;
     if config.max_age != window {
         warn!(
             stream_max_age_s = config.max_age.as_secs(),
@@ -88,25 +84,33 @@ pub async fn follow(
 }
 
 fn remember(memory: &RwLock<CampaignMemory>, message: &jetstream::Message, held: &prometheus::IntGauge) {
-    if let Err(reason) = fold(memory, &message.subject, &message.payload) {
-        warn!(subject = %message.subject, %reason, "fingerprint not remembered");
+    if let Err(error) = fold(memory, &message.subject, &message.payload) {
+        warn!(subject = %message.subject, %error, "fingerprint not remembered");
     }
     let count = memory.read().unwrap_or_else(PoisonError::into_inner).len();
     held.set(i64::try_from(count).unwrap_or(i64::MAX));
 }
 
+/// A message on MAIL_FINGERPRINTS that is not a tenant's fingerprint.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FoldError {
+    #[error("not a tenant's fingerprint subject: {0}")]
+    Subject(String),
+    #[error(transparent)]
+    Decode(#[from] proto::DecodeError),
+    #[error("{0} min-hashes, not {SHINGLES}")]
+    Shingles(usize),
+}
+
 /// Remembers one published fingerprint: the tenant from its subject.
-pub fn fold(memory: &RwLock<CampaignMemory>, subject: &str, payload: &[u8]) -> Result<(), String> {
+pub fn fold(memory: &RwLock<CampaignMemory>, subject: &str, payload: &[u8]) -> Result<(), FoldError> {
     let tenant = subject
         .strip_prefix(SUBJECT_PREFIX)
         .filter(|t| proto::TenantId::new(t).is_ok())
-        .ok_or_else(|| format!("not a tenant's fingerprint subject: {subject}"))?;
-    let published = TextFingerprint::decode(payload).map_err(|e| e.to_string())?;
-    let min_hashes: [u32; SHINGLES] = published
-        .min_hashes
-        .as_slice()
-        .try_into()
-        .map_err(|_| format!("{} min-hashes, not {SHINGLES}", published.min_hashes.len()))?;
+        .ok_or_else(|| FoldError::Subject(subject.to_owned()))?;
+    let published = TextFingerprint::decode(payload)?;
+    let min_hashes: [u32; SHINGLES] =
+        published.min_hashes.as_slice().try_into().map_err(|_| FoldError::Shingles(published.min_hashes.len()))?;
     let at_ms = i64::try_from(published.scored_at.millis()).unwrap_or(i64::MAX);
     memory.write().unwrap_or_else(PoisonError::into_inner).observe(
         tenant,
@@ -115,6 +119,11 @@ pub fn fold(memory: &RwLock<CampaignMemory>, subject: &str, payload: &[u8]) -> R
     );
     Ok(())
 }
+
+/// A fingerprint JetStream did not store.
+#[derive(Debug, thiserror::Error)]
+#[error("fingerprint not stored in {STREAM_FINGERPRINTS}: {0}")]
+pub struct PublishError(#[from] jetstream::context::PublishError);
 
 /// Publishes a scored message's fingerprint (`id`: the Nats-Msg-Id, derived from the
 /// disposition's event id, so that a redelivered message is stored once) and waits for the
@@ -125,7 +134,7 @@ pub async fn publish(
     fingerprint: &Fingerprint,
     scored_at: proto::Timestamp,
     id: &str,
-) -> Result<(), String> {
+) -> Result<(), PublishError> {
     let payload = TextFingerprint {
         min_hashes: fingerprint.min_hashes.to_vec(),
         sender_domain: fingerprint.sender_domain.clone(),
@@ -134,11 +143,9 @@ pub async fn publish(
     .encode();
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(HEADER_MSG_ID, id);
-    let ack = js
-        .publish_with_headers(proto::subject::fingerprint_subject(tenant), headers, payload.into())
-        .await
-        .map_err(|e| e.to_string())?;
-    ack.await.map(|_| ()).map_err(|e| e.to_string())
+    let ack = js.publish_with_headers(proto::subject::fingerprint_subject(tenant), headers, payload.into()).await?;
+    ack.await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -160,7 +167,7 @@ mod tests {
         assert_eq!(found.other_domains, vec!["tabletlist.example".to_owned()]);
         assert!(memory.read().unwrap().matches("globex", &probe, 2_000).is_none());
         let short = TextFingerprint { min_hashes: vec![1, 2, 3], ..published.clone() };
-        assert_eq!(fold(&memory, "mail.fingerprint.acme", &short.encode()), Err("3 min-hashes, not 32".into()));
+        assert_eq!(fold(&memory, "mail.fingerprint.acme", &short.encode()), Err(FoldError::Shingles(3)));
         assert!(fold(&memory, "mail.fingerprint.Not_A_Tenant!", &published.encode()).is_err());
         assert!(fold(&memory, "mail.fingerprint.acme", b"junk").is_err());
         assert_eq!(memory.read().unwrap().len(), 1);

@@ -209,8 +209,11 @@ pub struct Detectors {
     pub domain_ages: Option<Arc<crate::analysis::new_domain::DomainAges>>,
     pub spamassassin: Option<Arc<crate::spamassassin::RuleSet>>,
     pub combination: Option<Arc<CombinationModel>>,
-    /// No campaign memory ([`crate::campaign`]): no file is compared with earlier ones.
-    pub without_campaigns: bool,
+    /// The campaign memory ([`crate::campaign`]) each file is compared with and then
+    /// remembered in, arriving when its Date header says (None: no file is compared with
+    /// earlier ones). [`prepare`] reads each group as a tenant of its own; [`score_file`]
+    /// reads every file as one tenant's.
+    pub campaigns: Option<Arc<std::sync::RwLock<crate::campaign::CampaignMemory>>>,
     /// The configuration's `trusted_relays` (none for the corpus, whose sources were
     /// received by servers nobody configured here).
     pub trusted_relays: Arc<Vec<proto::net::Network>>,
@@ -238,8 +241,33 @@ pub async fn score_file(
 ) -> Scored {
     let mut facts = facts_for(file, auth, detectors).await;
     facts.token_models = token_models;
+    facts.campaigns = campaign_scope(file, &facts, detectors, "corpus");
     let verdict = score(&file.raw, &facts);
+    if let (Some(scope), Some(fingerprint)) = (&facts.campaigns, &verdict.fingerprint) {
+        scope.observe(fingerprint.clone(), scope.arrived_ms.unwrap_or_default());
+    }
     Scored { file: file.file.clone(), label: file.label.clone(), verdict }
+}
+
+/// A stored file's place in the campaign memory, when there is one: `tenant`'s, arriving
+/// when its Date header says (the corpus's only clue to it; a file without one arrives
+/// "now"), so that a text sent again more than the window later is no match, as in a
+/// deployment.
+fn campaign_scope(
+    file: &CorpusFile,
+    facts: &MessageFacts,
+    detectors: &Detectors,
+    tenant: &str,
+) -> Option<crate::campaign::CampaignScope> {
+    let memory = detectors.campaigns.as_ref()?;
+    let arrived_ms = crate::parse::parse_message(&file.raw)
+        .and_then(|m| m.date().map(|d| d.to_timestamp().saturating_mul(1000)))
+        .unwrap_or_else(|| i64::try_from(facts.now.millis()).unwrap_or(i64::MAX));
+    Some(crate::campaign::CampaignScope {
+        tenant: Arc::from(tenant),
+        memory: memory.clone(),
+        arrived_ms: Some(arrived_ms),
+    })
 }
 
 /// A file analysed once (every check, SpamAssassin's rules, no classifier, no combination),
@@ -265,30 +293,15 @@ pub async fn prepare(
     group_of: &dyn Fn(&CorpusFile) -> String,
 ) -> Vec<Prepared> {
     let mut out = Vec::with_capacity(files.len());
-    // Each group is one tenant's stream for the campaign memory, read in file order; a
-    // file arrived when its Date header says (the corpus's only clue; a file without one
-    // arrives "now"), so a text sent again more than the window later is no match, as in a
-    // deployment.
-    let memory = Arc::new(std::sync::RwLock::new(crate::campaign::CampaignMemory::for_stored_files(
-        crate::config::Config::default().campaign_window,
-    )));
+    // Each group is one tenant's stream for the campaign memory, read in file order.
     for file in files {
         let group = group_of(file);
         let mut facts = facts_for(file, auth, detectors).await;
         facts.combination = None;
-        let arrived_ms = crate::parse::parse_message(&file.raw)
-            .and_then(|m| m.date().map(|d| d.to_timestamp().saturating_mul(1000)))
-            .unwrap_or_else(|| i64::try_from(facts.now.millis()).unwrap_or(i64::MAX));
-        if !detectors.without_campaigns {
-            facts.campaigns = Some(crate::campaign::CampaignScope {
-                tenant: Arc::from(group.as_str()),
-                memory: memory.clone(),
-                arrived_ms: Some(arrived_ms),
-            });
-        }
+        facts.campaigns = campaign_scope(file, &facts, detectors, &group);
         let mut analysis = analyze(&file.raw, &facts);
         if let (Some(scope), Some(fingerprint)) = (facts.campaigns.take(), analysis.fingerprint.take()) {
-            scope.observe(fingerprint, arrived_ms);
+            scope.observe(fingerprint, scope.arrived_ms.unwrap_or_default());
         }
         out.push(Prepared {
             file: file.file.clone(),

@@ -221,12 +221,7 @@ pub type SharedLearner = Arc<RwLock<Learner>>;
 /// Creates MAIL_TRAINING on `replicas` nodes if it is missing (scorers and `scorer train`
 /// both may); an existing one with another replica count is an error.
 pub async fn ensure_training_stream(js: &jetstream::Context, replicas: usize) -> Result<stream::Stream, SetupError> {
-    let stream = js
-        .get_or_create_stream(proto::streams::training(replicas))
-        .await
-        .map_err(|e| SetupError::unavailable(format!("stream {STREAM_TRAINING}"), e))?;
-    proto::cluster::check_stream_replicas(STREAM_TRAINING, stream.cached_info().config.num_replicas, replicas)?;
-    Ok(stream)
+    crate::ordered::ensure(js, proto::streams::training(replicas), replicas).await
 }
 
 /// Folds MAIL_TRAINING from its first event into `learner`, returns once it has folded

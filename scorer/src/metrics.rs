@@ -97,7 +97,7 @@ impl ScorerMetrics {
                 registry,
                 IntGauge::new(
                     "postern_scorer_campaign_memory_fingerprints",
-                    "Fingerprints in this scorer's campaign memory, over every tenant",
+                    "Texts in this scorer's campaign memory over every tenant (the copies of one text from one sender domain count once)",
                 )
                 .expect("metric"),
             ),

@@ -417,33 +417,36 @@ impl Worker {
             }
             Err(e) => return Outcome::Reject(RejectKind::NeverScored, format!("scoring task failed: {e}")),
         };
-        // Remembered by every scorer once scored (published; this scorer's memory folds it
-        // back), so that a later copy from another domain finds it. Beside the disposition,
-        // not before it, and best effort: a fingerprint not stored is remembered here alone.
-        // A retried delivery of this message publishes the same id, which JetStream stores
-        // once.
-        if let (Some(scope), Some(fingerprint)) = (campaigns, verdict.fingerprint.clone()) {
-            if verdict.detections.iter().any(|d| d.name == crate::analysis::snowshoe::SNOWSHOE_CAMPAIGN) {
-                self.metrics.snowshoe_campaigns.inc();
-            }
-            let (js, tenant, metrics) = (self.js.clone(), raw_envelope.tenant.clone(), self.metrics.clone());
-            let id = format!("fingerprint-{}", raw_envelope.event_id);
-            tokio::spawn(
-                async move {
-                    match crate::campaign_feed::publish(&js, &tenant, &fingerprint, scored_at, &id).await {
-                        Ok(()) => metrics.fingerprints.with_label_values(&["stored"]).inc(),
-                        Err(e) => {
-                            metrics.fingerprints.with_label_values(&["failed"]).inc();
-                            warn!(error = %e, "fingerprint not stored; this scorer alone remembers it");
-                            scope.observe(fingerprint, i64::try_from(scored_at.millis()).unwrap_or(i64::MAX));
-                            let held = scope.memory.read().unwrap_or_else(std::sync::PoisonError::into_inner).len();
-                            metrics.campaign_memory.set(i64::try_from(held).unwrap_or(i64::MAX));
-                        }
-                    }
-                }
-                .in_current_span(),
-            );
+        if verdict.detections.iter().any(|d| d.name == crate::analysis::snowshoe::SNOWSHOE_CAMPAIGN) {
+            self.metrics.snowshoe_campaigns.inc();
         }
+        // Remembered by every scorer once scored (published; this scorer's memory folds it
+        // back), so that a later copy from another domain finds it. Stored beside the
+        // disposition (at once, in this message's task, which shutdown waits for), and best
+        // effort: a fingerprint not stored is remembered here alone. A retried delivery of
+        // this message publishes the same id, which JetStream stores once.
+        let fingerprint_id = format!("fingerprint-{}", raw_envelope.event_id);
+        let fingerprint_stored = async {
+            let (Some(scope), Some(fingerprint)) = (campaigns, verdict.fingerprint.clone()) else { return };
+            match crate::campaign_feed::publish(
+                &self.js,
+                &raw_envelope.tenant,
+                &fingerprint,
+                scored_at,
+                &fingerprint_id,
+            )
+            .await
+            {
+                Ok(()) => self.metrics.fingerprints.with_label_values(&["stored"]).inc(),
+                Err(e) => {
+                    self.metrics.fingerprints.with_label_values(&["failed"]).inc();
+                    warn!(error = %e, "this scorer alone remembers the fingerprint");
+                    scope.observe(fingerprint, i64::try_from(scored_at.millis()).unwrap_or(i64::MAX));
+                    let held = scope.memory.read().unwrap_or_else(std::sync::PoisonError::into_inner).len();
+                    self.metrics.campaign_memory.set(i64::try_from(held).unwrap_or(i64::MAX));
+                }
+            }
+        };
         let envelope = Envelope {
             event_id: ids::derive_event_id(raw_envelope.event_id, &self.detection.rules_version),
             event_type: EventType::DispositionAssigned,
@@ -465,7 +468,9 @@ impl Worker {
             postern_id: raw_envelope.postern_id.clone(),
             headers: verdict.headers,
         });
-        match self.publish_patiently(message, &envelope, &event).await {
+        let ((), disposition_stored) =
+            tokio::join!(fingerprint_stored, self.publish_patiently(message, &envelope, &event));
+        match disposition_stored {
             Ok(()) => {
                 self.metrics.scored.with_label_values(&[disposition.as_str()]).inc();
                 info!(%disposition, "disposition stored");

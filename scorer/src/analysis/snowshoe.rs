@@ -29,26 +29,28 @@ pub fn fingerprint_of(ctx: &ScoreContext<'_>) -> Option<campaign::Fingerprint> {
     campaign::fingerprint(texts.iter().flatten().map(|t| t.as_ref()), &sender)
 }
 
+/// Without a campaign memory (`campaign_window = "0s"`) nothing is fingerprinted: the
+/// fingerprint is only ever compared with and kept in one.
 pub fn check(ctx: &mut ScoreContext<'_>) {
+    let facts = ctx.facts;
+    let Some(scope) = &facts.campaigns else { return };
     let Some(fingerprint) = fingerprint_of(ctx) else { return };
-    if let Some(scope) = &ctx.facts.campaigns {
-        let now_ms = scope.arrived_ms.unwrap_or_else(|| i64::try_from(ctx.facts.now.millis()).unwrap_or(i64::MAX));
-        if let Some(found) = scope.matches(&fingerprint, now_ms) {
-            let evidence = format!(
-                "the same text ({} of {} fuzzy shingles) came from {} other sender domain{} before: {}{}",
-                found.best_equal,
-                campaign::SHINGLES,
-                found.other_domains.len(),
-                if found.other_domains.len() == 1 { "" } else { "s" },
-                found.other_domains.join(", "),
-                if found.earlier_messages > found.other_domains.len() {
-                    format!(" ({} earlier messages)", found.earlier_messages)
-                } else {
-                    String::new()
-                },
-            );
-            ctx.add(SNOWSHOE_CAMPAIGN, 0, evidence);
-        }
+    let now_ms = scope.arrived_ms.unwrap_or_else(|| i64::try_from(facts.now.millis()).unwrap_or(i64::MAX));
+    if let Some(found) = scope.matches(&fingerprint, now_ms) {
+        let evidence = format!(
+            "the same text ({} of {} fuzzy shingles) came from {} other sender domain{} before: {}{}",
+            found.best_equal,
+            campaign::SHINGLES,
+            found.other_domains.len(),
+            if found.other_domains.len() == 1 { "" } else { "s" },
+            found.other_domains.join(", "),
+            if found.earlier_messages > found.other_domains.len() {
+                format!(" ({} earlier messages)", found.earlier_messages)
+            } else {
+                String::new()
+            },
+        );
+        ctx.add(SNOWSHOE_CAMPAIGN, 0, evidence);
     }
     ctx.fingerprint = Some(fingerprint);
 }
@@ -100,5 +102,12 @@ depends on every day. Get my free quote and review plan options in just a few st
         // A reply is not judged.
         let (reply, fp) = scored(&message("weddingflare.example", "In-Reply-To: <a@b.example>\r\n"), &scope);
         assert!(reply.is_empty() && fp.is_none());
+        // Without a memory (campaign_window "0s") nothing is fingerprinted.
+        let raw = message("weddingflare.example", "");
+        let parsed = crate::parse::parse_message(raw.as_bytes()).expect("parses");
+        let facts = super::super::MessageFacts::default();
+        let mut ctx = ScoreContext::new(&parsed, &facts);
+        check(&mut ctx);
+        assert!(ctx.detections.is_empty() && ctx.fingerprint.is_none());
     }
 }

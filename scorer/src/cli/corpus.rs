@@ -115,7 +115,11 @@ pub(super) async fn eval(corpus: &Path, options: &EvalOptions) -> Result<(), Cli
         domain_ages: ages,
         spamassassin,
         combination: None,
-        without_campaigns: !options.campaigns,
+        campaigns: options.campaigns.then(|| {
+            Arc::new(std::sync::RwLock::new(crate::campaign::CampaignMemory::for_stored_files(
+                crate::config::Config::default().campaign_window,
+            )))
+        }),
         trusted_relays: Arc::new(options.trusted_relays.clone()),
     };
     let started = std::time::Instant::now();
@@ -301,7 +305,13 @@ pub(super) async fn bench(config: &crate::config::Config, corpus: &Path, seconds
         domain_ages: None,
         spamassassin: detection.spamassassin.clone(),
         combination: detection.combination.clone(),
-        without_campaigns: false,
+        // As the scorer remembers what it scored: the files' texts once (their copies in
+        // later passes merge into the same entries), each compared with the others'.
+        campaigns: (!config.campaign_window.is_zero()).then(|| {
+            std::sync::Arc::new(std::sync::RwLock::new(crate::campaign::CampaignMemory::for_stored_files(
+                config.campaign_window,
+            )))
+        }),
         trusted_relays: std::sync::Arc::new(config.trusted_relays()?),
     };
     let auth = crate::auth::Authenticator::offline(crate::auth::TxtRecords::default())?;

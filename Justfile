@@ -72,7 +72,7 @@ bench-scale:
     ./target/release/scorer rules compile
     ./target/release/bench_scale
 
-# The whole pipeline, release build: single node fast, single node durable, three-node cluster; highest end-to-end rate (smtp-source, 20 KB) and, at a fixed rate, the time from the 250 to the disposition being visible (p50/p99/max); ratios to ingest alone and smtp-sink; last line is JSON. Settings: POSTERN_BENCH_E2E_MESSAGES (1000), POSTERN_BENCH_E2E_RATE (40), POSTERN_BENCH_E2E_SECONDS (15).
+# The whole pipeline, release build: single node fast, single node durable, three-node cluster; highest end-to-end rate (smtp-source, 20 KB) and, at a fixed rate, the time from the 250 to the disposition being visible (p50/p99/max); ratios to ingest alone and smtp-sink; last line is JSON. Settings: POSTERN_BENCH_E2E_MESSAGES (1000), POSTERN_BENCH_E2E_RATE (500, over 4 sessions), POSTERN_BENCH_E2E_SECONDS (10).
 bench-e2e:
     cargo build --release -p postern-ingest -p postern-scorer -p postern-projector -p testkit --bins
     ./target/release/scorer rules compile

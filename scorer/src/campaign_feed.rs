@@ -44,13 +44,14 @@ pub async fn ensure_stream(
 /// Follows MAIL_FINGERPRINTS from its oldest fingerprint into `memory`: returns once it has
 /// folded what the stream held when it started (or after [`CATCH_UP`]), and leaves a task
 /// that folds the rest until the connection closes.
-/// `held` follows how many fingerprints the memory holds.
+/// `held` follows how many texts the memory holds; `refused` counts what is no fingerprint.
 pub async fn follow(
     js: &jetstream::Context,
     memory: Arc<RwLock<CampaignMemory>>,
     replicas: usize,
     window: Duration,
     held: prometheus::IntGauge,
+    refused: prometheus::IntCounter,
 ) -> Result<tokio::task::JoinHandle<()>, SetupError> {
     let mut stream = ensure_stream(js, replicas, window).await?;
     let (last, mut messages) = crate::ordered::from_start(&mut stream, STREAM_FINGERPRINTS).await?;
@@ -64,7 +65,7 @@ pub async fn follow(
         match tokio::time::timeout(left, messages.next()).await {
             Ok(Some(Ok(message))) => {
                 folded = message.info().map(|i| i.stream_sequence).unwrap_or(folded + 1);
-                remember(&memory, &message, &held);
+                remember(&memory, &message, &held, &refused);
             }
             Ok(Some(Err(e))) => warn!(error = %e, "reading {STREAM_FINGERPRINTS}; retrying"),
             Ok(None) => return Err(SetupError::unavailable(STREAM_FINGERPRINTS, "the consumer ended")),
@@ -76,16 +77,22 @@ pub async fn follow(
     Ok(tokio::spawn(async move {
         while let Some(next) = messages.next().await {
             match next {
-                Ok(message) => remember(&memory, &message, &held),
+                Ok(message) => remember(&memory, &message, &held, &refused),
                 Err(e) => warn!(error = %e, "reading {STREAM_FINGERPRINTS}"),
             }
         }
     }))
 }
 
-fn remember(memory: &RwLock<CampaignMemory>, message: &jetstream::Message, held: &prometheus::IntGauge) {
+fn remember(
+    memory: &RwLock<CampaignMemory>,
+    message: &jetstream::Message,
+    held: &prometheus::IntGauge,
+    refused: &prometheus::IntCounter,
+) {
     if let Err(error) = fold(memory, &message.subject, &message.payload) {
-        warn!(subject = %message.subject, %error, "fingerprint not remembered");
+        refused.inc();
+        warn!(subject = %message.subject, %error, "not a fingerprint: skipped");
     }
     let count = memory.read().unwrap_or_else(PoisonError::into_inner).len();
     held.set(i64::try_from(count).unwrap_or(i64::MAX));

@@ -21,8 +21,10 @@ pub struct ScorerMetrics {
     pub fingerprints: IntCounterVec,
     /// Messages marked `snowshoe_campaign` (the same text from other sender domains).
     pub snowshoe_campaigns: prometheus::IntCounter,
-    /// Fingerprints in this scorer's campaign memory, over every tenant.
+    /// Texts in this scorer's campaign memory, over every tenant.
     pub campaign_memory: IntGauge,
+    /// Messages on MAIL_FINGERPRINTS that are no tenant's fingerprint: skipped and logged.
+    pub fingerprints_refused: prometheus::IntCounter,
 }
 
 impl ScorerMetrics {
@@ -82,6 +84,14 @@ impl ScorerMetrics {
                         "Scored messages' text fingerprints published for the scorers' campaign memory, by outcome",
                     ),
                     &["outcome"],
+                )
+                .expect("metric"),
+            ),
+            fingerprints_refused: register(
+                registry,
+                prometheus::IntCounter::new(
+                    "postern_scorer_fingerprints_refused_total",
+                    "Messages on MAIL_FINGERPRINTS that are no tenant's fingerprint (a bad subject or payload): skipped and logged",
                 )
                 .expect("metric"),
             ),

@@ -108,6 +108,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     replicas,
                     config.campaign_window,
                     metrics.campaign_memory.clone(),
+                    metrics.fingerprints_refused.clone(),
                 )
             }) => Some(done?),
             _ = &mut shutdown => return Ok(()),

@@ -67,11 +67,14 @@ fn the_same_text_from_a_second_sender_domain_is_a_campaign() -> Result<()> {
     ensure!(campaign_evidence(&unrelated).is_none(), "another text: {unrelated}");
 
     // The fingerprints are in the stream: three, one for each message with a long enough
-    // text that is no reply.
+    // text that is no reply (junk is added after this count).
     testkit::eventually(Duration::from_secs(10), "MAIL_FINGERPRINTS holds 3", || {
         let (messages, _) = testkit::jetstream::stream_counts(&p.nats.url(), "MAIL_FINGERPRINTS")?;
         Ok((messages == 3).then_some(()))
     })?;
+    // Something on the stream that is no fingerprint: skipped and counted by the scorer that
+    // folds it, which goes on.
+    testkit::jetstream::publish(&p.nats.url(), "mail.fingerprint.default", &[], b"not a fingerprint")?;
     // A scorer started now remembers what the one before it scored.
     let mut p = p;
     p.scorer.restart()?;
@@ -85,7 +88,8 @@ fn the_same_text_from_a_second_sender_domain_is_a_campaign() -> Result<()> {
         "the second domain: {second}\n{}",
         p.logs()
     );
-    // The restarted scorer counts what it did: the mark, the fingerprint it stored, and the
+    // The restarted scorer counts what it did: the mark, the fingerprint it stored, the junk
+    // it skipped, and the
     // three texts it remembers (from the stream: the offer from tabletlist.example, its two
     // copies one entry, and the minutes; then the offer from weddingflare.example).
     let ops = p.scorer.ops.context("the scorer serves /metrics")?;
@@ -95,7 +99,8 @@ fn the_same_text_from_a_second_sender_domain_is_a_campaign() -> Result<()> {
         let has = |line: &str| text.lines().any(|l| l == line);
         Ok((has("postern_scorer_snowshoe_campaigns_total 1")
             && has("postern_scorer_fingerprints_total{outcome=\"stored\"} 1")
-            && has("postern_scorer_campaign_memory_fingerprints 3"))
+            && has("postern_scorer_campaign_memory_fingerprints 3")
+            && has("postern_scorer_fingerprints_refused_total 1"))
         .then_some(()))
     })
     .with_context(|| {

@@ -86,3 +86,28 @@ fn bench_projector_short_run_folds_and_answers() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn bench_scale_short_run_scores_with_one_and_two_scorers() -> Result<()> {
+    // Corpus messages: a clone without the corpus has nothing to send (CI has it).
+    if testkit::corpus_dir().is_none() {
+        ensure!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but the corpus is missing (POSTERN_CORPUS or ../shared/corpus)"
+        );
+        eprintln!("skipped: no corpus (POSTERN_CORPUS or ../shared/corpus)");
+        return Ok(());
+    }
+    let json = run_bench("bench_scale", &[], &[("POSTERN_BENCH_MESSAGES", "60")])?;
+    ensure!(json["messages"] == 60, "{json:?}");
+    for key in [
+        "scorer_1_msgs_per_s",
+        "scorer_2_msgs_per_s",
+        "scorer_1_msgs_per_cpu_s",
+        "scorer_2_msgs_per_cpu_s",
+        "scale_ratio",
+    ] {
+        positive(&json, key)?;
+    }
+    Ok(())
+}

@@ -17,6 +17,24 @@ pub fn html_to_text(html: &str) -> String {
     mail_parser::decoders::html::html_to_text(&comments_closed(html))
 }
 
+/// Where the first end tag of element `name` starts in `html` (any case): `</name` followed
+/// by white space, `/`, `>` or the end of the text, as HTML ends a tag name, so `</a>` and
+/// `</A\r\n>` (as some templates wrap it) and not `</abbr>`.
+pub fn end_tag(html: &str, name: &str) -> Option<usize> {
+    let bytes = html.as_bytes();
+    let mut from = 0;
+    while let Some(i) = memchr::memmem::find(&bytes[from..], b"</").map(|i| i + from) {
+        let after = i + 2 + name.len();
+        if bytes.get(i + 2..after).is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+            && bytes.get(after).is_none_or(|b| b.is_ascii_whitespace() || matches!(b, b'/' | b'>'))
+        {
+            return Some(i);
+        }
+        from = i + 2;
+    }
+    None
+}
+
 /// Body text `i` of the message (text/plain as written, text/html rendered), as
 /// mail-parser's `Message::body_text` gives it, with HTML comments read as HTML ends them.
 pub fn body_text<'m>(message: &'m Message<'_>, i: usize) -> Option<Cow<'m, str>> {
@@ -61,6 +79,18 @@ pub fn comments_closed(html: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_end_tag_is_its_name_then_a_space_a_slash_or_the_bracket() {
+        use super::end_tag;
+        assert_eq!(end_tag("<abbr>x</abbr></a>", "a"), Some(14));
+        assert_eq!(end_tag("x</A\r\n>", "a"), Some(1), "any case, white space before the bracket");
+        assert_eq!(end_tag("body { }</STYLE>", "style"), Some(8));
+        assert_eq!(end_tag("x</styles></style/>", "style"), Some(10));
+        assert_eq!(end_tag("x</script", "script"), Some(1), "cut off at the end of the text");
+        assert_eq!(end_tag("x</scrip", "script"), None);
+        assert_eq!(end_tag("no end", "a"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -190,7 +190,8 @@ fn stylesheet_paints_background(html: &str) -> bool {
     let mut at = 0;
     while let Some(open) = find_ignore_case(&html[at..], "<style").map(|i| i + at) {
         let content_start = html[open..].find('>').map_or(html.len(), |i| open + i + 1);
-        let content_end = closing_tag(&html[content_start..], "style").map_or(html.len(), |i| content_start + i);
+        let content_end =
+            crate::html_text::end_tag(&html[content_start..], "style").map_or(html.len(), |i| content_start + i);
         let sheet = &html[content_start..content_end];
         for (i, _) in sheet.match_indices(['b', 'B']) {
             let rest = &sheet[i..];
@@ -362,7 +363,7 @@ pub fn split_text(html: &str) -> (String, String) {
             continue;
         }
         if is(RAW) {
-            at = closing_tag(&html[at..], name).map_or(html.len(), |i| at + i);
+            at = crate::html_text::end_tag(&html[at..], name).map_or(html.len(), |i| at + i);
             continue;
         }
         if is(VOID) || tag.ends_with("/>") || stack.len() >= MAX_DEPTH {
@@ -371,20 +372,6 @@ pub fn split_text(html: &str) -> (String, String) {
         stack.push(element(name, tag));
     }
     (hidden_text, shown_text)
-}
-
-/// Where the end tag of `name` (`</style`, any case) starts in `rest`.
-pub(crate) fn closing_tag(rest: &str, name: &str) -> Option<usize> {
-    let bytes = rest.as_bytes();
-    let mut from = 0;
-    while let Some(i) = rest[from..].find("</").map(|i| i + from) {
-        let candidate = bytes.get(i + 2..i + 2 + name.len())?;
-        if candidate.eq_ignore_ascii_case(name.as_bytes()) {
-            return Some(i);
-        }
-        from = i + 2;
-    }
-    None
 }
 
 /// The index of the `>` that ends the tag `rest` starts with (quoted values may hold `>`).

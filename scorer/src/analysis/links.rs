@@ -347,7 +347,7 @@ pub(crate) fn anchor_spans(html: &str) -> Vec<(String, std::ops::Range<usize>)> 
             .map(|e| tag_end + e)
             .find(|&i| rendered(&unrendered, i))
             .unwrap_or(lower.len());
-        let close = end_tag(&lower[tag_end..next], "a").map_or(next, |e| tag_end + e);
+        let close = crate::html_text::end_tag(&lower[tag_end..next], "a").map_or(next, |e| tag_end + e);
         if let Some(href) = attribute(tag, "href") {
             out.push((href, (tag_end + 1).min(close)..close));
         }
@@ -375,7 +375,7 @@ fn unrendered(lower: &str) -> Vec<std::ops::Range<usize>> {
         let end = if rest.starts_with("!--") {
             lower[open + 4..].find("-->").map_or(lower.len(), |e| open + 4 + e + 3)
         } else if let Some(name) = raw_text {
-            end_tag(&lower[open..], name).map_or(lower.len(), |e| open + e)
+            crate::html_text::end_tag(&lower[open..], name).map_or(lower.len(), |e| open + e)
         } else {
             at = open + 1;
             continue;
@@ -393,16 +393,6 @@ fn unrendered(lower: &str) -> Vec<std::ops::Range<usize>> {
 fn rendered(unrendered: &[std::ops::Range<usize>], i: usize) -> bool {
     let after = unrendered.partition_point(|r| r.end <= i);
     unrendered.get(after).is_none_or(|r| !r.contains(&i))
-}
-
-/// Where the first end tag of `name` starts in lower-cased HTML: `</a>`, and `</a` with white
-/// space before its `>` (`</A\r\n>`, as some templates wrap it), not `</abbr>`.
-fn end_tag(lower: &str, name: &str) -> Option<usize> {
-    let needle = format!("</{name}");
-    lower.match_indices(&needle).map(|(i, _)| i).find(|&i| {
-        let rest = &lower[i + needle.len()..];
-        rest.trim_start_matches(|c: char| c.is_ascii_whitespace()).starts_with('>')
-    })
 }
 
 /// The http(s) targets of the HTML's forms (`<form action="...">`): where what a reader
@@ -907,7 +897,6 @@ mod tests {
         let parts = anchor_parts(html);
         assert_eq!(parts[0].1, "Visit");
         assert_eq!(parts[1].1, "b");
-        assert_eq!(end_tag("<abbr>x</abbr></a>", "a"), Some(14));
     }
 
     fn mismatches(from: &str, href: &str, text: &str) -> Vec<String> {

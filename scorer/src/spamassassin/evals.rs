@@ -325,7 +325,7 @@ fn html_comments(html: &str) -> impl Iterator<Item = &str> + '_ {
                     rest.get(1 + element.len()).is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/');
                 if named && ends_name {
                     // Past the element's closing tag (`</style`, any case), or to the end.
-                    at = crate::analysis::hidden_text::closing_tag(&html[open..], element)
+                    at = crate::html_text::end_tag(&html[open..], element)
                         .map_or(bytes.len(), |i| open + i + 2 + element.len());
                 }
             }
@@ -385,7 +385,7 @@ fn html_anchors(html: &str) -> Vec<String> {
 /// Where a `<style>` or `<script>` element whose start tag ends at `after_tag` ends: just
 /// past its end tag (`</style ...>`, any case), or at the end of `html` when it has none.
 fn past_end_tag(html: &str, after_tag: usize, element: &str) -> usize {
-    crate::analysis::hidden_text::closing_tag(&html[after_tag..], element)
+    crate::html_text::end_tag(&html[after_tag..], element)
         .and_then(|i| memchr::memchr(b'>', &html.as_bytes()[after_tag + i..]).map(|j| after_tag + i + j + 1))
         .unwrap_or(html.len())
 }

@@ -266,6 +266,11 @@ pub enum RulesAction {
         /// How many rules to list.
         #[arg(long, default_value_t = 25)]
         top: usize,
+        /// Also time each pattern of one Hyperscan database alone (`body`, `rawbody`, `full`,
+        /// `uri`: each compiled into a database of its own and scanned over every message's
+        /// text): which patterns make that database's scans slow.
+        #[arg(long, value_name = "TEXT")]
+        each_pattern: Option<String>,
     },
     /// Compile the rules' patterns into Hyperscan's databases, once, in the cache folder
     /// (hyperscan_cache, /var/cache/postern/hyperscan): tens of seconds; every scorer
@@ -386,9 +391,13 @@ pub async fn run(
             };
             corpus::eval(&corpus, &options).await?
         }
-        Command::Rules { action: RulesAction::Profile { rules, corpus, top } } => {
+        Command::Rules { action: RulesAction::Profile { rules, corpus, top, each_pattern } } => {
             let config = load()?;
-            rules::profile(&rules.unwrap_or(config.spamassassin_rules), &config.hyperscan_cache, &corpus, top)?
+            let rules = rules.unwrap_or(config.spamassassin_rules);
+            rules::profile(&rules, &config.hyperscan_cache, &corpus, top)?;
+            if let Some(text) = each_pattern {
+                rules::profile_patterns(&rules, &config.hyperscan_cache, &corpus, &text, top)?;
+            }
         }
         Command::Rules { action: RulesAction::Verify { rules, corpus } } => {
             let config = load()?;

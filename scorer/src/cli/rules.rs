@@ -114,8 +114,14 @@ pub(super) fn profile(dir: &Path, hyperscan_cache: &Path, corpus: &Path, top: us
     }
     let total = started.elapsed();
     let costs = costs.unwrap_or_default();
-    let mut ranked: Vec<(&str, std::time::Duration)> = loaded.rules.rule_names().zip(costs.iter().copied()).collect();
+    let rules = loaded.rules.rule_names().count();
+    let (rule_costs, scan_costs) = costs.split_at(rules.min(costs.len()));
+    let mut ranked: Vec<(&str, std::time::Duration)> =
+        loaded.rules.rule_names().zip(rule_costs.iter().copied()).collect();
     ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
+    let mut scans: Vec<(&str, std::time::Duration)> =
+        loaded.rules.scanned_texts().zip(scan_costs.iter().copied()).collect();
+    scans.sort_by_key(|r| std::cmp::Reverse(r.1));
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / files.len().max(1) as f64;
     println!(
         "{} messages in {:.2} s: {:.0} us per message ({:.0} us rendering the views, {:.0} us in rules, of which {:.0} us in Hyperscan's scans)",
@@ -124,10 +130,77 @@ pub(super) fn profile(dir: &Path, hyperscan_cache: &Path, corpus: &Path, top: us
         per(total),
         per(views),
         per(costs.iter().sum()),
-        per(costs.last().copied().unwrap_or_default())
+        per(scan_costs.iter().sum())
     );
     for (name, cost) in ranked.into_iter().take(top) {
         println!("{:>10.1} us  {name}", per(cost));
+    }
+    if !scans.is_empty() {
+        println!("Hyperscan's scans, by the text each database reads ({} databases):", scans.len());
+        for (text, cost) in scans.into_iter().take(top.min(10)) {
+            println!("{:>10.1} us  {text}", per(cost));
+        }
+    }
+    Ok(())
+}
+
+/// Each pattern of the database that scans `text`, compiled alone and scanned over every
+/// message's text: the slowest `top`, in microseconds a message.
+pub(super) fn profile_patterns(
+    dir: &Path,
+    hyperscan_cache: &Path,
+    corpus: &Path,
+    text: &str,
+    top: usize,
+) -> Result<(), CliError> {
+    use crate::spamassassin::{self, views::MessageView};
+    let loaded = spamassassin::load_prepared(dir, hyperscan_cache)?;
+    let patterns = loaded.rules.scanned_patterns(text);
+    if patterns.is_empty() {
+        let texts: Vec<&str> = loaded.rules.scanned_texts().collect();
+        return Err(CliError::Usage(format!("no Hyperscan database reads {text:?}; these do: {}", texts.join(", "))));
+    }
+    let files = crate::eval::find_messages(corpus).map_err(CliError::file("reading", corpus))?;
+    let mut texts: Vec<Vec<u8>> = Vec::new();
+    for path in &files {
+        let raw = std::fs::read(path).map_err(CliError::file("reading", path))?;
+        let Some(message) = crate::parse::parse_message(&raw) else { continue };
+        let mut view = MessageView::new(&message, "", &[]);
+        loaded.rules.complete_view(&mut view);
+        let scanned = match text {
+            "body" => view.body.clone(),
+            "rawbody" => view.rawbody.clone(),
+            "full" => view.full.clone(),
+            "uri" => view.uris.clone(),
+            _ => return Err(CliError::Usage(format!("--each-pattern reads body, rawbody, full or uri, not {text:?}"))),
+        };
+        texts.push(scanned);
+    }
+    let mut costs = Vec::new();
+    for (rule, pattern) in patterns {
+        let Some(database) = multimatch::Database::compile(std::slice::from_ref(pattern)).ok().and_then(|c| c.database)
+        else {
+            continue;
+        };
+        let mut scratch = multimatch::Scratch::new([&database]).map_err(|e| CliError::Usage(e.to_string()))?;
+        let mut matched = Vec::new();
+        let started = std::time::Instant::now();
+        for t in &texts {
+            matched.clear();
+            database.scan(t, &mut scratch, &mut matched).map_err(|e| CliError::Usage(e.to_string()))?;
+        }
+        costs.push((rule, started.elapsed()));
+    }
+    costs.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / texts.len().max(1) as f64;
+    println!(
+        "{} patterns of the {text} database, each alone over {} messages: {:.0} us a message in all",
+        costs.len(),
+        texts.len(),
+        per(costs.iter().map(|c| c.1).sum())
+    );
+    for (rule, cost) in costs.into_iter().take(top) {
+        println!("{:>10.1} us  {rule}", per(cost));
     }
     Ok(())
 }

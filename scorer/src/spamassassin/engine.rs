@@ -265,6 +265,8 @@ pub struct RuleSet {
     uri: Scope,
     /// Hyperscan's plan for each text (the scopes and header groups hold their index).
     plans: Vec<Plan>,
+    /// By plan: the text it scans (`body`, `header From:addr`), for `scorer rules profile`.
+    plan_texts: Vec<String>,
     /// The databases, once loaded or compiled ([`RuleSet::prepare_prefilters`]).
     prefilters: std::sync::OnceLock<Prefilters>,
     mime: Vec<usize>,
@@ -572,6 +574,7 @@ impl RuleSet {
             full: Scope::default(),
             uri: Scope::default(),
             plans: Vec::new(),
+            plan_texts: Vec::new(),
             prefilters: std::sync::OnceLock::new(),
             mime: Vec::new(),
             freemail_domains: files.freemail_domains.clone(),
@@ -761,18 +764,19 @@ impl RuleSet {
         let mut text_patterns: Vec<_> = text_patterns.into_iter().collect();
         text_patterns.sort_by_key(|(t, _)| t.as_str());
         for (rule_type, entries) in text_patterns {
-            let plan = self.add_plan(&entries);
+            let plan = self.add_plan(&entries, rule_type.as_str().to_owned());
             self.scope_mut(rule_type).plan = Some(plan);
         }
         for (target, entries) in header_patterns {
-            let plan = self.add_plan(&entries);
+            let plan = self.add_plan(&entries, format!("header {target:?}"));
             let rules = entries.iter().map(|(i, _)| *i).collect();
             self.header_groups.push(HeaderGroup { target, rules, plan });
         }
     }
 
     /// Plans one text's patterns; returns the plan's index in [`RuleSet::plans`].
-    fn add_plan(&mut self, entries: &[(usize, String)]) -> usize {
+    fn add_plan(&mut self, entries: &[(usize, String)], text: String) -> usize {
+        self.plan_texts.push(text);
         let (plan, left) = Plan::new(entries);
         self.in_hyperscan += plan.rules.len();
         self.exact_in_hyperscan += plan.exact_count();
@@ -950,9 +954,22 @@ impl RuleSet {
         self.rules.iter().map(|r| r.name.as_str())
     }
 
+    /// The patterns of the database that scans `text` (as [`RuleSet::scanned_texts`] names
+    /// it), each with its rule's name, as Hyperscan gets them.
+    pub fn scanned_patterns(&self, text: &str) -> Vec<(&str, &multimatch::Pattern)> {
+        let Some(plan) = self.plan_texts.iter().position(|t| t == text) else { return Vec::new() };
+        self.plans[plan].patterns().map(|(rule, pattern)| (self.rules[rule].name.as_str(), pattern)).collect()
+    }
+
+    /// The texts Hyperscan's databases scan, in the order of their slots in
+    /// [`RuleSet::run_profiled`]'s costs.
+    pub fn scanned_texts(&self) -> impl Iterator<Item = &str> {
+        self.plan_texts.iter().map(String::as_str)
+    }
+
     /// [`RuleSet::run`], adding each rule's time to `costs` (indexed as
-    /// [`RuleSet::rule_names`], and the time of Hyperscan's scans in one more slot at the
-    /// end) when given: what `scorer rules profile` reports.
+    /// [`RuleSet::rule_names`], then the time of each database's scans, indexed as
+    /// [`RuleSet::scanned_texts`]) when given: what `scorer rules profile` reports.
     pub fn run_profiled(
         &self,
         view: &MessageView,
@@ -976,8 +993,8 @@ impl RuleSet {
         prefilter: Prefilter,
     ) -> Vec<RuleHit> {
         if let Some(c) = costs.as_mut() {
-            // One slot per rule, and one for Hyperscan's scans.
-            c.resize(self.rules.len() + 1, std::time::Duration::ZERO);
+            // One slot per rule, then one per database for Hyperscan's scans.
+            c.resize(self.rules.len() + self.plans.len(), std::time::Duration::ZERO);
         }
         let mut timer = Timer { costs, started: None };
         let mut counts = vec![0.0f64; self.rules.len()];
@@ -992,7 +1009,7 @@ impl RuleSet {
             let (prefilters, scratch, index) = (prefilters?, scratch.as_mut()?, plan?);
             timer.start();
             let scanned = prefilters.scan(index, &self.plans[index], text, scratch);
-            timer.stop_scan();
+            timer.stop(self.rules.len() + index);
             scanned
         };
         for &i in &self.exists {
@@ -1241,18 +1258,10 @@ impl Timer<'_> {
         }
     }
 
-    fn stop(&mut self, rule: usize) {
+    /// Adds the time since [`Timer::start`] to a slot: a rule's, or a database's scans'.
+    fn stop(&mut self, slot: usize) {
         if let (Some(costs), Some(started)) = (self.costs.as_mut(), self.started.take()) {
-            costs[rule] += started.elapsed();
-        }
-    }
-
-    /// Hyperscan's scans: the slot after the rules'.
-    fn stop_scan(&mut self) {
-        if let (Some(costs), Some(started)) = (self.costs.as_mut(), self.started.take())
-            && let Some(last) = costs.last_mut()
-        {
-            *last += started.elapsed();
+            costs[slot] += started.elapsed();
         }
     }
 }

@@ -78,6 +78,11 @@ pub(super) struct Plan {
 }
 
 impl Plan {
+    /// Each pattern as Hyperscan gets it, with its rule's index.
+    pub fn patterns(&self) -> impl Iterator<Item = (usize, &Pattern)> {
+        self.rules.iter().copied().zip(&self.patterns)
+    }
+
     /// A plan of `(rule index, translated pattern)`; also returns the rules left with the
     /// literal prefilter, with the reason.
     pub fn new(entries: &[(usize, String)]) -> (Plan, Vec<(usize, String)>) {

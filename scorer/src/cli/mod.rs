@@ -269,7 +269,7 @@ pub enum RulesAction {
         /// Also time each pattern of one Hyperscan database alone (`body`, `rawbody`, `full`,
         /// `uri`: each compiled into a database of its own and scanned over every message's
         /// text): which patterns make that database's scans slow.
-        #[arg(long, value_name = "TEXT")]
+        #[arg(long, value_name = "TEXT", value_parser = ["body", "rawbody", "full", "uri"])]
         each_pattern: Option<String>,
     },
     /// Compile the rules' patterns into Hyperscan's databases, once, in the cache folder

@@ -116,12 +116,6 @@ pub(super) fn profile(dir: &Path, hyperscan_cache: &Path, corpus: &Path, top: us
     let costs = costs.unwrap_or_default();
     let rules = loaded.rules.rule_names().count();
     let (rule_costs, scan_costs) = costs.split_at(rules.min(costs.len()));
-    let mut ranked: Vec<(&str, std::time::Duration)> =
-        loaded.rules.rule_names().zip(rule_costs.iter().copied()).collect();
-    ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
-    let mut scans: Vec<(&str, std::time::Duration)> =
-        loaded.rules.scanned_texts().zip(scan_costs.iter().copied()).collect();
-    scans.sort_by_key(|r| std::cmp::Reverse(r.1));
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / files.len().max(1) as f64;
     println!(
         "{} messages in {:.2} s: {:.0} us per message ({:.0} us rendering the views, {:.0} us in rules, of which {:.0} us in Hyperscan's scans)",
@@ -132,14 +126,10 @@ pub(super) fn profile(dir: &Path, hyperscan_cache: &Path, corpus: &Path, top: us
         per(costs.iter().sum()),
         per(scan_costs.iter().sum())
     );
-    for (name, cost) in ranked.into_iter().take(top) {
-        println!("{:>10.1} us  {name}", per(cost));
-    }
-    if !scans.is_empty() {
-        println!("Hyperscan's scans, by the text each database reads ({} databases):", scans.len());
-        for (text, cost) in scans.into_iter().take(top.min(10)) {
-            println!("{:>10.1} us  {text}", per(cost));
-        }
+    print_costliest(loaded.rules.rule_names().zip(rule_costs.iter().copied()), files.len(), top);
+    if !scan_costs.is_empty() {
+        println!("Hyperscan's scans, by the text each database reads ({} databases):", scan_costs.len());
+        print_costliest(loaded.rules.scanned_texts().zip(scan_costs.iter().copied()), files.len(), top.min(10));
     }
     Ok(())
 }
@@ -157,8 +147,7 @@ pub(super) fn profile_patterns(
     let loaded = spamassassin::load_prepared(dir, hyperscan_cache)?;
     let patterns = loaded.rules.scanned_patterns(text);
     if patterns.is_empty() {
-        let texts: Vec<&str> = loaded.rules.scanned_texts().collect();
-        return Err(CliError::Usage(format!("no Hyperscan database reads {text:?}; these do: {}", texts.join(", "))));
+        return Err(CliError::Usage(format!("no pattern rule reads the {text} through Hyperscan in these rules")));
     }
     let files = crate::eval::find_messages(corpus).map_err(CliError::file("reading", corpus))?;
     let mut texts: Vec<Vec<u8>> = Vec::new();
@@ -172,7 +161,9 @@ pub(super) fn profile_patterns(
             "rawbody" => view.rawbody.clone(),
             "full" => view.full.clone(),
             "uri" => view.uris.clone(),
-            _ => return Err(CliError::Usage(format!("--each-pattern reads body, rawbody, full or uri, not {text:?}"))),
+            other => {
+                return Err(CliError::Usage(format!("--each-pattern reads body, rawbody, full or uri, not {other:?}")));
+            }
         };
         texts.push(scanned);
     }
@@ -191,18 +182,24 @@ pub(super) fn profile_patterns(
         }
         costs.push((rule, started.elapsed()));
     }
-    costs.sort_by_key(|c| std::cmp::Reverse(c.1));
-    let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / texts.len().max(1) as f64;
+    let all: std::time::Duration = costs.iter().map(|c| c.1).sum();
     println!(
         "{} patterns of the {text} database, each alone over {} messages: {:.0} us a message in all",
         costs.len(),
         texts.len(),
-        per(costs.iter().map(|c| c.1).sum())
+        all.as_secs_f64() * 1e6 / texts.len().max(1) as f64
     );
-    for (rule, cost) in costs.into_iter().take(top) {
-        println!("{:>10.1} us  {rule}", per(cost));
-    }
+    print_costliest(costs.into_iter(), texts.len(), top);
     Ok(())
+}
+
+/// The `top` costliest of `costs`, most first, in microseconds a message of `messages`.
+fn print_costliest<'n>(costs: impl Iterator<Item = (&'n str, std::time::Duration)>, messages: usize, top: usize) {
+    let mut ranked: Vec<_> = costs.collect();
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
+    for (name, cost) in ranked.into_iter().take(top) {
+        println!("{:>10.1} us  {name}", cost.as_secs_f64() * 1e6 / messages.max(1) as f64);
+    }
 }
 
 pub(super) fn verify(dir: &Path, hyperscan_cache: &Path, corpus: &Path) -> Result<(), CliError> {

@@ -429,19 +429,18 @@ impl Worker {
         let fingerprint_id = format!("fingerprint-{}", raw_envelope.event_id);
         let fingerprint_stored = async {
             let (Some(scope), Some(fingerprint)) = (campaigns, verdict.fingerprint.clone()) else { return };
-            match crate::campaign_feed::publish(
-                &self.js,
-                &raw_envelope.tenant,
-                &fingerprint,
-                scored_at,
-                &fingerprint_id,
-            )
-            .await
-            {
-                Ok(()) => self.metrics.fingerprints.with_label_values(&["stored"]).inc(),
-                Err(e) => {
+            let published =
+                crate::campaign_feed::publish(&self.js, &raw_envelope.tenant, &fingerprint, scored_at, &fingerprint_id);
+            // Within the time a disposition gets, so that it never holds the ack back longer.
+            match tokio::time::timeout(self.config.publish_timeout, published).await {
+                Ok(Ok(())) => self.metrics.fingerprints.with_label_values(&["stored"]).inc(),
+                failed => {
                     self.metrics.fingerprints.with_label_values(&["failed"]).inc();
-                    warn!(error = %e, "this scorer alone remembers the fingerprint");
+                    let error = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => format!("no acknowledgement within {:?}", self.config.publish_timeout),
+                    };
+                    warn!(%error, "this scorer alone remembers the fingerprint");
                     scope.observe(fingerprint, i64::try_from(scored_at.millis()).unwrap_or(i64::MAX));
                     let held = scope.memory.read().unwrap_or_else(std::sync::PoisonError::into_inner).len();
                     self.metrics.campaign_memory.set(i64::try_from(held).unwrap_or(i64::MAX));

@@ -265,7 +265,8 @@ pub struct RuleSet {
     uri: Scope,
     /// Hyperscan's plan for each text (the scopes and header groups hold their index).
     plans: Vec<Plan>,
-    /// By plan: the text it scans (`body`, `header From:addr`), for `scorer rules profile`.
+    /// By plan: the text it scans (`body`; a header's as the engine reads its target,
+    /// `header Named { name: "From", modifier: Addr }`), for `scorer rules profile`.
     plan_texts: Vec<String>,
     /// The databases, once loaded or compiled ([`RuleSet::prepare_prefilters`]).
     prefilters: std::sync::OnceLock<Prefilters>,

@@ -48,10 +48,10 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// What one setup measured.
 /// Sessions the fixed rate is offered over.
 const SENDERS: u32 = 4;
 
+/// What one setup measured.
 struct Figures {
     accepted_per_s: f64,
     e2e_per_s: f64,

@@ -138,6 +138,14 @@ pub const MAX_TOKENS: usize = 6000;
 const MAX_TEXT: usize = 256 * 1024;
 
 pub fn tokenize(message: &Message<'_>) -> TokenSet {
+    let texts: Vec<_> = (0..message.text_body.len()).map(|i| crate::html_text::body_text(message, i)).collect();
+    tokenize_with_texts(message, &texts)
+}
+
+/// [`tokenize`] with the message's body texts already rendered
+/// ([`crate::html_text::body_text`] of each text body part, in order), as the checks'
+/// context holds them: an HTML part is rendered once a message, not again here.
+pub fn tokenize_with_texts(message: &Message<'_>, body_texts: &[Option<std::borrow::Cow<'_, str>>]) -> TokenSet {
     use crate::analysis::domain::{domain_of, organizational_domain};
     let mut out = Collector { spans: Vec::with_capacity(1024), text: String::with_capacity(16 * 1024) };
     // A list's subject tag and footer are the list's words, not the sender's.
@@ -165,12 +173,11 @@ pub fn tokenize(message: &Message<'_>) -> TokenSet {
     }
     let mut text_len = 0;
     let mut body_words = 0;
-    for i in 0..message.text_body.len().max(message.html_body.len()) {
-        let Some(text) = crate::html_text::body_text(message, i) else { continue };
+    for text in body_texts.iter().flatten() {
         if text_len >= MAX_TEXT {
             break;
         }
-        let text = clip(&text, MAX_TEXT - text_len);
+        let text = clip(text, MAX_TEXT - text_len);
         text_len += text.len();
         let text = list.as_ref().map_or(text, |l| l.text_without_footer(text));
         let mut previous: Option<Word<'_>> = None;

@@ -33,7 +33,7 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     if models.is_empty() {
         return;
     }
-    let tokens = classifier::tokenize(ctx.message);
+    let tokens = classifier::tokenize_with_texts(ctx.message, &ctx.body_texts());
     let Some(score) = classifier::classify(&models, &tokens) else { return };
     let cutoff = ctx.facts.policy.as_ref().map_or(JUNK_CUTOFF, |p| p.policy.thresholds.content_spam);
     if let Some(detection) = detection(&score, tokens.body_words, cutoff) {

@@ -113,6 +113,12 @@ fn band_key(min_hashes: &[u32; SHINGLES], band: usize) -> u64 {
     rows.iter().fold(band as u64, |acc, &v| (acc.rotate_left(32) ^ u64::from(v)).wrapping_mul(0x100_0000_01B3))
 }
 
+/// A time as the memory counts it: milliseconds since the Unix epoch, signed (a stored
+/// file's Date header may lie before it).
+pub fn at_ms(time: proto::Timestamp) -> i64 {
+    i64::try_from(time.millis()).unwrap_or(i64::MAX)
+}
+
 /// Earlier messages of the same text from other sender domains.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignMatch {

@@ -94,6 +94,11 @@ fn remember(
         refused.inc();
         warn!(subject = %message.subject, %error, "not a fingerprint: skipped");
     }
+    report_held(memory, held);
+}
+
+/// Sets `held` to how many texts `memory` holds.
+pub fn report_held(memory: &RwLock<CampaignMemory>, held: &prometheus::IntGauge) {
     let count = memory.read().unwrap_or_else(PoisonError::into_inner).len();
     held.set(i64::try_from(count).unwrap_or(i64::MAX));
 }
@@ -118,11 +123,10 @@ pub fn fold(memory: &RwLock<CampaignMemory>, subject: &str, payload: &[u8]) -> R
     let published = TextFingerprint::decode(payload)?;
     let min_hashes: [u32; SHINGLES] =
         published.min_hashes.as_slice().try_into().map_err(|_| FoldError::Shingles(published.min_hashes.len()))?;
-    let at_ms = i64::try_from(published.scored_at.millis()).unwrap_or(i64::MAX);
     memory.write().unwrap_or_else(PoisonError::into_inner).observe(
         tenant,
         Fingerprint { min_hashes, sender_domain: published.sender_domain },
-        at_ms,
+        crate::campaign::at_ms(published.scored_at),
     );
     Ok(())
 }

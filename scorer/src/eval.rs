@@ -265,7 +265,7 @@ fn campaign_scope(
     let arrived_ms = mail_parser::MessageParser::default()
         .parse_headers(&file.raw)
         .and_then(|m| m.date().map(|d| d.to_timestamp().saturating_mul(1000)))
-        .unwrap_or_else(|| i64::try_from(facts.now.millis()).unwrap_or(i64::MAX));
+        .unwrap_or_else(|| crate::campaign::at_ms(facts.now));
     Some(crate::campaign::CampaignScope {
         tenant: Arc::from(tenant),
         memory: memory.clone(),

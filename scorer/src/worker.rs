@@ -441,9 +441,8 @@ impl Worker {
                         _ => format!("no acknowledgement within {:?}", self.config.publish_timeout),
                     };
                     warn!(%error, "this scorer alone remembers the fingerprint");
-                    scope.observe(fingerprint, i64::try_from(scored_at.millis()).unwrap_or(i64::MAX));
-                    let held = scope.memory.read().unwrap_or_else(std::sync::PoisonError::into_inner).len();
-                    self.metrics.campaign_memory.set(i64::try_from(held).unwrap_or(i64::MAX));
+                    scope.observe(fingerprint, crate::campaign::at_ms(scored_at));
+                    crate::campaign_feed::report_held(&scope.memory, &self.metrics.campaign_memory);
                 }
             }
         };

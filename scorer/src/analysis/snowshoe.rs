@@ -35,7 +35,7 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     let facts = ctx.facts;
     let Some(scope) = &facts.campaigns else { return };
     let Some(fingerprint) = fingerprint_of(ctx) else { return };
-    let now_ms = scope.arrived_ms.unwrap_or_else(|| i64::try_from(facts.now.millis()).unwrap_or(i64::MAX));
+    let now_ms = scope.arrived_ms.unwrap_or_else(|| campaign::at_ms(facts.now));
     if let Some(found) = scope.matches(&fingerprint, now_ms) {
         let evidence = format!(
             "the same text ({} of {} fuzzy shingles) came from {} other sender domain{} before: {}{}",

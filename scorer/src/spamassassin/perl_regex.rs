@@ -835,6 +835,121 @@ pub fn leading_part(pattern: &str) -> Option<String> {
     (hir.properties().minimum_len() >= Some(1)).then_some(lead)
 }
 
+/// The top-level items of a translated pattern, as written (each atom with its
+/// quantifier: a character or escape, a class, a group): None when the pattern is an
+/// alternation at its top level or does not parse as a whole.
+fn top_level_items(pattern: &str) -> Option<Vec<&str>> {
+    let bytes = pattern.as_bytes();
+    // The end of the escape at `i` (a backslash): `\xHH`, `\x{...}`, `\p{..}`, or one character.
+    let escape_end = |i: usize| -> usize {
+        match bytes.get(i + 1) {
+            Some(b'x' | b'p' | b'P') if bytes.get(i + 2) == Some(&b'{') => {
+                pattern[i..].find('}').map_or(bytes.len(), |e| i + e + 1)
+            }
+            Some(b'x') => (i + 4).min(bytes.len()),
+            Some(_) => i + 1 + pattern[i + 1..].chars().next().map_or(1, char::len_utf8),
+            None => bytes.len(),
+        }
+    };
+    // The end of the class opening at `i`: a `]` or `^]` right after the bracket is a
+    // member, `[:alpha:]` is one, escapes are skipped.
+    let class_end = |mut i: usize| -> Option<usize> {
+        i += 1;
+        if bytes.get(i) == Some(&b'^') {
+            i += 1;
+        }
+        if bytes.get(i) == Some(&b']') {
+            i += 1;
+        }
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i = escape_end(i),
+                b'[' if bytes.get(i + 1) == Some(&b':') => i = pattern[i..].find(":]").map(|e| i + e + 2)?,
+                b']' => return Some(i + 1),
+                _ => i += 1,
+            }
+        }
+        None
+    };
+    let mut items = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        i = match bytes[i] {
+            b'\\' => escape_end(i),
+            b'[' => class_end(i)?,
+            b'(' => {
+                let mut depth = 0usize;
+                let mut j = i;
+                loop {
+                    match *bytes.get(j)? {
+                        b'\\' => j = escape_end(j),
+                        b'[' => j = class_end(j)?,
+                        b'(' => {
+                            depth += 1;
+                            j += 1;
+                        }
+                        b')' => {
+                            depth -= 1;
+                            j += 1;
+                            if depth == 0 {
+                                break j;
+                            }
+                        }
+                        _ => j += 1,
+                    }
+                }
+            }
+            b'|' | b')' => return None,
+            _ => i + pattern[i..].chars().next().map_or(1, char::len_utf8),
+        };
+        // Its quantifier, lazy or possessive.
+        loop {
+            match bytes.get(i) {
+                Some(b'?' | b'*' | b'+') => i += 1,
+                Some(b'{')
+                    if pattern[i + 1..].split_once('}').is_some_and(|(inner, _)| {
+                        !inner.is_empty() && inner.chars().all(|c| c.is_ascii_digit() || c == ',')
+                    }) =>
+                {
+                    i += pattern[i..].find('}').map_or(1, |e| e + 1);
+                }
+                _ => break,
+            }
+        }
+        items.push(&pattern[start..i.min(bytes.len())]);
+    }
+    Some(items)
+}
+
+/// The longest run of a translated pattern's first top-level items, its look-arounds left
+/// out, that is at most `max_written_out` long written out ([`written_out_size`]): every
+/// match of the pattern holds a match of it, so it can stand in for a pattern too large
+/// for Hyperscan. A leading flag group (`(?i)`) stays. None when there is no such run (a
+/// top-level alternation, a first item over the size) or it is the whole pattern.
+pub fn leading_items(pattern: &str, max_written_out: f64) -> Option<String> {
+    let is_lookaround = |item: &str| ["(?=", "(?!", "(?<=", "(?<!"].iter().any(|open| item.starts_with(open));
+    let is_flags = |item: &str| {
+        item.strip_prefix("(?")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .is_some_and(|flags| !flags.is_empty() && flags.chars().all(|c| c.is_ascii_alphabetic() || c == '-'))
+    };
+    let items = top_level_items(pattern)?;
+    let mut kept = items.iter().copied().filter(|item| !is_lookaround(item)).peekable();
+    let flags = kept.next_if(|item| is_flags(item)).unwrap_or("");
+    let mut lead = String::new();
+    let mut taken = 0;
+    for item in kept {
+        let longer = format!("{lead}{item}");
+        if written_out_size(&longer).is_none_or(|(_, out)| out > max_written_out) {
+            break;
+        }
+        lead = longer;
+        taken += 1;
+    }
+    (taken > 0 && taken + usize::from(!flags.is_empty()) < items.len()).then(|| format!("{flags}{lead}"))
+}
+
 /// Compiles a `/re/flags` text.
 pub fn compile(text: &str, multiline: bool) -> Result<(Compiled, String), PatternError> {
     let (pattern, rest) = split_delimited(text)?;
@@ -869,6 +984,43 @@ mod tests {
         assert_eq!(lead(r"/\s*(a*)\1/"), None, "a part that can match nothing");
         assert_eq!(lead(r"/a(b)\1|c/"), None, "a top-level alternation");
         assert_eq!(lead(r"/\xc0\s(a)\1/"), None, "a byte escape, which fancy-regex writes back as a character");
+    }
+
+    #[test]
+    fn leading_items_stand_in_for_a_pattern_too_long_written_out() {
+        // As SpamAssassin's FUZZY_* spellings: a look-ahead, then each letter's spellings.
+        let letter = |c: char| format!("(?:[{c}{}]|[\\xc3][\\x80-\\x85]|&\\#(?:1|2)\\d;)", c.to_ascii_uppercase());
+        let spelled: Vec<String> = "pharmacy".chars().map(|c| format!("{}{{1,2}}", letter(c))).collect();
+        let pattern = format!("(?i)(?!pharmacy){}", spelled.join("\\W?"));
+        let items = top_level_items(&pattern).unwrap();
+        assert_eq!(items.len(), 2 + 8 + 7, "{items:?}");
+        assert_eq!(items[1], "(?!pharmacy)");
+        assert_eq!(items[3], "\\W?");
+        let (_, out) = written_out_size(&pattern).unwrap();
+        let lead = leading_items(&pattern, out / 2.0).unwrap();
+        assert!(lead.starts_with("(?i)(?:[pP]"), "{lead}");
+        assert!(!lead.contains("(?!"), "no look-around: {lead}");
+        assert!(written_out_size(&lead).unwrap().1 <= out / 2.0);
+        // Every text the pattern matches, the leading items match.
+        let (full, part) = (fancy_regex::Regex::new(&pattern).unwrap(), fancy_regex::Regex::new(&lead).unwrap());
+        for text in ["buy PH-ARMACY now", "ph\u{c3}\u{80}rmacy", "ppharrmmacy", "pharmacy"] {
+            if full.is_match(text).unwrap() {
+                assert!(part.is_match(text).unwrap(), "{text}");
+            }
+        }
+        assert!(full.is_match("ppharrmmacy").unwrap());
+        // Nothing to stand in: an alternation, a first item over the size, the whole pattern.
+        assert_eq!(leading_items("ab|cd", 10.0), None);
+        assert_eq!(leading_items("(?:abcdef)x", 3.0), None);
+        assert_eq!(leading_items("(?i)abc", 10.0), None);
+        assert_eq!(leading_items("(?i)(?:abcdef)x", 3.0), None, "the flags alone are no pattern");
+        // Classes, escapes and quantifiers as written.
+        assert_eq!(
+            top_level_items(r"[]a(]\x{41}b{2,3}?[[:alpha:]x]+(a|[)])\(c").unwrap(),
+            vec!["[]a(]", r"\x{41}", "b{2,3}?", "[[:alpha:]x]+", "(a|[)])", r"\(", "c"]
+        );
+        assert_eq!(top_level_items("a{x}").unwrap(), vec!["a", "{", "x", "}"], "not a quantifier");
+        assert_eq!(top_level_items("(ab"), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! the few earlier ones that could match, not with all. Each scorer process keeps one, and
 //! [`crate::campaign_feed`] fills it with what every scorer scored.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 
 /// Min-hashes per fingerprint (rspamd's `RSPAMD_SHINGLE_SIZE`).
@@ -229,7 +229,19 @@ pub struct CampaignMemory {
     /// Forget fingerprints older than the window as newer ones come (mail arrives in order
     /// of time; stored files do not).
     forget_by_age: bool,
+    /// The ids of the messages this scorer remembered as it scored them
+    /// ([`CampaignMemory::observe_here`]) whose published fingerprint has not come back from
+    /// the stream yet; `observed_order` holds them oldest first (ids already back too), at
+    /// most [`MAX_OBSERVED_HERE`].
+    observed_here: HashSet<Arc<str>>,
+    observed_order: VecDeque<Arc<str>>,
 }
+
+/// The most message ids a memory keeps to know its own fingerprints when the stream brings
+/// them back: a fingerprint comes back within milliseconds, and one that was never stored
+/// (its publish failed) never does; an id forgotten before its fingerprint comes back
+/// counts that message twice.
+pub const MAX_OBSERVED_HERE: usize = 10_000;
 
 impl CampaignMemory {
     pub fn new(window: std::time::Duration, max_messages: usize) -> Self {
@@ -239,6 +251,8 @@ impl CampaignMemory {
             tenants: HashMap::new(),
             held: 0,
             forget_by_age: true,
+            observed_here: HashSet::new(),
+            observed_order: VecDeque::new(),
         }
     }
 
@@ -329,6 +343,34 @@ impl CampaignMemory {
         self.held += 1;
     }
 
+    /// Remembers the fingerprint of a message as it is scored, under the id its fingerprint
+    /// is published with: the copies scored next, here, find it at once, not only once the
+    /// stream brings it back ([`CampaignMemory::observe_published`] then skips it). The same
+    /// id again (a redelivered message scored a second time) is not counted again.
+    pub fn observe_here(&mut self, tenant: &str, fingerprint: Fingerprint, at_ms: i64, id: &str) {
+        if self.observed_here.contains(id) {
+            return;
+        }
+        while self.observed_order.len() >= MAX_OBSERVED_HERE {
+            if let Some(oldest) = self.observed_order.pop_front() {
+                self.observed_here.remove(&oldest);
+            }
+        }
+        let id: Arc<str> = Arc::from(id);
+        self.observed_here.insert(id.clone());
+        self.observed_order.push_back(id);
+        self.observe(tenant, fingerprint, at_ms);
+    }
+
+    /// Remembers a fingerprint the stream brought, unless this scorer remembered it as it
+    /// scored the message (`id`: the fingerprint's Nats-Msg-Id).
+    pub fn observe_published(&mut self, tenant: &str, fingerprint: Fingerprint, at_ms: i64, id: Option<&str>) {
+        if id.is_some_and(|id| self.observed_here.remove(id)) {
+            return;
+        }
+        self.observe(tenant, fingerprint, at_ms);
+    }
+
     /// Entries held over every tenant (a text from a domain once, however many copies).
     pub fn len(&self) -> usize {
         self.held
@@ -348,6 +390,11 @@ pub struct CampaignScope {
     /// When the message arrived, where that is not when it is scored (an evaluation reads
     /// a stored file's Date header); None: now.
     pub arrived_ms: Option<i64>,
+    /// The id the message's fingerprint will be published under: the check then remembers
+    /// it in the same write as it looks ([`CampaignScope::check`]), so that of two copies
+    /// scored at once the second finds the first. None: whoever scores remembers it after
+    /// (an evaluation).
+    pub published_as: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for CampaignScope {
@@ -359,6 +406,16 @@ impl std::fmt::Debug for CampaignScope {
 impl CampaignScope {
     pub fn matches(&self, fingerprint: &Fingerprint, now_ms: i64) -> Option<CampaignMatch> {
         self.memory.read().unwrap_or_else(std::sync::PoisonError::into_inner).matches(&self.tenant, fingerprint, now_ms)
+    }
+
+    /// The earlier messages `fingerprint` matches; with [`CampaignScope::published_as`],
+    /// the message is remembered under that id in the same write.
+    pub fn check(&self, fingerprint: &Fingerprint, now_ms: i64) -> Option<CampaignMatch> {
+        let Some(id) = &self.published_as else { return self.matches(fingerprint, now_ms) };
+        let mut memory = self.memory.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let found = memory.matches(&self.tenant, fingerprint, now_ms);
+        memory.observe_here(&self.tenant, fingerprint.clone(), now_ms, id);
+        found
     }
 
     pub fn observe(&self, fingerprint: Fingerprint, at_ms: i64) {
@@ -499,6 +556,40 @@ the new office lease and the hiring plan for the support team, and the minutes w
         let found = memory.matches("t", &fp(OFFER, "b.example"), 2 * DAY).expect("match");
         assert_eq!(found.earlier_messages, 2, "the two copies of days 0 and 3");
         assert!(memory.matches("t", &fp(OFFER, "b.example"), 20 * DAY).is_none(), "between the two entries");
+    }
+
+    #[test]
+    fn a_message_remembered_as_it_is_scored_is_not_counted_again_when_the_stream_brings_it() {
+        let memory = Arc::new(RwLock::new(CampaignMemory::new(std::time::Duration::from_secs(86_400), 100)));
+        let scope = |id: &str| CampaignScope {
+            tenant: "t".into(),
+            memory: memory.clone(),
+            arrived_ms: None,
+            published_as: Some(Arc::from(id)),
+        };
+        // Two copies scored at once by one scorer: the second finds the first, whose
+        // fingerprint has not come back from the stream.
+        assert_eq!(scope("fingerprint-1").check(&fp(OFFER, "tabletlist.example"), 1_000), None);
+        let found = scope("fingerprint-2").check(&fp(OFFER, "weddingflare.example"), 1_001).expect("found at once");
+        assert_eq!((found.other_domains.clone(), found.earlier_messages), (vec!["tabletlist.example".to_owned()], 1));
+        // Scored again (a redelivery), the same id is not a second copy.
+        scope("fingerprint-1").check(&fp(OFFER, "tabletlist.example"), 1_002);
+        // The stream brings both back: not counted again; another scorer's is.
+        let back = |id: Option<&str>, domain: &str| {
+            memory.write().unwrap().observe_published("t", fp(OFFER, domain), 1_003, id);
+        };
+        back(Some("fingerprint-1"), "tabletlist.example");
+        back(Some("fingerprint-2"), "weddingflare.example");
+        let probe = |domain: &str| memory.read().unwrap().matches("t", &fp(OFFER, domain), 1_004).unwrap();
+        assert_eq!(probe("third.example").earlier_messages, 2, "one copy from each domain");
+        back(Some("fingerprint-elsewhere"), "tabletlist.example");
+        back(None, "tabletlist.example");
+        assert_eq!(probe("third.example").earlier_messages, 4, "other scorers' copies count");
+        assert!(memory.read().unwrap().observed_here.is_empty(), "each id forgotten once it came back");
+        // Without an id (an evaluation) the check only looks.
+        let looking = CampaignScope { published_as: None, ..scope("unused") };
+        looking.check(&fp(MINUTES, "board.example"), 1_005);
+        assert!(probe("third.example").earlier_messages == 4 && memory.read().unwrap().len() == 2);
     }
 
     #[test]

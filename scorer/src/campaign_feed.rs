@@ -90,7 +90,9 @@ fn remember(
     held: &prometheus::IntGauge,
     refused: &prometheus::IntCounter,
 ) {
-    if let Err(error) = fold(memory, &message.subject, &message.payload) {
+    // Its Nats-Msg-Id: this scorer's own fingerprints it remembered as it scored them.
+    let id = message.headers.as_ref().and_then(|h| h.get(HEADER_MSG_ID)).map(|v| v.as_str());
+    if let Err(error) = fold(memory, &message.subject, id, &message.payload) {
         refused.inc();
         warn!(subject = %message.subject, %error, "not a fingerprint: skipped");
     }
@@ -114,8 +116,9 @@ pub enum FoldError {
     Shingles(usize),
 }
 
-/// Remembers one published fingerprint: the tenant from its subject.
-pub fn fold(memory: &RwLock<CampaignMemory>, subject: &str, payload: &[u8]) -> Result<(), FoldError> {
+/// Remembers one published fingerprint: the tenant from its subject; `id`, its Nats-Msg-Id,
+/// tells one this scorer remembered as it scored it ([`CampaignMemory::observe_published`]).
+pub fn fold(memory: &RwLock<CampaignMemory>, subject: &str, id: Option<&str>, payload: &[u8]) -> Result<(), FoldError> {
     let tenant = subject
         .strip_prefix(SUBJECT_PREFIX)
         .filter(|t| proto::TenantId::new(t).is_ok())
@@ -123,10 +126,11 @@ pub fn fold(memory: &RwLock<CampaignMemory>, subject: &str, payload: &[u8]) -> R
     let published = TextFingerprint::decode(payload)?;
     let min_hashes: [u32; SHINGLES] =
         published.min_hashes.as_slice().try_into().map_err(|_| FoldError::Shingles(published.min_hashes.len()))?;
-    memory.write().unwrap_or_else(PoisonError::into_inner).observe(
+    memory.write().unwrap_or_else(PoisonError::into_inner).observe_published(
         tenant,
         Fingerprint { min_hashes, sender_domain: published.sender_domain },
         crate::campaign::at_ms(published.scored_at),
+        id,
     );
     Ok(())
 }
@@ -171,16 +175,16 @@ mod tests {
             sender_domain: "tabletlist.example".into(),
             scored_at: proto::Timestamp(1_000),
         };
-        fold(&memory, "mail.fingerprint.acme", &published.encode()).unwrap();
+        fold(&memory, "mail.fingerprint.acme", Some("fingerprint-1"), &published.encode()).unwrap();
         let probe =
             Fingerprint { min_hashes: std::array::from_fn(|i| i as u32), sender_domain: "other.example".into() };
         let found = memory.read().unwrap().matches("acme", &probe, 2_000).expect("remembered for acme");
         assert_eq!(found.other_domains, vec!["tabletlist.example".to_owned()]);
         assert!(memory.read().unwrap().matches("globex", &probe, 2_000).is_none());
         let short = TextFingerprint { min_hashes: vec![1, 2, 3], ..published.clone() };
-        assert_eq!(fold(&memory, "mail.fingerprint.acme", &short.encode()), Err(FoldError::Shingles(3)));
-        assert!(fold(&memory, "mail.fingerprint.Not_A_Tenant!", &published.encode()).is_err());
-        assert!(fold(&memory, "mail.fingerprint.acme", b"junk").is_err());
+        assert_eq!(fold(&memory, "mail.fingerprint.acme", None, &short.encode()), Err(FoldError::Shingles(3)));
+        assert!(fold(&memory, "mail.fingerprint.Not_A_Tenant!", None, &published.encode()).is_err());
+        assert!(fold(&memory, "mail.fingerprint.acme", None, b"junk").is_err());
         assert_eq!(memory.read().unwrap().len(), 1);
     }
 }

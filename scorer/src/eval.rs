@@ -270,6 +270,7 @@ fn campaign_scope(
         tenant: Arc::from(tenant),
         memory: memory.clone(),
         arrived_ms: Some(arrived_ms),
+        published_as: None,
     })
 }
 

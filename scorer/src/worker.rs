@@ -370,6 +370,9 @@ impl Worker {
         let delivery = Delivery { mail_from: raw.sender(), trusted: &self.trusted };
         let auth = self.auth.authenticate(&bytes, &delivery).await;
         let scored_at = Timestamp::now();
+        // The id this message's fingerprint is published under (a redelivery publishes the
+        // same, which JetStream stores once and the campaign memory counts once).
+        let fingerprint_id = format!("fingerprint-{}", raw_envelope.event_id);
         let facts = MessageFacts {
             envelope_sender: raw.sender().to_owned(),
             auth: Some(auth),
@@ -389,6 +392,7 @@ impl Worker {
                 tenant: Arc::from(raw_envelope.tenant.as_str()),
                 memory: memory.clone(),
                 arrived_ms: None,
+                published_as: Some(Arc::from(fingerprint_id.as_str())),
             }),
         };
         let campaigns = facts.campaigns.clone();
@@ -421,12 +425,12 @@ impl Worker {
         if verdict.detections.iter().any(|d| d.name == crate::analysis::snowshoe::SNOWSHOE_CAMPAIGN) {
             self.metrics.snowshoe_campaigns.inc();
         }
-        // Remembered by every scorer once scored (published; this scorer's memory folds it
+        // Remembered here as it was scored (the check did), and by every other scorer once
+        // published (this scorer's memory knows its own by the id when the stream brings it
         // back), so that a later copy from another domain finds it. Stored beside the
         // disposition (at once, in this message's task, which shutdown waits for), and best
         // effort: a fingerprint not stored is remembered here alone. A retried delivery of
-        // this message publishes the same id, which JetStream stores once.
-        let fingerprint_id = format!("fingerprint-{}", raw_envelope.event_id);
+        // this message publishes the same id.
         let fingerprint_stored = async {
             let (Some(scope), Some(fingerprint)) = (campaigns, verdict.fingerprint.clone()) else { return };
             let published =
@@ -441,7 +445,6 @@ impl Worker {
                         _ => format!("no acknowledgement within {:?}", self.config.publish_timeout),
                     };
                     warn!(%error, "this scorer alone remembers the fingerprint");
-                    scope.observe(fingerprint, crate::campaign::at_ms(scored_at));
                     crate::campaign_feed::report_held(&scope.memory, &self.metrics.campaign_memory);
                 }
             }

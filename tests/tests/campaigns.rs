@@ -2,7 +2,8 @@
 //! they scored (MAIL_FINGERPRINTS), and a later message with the same text from another
 //! sender domain carries `snowshoe_campaign`, naming the domain it came from before; the
 //! same text from the same domain, a reply quoting it and an unrelated text do not. A
-//! scorer restarted in between (its memory gone) remembers from the stream.
+//! scorer restarted in between (its memory gone) remembers from the stream. Copies sent
+//! together, and scored together, find each other, and each counts once.
 
 use anyhow::{Context, Result, bail, ensure};
 use std::time::Duration;
@@ -12,6 +13,11 @@ const OFFER: &str = "Protect the home before the next repair bill shows up. One 
 hundreds or more. A comprehensive home warranty plan helps cover many of the systems and appliances your home \
 depends on every day. Major systems and appliances, fewer surprise expenses, straightforward protection and a \
 fast quote process. Get my free quote and review plan options in just a few steps.";
+
+const TONER: &str = "Buongiorno, vi scriviamo per proporvi le nostre cartucce toner compatibili per tutte \
+le stampanti laser, con garanzia di due anni e spedizione gratuita in ventiquattro ore. Offriamo prezzi \
+riservati alle aziende e un campione gratuito su richiesta. Rispondete a questa mail per ricevere il listino \
+aggiornato con tutte le offerte del mese.";
 
 const MINUTES: &str = "The board met on Tuesday and agreed the budget for the coming year. The treasurer \
 reported that the accounts are in order and the auditors raised no questions. The next meeting will discuss the \
@@ -108,5 +114,49 @@ fn the_same_text_from_a_second_sender_domain_is_a_campaign() -> Result<()> {
         let text = answer.map(|a| String::from_utf8_lossy(&a.body).into_owned()).unwrap_or_default();
         text.lines().filter(|l| l.contains("campaign") || l.contains("fingerprint")).collect::<Vec<_>>().join("\n")
     })?;
+    Ok(())
+}
+
+#[test]
+fn copies_sent_together_find_each_other_and_count_once() -> Result<()> {
+    let p = Pipeline::start()?;
+    // Four copies from four domains in one SMTP session: scored at once by the scorer's
+    // threads, before any fingerprint has come back from the stream.
+    let domains = ["toner-uno.example", "toner-due.example", "toner-tre.example", "toner-quattro.example"];
+    let outgoing: Vec<testkit::smtp::Outgoing> = domains
+        .iter()
+        .map(|d| {
+            testkit::smtp::Outgoing::to_journal(&format!("bounce@{d}"), message(d, &format!("offer@{d}"), "", TONER))
+        })
+        .collect();
+    let outcomes = testkit::smtp::send_with_smtplib(p.smtp, &outgoing)?;
+    ensure!(outcomes.iter().all(|o| o.code == 250), "{outcomes:?}");
+    let mut marked = 0;
+    for d in domains {
+        let id = format!("offer@{d}");
+        let trace = testkit::eventually(Duration::from_secs(30), &format!("{id} is scored"), || {
+            Ok(p.traces(&id)?.into_iter().next().filter(|t| !t["disposition"].is_null()))
+        })
+        .with_context(|| p.logs())?;
+        marked += usize::from(campaign_evidence(&trace).is_some());
+    }
+    // Whichever was scored first found nothing; each later one found those before it.
+    ensure!(marked == 3, "{marked} of 4 copies marked\n{}", p.logs());
+    // Once the stream has brought the four back, a fifth domain finds four messages: the
+    // scorer's own copies were not counted a second time.
+    testkit::eventually(Duration::from_secs(10), "MAIL_FINGERPRINTS holds 4", || {
+        let (messages, _) = testkit::jetstream::stream_counts(&p.nats.url(), "MAIL_FINGERPRINTS")?;
+        Ok((messages == 4).then_some(()))
+    })?;
+    std::thread::sleep(Duration::from_secs(1));
+    let fifth = scored(&p, "toner-cinque.example", "offer@toner-cinque.example", "", TONER)?;
+    ensure!(
+        campaign_evidence(&fifth).as_deref()
+            == Some(
+                "the same text (32 of 32 fuzzy shingles) came from 4 other sender domains before: toner-due.example, toner-quattro.example, toner-tre.example, toner-uno.example"
+            ),
+        "the fifth domain: {fifth}\n{}",
+        p.logs()
+    );
     Ok(())
 }

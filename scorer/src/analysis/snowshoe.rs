@@ -36,7 +36,9 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
     let Some(scope) = &facts.campaigns else { return };
     let Some(fingerprint) = fingerprint_of(ctx) else { return };
     let now_ms = scope.arrived_ms.unwrap_or_else(|| campaign::at_ms(facts.now));
-    if let Some(found) = scope.matches(&fingerprint, now_ms) {
+    // Looked up, and in a scorer remembered in the same write (of two copies scored at
+    // once, the second finds the first).
+    if let Some(found) = scope.check(&fingerprint, now_ms) {
         let evidence = format!(
             "the same text ({} of {} fuzzy shingles) came from {} other sender domain{} before: {}{}",
             found.best_equal,
@@ -85,6 +87,7 @@ depends on every day. Get my free quote and review plan options in just a few st
             tenant: "t".into(),
             memory: Arc::new(RwLock::new(CampaignMemory::new(std::time::Duration::from_secs(86_400), 100))),
             arrived_ms: Some(0),
+            published_as: None,
         };
         let (first, fp) = scored(&message("mail.tabletlist.example", ""), &scope);
         assert!(first.is_empty());

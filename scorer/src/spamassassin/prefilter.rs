@@ -468,9 +468,10 @@ mod tests {
     #[test]
     fn a_long_spelling_with_a_look_ahead_goes_in_as_its_leading_items() {
         // As SpamAssassin's FUZZY_PHENT: a look-ahead, then eleven letters, each any of
-        // many spellings (here 40 classes a letter: 1,760 written out).
+        // many spellings (here 41 a letter: over 1,000 long written out).
         let letter = |c: char| {
-            let spellings: Vec<String> = (0..40).map(|i| format!("[{c}{}]{}", c.to_ascii_uppercase(), i % 10)).collect();
+            let spellings: Vec<String> =
+                (0..40).map(|i| format!("[{c}{}]{}", c.to_ascii_uppercase(), i % 10)).collect();
             format!("(?:[{c}{}]|{})", c.to_ascii_uppercase(), spellings.join("|"))
         };
         let spelled: Vec<String> = "phentermine".chars().map(|c| format!("{}{{1,2}}", letter(c))).collect();

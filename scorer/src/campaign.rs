@@ -229,18 +229,16 @@ pub struct CampaignMemory {
     /// Forget fingerprints older than the window as newer ones come (mail arrives in order
     /// of time; stored files do not).
     forget_by_age: bool,
-    /// The ids of the messages this scorer remembered as it scored them
-    /// ([`CampaignMemory::observe_here`]) whose published fingerprint has not come back from
-    /// the stream yet; `observed_order` holds them oldest first (ids already back too), at
-    /// most [`MAX_OBSERVED_HERE`].
+    /// The ids of the last [`MAX_OBSERVED_HERE`] messages this scorer remembered as it
+    /// scored them ([`CampaignMemory::observe_here`]); `observed_order` holds them oldest
+    /// first.
     observed_here: HashSet<Arc<str>>,
     observed_order: VecDeque<Arc<str>>,
 }
 
 /// The most message ids a memory keeps to know its own fingerprints when the stream brings
-/// them back: a fingerprint comes back within milliseconds, and one that was never stored
-/// (its publish failed) never does; an id forgotten before its fingerprint comes back
-/// counts that message twice.
+/// them back (within milliseconds) and a message scored again (a redelivery): one scored
+/// longer ago than the last 10,000 would count twice.
 pub const MAX_OBSERVED_HERE: usize = 10_000;
 
 impl CampaignMemory {
@@ -365,7 +363,7 @@ impl CampaignMemory {
     /// Remembers a fingerprint the stream brought, unless this scorer remembered it as it
     /// scored the message (`id`: the fingerprint's Nats-Msg-Id).
     pub fn observe_published(&mut self, tenant: &str, fingerprint: Fingerprint, at_ms: i64, id: Option<&str>) {
-        if id.is_some_and(|id| self.observed_here.remove(id)) {
+        if id.is_some_and(|id| self.observed_here.contains(id)) {
             return;
         }
         self.observe(tenant, fingerprint, at_ms);
@@ -572,8 +570,6 @@ the new office lease and the hiring plan for the support team, and the minutes w
         assert_eq!(scope("fingerprint-1").check(&fp(OFFER, "tabletlist.example"), 1_000), None);
         let found = scope("fingerprint-2").check(&fp(OFFER, "weddingflare.example"), 1_001).expect("found at once");
         assert_eq!((found.other_domains.clone(), found.earlier_messages), (vec!["tabletlist.example".to_owned()], 1));
-        // Scored again (a redelivery), the same id is not a second copy.
-        scope("fingerprint-1").check(&fp(OFFER, "tabletlist.example"), 1_002);
         // The stream brings both back: not counted again; another scorer's is.
         let back = |id: Option<&str>, domain: &str| {
             memory.write().unwrap().observe_published("t", fp(OFFER, domain), 1_003, id);
@@ -585,7 +581,10 @@ the new office lease and the hiring plan for the support team, and the minutes w
         back(Some("fingerprint-elsewhere"), "tabletlist.example");
         back(None, "tabletlist.example");
         assert_eq!(probe("third.example").earlier_messages, 4, "other scorers' copies count");
-        assert!(memory.read().unwrap().observed_here.is_empty(), "each id forgotten once it came back");
+        // Scored again (a redelivery, after its fingerprint came back), the same id is not
+        // a second copy.
+        scope("fingerprint-1").check(&fp(OFFER, "tabletlist.example"), 1_004);
+        assert_eq!(probe("third.example").earlier_messages, 4);
         // Without an id (an evaluation) the check only looks.
         let looking = CampaignScope { published_as: None, ..scope("unused") };
         looking.check(&fp(MINUTES, "board.example"), 1_005);

@@ -402,14 +402,16 @@ impl std::fmt::Debug for CampaignScope {
 }
 
 impl CampaignScope {
-    pub fn matches(&self, fingerprint: &Fingerprint, now_ms: i64) -> Option<CampaignMatch> {
-        self.memory.read().unwrap_or_else(std::sync::PoisonError::into_inner).matches(&self.tenant, fingerprint, now_ms)
-    }
-
     /// The earlier messages `fingerprint` matches; with [`CampaignScope::published_as`],
     /// the message is remembered under that id in the same write.
     pub fn check(&self, fingerprint: &Fingerprint, now_ms: i64) -> Option<CampaignMatch> {
-        let Some(id) = &self.published_as else { return self.matches(fingerprint, now_ms) };
+        let Some(id) = &self.published_as else {
+            return self.memory.read().unwrap_or_else(std::sync::PoisonError::into_inner).matches(
+                &self.tenant,
+                fingerprint,
+                now_ms,
+            );
+        };
         let mut memory = self.memory.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let found = memory.matches(&self.tenant, fingerprint, now_ms);
         memory.observe_here(&self.tenant, fingerprint.clone(), now_ms, id);

@@ -138,7 +138,7 @@ pub const MAX_TOKENS: usize = 6000;
 const MAX_TEXT: usize = 256 * 1024;
 
 pub fn tokenize(message: &Message<'_>) -> TokenSet {
-    let texts: Vec<_> = (0..message.text_body.len()).map(|i| crate::html_text::body_text(message, i)).collect();
+    let texts: Vec<_> = crate::html_text::body_texts(message);
     tokenize_with_texts(message, &texts)
 }
 

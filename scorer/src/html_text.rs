@@ -35,6 +35,12 @@ pub fn end_tag(html: &str, name: &str) -> Option<usize> {
     None
 }
 
+/// Every body text of the message, in order ([`body_text`] of each; `None` for a body part
+/// that is neither text nor HTML).
+pub fn body_texts<'m, T: FromIterator<Option<Cow<'m, str>>>>(message: &'m Message<'_>) -> T {
+    (0..message.text_body.len()).map(|i| body_text(message, i)).collect()
+}
+
 /// Body text `i` of the message (text/plain as written, text/html rendered), as
 /// mail-parser's `Message::body_text` gives it, with HTML comments read as HTML ends them.
 pub fn body_text<'m>(message: &'m Message<'_>, i: usize) -> Option<Cow<'m, str>> {

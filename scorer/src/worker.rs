@@ -372,7 +372,7 @@ impl Worker {
         let scored_at = Timestamp::now();
         // The id this message's fingerprint is published under (a redelivery publishes the
         // same, which JetStream stores once and the campaign memory counts once).
-        let fingerprint_id = format!("fingerprint-{}", raw_envelope.event_id);
+        let fingerprint_id: Arc<str> = Arc::from(format!("fingerprint-{}", raw_envelope.event_id));
         let facts = MessageFacts {
             envelope_sender: raw.sender().to_owned(),
             auth: Some(auth),
@@ -392,7 +392,7 @@ impl Worker {
                 tenant: Arc::from(raw_envelope.tenant.as_str()),
                 memory: memory.clone(),
                 arrived_ms: None,
-                published_as: Some(Arc::from(fingerprint_id.as_str())),
+                published_as: Some(fingerprint_id.clone()),
             }),
         };
         let campaigns = facts.campaigns.clone();

@@ -181,11 +181,7 @@ impl<'m> ScoreContext<'m> {
     /// as written, text/html rendered; `None` for a body part that is neither), rendered
     /// once for every check that reads them.
     pub fn body_texts(&self) -> std::rc::Rc<[Option<std::borrow::Cow<'m, str>>]> {
-        self.body_texts
-            .get_or_init(|| {
-                (0..self.message.text_body.len()).map(|i| crate::html_text::body_text(self.message, i)).collect()
-            })
-            .clone()
+        self.body_texts.get_or_init(|| crate::html_text::body_texts(self.message)).clone()
     }
 
     pub fn add(&mut self, name: &str, score_milli: i32, evidence: impl Into<String>) {

@@ -269,7 +269,7 @@ pub enum RulesAction {
         /// Also time each pattern of one Hyperscan database alone (`body`, `rawbody`, `full`,
         /// `uri`: each compiled into a database of its own and scanned over every message's
         /// text): which patterns make that database's scans slow.
-        #[arg(long, value_name = "TEXT", value_parser = ["body", "rawbody", "full", "uri"])]
+        #[arg(long, value_name = "TEXT", value_parser = rules::EACH_PATTERN_TEXTS)]
         each_pattern: Option<String>,
     },
     /// Compile the rules' patterns into Hyperscan's databases, once, in the cache folder
@@ -394,10 +394,7 @@ pub async fn run(
         Command::Rules { action: RulesAction::Profile { rules, corpus, top, each_pattern } } => {
             let config = load()?;
             let rules = rules.unwrap_or(config.spamassassin_rules);
-            rules::profile(&rules, &config.hyperscan_cache, &corpus, top)?;
-            if let Some(text) = each_pattern {
-                rules::profile_patterns(&rules, &config.hyperscan_cache, &corpus, &text, top)?;
-            }
+            rules::profile(&rules, &config.hyperscan_cache, &corpus, top, each_pattern.as_deref())?;
         }
         Command::Rules { action: RulesAction::Verify { rules, corpus } } => {
             let config = load()?;

@@ -95,12 +95,38 @@ pub(super) fn compile(dir: &Path, hyperscan_cache: &Path) -> Result<(), CliError
     Ok(())
 }
 
-pub(super) fn profile(dir: &Path, hyperscan_cache: &Path, corpus: &Path, top: usize) -> Result<(), CliError> {
+/// Times the rules over every message below `corpus`; with `each_pattern` (`body`,
+/// `rawbody`, `full`, `uri`), also each pattern of the database that scans that text, alone
+/// ([`profile_patterns`]), over the same messages' texts.
+pub(super) fn profile(
+    dir: &Path,
+    hyperscan_cache: &Path,
+    corpus: &Path,
+    top: usize,
+    each_pattern: Option<&str>,
+) -> Result<(), CliError> {
     use crate::spamassassin::{self, views::MessageView};
     let loaded = spamassassin::load_prepared(dir, hyperscan_cache)?;
+    // Checked before anything runs.
+    let patterns = match each_pattern {
+        Some(text) if !EACH_PATTERN_TEXTS.contains(&text) => {
+            return Err(CliError::Usage(format!("--each-pattern reads body, rawbody, full or uri, not {text:?}")));
+        }
+        Some(text) => {
+            let patterns = loaded.rules.scanned_patterns(text);
+            if patterns.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "no pattern rule reads the {text} through Hyperscan in these rules"
+                )));
+            }
+            Some((text, patterns))
+        }
+        None => None,
+    };
     println!("Hyperscan databases {}", if loaded.rules.hyperscan_active() { "in use" } else { "not compiled" });
     let files = crate::eval::find_messages(corpus).map_err(CliError::file("reading", corpus))?;
     let mut costs = Some(Vec::new());
+    let mut texts: Vec<Vec<u8>> = Vec::new();
     let started = std::time::Instant::now();
     let mut views = std::time::Duration::ZERO;
     for path in &files {
@@ -111,6 +137,15 @@ pub(super) fn profile(dir: &Path, hyperscan_cache: &Path, corpus: &Path, top: us
         loaded.rules.complete_view(&mut view);
         views += t.elapsed();
         loaded.rules.run_profiled(&view, spamassassin::dates::date_diff(&view), &mut costs);
+        // The text the timed database scans (the name is one of EACH_PATTERN_TEXTS).
+        if let Some((text, _)) = &patterns {
+            texts.push(match *text {
+                "body" => view.body,
+                "rawbody" => view.rawbody,
+                "full" => view.full,
+                _ => view.uris,
+            });
+        }
     }
     let total = started.elapsed();
     let costs = costs.unwrap_or_default();
@@ -131,44 +166,25 @@ pub(super) fn profile(dir: &Path, hyperscan_cache: &Path, corpus: &Path, top: us
         println!("Hyperscan's scans, by the text each database reads ({} databases):", scan_costs.len());
         print_costliest(loaded.rules.scanned_texts().zip(scan_costs.iter().copied()), files.len(), top.min(10));
     }
+    if let Some((text, patterns)) = patterns {
+        profile_patterns(&patterns, &texts, text, top)?;
+    }
     Ok(())
 }
 
-/// Each pattern of the database that scans `text`, compiled alone and scanned over every
-/// message's text: the slowest `top`, in microseconds a message.
-pub(super) fn profile_patterns(
-    dir: &Path,
-    hyperscan_cache: &Path,
-    corpus: &Path,
+/// The texts `--each-pattern` takes: those a Hyperscan database scans whole.
+pub(super) const EACH_PATTERN_TEXTS: [&str; 4] = ["body", "rawbody", "full", "uri"];
+
+/// Each of `patterns` (the database that scans `text`) compiled alone and scanned over
+/// `texts`: the slowest `top`, in microseconds a message.
+fn profile_patterns(
+    patterns: &[(&str, &multimatch::Pattern)],
+    texts: &[Vec<u8>],
     text: &str,
     top: usize,
 ) -> Result<(), CliError> {
-    use crate::spamassassin::{self, views::MessageView};
-    let loaded = spamassassin::load_prepared(dir, hyperscan_cache)?;
-    let patterns = loaded.rules.scanned_patterns(text);
-    if patterns.is_empty() {
-        return Err(CliError::Usage(format!("no pattern rule reads the {text} through Hyperscan in these rules")));
-    }
-    let files = crate::eval::find_messages(corpus).map_err(CliError::file("reading", corpus))?;
-    let mut texts: Vec<Vec<u8>> = Vec::new();
-    for path in &files {
-        let raw = std::fs::read(path).map_err(CliError::file("reading", path))?;
-        let Some(message) = crate::parse::parse_message(&raw) else { continue };
-        let mut view = MessageView::new(&message, "", &[]);
-        loaded.rules.complete_view(&mut view);
-        let scanned = match text {
-            "body" => view.body.clone(),
-            "rawbody" => view.rawbody.clone(),
-            "full" => view.full.clone(),
-            "uri" => view.uris.clone(),
-            other => {
-                return Err(CliError::Usage(format!("--each-pattern reads body, rawbody, full or uri, not {other:?}")));
-            }
-        };
-        texts.push(scanned);
-    }
     let mut costs = Vec::new();
-    for (rule, pattern) in patterns {
+    for &(rule, pattern) in patterns {
         let Some(database) = multimatch::Database::compile(std::slice::from_ref(pattern)).ok().and_then(|c| c.database)
         else {
             continue;
@@ -176,7 +192,7 @@ pub(super) fn profile_patterns(
         let mut scratch = multimatch::Scratch::new([&database]).map_err(|e| CliError::Usage(e.to_string()))?;
         let mut matched = Vec::new();
         let started = std::time::Instant::now();
-        for t in &texts {
+        for t in texts {
             matched.clear();
             database.scan(t, &mut scratch, &mut matched).map_err(|e| CliError::Usage(e.to_string()))?;
         }

@@ -101,8 +101,9 @@ impl Plan {
         let mut exact = Vec::new();
         let mut left = Vec::new();
         for (rule, source) in entries {
+            let written_out = perl_regex::written_out_size(source);
             // Too large written out: the form lists.
-            if let Some((once, out)) = perl_regex::written_out_size(source)
+            if let Some((once, out)) = written_out
                 && out > MAX_WRITTEN_OUT
                 && out > MAX_REPEAT_GROWTH * once
             {
@@ -126,7 +127,7 @@ impl Plan {
             }
             // Too long to widen well: its leading items stand in for it, where Hyperscan
             // takes them as they are (else the whole pattern is widened, as below).
-            let stand_in = perl_regex::written_out_size(source)
+            let stand_in = written_out
                 .is_some_and(|(_, out)| out > MAX_WIDENED_WRITTEN_OUT)
                 .then(|| perl_regex::leading_items(source, MAX_WIDENED_WRITTEN_OUT))
                 .flatten();

@@ -15,7 +15,8 @@
 //!    nats-servers) spent in that phase, per message, from /proc: where the time goes.
 //! 2. A fixed rate: Python's smtplib offers POSTERN_BENCH_E2E_RATE messages per second
 //!    (default 500, the rate the issue sets the latency target at) of 20 KB for
-//!    POSTERN_BENCH_E2E_SECONDS (default 10) over [`SENDERS`] sessions (one session waits
+//!    POSTERN_BENCH_E2E_SECONDS (default 10) over POSTERN_BENCH_E2E_SENDERS sessions (default
+//!    [`SENDERS`]; one session waits
 //!    for each 250 before its next message, so alone it offers no more than the round trip
 //!    allows), noting when each 250 came; a watcher reads the projector's checkpoint every
 //!    10 ms; a message is visible when the checkpoint passes its disposition's sequence.
@@ -48,7 +49,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Sessions the fixed rate is offered over.
+/// Sessions the fixed rate is offered over, unless POSTERN_BENCH_E2E_SENDERS says.
 const SENDERS: u32 = 4;
 
 /// What one setup measured.
@@ -152,16 +153,22 @@ impl Target {
     }
 }
 
-/// Runs both phases against a started pipeline.
-fn measure(
-    name: &str,
-    target: &Target,
+/// The run's settings (POSTERN_BENCH_E2E_*).
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    /// Messages sent before measuring, not measured.
     warmup: usize,
+    /// Messages of the highest-rate phase.
     messages: usize,
+    /// The fixed rate (messages a second), for `seconds`, over `senders` sessions.
     rate: u32,
     seconds: u64,
-    work: &std::path::Path,
-) -> Result<Figures> {
+    senders: u32,
+}
+
+/// Runs both phases against a started pipeline.
+fn measure(name: &str, target: &Target, settings: Settings, work: &std::path::Path) -> Result<Figures> {
+    let Settings { warmup, messages, rate, seconds, senders } = settings;
     // 0. Warm-up, not measured: a scorer that has just started builds its regexes' lazy
     // DFAs and its threads' caches on the first messages (a cold thousand cost it 6 to 7 ms
     // each, a thousand after the warm-up about 4); a deployment's scorers run warm.
@@ -208,7 +215,7 @@ fn measure(
         })
     };
     // The rate split over the senders (the first ones take the remainder).
-    let senders = SENDERS.min(rate);
+    let senders = senders.min(rate);
     let mut loads = Vec::new();
     for k in 0..senders {
         let share = rate / senders + u32::from(k < rate % senders);
@@ -300,14 +307,16 @@ fn cores() -> usize {
 fn main() -> Result<()> {
     if std::env::args().len() > 1 {
         bail!(
-            "usage: bench_e2e  (settings: POSTERN_BENCH_E2E_WARMUP, POSTERN_BENCH_E2E_MESSAGES, POSTERN_BENCH_E2E_RATE, POSTERN_BENCH_E2E_SECONDS)"
+            "usage: bench_e2e  (settings: POSTERN_BENCH_E2E_WARMUP, POSTERN_BENCH_E2E_MESSAGES, POSTERN_BENCH_E2E_RATE, POSTERN_BENCH_E2E_SECONDS, POSTERN_BENCH_E2E_SENDERS)"
         );
     }
     let warmup: usize = env_or("POSTERN_BENCH_E2E_WARMUP", 500);
     let messages: usize = env_or("POSTERN_BENCH_E2E_MESSAGES", 1_000);
     let rate: u32 = env_or("POSTERN_BENCH_E2E_RATE", 500);
     let seconds: u64 = env_or("POSTERN_BENCH_E2E_SECONDS", 10);
-    ensure!(messages > 0 && rate > 0 && seconds > 0, "the settings must be positive");
+    let senders: u32 = env_or("POSTERN_BENCH_E2E_SENDERS", SENDERS);
+    ensure!(messages > 0 && rate > 0 && seconds > 0 && senders > 0, "the settings must be positive");
+    let settings = Settings { warmup, messages, rate, seconds, senders };
     if !testkit::bin_dir()?.ends_with("release") {
         eprintln!("warning: a debug build; run `just bench-e2e` for release figures");
     }
@@ -342,13 +351,13 @@ fn main() -> Result<()> {
                 let p = Pipeline::start_on(NatsServer::start_with(durability)?, "max_connections_per_ip = 64\n", "")?;
                 let nats = vec![p.nats.pid().context("nats-server is not running")?];
                 let target = Target::of(p.smtp, p.http, p.nats.url(), [&p.ingest, &p.scorer, &p.projector], nats)?;
-                measure(setup, &target, warmup, messages, rate, seconds, work.path()).with_context(|| p.logs())?
+                measure(setup, &target, settings, work.path()).with_context(|| p.logs())?
             }
             _ => {
                 let p = ClusterPipeline::start(Durability::Durable)?;
                 let services = std::iter::once(&p.ingest).chain(&p.scorers).chain([&p.projector]);
                 let target = Target::of(p.smtp, p.http, p.cluster.url(), services, p.cluster.pids())?;
-                measure(setup, &target, warmup, messages, rate, seconds, work.path()).with_context(|| p.logs())?
+                measure(setup, &target, settings, work.path()).with_context(|| p.logs())?
             }
         };
         let v = &figures.visible_ms;

@@ -241,7 +241,11 @@ pub async fn score_file(
 ) -> Scored {
     let mut facts = facts_for(file, auth, detectors).await;
     facts.token_models = token_models;
-    facts.campaigns = campaign_scope(file, &facts, detectors, "corpus");
+    // The Date header is read only where there is a memory to place the file in.
+    facts.campaigns = detectors.campaigns.as_ref().and_then(|_| {
+        let arrived_ms = arrival_ms(&file.raw).unwrap_or_else(|| crate::campaign::at_ms(facts.now));
+        campaign_scope(arrived_ms, detectors, "corpus")
+    });
     let verdict = score(&file.raw, &facts);
     if let (Some(scope), Some(fingerprint)) = (&facts.campaigns, &verdict.fingerprint) {
         scope.observe(fingerprint.clone(), scope.arrived_ms.unwrap_or_default());
@@ -250,17 +254,11 @@ pub async fn score_file(
 }
 
 /// A stored file's place in the campaign memory, when there is one: `tenant`'s, arriving
-/// when its Date header says (the corpus's only clue to it; a file without one arrives
-/// "now"), so that a text sent again more than the window later is no match, as in a
-/// deployment.
-fn campaign_scope(
-    file: &CorpusFile,
-    facts: &MessageFacts,
-    detectors: &Detectors,
-    tenant: &str,
-) -> Option<crate::campaign::CampaignScope> {
+/// at `arrived_ms` (its Date header, the corpus's only clue to it; a file without one
+/// arrives "now"), so that a text sent again more than the window later is no match, as in
+/// a deployment.
+fn campaign_scope(arrived_ms: i64, detectors: &Detectors, tenant: &str) -> Option<crate::campaign::CampaignScope> {
     let memory = detectors.campaigns.as_ref()?;
-    let arrived_ms = arrival_ms(&file.raw).unwrap_or_else(|| crate::campaign::at_ms(facts.now));
     Some(crate::campaign::CampaignScope {
         tenant: Arc::from(tenant),
         memory: memory.clone(),
@@ -311,11 +309,11 @@ pub async fn prepare(
     let mut order: Vec<(i64, &CorpusFile)> =
         files.iter().map(|file| (arrival_ms(&file.raw).unwrap_or(crate::campaign::at_ms(now)), file)).collect();
     order.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.file.cmp(&b.1.file)));
-    for (_, file) in order {
+    for (arrived_ms, file) in order {
         let group = group_of(file);
         let mut facts = facts_for(file, auth, detectors).await;
         facts.combination = None;
-        facts.campaigns = campaign_scope(file, &facts, detectors, &group);
+        facts.campaigns = campaign_scope(arrived_ms, detectors, &group);
         let mut analysis = analyze(&file.raw, &facts);
         if let (Some(scope), Some(fingerprint)) = (facts.campaigns.take(), analysis.fingerprint.take()) {
             scope.observe(fingerprint, scope.arrived_ms.unwrap_or_default());

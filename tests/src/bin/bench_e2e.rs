@@ -16,9 +16,8 @@
 //! 2. A fixed rate: Python's smtplib offers POSTERN_BENCH_E2E_RATE messages per second
 //!    (default 500, the rate the issue sets the latency target at) of 20 KB for
 //!    POSTERN_BENCH_E2E_SECONDS (default 10) over POSTERN_BENCH_E2E_SENDERS sessions (default
-//!    [`SENDERS`]; one session waits
-//!    for each 250 before its next message, so alone it offers no more than the round trip
-//!    allows), noting when each 250 came; a watcher reads the projector's checkpoint every
+//!    [`SENDERS`]; one session waits for each 250 before its next message, so alone it
+//!    offers no more than the round trip allows), noting when each 250 came; a watcher reads the projector's checkpoint every
 //!    10 ms; a message is visible when the checkpoint passes its disposition's sequence.
 //!    Measured: the rate the 250s came at (a setup slower than the offered rate holds the
 //!    senders back) and the time from the 250 to visible, p50 / p99 / max.
@@ -307,7 +306,7 @@ fn cores() -> usize {
 fn main() -> Result<()> {
     if std::env::args().len() > 1 {
         bail!(
-            "usage: bench_e2e  (settings: POSTERN_BENCH_E2E_WARMUP, POSTERN_BENCH_E2E_MESSAGES, POSTERN_BENCH_E2E_RATE, POSTERN_BENCH_E2E_SECONDS, POSTERN_BENCH_E2E_SENDERS)"
+            "usage: bench_e2e  (settings: POSTERN_BENCH_E2E_WARMUP, POSTERN_BENCH_E2E_MESSAGES, POSTERN_BENCH_E2E_RATE, POSTERN_BENCH_E2E_SECONDS, POSTERN_BENCH_E2E_SENDERS, POSTERN_BENCH_E2E_SCORING_THREADS)"
         );
     }
     let warmup: usize = env_or("POSTERN_BENCH_E2E_WARMUP", 500);
@@ -343,18 +342,34 @@ fn main() -> Result<()> {
         "p99 ms",
         "max ms"
     );
+    // The scorers' `scoring_threads` (unset: their default) when POSTERN_BENCH_E2E_SCORING_THREADS
+    // says, beside the `ack_wait` the pipeline's scorers have otherwise.
+    let scorer_extra = std::env::var("POSTERN_BENCH_E2E_SCORING_THREADS")
+        .ok()
+        .map(|n| {
+            n.parse::<usize>()
+                .context("POSTERN_BENCH_E2E_SCORING_THREADS: a number")
+                .map(|n| format!("ack_wait = \"10s\"\nscoring_threads = {n}\n"))
+        })
+        .transpose()?
+        .unwrap_or_default();
     let mut cpu_lines = Vec::new();
     for setup in ["fast", "durable", "cluster"] {
         let figures = match setup {
             "fast" | "durable" => {
                 let durability = if setup == "fast" { Durability::Fast } else { Durability::Durable };
-                let p = Pipeline::start_on(NatsServer::start_with(durability)?, "max_connections_per_ip = 64\n", "")?;
+                let p = Pipeline::start_on_configured(
+                    NatsServer::start_with(durability)?,
+                    "max_connections_per_ip = 64\n",
+                    &scorer_extra,
+                    "",
+                )?;
                 let nats = vec![p.nats.pid().context("nats-server is not running")?];
                 let target = Target::of(p.smtp, p.http, p.nats.url(), [&p.ingest, &p.scorer, &p.projector], nats)?;
                 measure(setup, &target, settings, work.path()).with_context(|| p.logs())?
             }
             _ => {
-                let p = ClusterPipeline::start(Durability::Durable)?;
+                let p = ClusterPipeline::start_with_scorer_config(Durability::Durable, &scorer_extra)?;
                 let services = std::iter::once(&p.ingest).chain(&p.scorers).chain([&p.projector]);
                 let target = Target::of(p.smtp, p.http, p.cluster.url(), services, p.cluster.pids())?;
                 measure(setup, &target, settings, work.path()).with_context(|| p.logs())?

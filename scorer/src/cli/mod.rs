@@ -183,12 +183,14 @@ pub enum Command {
         #[arg(long, value_name = "FILE", requires = "group_by")]
         features_out: Option<PathBuf>,
         /// With --group-by or --folds: no autolearning. By default each left-out group's
-        /// files are scored in order and the spam the scorer is sure of (SpamAssassin's
+        /// files are scored in the order they were sent (their Date headers; undated ones
+        /// last, then by name) and the spam the scorer is sure of (SpamAssassin's
         /// autolearn threshold and a spam verdict) teaches the group's classifier before the
         /// next file, as a deployed scorer's `autolearn = true` does; no label is read.
         #[arg(long)]
         no_autolearn: bool,
-        /// No campaign memory: by default each group's files are read in order and a file
+        /// No campaign memory: by default each group's files are read in the order they were
+        /// sent and a file
         /// whose text an earlier file of the group sent from another domain carries
         /// `snowshoe_campaign`, as a deployed scorer's memory of the tenant's mail gives it.
         #[arg(long)]

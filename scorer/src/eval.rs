@@ -242,9 +242,9 @@ pub async fn score_file(
     let mut facts = facts_for(file, auth, detectors).await;
     facts.token_models = token_models;
     // The Date header is read only where there is a memory to place the file in.
-    facts.campaigns = detectors.campaigns.as_ref().and_then(|_| {
+    facts.campaigns = detectors.campaigns.as_ref().map(|memory| {
         let arrived_ms = arrival_ms(&file.raw).unwrap_or_else(|| crate::campaign::at_ms(facts.now));
-        campaign_scope(arrived_ms, detectors, "corpus")
+        campaign_scope(memory, arrived_ms, "corpus")
     });
     let verdict = score(&file.raw, &facts);
     if let (Some(scope), Some(fingerprint)) = (&facts.campaigns, &verdict.fingerprint) {
@@ -253,18 +253,20 @@ pub async fn score_file(
     Scored { file: file.file.clone(), label: file.label.clone(), verdict }
 }
 
-/// A stored file's place in the campaign memory, when there is one: `tenant`'s, arriving
-/// at `arrived_ms` (its Date header, the corpus's only clue to it; a file without one
-/// arrives "now"), so that a text sent again more than the window later is no match, as in
-/// a deployment.
-fn campaign_scope(arrived_ms: i64, detectors: &Detectors, tenant: &str) -> Option<crate::campaign::CampaignScope> {
-    let memory = detectors.campaigns.as_ref()?;
-    Some(crate::campaign::CampaignScope {
+/// A stored file's place in the campaign `memory`: `tenant`'s, arriving at `arrived_ms` (its
+/// Date header, the corpus's only clue to it; a file without one arrives "now"), so that a
+/// text sent again more than the window later is no match, as in a deployment.
+fn campaign_scope(
+    memory: &Arc<std::sync::RwLock<crate::campaign::CampaignMemory>>,
+    arrived_ms: i64,
+    tenant: &str,
+) -> crate::campaign::CampaignScope {
+    crate::campaign::CampaignScope {
         tenant: Arc::from(tenant),
         memory: memory.clone(),
         arrived_ms: Some(arrived_ms),
         published_as: None,
-    })
+    }
 }
 
 /// When a stored file's Date header says it was sent, in milliseconds (None: no Date).
@@ -313,7 +315,7 @@ pub async fn prepare(
         let group = group_of(file);
         let mut facts = facts_for(file, auth, detectors).await;
         facts.combination = None;
-        facts.campaigns = campaign_scope(arrived_ms, detectors, &group);
+        facts.campaigns = detectors.campaigns.as_ref().map(|memory| campaign_scope(memory, arrived_ms, &group));
         let mut analysis = analyze(&file.raw, &facts);
         if let (Some(scope), Some(fingerprint)) = (facts.campaigns.take(), analysis.fingerprint.take()) {
             scope.observe(fingerprint, scope.arrived_ms.unwrap_or_default());

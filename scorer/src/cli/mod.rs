@@ -190,9 +190,9 @@ pub enum Command {
         #[arg(long)]
         no_autolearn: bool,
         /// No campaign memory: by default each group's files are read in the order they were
-        /// sent and a file
-        /// whose text an earlier file of the group sent from another domain carries
-        /// `snowshoe_campaign`, as a deployed scorer's memory of the tenant's mail gives it.
+        /// sent and a file whose text an earlier file of the group sent from another domain
+        /// carries `snowshoe_campaign`, as a deployed scorer's memory of the tenant's mail
+        /// gives it.
         #[arg(long)]
         no_campaigns: bool,
     },

@@ -307,6 +307,24 @@ mod tests {
             run("Subject: Feedback\r\n\r\nAn exclusive invitation: a short survey about your stay.\r\n").is_empty(),
             "a customer-research invitation"
         );
+        // The fake purchase inquiry and the overseas factory's cold pitch; a real buyer's
+        // purchase order with its delivery time and payment terms is neither.
+        let d = run(
+            "Subject: New Order Enquiry\r\n\r\nDear Sir, we got your contact online and are interested in your products.\r\nKindly send your price list; we will place a trial order.\r\n",
+        );
+        assert!(
+            d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("purchase_inquiry: 5 phrases")),
+            "{d:?}"
+        );
+        let d = run(
+            "Subject: CNC parts\r\n\r\nWe are a leading manufacturer of CNC parts: factory price, free samples and OEM service.\r\n",
+        );
+        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("supplier_pitch: 4 phrases")), "{d:?}");
+        assert!(
+            run("Subject: PO 4711\r\n\r\nAttached is our purchase order; delivery time 3 weeks, payment terms net 30.\r\n")
+                .is_empty(),
+            "a buyer's own purchase order"
+        );
     }
 
     /// The detections of this check after brand_impersonation's, whose brand claims it

@@ -313,7 +313,7 @@ mod tests {
             "Subject: New Order Enquiry\r\n\r\nDear Sir, we got your contact online and are interested in your products.\r\nKindly send your price list; we will place a trial order.\r\n",
         );
         assert!(
-            d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("purchase_inquiry: 5 phrases")),
+            d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("purchase_inquiry: 4 phrases")),
             "{d:?}"
         );
         let d = run(
@@ -324,6 +324,28 @@ mod tests {
             run("Subject: PO 4711\r\n\r\nAttached is our purchase order; delivery time 3 weeks, payment terms net 30.\r\n")
                 .is_empty(),
             "a buyer's own purchase order"
+        );
+        assert!(
+            run("Subject: RFQ 2231\r\n\r\nRequest for quotation: please quote your best price for 500 units of the M8 valve, CIF Hamburg; MOQ?\r\n")
+                .is_empty(),
+            "a buyer's request for quotation names what it wants"
+        );
+        // Search-ranking and funding-broker pitches, and Chinese foreign-trade marketing
+        // (written without spaces).
+        let d = run(
+            "Subject: Your website\r\n\r\nI came across your website: it is not visible on Google. We put you on the first page of Google.\r\n",
+        );
+        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("seo_pitch: 3 phrases")), "{d:?}");
+        let d = run(
+            "Subject: Funding\r\n\r\nOur clients are looking to invest in viable projects at an annual return of 3%.\r\n",
+        );
+        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("investor_pitch: 3 phrases")), "{d:?}");
+        let d =
+            run("Subject: 外贸\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n海关数据帮您开发客户，加微信了解\r\n");
+        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("trade_marketing: 4 phrases")), "{d:?}");
+        assert!(
+            run("Subject: Re: site\r\n\r\nThe SEO services page is up; see the new backlinks report.\r\n").is_empty(),
+            "an agency's own words"
         );
     }
 

@@ -22,7 +22,9 @@ use std::sync::Arc;
 /// forged agency linking to a bare address, the recipient's address as a
 /// link's fragment or in the subject, links dressed as attached files, hidden filler text (by CSS or by its colour),
 /// a picture that links out with no word beside it but its links', disguised subjects and sender names,
-/// scam phrases (fake purchase inquiries, factories' and search-ranking cold pitches, funding brokers and foreign-trade marketing among them), a brand's gift from someone else, GTUBE, labels of unsolicited
+/// scam phrases (fake purchase inquiries, factories' and search-ranking cold pitches,
+/// funding brokers and foreign-trade marketing among them), a brand's gift from someone
+/// else, GTUBE, labels of unsolicited
 /// advertising, greetings by address, ambiguous From fields, programs in RAR archives,
 /// more of SpamAssassin's eval functions run natively (HeaderEval's, WLBLEval's, MIMEEval's,
 /// HTTPSMismatch's, HTMLEval's comments and anchors), ReplaceTags' nested tags, address

@@ -224,6 +224,14 @@ mod tests {
         crate::analysis::table::detections_of(raw, check)
     }
 
+    /// `raw` makes `scam_lure` with evidence that starts with `evidence_prefix` (its kind and
+    /// how many phrases).
+    #[track_caller]
+    fn assert_scam_lure(raw: &str, evidence_prefix: &str) {
+        let d = run(raw);
+        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with(evidence_prefix)), "{d:?}");
+    }
+
     #[test]
     fn credential_and_payment_lures_in_several_languages() {
         let d = run(
@@ -270,34 +278,39 @@ mod tests {
         assert!(run("Subject: x\r\n\r\nOur lottery night needs a business loan.\r\n").is_empty());
         assert!(run("Subject: x\r\n\r\nThe beneficiary field; the lotteryless barristers.\r\n").is_empty());
         // The translated rows: the German widow's letter.
-        let d = run(
+        assert_scam_lure(
             "Subject: Spende\r\n\r\nIm Gedenken an meinen verstorbenen Ehemann; ich habe nur noch wenige Wochen zu leben.\r\n",
+            "advance_fee: 2 phrases",
         );
-        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("advance_fee: 2 phrases")), "{d:?}");
         // Business-opportunity fraud: two of its phrases, not a remote-work policy's one.
-        let d = run("Subject: Extra income\r\n\r\nBe your own boss: work at home, build your downline.\r\n");
-        assert!(
-            d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("business_opportunity: 4 phrases")),
-            "{d:?}"
+        assert_scam_lure(
+            "Subject: Extra income\r\n\r\nBe your own boss: work at home, build your downline.\r\n",
+            "business_opportunity: 4 phrases",
         );
         assert!(
             run("Subject: Policy\r\n\r\nStaff working from home may work from home or work at home on Fridays.\r\n")
                 .is_empty()
         );
         // Chinese, written without spaces: the fake-invoice offer.
-        let d = run("Subject: 代开发票\r\n\r\n您好！我公司有增值税发票代开；税点优惠，微信同号\r\n");
-        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("invoice_fraud:")), "{d:?}");
-        // Romance fraud is a kind of its own.
-        let d = run(
-            "Subject: Hello dear\r\n\r\nYou may be the man of my dreams and my future partner. Attached is my picture.\r\n",
+        assert_scam_lure(
+            "Subject: 代开发票\r\n\r\n您好！我公司有增值税发票代开；税点优惠，微信同号\r\n",
+            "invoice_fraud:",
         );
-        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("romance: 3 phrases")), "{d:?}");
+        // Romance fraud is a kind of its own.
+        assert_scam_lure(
+            "Subject: Hello dear\r\n\r\nYou may be the man of my dreams and my future partner. Attached is my picture.\r\n",
+            "romance: 3 phrases",
+        );
         // A stock tip and a survey reward; an honest analyst's note names a price target only.
-        let d = run("Subject: Hot stock\r\n\r\nFor immediate release: STRONG BUY. Stock symbol: CBYI (OTCBB).\r\n");
-        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("stock_promotion:")), "{d:?}");
+        assert_scam_lure(
+            "Subject: Hot stock\r\n\r\nFor immediate release: STRONG BUY. Stock symbol: CBYI (OTCBB).\r\n",
+            "stock_promotion:",
+        );
         assert!(run("Subject: Research\r\n\r\nWe keep our price target; the shares look undervalued.\r\n").is_empty());
-        let d = run("Subject: Your reward\r\n\r\nA gift has been set aside for you: take the 45-second survey.\r\n");
-        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("gift_scam: 2 phrases")), "{d:?}");
+        assert_scam_lure(
+            "Subject: Your reward\r\n\r\nA gift has been set aside for you: take the 45-second survey.\r\n",
+            "gift_scam: 2 phrases",
+        );
         assert!(
             run("Subject: Upgrade\r\n\r\nYou've been selected for a complimentary upgrade: claim your reward.\r\n")
                 .is_empty(),
@@ -309,17 +322,14 @@ mod tests {
         );
         // The fake purchase inquiry and the overseas factory's cold pitch; a real buyer's
         // purchase order with its delivery time and payment terms is neither.
-        let d = run(
+        assert_scam_lure(
             "Subject: New Order Enquiry\r\n\r\nDear Sir, we got your contact online and are interested in your products.\r\nKindly send your price list; we will place a trial order.\r\n",
+            "purchase_inquiry: 4 phrases",
         );
-        assert!(
-            d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("purchase_inquiry: 4 phrases")),
-            "{d:?}"
-        );
-        let d = run(
+        assert_scam_lure(
             "Subject: CNC parts\r\n\r\nWe are a leading manufacturer of CNC parts: factory price, free samples and OEM service.\r\n",
+            "supplier_pitch: 4 phrases",
         );
-        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("supplier_pitch: 4 phrases")), "{d:?}");
         assert!(
             run("Subject: PO 4711\r\n\r\nAttached is our purchase order; delivery time 3 weeks, payment terms net 30.\r\n")
                 .is_empty(),
@@ -332,17 +342,18 @@ mod tests {
         );
         // Search-ranking and funding-broker pitches, and Chinese foreign-trade marketing
         // (written without spaces).
-        let d = run(
+        assert_scam_lure(
             "Subject: Your website\r\n\r\nI came across your website: it is not visible on Google. We put you on the first page of Google.\r\n",
+            "seo_pitch: 3 phrases",
         );
-        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("seo_pitch: 3 phrases")), "{d:?}");
-        let d = run(
+        assert_scam_lure(
             "Subject: Funding\r\n\r\nOur clients are looking to invest in viable projects at an annual return of 3%.\r\n",
+            "investor_pitch: 3 phrases",
         );
-        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("investor_pitch: 3 phrases")), "{d:?}");
-        let d =
-            run("Subject: 外贸\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n海关数据帮您开发客户，加微信了解\r\n");
-        assert!(d.iter().any(|d| d.name == SCAM_LURE && d.evidence.starts_with("trade_marketing: 4 phrases")), "{d:?}");
+        assert_scam_lure(
+            "Subject: 外贸\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n海关数据帮您开发客户，加微信了解\r\n",
+            "trade_marketing: 4 phrases",
+        );
         assert!(
             run("Subject: Re: site\r\n\r\nThe SEO services page is up; see the new backlinks report.\r\n").is_empty(),
             "an agency's own words"

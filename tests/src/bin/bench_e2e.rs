@@ -17,8 +17,9 @@
 //!    (default 500, the rate the issue sets the latency target at) of 20 KB for
 //!    POSTERN_BENCH_E2E_SECONDS (default 10) over POSTERN_BENCH_E2E_SENDERS sessions (default
 //!    [`SENDERS`]; one session waits for each 250 before its next message, so alone it
-//!    offers no more than the round trip allows), noting when each 250 came; a watcher reads the projector's checkpoint every
-//!    10 ms; a message is visible when the checkpoint passes its disposition's sequence.
+//!    offers no more than the round trip allows), noting when each 250 came; a watcher
+//!    reads the projector's checkpoint every 10 ms; a message is visible when the
+//!    checkpoint passes its disposition's sequence.
 //!    Measured: the rate the 250s came at (a setup slower than the offered rate holds the
 //!    senders back) and the time from the 250 to visible, p50 / p99 / max.
 //!

@@ -67,6 +67,8 @@ pub enum EvalFunction {
     UriHostInWelcomelist,
     Base64Length,
     HttpsHttpMismatch,
+    HtmlTitleSubjectRatio,
+    AsciiTextIllegal,
 }
 
 /// The tests of MIMEEval's `check_for_mime` this engine runs (`mime_base64_blanks`:
@@ -94,8 +96,8 @@ impl EvalFunction {
             // HTML.pm's results other than the source's length (font sizes, obfuscation,
             // extra closing tags ...) are not computed.
             EvalFunction::HtmlEval | EvalFunction::HtmlRange => first == "length",
-            // Of HTML.pm's text lists the comments and the anchors are kept (not titles).
-            EvalFunction::HtmlTextMatch => matches!(first, "comment" | "anchor"),
+            // Of HTML.pm's text lists the comments, the anchors and the titles are kept.
+            EvalFunction::HtmlTextMatch => matches!(first, "comment" | "anchor" | "title"),
             EvalFunction::ToInSubject => matches!(first, "user" | "address"),
             // As HTMLEval: a tag name of letters and digits, and a comparison it can read.
             EvalFunction::HtmlTagBalance => {
@@ -153,6 +155,8 @@ impl EvalFunction {
             "check_uri_host_in_welcomelist" | "check_uri_host_in_whitelist" => UriHostInWelcomelist,
             "check_base64_length" => Base64Length,
             "check_https_http_mismatch" => HttpsHttpMismatch,
+            "html_title_subject_ratio" => HtmlTitleSubjectRatio,
+            "check_for_ascii_text_illegal" => AsciiTextIllegal,
             _ => return None,
         })
     }
@@ -806,13 +810,31 @@ pub fn run(call: &EvalCall, view: &MessageView, ctx: &EvalContext<'_>) -> f64 {
         }
         // HTMLEval: some HTML comment (`<!-- ... -->`, as HTML::Parser reports it: not inside
         // a style sheet or a script) matches the pattern (`<!.*?>`, whose `.` stops at a line
-        // end, as Perl's does); or some anchor's text (`anchor`, [`html_anchors`]).
-        HtmlTextMatch => call.pattern.as_ref().is_some_and(|pattern| {
-            view.html.iter().any(|html| match a.first().map(String::as_str) {
-                Some("anchor") => html_anchors(html).iter().any(|text| pattern.is_match(text)),
-                _ => html_comments(html).any(|c| pattern.is_match(c)),
-            })
+        // end, as Perl's does); or some anchor's text (`anchor`, [`html_anchors`]); or some
+        // title (`title`: `__HTML_TITLE_120`).
+        HtmlTextMatch => call.pattern.as_ref().is_some_and(|pattern| match a.first().map(String::as_str) {
+            Some("title") => view.html_titles.iter().flatten().any(|title| pattern.is_match(title)),
+            Some("anchor") => view.html.iter().any(|html| html_anchors(html).iter().any(|text| pattern.is_match(text))),
+            _ => view.html.iter().any(|html| html_comments(html).any(|c| pattern.is_match(c))),
         }),
+        // MIMEEval: a text/plain part whose charset is US-ASCII or unnamed has, as written
+        // (before its transfer encoding is undone), a NUL, a carriage return outside a line
+        // end, or a byte above 127 ([`MessageView::ascii_text_illegal`]).
+        AsciiTextIllegal => view.ascii_text_illegal,
+        // HTMLEval: some HTML part has a title more than the argument times as long as the
+        // Subject (as SpamAssassin's `get` gives it: with its line feed; bytes, as there).
+        // No Subject, no hit.
+        HtmlTitleSubjectRatio => {
+            let subject: usize = view.header_fields("subject").map(|h| h.decoded.len() + 1).sum();
+            let ratio = num(a, 0, 0.0);
+            subject > 0
+                && view.html_titles.iter().any(|titles| {
+                    titles
+                        .iter()
+                        .filter(|t| !t.is_empty() && t.as_str() != "0")
+                        .any(|t| t.len() as f64 / subject as f64 > ratio)
+                })
+        }
         // MIMEEval: some part, attached or not, is text/html (`__MIME_HTML`, which
         // `FORGED_OUTLOOK_TAGS` and `RATWARE_NO_RDNS` read).
         MimeHtml => view.parts.iter().any(|p| p.content_type == "text/html"),
@@ -1287,6 +1309,39 @@ mod tests {
     }
 
     #[test]
+    fn titles_and_ascii_text_as_spamassassin_reads_them() {
+        let html = |subject: &str, body: &str| {
+            format!("Subject: {subject}\r\nContent-Type: text/html; charset=us-ascii\r\n\r\n{body}\r\n")
+        };
+        let title = "<html><head><title>this is a long title &amp; it goes on and on for a while</title></head>\
+<body>hello world</body></html>";
+        // 52 characters of title against "Hi there" and its line feed (9): above 3.5 times.
+        // SpamAssassin 4.0.1 hits HTML_TITLE_SUBJ_DIFF on this message, and not on the same
+        // text after an unclosed `<title>`.
+        assert!(hit("eval:html_title_subject_ratio('3.5')", &html("Hi there", title)));
+        assert!(!hit("eval:html_title_subject_ratio('3.5')", &html("A subject as long as the title is", title)));
+        let unclosed = "<html><body>hello world</body></html>\r\n<title>\r\n<div>this is a long text that \
+follows an unclosed title tag and goes on and on for a while</div>";
+        assert!(!hit("eval:html_title_subject_ratio('3.5')", &html("Hi there", unclosed)));
+        assert!(!hit("eval:html_title_subject_ratio('3.5')", &format!("Content-Type: text/html\r\n\r\n{title}")));
+        assert!(hit("eval:html_text_match('title', '&\\s+it')", &html("Hi there", title)), "entities decoded");
+        assert!(!hit("eval:html_text_match('title', '.{120}')", &html("Hi there", title)));
+
+        let ascii = "eval:check_for_ascii_text_illegal()";
+        assert!(hit(ascii, "Subject: x\r\n\r\nCaf\u{e9} au lait\r\n"), "no Content-Type: text/plain, US-ASCII");
+        assert!(hit(ascii, "Content-Type: text/plain; charset=US-ASCII\r\n\r\nCaf\u{e9}\r\n"));
+        assert!(hit(ascii, "Content-Type: text/plain\r\n\r\na\rb\r\n"), "a carriage return alone");
+        assert!(!hit(ascii, "Content-Type: text/plain\r\n\r\nplain text\r\nin lines\r\n"));
+        assert!(!hit(ascii, "Content-Type: text/plain; charset=utf-8\r\n\r\nCaf\u{e9}\r\n"));
+        assert!(!hit(ascii, "Content-Type: text/html\r\n\r\n<p>Caf\u{e9}</p>\r\n"));
+        // As written: quoted-printable keeps the part's bytes ASCII.
+        assert!(!hit(
+            ascii,
+            "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9\r\n"
+        ));
+    }
+
+    #[test]
     fn calls_parse() {
         assert_eq!(
             parse_call("eval:check_header_count_range('Content-Type','2','999')").unwrap().unwrap().args,
@@ -1370,7 +1425,7 @@ mod tests {
         let multiline = "Content-Type: text/html\r\n\r\n<p>hi</p><!--\r\nnote\r\n-->";
         assert!(!hit("eval:html_text_match('comment', '<!.*?>')", multiline));
         assert!(hit("eval:html_text_match('comment', 'note')", multiline));
-        assert_eq!(parse_call("eval:html_text_match('title', '.{120}')").unwrap(), None, "titles are not kept");
+        assert_eq!(parse_call("eval:html_text_match('script', 'x')").unwrap(), None, "scripts are not kept");
         // Anchors, as HTML.pm keeps them: an image inside a link is written `<img>`.
         let linked_image = "Content-Type: text/html\r\n\r\n<p>Offer</p><a href=\"http://x.example/\">\
                             <IMG src=\"http://x.example/a.png\"></a><a href=\"http://y.example/\">more</a>";

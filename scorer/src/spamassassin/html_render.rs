@@ -25,7 +25,18 @@
 
 /// Renders `html` as HTML.pm's `get_rendered_text` does (visible and invisible text alike).
 pub fn render(html: &str) -> String {
-    render_with_tags(html).0
+    render_with_tags(html).text
+}
+
+/// An HTML part as HTML.pm leaves it: the rendered text, the tag balance, and the text of
+/// each `<title>` that is closed (HTML.pm's `title` list; entities decoded, each run of
+/// white space one space, where HTML.pm keeps the runs: a title's length can differ by its
+/// extra white space).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rendered {
+    pub text: String,
+    pub tags: TagBalance,
+    pub titles: Vec<String>,
 }
 
 /// HTML.pm's `inside` counts: for each tag name seen (lower case), start tags minus end
@@ -55,9 +66,10 @@ impl TagBalance {
     }
 }
 
-/// [`render`], and the part's [`TagBalance`].
-pub fn render_with_tags(html: &str) -> (String, TagBalance) {
+/// [`render`], with the part's [`TagBalance`] and titles.
+pub fn render_with_tags(html: &str) -> Rendered {
     let mut balance = TagBalance::default();
+    let mut titles = Vec::new();
     // HTML.pm's own rewrites before parsing: `&nbsp;` as a space, `<br/>` as `<br>` (the
     // parser would read the tag's name as `br/`), curly double quotes as straight ones.
     let html = if html.contains("&nbsp;") || html.contains(['\u{201C}', '\u{201D}']) {
@@ -122,6 +134,14 @@ pub fn render_with_tags(html: &str) -> (String, TagBalance) {
                     if shown {
                         push_text(&mut out, &html[end..content_end]);
                     }
+                    // A title that never ends has no text for HTML.pm (checked with
+                    // SpamAssassin 4.0.1: `<title>` and a long text to the part's end gives
+                    // no HTML_TITLE_SUBJ_DIFF).
+                    if name == "title" && content_end < html.len() {
+                        let mut title = String::new();
+                        push_text(&mut title, &html[end..content_end]);
+                        titles.push(title);
+                    }
                     content_end
                 } else {
                     end
@@ -137,7 +157,7 @@ pub fn render_with_tags(html: &str) -> (String, TagBalance) {
     // HTML.pm closes an unclosed `<style>` or `<script>` at the end of the part.
     balance.close("style");
     balance.close("script");
-    (out, balance)
+    Rendered { text: out, tags: balance, titles }
 }
 
 /// HTML.pm's `html_whitespace`: what a start or end tag of `name` puts in the text.
@@ -332,9 +352,10 @@ mod tests {
 
     #[test]
     fn tag_balance_as_html_pm_counts_it() {
-        let (_, tags) = render_with_tags(
+        let tags = render_with_tags(
             "<!DOCTYPE html><HTML><Body><center><center>x</center></td><!-- <head> --><br/><script>a</script><style>b",
-        );
+        )
+        .tags;
         assert_eq!(tags.get("center"), Some(1));
         assert_eq!(tags.get("body"), Some(1));
         assert_eq!(tags.get("html"), Some(1));

@@ -65,6 +65,8 @@ pub struct MessageView {
     pub html: Vec<String>,
     /// Each HTML part's tag balance (HTML.pm's `inside`).
     pub html_tags: Vec<super::html_render::TagBalance>,
+    /// Each HTML part's titles (HTML.pm's `title`).
+    pub html_titles: Vec<Vec<String>>,
     /// Content types of the leaf parts, lower case, with their transfer encodings.
     pub parts: Vec<PartSummary>,
     pub envelope_from: String,
@@ -81,6 +83,29 @@ pub struct MessageView {
     pub base64_line_length: usize,
     /// [`MessageView::uppercase_percent`], once computed.
     uppercase: std::sync::OnceLock<Option<f64>>,
+    /// Some text/plain part that calls itself US-ASCII (or names no charset) holds other
+    /// bytes as written: MIMEEval's `mime_ascii_text_illegal`.
+    pub ascii_text_illegal: bool,
+}
+
+/// MIMEEval's test of a leaf part: text/plain (or no Content-Type) with charset US-ASCII
+/// or none, and in its body as written a NUL, a carriage return that does not end a line
+/// (SpamAssassin reads CRLF as LF) or a byte above 127.
+fn ascii_text_illegal(raw_message: &[u8], part: &mail_parser::MessagePart<'_>) -> bool {
+    let plain = part.content_type().is_none_or(|c| {
+        c.ctype().eq_ignore_ascii_case("text") && c.subtype().is_some_and(|s| s.eq_ignore_ascii_case("plain"))
+    });
+    let ascii =
+        part.content_type().and_then(|c| c.attribute("charset")).is_none_or(|c| c.eq_ignore_ascii_case("us-ascii"));
+    if !plain || !ascii {
+        return false;
+    }
+    let Some(body) = raw_message.get(part.offset_body as usize..part.offset_end as usize) else { return false };
+    // A carriage return at the very end is the first half of the line end before the
+    // boundary (or the message's end), cut off with the part.
+    body.iter()
+        .enumerate()
+        .any(|(i, &b)| b == 0 || b >= 0x80 || (b == b'\r' && body.get(i + 1).is_some_and(|next| *next != b'\n')))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -431,9 +456,10 @@ impl MessageView {
             let rendered = match &part.body {
                 PartType::Text(t) => Some(t.to_string()),
                 PartType::Html(h) => {
-                    let (text, tags) = super::html_render::render_with_tags(h);
-                    view.html_tags.push(tags);
-                    Some(text)
+                    let rendered = super::html_render::render_with_tags(h);
+                    view.html_tags.push(rendered.tags);
+                    view.html_titles.push(rendered.titles);
+                    Some(rendered.text)
                 }
                 _ => None,
             };
@@ -499,6 +525,7 @@ impl MessageView {
             if matches!(part.body, PartType::Multipart(_)) {
                 continue;
             }
+            view.ascii_text_illegal |= ascii_text_illegal(raw_message, part);
             let ct = part.content_type();
             let disposition = part.content_disposition().map(|d| d.ctype().to_ascii_lowercase()).unwrap_or_default();
             view.parts.push(PartSummary {

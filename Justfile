@@ -53,7 +53,7 @@ rules-check:
     cargo build -p postern-scorer --bin scorer
     ./target/debug/scorer rules check --verbose
 
-# How faithfully the scorer runs SpamAssassin's rules: real SpamAssassin and the scorer on every 8th corpus file, rule hits compared; last line is JSON.
+# How faithfully the scorer runs SpamAssassin's rules: real SpamAssassin (one process, about 5 minutes) and the scorer on every corpus file, rule hits compared; last line is JSON. `bash scripts/sa-agreement.sh CORPUS 8` takes every 8th file.
 sa-agreement:
     bash scripts/sa-agreement.sh
 

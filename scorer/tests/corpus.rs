@@ -10,7 +10,7 @@ use scorer::eval::{self, CorpusFile, Detectors};
 use std::sync::Arc;
 
 /// Regression floors (leave one source out, over the whole corpus), a little under what the
-/// code reaches (measured on 2026-12-07 with postern-rules/124 and postern-model/52: a sender that presents
+/// code reaches (measured on 2026-12-07 with postern-rules/125 and postern-model/52: a sender that presents
 /// itself as a brand or masks the brand's name, hosts dressed as the claimed brand or
 /// linked from a forged brand sender, a link that shows the sender's or a government's
 /// domain and goes elsewhere, a page filed under a forged brand sender's name on someone

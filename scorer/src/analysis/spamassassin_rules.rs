@@ -41,10 +41,13 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         hits.iter().filter(|h| h.score >= DECISIVE_SCORE).map(|h| format!("{} {:+.0}", h.name, h.score)).collect();
     for hit in hits {
         let matched = hit.matched.as_deref().map(|m| format!(" (matched {m:?})")).unwrap_or_default();
+        // Some scored rules have no `describe` line (`HTML_TITLE_SUBJ_DIFF`): say so rather
+        // than end the evidence with a colon and nothing.
+        let describe = if hit.describe.trim().is_empty() { "no description in the rule files" } else { &hit.describe };
         ctx.add(
             &format!("{PREFIX}{}", hit.name),
             (hit.score * 1000.0).round() as i32,
-            format!("SpamAssassin {} {:+.3}: {}{matched}", hit.name, hit.score, hit.describe),
+            format!("SpamAssassin {} {:+.3}: {describe}{matched}", hit.name, hit.score),
         );
     }
     if !decisive.is_empty() {
@@ -83,6 +86,18 @@ mod tests {
         assert!(d.evidence.contains("Claims you won") && d.evidence.contains("You have WON"), "{}", d.evidence);
         assert_eq!(total_score(&ctx.detections), 2.5);
         assert!(!ctx.detections.iter().any(|d| d.name == SPAMASSASSIN_DECISIVE), "2.5 decides nothing");
+    }
+
+    #[test]
+    fn a_rule_without_a_description_says_so() {
+        let files = cf::read_files([("t.cf", b"body PRIZE /a prize/i\nscore PRIZE 1.5\n".as_slice())]);
+        let facts = MessageFacts { spamassassin: Some(Arc::new(RuleSet::compile(&files))), ..Default::default() };
+        let m =
+            mail_parser::MessageParser::default().parse(b"Subject: hi\r\n\r\nYou won a prize\r\n".as_slice()).unwrap();
+        let mut ctx = ScoreContext::new(&m, &facts);
+        check(&mut ctx);
+        let evidence = &ctx.detections[0].evidence;
+        assert!(evidence.starts_with("SpamAssassin PRIZE +1.500: no description in the rule files"), "{evidence}");
     }
 
     #[test]

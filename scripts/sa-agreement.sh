@@ -20,19 +20,24 @@ rules="${SA_RULES:-/usr/share/spamassassin}"
 cargo build --release -p postern-scorer --bin scorer >&2
 work="$(mktemp -d /tmp/postern-sa-agreement.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/sample"
-# The sample, as a corpus of its own (same labels, same relative paths).
-awk -F'\t' -v every="$every" 'NR == 1 || (NR > 1 && NR % every == 0)' "$corpus/MANIFEST.tsv" > "$work/sample/MANIFEST.tsv"
-tail -n +2 "$work/sample/MANIFEST.tsv" | cut -f1 | while read -r file; do
-    mkdir -p "$work/sample/$(dirname "$file")"
-    cp "$corpus/$file" "$work/sample/$file"
-done
-count="$(tail -n +2 "$work/sample/MANIFEST.tsv" | wc -l)"
+# Every file: the corpus itself. Every Nth: a sample copied out, as a corpus of its own
+# (same labels, same relative paths).
+sample="$corpus"
+if [ "$every" != 1 ]; then
+    sample="$work/sample"
+    mkdir -p "$sample"
+    awk -F'\t' -v every="$every" 'NR == 1 || (NR > 1 && NR % every == 0)' "$corpus/MANIFEST.tsv" > "$sample/MANIFEST.tsv"
+    tail -n +2 "$sample/MANIFEST.tsv" | cut -f1 | while read -r file; do
+        mkdir -p "$sample/$(dirname "$file")"
+        cp "$corpus/$file" "$sample/$file"
+    done
+fi
+count="$(tail -n +2 "$sample/MANIFEST.tsv" | wc -l)"
 echo "sa-agreement: $count files, SpamAssassin $(spamassassin --version | head -n 1 | awk '{print $3}') with $rules" >&2
 
 # SpamAssassin: the rules that hit (local tests, no Bayes), one line a file: FILE <TAB>
 # RULE,RULE,... (the hits script writes RULE=SCORE; the scores are left out here).
-SA_RULES="$rules" perl scripts/research/spamassassin_hits.pl "$work/sample" \
+SA_RULES="$rules" perl scripts/research/spamassassin_hits.pl "$sample" \
     | awk -F'\t' '{
         n = split($3, hits, ",");
         tests = "";
@@ -42,7 +47,7 @@ SA_RULES="$rules" perl scripts/research/spamassassin_hits.pl "$work/sample" \
 [ -s "$work/spamassassin.tsv" ] || { echo "sa-agreement: SpamAssassin scored no file" >&2; exit 1; }
 
 # The scorer: its detections per file (rules only; the classifier does not matter here).
-./target/release/scorer eval --corpus "$work/sample" --untrained --sa-rules "$rules" --json > "$work/scorer.jsonl"
+./target/release/scorer eval --corpus "$sample" --untrained --sa-rules "$rules" --json > "$work/scorer.jsonl"
 ./target/release/scorer rules check --rules "$rules" --verbose \
     | grep -E '^ {8,}[A-Za-z_0-9]+ \(' | awk '{print $1}' > "$work/cannot-run.txt" || true
 [ -s "$work/cannot-run.txt" ] || { echo "sa-agreement: could not read the list of rules the scorer cannot run" >&2; exit 1; }

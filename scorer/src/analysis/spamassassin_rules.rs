@@ -41,13 +41,10 @@ pub fn check(ctx: &mut ScoreContext<'_>) {
         hits.iter().filter(|h| h.score >= DECISIVE_SCORE).map(|h| format!("{} {:+.0}", h.name, h.score)).collect();
     for hit in hits {
         let matched = hit.matched.as_deref().map(|m| format!(" (matched {m:?})")).unwrap_or_default();
-        // Some scored rules have no `describe` line (`HTML_TITLE_SUBJ_DIFF`): say so rather
-        // than end the evidence with a colon and nothing.
-        let describe = if hit.describe.trim().is_empty() { "no description in the rule files" } else { &hit.describe };
         ctx.add(
             &format!("{PREFIX}{}", hit.name),
             (hit.score * 1000.0).round() as i32,
-            format!("SpamAssassin {} {:+.3}: {describe}{matched}", hit.name, hit.score),
+            format!("SpamAssassin {} {:+.3}: {}{matched}", hit.name, hit.score, hit.describe),
         );
     }
     if !decisive.is_empty() {

@@ -123,6 +123,8 @@ pub struct AutolearnPoints {
 
 /// SpamAssassin's AutoLearnThreshold asks for this many header points and this many body
 /// points besides the threshold, so that no one kind of evidence teaches alone.
+/// The description of a rule whose files give none.
+pub const NO_DESCRIPTION: &str = "no description in the rule files";
 pub const AUTOLEARN_MIN_HEAD_POINTS: f64 = 3.0;
 pub const AUTOLEARN_MIN_BODY_POINTS: f64 = 3.0;
 
@@ -671,7 +673,14 @@ impl RuleSet {
                 Test::MimeHeader { .. } => set.mime.push(index),
                 _ => {}
             }
-            let describe = files.describe.get(&def.name).cloned().unwrap_or_default();
+            // Some scored rules have no `describe` line (`HTML_TITLE_SUBJ_DIFF`): their hits'
+            // evidence says so rather than end at the colon.
+            let describe = files
+                .describe
+                .get(&def.name)
+                .filter(|d| !d.trim().is_empty())
+                .cloned()
+                .unwrap_or_else(|| NO_DESCRIPTION.to_owned());
             let autolearn = autolearn_area(files, def, &tflags, &test);
             set.by_name.insert(def.name.clone(), index);
             set.rules.push(Rule { name: def.name.clone(), test, score, describe, max_hits, autolearn });

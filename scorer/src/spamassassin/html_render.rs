@@ -131,16 +131,16 @@ pub fn render_with_tags(html: &str) -> Rendered {
                 whitespace(&mut out, &name);
                 if let Some(shown) = literal_element(&name) {
                     let content_end = literal_end(&html, end, &name);
+                    let shown_from = out.len();
                     if shown {
                         push_text(&mut out, &html[end..content_end]);
                     }
-                    // A title that never ends has no text for HTML.pm (checked with
-                    // SpamAssassin 4.0.1: `<title>` and a long text to the part's end gives
-                    // no HTML_TITLE_SUBJ_DIFF).
+                    // A title (always shown, after the blank line its tag puts in) is the text
+                    // just pushed. One that never ends has no text for HTML.pm (checked with
+                    // SpamAssassin 4.0.1: `<title>` and a long text to the part's end gives no
+                    // HTML_TITLE_SUBJ_DIFF).
                     if name == "title" && content_end < html.len() {
-                        let mut title = String::new();
-                        push_text(&mut title, &html[end..content_end]);
-                        titles.push(title);
+                        titles.push(out[shown_from..].to_owned());
                     }
                     content_end
                 } else {

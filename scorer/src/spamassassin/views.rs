@@ -104,9 +104,9 @@ fn ascii_text_illegal(raw_message: &[u8], part: &mail_parser::MessagePart<'_>) -
     let Some(body) = raw_message.get(part.offset_body as usize..part.offset_end as usize) else { return false };
     // A carriage return at the very end is the first half of the line end before the
     // boundary (or the message's end), cut off with the part.
-    body.iter()
-        .enumerate()
-        .any(|(i, &b)| b == 0 || b >= 0x80 || (b == b'\r' && body.get(i + 1).is_some_and(|next| *next != b'\n')))
+    !body.is_ascii()
+        || memchr::memchr(0, body).is_some()
+        || memchr::memchr_iter(b'\r', body).any(|i| body.get(i + 1).is_some_and(|next| *next != b'\n'))
 }
 
 #[derive(Debug, Clone, Default)]

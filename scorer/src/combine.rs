@@ -336,6 +336,11 @@ mod tests {
         assert_eq!(model.features, feature_names());
         assert!(model.threshold >= MIN_THRESHOLD && model.threshold < 1.0);
         assert!(!model.provenance.command.is_empty() && !model.provenance.corpus_manifest_sha256.is_empty());
+        // Trained as `scorer eval` reads the corpus, with a campaign memory: a model trained
+        // without one never saw `snowshoe_campaign` fire and gives it no weight (as
+        // `postern-model/52` and earlier did), so the check would count for nothing.
+        let at = model.features.iter().position(|f| f == snowshoe::SNOWSHOE_CAMPAIGN).expect("a feature");
+        assert!(model.unwanted.weights[at] > 0.0, "snowshoe_campaign weighs {}", model.unwanted.weights[at]);
     }
 
     #[test]

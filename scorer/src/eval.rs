@@ -219,6 +219,18 @@ pub struct Detectors {
     pub trusted_relays: Arc<Vec<proto::net::Network>>,
 }
 
+/// The campaign memory a corpus run reads its groups with: the scorer's default window, every
+/// file kept (a corpus is read once, in the order its mail was sent). `scorer eval` and
+/// `scorer model train` both take it, so the shipped combination learns from the same
+/// `snowshoe_campaign` hits that leave one source out is measured with (until
+/// `postern-model/53` training read the corpus with no memory, the feature never fired
+/// there, and the shipped model gave it no weight).
+pub fn corpus_campaign_memory() -> Arc<std::sync::RwLock<crate::campaign::CampaignMemory>> {
+    Arc::new(std::sync::RwLock::new(crate::campaign::CampaignMemory::for_stored_files(
+        crate::config::Config::default().campaign_window,
+    )))
+}
+
 /// The facts of a stored file, authenticated with `auth` (offline: a DNS fixture at most).
 pub async fn facts_for(file: &CorpusFile, auth: &Authenticator, detectors: &Detectors) -> MessageFacts {
     let mut facts = facts_from_stored_message(&file.raw);

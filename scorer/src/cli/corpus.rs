@@ -115,11 +115,7 @@ pub(super) async fn eval(corpus: &Path, options: &EvalOptions) -> Result<(), Cli
         domain_ages: ages,
         spamassassin,
         combination: None,
-        campaigns: options.campaigns.then(|| {
-            Arc::new(std::sync::RwLock::new(crate::campaign::CampaignMemory::for_stored_files(
-                crate::config::Config::default().campaign_window,
-            )))
-        }),
+        campaigns: options.campaigns.then(eval::corpus_campaign_memory),
         trusted_relays: Arc::new(options.trusted_relays.clone()),
     };
     let started = std::time::Instant::now();
@@ -358,7 +354,13 @@ pub(super) async fn model_train(corpus: &Path, out: &Path, version: &str, rules_
     };
     let loaded = crate::spamassassin::load(rules_dir)?;
     let digest = loaded.digest.clone();
-    let detectors = eval::Detectors { spamassassin: Some(Arc::new(loaded.rules)), ..Default::default() };
+    // As `scorer eval` reads the corpus: each source a tenant of its own, in the order its
+    // mail was sent, with a campaign memory.
+    let detectors = eval::Detectors {
+        spamassassin: Some(Arc::new(loaded.rules)),
+        campaigns: Some(eval::corpus_campaign_memory()),
+        ..Default::default()
+    };
     let auth = crate::auth::Authenticator::offline(crate::auth::TxtRecords::default())?;
     let prepared = eval::prepare(&files, &auth, &detectors, &|f| f.source.clone()).await;
     let provenance = crate::combine::Provenance {

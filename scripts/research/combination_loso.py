@@ -54,7 +54,7 @@ INDICATORS = """link_text_mismatch link_ip_host link_shortener credential_form h
 from_envelope_differs reply_to_differs display_name_address dkim_fail spf_fail arc_fail
 executable_attachment office_macro bec_impersonation lookalike_domain
 brand_impersonation risky_link_host obfuscated_url risky_attachment
-credential_lure payment_lure sender_abused_tld link_abused_tld brand_link_spoof""".split()
+credential_lure payment_lure sender_abused_tld link_abused_tld brand_link_spoof snowshoe_campaign""".split()
 TARGET_CLEAN_FALSE_POSITIVES = 0.004
 # combine.rs SA_SCORE_STEPS: the rule score sum as steps too.
 SA_SCORE_STEPS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)

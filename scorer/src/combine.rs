@@ -232,6 +232,15 @@ impl CombinationModel {
         CombinationModel::from_json(SHIPPED)
     }
 
+    /// The features the model cannot weigh: constant over its training set (a detection
+    /// that never fired there, such as `dkim_fail` on a corpus scored offline), so their
+    /// weight stayed exactly 0. Their own verdicts (a SPOOF for a failed DKIM signature
+    /// with a misaligned From, say) and evidence still apply; the combination counts them
+    /// for nothing until a training set has them.
+    pub fn unweighed_features(&self) -> Vec<&str> {
+        self.features.iter().zip(&self.unwanted.weights).filter(|(_, w)| **w == 0.0).map(|(f, _)| f.as_str()).collect()
+    }
+
     pub fn combine(&self, x: &[f64]) -> Combined {
         let contributions = self.unwanted.contributions(x);
         let mut top: Vec<(String, f64)> =
@@ -341,6 +350,7 @@ mod tests {
         // `postern-model/52` and earlier did), so the check would count for nothing.
         let at = model.features.iter().position(|f| f == snowshoe::SNOWSHOE_CAMPAIGN).expect("a feature");
         assert!(model.unwanted.weights[at] > 0.0, "snowshoe_campaign weighs {}", model.unwanted.weights[at]);
+        assert!(!model.unweighed_features().contains(&snowshoe::SNOWSHOE_CAMPAIGN));
     }
 
     #[test]
@@ -399,6 +409,10 @@ mod tests {
         let phish = model.decide(&[det("sa:X", 5000), det(links::CREDENTIAL_FORM, 0)], None).expect("phish");
         assert_eq!(phish.name, COMBINED_PHISH);
         assert_eq!(model.decide(&[det("sa:X", -500)], None), None, "clean stays clean");
+        // A detection no training example had cannot be weighed, and is named as such.
+        let unweighed = model.unweighed_features();
+        assert!(unweighed.contains(&links::LINK_SHORTENER), "{unweighed:?}");
+        assert!(!unweighed.contains(&links::CREDENTIAL_FORM) && !unweighed.contains(&"sa_score"), "{unweighed:?}");
         let mut other = model.clone();
         other.features.pop();
         assert!(CombinationModel::from_json(&serde_json::to_string(&other).unwrap()).is_err());

@@ -384,6 +384,13 @@ pub(super) async fn model_train(corpus: &Path, out: &Path, version: &str, rules_
         model.provenance.clean_messages,
         model.threshold
     );
+    let unweighed = model.unweighed_features();
+    if !unweighed.is_empty() {
+        println!(
+            "never seen in training, so the combination weighs them 0 (their own verdicts and evidence still apply): {}",
+            unweighed.join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -387,7 +387,7 @@ pub(super) async fn model_train(corpus: &Path, out: &Path, version: &str, rules_
     let unweighed = model.unweighed_features();
     if !unweighed.is_empty() {
         println!(
-            "never seen in training, so the combination weighs them 0 (their own verdicts and evidence still apply): {}",
+            "the same in every training example (never seen there), so the combination weighs them 0 (their own verdicts and evidence still apply): {}",
             unweighed.join(", ")
         );
     }

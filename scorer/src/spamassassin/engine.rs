@@ -121,10 +121,11 @@ pub struct AutolearnPoints {
     pub body: f64,
 }
 
-/// SpamAssassin's AutoLearnThreshold asks for this many header points and this many body
-/// points besides the threshold, so that no one kind of evidence teaches alone.
 /// The description of a rule whose files give none.
 pub const NO_DESCRIPTION: &str = "no description in the rule files";
+
+/// SpamAssassin's AutoLearnThreshold asks for this many header points and this many body
+/// points besides the threshold, so that no one kind of evidence teaches alone.
 pub const AUTOLEARN_MIN_HEAD_POINTS: f64 = 3.0;
 pub const AUTOLEARN_MIN_BODY_POINTS: f64 = 3.0;
 
